@@ -1,0 +1,119 @@
+#!/usr/bin/env node
+// postinstall for `deleverage`.
+//
+// 1. Native module: if `cargo` is on PATH, build the napi-rs module in release
+//    mode. In a dev clone that is `npm run build:native` (@napi-rs/cli, which
+//    also regenerates index.js / index.d.ts); in an installed copy without the
+//    CLI it is a plain `cargo build --release` whose cdylib is copied to
+//    deleverage.<platform>.node next to the shipped index.js. If cargo is
+//    missing or the build fails, print ONE line and carry on: the package runs
+//    on its TypeScript implementation. Never fails the install.
+//    DELEVERAGE_SKIP_NATIVE_BUILD=1 skips this step.
+// 2. TypeScript: `npm run build:ts` when typescript is installed (dev clone);
+//    a published package ships dist/ prebuilt, so skip when dist/ exists and
+//    typescript is not installed.
+'use strict';
+
+const { spawnSync } = require('node:child_process');
+const fs = require('node:fs');
+const path = require('node:path');
+
+const root = path.resolve(__dirname, '..');
+const FALLBACK = 'will run on its TypeScript implementation (slower, same results)';
+// A git checkout has the TS sources and build configs; a published tarball
+// ships dist/, index.js and the Rust sources only.
+const isDevClone = fs.existsSync(path.join(root, 'src')) && fs.existsSync(path.join(root, 'tsconfig.build.json'));
+
+function canResolve(id) {
+  try {
+    require.resolve(id, { paths: [root] });
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+function hasCargo() {
+  const r = spawnSync('cargo', ['--version'], { stdio: 'ignore', shell: process.platform === 'win32' });
+  return !r.error && r.status === 0;
+}
+
+function npmRun(script) {
+  const npmCli = process.env.npm_execpath;
+  const r = npmCli && /\.[cm]?js$/.test(npmCli)
+    ? spawnSync(process.execPath, [npmCli, 'run', script], { cwd: root, stdio: 'inherit' })
+    : spawnSync('npm', ['run', script], { cwd: root, stdio: 'inherit', shell: process.platform === 'win32' });
+  return !r.error && r.status === 0;
+}
+
+// File suffix napi-rs uses for `--platform` builds (matches the generated index.js).
+function napiPlatformSuffix() {
+  const { platform, arch } = process;
+  if (platform === 'win32') return `win32-${arch}-msvc`;
+  if (platform === 'darwin') return `darwin-${arch}`;
+  if (platform === 'linux') {
+    const header = process.report && process.report.getReport().header;
+    const musl = !(header && header.glibcVersionRuntime);
+    if (arch === 'arm') return `linux-arm-${musl ? 'musleabihf' : 'gnueabihf'}`;
+    return `linux-${arch}-${musl ? 'musl' : 'gnu'}`;
+  }
+  return `${platform}-${arch}`;
+}
+
+// Installed-package path: no @napi-rs/cli, so drive cargo directly.
+function cargoBuildAndCopy() {
+  const r = spawnSync(
+    'cargo',
+    ['build', '--release', '-p', 'deleverage-node', '--manifest-path', path.join(root, 'Cargo.toml')],
+    { cwd: root, stdio: 'inherit', shell: process.platform === 'win32' },
+  );
+  if (r.error || r.status !== 0) return false;
+  const libName = {
+    win32: 'deleverage_node.dll',
+    darwin: 'libdeleverage_node.dylib',
+  }[process.platform] || 'libdeleverage_node.so';
+  const targetDir = process.env.CARGO_TARGET_DIR || path.join(root, 'target');
+  const built = path.join(targetDir, 'release', libName);
+  if (!fs.existsSync(built)) return false;
+  fs.copyFileSync(built, path.join(root, `deleverage.${napiPlatformSuffix()}.node`));
+  return true;
+}
+
+function buildNative() {
+  if (process.env.DELEVERAGE_SKIP_NATIVE_BUILD === '1') {
+    console.log(`deleverage: DELEVERAGE_SKIP_NATIVE_BUILD=1, native module not built; deleverage ${FALLBACK}.`);
+    return;
+  }
+  if (!hasCargo()) {
+    console.log(
+      `deleverage: Rust toolchain (cargo) not found, native module not built; deleverage ${FALLBACK}. ` +
+        'Install Rust (https://rustup.rs) and reinstall to get the native engine.',
+    );
+    return;
+  }
+  const ok = isDevClone && canResolve('@napi-rs/cli/package.json') ? npmRun('build:native') : cargoBuildAndCopy();
+  if (!ok) {
+    console.log(`deleverage: native module build failed (see cargo output above); deleverage ${FALLBACK}.`);
+  }
+}
+
+function buildTs() {
+  const hasDist = fs.existsSync(path.join(root, 'dist', 'cjs')) && fs.existsSync(path.join(root, 'dist', 'esm'));
+  if (!isDevClone || !canResolve('typescript/package.json')) {
+    if (hasDist) return; // published package: dist/ is prebuilt
+    console.error('deleverage: dist/ is missing and typescript is not installed; cannot build the TypeScript sources.');
+    process.exit(1);
+  }
+  if (!npmRun('build:ts')) {
+    console.error('deleverage: TypeScript build (npm run build:ts) failed.');
+    process.exit(1);
+  }
+}
+
+try {
+  buildNative();
+} catch (err) {
+  // Belt and braces: the native step must never break the install.
+  console.log(`deleverage: native module not built (${err && err.message}); deleverage ${FALLBACK}.`);
+}
+buildTs();
