@@ -1,0 +1,565 @@
+//! The position store (columnar per market) and the margin state read from it: account equity,
+//! maintenance margin, the full sweep and per-position risk. Mutations validate every row first
+//! and only then commit, so a rejected batch leaves the engine untouched.
+
+use std::cmp::Ordering;
+use std::collections::HashMap;
+
+use crate::error::{Error, ErrorCode, Result};
+use crate::liq::{bankruptcy_price, liquidation_price, SolvedPrice};
+use crate::market::{check_price, check_qty, Market, MarketSpec};
+use crate::num::*;
+
+/// Row flags of `set_positions`.
+pub const FLAG_ISOLATED: u8 = 1;
+/// The price column holds the cost basis (SPEC §3.1) instead of an entry price.
+pub const FLAG_COST_BASIS: u8 = 2;
+
+/// Columns of one market's positions (structure of arrays: no object per position).
+#[derive(Clone, Debug, Default)]
+pub struct MarketPositions {
+    pub account: Vec<u32>,
+    pub qty: Vec<i64>,
+    pub cost: Vec<i64>,
+    /// Isolated margin in atoms; meaningful where `isolated` is set.
+    pub isolated_margin: Vec<i64>,
+    pub isolated: Vec<bool>,
+}
+
+#[derive(Clone, Debug)]
+pub struct Account {
+    pub id: String,
+    pub balance: i64,
+    pub alive: bool,
+    /// (market, slot in that market's columns), kept sorted by market.
+    pub positions: Vec<(u32, u32)>,
+}
+
+/// One batch of position writes (columns of equal length). qty = 0 removes the position.
+#[derive(Clone, Debug, Default)]
+pub struct PositionRows<'a> {
+    pub account: &'a [u32],
+    pub market: &'a [u32],
+    pub qty: &'a [i64],
+    /// Entry price in ticks, or the cost basis when FLAG_COST_BASIS is set.
+    pub price: &'a [i64],
+    pub isolated_margin: &'a [i64],
+    pub flags: &'a [u8],
+}
+
+/// Margin state of an account's cross positions (or of one isolated position).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct MarginRow {
+    pub account: u32,
+    /// u32::MAX for a cross account; the market of an isolated position.
+    pub market: u32,
+    pub equity: i64,
+    pub maintenance_margin: i64,
+    /// MM / equity in parts per million, rounded up; None when equity ≤ 0 (unbounded).
+    pub margin_ratio_ppm: Option<i64>,
+    pub liquidatable: bool,
+}
+
+impl MarginRow {
+    pub fn shortfall(&self) -> i128 {
+        self.maintenance_margin as i128 - self.equity as i128
+    }
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct SweepResult {
+    /// Liquidatable cross accounts and isolated positions, worst first (SPEC §5.3).
+    pub liquidatable: Vec<MarginRow>,
+    /// Margin call: cross accounts and isolated positions at or past the warning ratio that are
+    /// not liquidatable, worst first. Empty unless a warning ratio was given.
+    pub warnings: Vec<MarginRow>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PositionRisk {
+    pub account: u32,
+    pub market: u32,
+    pub qty: i64,
+    pub cost: i64,
+    pub isolated: bool,
+    pub isolated_margin: i64,
+    pub upnl: i64,
+    pub maintenance_margin: i64,
+    pub liquidation: Option<SolvedPrice>,
+    pub bankruptcy: Option<SolvedPrice>,
+}
+
+#[derive(Clone, Debug)]
+pub struct Engine {
+    quote_decimals: u32,
+    markets: Vec<Market>,
+    market_by_symbol: HashMap<String, u32>,
+    positions: Vec<MarketPositions>,
+    accounts: Vec<Account>,
+    account_by_id: HashMap<String, u32>,
+}
+
+pub fn check_id(id: &str) -> Result<()> {
+    if id.is_empty() || id.len() > 64 || !id.bytes().all(|b| b.is_ascii_graphic()) {
+        return Err(Error::new(ErrorCode::InvalidId, format!("account id must be 1–64 printable ASCII characters, got {id:?}")));
+    }
+    Ok(())
+}
+
+fn check_lengths(what: &str, lens: &[usize]) -> Result<()> {
+    if lens.iter().any(|&l| l != lens[0]) {
+        return Err(Error::new(ErrorCode::LengthMismatch, format!("{what}: columns differ in length {lens:?}")));
+    }
+    Ok(())
+}
+
+/// Worst first: higher margin ratio (equity ≤ 0 counts as unbounded, lower equity worse),
+/// then larger shortfall, then account id, then market symbol. Ratios compare by
+/// cross-multiplication, never by division.
+fn worse_first(a: &MarginRow, b: &MarginRow, ids: &[Account], markets: &[Market]) -> Ordering {
+    let ratio = match (a.equity > 0, b.equity > 0) {
+        (false, false) => a.equity.cmp(&b.equity),
+        (false, true) => Ordering::Less,
+        (true, false) => Ordering::Greater,
+        // a worse ⇔ mm_a/eq_a > mm_b/eq_b ⇔ mm_a·eq_b > mm_b·eq_a
+        (true, true) => {
+            let l = a.maintenance_margin as i128 * b.equity as i128;
+            let r = b.maintenance_margin as i128 * a.equity as i128;
+            r.cmp(&l)
+        }
+    };
+    let sym = |r: &MarginRow| if r.market == u32::MAX { "" } else { markets[r.market as usize].symbol.as_str() };
+    ratio
+        .then_with(|| b.shortfall().cmp(&a.shortfall()))
+        .then_with(|| ids[a.account as usize].id.as_bytes().cmp(ids[b.account as usize].id.as_bytes()))
+        .then_with(|| sym(a).as_bytes().cmp(sym(b).as_bytes()))
+}
+
+fn margin_row(account: u32, market: u32, equity: i128, mm: i128, has_positions: bool) -> Result<MarginRow> {
+    let equity = to_i64(equity, "equity (does not fit i64)")?;
+    let maintenance_margin = to_i64(mm, "maintenance margin (does not fit i64)")?;
+    let margin_ratio_ppm = if equity > 0 {
+        Some(to_i64(div_ceil(mm * RATIO_SCALE as i128, equity as i128), "margin ratio")?)
+    } else {
+        None
+    };
+    Ok(MarginRow { account, market, equity, maintenance_margin, margin_ratio_ppm, liquidatable: has_positions && equity <= maintenance_margin })
+}
+
+impl Engine {
+    pub fn new(quote_decimals: u32) -> Result<Engine> {
+        if quote_decimals > MAX_QUOTE_DECIMALS {
+            return Err(Error::new(ErrorCode::InvalidDecimals, format!("quoteDecimals must be 0..={MAX_QUOTE_DECIMALS}, got {quote_decimals}")));
+        }
+        Ok(Engine {
+            quote_decimals,
+            markets: Vec::new(),
+            market_by_symbol: HashMap::new(),
+            positions: Vec::new(),
+            accounts: Vec::new(),
+            account_by_id: HashMap::new(),
+        })
+    }
+
+    pub fn quote_decimals(&self) -> u32 {
+        self.quote_decimals
+    }
+    pub fn markets(&self) -> &[Market] {
+        &self.markets
+    }
+    pub fn market(&self, m: u32) -> Result<&Market> {
+        self.markets.get(m as usize).ok_or_else(|| Error::new(ErrorCode::UnknownMarket, format!("no market with index {m}")))
+    }
+    pub fn market_index(&self, symbol: &str) -> Option<u32> {
+        self.market_by_symbol.get(symbol).copied()
+    }
+    pub fn account_index(&self, id: &str) -> Option<u32> {
+        self.account_by_id.get(id).copied()
+    }
+    pub fn accounts(&self) -> &[Account] {
+        &self.accounts
+    }
+    pub fn positions(&self, m: u32) -> &MarketPositions {
+        &self.positions[m as usize]
+    }
+    pub fn account(&self, a: u32) -> Result<&Account> {
+        match self.accounts.get(a as usize) {
+            Some(acc) if acc.alive => Ok(acc),
+            _ => Err(Error::new(ErrorCode::UnknownAccount, format!("no account with index {a}"))),
+        }
+    }
+    pub fn account_id(&self, a: u32) -> Result<&str> {
+        Ok(self.account(a)?.id.as_str())
+    }
+    pub fn live_account_count(&self) -> usize {
+        self.account_by_id.len()
+    }
+    pub fn position_count(&self) -> usize {
+        self.positions.iter().map(|p| p.qty.len()).sum()
+    }
+
+    pub fn add_market(&mut self, spec: MarketSpec) -> Result<u32> {
+        if self.market_by_symbol.contains_key(&spec.symbol) {
+            return Err(Error::new(ErrorCode::DuplicateMarket, format!("market {} already exists", spec.symbol)));
+        }
+        if self.markets.len() >= u32::MAX as usize - 1 {
+            return Err(Error::new(ErrorCode::InvalidArgument, "too many markets"));
+        }
+        let m = Market::new(spec, self.quote_decimals)?;
+        let idx = self.markets.len() as u32;
+        self.market_by_symbol.insert(m.symbol.clone(), idx);
+        self.markets.push(m);
+        self.positions.push(MarketPositions::default());
+        Ok(idx)
+    }
+
+    /// Batch mark update; all rows are checked before any mark moves.
+    pub fn set_marks(&mut self, markets: &[u32], marks: &[i64]) -> Result<()> {
+        check_lengths("setMarks", &[markets.len(), marks.len()])?;
+        for (i, (&m, &p)) in markets.iter().zip(marks).enumerate() {
+            self.market(m).map_err(|e| e.context(format!("row {i}")))?;
+            check_price(p, "mark").map_err(|e| e.context(format!("row {i} (market {})", self.markets[m as usize].symbol)))?;
+        }
+        for (&m, &p) in markets.iter().zip(marks) {
+            self.markets[m as usize].mark = p;
+        }
+        Ok(())
+    }
+
+    /// Add accounts; returns the index of the first. Ids must be new and unique in the batch.
+    pub fn add_accounts(&mut self, ids: &[String], balances: &[i64]) -> Result<u32> {
+        check_lengths("addAccounts", &[ids.len(), balances.len()])?;
+        let mut seen = HashMap::with_capacity(ids.len());
+        for (i, id) in ids.iter().enumerate() {
+            check_id(id).map_err(|e| e.context(format!("row {i}")))?;
+            if self.account_by_id.contains_key(id) || seen.insert(id.as_str(), i).is_some() {
+                return Err(Error::new(ErrorCode::DuplicateAccount, format!("row {i}: account {id} already exists")));
+            }
+        }
+        if self.accounts.len() + ids.len() >= u32::MAX as usize {
+            return Err(Error::new(ErrorCode::InvalidArgument, "too many accounts"));
+        }
+        let first = self.accounts.len() as u32;
+        for (id, &balance) in ids.iter().zip(balances) {
+            self.account_by_id.insert(id.clone(), self.accounts.len() as u32);
+            self.accounts.push(Account { id: id.clone(), balance, alive: true, positions: Vec::new() });
+        }
+        Ok(first)
+    }
+
+    pub fn set_balances(&mut self, accounts: &[u32], balances: &[i64]) -> Result<()> {
+        check_lengths("setBalances", &[accounts.len(), balances.len()])?;
+        for (i, &a) in accounts.iter().enumerate() {
+            self.account(a).map_err(|e| e.context(format!("row {i}")))?;
+        }
+        for (&a, &b) in accounts.iter().zip(balances) {
+            self.accounts[a as usize].balance = b;
+        }
+        Ok(())
+    }
+
+    /// Remove accounts and all their positions. Indices are never reused.
+    pub fn remove_accounts(&mut self, accounts: &[u32]) -> Result<()> {
+        let mut seen = std::collections::HashSet::with_capacity(accounts.len());
+        for (i, &a) in accounts.iter().enumerate() {
+            self.account(a).map_err(|e| e.context(format!("row {i}")))?;
+            if !seen.insert(a) {
+                return Err(Error::new(ErrorCode::DuplicateAccount, format!("row {i}: account index {a} listed twice")));
+            }
+        }
+        for &a in accounts {
+            while let Some(&(m, _)) = self.accounts[a as usize].positions.last() {
+                self.remove_position(a, m);
+            }
+            let acc = &mut self.accounts[a as usize];
+            acc.alive = false;
+            self.account_by_id.remove(&acc.id);
+        }
+        Ok(())
+    }
+
+    fn slot_of(&self, a: u32, m: u32) -> Option<u32> {
+        let ps = &self.accounts[a as usize].positions;
+        ps.binary_search_by_key(&m, |&(mm, _)| mm).ok().map(|i| ps[i].1)
+    }
+
+    fn remove_position(&mut self, a: u32, m: u32) {
+        let Some(slot) = self.slot_of(a, m) else { return };
+        let col = &mut self.positions[m as usize];
+        let s = slot as usize;
+        col.account.swap_remove(s);
+        col.qty.swap_remove(s);
+        col.cost.swap_remove(s);
+        col.isolated_margin.swap_remove(s);
+        col.isolated.swap_remove(s);
+        if s < col.account.len() {
+            // The last position moved into `s`: repoint its account's reference.
+            let moved = col.account[s];
+            let refs = &mut self.accounts[moved as usize].positions;
+            if let Ok(i) = refs.binary_search_by_key(&m, |&(mm, _)| mm) {
+                refs[i].1 = slot;
+            }
+        }
+        let refs = &mut self.accounts[a as usize].positions;
+        if let Ok(i) = refs.binary_search_by_key(&m, |&(mm, _)| mm) {
+            refs.remove(i);
+        }
+    }
+
+    /// Write a batch of positions (open, replace, or remove with qty = 0). Every row is
+    /// validated — ids, ranges, cost basis, one row per (account, market) — before any is applied.
+    pub fn set_positions(&mut self, rows: &PositionRows) -> Result<()> {
+        let n = rows.account.len();
+        check_lengths("setPositions", &[n, rows.market.len(), rows.qty.len(), rows.price.len(), rows.isolated_margin.len(), rows.flags.len()])?;
+        let mut staged: Vec<(i64, i64)> = Vec::with_capacity(n); // (cost, isolated margin)
+        let mut seen = std::collections::HashSet::with_capacity(n);
+        for i in 0..n {
+            let (a, m, q, p, im, f) = (rows.account[i], rows.market[i], rows.qty[i], rows.price[i], rows.isolated_margin[i], rows.flags[i]);
+            let ctx = |e: Error| e.context(format!("row {i}"));
+            self.account(a).map_err(ctx)?;
+            let mk = self.market(m).map_err(ctx)?;
+            if f & !(FLAG_ISOLATED | FLAG_COST_BASIS) != 0 {
+                return Err(ctx(Error::new(ErrorCode::InvalidArgument, format!("unknown flag bits {f:#x}"))));
+            }
+            if !seen.insert((a, m)) {
+                return Err(ctx(Error::new(ErrorCode::DuplicatePosition, format!("account {} has two rows for market {}", self.accounts[a as usize].id, mk.symbol))));
+            }
+            let ctx = |e: Error| e.context(format!("row {i} (account {}, market {})", self.accounts[a as usize].id, mk.symbol));
+            check_qty(q, "qty").map_err(ctx)?;
+            if q == 0 {
+                staged.push((0, 0));
+                continue;
+            }
+            let cost = if f & FLAG_COST_BASIS != 0 {
+                if p == 0 || (p > 0) != (q > 0) {
+                    return Err(ctx(Error::new(ErrorCode::InvalidAmount, format!("cost basis must be non-zero with the sign of qty ({q}), got {p}"))));
+                }
+                if mk.kind == crate::market::ContractKind::Linear {
+                    to_i64(scale(p as i128, mk.quote_exp(), Round::Floor, "cost basis (to atoms)").map_err(ctx)?, "cost basis (to atoms)").map_err(ctx)?;
+                }
+                p
+            } else {
+                check_price(p, "entry").map_err(ctx)?;
+                // The position's value must fit i64 atoms at its entry (SPEC §2.3).
+                let (lo, hi) = crate::liq::domain(mk, q, 0).map_err(ctx)?;
+                if p < lo || p > hi {
+                    return Err(ctx(Error::new(ErrorCode::Overflow, format!("position of {q} lots at {p} ticks is worth more than i64 atoms"))));
+                }
+                let c = mk.cost_basis(q, p).map_err(ctx)?;
+                if c == 0 {
+                    return Err(ctx(Error::new(ErrorCode::InvalidQuantity, format!("position of {q} lots at {p} ticks is worth less than one atom"))));
+                }
+                c
+            };
+            let isolated = f & FLAG_ISOLATED != 0;
+            if isolated && im < 0 {
+                return Err(ctx(Error::new(ErrorCode::InvalidAmount, format!("isolated margin must not be negative, got {im}"))));
+            }
+            if !isolated && im != 0 {
+                return Err(ctx(Error::new(ErrorCode::InvalidAmount, format!("a cross position takes no isolated margin, got {im}"))));
+            }
+            staged.push((cost, im));
+        }
+        for (i, &(cost, im)) in staged.iter().enumerate() {
+            let (a, m, q) = (rows.account[i], rows.market[i], rows.qty[i]);
+            if q == 0 {
+                self.remove_position(a, m);
+                continue;
+            }
+            let iso = rows.flags[i] & FLAG_ISOLATED != 0;
+            let existing = self.slot_of(a, m);
+            let col = &mut self.positions[m as usize];
+            match existing {
+                Some(s) => {
+                    let s = s as usize;
+                    col.qty[s] = q;
+                    col.cost[s] = cost;
+                    col.isolated_margin[s] = im;
+                    col.isolated[s] = iso;
+                }
+                None => {
+                    let slot = col.qty.len() as u32;
+                    col.account.push(a);
+                    col.qty.push(q);
+                    col.cost.push(cost);
+                    col.isolated_margin.push(im);
+                    col.isolated.push(iso);
+                    let refs = &mut self.accounts[a as usize].positions;
+                    let at = refs.partition_point(|&(mm, _)| mm < m);
+                    refs.insert(at, (m, slot));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Cross totals of every account at the current marks: (Σ uPnL, Σ MM) over cross positions,
+    /// plus the isolated rows. One pass over the columns, market by market.
+    fn cross_totals(&self, mut on_isolated: impl FnMut(MarginRow) -> Result<()>) -> Result<(Vec<i128>, Vec<i128>)> {
+        let mut upnl = vec![0i128; self.accounts.len()];
+        let mut mm = vec![0i128; self.accounts.len()];
+        for (mi, (mk, col)) in self.markets.iter().zip(&self.positions).enumerate() {
+            for s in 0..col.qty.len() {
+                let ctx = |e: Error| e.context(format!("account {}, market {}", self.accounts[col.account[s] as usize].id, mk.symbol));
+                let u = mk.upnl(col.qty[s], col.cost[s]).map_err(ctx)?;
+                let m = mk.maintenance_margin(col.qty[s], col.cost[s]).map_err(ctx)?;
+                let a = col.account[s] as usize;
+                if col.isolated[s] {
+                    let eq = add(col.isolated_margin[s] as i128, u, "isolated equity").map_err(ctx)?;
+                    on_isolated(margin_row(a as u32, mi as u32, eq, m, true).map_err(ctx)?)?;
+                } else {
+                    upnl[a] = add(upnl[a], u, "account uPnL").map_err(ctx)?;
+                    mm[a] = add(mm[a], m, "account maintenance margin").map_err(ctx)?;
+                }
+            }
+        }
+        Ok((upnl, mm))
+    }
+
+    /// Cross margin state of the given accounts (every live account, in index order, when None).
+    pub fn account_rows(&self, accounts: Option<&[u32]>) -> Result<Vec<MarginRow>> {
+        let list = self.account_list(accounts)?;
+        let mut out = Vec::with_capacity(list.len());
+        for a in list {
+            let acc = &self.accounts[a as usize];
+            let ctx = |e: Error| e.context(format!("account {}", acc.id));
+            let (mut upnl, mut mm, mut has_cross) = (0i128, 0i128, false);
+            for &(m, s) in &acc.positions {
+                let (mk, col, s) = (&self.markets[m as usize], &self.positions[m as usize], s as usize);
+                if !col.isolated[s] {
+                    has_cross = true;
+                    upnl = add(upnl, mk.upnl(col.qty[s], col.cost[s]).map_err(ctx)?, "account uPnL").map_err(ctx)?;
+                    mm = add(mm, mk.maintenance_margin(col.qty[s], col.cost[s]).map_err(ctx)?, "account maintenance margin").map_err(ctx)?;
+                }
+            }
+            let eq = add(acc.balance as i128, upnl, "equity").map_err(ctx)?;
+            out.push(margin_row(a, u32::MAX, eq, mm, has_cross).map_err(ctx)?);
+        }
+        Ok(out)
+    }
+
+    /// Wallet balances of the given accounts.
+    pub fn balances(&self, accounts: &[u32]) -> Result<Vec<i64>> {
+        accounts.iter().enumerate().map(|(i, &a)| Ok(self.account(a).map_err(|e| e.context(format!("row {i}")))?.balance)).collect()
+    }
+
+    /// The accounts a query covers: the given ones (checked), or every live one in index order.
+    fn account_list(&self, accounts: Option<&[u32]>) -> Result<Vec<u32>> {
+        match accounts {
+            Some(l) => {
+                for (i, &a) in l.iter().enumerate() {
+                    self.account(a).map_err(|e| e.context(format!("row {i}")))?;
+                }
+                Ok(l.to_vec())
+            }
+            None => Ok((0..self.accounts.len() as u32).filter(|&a| self.accounts[a as usize].alive).collect()),
+        }
+    }
+
+    /// Full sweep (SPEC §5): every liquidatable cross account and isolated position, worst first;
+    /// with `warning_ppm`, also those at or past that margin ratio that are not liquidatable.
+    pub fn sweep(&self, warning_ppm: Option<i64>) -> Result<SweepResult> {
+        if let Some(w) = warning_ppm {
+            if w <= 0 {
+                return Err(Error::new(ErrorCode::InvalidArgument, format!("warning ratio must be positive, got {w} ppm")));
+            }
+        }
+        let mut res = SweepResult::default();
+        let warn = |r: &MarginRow| -> bool {
+            match warning_ppm {
+                // ratio ≥ w ⇔ MM·10^6 ≥ w·equity (cross-multiplied); equity ≤ 0 is unbounded.
+                Some(w) => !r.liquidatable && r.maintenance_margin > 0 && (r.equity <= 0 || r.maintenance_margin as i128 * RATIO_SCALE as i128 >= w as i128 * r.equity as i128),
+                None => false,
+            }
+        };
+        let mut iso = Vec::new();
+        let (upnl, mm) = self.cross_totals(|r| {
+            iso.push(r);
+            Ok(())
+        })?;
+        for r in iso {
+            if r.liquidatable {
+                res.liquidatable.push(r);
+            } else if warn(&r) {
+                res.warnings.push(r);
+            }
+        }
+        for (a, acc) in self.accounts.iter().enumerate() {
+            if !acc.alive || acc.positions.is_empty() {
+                continue;
+            }
+            // Skip the row build for the common healthy account quickly.
+            if mm[a] == 0 {
+                continue; // only isolated positions
+            }
+            let eq = add(acc.balance as i128, upnl[a], "equity").map_err(|e| e.context(format!("account {}", acc.id)))?;
+            let r = margin_row(a as u32, u32::MAX, eq, mm[a], true).map_err(|e| e.context(format!("account {}", acc.id)))?;
+            if r.liquidatable {
+                res.liquidatable.push(r);
+            } else if warn(&r) {
+                res.warnings.push(r);
+            }
+        }
+        let cmp = |x: &MarginRow, y: &MarginRow| worse_first(x, y, &self.accounts, &self.markets);
+        res.liquidatable.sort_by(cmp);
+        res.warnings.sort_by(cmp);
+        Ok(res)
+    }
+
+    /// Risk of every position of the given accounts (all live accounts when None), in account
+    /// order, then market order: uPnL, MM, liquidation and bankruptcy prices (SPEC §6).
+    pub fn position_risks(&self, accounts: Option<&[u32]>) -> Result<Vec<PositionRisk>> {
+        let mut out = Vec::new();
+        for a in self.account_list(accounts)? {
+            self.account_position_risks(a, &mut out)?;
+        }
+        Ok(out)
+    }
+
+    fn account_position_risks(&self, a: u32, out: &mut Vec<PositionRisk>) -> Result<()> {
+        let acc = &self.accounts[a as usize];
+        let ctx_acc = |e: Error| e.context(format!("account {}", acc.id));
+        // Current uPnL and MM of each position; cross totals to fold into each `base`.
+        let mut rows = Vec::with_capacity(acc.positions.len());
+        let (mut cross_upnl, mut cross_mm) = (0i128, 0i128);
+        for &(m, s) in &acc.positions {
+            let (mk, col) = (&self.markets[m as usize], &self.positions[m as usize]);
+            let s = s as usize;
+            let u = mk.upnl(col.qty[s], col.cost[s]).map_err(ctx_acc)?;
+            let mm = mk.maintenance_margin(col.qty[s], col.cost[s]).map_err(ctx_acc)?;
+            if !col.isolated[s] {
+                cross_upnl = add(cross_upnl, u, "account uPnL").map_err(ctx_acc)?;
+                cross_mm = add(cross_mm, mm, "account maintenance margin").map_err(ctx_acc)?;
+            }
+            rows.push((m, s, u, mm));
+        }
+        for (m, s, u, mm) in rows {
+            let (mk, col) = (&self.markets[m as usize], &self.positions[m as usize]);
+            let ctx = |e: Error| e.context(format!("account {}, market {}", acc.id, mk.symbol));
+            let (q, c, iso) = (col.qty[s], col.cost[s], col.isolated[s]);
+            // base for bankruptcy: collateral + others' uPnL; for liquidation also − others' MM.
+            let (bk_base, lq_base) = if iso {
+                let b = col.isolated_margin[s] as i128;
+                (b, b)
+            } else {
+                let others_u = cross_upnl - u;
+                let others_mm = cross_mm - mm;
+                let b = add(acc.balance as i128, others_u, "bankruptcy base").map_err(ctx)?;
+                (b, sub(b, others_mm, "liquidation base").map_err(ctx)?)
+            };
+            out.push(PositionRisk {
+                account: a,
+                market: m,
+                qty: q,
+                cost: c,
+                isolated: iso,
+                isolated_margin: col.isolated_margin[s],
+                upnl: to_i64(u, "uPnL (does not fit i64)").map_err(ctx)?,
+                maintenance_margin: to_i64(mm, "maintenance margin (does not fit i64)").map_err(ctx)?,
+                liquidation: liquidation_price(mk, q, c, lq_base).map_err(ctx)?,
+                bankruptcy: bankruptcy_price(mk, q, c, bk_base).map_err(ctx)?,
+            });
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,77 @@
+//! One catalogue of error codes. The code strings are a stable API: the TypeScript engine throws
+//! the same codes, and docs/ERRORS.md lists them. Messages name the field, index and value.
+
+use std::fmt;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ErrorCode {
+    /// An intermediate left the i128 range or a stored value the i64 range.
+    Overflow,
+    InvalidPrice,
+    InvalidQuantity,
+    InvalidAmount,
+    InvalidDecimals,
+    InvalidTiers,
+    InvalidArgument,
+    InvalidId,
+    UnknownMarket,
+    UnknownAccount,
+    DuplicateMarket,
+    DuplicateAccount,
+    DuplicatePosition,
+    LengthMismatch,
+    Internal,
+}
+
+impl ErrorCode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ErrorCode::Overflow => "OVERFLOW",
+            ErrorCode::InvalidPrice => "INVALID_PRICE",
+            ErrorCode::InvalidQuantity => "INVALID_QUANTITY",
+            ErrorCode::InvalidAmount => "INVALID_AMOUNT",
+            ErrorCode::InvalidDecimals => "INVALID_DECIMALS",
+            ErrorCode::InvalidTiers => "INVALID_TIERS",
+            ErrorCode::InvalidArgument => "INVALID_ARGUMENT",
+            ErrorCode::InvalidId => "INVALID_ID",
+            ErrorCode::UnknownMarket => "UNKNOWN_MARKET",
+            ErrorCode::UnknownAccount => "UNKNOWN_ACCOUNT",
+            ErrorCode::DuplicateMarket => "DUPLICATE_MARKET",
+            ErrorCode::DuplicateAccount => "DUPLICATE_ACCOUNT",
+            ErrorCode::DuplicatePosition => "DUPLICATE_POSITION",
+            ErrorCode::LengthMismatch => "LENGTH_MISMATCH",
+            ErrorCode::Internal => "INTERNAL",
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Error {
+    pub code: ErrorCode,
+    pub message: String,
+}
+
+impl Error {
+    pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
+        Error { code, message: message.into() }
+    }
+    /// Overflow in a named formula (Drift-style: say where it overflowed).
+    pub fn overflow(at: &str) -> Self {
+        Error::new(ErrorCode::Overflow, format!("arithmetic overflow in {at}"))
+    }
+    /// Prefix the message with where it happened (row, account, market), keeping the code.
+    pub fn context(mut self, ctx: impl fmt::Display) -> Self {
+        self.message = format!("{ctx}: {}", self.message);
+        self
+    }
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.code.as_str(), self.message)
+    }
+}
+
+impl std::error::Error for Error {}
+
+pub type Result<T> = std::result::Result<T, Error>;

@@ -1,0 +1,16 @@
+//! deleverage-core: the exact margin-risk engine behind the `deleverage` npm package.
+//!
+//! Pure Rust, no JavaScript: integer units everywhere (ticks, lots, atoms), i128 intermediates,
+//! overflow as an error, a rounding direction for every division (docs/SPEC.md). The napi crate
+//! (crates/node) and the TypeScript engine (src/fallback) implement the same specification.
+
+pub mod engine;
+pub mod error;
+pub mod liq;
+pub mod market;
+pub mod num;
+
+pub use engine::{Engine, MarginRow, PositionRisk, PositionRows, SweepResult, FLAG_COST_BASIS, FLAG_ISOLATED};
+pub use error::{Error, ErrorCode, Result};
+pub use liq::SolvedPrice;
+pub use market::{ContractKind, MarginBasis, Market, MarketSpec, TierForm};

@@ -1,0 +1,313 @@
+//! Market rules: contract type, units, maintenance-margin tiers and the value they apply to.
+//! Every formula here is written once in docs/SPEC.md (§ numbers in comments).
+
+use crate::error::{Error, ErrorCode, Result};
+use crate::num::*;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ContractKind {
+    /// PnL in the quote (margin) asset: qty × (mark − entry).
+    Linear,
+    /// Coin-margined: PnL = contracts × size × (1/entry − 1/mark), in the margin asset.
+    Inverse,
+}
+
+/// What the maintenance rate applies to (SPEC §4): Binance values at mark, Bybit/BitMEX at entry.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MarginBasis {
+    Mark,
+    Entry,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TierForm {
+    /// MM = value × mmr(tier) − maintAmount(tier) (Binance, Bybit, OKX, Hyperliquid).
+    Deduction,
+    /// MM = value × mmr(tier), one rate for the whole position (BitMEX risk limits).
+    Step,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Tier {
+    /// Lowest position value of the tier, in tier units (linear: lots·ticks; inverse: atoms).
+    pub floor: i64,
+    /// Maintenance margin rate, 10^-8 units.
+    pub mmr: i64,
+    /// Initial margin rate (1 / max leverage), 10^-8 units.
+    pub imr: i64,
+    /// Maintenance amount ("cum"), in tier units × 10^-8 (so floor × mmr is in the same unit).
+    pub maint_amount: i128,
+}
+
+/// A market as supplied by the host, before validation.
+#[derive(Clone, Debug)]
+pub struct MarketSpec {
+    pub symbol: String,
+    pub kind: ContractKind,
+    pub price_decimals: u32,
+    pub qty_decimals: u32,
+    /// Inverse only: quote units per contract (1 for BitMEX XBTUSD, 100 for BTCUSD on others).
+    pub contract_size: i64,
+    pub basis: MarginBasis,
+    pub form: TierForm,
+    pub floors: Vec<i64>,
+    pub mmr: Vec<i64>,
+    pub imr: Vec<i64>,
+    /// Given maintenance amounts, or None to derive them from the floors (SPEC §4.2).
+    pub maint_amount: Option<Vec<i128>>,
+    pub mark: i64,
+}
+
+#[derive(Clone, Debug)]
+pub struct Market {
+    pub symbol: String,
+    pub kind: ContractKind,
+    pub price_decimals: u32,
+    pub qty_decimals: u32,
+    pub contract_size: i64,
+    pub basis: MarginBasis,
+    pub form: TierForm,
+    pub tiers: Vec<Tier>,
+    pub mark: i64,
+    /// Exponent e with linear value units × 10^e = atoms: Q − P − D.
+    lin_atoms_exp: i32,
+    /// Exponent t with inverse value in atoms = qty·size·10^t / price: P − D + Q.
+    inv_value_exp: i32,
+}
+
+pub fn check_price(p: i64, what: &str) -> Result<()> {
+    if p <= 0 || p > PRICE_MAX_TICKS {
+        return Err(Error::new(
+            ErrorCode::InvalidPrice,
+            format!("{what} must be within 1..={PRICE_MAX_TICKS} ticks, got {p}"),
+        ));
+    }
+    Ok(())
+}
+
+pub fn check_qty(q: i64, what: &str) -> Result<()> {
+    if q.unsigned_abs() > QTY_MAX_LOTS as u64 {
+        return Err(Error::new(
+            ErrorCode::InvalidQuantity,
+            format!("{what} must be within ±{QTY_MAX_LOTS} lots, got {q}"),
+        ));
+    }
+    Ok(())
+}
+
+impl Market {
+    pub fn new(spec: MarketSpec, quote_decimals: u32) -> Result<Market> {
+        let sym = &spec.symbol;
+        let bad = |code, msg: String| Err(Error::new(code, format!("market {sym}: {msg}")));
+        if sym.is_empty() || sym.len() > 64 || !sym.bytes().all(|b| b.is_ascii_graphic()) {
+            return Err(Error::new(ErrorCode::InvalidId, format!("market symbol must be 1–64 printable ASCII characters, got {sym:?}")));
+        }
+        if spec.price_decimals > MAX_PRICE_DECIMALS || spec.qty_decimals > MAX_QTY_DECIMALS {
+            return bad(ErrorCode::InvalidDecimals, format!(
+                "priceDecimals must be 0..={MAX_PRICE_DECIMALS} and qtyDecimals 0..={MAX_QTY_DECIMALS}, got {} and {}",
+                spec.price_decimals, spec.qty_decimals));
+        }
+        match spec.kind {
+            ContractKind::Inverse if spec.contract_size < 1 || spec.contract_size > CONTRACT_SIZE_MAX => {
+                return bad(ErrorCode::InvalidArgument, format!("contractSize must be 1..={CONTRACT_SIZE_MAX}, got {}", spec.contract_size));
+            }
+            ContractKind::Linear if spec.contract_size != 1 => {
+                return bad(ErrorCode::InvalidArgument, format!("contractSize applies to inverse markets only, got {}", spec.contract_size));
+            }
+            _ => {}
+        }
+        let (q, p, d) = (quote_decimals as i32, spec.price_decimals as i32, spec.qty_decimals as i32);
+        // Unit limits that keep every intermediate inside i128 over the whole search domain
+        // (SPEC §2.3): linear value units at most 10^10 finer than atoms; inverse t ≤ 12.
+        match spec.kind {
+            ContractKind::Linear if p + d > q + 10 => {
+                return bad(ErrorCode::InvalidDecimals, format!("priceDecimals + qtyDecimals ({}) may exceed quoteDecimals ({q}) by at most 10", p + d));
+            }
+            ContractKind::Inverse if p - d + q > 12 || d - p - q > 12 => {
+                return bad(ErrorCode::InvalidDecimals, format!("|priceDecimals − qtyDecimals + quoteDecimals| ({}) must be at most 12 for an inverse market", p - d + q));
+            }
+            _ => {}
+        }
+        check_price(spec.mark, "mark").map_err(|e| e.context(format!("market {sym}")))?;
+        let tiers = build_tiers(&spec).map_err(|e| e.context(format!("market {sym}")))?;
+        Ok(Market {
+            symbol: spec.symbol.clone(),
+            kind: spec.kind,
+            price_decimals: spec.price_decimals,
+            qty_decimals: spec.qty_decimals,
+            contract_size: spec.contract_size,
+            basis: spec.basis,
+            form: spec.form,
+            tiers,
+            mark: spec.mark,
+            lin_atoms_exp: q - p - d,
+            inv_value_exp: p - d + q,
+        })
+    }
+
+    /// Cost basis of a new position opened at `entry` ticks (SPEC §3): linear qty·entry exactly
+    /// (lots·ticks); inverse floor(qty·size·10^t / entry) atoms, rounded down so uPnL never flatters.
+    pub fn cost_basis(&self, qty: i64, entry: i64) -> Result<i64> {
+        let cb = match self.kind {
+            ContractKind::Linear => mul(qty as i128, entry as i128, "cost basis (qty × entry)")?,
+            ContractKind::Inverse => ratio(
+                mul(qty as i128, self.contract_size as i128, "cost basis (qty × contract size)")?,
+                self.inv_value_exp,
+                entry as i128,
+                Round::Floor,
+                "cost basis (inverse)",
+            )?,
+        };
+        to_i64(cb, "cost basis (does not fit i64)")
+    }
+
+    /// Unrealised PnL in atoms at price `x` given on the grid of 10^-(P+k) (k = 0: ticks).
+    /// Rounded down (SPEC §3.2).
+    #[inline]
+    pub fn upnl_at(&self, qty: i64, cost: i64, x: i64, k: u32) -> Result<i128> {
+        match self.kind {
+            ContractKind::Linear => {
+                let v = mul(qty as i128, x as i128, "uPnL (qty × price)")?;
+                let c = mul(cost as i128, pow10(k), "uPnL (cost basis scaled)")?;
+                scale(sub(v, c, "uPnL (value − cost)")?, self.lin_atoms_exp - k as i32, Round::Floor, "uPnL (to atoms)")
+            }
+            ContractKind::Inverse => {
+                let value = self.inverse_value(qty as i128, x, k)?;
+                sub(cost as i128, value, "uPnL (inverse)")
+            }
+        }
+    }
+
+    /// Signed value of an inverse position at grid price x, in atoms, rounded up.
+    #[inline]
+    fn inverse_value(&self, qty: i128, x: i64, k: u32) -> Result<i128> {
+        let n = mul(qty, self.contract_size as i128, "inverse value (qty × contract size)")?;
+        ratio(n, self.inv_value_exp + k as i32, x as i128, Round::Ceil, "inverse value")
+    }
+
+    /// Position value the tier and rate apply to, in tier units (× 10^k for linear at grid k).
+    #[inline]
+    pub fn margin_value_at(&self, qty: i64, cost: i64, x: i64, k: u32) -> Result<i128> {
+        let aq = (qty as i128).abs();
+        match (self.basis, self.kind) {
+            (MarginBasis::Entry, ContractKind::Linear) => mul((cost as i128).abs(), pow10(k), "position value (entry)"),
+            (MarginBasis::Entry, ContractKind::Inverse) => Ok((cost as i128).abs()),
+            (MarginBasis::Mark, ContractKind::Linear) => mul(aq, x as i128, "position value (qty × mark)"),
+            (MarginBasis::Mark, ContractKind::Inverse) => self.inverse_value(aq, x, k),
+        }
+    }
+
+    /// The tier whose floor is the highest not above `value` (value in tier units × 10^k).
+    #[inline]
+    pub fn tier_index(&self, value: i128, k: u32) -> usize {
+        let f = if self.kind == ContractKind::Linear { pow10(k) } else { 1 };
+        let mut n = 0;
+        for (i, t) in self.tiers.iter().enumerate().skip(1) {
+            // floors are ≤ i64 and f ≤ 10, so this cannot overflow.
+            if (t.floor as i128) * f <= value {
+                n = i;
+            } else {
+                break;
+            }
+        }
+        n
+    }
+
+    /// Maintenance margin in atoms, rounded up (SPEC §4).
+    #[inline]
+    pub fn maintenance_margin_at(&self, qty: i64, cost: i64, x: i64, k: u32) -> Result<i128> {
+        let v = self.margin_value_at(qty, cost, x, k)?;
+        let t = &self.tiers[self.tier_index(v, k)];
+        let (cum, exp) = match self.kind {
+            ContractKind::Linear => (
+                mul(t.maint_amount, pow10(k), "maintenance amount scaled")?,
+                self.lin_atoms_exp - k as i32 - RATE_DECIMALS as i32,
+            ),
+            ContractKind::Inverse => (t.maint_amount, -(RATE_DECIMALS as i32)),
+        };
+        let fine = sub(mul(v, t.mmr as i128, "maintenance margin (value × rate)")?, cum, "maintenance margin (− amount)")?;
+        scale(fine, exp, Round::Ceil, "maintenance margin (to atoms)")
+    }
+
+    /// s = Q − P − D: linear value units (lots·ticks) × 10^s = atoms.
+    pub fn quote_exp(&self) -> i32 {
+        self.lin_atoms_exp
+    }
+    /// t = P − D + Q: inverse value in atoms = qty·size·10^t / price.
+    pub fn inverse_exp(&self) -> i32 {
+        self.inv_value_exp
+    }
+
+    #[inline]
+    pub fn upnl(&self, qty: i64, cost: i64) -> Result<i128> {
+        self.upnl_at(qty, cost, self.mark, 0)
+    }
+    #[inline]
+    pub fn maintenance_margin(&self, qty: i64, cost: i64) -> Result<i128> {
+        self.maintenance_margin_at(qty, cost, self.mark, 0)
+    }
+}
+
+/// Validate the tiers and derive maintenance amounts (SPEC §4.2).
+fn build_tiers(spec: &MarketSpec) -> Result<Vec<Tier>> {
+    let n = spec.floors.len();
+    let err = |m: String| Err(Error::new(ErrorCode::InvalidTiers, m));
+    if n == 0 {
+        return err("at least one tier is required".into());
+    }
+    if spec.mmr.len() != n || spec.imr.len() != n || spec.maint_amount.as_ref().is_some_and(|m| m.len() != n) {
+        return Err(Error::new(ErrorCode::LengthMismatch, format!("tier columns differ in length (floors {n}, mmr {}, imr {})", spec.mmr.len(), spec.imr.len())));
+    }
+    if spec.floors[0] != 0 {
+        return err(format!("tier 0 must start at 0, got floor {}", spec.floors[0]));
+    }
+    let mut tiers: Vec<Tier> = Vec::with_capacity(n);
+    for i in 0..n {
+        let (floor, mmr, imr) = (spec.floors[i], spec.mmr[i], spec.imr[i]);
+        if i > 0 && floor <= spec.floors[i - 1] {
+            return err(format!("tier {i}: floors must increase strictly, got {floor} after {}", spec.floors[i - 1]));
+        }
+        if mmr <= 0 || mmr >= RATE_SCALE {
+            return err(format!("tier {i}: maintenance rate must be above 0 and below 1, got {mmr}e-8"));
+        }
+        if i > 0 && mmr < spec.mmr[i - 1] {
+            return err(format!("tier {i}: maintenance rates must not decrease, got {mmr}e-8 after {}e-8", spec.mmr[i - 1]));
+        }
+        if imr < mmr || imr > RATE_SCALE {
+            return err(format!("tier {i}: initial rate must be within maintenance rate ({mmr}e-8) and 1, got {imr}e-8"));
+        }
+        let derived: i128 = if i == 0 {
+            0
+        } else {
+            let prev = &tiers[i - 1];
+            add(mul(floor as i128, (mmr - prev.mmr) as i128, "maintenance amount (derived)")?, prev.maint_amount, "maintenance amount (derived)")?
+        };
+        let maint = match (&spec.maint_amount, spec.form) {
+            (None, TierForm::Deduction) => derived,
+            (None, TierForm::Step) => 0,
+            (Some(given), TierForm::Step) => {
+                if given[i] != 0 {
+                    return err(format!("tier {i}: step-form tiers take no maintenance amount, got {}", given[i]));
+                }
+                0
+            }
+            (Some(given), TierForm::Deduction) => {
+                let g = given[i];
+                if g < 0 {
+                    return err(format!("tier {i}: maintenance amount must not be negative, got {g}"));
+                }
+                if i == 0 && g != 0 {
+                    return err(format!("tier 0: maintenance amount must be 0, got {g}"));
+                }
+                // Given amounts may only make MM jump up at a floor, never down (else the
+                // predicate is not monotone in the value): g ≤ derived-from-previous.
+                if g > derived {
+                    return err(format!("tier {i}: maintenance amount {g} exceeds {derived} derived from the floor, so maintenance margin would fall at the tier boundary"));
+                }
+                g
+            }
+        };
+        tiers.push(Tier { floor, mmr, imr, maint_amount: maint });
+    }
+    Ok(tiers)
+}
