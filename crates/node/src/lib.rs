@@ -1,0 +1,248 @@
+//! Node.js binding for `deleverage-core` (napi-rs v3): conversion only. Typed arrays in and out,
+//! no JS object per position; core errors become JS errors whose message starts with the stable
+//! code ("UNKNOWN_MARKET: ..."), which the TypeScript layer turns into `DeleverageError.code`.
+//! Every export carries `catch_unwind`, so a panic becomes a JS exception, never an abort.
+
+use deleverage_core as core;
+use napi::bindgen_prelude::*;
+use napi_derive::napi;
+
+/// Version of the native binding crate.
+#[napi(catch_unwind)]
+pub fn core_version() -> String {
+    env!("CARGO_PKG_VERSION").to_string()
+}
+
+fn err(e: core::Error) -> Error {
+    Error::new(Status::GenericFailure, format!("{}: {}", e.code.as_str(), e.message))
+}
+
+fn invalid(msg: String) -> Error {
+    err(core::Error::new(core::ErrorCode::InvalidArgument, msg))
+}
+
+fn i64_of(b: &BigInt, what: &str) -> Result<i64> {
+    match b.get_i64() {
+        (v, true) => Ok(v),
+        _ => Err(invalid(format!("{what} does not fit a 64-bit integer"))),
+    }
+}
+
+/// Market definition in integer units (docs/SPEC.md §2, §4).
+#[napi(object)]
+pub struct MarketInit {
+    pub symbol: String,
+    /// 0 = linear, 1 = inverse
+    pub kind: u32,
+    pub price_decimals: u32,
+    pub qty_decimals: u32,
+    pub contract_size: BigInt,
+    /// 0 = mark, 1 = entry
+    pub basis: u32,
+    /// 0 = deduction, 1 = step
+    pub form: u32,
+    pub floors: BigInt64Array,
+    pub mmr: BigInt64Array,
+    pub imr: BigInt64Array,
+    pub maint_amount: Option<Vec<BigInt>>,
+    pub mark: BigInt,
+}
+
+/// Margin rows: cross accounts (market = 0xffffffff) and isolated positions.
+#[napi(object)]
+pub struct MarginColumns {
+    pub account: Uint32Array,
+    pub market: Uint32Array,
+    pub equity: BigInt64Array,
+    pub maintenance_margin: BigInt64Array,
+    /// ppm rounded up; -1 when equity ≤ 0
+    pub margin_ratio_ppm: BigInt64Array,
+    pub liquidatable: Uint8Array,
+}
+
+/// Per-position risk; prices in ticks, 0 = none in range.
+#[napi(object)]
+pub struct PositionRiskColumns {
+    pub account: Uint32Array,
+    pub market: Uint32Array,
+    pub qty: BigInt64Array,
+    pub cost: BigInt64Array,
+    pub isolated: Uint8Array,
+    pub isolated_margin: BigInt64Array,
+    pub upnl: BigInt64Array,
+    pub maintenance_margin: BigInt64Array,
+    pub liquidation_price: BigInt64Array,
+    pub liquidation_price_nearest: BigInt64Array,
+    pub bankruptcy_price: BigInt64Array,
+    pub bankruptcy_price_nearest: BigInt64Array,
+}
+
+fn margin_columns(rows: &[core::MarginRow]) -> MarginColumns {
+    MarginColumns {
+        account: rows.iter().map(|r| r.account).collect::<Vec<_>>().into(),
+        market: rows.iter().map(|r| r.market).collect::<Vec<_>>().into(),
+        equity: rows.iter().map(|r| r.equity).collect::<Vec<_>>().into(),
+        maintenance_margin: rows.iter().map(|r| r.maintenance_margin).collect::<Vec<_>>().into(),
+        margin_ratio_ppm: rows.iter().map(|r| r.margin_ratio_ppm.unwrap_or(-1)).collect::<Vec<_>>().into(),
+        liquidatable: rows.iter().map(|r| r.liquidatable as u8).collect::<Vec<_>>().into(),
+    }
+}
+
+/// The engine over the Rust core; method for method the `CoreEngine` interface of src/core.ts.
+#[napi]
+pub struct NativeEngine {
+    inner: core::Engine,
+}
+
+#[napi]
+impl NativeEngine {
+    #[napi(constructor, catch_unwind)]
+    pub fn new(quote_decimals: u32) -> Result<Self> {
+        Ok(NativeEngine { inner: core::Engine::new(quote_decimals).map_err(err)? })
+    }
+
+    #[napi(catch_unwind)]
+    pub fn add_market(&mut self, spec: MarketInit) -> Result<u32> {
+        let kind = match spec.kind {
+            0 => core::ContractKind::Linear,
+            1 => core::ContractKind::Inverse,
+            k => return Err(invalid(format!("market kind must be 0 (linear) or 1 (inverse), got {k}"))),
+        };
+        let basis = match spec.basis {
+            0 => core::MarginBasis::Mark,
+            1 => core::MarginBasis::Entry,
+            b => return Err(invalid(format!("margin basis must be 0 (mark) or 1 (entry), got {b}"))),
+        };
+        let form = match spec.form {
+            0 => core::TierForm::Deduction,
+            1 => core::TierForm::Step,
+            f => return Err(invalid(format!("tier form must be 0 (deduction) or 1 (step), got {f}"))),
+        };
+        let maint_amount = match &spec.maint_amount {
+            None => None,
+            Some(v) => Some(
+                v.iter()
+                    .map(|b| match b.get_i128() {
+                        (x, true) => Ok(x),
+                        _ => Err(err(core::Error::overflow("maintenance amount (does not fit i128)"))),
+                    })
+                    .collect::<Result<Vec<i128>>>()?,
+            ),
+        };
+        let s = core::MarketSpec {
+            symbol: spec.symbol,
+            kind,
+            price_decimals: spec.price_decimals,
+            qty_decimals: spec.qty_decimals,
+            contract_size: i64_of(&spec.contract_size, "contractSize")?,
+            basis,
+            form,
+            floors: spec.floors.to_vec(),
+            mmr: spec.mmr.to_vec(),
+            imr: spec.imr.to_vec(),
+            maint_amount,
+            mark: i64_of(&spec.mark, "mark")?,
+        };
+        self.inner.add_market(s).map_err(err)
+    }
+
+    #[napi(catch_unwind)]
+    pub fn set_marks(&mut self, markets: &[u32], marks: &[i64]) -> Result<()> {
+        self.inner.set_marks(markets, marks).map_err(err)
+    }
+
+    #[napi(catch_unwind)]
+    pub fn add_accounts(&mut self, ids: Vec<String>, balances: &[i64]) -> Result<u32> {
+        self.inner.add_accounts(&ids, balances).map_err(err)
+    }
+
+    #[napi(catch_unwind)]
+    pub fn set_balances(&mut self, accounts: &[u32], balances: &[i64]) -> Result<()> {
+        self.inner.set_balances(accounts, balances).map_err(err)
+    }
+
+    #[napi(catch_unwind)]
+    pub fn remove_accounts(&mut self, accounts: &[u32]) -> Result<()> {
+        self.inner.remove_accounts(accounts).map_err(err)
+    }
+
+    #[napi(catch_unwind)]
+    pub fn set_positions(
+        &mut self,
+        account: &[u32],
+        market: &[u32],
+        qty: &[i64],
+        price: &[i64],
+        isolated_margin: &[i64],
+        flags: &[u8],
+    ) -> Result<()> {
+        let rows = core::PositionRows { account, market, qty, price, isolated_margin, flags };
+        self.inner.set_positions(&rows).map_err(err)
+    }
+
+    /// Liquidatable rows worst first, then (with a warning ratio) the warning rows.
+    #[napi(catch_unwind)]
+    pub fn sweep(&self, warning_ppm: Option<BigInt>) -> Result<MarginColumns> {
+        let w = warning_ppm.as_ref().map(|b| i64_of(b, "warningPpm")).transpose()?;
+        let r = self.inner.sweep(w).map_err(err)?;
+        let mut rows = r.liquidatable;
+        rows.extend(r.warnings);
+        Ok(margin_columns(&rows))
+    }
+
+    #[napi(catch_unwind)]
+    pub fn account_rows(&self, accounts: Option<Uint32Array>) -> Result<MarginColumns> {
+        let rows = self.inner.account_rows(accounts.as_deref()).map_err(err)?;
+        Ok(margin_columns(&rows))
+    }
+
+    #[napi(catch_unwind)]
+    pub fn balances(&self, accounts: &[u32]) -> Result<BigInt64Array> {
+        Ok(self.inner.balances(accounts).map_err(err)?.into())
+    }
+
+    #[napi(catch_unwind)]
+    pub fn position_risks(&self, accounts: Option<Uint32Array>) -> Result<PositionRiskColumns> {
+        let r = self.inner.position_risks(accounts.as_deref()).map_err(err)?;
+        let price = |p: Option<core::SolvedPrice>, nearest: bool| p.map(|s| if nearest { s.nearest } else { s.conservative }).unwrap_or(0);
+        Ok(PositionRiskColumns {
+            account: r.iter().map(|x| x.account).collect::<Vec<_>>().into(),
+            market: r.iter().map(|x| x.market).collect::<Vec<_>>().into(),
+            qty: r.iter().map(|x| x.qty).collect::<Vec<_>>().into(),
+            cost: r.iter().map(|x| x.cost).collect::<Vec<_>>().into(),
+            isolated: r.iter().map(|x| x.isolated as u8).collect::<Vec<_>>().into(),
+            isolated_margin: r.iter().map(|x| x.isolated_margin).collect::<Vec<_>>().into(),
+            upnl: r.iter().map(|x| x.upnl).collect::<Vec<_>>().into(),
+            maintenance_margin: r.iter().map(|x| x.maintenance_margin).collect::<Vec<_>>().into(),
+            liquidation_price: r.iter().map(|x| price(x.liquidation, false)).collect::<Vec<_>>().into(),
+            liquidation_price_nearest: r.iter().map(|x| price(x.liquidation, true)).collect::<Vec<_>>().into(),
+            bankruptcy_price: r.iter().map(|x| price(x.bankruptcy, false)).collect::<Vec<_>>().into(),
+            bankruptcy_price_nearest: r.iter().map(|x| price(x.bankruptcy, true)).collect::<Vec<_>>().into(),
+        })
+    }
+
+    #[napi(catch_unwind)]
+    pub fn account_index(&self, id: String) -> Option<u32> {
+        self.inner.account_index(&id)
+    }
+
+    #[napi(catch_unwind)]
+    pub fn account_id(&self, index: u32) -> Result<String> {
+        Ok(self.inner.account_id(index).map_err(err)?.to_string())
+    }
+
+    #[napi(catch_unwind)]
+    pub fn market_index(&self, symbol: String) -> Option<u32> {
+        self.inner.market_index(&symbol)
+    }
+
+    #[napi(catch_unwind)]
+    pub fn account_count(&self) -> u32 {
+        self.inner.live_account_count() as u32
+    }
+
+    #[napi(catch_unwind)]
+    pub fn position_count(&self) -> u32 {
+        self.inner.position_count() as u32
+    }
+}
