@@ -1,0 +1,1172 @@
+// Mirror of crates/core/src/engine.rs: the position store (columnar per market) and the margin
+// state read from it — account equity, maintenance margin, the full sweep and per-position risk.
+// Mutations validate every row first and only then commit, so a rejected batch leaves the engine
+// untouched. JsEngine also performs the argument conversions the napi binding does before it
+// calls Rust (typed-array kinds, u32 numbers, i64/i128 ranges), with the same error codes.
+
+import {
+  CROSS,
+  FLAG_COST_BASIS,
+  FLAG_ISOLATED,
+  type CoreEngine,
+  type MarginColumns,
+  type MarketInit,
+  type PositionRiskColumns,
+} from '../core.js'
+import { DeleverageError, ErrorCode, overflow, rustDebugStr, withContext } from './errors.js'
+import { PairSet, ceilDivF, entryInDomainF, fastPathsEnabled, mmF, upnlF } from './fast.js'
+import { bankruptcyPrice, domain, liquidationPrice, type SolvedPrice } from './liq.js'
+import { Linear, Market, SAFE, checkPrice, checkQty, isValidId, type MarketSpec } from './market.js'
+import {
+  Floor,
+  I128_MAX,
+  I128_MIN,
+  I64_MAX,
+  I64_MIN,
+  MAX_QUOTE_DECIMALS,
+  RATIO_SCALE,
+  U32_MAX,
+  add,
+  divCeil,
+  scale,
+  sub,
+  toI64,
+  wrapI128,
+} from './num.js'
+
+/** 2^63: |x| below it fits i64. */
+const I64_BOUND_F = 2 ** 63
+
+// ---------------------------------------------------------------------------------------------
+// napi-layer argument conversions (done in crates/node before the core is called).
+
+function invalidArg(message: string): DeleverageError {
+  return new DeleverageError(ErrorCode.InvalidArgument, message)
+}
+
+function u32Arg(name: string, v: unknown): number {
+  if (typeof v !== 'number' || !Number.isInteger(v) || v < 0 || v > U32_MAX) {
+    throw invalidArg(`${name} must be a non-negative integer (u32), got ${String(v)}`)
+  }
+  return v
+}
+
+function bigintArg(name: string, v: unknown): bigint {
+  if (typeof v !== 'bigint') throw invalidArg(`${name} must be a bigint`)
+  return v
+}
+
+/** crates/node i64_of: a BigInt that must fit i64. */
+function i64Of(v: bigint, what: string): bigint {
+  if (v > I64_MAX || v < I64_MIN) throw invalidArg(`${what} does not fit a 64-bit integer`)
+  return v
+}
+
+function bigintsArg(name: string, v: unknown): BigInt64Array {
+  if (!(v instanceof BigInt64Array)) throw invalidArg(`${name} must be a BigInt64Array`)
+  return v
+}
+
+function u32sArg(name: string, v: unknown): Uint32Array {
+  if (!(v instanceof Uint32Array)) throw invalidArg(`${name} must be a Uint32Array`)
+  return v
+}
+
+function u8sArg(name: string, v: unknown): Uint8Array {
+  if (!(v instanceof Uint8Array)) throw invalidArg(`${name} must be a Uint8Array`)
+  return v
+}
+
+function stringArg(name: string, v: unknown): string {
+  if (typeof v !== 'string') throw invalidArg(`${name} must be a string`)
+  return v
+}
+
+function stringsArg(name: string, v: unknown): string[] {
+  if (!Array.isArray(v)) throw invalidArg(`${name} must be an array of strings`)
+  for (let i = 0; i < v.length; i++) {
+    if (typeof v[i] !== 'string') throw invalidArg(`${name}[${i}] must be a string`)
+  }
+  return v as string[]
+}
+
+function maintArg(v: unknown): bigint[] | null {
+  if (v === null || v === undefined) return null
+  if (!Array.isArray(v)) throw invalidArg('maintAmount must be an array of bigint or null')
+  for (let i = 0; i < v.length; i++) {
+    if (typeof v[i] !== 'bigint') throw invalidArg(`maintAmount[${i}] must be a bigint`)
+  }
+  return v as bigint[]
+}
+
+// ---------------------------------------------------------------------------------------------
+// Store.
+
+/** Columns of one market's positions (structure of arrays: no object per position). */
+class MarketPositions {
+  len = 0
+  account = new Uint32Array(8)
+  /** |qty| ≤ 10^15 < 2^53, so the double is exact. */
+  qty = new Float64Array(8)
+  cost = new BigInt64Array(8)
+  /** Number(cost): exact when |cost| < 2^53, the fast paths check. */
+  costF = new Float64Array(8)
+  /** Isolated margin in atoms; meaningful where `isolated` is set. */
+  isolatedMargin = new BigInt64Array(8)
+  isolatedMarginF = new Float64Array(8)
+  isolated = new Uint8Array(8)
+
+  private grow(): void {
+    const cap = this.account.length * 2
+    const g = <T extends { set(a: T): void }>(old: T, fresh: T): T => {
+      fresh.set(old)
+      return fresh
+    }
+    this.account = g(this.account, new Uint32Array(cap))
+    this.qty = g(this.qty, new Float64Array(cap))
+    this.cost = g(this.cost, new BigInt64Array(cap))
+    this.costF = g(this.costF, new Float64Array(cap))
+    this.isolatedMargin = g(this.isolatedMargin, new BigInt64Array(cap))
+    this.isolatedMarginF = g(this.isolatedMarginF, new Float64Array(cap))
+    this.isolated = g(this.isolated, new Uint8Array(cap))
+  }
+
+  write(s: number, q: bigint, cost: bigint, im: bigint, iso: boolean): void {
+    this.qty[s] = Number(q)
+    this.cost[s] = cost
+    this.costF[s] = Number(cost)
+    this.isolatedMargin[s] = im
+    this.isolatedMarginF[s] = Number(im)
+    this.isolated[s] = iso ? 1 : 0
+  }
+
+  push(a: number, q: bigint, cost: bigint, im: bigint, iso: boolean): number {
+    if (this.len === this.account.length) this.grow()
+    const s = this.len++
+    this.account[s] = a
+    this.write(s, q, cost, im, iso)
+    return s
+  }
+
+  /** Vec::swap_remove on every column. */
+  swapRemove(s: number): void {
+    const last = --this.len
+    if (s !== last) {
+      this.account[s] = this.account[last] as number
+      this.qty[s] = this.qty[last] as number
+      this.cost[s] = this.cost[last] as bigint
+      this.costF[s] = this.costF[last] as number
+      this.isolatedMargin[s] = this.isolatedMargin[last] as bigint
+      this.isolatedMarginF[s] = this.isolatedMarginF[last] as number
+      this.isolated[s] = this.isolated[last] as number
+    }
+  }
+}
+
+/** Margin state of an account's cross positions (or of one isolated position). */
+interface MarginRow {
+  account: number
+  /** CROSS for a cross account; the market of an isolated position. */
+  market: number
+  equity: bigint
+  maintenanceMargin: bigint
+  /** MM / equity in ppm rounded up; -1n when equity ≤ 0 (unbounded). */
+  marginRatioPpm: bigint
+  liquidatable: boolean
+  /** equity and MM as exact doubles, or NaN when beyond 2^53 (for the sort comparator). */
+  equityF: number
+  maintenanceMarginF: number
+}
+
+interface PositionRisk {
+  account: number
+  market: number
+  qty: bigint
+  cost: bigint
+  isolated: boolean
+  isolatedMargin: bigint
+  upnl: bigint
+  maintenanceMargin: bigint
+  liquidation: SolvedPrice | null
+  bankruptcy: SolvedPrice | null
+}
+
+/** Receives each isolated row: exact `r`, or null with exact number equity/MM known not to fail. */
+type IsolatedSink = (account: number, market: number, r: MarginRow | null, eq: number, mm: number) => void
+
+/** Cross totals of every account (Σ uPnL, Σ MM over cross positions). */
+interface Totals {
+  /** Exact sums while `big[a]` is 0 (|sum| < 2^53). */
+  upnl: Float64Array
+  mm: Float64Array
+  /** 1: the account's sums live in bigUpnl / bigMm instead. */
+  big: Uint8Array
+  bigUpnl: Map<number, bigint>
+  bigMm: Map<number, bigint>
+}
+
+export function checkId(id: string): void {
+  if (!isValidId(id)) {
+    throw new DeleverageError(
+      ErrorCode.InvalidId,
+      `account id must be 1–64 printable ASCII characters, got ${rustDebugStr(id)}`,
+    )
+  }
+}
+
+function checkLengths(what: string, lens: number[]): void {
+  if (lens.some((l) => l !== lens[0])) {
+    throw new DeleverageError(ErrorCode.LengthMismatch, `${what}: columns differ in length [${lens.join(', ')}]`)
+  }
+}
+
+function cmpBig(a: bigint, b: bigint): number {
+  return a < b ? -1 : a > b ? 1 : 0
+}
+
+/** Bytewise comparison (Rust `[u8]::cmp`); ids and symbols are ASCII, so UTF-16 units are bytes. */
+function cmpBytes(a: string, b: string): number {
+  const n = Math.min(a.length, b.length)
+  for (let i = 0; i < n; i++) {
+    const d = a.charCodeAt(i) - b.charCodeAt(i)
+    if (d !== 0) return d < 0 ? -1 : 1
+  }
+  return a.length < b.length ? -1 : a.length > b.length ? 1 : 0
+}
+
+const SAFE_BIG = BigInt(SAFE)
+
+function exactF(x: bigint): number {
+  return x < SAFE_BIG && x > -SAFE_BIG ? Number(x) : NaN
+}
+
+function marginRow(account: number, market: number, equity: bigint, mm: bigint, hasPositions: boolean): MarginRow {
+  const eq = toI64(equity, 'equity (does not fit i64)')
+  const maintenanceMargin = toI64(mm, 'maintenance margin (does not fit i64)')
+  const marginRatioPpm = eq > 0n ? toI64(divCeil(mm * RATIO_SCALE, eq), 'margin ratio') : -1n
+  return {
+    account,
+    market,
+    equity: eq,
+    maintenanceMargin,
+    marginRatioPpm,
+    liquidatable: hasPositions && eq <= maintenanceMargin,
+    equityF: exactF(eq),
+    maintenanceMarginF: exactF(maintenanceMargin),
+  }
+}
+
+/** marginRow for exact number equity and MM that passed rowSafeF (so it cannot fail). */
+function marginRowF(account: number, market: number, eq: number, mm: number, hasPositions: boolean): MarginRow {
+  let ratio = -1n
+  if (eq > 0) {
+    const p = mm * 1e6
+    ratio = Math.abs(p) < SAFE ? BigInt(ceilDivF(p, eq)) : divCeil(BigInt(mm) * RATIO_SCALE, BigInt(eq))
+  }
+  return {
+    account,
+    market,
+    equity: BigInt(eq),
+    maintenanceMargin: BigInt(mm),
+    marginRatioPpm: ratio,
+    liquidatable: hasPositions && eq <= mm,
+    equityF: eq,
+    maintenanceMarginF: mm,
+  }
+}
+
+/**
+ * Fast check of a margin row with exact number equity and MM: true when margin_row cannot fail
+ * (|MM·10^6| < 2^63 bounds the ratio when equity ≥ 1; both values are far inside i64).
+ */
+function rowSafeF(eq: number, mm: number): boolean {
+  return Math.abs(eq) < SAFE && (eq <= 0 || Math.abs(mm * 1e6) < I64_BOUND_F)
+}
+
+function marginColumns(rows: MarginRow[]): MarginColumns {
+  const n = rows.length
+  const out: MarginColumns = {
+    account: new Uint32Array(n),
+    market: new Uint32Array(n),
+    equity: new BigInt64Array(n),
+    maintenanceMargin: new BigInt64Array(n),
+    marginRatioPpm: new BigInt64Array(n),
+    liquidatable: new Uint8Array(n),
+  }
+  for (let i = 0; i < n; i++) {
+    const r = rows[i] as MarginRow
+    out.account[i] = r.account
+    out.market[i] = r.market
+    out.equity[i] = r.equity
+    out.maintenanceMargin[i] = r.maintenanceMargin
+    out.marginRatioPpm[i] = r.marginRatioPpm
+    out.liquidatable[i] = r.liquidatable ? 1 : 0
+  }
+  return out
+}
+
+export class JsEngine implements CoreEngine {
+  private readonly quoteDecimals: number
+  private readonly markets: Market[] = []
+  private readonly marketBySymbol = new Map<string, number>()
+  private readonly positions: MarketPositions[] = []
+  // Accounts, by dense index (never reused).
+  private ids: string[] = []
+  private balance = new BigInt64Array(16)
+  private balanceF = new Float64Array(16)
+  private alive = new Uint8Array(16)
+  /** Per account (market, slot) pairs flattened, kept sorted by market. */
+  private refs: Array<number[] | undefined> = []
+  private accountsLen = 0
+  private liveCount = 0
+  private readonly accountById = new Map<string, number>()
+
+  /** Engine::new */
+  constructor(quoteDecimals: number) {
+    const q = u32Arg('quoteDecimals', quoteDecimals)
+    if (q > MAX_QUOTE_DECIMALS) {
+      throw new DeleverageError(
+        ErrorCode.InvalidDecimals,
+        `quoteDecimals must be 0..=${MAX_QUOTE_DECIMALS}, got ${q}`,
+      )
+    }
+    this.quoteDecimals = q
+  }
+
+  private market(m: number): Market {
+    const mk = this.markets[m]
+    if (mk === undefined) throw new DeleverageError(ErrorCode.UnknownMarket, `no market with index ${m}`)
+    return mk
+  }
+
+  private account(a: number): void {
+    if (!(a < this.accountsLen && this.alive[a] === 1)) {
+      throw new DeleverageError(ErrorCode.UnknownAccount, `no account with index ${a}`)
+    }
+  }
+
+  positionCount(): number {
+    let n = 0
+    for (const p of this.positions) n += p.len
+    return n
+  }
+
+  accountCount(): number {
+    return this.liveCount
+  }
+
+  accountIndex(id: string): number | null {
+    return this.accountById.get(stringArg('id', id)) ?? null
+  }
+
+  accountId(index: number): string {
+    const a = u32Arg('index', index)
+    this.account(a)
+    return this.ids[a] as string
+  }
+
+  marketIndex(symbol: string): number | null {
+    return this.marketBySymbol.get(stringArg('symbol', symbol)) ?? null
+  }
+
+  addMarket(init: MarketInit): number {
+    // Type conversions (napi object conversion), then crates/node's checks in its order.
+    const symbol = stringArg('symbol', init.symbol)
+    const kind = u32Arg('kind', init.kind)
+    const priceDecimals = u32Arg('priceDecimals', init.priceDecimals)
+    const qtyDecimals = u32Arg('qtyDecimals', init.qtyDecimals)
+    const contractSize = bigintArg('contractSize', init.contractSize)
+    const basis = u32Arg('basis', init.basis)
+    const form = u32Arg('form', init.form)
+    const floors = bigintsArg('floors', init.floors)
+    const mmr = bigintsArg('mmr', init.mmr)
+    const imr = bigintsArg('imr', init.imr)
+    const maint = maintArg(init.maintAmount)
+    const mark = bigintArg('mark', init.mark)
+    if (kind > 1) throw invalidArg(`market kind must be 0 (linear) or 1 (inverse), got ${kind}`)
+    if (basis > 1) throw invalidArg(`margin basis must be 0 (mark) or 1 (entry), got ${basis}`)
+    if (form > 1) throw invalidArg(`tier form must be 0 (deduction) or 1 (step), got ${form}`)
+    if (maint !== null) {
+      for (const x of maint) {
+        if (x > I128_MAX || x < I128_MIN) throw overflow('maintenance amount (does not fit i128)')
+      }
+    }
+    const spec: MarketSpec = {
+      symbol,
+      kind,
+      priceDecimals,
+      qtyDecimals,
+      contractSize: i64Of(contractSize, 'contractSize'),
+      basis,
+      form,
+      floors: Array.from(floors),
+      mmr: Array.from(mmr),
+      imr: Array.from(imr),
+      maintAmount: maint === null ? null : maint.slice(),
+      mark: i64Of(mark, 'mark'),
+    }
+    if (this.marketBySymbol.has(spec.symbol)) {
+      throw new DeleverageError(ErrorCode.DuplicateMarket, `market ${spec.symbol} already exists`)
+    }
+    if (this.markets.length >= U32_MAX - 1) throw invalidArg('too many markets')
+    const m = Market.create(spec, this.quoteDecimals)
+    const idx = this.markets.length
+    this.marketBySymbol.set(m.symbol, idx)
+    this.markets.push(m)
+    this.positions.push(new MarketPositions())
+    return idx
+  }
+
+  /** Batch mark update; all rows are checked before any mark moves. */
+  setMarks(markets: Uint32Array, marks: BigInt64Array): void {
+    u32sArg('markets', markets)
+    bigintsArg('marks', marks)
+    checkLengths('setMarks', [markets.length, marks.length])
+    for (let i = 0; i < markets.length; i++) {
+      const m = markets[i] as number
+      const p = marks[i] as bigint
+      let mk: Market
+      try {
+        mk = this.market(m)
+      } catch (e) {
+        throw withContext(e, `row ${i}`)
+      }
+      try {
+        checkPrice(p, 'mark')
+      } catch (e) {
+        throw withContext(e, `row ${i} (market ${mk.symbol})`)
+      }
+    }
+    for (let i = 0; i < markets.length; i++) {
+      ;(this.markets[markets[i] as number] as Market).setMark(marks[i] as bigint)
+    }
+  }
+
+  /** Add accounts; returns the index of the first. Ids must be new and unique in the batch. */
+  addAccounts(ids: Array<string>, balances: BigInt64Array): number {
+    stringsArg('ids', ids)
+    bigintsArg('balances', balances)
+    checkLengths('addAccounts', [ids.length, balances.length])
+    const seen = new Set<string>()
+    for (let i = 0; i < ids.length; i++) {
+      const id = ids[i] as string
+      try {
+        checkId(id)
+      } catch (e) {
+        throw withContext(e, `row ${i}`)
+      }
+      if (this.accountById.has(id) || seen.has(id)) {
+        throw new DeleverageError(ErrorCode.DuplicateAccount, `row ${i}: account ${id} already exists`)
+      }
+      seen.add(id)
+    }
+    if (this.accountsLen + ids.length >= U32_MAX) throw invalidArg('too many accounts')
+    const first = this.accountsLen
+    const need = first + ids.length
+    if (need > this.alive.length) {
+      let cap = this.alive.length
+      while (cap < need) cap *= 2
+      const b = new BigInt64Array(cap)
+      b.set(this.balance)
+      this.balance = b
+      const bf = new Float64Array(cap)
+      bf.set(this.balanceF)
+      this.balanceF = bf
+      const al = new Uint8Array(cap)
+      al.set(this.alive)
+      this.alive = al
+    }
+    for (let i = 0; i < ids.length; i++) {
+      const a = first + i
+      const id = ids[i] as string
+      const bal = balances[i] as bigint
+      this.accountById.set(id, a)
+      this.ids.push(id)
+      this.refs.push(undefined)
+      this.balance[a] = bal
+      this.balanceF[a] = Number(bal)
+      this.alive[a] = 1
+    }
+    this.accountsLen = need
+    this.liveCount += ids.length
+    return first
+  }
+
+  setBalances(accounts: Uint32Array, balances: BigInt64Array): void {
+    u32sArg('accounts', accounts)
+    bigintsArg('balances', balances)
+    checkLengths('setBalances', [accounts.length, balances.length])
+    for (let i = 0; i < accounts.length; i++) {
+      try {
+        this.account(accounts[i] as number)
+      } catch (e) {
+        throw withContext(e, `row ${i}`)
+      }
+    }
+    for (let i = 0; i < accounts.length; i++) {
+      const a = accounts[i] as number
+      const b = balances[i] as bigint
+      this.balance[a] = b
+      this.balanceF[a] = Number(b)
+    }
+  }
+
+  /** Remove accounts and all their positions. Indices are never reused. */
+  removeAccounts(accounts: Uint32Array): void {
+    u32sArg('accounts', accounts)
+    const seen = new Set<number>()
+    for (let i = 0; i < accounts.length; i++) {
+      const a = accounts[i] as number
+      try {
+        this.account(a)
+      } catch (e) {
+        throw withContext(e, `row ${i}`)
+      }
+      if (seen.has(a)) {
+        throw new DeleverageError(ErrorCode.DuplicateAccount, `row ${i}: account index ${a} listed twice`)
+      }
+      seen.add(a)
+    }
+    for (let i = 0; i < accounts.length; i++) {
+      const a = accounts[i] as number
+      for (;;) {
+        const r = this.refs[a]
+        if (r === undefined || r.length === 0) break
+        this.removePosition(a, r[r.length - 2] as number)
+      }
+      this.alive[a] = 0
+      this.accountById.delete(this.ids[a] as string)
+      this.liveCount--
+    }
+  }
+
+  /** Index of market m's pair in the account's refs, or -1 (binary search by market). */
+  private static findRef(r: number[] | undefined, m: number): number {
+    if (r === undefined) return -1
+    let lo = 0
+    let hi = r.length >> 1
+    while (lo < hi) {
+      const mid = (lo + hi) >> 1
+      const mm = r[mid * 2] as number
+      if (mm < m) lo = mid + 1
+      else if (mm > m) hi = mid
+      else return mid * 2
+    }
+    return -1
+  }
+
+  private slotOf(a: number, m: number): number {
+    const r = this.refs[a]
+    const i = JsEngine.findRef(r, m)
+    return i < 0 ? -1 : ((r as number[])[i + 1] as number)
+  }
+
+  private removePosition(a: number, m: number): void {
+    const slot = this.slotOf(a, m)
+    if (slot < 0) return
+    const col = this.positions[m] as MarketPositions
+    col.swapRemove(slot)
+    if (slot < col.len) {
+      // The last position moved into `slot`: repoint its account's reference.
+      const moved = col.account[slot] as number
+      const mr = this.refs[moved]
+      const i = JsEngine.findRef(mr, m)
+      if (i >= 0) (mr as number[])[i + 1] = slot
+    }
+    const r = this.refs[a] as number[]
+    const i = JsEngine.findRef(r, m)
+    if (i >= 0) r.splice(i, 2)
+  }
+
+  /**
+   * Write a batch of positions (open, replace, or remove with qty = 0). Every row is validated —
+   * ids, ranges, cost basis, one row per (account, market) — before any is applied.
+   */
+  setPositions(
+    account: Uint32Array,
+    market: Uint32Array,
+    qty: BigInt64Array,
+    price: BigInt64Array,
+    isolatedMargin: BigInt64Array,
+    flags: Uint8Array,
+  ): void {
+    u32sArg('account', account)
+    u32sArg('market', market)
+    bigintsArg('qty', qty)
+    bigintsArg('price', price)
+    bigintsArg('isolatedMargin', isolatedMargin)
+    u8sArg('flags', flags)
+    const n = account.length
+    checkLengths('setPositions', [n, market.length, qty.length, price.length, isolatedMargin.length, flags.length])
+    const staged = new BigInt64Array(n) // cost (the isolated margin is the row's own)
+    const seen = new PairSet(n)
+    for (let i = 0; i < n; i++) {
+      const a = account[i] as number
+      const m = market[i] as number
+      const f = flags[i] as number
+      let mk: Market
+      try {
+        this.account(a)
+        mk = this.market(m)
+        if ((f & ~(FLAG_ISOLATED | FLAG_COST_BASIS)) !== 0) {
+          throw invalidArg(`unknown flag bits 0x${f.toString(16)}`)
+        }
+        if (!seen.add(a, m)) {
+          throw new DeleverageError(
+            ErrorCode.DuplicatePosition,
+            `account ${this.ids[a]} has two rows for market ${mk.symbol}`,
+          )
+        }
+      } catch (e) {
+        throw withContext(e, `row ${i}`)
+      }
+      const q = qty[i] as bigint
+      try {
+        checkQty(q, 'qty')
+        if (q === 0n) {
+          staged[i] = 0n
+          continue
+        }
+        const p = price[i] as bigint
+        let cost: bigint
+        if ((f & FLAG_COST_BASIS) !== 0) {
+          if (p === 0n || p > 0n !== q > 0n) {
+            throw new DeleverageError(
+              ErrorCode.InvalidAmount,
+              `cost basis must be non-zero with the sign of qty (${q}), got ${p}`,
+            )
+          }
+          if (mk.kind === Linear) {
+            toI64(scale(p, mk.quoteExp(), Floor, 'cost basis (to atoms)'), 'cost basis (to atoms)')
+          }
+          cost = p
+        } else {
+          checkPrice(p, 'entry')
+          // The position's value must fit i64 atoms at its entry (SPEC §2.3).
+          if (!(fastPathsEnabled() && entryInDomainF(mk, Number(q), Number(p)))) {
+            const [lo, hi] = domain(mk, q, 0)
+            if (p < lo || p > hi) {
+              throw new DeleverageError(
+                ErrorCode.Overflow,
+                `position of ${q} lots at ${p} ticks is worth more than i64 atoms`,
+              )
+            }
+          }
+          cost = mk.costBasis(q, p)
+          if (cost === 0n) {
+            throw new DeleverageError(
+              ErrorCode.InvalidQuantity,
+              `position of ${q} lots at ${p} ticks is worth less than one atom`,
+            )
+          }
+        }
+        const im = isolatedMargin[i] as bigint
+        const isolated = (f & FLAG_ISOLATED) !== 0
+        if (isolated && im < 0n) {
+          throw new DeleverageError(ErrorCode.InvalidAmount, `isolated margin must not be negative, got ${im}`)
+        }
+        if (!isolated && im !== 0n) {
+          throw new DeleverageError(ErrorCode.InvalidAmount, `a cross position takes no isolated margin, got ${im}`)
+        }
+        staged[i] = cost
+      } catch (e) {
+        throw withContext(e, `row ${i} (account ${this.ids[a]}, market ${mk.symbol})`)
+      }
+    }
+    for (let i = 0; i < n; i++) {
+      const a = account[i] as number
+      const m = market[i] as number
+      const q = qty[i] as bigint
+      if (q === 0n) {
+        this.removePosition(a, m)
+        continue
+      }
+      const iso = ((flags[i] as number) & FLAG_ISOLATED) !== 0
+      const cost = staged[i] as bigint
+      const im = isolatedMargin[i] as bigint
+      const col = this.positions[m] as MarketPositions
+      const existing = this.slotOf(a, m)
+      if (existing >= 0) {
+        col.write(existing, q, cost, im, iso)
+      } else {
+        const slot = col.push(a, q, cost, im, iso)
+        const r = this.refs[a]
+        if (r === undefined) {
+          this.refs[a] = [m, slot]
+        } else {
+          // partition_point(|(mm, _)| mm < m)
+          let lo = 0
+          let hi = r.length >> 1
+          while (lo < hi) {
+            const mid = (lo + hi) >> 1
+            if ((r[mid * 2] as number) < m) lo = mid + 1
+            else hi = mid
+          }
+          if (lo * 2 === r.length) r.push(m, slot)
+          else r.splice(lo * 2, 0, m, slot)
+        }
+      }
+    }
+  }
+
+  /**
+   * uPnL and MM of slot s of market mi at the current mark, exact. `fu`/`fm` are the fast-path
+   * results (NaN when not exact); the reference computes the rest, uPnL first as in Rust.
+   */
+  private exactUpnlMm(mi: number, s: number, fu: number, fm: number, ctx: (e: unknown) => unknown): [bigint, bigint] {
+    const mk = this.markets[mi] as Market
+    const col = this.positions[mi] as MarketPositions
+    const q = BigInt(col.qty[s] as number)
+    const c = col.cost[s] as bigint
+    try {
+      const u = fu === fu ? BigInt(fu) : mk.upnl(q, c)
+      const m = fm === fm ? BigInt(fm) : mk.maintenanceMargin(q, c)
+      return [u, m]
+    } catch (e) {
+      throw ctx(e)
+    }
+  }
+
+  /**
+   * Cross totals of every account at the current marks: (Σ uPnL, Σ MM) over cross positions,
+   * plus the isolated rows (checked like Rust even when `onIsolated` is null). One pass over the
+   * columns, market by market, slot by slot.
+   */
+  private crossTotals(onIsolated: IsolatedSink | null): Totals {
+    const n = this.accountsLen
+    const tot: Totals = {
+      upnl: new Float64Array(n),
+      mm: new Float64Array(n),
+      big: new Uint8Array(n),
+      bigUpnl: new Map(),
+      bigMm: new Map(),
+    }
+    const { upnl, mm, big, bigUpnl, bigMm } = tot
+    const fast = fastPathsEnabled()
+    for (let mi = 0; mi < this.markets.length; mi++) {
+      const mk = this.markets[mi] as Market
+      const col = this.positions[mi] as MarketPositions
+      const x = mk.markF
+      const accs = col.account
+      const qty = col.qty
+      const costF = col.costF
+      const isolated = col.isolated
+      const len = col.len
+      for (let s = 0; s < len; s++) {
+        const a = accs[s] as number
+        let fu = NaN
+        let fm = NaN
+        if (fast) {
+          fu = upnlF(mk, qty[s] as number, costF[s] as number, x)
+          fm = mmF(mk, qty[s] as number, costF[s] as number, x)
+        }
+        const exact = fu === fu && fm === fm
+        if (isolated[s] === 1) {
+          if (exact) {
+            const imF = col.isolatedMarginF[s] as number
+            const eq = imF + fu
+            if (Math.abs(imF) < SAFE && rowSafeF(eq, fm)) {
+              // No error possible: the row is only needed when it is reported.
+              if (onIsolated !== null) onIsolated(a, mi, null, eq, fm)
+              continue
+            }
+          }
+          const ctx = (e: unknown): unknown => withContext(e, `account ${this.ids[a]}, market ${mk.symbol}`)
+          const [u, m] = this.exactUpnlMm(mi, s, fu, fm, ctx)
+          let row: MarginRow
+          try {
+            const eq = add(col.isolatedMargin[s] as bigint, u, 'isolated equity')
+            row = marginRow(a, mi, eq, m, true)
+          } catch (e) {
+            throw ctx(e)
+          }
+          if (onIsolated !== null) onIsolated(a, mi, row, NaN, NaN)
+          continue
+        }
+        let u: bigint
+        let m: bigint
+        if (exact) {
+          if (big[a] === 0) {
+            const nu = (upnl[a] as number) + fu
+            const nmm = (mm[a] as number) + fm
+            if (Math.abs(nu) < SAFE && Math.abs(nmm) < SAFE) {
+              upnl[a] = nu
+              mm[a] = nmm
+              continue
+            }
+          }
+          u = BigInt(fu)
+          m = BigInt(fm)
+        } else {
+          const ctx = (e: unknown): unknown => withContext(e, `account ${this.ids[a]}, market ${mk.symbol}`)
+          ;[u, m] = this.exactUpnlMm(mi, s, fu, fm, ctx)
+        }
+        if (big[a] === 0) {
+          big[a] = 1
+          bigUpnl.set(a, BigInt(upnl[a] as number))
+          bigMm.set(a, BigInt(mm[a] as number))
+        }
+        try {
+          bigUpnl.set(a, add(bigUpnl.get(a) as bigint, u, 'account uPnL'))
+          bigMm.set(a, add(bigMm.get(a) as bigint, m, 'account maintenance margin'))
+        } catch (e) {
+          throw withContext(e, `account ${this.ids[a]}, market ${mk.symbol}`)
+        }
+      }
+    }
+    return tot
+  }
+
+  /** The cross row of account a from the totals, exactly as Rust builds it (with its errors). */
+  private crossRowExact(tot: Totals, a: number, hasPositions: boolean): MarginRow {
+    const u = tot.big[a] === 1 ? (tot.bigUpnl.get(a) as bigint) : BigInt(tot.upnl[a] as number)
+    const m = tot.big[a] === 1 ? (tot.bigMm.get(a) as bigint) : BigInt(tot.mm[a] as number)
+    try {
+      const eq = add(this.balance[a] as bigint, u, 'equity')
+      return marginRow(a, CROSS, eq, m, hasPositions)
+    } catch (e) {
+      throw withContext(e, `account ${this.ids[a]}`)
+    }
+  }
+
+  /** The accounts a query covers: the given ones (checked), or every live one in index order. */
+  private accountList(accounts: Uint32Array | null): Uint32Array {
+    if (accounts === null || accounts === undefined) {
+      const list = new Uint32Array(this.liveCount)
+      let j = 0
+      for (let a = 0; a < this.accountsLen; a++) if (this.alive[a] === 1) list[j++] = a
+      return list
+    }
+    const list = u32sArg('accounts', accounts)
+    for (let i = 0; i < list.length; i++) {
+      try {
+        this.account(list[i] as number)
+      } catch (e) {
+        throw withContext(e, `row ${i}`)
+      }
+    }
+    return list
+  }
+
+  /** Cross margin state of the given accounts (every live account, in index order, when null). */
+  accountRows(accounts: Uint32Array | null): MarginColumns {
+    const list = this.accountList(accounts)
+    const n = list.length
+    const out: MarginColumns = {
+      account: new Uint32Array(n),
+      market: new Uint32Array(n),
+      equity: new BigInt64Array(n),
+      maintenanceMargin: new BigInt64Array(n),
+      marginRatioPpm: new BigInt64Array(n),
+      liquidatable: new Uint8Array(n),
+    }
+    out.market.fill(CROSS)
+    const fast = fastPathsEnabled()
+    for (let j = 0; j < n; j++) {
+      const a = list[j] as number
+      out.account[j] = a
+      const refs = this.refs[a]
+      const np = refs === undefined ? 0 : refs.length >> 1
+      let hasCross = false
+      // Exact number sums while `exact`; BigInt sums (with Rust's checks) from the first value
+      // that is not exact or would leave the 2^53 range.
+      let exact = true
+      let fu = 0
+      let fm = 0
+      let bu = 0n
+      let bm = 0n
+      for (let i = 0; i < np; i++) {
+        const m = (refs as number[])[2 * i] as number
+        const s = (refs as number[])[2 * i + 1] as number
+        const col = this.positions[m] as MarketPositions
+        if (col.isolated[s] === 1) continue
+        hasCross = true
+        const mk = this.markets[m] as Market
+        const q = col.qty[s] as number
+        const c = col.costF[s] as number
+        const pu = fast ? upnlF(mk, q, c, mk.markF) : NaN
+        const pm = fast ? mmF(mk, q, c, mk.markF) : NaN
+        if (exact && pu === pu && pm === pm) {
+          const nu = fu + pu
+          const nm = fm + pm
+          if (Math.abs(nu) < SAFE && Math.abs(nm) < SAFE) {
+            fu = nu
+            fm = nm
+            continue
+          }
+        }
+        if (exact) {
+          exact = false
+          bu = BigInt(fu)
+          bm = BigInt(fm)
+        }
+        try {
+          // Rust order: uPnL, its sum, MM, its sum.
+          bu = add(bu, pu === pu ? BigInt(pu) : mk.upnl(BigInt(q), col.cost[s] as bigint), 'account uPnL')
+          bm = add(bm, pm === pm ? BigInt(pm) : mk.maintenanceMargin(BigInt(q), col.cost[s] as bigint), 'account maintenance margin')
+        } catch (e) {
+          throw withContext(e, `account ${this.ids[a]}`)
+        }
+      }
+      if (exact) {
+        const bal = this.balanceF[a] as number
+        const eq = bal + fu
+        const p = fm * 1e6
+        if (Math.abs(bal) < SAFE && Math.abs(eq) < SAFE && Math.abs(p) < SAFE) {
+          out.equity[j] = BigInt(eq)
+          out.maintenanceMargin[j] = BigInt(fm)
+          out.marginRatioPpm[j] = eq > 0 ? BigInt(ceilDivF(p, eq)) : -1n
+          out.liquidatable[j] = hasCross && eq <= fm ? 1 : 0
+          continue
+        }
+        bu = BigInt(fu)
+        bm = BigInt(fm)
+      }
+      let r: MarginRow
+      try {
+        r = marginRow(a, CROSS, add(this.balance[a] as bigint, bu, 'equity'), bm, hasCross)
+      } catch (e) {
+        throw withContext(e, `account ${this.ids[a]}`)
+      }
+      out.equity[j] = r.equity
+      out.maintenanceMargin[j] = r.maintenanceMargin
+      out.marginRatioPpm[j] = r.marginRatioPpm
+      out.liquidatable[j] = r.liquidatable ? 1 : 0
+    }
+    return out
+  }
+
+  /** Wallet balances of the given accounts. */
+  balances(accounts: Uint32Array): BigInt64Array {
+    u32sArg('accounts', accounts)
+    const out = new BigInt64Array(accounts.length)
+    for (let i = 0; i < accounts.length; i++) {
+      const a = accounts[i] as number
+      try {
+        this.account(a)
+      } catch (e) {
+        throw withContext(e, `row ${i}`)
+      }
+      out[i] = this.balance[a] as bigint
+    }
+    return out
+  }
+
+  /**
+   * Full sweep (SPEC §5): every liquidatable cross account and isolated position, worst first;
+   * with `warningPpm`, also those at or past that margin ratio that are not liquidatable. Returns
+   * the liquidatable rows followed by the warning rows.
+   */
+  sweep(warningPpm: bigint | null): MarginColumns {
+    const w = warningPpm === null || warningPpm === undefined ? null : i64Of(bigintArg('warningPpm', warningPpm), 'warningPpm')
+    if (w !== null && w <= 0n) {
+      throw invalidArg(`warning ratio must be positive, got ${w} ppm`)
+    }
+    const wF = w === null ? NaN : Number(w)
+    const wExact = w !== null && wF < SAFE
+    const liquidatable: MarginRow[] = []
+    const warnings: MarginRow[] = []
+    // ratio ≥ w ⇔ MM·10^6 ≥ w·equity (cross-multiplied); equity ≤ 0 is unbounded.
+    const warn = (r: MarginRow): boolean =>
+      w !== null &&
+      !r.liquidatable &&
+      r.maintenanceMargin > 0n &&
+      (r.equity <= 0n || r.maintenanceMargin * RATIO_SCALE >= w * r.equity)
+    /** The same test on exact numbers of a row known not to fail (see rowSafeF). */
+    const warnF = (eq: number, mm: number): boolean => {
+      if (w === null || eq <= mm || mm <= 0) return false
+      if (eq <= 0) return true
+      const l = mm * 1e6
+      const r = wF * eq
+      if (wExact && l < SAFE && r < SAFE) return l >= r
+      return BigInt(mm) * RATIO_SCALE >= w * BigInt(eq)
+    }
+    const place = (r: MarginRow): void => {
+      if (r.liquidatable) liquidatable.push(r)
+      else if (warn(r)) warnings.push(r)
+    }
+    // Isolated rows as the pass meets them (Rust collects them all first; placing cannot fail,
+    // so the order of placement is immaterial — both lists are sorted by a total order).
+    const tot = this.crossTotals((a, mi, r, eq, mm) => {
+      if (r !== null) place(r)
+      else if (eq <= mm || warnF(eq, mm)) place(marginRowF(a, mi, eq, mm, true))
+    })
+    const fast = fastPathsEnabled()
+    for (let a = 0; a < this.accountsLen; a++) {
+      const refs = this.refs[a]
+      if (this.alive[a] !== 1 || refs === undefined || refs.length === 0) continue
+      // Skip the row build for the common healthy account quickly.
+      if (tot.big[a] === 0 ? tot.mm[a] === 0 : tot.bigMm.get(a) === 0n) continue // only isolated positions
+      if (fast && tot.big[a] === 0) {
+        const bal = this.balanceF[a] as number
+        const eq = bal + (tot.upnl[a] as number)
+        const mm = tot.mm[a] as number
+        if (Math.abs(bal) < SAFE && rowSafeF(eq, mm)) {
+          if (eq <= mm || warnF(eq, mm)) place(marginRowF(a, CROSS, eq, mm, true))
+          continue
+        }
+      }
+      place(this.crossRowExact(tot, a, true))
+    }
+    const cmp = (x: MarginRow, y: MarginRow): number => this.worseFirst(x, y)
+    liquidatable.sort(cmp)
+    warnings.sort(cmp)
+    return marginColumns(liquidatable.concat(warnings))
+  }
+
+  /**
+   * Worst first: higher margin ratio (equity ≤ 0 counts as unbounded, lower equity worse), then
+   * larger shortfall, then account id, then market symbol. Ratios compare by cross-multiplication,
+   * never by division.
+   */
+  private worseFirst(a: MarginRow, b: MarginRow): number {
+    let c: number
+    const ae = a.equityF
+    const be = b.equityF
+    const am = a.maintenanceMarginF
+    const bm = b.maintenanceMarginF
+    // Exact doubles where every product/difference stays below 2^53, else BigInt.
+    const numeric = ae === ae && be === be && am === am && bm === bm
+    const ap = ae === ae ? ae > 0 : a.equity > 0n
+    const bp = be === be ? be > 0 : b.equity > 0n
+    if (!ap && !bp) c = ae === ae && be === be ? (ae < be ? -1 : ae > be ? 1 : 0) : cmpBig(a.equity, b.equity)
+    else if (!ap) c = -1
+    else if (!bp) c = 1
+    else {
+      // a worse ⇔ mm_a/eq_a > mm_b/eq_b ⇔ mm_a·eq_b > mm_b·eq_a
+      const l = am * be
+      const r = bm * ae
+      if (numeric && Math.abs(l) < SAFE && Math.abs(r) < SAFE) c = r < l ? -1 : r > l ? 1 : 0
+      else c = cmpBig(b.maintenanceMargin * a.equity, a.maintenanceMargin * b.equity)
+    }
+    if (c !== 0) return c
+    // larger shortfall (MM − equity) first
+    const sa = am - ae
+    const sb = bm - be
+    if (numeric && Math.abs(sa) < SAFE && Math.abs(sb) < SAFE) c = sb < sa ? -1 : sb > sa ? 1 : 0
+    else c = cmpBig(b.maintenanceMargin - b.equity, a.maintenanceMargin - a.equity)
+    if (c !== 0) return c
+    c = cmpBytes(this.ids[a.account] as string, this.ids[b.account] as string)
+    if (c !== 0) return c
+    const sym = (r: MarginRow): string => (r.market === CROSS ? '' : (this.markets[r.market] as Market).symbol)
+    return cmpBytes(sym(a), sym(b))
+  }
+
+  /**
+   * Risk of every position of the given accounts (all live accounts when null), in account order,
+   * then market order: uPnL, MM, liquidation and bankruptcy prices (SPEC §6).
+   */
+  positionRisks(accounts: Uint32Array | null): PositionRiskColumns {
+    const list = this.accountList(accounts)
+    let total = 0
+    for (let i = 0; i < list.length; i++) total += (this.refs[list[i] as number]?.length ?? 0) >> 1
+    const out: PositionRiskColumns = {
+      account: new Uint32Array(total),
+      market: new Uint32Array(total),
+      qty: new BigInt64Array(total),
+      cost: new BigInt64Array(total),
+      isolated: new Uint8Array(total),
+      isolatedMargin: new BigInt64Array(total),
+      upnl: new BigInt64Array(total),
+      maintenanceMargin: new BigInt64Array(total),
+      liquidationPrice: new BigInt64Array(total),
+      liquidationPriceNearest: new BigInt64Array(total),
+      bankruptcyPrice: new BigInt64Array(total),
+      bankruptcyPriceNearest: new BigInt64Array(total),
+    }
+    let j = 0
+    const emit = (r: PositionRisk): void => {
+      out.account[j] = r.account
+      out.market[j] = r.market
+      out.qty[j] = r.qty
+      out.cost[j] = r.cost
+      out.isolated[j] = r.isolated ? 1 : 0
+      out.isolatedMargin[j] = r.isolatedMargin
+      out.upnl[j] = r.upnl
+      out.maintenanceMargin[j] = r.maintenanceMargin
+      out.liquidationPrice[j] = r.liquidation?.conservative ?? 0n
+      out.liquidationPriceNearest[j] = r.liquidation?.nearest ?? 0n
+      out.bankruptcyPrice[j] = r.bankruptcy?.conservative ?? 0n
+      out.bankruptcyPriceNearest[j] = r.bankruptcy?.nearest ?? 0n
+      j++
+    }
+    for (let i = 0; i < list.length; i++) this.accountPositionRisks(list[i] as number, emit)
+    return out
+  }
+
+  private accountPositionRisks(a: number, emit: (r: PositionRisk) => void): void {
+    const refs = this.refs[a] ?? []
+    const id = this.ids[a] as string
+    const ctxAcc = (e: unknown): unknown => withContext(e, `account ${id}`)
+    const fast = fastPathsEnabled()
+    // Current uPnL and MM of each position; cross totals to fold into each `base`.
+    const n = refs.length >> 1
+    const us: bigint[] = new Array<bigint>(n)
+    const mms: bigint[] = new Array<bigint>(n)
+    let crossUpnl = 0n
+    let crossMm = 0n
+    for (let i = 0; i < n; i++) {
+      const m = refs[2 * i] as number
+      const s = refs[2 * i + 1] as number
+      const mk = this.markets[m] as Market
+      const col = this.positions[m] as MarketPositions
+      let fu = NaN
+      let fm = NaN
+      if (fast) {
+        fu = upnlF(mk, col.qty[s] as number, col.costF[s] as number, mk.markF)
+        fm = mmF(mk, col.qty[s] as number, col.costF[s] as number, mk.markF)
+      }
+      const [u, mm] = this.exactUpnlMm(m, s, fu, fm, ctxAcc)
+      if (col.isolated[s] !== 1) {
+        try {
+          crossUpnl = add(crossUpnl, u, 'account uPnL')
+          crossMm = add(crossMm, mm, 'account maintenance margin')
+        } catch (e) {
+          throw ctxAcc(e)
+        }
+      }
+      us[i] = u
+      mms[i] = mm
+    }
+    for (let i = 0; i < n; i++) {
+      const m = refs[2 * i] as number
+      const s = refs[2 * i + 1] as number
+      const mk = this.markets[m] as Market
+      const col = this.positions[m] as MarketPositions
+      const u = us[i] as bigint
+      const mm = mms[i] as bigint
+      const q = BigInt(col.qty[s] as number)
+      const c = col.cost[s] as bigint
+      const iso = col.isolated[s] === 1
+      try {
+        // base for bankruptcy: collateral + others' uPnL; for liquidation also − others' MM.
+        let bkBase: bigint
+        let lqBase: bigint
+        if (iso) {
+          bkBase = col.isolatedMargin[s] as bigint
+          lqBase = bkBase
+        } else {
+          // Rust computes these two differences unchecked (wrapping in a release build).
+          const othersU = wrapI128(crossUpnl - u)
+          const othersMm = wrapI128(crossMm - mm)
+          bkBase = add(this.balance[a] as bigint, othersU, 'bankruptcy base')
+          lqBase = sub(bkBase, othersMm, 'liquidation base')
+        }
+        emit({
+          account: a,
+          market: m,
+          qty: q,
+          cost: c,
+          isolated: iso,
+          isolatedMargin: col.isolatedMargin[s] as bigint,
+          upnl: toI64(u, 'uPnL (does not fit i64)'),
+          maintenanceMargin: toI64(mm, 'maintenance margin (does not fit i64)'),
+          liquidation: liquidationPrice(mk, q, c, lqBase),
+          bankruptcy: bankruptcyPrice(mk, q, c, bkBase),
+        })
+      } catch (e) {
+        throw withContext(e, `account ${id}, market ${mk.symbol}`)
+      }
+    }
+  }
+}

@@ -1,0 +1,351 @@
+// Mirror of crates/core/src/liq.rs: liquidation and bankruptcy prices (SPEC §6), the mark of one
+// market at which the account's predicate flips, other marks fixed, solved per tier segment on
+// the integer tick grid.
+//
+// `base` folds in everything that does not move with this market's mark:
+//   liquidation: base = collateral + Σ_{others}(uPnL − MM), liquidatable ⇔ base + uPnL(x) − MM(x) ≤ 0
+//   bankruptcy:  base = collateral + Σ_{others} uPnL,          solvent      ⇔ base + uPnL(x) ≥ 0
+// where collateral is the wallet balance (cross) or the isolated margin.
+//
+// Two renderings of the same algorithm: the *Ref functions are the literal BigInt port; the
+// exported liquidationPrice / bankruptcyPrice run the identical search with grid-0 prices as
+// doubles (exact: the domain is checked to lie below 2^53) and number fast paths for the
+// predicate, falling back to the BigInt predicate whenever a fast path is not exact.
+
+import { Linear, Mark, SAFE, type Market } from './market.js'
+import { P10F, ceilDivF, fastPathsEnabled, marginValueF, mmF, tierIndexF, upnlF } from './fast.js'
+import { Ceil, Floor, I64_MAX, PRICE_MAX_TICKS, add, mul, pow10, ratio, sub, wrapI64 } from './num.js'
+
+export interface SolvedPrice {
+  /** The tick where the predicate holds while one tick better it does not (trigger price). */
+  conservative: bigint
+  /** The tick nearest to the exact crossing (as venues display it); a crossing exactly half-way
+   * goes to the tick where the predicate holds. */
+  nearest: bigint
+}
+
+/** The slice of the grid-k price axis on which the position's value fits i64 atoms (SPEC §2.3). */
+export function domain(m: Market, qty: bigint, k: number): [bigint, bigint] {
+  const pmax = PRICE_MAX_TICKS * pow10(k)
+  const aq = qty < 0n ? -qty : qty
+  const lim = I64_MAX
+  let lo: bigint, hi: bigint
+  if (m.kind === Linear) {
+    // |q|·x·10^(s−k) ≤ i64::MAX  ⇔  x ≤ i64::MAX·10^(k−s) / |q|
+    const s = m.quoteExp()
+    lo = 1n
+    const r = ratio(lim, k - s, aq, Floor, 'price domain')
+    hi = r < pmax ? r : pmax
+  } else {
+    const a = mul(aq, m.contractSize, 'price domain')
+    const r = ratio(a, m.inverseExp() + k, lim, Ceil, 'price domain')
+    lo = r > 1n ? r : 1n
+    hi = pmax
+  }
+  // `as i64`
+  return [wrapI64(lo), wrapI64(hi)]
+}
+
+export function liquidatableRef(m: Market, qty: bigint, cost: bigint, base: bigint, x: bigint, k: number): boolean {
+  const g = sub(
+    add(base, m.upnlAt(qty, cost, x, k), 'liquidation predicate'),
+    m.maintenanceMarginAt(qty, cost, x, k),
+    'liquidation predicate',
+  )
+  return g <= 0n
+}
+
+export function solventRef(m: Market, qty: bigint, cost: bigint, base: bigint, x: bigint, k: number): boolean {
+  return add(base, m.upnlAt(qty, cost, x, k), 'bankruptcy predicate') >= 0n
+}
+
+// ---------------------------------------------------------------------------------------------
+// Literal BigInt port.
+
+/**
+ * Largest x in (lo, hi] with p(x) = `want`, given p(lo) = want and p(hi) ≠ want, found by
+ * bisection: the answer always has p(x) = want and p(x+1) ≠ want, monotone or not.
+ */
+function lastWhereRef(lo: bigint, hi: bigint, want: boolean, p: (x: bigint) => boolean): bigint {
+  while (hi - lo > 1n) {
+    const mid = lo + (hi - lo) / 2n
+    if (p(mid) === want) lo = mid
+    else hi = mid
+  }
+  return lo
+}
+
+/** Maximal runs of the grid-0 price axis on which the maintenance tier does not change. */
+function tierSegmentsRef(m: Market, qty: bigint, cost: bigint, lo: bigint, hi: bigint): Array<[bigint, bigint]> {
+  if (m.basis !== Mark || m.floors.length === 1) return [[lo, hi]]
+  const tierOf = (x: bigint): number => m.tierIndex(m.marginValueAt(qty, cost, x, 0), 0)
+  const segs: Array<[bigint, bigint]> = []
+  let a = lo
+  for (;;) {
+    const t = tierOf(a)
+    const b = tierOf(hi) === t ? hi : lastWhereRef(a, hi, true, (x) => tierOf(x) === t)
+    segs.push([a, b])
+    if (b === hi) return segs
+    a = b + 1n
+  }
+}
+
+/**
+ * Liquidation price of a position whose account has `base` (see module doc). null when the
+ * predicate holds nowhere on the domain (a long that cannot fall far enough, say).
+ */
+export function liquidationPriceRef(m: Market, qty: bigint, cost: bigint, base: bigint): SolvedPrice | null {
+  if (qty === 0n) return null
+  const [lo, hi] = domain(m, qty, 0)
+  const pred = (x: bigint): boolean => liquidatableRef(m, qty, cost, base, x, 0)
+  const segs = tierSegmentsRef(m, qty, cost, lo, hi)
+  let found: bigint | null = null
+  if (qty > 0n) {
+    // A long's predicate falls as the mark rises within a tier: take the highest run where it
+    // holds, and in it the last tick where it holds.
+    for (let i = segs.length - 1; i >= 0; i--) {
+      const [a, b] = segs[i] as [bigint, bigint]
+      if (pred(a)) {
+        found = pred(b) ? b : lastWhereRef(a, b, true, pred)
+        break
+      }
+    }
+  } else {
+    for (const [a, b] of segs) {
+      if (pred(b)) {
+        found = pred(a) ? a : lastWhereRef(a, b, false, pred) + 1n
+        break
+      }
+    }
+  }
+  if (found === null) return null
+  const t = found
+  // Nearest tick: one evaluation half a tick towards safety (grid k = 1).
+  let nearest: bigint
+  if (qty > 0n) {
+    nearest = t < hi && liquidatableRef(m, qty, cost, base, wrapI64(t * 10n + 5n), 1) ? t + 1n : t
+  } else {
+    nearest = t > lo && liquidatableRef(m, qty, cost, base, wrapI64(t * 10n - 5n), 1) ? t - 1n : t
+  }
+  return { conservative: t, nearest }
+}
+
+/**
+ * Bankruptcy price: the tick where equity is still ≥ 0 while one tick worse it is < 0.
+ * null when equity keeps its sign over the whole domain.
+ */
+export function bankruptcyPriceRef(m: Market, qty: bigint, cost: bigint, base: bigint): SolvedPrice | null {
+  if (qty === 0n) return null
+  const [lo, hi] = domain(m, qty, 0)
+  const ok = (x: bigint): boolean => solventRef(m, qty, cost, base, x, 0)
+  if (qty > 0n) {
+    if (ok(lo) || !ok(hi)) return null
+    const t = lastWhereRef(lo, hi, false, ok) + 1n
+    const nearest = solventRef(m, qty, cost, base, wrapI64(t * 10n - 5n), 1) ? t - 1n : t
+    return { conservative: t, nearest }
+  }
+  if (!ok(lo) || ok(hi)) return null
+  const t = lastWhereRef(lo, hi, true, ok)
+  const nearest = solventRef(m, qty, cost, base, wrapI64(t * 10n + 5n), 1) ? t + 1n : t
+  return { conservative: t, nearest }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The same search with grid-0 prices as doubles (used when the whole domain lies below 2^53,
+// i.e. always except for degenerate inverse domains whose lower end exceeds PRICE_MAX_TICKS).
+// One reusable evaluator instead of closures: this runs ~100–300 predicate evaluations per
+// position.
+
+const LIQ = 0
+const SOLVENT = 1
+const TIER = 2
+
+class Search {
+  m!: Market
+  qty = 0n
+  cost = 0n
+  base = 0n
+  qn = 0
+  cn = 0
+  baseF = 0
+  baseOk = false
+  /** The tier a TIER search tests for. */
+  tier = 0
+
+  init(m: Market, qty: bigint, cost: bigint, base: bigint): void {
+    this.m = m
+    this.qty = qty
+    this.cost = cost
+    this.base = base
+    this.qn = Number(qty)
+    this.cn = Number(cost)
+    this.baseF = Number(base)
+    this.baseOk = Math.abs(this.baseF) < SAFE
+  }
+
+  /** liquidatable(m, qty, cost, base, x, 0) */
+  liq(x: number): boolean {
+    if (this.baseOk) {
+      const u = upnlF(this.m, this.qn, this.cn, x)
+      if (u === u) {
+        const mm = mmF(this.m, this.qn, this.cn, x)
+        if (mm === mm) {
+          const s = this.baseF + u
+          if (Math.abs(s) < SAFE) return s <= mm
+        }
+      }
+    }
+    return liquidatableRef(this.m, this.qty, this.cost, this.base, BigInt(x), 0)
+  }
+
+  /** solvent(m, qty, cost, base, x, 0) */
+  solvent(x: number): boolean {
+    if (this.baseOk) {
+      const u = upnlF(this.m, this.qn, this.cn, x)
+      if (u === u) {
+        const s = this.baseF + u
+        if (Math.abs(s) < SAFE) return s >= 0
+      }
+    }
+    return solventRef(this.m, this.qty, this.cost, this.base, BigInt(x), 0)
+  }
+
+  /** m.tierIndex(m.marginValueAt(qty, cost, x, 0), 0) */
+  tierOf(x: number): number {
+    const v = marginValueF(this.m, this.qn, this.cn, x)
+    return v === v ? tierIndexF(this.m, v) : this.m.tierIndex(this.m.marginValueAt(this.qty, this.cost, BigInt(x), 0), 0)
+  }
+
+  test(mode: number, x: number): boolean {
+    return mode === LIQ ? this.liq(x) : mode === SOLVENT ? this.solvent(x) : this.tierOf(x) === this.tier
+  }
+
+  /** lastWhereRef on doubles (hi − lo > 1 keeps every midpoint an exact integer below 2^53). */
+  lastWhere(lo: number, hi: number, want: boolean, mode: number): number {
+    while (hi - lo > 1) {
+      const mid = lo + Math.floor((hi - lo) / 2)
+      if (this.test(mode, mid) === want) lo = mid
+      else hi = mid
+    }
+    return lo
+  }
+
+  /**
+   * lastWhere(a, hi, true, TIER) given tierOf(a) = t ≠ tierOf(hi). The tier is monotone in the
+   * price (linear: value |q|·x rises; inverse: ceil(N/x) falls) and its evaluation cannot fail,
+   * so the bisection's answer is the unique b with tierOf(b) = t ≠ tierOf(b + 1). That b is solved
+   * from the next floor, verified, and the bisection runs only when it could not be.
+   */
+  tierEnd(a: number, hi: number, t: number): number {
+    const m = this.m
+    const aq = Math.abs(this.qn)
+    let b = NaN
+    if (m.kind === Linear) {
+      // last x with |q|·x < floor[t+1]
+      const F = m.floorsF[t + 1]
+      if (F !== undefined && F < SAFE) b = ceilDivF(F, aq) - 1
+    } else {
+      // last x with ceil(N / x) ≥ floor[t] ⇔ x < N / (floor[t] − 1), floor[t] ≥ 2 here
+      const F = m.floorsF[t]
+      const T = m.invValueExp
+      const n0 = aq * m.sizeF
+      if (F !== undefined && F >= 2 && F < SAFE && n0 < SAFE) {
+        if (T >= 0) {
+          const N = n0 * (P10F[T] as number)
+          if (N < SAFE) b = ceilDivF(N, F - 1) - 1
+        } else {
+          const den = (F - 1) * (P10F[-T] as number)
+          if (den < SAFE) b = ceilDivF(n0, den) - 1
+        }
+      }
+    }
+    if (b === b && b >= a && b < hi && this.tierOf(b) === t && this.tierOf(b + 1) !== t) return b
+    return this.lastWhere(a, hi, true, TIER)
+  }
+
+  /** tierSegmentsRef, as a flat [a0, b0, a1, b1, ...] list. */
+  tierSegments(lo: number, hi: number): number[] {
+    const m = this.m
+    if (m.basis !== Mark || m.floors.length === 1) return [lo, hi]
+    const segs: number[] = []
+    let a = lo
+    for (;;) {
+      const t = this.tierOf(a)
+      this.tier = t
+      const b = this.tierOf(hi) === t ? hi : this.tierEnd(a, hi, t)
+      segs.push(a, b)
+      if (b === hi) return segs
+      a = b + 1
+    }
+  }
+}
+
+const search = new Search()
+const SAFE_BIG = BigInt(SAFE)
+
+export function liquidationPrice(m: Market, qty: bigint, cost: bigint, base: bigint): SolvedPrice | null {
+  if (qty === 0n) return null
+  const [loB, hiB] = domain(m, qty, 0)
+  if (!fastPathsEnabled() || loB >= SAFE_BIG || hiB >= SAFE_BIG || loB < 0n || hiB < 0n) {
+    return liquidationPriceRef(m, qty, cost, base)
+  }
+  const lo = Number(loB)
+  const hi = Number(hiB)
+  const S = search
+  S.init(m, qty, cost, base)
+  const segs = S.tierSegments(lo, hi)
+  let found = -1
+  if (qty > 0n) {
+    // A long's predicate falls as the mark rises within a tier: take the highest run where it
+    // holds, and in it the last tick where it holds.
+    for (let i = segs.length - 2; i >= 0; i -= 2) {
+      const a = segs[i] as number
+      const b = segs[i + 1] as number
+      if (S.liq(a)) {
+        found = S.liq(b) ? b : S.lastWhere(a, b, true, LIQ)
+        break
+      }
+    }
+  } else {
+    for (let i = 0; i < segs.length; i += 2) {
+      const a = segs[i] as number
+      const b = segs[i + 1] as number
+      if (S.liq(b)) {
+        found = S.liq(a) ? a : S.lastWhere(a, b, false, LIQ) + 1
+        break
+      }
+    }
+  }
+  if (found < 0) return null
+  const t = BigInt(found)
+  // Nearest tick: one evaluation half a tick towards safety (grid k = 1).
+  let nearest: bigint
+  if (qty > 0n) {
+    nearest = found < hi && liquidatableRef(m, qty, cost, base, t * 10n + 5n, 1) ? t + 1n : t
+  } else {
+    nearest = found > lo && liquidatableRef(m, qty, cost, base, t * 10n - 5n, 1) ? t - 1n : t
+  }
+  return { conservative: t, nearest }
+}
+
+export function bankruptcyPrice(m: Market, qty: bigint, cost: bigint, base: bigint): SolvedPrice | null {
+  if (qty === 0n) return null
+  const [loB, hiB] = domain(m, qty, 0)
+  if (!fastPathsEnabled() || loB >= SAFE_BIG || hiB >= SAFE_BIG || loB < 0n || hiB < 0n) {
+    return bankruptcyPriceRef(m, qty, cost, base)
+  }
+  const lo = Number(loB)
+  const hi = Number(hiB)
+  const S = search
+  S.init(m, qty, cost, base)
+  if (qty > 0n) {
+    if (S.solvent(lo) || !S.solvent(hi)) return null
+    const t = BigInt(S.lastWhere(lo, hi, false, SOLVENT) + 1)
+    const nearest = solventRef(m, qty, cost, base, t * 10n - 5n, 1) ? t - 1n : t
+    return { conservative: t, nearest }
+  }
+  if (!S.solvent(lo) || S.solvent(hi)) return null
+  const t = BigInt(S.lastWhere(lo, hi, true, SOLVENT))
+  const nearest = solventRef(m, qty, cost, base, t * 10n + 5n, 1) ? t + 1n : t
+  return { conservative: t, nearest }
+}

@@ -1,0 +1,390 @@
+// Mirror of crates/core/src/market.rs: market rules — contract type, units, maintenance-margin
+// tiers and the value they apply to. Every formula is written once in docs/SPEC.md (§ numbers).
+// All methods here are the exact BigInt reference; src/fallback/fast.ts holds the number fast
+// paths, which read the number mirrors kept on Market.
+
+import { DeleverageError, ErrorCode, rustDebugStr, withContext } from './errors.js'
+import {
+  CONTRACT_SIZE_MAX,
+  Ceil,
+  Floor,
+  MAX_PRICE_DECIMALS,
+  MAX_QTY_DECIMALS,
+  PRICE_MAX_TICKS,
+  QTY_MAX_LOTS,
+  RATE_DECIMALS,
+  RATE_SCALE,
+  add,
+  divFloor,
+  mul,
+  pow10,
+  ratio,
+  scale,
+  sub,
+  toI64,
+} from './num.js'
+
+/** ContractKind. Linear: PnL in the quote (margin) asset, qty × (mark − entry). */
+export const Linear = 0
+/** ContractKind. Inverse (coin-margined): PnL = contracts × size × (1/entry − 1/mark). */
+export const Inverse = 1
+/** MarginBasis (SPEC §4): what the maintenance rate applies to. Binance values at mark... */
+export const Mark = 0
+/** ...Bybit/BitMEX at entry. */
+export const Entry = 1
+/** TierForm. MM = value × mmr(tier) − maintAmount(tier) (Binance, Bybit, OKX, Hyperliquid). */
+export const Deduction = 0
+/** TierForm. MM = value × mmr(tier), one rate for the whole position (BitMEX risk limits). */
+export const Step = 1
+
+/** A market as supplied by the host, before validation (Rust MarketSpec). */
+export interface MarketSpec {
+  symbol: string
+  kind: number
+  priceDecimals: number
+  qtyDecimals: number
+  /** Inverse only: quote units per contract (1 for BitMEX XBTUSD, 100 for BTCUSD on others). */
+  contractSize: bigint
+  basis: number
+  form: number
+  floors: bigint[]
+  mmr: bigint[]
+  imr: bigint[]
+  /** Given maintenance amounts, or null to derive them from the floors (SPEC §4.2). */
+  maintAmount: bigint[] | null
+  mark: bigint
+}
+
+/** Largest magnitude below which every integer is exact as a double. */
+export const SAFE = 2 ** 53
+
+export function checkPrice(p: bigint, what: string): void {
+  if (p <= 0n || p > PRICE_MAX_TICKS) {
+    throw new DeleverageError(ErrorCode.InvalidPrice, `${what} must be within 1..=${PRICE_MAX_TICKS} ticks, got ${p}`)
+  }
+}
+
+export function checkQty(q: bigint, what: string): void {
+  if ((q < 0n ? -q : q) > QTY_MAX_LOTS) {
+    throw new DeleverageError(ErrorCode.InvalidQuantity, `${what} must be within ±${QTY_MAX_LOTS} lots, got ${q}`)
+  }
+}
+
+/** 1–64 printable ASCII characters (0x21..=0x7e): the rule for market symbols and account ids. */
+export function isValidId(s: string): boolean {
+  const n = s.length
+  if (n === 0 || n > 64) return false
+  for (let i = 0; i < n; i++) {
+    const c = s.charCodeAt(i)
+    if (c < 0x21 || c > 0x7e) return false
+  }
+  return true
+}
+
+export class Market {
+  readonly symbol: string
+  readonly kind: number
+  readonly priceDecimals: number
+  readonly qtyDecimals: number
+  readonly contractSize: bigint
+  readonly basis: number
+  readonly form: number
+  /** Tier columns: floor (tier units), mmr and imr (1e-8), maintenance amount (tier units × 1e-8). */
+  readonly floors: bigint[]
+  readonly mmr: bigint[]
+  readonly imr: bigint[]
+  readonly maintAmount: bigint[]
+  mark: bigint
+  /** Exponent s with linear value units × 10^s = atoms: Q − P − D. */
+  readonly linAtomsExp: number
+  /** Exponent t with inverse value in atoms = qty·size·10^t / price: P − D + Q. */
+  readonly invValueExp: number
+
+  // Number mirrors for the fast paths (fast.ts). Exact where finite; NaN marks "not exact".
+  /** The mark as a number (≤ 10^15, always exact). */
+  markF: number
+  readonly sizeF: number
+  readonly floorsF: Float64Array
+  readonly mmrF: Float64Array
+  /** Exponent of the maintenance-margin scaling at grid 0: linear s − 8, inverse −8. */
+  readonly mmExp: number
+  /** mmExp ≥ 0: the maintenance amount; mmExp < 0: its quotient and remainder by 10^−mmExp. */
+  readonly cumF: Float64Array
+  readonly cumHiF: Float64Array
+  readonly cumLoF: Float64Array
+
+  private constructor(spec: MarketSpec, tiers: Tiers, quoteDecimals: number) {
+    const q = quoteDecimals
+    const p = spec.priceDecimals
+    const d = spec.qtyDecimals
+    this.symbol = spec.symbol
+    this.kind = spec.kind
+    this.priceDecimals = p
+    this.qtyDecimals = d
+    this.contractSize = spec.contractSize
+    this.basis = spec.basis
+    this.form = spec.form
+    this.floors = tiers.floors
+    this.mmr = tiers.mmr
+    this.imr = tiers.imr
+    this.maintAmount = tiers.maint
+    this.mark = spec.mark
+    this.linAtomsExp = q - p - d
+    this.invValueExp = p - d + q
+
+    this.markF = Number(spec.mark)
+    this.sizeF = Number(spec.contractSize)
+    const n = tiers.floors.length
+    this.floorsF = new Float64Array(n)
+    this.mmrF = new Float64Array(n)
+    this.cumF = new Float64Array(n)
+    this.cumHiF = new Float64Array(n)
+    this.cumLoF = new Float64Array(n)
+    this.mmExp = spec.kind === Linear ? this.linAtomsExp - RATE_DECIMALS : -RATE_DECIMALS
+    const big = BigInt(SAFE)
+    for (let i = 0; i < n; i++) {
+      const cum = tiers.maint[i] as bigint
+      this.floorsF[i] = Number(tiers.floors[i])
+      this.mmrF[i] = Number(tiers.mmr[i])
+      this.cumF[i] = cum >= 0n && cum < big ? Number(cum) : NaN
+      if (this.mmExp < 0) {
+        const D = pow10(-this.mmExp)
+        const hi = divFloor(cum, D)
+        const lo = cum - hi * D
+        const ok = cum >= 0n && hi < big && lo < big
+        this.cumHiF[i] = ok ? Number(hi) : NaN
+        this.cumLoF[i] = ok ? Number(lo) : NaN
+      } else {
+        this.cumHiF[i] = NaN
+        this.cumLoF[i] = NaN
+      }
+    }
+  }
+
+  /** Market::new: validate the spec (symbol, decimals, contract size, unit limits, mark, tiers). */
+  static create(spec: MarketSpec, quoteDecimals: number): Market {
+    const sym = spec.symbol
+    const bad = (code: string, msg: string): DeleverageError => new DeleverageError(code, `market ${sym}: ${msg}`)
+    if (!isValidId(sym)) {
+      throw new DeleverageError(
+        ErrorCode.InvalidId,
+        `market symbol must be 1–64 printable ASCII characters, got ${rustDebugStr(sym)}`,
+      )
+    }
+    if (spec.priceDecimals > MAX_PRICE_DECIMALS || spec.qtyDecimals > MAX_QTY_DECIMALS) {
+      throw bad(
+        ErrorCode.InvalidDecimals,
+        `priceDecimals must be 0..=${MAX_PRICE_DECIMALS} and qtyDecimals 0..=${MAX_QTY_DECIMALS}, got ${spec.priceDecimals} and ${spec.qtyDecimals}`,
+      )
+    }
+    if (spec.kind === Inverse && (spec.contractSize < 1n || spec.contractSize > CONTRACT_SIZE_MAX)) {
+      throw bad(ErrorCode.InvalidArgument, `contractSize must be 1..=${CONTRACT_SIZE_MAX}, got ${spec.contractSize}`)
+    }
+    if (spec.kind === Linear && spec.contractSize !== 1n) {
+      throw bad(ErrorCode.InvalidArgument, `contractSize applies to inverse markets only, got ${spec.contractSize}`)
+    }
+    const q = quoteDecimals
+    const p = spec.priceDecimals
+    const d = spec.qtyDecimals
+    // Unit limits that keep every intermediate inside i128 over the whole search domain
+    // (SPEC §2.3): linear value units at most 10^10 finer than atoms; inverse t ≤ 12.
+    if (spec.kind === Linear && p + d > q + 10) {
+      throw bad(
+        ErrorCode.InvalidDecimals,
+        `priceDecimals + qtyDecimals (${p + d}) may exceed quoteDecimals (${q}) by at most 10`,
+      )
+    }
+    if (spec.kind === Inverse && (p - d + q > 12 || d - p - q > 12)) {
+      throw bad(
+        ErrorCode.InvalidDecimals,
+        `|priceDecimals − qtyDecimals + quoteDecimals| (${p - d + q}) must be at most 12 for an inverse market`,
+      )
+    }
+    try {
+      checkPrice(spec.mark, 'mark')
+    } catch (e) {
+      throw withContext(e, `market ${sym}`)
+    }
+    let tiers: Tiers
+    try {
+      tiers = buildTiers(spec)
+    } catch (e) {
+      throw withContext(e, `market ${sym}`)
+    }
+    return new Market(spec, tiers, quoteDecimals)
+  }
+
+  /**
+   * Cost basis of a new position opened at `entry` ticks (SPEC §3): linear qty·entry exactly
+   * (lots·ticks); inverse floor(qty·size·10^t / entry) atoms, rounded down so uPnL never flatters.
+   */
+  costBasis(qty: bigint, entry: bigint): bigint {
+    const cb =
+      this.kind === Linear
+        ? mul(qty, entry, 'cost basis (qty × entry)')
+        : ratio(
+            mul(qty, this.contractSize, 'cost basis (qty × contract size)'),
+            this.invValueExp,
+            entry,
+            Floor,
+            'cost basis (inverse)',
+          )
+    return toI64(cb, 'cost basis (does not fit i64)')
+  }
+
+  /** Unrealised PnL in atoms at price `x` on the grid of 10^-(P+k) (k = 0: ticks). Rounded down (SPEC §3.2). */
+  upnlAt(qty: bigint, cost: bigint, x: bigint, k: number): bigint {
+    if (this.kind === Linear) {
+      const v = mul(qty, x, 'uPnL (qty × price)')
+      const c = mul(cost, pow10(k), 'uPnL (cost basis scaled)')
+      return scale(sub(v, c, 'uPnL (value − cost)'), this.linAtomsExp - k, Floor, 'uPnL (to atoms)')
+    }
+    const value = this.inverseValue(qty, x, k)
+    return sub(cost, value, 'uPnL (inverse)')
+  }
+
+  /** Signed value of an inverse position at grid price x, in atoms, rounded up. */
+  inverseValue(qty: bigint, x: bigint, k: number): bigint {
+    const n = mul(qty, this.contractSize, 'inverse value (qty × contract size)')
+    return ratio(n, this.invValueExp + k, x, Ceil, 'inverse value')
+  }
+
+  /** Position value the tier and rate apply to, in tier units (× 10^k for linear at grid k). */
+  marginValueAt(qty: bigint, cost: bigint, x: bigint, k: number): bigint {
+    const aq = qty < 0n ? -qty : qty
+    if (this.basis === Entry) {
+      const ac = cost < 0n ? -cost : cost
+      return this.kind === Linear ? mul(ac, pow10(k), 'position value (entry)') : ac
+    }
+    return this.kind === Linear ? mul(aq, x, 'position value (qty × mark)') : this.inverseValue(aq, x, k)
+  }
+
+  /** The tier whose floor is the highest not above `value` (value in tier units × 10^k). */
+  tierIndex(value: bigint, k: number): number {
+    const f = this.kind === Linear ? pow10(k) : 1n
+    const floors = this.floors
+    let n = 0
+    for (let i = 1; i < floors.length; i++) {
+      if ((floors[i] as bigint) * f <= value) n = i
+      else break
+    }
+    return n
+  }
+
+  /** Maintenance margin in atoms, rounded up (SPEC §4). */
+  maintenanceMarginAt(qty: bigint, cost: bigint, x: bigint, k: number): bigint {
+    const v = this.marginValueAt(qty, cost, x, k)
+    const t = this.tierIndex(v, k)
+    let cum: bigint, exp: number
+    if (this.kind === Linear) {
+      cum = mul(this.maintAmount[t] as bigint, pow10(k), 'maintenance amount scaled')
+      exp = this.linAtomsExp - k - RATE_DECIMALS
+    } else {
+      cum = this.maintAmount[t] as bigint
+      exp = -RATE_DECIMALS
+    }
+    const fine = sub(
+      mul(v, this.mmr[t] as bigint, 'maintenance margin (value × rate)'),
+      cum,
+      'maintenance margin (− amount)',
+    )
+    return scale(fine, exp, Ceil, 'maintenance margin (to atoms)')
+  }
+
+  /** s = Q − P − D: linear value units (lots·ticks) × 10^s = atoms. */
+  quoteExp(): number {
+    return this.linAtomsExp
+  }
+  /** t = P − D + Q: inverse value in atoms = qty·size·10^t / price. */
+  inverseExp(): number {
+    return this.invValueExp
+  }
+
+  upnl(qty: bigint, cost: bigint): bigint {
+    return this.upnlAt(qty, cost, this.mark, 0)
+  }
+  maintenanceMargin(qty: bigint, cost: bigint): bigint {
+    return this.maintenanceMarginAt(qty, cost, this.mark, 0)
+  }
+
+  setMark(mark: bigint): void {
+    this.mark = mark
+    this.markF = Number(mark)
+  }
+}
+
+interface Tiers {
+  floors: bigint[]
+  mmr: bigint[]
+  imr: bigint[]
+  maint: bigint[]
+}
+
+/** Validate the tiers and derive maintenance amounts (SPEC §4.2). */
+function buildTiers(spec: MarketSpec): Tiers {
+  const n = spec.floors.length
+  const err = (m: string): DeleverageError => new DeleverageError(ErrorCode.InvalidTiers, m)
+  if (n === 0) throw err('at least one tier is required')
+  const given = spec.maintAmount
+  if (spec.mmr.length !== n || spec.imr.length !== n || (given !== null && given.length !== n)) {
+    throw new DeleverageError(
+      ErrorCode.LengthMismatch,
+      `tier columns differ in length (floors ${n}, mmr ${spec.mmr.length}, imr ${spec.imr.length})`,
+    )
+  }
+  const floors = spec.floors
+  if (floors[0] !== 0n) throw err(`tier 0 must start at 0, got floor ${floors[0]}`)
+  const out: Tiers = { floors: [], mmr: [], imr: [], maint: [] }
+  for (let i = 0; i < n; i++) {
+    const floor = floors[i] as bigint
+    const mmr = spec.mmr[i] as bigint
+    const imr = spec.imr[i] as bigint
+    if (i > 0 && floor <= (floors[i - 1] as bigint)) {
+      throw err(`tier ${i}: floors must increase strictly, got ${floor} after ${floors[i - 1]}`)
+    }
+    if (mmr <= 0n || mmr >= RATE_SCALE) {
+      throw err(`tier ${i}: maintenance rate must be above 0 and below 1, got ${mmr}e-8`)
+    }
+    if (i > 0 && mmr < (spec.mmr[i - 1] as bigint)) {
+      throw err(`tier ${i}: maintenance rates must not decrease, got ${mmr}e-8 after ${spec.mmr[i - 1]}e-8`)
+    }
+    if (imr < mmr || imr > RATE_SCALE) {
+      throw err(`tier ${i}: initial rate must be within maintenance rate (${mmr}e-8) and 1, got ${imr}e-8`)
+    }
+    let derived = 0n
+    if (i > 0) {
+      const prevMmr = out.mmr[i - 1] as bigint
+      const prevMaint = out.maint[i - 1] as bigint
+      derived = add(
+        mul(floor, mmr - prevMmr, 'maintenance amount (derived)'),
+        prevMaint,
+        'maintenance amount (derived)',
+      )
+    }
+    let maint: bigint
+    if (given === null) {
+      maint = spec.form === Deduction ? derived : 0n
+    } else if (spec.form === Step) {
+      const g = given[i] as bigint
+      if (g !== 0n) throw err(`tier ${i}: step-form tiers take no maintenance amount, got ${g}`)
+      maint = 0n
+    } else {
+      const g = given[i] as bigint
+      if (g < 0n) throw err(`tier ${i}: maintenance amount must not be negative, got ${g}`)
+      if (i === 0 && g !== 0n) throw err(`tier 0: maintenance amount must be 0, got ${g}`)
+      // Given amounts may only make MM jump up at a floor, never down (else the predicate is
+      // not monotone in the value): g ≤ derived-from-previous.
+      if (g > derived) {
+        throw err(
+          `tier ${i}: maintenance amount ${g} exceeds ${derived} derived from the floor, so maintenance margin would fall at the tier boundary`,
+        )
+      }
+      maint = g
+    }
+    out.floors.push(floor)
+    out.mmr.push(mmr)
+    out.imr.push(imr)
+    out.maint.push(maint)
+  }
+  return out
+}

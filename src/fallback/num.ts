@@ -1,0 +1,106 @@
+// Mirror of crates/core/src/num.rs: checked integer arithmetic with a named place for every
+// overflow, and the two rounding directions the spec uses. Every Rust i128 intermediate is a
+// BigInt here, checked against the i128 range at exactly the same operations.
+
+import { overflow } from './errors.js'
+
+/** Maintenance/initial margin rates are integers of 10^-8 (0.5 % = 500_000). */
+export const RATE_DECIMALS = 8
+export const RATE_SCALE = 100_000_000n
+/** Margin ratios are returned in parts per million, rounded up (towards "worse"). */
+export const RATIO_SCALE = 1_000_000n
+/** Largest price, in ticks, the engine accepts and searches liquidation prices within. */
+export const PRICE_MAX_TICKS = 1_000_000_000_000_000n // 10^15
+/** Largest |quantity| in lots. */
+export const QTY_MAX_LOTS = 1_000_000_000_000_000n // 10^15
+export const MAX_QUOTE_DECIMALS = 18
+export const MAX_PRICE_DECIMALS = 12
+export const MAX_QTY_DECIMALS = 12
+/** Largest contract size (quote units per contract) of an inverse market. */
+export const CONTRACT_SIZE_MAX = 1_000_000_000n // 10^9
+
+export const I128_MAX = (1n << 127n) - 1n
+export const I128_MIN = -(1n << 127n)
+export const I64_MAX = (1n << 63n) - 1n
+export const I64_MIN = -(1n << 63n)
+export const U32_MAX = 0xffffffff
+
+export function mul(a: bigint, b: bigint, at: string): bigint {
+  const r = a * b
+  if (r > I128_MAX || r < I128_MIN) throw overflow(at)
+  return r
+}
+
+export function add(a: bigint, b: bigint, at: string): bigint {
+  const r = a + b
+  if (r > I128_MAX || r < I128_MIN) throw overflow(at)
+  return r
+}
+
+export function sub(a: bigint, b: bigint, at: string): bigint {
+  const r = a - b
+  if (r > I128_MAX || r < I128_MIN) throw overflow(at)
+  return r
+}
+
+const POW10: bigint[] = []
+for (let e = 0, p = 1n; e <= 38; e++, p *= 10n) POW10.push(p)
+
+/** 10^e for 0 <= e <= 38. */
+export function pow10(e: number): bigint {
+  return POW10[e] ?? 10n ** BigInt(e)
+}
+
+// BigInt `/` truncates toward zero and `%` takes the dividend's sign, exactly like Rust's i128
+// `/` and `%`, so the corrections below are the Rust ones verbatim.
+
+/** floor(a / b), b > 0. */
+export function divFloor(a: bigint, b: bigint): bigint {
+  const q = a / b
+  return a % b !== 0n && a < 0n ? q - 1n : q
+}
+
+/** ceil(a / b), b > 0. */
+export function divCeil(a: bigint, b: bigint): bigint {
+  const q = a / b
+  return a % b !== 0n && a > 0n ? q + 1n : q
+}
+
+export const Floor = 0
+export const Ceil = 1
+export type Round = typeof Floor | typeof Ceil
+
+/** x · 10^exp rounded in the given direction (exp may be negative). */
+export function scale(x: bigint, exp: number, round: Round, at: string): bigint {
+  if (exp >= 0) return mul(x, pow10(exp), at)
+  const d = pow10(-exp)
+  return round === Floor ? divFloor(x, d) : divCeil(x, d)
+}
+
+/** num · 10^exp / den rounded in the given direction, den > 0. */
+export function ratio(num: bigint, exp: number, den: bigint, round: Round, at: string): bigint {
+  let n: bigint, d: bigint
+  if (exp >= 0) {
+    n = mul(num, pow10(exp), at)
+    d = den
+  } else {
+    n = num
+    d = mul(den, pow10(-exp), at)
+  }
+  return round === Floor ? divFloor(n, d) : divCeil(n, d)
+}
+
+export function toI64(x: bigint, at: string): bigint {
+  if (x > I64_MAX || x < I64_MIN) throw overflow(at)
+  return x
+}
+
+/** Rust's unchecked i64 arithmetic in a release build (overflow-checks off) wraps. */
+export function wrapI64(x: bigint): bigint {
+  return BigInt.asIntN(64, x)
+}
+
+/** Rust's unchecked i128 arithmetic in a release build (overflow-checks off) wraps. */
+export function wrapI128(x: bigint): bigint {
+  return BigInt.asIntN(128, x)
+}
