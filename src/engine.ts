@@ -1,0 +1,490 @@
+// The public, ergonomic API: decimal strings (or bigint units) in, decimal strings out. It adds
+// units and names, never semantics: every number is computed by the core engine underneath,
+// native (Rust via napi-rs) or the TypeScript fallback, which agree bit for bit.
+
+import { CROSS, FLAG_COST_BASIS, FLAG_ISOLATED, type CoreEngine, type MarginColumns, type MarketInit } from './core.js'
+import { formatRatio, formatUnits, parseUnits, describe, type Amount } from './decimal.js'
+import { DeleverageError } from './fallback/errors.js'
+import { JsEngine } from './fallback/engine.js'
+import { loadNative } from './native.js'
+
+export type ContractType = 'linear' | 'inverse'
+export type MarginBasis = 'mark' | 'entry'
+export type TierForm = 'deduction' | 'step'
+export type Implementation = 'native' | 'js'
+
+export interface TierConfig {
+  /** Lowest position value of the tier: quote (linear) or margin asset (inverse). First tier: 0. */
+  floor: Amount
+  /** Maintenance margin rate, e.g. "0.004". */
+  mmr: Amount
+  /** Initial margin rate; or give maxLeverage. Default: min(2 × mmr, 1). */
+  imr?: Amount
+  maxLeverage?: Amount
+  /** Maintenance amount (Binance `cum`); derived from the floors when omitted on every tier. */
+  maintAmount?: Amount
+}
+
+export interface MarketConfig {
+  symbol: string
+  type?: ContractType
+  priceDecimals: number
+  qtyDecimals: number
+  /** Inverse only: quote units per contract (integer). */
+  contractSize?: Amount
+  /** What the maintenance rate applies to: notional at mark (Binance) or value at entry (Bybit, BitMEX). */
+  marginBasis?: MarginBasis
+  tierForm?: TierForm
+  tiers: TierConfig[]
+  mark: Amount
+}
+
+export interface PositionInput {
+  account: string
+  symbol: string
+  /** Signed: long > 0, short < 0; 0 removes the position. */
+  qty: Amount
+  /** Entry price; or give `cost` (exact cost basis: quote for linear, margin atoms for inverse). */
+  entry?: Amount
+  cost?: Amount
+  /** Present (even "0") makes the position isolated with this margin. */
+  isolatedMargin?: Amount
+}
+
+export interface AccountInput {
+  id: string
+  balance: Amount
+  positions?: Array<Omit<PositionInput, 'account'>>
+}
+
+/** Margin state of a cross account (symbol null) or an isolated position. */
+export interface MarginStatus {
+  account: string
+  symbol: string | null
+  equity: string
+  maintenanceMargin: string
+  /** MM / equity, 6 decimals rounded up; null when equity ≤ 0. */
+  marginRatio: string | null
+  /** MM − equity (positive when liquidatable). */
+  shortfall: string
+  liquidatable: boolean
+}
+
+export interface SweepReport {
+  liquidatable: MarginStatus[]
+  warnings: MarginStatus[]
+}
+
+export interface PositionReport {
+  symbol: string
+  qty: string
+  /** Exact cost basis (linear: quote; inverse: margin asset). */
+  cost: string
+  /** Average entry for display, rounded half-up to priceDecimals + 4. */
+  entryPrice: string
+  isolated: boolean
+  isolatedMargin: string | null
+  unrealizedPnl: string
+  maintenanceMargin: string
+  /** Conservative trigger tick (SPEC §6.1); null when out of range. */
+  liquidationPrice: string | null
+  /** Nearest tick to the exact crossing, as venues display it (SPEC §6.3). */
+  liquidationPriceNearest: string | null
+  bankruptcyPrice: string | null
+  bankruptcyPriceNearest: string | null
+}
+
+export interface AccountStatus extends MarginStatus {
+  balance: string
+}
+
+export interface AccountReport extends AccountStatus {
+  positions: PositionReport[]
+}
+
+interface MarketMeta {
+  index: number
+  symbol: string
+  type: ContractType
+  priceDecimals: number
+  qtyDecimals: number
+  contractSize: bigint
+  /** Decimals of tier floors: P + D (linear value units) or Q (inverse atoms). */
+  tierDecimals: number
+}
+
+const RATE_DECIMALS = 8
+const RATE_SCALE = 10n ** 8n
+
+export interface EngineOptions {
+  /** Decimals of the margin asset's atoms (default 8). */
+  quoteDecimals?: number
+  /** 'auto' (default): native when it loads, else the TypeScript engine. */
+  implementation?: Implementation | 'auto'
+}
+
+/** Which engine `new Engine()` uses by default, and why native is not used when it is not. */
+export function defaultImplementation(): { implementation: Implementation; loadError: Error | null } {
+  const { binding, error } = loadNative()
+  return { implementation: binding ? 'native' : 'js', loadError: error }
+}
+
+function createCore(impl: Implementation | 'auto', quoteDecimals: number): { core: CoreEngine; implementation: Implementation } {
+  if (impl !== 'js') {
+    const { binding, error } = loadNative()
+    if (binding) return { core: wrapNative(new binding.NativeEngine(quoteDecimals)), implementation: 'native' }
+    if (impl === 'native') {
+      throw new DeleverageError('NATIVE_UNAVAILABLE', 'the native engine is not available' + (error ? `: ${error.message}` : ' (DELEVERAGE_FORCE_JS=1)'), { cause: error ?? undefined })
+    }
+  }
+  return { core: new JsEngine(quoteDecimals), implementation: 'js' }
+}
+
+/** Native errors carry `.code`; rethrow them as DeleverageError so callers see one class. */
+function wrapNative(native: CoreEngine): CoreEngine {
+  return new Proxy(native, {
+    get(target, prop, receiver) {
+      const v = Reflect.get(target, prop, receiver)
+      if (typeof v !== 'function') return v
+      return (...args: unknown[]) => {
+        try {
+          return v.apply(target, args)
+        } catch (e) {
+          throw toDeleverageError(e)
+        }
+      }
+    },
+  })
+}
+
+/** napi-rs statuses for arguments the binding could not convert (wrong type or typed-array kind). */
+const NAPI_ARGUMENT_STATUSES = new Set(['InvalidArg', 'ObjectExpected', 'StringExpected', 'NameExpected', 'FunctionExpected', 'NumberExpected', 'BooleanExpected', 'ArrayExpected', 'BigintExpected', 'DateExpected', 'ArrayBufferExpected', 'DetachableArraybufferExpected'])
+
+/**
+ * The binding reports core errors as "CODE: message" (crates/node); unconvertible arguments come
+ * with a napi status; a caught panic has neither. All become DeleverageError.
+ */
+export function toDeleverageError(e: unknown): unknown {
+  if (e instanceof DeleverageError || !(e instanceof Error)) return e
+  const coded = /^([A-Z][A-Z_]+): ([\s\S]*)$/.exec(e.message)
+  if (coded) return new DeleverageError(coded[1]!, coded[2]!)
+  const status = (e as { code?: unknown }).code
+  if (typeof status === 'string' && NAPI_ARGUMENT_STATUSES.has(status)) return new DeleverageError('INVALID_ARGUMENT', e.message)
+  return new DeleverageError('INTERNAL', `native engine failed: ${e.message}`)
+}
+
+export class Engine {
+  readonly implementation: Implementation
+  readonly quoteDecimals: number
+  /** The integer-level engine (typed arrays in and out) for bulk paths. */
+  readonly core: CoreEngine
+  private readonly markets = new Map<string, MarketMeta>()
+  private readonly marketList: MarketMeta[] = []
+
+  constructor(options: EngineOptions = {}) {
+    const q = options.quoteDecimals ?? 8
+    if (!Number.isInteger(q)) throw new DeleverageError('INVALID_DECIMALS', `quoteDecimals must be an integer, got ${describe(q)}`)
+    const { core, implementation } = createCore(options.implementation ?? 'auto', q)
+    this.core = core
+    this.implementation = implementation
+    this.quoteDecimals = q
+  }
+
+  // ---- markets ---------------------------------------------------------------------------
+
+  addMarket(config: MarketConfig): number {
+    return this.addMarketUnits(this.marketInit(config))
+  }
+
+  /** Add a market already in integer units (the bulk path; see `marketInit`). */
+  addMarketUnits(init: MarketInit): number {
+    const index = this.core.addMarket(init)
+    const meta: MarketMeta = {
+      index,
+      symbol: init.symbol,
+      type: init.kind === 1 ? 'inverse' : 'linear',
+      priceDecimals: init.priceDecimals,
+      qtyDecimals: init.qtyDecimals,
+      contractSize: init.contractSize,
+      tierDecimals: init.kind === 1 ? this.quoteDecimals : init.priceDecimals + init.qtyDecimals,
+    }
+    this.markets.set(init.symbol, meta)
+    this.marketList.push(meta)
+    return index
+  }
+
+  /** Integer-unit market definition (exposed for bulk users and tests). */
+  marketInit(config: MarketConfig): MarketInit {
+    const where = `market ${config?.symbol ?? '?'}`
+    if (typeof config !== 'object' || config === null) throw new DeleverageError('INVALID_ARGUMENT', `market: expected an object, got ${describe(config)}`)
+    const type = config.type ?? 'linear'
+    if (type !== 'linear' && type !== 'inverse') throw new DeleverageError('INVALID_ARGUMENT', `${where}: type must be "linear" or "inverse", got ${describe(type)}`)
+    const basis = config.marginBasis ?? 'mark'
+    if (basis !== 'mark' && basis !== 'entry') throw new DeleverageError('INVALID_ARGUMENT', `${where}: marginBasis must be "mark" or "entry", got ${describe(basis)}`)
+    const form = config.tierForm ?? 'deduction'
+    if (form !== 'deduction' && form !== 'step') throw new DeleverageError('INVALID_ARGUMENT', `${where}: tierForm must be "deduction" or "step", got ${describe(form)}`)
+    for (const k of ['priceDecimals', 'qtyDecimals'] as const) {
+      const d = config[k]
+      if (!Number.isInteger(d) || d < 0 || d > 12) throw new DeleverageError('INVALID_DECIMALS', `${where}: ${k} must be an integer 0..=12, got ${describe(d)}`)
+    }
+    const P = config.priceDecimals
+    const D = config.qtyDecimals
+    const tierDecimals = type === 'inverse' ? this.quoteDecimals : P + D
+    if (!Array.isArray(config.tiers) || config.tiers.length === 0) throw new DeleverageError('INVALID_TIERS', `${where}: tiers must be a non-empty array`)
+    const withAmount = config.tiers.filter((t) => t?.maintAmount !== undefined).length
+    if (withAmount !== 0 && withAmount !== config.tiers.length) {
+      throw new DeleverageError('INVALID_TIERS', `${where}: give maintAmount on every tier or on none`)
+    }
+    const n = config.tiers.length
+    const floors = new BigInt64Array(n)
+    const mmr = new BigInt64Array(n)
+    const imr = new BigInt64Array(n)
+    const maint: bigint[] = []
+    config.tiers.forEach((t, i) => {
+      const f = `${where}: tiers[${i}]`
+      if (typeof t !== 'object' || t === null) throw new DeleverageError('INVALID_TIERS', `${f}: expected an object, got ${describe(t)}`)
+      floors[i] = i64(parseUnits(t.floor, tierDecimals, `${f}.floor`, { nonNegative: 'INVALID_TIERS' }), `${f}.floor`)
+      mmr[i] = i64(parseUnits(t.mmr, RATE_DECIMALS, `${f}.mmr`), `${f}.mmr`)
+      if (t.imr !== undefined && t.maxLeverage !== undefined) throw new DeleverageError('INVALID_TIERS', `${f}: give imr or maxLeverage, not both`)
+      if (t.imr !== undefined) {
+        imr[i] = i64(parseUnits(t.imr, RATE_DECIMALS, `${f}.imr`), `${f}.imr`)
+      } else if (t.maxLeverage !== undefined) {
+        // imr = ceil(1 / leverage) in rate units; leverage parsed with up to 8 decimals.
+        const lev = parseUnits(t.maxLeverage, RATE_DECIMALS, `${f}.maxLeverage`, { positive: 'INVALID_TIERS' })
+        imr[i] = (RATE_SCALE * RATE_SCALE + lev - 1n) / lev
+      } else {
+        imr[i] = mmr[i]! * 2n < RATE_SCALE ? mmr[i]! * 2n : RATE_SCALE
+      }
+      if (withAmount) maint.push(parseUnits(t.maintAmount, tierDecimals + RATE_DECIMALS, `${f}.maintAmount`))
+    })
+    let contractSize = 1n
+    if (config.contractSize !== undefined) contractSize = i64(parseUnits(config.contractSize, 0, `${where}: contractSize`), `${where}: contractSize`)
+    return {
+      symbol: config.symbol,
+      kind: type === 'inverse' ? 1 : 0,
+      priceDecimals: P,
+      qtyDecimals: D,
+      contractSize,
+      basis: basis === 'entry' ? 1 : 0,
+      form: form === 'step' ? 1 : 0,
+      floors,
+      mmr,
+      imr,
+      ...(withAmount ? { maintAmount: maint } : {}),
+      mark: i64(parseUnits(config.mark, P, `${where}: mark`, { positive: 'INVALID_PRICE' }), `${where}: mark`),
+    }
+  }
+
+  marketIndex(symbol: string): number {
+    return this.market(symbol).index
+  }
+
+  private market(symbol: string): MarketMeta {
+    const m = this.markets.get(symbol)
+    if (!m) throw new DeleverageError('UNKNOWN_MARKET', `unknown market ${describe(symbol)}`)
+    return m
+  }
+
+  /** Batch mark update: { BTCUSDT: "31967.27", ... }. All or nothing. */
+  setMarks(marks: Record<string, Amount>): void {
+    const entries = Object.entries(marks)
+    const idx = new Uint32Array(entries.length)
+    const px = new BigInt64Array(entries.length)
+    entries.forEach(([sym, v], i) => {
+      const m = this.market(sym)
+      idx[i] = m.index
+      px[i] = i64(parseUnits(v, m.priceDecimals, `mark of ${sym}`, { positive: 'INVALID_PRICE' }), `mark of ${sym}`)
+    })
+    this.core.setMarks(idx, px)
+  }
+
+  // ---- accounts and positions ------------------------------------------------------------
+
+  /** Add accounts (and their positions) in one all-or-nothing step. */
+  addAccounts(accounts: AccountInput[]): void {
+    const ids = accounts.map((a, i) => {
+      if (typeof a?.id !== 'string') throw new DeleverageError('INVALID_ID', `accounts[${i}].id: expected a string, got ${describe(a?.id)}`)
+      return a.id
+    })
+    const balances = BigInt64Array.from(accounts, (a, i) => i64(parseUnits(a.balance, this.quoteDecimals, `accounts[${i}].balance`), `accounts[${i}].balance`))
+    const rows: PositionInput[] = accounts.flatMap((a) => (a.positions ?? []).map((p) => ({ ...p, account: a.id })))
+    // Parse positions before the accounts exist so that a bad position rejects the whole batch.
+    const parsed = this.parsePositions(rows, new Map(ids.map((id, i) => [id, i])))
+    const first = this.core.addAccounts(ids, balances)
+    for (let i = 0; i < parsed.account.length; i++) parsed.account[i] = parsed.account[i]! + first
+    try {
+      this.core.setPositions(parsed.account, parsed.market, parsed.qty, parsed.price, parsed.isolatedMargin, parsed.flags)
+    } catch (e) {
+      // Keep the batch atomic: the accounts were added, take them away again.
+      this.core.removeAccounts(Uint32Array.from(ids, (_, i) => first + i))
+      throw e
+    }
+  }
+
+  setBalances(balances: Record<string, Amount>): void {
+    const entries = Object.entries(balances)
+    this.core.setBalances(
+      Uint32Array.from(entries, ([id]) => this.accountIndex(id)),
+      BigInt64Array.from(entries, ([id, v]) => i64(parseUnits(v, this.quoteDecimals, `balance of ${id}`), `balance of ${id}`)),
+    )
+  }
+
+  removeAccounts(ids: string[]): void {
+    this.core.removeAccounts(Uint32Array.from(ids, (id) => this.accountIndex(id)))
+  }
+
+  /** Open, replace (qty and entry are the new totals) or remove (qty 0) positions, all or nothing. */
+  setPositions(rows: PositionInput[]): void {
+    const p = this.parsePositions(rows)
+    this.core.setPositions(p.account, p.market, p.qty, p.price, p.isolatedMargin, p.flags)
+  }
+
+  accountIndex(id: string): number {
+    const i = this.core.accountIndex(id)
+    if (i === null) throw new DeleverageError('UNKNOWN_ACCOUNT', `unknown account ${describe(id)}`)
+    return i
+  }
+
+  private parsePositions(rows: PositionInput[], pending?: Map<string, number>) {
+    const n = rows.length
+    const out = {
+      account: new Uint32Array(n),
+      market: new Uint32Array(n),
+      qty: new BigInt64Array(n),
+      price: new BigInt64Array(n),
+      isolatedMargin: new BigInt64Array(n),
+      flags: new Uint8Array(n),
+    }
+    rows.forEach((r, i) => {
+      const f = `positions[${i}]`
+      if (typeof r !== 'object' || r === null) throw new DeleverageError('INVALID_ARGUMENT', `${f}: expected an object, got ${describe(r)}`)
+      const acc = pending ? pending.get(r.account) : undefined
+      out.account[i] = acc ?? this.accountIndex(r.account)
+      const m = this.market(r.symbol)
+      out.market[i] = m.index
+      out.qty[i] = i64(parseUnits(r.qty, m.qtyDecimals, `${f}.qty`), `${f}.qty`)
+      let flags = 0
+      if (r.isolatedMargin !== undefined) {
+        flags |= FLAG_ISOLATED
+        out.isolatedMargin[i] = i64(parseUnits(r.isolatedMargin, this.quoteDecimals, `${f}.isolatedMargin`, { nonNegative: 'INVALID_AMOUNT' }), `${f}.isolatedMargin`)
+      }
+      if (out.qty[i] !== 0n) {
+        if ((r.entry === undefined) === (r.cost === undefined)) {
+          throw new DeleverageError('INVALID_ARGUMENT', `${f}: give exactly one of entry and cost`)
+        }
+        if (r.entry !== undefined) {
+          out.price[i] = i64(parseUnits(r.entry, m.priceDecimals, `${f}.entry`, { positive: 'INVALID_PRICE' }), `${f}.entry`)
+        } else {
+          flags |= FLAG_COST_BASIS
+          out.price[i] = i64(parseUnits(r.cost, m.tierDecimals, `${f}.cost`), `${f}.cost`)
+        }
+      }
+      out.flags[i] = flags
+    })
+    return out
+  }
+
+  // ---- reading the margin state ----------------------------------------------------------
+
+  /** Full sweep: liquidatable accounts and isolated positions, worst first (SPEC §5). */
+  sweep(options: { warningRatio?: Amount } = {}): SweepReport {
+    const w = options.warningRatio === undefined ? null : parseUnits(options.warningRatio, 6, 'warningRatio', { positive: 'INVALID_ARGUMENT' })
+    const cols = this.core.sweep(w)
+    const rows = this.marginStatuses(cols)
+    return { liquidatable: rows.filter((r) => r.liquidatable), warnings: rows.filter((r) => !r.liquidatable) }
+  }
+
+  /** Cross margin state of every account, in the order they were added. */
+  accounts(): AccountStatus[] {
+    const c = this.core.accountRows(null)
+    const balances = this.core.balances(c.account)
+    return this.marginStatuses(c).map((r, i) => ({ ...r, balance: formatUnits(balances[i]!, this.quoteDecimals) }))
+  }
+
+  /** One account: its cross margin state and every position with prices (SPEC §6). */
+  account(id: string): AccountReport {
+    const a = Uint32Array.of(this.accountIndex(id))
+    const [status] = this.marginStatuses(this.core.accountRows(a))
+    return { ...status!, balance: formatUnits(this.core.balances(a)[0]!, this.quoteDecimals), positions: this.positionReports(a) }
+  }
+
+  /** Every position of the given accounts (all when omitted), account by account. */
+  positions(ids?: string[]): Array<PositionReport & { account: string }> {
+    const sel = ids ? Uint32Array.from(ids, (id) => this.accountIndex(id)) : null
+    return this.positionReports(sel, true) as Array<PositionReport & { account: string }>
+  }
+
+  private positionReports(accounts: Uint32Array | null, withAccount = false): PositionReport[] {
+    const c = this.core.positionRisks(accounts)
+    const q = this.quoteDecimals
+    const out: PositionReport[] = []
+    for (let i = 0; i < c.account.length; i++) {
+      const m = this.marketList[c.market[i]!]!
+      const P = m.priceDecimals
+      const price = (x: bigint) => (x === 0n ? null : formatUnits(x, P))
+      const report: PositionReport & { account?: string } = {
+        symbol: m.symbol,
+        qty: formatUnits(c.qty[i]!, m.qtyDecimals),
+        cost: formatUnits(c.cost[i]!, m.tierDecimals),
+        entryPrice: entryPrice(m, c.qty[i]!, c.cost[i]!, q),
+        isolated: c.isolated[i] === 1,
+        isolatedMargin: c.isolated[i] === 1 ? formatUnits(c.isolatedMargin[i]!, q) : null,
+        unrealizedPnl: formatUnits(c.upnl[i]!, q),
+        maintenanceMargin: formatUnits(c.maintenanceMargin[i]!, q),
+        liquidationPrice: price(c.liquidationPrice[i]!),
+        liquidationPriceNearest: price(c.liquidationPriceNearest[i]!),
+        bankruptcyPrice: price(c.bankruptcyPrice[i]!),
+        bankruptcyPriceNearest: price(c.bankruptcyPriceNearest[i]!),
+      }
+      if (withAccount) report.account = this.core.accountId(c.account[i]!)
+      out.push(report)
+    }
+    return out
+  }
+
+  private marginStatuses(c: MarginColumns): MarginStatus[] {
+    const q = this.quoteDecimals
+    const out: MarginStatus[] = []
+    for (let i = 0; i < c.account.length; i++) {
+      const eq = c.equity[i]!
+      const mm = c.maintenanceMargin[i]!
+      const ppm = c.marginRatioPpm[i]!
+      out.push({
+        account: this.core.accountId(c.account[i]!),
+        symbol: c.market[i] === CROSS ? null : this.marketList[c.market[i]!]!.symbol,
+        equity: formatUnits(eq, q),
+        maintenanceMargin: formatUnits(mm, q),
+        marginRatio: ppm < 0n ? null : formatUnits(ppm, 6),
+        shortfall: formatUnits(mm - eq, q),
+        liquidatable: c.liquidatable[i] === 1,
+      })
+    }
+    return out
+  }
+}
+
+/** Average entry for display: linear cost/qty ticks; inverse qty·size·10^t/cost; half-up to P+4. */
+function entryPrice(m: MarketMeta, qty: bigint, cost: bigint, quoteDecimals: number): string {
+  const P = m.priceDecimals
+  const tick = 10n ** BigInt(P)
+  if (m.type === 'linear') return formatRatio(cost, qty * tick, P + 4).replace(/^-/, '')
+  const t = P - m.qtyDecimals + quoteDecimals
+  let num = qty * m.contractSize
+  let den = cost
+  if (t >= 0) num *= 10n ** BigInt(t)
+  else den *= 10n ** BigInt(-t)
+  den *= tick
+  if (den < 0n) {
+    num = -num
+    den = -den
+  }
+  return formatRatio(num, den, P + 4)
+}
+
+const I64_MIN = -(2n ** 63n)
+const I64_MAX = 2n ** 63n - 1n
+
+function i64(v: bigint, field: string): bigint {
+  if (v < I64_MIN || v > I64_MAX) throw new DeleverageError('OVERFLOW', `${field}: ${v} units do not fit a 64-bit integer`)
+  return v
+}

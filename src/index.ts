@@ -1,0 +1,34 @@
+// deleverage: exact margin-risk engine for perpetual futures.
+// `Engine` is the ergonomic API (decimal strings); `engine.core` the integer/typed-array one.
+
+import { defaultImplementation } from './engine.js'
+
+export {
+  Engine,
+  defaultImplementation,
+  type AccountInput,
+  type AccountReport,
+  type AccountStatus,
+  type ContractType,
+  type EngineOptions,
+  type Implementation,
+  type MarginBasis,
+  type MarginStatus,
+  type MarketConfig,
+  type PositionInput,
+  type PositionReport,
+  type SweepReport,
+  type TierConfig,
+  type TierForm,
+} from './engine.js'
+export { CROSS, FLAG_COST_BASIS, FLAG_ISOLATED, type CoreEngine, type MarginColumns, type MarketInit, type PositionRiskColumns } from './core.js'
+export { formatUnits, parseUnits, type Amount } from './decimal.js'
+export { DeleverageError, ErrorCode } from './fallback/errors.js'
+export { JsEngine } from './fallback/engine.js'
+export { engineFromScenario, loadScenarioFile, parseScenario, type Scenario } from './scenario.js'
+export { loadNative, describeLoadFailure, type NativeBinding, type NativeLoadResult } from './native.js'
+
+/** 'native' when the Rust engine loaded, 'js' when the TypeScript engine is in use. */
+export const implementation = defaultImplementation().implementation
+/** Why the native engine did not load (with its cause chain), or null. */
+export const nativeLoadError = defaultImplementation().loadError

@@ -1,0 +1,169 @@
+// Scenario files (docs/SCENARIO.md): a JSON document of markets, accounts and positions with every
+// amount as a decimal string. Loading checks the shape first and names the exact field on error
+// (`accounts[3].positions[0].entry: ...`), then builds an Engine in one all-or-nothing step.
+
+import { readFileSync } from 'node:fs'
+import { describe } from './decimal.js'
+import { Engine, type AccountInput, type EngineOptions, type MarketConfig, type TierConfig } from './engine.js'
+import { DeleverageError } from './fallback/errors.js'
+
+export interface Scenario {
+  quoteDecimals?: number
+  /** Margin-call level for `check`, e.g. "0.8" (80 % of equity used by maintenance margin). */
+  warningRatio?: string
+  markets: MarketConfig[]
+  accounts: AccountInput[]
+}
+
+type Json = unknown
+
+function fail(path: string, problem: string): never {
+  throw new DeleverageError('INVALID_SCENARIO', `${path}: ${problem}`)
+}
+
+function obj(v: Json, path: string): Record<string, Json> {
+  if (typeof v !== 'object' || v === null || Array.isArray(v)) fail(path, `expected an object, got ${describe(v)}`)
+  return v as Record<string, Json>
+}
+
+function arr(v: Json, path: string): Json[] {
+  if (!Array.isArray(v)) fail(path, `expected an array, got ${describe(v)}`)
+  return v
+}
+
+function str(v: Json, path: string): string {
+  if (typeof v !== 'string') fail(path, `expected a string, got ${describe(v)}`)
+  return v
+}
+
+/** Amounts are decimal strings in files (never JSON numbers, which may already have lost digits). */
+function amount(v: Json, path: string): string {
+  if (typeof v !== 'string') fail(path, `expected a decimal string such as "1.5", got ${describe(v)}`)
+  if (!/^[+-]?\d+(\.\d+)?$/.test(v.trim())) fail(path, `${JSON.stringify(v)} is not a decimal number`)
+  return v
+}
+
+function int(v: Json, path: string): number {
+  if (typeof v !== 'number' || !Number.isInteger(v) || v < 0) fail(path, `expected a non-negative integer, got ${describe(v)}`)
+  return v
+}
+
+function only(o: Record<string, Json>, path: string, keys: string[]): void {
+  for (const k of Object.keys(o)) if (!keys.includes(k)) fail(`${path}.${k}`, `unknown field (expected one of ${keys.join(', ')})`)
+}
+
+function opt<T>(o: Record<string, Json>, k: string, f: (v: Json, p: string) => T, path: string): T | undefined {
+  return o[k] === undefined ? undefined : f(o[k], `${path}.${k}`)
+}
+
+function oneOf<T extends string>(allowed: readonly T[]) {
+  return (v: Json, path: string): T => {
+    if (typeof v !== 'string' || !allowed.includes(v as T)) fail(path, `expected one of ${allowed.map((a) => JSON.stringify(a)).join(', ')}, got ${describe(v)}`)
+    return v as T
+  }
+}
+
+/** Check the shape of a parsed JSON document and return it typed. */
+export function parseScenario(doc: Json): Scenario {
+  const root = obj(doc, '$')
+  only(root, '$', ['quoteDecimals', 'warningRatio', 'markets', 'accounts', 'description'])
+  const markets = arr(root.markets, '$.markets').map((mv, i): MarketConfig => {
+    const p = `markets[${i}]`
+    const m = obj(mv, p)
+    only(m, p, ['symbol', 'type', 'priceDecimals', 'qtyDecimals', 'contractSize', 'marginBasis', 'tierForm', 'tiers', 'mark'])
+    const tiers = arr(m.tiers, `${p}.tiers`).map((tv, j): TierConfig => {
+      const tp = `${p}.tiers[${j}]`
+      const t = obj(tv, tp)
+      only(t, tp, ['floor', 'mmr', 'imr', 'maxLeverage', 'maintAmount'])
+      const tier: TierConfig = { floor: amount(t.floor, `${tp}.floor`), mmr: amount(t.mmr, `${tp}.mmr`) }
+      for (const k of ['imr', 'maxLeverage', 'maintAmount'] as const) {
+        const v = opt(t, k, amount, tp)
+        if (v !== undefined) tier[k] = v
+      }
+      return tier
+    })
+    const out: MarketConfig = {
+      symbol: str(m.symbol, `${p}.symbol`),
+      priceDecimals: int(m.priceDecimals, `${p}.priceDecimals`),
+      qtyDecimals: int(m.qtyDecimals, `${p}.qtyDecimals`),
+      tiers,
+      mark: amount(m.mark, `${p}.mark`),
+    }
+    const type = opt(m, 'type', oneOf(['linear', 'inverse'] as const), p)
+    if (type) out.type = type
+    const basis = opt(m, 'marginBasis', oneOf(['mark', 'entry'] as const), p)
+    if (basis) out.marginBasis = basis
+    const form = opt(m, 'tierForm', oneOf(['deduction', 'step'] as const), p)
+    if (form) out.tierForm = form
+    const cs = opt(m, 'contractSize', amount, p)
+    if (cs !== undefined) out.contractSize = cs
+    return out
+  })
+  const accounts = arr(root.accounts, '$.accounts').map((av, i): AccountInput => {
+    const p = `accounts[${i}]`
+    const a = obj(av, p)
+    only(a, p, ['id', 'balance', 'positions'])
+    const positions = a.positions === undefined ? [] : arr(a.positions, `${p}.positions`).map((pv, j) => {
+      const pp = `${p}.positions[${j}]`
+      const x = obj(pv, pp)
+      only(x, pp, ['symbol', 'qty', 'entry', 'cost', 'isolatedMargin'])
+      const pos: NonNullable<AccountInput['positions']>[number] = { symbol: str(x.symbol, `${pp}.symbol`), qty: amount(x.qty, `${pp}.qty`) }
+      for (const k of ['entry', 'cost', 'isolatedMargin'] as const) {
+        const v = opt(x, k, amount, pp)
+        if (v !== undefined) pos[k] = v
+      }
+      if ((pos.entry === undefined) === (pos.cost === undefined)) fail(pp, 'give exactly one of "entry" and "cost"')
+      return pos
+    })
+    return { id: str(a.id, `${p}.id`), balance: amount(a.balance, `${p}.balance`), positions }
+  })
+  const s: Scenario = { markets, accounts }
+  const q = opt(root, 'quoteDecimals', int, '$')
+  if (q !== undefined) s.quoteDecimals = q
+  const w = opt(root, 'warningRatio', amount, '$')
+  if (w !== undefined) s.warningRatio = w
+  return s
+}
+
+/** Build an engine from a checked scenario. Engine errors are re-labelled with the JSON path. */
+export function engineFromScenario(s: Scenario, options: Omit<EngineOptions, 'quoteDecimals'> = {}): Engine {
+  const engine = new Engine({ ...options, quoteDecimals: s.quoteDecimals ?? 8 })
+  s.markets.forEach((m, i) => {
+    try {
+      engine.addMarket(m)
+    } catch (e) {
+      throw relabel(e, `markets[${i}]`)
+    }
+  })
+  s.accounts.forEach((a, i) => {
+    try {
+      engine.addAccounts([a])
+    } catch (e) {
+      throw relabel(e, `accounts[${i}]`)
+    }
+  })
+  return engine
+}
+
+function relabel(e: unknown, path: string): unknown {
+  if (e instanceof DeleverageError) return new DeleverageError(e.code, `${path}: ${e.message}`)
+  return e
+}
+
+/** Read, parse and load a scenario file. */
+export function loadScenarioFile(file: string, options: Omit<EngineOptions, 'quoteDecimals'> = {}): { scenario: Scenario; engine: Engine } {
+  let text: string
+  try {
+    text = readFileSync(file, 'utf8')
+  } catch (e) {
+    throw new DeleverageError('INVALID_SCENARIO', `${file}: cannot read (${(e as Error).message})`)
+  }
+  let doc: Json
+  try {
+    doc = JSON.parse(text)
+  } catch (e) {
+    throw new DeleverageError('INVALID_SCENARIO', `${file}: not valid JSON (${(e as Error).message})`)
+  }
+  const scenario = parseScenario(doc)
+  return { scenario, engine: engineFromScenario(scenario, options) }
+}

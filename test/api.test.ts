@@ -1,0 +1,179 @@
+// The public API, run on both engines (the same suite passes whichever path is forced).
+import { describe, expect, it } from 'vitest'
+import { Engine, type MarketConfig } from '../src/index.js'
+import { IMPLEMENTATIONS, codeOf, engine } from './helpers.js'
+
+// dYdX-style named scenarios with prime-number prices so no two products collide by accident.
+const BTC: MarketConfig = {
+  symbol: 'BTC-PERP',
+  priceDecimals: 1,
+  qtyDecimals: 3,
+  tiers: [
+    { floor: '0', mmr: '0.004', maxLeverage: '125' },
+    { floor: '50000', mmr: '0.005', maxLeverage: '100' },
+    { floor: '250000', mmr: '0.01', maxLeverage: '50' },
+  ],
+  mark: '30011.0',
+}
+const ETH: MarketConfig = { symbol: 'ETH-PERP', priceDecimals: 2, qtyDecimals: 2, tiers: [{ floor: '0', mmr: '0.005' }], mark: '1999.99' }
+
+function book(implementation: 'native' | 'js'): Engine {
+  const e = engine(implementation)
+  e.addMarket(BTC)
+  e.addMarket(ETH)
+  e.addAccounts([
+    { id: 'alice', balance: '1000', positions: [{ symbol: 'BTC-PERP', qty: '1.009', entry: '30011.0' }] },
+    { id: 'bob', balance: '50', positions: [{ symbol: 'ETH-PERP', qty: '-2.03', entry: '1997.03' }] },
+    { id: 'carol', balance: '0', positions: [{ symbol: 'BTC-PERP', qty: '-0.101', entry: '29989.0', isolatedMargin: '307' }] },
+    { id: 'dave', balance: '10007' },
+  ])
+  return e
+}
+
+describe.each(IMPLEMENTATIONS)('Engine API on the %s engine', (implementation) => {
+  it('reports which engine it runs on', () => {
+    expect(engine(implementation).implementation).toBe(implementation)
+  })
+
+  it('computes equity and maintenance margin from exact units', () => {
+    const e = book(implementation)
+    const alice = e.account('alice')
+    // 1.009 × 30011 = 30281.099 notional, tier 0: × 0.4 % = 121.124396
+    expect(alice.maintenanceMargin).toBe('121.12439600')
+    expect(alice.equity).toBe('1000.00000000')
+    expect(alice.balance).toBe('1000.00000000')
+    expect(alice.positions[0]!.unrealizedPnl).toBe('0.00000000')
+    expect(alice.positions[0]!.entryPrice).toBe('30011.00000')
+    // margin ratio 121.124396 / 1000 = 0.121124396 → rounded up to ppm
+    expect(alice.marginRatio).toBe('0.121125')
+  })
+
+  it('moves equity by exactly qty × Δmark when the mark moves', () => {
+    const e = book(implementation)
+    const before = BigInt(e.account('bob').equity.replace('.', ''))
+    e.setMarks({ 'ETH-PERP': '2003.11' })
+    const after = BigInt(e.account('bob').equity.replace('.', ''))
+    // short 2.03 × (2003.11 − 1999.99) = −6.3336 quote, in 1e-8 atoms
+    expect(after - before).toBe(-633360000n)
+  })
+
+  it('finds the liquidatable accounts worst first, then margin calls', () => {
+    const e = book(implementation)
+    e.setMarks({ 'ETH-PERP': '2023.09', 'BTC-PERP': '29001.7' })
+    const s = e.sweep({ warningRatio: '0.5' })
+    // alice: 1000 + 1.009 × (29001.7 − 30011.0) = −18.3837; bob: 50 − 2.03 × (2023.09 − 1997.03)
+    // = −2.9018. Both unbounded (equity ≤ 0): the lower equity is worse.
+    expect(s.liquidatable.map((r) => r.account)).toEqual(['alice', 'bob'])
+    expect(s.liquidatable.map((r) => r.equity)).toEqual(['-18.38370000', '-2.90180000'])
+    expect(s.liquidatable[0]!.marginRatio).toBeNull()
+    expect(s.liquidatable[0]!.shortfall).toBe(
+      // MM 1.009 × 29001.7 × 0.4 % = 117.0508612 (rounded up to 1e-8) plus 18.3837
+      '135.43456120',
+    )
+    // carol's isolated short gained; dave has no positions: neither is flagged.
+    expect(s.warnings).toEqual([])
+  })
+
+  it('orders by margin ratio, shortfall and id — never by input order', () => {
+    const orders = [
+      ['x1', 'x2', 'x3'],
+      ['x3', 'x1', 'x2'],
+    ].map((ids) => {
+      const e = engine(implementation)
+      e.addMarket(ETH)
+      e.addAccounts(ids.map((id) => ({ id, balance: '3', positions: [{ symbol: 'ETH-PERP', qty: '1.00', entry: '2003.00' }] })))
+      return e.sweep().liquidatable.map((r) => r.account)
+    })
+    expect(orders[0]).toEqual(['x1', 'x2', 'x3'])
+    expect(orders[1]).toEqual(orders[0])
+  })
+
+  it('keeps isolated positions out of the cross account', () => {
+    const e = book(implementation)
+    const carol = e.account('carol')
+    expect(carol.maintenanceMargin).toBe('0.00000000')
+    expect(carol.liquidatable).toBe(false)
+    const p = carol.positions[0]!
+    expect(p.isolated).toBe(true)
+    expect(p.isolatedMargin).toBe('307.00000000')
+    // short 0.101 @ 29989, mark 30011: uPnL = −0.101 × 22 = −2.222
+    expect(p.unrealizedPnl).toBe('-2.22200000')
+  })
+
+  it('replaces and removes positions, and accepts a cost basis instead of an entry', () => {
+    const e = book(implementation)
+    e.setPositions([{ account: 'dave', symbol: 'ETH-PERP', qty: '3.00', cost: '5999.99' }])
+    expect(e.account('dave').positions[0]!.entryPrice).toBe('1999.996667')
+    e.setPositions([{ account: 'dave', symbol: 'ETH-PERP', qty: '0' }])
+    expect(e.account('dave').positions).toEqual([])
+    e.removeAccounts(['bob'])
+    expect(codeOf(() => e.account('bob'))).toBe('UNKNOWN_ACCOUNT')
+    expect(e.accounts().map((a) => a.account)).toEqual(['alice', 'carol', 'dave'])
+  })
+
+  it('takes bigint units and exact numbers, and rejects inexact numbers', () => {
+    const e = book(implementation)
+    e.setBalances({ dave: 100000000n })
+    expect(e.account('dave').balance).toBe('1.00000000')
+    e.setBalances({ dave: 2.5 })
+    expect(e.account('dave').balance).toBe('2.50000000')
+    expect(codeOf(() => e.setBalances({ dave: 1e21 }))).toBe('INVALID_NUMBER')
+    expect(codeOf(() => e.setBalances({ dave: 2 ** 60 }))).toBe('INVALID_NUMBER')
+  })
+
+  it('gives every position a liquidation price where the predicate flips (random accounts)', () => {
+    let seed = 7919
+    const rand = (n: number) => ((seed = (seed * 48271) % 2147483647), seed % n)
+    const e = engine(implementation)
+    e.addMarket(BTC)
+    e.addMarket({ ...ETH, marginBasis: 'entry', tierForm: 'step', tiers: [{ floor: '0', mmr: '0.01' }, { floor: '100000', mmr: '0.02' }] })
+    e.addMarket({ symbol: 'BTC-INV', type: 'inverse', contractSize: '100', priceDecimals: 1, qtyDecimals: 0, tiers: [{ floor: '0', mmr: '0.005' }, { floor: '5', mmr: '0.01' }], mark: '30011.0' })
+    const marks: Record<string, bigint> = { 'BTC-PERP': 300110n, 'ETH-PERP': 199999n, 'BTC-INV': 300110n }
+    const accounts = Array.from({ length: 40 }, (_, i) => ({
+      id: `r${i}`,
+      balance: String(rand(20000)),
+      positions: ['BTC-PERP', 'ETH-PERP', 'BTC-INV']
+        .filter(() => rand(3) > 0)
+        .map((symbol) => {
+          const q = BigInt(rand(3000) + 1) * (rand(2) ? 1n : -1n)
+          const entry = (marks[symbol]! * BigInt(900 + rand(200))) / 1000n
+          return { symbol, qty: q, entry, ...(rand(3) === 0 ? { isolatedMargin: BigInt(rand(2_000_000_000_00)) } : {}) }
+        }),
+    }))
+    e.addAccounts(accounts)
+    let checked = 0
+    for (const p of e.positions()) {
+      if (p.liquidationPrice === null) continue
+      const long = !p.qty.startsWith('-')
+      const lp = BigInt(p.liquidationPrice.replace('.', ''))
+      const isLiq = (ticks: bigint) => {
+        e.setMarks({ [p.symbol]: ticks })
+        const status = p.isolated ? e.positions([p.account]).find((x) => x.symbol === p.symbol)! : e.account(p.account)
+        if (p.isolated) {
+          const x = status as typeof p
+          return BigInt(x.isolatedMargin!.replace('.', '')) + BigInt(x.unrealizedPnl.replace('.', '')) <= BigInt(x.maintenanceMargin.replace('.', ''))
+        }
+        return (status as ReturnType<Engine['account']>).liquidatable
+      }
+      expect(isLiq(lp), `${p.account} ${p.symbol} at ${p.liquidationPrice}`).toBe(true)
+      expect(isLiq(long ? lp + 1n : lp - 1n), `${p.account} ${p.symbol} one tick better than ${p.liquidationPrice}`).toBe(false)
+      e.setMarks({ [p.symbol]: marks[p.symbol]! })
+      checked++
+    }
+    expect(checked).toBeGreaterThan(40)
+  })
+})
+
+describe('engine selection', () => {
+  it('fails clearly when native is demanded but forced off', () => {
+    const prev = process.env.DELEVERAGE_FORCE_JS
+    process.env.DELEVERAGE_FORCE_JS = '1'
+    try {
+      expect(codeOf(() => new Engine({ implementation: 'native' }))).toBe('NATIVE_UNAVAILABLE')
+      expect(new Engine().implementation).toBe('js')
+    } finally {
+      if (prev === undefined) delete process.env.DELEVERAGE_FORCE_JS
+      else process.env.DELEVERAGE_FORCE_JS = prev
+    }
+  })
+})

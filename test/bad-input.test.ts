@@ -1,0 +1,80 @@
+// Bad input: a JS error with a stable code, and the engine state unchanged — on both engines.
+import { describe, expect, it } from 'vitest'
+import { type Engine, type MarketConfig } from '../src/index.js'
+import { IMPLEMENTATIONS, codeOf, engine, snapshot } from './helpers.js'
+
+const ETH: MarketConfig = { symbol: 'ETH-PERP', priceDecimals: 2, qtyDecimals: 3, tiers: [{ floor: '0', mmr: '0.005' }, { floor: '100000', mmr: '0.01' }], mark: '2011.03' }
+
+function seeded(implementation: 'native' | 'js'): Engine {
+  const e = engine(implementation)
+  e.addMarket(ETH)
+  e.addAccounts([
+    { id: 'a', balance: '1000', positions: [{ symbol: 'ETH-PERP', qty: '1.013', entry: '1999.97' }] },
+    { id: 'b', balance: '17', positions: [{ symbol: 'ETH-PERP', qty: '-0.331', entry: '2003.11', isolatedMargin: '41' }] },
+  ])
+  return e
+}
+
+type Case = [name: string, code: string, act: (e: Engine) => unknown]
+
+const cases: Case[] = [
+  ['NaN mark', 'INVALID_NUMBER', (e) => e.setMarks({ 'ETH-PERP': NaN })],
+  ['Infinity balance', 'INVALID_NUMBER', (e) => e.setBalances({ a: Infinity })],
+  ['-Infinity qty', 'INVALID_NUMBER', (e) => e.setPositions([{ account: 'a', symbol: 'ETH-PERP', qty: -Infinity, entry: '1' }])],
+  ['negative mark', 'INVALID_PRICE', (e) => e.setMarks({ 'ETH-PERP': '-1.00' })],
+  ['zero mark', 'INVALID_PRICE', (e) => e.setMarks({ 'ETH-PERP': '0' })],
+  ['zero mark as ticks', 'INVALID_PRICE', (e) => e.setMarks({ 'ETH-PERP': 0n })],
+  ['negative entry', 'INVALID_PRICE', (e) => e.setPositions([{ account: 'a', symbol: 'ETH-PERP', qty: '1', entry: '-5' }])],
+  ['mark beyond the price limit', 'INVALID_PRICE', (e) => e.setMarks({ 'ETH-PERP': 10n ** 16n })],
+  ['too many decimals in a price', 'TOO_MANY_DECIMALS', (e) => e.setMarks({ 'ETH-PERP': '2011.031' })],
+  ['too many decimals in a qty', 'TOO_MANY_DECIMALS', (e) => e.setPositions([{ account: 'a', symbol: 'ETH-PERP', qty: '0.0001', entry: '1' }])],
+  ['malformed decimal', 'INVALID_NUMBER', (e) => e.setBalances({ a: '1,000' })],
+  ['balance beyond i64', 'OVERFLOW', (e) => e.setBalances({ a: '999999999999999999999' })],
+  ['position worth more than i64 atoms', 'OVERFLOW', (e) => e.setPositions([{ account: 'a', symbol: 'ETH-PERP', qty: '999999999999', entry: '9999999999.99' }])],
+  ['qty beyond the limit', 'INVALID_QUANTITY', (e) => e.setPositions([{ account: 'a', symbol: 'ETH-PERP', qty: '9999999999999.999', entry: '1' }])],
+  ['unknown market in marks', 'UNKNOWN_MARKET', (e) => e.setMarks({ 'ETH-PERP': '1', 'XRP-PERP': '1' })],
+  ['unknown market in positions', 'UNKNOWN_MARKET', (e) => e.setPositions([{ account: 'a', symbol: 'NOPE', qty: '1', entry: '1' }])],
+  ['unknown account', 'UNKNOWN_ACCOUNT', (e) => e.setPositions([{ account: 'zed', symbol: 'ETH-PERP', qty: '1', entry: '1' }])],
+  ['duplicate account', 'DUPLICATE_ACCOUNT', (e) => e.addAccounts([{ id: 'c', balance: '1' }, { id: 'a', balance: '1' }])],
+  ['duplicate market', 'DUPLICATE_MARKET', (e) => e.addMarket(ETH)],
+  ['two rows for one position', 'DUPLICATE_POSITION', (e) => e.setPositions([{ account: 'a', symbol: 'ETH-PERP', qty: '1', entry: '1' }, { account: 'a', symbol: 'ETH-PERP', qty: '2', entry: '1' }])],
+  ['negative isolated margin', 'INVALID_AMOUNT', (e) => e.setPositions([{ account: 'a', symbol: 'ETH-PERP', qty: '1', entry: '1', isolatedMargin: '-1' }])],
+  ['cost with the wrong sign', 'INVALID_AMOUNT', (e) => e.setPositions([{ account: 'a', symbol: 'ETH-PERP', qty: '-1', cost: '10' }])],
+  ['bad account id', 'INVALID_ID', (e) => e.addAccounts([{ id: 'has space', balance: '1' }])],
+  ['unsorted tiers', 'INVALID_TIERS', (e) => e.addMarket({ ...ETH, symbol: 'X', tiers: [{ floor: '0', mmr: '0.01' }, { floor: '500', mmr: '0.02' }, { floor: '100', mmr: '0.03' }] })],
+  ['first tier above zero', 'INVALID_TIERS', (e) => e.addMarket({ ...ETH, symbol: 'X', tiers: [{ floor: '10', mmr: '0.01' }] })],
+  ['decreasing rates', 'INVALID_TIERS', (e) => e.addMarket({ ...ETH, symbol: 'X', tiers: [{ floor: '0', mmr: '0.02' }, { floor: '10', mmr: '0.01' }] })],
+  ['mmr ≥ 1', 'INVALID_TIERS', (e) => e.addMarket({ ...ETH, symbol: 'X', tiers: [{ floor: '0', mmr: '1' }] })],
+  ['negative maintenance amount', 'INVALID_TIERS', (e) => e.addMarket({ ...ETH, symbol: 'X', tiers: [{ floor: '0', mmr: '0.01', maintAmount: '0' }, { floor: '10', mmr: '0.02', maintAmount: '-1' }] })],
+  ['maintenance amount inconsistent with floors', 'INVALID_TIERS', (e) => e.addMarket({ ...ETH, symbol: 'X', tiers: [{ floor: '0', mmr: '0.01', maintAmount: '0' }, { floor: '1000', mmr: '0.02', maintAmount: '10.01' }] })],
+  ['imr below mmr', 'INVALID_TIERS', (e) => e.addMarket({ ...ETH, symbol: 'X', tiers: [{ floor: '0', mmr: '0.02', imr: '0.01' }] })],
+  ['decimals out of range', 'INVALID_DECIMALS', (e) => e.addMarket({ ...ETH, symbol: 'X', priceDecimals: 13 })],
+  ['mismatched typed-array lengths', 'LENGTH_MISMATCH', (e) => e.core.setMarks(Uint32Array.of(0, 0), BigInt64Array.of(5n))],
+  ['wrong typed-array kind', 'INVALID_ARGUMENT', (e) => e.core.setMarks(Uint32Array.of(0), Float64Array.of(5) as unknown as BigInt64Array)],
+  ['unknown account index', 'UNKNOWN_ACCOUNT', (e) => e.core.setBalances(Uint32Array.of(99), BigInt64Array.of(5n))],
+  ['unknown market index', 'UNKNOWN_MARKET', (e) => e.core.setMarks(Uint32Array.of(7), BigInt64Array.of(5n))],
+  ['unknown flag bits', 'INVALID_ARGUMENT', (e) => e.core.setPositions(Uint32Array.of(0), Uint32Array.of(0), BigInt64Array.of(1n), BigInt64Array.of(1n), BigInt64Array.of(0n), Uint8Array.of(8))],
+]
+
+describe.each(IMPLEMENTATIONS)('bad input on the %s engine', (implementation) => {
+  it.each(cases)('%s → %s, state unchanged', (_name, code, act) => {
+    const e = seeded(implementation)
+    const before = snapshot(e)
+    expect(codeOf(() => act(e))).toBe(code)
+    expect(snapshot(e)).toBe(before)
+  })
+
+  it('names the field and the value in the message', () => {
+    const e = seeded(implementation)
+    expect(() => e.setPositions([{ account: 'a', symbol: 'ETH-PERP', qty: '1', entry: '1' }, { account: 'b', symbol: 'ETH-PERP', qty: '1', entry: '0' }])).toThrow(/positions\[1\]\.entry: must be positive/)
+    expect(() => e.core.setMarks(Uint32Array.of(0), BigInt64Array.of(-5n))).toThrow(/row 0 \(market ETH-PERP\): mark must be within 1\.\.=1000000000000000 ticks, got -5/)
+  })
+
+  it('a failing batch of new accounts adds none of them', () => {
+    const e = seeded(implementation)
+    const before = snapshot(e)
+    expect(codeOf(() => e.addAccounts([{ id: 'c', balance: '1' }, { id: 'd', balance: '1', positions: [{ symbol: 'ETH-PERP', qty: '1', entry: '0' }] }]))).toBe('INVALID_PRICE')
+    expect(snapshot(e)).toBe(before)
+    expect(codeOf(() => e.account('c'))).toBe('UNKNOWN_ACCOUNT')
+  })
+})

@@ -1,0 +1,70 @@
+// The CLI as users run it: the built bin, a scenario file, text and JSON output, exit codes.
+import { spawnSync } from 'node:child_process'
+import { mkdtempSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { describe, expect, it } from 'vitest'
+
+const root = fileURLToPath(new URL('..', import.meta.url))
+const book = join(root, 'test/fixtures/scenarios/small-book.json')
+
+function cli(args: string[], env: Record<string, string> = {}) {
+  const r = spawnSync(process.execPath, [join(root, 'bin/deleverage.js'), ...args], { encoding: 'utf8', env: { ...process.env, ...env } })
+  return { code: r.status, out: r.stdout, err: r.stderr }
+}
+
+function scenarioFile(doc: unknown): string {
+  const f = join(mkdtempSync(join(tmpdir(), 'deleverage-')), 'scenario.json')
+  writeFileSync(f, typeof doc === 'string' ? doc : JSON.stringify(doc))
+  return f
+}
+
+describe('deleverage check', () => {
+  it('prints accounts and positions as a table', () => {
+    const r = cli(['check', book])
+    expect(r.err).toBe('')
+    expect(r.code).toBe(0)
+    expect(r.out).toMatch(/whale .* LIQUIDATABLE/)
+    expect(r.out).toMatch(/hodler .* ok/)
+    expect(r.out).toContain('4 accounts, 4 positions, 1 liquidatable (engine: native')
+  })
+
+  it('gives the same numbers as JSON decimal strings, identical on both engines', () => {
+    const a = cli(['check', book, '--json'])
+    const b = cli(['check', book, '--json'], { DELEVERAGE_FORCE_JS: '1' })
+    expect(a.code).toBe(0)
+    const na = JSON.parse(a.out)
+    const nb = JSON.parse(b.out)
+    expect(na.implementation).toBe('native')
+    expect(nb.implementation).toBe('js')
+    expect(nb.accounts).toEqual(na.accounts)
+    const whale = na.accounts.find((x: { account: string }) => x.account === 'whale')
+    expect(whale.liquidatable).toBe(true)
+    expect(typeof whale.equity).toBe('string')
+    expect(whale.positions[0].liquidationPrice).toMatch(/^\d+\.\d{2}$/)
+    const trader = na.accounts.find((x: { account: string }) => x.account === 'trader')
+    expect(trader.warning).toBe(true)
+  })
+
+  it('names the field of a malformed file and exits 3', () => {
+    const doc = JSON.parse(JSON.stringify({ markets: [], accounts: [{ id: 'x', balance: 5 }] }))
+    const r = cli(['check', scenarioFile(doc)])
+    expect(r.code).toBe(3)
+    expect(r.err).toContain('accounts[0].balance: expected a decimal string')
+    const bad = cli(['check', scenarioFile('{"markets": [')])
+    expect(bad.code).toBe(3)
+    expect(bad.err).toContain('not valid JSON')
+    const tiers = cli(['check', scenarioFile({ markets: [{ symbol: 'X', priceDecimals: 2, qtyDecimals: 2, tiers: [{ floor: '0', mmr: '1.5' }], mark: '1' }], accounts: [] })])
+    expect(tiers.code).toBe(3)
+    expect(tiers.err).toContain('INVALID_TIERS: markets[0]: market X: tier 0: maintenance rate must be above 0 and below 1')
+  })
+
+  it('explains usage errors with exit code 2', () => {
+    expect(cli(['frobnicate']).code).toBe(2)
+    expect(cli(['check']).code).toBe(2)
+    const help = cli(['--help'])
+    expect(help.code).toBe(0)
+    expect(help.out).toContain('deleverage check <scenario.json>')
+  })
+})

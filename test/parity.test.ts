@@ -1,0 +1,183 @@
+// Native (Rust) and TypeScript engines give identical outputs — values, orders and errors — on
+// random scenarios: random decimals and tiers, cross/isolated, linear/inverse, given and derived
+// maintenance amounts, and values near the limits. Driven through the integer-level core API.
+import { describe, expect, it } from 'vitest'
+import { JsEngine, type CoreEngine, type MarketInit } from '../src/index.js'
+import { loadNative } from '../src/native.js'
+
+const native = loadNative().binding
+
+class Rng {
+  constructor(private s: bigint) {}
+  next(): bigint {
+    // xorshift64*
+    let x = this.s
+    x ^= x >> 12n
+    x ^= (x << 25n) & 0xffffffffffffffffn
+    x ^= x >> 27n
+    this.s = x
+    return (x * 0x2545f4914f6cdd1dn) & 0xffffffffffffffffn
+  }
+  int(lo: number, hi: number): number {
+    return lo + Number(this.next() % BigInt(hi - lo + 1))
+  }
+  big(lo: bigint, hi: bigint): bigint {
+    return lo + (this.next() % (hi - lo + 1n))
+  }
+  pick<T>(xs: readonly T[]): T {
+    return xs[this.int(0, xs.length - 1)]!
+  }
+  /** Log-uniform magnitude: exercises small and near-limit values alike. */
+  mag(maxDigits: number): bigint {
+    const d = this.int(0, maxDigits)
+    return this.big(1n, 10n ** BigInt(d))
+  }
+}
+
+function randomMarket(r: Rng, i: number, q: number): MarketInit {
+  const kind = r.int(0, 1)
+  let P = r.int(0, 6)
+  let D = r.int(0, 6)
+  if (kind === 0 && P + D > q + 10) D = Math.max(0, q + 10 - P)
+  if (kind === 1) {
+    P = Math.min(P, Math.max(0, 12 - q))
+    D = Math.min(D, P + q)
+  }
+  const n = r.int(1, 5)
+  const floors = [0n]
+  const mmr = [r.big(1n, 5_000_000n)]
+  for (let t = 1; t < n; t++) {
+    floors.push(floors[t - 1]! + r.mag(12))
+    mmr.push(mmr[t - 1]! + r.big(0n, 5_000_000n))
+  }
+  const form = r.int(0, 1)
+  let maint: bigint[] | null = null
+  if (form === 0 && r.int(0, 2) === 0) {
+    // Given amounts: at or below the derived ones (a few deliberately above: must be rejected alike).
+    maint = [0n]
+    for (let t = 1; t < n; t++) {
+      const derived = floors[t]! * (mmr[t]! - mmr[t - 1]!) + maint[t - 1]!
+      maint.push(r.int(0, 9) === 0 ? derived + 1n : derived - r.big(0n, derived / 3n))
+    }
+  }
+  return {
+    symbol: `M${i}`,
+    kind,
+    priceDecimals: P,
+    qtyDecimals: D,
+    contractSize: kind === 1 ? r.pick([1n, 10n, 100n]) : 1n,
+    basis: r.int(0, 1),
+    form,
+    floors: BigInt64Array.from(floors),
+    mmr: BigInt64Array.from(mmr),
+    imr: BigInt64Array.from(mmr, (m) => (m * 2n > 100_000_000n ? 100_000_000n : m * 2n)),
+    ...(maint ? { maintAmount: maint } : {}),
+    mark: r.mag(r.pick([6, 9, 15])),
+  }
+}
+
+type Outcome = { ok: unknown } | { code: string; message: string }
+
+function attempt(f: () => unknown): Outcome {
+  try {
+    return { ok: f() }
+  } catch (e) {
+    const err = e as { code?: string; message: string }
+    // The native binding prefixes the code; the TypeScript engine carries it on .code.
+    const m = /^([A-Z_]+): ([\s\S]*)$/.exec(err.message)
+    return err.code && !m ? { code: err.code, message: err.message } : { code: m?.[1] ?? 'UNCODED', message: m?.[2] ?? err.message }
+  }
+}
+
+const seen = { positions: 0, liquidationPrices: 0, bankruptcyPrices: 0, liquidatable: 0 }
+
+function state(e: CoreEngine): unknown {
+  const risks = attempt(() => e.positionRisks(null))
+  const sweep = attempt(() => e.sweep(800_000n))
+  if (e instanceof JsEngine) {
+    if ('ok' in risks) {
+      const r = risks.ok as ReturnType<CoreEngine['positionRisks']>
+      seen.positions += r.account.length
+      seen.liquidationPrices += r.liquidationPrice.filter((x) => x !== 0n).length
+      seen.bankruptcyPrices += r.bankruptcyPrice.filter((x) => x !== 0n).length
+    }
+    if ('ok' in sweep) seen.liquidatable += (sweep.ok as ReturnType<CoreEngine['sweep']>).liquidatable.filter((x) => x === 1).length
+  }
+  return [attempt(() => e.accountRows(null)), sweep, risks]
+}
+
+function run(seed: bigint): { steps: number; errors: number } {
+  const r = new Rng(seed)
+  const q = r.int(0, 18)
+  const engines: CoreEngine[] = [new native!.NativeEngine(q), new JsEngine(q)]
+  let steps = 0
+  let errors = 0
+  // Draw every random argument before `both`: the two engines must see the same call.
+  const both = (f: (e: CoreEngine) => unknown) => {
+    const outs = engines.map((e) => attempt(() => f(e)))
+    expect(outs[1], `seed ${seed} step ${steps}`).toEqual(outs[0])
+    if ('code' in outs[0]!) errors++
+    steps++
+  }
+  const nm = r.int(1, 3)
+  for (let i = 0; i < nm; i++) {
+    const m = randomMarket(r, i, q)
+    both((e) => e.addMarket(m))
+  }
+  const na = r.int(1, 8)
+  const ids = Array.from({ length: na }, (_, i) => `acct-${i}`)
+  const balances = BigInt64Array.from(ids, () => r.mag(r.pick([q + 4, 18])) * (r.int(0, 9) === 0 ? -1n : 1n))
+  both((e) => e.addAccounts(ids, balances))
+  const ops = r.int(3, 10)
+  for (let o = 0; o < ops; o++) {
+    const kind = r.int(0, 9)
+    if (kind < 6) {
+      const n = r.int(1, 8)
+      const acc = Uint32Array.from({ length: n }, () => r.int(0, na - (r.int(0, 30) === 0 ? 0 : 1)))
+      const mkt = Uint32Array.from({ length: n }, () => r.int(0, nm - (r.int(0, 30) === 0 ? 0 : 1)))
+      const flags = Uint8Array.from({ length: n }, () => r.pick([0, 0, 1, 2, 3]))
+      const qty = BigInt64Array.from({ length: n }, () => (r.int(0, 12) === 0 ? 0n : r.mag(r.pick([3, 4, 6, 8, 15])) * (r.int(0, 1) ? 1n : -1n)))
+      const price = BigInt64Array.from({ length: n }, (_, i) => {
+        const p = r.mag(r.pick([4, 6, 6, 9, 15]))
+        return flags[i]! & 2 ? p * (qty[i]! < 0n ? -1n : 1n) : p
+      })
+      const im = BigInt64Array.from({ length: n }, (_, i) => (flags[i]! & 1 ? r.mag(q + 6) : 0n))
+      both((e) => e.setPositions(acc, mkt, qty, price, im, flags))
+    } else if (kind < 8) {
+      const m = Uint32Array.from({ length: r.int(1, nm) }, () => r.int(0, nm - 1))
+      const marks = BigInt64Array.from(m, () => r.mag(r.pick([6, 9, 15, 16])))
+      both((e) => e.setMarks(m, marks))
+    } else if (kind === 8) {
+      const who = Uint32Array.of(r.int(0, na - 1))
+      const balance = BigInt64Array.of(r.mag(q + 6))
+      both((e) => e.setBalances(who, balance))
+    } else {
+      const who = Uint32Array.of(r.int(0, na - 1))
+      both((e) => e.removeAccounts(who))
+    }
+    both((e) => state(e))
+  }
+  return { steps, errors }
+}
+
+describe.skipIf(!native)('native vs TypeScript engine parity', () => {
+  it('agrees on 2,000 random scenarios, errors included', () => {
+    let steps = 0
+    let errors = 0
+    for (let i = 1; i <= 2000; i++) {
+      const seed = BigInt(i) * 0x9e3779b97f4a7c15n
+      const s = run(seed & 0xffffffffffffffffn)
+      steps += s.steps
+      errors += s.errors
+    }
+    // The generator must reach both outcomes often, or agreement proves little.
+    expect(steps).toBeGreaterThan(10_000)
+    expect(errors).toBeGreaterThan(500)
+    expect(steps - errors).toBeGreaterThan(5_000)
+    console.log(`parity: ${steps} calls (${errors} rejected alike); position rows compared ${seen.positions}, liquidation prices ${seen.liquidationPrices}, bankruptcy prices ${seen.bankruptcyPrices}, liquidatable rows ${seen.liquidatable}`)
+    expect(seen.positions).toBeGreaterThan(10_000)
+    expect(seen.liquidationPrices).toBeGreaterThan(5_000)
+    expect(seen.bankruptcyPrices).toBeGreaterThan(3_000)
+    expect(seen.liquidatable).toBeGreaterThan(500)
+  })
+})
