@@ -393,11 +393,11 @@ impl Engine {
         Ok(())
     }
 
-    /// Cross totals of every account at the current marks: (Σ uPnL, Σ MM) over cross positions,
-    /// plus the isolated rows. One pass over the columns, market by market.
-    fn cross_totals(&self, mut on_isolated: impl FnMut(MarginRow) -> Result<()>) -> Result<(Vec<i128>, Vec<i128>)> {
-        let mut upnl = vec![0i128; self.accounts.len()];
-        let mut mm = vec![0i128; self.accounts.len()];
+    /// Cross totals of every account at the current marks: [Σ uPnL, Σ MM] over cross positions
+    /// (interleaved: one cache line per account update), plus the isolated rows. One pass over
+    /// the columns, market by market.
+    fn cross_totals(&self, mut on_isolated: impl FnMut(MarginRow) -> Result<()>) -> Result<Vec<[i128; 2]>> {
+        let mut totals = vec![[0i128; 2]; self.accounts.len()];
         for (mi, (mk, col)) in self.markets.iter().zip(&self.positions).enumerate() {
             for s in 0..col.qty.len() {
                 let ctx = |e: Error| e.context(format!("account {}, market {}", self.accounts[col.account[s] as usize].id, mk.symbol));
@@ -408,12 +408,13 @@ impl Engine {
                     let eq = add(col.isolated_margin[s] as i128, u, "isolated equity").map_err(ctx)?;
                     on_isolated(margin_row(a as u32, mi as u32, eq, m, true).map_err(ctx)?)?;
                 } else {
-                    upnl[a] = add(upnl[a], u, "account uPnL").map_err(ctx)?;
-                    mm[a] = add(mm[a], m, "account maintenance margin").map_err(ctx)?;
+                    let t = &mut totals[a];
+                    t[0] = add(t[0], u, "account uPnL").map_err(ctx)?;
+                    t[1] = add(t[1], m, "account maintenance margin").map_err(ctx)?;
                 }
             }
         }
-        Ok((upnl, mm))
+        Ok(totals)
     }
 
     /// Cross margin state of the given accounts (every live account, in index order, when None).
@@ -473,7 +474,7 @@ impl Engine {
             }
         };
         let mut iso = Vec::new();
-        let (upnl, mm) = self.cross_totals(|r| {
+        let totals = self.cross_totals(|r| {
             iso.push(r);
             Ok(())
         })?;
@@ -489,11 +490,12 @@ impl Engine {
                 continue;
             }
             // Skip the row build for the common healthy account quickly.
-            if mm[a] == 0 {
+            let [upnl, mm] = totals[a];
+            if mm == 0 {
                 continue; // only isolated positions
             }
-            let eq = add(acc.balance as i128, upnl[a], "equity").map_err(|e| e.context(format!("account {}", acc.id)))?;
-            let r = margin_row(a as u32, u32::MAX, eq, mm[a], true).map_err(|e| e.context(format!("account {}", acc.id)))?;
+            let eq = add(acc.balance as i128, upnl, "equity").map_err(|e| e.context(format!("account {}", acc.id)))?;
+            let r = margin_row(a as u32, u32::MAX, eq, mm, true).map_err(|e| e.context(format!("account {}", acc.id)))?;
             if r.liquidatable {
                 res.liquidatable.push(r);
             } else if warn(&r) {

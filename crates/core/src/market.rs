@@ -37,6 +37,24 @@ pub struct Tier {
     pub imr: i64,
     /// Maintenance amount ("cum"), in tier units × 10^-8 (so floor × mmr is in the same unit).
     pub maint_amount: i128,
+    /// The linear grid-0 maintenance formula ceil((V·mmr − cum) · 10^e) with the common factor of
+    /// mmr, cum and 10^-e cancelled (SPEC §4.3): MM = ceil((V·rate − amount) / divisor). Equal by
+    /// algebra, and for typical rates the divisor is 1, so the sweep divides nothing.
+    reduced: Option<ReducedTier>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct ReducedTier {
+    rate: i128,
+    amount: i128,
+    divisor: i128,
+}
+
+fn gcd(mut a: i128, mut b: i128) -> i128 {
+    while b != 0 {
+        (a, b) = (b, a % b);
+    }
+    a.abs()
 }
 
 /// A market as supplied by the host, before validation.
@@ -129,7 +147,15 @@ impl Market {
             _ => {}
         }
         check_price(spec.mark, "mark").map_err(|e| e.context(format!("market {sym}")))?;
-        let tiers = build_tiers(&spec).map_err(|e| e.context(format!("market {sym}")))?;
+        let mut tiers = build_tiers(&spec).map_err(|e| e.context(format!("market {sym}")))?;
+        let e = q - p - d - RATE_DECIMALS as i32;
+        if spec.kind == ContractKind::Linear && e < 0 {
+            for t in &mut tiers {
+                let div = pow10((-e) as u32);
+                let g = gcd(gcd(t.mmr as i128, div), t.maint_amount);
+                t.reduced = Some(ReducedTier { rate: t.mmr as i128 / g, amount: t.maint_amount / g, divisor: div / g });
+            }
+        }
         Ok(Market {
             symbol: spec.symbol.clone(),
             kind: spec.kind,
@@ -163,7 +189,7 @@ impl Market {
 
     /// Unrealised PnL in atoms at price `x` given on the grid of 10^-(P+k) (k = 0: ticks).
     /// Rounded down (SPEC §3.2).
-    #[inline]
+    #[inline(always)]
     pub fn upnl_at(&self, qty: i64, cost: i64, x: i64, k: u32) -> Result<i128> {
         match self.kind {
             ContractKind::Linear => {
@@ -179,14 +205,14 @@ impl Market {
     }
 
     /// Signed value of an inverse position at grid price x, in atoms, rounded up.
-    #[inline]
+    #[inline(always)]
     fn inverse_value(&self, qty: i128, x: i64, k: u32) -> Result<i128> {
         let n = mul(qty, self.contract_size as i128, "inverse value (qty × contract size)")?;
         ratio(n, self.inv_value_exp + k as i32, x as i128, Round::Ceil, "inverse value")
     }
 
     /// Position value the tier and rate apply to, in tier units (× 10^k for linear at grid k).
-    #[inline]
+    #[inline(always)]
     pub fn margin_value_at(&self, qty: i64, cost: i64, x: i64, k: u32) -> Result<i128> {
         let aq = (qty as i128).abs();
         match (self.basis, self.kind) {
@@ -198,7 +224,7 @@ impl Market {
     }
 
     /// The tier whose floor is the highest not above `value` (value in tier units × 10^k).
-    #[inline]
+    #[inline(always)]
     pub fn tier_index(&self, value: i128, k: u32) -> usize {
         let f = if self.kind == ContractKind::Linear { pow10(k) } else { 1 };
         let mut n = 0;
@@ -214,10 +240,15 @@ impl Market {
     }
 
     /// Maintenance margin in atoms, rounded up (SPEC §4).
-    #[inline]
+    #[inline(always)]
     pub fn maintenance_margin_at(&self, qty: i64, cost: i64, x: i64, k: u32) -> Result<i128> {
         let v = self.margin_value_at(qty, cost, x, k)?;
         let t = &self.tiers[self.tier_index(v, k)];
+        if let (0, Some(r)) = (k, t.reduced) {
+            // Linear, so v ≤ 10^30 and v·mmr cannot overflow: the general path would not fail here.
+            let fine = v * r.rate - r.amount;
+            return Ok(if r.divisor == 1 { fine } else { div_ceil(fine, r.divisor) });
+        }
         let (cum, exp) = match self.kind {
             ContractKind::Linear => (
                 mul(t.maint_amount, pow10(k), "maintenance amount scaled")?,
@@ -307,7 +338,7 @@ fn build_tiers(spec: &MarketSpec) -> Result<Vec<Tier>> {
                 g
             }
         };
-        tiers.push(Tier { floor, mmr, imr, maint_amount: maint });
+        tiers.push(Tier { floor, mmr, imr, maint_amount: maint, reduced: None });
     }
     Ok(tiers)
 }

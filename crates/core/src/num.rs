@@ -18,30 +18,52 @@ pub const MAX_QTY_DECIMALS: u32 = 12;
 /// Largest contract size (quote units per contract) of an inverse market.
 pub const CONTRACT_SIZE_MAX: i64 = 1_000_000_000; // 10^9
 
-#[inline]
+#[inline(always)]
 pub fn mul(a: i128, b: i128, at: &'static str) -> Result<i128> {
     a.checked_mul(b).ok_or_else(|| Error::overflow(at))
 }
-#[inline]
+#[inline(always)]
 pub fn add(a: i128, b: i128, at: &'static str) -> Result<i128> {
     a.checked_add(b).ok_or_else(|| Error::overflow(at))
 }
-#[inline]
+#[inline(always)]
 pub fn sub(a: i128, b: i128, at: &'static str) -> Result<i128> {
     a.checked_sub(b).ok_or_else(|| Error::overflow(at))
 }
 
+const POW10: [i128; 39] = {
+    let mut t = [1i128; 39];
+    let mut i = 1;
+    while i < 39 {
+        t[i] = t[i - 1] * 10;
+        i += 1;
+    }
+    t
+};
+
 /// 10^e for 0 <= e <= 38.
 #[inline]
 pub fn pow10(e: u32) -> i128 {
-    10i128.pow(e)
+    POW10[e as usize]
+}
+
+/// Truncating quotient and remainder, on i64 when both operands fit: a 128-bit division is a
+/// library call many times slower, and the sweep divides once per position.
+#[inline(always)]
+fn div_rem(a: i128, b: i128) -> (i128, i128) {
+    if let (Ok(x), Ok(y)) = (i64::try_from(a), i64::try_from(b)) {
+        if x != i64::MIN {
+            return ((x / y) as i128, (x % y) as i128);
+        }
+    }
+    (a / b, a % b)
 }
 
 /// floor(a / b), b > 0.
-#[inline]
+#[inline(always)]
 pub fn div_floor(a: i128, b: i128) -> i128 {
-    let q = a / b;
-    if (a % b != 0) && (a < 0) {
+    let (q, r) = div_rem(a, b);
+    if r != 0 && a < 0 {
         q - 1
     } else {
         q
@@ -49,10 +71,10 @@ pub fn div_floor(a: i128, b: i128) -> i128 {
 }
 
 /// ceil(a / b), b > 0.
-#[inline]
+#[inline(always)]
 pub fn div_ceil(a: i128, b: i128) -> i128 {
-    let q = a / b;
-    if (a % b != 0) && (a > 0) {
+    let (q, r) = div_rem(a, b);
+    if r != 0 && a > 0 {
         q + 1
     } else {
         q
@@ -66,7 +88,7 @@ pub enum Round {
 }
 
 /// x · 10^exp rounded in the given direction (exp may be negative).
-#[inline]
+#[inline(always)]
 pub fn scale(x: i128, exp: i32, round: Round, at: &'static str) -> Result<i128> {
     if exp >= 0 {
         mul(x, pow10(exp as u32), at)
@@ -80,7 +102,7 @@ pub fn scale(x: i128, exp: i32, round: Round, at: &'static str) -> Result<i128> 
 }
 
 /// num · 10^exp / den rounded in the given direction, den > 0.
-#[inline]
+#[inline(always)]
 pub fn ratio(num: i128, exp: i32, den: i128, round: Round, at: &'static str) -> Result<i128> {
     let (n, d) = if exp >= 0 {
         (mul(num, pow10(exp as u32), at)?, den)
