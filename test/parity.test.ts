@@ -181,3 +181,27 @@ describe.skipIf(!native)('native vs TypeScript engine parity', () => {
     expect(seen.liquidatable).toBeGreaterThan(500)
   })
 })
+
+describe.skipIf(!native)('parity at the limits (SPEC §2.3)', () => {
+  const tiers = (n: number) => ({
+    floors: BigInt64Array.from({ length: n }, (_, t) => BigInt(t) * 1_000_000n),
+    mmr: BigInt64Array.from({ length: n }, (_, t) => 500_000n * BigInt(t + 1)),
+    imr: BigInt64Array.from({ length: n }, (_, t) => 1_000_000n * BigInt(t + 1)),
+  })
+  const cases: Array<[string, number, MarketInit, bigint, bigint, bigint, number]> = [
+    // name, quoteDecimals, market, balance, qty, price, flags
+    ['linear, one tick already beyond i64 atoms (cost basis)', 18, { symbol: 'W', kind: 0, priceDecimals: 2, qtyDecimals: 0, contractSize: 1n, basis: 0, form: 0, ...tiers(3), mark: 1n }, 0n, 923n, 1n, 2],
+    ['linear, the largest position that fits at one tick', 18, { symbol: 'W', kind: 0, priceDecimals: 2, qtyDecimals: 0, contractSize: 1n, basis: 0, form: 0, ...tiers(3), mark: 1n }, 0n, 922n, 1n, 0],
+    ['inverse, no price in the domain', 8, { symbol: 'I', kind: 1, priceDecimals: 4, qtyDecimals: 0, contractSize: 1_000_000_000n, basis: 0, form: 0, ...tiers(3), mark: 1_000_000_000_000_000n }, 0n, 1_000_000_000_000_000n, 5n, 2],
+    ['margin ratio beyond i64 ppm', 0, { symbol: 'B', kind: 0, priceDecimals: 0, qtyDecimals: 0, contractSize: 1n, basis: 0, form: 0, ...tiers(1), mark: 1_000_000_000_000_000n }, 1n, 1000n, 1_000_000_000_000_000n, 0],
+  ]
+  it.each(cases)('%s', (_name, q, market, balance, qty, price, flags) => {
+    const outs = [new native!.NativeEngine(q), new JsEngine(q)].map((e) => [
+      attempt(() => e.addMarket(market)),
+      attempt(() => e.addAccounts(['a'], BigInt64Array.of(balance))),
+      attempt(() => e.setPositions(Uint32Array.of(0), Uint32Array.of(0), BigInt64Array.of(qty), BigInt64Array.of(price), BigInt64Array.of(0n), Uint8Array.of(flags))),
+      state(e),
+    ])
+    expect(outs[1]).toEqual(outs[0])
+  })
+})

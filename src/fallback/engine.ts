@@ -25,13 +25,13 @@ import {
   I64_MIN,
   MAX_QUOTE_DECIMALS,
   RATIO_SCALE,
+  PRICE_MAX_TICKS,
   U32_MAX,
   add,
   divCeil,
   scale,
   sub,
   toI64,
-  wrapI128,
 } from './num.js'
 
 /** 2^63: |x| below it fits i64. */
@@ -243,7 +243,9 @@ function exactF(x: bigint): number {
 function marginRow(account: number, market: number, equity: bigint, mm: bigint, hasPositions: boolean): MarginRow {
   const eq = toI64(equity, 'equity (does not fit i64)')
   const maintenanceMargin = toI64(mm, 'maintenance margin (does not fit i64)')
-  const marginRatioPpm = eq > 0n ? toI64(divCeil(mm * RATIO_SCALE, eq), 'margin ratio') : -1n
+  // Saturates at i64::MAX ppm, as the core does.
+  const ratio = eq > 0n ? divCeil(mm * RATIO_SCALE, eq) : -1n
+  const marginRatioPpm = ratio > I64_MAX ? I64_MAX : ratio
   return {
     account,
     market,
@@ -628,6 +630,18 @@ export class JsEngine implements CoreEngine {
           continue
         }
         const p = price[i] as bigint
+        // The position's value must fit i64 atoms at some price, and an entry row's at its entry
+        // (SPEC §2.3). The fast path proves both for an in-range entry; otherwise compute the domain.
+        const proven =
+          (f & FLAG_COST_BASIS) === 0 && fastPathsEnabled() && p >= 1n && p <= PRICE_MAX_TICKS && entryInDomainF(mk, Number(q), Number(p))
+        let lo = 0n
+        let hi = 0n
+        if (!proven) {
+          ;[lo, hi] = domain(mk, q, 0)
+          if (lo > hi) {
+            throw new DeleverageError(ErrorCode.Overflow, `position of ${q} lots is worth more than i64 atoms at every price`)
+          }
+        }
         let cost: bigint
         if ((f & FLAG_COST_BASIS) !== 0) {
           if (p === 0n || p > 0n !== q > 0n) {
@@ -642,15 +656,8 @@ export class JsEngine implements CoreEngine {
           cost = p
         } else {
           checkPrice(p, 'entry')
-          // The position's value must fit i64 atoms at its entry (SPEC §2.3).
-          if (!(fastPathsEnabled() && entryInDomainF(mk, Number(q), Number(p)))) {
-            const [lo, hi] = domain(mk, q, 0)
-            if (p < lo || p > hi) {
-              throw new DeleverageError(
-                ErrorCode.Overflow,
-                `position of ${q} lots at ${p} ticks is worth more than i64 atoms`,
-              )
-            }
+          if (!proven && (p < lo || p > hi)) {
+            throw new DeleverageError(ErrorCode.Overflow, `position of ${q} lots at ${p} ticks is worth more than i64 atoms`)
           }
           cost = mk.costBasis(q, p)
           if (cost === 0n) {
@@ -1147,8 +1154,8 @@ export class JsEngine implements CoreEngine {
           lqBase = bkBase
         } else {
           // Rust computes these two differences unchecked (wrapping in a release build).
-          const othersU = wrapI128(crossUpnl - u)
-          const othersMm = wrapI128(crossMm - mm)
+          const othersU = sub(crossUpnl, u, 'uPnL of the other positions')
+          const othersMm = sub(crossMm, mm, 'maintenance margin of the other positions')
           bkBase = add(this.balance[a] as bigint, othersU, 'bankruptcy base')
           lqBase = sub(bkBase, othersMm, 'liquidation base')
         }

@@ -27,15 +27,34 @@ export function fastPathsEnabled(): boolean {
 export const P10F = new Float64Array(23)
 for (let e = 0, p = 1; e <= 22; e++, p *= 10) P10F[e] = p
 
-/** floor(n / d) for exact integers |n| < 2^53, d ≠ 0 (same correction as num.rs divFloor). */
+// Exact floor/ceil division of integers |n| < 2^53 by d ≠ 0. When |n| + 2|d| < 2^53 the double
+// quotient is within 1 of the true one (relative error 2^-53 on a quotient below 2^53), the product
+// q·d is exact (|q·d| ≤ |n| + 2|d|), so the remainder is exact and corrects q. Otherwise `%`, which
+// is exact but slower (fmod), gives the truncated quotient, corrected as num.rs does.
+
+/** floor(n / d) for exact integers |n| < 2^53, d > 0 (num.rs divFloor). */
 export function floorDivF(n: number, d: number): number {
+  if (d > 0 && Math.abs(n) + 2 * d < SAFE) {
+    let q = Math.floor(n / d)
+    const r = n - q * d
+    if (r < 0) q -= 1
+    else if (r >= d) q += 1
+    return q
+  }
   const r = n % d
   const q = (n - r) / d
   return r < 0 ? q - 1 : q
 }
 
-/** ceil(n / d) for exact integers |n| < 2^53, d ≠ 0 (same correction as num.rs divCeil). */
+/** ceil(n / d) for exact integers |n| < 2^53, d > 0 (num.rs divCeil). */
 export function ceilDivF(n: number, d: number): number {
+  if (d > 0 && Math.abs(n) + 2 * d < SAFE) {
+    let q = Math.ceil(n / d)
+    const r = n - q * d
+    if (r > 0) q += 1
+    else if (r <= -d) q -= 1
+    return q + 0 // Math.ceil(-0.5) is -0
+  }
   const r = n % d
   const q = (n - r) / d
   return r > 0 ? q + 1 : q
@@ -119,8 +138,8 @@ export function mmF(m: Market, q: number, c: number, x: number): number {
   const cl = m.cumLoF[t] as number
   if (ch !== ch) return NaN
   const D = P10F[-E] as number
-  const vl = v % D
-  const vh = (v - vl) / D
+  const vh = floorDivF(v, D)
+  const vl = v - vh * D
   const lo = vl * mmr
   const hi = vh * mmr
   if (!(lo < SAFE) || !(hi < SAFE)) return NaN

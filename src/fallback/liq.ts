@@ -14,7 +14,7 @@
 
 import { Linear, Mark, SAFE, type Market } from './market.js'
 import { P10F, ceilDivF, fastPathsEnabled, marginValueF, mmF, tierIndexF, upnlF } from './fast.js'
-import { Ceil, Floor, I64_MAX, PRICE_MAX_TICKS, add, mul, pow10, ratio, sub, wrapI64 } from './num.js'
+import { Ceil, Floor, I64_MAX, PRICE_MAX_TICKS, add, mul, pow10, ratio, sub } from './num.js'
 
 export interface SolvedPrice {
   /** The tick where the predicate holds while one tick better it does not (trigger price). */
@@ -39,11 +39,11 @@ export function domain(m: Market, qty: bigint, k: number): [bigint, bigint] {
   } else {
     const a = mul(aq, m.contractSize, 'price domain')
     const r = ratio(a, m.inverseExp() + k, lim, Ceil, 'price domain')
-    lo = r > 1n ? r : 1n
+    // clamp(1, pmax + 1): an empty domain (lo > hi) when no price fits
+    lo = r < 1n ? 1n : r > pmax + 1n ? pmax + 1n : r
     hi = pmax
   }
-  // `as i64`
-  return [wrapI64(lo), wrapI64(hi)]
+  return [lo, hi]
 }
 
 export function liquidatableRef(m: Market, qty: bigint, cost: bigint, base: bigint, x: bigint, k: number): boolean {
@@ -97,6 +97,7 @@ function tierSegmentsRef(m: Market, qty: bigint, cost: bigint, lo: bigint, hi: b
 export function liquidationPriceRef(m: Market, qty: bigint, cost: bigint, base: bigint): SolvedPrice | null {
   if (qty === 0n) return null
   const [lo, hi] = domain(m, qty, 0)
+  if (lo > hi) return null
   const pred = (x: bigint): boolean => liquidatableRef(m, qty, cost, base, x, 0)
   const segs = tierSegmentsRef(m, qty, cost, lo, hi)
   let found: bigint | null = null
@@ -123,9 +124,9 @@ export function liquidationPriceRef(m: Market, qty: bigint, cost: bigint, base: 
   // Nearest tick: one evaluation half a tick towards safety (grid k = 1).
   let nearest: bigint
   if (qty > 0n) {
-    nearest = t < hi && liquidatableRef(m, qty, cost, base, wrapI64(t * 10n + 5n), 1) ? t + 1n : t
+    nearest = t < hi && liquidatableRef(m, qty, cost, base, t * 10n + 5n, 1) ? t + 1n : t
   } else {
-    nearest = t > lo && liquidatableRef(m, qty, cost, base, wrapI64(t * 10n - 5n), 1) ? t - 1n : t
+    nearest = t > lo && liquidatableRef(m, qty, cost, base, t * 10n - 5n, 1) ? t - 1n : t
   }
   return { conservative: t, nearest }
 }
@@ -137,16 +138,17 @@ export function liquidationPriceRef(m: Market, qty: bigint, cost: bigint, base: 
 export function bankruptcyPriceRef(m: Market, qty: bigint, cost: bigint, base: bigint): SolvedPrice | null {
   if (qty === 0n) return null
   const [lo, hi] = domain(m, qty, 0)
+  if (lo > hi) return null
   const ok = (x: bigint): boolean => solventRef(m, qty, cost, base, x, 0)
   if (qty > 0n) {
     if (ok(lo) || !ok(hi)) return null
     const t = lastWhereRef(lo, hi, false, ok) + 1n
-    const nearest = solventRef(m, qty, cost, base, wrapI64(t * 10n - 5n), 1) ? t - 1n : t
+    const nearest = solventRef(m, qty, cost, base, t * 10n - 5n, 1) ? t - 1n : t
     return { conservative: t, nearest }
   }
   if (!ok(lo) || ok(hi)) return null
   const t = lastWhereRef(lo, hi, true, ok)
-  const nearest = solventRef(m, qty, cost, base, wrapI64(t * 10n + 5n), 1) ? t + 1n : t
+  const nearest = solventRef(m, qty, cost, base, t * 10n + 5n, 1) ? t + 1n : t
   return { conservative: t, nearest }
 }
 
@@ -286,6 +288,7 @@ const SAFE_BIG = BigInt(SAFE)
 export function liquidationPrice(m: Market, qty: bigint, cost: bigint, base: bigint): SolvedPrice | null {
   if (qty === 0n) return null
   const [loB, hiB] = domain(m, qty, 0)
+  if (loB > hiB) return null
   if (!fastPathsEnabled() || loB >= SAFE_BIG || hiB >= SAFE_BIG || loB < 0n || hiB < 0n) {
     return liquidationPriceRef(m, qty, cost, base)
   }
@@ -331,6 +334,7 @@ export function liquidationPrice(m: Market, qty: bigint, cost: bigint, base: big
 export function bankruptcyPrice(m: Market, qty: bigint, cost: bigint, base: bigint): SolvedPrice | null {
   if (qty === 0n) return null
   const [loB, hiB] = domain(m, qty, 0)
+  if (loB > hiB) return null
   if (!fastPathsEnabled() || loB >= SAFE_BIG || hiB >= SAFE_BIG || loB < 0n || hiB < 0n) {
     return bankruptcyPriceRef(m, qty, cost, base)
   }

@@ -329,7 +329,7 @@ function buildTiers(spec: MarketSpec): Tiers {
   if (spec.mmr.length !== n || spec.imr.length !== n || (given !== null && given.length !== n)) {
     throw new DeleverageError(
       ErrorCode.LengthMismatch,
-      `tier columns differ in length (floors ${n}, mmr ${spec.mmr.length}, imr ${spec.imr.length})`,
+      `tier columns differ in length (floors ${n}, mmr ${spec.mmr.length}, imr ${spec.imr.length}, maintAmount ${given === null ? n : given.length})`,
     )
   }
   const floors = spec.floors

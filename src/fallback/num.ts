@@ -94,13 +94,3 @@ export function toI64(x: bigint, at: string): bigint {
   if (x > I64_MAX || x < I64_MIN) throw overflow(at)
   return x
 }
-
-/** Rust's unchecked i64 arithmetic in a release build (overflow-checks off) wraps. */
-export function wrapI64(x: bigint): bigint {
-  return BigInt.asIntN(64, x)
-}
-
-/** Rust's unchecked i128 arithmetic in a release build (overflow-checks off) wraps. */
-export function wrapI128(x: bigint): bigint {
-  return BigInt.asIntN(128, x)
-}

@@ -139,7 +139,8 @@ fn margin_row(account: u32, market: u32, equity: i128, mm: i128, has_positions: 
     let equity = to_i64(equity, "equity (does not fit i64)")?;
     let maintenance_margin = to_i64(mm, "maintenance margin (does not fit i64)")?;
     let margin_ratio_ppm = if equity > 0 {
-        Some(to_i64(div_ceil(mm * RATIO_SCALE as i128, equity as i128), "margin ratio")?)
+        // Saturates at i64::MAX ppm (a ratio of 9·10^12): past that it orders by cross-multiplication anyway.
+        Some(div_ceil(mm * RATIO_SCALE as i128, equity as i128).min(i64::MAX as i128) as i64)
     } else {
         None
     };
@@ -330,6 +331,11 @@ impl Engine {
                 staged.push((0, 0));
                 continue;
             }
+            // The position's value must fit i64 atoms at some price (SPEC §2.3).
+            let (lo, hi) = crate::liq::domain(mk, q, 0).map_err(ctx)?;
+            if lo > hi {
+                return Err(ctx(Error::new(ErrorCode::Overflow, format!("position of {q} lots is worth more than i64 atoms at every price"))));
+            }
             let cost = if f & FLAG_COST_BASIS != 0 {
                 if p == 0 || (p > 0) != (q > 0) {
                     return Err(ctx(Error::new(ErrorCode::InvalidAmount, format!("cost basis must be non-zero with the sign of qty ({q}), got {p}"))));
@@ -340,8 +346,7 @@ impl Engine {
                 p
             } else {
                 check_price(p, "entry").map_err(ctx)?;
-                // The position's value must fit i64 atoms at its entry (SPEC §2.3).
-                let (lo, hi) = crate::liq::domain(mk, q, 0).map_err(ctx)?;
+                // ... and at its entry.
                 if p < lo || p > hi {
                     return Err(ctx(Error::new(ErrorCode::Overflow, format!("position of {q} lots at {p} ticks is worth more than i64 atoms"))));
                 }
@@ -544,8 +549,8 @@ impl Engine {
                 let b = col.isolated_margin[s] as i128;
                 (b, b)
             } else {
-                let others_u = cross_upnl - u;
-                let others_mm = cross_mm - mm;
+                let others_u = sub(cross_upnl, u, "uPnL of the other positions").map_err(ctx)?;
+                let others_mm = sub(cross_mm, mm, "maintenance margin of the other positions").map_err(ctx)?;
                 let b = add(acc.balance as i128, others_u, "bankruptcy base").map_err(ctx)?;
                 (b, sub(b, others_mm, "liquidation base").map_err(ctx)?)
             };

@@ -20,6 +20,7 @@ pub struct SolvedPrice {
 }
 
 /// The slice of the grid-k price axis on which the position's value fits i64 atoms (SPEC §2.3).
+/// Empty (lo > hi) when no price does.
 pub fn domain(m: &Market, qty: i64, k: u32) -> Result<(i64, i64)> {
     let pmax = PRICE_MAX_TICKS as i128 * pow10(k);
     let aq = (qty as i128).abs();
@@ -32,7 +33,7 @@ pub fn domain(m: &Market, qty: i64, k: u32) -> Result<(i64, i64)> {
         }
         ContractKind::Inverse => {
             let a = mul(aq, m.contract_size as i128, "price domain")?;
-            (ratio(a, m.inverse_exp() + k as i32, lim, Round::Ceil, "price domain")?.max(1), pmax)
+            (ratio(a, m.inverse_exp() + k as i32, lim, Round::Ceil, "price domain")?.clamp(1, pmax + 1), pmax)
         }
     };
     Ok((lo as i64, hi as i64))
@@ -93,6 +94,9 @@ pub fn liquidation_price(m: &Market, qty: i64, cost: i64, base: i128) -> Result<
         return Ok(None);
     }
     let (lo, hi) = domain(m, qty, 0)?;
+    if lo > hi {
+        return Ok(None);
+    }
     let mut pred = |x: i64| liquidatable(m, qty, cost, base, x, 0);
     let segs = tier_segments(m, qty, cost, lo, hi)?;
     let found = if qty > 0 {
@@ -135,6 +139,9 @@ pub fn bankruptcy_price(m: &Market, qty: i64, cost: i64, base: i128) -> Result<O
         return Ok(None);
     }
     let (lo, hi) = domain(m, qty, 0)?;
+    if lo > hi {
+        return Ok(None);
+    }
     let mut ok = |x: i64| solvent(m, qty, cost, base, x, 0);
     if qty > 0 {
         if ok(lo)? || !ok(hi)? {

@@ -287,7 +287,12 @@ fn build_tiers(spec: &MarketSpec) -> Result<Vec<Tier>> {
         return err("at least one tier is required".into());
     }
     if spec.mmr.len() != n || spec.imr.len() != n || spec.maint_amount.as_ref().is_some_and(|m| m.len() != n) {
-        return Err(Error::new(ErrorCode::LengthMismatch, format!("tier columns differ in length (floors {n}, mmr {}, imr {})", spec.mmr.len(), spec.imr.len())));
+        return Err(Error::new(ErrorCode::LengthMismatch, format!(
+            "tier columns differ in length (floors {n}, mmr {}, imr {}, maintAmount {})",
+            spec.mmr.len(),
+            spec.imr.len(),
+            spec.maint_amount.as_ref().map_or(n, |m| m.len())
+        )));
     }
     if spec.floors[0] != 0 {
         return err(format!("tier 0 must start at 0, got floor {}", spec.floors[0]));
