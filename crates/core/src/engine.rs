@@ -91,12 +91,14 @@ pub struct PositionRisk {
 
 #[derive(Clone, Debug)]
 pub struct Engine {
-    quote_decimals: u32,
-    markets: Vec<Market>,
-    market_by_symbol: HashMap<String, u32>,
-    positions: Vec<MarketPositions>,
-    accounts: Vec<Account>,
-    account_by_id: HashMap<String, u32>,
+    pub(crate) quote_decimals: u32,
+    pub(crate) markets: Vec<Market>,
+    pub(crate) market_by_symbol: HashMap<String, u32>,
+    pub(crate) positions: Vec<MarketPositions>,
+    pub(crate) accounts: Vec<Account>,
+    pub(crate) account_by_id: HashMap<String, u32>,
+    /// The liquidation → insurance fund → ADL state (waterfall.rs).
+    pub(crate) waterfall: crate::waterfall::WaterfallState,
 }
 
 pub fn check_id(id: &str) -> Result<()> {
@@ -159,6 +161,7 @@ impl Engine {
             positions: Vec::new(),
             accounts: Vec::new(),
             account_by_id: HashMap::new(),
+            waterfall: Default::default(),
         })
     }
 
@@ -279,12 +282,12 @@ impl Engine {
         Ok(())
     }
 
-    fn slot_of(&self, a: u32, m: u32) -> Option<u32> {
+    pub(crate) fn slot_of(&self, a: u32, m: u32) -> Option<u32> {
         let ps = &self.accounts[a as usize].positions;
         ps.binary_search_by_key(&m, |&(mm, _)| mm).ok().map(|i| ps[i].1)
     }
 
-    fn remove_position(&mut self, a: u32, m: u32) {
+    pub(crate) fn remove_position(&mut self, a: u32, m: u32) {
         let Some(slot) = self.slot_of(a, m) else { return };
         let col = &mut self.positions[m as usize];
         let s = slot as usize;
@@ -401,7 +404,7 @@ impl Engine {
     /// Cross totals of every account at the current marks: [Σ uPnL, Σ MM] over cross positions
     /// (interleaved: one cache line per account update), plus the isolated rows. One pass over
     /// the columns, market by market.
-    fn cross_totals(&self, mut on_isolated: impl FnMut(MarginRow) -> Result<()>) -> Result<Vec<[i128; 2]>> {
+    pub(crate) fn cross_totals(&self, mut on_isolated: impl FnMut(MarginRow) -> Result<()>) -> Result<Vec<[i128; 2]>> {
         let mut totals = vec![[0i128; 2]; self.accounts.len()];
         for (mi, (mk, col)) in self.markets.iter().zip(&self.positions).enumerate() {
             for s in 0..col.qty.len() {

@@ -9,6 +9,8 @@ pub mod error;
 pub mod liq;
 pub mod market;
 pub mod num;
+pub mod adl;
+pub mod waterfall;
 
 pub use engine::{Engine, MarginRow, PositionRisk, PositionRows, SweepResult, FLAG_COST_BASIS, FLAG_ISOLATED};
 pub use error::{Error, ErrorCode, Result};

@@ -260,6 +260,75 @@ impl Market {
         scale(fine, exp, Round::Ceil, "maintenance margin (to atoms)")
     }
 
+    /// A rate (10^-8 units) of the position's value at price x (ticks), in atoms rounded up: the
+    /// liquidation fee (SPEC §8.2). Linear: ceil(|q|·x·rate·10^(s−8)); inverse: ceil(value·rate/10^8).
+    pub fn rate_of_value(&self, qty: i64, x: i64, rate: i64) -> Result<i128> {
+        self.rate_of_value_rounded(qty, x, rate, Round::Ceil)
+    }
+
+    /// `rate_of_value` with the rounding given (funding receivers round down, SPEC §10).
+    pub fn rate_of_value_rounded(&self, qty: i64, x: i64, rate: i64, round: Round) -> Result<i128> {
+        let aq = (qty as i128).abs();
+        match self.kind {
+            ContractKind::Linear => {
+                let v = mul(aq, x as i128, "fee (qty × price)")?;
+                scale(mul(v, rate as i128, "fee (value × rate)")?, self.lin_atoms_exp - RATE_DECIMALS as i32, round, "fee (to atoms)")
+            }
+            ContractKind::Inverse => {
+                let v = self.inverse_value(aq, x, 0)?;
+                scale(mul(v, rate as i128, "fee (value × rate)")?, -(RATE_DECIMALS as i32), round, "fee (to atoms)")
+            }
+        }
+    }
+
+    /// Close `delta` (same sign as qty, |delta| ≤ |qty|) of a position at price x (ticks).
+    /// Returns (cost basis of the closed part, realised PnL in atoms). Both round against the
+    /// closing account (SPEC §8.1), and closing all of it takes exactly the whole cost basis.
+    pub fn close_at(&self, qty: i64, cost: i64, delta: i64, x: i64) -> Result<(i64, i128)> {
+        let part = |round| -> Result<i64> {
+            if delta == qty {
+                return Ok(cost);
+            }
+            let n = mul(cost as i128, delta as i128, "closed cost basis")?;
+            let q = qty as i128;
+            // n / q with q of either sign: divide by |q| after moving the sign into n.
+            let (n, d) = if q < 0 { (-n, -q) } else { (n, q) };
+            Ok(match round {
+                Round::Floor => div_floor(n, d),
+                Round::Ceil => div_ceil(n, d),
+            } as i64)
+        };
+        match self.kind {
+            ContractKind::Linear => {
+                let c = part(Round::Ceil)?;
+                let v = sub(mul(delta as i128, x as i128, "realised PnL (qty × price)")?, c as i128, "realised PnL")?;
+                Ok((c, scale(v, self.lin_atoms_exp, Round::Floor, "realised PnL (to atoms)")?))
+            }
+            ContractKind::Inverse => {
+                let c = part(Round::Floor)?;
+                Ok((c, sub(c as i128, self.inverse_value(delta as i128, x, 0)?, "realised PnL (inverse)")?))
+            }
+        }
+    }
+
+    /// Position value at price x in atoms, rounded down (ADL scores only): linear |q|·x·10^s,
+    /// inverse floor(|q|·size·10^t/x).
+    pub fn value_atoms(&self, qty: i64, x: i64) -> Result<i128> {
+        let aq = (qty as i128).abs();
+        match self.kind {
+            ContractKind::Linear => scale(mul(aq, x as i128, "value")?, self.lin_atoms_exp, Round::Floor, "value (to atoms)"),
+            ContractKind::Inverse => ratio(mul(aq, self.contract_size as i128, "value")?, self.inv_value_exp, x as i128, Round::Floor, "value"),
+        }
+    }
+
+    /// Value at entry in atoms, rounded down: linear |cost|·10^s, inverse |cost|.
+    pub fn entry_value_atoms(&self, cost: i64) -> Result<i128> {
+        match self.kind {
+            ContractKind::Linear => scale((cost as i128).abs(), self.lin_atoms_exp, Round::Floor, "entry value (to atoms)"),
+            ContractKind::Inverse => Ok((cost as i128).abs()),
+        }
+    }
+
     /// s = Q − P − D: linear value units (lots·ticks) × 10^s = atoms.
     pub fn quote_exp(&self) -> i32 {
         self.lin_atoms_exp
