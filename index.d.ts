@@ -28,10 +28,49 @@ export declare class NativeEngine {
   marketIndex(symbol: string): number | null
   accountCount(): number
   positionCount(): number
+  configureWaterfall(c: WaterfallInit): void
+  depositFund(amount: bigint, now: bigint): void
+  /** Run the whole waterfall at the current marks; returns the first new event's seq. */
+  runWaterfall(model: number, ppmPerLot: bigint, capPpm: bigint, now: bigint): bigint
+  planLiquidation(account: number, isolatedMarket: number): PlanColumns
+  settleLiquidationFill(account: number, isolatedMarket: number, market: number, qty: bigint, price: bigint): void
+  takeOver(account: number, isolatedMarket: number): void
+  settleEngineFill(market: number, qty: bigint, price: bigint): void
+  autoDeleverage(market: number): void
+  socialiseLoss(market: number, amount: bigint, beneficiary: number): void
+  settleFunding(market: number, rate: bigint): void
+  /** Events with seq ≥ fromSeq. */
+  events(fromSeq: bigint): EventColumns
+  ledger(): Ledger
+  /** The liquidation engine's open position in a market: [qty, cost basis]. */
+  enginePosition(market: number): BigInt64Array
+  /** The ranked ADL queue of one side (1 long, -1 short) with indicator lights. */
+  adlQueue(market: number, side: number, ranking: number): QueueColumns
 }
 
 /** Version of the native binding crate. */
 export declare function coreVersion(): string
+
+/** Events from a sequence number on (docs/SPEC.md §8; kinds in src/core.ts). */
+export interface EventColumns {
+  seq: BigInt64Array
+  kind: Uint8Array
+  account: Uint32Array
+  market: Uint32Array
+  counterparty: Uint32Array
+  qty: BigInt64Array
+  price: BigInt64Array
+  amount: BigInt64Array
+}
+
+/** Where the money is: fund, settlement counter-entry, residue, and their total with balances. */
+export interface Ledger {
+  insuranceFund: bigint
+  settlement: bigint
+  residue: bigint
+  cashTotal: bigint
+  adlMode: boolean
+}
 
 /** Margin rows: cross accounts (market = 0xffffffff) and isolated positions. */
 export interface MarginColumns {
@@ -63,6 +102,13 @@ export interface MarketInit {
   mark: bigint
 }
 
+/** A liquidation plan: orders (market, qty to close) or a takeover. */
+export interface PlanColumns {
+  takeover: boolean
+  market: Uint32Array
+  qty: BigInt64Array
+}
+
 /** Per-position risk; prices in ticks, 0 = none in range. */
 export interface PositionRiskColumns {
   account: Uint32Array
@@ -77,4 +123,28 @@ export interface PositionRiskColumns {
   liquidationPriceNearest: BigInt64Array
   bankruptcyPrice: BigInt64Array
   bankruptcyPriceNearest: BigInt64Array
+}
+
+/** The ADL queue of one side of a market, in rank order, with indicator lights. */
+export interface QueueColumns {
+  account: Uint32Array
+  qty: BigInt64Array
+  lights: Uint8Array
+  lightsByCount: Uint8Array
+}
+
+/** Waterfall configuration in integer units (docs/SPEC.md §8). */
+export interface WaterfallInit {
+  /** Liquidation fee rate, 1e-8 units. */
+  feeRate: bigint
+  /** Buffer over maintenance margin for partial liquidation, 1e-8 units. */
+  bufferRate: bigint
+  /** 0 bitmex, 1 binance, 2 hyperliquid, 3 prorata */
+  ranking: number
+  adlAtMark: boolean
+  /** 0 exhausted, 1 drawdown */
+  policy: number
+  triggerPpm: bigint
+  stopPpm: bigint
+  window: bigint
 }

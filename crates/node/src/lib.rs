@@ -88,6 +88,93 @@ fn margin_columns(rows: &[core::MarginRow]) -> MarginColumns {
     }
 }
 
+/// Waterfall configuration in integer units (docs/SPEC.md §8).
+#[napi(object)]
+pub struct WaterfallInit {
+    /// Liquidation fee rate, 1e-8 units.
+    pub fee_rate: BigInt,
+    /// Buffer over maintenance margin for partial liquidation, 1e-8 units.
+    pub buffer_rate: BigInt,
+    /// 0 bitmex, 1 binance, 2 hyperliquid, 3 prorata
+    pub ranking: u32,
+    pub adl_at_mark: bool,
+    /// 0 exhausted, 1 drawdown
+    pub policy: u32,
+    pub trigger_ppm: BigInt,
+    pub stop_ppm: BigInt,
+    pub window: BigInt,
+}
+
+/// Events from a sequence number on (docs/SPEC.md §8; kinds in src/core.ts).
+#[napi(object)]
+pub struct EventColumns {
+    pub seq: BigInt64Array,
+    pub kind: Uint8Array,
+    pub account: Uint32Array,
+    pub market: Uint32Array,
+    pub counterparty: Uint32Array,
+    pub qty: BigInt64Array,
+    pub price: BigInt64Array,
+    pub amount: BigInt64Array,
+}
+
+/// Where the money is: fund, settlement counter-entry, residue, and their total with balances.
+#[napi(object)]
+pub struct Ledger {
+    pub insurance_fund: BigInt,
+    pub settlement: BigInt,
+    pub residue: BigInt,
+    pub cash_total: BigInt,
+    pub adl_mode: bool,
+}
+
+/// A liquidation plan: orders (market, qty to close) or a takeover.
+#[napi(object)]
+pub struct PlanColumns {
+    pub takeover: bool,
+    pub market: Uint32Array,
+    pub qty: BigInt64Array,
+}
+
+/// The ADL queue of one side of a market, in rank order, with indicator lights.
+#[napi(object)]
+pub struct QueueColumns {
+    pub account: Uint32Array,
+    pub qty: BigInt64Array,
+    pub lights: Uint8Array,
+    pub lights_by_count: Uint8Array,
+}
+
+fn big(x: i128) -> BigInt {
+    BigInt::from(x)
+}
+
+fn iso(market: u32) -> Option<u32> {
+    (market != u32::MAX).then_some(market)
+}
+
+fn fill_model(model: u32, ppm_per_lot: &BigInt, cap_ppm: &BigInt) -> Result<core::waterfall::FillModel> {
+    Ok(match model {
+        0 => core::waterfall::FillModel::AtMark,
+        1 => {
+            let k = i64_of(ppm_per_lot, "ppmPerLot")?;
+            let cap = i64_of(cap_ppm, "capPpm")?;
+            if k < 0 || !(0..1_000_000).contains(&cap) {
+                return Err(invalid(format!("impact needs ppmPerLot ≥ 0 and 0 ≤ capPpm < 1000000, got {k} and {cap}")));
+            }
+            core::waterfall::FillModel::Impact { ppm_per_lot: k, cap_ppm: cap }
+        }
+        m => return Err(invalid(format!("fill model must be 0 (mark) or 1 (impact), got {m}"))),
+    })
+}
+
+fn u64_of(b: &BigInt, what: &str) -> Result<u64> {
+    match b.get_u64() {
+        (false, v, true) => Ok(v),
+        _ => Err(invalid(format!("{what} must be a non-negative 64-bit integer"))),
+    }
+}
+
 /// The engine over the Rust core; method for method the `CoreEngine` interface of src/core.ts.
 #[napi]
 pub struct NativeEngine {
@@ -244,5 +331,131 @@ impl NativeEngine {
     #[napi(catch_unwind)]
     pub fn position_count(&self) -> u32 {
         self.inner.position_count() as u32
+    }
+
+    #[napi(catch_unwind)]
+    pub fn configure_waterfall(&mut self, c: WaterfallInit) -> Result<()> {
+        let policy = match c.policy {
+            0 => core::waterfall::FundPolicy::Exhausted,
+            1 => core::waterfall::FundPolicy::Drawdown {
+                trigger_ppm: i64_of(&c.trigger_ppm, "triggerPpm")?,
+                stop_ppm: i64_of(&c.stop_ppm, "stopPpm")?,
+                window: u64_of(&c.window, "window")?,
+            },
+            p => return Err(invalid(format!("fund policy must be 0 (exhausted) or 1 (drawdown), got {p}"))),
+        };
+        let cfg = core::waterfall::WaterfallConfig {
+            fee_rate: i64_of(&c.fee_rate, "feeRate")?,
+            buffer_rate: i64_of(&c.buffer_rate, "bufferRate")?,
+            ranking: core::adl::AdlRanking::from_code(c.ranking).map_err(err)?,
+            adl_at_mark: c.adl_at_mark,
+            policy,
+        };
+        self.inner.configure_waterfall(cfg).map_err(err)
+    }
+
+    #[napi(catch_unwind)]
+    pub fn deposit_fund(&mut self, amount: BigInt, now: BigInt) -> Result<()> {
+        self.inner.deposit_fund(i64_of(&amount, "amount")?, u64_of(&now, "now")?).map_err(err)
+    }
+
+    /// Run the whole waterfall at the current marks; returns the first new event's seq.
+    #[napi(catch_unwind)]
+    pub fn run_waterfall(&mut self, model: u32, ppm_per_lot: BigInt, cap_ppm: BigInt, now: BigInt) -> Result<BigInt> {
+        let m = fill_model(model, &ppm_per_lot, &cap_ppm)?;
+        Ok(BigInt::from(self.inner.run_waterfall(m, u64_of(&now, "now")?).map_err(err)?))
+    }
+
+    #[napi(catch_unwind)]
+    pub fn plan_liquidation(&self, account: u32, isolated_market: u32) -> Result<PlanColumns> {
+        let p = self.inner.plan_liquidation(account, iso(isolated_market)).map_err(err)?;
+        Ok(PlanColumns {
+            takeover: p.takeover,
+            market: p.orders.iter().map(|o| o.0).collect::<Vec<_>>().into(),
+            qty: p.orders.iter().map(|o| o.1).collect::<Vec<_>>().into(),
+        })
+    }
+
+    #[napi(catch_unwind)]
+    pub fn settle_liquidation_fill(&mut self, account: u32, isolated_market: u32, market: u32, qty: BigInt, price: BigInt) -> Result<()> {
+        self.inner.settle_liquidation_fill(account, iso(isolated_market), market, i64_of(&qty, "qty")?, i64_of(&price, "price")?).map_err(err)
+    }
+
+    #[napi(catch_unwind)]
+    pub fn take_over(&mut self, account: u32, isolated_market: u32) -> Result<()> {
+        self.inner.take_over(account, iso(isolated_market)).map_err(err)
+    }
+
+    #[napi(catch_unwind)]
+    pub fn settle_engine_fill(&mut self, market: u32, qty: BigInt, price: BigInt) -> Result<()> {
+        self.inner.settle_engine_fill(market, i64_of(&qty, "qty")?, i64_of(&price, "price")?).map_err(err)
+    }
+
+    #[napi(catch_unwind)]
+    pub fn auto_deleverage(&mut self, market: u32) -> Result<()> {
+        self.inner.auto_deleverage(market).map_err(err)
+    }
+
+    #[napi(catch_unwind)]
+    pub fn socialise_loss(&mut self, market: u32, amount: BigInt, beneficiary: u32) -> Result<()> {
+        self.inner.socialise_loss(market, i64_of(&amount, "amount")?, beneficiary).map_err(err)
+    }
+
+    #[napi(catch_unwind)]
+    pub fn settle_funding(&mut self, market: u32, rate: BigInt) -> Result<()> {
+        self.inner.settle_funding(market, i64_of(&rate, "rate")?).map_err(err)
+    }
+
+    /// Events with seq ≥ fromSeq.
+    #[napi(catch_unwind)]
+    pub fn events(&self, from_seq: BigInt) -> Result<EventColumns> {
+        let from = u64_of(&from_seq, "fromSeq")?;
+        let ev = self.inner.events();
+        let ev = &ev[ev.partition_point(|e| e.seq < from)..];
+        Ok(EventColumns {
+            seq: ev.iter().map(|e| e.seq as i64).collect::<Vec<_>>().into(),
+            kind: ev.iter().map(|e| e.kind as u8).collect::<Vec<_>>().into(),
+            account: ev.iter().map(|e| e.account).collect::<Vec<_>>().into(),
+            market: ev.iter().map(|e| e.market).collect::<Vec<_>>().into(),
+            counterparty: ev.iter().map(|e| e.counterparty).collect::<Vec<_>>().into(),
+            qty: ev.iter().map(|e| e.qty).collect::<Vec<_>>().into(),
+            price: ev.iter().map(|e| e.price).collect::<Vec<_>>().into(),
+            amount: ev.iter().map(|e| e.amount).collect::<Vec<_>>().into(),
+        })
+    }
+
+    #[napi(catch_unwind)]
+    pub fn ledger(&self) -> Ledger {
+        Ledger {
+            insurance_fund: big(self.inner.insurance_fund() as i128),
+            settlement: big(self.inner.settlement()),
+            residue: big(self.inner.residue() as i128),
+            cash_total: big(self.inner.cash_total()),
+            adl_mode: self.inner.adl_mode(),
+        }
+    }
+
+    /// The liquidation engine's open position in a market: [qty, cost basis].
+    #[napi(catch_unwind)]
+    pub fn engine_position(&self, market: u32) -> Result<BigInt64Array> {
+        self.inner.market(market).map_err(err)?;
+        let (q, c) = self.inner.engine_position(market);
+        Ok(vec![q, c].into())
+    }
+
+    /// The ranked ADL queue of one side (1 long, -1 short) with indicator lights.
+    #[napi(catch_unwind)]
+    pub fn adl_queue(&self, market: u32, side: i32, ranking: u32) -> Result<QueueColumns> {
+        if side != 1 && side != -1 {
+            return Err(invalid(format!("side must be 1 (long) or -1 (short), got {side}")));
+        }
+        let r = core::adl::AdlRanking::from_code(ranking).map_err(err)?;
+        let q = self.inner.adl_queue(market, side as i64, r).map_err(err)?;
+        Ok(QueueColumns {
+            account: q.iter().map(|c| c.account).collect::<Vec<_>>().into(),
+            qty: q.iter().map(|c| c.qty).collect::<Vec<_>>().into(),
+            lights: core::adl::indicator(&q, true).into(),
+            lights_by_count: core::adl::indicator(&q, false).into(),
+        })
     }
 }
