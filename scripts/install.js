@@ -9,6 +9,11 @@
 //    missing or the build fails, print ONE line and carry on: the package runs
 //    on its TypeScript implementation. Never fails the install.
 //    DELEVERAGE_SKIP_NATIVE_BUILD=1 skips this step.
+//    In an installed copy a prebuilt binary comes first: when the loader
+//    (index.js) already loads one (the platform package npm installed from
+//    optionalDependencies, e.g. deleverage-linux-x64-gnu), nothing is built.
+//    DELEVERAGE_BUILD_FROM_SOURCE=1 builds anyway; the loader tries the local
+//    deleverage.<platform>.node before the platform package, so it wins.
 // 2. TypeScript: `npm run build:ts` when typescript is installed (dev clone);
 //    a published package ships dist/ prebuilt, so skip when dist/ exists and
 //    typescript is not installed.
@@ -79,10 +84,33 @@ function cargoBuildAndCopy() {
   return true;
 }
 
+// Does the generated loader load a native module as installed? Checked in a
+// child process so that a crashing binary cannot take the install down.
+// Returns the file or package it loaded, or null.
+function prebuiltLoads() {
+  const probe =
+    'const b = require(process.argv[1]); b.coreVersion();' +
+    'const m = Object.values(require.cache).find((x) => x.filename.endsWith(".node"));' +
+    'console.log(m ? m.filename : "")';
+  const r = spawnSync(process.execPath, ['-e', probe, path.join(root, 'index.js')], {
+    cwd: root,
+    encoding: 'utf8',
+    env: { ...process.env, NAPI_RS_NATIVE_LIBRARY_PATH: '' },
+  });
+  return !r.error && r.status === 0 ? r.stdout.trim() || 'index.js' : null;
+}
+
 function buildNative() {
   if (process.env.DELEVERAGE_SKIP_NATIVE_BUILD === '1') {
     console.log(`deleverage: DELEVERAGE_SKIP_NATIVE_BUILD=1, native module not built; deleverage ${FALLBACK}.`);
     return;
+  }
+  if (!isDevClone && process.env.DELEVERAGE_BUILD_FROM_SOURCE !== '1') {
+    const prebuilt = prebuiltLoads();
+    if (prebuilt) {
+      console.log(`deleverage: using the prebuilt native module ${path.relative(root, prebuilt) || prebuilt}.`);
+      return;
+    }
   }
   if (!hasCargo()) {
     console.log(
