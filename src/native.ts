@@ -78,23 +78,35 @@ export function loadNative(): NativeLoadResult {
   return cached;
 }
 
+// Once per process, not per module instance: an application that loads both
+// dist/esm and dist/cjs (an ESM import plus a require) gets one warning.
+const WARNED = Symbol.for('deleverage.nativeLoadWarningShown');
+
 function warnOnce(error: Error): void {
-  if (warned) return;
+  const g = globalThis as { [WARNED]?: boolean };
+  if (warned || g[WARNED]) return;
   warned = true;
+  g[WARNED] = true;
   process.emitWarning(describeLoadFailure(error), {
     type: 'DeleverageWarning',
     code: 'DELEVERAGE_NATIVE_UNAVAILABLE',
   });
 }
 
-function detectLibc(): 'glibc' | 'musl' | 'unknown' {
+type ReportHeader = { glibcVersionRuntime?: string };
+
+function reportHeader(): ReportHeader | undefined {
   try {
-    const report = process.report?.getReport() as { header?: { glibcVersionRuntime?: string } } | undefined;
-    if (!report?.header) return 'unknown';
-    return report.header.glibcVersionRuntime ? 'glibc' : 'musl';
+    return (process.report?.getReport() as { header?: ReportHeader } | undefined)?.header;
   } catch {
-    return 'unknown';
+    return undefined;
   }
+}
+
+function detectLibc(): 'glibc' | 'musl' | 'unknown' {
+  const header = reportHeader();
+  if (!header) return 'unknown';
+  return header.glibcVersionRuntime ? 'glibc' : 'musl';
 }
 
 /** The `<platform>-<arch>[-<abi>]` suffix napi-rs uses for this process. */
@@ -109,6 +121,33 @@ export function napiPlatformSuffix(): string {
     return `linux-${arch}-${musl ? 'musl' : 'gnu'}`;
   }
   return `${platform}-${arch}`;
+}
+
+const RUST_ARCH: Record<string, string> = {
+  x64: 'x86_64',
+  arm64: 'aarch64',
+  ia32: 'i686',
+  arm: 'armv7',
+  riscv64: 'riscv64gc',
+  ppc64: 'powerpc64le',
+  s390x: 's390x',
+  loong64: 'loongarch64',
+};
+
+/** The Rust target triple of this process, e.g. x86_64-unknown-linux-gnu (what `napi.targets` lists). */
+export function rustTargetTriple(): string {
+  const { platform, arch } = process;
+  const a = RUST_ARCH[arch] ?? arch;
+  if (platform === 'win32') return `${a}-pc-windows-msvc`;
+  if (platform === 'darwin') return `${a}-apple-darwin`;
+  if (platform === 'android') return arch === 'arm' ? 'armv7-linux-androideabi' : `${a}-linux-android`;
+  if (platform === 'freebsd') return `${a}-unknown-freebsd`;
+  if (platform === 'linux') {
+    const musl = detectLibc() === 'musl';
+    if (arch === 'arm') return `armv7-unknown-linux-${musl ? 'musleabihf' : 'gnueabihf'}`;
+    return `${a}-unknown-linux-${musl ? 'musl' : 'gnu'}`;
+  }
+  return `${a}-${platform}`;
 }
 
 /** Flattens an error's cause chain (Error causes, arrays, AggregateError). */
@@ -139,19 +178,94 @@ export function causeChain(err: unknown): string[] {
   return lines;
 }
 
+interface PackageFacts {
+  version: string | null;
+  /** Rust target triples with a published prebuilt package (`napi.targets`); null if unknown. */
+  targets: string[] | null;
+  /** Minimum Rust version for a source build (workspace `rust-version`), if the sources are shipped. */
+  rustVersion: string | null;
+}
+
+function packageFacts(root: string | null): PackageFacts {
+  const facts: PackageFacts = { version: null, targets: null, rustVersion: null };
+  if (root === null) return facts;
+  try {
+    const pkg = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as {
+      version?: string;
+      napi?: { targets?: string[] };
+    };
+    facts.version = pkg.version ?? null;
+    facts.targets = pkg.napi?.targets ?? null;
+  } catch {
+    // keep nulls
+  }
+  try {
+    facts.rustVersion = /^rust-version\s*=\s*"([^"]+)"/m.exec(readFileSync(join(root, 'Cargo.toml'), 'utf8'))?.[1] ?? null;
+  } catch {
+    // no Rust sources shipped
+  }
+  return facts;
+}
+
+/** What the cause chain says went wrong, in a sentence; null when it is not recognised. */
+function diagnose(chain: string[], pkgName: string, glibc: string | undefined): string | null {
+  const text = chain.join('\n');
+  const needGlibc = /GLIBC_(\d+(?:\.\d+)+)['’]? not found/.exec(text);
+  if (needGlibc) {
+    return (
+      `the native module needs glibc ${needGlibc[1]} or newer, this system has ${glibc ?? 'an older one'}` +
+      ' (a binary built on a newer distribution than this one)'
+    );
+  }
+  if (/version mismatch/i.test(text)) return `${pkgName} is installed at a different version than deleverage`;
+  if (/invalid ELF header|file too short|wrong ELF class|not a valid Win32 application|mach-o file|incompatible architecture|Exec format error/i.test(text)) {
+    return 'a native module was found but was built for another platform or is damaged';
+  }
+  if (process.env.NAPI_RS_NATIVE_LIBRARY_PATH) {
+    return `NAPI_RS_NATIVE_LIBRARY_PATH=${process.env.NAPI_RS_NATIVE_LIBRARY_PATH} overrides the native module and did not load`;
+  }
+  if (text.includes(`Cannot find module '${pkgName}'`)) {
+    return (
+      `${pkgName} is not installed: npm skips optional dependencies with --omit=optional / --no-optional, ` +
+      'and may skip them when the lockfile was made on another platform (npm/cli#4828)'
+    );
+  }
+  return null;
+}
+
 /** Human-readable, actionable explanation of a native load failure. */
 export function describeLoadFailure(err: unknown): string {
   const suffix = napiPlatformSuffix();
-  const libc = process.platform === 'linux' ? `, libc ${detectLibc()}` : '';
+  const triple = rustTargetTriple();
+  const header = process.platform === 'linux' ? reportHeader() : undefined;
+  const libc =
+    process.platform === 'linux'
+      ? `, ${header?.glibcVersionRuntime ? `glibc ${header.glibcVersionRuntime}` : detectLibc()}`
+      : '';
   const root = findPackageRoot();
+  const facts = packageFacts(root);
+  const pkgName = `${PACKAGE_NAME}-${suffix}`;
+  const pkgSpec = facts.version ? `${pkgName}@${facts.version}` : pkgName;
+  const prebuilt = facts.targets === null ? null : facts.targets.includes(triple);
+  const local = root ? join(root, `${PACKAGE_NAME}.${suffix}.node`) : `${PACKAGE_NAME}.${suffix}.node`;
+  const chain = causeChain(err);
+  const why = diagnose(chain, pkgName, header?.glibcVersionRuntime);
+  const rust = `Rust${facts.rustVersion ? ` ${facts.rustVersion} or newer` : ''} (https://rustup.rs)`;
   return [
     'deleverage: the native module could not be loaded; using the TypeScript implementation (same results, slower).',
-    `  platform: ${process.platform} ${process.arch}${libc} (node ${process.version}, napi ${process.versions.napi ?? '?'})`,
-    `  expected: ${root ? join(root, `${PACKAGE_NAME}.${suffix}.node`) : `${PACKAGE_NAME}.${suffix}.node`}` +
-      ` or the npm package ${PACKAGE_NAME}-${suffix}`,
+    `  platform: ${process.platform} ${process.arch}${libc} (node ${process.version}, napi ${process.versions.napi ?? '?'}),` +
+      ` target ${triple}`,
+    prebuilt === false
+      ? `  expected: a source build at ${local}; no prebuilt package ${pkgName} is published for ${triple}`
+      : `  expected: the npm package ${pkgSpec} (an optional dependency of deleverage), or a source build at ${local}`,
     '  cause chain:',
-    ...causeChain(err).map((l) => `    ${l}`),
-    '  to fix: install Rust (https://rustup.rs) and reinstall deleverage (npm rebuild deleverage) to build the native module,',
-    '          or set DELEVERAGE_FORCE_JS=1 to use the TypeScript implementation without this warning.',
+    ...chain.map((l) => `    ${l}`),
+    ...(why ? [`  likely cause: ${why}`] : []),
+    '  to fix, one of:',
+    ...(prebuilt === false
+      ? []
+      : [`    - install the prebuilt binary: npm install ${pkgSpec} (or reinstall deleverage without --omit=optional)`]),
+    `    - build from source: install ${rust}, then run: npm rebuild deleverage`,
+    '    - keep the TypeScript implementation and silence this warning: set DELEVERAGE_FORCE_JS=1',
   ].join('\n');
 }
