@@ -46,10 +46,30 @@ export declare class NativeEngine {
   enginePosition(market: number): BigInt64Array
   /** The ranked ADL queue of one side (1 long, -1 short) with indicator lights. */
   adlQueue(market: number, side: number, ranking: number): QueueColumns
+  /**
+   * Smallest reductions reaching a target: kind 0 margin ratio, 1 leverage (ppm), 2 distance of
+   * `market`'s liquidation price from mark (ppm).
+   */
+  planDeleveraging(account: number, kind: number, targetPpm: bigint, market: number, feeRate: bigint): DeleveragePlanColumns
 }
 
 /** Version of the native binding crate. */
 export declare function coreVersion(): string
+
+/** A manual deleveraging plan (docs/SPEC.md §11): orders, then the state after them. */
+export interface DeleveragePlanColumns {
+  reached: boolean
+  fees: bigint
+  equity: bigint
+  maintenanceMargin: bigint
+  notional: bigint
+  orderMarket: Uint32Array
+  orderQty: BigInt64Array
+  positionMarket: Uint32Array
+  positionQty: BigInt64Array
+  /** Conservative liquidation price after the plan; 0 = none in range. */
+  liquidationPrice: BigInt64Array
+}
 
 /** Events from a sequence number on (docs/SPEC.md §8; kinds in src/core.ts). */
 export interface EventColumns {
@@ -70,6 +90,8 @@ export interface Ledger {
   residue: bigint
   cashTotal: bigint
   adlMode: boolean
+  /** The seq the next event will get. */
+  nextSeq: bigint
 }
 
 /** Margin rows: cross accounts (market = 0xffffffff) and isolated positions. */

@@ -11,6 +11,7 @@ pub mod market;
 pub mod num;
 pub mod adl;
 pub mod waterfall;
+pub mod planner;
 
 pub use engine::{Engine, MarginRow, PositionRisk, PositionRows, SweepResult, FLAG_COST_BASIS, FLAG_ISOLATED};
 pub use error::{Error, ErrorCode, Result};

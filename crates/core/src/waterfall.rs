@@ -175,6 +175,9 @@ impl Engine {
     pub fn events(&self) -> &[Event] {
         &self.waterfall.events
     }
+    pub fn next_seq(&self) -> u64 {
+        self.waterfall.next_seq
+    }
     pub fn adl_mode(&self) -> bool {
         self.waterfall.adl_mode
     }

@@ -354,3 +354,71 @@ fn random_cascades_conserve_cash_never_overshoot_and_ignore_input_order() {
     }
     assert!(adl_events > 20, "the cascades must reach ADL to prove anything about it: {adl_events}");
 }
+
+mod planner {
+    use super::*;
+    use deleverage_core::planner::DeleverageTarget;
+
+    /// G7 through the manual planner: reaching margin ratio ≤ 100 % from a $10 shortage.
+    #[test]
+    fn g7_through_the_planner() {
+        for (fee, lots) in [(0i64, 1_000_000_000i64), (1_000_000, 1_111_111_112), (2_000_000, 1_250_000_000)] {
+            let mut spec = linear("SOL", 10_000_000, 10_000);
+            spec.qty_decimals = 9;
+            let mut b = Book::new(vec![spec], cfg(0, 0), 0);
+            let a = b.account("drift", 90 * USD, &[(0, 10_000_000_000, 10_000, None)]);
+            let plan = b.e.plan_deleveraging(a, DeleverageTarget::MarginRatio(1_000_000), fee).unwrap();
+            assert!(plan.reached);
+            assert_eq!(plan.orders, vec![(0, lots)], "fee {fee}");
+            assert!(plan.maintenance_margin <= plan.equity);
+        }
+    }
+
+    #[test]
+    fn each_target_is_reached_by_the_smallest_reduction() {
+        let markets = vec![linear("BTC", 500_000, 3_001_100), linear("ETH", 1_000_000, 200_300)];
+        let mut b = Book::new(markets, cfg(0, 0), 0);
+        let a = b.account("t", 20_000 * USD, &[(0, 5_000, 2_950_700, None), (1, -40_000, 210_100, None)]);
+        let fee = 50_000; // 0.05 % taker fee
+        for target in [DeleverageTarget::MarginRatio(40_000), DeleverageTarget::Leverage(3_000_000), DeleverageTarget::LiquidationDistance { market: 0, ppm: 400_000 }] {
+            let plan = b.e.plan_deleveraging(a, target, fee).unwrap();
+            assert!(plan.reached, "{target:?}");
+            assert!(!plan.orders.is_empty(), "{target:?}: the account starts above every target");
+            // Execute the plan at mark on a copy and check the target there; then one lot less.
+            let check = |orders: &[(u32, i64)]| -> bool {
+                let mut e = b.e.clone();
+                e.configure_waterfall(WaterfallConfig { fee_rate: fee, ..cfg(0, 0) }).unwrap();
+                for &(m, d) in orders {
+                    let mark = e.markets()[m as usize].mark;
+                    e.settle_liquidation_fill(a, None, m, d, mark).unwrap();
+                }
+                let r = e.account_rows(Some(&[a])).unwrap()[0];
+                match target {
+                    DeleverageTarget::MarginRatio(p) => r.maintenance_margin as i128 * 1_000_000 <= p as i128 * r.equity as i128,
+                    DeleverageTarget::Leverage(l) => {
+                        let n: i128 = e.position_risks(Some(&[a])).unwrap().iter().map(|x| e.markets()[x.market as usize].value_atoms(x.qty, e.markets()[x.market as usize].mark).unwrap()).sum();
+                        n * 1_000_000 <= l as i128 * r.equity as i128
+                    }
+                    DeleverageTarget::LiquidationDistance { market, ppm } => {
+                        let risks = e.position_risks(Some(&[a])).unwrap();
+                        match risks.iter().find(|x| x.market == market).and_then(|x| x.liquidation) {
+                            None => true,
+                            Some(lp) => {
+                                let mark = e.markets()[market as usize].mark as i128;
+                                (mark - lp.conservative as i128).abs() * 1_000_000 >= ppm as i128 * mark
+                            }
+                        }
+                    }
+                }
+            };
+            assert!(check(&plan.orders), "{target:?}: executing the plan does not reach the target");
+            let mut less = plan.orders.clone();
+            let last = less.last_mut().unwrap();
+            last.1 -= last.1.signum();
+            if last.1 == 0 {
+                less.pop();
+            }
+            assert!(!check(&less), "{target:?}: one lot less also reaches the target");
+        }
+    }
+}

@@ -126,6 +126,8 @@ pub struct Ledger {
     pub residue: BigInt,
     pub cash_total: BigInt,
     pub adl_mode: bool,
+    /// The seq the next event will get.
+    pub next_seq: BigInt,
 }
 
 /// A liquidation plan: orders (market, qty to close) or a takeover.
@@ -143,6 +145,22 @@ pub struct QueueColumns {
     pub qty: BigInt64Array,
     pub lights: Uint8Array,
     pub lights_by_count: Uint8Array,
+}
+
+/// A manual deleveraging plan (docs/SPEC.md §11): orders, then the state after them.
+#[napi(object)]
+pub struct DeleveragePlanColumns {
+    pub reached: bool,
+    pub fees: BigInt,
+    pub equity: BigInt,
+    pub maintenance_margin: BigInt,
+    pub notional: BigInt,
+    pub order_market: Uint32Array,
+    pub order_qty: BigInt64Array,
+    pub position_market: Uint32Array,
+    pub position_qty: BigInt64Array,
+    /// Conservative liquidation price after the plan; 0 = none in range.
+    pub liquidation_price: BigInt64Array,
 }
 
 fn big(x: i128) -> BigInt {
@@ -432,6 +450,7 @@ impl NativeEngine {
             residue: big(self.inner.residue() as i128),
             cash_total: big(self.inner.cash_total()),
             adl_mode: self.inner.adl_mode(),
+            next_seq: BigInt::from(self.inner.next_seq()),
         }
     }
 
@@ -456,6 +475,33 @@ impl NativeEngine {
             qty: q.iter().map(|c| c.qty).collect::<Vec<_>>().into(),
             lights: core::adl::indicator(&q, true).into(),
             lights_by_count: core::adl::indicator(&q, false).into(),
+        })
+    }
+
+    /// Smallest reductions reaching a target: kind 0 margin ratio, 1 leverage (ppm), 2 distance of
+    /// `market`'s liquidation price from mark (ppm).
+    #[napi(catch_unwind)]
+    pub fn plan_deleveraging(&self, account: u32, kind: u32, target_ppm: BigInt, market: u32, fee_rate: BigInt) -> Result<DeleveragePlanColumns> {
+        use core::planner::DeleverageTarget as T;
+        let ppm = i64_of(&target_ppm, "targetPpm")?;
+        let target = match kind {
+            0 => T::MarginRatio(ppm),
+            1 => T::Leverage(ppm),
+            2 => T::LiquidationDistance { market, ppm },
+            k => return Err(invalid(format!("target kind must be 0 (margin ratio), 1 (leverage) or 2 (liquidation distance), got {k}"))),
+        };
+        let p = self.inner.plan_deleveraging(account, target, i64_of(&fee_rate, "feeRate")?).map_err(err)?;
+        Ok(DeleveragePlanColumns {
+            reached: p.reached,
+            fees: big(p.fees as i128),
+            equity: big(p.equity as i128),
+            maintenance_margin: big(p.maintenance_margin as i128),
+            notional: big(p.notional as i128),
+            order_market: p.orders.iter().map(|o| o.0).collect::<Vec<_>>().into(),
+            order_qty: p.orders.iter().map(|o| o.1).collect::<Vec<_>>().into(),
+            position_market: p.positions.iter().map(|o| o.0).collect::<Vec<_>>().into(),
+            position_qty: p.positions.iter().map(|o| o.1).collect::<Vec<_>>().into(),
+            liquidation_price: p.positions.iter().map(|o| o.2.map_or(0, |x| x.conservative)).collect::<Vec<_>>().into(),
         })
     }
 }

@@ -1,0 +1,174 @@
+//! Manual deleveraging (SPEC §11): for a cross account and a target — margin ratio, leverage, or
+//! distance of one position's liquidation price from mark — the smallest reductions at mark, fees
+//! included, that reach it, with the resulting equity, margin and liquidation prices.
+
+use crate::engine::Engine;
+use crate::error::{Error, ErrorCode, Result};
+use crate::liq::{liquidation_price, SolvedPrice};
+use crate::num::*;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DeleverageTarget {
+    /// MM / equity ≤ ppm / 10^6.
+    MarginRatio(i64),
+    /// Σ notional at mark / equity ≤ ppm / 10^6.
+    Leverage(i64),
+    /// |mark − liquidation price| / mark ≥ ppm / 10^6 for the position in `market` (or no
+    /// liquidation price in range, or the position closed).
+    LiquidationDistance { market: u32, ppm: i64 },
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DeleveragePlan {
+    /// (market, qty to close) in execution order; the sign is the position's.
+    pub orders: Vec<(u32, i64)>,
+    /// Whether the target is reached (false: closing everything does not reach it).
+    pub reached: bool,
+    pub fees: i64,
+    pub equity: i64,
+    pub maintenance_margin: i64,
+    pub notional: i64,
+    /// After the plan: (market, qty, conservative liquidation price or None).
+    pub positions: Vec<(u32, i64, Option<SolvedPrice>)>,
+}
+
+/// One cross position as the plan changes it.
+#[derive(Clone, Copy)]
+struct Pos {
+    m: u32,
+    q: i64,
+    cost: i64,
+    upnl: i128,
+    mm: i128,
+    notional: i128,
+}
+
+impl Engine {
+    pub fn plan_deleveraging(&self, a: u32, target: DeleverageTarget, fee_rate: i64) -> Result<DeleveragePlan> {
+        self.account(a)?;
+        if !(0..RATE_SCALE).contains(&fee_rate) {
+            return Err(Error::new(ErrorCode::InvalidArgument, format!("fee rate must be within 0 and 1, got {fee_rate}e-8")));
+        }
+        match target {
+            DeleverageTarget::MarginRatio(p) | DeleverageTarget::Leverage(p) if p <= 0 => {
+                return Err(Error::new(ErrorCode::InvalidArgument, format!("target must be positive, got {p} ppm")));
+            }
+            DeleverageTarget::LiquidationDistance { market, ppm } => {
+                self.market(market)?;
+                if !(0..1_000_000).contains(&ppm) {
+                    return Err(Error::new(ErrorCode::InvalidArgument, format!("distance must be within 0 and 1, got {ppm} ppm")));
+                }
+            }
+            _ => {}
+        }
+        let acc = &self.accounts[a as usize];
+        let mut pos: Vec<Pos> = Vec::new();
+        for &(m, s) in &acc.positions {
+            let (mk, col, s) = (&self.markets[m as usize], &self.positions[m as usize], s as usize);
+            if col.isolated[s] {
+                continue;
+            }
+            let (q, cost) = (col.qty[s], col.cost[s]);
+            pos.push(Pos { m, q, cost, upnl: mk.upnl(q, cost)?, mm: mk.maintenance_margin(q, cost)?, notional: mk.value_atoms(q, mk.mark)? });
+        }
+        let balance = acc.balance as i128;
+        let mut fees = 0i128;
+        // Reduction order: largest maintenance margin first, then market index (as liquidation).
+        let mut order: Vec<usize> = (0..pos.len()).collect();
+        order.sort_by(|&x, &y| pos[y].mm.cmp(&pos[x].mm).then(pos[x].m.cmp(&pos[y].m)));
+        let mut orders = Vec::new();
+        let met = |pos: &[Pos], fees: i128| -> Result<bool> { self.target_met(balance, pos, fees, target) };
+        let mut reached = met(&pos, fees)?;
+        for &i in &order {
+            if reached {
+                break;
+            }
+            let p = pos[i];
+            // The position after closing |d| lots at mark, and the fee for it.
+            let apply = |d: i64| -> Result<(Pos, i128, i128)> {
+                let mk = &self.markets[p.m as usize];
+                let fee = mk.rate_of_value(d, mk.mark, fee_rate)?;
+                let (closed, realised) = mk.close_at(p.q, p.cost, d, mk.mark)?;
+                let (q2, c2) = (p.q - d, p.cost - closed);
+                let np = if q2 == 0 {
+                    Pos { m: p.m, q: 0, cost: 0, upnl: 0, mm: 0, notional: 0 }
+                } else {
+                    Pos { m: p.m, q: q2, cost: c2, upnl: mk.upnl(q2, c2)?, mm: mk.maintenance_margin(q2, c2)?, notional: mk.value_atoms(q2, mk.mark)? }
+                };
+                Ok((np, realised, fee))
+            };
+            // Realised PnL moves into the balance; track it as part of `fees` (negated).
+            let with = |d: i64| -> Result<bool> {
+                let (np, realised, fee) = apply(d)?;
+                let mut v = pos.clone();
+                v[i] = np;
+                met(&v, fees + fee - realised)
+            };
+            let sign = p.q.signum();
+            let d = if !with(p.q)? {
+                p.q
+            } else {
+                let (mut lo, mut hi) = (0u64, p.q.unsigned_abs());
+                while hi - lo > 1 {
+                    let mid = lo + (hi - lo) / 2;
+                    if with(sign * mid as i64)? {
+                        hi = mid;
+                    } else {
+                        lo = mid;
+                    }
+                }
+                reached = true;
+                sign * hi as i64
+            };
+            let (np, realised, fee) = apply(d)?;
+            pos[i] = np;
+            fees = fees + fee - realised;
+            orders.push((p.m, d));
+        }
+        // `fees` folded realised PnL in; report the fees alone.
+        let fee_total: i128 = orders.iter().map(|&(m, d)| self.markets[m as usize].rate_of_value(d, self.markets[m as usize].mark, fee_rate)).sum::<Result<i128>>()?;
+        let (equity, mm, notional) = totals(balance, &pos, fees);
+        let mut after = Vec::new();
+        for p in pos.iter().filter(|p| p.q != 0) {
+            after.push((p.m, p.q, self.liq_after(balance, &pos, fees, p.m)?));
+        }
+        Ok(DeleveragePlan {
+            orders,
+            reached,
+            fees: to_i64(fee_total, "fees")?,
+            equity: to_i64(equity, "equity")?,
+            maintenance_margin: to_i64(mm, "maintenance margin")?,
+            notional: to_i64(notional, "notional")?,
+            positions: after,
+        })
+    }
+
+    fn target_met(&self, balance: i128, pos: &[Pos], fees: i128, target: DeleverageTarget) -> Result<bool> {
+        let (e, mm, n) = totals(balance, pos, fees);
+        Ok(match target {
+            DeleverageTarget::MarginRatio(r) => mm == 0 || (e > 0 && mm * 1_000_000 <= r as i128 * e),
+            DeleverageTarget::Leverage(l) => n == 0 || (e > 0 && n * 1_000_000 <= l as i128 * e),
+            DeleverageTarget::LiquidationDistance { market, ppm } => match self.liq_after(balance, pos, fees, market)? {
+                None => true,
+                Some(lp) => {
+                    let mark = self.markets[market as usize].mark as i128;
+                    (mark - lp.conservative as i128).abs() * 1_000_000 >= ppm as i128 * mark
+                }
+            },
+        })
+    }
+
+    /// Liquidation price of the position in `market` with the plan's positions and cash.
+    fn liq_after(&self, balance: i128, pos: &[Pos], fees: i128, market: u32) -> Result<Option<SolvedPrice>> {
+        let Some(p) = pos.iter().find(|p| p.m == market && p.q != 0) else { return Ok(None) };
+        let (e, mm, _) = totals(balance, pos, fees);
+        let base = sub(sub(e, p.upnl, "liquidation base")?, mm - p.mm, "liquidation base")?;
+        liquidation_price(&self.markets[market as usize], p.q, p.cost, base)
+    }
+}
+
+/// (equity, MM, notional) of the cross positions with `spent` taken from the balance.
+fn totals(balance: i128, pos: &[Pos], spent: i128) -> (i128, i128, i128) {
+    let u: i128 = pos.iter().map(|p| p.upnl).sum();
+    (balance - spent + u, pos.iter().map(|p| p.mm).sum(), pos.iter().map(|p| p.notional).sum())
+}
