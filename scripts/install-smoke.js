@@ -30,13 +30,22 @@ if ((expect !== 'native' && expect !== 'js') || tarballs.length === 0) {
   process.exit(2);
 }
 
+// The user's environment, minus deleverage's own switches (the release
+// workflow sets DELEVERAGE_SKIP_NATIVE_BUILD for its npm ci).
+function installEnv() {
+  const env = npmEnv();
+  for (const k of Object.keys(env)) if (/^(DELEVERAGE_|NAPI_RS_)/.test(k)) delete env[k];
+  if (expect === 'js') env.DELEVERAGE_SKIP_NATIVE_BUILD = '1';
+  return env;
+}
+
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'deleverage-consumer-'));
 let failed = false;
 try {
   fs.writeFileSync(path.join(dir, 'package.json'), JSON.stringify({ name: 'consumer', version: '1.0.0', private: true }));
   const r = spawnSync('npm', ['install', '--offline', '--no-audit', '--no-fund', '--foreground-scripts', ...tarballs], {
     cwd: dir,
-    env: npmEnv(expect === 'js' ? { DELEVERAGE_SKIP_NATIVE_BUILD: '1' } : {}),
+    env: installEnv(),
     encoding: 'utf8',
     shell: process.platform === 'win32',
   });

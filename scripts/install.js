@@ -101,16 +101,16 @@ function prebuiltLoads() {
 }
 
 function buildNative() {
-  if (process.env.DELEVERAGE_SKIP_NATIVE_BUILD === '1') {
-    console.log(`deleverage: DELEVERAGE_SKIP_NATIVE_BUILD=1, native module not built; deleverage ${FALLBACK}.`);
-    return;
-  }
   if (!isDevClone && process.env.DELEVERAGE_BUILD_FROM_SOURCE !== '1') {
     const prebuilt = prebuiltLoads();
     if (prebuilt) {
       console.log(`deleverage: using the prebuilt native module ${path.relative(root, prebuilt) || prebuilt}.`);
       return;
     }
+  }
+  if (process.env.DELEVERAGE_SKIP_NATIVE_BUILD === '1') {
+    console.log(`deleverage: DELEVERAGE_SKIP_NATIVE_BUILD=1, native module not built; deleverage ${FALLBACK}.`);
+    return;
   }
   if (!hasCargo()) {
     console.log(
