@@ -206,10 +206,23 @@ impl Engine {
     /// Run `f` on a copy and keep the copy only if it succeeds: a failing multi-step operation
     /// leaves the engine untouched (DESIGN §5).
     fn transaction<T>(&mut self, f: impl FnOnce(&mut Engine) -> Result<T>) -> Result<T> {
+        // The event log only grows: keep it out of the copy and append what the step emitted.
+        let log = std::mem::take(&mut self.waterfall.events);
         let mut scratch = self.clone();
-        let r = f(&mut scratch)?;
-        *self = scratch;
-        Ok(r)
+        let r = f(&mut scratch);
+        match r {
+            Ok(v) => {
+                let mut log = log;
+                log.append(&mut scratch.waterfall.events);
+                scratch.waterfall.events = log;
+                *self = scratch;
+                Ok(v)
+            }
+            Err(e) => {
+                self.waterfall.events = log;
+                Err(e)
+            }
+        }
     }
 
     pub fn deposit_fund(&mut self, amount: i64, now: u64) -> Result<()> {
