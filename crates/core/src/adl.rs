@@ -157,24 +157,25 @@ impl Engine {
     }
 }
 
-/// Pro-rata shares of `need` lots over `cands` by size (SPEC §9.3): floor shares, then one lot
-/// each by largest remainder (ties: larger size, then account id). Returns (index, lots).
-pub fn prorata_shares(e: &Engine, cands: &[Candidate], need: u64) -> Vec<(usize, u64)> {
-    let total: u128 = cands.iter().map(|c| c.qty.unsigned_abs() as u128).sum();
-    if total == 0 {
+/// Pro-rata shares of `total` units (lots, or atoms of a loss) over `cands` by size (SPEC §9.3,
+/// §9.4): floor shares, then one unit each by largest remainder (ties: larger size, then account
+/// id). Returns (index, units) for the non-zero shares; they add up to min(total, Σ sizes) for
+/// lots, and to `total` exactly for atoms.
+pub fn prorata_shares(e: &Engine, cands: &[Candidate], total: u128) -> Vec<(usize, u128)> {
+    let size: u128 = cands.iter().map(|c| c.qty.unsigned_abs() as u128).sum();
+    if size == 0 {
         return Vec::new();
     }
-    let need = (need as u128).min(total);
-    let mut shares: Vec<(usize, u64, u128)> = cands
+    let mut shares: Vec<(usize, u128, u128)> = cands
         .iter()
         .enumerate()
         .map(|(i, c)| {
-            let x = need * c.qty.unsigned_abs() as u128;
-            (i, (x / total) as u64, x % total)
+            let x = total * c.qty.unsigned_abs() as u128;
+            (i, x / size, x % size)
         })
         .collect();
-    let given: u128 = shares.iter().map(|s| s.1 as u128).sum();
-    let mut left = (need - given) as usize;
+    let given: u128 = shares.iter().map(|s| s.1).sum();
+    let mut left = total - given;
     let mut order: Vec<usize> = (0..shares.len()).collect();
     order.sort_by(|&x, &y| {
         let (a, b) = (&cands[x], &cands[y]);

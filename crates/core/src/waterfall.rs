@@ -686,7 +686,9 @@ impl Engine {
         let cands = self.adl_candidates(m, -q.signum(), ranking, None)?;
         let need = q.unsigned_abs();
         let fills: Vec<(u32, u64)> = if ranking == AdlRanking::ProRata {
-            prorata_shares(self, &cands, need).into_iter().map(|(i, n)| (cands[i].account, n)).collect()
+            // Lots beyond the side's total cannot be placed: cap at it (the rest is a shortfall).
+            let side: u64 = cands.iter().map(|c| c.qty.unsigned_abs()).sum();
+            prorata_shares(self, &cands, need.min(side) as u128).into_iter().map(|(i, n)| (cands[i].account, n as u64)).collect()
         } else {
             let mut left = need;
             self.adl_select(cands, need)
@@ -726,12 +728,10 @@ impl Engine {
         self.transaction(|e| {
             let col = &e.positions[m as usize];
             let cands: Vec<crate::adl::Candidate> = (0..col.qty.len()).map(|s| crate::adl::Candidate { account: col.account[s], qty: col.qty[s], num: 0, den: 1 }).collect();
-            let total: u128 = cands.iter().map(|c| c.qty.unsigned_abs() as u128).sum();
-            if total == 0 {
+            if cands.is_empty() {
                 return Err(Error::new(ErrorCode::InvalidArgument, format!("market {} has no open positions to share a loss", e.markets[m as usize].symbol)));
             }
-            // Shares of `amount` atoms by size: prorata over atoms instead of lots.
-            let shares = prorata_amount(e, &cands, amount as u128, total);
+            let shares = prorata_shares(e, &cands, amount as u128);
             for (i, pay) in shares {
                 let (acc, s) = (cands[i].account, e.slot_of(cands[i].account, m).unwrap() as usize);
                 let col = &mut e.positions[m as usize];
@@ -806,29 +806,4 @@ impl Engine {
             Ok(())
         })
     }
-}
-
-/// Pro-rata split of `amount` atoms over positions by size, exact (largest remainder).
-fn prorata_amount(e: &Engine, cands: &[crate::adl::Candidate], amount: u128, total: u128) -> Vec<(usize, u128)> {
-    let mut shares: Vec<(usize, u128, u128)> = cands.iter().enumerate().map(|(i, c)| {
-        let x = amount * c.qty.unsigned_abs() as u128;
-        (i, x / total, x % total)
-    }).collect();
-    let given: u128 = shares.iter().map(|s| s.1).sum();
-    let mut left = amount - given;
-    let mut order: Vec<usize> = (0..shares.len()).collect();
-    order.sort_by(|&x, &y| {
-        let (a, b) = (&cands[x], &cands[y]);
-        shares[y].2.cmp(&shares[x].2)
-            .then_with(|| b.qty.unsigned_abs().cmp(&a.qty.unsigned_abs()))
-            .then_with(|| e.accounts[a.account as usize].id.as_bytes().cmp(e.accounts[b.account as usize].id.as_bytes()))
-    });
-    for &i in &order {
-        if left == 0 {
-            break;
-        }
-        shares[i].1 += 1;
-        left -= 1;
-    }
-    shares.into_iter().filter(|s| s.1 > 0).map(|s| (s.0, s.1)).collect()
 }

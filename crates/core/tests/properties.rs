@@ -4,21 +4,9 @@
 
 use deleverage_core::*;
 
-struct Rng(u64);
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-    fn range(&mut self, lo: i64, hi: i64) -> i64 {
-        lo + (self.next() % ((hi - lo + 1) as u64)) as i64
-    }
-    fn pick<T: Copy>(&mut self, xs: &[T]) -> T {
-        xs[(self.next() % xs.len() as u64) as usize]
-    }
-}
+mod common;
+use common::Rng;
+
 
 fn random_market(rng: &mut Rng, symbol: &str, quote_decimals: u32) -> MarketSpec {
     let kind = rng.pick(&[ContractKind::Linear, ContractKind::Inverse]);

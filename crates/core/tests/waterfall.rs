@@ -5,6 +5,9 @@ use deleverage_core::adl::AdlRanking;
 use deleverage_core::waterfall::{EventKind, FillModel, FundPolicy, WaterfallConfig};
 use deleverage_core::*;
 
+mod common;
+use common::Rng;
+
 /// Linear market: price 2 decimals, qty 3 decimals, quote 8 decimals, one tier.
 fn linear(symbol: &str, mmr: i64, mark: i64) -> MarketSpec {
     MarketSpec {
@@ -265,18 +268,6 @@ fn rejected_operations_change_nothing() {
     assert!(b.e.events().iter().all(|x| x.kind == EventKind::FundDeposit));
 }
 
-struct Rng(u64);
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-    fn range(&mut self, lo: i64, hi: i64) -> i64 {
-        lo + (self.next() % ((hi - lo + 1) as u64)) as i64
-    }
-}
 
 type Spec = (String, i64, Vec<(u32, i64, i64, Option<i64>)>);
 
