@@ -3,16 +3,27 @@
 // Mutations validate every row first and only then commit, so a rejected batch leaves the engine
 // untouched. JsEngine also performs the argument conversions the napi binding does before it
 // calls Rust (typed-array kinds, u32 numbers, i64/i128 ranges), with the same error codes.
+// The waterfall (waterfall.ts, adl.ts, planner.ts) reaches the store through `book`; writes it
+// makes inside a transaction are recorded in `undo` and reverted if the transaction fails.
 
 import {
   CROSS,
   FLAG_COST_BASIS,
   FLAG_ISOLATED,
   type CoreEngine,
+  type DeleveragePlanColumns,
+  type EventColumns,
+  type Ledger,
   type MarginColumns,
   type MarketInit,
+  type PlanColumns,
   type PositionRiskColumns,
+  type QueueColumns,
+  type WaterfallInit,
 } from '../core.js'
+import { adlQueue, indicator, rankingFromCode } from './adl.js'
+import { planDeleveraging, type DeleverageTarget } from './planner.js'
+import { Drawdown, Exhausted, Waterfall, asPanic, type Book, type Columns, type FillModel, type WaterfallConfig } from './waterfall.js'
 import { DeleverageError, ErrorCode, overflow, rustDebugStr, withContext } from './errors.js'
 import { PairSet, ceilDivF, entryInDomainF, fastPathsEnabled, mmF, upnlF } from './fast.js'
 import { bankruptcyPrice, domain, liquidationPrice, type SolvedPrice } from './liq.js'
@@ -62,6 +73,40 @@ function i64Of(v: bigint, what: string): bigint {
   return v
 }
 
+const U64_MAX = (1n << 64n) - 1n
+
+/** crates/node u64_of: a BigInt that must be a non-negative 64-bit integer. */
+function u64Of(v: bigint, what: string): bigint {
+  if (v < 0n || v > U64_MAX) throw invalidArg(`${what} must be a non-negative 64-bit integer`)
+  return v
+}
+
+function i32Arg(name: string, v: unknown): number {
+  if (typeof v !== 'number' || !Number.isInteger(v) || v < -0x80000000 || v > 0x7fffffff) {
+    throw invalidArg(`${name} must be an integer (i32), got ${String(v)}`)
+  }
+  return v
+}
+
+function boolArg(name: string, v: unknown): boolean {
+  if (typeof v !== 'boolean') throw invalidArg(`${name} must be a boolean`)
+  return v
+}
+
+/** crates/node iso(): CROSS means the cross account, anything else an isolated market. */
+function iso(market: number): number | null {
+  return market === CROSS ? null : market
+}
+
+/** Run a waterfall entry point; a BigInt division by zero is the Rust panic it mirrors. */
+function guarded<T>(f: () => T): T {
+  try {
+    return f()
+  } catch (e) {
+    throw asPanic(e)
+  }
+}
+
 function bigintsArg(name: string, v: unknown): BigInt64Array {
   if (!(v instanceof BigInt64Array)) throw invalidArg(`${name} must be a BigInt64Array`)
   return v
@@ -102,8 +147,17 @@ function maintArg(v: unknown): bigint[] | null {
 // ---------------------------------------------------------------------------------------------
 // Store.
 
+/** One position row, saved by the undo log. */
+interface SavedRow {
+  account: number
+  qty: number
+  cost: bigint
+  isolatedMargin: bigint
+  isolated: number
+}
+
 /** Columns of one market's positions (structure of arrays: no object per position). */
-class MarketPositions {
+class MarketPositions implements Columns {
   len = 0
   account = new Uint32Array(8)
   /** |qty| ≤ 10^15 < 2^53, so the double is exact. */
@@ -146,6 +200,49 @@ class MarketPositions {
     this.account[s] = a
     this.write(s, q, cost, im, iso)
     return s
+  }
+
+  setQtyCost(s: number, q: bigint, cost: bigint): void {
+    this.qty[s] = Number(q)
+    this.cost[s] = cost
+    this.costF[s] = Number(cost)
+  }
+
+  setIsolatedMargin(s: number, im: bigint): void {
+    this.isolatedMargin[s] = im
+    this.isolatedMarginF[s] = Number(im)
+  }
+
+  /** Copy of row s (for the undo log). */
+  row(s: number): SavedRow {
+    return {
+      account: this.account[s] as number,
+      qty: this.qty[s] as number,
+      cost: this.cost[s] as bigint,
+      isolatedMargin: this.isolatedMargin[s] as bigint,
+      isolated: this.isolated[s] as number,
+    }
+  }
+
+  /** Exact inverse of swapRemove(s) when `r` is the row it removed (capacity is still there). */
+  unswapRemove(s: number, r: SavedRow): void {
+    const last = this.len++
+    if (s !== last) {
+      this.account[last] = this.account[s] as number
+      this.qty[last] = this.qty[s] as number
+      this.cost[last] = this.cost[s] as bigint
+      this.costF[last] = this.costF[s] as number
+      this.isolatedMargin[last] = this.isolatedMargin[s] as bigint
+      this.isolatedMarginF[last] = this.isolatedMarginF[s] as number
+      this.isolated[last] = this.isolated[s] as number
+    }
+    this.account[s] = r.account
+    this.qty[s] = r.qty
+    this.cost[s] = r.cost
+    this.costF[s] = Number(r.cost)
+    this.isolatedMargin[s] = r.isolatedMargin
+    this.isolatedMarginF[s] = Number(r.isolatedMargin)
+    this.isolated[s] = r.isolated
   }
 
   /** Vec::swap_remove on every column. */
@@ -322,6 +419,12 @@ export class JsEngine implements CoreEngine {
   private accountsLen = 0
   private liveCount = 0
   private readonly accountById = new Map<string, number>()
+  /** Inverse writes of the running waterfall transaction (null outside one). */
+  private undo: Array<() => void> | null = null
+  /** The store as the waterfall sees it (waterfall.ts). */
+  private readonly book: Book = this.makeBook()
+  /** Waterfall state and algorithms (crates/core/src/waterfall.rs). */
+  private readonly wf = new Waterfall(this.book)
 
   /** Engine::new */
   constructor(quoteDecimals: number) {
@@ -567,17 +670,33 @@ export class JsEngine implements CoreEngine {
     const slot = this.slotOf(a, m)
     if (slot < 0) return
     const col = this.positions[m] as MarketPositions
+    const saved = this.undo === null ? null : col.row(slot)
     col.swapRemove(slot)
+    let movedRefs: number[] | null = null
+    let movedAt = -1
     if (slot < col.len) {
       // The last position moved into `slot`: repoint its account's reference.
       const moved = col.account[slot] as number
       const mr = this.refs[moved]
       const i = JsEngine.findRef(mr, m)
-      if (i >= 0) (mr as number[])[i + 1] = slot
+      if (i >= 0) {
+        ;(mr as number[])[i + 1] = slot
+        movedRefs = mr as number[]
+        movedAt = i
+      }
     }
     const r = this.refs[a] as number[]
     const i = JsEngine.findRef(r, m)
     if (i >= 0) r.splice(i, 2)
+    if (this.undo !== null) {
+      // Undone in reverse order, so every index here is valid again when this runs.
+      const last = col.len
+      this.undo.push(() => {
+        if (i >= 0) r.splice(i, 0, m, slot)
+        if (movedRefs !== null) movedRefs[movedAt + 1] = last
+        col.unswapRemove(slot, saved as SavedRow)
+      })
+    }
   }
 
   /**
@@ -872,75 +991,80 @@ export class JsEngine implements CoreEngine {
     for (let j = 0; j < n; j++) {
       const a = list[j] as number
       out.account[j] = a
-      const refs = this.refs[a]
-      const np = refs === undefined ? 0 : refs.length >> 1
-      let hasCross = false
-      // Exact number sums while `exact`; BigInt sums (with Rust's checks) from the first value
-      // that is not exact or would leave the 2^53 range.
-      let exact = true
-      let fu = 0
-      let fm = 0
-      let bu = 0n
-      let bm = 0n
-      for (let i = 0; i < np; i++) {
-        const m = (refs as number[])[2 * i] as number
-        const s = (refs as number[])[2 * i + 1] as number
-        const col = this.positions[m] as MarketPositions
-        if (col.isolated[s] === 1) continue
-        hasCross = true
-        const mk = this.markets[m] as Market
-        const q = col.qty[s] as number
-        const c = col.costF[s] as number
-        const pu = fast ? upnlF(mk, q, c, mk.markF) : NaN
-        const pm = fast ? mmF(mk, q, c, mk.markF) : NaN
-        if (exact && pu === pu && pm === pm) {
-          const nu = fu + pu
-          const nm = fm + pm
-          if (Math.abs(nu) < SAFE && Math.abs(nm) < SAFE) {
-            fu = nu
-            fm = nm
-            continue
-          }
-        }
-        if (exact) {
-          exact = false
-          bu = BigInt(fu)
-          bm = BigInt(fm)
-        }
-        try {
-          // Rust order: uPnL, its sum, MM, its sum.
-          bu = add(bu, pu === pu ? BigInt(pu) : mk.upnl(BigInt(q), col.cost[s] as bigint), 'account uPnL')
-          bm = add(bm, pm === pm ? BigInt(pm) : mk.maintenanceMargin(BigInt(q), col.cost[s] as bigint), 'account maintenance margin')
-        } catch (e) {
-          throw withContext(e, `account ${this.ids[a]}`)
+      this.writeCrossRow(a, out, j, fast)
+    }
+    return out
+  }
+
+  /** Row j of `out` (equity, MM, ratio, liquidatable): account_rows for account a, with its errors. */
+  private writeCrossRow(a: number, out: MarginColumns, j: number, fast: boolean): void {
+    const refs = this.refs[a]
+    const np = refs === undefined ? 0 : refs.length >> 1
+    let hasCross = false
+    // Exact number sums while `exact`; BigInt sums (with Rust's checks) from the first value
+    // that is not exact or would leave the 2^53 range.
+    let exact = true
+    let fu = 0
+    let fm = 0
+    let bu = 0n
+    let bm = 0n
+    for (let i = 0; i < np; i++) {
+      const m = (refs as number[])[2 * i] as number
+      const s = (refs as number[])[2 * i + 1] as number
+      const col = this.positions[m] as MarketPositions
+      if (col.isolated[s] === 1) continue
+      hasCross = true
+      const mk = this.markets[m] as Market
+      const q = col.qty[s] as number
+      const c = col.costF[s] as number
+      const pu = fast ? upnlF(mk, q, c, mk.markF) : NaN
+      const pm = fast ? mmF(mk, q, c, mk.markF) : NaN
+      if (exact && pu === pu && pm === pm) {
+        const nu = fu + pu
+        const nm = fm + pm
+        if (Math.abs(nu) < SAFE && Math.abs(nm) < SAFE) {
+          fu = nu
+          fm = nm
+          continue
         }
       }
       if (exact) {
-        const bal = this.balanceF[a] as number
-        const eq = bal + fu
-        const p = fm * 1e6
-        if (Math.abs(bal) < SAFE && Math.abs(eq) < SAFE && Math.abs(p) < SAFE) {
-          out.equity[j] = BigInt(eq)
-          out.maintenanceMargin[j] = BigInt(fm)
-          out.marginRatioPpm[j] = eq > 0 ? BigInt(ceilDivF(p, eq)) : -1n
-          out.liquidatable[j] = hasCross && eq <= fm ? 1 : 0
-          continue
-        }
+        exact = false
         bu = BigInt(fu)
         bm = BigInt(fm)
       }
-      let r: MarginRow
       try {
-        r = marginRow(a, CROSS, add(this.balance[a] as bigint, bu, 'equity'), bm, hasCross)
+        // Rust order: uPnL, its sum, MM, its sum.
+        bu = add(bu, pu === pu ? BigInt(pu) : mk.upnl(BigInt(q), col.cost[s] as bigint), 'account uPnL')
+        bm = add(bm, pm === pm ? BigInt(pm) : mk.maintenanceMargin(BigInt(q), col.cost[s] as bigint), 'account maintenance margin')
       } catch (e) {
         throw withContext(e, `account ${this.ids[a]}`)
       }
-      out.equity[j] = r.equity
-      out.maintenanceMargin[j] = r.maintenanceMargin
-      out.marginRatioPpm[j] = r.marginRatioPpm
-      out.liquidatable[j] = r.liquidatable ? 1 : 0
     }
-    return out
+    if (exact) {
+      const bal = this.balanceF[a] as number
+      const eq = bal + fu
+      const p = fm * 1e6
+      if (Math.abs(bal) < SAFE && Math.abs(eq) < SAFE && Math.abs(p) < SAFE) {
+        out.equity[j] = BigInt(eq)
+        out.maintenanceMargin[j] = BigInt(fm)
+        out.marginRatioPpm[j] = eq > 0 ? BigInt(ceilDivF(p, eq)) : -1n
+        out.liquidatable[j] = hasCross && eq <= fm ? 1 : 0
+        return
+      }
+      bu = BigInt(fu)
+      bm = BigInt(fm)
+    }
+    let r: MarginRow
+    try {
+      r = marginRow(a, CROSS, add(this.balance[a] as bigint, bu, 'equity'), bm, hasCross)
+    } catch (e) {
+      throw withContext(e, `account ${this.ids[a]}`)
+    }
+    out.equity[j] = r.equity
+    out.maintenanceMargin[j] = r.maintenanceMargin
+    out.marginRatioPpm[j] = r.marginRatioPpm
+    out.liquidatable[j] = r.liquidatable ? 1 : 0
   }
 
   /** Wallet balances of the given accounts. */
@@ -1174,6 +1298,284 @@ export class JsEngine implements CoreEngine {
       } catch (e) {
         throw withContext(e, `account ${id}, market ${mk.symbol}`)
       }
+    }
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // The waterfall (waterfall.rs, adl.rs, planner.rs), with crates/node's argument handling.
+
+  private makeBook(): Book {
+    return {
+      markets: this.markets,
+      ids: this.ids, // both arrays only grow in place
+      market: (m) => this.market(m),
+      account: (a) => this.account(a),
+      col: (m) => this.positions[m] as MarketPositions,
+      refs: (a) => this.refs[a] ?? [],
+      slotOf: (a, m) => this.slotOf(a, m),
+      balance: (a) => this.balance[a] as bigint,
+      setBalance: (a, v) => {
+        if (this.undo !== null) {
+          const old = this.balance[a] as bigint
+          this.undo.push(() => this.writeBalance(a, old))
+        }
+        this.writeBalance(a, v)
+      },
+      setQtyCost: (m, s, q, cost) => {
+        const col = this.positions[m] as MarketPositions
+        if (this.undo !== null) {
+          const oq = BigInt(col.qty[s] as number)
+          const oc = col.cost[s] as bigint
+          this.undo.push(() => col.setQtyCost(s, oq, oc))
+        }
+        col.setQtyCost(s, q, cost)
+      },
+      setIsolatedMargin: (m, s, im) => {
+        const col = this.positions[m] as MarketPositions
+        if (this.undo !== null) {
+          const old = col.isolatedMargin[s] as bigint
+          this.undo.push(() => col.setIsolatedMargin(s, old))
+        }
+        col.setIsolatedMargin(s, im)
+      },
+      removePosition: (a, m) => this.removePosition(a, m),
+      crossRow: (a) => {
+        const out = this.rowScratch
+        this.writeCrossRow(a, out, 0, fastPathsEnabled())
+        return [out.equity[0] as bigint, out.maintenanceMargin[0] as bigint]
+      },
+      liquidatableRows: () => {
+        const r = this.sweep(null)
+        const rows: Array<[number, number]> = []
+        for (let i = 0; i < r.account.length; i++) rows.push([r.account[i] as number, r.market[i] as number])
+        return rows
+      },
+      collateralTotal: () => {
+        let t = 0n
+        for (let a = 0; a < this.accountsLen; a++) if (this.alive[a] === 1) t += this.balance[a] as bigint
+        for (const col of this.positions) {
+          for (let s = 0; s < col.len; s++) if (col.isolated[s] === 1) t += col.isolatedMargin[s] as bigint
+        }
+        return t
+      },
+      beginUndo: () => {
+        this.undo = []
+      },
+      commitUndo: () => {
+        this.undo = null
+      },
+      rollbackUndo: () => {
+        const log = this.undo as Array<() => void>
+        this.undo = null
+        for (let i = log.length - 1; i >= 0; i--) (log[i] as () => void)()
+      },
+    }
+  }
+
+  /** One-row scratch for crossRow. */
+  private readonly rowScratch: MarginColumns = {
+    account: new Uint32Array(1),
+    market: new Uint32Array(1),
+    equity: new BigInt64Array(1),
+    maintenanceMargin: new BigInt64Array(1),
+    marginRatioPpm: new BigInt64Array(1),
+    liquidatable: new Uint8Array(1),
+  }
+
+  private writeBalance(a: number, v: bigint): void {
+    this.balance[a] = v
+    this.balanceF[a] = Number(v)
+  }
+
+  configureWaterfall(config: WaterfallInit): void {
+    // napi object conversion (field order), then crates/node's checks in its order.
+    const feeRate = bigintArg('feeRate', config.feeRate)
+    const bufferRate = bigintArg('bufferRate', config.bufferRate)
+    const ranking = u32Arg('ranking', config.ranking)
+    const adlAtMark = boolArg('adlAtMark', config.adlAtMark)
+    const policy = u32Arg('policy', config.policy)
+    const triggerPpm = bigintArg('triggerPpm', config.triggerPpm)
+    const stopPpm = bigintArg('stopPpm', config.stopPpm)
+    const window = bigintArg('window', config.window)
+    const c: WaterfallConfig = { feeRate: 0n, bufferRate: 0n, ranking: 0, adlAtMark, policy: Exhausted, triggerPpm: 0n, stopPpm: 0n, window: 0n }
+    if (policy === 1) {
+      c.policy = Drawdown
+      c.triggerPpm = i64Of(triggerPpm, 'triggerPpm')
+      c.stopPpm = i64Of(stopPpm, 'stopPpm')
+      c.window = u64Of(window, 'window')
+    } else if (policy !== 0) {
+      throw invalidArg(`fund policy must be 0 (exhausted) or 1 (drawdown), got ${policy}`)
+    }
+    c.feeRate = i64Of(feeRate, 'feeRate')
+    c.bufferRate = i64Of(bufferRate, 'bufferRate')
+    c.ranking = rankingFromCode(ranking)
+    this.wf.configure(c)
+  }
+
+  depositFund(amount: bigint, now: bigint): void {
+    const a = i64Of(bigintArg('amount', amount), 'amount')
+    const t = u64Of(bigintArg('now', now), 'now')
+    this.wf.depositFund(a, t)
+  }
+
+  runWaterfall(model: number, ppmPerLot: bigint, capPpm: bigint, now: bigint): bigint {
+    const mdl = u32Arg('model', model)
+    bigintArg('ppmPerLot', ppmPerLot)
+    bigintArg('capPpm', capPpm)
+    bigintArg('now', now)
+    let fill: FillModel
+    if (mdl === 0) {
+      fill = { impact: false, ppmPerLot: 0n, capPpm: 0n }
+    } else if (mdl === 1) {
+      const k = i64Of(ppmPerLot, 'ppmPerLot')
+      const cap = i64Of(capPpm, 'capPpm')
+      if (k < 0n || !(cap >= 0n && cap < 1_000_000n)) {
+        throw invalidArg(`impact needs ppmPerLot ≥ 0 and 0 ≤ capPpm < 1000000, got ${k} and ${cap}`)
+      }
+      fill = { impact: true, ppmPerLot: k, capPpm: cap }
+    } else {
+      throw invalidArg(`fill model must be 0 (mark) or 1 (impact), got ${mdl}`)
+    }
+    const t = u64Of(now, 'now')
+    return guarded(() => this.wf.runWaterfall(fill, t))
+  }
+
+  planLiquidation(account: number, isolatedMarket: number): PlanColumns {
+    const a = u32Arg('account', account)
+    const im = u32Arg('isolatedMarket', isolatedMarket)
+    const p = guarded(() => this.wf.planLiquidation(a, iso(im)))
+    return {
+      takeover: p.takeover,
+      market: Uint32Array.from(p.orders, (o) => o[0]),
+      qty: BigInt64Array.from(p.orders, (o) => o[1]),
+    }
+  }
+
+  settleLiquidationFill(account: number, isolatedMarket: number, market: number, qty: bigint, price: bigint): void {
+    const a = u32Arg('account', account)
+    const im = u32Arg('isolatedMarket', isolatedMarket)
+    const m = u32Arg('market', market)
+    const q = i64Of(bigintArg('qty', qty), 'qty')
+    const p = i64Of(bigintArg('price', price), 'price')
+    guarded(() => this.wf.settleLiquidationFill(a, iso(im), m, q, p))
+  }
+
+  takeOver(account: number, isolatedMarket: number): void {
+    const a = u32Arg('account', account)
+    const im = u32Arg('isolatedMarket', isolatedMarket)
+    guarded(() => this.wf.takeOver(a, iso(im)))
+  }
+
+  settleEngineFill(market: number, qty: bigint, price: bigint): void {
+    const m = u32Arg('market', market)
+    const q = i64Of(bigintArg('qty', qty), 'qty')
+    const p = i64Of(bigintArg('price', price), 'price')
+    guarded(() => this.wf.settleEngineFill(m, q, p))
+  }
+
+  autoDeleverage(market: number): void {
+    const m = u32Arg('market', market)
+    guarded(() => this.wf.autoDeleverage(m))
+  }
+
+  socialiseLoss(market: number, amount: bigint, beneficiary: number): void {
+    const m = u32Arg('market', market)
+    const a = bigintArg('amount', amount)
+    const b = u32Arg('beneficiary', beneficiary)
+    const amt = i64Of(a, 'amount')
+    guarded(() => this.wf.socialiseLoss(m, amt, b))
+  }
+
+  settleFunding(market: number, rate: bigint): void {
+    const m = u32Arg('market', market)
+    const r = i64Of(bigintArg('rate', rate), 'rate')
+    guarded(() => this.wf.settleFunding(m, r))
+  }
+
+  /** Events with seq ≥ fromSeq. */
+  events(fromSeq: bigint): EventColumns {
+    const from = u64Of(bigintArg('fromSeq', fromSeq), 'fromSeq')
+    const ev = this.wf.events
+    const lo = from < BigInt(ev.len) ? Number(from) : ev.len
+    const n = ev.len - lo
+    const seq = new BigInt64Array(n)
+    for (let i = 0; i < n; i++) seq[i] = BigInt(lo + i)
+    return {
+      seq,
+      kind: ev.kind.slice(lo, ev.len),
+      account: ev.account.slice(lo, ev.len),
+      market: ev.market.slice(lo, ev.len),
+      counterparty: ev.counterparty.slice(lo, ev.len),
+      qty: ev.qty.slice(lo, ev.len),
+      price: ev.price.slice(lo, ev.len),
+      amount: ev.amount.slice(lo, ev.len),
+    }
+  }
+
+  ledger(): Ledger {
+    const w = this.wf
+    return {
+      insuranceFund: w.fund,
+      settlement: w.settlement,
+      residue: w.residue,
+      cashTotal: w.cashTotal(),
+      adlMode: w.adlMode,
+      nextSeq: BigInt(w.events.len),
+    }
+  }
+
+  /** The liquidation engine's open position in a market: [qty, cost basis]. */
+  enginePosition(market: number): BigInt64Array {
+    const m = u32Arg('market', market)
+    this.market(m)
+    const [q, c] = this.wf.enginePosition(m)
+    return BigInt64Array.of(q, c)
+  }
+
+  /** The ranked ADL queue of one side (1 long, -1 short) with indicator lights. */
+  adlQueue(market: number, side: number, ranking: number): QueueColumns {
+    const m = u32Arg('market', market)
+    const sd = i32Arg('side', side)
+    const rk = u32Arg('ranking', ranking)
+    if (sd !== 1 && sd !== -1) throw invalidArg(`side must be 1 (long) or -1 (short), got ${sd}`)
+    const r = rankingFromCode(rk)
+    const q = guarded(() => adlQueue(this.book, m, sd, r))
+    return {
+      account: Uint32Array.from(q, (c) => c.account),
+      qty: BigInt64Array.from(q, (c) => c.qty),
+      lights: indicator(q, true),
+      lightsByCount: indicator(q, false),
+    }
+  }
+
+  /**
+   * Smallest reductions reaching a target: kind 0 margin ratio, 1 leverage (ppm), 2 distance of
+   * `market`'s liquidation price from mark (ppm).
+   */
+  planDeleveraging(account: number, kind: number, targetPpm: bigint, market: number, feeRate: bigint): DeleveragePlanColumns {
+    const a = u32Arg('account', account)
+    const k = u32Arg('kind', kind)
+    bigintArg('targetPpm', targetPpm)
+    const m = u32Arg('market', market)
+    bigintArg('feeRate', feeRate)
+    const ppm = i64Of(targetPpm, 'targetPpm')
+    if (k > 2) {
+      throw invalidArg(`target kind must be 0 (margin ratio), 1 (leverage) or 2 (liquidation distance), got ${k}`)
+    }
+    const target: DeleverageTarget = { kind: k, ppm, market: m }
+    const fee = i64Of(feeRate, 'feeRate')
+    const p = guarded(() => planDeleveraging(this.book, a, target, fee))
+    return {
+      reached: p.reached,
+      fees: p.fees,
+      equity: p.equity,
+      maintenanceMargin: p.maintenanceMargin,
+      notional: p.notional,
+      orderMarket: Uint32Array.from(p.orders, (o) => o[0]),
+      orderQty: BigInt64Array.from(p.orders, (o) => o[1]),
+      positionMarket: Uint32Array.from(p.positions, (o) => o[0]),
+      positionQty: BigInt64Array.from(p.positions, (o) => o[1]),
+      liquidationPrice: BigInt64Array.from(p.positions, (o) => o[2]?.conservative ?? 0n),
     }
   }
 }

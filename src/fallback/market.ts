@@ -15,6 +15,7 @@ import {
   RATE_DECIMALS,
   RATE_SCALE,
   add,
+  divCeil,
   divFloor,
   mul,
   pow10,
@@ -22,6 +23,7 @@ import {
   scale,
   sub,
   toI64,
+  type Round,
 } from './num.js'
 
 /** ContractKind. Linear: PnL in the quote (margin) asset, qty × (mark − entry). */
@@ -289,6 +291,69 @@ export class Market {
       'maintenance margin (− amount)',
     )
     return scale(fine, exp, Ceil, 'maintenance margin (to atoms)')
+  }
+
+  /**
+   * A rate (10^-8 units) of the position's value at price x (ticks), in atoms rounded up: the
+   * liquidation fee (SPEC §8.2). Linear: ceil(|q|·x·rate·10^(s−8)); inverse: ceil(value·rate/10^8).
+   */
+  rateOfValue(qty: bigint, x: bigint, rate: bigint): bigint {
+    return this.rateOfValueRounded(qty, x, rate, Ceil)
+  }
+
+  /** `rateOfValue` with the rounding given (funding receivers round down, SPEC §10). */
+  rateOfValueRounded(qty: bigint, x: bigint, rate: bigint, round: Round): bigint {
+    const aq = qty < 0n ? -qty : qty
+    if (this.kind === Linear) {
+      const v = mul(aq, x, 'fee (qty × price)')
+      return scale(mul(v, rate, 'fee (value × rate)'), this.linAtomsExp - RATE_DECIMALS, round, 'fee (to atoms)')
+    }
+    const v = this.inverseValue(aq, x, 0)
+    return scale(mul(v, rate, 'fee (value × rate)'), -RATE_DECIMALS, round, 'fee (to atoms)')
+  }
+
+  /**
+   * Close `delta` (same sign as qty, |delta| ≤ |qty|) of a position at price x (ticks).
+   * Returns [cost basis of the closed part, realised PnL in atoms]. Both round against the
+   * closing account (SPEC §8.1), and closing all of it takes exactly the whole cost basis.
+   */
+  closeAt(qty: bigint, cost: bigint, delta: bigint, x: bigint): [bigint, bigint] {
+    const part = (round: Round): bigint => {
+      if (delta === qty) return cost
+      let n = mul(cost, delta, 'closed cost basis')
+      let d = qty
+      // n / q with q of either sign: divide by |q| after moving the sign into n.
+      if (d < 0n) {
+        n = -n
+        d = -d
+      }
+      // Rust casts the quotient `as i64`: |cost·delta/qty| ≤ |cost| for |delta| ≤ |qty|, so it fits.
+      return round === Floor ? divFloor(n, d) : divCeil(n, d)
+    }
+    if (this.kind === Linear) {
+      const c = part(Ceil)
+      const v = sub(mul(delta, x, 'realised PnL (qty × price)'), c, 'realised PnL')
+      return [c, scale(v, this.linAtomsExp, Floor, 'realised PnL (to atoms)')]
+    }
+    const c = part(Floor)
+    return [c, sub(c, this.inverseValue(delta, x, 0), 'realised PnL (inverse)')]
+  }
+
+  /**
+   * Position value at price x in atoms, rounded down (ADL scores only): linear |q|·x·10^s,
+   * inverse floor(|q|·size·10^t/x).
+   */
+  valueAtoms(qty: bigint, x: bigint): bigint {
+    const aq = qty < 0n ? -qty : qty
+    if (this.kind === Linear) return scale(mul(aq, x, 'value'), this.linAtomsExp, Floor, 'value (to atoms)')
+    return ratio(mul(aq, this.contractSize, 'value'), this.invValueExp, x, Floor, 'value')
+  }
+
+  /** Value at entry in atoms, rounded down: linear |cost|·10^s, inverse |cost|. */
+  entryValueAtoms(cost: bigint): bigint {
+    const ac = cost < 0n ? -cost : cost
+    if (this.kind === Linear) return scale(ac, this.linAtomsExp, Floor, 'entry value (to atoms)')
+    return ac
   }
 
   /** s = Q − P − D: linear value units (lots·ticks) × 10^s = atoms. */

@@ -1,0 +1,322 @@
+// Mirror of crates/core/src/adl.rs: auto-deleveraging — who on the opposite side gives up a
+// position when the insurance fund cannot take the bankrupt one (SPEC §9). Exact integer scores
+// compared by cross-multiplication (BigInt is exact where Rust needs 256-bit products), a total
+// order, and the shortest prefix of the queue that covers the needed quantity.
+
+import { DeleverageError, ErrorCode, withContext } from './errors.js'
+import { Linear } from './market.js'
+import { add, mul } from './num.js'
+import type { Book } from './waterfall.js'
+
+/** AdlRanking: PnL% × effective leverage in profit, PnL% ÷ effective leverage in loss. */
+export const Bitmex = 0
+/** Account level: max(0, uPnL)/max(1, wallet) × MM/max(1, wallet + uPnL). */
+export const Binance = 1
+/** (mark/entry) × (notional/account value). */
+export const Hyperliquid = 2
+/** No queue: every opposite position shares in proportion to its size. */
+export const ProRata = 3
+
+/** AdlRanking::from_code */
+export function rankingFromCode(c: number): number {
+  if (c === Bitmex || c === Binance || c === Hyperliquid || c === ProRata) return c
+  throw new DeleverageError(
+    ErrorCode.InvalidArgument,
+    `ADL ranking must be 0 (bitmex), 1 (binance), 2 (hyperliquid) or 3 (prorata), got ${c}`,
+  )
+}
+
+/** An opposite-side position and its score num/den (den > 0). */
+export interface Candidate {
+  account: number
+  qty: bigint
+  num: bigint
+  den: bigint
+  /** num/den as a double (relative error < 2^-51), to order most pairs without BigInt products. */
+  score: number
+  /** |qty| (≤ 10^15, exact). */
+  size: number
+}
+
+export function candidate(account: number, qty: bigint, num: bigint, den: bigint): Candidate {
+  return { account, qty, num, den, score: Number(num) / Number(den), size: Math.abs(Number(qty)) }
+}
+
+function abs(x: bigint): bigint {
+  return x < 0n ? -x : x
+}
+
+function cmpBig(a: bigint, b: bigint): number {
+  return a < b ? -1 : a > b ? 1 : 0
+}
+
+/** Bytewise comparison (Rust `[u8]::cmp`); ids are printable ASCII, so UTF-16 units are bytes. */
+export function cmpBytes(a: string, b: string): number {
+  const n = Math.min(a.length, b.length)
+  for (let i = 0; i < n; i++) {
+    const d = a.charCodeAt(i) - b.charCodeAt(i)
+    if (d !== 0) return d < 0 ? -1 : 1
+  }
+  return a.length < b.length ? -1 : a.length > b.length ? 1 : 0
+}
+
+/**
+ * Compare a/b with c/d (b, d > 0) exactly. Rust compares the signs, then |a|·d with |c|·b in 256
+ * bits (reversed for negatives); with b, d > 0 that is exactly the order of a·d and c·b.
+ */
+export function cmpFraction(a: bigint, b: bigint, c: bigint, d: bigint): number {
+  return cmpBig(a * d, c * b)
+}
+
+/**
+ * Queue order: higher score first, then larger size, then account id (bytewise). The scores are
+ * compared as doubles when those differ by more than their rounding (Number(bigint) and the
+ * division each err by ≤ 2^-53 relative, so a gap above 2^-50 of the larger magnitude cannot
+ * come from rounding), else exactly by cross-multiplication.
+ */
+export function queueOrder(x: Candidate, y: Candidate, ids: readonly string[]): number {
+  const fx = x.score
+  const fy = y.score
+  const gap = fy - fx
+  let c: number
+  if (Math.abs(gap) > (Math.abs(fx) + Math.abs(fy)) * 1e-15) c = gap < 0 ? -1 : 1
+  else if (x.num === y.num && x.den === y.den) c = 0
+  else c = cmpFraction(y.num, y.den, x.num, x.den)
+  return c || (y.size < x.size ? -1 : y.size > x.size ? 1 : 0) || cmpBytes(ids[x.account] as string, ids[y.account] as string)
+}
+
+/**
+ * Engine::adl_candidates: every position in `market` whose side is `side` (+1 long, −1 short),
+ * scored (SPEC §9.1), in slot order. (The core's `exclude` is always None.)
+ */
+export function adlCandidates(book: Book, market: number, side: number, ranking: number): Candidate[] {
+  const mk = book.market(market)
+  const col = book.col(market)
+  const out: Candidate[] = []
+  const sideB = BigInt(side)
+  for (let s = 0; s < col.len; s++) {
+    const a = col.account[s] as number
+    const q = BigInt(col.qty[s] as number)
+    const c = col.cost[s] as bigint
+    if ((q > 0n ? 1n : q < 0n ? -1n : 0n) !== sideB) continue
+    const ctx = (e: unknown): unknown => withContext(e, `ADL score of account ${book.ids[a]}, market ${mk.symbol}`)
+    let upnl: bigint
+    let equity: bigint
+    let wallet: bigint
+    let accUpnl: bigint
+    let accMm: bigint
+    try {
+      upnl = mk.upnl(q, c)
+    } catch (e) {
+      throw ctx(e)
+    }
+    // Collateral behind the position: the isolated equity, or the account's cross state.
+    if (col.isolated[s] === 1) {
+      const im = col.isolatedMargin[s] as bigint
+      try {
+        equity = add(im, upnl, 'isolated equity')
+        wallet = im
+        accUpnl = upnl
+        accMm = mk.maintenanceMargin(q, c)
+      } catch (e) {
+        throw ctx(e)
+      }
+    } else {
+      const [eq, mm] = book.crossRow(a) // errors carry the account context, as account_rows does
+      const bal = book.balance(a)
+      equity = eq
+      wallet = bal
+      accUpnl = eq - bal
+      accMm = mm
+    }
+    let notional: bigint
+    let entryValue: bigint
+    try {
+      notional = mk.valueAtoms(q, mk.mark)
+      if (notional < 1n) notional = 1n
+      entryValue = mk.entryValueAtoms(c)
+      if (entryValue < 1n) entryValue = 1n
+    } catch (e) {
+      throw ctx(e)
+    }
+    const eq = equity < 1n ? 1n : equity
+    let num: bigint
+    let den: bigint
+    switch (ranking) {
+      case Bitmex:
+        // PnL% = uPnL/entryValue; leverage = notional/equity.
+        if (upnl >= 0n) {
+          num = mul(upnl, notional, 'ADL score')
+          den = mul(entryValue, eq, 'ADL score')
+        } else {
+          num = mul(upnl, eq, 'ADL score')
+          den = mul(entryValue, notional, 'ADL score')
+        }
+        break
+      case Binance: {
+        num = mul(accUpnl > 0n ? accUpnl : 0n, accMm, 'ADL score')
+        const wu = add(wallet, accUpnl, 'ADL score')
+        den = mul(wallet > 1n ? wallet : 1n, wu > 1n ? wu : 1n, 'ADL score')
+        break
+      }
+      case Hyperliquid: {
+        // mark/entry from values: linear markValue/entryValue, inverse the reverse.
+        const pn = mk.kind === Linear ? notional : entryValue
+        const pd = mk.kind === Linear ? entryValue : notional
+        num = mul(pn, notional, 'ADL score')
+        den = mul(pd, eq, 'ADL score')
+        break
+      }
+      default:
+        num = 0n
+        den = 1n
+    }
+    out.push(candidate(a, q, num, den))
+  }
+  return out
+}
+
+/** Engine::adl_queue: the candidates in full rank order. */
+export function adlQueue(book: Book, market: number, side: number, ranking: number): Candidate[] {
+  const c = adlCandidates(book, market, side, ranking)
+  const ids = book.ids
+  c.sort((x, y) => queueOrder(x, y, ids))
+  return c
+}
+
+/**
+ * Reorder `a` so that a[0..k) holds its k smallest elements under `cmp` (k < a.length): Hoare
+ * quickselect with a median-of-three pivot, like Rust's select_nth_unstable_by.
+ */
+function selectSmallest<T>(a: T[], k: number, cmp: (x: T, y: T) => number): void {
+  let lo = 0
+  let hi = a.length - 1
+  const swap = (i: number, j: number): void => {
+    const t = a[i] as T
+    a[i] = a[j] as T
+    a[j] = t
+  }
+  while (hi > lo) {
+    const mid = (lo + hi) >>> 1
+    if (cmp(a[mid] as T, a[lo] as T) < 0) swap(mid, lo)
+    if (cmp(a[hi] as T, a[lo] as T) < 0) swap(hi, lo)
+    if (cmp(a[hi] as T, a[mid] as T) < 0) swap(hi, mid)
+    const pivot = a[mid] as T
+    let i = lo
+    let j = hi
+    while (i <= j) {
+      while (cmp(a[i] as T, pivot) < 0) i++
+      while (cmp(a[j] as T, pivot) > 0) j--
+      if (i <= j) swap(i++, j--)
+    }
+    // a[lo..=j] ≤ pivot ≤ a[i..=hi], and a[j+1..i) equal the pivot.
+    if (k <= j) hi = j
+    else if (k >= i) lo = i
+    else return
+  }
+}
+
+/**
+ * Engine::adl_select: the shortest prefix of the queue whose sizes reach `need` lots, in rank
+ * order (all of it when they never do), by selection of the top k (64, 256, …) as Rust does.
+ * The order is total (one position per account and market), so the prefix is unique, whatever
+ * the selection algorithm. The running sum cannot overflow u64: it stops at ≥ need ≤ 2^63, and
+ * each size is ≤ 10^15.
+ */
+export function adlSelect(cands: Candidate[], need: bigint, ids: readonly string[]): Candidate[] {
+  const cmp = (x: Candidate, y: Candidate): number => queueOrder(x, y, ids)
+  const n = cands.length
+  let k = Math.min(64, n)
+  for (;;) {
+    if (k < n) selectSmallest(cands, k, cmp)
+    const top = cands.slice(0, k).sort(cmp)
+    let sum = 0n
+    for (let i = 0; i < top.length; i++) {
+      sum += abs((top[i] as Candidate).qty)
+      if (sum >= need) return top.slice(0, i + 1)
+    }
+    if (k === n) return top
+    k = Math.min(k * 4, n)
+  }
+}
+
+/**
+ * Largest-remainder shares of `amount` over candidate sizes (total = Σ|qty| > 0): floor shares,
+ * then one unit each by remainder descending, ties to the larger size, then the account id.
+ * Returns [candidate index, share > 0] in candidate order. `amount` ≤ total (lots) or any i64
+ * (atoms); every product fits u128 in Rust (≤ 2^63 · 10^15).
+ */
+function largestRemainder(cands: readonly Candidate[], amount: bigint, total: bigint, ids: readonly string[]): Array<[number, bigint]> {
+  const n = cands.length
+  const share: bigint[] = new Array<bigint>(n)
+  const rem: bigint[] = new Array<bigint>(n)
+  let given = 0n
+  for (let i = 0; i < n; i++) {
+    const x = amount * abs((cands[i] as Candidate).qty)
+    share[i] = x / total
+    rem[i] = x % total
+    given += share[i] as bigint
+  }
+  let left = amount - given
+  const order = Array.from({ length: n }, (_, i) => i)
+  order.sort((x, y) => {
+    const a = cands[x] as Candidate
+    const b = cands[y] as Candidate
+    return (
+      cmpBig(rem[y] as bigint, rem[x] as bigint) ||
+      cmpBig(abs(b.qty), abs(a.qty)) ||
+      cmpBytes(ids[a.account] as string, ids[b.account] as string)
+    )
+  })
+  for (const i of order) {
+    if (left === 0n) break
+    share[i] = (share[i] as bigint) + 1n
+    left -= 1n
+  }
+  const out: Array<[number, bigint]> = []
+  for (let i = 0; i < n; i++) if ((share[i] as bigint) > 0n) out.push([i, share[i] as bigint])
+  return out
+}
+
+/** prorata_shares: shares of `need` lots (capped at the total) by size (SPEC §9.3). */
+export function prorataShares(cands: readonly Candidate[], need: bigint, ids: readonly string[]): Array<[number, bigint]> {
+  let total = 0n
+  for (const c of cands) total += abs(c.qty)
+  if (total === 0n) return []
+  return largestRemainder(cands, need < total ? need : total, total, ids)
+}
+
+/** waterfall.rs prorata_amount: shares of `amount` atoms by size (SPEC §9.4). */
+export function prorataAmount(cands: readonly Candidate[], amount: bigint, total: bigint, ids: readonly string[]): Array<[number, bigint]> {
+  return largestRemainder(cands, amount, total, ids)
+}
+
+/**
+ * ADL indicator lights (1–5) for a ranked queue. BitMEX rule: the cumulative quantity share in
+ * rank order, rounded up to the next 20 %, mapped so the front of the queue shows 5 lights.
+ * Count rule: the rank's position among the candidates, in fifths.
+ */
+export function indicator(queue: readonly Candidate[], byQuantity: boolean): Uint8Array {
+  const n = BigInt(queue.length)
+  let total = 0n
+  for (const c of queue) total += abs(c.qty)
+  const out = new Uint8Array(queue.length)
+  let cum = 0n
+  for (let i = 0; i < queue.length; i++) {
+    let part: bigint
+    let whole: bigint
+    if (byQuantity) {
+      cum += abs((queue[i] as Candidate).qty)
+      part = cum
+      whole = total > 1n ? total : 1n
+    } else {
+      part = BigInt(i + 1)
+      whole = n
+    }
+    // bucket = ceil(5·part/whole) ∈ 1..=5; the first fifth of the queue shows 5 lights.
+    const p = 5n * part
+    const bucket = Number(p / whole + (p % whole !== 0n ? 1n : 0n))
+    out[i] = 6 - Math.min(5, Math.max(1, bucket))
+  }
+  return out
+}

@@ -1,0 +1,199 @@
+// Mirror of crates/core/src/planner.rs: manual deleveraging (SPEC §11). For a cross account and a
+// target — margin ratio, leverage, or distance of one position's liquidation price from mark —
+// the smallest reductions at mark, fees included, that reach it, with the resulting equity,
+// margin and liquidation prices.
+//
+// Rust evaluates the plan's totals and target tests with unchecked i128 arithmetic. In the
+// release build (the binding) an overflow wraps, and it is reachable: `notional·10^6` and
+// `mm·10^6` exceed 2^127 once a position is worth more than ~1.7·10^32 atoms at mark (an entry
+// near one tick and a mark near 10^15 ticks), and `target·equity` with a large target. `wrap`
+// reproduces those values exactly (reported as a Rust defect; the checked ops would be the fix).
+
+import { DeleverageError, ErrorCode } from './errors.js'
+import { liquidationPrice, type SolvedPrice } from './liq.js'
+import type { Market } from './market.js'
+import { RATE_SCALE, sub, toI64 } from './num.js'
+import type { Book } from './waterfall.js'
+
+export const MarginRatio = 0
+export const Leverage = 1
+export const LiquidationDistance = 2
+
+export interface DeleverageTarget {
+  kind: number
+  ppm: bigint
+  /** LiquidationDistance only. */
+  market: number
+}
+
+export interface DeleveragePlan {
+  orders: Array<[number, bigint]>
+  reached: boolean
+  fees: bigint
+  equity: bigint
+  maintenanceMargin: bigint
+  notional: bigint
+  positions: Array<[number, bigint, SolvedPrice | null]>
+}
+
+/** One cross position as the plan changes it. */
+interface Pos {
+  m: number
+  q: bigint
+  cost: bigint
+  upnl: bigint
+  mm: bigint
+  notional: bigint
+}
+
+/** i128 wrapping (Rust release arithmetic). */
+function wrap(x: bigint): bigint {
+  return BigInt.asIntN(128, x)
+}
+
+function abs(x: bigint): bigint {
+  return x < 0n ? -x : x
+}
+
+/** (equity, MM, notional) of the cross positions with `spent` taken from the balance. */
+function totals(balance: bigint, pos: readonly Pos[], spent: bigint): [bigint, bigint, bigint] {
+  let u = 0n
+  let mm = 0n
+  let n = 0n
+  for (const p of pos) {
+    u += p.upnl
+    mm += p.mm
+    n += p.notional
+  }
+  return [wrap(balance - spent + u), wrap(mm), wrap(n)]
+}
+
+export function planDeleveraging(book: Book, a: number, target: DeleverageTarget, feeRate: bigint): DeleveragePlan {
+  book.account(a)
+  if (!(feeRate >= 0n && feeRate < RATE_SCALE)) {
+    throw new DeleverageError(ErrorCode.InvalidArgument, `fee rate must be within 0 and 1, got ${feeRate}e-8`)
+  }
+  if ((target.kind === MarginRatio || target.kind === Leverage) && target.ppm <= 0n) {
+    throw new DeleverageError(ErrorCode.InvalidArgument, `target must be positive, got ${target.ppm} ppm`)
+  }
+  if (target.kind === LiquidationDistance) {
+    book.market(target.market)
+    if (!(target.ppm >= 0n && target.ppm < 1_000_000n)) {
+      throw new DeleverageError(ErrorCode.InvalidArgument, `distance must be within 0 and 1, got ${target.ppm} ppm`)
+    }
+  }
+  const pos: Pos[] = []
+  const refs = book.refs(a)
+  for (let i = 0; i < refs.length; i += 2) {
+    const m = refs[i] as number
+    const s = refs[i + 1] as number
+    const col = book.col(m)
+    if (col.isolated[s] === 1) continue
+    const mk = book.markets[m] as Market
+    const q = BigInt(col.qty[s] as number)
+    const cost = col.cost[s] as bigint
+    const upnl = mk.upnl(q, cost)
+    const mm = mk.maintenanceMargin(q, cost)
+    pos.push({ m, q, cost, upnl, mm, notional: mk.valueAtoms(q, mk.mark) })
+  }
+  const balance = book.balance(a)
+  let fees = 0n
+  // Reduction order: largest maintenance margin first, then market index (as liquidation).
+  const order = Array.from({ length: pos.length }, (_, i) => i)
+  order.sort((x, y) => {
+    const px = pos[x] as Pos
+    const py = pos[y] as Pos
+    return py.mm < px.mm ? -1 : py.mm > px.mm ? 1 : px.m - py.m
+  })
+  const orders: Array<[number, bigint]> = []
+  const met = (v: readonly Pos[], f: bigint): boolean => targetMet(book, balance, v, f, target)
+  let reached = met(pos, fees)
+  for (const i of order) {
+    if (reached) break
+    const p = pos[i] as Pos
+    const mk = book.markets[p.m] as Market
+    // The position after closing |d| lots at mark, and the fee for it.
+    const apply = (d: bigint): [Pos, bigint, bigint] => {
+      const fee = mk.rateOfValue(d, mk.mark, feeRate)
+      const [closed, realised] = mk.closeAt(p.q, p.cost, d, mk.mark)
+      const q2 = p.q - d
+      const c2 = p.cost - closed
+      const np: Pos =
+        q2 === 0n
+          ? { m: p.m, q: 0n, cost: 0n, upnl: 0n, mm: 0n, notional: 0n }
+          : { m: p.m, q: q2, cost: c2, upnl: mk.upnl(q2, c2), mm: mk.maintenanceMargin(q2, c2), notional: mk.valueAtoms(q2, mk.mark) }
+      return [np, realised, fee]
+    }
+    // Realised PnL moves into the balance; track it as part of `fees` (negated).
+    const withD = (d: bigint): boolean => {
+      const [np, realised, fee] = apply(d)
+      const v = pos.slice()
+      v[i] = np
+      return met(v, wrap(fees + fee - realised))
+    }
+    const sg = p.q > 0n ? 1n : -1n
+    let d: bigint
+    if (!withD(p.q)) {
+      d = p.q
+    } else {
+      let lo = 0n
+      let hi = abs(p.q)
+      while (hi - lo > 1n) {
+        const mid = lo + (hi - lo) / 2n
+        if (withD(sg * mid)) hi = mid
+        else lo = mid
+      }
+      reached = true
+      d = sg * hi
+    }
+    const [np, realised, fee] = apply(d)
+    pos[i] = np
+    fees = wrap(fees + fee - realised)
+    orders.push([p.m, d])
+  }
+  // `fees` folded realised PnL in; report the fees alone.
+  let feeTotal = 0n
+  for (const [m, d] of orders) {
+    const mk = book.markets[m] as Market
+    feeTotal = wrap(feeTotal + mk.rateOfValue(d, mk.mark, feeRate))
+  }
+  const [equity, mm, notional] = totals(balance, pos, fees)
+  const after: Array<[number, bigint, SolvedPrice | null]> = []
+  for (const p of pos) {
+    if (p.q !== 0n) after.push([p.m, p.q, liqAfter(book, balance, pos, fees, p.m)])
+  }
+  return {
+    orders,
+    reached,
+    fees: toI64(feeTotal, 'fees'),
+    equity: toI64(equity, 'equity'),
+    maintenanceMargin: toI64(mm, 'maintenance margin'),
+    notional: toI64(notional, 'notional'),
+    positions: after,
+  }
+}
+
+function targetMet(book: Book, balance: bigint, pos: readonly Pos[], fees: bigint, target: DeleverageTarget): boolean {
+  const [e, mm, n] = totals(balance, pos, fees)
+  switch (target.kind) {
+    case MarginRatio:
+      return mm === 0n || (e > 0n && wrap(mm * 1_000_000n) <= wrap(target.ppm * e))
+    case Leverage:
+      return n === 0n || (e > 0n && wrap(n * 1_000_000n) <= wrap(target.ppm * e))
+    default: {
+      const lp = liqAfter(book, balance, pos, fees, target.market)
+      if (lp === null) return true
+      const mark = (book.markets[target.market] as Market).mark
+      return abs(mark - lp.conservative) * 1_000_000n >= target.ppm * mark
+    }
+  }
+}
+
+/** Liquidation price of the position in `market` with the plan's positions and cash. */
+function liqAfter(book: Book, balance: bigint, pos: readonly Pos[], fees: bigint, market: number): SolvedPrice | null {
+  const p = pos.find((x) => x.m === market && x.q !== 0n)
+  if (p === undefined) return null
+  const [e, mm] = totals(balance, pos, fees)
+  const base = sub(sub(e, p.upnl, 'liquidation base'), wrap(mm - p.mm), 'liquidation base')
+  return liquidationPrice(book.markets[market] as Market, p.q, p.cost, base)
+}
