@@ -57,6 +57,89 @@ export interface PositionRiskColumns {
   bankruptcyPriceNearest: BigInt64Array
 }
 
+/** Waterfall configuration in integer units (SPEC §8). */
+export interface WaterfallInit {
+  /** Liquidation fee rate, 1e-8 units. */
+  feeRate: bigint
+  /** Buffer over maintenance margin that a partial liquidation restores, 1e-8 units. */
+  bufferRate: bigint
+  /** 0 bitmex, 1 binance, 2 hyperliquid, 3 prorata */
+  ranking: number
+  adlAtMark: boolean
+  /** 0 exhausted, 1 drawdown */
+  policy: number
+  triggerPpm: bigint
+  stopPpm: bigint
+  window: bigint
+}
+
+/** Event kinds (SPEC §8–§10); the order is the Rust `EventKind` discriminant. */
+export const EVENT_KINDS = [
+  'liquidationFill',
+  'liquidationFee',
+  'takeover',
+  'fundPayment',
+  'engineFill',
+  'adlFill',
+  'socialisedLoss',
+  'badDebt',
+  'adlModeOn',
+  'adlModeOff',
+  'funding',
+  'fundDeposit',
+  'adlShortfall',
+  'residue',
+] as const
+export type EventKind = (typeof EVENT_KINDS)[number]
+
+export interface EventColumns {
+  seq: BigInt64Array
+  kind: Uint8Array
+  account: Uint32Array
+  market: Uint32Array
+  counterparty: Uint32Array
+  qty: BigInt64Array
+  price: BigInt64Array
+  amount: BigInt64Array
+}
+
+export interface Ledger {
+  insuranceFund: bigint
+  settlement: bigint
+  residue: bigint
+  cashTotal: bigint
+  adlMode: boolean
+  /** The seq the next event will get. */
+  nextSeq: bigint
+}
+
+export interface PlanColumns {
+  takeover: boolean
+  market: Uint32Array
+  qty: BigInt64Array
+}
+
+export interface QueueColumns {
+  account: Uint32Array
+  qty: BigInt64Array
+  lights: Uint8Array
+  lightsByCount: Uint8Array
+}
+
+export interface DeleveragePlanColumns {
+  reached: boolean
+  fees: bigint
+  equity: bigint
+  maintenanceMargin: bigint
+  notional: bigint
+  orderMarket: Uint32Array
+  orderQty: BigInt64Array
+  positionMarket: Uint32Array
+  positionQty: BigInt64Array
+  /** Conservative liquidation price after the plan; 0 = none in range. */
+  liquidationPrice: BigInt64Array
+}
+
 export const CROSS = 0xffffffff
 export const FLAG_ISOLATED = 1
 export const FLAG_COST_BASIS = 2
@@ -89,4 +172,24 @@ export interface CoreEngine {
   marketIndex(symbol: string): number | null
   accountCount(): number
   positionCount(): number
+
+  // ---- the waterfall (SPEC §8–§10); isolatedMarket = CROSS for a cross account -------------
+  configureWaterfall(config: WaterfallInit): void
+  depositFund(amount: bigint, now: bigint): void
+  /** model 0 = at mark, 1 = impact (ppmPerLot, capPpm). Returns the first new event's seq. */
+  runWaterfall(model: number, ppmPerLot: bigint, capPpm: bigint, now: bigint): bigint
+  planLiquidation(account: number, isolatedMarket: number): PlanColumns
+  settleLiquidationFill(account: number, isolatedMarket: number, market: number, qty: bigint, price: bigint): void
+  takeOver(account: number, isolatedMarket: number): void
+  settleEngineFill(market: number, qty: bigint, price: bigint): void
+  autoDeleverage(market: number): void
+  socialiseLoss(market: number, amount: bigint, beneficiary: number): void
+  settleFunding(market: number, rate: bigint): void
+  events(fromSeq: bigint): EventColumns
+  ledger(): Ledger
+  /** The liquidation engine's position: [qty, cost basis]. */
+  enginePosition(market: number): BigInt64Array
+  adlQueue(market: number, side: number, ranking: number): QueueColumns
+  /** kind 0 margin ratio, 1 leverage, 2 liquidation distance of `market` (all targets in ppm). */
+  planDeleveraging(account: number, kind: number, targetPpm: bigint, market: number, feeRate: bigint): DeleveragePlanColumns
 }

@@ -2,7 +2,7 @@
 // units and names, never semantics: every number is computed by the core engine underneath,
 // native (Rust via napi-rs) or the TypeScript fallback, which agree bit for bit.
 
-import { CROSS, FLAG_COST_BASIS, FLAG_ISOLATED, type CoreEngine, type MarginColumns, type MarketInit } from './core.js'
+import { CROSS, EVENT_KINDS, FLAG_COST_BASIS, FLAG_ISOLATED, type CoreEngine, type EventKind, type MarginColumns, type MarketInit, type WaterfallInit } from './core.js'
 import { formatRatio, formatUnits, parseUnits, describe, type Amount } from './decimal.js'
 import { DeleverageError } from './fallback/errors.js'
 import { JsEngine } from './fallback/engine.js'
@@ -100,6 +100,57 @@ export interface AccountStatus extends MarginStatus {
 
 export interface AccountReport extends AccountStatus {
   positions: PositionReport[]
+}
+
+export type AdlRanking = 'bitmex' | 'binance' | 'hyperliquid' | 'prorata'
+const RANKINGS: AdlRanking[] = ['bitmex', 'binance', 'hyperliquid', 'prorata']
+
+export interface WaterfallOptions {
+  /** Liquidation (clearance) fee on the closed value, e.g. "0.005"; goes to the insurance fund. */
+  liquidationFee?: Amount
+  /** Partial liquidation restores equity ≥ MM × (1 + buffer), e.g. "0.02" (Drift). */
+  buffer?: Amount
+  ranking?: AdlRanking
+  /** Price ADL closes at: the bankrupt position's bankruptcy price (default) or the mark. */
+  adlPrice?: 'bankruptcy' | 'mark'
+  /** "exhausted" (default), or Bybit-like drawdown hysteresis over a window of `now` units. */
+  fundPolicy?: { kind: 'exhausted' } | { kind: 'drawdown'; trigger: Amount; stop: Amount; window: number | bigint }
+}
+
+/** How the engine fills its own liquidation orders: at mark, or with linear price impact. */
+export type FillModel = 'mark' | { ppmPerLot: number | bigint; capPpm: number | bigint }
+
+export interface WaterfallEvent {
+  seq: number
+  kind: EventKind
+  account: string | null
+  symbol: string | null
+  counterparty: string | null
+  qty: string | null
+  price: string | null
+  /** Realised PnL, fee, payment or loss share, in the margin asset. */
+  amount: string
+}
+
+export type DeleverageTarget = { marginRatio: Amount } | { leverage: Amount } | { liquidationDistance: Amount; symbol: string }
+
+export interface DeleveragePlanReport {
+  reached: boolean
+  orders: Array<{ symbol: string; qty: string }>
+  fees: string
+  equity: string
+  maintenanceMargin: string
+  notional: string
+  positions: Array<{ symbol: string; qty: string; liquidationPrice: string | null }>
+}
+
+export interface LedgerReport {
+  insuranceFund: string
+  settlement: string
+  residue: string
+  /** Balances + isolated margins + fund + residue + settlement: constant under the waterfall. */
+  cashTotal: string
+  adlMode: boolean
 }
 
 interface MarketMeta {
@@ -384,6 +435,173 @@ export class Engine {
     return out
   }
 
+  // ---- the waterfall (SPEC §8–§10) ---------------------------------------------------------
+
+  configureWaterfall(o: WaterfallOptions): void {
+    const rate = (v: Amount | undefined, d: bigint, f: string) => (v === undefined ? d : parseUnits(v, 8, f, { nonNegative: 'INVALID_ARGUMENT' }))
+    const ranking = RANKINGS.indexOf(o.ranking ?? 'bitmex')
+    if (ranking < 0) throw new DeleverageError('INVALID_ARGUMENT', `ranking must be one of ${RANKINGS.join(', ')}, got ${describe(o.ranking)}`)
+    const p = o.fundPolicy ?? { kind: 'exhausted' }
+    const init: WaterfallInit = {
+      feeRate: rate(o.liquidationFee, 500_000n, 'liquidationFee'),
+      bufferRate: rate(o.buffer, 2_000_000n, 'buffer'),
+      ranking,
+      adlAtMark: o.adlPrice === 'mark',
+      policy: p.kind === 'drawdown' ? 1 : 0,
+      triggerPpm: p.kind === 'drawdown' ? parseUnits(p.trigger, 6, 'fundPolicy.trigger') : 0n,
+      stopPpm: p.kind === 'drawdown' ? parseUnits(p.stop, 6, 'fundPolicy.stop') : 0n,
+      window: p.kind === 'drawdown' ? BigInt(p.window) : 0n,
+    }
+    this.core.configureWaterfall(init)
+  }
+
+  depositInsuranceFund(amount: Amount, now: number | bigint = 0): void {
+    this.core.depositFund(i64(parseUnits(amount, this.quoteDecimals, 'amount'), 'amount'), BigInt(now))
+  }
+
+  /** The whole waterfall at the current marks (all or nothing); returns its events. */
+  runWaterfall(options: { fill?: FillModel; now?: number | bigint } = {}): WaterfallEvent[] {
+    const fill = options.fill ?? 'mark'
+    const first = fill === 'mark'
+      ? this.core.runWaterfall(0, 0n, 0n, BigInt(options.now ?? 0))
+      : this.core.runWaterfall(1, BigInt(fill.ppmPerLot), BigInt(fill.capPpm), BigInt(options.now ?? 0))
+    return this.events(first)
+  }
+
+  /** What liquidating the account (or its isolated position in `symbol`) would do now. */
+  planLiquidation(account: string, isolatedSymbol?: string): { takeover: boolean; orders: Array<{ symbol: string; qty: string }> } {
+    const p = this.core.planLiquidation(this.accountIndex(account), this.isoIndex(isolatedSymbol))
+    return {
+      takeover: p.takeover,
+      orders: Array.from(p.market, (m, i) => ({ symbol: this.marketList[m]!.symbol, qty: formatUnits(p.qty[i]!, this.marketList[m]!.qtyDecimals) })),
+    }
+  }
+
+  /** A liquidation order of `account` filled in the host's book. */
+  settleLiquidationFill(account: string, fill: { symbol: string; qty: Amount; price: Amount; isolated?: boolean }): WaterfallEvent[] {
+    const m = this.market(fill.symbol)
+    const from = this.nextSeq()
+    this.core.settleLiquidationFill(
+      this.accountIndex(account),
+      fill.isolated ? m.index : CROSS,
+      m.index,
+      i64(parseUnits(fill.qty, m.qtyDecimals, 'qty'), 'qty'),
+      i64(parseUnits(fill.price, m.priceDecimals, 'price', { positive: 'INVALID_PRICE' }), 'price'),
+    )
+    return this.events(from)
+  }
+
+  takeOver(account: string, isolatedSymbol?: string): WaterfallEvent[] {
+    const from = this.nextSeq()
+    this.core.takeOver(this.accountIndex(account), this.isoIndex(isolatedSymbol))
+    return this.events(from)
+  }
+
+  settleEngineFill(symbol: string, qty: Amount, price: Amount): WaterfallEvent[] {
+    const m = this.market(symbol)
+    const from = this.nextSeq()
+    this.core.settleEngineFill(m.index, i64(parseUnits(qty, m.qtyDecimals, 'qty'), 'qty'), i64(parseUnits(price, m.priceDecimals, 'price', { positive: 'INVALID_PRICE' }), 'price'))
+    return this.events(from)
+  }
+
+  autoDeleverage(symbol: string): WaterfallEvent[] {
+    const from = this.nextSeq()
+    this.core.autoDeleverage(this.market(symbol).index)
+    return this.events(from)
+  }
+
+  /** Share `amount` of `beneficiary`'s bad debt over every position of `symbol` by size (G6). */
+  socialiseLoss(symbol: string, amount: Amount, beneficiary: string): WaterfallEvent[] {
+    const from = this.nextSeq()
+    this.core.socialiseLoss(this.market(symbol).index, i64(parseUnits(amount, this.quoteDecimals, 'amount'), 'amount'), this.accountIndex(beneficiary))
+    return this.events(from)
+  }
+
+  /** Settle a funding rate (e.g. "0.0001"; positive: longs pay shorts) by value at mark. */
+  settleFunding(symbol: string, rate: Amount): WaterfallEvent[] {
+    const from = this.nextSeq()
+    this.core.settleFunding(this.market(symbol).index, parseUnits(rate, 8, 'rate'))
+    return this.events(from)
+  }
+
+  /** Events from sequence number `fromSeq` on, decoded. */
+  events(fromSeq: number | bigint = 0): WaterfallEvent[] {
+    const c = this.core.events(BigInt(fromSeq))
+    const q = this.quoteDecimals
+    const id = (i: number) => (i === CROSS ? null : this.core.accountId(i))
+    return Array.from(c.seq, (seq, i) => {
+      const m = c.market[i] === CROSS ? null : this.marketList[c.market[i]!]!
+      const hasTrade = m !== null && c.price[i] !== 0n
+      return {
+        seq: Number(seq),
+        kind: EVENT_KINDS[c.kind[i]!]!,
+        account: id(c.account[i]!),
+        symbol: m?.symbol ?? null,
+        counterparty: id(c.counterparty[i]!),
+        qty: hasTrade || c.qty[i] !== 0n ? (m ? formatUnits(c.qty[i]!, m.qtyDecimals) : null) : null,
+        price: hasTrade ? formatUnits(c.price[i]!, m!.priceDecimals) : null,
+        amount: formatUnits(c.amount[i]!, q),
+      }
+    })
+  }
+
+  ledger(): LedgerReport {
+    const l = this.core.ledger()
+    const q = this.quoteDecimals
+    return { insuranceFund: formatUnits(l.insuranceFund, q), settlement: formatUnits(l.settlement, q), residue: formatUnits(l.residue, q), cashTotal: formatUnits(l.cashTotal, q), adlMode: l.adlMode }
+  }
+
+  /** The ADL queue of one side of a market in rank order, with indicator lights (1–5). */
+  adlQueue(symbol: string, side: 'long' | 'short', ranking?: AdlRanking): Array<{ account: string; qty: string; lights: number; lightsByCount: number }> {
+    const m = this.market(symbol)
+    const r = RANKINGS.indexOf(ranking ?? 'bitmex')
+    if (r < 0) throw new DeleverageError('INVALID_ARGUMENT', `ranking must be one of ${RANKINGS.join(', ')}, got ${describe(ranking)}`)
+    const c = this.core.adlQueue(m.index, side === 'long' ? 1 : -1, r)
+    return Array.from(c.account, (a, i) => ({ account: this.core.accountId(a), qty: formatUnits(c.qty[i]!, m.qtyDecimals), lights: c.lights[i]!, lightsByCount: c.lightsByCount[i]! }))
+  }
+
+  /**
+   * Manual deleveraging (SPEC §11): the smallest reductions of `account`'s cross positions, at
+   * mark with `fee` (a taker fee rate, default 0), that reach the target.
+   */
+  planDeleveraging(account: string, target: DeleverageTarget, options: { fee?: Amount } = {}): DeleveragePlanReport {
+    let kind: number
+    let ppm: bigint
+    let market = CROSS
+    if ('marginRatio' in target) [kind, ppm] = [0, parseUnits(target.marginRatio, 6, 'marginRatio', { positive: 'INVALID_ARGUMENT' })]
+    else if ('leverage' in target) [kind, ppm] = [1, parseUnits(target.leverage, 6, 'leverage', { positive: 'INVALID_ARGUMENT' })]
+    else {
+      kind = 2
+      ppm = parseUnits(target.liquidationDistance, 6, 'liquidationDistance', { nonNegative: 'INVALID_ARGUMENT' })
+      market = this.market(target.symbol).index
+    }
+    const fee = options.fee === undefined ? 0n : parseUnits(options.fee, 8, 'fee', { nonNegative: 'INVALID_ARGUMENT' })
+    const p = this.core.planDeleveraging(this.accountIndex(account), kind, ppm, market, fee)
+    const q = this.quoteDecimals
+    const sym = (m: number) => this.marketList[m]!
+    return {
+      reached: p.reached,
+      orders: Array.from(p.orderMarket, (m, i) => ({ symbol: sym(m).symbol, qty: formatUnits(p.orderQty[i]!, sym(m).qtyDecimals) })),
+      fees: formatUnits(p.fees, q),
+      equity: formatUnits(p.equity, q),
+      maintenanceMargin: formatUnits(p.maintenanceMargin, q),
+      notional: formatUnits(p.notional, q),
+      positions: Array.from(p.positionMarket, (m, i) => ({
+        symbol: sym(m).symbol,
+        qty: formatUnits(p.positionQty[i]!, sym(m).qtyDecimals),
+        liquidationPrice: p.liquidationPrice[i] === 0n ? null : formatUnits(p.liquidationPrice[i]!, sym(m).priceDecimals),
+      })),
+    }
+  }
+
+  private isoIndex(symbol: string | undefined): number {
+    return symbol === undefined ? CROSS : this.market(symbol).index
+  }
+
+  private nextSeq(): bigint {
+    return this.core.ledger().nextSeq
+  }
+
   // ---- reading the margin state ----------------------------------------------------------
 
   /** Full sweep: liquidatable accounts and isolated positions, worst first (SPEC §5). */
@@ -467,7 +685,8 @@ export class Engine {
 function entryPrice(m: MarketMeta, qty: bigint, cost: bigint, quoteDecimals: number): string {
   const P = m.priceDecimals
   const tick = 10n ** BigInt(P)
-  if (m.type === 'linear') return formatRatio(cost, qty * tick, P + 4).replace(/^-/, '')
+  // cost and qty share their sign, so |cost| / (|qty|·10^P) is the entry in quote
+  if (m.type === 'linear') return formatRatio(cost < 0n ? -cost : cost, (qty < 0n ? -qty : qty) * tick, P + 4)
   const t = P - m.qtyDecimals + quoteDecimals
   let num = qty * m.contractSize
   let den = cost

@@ -9,6 +9,13 @@ export {
   type AccountInput,
   type AccountReport,
   type AccountStatus,
+  type AdlRanking,
+  type DeleveragePlanReport,
+  type DeleverageTarget,
+  type FillModel,
+  type LedgerReport,
+  type WaterfallEvent,
+  type WaterfallOptions,
   type ContractType,
   type EngineOptions,
   type Implementation,
@@ -21,7 +28,23 @@ export {
   type TierConfig,
   type TierForm,
 } from './engine.js'
-export { CROSS, FLAG_COST_BASIS, FLAG_ISOLATED, type CoreEngine, type MarginColumns, type MarketInit, type PositionRiskColumns } from './core.js'
+export {
+  CROSS,
+  EVENT_KINDS,
+  FLAG_COST_BASIS,
+  FLAG_ISOLATED,
+  type CoreEngine,
+  type DeleveragePlanColumns,
+  type EventColumns,
+  type EventKind,
+  type Ledger,
+  type MarginColumns,
+  type MarketInit,
+  type PlanColumns,
+  type PositionRiskColumns,
+  type QueueColumns,
+  type WaterfallInit,
+} from './core.js'
 export { formatUnits, parseUnits, type Amount } from './decimal.js'
 export { DeleverageError, ErrorCode } from './fallback/errors.js'
 export { JsEngine } from './fallback/engine.js'

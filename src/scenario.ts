@@ -4,7 +4,7 @@
 
 import { readFileSync } from 'node:fs'
 import { describe } from './decimal.js'
-import { Engine, type AccountInput, type EngineOptions, type MarketConfig, type TierConfig } from './engine.js'
+import { Engine, type AccountInput, type EngineOptions, type FillModel, type MarketConfig, type TierConfig, type WaterfallOptions } from './engine.js'
 import { DeleverageError } from './fallback/errors.js'
 
 export interface Scenario {
@@ -13,6 +13,11 @@ export interface Scenario {
   warningRatio?: string
   markets: MarketConfig[]
   accounts: AccountInput[]
+  /** Opening balance of the insurance fund. */
+  insuranceFund?: string
+  waterfall?: WaterfallOptions
+  /** How `liquidate` fills the engine's orders (default: at mark). */
+  fill?: FillModel
 }
 
 type Json = unknown
@@ -66,7 +71,7 @@ function oneOf<T extends string>(allowed: readonly T[]) {
 /** Check the shape of a parsed JSON document and return it typed. */
 export function parseScenario(doc: Json): Scenario {
   const root = obj(doc, '$')
-  only(root, '$', ['quoteDecimals', 'warningRatio', 'markets', 'accounts', 'description'])
+  only(root, '$', ['quoteDecimals', 'warningRatio', 'markets', 'accounts', 'description', 'insuranceFund', 'waterfall', 'fill'])
   const markets = arr(root.markets, '$.markets').map((mv, i): MarketConfig => {
     const p = `markets[${i}]`
     const m = obj(mv, p)
@@ -118,11 +123,48 @@ export function parseScenario(doc: Json): Scenario {
     return { id: str(a.id, `${p}.id`), balance: amount(a.balance, `${p}.balance`), positions }
   })
   const s: Scenario = { markets, accounts }
+  const fund = opt(root, 'insuranceFund', amount, '$')
+  if (fund !== undefined) s.insuranceFund = fund
+  if (root.waterfall !== undefined) s.waterfall = parseWaterfall(root.waterfall, 'waterfall')
+  if (root.fill !== undefined) s.fill = parseFill(root.fill, 'fill')
   const q = opt(root, 'quoteDecimals', int, '$')
   if (q !== undefined) s.quoteDecimals = q
   const w = opt(root, 'warningRatio', amount, '$')
   if (w !== undefined) s.warningRatio = w
   return s
+}
+
+function parseWaterfall(v: Json, p: string): WaterfallOptions {
+  const w = obj(v, p)
+  only(w, p, ['liquidationFee', 'buffer', 'ranking', 'adlPrice', 'fundPolicy'])
+  const out: WaterfallOptions = {}
+  const fee = opt(w, 'liquidationFee', amount, p)
+  if (fee !== undefined) out.liquidationFee = fee
+  const buffer = opt(w, 'buffer', amount, p)
+  if (buffer !== undefined) out.buffer = buffer
+  const ranking = opt(w, 'ranking', oneOf(['bitmex', 'binance', 'hyperliquid', 'prorata'] as const), p)
+  if (ranking) out.ranking = ranking
+  const adlPrice = opt(w, 'adlPrice', oneOf(['bankruptcy', 'mark'] as const), p)
+  if (adlPrice) out.adlPrice = adlPrice
+  if (w.fundPolicy !== undefined) {
+    const fp = obj(w.fundPolicy, `${p}.fundPolicy`)
+    const kind = oneOf(['exhausted', 'drawdown'] as const)(fp.kind, `${p}.fundPolicy.kind`)
+    if (kind === 'exhausted') {
+      only(fp, `${p}.fundPolicy`, ['kind'])
+      out.fundPolicy = { kind }
+    } else {
+      only(fp, `${p}.fundPolicy`, ['kind', 'trigger', 'stop', 'window'])
+      out.fundPolicy = { kind, trigger: amount(fp.trigger, `${p}.fundPolicy.trigger`), stop: amount(fp.stop, `${p}.fundPolicy.stop`), window: int(fp.window, `${p}.fundPolicy.window`) }
+    }
+  }
+  return out
+}
+
+function parseFill(v: Json, p: string): FillModel {
+  if (v === 'mark') return 'mark'
+  const f = obj(v, p)
+  only(f, p, ['ppmPerLot', 'capPpm'])
+  return { ppmPerLot: int(f.ppmPerLot, `${p}.ppmPerLot`), capPpm: int(f.capPpm, `${p}.capPpm`) }
 }
 
 /** Build an engine from a checked scenario. Engine errors are re-labelled with the JSON path. */
@@ -135,6 +177,12 @@ export function engineFromScenario(s: Scenario, options: Omit<EngineOptions, 'qu
       throw relabel(e, `markets[${i}]`)
     }
   })
+  try {
+    if (s.waterfall) engine.configureWaterfall(s.waterfall)
+    if (s.insuranceFund !== undefined) engine.depositInsuranceFund(s.insuranceFund)
+  } catch (e) {
+    throw relabel(e, 'waterfall')
+  }
   s.accounts.forEach((a, i) => {
     try {
       engine.addAccounts([a])

@@ -98,6 +98,7 @@ describe.each(IMPLEMENTATIONS)('Engine API on the %s engine', (implementation) =
     expect(p.isolatedMargin).toBe('307.00000000')
     // short 0.101 @ 29989, mark 30011: uPnL = −0.101 × 22 = −2.222
     expect(p.unrealizedPnl).toBe('-2.22200000')
+    expect(p.entryPrice).toBe('29989.00000')
   })
 
   it('replaces and removes positions, and accepts a cost basis instead of an entry', () => {

@@ -20,6 +20,43 @@ function scenarioFile(doc: unknown): string {
   return f
 }
 
+const crash = join(root, 'test/fixtures/scenarios/crash.json')
+
+describe('deleverage liquidate and plan', () => {
+  it('runs the waterfall and prints events, final state and the ledger', () => {
+    const r = cli(['liquidate', crash])
+    expect(r.err).toBe('')
+    expect(r.code).toBe(0)
+    expect(r.out).toMatch(/takeover +whale/)
+    expect(r.out).toMatch(/adlFill +bear/)
+    expect(r.out).toMatch(/insurance fund [0-9.]+.*cash total/)
+  })
+
+  it('gives identical JSON on both engines, with cash conserved', () => {
+    const a = JSON.parse(cli(['liquidate', crash, '--json']).out)
+    const b = JSON.parse(cli(['liquidate', crash, '--json'], { DELEVERAGE_FORCE_JS: '1' }).out)
+    expect(b.events).toEqual(a.events)
+    expect(b.ledger).toEqual(a.ledger)
+    expect(b.accounts).toEqual(a.accounts)
+    const before = JSON.parse(cli(['check', crash, '--json']).out)
+    const cash = (x: { accounts: Array<{ balance: string; positions: Array<{ isolatedMargin: string | null }> }> }) =>
+      x.accounts.reduce((s, acc) => s + Number(acc.balance) + acc.positions.reduce((t, p) => t + Number(p.isolatedMargin ?? 0), 0), 0)
+    // The deposit of the opening fund came through settlement (+1500 fund, −1500 settlement), so
+    // balances + margins + fund + settlement + residue after equal the balances + margins before.
+    // (Exact conservation is asserted in integers elsewhere; this checks the CLI's JSON adds up.)
+    expect(cash(a) + Number(a.ledger.insuranceFund) + Number(a.ledger.settlement) + Number(a.ledger.residue)).toBeCloseTo(cash(before), 6)
+  })
+
+  it('plans a manual deleveraging to a target', () => {
+    const r = cli(['plan', book, '--account', 'hodler', '--target', 'leverage=0.1', '--fee', '0.0005', '--json'])
+    expect(r.code).toBe(0)
+    const out = JSON.parse(r.out)
+    expect(out.plan.reached).toBe(true)
+    expect(out.plan.orders[0].symbol).toBe('BTCUSDT')
+    expect(cli(['plan', book, '--account', 'hodler']).code).toBe(2)
+  })
+})
+
 describe('deleverage check', () => {
   it('prints accounts and positions as a table', () => {
     const r = cli(['check', book])
