@@ -56,19 +56,24 @@ fn mul_wide(a: u128, b: u128) -> (u128, u128) {
     (hi, lo)
 }
 
-/// Compare a/b with c/d (b, d > 0) exactly: a·d vs c·b in 256 bits.
-pub fn cmp_fraction(a: i128, b: i128, c: i128, d: i128) -> Ordering {
-    let (sl, sr) = (a.signum(), c.signum());
+/// Compare a·b with c·d exactly (256-bit products, any signs).
+pub fn cmp_products(a: i128, b: i128, c: i128, d: i128) -> Ordering {
+    let (sl, sr) = (a.signum() * b.signum(), c.signum() * d.signum());
     if sl != sr {
         return sl.cmp(&sr);
     }
-    let l = mul_wide(a.unsigned_abs(), d as u128);
-    let r = mul_wide(c.unsigned_abs(), b as u128);
+    let l = mul_wide(a.unsigned_abs(), b.unsigned_abs());
+    let r = mul_wide(c.unsigned_abs(), d.unsigned_abs());
     if sl >= 0 {
         l.cmp(&r)
     } else {
         r.cmp(&l)
     }
+}
+
+/// Compare a/b with c/d (b, d > 0) exactly: a·d vs c·b in 256 bits.
+pub fn cmp_fraction(a: i128, b: i128, c: i128, d: i128) -> Ordering {
+    cmp_products(a, d, c, b)
 }
 
 /// Queue order: higher score first, then larger size, then account id (bytewise).

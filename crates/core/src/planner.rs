@@ -2,6 +2,7 @@
 //! distance of one position's liquidation price from mark — the smallest reductions at mark, fees
 //! included, that reach it, with the resulting equity, margin and liquidation prices.
 
+use crate::adl::cmp_products;
 use crate::engine::Engine;
 use crate::error::{Error, ErrorCode, Result};
 use crate::liq::{liquidation_price, SolvedPrice};
@@ -102,7 +103,7 @@ impl Engine {
                 let (np, realised, fee) = apply(d)?;
                 let mut v = pos.clone();
                 v[i] = np;
-                met(&v, fees + fee - realised)
+                met(&v, sub(add(fees, fee, "plan fees")?, realised, "plan fees")?)
             };
             let sign = p.q.signum();
             let d = if !with(p.q)? {
@@ -122,12 +123,12 @@ impl Engine {
             };
             let (np, realised, fee) = apply(d)?;
             pos[i] = np;
-            fees = fees + fee - realised;
+            fees = sub(add(fees, fee, "plan fees")?, realised, "plan fees")?;
             orders.push((p.m, d));
         }
         // `fees` folded realised PnL in; report the fees alone.
         let fee_total: i128 = orders.iter().map(|&(m, d)| self.markets[m as usize].rate_of_value(d, self.markets[m as usize].mark, fee_rate)).sum::<Result<i128>>()?;
-        let (equity, mm, notional) = totals(balance, &pos, fees);
+        let (equity, mm, notional) = totals(balance, &pos, fees)?;
         let mut after = Vec::new();
         for p in pos.iter().filter(|p| p.q != 0) {
             after.push((p.m, p.q, self.liq_after(balance, &pos, fees, p.m)?));
@@ -144,10 +145,11 @@ impl Engine {
     }
 
     fn target_met(&self, balance: i128, pos: &[Pos], fees: i128, target: DeleverageTarget) -> Result<bool> {
-        let (e, mm, n) = totals(balance, pos, fees);
+        let (e, mm, n) = totals(balance, pos, fees)?;
         Ok(match target {
-            DeleverageTarget::MarginRatio(r) => mm == 0 || (e > 0 && mm * 1_000_000 <= r as i128 * e),
-            DeleverageTarget::Leverage(l) => n == 0 || (e > 0 && n * 1_000_000 <= l as i128 * e),
+            // exact 256-bit products: books near the limits must not wrap into "met"
+            DeleverageTarget::MarginRatio(r) => mm == 0 || (e > 0 && cmp_products(mm, 1_000_000, r as i128, e).is_le()),
+            DeleverageTarget::Leverage(l) => n == 0 || (e > 0 && cmp_products(n, 1_000_000, l as i128, e).is_le()),
             DeleverageTarget::LiquidationDistance { market, ppm } => match self.liq_after(balance, pos, fees, market)? {
                 None => true,
                 Some(lp) => {
@@ -161,14 +163,19 @@ impl Engine {
     /// Liquidation price of the position in `market` with the plan's positions and cash.
     fn liq_after(&self, balance: i128, pos: &[Pos], fees: i128, market: u32) -> Result<Option<SolvedPrice>> {
         let Some(p) = pos.iter().find(|p| p.m == market && p.q != 0) else { return Ok(None) };
-        let (e, mm, _) = totals(balance, pos, fees);
-        let base = sub(sub(e, p.upnl, "liquidation base")?, mm - p.mm, "liquidation base")?;
+        let (e, mm, _) = totals(balance, pos, fees)?;
+        let base = sub(sub(e, p.upnl, "liquidation base")?, sub(mm, p.mm, "liquidation base")?, "liquidation base")?;
         liquidation_price(&self.markets[market as usize], p.q, p.cost, base)
     }
 }
 
 /// (equity, MM, notional) of the cross positions with `spent` taken from the balance.
-fn totals(balance: i128, pos: &[Pos], spent: i128) -> (i128, i128, i128) {
-    let u: i128 = pos.iter().map(|p| p.upnl).sum();
-    (balance - spent + u, pos.iter().map(|p| p.mm).sum(), pos.iter().map(|p| p.notional).sum())
+fn totals(balance: i128, pos: &[Pos], spent: i128) -> Result<(i128, i128, i128)> {
+    let (mut e, mut mm, mut n) = (sub(balance, spent, "plan equity")?, 0i128, 0i128);
+    for p in pos {
+        e = add(e, p.upnl, "plan equity")?;
+        mm = add(mm, p.mm, "plan maintenance margin")?;
+        n = add(n, p.notional, "plan notional")?;
+    }
+    Ok((e, mm, n))
 }

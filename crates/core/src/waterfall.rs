@@ -206,23 +206,16 @@ impl Engine {
     /// Run `f` on a copy and keep the copy only if it succeeds: a failing multi-step operation
     /// leaves the engine untouched (DESIGN §5).
     fn transaction<T>(&mut self, f: impl FnOnce(&mut Engine) -> Result<T>) -> Result<T> {
-        // The event log only grows: keep it out of the copy and append what the step emitted.
+        // The event log only grows: copy everything but it, and append what the step emitted.
+        // `self` stays whole while `f` runs, even if it panics (the binding catches panics).
         let log = std::mem::take(&mut self.waterfall.events);
         let mut scratch = self.clone();
-        let r = f(&mut scratch);
-        match r {
-            Ok(v) => {
-                let mut log = log;
-                log.append(&mut scratch.waterfall.events);
-                scratch.waterfall.events = log;
-                *self = scratch;
-                Ok(v)
-            }
-            Err(e) => {
-                self.waterfall.events = log;
-                Err(e)
-            }
-        }
+        self.waterfall.events = log;
+        let v = f(&mut scratch)?;
+        self.waterfall.events.append(&mut scratch.waterfall.events);
+        scratch.waterfall.events = std::mem::take(&mut self.waterfall.events);
+        *self = scratch;
+        Ok(v)
     }
 
     pub fn deposit_fund(&mut self, amount: i64, now: u64) -> Result<()> {
@@ -235,16 +228,19 @@ impl Engine {
         self.waterfall.now = self.waterfall.now.max(now);
         self.record_fund();
         self.emit(EventKind::FundDeposit, NONE, NONE, NONE, 0, 0, amount);
+        // A deposit can end ADL mode (drawdown back under the stop ratio).
+        self.update_adl_mode();
         Ok(())
     }
 
+    /// Keep (time, fund) samples for the drawdown window; only the drawdown policy needs them.
     fn record_fund(&mut self) {
         let w = &mut self.waterfall;
+        let FundPolicy::Drawdown { window, .. } = w.config.policy else { return };
         w.fund_history.push_back((w.now, w.fund));
-        if let FundPolicy::Drawdown { window, .. } = w.config.policy {
-            while w.fund_history.front().is_some_and(|&(t, _)| t + window < w.now) && w.fund_history.len() > 1 {
-                w.fund_history.pop_front();
-            }
+        // Samples are taken at non-decreasing times, so now − t never underflows.
+        while w.fund_history.front().is_some_and(|&(t, _)| w.now - t > window) && w.fund_history.len() > 1 {
+            w.fund_history.pop_front();
         }
     }
 
@@ -253,7 +249,7 @@ impl Engine {
         let FundPolicy::Drawdown { trigger_ppm, stop_ppm, window } = self.waterfall.config.policy else { return };
         let now = self.waterfall.now;
         let fund = self.waterfall.fund as i128;
-        let peak = self.waterfall.fund_history.iter().filter(|&&(t, _)| t + window >= now).map(|&(_, f)| f as i128).max().unwrap_or(fund).max(fund);
+        let peak = self.waterfall.fund_history.iter().filter(|&&(t, _)| now - t <= window).map(|&(_, f)| f as i128).max().unwrap_or(fund).max(fund);
         // drawdown ≥ x ⇔ (peak − fund)·10^6 ≥ x·peak (cross-multiplied)
         let dd = |x: i64| peak > 0 && (peak - fund) * 1_000_000 >= x as i128 * peak;
         if !self.waterfall.adl_mode && dd(trigger_ppm) {
@@ -274,6 +270,33 @@ impl Engine {
         self.waterfall.fund = money(self.waterfall.fund as i128 + delta, "insurance fund")?;
         self.record_fund();
         Ok(())
+    }
+
+    /// A liquidation scope must exist: the account, and for an isolated scope a market in which the
+    /// account holds an isolated position.
+    fn check_scope(&self, a: u32, iso: Option<u32>) -> Result<()> {
+        self.account(a)?;
+        if let Some(m) = iso {
+            self.market(m)?;
+            let isolated = self.slot_of(a, m).is_some_and(|s| self.positions[m as usize].isolated[s as usize]);
+            if !isolated {
+                return Err(Error::new(ErrorCode::InvalidArgument, format!("account {} has no isolated position in market {}", self.accounts[a as usize].id, self.markets[m as usize].symbol)));
+            }
+        }
+        Ok(())
+    }
+
+    /// A close of `delta` lots at `price` must reduce an existing position without flipping it.
+    fn check_close(&self, a: u32, m: u32, delta: i64, price: i64) -> Result<()> {
+        self.market(m)?;
+        let Some(s) = self.slot_of(a, m) else {
+            return Err(Error::new(ErrorCode::InvalidArgument, format!("account {} has no position in market {}", self.accounts[a as usize].id, self.markets[m as usize].symbol)));
+        };
+        let q = self.positions[m as usize].qty[s as usize];
+        if delta == 0 || delta.signum() != q.signum() || delta.unsigned_abs() > q.unsigned_abs() {
+            return Err(Error::new(ErrorCode::InvalidQuantity, format!("cannot close {delta} lots of a position of {q} lots (account {}, market {})", self.accounts[a as usize].id, self.markets[m as usize].symbol)));
+        }
+        check_price(price, "fill price")
     }
 
     /// Equity and MM of the liquidation scope: the cross account, or one isolated position.
@@ -315,7 +338,7 @@ impl Engine {
     /// at mark, fees included, that restore equity ≥ MM × (1 + buffer); a takeover when equity
     /// ≤ 0 or when closing everything would leave it negative (SPEC §8.3).
     pub fn plan_liquidation(&self, a: u32, iso: Option<u32>) -> Result<LiquidationPlan> {
-        self.account(a)?;
+        self.check_scope(a, iso)?;
         let (mut eq, mut mm) = self.scope_state(a, iso)?;
         let mut plan = LiquidationPlan { account: a, isolated_market: iso, takeover: false, orders: Vec::new() };
         if mm == 0 || eq > mm {
@@ -468,6 +491,7 @@ impl Engine {
 
     /// A liquidation fill on the account (reported by the host or made by the fill model).
     fn liquidation_fill(&mut self, a: u32, iso: Option<u32>, m: u32, delta: i64, price: i64) -> Result<()> {
+        self.check_close(a, m, delta, price)?;
         let fee_full = self.markets[m as usize].rate_of_value(delta, price, self.waterfall.config.fee_rate)?;
         let (realised, returned) = self.close_position(a, m, delta, price)?;
         self.emit(EventKind::LiquidationFill, a, m, NONE, delta, price, money(realised, "realised PnL")?);
@@ -551,18 +575,27 @@ impl Engine {
         if self.waterfall.config.adl_at_mark || q == 0 {
             return mk.mark;
         }
-        let p = match mk.kind {
-            // entry = cost / q ticks; a long engine sells at ≤ entry, a short buys at ≥ entry.
-            crate::market::ContractKind::Linear => {
-                if q > 0 { div_floor(cost as i128, q as i128) } else { div_ceil(cost as i128, q as i128) }
-            }
+        if cost == 0 {
+            return mk.mark; // an inverse position worth less than an atom at entry: no entry price
+        }
+        // Divide with both operands made positive so the rounding direction is the intended one.
+        let (n, d) = match mk.kind {
+            // entry = cost / q ticks
+            crate::market::ContractKind::Linear => (cost as i128, q as i128),
             // entry = q·size·10^t / cost
             crate::market::ContractKind::Inverse => {
-                let n = q as i128 * mk.contract_size as i128 * pow10(mk.inverse_exp().max(0) as u32);
-                let d = cost as i128 * pow10((-mk.inverse_exp()).max(0) as u32);
-                if q > 0 { div_floor(n, d) } else { div_ceil(n, d) }
+                let t = mk.inverse_exp();
+                let n = (q as i128 * mk.contract_size as i128).checked_mul(pow10(t.max(0) as u32));
+                let d = (cost as i128).checked_mul(pow10((-t).max(0) as u32));
+                match (n, d) {
+                    (Some(n), Some(d)) => (n, d),
+                    _ => return mk.mark,
+                }
             }
         };
+        let (n, d) = if d < 0 { (-n, -d) } else { (n, d) };
+        // a long engine sells at ≤ entry (floor), a short buys at ≥ entry (ceil)
+        let p = if q > 0 { div_floor(n, d) } else { div_ceil(n, d) };
         p.clamp(1, PRICE_MAX_TICKS as i128) as i64
     }
 
@@ -639,18 +672,22 @@ impl Engine {
     /// Host path: plan the liquidation of one account (cross) or isolated position.
     /// (See plan_liquidation.) Settle one liquidation fill reported by the host's book.
     pub fn settle_liquidation_fill(&mut self, a: u32, iso: Option<u32>, m: u32, delta: i64, price: i64) -> Result<()> {
-        self.account(a)?;
+        self.check_scope(a, iso)?;
         self.market(m)?;
         if iso.is_some_and(|im| im != m) {
             return Err(Error::new(ErrorCode::InvalidArgument, "an isolated liquidation fills only its own market"));
         }
+        if iso.is_none() && self.slot_of(a, m).is_some_and(|s| self.positions[m as usize].isolated[s as usize]) {
+            return Err(Error::new(ErrorCode::InvalidArgument, format!("the position of account {} in market {} is isolated: name its market as the scope", self.accounts[a as usize].id, self.markets[m as usize].symbol)));
+        }
+        self.check_close(a, m, delta, price)?;
         self.transaction(|e| e.liquidation_fill(a, iso, m, delta, price))
     }
 
     /// Host path: move the account's (or isolated position's) positions to the liquidation engine
     /// at their bankruptcy prices.
     pub fn take_over(&mut self, a: u32, iso: Option<u32>) -> Result<()> {
-        self.account(a)?;
+        self.check_scope(a, iso)?;
         self.transaction(|e| e.takeover(a, iso))
     }
 
@@ -687,8 +724,8 @@ impl Engine {
         let need = q.unsigned_abs();
         let fills: Vec<(u32, u64)> = if ranking == AdlRanking::ProRata {
             // Lots beyond the side's total cannot be placed: cap at it (the rest is a shortfall).
-            let side: u64 = cands.iter().map(|c| c.qty.unsigned_abs()).sum();
-            prorata_shares(self, &cands, need.min(side) as u128).into_iter().map(|(i, n)| (cands[i].account, n as u64)).collect()
+            let side: u128 = cands.iter().map(|c| c.qty.unsigned_abs() as u128).sum();
+            prorata_shares(self, &cands, (need as u128).min(side)).into_iter().map(|(i, n)| (cands[i].account, n as u64)).collect()
         } else {
             let mut left = need;
             self.adl_select(cands, need)

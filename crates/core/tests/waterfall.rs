@@ -192,12 +192,14 @@ fn drawdown_policy_starts_adl_at_the_trigger_and_stops_above_the_stop_ratio() {
     assert!(ev.iter().any(|x| x.kind == EventKind::AdlModeOn));
     assert_eq!(ev.iter().filter(|x| x.kind == EventKind::AdlFill).map(|x| x.qty).sum::<i64>(), -100_000);
     assert_eq!(b.e.insurance_fund(), 600 * USD);
-    // A deposit brings the drawdown back to 0 ≤ 10 %: ADL mode ends at the next check.
+    // A deposit brings the drawdown back to 0 ≤ 10 %: ADL mode ends with it.
     b.e.deposit_fund(400 * USD, 10).unwrap(); // from outside, through settlement: cash unchanged
+    b.check();
+    assert!(!b.e.adl_mode());
+    assert_eq!(b.e.events().last().unwrap().kind, EventKind::AdlModeOff);
     b.account("b3", 900 * USD, &[(0, 100_000, 200_300, None)]);
     let ev = b.run(FillModel::AtMark);
-    assert!(ev.iter().any(|x| x.kind == EventKind::AdlModeOff), "{ev:?}");
-    assert!(ev.iter().any(|x| x.kind == EventKind::EngineFill));
+    assert!(ev.iter().any(|x| x.kind == EventKind::EngineFill), "the fund pays again: {ev:?}");
 }
 
 #[test]
@@ -411,5 +413,105 @@ mod planner {
             }
             assert!(!check(&less), "{target:?}: one lot less also reaches the target");
         }
+    }
+}
+
+/// Regressions found by the TypeScript port's random cascades.
+mod regressions {
+    use super::*;
+
+    fn inverse_unit() -> MarketSpec {
+        MarketSpec {
+            symbol: "INV".into(),
+            kind: ContractKind::Inverse,
+            price_decimals: 0,
+            qty_decimals: 0,
+            contract_size: 1,
+            basis: MarginBasis::Mark,
+            form: TierForm::Deduction,
+            floors: vec![0],
+            mmr: vec![500_000],
+            imr: vec![1_000_000],
+            maint_amount: None,
+            mark: 1,
+        }
+    }
+
+    #[test]
+    fn an_engine_position_with_a_zero_cost_basis_deleverages_at_mark() {
+        let mut e = Engine::new(0).unwrap();
+        e.add_market(inverse_unit()).unwrap();
+        e.add_accounts(&["x".into(), "y".into()], &[5, 5]).unwrap();
+        e.set_positions(&PositionRows { account: &[0, 1], market: &[0, 0], qty: &[1, -1], price: &[1, 1], isolated_margin: &[0, 0], flags: &[0, 0] }).unwrap();
+        e.set_marks(&[0], &[2]).unwrap();
+        let cash = e.cash_total();
+        e.take_over(0, None).unwrap();
+        assert_eq!(e.engine_position(0), (1, 0), "a takeover at 2 of a 1-unit inverse long has cost floor(1/2) = 0");
+        e.auto_deleverage(0).unwrap();
+        let adl = e.events().iter().find(|x| x.kind == EventKind::AdlFill).unwrap();
+        assert_eq!(adl.price, 2);
+        assert_eq!(e.cash_total(), cash);
+        assert!(!e.events().is_empty());
+    }
+
+    #[test]
+    fn a_zero_fill_price_on_an_inverse_market_is_an_error_not_a_panic() {
+        let mut e = Engine::new(0).unwrap();
+        e.add_market(inverse_unit()).unwrap();
+        e.add_accounts(&["x".into()], &[5]).unwrap();
+        e.set_positions(&PositionRows { account: &[0], market: &[0], qty: &[3], price: &[1], isolated_margin: &[0], flags: &[0] }).unwrap();
+        assert_eq!(e.settle_liquidation_fill(0, None, 0, 1, 0).unwrap_err().code, ErrorCode::InvalidPrice);
+    }
+
+    #[test]
+    fn a_short_engine_position_deleverages_at_its_entry_rounded_up() {
+        let mut b = Book::new(vec![linear("ETH", 1_000_000, 1_000)], cfg(0, 0), 0);
+        // Two shorts taken over at different bankruptcy prices (40.01 and 35.01) leave the engine
+        // short 3 lots at a fractional average entry: ADL must buy at its ceiling.
+        let a1 = b.account("short1", 3_001_000, &[(0, -1, 1_000, None)]);
+        let a2 = b.account("short2", 5_002_000, &[(0, -2, 1_000, None)]);
+        let long = b.account("long", 100 * USD, &[(0, 3, 1_000, None)]);
+        b.mark(0, 5_000);
+        b.e.take_over(a1, None).unwrap();
+        b.e.take_over(a2, None).unwrap();
+        let (q, cost) = b.e.engine_position(0);
+        assert_eq!(q, -3);
+        assert_ne!(cost % 3, 0, "the test needs a fractional entry to tell floor from ceil");
+        b.e.auto_deleverage(0).unwrap();
+        b.check();
+        let adl = b.e.events().iter().find(|x| x.kind == EventKind::AdlFill).unwrap();
+        let expected = (-cost as i128 + 2) / 3; // ceil(cost/q) with both negative
+        assert_eq!(adl.price as i128, expected, "cost {cost}");
+        assert_eq!(adl.account, long);
+    }
+
+    #[test]
+    fn an_isolated_scope_must_name_an_isolated_position() {
+        let mut b = Book::new(vec![linear("ETH", 1_000_000, 200_300)], cfg(500_000, 0), 0);
+        let a = b.account("a", 1_000 * USD, &[(0, 1_000, 200_300, None)]);
+        let err = b.e.settle_liquidation_fill(a, Some(0), 0, 500, 200_300).unwrap_err();
+        assert_eq!(err.code, ErrorCode::InvalidArgument);
+        assert!(err.message.contains("no isolated position"), "{err}");
+        assert_eq!(b.e.plan_liquidation(a, Some(7)).unwrap_err().code, ErrorCode::UnknownMarket);
+        assert_eq!(b.e.take_over(a, Some(0)).unwrap_err().code, ErrorCode::InvalidArgument);
+        b.check();
+        let i = b.account("i", 0, &[(0, 1_000, 200_300, Some(100 * USD))]);
+        assert_eq!(b.e.settle_liquidation_fill(i, None, 0, 500, 200_300).unwrap_err().code, ErrorCode::InvalidArgument);
+        b.e.settle_liquidation_fill(i, Some(0), 0, 500, 200_300).unwrap();
+        b.check();
+    }
+
+    #[test]
+    fn a_window_of_u64_max_keeps_every_peak() {
+        let policy = FundPolicy::Drawdown { trigger_ppm: 300_000, stop_ppm: 100_000, window: u64::MAX };
+        let mut b = Book::new(vec![linear("ETH", 1_000_000, 200_300)], WaterfallConfig { policy, ..cfg(0, 0) }, 0);
+        b.e.deposit_fund(1_000 * USD, 5).unwrap();
+        b.account("s", 50_000 * USD, &[(0, -500_000, 200_300, None)]);
+        b.mark(0, 199_000);
+        b.account("b1", 900 * USD, &[(0, 100_000, 200_300, None)]);
+        b.e.run_waterfall(FillModel::AtMark, 7).unwrap();
+        b.account("b2", 900 * USD, &[(0, 100_000, 200_300, None)]);
+        b.e.run_waterfall(FillModel::AtMark, 9).unwrap();
+        assert!(b.e.events().iter().any(|x| x.kind == EventKind::AdlModeOn), "the peak of t = 5 must still count");
     }
 }
