@@ -4,6 +4,7 @@
 import { afterEach, describe, expect, it } from 'vitest'
 import { CROSS, FLAG_COST_BASIS, FLAG_ISOLATED, type MarketInit } from '../src/core.js'
 import { DeleverageError, JsEngine } from '../src/fallback/index.js'
+import { cmpFraction, cmpProducts } from '../src/fallback/adl.js'
 import { rustDebugStr } from '../src/fallback/errors.js'
 import {
   PairSet,
@@ -126,6 +127,21 @@ describe('num (num.rs)', () => {
       const v = Math.floor(n)
       check(v === 0 || r.next() < 0.5 ? v : -v, d)
     }
+  })
+})
+
+describe('cmp_products / cmp_fraction (adl.rs)', () => {
+  it('compares exact products of any signs, and fractions as cross products', () => {
+    const M = (1n << 127n) - 1n // i128::MAX: the products need 254 bits
+    expect(cmpProducts(M, 1_000_000n, 1n, M)).toBe(1)
+    expect(cmpProducts(M, 1_000_000n, 1_000_000n, M)).toBe(0)
+    expect(cmpProducts(-M, M, M, -M)).toBe(0)
+    expect(cmpProducts(-1n, M, 0n, 5n)).toBe(-1)
+    expect(cmpProducts(-M, -M, M, M - 1n)).toBe(1)
+    expect(cmpProducts(-2n, 3n, 2n, -2n)).toBe(-1)
+    expect(cmpFraction(1n, 3n, 2n, 6n)).toBe(0) // 1/3 vs 2/6
+    expect(cmpFraction(-1n, 3n, -1n, 4n)).toBe(-1) // −1/3 < −1/4
+    expect(cmpFraction(M, M - 1n, 1n, 1n)).toBe(1)
   })
 })
 

@@ -4,7 +4,8 @@
 // with runWaterfall at every step (both fill models), and random host-path calls, valid and
 // invalid. After every call: the outcome (value, or error code and message), the whole event log,
 // the ledger, the account rows and the position risks must agree; every waterfall call must leave
-// the cash total where it was, on both engines.
+// the cash total where it was, on both engines; no call may panic (a caught Rust panic fails the
+// test).
 import { describe, expect, it } from 'vitest'
 import { CROSS, EVENT_KINDS, type CoreEngine, type MarketInit, type WaterfallInit } from '../src/core.js'
 import { candidate, queueOrder } from '../src/fallback/adl.js'
@@ -79,14 +80,14 @@ function attempt(f: () => unknown): Outcome {
     const err = e as { code?: string; message: string }
     const m = /^([A-Z_]+): ([\s\S]*)$/.exec(err.message)
     if (m) return { code: m[1]!, message: m[2]! }
-    // napi's catch_unwind: a panic arrives as GenericFailure with the panic message; the
-    // TypeScript engine mirrors those (reported Rust defects) as INTERNAL with the same message.
-    return { code: err.code === 'GenericFailure' ? 'INTERNAL' : (err.code ?? 'UNCODED'), message: err.message }
+    // napi's catch_unwind: a panic arrives as GenericFailure with the panic message (PANIC here,
+    // so that it never matches a TypeScript error); anything else uncoded is a bug either way.
+    return { code: err.code === 'GenericFailure' ? 'PANIC' : (err.code ?? 'UNCODED'), message: err.message }
   }
 }
 
 const kindCount = new Array<number>(EVENT_KINDS.length).fill(0)
-const stats = { calls: 0, errors: 0, panics: 0, rollbacks: 0, waterfallRuns: 0, plansWithOrders: 0, plannedTakeovers: 0, queues: 0, knownDefect: 0 }
+const stats = { calls: 0, errors: 0, rollbacks: 0, waterfallRuns: 0, plansWithOrders: 0, plannedTakeovers: 0, queues: 0, scopeRejected: 0 }
 
 function randomMarket(r: Rng, i: number, q: number): MarketInit {
   const kind = r.int(0, 1)
@@ -138,7 +139,7 @@ function randomConfig(r: Rng): WaterfallInit {
     policy,
     triggerPpm: trigger,
     stopPpm: r.big(1n, trigger - 1n),
-    // u64::MAX-ish windows: Rust's `t + window` wraps (reported); the rest expire as time moves.
+    // u64::MAX-ish windows never expire (compared as now − t, no wrap); the rest do as time moves.
     window: r.pick([1n, 2n, 3n, 5n, 10n, 1000n, U64_MAX, U64_MAX - r.big(0n, 5n)]),
   }
   // Now and then an invalid one (must be rejected alike).
@@ -198,13 +199,6 @@ function positions(e: CoreEngine): Pos[] {
   return Array.from(p.account, (a, i) => ({ account: a, market: p.market[i]!, qty: p.qty[i]!, isolated: p.isolated[i] === 1 }))
 }
 
-/**
- * Thrown to end a cascade after a caught Rust panic: the panic paths are reported defects, and what
- * the native engine holds after one is not specified (since ac9108e a panic inside a waterfall
- * transaction also loses the event log, which the TypeScript engine does not mirror).
- */
-class CascadeEnded extends Error {}
-
 function run(seed: bigint): void {
   const r = new Rng(seed)
   const q = r.int(0, 10)
@@ -219,7 +213,7 @@ function run(seed: bigint): void {
   }
 
   /** Call both engines with the same (pre-drawn) arguments; compare outcome and state. */
-  const both = (f: (e: CoreEngine) => unknown, opts: { waterfall?: boolean; knownDefect?: boolean } = {}): Outcome => {
+  const both = (f: (e: CoreEngine) => unknown, opts: { waterfall?: boolean } = {}): Outcome => {
     const cash = opts.waterfall ? engines.map((e) => e.ledger().cashTotal) : []
     const print = opts.waterfall ? jsFingerprint(js) : ''
     const outs = engines.map((e) => attempt(() => f(e)))
@@ -228,11 +222,8 @@ function run(seed: bigint): void {
     const o = outs[0]!
     if ('code' in o) {
       stats.errors++
-      if (o.code === 'INTERNAL') {
-        stats.panics++
-        countKinds(js)
-        throw new CascadeEnded()
-      }
+      if (o.code === 'PANIC' || o.code === 'UNCODED') expect.fail(`${where()}: ${o.code} ${o.message}`)
+      if (o.message.includes('has no isolated position in market') || o.message.includes('is isolated: name its market')) stats.scopeRejected++
       if (opts.waterfall) {
         const after = jsFingerprint(js)
         if (after !== print) expect(after, `${where()}: a failed call leaves the engine untouched`).toBe(print)
@@ -240,13 +231,10 @@ function run(seed: bigint): void {
       }
     }
     if (opts.waterfall) {
-      if (opts.knownDefect) stats.knownDefect++
-      else {
-        engines.forEach((e, i) => {
-          const after = e.ledger().cashTotal
-          if (after !== cash[i]) expect(after, `${where()}: cash conserved on engine ${i}`).toBe(cash[i])
-        })
-      }
+      engines.forEach((e, i) => {
+        const after = e.ledger().cashTotal
+        if (after !== cash[i]) expect(after, `${where()}: cash conserved on engine ${i}`).toBe(cash[i])
+      })
     }
     compareState()
     step++
@@ -379,19 +367,20 @@ function run(seed: bigint): void {
         const bad = r.chance(0.3) ? (p.qty > 0n ? r.big(400n, 900n) : r.big(1100n, 1600n)) : r.big(900n, 1100n)
         let price = (mark * bad) / 1000n + 1n
         if (r.chance(0.06)) price = r.pick([0n, -5n, 10n ** 15n + 1n, I64_MAX])
-        // isolatedMarket naming a cross position breaks conservation in Rust (reported defect).
-        const mismatched = r.chance(0.03)
-        const im = p.isolated || mismatched ? p.market : CROSS
+        // Now and then the wrong scope: an isolated one naming a cross position, or the cross
+        // scope for an isolated position (both rejected).
+        const mismatched = r.chance(0.05)
+        const im = p.isolated !== mismatched ? p.market : CROSS
         const m = r.chance(0.03) ? randomMarketIndex() : p.market
-        both((e) => e.settleLiquidationFill(p.account, im, m, delta, price), { waterfall: true, knownDefect: mismatched && !p.isolated })
+        both((e) => e.settleLiquidationFill(p.account, im, m, delta, price), { waterfall: true })
         return
       }
       case 4:
       case 5: {
         const a = p && r.chance(0.6) ? p.account : randomAccount()
-        const mismatched = !!p && !p.isolated && r.chance(0.03)
+        const mismatched = !!p && !p.isolated && r.chance(0.05) // an isolated scope naming a cross position
         const im = p && (p.isolated || mismatched) && r.chance(0.9) ? p.market : r.chance(0.05) ? nm + 5 : CROSS
-        both((e) => e.takeOver(a, im), { waterfall: true, knownDefect: mismatched })
+        both((e) => e.takeOver(a, im), { waterfall: true })
         return
       }
       case 6:
@@ -531,11 +520,7 @@ describe.skipIf(!native)('waterfall parity: native vs TypeScript', () => {
   it('agrees on 800 random cascades — events, ledger, rows, risks, errors — and conserves cash', () => {
     for (let i = 1; i <= 800; i++) {
       const seed = (BigInt(i) * 0x9e3779b97f4a7c15n + 0x1234567n) & 0xffffffffffffffffn
-      try {
-        run(seed)
-      } catch (e) {
-        if (!(e instanceof CascadeEnded)) throw e
-      }
+      run(seed)
     }
     const count = Object.fromEntries(EVENT_KINDS.map((k, i) => [k, kindCount[i]!]))
     console.log('waterfall parity:', JSON.stringify(stats), JSON.stringify(count))
@@ -553,12 +538,12 @@ describe.skipIf(!native)('waterfall parity: native vs TypeScript', () => {
     expect(count.socialisedLoss).toBeGreaterThan(450)
     expect(count.funding).toBeGreaterThan(4_000)
     expect(count.fundDeposit).toBeGreaterThan(1_500)
-    expect(count.adlModeOn).toBeGreaterThan(25)
-    expect(count.adlModeOff).toBeGreaterThan(5)
+    expect(count.adlModeOn).toBeGreaterThan(40)
+    expect(count.adlModeOff).toBeGreaterThan(20)
     expect(count.residue).toBeGreaterThan(20)
     expect(stats.errors).toBeGreaterThan(1_900)
     expect(stats.rollbacks).toBeGreaterThan(200)
-    expect(stats.panics).toBeGreaterThan(10)
+    expect(stats.scopeRejected).toBeGreaterThan(100)
     expect(stats.plansWithOrders).toBeGreaterThan(120)
     expect(stats.plannedTakeovers).toBeGreaterThan(200)
     expect(stats.queues).toBeGreaterThan(150)
@@ -651,11 +636,11 @@ describe.skipIf(!native)('waterfall parity: ADL selection in long queues', () =>
 })
 
 /**
- * Reproductions of Rust behaviour that contradicts SPEC or its own comments (reported to the
- * maintainers). The TypeScript engine mirrors each one bit for bit; each case asserts that both
- * engines agree and pins the current result, so a fix on one side shows up here.
+ * Former Rust defects, fixed in the core (d588cf7) and mirrored in the TypeScript engine: each
+ * case runs on both engines, asserts that they agree, and pins the fixed behaviour — no panic (a
+ * result or a coded error), conservation, SPEC's rounding.
  */
-describe.skipIf(!native)('waterfall parity: mirrored Rust defects', () => {
+describe.skipIf(!native)('waterfall parity: fixed Rust defects', () => {
   const linear = (symbol: string, mark: bigint, P = 0): MarketInit => ({ symbol, kind: 0, priceDecimals: P, qtyDecimals: 0, contractSize: 1n, basis: 0, form: 0, floors: BigInt64Array.of(0n), mmr: BigInt64Array.of(1_000_000n), imr: BigInt64Array.of(2_000_000n), mark })
   const inverse = (symbol: string, mark: bigint, P: number, size: bigint): MarketInit => ({ ...linear(symbol, mark, P), kind: 1, contractSize: size })
   const exhausted: WaterfallInit = { feeRate: 0n, bufferRate: 0n, ranking: 0, adlAtMark: false, policy: 0, triggerPpm: 0n, stopPpm: 0n, window: 0n }
@@ -667,27 +652,35 @@ describe.skipIf(!native)('waterfall parity: mirrored Rust defects', () => {
     expect(outs[1]).toEqual(outs[0])
     return outs[0]
   }
+  const kinds = (e: CoreEngine) => Array.from(e.events(0n).kind, (k) => EVENT_KINDS[k])
 
-  it('panics (caught by the binding) on an out-of-range isolated market in planLiquidation', () => {
+  it('rejects an out-of-range isolated market as UNKNOWN_MARKET on every scoped entry point (was a panic)', () => {
     const o = onBoth(2, (e) => {
       e.addMarket(linear('A', 10_000n, 2))
       e.addAccounts(['x'], BigInt64Array.of(100n))
-      return e.planLiquidation(0, 7)
+      return [attempt(() => e.planLiquidation(0, 7)), attempt(() => e.takeOver(0, 7)), attempt(() => e.settleLiquidationFill(0, 7, 0, 1n, 100n))]
     })
-    expect(o).toEqual({ code: 'INTERNAL', message: 'index out of bounds: the len is 1 but the index is 7' })
+    const unknown = { code: 'UNKNOWN_MARKET', message: 'no market with index 7' }
+    expect(o).toEqual({ ok: [unknown, unknown, unknown] })
   })
 
-  it('panics on a liquidation fill at price 0 in an inverse market (the fee divides before the price is checked)', () => {
+  it('validates a liquidation fill before its fee: price 0 in an inverse market is INVALID_PRICE (was a panic)', () => {
     const o = onBoth(8, (e) => {
       e.addMarket(inverse('I', 500_000n, 1, 100n))
       e.addAccounts(['x'], BigInt64Array.of(100_000_000n))
       open(e, [0], [0], [10n], [500_000n])
-      return e.settleLiquidationFill(0, CROSS, 0, 5n, 0n)
+      return [attempt(() => e.settleLiquidationFill(0, CROSS, 0, 5n, 0n)), attempt(() => e.settleLiquidationFill(0, CROSS, 0, 11n, 400_000n)), e.events(0n).kind.length]
     })
-    expect(o).toEqual({ code: 'INTERNAL', message: 'attempt to divide by zero' })
+    expect(o).toEqual({
+      ok: [
+        { code: 'INVALID_PRICE', message: 'fill price must be within 1..=1000000000000000 ticks, got 0' },
+        { code: 'INVALID_QUANTITY', message: 'cannot close 11 lots of a position of 10 lots (account x, market I)' },
+        0,
+      ],
+    })
   })
 
-  it('panics deleveraging an inverse long engine position whose cost basis rounded to 0', () => {
+  it('deleverages an inverse long engine position whose cost basis rounded to 0 at the mark (was a panic)', () => {
     const o = onBoth(0, (e) => {
       e.addMarket(inverse('I', 1n, 0, 1n))
       e.configureWaterfall(exhausted)
@@ -695,12 +688,17 @@ describe.skipIf(!native)('waterfall parity: mirrored Rust defects', () => {
       open(e, [0, 1], [0, 0], [1n, -1n], [1n, 1n])
       e.setMarks(Uint32Array.of(0), BigInt64Array.of(2n))
       e.takeOver(0, CROSS) // no bankruptcy price: taken at mark 2, cost basis floor(1/2) = 0
-      return [Array.from(e.enginePosition(0)), attempt(() => e.autoDeleverage(0))]
+      const before = Array.from(e.enginePosition(0))
+      const cash = e.ledger().cashTotal
+      const out = attempt(() => e.autoDeleverage(0))
+      const ev = e.events(0n)
+      const last = ev.kind.length - 1
+      return [before, out, Array.from(e.enginePosition(0)), EVENT_KINDS[ev.kind[last]!], ev.price[last], e.ledger().cashTotal - cash]
     })
-    expect(o).toEqual({ ok: [[1n, 0n], { code: 'INTERNAL', message: 'attempt to divide by zero' }] })
+    expect(o).toEqual({ ok: [[1n, 0n], { ok: undefined }, [0n, 0n], 'adlFill', 2n, 0n] })
   })
 
-  it('deleverages a short engine at its entry rounded down (SPEC §9.2: up), the fund gaining the rounding', () => {
+  it('deleverages a short engine at its entry rounded up (SPEC §9.2), the fund bearing the rounding', () => {
     const o = onBoth(2, (e) => {
       e.addMarket(linear('A', 1000n))
       e.configureWaterfall(exhausted)
@@ -713,47 +711,99 @@ describe.skipIf(!native)('waterfall parity: mirrored Rust defects', () => {
       const ev = e.events(0n)
       return [engine, ev.price[2], e.ledger().insuranceFund]
     })
-    expect(o).toEqual({ ok: [[-3n, -3001n], 1000n, 100n] }) // by SPEC: price 1001, fund −200
+    expect(o).toEqual({ ok: [[-3n, -3001n], 1001n, -200n] }) // was 1000 (truncated), fund +100
   })
 
-  it("drops the drawdown peak when `t + window` wraps in u64 (window = u64::MAX)", () => {
+  it('keeps the drawdown peak under a window of u64::MAX (now − t, no wrap)', () => {
     const o = onBoth(0, (e) => {
       e.addMarket(linear('X', 100n))
       e.addAccounts(['broke'], BigInt64Array.of(-7n))
       e.configureWaterfall({ ...exhausted, policy: 1, triggerPpm: 100_000n, stopPpm: 50_000n, window: U64_MAX })
       e.depositFund(1000n, 0n)
       e.depositFund(9000n, 1n) // peak 10 000
-      e.depositFund(-5000n, 2n) // a 50 % drawdown: by SPEC, ADL mode (no fund payment)
-      e.takeOver(0, CROSS) // a deficit of 7: the mode is evaluated
-      return Array.from(e.events(0n).kind, (k) => EVENT_KINDS[k])
+      e.depositFund(-5000n, 2n) // a 50 % drawdown: ADL mode, evaluated by the deposit itself
+      e.takeOver(0, CROSS) // a deficit of 7: no fund payment in ADL mode
+      return kinds(e)
     })
-    expect(o).toEqual({ ok: ['fundDeposit', 'fundDeposit', 'fundDeposit', 'fundPayment'] }) // by SPEC: adlModeOn, badDebt
+    expect(o).toEqual({ ok: ['fundDeposit', 'fundDeposit', 'fundDeposit', 'adlModeOn', 'badDebt'] })
   })
 
-  it('lets an isolated scope name a cross position: the fee leaves uncounted margin, cash is created', () => {
+  it('ends ADL mode on the deposit that brings the drawdown back under the stop ratio', () => {
+    const o = onBoth(0, (e) => {
+      e.addMarket(linear('X', 100n))
+      e.addAccounts(['broke'], BigInt64Array.of(-7n))
+      e.configureWaterfall({ ...exhausted, policy: 1, triggerPpm: 100_000n, stopPpm: 50_000n, window: 100n })
+      e.depositFund(1000n, 0n)
+      e.depositFund(-200n, 1n) // 20 %: on
+      e.depositFund(100n, 2n) // 10 % (not under the 5 % stop ratio): still on
+      e.depositFund(60n, 3n) // 4 %: off
+      e.takeOver(0, CROSS) // the fund pays the deficit
+      return [kinds(e), e.ledger().insuranceFund]
+    })
+    expect(o).toEqual({ ok: [['fundDeposit', 'fundDeposit', 'adlModeOn', 'fundDeposit', 'fundDeposit', 'adlModeOff', 'fundPayment'], 953n] })
+  })
+
+  it('keeps fund history only under the drawdown policy: a peak from before it does not count', () => {
+    const o = onBoth(0, (e) => {
+      e.addMarket(linear('X', 100n))
+      e.addAccounts(['broke'], BigInt64Array.of(-7n))
+      e.configureWaterfall(exhausted)
+      e.depositFund(1000n, 0n)
+      e.depositFund(-600n, 1n) // a 60 % fall, but not recorded under the exhausted policy
+      e.configureWaterfall({ ...exhausted, policy: 1, triggerPpm: 100_000n, stopPpm: 50_000n, window: 1000n })
+      e.takeOver(0, CROSS) // peak = the fund itself: no drawdown, the fund pays
+      return kinds(e)
+    })
+    expect(o).toEqual({ ok: ['fundDeposit', 'fundDeposit', 'fundPayment'] })
+  })
+
+  it('rejects an isolated scope naming a cross position, and the cross scope for an isolated one; cash is conserved', () => {
     const o = onBoth(2, (e) => {
       e.addMarket(linear('A', 10_000n, 2))
+      e.addMarket(linear('B', 10_000n, 2))
       e.addAccounts(['x', 'y'], BigInt64Array.of(100_000n, 100_000n))
-      open(e, [0, 1], [0, 0], [10n, -10n], [10_000n, 10_000n])
+      open(e, [0, 1, 0], [0, 0, 1], [10n, -10n, 3n], [10_000n, 10_000n, 10_000n], [0n, 0n, 5_000n], [0, 0, 1])
       e.setMarks(Uint32Array.of(0), BigInt64Array.of(12_000n))
       const before = e.ledger().cashTotal
-      e.settleLiquidationFill(0, 0, 0, 5n, 12_000n) // isolatedMarket 0, but the position is cross
-      return [e.ledger().cashTotal - before, e.positionRisks(null).isolatedMargin[0]]
+      const out = [
+        attempt(() => e.settleLiquidationFill(0, 0, 0, 5n, 12_000n)), // isolatedMarket 0, but the position is cross
+        attempt(() => e.takeOver(0, 0)),
+        attempt(() => e.planLiquidation(0, 0)),
+        attempt(() => e.planLiquidation(1, 1)), // no position at all in B
+        attempt(() => e.settleLiquidationFill(0, CROSS, 1, 3n, 10_000n)), // the B position is isolated
+        attempt(() => e.settleLiquidationFill(1, CROSS, 1, 3n, 10_000n)), // y has nothing in B
+      ]
+      return [out, e.ledger().cashTotal - before, Array.from(e.positionRisks(null).isolatedMargin), e.events(0n).kind.length]
     })
-    expect(o).toEqual({ ok: [300n, -300n] }) // by SPEC §8.5: 0n; a cross position keeps margin 0
+    const noIso = (acc: string, m: string) => ({ code: 'INVALID_ARGUMENT', message: `account ${acc} has no isolated position in market ${m}` })
+    expect(o).toEqual({
+      ok: [
+        [
+          noIso('x', 'A'),
+          noIso('x', 'A'),
+          noIso('x', 'A'),
+          noIso('y', 'B'),
+          { code: 'INVALID_ARGUMENT', message: 'the position of account x in market B is isolated: name its market as the scope' },
+          { code: 'INVALID_ARGUMENT', message: 'account y has no position in market B' },
+        ],
+        0n,
+        [0n, 5_000n, 0n],
+        0,
+      ],
+    })
   })
 
-  it('plans deleveraging with wrapped i128 comparisons: a huge hedged book looks already on target', () => {
+  it('plans deleveraging with exact products: a huge hedged book is not mistaken for on target', () => {
     const o = onBoth(18, (e) => {
       e.addMarket(linear('A', 1n))
       e.addMarket(linear('B', 1n))
       e.addAccounts(['h'], BigInt64Array.of(10n ** 18n))
       open(e, [0, 0], [0, 1], [9n, -9n], [1n, 1n])
       e.setMarks(Uint32Array.of(0, 1), BigInt64Array.of(10n ** 15n, 10n ** 15n)) // 9·10^33 atoms each
-      return e.planDeleveraging(0, 1, 1_000_000n, 0, 0n)
+      const p = e.planDeleveraging(0, 1, 1_000_000n, 0, 0n)
+      return [p.reached, Array.from(p.orderMarket), Array.from(p.orderQty), p.equity, p.maintenanceMargin, p.notional, p.fees]
     })
-    // notional·10^6 wraps past 2^127, so the target "holds" with nothing closed and the plan then
-    // fails on the untouched MM; exact arithmetic closes both positions (equity 10^18, reached).
-    expect(o).toEqual({ code: 'OVERFLOW', message: 'arithmetic overflow in maintenance margin' })
+    // notional·10^6 used to wrap past 2^127 (target "met" with nothing closed, then OVERFLOW).
+    expect(o).toEqual({ ok: [true, [0, 1], [9n, -9n], 10n ** 18n, 0n, 0n, 0n] })
   })
 })

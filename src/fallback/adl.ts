@@ -61,11 +61,16 @@ export function cmpBytes(a: string, b: string): number {
 }
 
 /**
- * Compare a/b with c/d (b, d > 0) exactly. Rust compares the signs, then |a|·d with |c|·b in 256
- * bits (reversed for negatives); with b, d > 0 that is exactly the order of a·d and c·b.
+ * Compare a·b with c·d exactly (any signs). Rust compares the signs of the products, then the
+ * magnitudes in 256 bits (reversed for negatives): exactly the order of the BigInt products.
  */
+export function cmpProducts(a: bigint, b: bigint, c: bigint, d: bigint): number {
+  return cmpBig(a * b, c * d)
+}
+
+/** Compare a/b with c/d (b, d > 0) exactly: a·d vs c·b. */
 export function cmpFraction(a: bigint, b: bigint, c: bigint, d: bigint): number {
-  return cmpBig(a * d, c * b)
+  return cmpProducts(a, d, c, b)
 }
 
 /**

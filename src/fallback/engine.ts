@@ -23,7 +23,7 @@ import {
 } from '../core.js'
 import { adlQueue, indicator, rankingFromCode } from './adl.js'
 import { planDeleveraging, type DeleverageTarget } from './planner.js'
-import { Drawdown, Exhausted, Waterfall, asPanic, type Book, type Columns, type FillModel, type WaterfallConfig } from './waterfall.js'
+import { Drawdown, Exhausted, Waterfall, type Book, type Columns, type FillModel, type WaterfallConfig } from './waterfall.js'
 import { DeleverageError, ErrorCode, overflow, rustDebugStr, withContext } from './errors.js'
 import { PairSet, ceilDivF, entryInDomainF, fastPathsEnabled, mmF, upnlF } from './fast.js'
 import { bankruptcyPrice, domain, liquidationPrice, type SolvedPrice } from './liq.js'
@@ -96,15 +96,6 @@ function boolArg(name: string, v: unknown): boolean {
 /** crates/node iso(): CROSS means the cross account, anything else an isolated market. */
 function iso(market: number): number | null {
   return market === CROSS ? null : market
-}
-
-/** Run a waterfall entry point; a BigInt division by zero is the Rust panic it mirrors. */
-function guarded<T>(f: () => T): T {
-  try {
-    return f()
-  } catch (e) {
-    throw asPanic(e)
-  }
 }
 
 function bigintsArg(name: string, v: unknown): BigInt64Array {
@@ -1437,13 +1428,13 @@ export class JsEngine implements CoreEngine {
       throw invalidArg(`fill model must be 0 (mark) or 1 (impact), got ${mdl}`)
     }
     const t = u64Of(now, 'now')
-    return guarded(() => this.wf.runWaterfall(fill, t))
+    return this.wf.runWaterfall(fill, t)
   }
 
   planLiquidation(account: number, isolatedMarket: number): PlanColumns {
     const a = u32Arg('account', account)
     const im = u32Arg('isolatedMarket', isolatedMarket)
-    const p = guarded(() => this.wf.planLiquidation(a, iso(im)))
+    const p = this.wf.planLiquidation(a, iso(im))
     return {
       takeover: p.takeover,
       market: Uint32Array.from(p.orders, (o) => o[0]),
@@ -1457,25 +1448,25 @@ export class JsEngine implements CoreEngine {
     const m = u32Arg('market', market)
     const q = i64Of(bigintArg('qty', qty), 'qty')
     const p = i64Of(bigintArg('price', price), 'price')
-    guarded(() => this.wf.settleLiquidationFill(a, iso(im), m, q, p))
+    this.wf.settleLiquidationFill(a, iso(im), m, q, p)
   }
 
   takeOver(account: number, isolatedMarket: number): void {
     const a = u32Arg('account', account)
     const im = u32Arg('isolatedMarket', isolatedMarket)
-    guarded(() => this.wf.takeOver(a, iso(im)))
+    this.wf.takeOver(a, iso(im))
   }
 
   settleEngineFill(market: number, qty: bigint, price: bigint): void {
     const m = u32Arg('market', market)
     const q = i64Of(bigintArg('qty', qty), 'qty')
     const p = i64Of(bigintArg('price', price), 'price')
-    guarded(() => this.wf.settleEngineFill(m, q, p))
+    this.wf.settleEngineFill(m, q, p)
   }
 
   autoDeleverage(market: number): void {
     const m = u32Arg('market', market)
-    guarded(() => this.wf.autoDeleverage(m))
+    this.wf.autoDeleverage(m)
   }
 
   socialiseLoss(market: number, amount: bigint, beneficiary: number): void {
@@ -1483,13 +1474,13 @@ export class JsEngine implements CoreEngine {
     const a = bigintArg('amount', amount)
     const b = u32Arg('beneficiary', beneficiary)
     const amt = i64Of(a, 'amount')
-    guarded(() => this.wf.socialiseLoss(m, amt, b))
+    this.wf.socialiseLoss(m, amt, b)
   }
 
   settleFunding(market: number, rate: bigint): void {
     const m = u32Arg('market', market)
     const r = i64Of(bigintArg('rate', rate), 'rate')
-    guarded(() => this.wf.settleFunding(m, r))
+    this.wf.settleFunding(m, r)
   }
 
   /** Events with seq ≥ fromSeq. */
@@ -1539,7 +1530,7 @@ export class JsEngine implements CoreEngine {
     const rk = u32Arg('ranking', ranking)
     if (sd !== 1 && sd !== -1) throw invalidArg(`side must be 1 (long) or -1 (short), got ${sd}`)
     const r = rankingFromCode(rk)
-    const q = guarded(() => adlQueue(this.book, m, sd, r))
+    const q = adlQueue(this.book, m, sd, r)
     return {
       account: Uint32Array.from(q, (c) => c.account),
       qty: BigInt64Array.from(q, (c) => c.qty),
@@ -1564,7 +1555,7 @@ export class JsEngine implements CoreEngine {
     }
     const target: DeleverageTarget = { kind: k, ppm, market: m }
     const fee = i64Of(feeRate, 'feeRate')
-    const p = guarded(() => planDeleveraging(this.book, a, target, fee))
+    const p = planDeleveraging(this.book, a, target, fee)
     return {
       reached: p.reached,
       fees: p.fees,

@@ -3,16 +3,14 @@
 // the smallest reductions at mark, fees included, that reach it, with the resulting equity,
 // margin and liquidation prices.
 //
-// Rust evaluates the plan's totals and target tests with unchecked i128 arithmetic. In the
-// release build (the binding) an overflow wraps, and it is reachable: `notional·10^6` and
-// `mm·10^6` exceed 2^127 once a position is worth more than ~1.7·10^32 atoms at mark (an entry
-// near one tick and a mark near 10^15 ticks), and `target·equity` with a large target. `wrap`
-// reproduces those values exactly (reported as a Rust defect; the checked ops would be the fix).
+// The plan's sums and differences are checked (OVERFLOW at the same places as Rust), and the
+// margin-ratio and leverage targets compare exact products (Rust: 256-bit `cmp_products`).
 
+import { cmpProducts } from './adl.js'
 import { DeleverageError, ErrorCode } from './errors.js'
 import { liquidationPrice, type SolvedPrice } from './liq.js'
 import type { Market } from './market.js'
-import { RATE_SCALE, sub, toI64 } from './num.js'
+import { RATE_SCALE, add, sub, toI64 } from './num.js'
 import type { Book } from './waterfall.js'
 
 export const MarginRatio = 0
@@ -46,26 +44,26 @@ interface Pos {
   notional: bigint
 }
 
-/** i128 wrapping (Rust release arithmetic). */
-function wrap(x: bigint): bigint {
-  return BigInt.asIntN(128, x)
-}
-
 function abs(x: bigint): bigint {
   return x < 0n ? -x : x
 }
 
 /** (equity, MM, notional) of the cross positions with `spent` taken from the balance. */
 function totals(balance: bigint, pos: readonly Pos[], spent: bigint): [bigint, bigint, bigint] {
-  let u = 0n
+  let e = sub(balance, spent, 'plan equity')
   let mm = 0n
   let n = 0n
   for (const p of pos) {
-    u += p.upnl
-    mm += p.mm
-    n += p.notional
+    e = add(e, p.upnl, 'plan equity')
+    mm = add(mm, p.mm, 'plan maintenance margin')
+    n = add(n, p.notional, 'plan notional')
   }
-  return [wrap(balance - spent + u), wrap(mm), wrap(n)]
+  return [e, mm, n]
+}
+
+/** fees + fee − realised, checked. */
+function spend(fees: bigint, fee: bigint, realised: bigint): bigint {
+  return sub(add(fees, fee, 'plan fees'), realised, 'plan fees')
 }
 
 export function planDeleveraging(book: Book, a: number, target: DeleverageTarget, feeRate: bigint): DeleveragePlan {
@@ -129,7 +127,7 @@ export function planDeleveraging(book: Book, a: number, target: DeleverageTarget
       const [np, realised, fee] = apply(d)
       const v = pos.slice()
       v[i] = np
-      return met(v, wrap(fees + fee - realised))
+      return met(v, spend(fees, fee, realised))
     }
     const sg = p.q > 0n ? 1n : -1n
     let d: bigint
@@ -148,14 +146,15 @@ export function planDeleveraging(book: Book, a: number, target: DeleverageTarget
     }
     const [np, realised, fee] = apply(d)
     pos[i] = np
-    fees = wrap(fees + fee - realised)
+    fees = spend(fees, fee, realised)
     orders.push([p.m, d])
   }
-  // `fees` folded realised PnL in; report the fees alone.
+  // `fees` folded realised PnL in; report the fees alone. (An unchecked i128 sum in Rust; each
+  // fee is below its order's value, so it cannot wrap.)
   let feeTotal = 0n
   for (const [m, d] of orders) {
     const mk = book.markets[m] as Market
-    feeTotal = wrap(feeTotal + mk.rateOfValue(d, mk.mark, feeRate))
+    feeTotal += mk.rateOfValue(d, mk.mark, feeRate)
   }
   const [equity, mm, notional] = totals(balance, pos, fees)
   const after: Array<[number, bigint, SolvedPrice | null]> = []
@@ -177,9 +176,9 @@ function targetMet(book: Book, balance: bigint, pos: readonly Pos[], fees: bigin
   const [e, mm, n] = totals(balance, pos, fees)
   switch (target.kind) {
     case MarginRatio:
-      return mm === 0n || (e > 0n && wrap(mm * 1_000_000n) <= wrap(target.ppm * e))
+      return mm === 0n || (e > 0n && cmpProducts(mm, 1_000_000n, target.ppm, e) <= 0)
     case Leverage:
-      return n === 0n || (e > 0n && wrap(n * 1_000_000n) <= wrap(target.ppm * e))
+      return n === 0n || (e > 0n && cmpProducts(n, 1_000_000n, target.ppm, e) <= 0)
     default: {
       const lp = liqAfter(book, balance, pos, fees, target.market)
       if (lp === null) return true
@@ -194,6 +193,6 @@ function liqAfter(book: Book, balance: bigint, pos: readonly Pos[], fees: bigint
   const p = pos.find((x) => x.m === market && x.q !== 0n)
   if (p === undefined) return null
   const [e, mm] = totals(balance, pos, fees)
-  const base = sub(sub(e, p.upnl, 'liquidation base'), wrap(mm - p.mm), 'liquidation base')
+  const base = sub(sub(e, p.upnl, 'liquidation base'), sub(mm, p.mm, 'liquidation base'), 'liquidation base')
   return liquidationPrice(book.markets[market] as Market, p.q, p.cost, base)
 }

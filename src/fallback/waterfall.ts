@@ -6,15 +6,16 @@
 //
 // The Rust `impl Engine` methods live here as methods of `Waterfall`, which reaches the position
 // store through the narrow `Book` interface that JsEngine implements. Rust's `transaction` (run on
-// a clone, keep it on success) is an undo log here: the store records the inverse of every write
-// made inside a transaction, the waterfall state is snapshotted (a few scalars, the engine
-// positions, and lengths of the append-only event log and fund history).
+// a clone, keep it on success; the engine stays whole even if the step panics) is an undo log
+// here: the store records the inverse of every write made inside a transaction, the waterfall
+// state is snapshotted (a few scalars, the engine positions, and lengths of the append-only event
+// log and fund history).
 
 import { adlCandidates, adlSelect, candidate, ProRata, prorataAmount, prorataShares, type Candidate } from './adl.js'
 import { DeleverageError, ErrorCode, withContext } from './errors.js'
 import { bankruptcyPrice } from './liq.js'
 import { Linear, checkPrice, type Market } from './market.js'
-import { Floor, I64_MAX, I64_MIN, PRICE_MAX_TICKS, RATE_SCALE, add, divCeil, divFloor, pow10, sub, toI64 } from './num.js'
+import { Floor, I128_MAX, I128_MIN, I64_MAX, I64_MIN, PRICE_MAX_TICKS, RATE_SCALE, add, divCeil, divFloor, pow10, sub, toI64 } from './num.js'
 
 export const NONE = 0xffffffff
 
@@ -129,17 +130,6 @@ export interface Book {
   rollbackUndo(): void
 }
 
-/** A Rust panic, caught by the binding's catch_unwind (the message is the panic's). */
-export function panic(message: string): DeleverageError {
-  return new DeleverageError(ErrorCode.Internal, message)
-}
-
-/** BigInt division by zero is the Rust panic "attempt to divide by zero" (the same operation). */
-export function asPanic(e: unknown): unknown {
-  if (e instanceof RangeError && e.message === 'Division by zero') return panic('attempt to divide by zero')
-  return e
-}
-
 function money(x: bigint, at: string): bigint {
   return toI64(x, at)
 }
@@ -151,8 +141,6 @@ function sign(x: bigint): bigint {
 function abs(x: bigint): bigint {
   return x < 0n ? -x : x
 }
-
-const U64 = (1n << 64n) - 1n
 
 /** The event log (append-only but for rollback); seq = index. */
 export class EventLog {
@@ -324,25 +312,21 @@ export class Waterfall {
     if (now > this.now) this.now = now
     this.recordFund()
     this.emit(FundDeposit, NONE, NONE, NONE, 0n, 0n, amount)
+    // A deposit can end ADL mode (drawdown back under the stop ratio).
+    this.updateAdlMode()
   }
 
   /**
-   * Is the entry recorded at `t` inside the drawdown window at `now`? Rust writes `t + window`
-   * in u64 without a check: it wraps in the release build (the binding), so a window near
-   * u64::MAX drops history it should keep. Mirrored as is (reported).
+   * Keep (time, fund) samples for the drawdown window; only the drawdown policy needs them.
+   * Samples are taken at non-decreasing times, so now − t ≥ 0 (Rust: no u64 wrap).
    */
-  private inWindow(t: bigint, window: bigint, now: bigint): boolean {
-    return ((t + window) & U64) >= now
-  }
-
   private recordFund(): void {
+    const c = this.config
+    if (c.policy !== Drawdown) return
     this.histT.push(this.now)
     this.histF.push(this.fund)
-    const c = this.config
-    if (c.policy === Drawdown) {
-      while (this.histHead < this.histT.length && !this.inWindow(this.histT[this.histHead] as bigint, c.window, this.now) && this.histT.length - this.histHead > 1) {
-        this.histHead++
-      }
+    while (this.histHead < this.histT.length && this.now - (this.histT[this.histHead] as bigint) > c.window && this.histT.length - this.histHead > 1) {
+      this.histHead++
     }
     this.compactHistory()
   }
@@ -355,7 +339,7 @@ export class Waterfall {
     const fund = this.fund
     let peak: bigint | null = null
     for (let i = this.histHead; i < this.histT.length; i++) {
-      if (this.inWindow(this.histT[i] as bigint, c.window, now)) {
+      if (now - (this.histT[i] as bigint) <= c.window) {
         const f = this.histF[i] as bigint
         if (peak === null || f > peak) peak = f
       }
@@ -385,13 +369,42 @@ export class Waterfall {
 
   // ---- liquidation ----------------------------------------------------------------------------
 
+  /** `m` is a valid market index here (the callers checked it). */
   private noPosition(a: number, m: number): DeleverageError {
-    const mk = this.book.markets[m]
-    if (mk === undefined) {
-      // Rust indexes self.markets[m] to format this message and panics (reported).
-      throw panic(`index out of bounds: the len is ${this.book.markets.length} but the index is ${m}`)
-    }
+    const mk = this.book.markets[m] as Market
     return new DeleverageError(ErrorCode.InvalidArgument, `account ${this.book.ids[a]} has no position in market ${mk.symbol}`)
+  }
+
+  /**
+   * A liquidation scope must exist: the account, and for an isolated scope a market in which the
+   * account holds an isolated position.
+   */
+  private checkScope(a: number, iso: number | null): void {
+    const book = this.book
+    book.account(a)
+    if (iso !== null) {
+      const mk = book.market(iso)
+      const s = book.slotOf(a, iso)
+      if (!(s >= 0 && book.col(iso).isolated[s] === 1)) {
+        throw new DeleverageError(ErrorCode.InvalidArgument, `account ${book.ids[a]} has no isolated position in market ${mk.symbol}`)
+      }
+    }
+  }
+
+  /** A close of `delta` lots at `price` must reduce an existing position without flipping it. */
+  private checkClose(a: number, m: number, delta: bigint, price: bigint): void {
+    const book = this.book
+    const mk = book.market(m)
+    const s = book.slotOf(a, m)
+    if (s < 0) throw this.noPosition(a, m)
+    const q = BigInt(book.col(m).qty[s] as number)
+    if (delta === 0n || sign(delta) !== sign(q) || abs(delta) > abs(q)) {
+      throw new DeleverageError(
+        ErrorCode.InvalidQuantity,
+        `cannot close ${delta} lots of a position of ${q} lots (account ${book.ids[a]}, market ${mk.symbol})`,
+      )
+    }
+    checkPrice(price, 'fill price')
   }
 
   /** Equity and MM of the liquidation scope: the cross account, or one isolated position. */
@@ -412,7 +425,7 @@ export class Waterfall {
   /**
    * Positions of a scope, largest maintenance margin first (then market index): the order in
    * which liquidation reduces them (SPEC §8.3). An isolated scope takes the position in that
-   * market whatever its flag, as Rust does.
+   * market whatever its flag, as Rust does (the entry points admit only isolated ones).
    */
   private scopePositions(a: number, iso: number | null): Array<[number, bigint, bigint]> {
     const book = this.book
@@ -447,7 +460,7 @@ export class Waterfall {
    */
   planLiquidation(a: number, iso: number | null): LiquidationPlan {
     const book = this.book
-    book.account(a)
+    this.checkScope(a, iso)
     let [eq, mm] = this.scopeState(a, iso)
     const plan: LiquidationPlan = { account: a, isolatedMarket: iso, takeover: false, orders: [] }
     if (mm === 0n || eq > mm) return plan // nothing to liquidate
@@ -589,8 +602,7 @@ export class Waterfall {
 
   /** A liquidation fill on the account (reported by the host or made by the fill model). */
   private liquidationFill(a: number, iso: number | null, m: number, delta: bigint, price: bigint): void {
-    // Before the fill is validated, as in Rust: an inverse market with price 0 divides by zero
-    // here (a panic in Rust, reported).
+    this.checkClose(a, m, delta, price)
     const feeFull = (this.book.markets[m] as Market).rateOfValue(delta, price, this.config.feeRate)
     const [realised, returned] = this.closePosition(a, m, delta, price)
     this.emit(LiquidationFill, a, m, NONE, delta, price, money(realised, 'realised PnL'))
@@ -681,28 +693,34 @@ export class Waterfall {
 
   /**
    * The price the engine's position is deleveraged at: its average entry rounded to the tick, or
-   * the mark, by policy. Mirrors Rust exactly, including two reported defects: for a short engine
-   * (q < 0, cost < 0) Rust calls div_ceil with a negative divisor, which then truncates, i.e.
-   * rounds DOWN (in the engine's favour, not its disfavour as SPEC §9.2 says); and an inverse long
-   * engine whose cost basis is 0 divides by zero (a panic).
+   * the mark, by policy. A long engine sells at ≤ entry (floor), a short buys at ≥ entry (ceil)
+   * (SPEC §9.2). The mark when the cost basis is 0 (an inverse position worth less than an atom
+   * at entry: no entry price) or when the inverse products overflow i128.
    */
   private adlPrice(m: number): bigint {
     const mk = this.book.markets[m] as Market
     const [q, cost] = this.enginePosition(m)
     if (this.config.adlAtMark || q === 0n) return mk.mark
-    let p: bigint
+    if (cost === 0n) return mk.mark
+    let n: bigint
+    let d: bigint
     if (mk.kind === Linear) {
-      // entry = cost / q ticks; a long engine sells at ≤ entry, a short buys at ≥ entry.
-      p = q > 0n ? divFloor(cost, q) : divCeil(cost, q)
+      // entry = cost / q ticks
+      n = cost
+      d = q
     } else {
-      // entry = q·size·10^t / cost. (n is unchecked i128 in Rust; it stays below 2^127 unless the
-      // engine accumulates ~10^4 maximal takeovers in one market.)
+      // entry = q·size·10^t / cost; both products checked (the mark on overflow)
       const t = mk.inverseExp()
-      const n = BigInt.asIntN(128, q * mk.contractSize * pow10(t > 0 ? t : 0))
-      const d = cost * pow10(t < 0 ? -t : 0)
-      if (d === 0n) throw panic('attempt to divide by zero')
-      p = q > 0n ? divFloor(n, d) : divCeil(n, d)
+      n = q * mk.contractSize * pow10(t > 0 ? t : 0)
+      d = cost * pow10(t < 0 ? -t : 0)
+      if (n > I128_MAX || n < I128_MIN || d > I128_MAX || d < I128_MIN) return mk.mark
     }
+    // Divide with both operands made positive so the rounding direction is the intended one.
+    if (d < 0n) {
+      n = -n
+      d = -d
+    }
+    const p = q > 0n ? divFloor(n, d) : divCeil(n, d)
     return p < 1n ? 1n : p > PRICE_MAX_TICKS ? PRICE_MAX_TICKS : p
   }
 
@@ -780,16 +798,27 @@ export class Waterfall {
   // ---- host paths -----------------------------------------------------------------------------
 
   settleLiquidationFill(a: number, iso: number | null, m: number, delta: bigint, price: bigint): void {
-    this.book.account(a)
-    this.book.market(m)
+    const book = this.book
+    this.checkScope(a, iso)
+    const mk = book.market(m)
     if (iso !== null && iso !== m) {
       throw new DeleverageError(ErrorCode.InvalidArgument, 'an isolated liquidation fills only its own market')
     }
+    if (iso === null) {
+      const s = book.slotOf(a, m)
+      if (s >= 0 && book.col(m).isolated[s] === 1) {
+        throw new DeleverageError(
+          ErrorCode.InvalidArgument,
+          `the position of account ${book.ids[a]} in market ${mk.symbol} is isolated: name its market as the scope`,
+        )
+      }
+    }
+    this.checkClose(a, m, delta, price)
     this.transaction(() => this.liquidationFill(a, iso, m, delta, price))
   }
 
   takeOver(a: number, iso: number | null): void {
-    this.book.account(a)
+    this.checkScope(a, iso)
     this.transaction(() => this.takeover(a, iso))
   }
 
