@@ -153,6 +153,9 @@ export interface QueueColumns {
   qty: BigInt64Array
   lights: Uint8Array
   lightsByCount: Uint8Array
+  /** Exact scores num/den (den > 0): what partitions exchange to merge their queues. */
+  scoreNum: Array<bigint>
+  scoreDen: Array<bigint>
 }
 
 /** Waterfall configuration in integer units (docs/SPEC.md §8). */

@@ -124,6 +124,9 @@ export interface QueueColumns {
   qty: BigInt64Array
   lights: Uint8Array
   lightsByCount: Uint8Array
+  /** Exact scores num/den (den > 0), i128: what partitions exchange to merge queues. */
+  scoreNum: Array<bigint>
+  scoreDen: Array<bigint>
 }
 
 export interface DeleveragePlanColumns {

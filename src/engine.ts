@@ -144,6 +144,16 @@ export interface DeleveragePlanReport {
   positions: Array<{ symbol: string; qty: string; liquidationPrice: string | null }>
 }
 
+export interface AdlQueueEntry {
+  account: string
+  qty: string
+  lights: number
+  lightsByCount: number
+  /** The exact score is scoreNum / scoreDen (integers as strings, scoreDen > 0). */
+  scoreNum: string
+  scoreDen: string
+}
+
 export interface LedgerReport {
   insuranceFund: string
   settlement: string
@@ -551,13 +561,23 @@ export class Engine {
     return { insuranceFund: formatUnits(l.insuranceFund, q), settlement: formatUnits(l.settlement, q), residue: formatUnits(l.residue, q), cashTotal: formatUnits(l.cashTotal, q), adlMode: l.adlMode }
   }
 
-  /** The ADL queue of one side of a market in rank order, with indicator lights (1–5). */
-  adlQueue(symbol: string, side: 'long' | 'short', ranking?: AdlRanking): Array<{ account: string; qty: string; lights: number; lightsByCount: number }> {
+  /**
+   * The ADL queue of one side of a market in rank order, with indicator lights (1–5) and the exact
+   * score (num/den as integer strings) that partitions exchange to merge queues (src/partition.ts).
+   */
+  adlQueue(symbol: string, side: 'long' | 'short', ranking?: AdlRanking): AdlQueueEntry[] {
     const m = this.market(symbol)
     const r = RANKINGS.indexOf(ranking ?? 'bitmex')
     if (r < 0) throw new DeleverageError('INVALID_ARGUMENT', `ranking must be one of ${RANKINGS.join(', ')}, got ${describe(ranking)}`)
     const c = this.core.adlQueue(m.index, side === 'long' ? 1 : -1, r)
-    return Array.from(c.account, (a, i) => ({ account: this.core.accountId(a), qty: formatUnits(c.qty[i]!, m.qtyDecimals), lights: c.lights[i]!, lightsByCount: c.lightsByCount[i]! }))
+    return Array.from(c.account, (a, i) => ({
+      account: this.core.accountId(a),
+      qty: formatUnits(c.qty[i]!, m.qtyDecimals),
+      lights: c.lights[i]!,
+      lightsByCount: c.lightsByCount[i]!,
+      scoreNum: c.scoreNum[i]!.toString(),
+      scoreDen: c.scoreDen[i]!.toString(),
+    }))
   }
 
   /**

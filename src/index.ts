@@ -9,6 +9,7 @@ export {
   type AccountInput,
   type AccountReport,
   type AccountStatus,
+  type AdlQueueEntry,
   type AdlRanking,
   type DeleveragePlanReport,
   type DeleverageTarget,
@@ -48,6 +49,7 @@ export {
 export { formatUnits, parseUnits, type Amount } from './decimal.js'
 export { DeleverageError, ErrorCode } from './fallback/errors.js'
 export { JsEngine } from './fallback/engine.js'
+export { compareQueueEntries, mergeAdlQueues, topOfQueue } from './partition.js'
 export { engineFromScenario, loadScenarioFile, parseScenario, type Scenario } from './scenario.js'
 export { loadNative, describeLoadFailure, type NativeBinding, type NativeLoadResult } from './native.js'
 

@@ -1536,6 +1536,8 @@ export class JsEngine implements CoreEngine {
       qty: BigInt64Array.from(q, (c) => c.qty),
       lights: indicator(q, true),
       lightsByCount: indicator(q, false),
+      scoreNum: q.map((c) => c.num),
+      scoreDen: q.map((c) => c.den),
     }
   }
 

@@ -145,6 +145,9 @@ pub struct QueueColumns {
     pub qty: BigInt64Array,
     pub lights: Uint8Array,
     pub lights_by_count: Uint8Array,
+    /// Exact scores num/den (den > 0): what partitions exchange to merge their queues.
+    pub score_num: Vec<BigInt>,
+    pub score_den: Vec<BigInt>,
 }
 
 /// A manual deleveraging plan (docs/SPEC.md §11): orders, then the state after them.
@@ -475,6 +478,8 @@ impl NativeEngine {
             qty: q.iter().map(|c| c.qty).collect::<Vec<_>>().into(),
             lights: core::adl::indicator(&q, true).into(),
             lights_by_count: core::adl::indicator(&q, false).into(),
+            score_num: q.iter().map(|c| BigInt::from(c.num)).collect(),
+            score_den: q.iter().map(|c| BigInt::from(c.den)).collect(),
         })
     }
 
