@@ -20,6 +20,8 @@ export declare class NativeEngine {
   setPositions(account: Uint32Array, market: Uint32Array, qty: BigInt64Array, price: BigInt64Array, isolatedMargin: BigInt64Array, flags: Uint8Array): void
   /** Liquidatable rows worst first, then (with a warning ratio) the warning rows. */
   sweep(warningPpm?: bigint | undefined | null): MarginColumns
+  /** The sweep on `threads` threads (1 = the plain sweep); identical output for any count. */
+  sweepParallel(warningPpm: bigint | undefined | null, threads: number): MarginColumns
   accountRows(accounts?: Uint32Array | undefined | null): MarginColumns
   balances(accounts: Uint32Array): BigInt64Array
   positionRisks(accounts?: Uint32Array | undefined | null): PositionRiskColumns

@@ -88,12 +88,52 @@ const suite = new Benchmark.Suite('full sweep')
   })
 suite.run({ async: false })
 
+// Boundary: the fixed cost of one call across the FFI (a call that does no work).
+const calls = 1_000_000
+let t0 = process.hrtime.bigint()
+for (let i = 0; i < calls; i++) sink += nativeEngine.accountCount()
+const boundaryNs = Number(process.hrtime.bigint() - t0) / calls
+t0 = process.hrtime.bigint()
+for (let i = 0; i < calls; i++) sink += jsEngine.accountCount()
+const jsCallNs = Number(process.hrtime.bigint() - t0) / calls
+
+// Memory: resident bytes per position of a native engine loaded with the same book.
+global.gc?.()
+const rssBefore = process.memoryUsage().rss
+const extra = new Engine({ implementation: 'native', quoteDecimals: book.quoteDecimals })
+load(extra, book)
+global.gc?.()
+const bytesPerPosition = (process.memoryUsage().rss - rssBefore) / positions
+sink += extra.core.positionCount()
+
+// Parallel sweep: the same exact sweep on 1 and 2 threads over a 4x larger book (native only).
+const bigPositions = Number(opt('--parallel-positions') ?? positions * 4)
+const bigBook = makeBook(bigPositions, bigPositions / 4, markets, 7919)
+const big = new Engine({ implementation: 'native', quoteDecimals: bigBook.quoteDecimals })
+load(big, bigBook)
+const threads = os.cpus().length
+const par: Result[] = []
+new Benchmark.Suite('parallel sweep')
+  .add('native, 1 thread', () => {
+    sink += big.core.sweepParallel(null, 1).account.length
+  })
+  .add(`native, ${threads} threads`, () => {
+    sink += big.core.sweepParallel(null, threads).account.length
+  })
+  .on('cycle', (ev: Benchmark.Event) => {
+    const t = ev.target as Benchmark.Target & { stats: Benchmark.Stats; name: string }
+    par.push({ name: t.name, meanMs: t.stats.mean * 1000, rmePct: t.stats.rme, samples: t.stats.sample.length, positionsPerSec: bigPositions / t.stats.mean })
+  })
+  .run({ async: false })
+
 const nat = results[0]!
 const rows = results.map((r) => [r.name, r.meanMs.toFixed(1), `±${r.rmePct.toFixed(1)}%`, String(r.samples), (r.positionsPerSec / 1e6).toFixed(1), (r.meanMs / nat.meanMs).toFixed(1) + '×'])
 const head = ['full sweep', 'ms/sweep', 'rme', 'samples', 'M pos/s', 'native is faster by']
 const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)))
 for (const r of [head, ...rows]) console.log(r.map((c, i) => (i === 0 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join('  '))
 console.log(`bulk load of ${positions.toLocaleString('en')} positions: native ${nativeLoadMs.toFixed(0)} ms, TypeScript ${jsLoadMs.toFixed(0)} ms`)
+console.log(`parallel sweep of ${bigPositions.toLocaleString('en')} positions: ${par.map((r) => `${r.name} ${r.meanMs.toFixed(1)} ms (±${r.rmePct.toFixed(1)}%)`).join(', ')}; speed-up ${(par[0]!.meanMs / par[1]!.meanMs).toFixed(2)}×`)
+console.log(`one call across the boundary: native ${boundaryNs.toFixed(0)} ns, TypeScript engine ${jsCallNs.toFixed(0)} ns; native store ≈ ${bytesPerPosition.toFixed(0)} resident bytes per position`)
 
 if (jsonOut !== undefined) {
   const file = jsonOut || 'bench-results.json'
@@ -107,6 +147,9 @@ if (jsonOut !== undefined) {
       nativeVsObjectGraphPeer: results[2]!.meanMs / nat.meanMs,
     },
     bulkLoadMs: { native: nativeLoadMs, typescript: jsLoadMs },
+    parallel: { positions: bigPositions, results: Object.fromEntries(par.map((r) => [r.name, r])), speedup: par[0]!.meanMs / par[1]!.meanMs },
+    boundaryNsPerCall: { native: boundaryNs, typescript: jsCallNs },
+    nativeResidentBytesPerPosition: bytesPerPosition,
     peerDisagreements,
   }
   writeFileSync(file, JSON.stringify(report, null, 2) + '\n')

@@ -165,6 +165,9 @@ export interface CoreEngine {
   ): void
   /** Liquidatable rows worst first; with warningPpm, then the warning rows (liquidatable = 0). */
   sweep(warningPpm: bigint | null): MarginColumns
+  /** The sweep on `threads` threads (1–256); the output never depends on the count. The
+   * TypeScript engine runs it on one. */
+  sweepParallel(warningPpm: bigint | null, threads: number): MarginColumns
   /** Cross margin state of the given accounts (every live account in index order when null). */
   accountRows(accounts: Uint32Array | null): MarginColumns
   /** Wallet balances of the given accounts. */

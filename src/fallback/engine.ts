@@ -1079,6 +1079,13 @@ export class JsEngine implements CoreEngine {
    * with `warningPpm`, also those at or past that margin ratio that are not liquidatable. Returns
    * the liquidatable rows followed by the warning rows.
    */
+  /** NativeEngine::sweep_parallel: the same checks; the TypeScript engine sweeps on one thread. */
+  sweepParallel(warningPpm: bigint | null, threads: number): MarginColumns {
+    const t = u32Arg('threads', threads)
+    if (t === 0 || t > 256) throw invalidArg(`threads must be within 1 and 256, got ${t}`)
+    return this.sweep(warningPpm)
+  }
+
   sweep(warningPpm: bigint | null): MarginColumns {
     const w = warningPpm === null || warningPpm === undefined ? null : i64Of(bigintArg('warningPpm', warningPpm), 'warningPpm')
     if (w !== null && w <= 0n) {

@@ -402,11 +402,13 @@ impl Engine {
     }
 
     /// Cross totals of every account at the current marks: [Σ uPnL, Σ MM] over cross positions
-    /// (interleaved: one cache line per account update), plus the isolated rows. One pass over
-    /// the columns, market by market.
-    pub(crate) fn cross_totals(&self, mut on_isolated: impl FnMut(MarginRow) -> Result<()>) -> Result<Vec<[i128; 2]>> {
+    /// (interleaved: one cache line per account update), plus the isolated rows, for the markets
+    /// in `range`. One pass over their columns, market by market.
+    fn cross_totals(&self, range: std::ops::Range<usize>) -> Result<(Vec<[i128; 2]>, Vec<MarginRow>)> {
         let mut totals = vec![[0i128; 2]; self.accounts.len()];
-        for (mi, (mk, col)) in self.markets.iter().zip(&self.positions).enumerate() {
+        let mut iso = Vec::new();
+        for mi in range {
+            let (mk, col) = (&self.markets[mi], &self.positions[mi]);
             for s in 0..col.qty.len() {
                 let ctx = |e: Error| e.context(format!("account {}, market {}", self.accounts[col.account[s] as usize].id, mk.symbol));
                 let u = mk.upnl(col.qty[s], col.cost[s]).map_err(ctx)?;
@@ -414,7 +416,7 @@ impl Engine {
                 let a = col.account[s] as usize;
                 if col.isolated[s] {
                     let eq = add(col.isolated_margin[s] as i128, u, "isolated equity").map_err(ctx)?;
-                    on_isolated(margin_row(a as u32, mi as u32, eq, m, true).map_err(ctx)?)?;
+                    iso.push(margin_row(a as u32, mi as u32, eq, m, true).map_err(ctx)?);
                 } else {
                     let t = &mut totals[a];
                     t[0] = add(t[0], u, "account uPnL").map_err(ctx)?;
@@ -422,7 +424,46 @@ impl Engine {
                 }
             }
         }
-        Ok(totals)
+        Ok((totals, iso))
+    }
+
+    /// The same over every market, split into `threads` runs of markets of about equal position
+    /// counts, each on its own thread; per-thread totals are added in thread order. Sums are
+    /// exact, so the result does not depend on the thread count (SPEC §5.4).
+    fn cross_totals_parallel(&self, threads: usize) -> Result<(Vec<[i128; 2]>, Vec<MarginRow>)> {
+        let n = self.markets.len();
+        let threads = threads.clamp(1, n.max(1));
+        if threads == 1 {
+            return self.cross_totals(0..n);
+        }
+        let per = self.position_count().div_ceil(threads).max(1);
+        let mut cuts = vec![0usize];
+        let mut acc = 0usize;
+        for (mi, col) in self.positions.iter().enumerate() {
+            acc += col.qty.len();
+            if acc >= per * cuts.len() && cuts.len() < threads && mi + 1 < n {
+                cuts.push(mi + 1);
+            }
+        }
+        cuts.push(n);
+        let parts: Vec<Result<(Vec<[i128; 2]>, Vec<MarginRow>)>> = std::thread::scope(|sc| {
+            let handles: Vec<_> = cuts.windows(2).map(|w| {
+                let r = w[0]..w[1];
+                sc.spawn(move || self.cross_totals(r))
+            }).collect();
+            handles.into_iter().map(|h| h.join().unwrap_or_else(|_| Err(Error::new(ErrorCode::Internal, "a sweep thread panicked")))).collect()
+        });
+        let mut parts = parts.into_iter();
+        let (mut totals, mut iso) = parts.next().unwrap()?;
+        for p in parts {
+            let (t, i) = p?;
+            for (x, y) in totals.iter_mut().zip(t) {
+                x[0] = add(x[0], y[0], "account uPnL")?;
+                x[1] = add(x[1], y[1], "account maintenance margin")?;
+            }
+            iso.extend(i);
+        }
+        Ok((totals, iso))
     }
 
     /// Cross margin state of the given accounts (every live account, in index order, when None).
@@ -468,6 +509,11 @@ impl Engine {
     /// Full sweep (SPEC §5): every liquidatable cross account and isolated position, worst first;
     /// with `warning_ppm`, also those at or past that margin ratio that are not liquidatable.
     pub fn sweep(&self, warning_ppm: Option<i64>) -> Result<SweepResult> {
+        self.sweep_threads(warning_ppm, 1)
+    }
+
+    /// The sweep on `threads` threads; identical output for any thread count.
+    pub fn sweep_threads(&self, warning_ppm: Option<i64>, threads: usize) -> Result<SweepResult> {
         if let Some(w) = warning_ppm {
             if w <= 0 {
                 return Err(Error::new(ErrorCode::InvalidArgument, format!("warning ratio must be positive, got {w} ppm")));
@@ -481,11 +527,7 @@ impl Engine {
                 None => false,
             }
         };
-        let mut iso = Vec::new();
-        let totals = self.cross_totals(|r| {
-            iso.push(r);
-            Ok(())
-        })?;
+        let (totals, iso) = self.cross_totals_parallel(threads)?;
         for r in iso {
             if r.liquidatable {
                 res.liquidatable.push(r);

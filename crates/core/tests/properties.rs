@@ -147,3 +147,38 @@ mod liquidation {
         (lo..=hi).contains(&x)
     }
 }
+
+/// The parallel sweep gives the single-thread sweep's output for any thread count.
+#[test]
+fn parallel_sweep_equals_the_single_thread_sweep() {
+    let mut rng = Rng(0xD1B5_4A32_D192_ED03);
+    for _ in 0..10 {
+        let q = 8;
+        let mut e = Engine::new(q).unwrap();
+        let nm = rng.range(1, 9);
+        for i in 0..nm {
+            e.add_market(random_market(&mut rng, &format!("M{i}"), q)).unwrap();
+        }
+        let ids: Vec<String> = (0..300).map(|i| format!("a{i}")).collect();
+        let balances: Vec<i64> = ids.iter().map(|_| rng.range(-10i64.pow(9), 10i64.pow(12))).collect();
+        e.add_accounts(&ids, &balances).unwrap();
+        for a in 0..300u32 {
+            for m in 0..nm as u32 {
+                if rng.range(0, 2) == 0 {
+                    continue;
+                }
+                let mark = e.markets()[m as usize].mark;
+                let entry = (mark + rng.range(-mark / 3, mark / 3)).max(1);
+                let qty = rng.range(1, 10i64.pow(e.markets()[m as usize].qty_decimals + 3)) * rng.pick(&[1, -1]);
+                let iso = rng.range(0, 3) == 0;
+                let rows = PositionRows { account: &[a], market: &[m], qty: &[qty], price: &[entry], isolated_margin: &[if iso { rng.range(0, 10i64.pow(11)) } else { 0 }], flags: &[if iso { FLAG_ISOLATED } else { 0 }] };
+                let _ = e.set_positions(&rows);
+            }
+        }
+        let one = e.sweep_threads(Some(500_000), 1).unwrap();
+        assert!(!one.liquidatable.is_empty(), "the book must have liquidatable rows to compare");
+        for t in [2, 3, 7, 64] {
+            assert_eq!(e.sweep_threads(Some(500_000), t).unwrap(), one, "{t} threads");
+        }
+    }
+}

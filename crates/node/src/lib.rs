@@ -298,6 +298,19 @@ impl NativeEngine {
         Ok(margin_columns(&rows))
     }
 
+    /// The sweep on `threads` threads (1 = the plain sweep); identical output for any count.
+    #[napi(catch_unwind)]
+    pub fn sweep_parallel(&self, warning_ppm: Option<BigInt>, threads: u32) -> Result<MarginColumns> {
+        if threads == 0 || threads > 256 {
+            return Err(invalid(format!("threads must be within 1 and 256, got {threads}")));
+        }
+        let w = warning_ppm.as_ref().map(|b| i64_of(b, "warningPpm")).transpose()?;
+        let r = self.inner.sweep_threads(w, threads as usize).map_err(err)?;
+        let mut rows = r.liquidatable;
+        rows.extend(r.warnings);
+        Ok(margin_columns(&rows))
+    }
+
     #[napi(catch_unwind)]
     pub fn account_rows(&self, accounts: Option<Uint32Array>) -> Result<MarginColumns> {
         let rows = self.inner.account_rows(accounts.as_deref()).map_err(err)?;
