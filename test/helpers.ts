@@ -25,3 +25,33 @@ export function codeOf(fn: () => unknown): string {
   }
   return 'did not throw'
 }
+
+/** Seeded xorshift64* over BigInt: the same draws everywhere, for the random parity tests. */
+export class Rng {
+  constructor(private s: bigint) {}
+  next(): bigint {
+    // xorshift64*
+    let x = this.s
+    x ^= x >> 12n
+    x ^= (x << 25n) & 0xffffffffffffffffn
+    x ^= x >> 27n
+    this.s = x
+    return (x * 0x2545f4914f6cdd1dn) & 0xffffffffffffffffn
+  }
+  int(lo: number, hi: number): number {
+    return lo + Number(this.next() % BigInt(hi - lo + 1))
+  }
+  big(lo: bigint, hi: bigint): bigint {
+    return lo + (this.next() % (hi - lo + 1n))
+  }
+  chance(p: number): boolean {
+    return Number(this.next() % 1_000_000n) < p * 1_000_000
+  }
+  pick<T>(xs: readonly T[]): T {
+    return xs[this.int(0, xs.length - 1)]!
+  }
+  /** Log-uniform in [1, 10^maxDigits]. */
+  mag(maxDigits: number): bigint {
+    return this.big(1n, 10n ** BigInt(this.int(0, maxDigits)))
+  }
+}

@@ -4,35 +4,10 @@
 import { describe, expect, it } from 'vitest'
 import { JsEngine, type CoreEngine, type MarketInit } from '../src/index.js'
 import { loadNative } from '../src/native.js'
+import { Rng } from './helpers.js'
 
 const native = loadNative().binding
 
-class Rng {
-  constructor(private s: bigint) {}
-  next(): bigint {
-    // xorshift64*
-    let x = this.s
-    x ^= x >> 12n
-    x ^= (x << 25n) & 0xffffffffffffffffn
-    x ^= x >> 27n
-    this.s = x
-    return (x * 0x2545f4914f6cdd1dn) & 0xffffffffffffffffn
-  }
-  int(lo: number, hi: number): number {
-    return lo + Number(this.next() % BigInt(hi - lo + 1))
-  }
-  big(lo: bigint, hi: bigint): bigint {
-    return lo + (this.next() % (hi - lo + 1n))
-  }
-  pick<T>(xs: readonly T[]): T {
-    return xs[this.int(0, xs.length - 1)]!
-  }
-  /** Log-uniform magnitude: exercises small and near-limit values alike. */
-  mag(maxDigits: number): bigint {
-    const d = this.int(0, maxDigits)
-    return this.big(1n, 10n ** BigInt(d))
-  }
-}
 
 function randomMarket(r: Rng, i: number, q: number): MarketInit {
   const kind = r.int(0, 1)

@@ -11,40 +11,13 @@ import { CROSS, EVENT_KINDS, type CoreEngine, type MarketInit, type WaterfallIni
 import { candidate, queueOrder } from '../src/fallback/adl.js'
 import { JsEngine } from '../src/fallback/index.js'
 import { loadNative } from '../src/native.js'
+import { Rng } from './helpers.js'
 
 const native = loadNative().binding
 
 const I64_MAX = (1n << 63n) - 1n
 const U64_MAX = (1n << 64n) - 1n
 
-class Rng {
-  constructor(private s: bigint) {}
-  next(): bigint {
-    // xorshift64*
-    let x = this.s
-    x ^= x >> 12n
-    x ^= (x << 25n) & 0xffffffffffffffffn
-    x ^= x >> 27n
-    this.s = x
-    return (x * 0x2545f4914f6cdd1dn) & 0xffffffffffffffffn
-  }
-  int(lo: number, hi: number): number {
-    return lo + Number(this.next() % BigInt(hi - lo + 1))
-  }
-  big(lo: bigint, hi: bigint): bigint {
-    return lo + (this.next() % (hi - lo + 1n))
-  }
-  chance(p: number): boolean {
-    return Number(this.next() % 1_000_000n) < p * 1_000_000
-  }
-  pick<T>(xs: readonly T[]): T {
-    return xs[this.int(0, xs.length - 1)]!
-  }
-  /** Log-uniform in [1, 10^maxDigits]. */
-  mag(maxDigits: number): bigint {
-    return this.big(1n, 10n ** BigInt(this.int(0, maxDigits)))
-  }
-}
 
 type Outcome = { ok: unknown } | { code: string; message: string }
 
