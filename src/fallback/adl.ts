@@ -280,6 +280,18 @@ function largestRemainder(cands: readonly Candidate[], amount: bigint, total: bi
   }
   const out: Array<[number, bigint]> = []
   for (let i = 0; i < n; i++) if ((share[i] as bigint) > 0n) out.push([i, share[i] as bigint])
+  // Executed in a fixed order — larger size first, then account id — so rounding of partial
+  // closes never depends on the order positions were stored in.
+  out.sort(([x], [y]) => {
+    const a = cands[x] as Candidate
+    const b = cands[y] as Candidate
+    const sa = abs(a.qty)
+    const sb = abs(b.qty)
+    if (sa !== sb) return sa > sb ? -1 : 1
+    const ia = ids[a.account] as string
+    const ib = ids[b.account] as string
+    return ia < ib ? -1 : ia > ib ? 1 : 0
+  })
   return out
 }
 

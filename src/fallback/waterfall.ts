@@ -750,7 +750,6 @@ export class Waterfall {
   private liquidateScope(a: number, iso: number | null, model: FillModel): void {
     const book = this.book
     const plan = this.planLiquidation(a, iso)
-    let markets: number[] = []
     if (!plan.takeover) {
       for (const [m, delta] of plan.orders) {
         const price = fillPrice(model, (book.markets[m] as Market).mark, delta)
@@ -761,12 +760,8 @@ export class Waterfall {
     const stillOpen = iso !== null ? book.slotOf(a, iso) >= 0 : this.hasCross(a)
     if (stillOpen) {
       const [eq] = this.scopeState(a, iso)
-      if (plan.takeover || eq <= 0n) {
-        markets = this.scopePositions(a, iso).map((p) => p[0])
-        this.takeover(a, iso)
-      }
+      if (plan.takeover || eq <= 0n) this.takeover(a, iso)
     }
-    for (const m of markets) this.unwind(m, model)
   }
 
   /**
@@ -789,6 +784,14 @@ export class Waterfall {
           } catch (e) {
             throw withContext(e, `liquidating account ${book.ids[a]}`)
           }
+        }
+      }
+      // The liquidation engine unwinds once per market, in market order.
+      for (let m = 0; m < book.markets.length; m++) {
+        try {
+          this.unwind(m, model)
+        } catch (e) {
+          throw withContext(e, `unwinding the liquidation engine in market ${(book.markets[m] as Market).symbol}`)
         }
       }
       return first

@@ -195,7 +195,14 @@ pub fn prorata_shares(e: &Engine, cands: &[Candidate], total: u128) -> Vec<(usiz
         shares[i].1 += 1;
         left -= 1;
     }
-    shares.into_iter().filter(|s| s.1 > 0).map(|s| (s.0, s.1)).collect()
+    // Executed in a fixed order — larger size first, then account id — so rounding of partial
+    // closes never depends on the order positions were stored in.
+    let mut out: Vec<(usize, u128)> = shares.into_iter().filter(|s| s.1 > 0).map(|s| (s.0, s.1)).collect();
+    out.sort_by(|x, y| {
+        let (a, b) = (&cands[x.0], &cands[y.0]);
+        b.qty.unsigned_abs().cmp(&a.qty.unsigned_abs()).then_with(|| e.accounts[a.account as usize].id.as_bytes().cmp(e.accounts[b.account as usize].id.as_bytes()))
+    });
+    out
 }
 
 /// ADL indicator lights (1–5) for a ranked queue. BitMEX rule: the cumulative quantity share in

@@ -619,10 +619,9 @@ impl Engine {
     }
 
     /// Liquidate one account (or isolated position) now: plan, fill the orders with the model,
-    /// take over what partial closes cannot save, and unwind what the engine took over.
+    /// and take over what partial closes cannot save (unwound once per market by run_waterfall).
     fn liquidate_scope(&mut self, a: u32, iso: Option<u32>, model: FillModel) -> Result<()> {
         let plan = self.plan_liquidation(a, iso)?;
-        let mut markets: Vec<u32> = Vec::new();
         if !plan.takeover {
             for &(m, delta) in &plan.orders {
                 let price = model.price(self.markets[m as usize].mark, delta);
@@ -637,19 +636,17 @@ impl Engine {
         if still_open {
             let (eq, _) = self.scope_state(a, iso)?;
             if plan.takeover || eq <= 0 {
-                markets.extend(self.scope_positions(a, iso)?.iter().map(|p| p.0));
                 self.takeover(a, iso)?;
             }
-        }
-        for m in markets {
-            self.unwind(m, model)?;
         }
         Ok(())
     }
 
     /// The whole waterfall at the current marks: sweep, then every liquidatable account and
     /// isolated position worst first (re-checked when its turn comes), liquidated with the fill
-    /// model; the fund and ADL as policy says. All or nothing. Returns the first new event's seq.
+    /// model; then the liquidation engine unwinds what it holds, once per market in market order
+    /// (one fill or one ADL for all of a market's takeovers), the fund and ADL as policy says.
+    /// All or nothing. Returns the first new event's seq.
     pub fn run_waterfall(&mut self, model: FillModel, now: u64) -> Result<u64> {
         let first = self.waterfall.next_seq;
         self.transaction(|e| {
@@ -664,6 +661,9 @@ impl Engine {
                 if mm > 0 && eq <= mm {
                     e.liquidate_scope(r.account, iso, model).map_err(|x| x.context(format!("liquidating account {}", e.accounts[r.account as usize].id)))?;
                 }
+            }
+            for m in 0..e.markets.len() as u32 {
+                e.unwind(m, model).map_err(|x| x.context(format!("unwinding the liquidation engine in market {}", e.markets[m as usize].symbol)))?;
             }
             Ok(first)
         })

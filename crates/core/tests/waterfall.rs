@@ -308,7 +308,7 @@ fn build(specs: &[Spec], ranking: AdlRanking, fund: i64) -> Book {
 fn random_cascades_conserve_cash_never_overshoot_and_ignore_input_order() {
     let mut rng = Rng(0x2545_F491_4F6C_DD1D);
     let mut adl_events = 0;
-    for round in 0..25 {
+    for round in 0..60 {
         let specs = random_book(&mut rng, 40);
         let ranking = [AdlRanking::Bitmex, AdlRanking::Binance, AdlRanking::Hyperliquid, AdlRanking::ProRata][round % 4];
         let fund = rng.range(0, 200) * USD;
