@@ -1,7 +1,8 @@
 // `deleverage demo`: the main job on a fresh clone, with no input. A synthetic book of 1,000,000
 // positions over 250,000 accounts and 64 markets is loaded through the bulk API, then every mark
-// is shocked step by step and the full sweep reports who is liquidatable and in margin call.
-// (The cascade with liquidations, insurance fund and ADL arrives with the waterfall.)
+// is shocked step by step and the full sweep reports who is liquidatable and in margin call; then
+// the same book falls step by step through the whole waterfall: liquidations with price impact,
+// takeovers, the insurance fund, auto-deleveraging. (The simulator with reports is issue 6.)
 
 import { defaultImplementation, Engine } from './engine.js'
 import { load, makeBook } from './synthetic.js'
@@ -30,5 +31,25 @@ export function demo(options: { positions?: number; implementation?: 'native' | 
   }
   const widths = rows[0]!.map((_, c) => Math.max(...rows.map((r) => r[c]!.length)))
   for (const r of rows) console.log(r.map((cell, c) => (c === 0 ? cell.padEnd(widths[c]!) : cell.padStart(widths[c]!))).join('  '))
-  console.log('\nEvery number is exact (integer units, conservative rounding); try `deleverage check <scenario.json>` on your own book.')
+  // The waterfall along a falling path (fresh marks each step, the book carries over).
+  engine.core.setMarks(idx, BigInt64Array.from(book.markets, (m) => m.mark))
+  engine.configureWaterfall({ liquidationFee: '0.005', buffer: '0.02', ranking: 'bitmex' })
+  engine.depositInsuranceFund('2000000')
+  const cashBefore = engine.ledger().cashTotal
+  console.log(`\nthe waterfall along a fall of 2 % per step (fee 0.5 %, buffer 2 %, BitMEX ranking, fund 2,000,000, impact 1 ppm per lot up to 3 %):`)
+  const wf: string[][] = [['mark', 'partial fills', 'takeovers', 'engine fills', 'ADL fills', 'fees', 'insurance fund', 'run ms']]
+  for (const pct of [-2, -4, -6, -8, -10]) {
+    engine.core.setMarks(idx, BigInt64Array.from(book.markets, (m) => (m.mark * BigInt(100 + pct)) / 100n))
+    const w0 = performance.now()
+    const ev = engine.runWaterfall({ fill: { ppmPerLot: 1, capPpm: 30_000 } })
+    const ms = performance.now() - w0
+    const n = (k: string) => ev.filter((x) => x.kind === k).length.toLocaleString('en')
+    const fees = ev.filter((x) => x.kind === 'liquidationFee').reduce((t, x) => t + Number(x.amount), 0)
+    wf.push([`${pct}%`, n('liquidationFill'), n('takeover'), n('engineFill'), n('adlFill'), fees.toFixed(2), engine.ledger().insuranceFund, ms.toFixed(0)])
+  }
+  const w2 = wf[0]!.map((_, c) => Math.max(...wf.map((r) => r[c]!.length)))
+  for (const r of wf) console.log(r.map((cell, c) => (c === 0 ? cell.padEnd(w2[c]!) : cell.padStart(w2[c]!))).join('  '))
+  const cashAfter = engine.ledger().cashTotal
+  console.log(`cash (balances + margins + fund + settlement + residue): ${cashBefore} before, ${cashAfter} after — ${cashAfter === cashBefore ? 'conserved exactly' : 'NOT CONSERVED'}`)
+  console.log('\nEvery number is exact (integer units, conservative rounding); try `deleverage check <scenario.json>` and `deleverage liquidate <scenario.json>` on your own book.')
 }
