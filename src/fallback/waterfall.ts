@@ -11,6 +11,7 @@
 // state is snapshotted (a few scalars, the engine positions, and lengths of the append-only event
 // log and fund history).
 
+import type { WaterfallInit } from '../core.js'
 import { adlCandidates, adlSelect, candidate, ProRata, prorataAmount, prorataShares, type Candidate } from './adl.js'
 import { DeleverageError, ErrorCode, withContext } from './errors.js'
 import { bankruptcyPrice } from './liq.js'
@@ -39,20 +40,8 @@ export const Residue = 13
 export const Exhausted = 0
 export const Drawdown = 1
 
-export interface WaterfallConfig {
-  /** Liquidation (clearance) fee on the closed value, 10^-8 units; goes to the insurance fund. */
-  feeRate: bigint
-  /** Partial liquidation restores equity ≥ MM × (1 + buffer); 10^-8 units. */
-  bufferRate: bigint
-  ranking: number
-  /** ADL at the mark instead of the bankruptcy price; the fund takes the difference. */
-  adlAtMark: boolean
-  policy: number
-  /** Drawdown policy only. */
-  triggerPpm: bigint
-  stopPpm: bigint
-  window: bigint
-}
+/** The validated configuration: the binding's WaterfallInit (SPEC §8), held as given. */
+export type WaterfallConfig = WaterfallInit
 
 export function defaultConfig(): WaterfallConfig {
   return { feeRate: 500_000n, bufferRate: 2_000_000n, ranking: 0, adlAtMark: false, policy: Exhausted, triggerPpm: 0n, stopPpm: 0n, window: 0n }
