@@ -247,6 +247,20 @@ mod tests {
     }
 
     #[test]
+    fn indicator_lights_follow_the_cumulative_share_rounded_up_to_fifths() {
+        let c = |qty: i64| Candidate { account: 0, qty, num: 0, den: 1 };
+        // equal sizes: 20 %, 40 %, … of the queue → 5, 4, 3, 2, 1 lights on both rules
+        let q: Vec<Candidate> = (0..5).map(|_| c(10)).collect();
+        assert_eq!(indicator(&q, true), vec![5, 4, 3, 2, 1]);
+        assert_eq!(indicator(&q, false), vec![5, 4, 3, 2, 1]);
+        // one large position first: its share (70 %) rounds up to 80 % → 2 lights by quantity,
+        // while by count it is the first of four (25 % → 40 %) → 4 lights
+        let q = vec![c(70), c(10), c(10), c(10)];
+        assert_eq!(indicator(&q, true), vec![2, 2, 1, 1]);
+        assert_eq!(indicator(&q, false), vec![4, 3, 2, 1]);
+    }
+
+    #[test]
     fn mul_wide_is_exact() {
         let (hi, lo) = mul_wide(u128::MAX, u128::MAX);
         // (2^128 − 1)^2 = 2^256 − 2^129 + 1

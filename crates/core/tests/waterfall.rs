@@ -150,7 +150,6 @@ fn fund_exhausted_leads_to_adl_of_exactly_the_bankrupt_quantity() {
         let config = WaterfallConfig { ranking, ..cfg(500_000, 0) };
         let mut b = Book::new(vec![linear("ETH", 1_000_000, 200_300)], config, 0);
         let a = b.account("bankrupt", 1_009 * USD, &[(0, 3_000, 200_300, None)]);
-        let _ = a;
         // shorts with different profit and leverage
         let s1 = b.account("s1", 100 * USD, &[(0, -1_700, 210_100, None)]);
         let s2 = b.account("s2", 9_000 * USD, &[(0, -2_300, 199_900, None)]);
@@ -165,6 +164,9 @@ fn fund_exhausted_leads_to_adl_of_exactly_the_bankrupt_quantity() {
         for acc in [s1, s2, s3] {
             assert!(b.row(acc).equity >= 0, "{ranking:?}: counterparty below zero");
         }
+        // the bankrupt account ends at zero: no position, nothing left, nothing owed
+        assert_eq!(b.qty(a, 0), 0);
+        assert_eq!(b.e.accounts()[a as usize].balance, 0, "{ranking:?}");
         if ranking == AdlRanking::ProRata {
             // 3000 over 1700/2300/500 of 4500 lots: 1133.3, 1533.3, 333.3 → equal remainders, the
             // last lot to the larger position
