@@ -9,7 +9,13 @@
  */
 export declare const __napiBindingTarget: 'native' | 'wasm32-wasi' | 'wasm32-wasip1'
 
-/** The engine over the Rust core; method for method the `CoreEngine` interface of src/core.ts. */
+/**
+ * The engine over the Rust core; method for method the `CoreEngine` interface of src/core.ts.
+ *
+ * The core sits behind an `Arc`: an async sweep works on the state as it was when it was called,
+ * and a write while one is running copies the engine first (copy-on-write), so JS never waits
+ * and never sees a half-applied batch.
+ */
 export declare class NativeEngine {
   constructor(quoteDecimals: number)
   addMarket(spec: MarketInit): number
@@ -20,6 +26,12 @@ export declare class NativeEngine {
   setPositions(account: Uint32Array, market: Uint32Array, qty: BigInt64Array, price: BigInt64Array, isolatedMargin: BigInt64Array, flags: Uint8Array): void
   /** Liquidatable rows worst first, then (with a warning ratio) the warning rows. */
   sweep(warningPpm?: bigint | undefined | null): MarginColumns
+  /**
+   * The sweep off the JS thread, on the state as it is now; resolves to the sweep's columns.
+   * Spawned rather than returned as an AsyncTask so that the engine is not held borrowed until
+   * the promise settles: writes may go on meanwhile (the task owns its own `Arc` of the state).
+   */
+  sweepAsync(warningPpm: bigint | undefined | null, threads: number): Promise<MarginColumns>
   /** The sweep on `threads` threads (1 = the plain sweep); identical output for any count. */
   sweepParallel(warningPpm: bigint | undefined | null, threads: number): MarginColumns
   accountRows(accounts?: Uint32Array | undefined | null): MarginColumns

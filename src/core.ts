@@ -168,6 +168,9 @@ export interface CoreEngine {
   /** The sweep on `threads` threads (1–256); the output never depends on the count. The
    * TypeScript engine runs it on one. */
   sweepParallel(warningPpm: bigint | null, threads: number): MarginColumns
+  /** The sweep off the JS thread (native: the libuv pool) on the state as it is at the call;
+   * writes made meanwhile do not affect it. The TypeScript engine computes it before returning. */
+  sweepAsync(warningPpm: bigint | null, threads: number): Promise<MarginColumns>
   /** Cross margin state of the given accounts (every live account in index order when null). */
   accountRows(accounts: Uint32Array | null): MarginColumns
   /** Wallet balances of the given accounts. */

@@ -208,11 +208,14 @@ function wrapNative(native: CoreEngine): CoreEngine {
       const v = Reflect.get(target, prop, receiver)
       if (typeof v !== 'function') return v
       return (...args: unknown[]) => {
+        let r: unknown
         try {
-          return v.apply(target, args)
+          r = v.apply(target, args)
         } catch (e) {
           throw toDeleverageError(e)
         }
+        // async methods (sweepAsync) reject with the same mapping
+        return r instanceof Promise ? r.catch((e: unknown) => Promise.reject(toDeleverageError(e))) : r
       }
     },
   })
@@ -628,6 +631,14 @@ export class Engine {
   sweep(options: { warningRatio?: Amount } = {}): SweepReport {
     const w = options.warningRatio === undefined ? null : parseUnits(options.warningRatio, 6, 'warningRatio', { positive: 'INVALID_ARGUMENT' })
     const cols = this.core.sweep(w)
+    const rows = this.marginStatuses(cols)
+    return { liquidatable: rows.filter((r) => r.liquidatable), warnings: rows.filter((r) => !r.liquidatable) }
+  }
+
+  /** The sweep off the JS thread (native) on the state as it is now; see `sweep`. */
+  async sweepAsync(options: { warningRatio?: Amount; threads?: number } = {}): Promise<SweepReport> {
+    const w = options.warningRatio === undefined ? null : parseUnits(options.warningRatio, 6, 'warningRatio', { positive: 'INVALID_ARGUMENT' })
+    const cols = await this.core.sweepAsync(w, options.threads ?? 1)
     const rows = this.marginStatuses(cols)
     return { liquidatable: rows.filter((r) => r.liquidatable), warnings: rows.filter((r) => !r.liquidatable) }
   }

@@ -1079,6 +1079,15 @@ export class JsEngine implements CoreEngine {
    * with `warningPpm`, also those at or past that margin ratio that are not liquidatable. Returns
    * the liquidatable rows followed by the warning rows.
    */
+  /** NativeEngine::sweep_async: the same checks; computed now, so it sees the state of the call. */
+  sweepAsync(warningPpm: bigint | null, threads: number): Promise<MarginColumns> {
+    try {
+      return Promise.resolve(this.sweepParallel(warningPpm, threads))
+    } catch (e) {
+      return Promise.reject(e)
+    }
+  }
+
   /** NativeEngine::sweep_parallel: the same checks; the TypeScript engine sweeps on one thread. */
   sweepParallel(warningPpm: bigint | null, threads: number): MarginColumns {
     const t = u32Arg('threads', threads)

@@ -3,8 +3,11 @@
 //! code ("UNKNOWN_MARKET: ..."), which the TypeScript layer turns into `DeleverageError.code`.
 //! Every export carries `catch_unwind`, so a panic becomes a JS exception, never an abort.
 
+use std::sync::Arc;
+
 use deleverage_core as core;
 use napi::bindgen_prelude::*;
+use napi::{Env, Task};
 use napi_derive::napi;
 
 /// Version of the native binding crate.
@@ -197,16 +200,47 @@ fn u64_of(b: &BigInt, what: &str) -> Result<u64> {
 }
 
 /// The engine over the Rust core; method for method the `CoreEngine` interface of src/core.ts.
+///
+/// The core sits behind an `Arc`: an async sweep works on the state as it was when it was called,
+/// and a write while one is running copies the engine first (copy-on-write), so JS never waits
+/// and never sees a half-applied batch.
 #[napi]
 pub struct NativeEngine {
-    inner: core::Engine,
+    inner: Arc<core::Engine>,
+}
+
+/// `sweepAsync`: the sweep on the libuv pool, off the JS thread.
+pub struct SweepTask {
+    engine: Arc<core::Engine>,
+    warning: Option<i64>,
+    threads: usize,
+}
+
+impl Task for SweepTask {
+    type Output = core::SweepResult;
+    type JsValue = MarginColumns;
+
+    fn compute(&mut self) -> Result<Self::Output> {
+        let (e, w, t) = (&self.engine, self.warning, self.threads);
+        // No panic may cross into Node, from this thread either.
+        match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| e.sweep_threads(w, t))) {
+            Ok(r) => r.map_err(err),
+            Err(_) => Err(err(core::Error::new(core::ErrorCode::Internal, "the sweep panicked"))),
+        }
+    }
+
+    fn resolve(&mut self, _env: Env, out: Self::Output) -> Result<Self::JsValue> {
+        let mut rows = out.liquidatable;
+        rows.extend(out.warnings);
+        Ok(margin_columns(&rows))
+    }
 }
 
 #[napi]
 impl NativeEngine {
     #[napi(constructor, catch_unwind)]
     pub fn new(quote_decimals: u32) -> Result<Self> {
-        Ok(NativeEngine { inner: core::Engine::new(quote_decimals).map_err(err)? })
+        Ok(NativeEngine { inner: Arc::new(core::Engine::new(quote_decimals).map_err(err)?) })
     }
 
     #[napi(catch_unwind)]
@@ -251,27 +285,27 @@ impl NativeEngine {
             maint_amount,
             mark: i64_of(&spec.mark, "mark")?,
         };
-        self.inner.add_market(s).map_err(err)
+        Arc::make_mut(&mut self.inner).add_market(s).map_err(err)
     }
 
     #[napi(catch_unwind)]
     pub fn set_marks(&mut self, markets: &[u32], marks: &[i64]) -> Result<()> {
-        self.inner.set_marks(markets, marks).map_err(err)
+        Arc::make_mut(&mut self.inner).set_marks(markets, marks).map_err(err)
     }
 
     #[napi(catch_unwind)]
     pub fn add_accounts(&mut self, ids: Vec<String>, balances: &[i64]) -> Result<u32> {
-        self.inner.add_accounts(&ids, balances).map_err(err)
+        Arc::make_mut(&mut self.inner).add_accounts(&ids, balances).map_err(err)
     }
 
     #[napi(catch_unwind)]
     pub fn set_balances(&mut self, accounts: &[u32], balances: &[i64]) -> Result<()> {
-        self.inner.set_balances(accounts, balances).map_err(err)
+        Arc::make_mut(&mut self.inner).set_balances(accounts, balances).map_err(err)
     }
 
     #[napi(catch_unwind)]
     pub fn remove_accounts(&mut self, accounts: &[u32]) -> Result<()> {
-        self.inner.remove_accounts(accounts).map_err(err)
+        Arc::make_mut(&mut self.inner).remove_accounts(accounts).map_err(err)
     }
 
     #[napi(catch_unwind)]
@@ -285,7 +319,7 @@ impl NativeEngine {
         flags: &[u8],
     ) -> Result<()> {
         let rows = core::PositionRows { account, market, qty, price, isolated_margin, flags };
-        self.inner.set_positions(&rows).map_err(err)
+        Arc::make_mut(&mut self.inner).set_positions(&rows).map_err(err)
     }
 
     /// Liquidatable rows worst first, then (with a warning ratio) the warning rows.
@@ -296,6 +330,19 @@ impl NativeEngine {
         let mut rows = r.liquidatable;
         rows.extend(r.warnings);
         Ok(margin_columns(&rows))
+    }
+
+    /// The sweep off the JS thread, on the state as it is now; resolves to the sweep's columns.
+    /// Spawned rather than returned as an AsyncTask so that the engine is not held borrowed until
+    /// the promise settles: writes may go on meanwhile (the task owns its own `Arc` of the state).
+    #[napi(catch_unwind, ts_return_type = "Promise<MarginColumns>")]
+    pub fn sweep_async(&self, env: Env, warning_ppm: Option<BigInt>, threads: u32) -> Result<PromiseRaw<'static, MarginColumns>> {
+        if threads == 0 || threads > 256 {
+            return Err(invalid(format!("threads must be within 1 and 256, got {threads}")));
+        }
+        let warning = warning_ppm.as_ref().map(|b| i64_of(b, "warningPpm")).transpose()?;
+        let work = env.spawn(SweepTask { engine: Arc::clone(&self.inner), warning, threads: threads as usize })?;
+        Ok(work.promise_object())
     }
 
     /// The sweep on `threads` threads (1 = the plain sweep); identical output for any count.
@@ -385,19 +432,19 @@ impl NativeEngine {
             adl_at_mark: c.adl_at_mark,
             policy,
         };
-        self.inner.configure_waterfall(cfg).map_err(err)
+        Arc::make_mut(&mut self.inner).configure_waterfall(cfg).map_err(err)
     }
 
     #[napi(catch_unwind)]
     pub fn deposit_fund(&mut self, amount: BigInt, now: BigInt) -> Result<()> {
-        self.inner.deposit_fund(i64_of(&amount, "amount")?, u64_of(&now, "now")?).map_err(err)
+        Arc::make_mut(&mut self.inner).deposit_fund(i64_of(&amount, "amount")?, u64_of(&now, "now")?).map_err(err)
     }
 
     /// Run the whole waterfall at the current marks; returns the first new event's seq.
     #[napi(catch_unwind)]
     pub fn run_waterfall(&mut self, model: u32, ppm_per_lot: BigInt, cap_ppm: BigInt, now: BigInt) -> Result<BigInt> {
         let m = fill_model(model, &ppm_per_lot, &cap_ppm)?;
-        Ok(BigInt::from(self.inner.run_waterfall(m, u64_of(&now, "now")?).map_err(err)?))
+        Ok(BigInt::from(Arc::make_mut(&mut self.inner).run_waterfall(m, u64_of(&now, "now")?).map_err(err)?))
     }
 
     #[napi(catch_unwind)]
@@ -412,32 +459,32 @@ impl NativeEngine {
 
     #[napi(catch_unwind)]
     pub fn settle_liquidation_fill(&mut self, account: u32, isolated_market: u32, market: u32, qty: BigInt, price: BigInt) -> Result<()> {
-        self.inner.settle_liquidation_fill(account, iso(isolated_market), market, i64_of(&qty, "qty")?, i64_of(&price, "price")?).map_err(err)
+        Arc::make_mut(&mut self.inner).settle_liquidation_fill(account, iso(isolated_market), market, i64_of(&qty, "qty")?, i64_of(&price, "price")?).map_err(err)
     }
 
     #[napi(catch_unwind)]
     pub fn take_over(&mut self, account: u32, isolated_market: u32) -> Result<()> {
-        self.inner.take_over(account, iso(isolated_market)).map_err(err)
+        Arc::make_mut(&mut self.inner).take_over(account, iso(isolated_market)).map_err(err)
     }
 
     #[napi(catch_unwind)]
     pub fn settle_engine_fill(&mut self, market: u32, qty: BigInt, price: BigInt) -> Result<()> {
-        self.inner.settle_engine_fill(market, i64_of(&qty, "qty")?, i64_of(&price, "price")?).map_err(err)
+        Arc::make_mut(&mut self.inner).settle_engine_fill(market, i64_of(&qty, "qty")?, i64_of(&price, "price")?).map_err(err)
     }
 
     #[napi(catch_unwind)]
     pub fn auto_deleverage(&mut self, market: u32) -> Result<()> {
-        self.inner.auto_deleverage(market).map_err(err)
+        Arc::make_mut(&mut self.inner).auto_deleverage(market).map_err(err)
     }
 
     #[napi(catch_unwind)]
     pub fn socialise_loss(&mut self, market: u32, amount: BigInt, beneficiary: u32) -> Result<()> {
-        self.inner.socialise_loss(market, i64_of(&amount, "amount")?, beneficiary).map_err(err)
+        Arc::make_mut(&mut self.inner).socialise_loss(market, i64_of(&amount, "amount")?, beneficiary).map_err(err)
     }
 
     #[napi(catch_unwind)]
     pub fn settle_funding(&mut self, market: u32, rate: BigInt) -> Result<()> {
-        self.inner.settle_funding(market, i64_of(&rate, "rate")?).map_err(err)
+        Arc::make_mut(&mut self.inner).settle_funding(market, i64_of(&rate, "rate")?).map_err(err)
     }
 
     /// Events with seq ≥ fromSeq.

@@ -1,0 +1,34 @@
+// The sweep off the JS thread: same result as the sweep, taken on the state of the call (writes
+// made while it runs do not leak into it), errors as coded rejections — on both engines.
+import { describe, expect, it } from 'vitest'
+import { Engine } from '../src/index.js'
+import { load, makeBook } from '../src/synthetic.js'
+import { IMPLEMENTATIONS } from './helpers.js'
+
+describe.each(IMPLEMENTATIONS)('sweepAsync on the %s engine', (implementation) => {
+  const book = makeBook(40_000, 10_000, 16)
+  const e = new Engine({ implementation, quoteDecimals: book.quoteDecimals })
+  load(e, book)
+  const idx = Uint32Array.from(book.markets, (_, i) => i)
+  const shocked = BigInt64Array.from(book.markets, (m) => (m.mark * 90n) / 100n)
+
+  it('resolves to exactly what sweep returns', async () => {
+    const sync = e.sweep({ warningRatio: '0.8' })
+    expect(sync.liquidatable.length).toBeGreaterThan(10)
+    expect(await e.sweepAsync({ warningRatio: '0.8', threads: 2 })).toEqual(sync)
+  })
+
+  it('sees the state as it was when called, even if the book moves meanwhile', async () => {
+    const before = e.sweep()
+    const pending = e.sweepAsync()
+    e.core.setMarks(idx, shocked) // while the native sweep may still be running
+    const after = e.sweep()
+    expect(after.liquidatable.length).toBeGreaterThan(before.liquidatable.length)
+    expect(await pending).toEqual(before)
+    e.core.setMarks(idx, BigInt64Array.from(book.markets, (m) => m.mark))
+  })
+
+  it('rejects bad arguments with a coded error', async () => {
+    await expect(e.sweepAsync({ threads: 0 })).rejects.toMatchObject({ code: 'INVALID_ARGUMENT', name: 'DeleverageError' })
+  })
+})
