@@ -203,11 +203,16 @@ function createCore(impl: Implementation | 'auto', quoteDecimals: number): { cor
 
 /** Native errors carry `.code`; rethrow them as DeleverageError so callers see one class. */
 function wrapNative(native: CoreEngine): CoreEngine {
+  // One wrapper per method, made on first use: a call costs the native call plus a try/catch,
+  // not a Proxy trap and a fresh closure every time (the bulk path calls these per batch).
+  const wrapped = new Map<PropertyKey, unknown>()
   return new Proxy(native, {
     get(target, prop, receiver) {
+      const cached = wrapped.get(prop)
+      if (cached !== undefined) return cached
       const v = Reflect.get(target, prop, receiver)
       if (typeof v !== 'function') return v
-      return (...args: unknown[]) => {
+      const f = (...args: unknown[]) => {
         let r: unknown
         try {
           r = v.apply(target, args)
@@ -217,6 +222,8 @@ function wrapNative(native: CoreEngine): CoreEngine {
         // async methods (sweepAsync) reject with the same mapping
         return r instanceof Promise ? r.catch((e: unknown) => Promise.reject(toDeleverageError(e))) : r
       }
+      wrapped.set(prop, f)
+      return f
     },
   })
 }

@@ -51,6 +51,26 @@ impl Tap for MarketSpec {
     }
 }
 
+/// Random positions for `accounts` accounts in every market: each skipped one time in `skip`,
+/// isolated one time in `iso` with a margin below `max_margin`, entries within ±1/3 of mark.
+/// Rows the engine refuses (worth less than an atom) are left out: that error is tested elsewhere.
+fn random_positions(e: &mut Engine, rng: &mut Rng, accounts: u32, skip: i64, iso: i64, max_margin: i64) {
+    for a in 0..accounts {
+        for m in 0..e.markets().len() as u32 {
+            if rng.range(0, skip) == 0 {
+                continue;
+            }
+            let mark = e.markets()[m as usize].mark;
+            let entry = (mark + rng.range(-mark / 3, mark / 3)).max(1);
+            let qty = rng.range(1, 10i64.pow(e.markets()[m as usize].qty_decimals + 3)) * rng.pick(&[1, -1]);
+            let isolated = rng.range(0, iso) == 0;
+            let im = if isolated { rng.range(0, max_margin) } else { 0 };
+            let flags = if isolated { FLAG_ISOLATED } else { 0 };
+            let _ = e.set_positions(&PositionRows { account: &[a], market: &[m], qty: &[qty], price: &[entry], isolated_margin: &[im], flags: &[flags] });
+        }
+    }
+}
+
 fn cross_row(e: &Engine, a: u32) -> MarginRow {
     e.account_rows(Some(&[a])).unwrap()[0]
 }
@@ -92,23 +112,7 @@ fn liquidation_and_bankruptcy_prices_are_where_the_predicates_flip() {
         let ids: Vec<String> = (0..8).map(|i| format!("acct-{round}-{i}")).collect();
         let balances: Vec<i64> = ids.iter().map(|_| rng.range(0, 10i64.pow(q + 5))).collect();
         e.add_accounts(&ids, &balances).unwrap();
-        for a in 0..8u32 {
-            for m in 0..nm as u32 {
-                if rng.range(0, 3) == 0 {
-                    continue;
-                }
-                let mark = e.markets()[m as usize].mark;
-                let entry = (mark + rng.range(-mark / 3, mark / 3)).max(1);
-                let qty = rng.range(1, 10i64.pow(e.markets()[m as usize].qty_decimals + 3)) * rng.pick(&[1, -1]);
-                let iso = rng.range(0, 2) == 0;
-                let im = if iso { rng.range(0, 10i64.pow(q + 4)) } else { 0 };
-                let flags = if iso { FLAG_ISOLATED } else { 0 };
-                let rows = PositionRows { account: &[a], market: &[m], qty: &[qty], price: &[entry], isolated_margin: &[im], flags: &[flags] };
-                if e.set_positions(&rows).is_err() {
-                    continue; // worth less than an atom; the error itself is tested elsewhere
-                }
-            }
-        }
+        random_positions(&mut e, &mut rng, 8, 3, 2, 10i64.pow(q + 4));
         let risks = e.position_risks(None).unwrap();
         for r in &risks {
             let m = r.market;
@@ -162,19 +166,7 @@ fn parallel_sweep_equals_the_single_thread_sweep() {
         let ids: Vec<String> = (0..300).map(|i| format!("a{i}")).collect();
         let balances: Vec<i64> = ids.iter().map(|_| rng.range(-10i64.pow(9), 10i64.pow(12))).collect();
         e.add_accounts(&ids, &balances).unwrap();
-        for a in 0..300u32 {
-            for m in 0..nm as u32 {
-                if rng.range(0, 2) == 0 {
-                    continue;
-                }
-                let mark = e.markets()[m as usize].mark;
-                let entry = (mark + rng.range(-mark / 3, mark / 3)).max(1);
-                let qty = rng.range(1, 10i64.pow(e.markets()[m as usize].qty_decimals + 3)) * rng.pick(&[1, -1]);
-                let iso = rng.range(0, 3) == 0;
-                let rows = PositionRows { account: &[a], market: &[m], qty: &[qty], price: &[entry], isolated_margin: &[if iso { rng.range(0, 10i64.pow(11)) } else { 0 }], flags: &[if iso { FLAG_ISOLATED } else { 0 }] };
-                let _ = e.set_positions(&rows);
-            }
-        }
+        random_positions(&mut e, &mut rng, 300, 2, 3, 10i64.pow(11));
         let one = e.sweep_threads(Some(500_000), 1).unwrap();
         assert!(!one.liquidatable.is_empty(), "the book must have liquidatable rows to compare");
         for t in [2, 3, 7, 64] {
