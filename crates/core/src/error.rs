@@ -21,6 +21,15 @@ pub enum ErrorCode {
     DuplicatePosition,
     LengthMismatch,
     Internal,
+    /// A snapshot shorter than its header or than the length its header announces.
+    SnapshotTruncated,
+    /// A snapshot whose body does not hash to its checksum (corrupted in storage or transit).
+    SnapshotChecksum,
+    /// A snapshot in a format version this engine does not read.
+    SnapshotVersion,
+    /// A snapshot that is not one (bad magic, trailing bytes) or whose body describes a state the
+    /// API could not have produced (the message names the offset and field).
+    SnapshotInvalid,
 }
 
 impl ErrorCode {
@@ -41,6 +50,10 @@ impl ErrorCode {
             ErrorCode::DuplicatePosition => "DUPLICATE_POSITION",
             ErrorCode::LengthMismatch => "LENGTH_MISMATCH",
             ErrorCode::Internal => "INTERNAL",
+            ErrorCode::SnapshotTruncated => "SNAPSHOT_TRUNCATED",
+            ErrorCode::SnapshotChecksum => "SNAPSHOT_CHECKSUM",
+            ErrorCode::SnapshotVersion => "SNAPSHOT_VERSION",
+            ErrorCode::SnapshotInvalid => "SNAPSHOT_INVALID",
         }
     }
 }

@@ -12,8 +12,10 @@ pub mod num;
 pub mod adl;
 pub mod waterfall;
 pub mod planner;
+pub mod snapshot;
 
 pub use engine::{Engine, MarginRow, PositionRisk, PositionRows, SweepResult, FLAG_COST_BASIS, FLAG_ISOLATED};
 pub use error::{Error, ErrorCode, Result};
 pub use liq::SolvedPrice;
+pub use snapshot::{decode_snapshot, SNAPSHOT_FORMAT_VERSION, SNAPSHOT_MAGIC};
 pub use market::{ContractKind, MarginBasis, Market, MarketSpec, TierForm};
