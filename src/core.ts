@@ -201,4 +201,10 @@ export interface CoreEngine {
   adlQueue(market: number, side: number, ranking: number): QueueColumns
   /** kind 0 margin ratio, 1 leverage, 2 liquidation distance of `market` (all targets in ppm). */
   planDeleveraging(account: number, kind: number, targetPpm: bigint, market: number, feeRate: bigint): DeleveragePlanColumns
+
+  // ---- state hash and snapshots (SPEC §12); restore is the static `restore(bytes)` of each ----
+  /** SHA-256 of the canonical state bytes as 64 hex digits: equal states, equal hashes, in both engines. */
+  stateHash(): string
+  /** Versioned, checksummed snapshot of the whole state; either engine restores it. */
+  snapshot(): Uint8Array
 }

@@ -6,6 +6,8 @@ import { CROSS, EVENT_KINDS, FLAG_COST_BASIS, FLAG_ISOLATED, type CoreEngine, ty
 import { formatRatio, formatUnits, parseUnits, describe, type Amount } from './decimal.js'
 import { DeleverageError } from './fallback/errors.js'
 import { JsEngine } from './fallback/engine.js'
+import { snapshotMarkets } from './fallback/snapshot.js'
+import { JournalRecorder, JournaledCore, decodeJournal, replayEntries } from './journal.js'
 import { loadNative } from './native.js'
 
 export type ContractType = 'linear' | 'inverse'
@@ -190,15 +192,23 @@ export function defaultImplementation(): { implementation: Implementation; loadE
   return { implementation: binding ? 'native' : 'js', loadError: error }
 }
 
-function createCore(impl: Implementation | 'auto', quoteDecimals: number): { core: CoreEngine; implementation: Implementation } {
+/** A new core engine, or (with `from`) one restored from a snapshot. */
+function createCore(impl: Implementation | 'auto', quoteDecimals: number, from?: Uint8Array): { core: CoreEngine; implementation: Implementation } {
   if (impl !== 'js') {
     const { binding, error } = loadNative()
-    if (binding) return { core: wrapNative(new binding.NativeEngine(quoteDecimals)), implementation: 'native' }
+    if (binding) {
+      if (from === undefined) return { core: wrapNative(new binding.NativeEngine(quoteDecimals)), implementation: 'native' }
+      try {
+        return { core: wrapNative(binding.NativeEngine.restore(from)), implementation: 'native' }
+      } catch (e) {
+        throw toDeleverageError(e)
+      }
+    }
     if (impl === 'native') {
       throw new DeleverageError('NATIVE_UNAVAILABLE', 'the native engine is not available' + (error ? `: ${error.message}` : ' (DELEVERAGE_FORCE_JS=1)'), { cause: error ?? undefined })
     }
   }
-  return { core: new JsEngine(quoteDecimals), implementation: 'js' }
+  return { core: from === undefined ? new JsEngine(quoteDecimals) : JsEngine.restore(from), implementation: 'js' }
 }
 
 /** Native errors carry `.code`; rethrow them as DeleverageError so callers see one class. */
@@ -252,12 +262,23 @@ export class Engine {
   private readonly markets = new Map<string, MarketMeta>()
   private readonly marketList: MarketMeta[] = []
 
-  constructor(options: EngineOptions = {}) {
-    const q = options.quoteDecimals ?? 8
+  /** Journals mutating calls while a journal is open (src/journal.ts); `core` is this. */
+  private readonly journaled: JournaledCore
+
+  /** A new engine; with `from`, the engine a snapshot describes (see `Engine.restore`). */
+  constructor(options: EngineOptions = {}, from?: Uint8Array) {
+    let q = options.quoteDecimals ?? 8
     if (!Number.isInteger(q)) throw new DeleverageError('INVALID_DECIMALS', `quoteDecimals must be an integer, got ${describe(q)}`)
-    const { core, implementation } = createCore(options.implementation ?? 'auto', q)
-    this.core = core
+    const { core, implementation } = createCore(options.implementation ?? 'auto', q, from)
+    this.journaled = new JournaledCore(core)
+    this.core = this.journaled
     this.implementation = implementation
+    if (from !== undefined) {
+      // The core accepted the snapshot: take the units of its markets from it.
+      const h = snapshotMarkets(from)
+      q = h.quoteDecimals
+      for (const [index, m] of h.markets.entries()) this.addMarketMeta(index, m, q)
+    }
     this.quoteDecimals = q
   }
 
@@ -270,6 +291,11 @@ export class Engine {
   /** Add a market already in integer units (the bulk path; see `marketInit`). */
   addMarketUnits(init: MarketInit): number {
     const index = this.core.addMarket(init)
+    this.addMarketMeta(index, init, this.quoteDecimals)
+    return index
+  }
+
+  private addMarketMeta(index: number, init: Pick<MarketInit, 'symbol' | 'kind' | 'priceDecimals' | 'qtyDecimals' | 'contractSize'>, quoteDecimals: number): void {
     const meta: MarketMeta = {
       index,
       symbol: init.symbol,
@@ -277,11 +303,10 @@ export class Engine {
       priceDecimals: init.priceDecimals,
       qtyDecimals: init.qtyDecimals,
       contractSize: init.contractSize,
-      tierDecimals: init.kind === 1 ? this.quoteDecimals : init.priceDecimals + init.qtyDecimals,
+      tierDecimals: init.kind === 1 ? quoteDecimals : init.priceDecimals + init.qtyDecimals,
     }
     this.markets.set(init.symbol, meta)
     this.marketList.push(meta)
-    return index
   }
 
   /** Integer-unit market definition (exposed for bulk users and tests). */
@@ -716,6 +741,70 @@ export class Engine {
       })
     }
     return out
+  }
+
+  // ---- state hash, snapshots and the operation journal (docs/SPEC.md §12–§13) -----------------
+
+  /** SHA-256 of the whole engine state (64 hex digits); the same in both engines for the same state. */
+  stateHash(): string {
+    return this.core.stateHash()
+  }
+
+  /** A versioned, checksummed binary snapshot of the whole state; `Engine.restore` reads it on either engine. */
+  snapshot(): Uint8Array {
+    return this.core.snapshot()
+  }
+
+  /**
+   * The engine a snapshot describes, on the implementation asked for (either reads the other's).
+   * A truncated, corrupted, unknown-version or inconsistent snapshot is a DeleverageError
+   * (SNAPSHOT_TRUNCATED, SNAPSHOT_CHECKSUM, SNAPSHOT_VERSION, SNAPSHOT_INVALID) naming the offset.
+   */
+  static restore(bytes: Uint8Array, options: { implementation?: Implementation | 'auto' } = {}): Engine {
+    return new Engine({ implementation: options.implementation }, bytes)
+  }
+
+  /**
+   * Start journalling at the current state: from now on every mutating call (through this API or
+   * `core`) is recorded with what the engine decided and the events it emitted. Take a
+   * `snapshot()` at the same moment to be able to replay it.
+   */
+  startJournal(): void {
+    this.journaled.recorder = new JournalRecorder(this.core.stateHash(), this.core.ledger().nextSeq)
+  }
+
+  /** The journal so far, ending at the current state hash (checksummed, canonical bytes). */
+  journal(): Uint8Array {
+    const r = this.journaled.recorder
+    if (r === null) throw new DeleverageError('INVALID_ARGUMENT', 'no journal is open: call startJournal() first')
+    return r.seal(this.core.stateHash())
+  }
+
+  /** The journal, and stop journalling. */
+  stopJournal(): Uint8Array {
+    const j = this.journal()
+    this.journaled.recorder = null
+    return j
+  }
+
+  /**
+   * Replay a journal on the snapshot it started from: every call again, on the implementation
+   * asked for; each outcome and its events, and the final state hash, must be what the journal
+   * says (else JOURNAL_MISMATCH, naming the entry). Returns the engine in the final state.
+   */
+  static replay(snapshot: Uint8Array, journal: Uint8Array, options: { implementation?: Implementation | 'auto' } = {}): Engine {
+    const j = decodeJournal(journal)
+    const e = Engine.restore(snapshot, options)
+    const base = e.stateHash()
+    if (base !== j.baseHash) throw new DeleverageError('JOURNAL_MISMATCH', `the snapshot (state ${base}) is not where the journal starts (state ${j.baseHash})`)
+    replayEntries(e.core, j.entries, (x) => {
+      // addMarket through the API layer, which also keeps the market's units.
+      if (x.op === 'addMarket') return e.addMarketUnits(x.args[0] as MarketInit)
+      return (e.core[x.op] as (...a: unknown[]) => unknown)(...x.args)
+    })
+    const end = e.stateHash()
+    if (end !== j.finalHash) throw new DeleverageError('JOURNAL_MISMATCH', `the replay ends at state ${end}, the journal at ${j.finalHash}`)
+    return e
   }
 }
 

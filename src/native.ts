@@ -17,7 +17,11 @@ import type { CoreEngine } from './core.js';
 export interface NativeBinding {
   coreVersion(): string;
   /** The Rust engine; implements the integer-level CoreEngine interface of src/core.ts. */
-  NativeEngine: new (quoteDecimals: number) => CoreEngine;
+  NativeEngine: {
+    new (quoteDecimals: number): CoreEngine;
+    /** A new engine from a snapshot (SPEC §12). */
+    restore(bytes: Uint8Array): CoreEngine;
+  };
 }
 
 export interface NativeLoadResult {

@@ -25,6 +25,7 @@ import { adlQueue, indicator, rankingFromCode } from './adl.js'
 import { planDeleveraging, type DeleverageTarget } from './planner.js'
 import { Drawdown, Exhausted, Waterfall, type Book, type Columns, type FillModel, type WaterfallConfig } from './waterfall.js'
 import { DeleverageError, ErrorCode, overflow, rustDebugStr, withContext } from './errors.js'
+import { decodeSnapshot, encodeState, sealSnapshot, stateHashOf } from './snapshot.js'
 import { PairSet, ceilDivF, entryInDomainF, fastPathsEnabled, mmF, upnlF } from './fast.js'
 import { bankruptcyPrice, domain, liquidationPrice, type SolvedPrice } from './liq.js'
 import { Linear, Market, SAFE, checkPrice, checkQty, isValidId, type MarketSpec } from './market.js'
@@ -1586,5 +1587,87 @@ export class JsEngine implements CoreEngine {
       positionQty: BigInt64Array.from(p.positions, (o) => o[1]),
       liquidationPrice: BigInt64Array.from(p.positions, (o) => o[2]?.conservative ?? 0n),
     }
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // State hash, snapshot and restore (crates/core/src/snapshot.rs; SPEC §12): the same bytes as
+  // the Rust core for the same state, so either engine restores the other's snapshots.
+
+  /** Engine::state_bytes: the canonical encoding of the whole state. */
+  stateBytes(): Uint8Array {
+    return encodeState({
+      quoteDecimals: this.quoteDecimals,
+      markets: this.markets,
+      accountsLen: this.accountsLen,
+      ids: this.ids,
+      alive: this.alive,
+      balance: this.balance,
+      positions: this.positions,
+      wf: this.wf,
+    })
+  }
+
+  /** SHA-256 of the canonical state, 64 hex digits. */
+  stateHash(): string {
+    return stateHashOf(this.stateBytes())
+  }
+
+  /** A versioned, checksummed snapshot of the whole state. */
+  snapshot(): Uint8Array {
+    return sealSnapshot(this.stateBytes())
+  }
+
+  /** A new engine from a snapshot (decode_snapshot: validated like the API, SNAPSHOT_* errors). */
+  static restore(bytes: Uint8Array): JsEngine {
+    const st = decodeSnapshot(bytes)
+    const e = new JsEngine(st.quoteDecimals)
+    for (let m = 0; m < st.markets.length; m++) {
+      const mk = st.markets[m] as Market
+      e.markets.push(mk)
+      e.marketBySymbol.set(mk.symbol, m)
+      e.positions.push(new MarketPositions())
+    }
+    const na = st.ids.length
+    let cap = 16
+    while (cap < na) cap *= 2
+    e.balance = new BigInt64Array(cap)
+    e.balanceF = new Float64Array(cap)
+    e.alive = new Uint8Array(cap)
+    for (let a = 0; a < na; a++) {
+      const id = st.ids[a] as string
+      e.ids.push(id)
+      e.refs.push(undefined)
+      e.writeBalance(a, st.balances[a] as bigint)
+      if (st.alive[a]) {
+        e.alive[a] = 1
+        e.accountById.set(id, a)
+        e.liveCount++
+      }
+    }
+    e.accountsLen = na
+    // Markets ascending, so every account's (market, slot) pairs come out sorted by market.
+    for (let m = 0; m < st.positions.length; m++) {
+      const col = e.positions[m] as MarketPositions
+      for (const p of st.positions[m] as (typeof st.positions)[number]) {
+        const slot = col.push(p.account, p.qty, p.cost, p.isolatedMargin, p.isolated)
+        const r = e.refs[p.account]
+        if (r === undefined) e.refs[p.account] = [m, slot]
+        else r.push(m, slot)
+      }
+    }
+    const w = e.wf
+    w.config = st.config
+    w.fund = st.fund
+    w.settlement = st.settlement
+    w.residue = st.residue
+    w.adlMode = st.adlMode
+    w.now = st.now
+    w.engQ = st.engQ
+    w.engC = st.engC
+    w.histT = st.histT
+    w.histF = st.histF
+    w.histHead = 0
+    for (const [k, a, m, c, q, p, amt] of st.events) w.events.push(k, a, m, c, q, p, amt)
+    return e
   }
 }

@@ -214,6 +214,8 @@ pub struct SweepTask {
     engine: Arc<core::Engine>,
     warning: Option<i64>,
     threads: usize,
+    /// Panic inside the guarded compute (the `__testPanic` hook of snapshot.rs), to prove the guard.
+    panic_for_test: bool,
 }
 
 impl Task for SweepTask {
@@ -221,9 +223,14 @@ impl Task for SweepTask {
     type JsValue = MarginColumns;
 
     fn compute(&mut self) -> Result<Self::Output> {
-        let (e, w, t) = (&self.engine, self.warning, self.threads);
+        let (e, w, t, p) = (&self.engine, self.warning, self.threads, self.panic_for_test);
         // No panic may cross into Node, from this thread either.
-        match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| e.sweep_threads(w, t))) {
+        match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            if p {
+                panic!("forced by the test hook inside sweepAsync");
+            }
+            e.sweep_threads(w, t)
+        })) {
             Ok(r) => r.map_err(err),
             Err(_) => Err(err(core::Error::new(core::ErrorCode::Internal, "the sweep panicked"))),
         }
@@ -341,7 +348,7 @@ impl NativeEngine {
             return Err(invalid(format!("threads must be within 1 and 256, got {threads}")));
         }
         let warning = warning_ppm.as_ref().map(|b| i64_of(b, "warningPpm")).transpose()?;
-        let work = env.spawn(SweepTask { engine: Arc::clone(&self.inner), warning, threads: threads as usize })?;
+        let work = env.spawn(SweepTask { engine: Arc::clone(&self.inner), warning, threads: threads as usize, panic_for_test: false })?;
         Ok(work.promise_object())
     }
 
@@ -570,3 +577,6 @@ impl NativeEngine {
         })
     }
 }
+
+// After NativeEngine: napi-rs expands an impl block only once it has seen the struct.
+mod snapshot;
