@@ -28,6 +28,25 @@ describe.each(IMPLEMENTATIONS)('sweepAsync on the %s engine', (implementation) =
     e.core.setMarks(idx, BigInt64Array.from(book.markets, (m) => m.mark))
   })
 
+  it('writes while a sweep runs land exactly as without it (state hash)', async () => {
+    const write = (x: Engine) => {
+      x.core.setMarks(idx, shocked)
+      x.runWaterfall({ now: 1 })
+      x.core.setMarks(idx, BigInt64Array.from(book.markets, (m) => m.mark))
+    }
+    const plain = new Engine({ implementation, quoteDecimals: book.quoteDecimals })
+    load(plain, book)
+    const busy = new Engine({ implementation, quoteDecimals: book.quoteDecimals })
+    load(busy, book)
+    expect(busy.stateHash()).toBe(plain.stateHash())
+    const before = busy.sweep()
+    const pending = busy.sweepAsync({ threads: 2 })
+    write(busy)
+    write(plain)
+    expect(await pending).toEqual(before)
+    expect(busy.stateHash()).toBe(plain.stateHash())
+  })
+
   it('rejects bad arguments with a coded error', async () => {
     await expect(e.sweepAsync({ threads: 0 })).rejects.toMatchObject({ code: 'INVALID_ARGUMENT', name: 'DeleverageError' })
   })

@@ -18,6 +18,10 @@ export const ErrorCode = {
   DuplicatePosition: 'DUPLICATE_POSITION',
   LengthMismatch: 'LENGTH_MISMATCH',
   Internal: 'INTERNAL',
+  SnapshotTruncated: 'SNAPSHOT_TRUNCATED',
+  SnapshotChecksum: 'SNAPSHOT_CHECKSUM',
+  SnapshotVersion: 'SNAPSHOT_VERSION',
+  SnapshotInvalid: 'SNAPSHOT_INVALID',
 } as const
 
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode]

@@ -188,7 +188,7 @@ export function sealSnapshot(body: Uint8Array): Uint8Array {
 }
 
 function invalid(msg: string): DeleverageError {
-  return new DeleverageError('SNAPSHOT_INVALID', msg)
+  return new DeleverageError(ErrorCode.SnapshotInvalid, msg)
 }
 
 /** A validator of the normal API refused a value: keep its code and message inside ours. */
@@ -284,7 +284,7 @@ export interface RestoredState {
 export function decodeSnapshot(bytes: Uint8Array): RestoredState {
   if (!(bytes instanceof Uint8Array)) throw new DeleverageError(ErrorCode.InvalidArgument, 'bytes must be a Uint8Array')
   const n = bytes.length
-  if (n < HEADER) throw new DeleverageError('SNAPSHOT_TRUNCATED', `snapshot of ${n} bytes is shorter than its ${HEADER}-byte header`)
+  if (n < HEADER) throw new DeleverageError(ErrorCode.SnapshotTruncated, `snapshot of ${n} bytes is shorter than its ${HEADER}-byte header`)
   const head = bytes.subarray(0, 8)
   if (!head.every((x, i) => x === MAGIC_BYTES[i])) {
     throw invalid(`not a deleverage snapshot: bytes 0..8 are ${hex(head)}, expected ${hex(MAGIC_BYTES)} ("DLVGSNAP")`)
@@ -292,19 +292,19 @@ export function decodeSnapshot(bytes: Uint8Array): RestoredState {
   const dv = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength)
   const version = dv.getUint32(8, true)
   if (version !== SNAPSHOT_FORMAT_VERSION) {
-    throw new DeleverageError('SNAPSHOT_VERSION', `snapshot format version ${version} (offset 8) is not supported; this engine reads version ${SNAPSHOT_FORMAT_VERSION}`)
+    throw new DeleverageError(ErrorCode.SnapshotVersion, `snapshot format version ${version} (offset 8) is not supported; this engine reads version ${SNAPSHOT_FORMAT_VERSION}`)
   }
   const len = dv.getBigUint64(12, true)
   const follow = BigInt(n - HEADER)
   if (follow < len + BigInt(CHECKSUM)) {
-    throw new DeleverageError('SNAPSHOT_TRUNCATED', `snapshot truncated: the header (offset 12) announces ${len} body bytes and a ${CHECKSUM}-byte checksum, ${follow} bytes follow the header`)
+    throw new DeleverageError(ErrorCode.SnapshotTruncated, `snapshot truncated: the header (offset 12) announces ${len} body bytes and a ${CHECKSUM}-byte checksum, ${follow} bytes follow the header`)
   }
   const end = HEADER + Number(len)
   if (n > end + CHECKSUM) throw invalid(`${n - end - CHECKSUM} bytes after the checksum (offset ${end + CHECKSUM})`)
   const digest = sha256(bytes.subarray(HEADER, end))
   const stored = bytes.subarray(end, end + CHECKSUM)
   if (!digest.every((x, i) => x === stored[i])) {
-    throw new DeleverageError('SNAPSHOT_CHECKSUM', `checksum mismatch (offset ${end}): the body hashes to ${hex(digest)}, the snapshot says ${hex(stored)}`)
+    throw new DeleverageError(ErrorCode.SnapshotChecksum, `checksum mismatch (offset ${end}): the body hashes to ${hex(digest)}, the snapshot says ${hex(stored)}`)
   }
   return decodeBody(new Reader(bytes, end))
 }
