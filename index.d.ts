@@ -21,6 +21,8 @@ export declare class NativeEngine {
   addMarket(spec: MarketInit): number
   setMarks(markets: Uint32Array, marks: BigInt64Array): void
   addAccounts(ids: Array<string>, balances: BigInt64Array): number
+  /** addAccounts + setPositions all or nothing; `account` indexes the batch (0 = ids[0]). */
+  addAccountsWithPositions(ids: Array<string>, balances: BigInt64Array, account: Uint32Array, market: Uint32Array, qty: BigInt64Array, price: BigInt64Array, isolatedMargin: BigInt64Array, flags: Uint8Array): number
   setBalances(accounts: Uint32Array, balances: BigInt64Array): void
   removeAccounts(accounts: Uint32Array): void
   setPositions(account: Uint32Array, market: Uint32Array, qty: BigInt64Array, price: BigInt64Array, isolatedMargin: BigInt64Array, flags: Uint8Array): void

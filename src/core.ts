@@ -153,6 +153,17 @@ export interface CoreEngine {
   setMarks(markets: Uint32Array, marks: BigInt64Array): void
   /** Returns the index of the first new account; indices are dense and never reused. */
   addAccounts(ids: Array<string>, balances: BigInt64Array): number
+  /** addAccounts + setPositions all or nothing; `account` indexes the batch (0 = ids[0]). */
+  addAccountsWithPositions(
+    ids: Array<string>,
+    balances: BigInt64Array,
+    account: Uint32Array,
+    market: Uint32Array,
+    qty: BigInt64Array,
+    price: BigInt64Array,
+    isolatedMargin: BigInt64Array,
+    flags: Uint8Array,
+  ): number
   setBalances(accounts: Uint32Array, balances: BigInt64Array): void
   removeAccounts(accounts: Uint32Array): void
   setPositions(

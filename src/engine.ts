@@ -404,17 +404,9 @@ export class Engine {
     })
     const balances = BigInt64Array.from(accounts, (a, i) => i64(parseUnits(a.balance, this.quoteDecimals, `accounts[${i}].balance`), `accounts[${i}].balance`))
     const rows: PositionInput[] = accounts.flatMap((a) => (a.positions ?? []).map((p) => ({ ...p, account: a.id })))
-    // Parse positions before the accounts exist so that a bad position rejects the whole batch.
+    // Positions name accounts by their place in this batch; the core adds both or neither.
     const parsed = this.parsePositions(rows, new Map(ids.map((id, i) => [id, i])))
-    const first = this.core.addAccounts(ids, balances)
-    for (let i = 0; i < parsed.account.length; i++) parsed.account[i] = parsed.account[i]! + first
-    try {
-      this.core.setPositions(parsed.account, parsed.market, parsed.qty, parsed.price, parsed.isolatedMargin, parsed.flags)
-    } catch (e) {
-      // Keep the batch atomic: the accounts were added, take them away again.
-      this.core.removeAccounts(Uint32Array.from(ids, (_, i) => first + i))
-      throw e
-    }
+    this.core.addAccountsWithPositions(ids, balances, parsed.account, parsed.market, parsed.qty, parsed.price, parsed.isolatedMargin, parsed.flags)
   }
 
   setBalances(balances: Record<string, Amount>): void {

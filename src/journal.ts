@@ -29,6 +29,7 @@ export const JOURNAL_OPS = [
   'autoDeleverage',
   'socialiseLoss',
   'settleFunding',
+  'addAccountsWithPositions',
 ] as const
 export type JournalOp = (typeof JOURNAL_OPS)[number]
 
@@ -411,6 +412,10 @@ export class JournaledCore implements CoreEngine {
   }
   addAccounts(ids: string[], balances: BigInt64Array): number {
     return this.rec('addAccounts', [ids, balances], () => this.inner.addAccounts(ids, balances))
+  }
+  addAccountsWithPositions(ids: string[], balances: BigInt64Array, account: Uint32Array, market: Uint32Array, qty: BigInt64Array, price: BigInt64Array, isolatedMargin: BigInt64Array, flags: Uint8Array): number {
+    const args = [ids, balances, account, market, qty, price, isolatedMargin, flags]
+    return this.rec('addAccountsWithPositions', args, () => this.inner.addAccountsWithPositions(ids, balances, account, market, qty, price, isolatedMargin, flags))
   }
   setBalances(accounts: Uint32Array, balances: BigInt64Array): void {
     this.rec('setBalances', [accounts, balances], () => this.inner.setBalances(accounts, balances))

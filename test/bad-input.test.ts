@@ -55,6 +55,8 @@ const cases: Case[] = [
   ['unknown account index', 'UNKNOWN_ACCOUNT', (e) => e.core.setBalances(Uint32Array.of(99), BigInt64Array.of(5n))],
   ['unknown market index', 'UNKNOWN_MARKET', (e) => e.core.setMarks(Uint32Array.of(7), BigInt64Array.of(5n))],
   ['unknown flag bits', 'INVALID_ARGUMENT', (e) => e.core.setPositions(Uint32Array.of(0), Uint32Array.of(0), BigInt64Array.of(1n), BigInt64Array.of(1n), BigInt64Array.of(0n), Uint8Array.of(8))],
+  ['new accounts whose position only the core rejects', 'OVERFLOW', (e) => e.addAccounts([{ id: 'c', balance: '1' }, { id: 'd', balance: '1', positions: [{ symbol: 'ETH-PERP', qty: '999999999999', entry: '9999999999.99' }] }])],
+  ['a batch position naming an account outside the batch', 'UNKNOWN_ACCOUNT', (e) => e.core.addAccountsWithPositions(['c'], BigInt64Array.of(1n), Uint32Array.of(1), Uint32Array.of(0), BigInt64Array.of(1n), BigInt64Array.of(100n), BigInt64Array.of(0n), Uint8Array.of(0))],
   // Every other mutating method, once each.
   ['removing an account twice in one call', 'DUPLICATE_ACCOUNT', (e) => e.removeAccounts(['a', 'a'])],
   ['fee rate of 1', 'INVALID_ARGUMENT', (e) => e.configureWaterfall({ liquidationFee: '1' })],

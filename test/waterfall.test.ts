@@ -66,6 +66,9 @@ describe.each(IMPLEMENTATIONS)('the waterfall on the %s engine', (implementation
     expect(e.ledger().insuranceFund).toBe('607.00000000')
     expect(e.account('bob').equity).toBe('0.00000000')
     expect(e.account('carol').positions[0]!.qty).toBe('-100.000')
+    // The history still names bob after he is removed (his index is never reused).
+    e.removeAccounts(['bob'])
+    expect(e.events().find((x) => x.kind === 'takeover')!.account).toBe('bob')
   })
 
   it('deleverages exactly the bankrupt quantity when the fund is exhausted, ranked or pro rata', () => {

@@ -456,9 +456,10 @@ export class JsEngine implements CoreEngine {
     return this.accountById.get(stringArg('id', id)) ?? null
   }
 
+  /** The id of any account index ever given out, removed accounts included (events name them). */
   accountId(index: number): string {
     const a = u32Arg('index', index)
-    this.account(a)
+    if (a >= this.accountsLen) throw new DeleverageError(ErrorCode.UnknownAccount, `no account with index ${a}`)
     return this.ids[a] as string
   }
 
@@ -587,6 +588,62 @@ export class JsEngine implements CoreEngine {
     this.accountsLen = need
     this.liveCount += ids.length
     return first
+  }
+
+  /**
+   * Add accounts together with their positions, all or nothing: `account` indexes the batch (0 is
+   * ids[0]). A rejected row leaves no trace: the accounts are taken back, no index is consumed.
+   */
+  addAccountsWithPositions(
+    ids: Array<string>,
+    balances: BigInt64Array,
+    account: Uint32Array,
+    market: Uint32Array,
+    qty: BigInt64Array,
+    price: BigInt64Array,
+    isolatedMargin: BigInt64Array,
+    flags: Uint8Array,
+  ): number {
+    stringsArg('ids', ids)
+    bigintsArg('balances', balances)
+    u32sArg('account', account)
+    u32sArg('market', market)
+    bigintsArg('qty', qty)
+    bigintsArg('price', price)
+    bigintsArg('isolatedMargin', isolatedMargin)
+    u8sArg('flags', flags)
+    const first = this.addAccounts(ids, balances)
+    const n = ids.length
+    const absolute = new Uint32Array(account.length)
+    for (let i = 0; i < account.length; i++) {
+      const a = account[i] as number
+      if (a >= n) {
+        this.truncateAccounts(first)
+        throw new DeleverageError(ErrorCode.UnknownAccount, `row ${i}: account ${a} is not in the batch of ${n} accounts`)
+      }
+      absolute[i] = first + a
+    }
+    try {
+      this.setPositions(absolute, market, qty, price, isolatedMargin, flags)
+    } catch (e) {
+      this.truncateAccounts(first)
+      throw e
+    }
+    return first
+  }
+
+  /** Take back accounts added from index `first` on that nothing refers to yet (no positions). */
+  private truncateAccounts(first: number): void {
+    for (let a = first; a < this.accountsLen; a++) {
+      this.accountById.delete(this.ids[a] as string)
+      this.balance[a] = 0n
+      this.balanceF[a] = 0
+      this.alive[a] = 0
+    }
+    this.liveCount -= this.accountsLen - first
+    this.ids.length = first
+    this.refs.length = first
+    this.accountsLen = first
   }
 
   setBalances(accounts: Uint32Array, balances: BigInt64Array): void {

@@ -192,8 +192,12 @@ impl Engine {
             _ => Err(Error::new(ErrorCode::UnknownAccount, format!("no account with index {a}"))),
         }
     }
+    /// The id of any account index ever given out, removed accounts included (events name them).
     pub fn account_id(&self, a: u32) -> Result<&str> {
-        Ok(self.account(a)?.id.as_str())
+        match self.accounts.get(a as usize) {
+            Some(acc) => Ok(acc.id.as_str()),
+            None => Err(Error::new(ErrorCode::UnknownAccount, format!("no account with index {a}"))),
+        }
     }
     pub fn live_account_count(&self) -> usize {
         self.account_by_id.len()
@@ -249,6 +253,36 @@ impl Engine {
             self.accounts.push(Account { id: id.clone(), balance, alive: true, positions: Vec::new() });
         }
         Ok(first)
+    }
+
+    /// Add accounts together with their positions, all or nothing: `rows.account` indexes the
+    /// batch (0 is `ids[0]`). A rejected row leaves no trace: the accounts are taken back before
+    /// anything else can see them, so no index is consumed (the state hash is unchanged).
+    pub fn add_accounts_with_positions(&mut self, ids: &[String], balances: &[i64], rows: &PositionRows) -> Result<u32> {
+        let first = self.add_accounts(ids, balances)?;
+        let n = ids.len() as u32;
+        let mut absolute = Vec::with_capacity(rows.account.len());
+        for (i, &a) in rows.account.iter().enumerate() {
+            if a >= n {
+                self.truncate_accounts(first);
+                return Err(Error::new(ErrorCode::UnknownAccount, format!("row {i}: account {a} is not in the batch of {n} accounts")));
+            }
+            absolute.push(first + a);
+        }
+        let staged = PositionRows { account: &absolute, ..*rows };
+        if let Err(e) = self.set_positions(&staged) {
+            self.truncate_accounts(first);
+            return Err(e);
+        }
+        Ok(first)
+    }
+
+    /// Take back accounts added from index `first` on that nothing refers to yet (no positions).
+    fn truncate_accounts(&mut self, first: u32) {
+        for acc in self.accounts.drain(first as usize..) {
+            debug_assert!(acc.positions.is_empty());
+            self.account_by_id.remove(&acc.id);
+        }
     }
 
     pub fn set_balances(&mut self, accounts: &[u32], balances: &[i64]) -> Result<()> {

@@ -69,3 +69,27 @@ fn a_margin_ratio_beyond_i64_ppm_saturates_instead_of_failing_the_sweep() {
     assert!(rows[0].liquidatable);
     assert_eq!(e.sweep(Some(800_000)).unwrap().liquidatable.len(), 1);
 }
+
+#[test]
+fn accounts_added_with_a_rejected_position_leave_no_trace() {
+    let mut e = Engine::new(18).unwrap();
+    e.add_market(market("WIDE", ContractKind::Linear, 2, 0, 3)).unwrap();
+    e.add_accounts(&["a".into()], &[5]).unwrap();
+    let before = e.state_hash();
+    let ids = ["b".to_string(), "c".to_string()];
+    // Row 1 is worth more than i64 atoms: only the core can tell, after the accounts exist.
+    let rows = PositionRows { account: &[0, 1], market: &[0, 0], qty: &[1, 923], price: &[1, 1], isolated_margin: &[0, 0], flags: &[0, 0] };
+    assert_eq!(e.add_accounts_with_positions(&ids, &[1, 2], &rows).unwrap_err().code, ErrorCode::Overflow);
+    assert_eq!(e.state_hash(), before, "no account index consumed, nothing half-added");
+    let outside = PositionRows { account: &[2], market: &[0], qty: &[1], price: &[1], isolated_margin: &[0], flags: &[0] };
+    assert_eq!(e.add_accounts_with_positions(&ids, &[1, 2], &outside).unwrap_err().code, ErrorCode::UnknownAccount);
+    assert_eq!(e.state_hash(), before);
+    // The same batch without the bad row lands whole, at the next index.
+    let good = PositionRows { account: &[0, 1], market: &[0, 0], qty: &[1, 922], price: &[1, 1], isolated_margin: &[0, 0], flags: &[0, 0] };
+    assert_eq!(e.add_accounts_with_positions(&ids, &[1, 2], &good).unwrap(), 1);
+    assert_eq!(e.position_count(), 2);
+    // A removed account keeps its id for the history.
+    e.remove_accounts(&[1]).unwrap();
+    assert_eq!(e.account_id(1).unwrap(), "b");
+    assert_eq!(e.account_id(3).unwrap_err().code, ErrorCode::UnknownAccount);
+}

@@ -305,6 +305,24 @@ impl NativeEngine {
         Arc::make_mut(&mut self.inner).add_accounts(&ids, balances).map_err(err)
     }
 
+    /// addAccounts + setPositions all or nothing; `account` indexes the batch (0 = ids[0]).
+    #[napi(catch_unwind)]
+    #[allow(clippy::too_many_arguments)]
+    pub fn add_accounts_with_positions(
+        &mut self,
+        ids: Vec<String>,
+        balances: &[i64],
+        account: &[u32],
+        market: &[u32],
+        qty: &[i64],
+        price: &[i64],
+        isolated_margin: &[i64],
+        flags: &[u8],
+    ) -> Result<u32> {
+        let rows = core::PositionRows { account, market, qty, price, isolated_margin, flags };
+        Arc::make_mut(&mut self.inner).add_accounts_with_positions(&ids, balances, &rows).map_err(err)
+    }
+
     #[napi(catch_unwind)]
     pub fn set_balances(&mut self, accounts: &[u32], balances: &[i64]) -> Result<()> {
         Arc::make_mut(&mut self.inner).set_balances(accounts, balances).map_err(err)
