@@ -89,6 +89,7 @@ export const EVENT_KINDS = [
   'fundDeposit',
   'adlShortfall',
   'residue',
+  'engineNetting',
 ] as const
 export type EventKind = (typeof EVENT_KINDS)[number]
 

@@ -506,6 +506,7 @@ describe.skipIf(!native)('waterfall parity: native vs TypeScript', () => {
     expect(count.engineFill).toBeGreaterThan(400)
     expect(count.adlFill).toBeGreaterThan(400)
     expect(count.adlShortfall).toBeGreaterThan(150)
+    expect(count.engineNetting).toBeGreaterThan(50)
     expect(count.fundPayment).toBeGreaterThan(100)
     expect(count.badDebt).toBeGreaterThan(90)
     expect(count.socialisedLoss).toBeGreaterThan(450)

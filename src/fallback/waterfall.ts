@@ -35,6 +35,7 @@ export const Funding = 10
 export const FundDeposit = 11
 export const AdlShortfall = 12
 export const Residue = 13
+export const EngineNetting = 14
 
 // FundPolicy
 export const Exhausted = 0
@@ -650,20 +651,50 @@ export class Waterfall {
       const price = bankruptcyPrice(mk, q, cost, base)?.conservative ?? mk.mark
       // Unchecked in Rust; each fee is at most a position's value (≤ ~10^34 atoms).
       feeFull += mk.rateOfValue(q, price, this.config.feeRate)
-      const engineCost = mk.costBasis(q, price)
       const [realised, r] = this.closePosition(a, m, q, price)
       returned = r
       this.emit(Takeover, a, m, NONE, q, price, money(realised, 'realised PnL'))
-      while (this.engQ.length <= m) {
-        this.engQ.push(0n)
-        this.engC.push(0n)
-      }
-      const eq = money((this.engQ[m] as bigint) + q, 'engine position')
-      const ec = money((this.engC[m] as bigint) + engineCost, 'engine cost basis')
-      this.engQ[m] = eq
-      this.engC[m] = ec
+      this.engineTake(m, q, price)
     }
     this.settleScope(a, iso, returned, feeFull)
+  }
+
+  /**
+   * The liquidation engine takes `q` at `price` (SPEC §8.4). Against an opposite engine
+   * position, the two net inside the engine at `price` (no book trade; its PnL to the fund, an
+   * `engineNetting` event) when that is a gain or the fund can absorb the loss; otherwise the
+   * held position is deleveraged first, as its unwind would be, and only an ADL shortfall is
+   * netted regardless. The rest opens at `price`.
+   */
+  private engineTake(m: number, q: bigint, price: bigint): void {
+    while (this.engQ.length <= m) {
+      this.engQ.push(0n)
+      this.engC.push(0n)
+    }
+    const h0 = this.engQ[m] as bigint
+    if (h0 !== 0n && h0 > 0n !== q > 0n) {
+      const a0 = h0 < 0n ? -h0 : h0
+      const t0 = q < 0n ? -q : q
+      const d0 = (h0 < 0n ? -1n : 1n) * (a0 < t0 ? a0 : t0)
+      const [, pnl] = (this.book.markets[m] as Market).closeAt(h0, this.engC[m] as bigint, d0, price)
+      this.updateAdlMode()
+      if (pnl < 0n && !this.fundCanAbsorb(-pnl)) this.deleverage(m)
+    }
+    const held = this.engQ[m] as bigint
+    let open = q
+    if (held !== 0n && held > 0n !== q > 0n) {
+      const h = held < 0n ? -held : held
+      const t = q < 0n ? -q : q
+      const delta = (held < 0n ? -1n : 1n) * (h < t ? h : t)
+      const pnl = this.engineClose(m, delta, price)
+      this.emit(EngineNetting, NONE, m, NONE, delta, price, money(pnl, 'engine PnL'))
+      open = q + delta
+    }
+    if (open !== 0n) {
+      const cost = (this.book.markets[m] as Market).costBasis(open, price)
+      this.engQ[m] = money((this.engQ[m] as bigint) + open, 'engine position')
+      this.engC[m] = money((this.engC[m] as bigint) + cost, 'engine cost basis')
+    }
   }
 
   /**

@@ -80,6 +80,7 @@ fn event_kind(k: u8) -> Option<EventKind> {
         11 => FundDeposit,
         12 => AdlShortfall,
         13 => Residue,
+        14 => EngineNetting,
         _ => return None,
     })
 }

@@ -71,6 +71,9 @@ pub enum EventKind {
     AdlShortfall = 12,
     /// Rounding residue (funding) moved to the residue sink.
     Residue = 13,
+    /// The liquidation engine took over a position opposite to one it held: qty of its own closed
+    /// at price inside the engine (no book trade), amount = its PnL, to the fund.
+    EngineNetting = 14,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -541,18 +544,48 @@ impl Engine {
             };
             let price = bankruptcy_price(mk, q, cost, base)?.map_or(mk.mark, |p| p.conservative);
             fee_full += mk.rate_of_value(q, price, self.waterfall.config.fee_rate)?;
-            let engine_cost = mk.cost_basis(q, price)?;
             let (realised, r) = self.close_position(a, m, q, price)?;
             returned = r;
             self.emit(EventKind::Takeover, a, m, NONE, q, price, money(realised, "realised PnL")?);
-            let ep = &mut self.waterfall.engine_positions;
-            if ep.len() <= m as usize {
-                ep.resize(m as usize + 1, (0, 0));
-            }
-            let (eq_, ec) = ep[m as usize];
-            ep[m as usize] = (money(eq_ as i128 + q as i128, "engine position")?, money(ec as i128 + engine_cost as i128, "engine cost basis")?);
+            self.engine_take(m, q, price)?;
         }
         self.settle_scope(a, iso, returned, fee_full)
+    }
+
+    /// The liquidation engine takes `q` at `price` (SPEC §8.4). Against an opposite engine
+    /// position, the two net inside the engine at `price` (no book trade; its PnL to the fund, an
+    /// `engineNetting` event) when that is a gain or the fund can absorb the loss; otherwise the
+    /// held position is deleveraged first, as its unwind would be, and only an ADL shortfall is
+    /// netted regardless. The rest opens at `price`.
+    fn engine_take(&mut self, m: u32, q: i64, price: i64) -> Result<()> {
+        let ep = &mut self.waterfall.engine_positions;
+        if ep.len() <= m as usize {
+            ep.resize(m as usize + 1, (0, 0));
+        }
+        let (held, cost) = ep[m as usize];
+        if held != 0 && (held > 0) != (q > 0) {
+            let delta = held.signum() * held.abs().min(q.abs());
+            let (_, pnl) = self.markets[m as usize].close_at(held, cost, delta, price)?;
+            self.update_adl_mode();
+            if pnl < 0 && !self.fund_can_absorb(-pnl) {
+                self.deleverage(m)?;
+            }
+        }
+        let (held, _) = self.engine_position(m);
+        let mut open = q;
+        if held != 0 && (held > 0) != (q > 0) {
+            // Both at most QTY_MAX in size: no overflow.
+            let delta = held.signum() * held.abs().min(q.abs());
+            let pnl = self.engine_close(m, delta, price)?;
+            self.emit(EventKind::EngineNetting, NONE, m, NONE, delta, price, money(pnl, "engine PnL")?);
+            open = q + delta;
+        }
+        if open != 0 {
+            let cost = self.markets[m as usize].cost_basis(open, price)?;
+            let (held, held_cost) = self.engine_position(m);
+            self.waterfall.engine_positions[m as usize] = (money(held as i128 + open as i128, "engine position")?, money(held_cost as i128 + cost as i128, "engine cost basis")?);
+        }
+        Ok(())
     }
 
     /// Close `delta` of the liquidation engine's position in `m` at `price`; its PnL goes to the

@@ -225,7 +225,7 @@ fn forged_bodies_are_validated_like_api_input() {
     assert!(forge(hist_at, &5u32.to_le_bytes()).contains("fund history 1 time: must be within"), "times must not run backwards or past now");
     let ev_at = hist_at + 4;
     assert!(forge(ev_at, &1_000u64.to_le_bytes()).contains("do not fit"));
-    assert!(forge(ev_at + 8, &[14]).contains("no event kind 14"));
+    assert!(forge(ev_at + 8, &[15]).contains("no event kind 15"));
     assert!(forge(ev_at + 9, &5u32.to_le_bytes()).contains("index 5 is out of range"));
     // Never a panic, whatever the body says: random re-sealed garbage after a valid header.
     let mut rng = Rng(77);

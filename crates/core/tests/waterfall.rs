@@ -145,6 +145,48 @@ fn takeover_charges_the_fee_capped_by_what_is_left_and_the_fund_pays_the_gap() {
 }
 
 #[test]
+fn a_long_and_a_short_taken_over_in_one_run_net_inside_the_engine_and_the_fund_pays_the_gap() {
+    // Regression: the engine summed both takeovers' cost bases, so the flat engine kept a cost
+    // of 200 that never reached the fund.
+    let mut b = Book::new(vec![linear("ETH", 1_000_000, 200_000)], cfg(0, 0), 1_000 * USD);
+    // long 10 @ 2 100 and short 10 @ 1 900, 900 each: bankrupt at 2 010 and 1 990; mark 2 000
+    b.account("long", 900 * USD, &[(0, 10_000, 210_000, None)]);
+    b.account("short", 900 * USD, &[(0, -10_000, 190_000, None)]);
+    let fund_before = b.e.insurance_fund();
+    let events = b.run(FillModel::AtMark);
+    let prices: Vec<i64> = events.iter().filter(|x| x.kind == EventKind::Takeover).map(|x| x.price).collect();
+    assert_eq!(prices.len(), 2);
+    assert!(prices.contains(&201_000) && prices.contains(&199_000), "{prices:?}");
+    // The engine bought at 2 010 and sold at 1 990 (or the reverse): 10 × 20 lost, to the fund.
+    let net = events.iter().find(|x| x.kind == EventKind::EngineNetting).expect("netting inside the engine");
+    assert_eq!(net.qty.abs(), 10_000);
+    assert_eq!(net.amount, -200 * USD);
+    assert_eq!(b.e.engine_position(0), (0, 0), "nothing left in the engine, not even a cost");
+    let fund_events: i64 = events.iter().filter(|x| matches!(x.kind, EventKind::EngineFill | EventKind::EngineNetting | EventKind::LiquidationFee | EventKind::FundPayment)).map(|x| if x.kind == EventKind::FundPayment { -x.amount } else { x.amount }).sum();
+    assert_eq!(b.e.insurance_fund() - fund_before, fund_events);
+    assert_eq!(b.e.insurance_fund() - fund_before, -200 * USD);
+}
+
+#[test]
+fn an_opposite_takeover_the_fund_cannot_absorb_deleverages_the_engine_first() {
+    // As above with an empty fund: netting would cost the fund 200 it does not have, so the
+    // engine's first position is deleveraged against the winners, as its unwind would be.
+    let mut b = Book::new(vec![linear("ETH", 1_000_000, 200_000)], cfg(0, 0), 0);
+    b.account("long", 900 * USD, &[(0, 10_000, 210_000, None)]);
+    b.account("short", 900 * USD, &[(0, -10_000, 190_000, None)]);
+    let wl = b.account("winning-long", 10_000 * USD, &[(0, 20_000, 150_000, None)]);
+    let ws = b.account("winning-short", 10_000 * USD, &[(0, -20_000, 250_000, None)]);
+    let events = b.run(FillModel::AtMark);
+    assert!(!events.iter().any(|x| x.kind == EventKind::EngineNetting), "no netting the fund cannot pay for");
+    let adl: i64 = events.iter().filter(|x| x.kind == EventKind::AdlFill).map(|x| x.qty.abs()).sum();
+    assert_eq!(adl, 20_000, "both bankrupt positions, each against the opposite winners");
+    assert_eq!(b.qty(wl, 0), 10_000);
+    assert_eq!(b.qty(ws, 0), -10_000);
+    assert_eq!(b.e.engine_position(0), (0, 0));
+    assert!(b.e.insurance_fund() >= 0);
+}
+
+#[test]
 fn fund_exhausted_leads_to_adl_of_exactly_the_bankrupt_quantity() {
     for ranking in [AdlRanking::Bitmex, AdlRanking::Binance, AdlRanking::Hyperliquid, AdlRanking::ProRata] {
         let config = WaterfallConfig { ranking, ..cfg(500_000, 0) };
