@@ -108,7 +108,7 @@ Overshoot = taken − required. Exact values; see docs/SIMULATE.md.</p></section
 <section><h2>Taken from traders per step (ADL volume or socialised loss)</h2><div id="chart-adl"></div></section>
 <section><h2>Accounts by margin ratio, before and after</h2><div id="chart-ratio"></div></section>
 </div>
-<section><h2>Largest events</h2><table id="events"></table></section>
+<section><h2>Largest events</h2><table id="events"></table><p class="note">Ranked by size: notional at the fill price for trades, the amount for payments. Account — is the liquidation engine. Amounts shown to 2 decimals; the JSON output has every digit.</p></section>
 </main>
 <script type="application/json" id="report-data">${json}</script>
 <script>
@@ -247,6 +247,11 @@ Overshoot = taken − required. Exact values; see docs/SIMULATE.md.</p></section
     legend(host, [['before the path (' + b.counts.reduce(function (x, y) { return x + y; }, 0) + ' accounts with positions)', '#2f6fde'], ['after (' + a.counts.reduce(function (x, y) { return x + y; }, 0) + ')', '#e0662b']]);
   })();
 
+  // Display only: thousands separators, 2 decimals (truncated); the data keeps every digit.
+  function dec(s) {
+    var neg = s.charAt(0) === '-', t = neg ? s.slice(1) : s, parts = t.split('.');
+    return (neg ? '−' : '') + parts[0].replace(/\\B(?=(\\d{3})+(?!\\d))/g, ',') + (parts[1] ? '.' + (parts[1] + '00').slice(0, 2) : '');
+  }
   function table(id, head, rows) {
     var t = document.getElementById(id);
     var tr = t.insertRow();
@@ -254,9 +259,9 @@ Overshoot = taken − required. Exact values; see docs/SIMULATE.md.</p></section
     rows.forEach(function (r) { var row = t.insertRow(); r.forEach(function (c) { row.insertCell().textContent = c; }); });
   }
   table('policies', ['policy', 'ADL fills', 'loss shares', 'accounts touched', 'taken', 'required', 'overshoot', 'fund at end', 'liquidation volume', 'bad debt left'],
-    D.policies.map(function (p) { var t = p.totals; return [p.policy, t.adlFills.toLocaleString('en'), t.socialised.toLocaleString('en'), t.accountsTouched.toLocaleString('en'), t.taken, t.required, t.overshoot, t.insuranceFundEnd, t.liquidationVolume, t.badDebt]; }));
+    D.policies.map(function (p) { var t = p.totals; return [p.policy, t.adlFills.toLocaleString('en'), t.socialised.toLocaleString('en'), t.accountsTouched.toLocaleString('en'), dec(t.taken), dec(t.required), dec(t.overshoot), dec(t.insuranceFundEnd), dec(t.liquidationVolume), dec(t.badDebt)]; }));
   table('events', ['step', 'round', 'event', 'account', 'market', 'qty', 'price', 'amount', 'size (' + D.quote + ')'],
-    D.largestEvents.map(function (e) { return [String(e.step), String(e.round), e.kind, e.account || '', e.symbol || '', e.qty || '', e.price || '', e.amount, e.size]; }));
+    D.largestEvents.map(function (e) { return [String(e.step), String(e.round), e.kind, e.account || '—', e.symbol || '', e.qty || '', e.price || '', dec(e.amount), dec(e.size)]; }));
   document.body.setAttribute('data-rendered', 'true');
 })();
 </script>
