@@ -381,13 +381,14 @@ export function main(argv: string[]): number | Promise<number> {
   }
   if (args.command === 'demo') {
     const a = args
+    const bar = progressBar('simulating 5 policies')
     return demo({
       ...(a.positions ? { positions: a.positions } : {}),
       ...(a.accounts ? { accounts: a.accounts } : {}),
       ...(a.threads ? { threads: a.threads } : {}),
       ...(a.report ? { report: a.report } : {}),
       ...(a.impl !== 'auto' ? { implementation: a.impl } : {}),
-      ...(progressBar('policies') ? { progress: progressBar('simulating 5 policies') } : {}),
+      ...(bar ? { progress: bar } : {}),
     }).then(() => 0, fail)
   }
   try {

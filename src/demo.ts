@@ -8,7 +8,7 @@
 
 import { existsSync, writeFileSync } from 'node:fs'
 import { availableParallelism } from 'node:os'
-import { join } from 'node:path'
+import { join, relative } from 'node:path'
 import { Worker } from 'node:worker_threads'
 import { formatUnits } from './decimal.js'
 import { Engine, type Implementation } from './engine.js'
@@ -169,6 +169,6 @@ export async function demo(o: DemoOptions = {}): Promise<{ results: SimResult[];
   writeFileSync(reportPath, renderReport(data))
   const ms = performance.now() - t0
   log(`\n${events.toLocaleString('en')} events over ${POLICIES.length} runs of ${DEMO.steps} steps (${results.reduce((a, r) => a + r.totals.rounds, 0)} waterfall rounds); cash ${conserved ? 'conserved exactly at every step in every run' : 'NOT CONSERVED'}.`)
-  log(`report: ${reportPath}  (total ${(ms / 1000).toFixed(1)} s)`)
+  log(`report: ${relative(process.cwd(), reportPath) || reportPath}  (total ${(ms / 1000).toFixed(1)} s)`)
   return { results, reportPath, ms }
 }

@@ -47,8 +47,9 @@ describe('report.html in headless chromium', () => {
       page.on('request', (q) => requests.push(q.url()))
       await page.goto(pathToFileURL(report).href)
       await page.waitForSelector('body[data-rendered="true"]')
-      const counts = await page.evaluate(() => {
-        const pts = (sel: string) => Array.from(document.querySelectorAll(sel), (e) => (e.getAttribute('points') ?? '').trim().split(/\s+/).length)
+      // Runs in the page (a string: the test build has no DOM types).
+      const counts = (await page.evaluate(`(() => {
+        const pts = (sel) => Array.from(document.querySelectorAll(sel), (e) => (e.getAttribute('points') || '').trim().split(/\\s+/).length)
         return {
           mark: pts('[data-chart="mark"] polyline.mark-line'),
           path: pts('[data-chart="mark"] polyline.path-line'),
@@ -59,7 +60,7 @@ describe('report.html in headless chromium', () => {
           policies: document.querySelectorAll('#policies tr').length,
           events: Array.from(document.querySelectorAll('#events tr'), (tr) => Array.from(tr.querySelectorAll('td'), (td) => td.textContent)),
         }
-      })
+      })()`)) as { mark: number[]; path: number[]; bars: string[]; fund: number[]; adl: number[]; before: number[]; policies: number; events: string[][] }
       // every chart has one point (or bar) per step (lines from the start price: steps + 1)
       expect(counts.mark).toEqual(new Array(8).fill(steps + 1))
       expect(counts.path).toEqual([steps + 1])
