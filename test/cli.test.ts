@@ -152,3 +152,16 @@ describe('deleverage simulate and per-command help', () => {
     expect(cli(['simulate', crash, '--shock', '-5%', '--events', 'x.txt']).code).toBe(2)
   })
 })
+
+describe('deleverage demo', () => {
+  it('runs the five policies on worker threads on a small market and writes the report', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'deleverage-'))
+    const report = join(dir, 'r.html')
+    const r = cli(['demo', '--positions', '8000', '--accounts', '2000', '--report', report])
+    expect(r.err).toBe('')
+    expect(r.code).toBe(0)
+    for (const p of ['bitmex', 'binance', 'hyperliquid', 'prorata', 'socialised']) expect(r.out).toMatch(new RegExp(`^${p} `, 'm'))
+    expect(r.out).toContain('cash conserved exactly at every step in every run')
+    expect(readFileSync(report, 'utf8')).toContain('id="report-data"')
+  })
+})
