@@ -1,10 +1,16 @@
-// The `deleverage` command line. Exit codes: 0 ok, 2 usage error, 3 invalid input (scenario or
-// engine rejection, with the field named), 1 anything unexpected.
+// The `deleverage` command line. Exit codes: 0 ok, 2 usage error, 3 invalid input (scenario, path
+// or engine rejection, with the field named), 1 anything unexpected (docs/CLI.md).
 
 import { type DeleverageTarget, type Engine, type FillModel, type Implementation, type WaterfallEvent, type AccountStatus, type PositionReport } from './engine.js'
 import { DeleverageError } from './fallback/errors.js'
+import { writeFileSync } from 'node:fs'
+import { basename } from 'node:path'
+import { formatUnits, parseUnits } from './decimal.js'
 import { demo } from './demo.js'
-import { loadScenarioFile } from './scenario.js'
+import { parseShock, readPathCsv, shockPath } from './pricepath.js'
+import { renderReport, reportData } from './report.js'
+import { engineFromScenario, loadScenarioFile, type Scenario } from './scenario.js'
+import { Money, POLICIES, simulate, type Policy, type SimEvent, type SimMarket, type SimResult } from './simulate.js'
 
 const USAGE = `deleverage — exact margin-risk engine for perpetual futures
 
@@ -12,39 +18,136 @@ Usage:
   deleverage check <scenario.json> [--json] [--impl native|js] [--warning RATIO]
   deleverage liquidate <scenario.json> [--json] [--impl native|js] [--fill mark|impact:PPM_PER_LOT:CAP_PPM]
   deleverage plan <scenario.json> --account ID --target ratio=R|leverage=L|distance=D@SYMBOL [--fee RATE] [--json]
-  deleverage demo [--impl native|js] [--positions N]
+  deleverage simulate <scenario.json> (--path prices.csv | --shock PCT [--steps N]) [--policy P|all] [--report out.html] [--events out.csv|out.json] [--json|--csv]
+  deleverage demo [--impl native|js] [--positions N] [--accounts N] [--report out.html]
+  deleverage <command> --help     (options and examples of one command)
 
 Commands:
-  check   Per account: equity, maintenance margin, margin ratio, liquidatable.
-          Per position: uPnL, maintenance margin, liquidation and bankruptcy price.
+  check      Per account: equity, maintenance margin, margin ratio, liquidatable.
+             Per position: uPnL, maintenance margin, liquidation and bankruptcy price.
   liquidate  Run the whole waterfall at the scenario's marks: liquidations, insurance fund,
-          ADL. Prints every event and the final state.
-  plan    Manual deleveraging: the smallest reductions of an account's cross positions (at
-          mark, with the taker fee) that reach a margin ratio, a leverage, or a distance of one
-          position's liquidation price from mark.
-  demo    Load a synthetic book of 1,000,000 positions and sweep it under price shocks.
+             ADL. Prints every event and the final state.
+  plan       Manual deleveraging: the smallest reductions of an account's cross positions that
+             reach a margin ratio, a leverage, or a distance to liquidation.
+  simulate   Drive the scenario along a price path: every step moves the marks, runs the
+             waterfall with price impact (the fills move the mark further), pays from the
+             insurance fund, deleverages or socialises; records every event; compares policies.
+  demo       The whole cascade on a built-in synthetic market of 1,000,000 positions: five
+             policies compared, a summary here and report.html with charts.
+
+Examples:
+  deleverage check test/fixtures/golden/g1-binance.json
+  deleverage liquidate book.json --fill impact:20:50000
+  deleverage simulate book.json --shock -20% --steps 10 --policy all --report report.html
+  deleverage demo
+
+Exit codes: 0 ok; 2 usage error; 3 invalid input (scenario, path or engine rejection; the message
+names the field, line or column); 1 unexpected error. Set DELEVERAGE_FORCE_JS=1 to force the
+TypeScript engine.`
+
+const COMMON = `  --impl native|js  choose the engine (default: native when it loads)
+  -h, --help        this text`
+
+const HELP: Record<string, string> = {
+  check: `deleverage check <scenario.json> [--json] [--impl native|js] [--warning RATIO]
+
+Per account: equity, maintenance margin, margin ratio (MM / equity), liquidatable or margin call.
+Per position: uPnL, maintenance margin, liquidation and bankruptcy prices (nearest tick; --json
+also has the conservative trigger tick). The scenario format is docs/SCENARIO.md.
 
 Options:
-  --json            print the same results as JSON, every amount a decimal string
-  --impl native|js  choose the engine (default: native when it loads)
+  --json            the same results as JSON, every amount a decimal string
   --warning RATIO   margin-call level, e.g. 0.8 (default: the scenario's warningRatio)
-  --account ID      plan: the account to deleverage
-  --target T        plan: ratio=0.5 (MM/equity), leverage=3 (notional/equity), distance=0.1@SYMBOL
-  --fee RATE        plan: taker fee rate of the reducing orders (default 0)
-  --fill MODEL      liquidate: mark (default) or impact:PPM_PER_LOT:CAP_PPM
-  --positions N     demo book size (default 1000000, a multiple of 4)
-  -h, --help        this text
+${COMMON}
 
 Examples:
   deleverage check test/fixtures/golden/g1-binance.json
   deleverage check book.json --json > risk.json
-  deleverage liquidate book.json --fill impact:20:50000
-  deleverage plan book.json --account whale --target ratio=0.5 --fee 0.0005
-  deleverage plan book.json --account whale --target distance=0.1@BTCUSDT
-  deleverage demo --positions 100000
+  deleverage check book.json --warning 0.9 --impl js`,
+  liquidate: `deleverage liquidate <scenario.json> [--json] [--fill mark|impact:PPM_PER_LOT:CAP_PPM]
 
-Exit codes: 0 ok; 2 usage error; 3 invalid scenario or input (the message names the field);
-1 unexpected error. Set DELEVERAGE_FORCE_JS=1 to force the TypeScript engine.`
+The whole waterfall once, at the scenario's marks: partial liquidations or takeovers, fees and
+deficits through the insurance fund, ADL. Prints every event, the final state and the ledger.
+
+Options:
+  --fill MODEL      mark (default: the scenario's fill, else mark) or impact:PPM_PER_LOT:CAP_PPM
+                    (each order slips min(CAP, PPM × lots) ppm against it)
+  --json            events, ledger and accounts as JSON
+${COMMON}
+
+Examples:
+  deleverage liquidate test/fixtures/scenarios/crash.json
+  deleverage liquidate book.json --fill impact:20:50000 --json > after.json`,
+  plan: `deleverage plan <scenario.json> --account ID --target T [--fee RATE] [--json]
+
+The smallest reductions of an account's cross positions (at mark, with a taker fee) that reach
+a target, and the positions and liquidation prices after.
+
+Options:
+  --account ID      the account to deleverage
+  --target T        ratio=0.5 (MM / equity), leverage=3 (notional / equity), or
+                    distance=0.1@SYMBOL (liquidation price at least 10 % from mark)
+  --fee RATE        taker fee of the reducing orders (default 0)
+  --json            the plan as JSON
+${COMMON}
+
+Examples:
+  deleverage plan book.json --account whale --target ratio=0.5 --fee 0.0005
+  deleverage plan book.json --account whale --target distance=0.1@BTCUSDT`,
+  simulate: `deleverage simulate <scenario.json> (--path prices.csv | --shock PCT [--steps N]) [options]
+
+Cascade simulation (docs/SIMULATE.md). Each step sets the marks from the path, runs the
+waterfall (fills with price impact, takeovers, insurance fund, ADL or loss socialisation), and
+the liquidation flow moves the mark further; up to --rounds waterfall rounds per step. Money is
+exact and checked: cash is conserved at every step. Deterministic: the same inputs give the same
+events and report.
+
+Path:
+  --path FILE       CSV: header "step,SYMBOL,..." then one row of mark prices per step
+                    (markets without a column keep their mark)
+  --shock PCT       every mark moves linearly to mark × (1 + PCT), e.g. -20% or -0.2
+  --steps N         steps of the shock (default 10)
+
+Policy and model:
+  --policy P        bitmex | binance | hyperliquid | prorata | socialised | all
+                    (default: the scenario's waterfall.ranking, else bitmex; all compares the five)
+  --fill MODEL      impact:PPM_PER_LOT:CAP_PPM (default: the scenario's fill, else impact:1:30000)
+                    or mark
+  --depth PCT       book depth per 1 % mark move, in % of the market's long open interest (default 2)
+  --rounds N        waterfall rounds per step, each after the mark moved (default 2)
+  --fund AMOUNT     opening insurance fund (default: the scenario's insuranceFund, else 0)
+
+Output:
+  --report FILE     write the HTML report (charts, policy table, largest events)
+  --events FILE     write every event of the (first) policy: FILE.csv or FILE.json
+  --json            print the results (steps, totals, largest events, events) as JSON
+  --csv             print the events of the (first) policy as CSV
+  A progress bar goes to stderr when it is a terminal.
+${COMMON}
+
+Examples:
+  deleverage simulate test/fixtures/scenarios/crash.json --shock -30% --steps 6
+  deleverage simulate book.json --path prices.csv --policy all --report report.html
+  deleverage simulate book.json --shock -15% --events events.csv --json > summary.json`,
+  demo: `deleverage demo [--impl native|js] [--positions N] [--accounts N] [--report FILE]
+
+The main job with no input: a synthetic market (1,000,000 positions, 250,000 accounts, eight
+perpetuals with Binance-shaped brackets) goes through a 30-minute crash with rebounds; the same
+book and path are replayed under each policy (BitMEX, Binance, Hyperliquid ranking, pro-rata,
+socialised loss) on up to two worker threads. Prints the cascade and the comparison, and writes
+report.html in the current directory.
+
+Options:
+  --positions N     positions (default 1000000)
+  --accounts N      accounts (default positions / 4; 1–8 positions each)
+  --report FILE     where the report goes (default ./report.html)
+  --threads N       worker threads for the policy runs (default 2)
+${COMMON}
+
+Examples:
+  deleverage demo
+  deleverage demo --positions 200000 --report /tmp/report.html`,
+}
 
 class UsageError extends Error {}
 
@@ -52,66 +155,116 @@ interface Args {
   command: string
   file: string
   json: boolean
+  csv: boolean
   impl: Implementation | 'auto'
   warning: string | undefined
   positions: number | undefined
+  accounts: number | undefined
+  threads: number | undefined
   fill: FillModel | undefined
   account: string | undefined
   target: DeleverageTarget | undefined
   fee: string | undefined
+  path: string | undefined
+  shock: string | undefined
+  steps: number | undefined
+  policy: Policy | 'all' | undefined
+  depth: string | undefined
+  rounds: number | undefined
+  fund: string | undefined
+  report: string | undefined
+  events: string | undefined
 }
 
-function parseArgs(argv: string[]): Args | 'help' {
+const COMMANDS = ['check', 'liquidate', 'plan', 'simulate', 'demo']
+
+function positiveInt(v: string | undefined, flag: string, what = 'a positive integer'): number {
+  const n = Number(v)
+  if (v === undefined || !/^\d+$/.test(v) || !Number.isSafeInteger(n) || n < 1) throw new UsageError(`${flag} takes ${what}, got ${v ?? 'nothing'}`)
+  return n
+}
+
+function parseArgs(argv: string[]): Args | { help: string } {
   const rest: string[] = []
-  let json = false
-  let impl: Implementation | 'auto' = 'auto'
-  let warning: string | undefined
-  let positions: number | undefined
-  let fill: FillModel | undefined
-  let account: string | undefined
-  let target: DeleverageTarget | undefined
-  let fee: string | undefined
+  const a: Args = {
+    command: '', file: '', json: false, csv: false, impl: 'auto', warning: undefined, positions: undefined, accounts: undefined, threads: undefined,
+    fill: undefined, account: undefined, target: undefined, fee: undefined, path: undefined, shock: undefined, steps: undefined,
+    policy: undefined, depth: undefined, rounds: undefined, fund: undefined, report: undefined, events: undefined,
+  }
+  let help = false
+  const value = (i: number, flag: string, what: string): string => {
+    const v = argv[i]
+    if (v === undefined || (v.startsWith('--') && v.length > 2)) throw new UsageError(`${flag} takes ${what}`)
+    return v
+  }
   for (let i = 0; i < argv.length; i++) {
-    const a = argv[i]!
-    if (a === '-h' || a === '--help') return 'help'
-    else if (a === '--json') json = true
-    else if (a === '--impl') {
+    const arg = argv[i]!
+    if (arg === '-h' || arg === '--help') help = true
+    else if (arg === '--json') a.json = true
+    else if (arg === '--csv') a.csv = true
+    else if (arg === '--impl') {
       const v = argv[++i]
       if (v !== 'native' && v !== 'js') throw new UsageError(`--impl takes native or js, got ${v ?? 'nothing'}`)
-      impl = v
-    } else if (a === '--warning') {
-      warning = argv[++i]
-      if (warning === undefined) throw new UsageError('--warning takes a ratio such as 0.8')
-    } else if (a === '--fill') {
+      a.impl = v
+    } else if (arg === '--warning') a.warning = value(++i, arg, 'a ratio such as 0.8')
+    else if (arg === '--fill') {
       const v = argv[++i] ?? ''
       const m = /^impact:(\d+):(\d+)$/.exec(v)
-      if (v === 'mark') fill = 'mark'
-      else if (m) fill = { ppmPerLot: Number(m[1]), capPpm: Number(m[2]) }
+      if (v === 'mark') a.fill = 'mark'
+      else if (m) a.fill = { ppmPerLot: Number(m[1]), capPpm: Number(m[2]) }
       else throw new UsageError(`--fill takes mark or impact:PPM_PER_LOT:CAP_PPM, got ${v || 'nothing'}`)
-    } else if (a === '--account') {
-      account = argv[++i]
-      if (!account) throw new UsageError('--account takes an account id')
-    } else if (a === '--fee') {
-      fee = argv[++i]
-      if (!fee) throw new UsageError('--fee takes a rate such as 0.0005')
-    } else if (a === '--target') {
+    } else if (arg === '--account') a.account = value(++i, arg, 'an account id')
+    else if (arg === '--fee') a.fee = value(++i, arg, 'a rate such as 0.0005')
+    else if (arg === '--target') {
       const v = argv[++i] ?? ''
       const m = /^(ratio|leverage|distance)=([0-9.]+)(?:@(.+))?$/.exec(v)
       if (!m || (m[1] === 'distance') !== (m[3] !== undefined)) throw new UsageError(`--target takes ratio=R, leverage=L or distance=D@SYMBOL, got ${v || 'nothing'}`)
-      target = m[1] === 'ratio' ? { marginRatio: m[2]! } : m[1] === 'leverage' ? { leverage: m[2]! } : { liquidationDistance: m[2]!, symbol: m[3]! }
-    } else if (a === '--positions') {
-      positions = Number(argv[++i])
-      if (!Number.isInteger(positions) || positions < 4 || positions % 4 !== 0) throw new UsageError('--positions takes a multiple of 4')
-    } else if (a.startsWith('-')) throw new UsageError(`unknown option ${a}`)
-    else rest.push(a)
+      a.target = m[1] === 'ratio' ? { marginRatio: m[2]! } : m[1] === 'leverage' ? { leverage: m[2]! } : { liquidationDistance: m[2]!, symbol: m[3]! }
+    } else if (arg === '--positions') a.positions = positiveInt(argv[++i], arg)
+    else if (arg === '--accounts') a.accounts = positiveInt(argv[++i], arg)
+    else if (arg === '--threads') a.threads = positiveInt(argv[++i], arg)
+    else if (arg === '--path') a.path = value(++i, arg, 'a CSV file')
+    else if (arg === '--shock') {
+      const v = argv[++i]
+      if (v === undefined || !/^[+-]?\d+(\.\d+)?%?$/.test(v)) throw new UsageError(`--shock takes a change such as -20% or -0.2, got ${v ?? 'nothing'}`)
+      a.shock = v
+    } else if (arg === '--steps') a.steps = positiveInt(argv[++i], arg)
+    else if (arg === '--rounds') a.rounds = positiveInt(argv[++i], arg)
+    else if (arg === '--policy') {
+      const v = argv[++i]
+      if (v !== 'all' && !POLICIES.includes(v as Policy)) throw new UsageError(`--policy takes ${POLICIES.join(', ')} or all, got ${v ?? 'nothing'}`)
+      a.policy = v as Policy | 'all'
+    } else if (arg === '--depth') {
+      a.depth = value(++i, arg, 'a percentage such as 2')
+      if (!/^\d+(\.\d+)?$/.test(a.depth) || Number(a.depth) <= 0) throw new UsageError(`--depth takes a positive percentage such as 2, got ${a.depth}`)
+    } else if (arg === '--fund') a.fund = value(++i, arg, 'an amount such as 1000000')
+    else if (arg === '--report') a.report = value(++i, arg, 'a file name such as report.html')
+    else if (arg === '--events') {
+      a.events = value(++i, arg, 'a file name ending in .csv or .json')
+      if (!/\.(csv|json)$/i.test(a.events)) throw new UsageError(`--events takes a file name ending in .csv or .json, got ${a.events}`)
+    } else if (arg.startsWith('-') && arg !== '-') throw new UsageError(`unknown option ${arg}`)
+    else rest.push(arg)
   }
   const [command, file] = rest
-  if (!command) return 'help'
-  if (command === 'demo') return { command, file: '', json, impl, warning, positions, fill, account, target, fee }
-  if (command !== 'check' && command !== 'liquidate' && command !== 'plan') throw new UsageError(`unknown command ${command}`)
-  if (command === 'plan' && (!account || !target)) throw new UsageError('plan needs --account ID and --target ...')
-  if (!file || rest.length > 2) throw new UsageError(`usage: deleverage ${command} <scenario.json>`)
-  return { command, file, json, impl, warning, positions, fill, account, target, fee }
+  if (!command) return { help: USAGE }
+  if (!COMMANDS.includes(command)) throw new UsageError(`unknown command ${command}`)
+  if (help) return { help: HELP[command]! }
+  a.command = command
+  if (command === 'demo') {
+    if (rest.length > 1) throw new UsageError('demo takes no file')
+    if (a.positions !== undefined && a.accounts !== undefined && (a.positions < a.accounts || a.positions > a.accounts * 8)) throw new UsageError('--positions must be 1 to 8 times --accounts')
+    if (a.positions !== undefined && a.accounts === undefined && a.positions < 4) throw new UsageError('--positions takes at least 4')
+    return a
+  }
+  if (command === 'plan' && (!a.account || !a.target)) throw new UsageError('plan needs --account ID and --target ...')
+  if (!file || rest.length > 2) throw new UsageError(`usage: deleverage ${command} <scenario.json> (deleverage ${command} --help)`)
+  if (command === 'simulate') {
+    if ((a.path === undefined) === (a.shock === undefined)) throw new UsageError('simulate needs --path prices.csv or --shock PCT (not both)')
+    if (a.steps !== undefined && a.shock === undefined) throw new UsageError('--steps goes with --shock')
+    if (a.json && a.csv) throw new UsageError('give --json or --csv, not both')
+  }
+  a.file = file
+  return a
 }
 
 interface CheckAccount extends AccountStatus {
@@ -188,8 +341,23 @@ function printLiquidate(events: WaterfallEvent[], engine: Engine, accounts: Chec
   console.log(`insurance fund ${l.insuranceFund}${l.adlMode ? ' (ADL mode)' : ''}; settlement ${l.settlement}; residue ${l.residue}; cash total ${l.cashTotal}`)
 }
 
-export function main(argv: string[]): number {
-  let args: Args | 'help'
+/** A progress bar on stderr, only when it is a terminal (never in pipes, files or CI logs). */
+function progressBar(label: string): ((done: number, total: number) => void) | undefined {
+  if (!process.stderr.isTTY) return undefined
+  let last = -1
+  return (done, total) => {
+    const pct = Math.floor((done * 100) / total)
+    if (pct === last) return
+    last = pct
+    const width = 30
+    const fill = Math.round((done * width) / total)
+    process.stderr.write(`\r${label} [${'#'.repeat(fill)}${'.'.repeat(width - fill)}] ${done}/${total}`)
+    if (done >= total) process.stderr.write('\r' + ' '.repeat(label.length + width + 20) + '\r')
+  }
+}
+
+export function main(argv: string[]): number | Promise<number> {
+  let args: Args | { help: string }
   try {
     args = parseArgs(argv)
   } catch (e) {
@@ -199,15 +367,32 @@ export function main(argv: string[]): number {
     }
     throw e
   }
-  if (args === 'help') {
-    console.log(USAGE)
+  if ('help' in args) {
+    console.log(args.help)
     return 0
   }
-  try {
-    if (args.command === 'demo') {
-      demo({ ...(args.positions ? { positions: args.positions } : {}), ...(args.impl !== 'auto' ? { implementation: args.impl } : {}) })
-      return 0
+  const fail = (e: unknown): number => {
+    if (e instanceof DeleverageError) {
+      console.error(`deleverage: ${e.code}: ${e.message}`)
+      return 3
     }
+    console.error(e)
+    return 1
+  }
+  if (args.command === 'demo') {
+    const a = args
+    const bar = progressBar('simulating 5 policies')
+    return demo({
+      ...(a.positions ? { positions: a.positions } : {}),
+      ...(a.accounts ? { accounts: a.accounts } : {}),
+      ...(a.threads ? { threads: a.threads } : {}),
+      ...(a.report ? { report: a.report } : {}),
+      ...(a.impl !== 'auto' ? { implementation: a.impl } : {}),
+      ...(bar ? { progress: bar } : {}),
+    }).then(() => 0, fail)
+  }
+  try {
+    if (args.command === 'simulate') return runSimulate(args)
     const { scenario, engine } = loadScenarioFile(args.file, { implementation: args.impl })
     if (args.command === 'plan') {
       const plan = engine.planDeleveraging(args.account!, args.target!, args.fee === undefined ? {} : { fee: args.fee })
@@ -233,11 +418,96 @@ export function main(argv: string[]): number {
     else printCheck(accounts, engine.implementation)
     return 0
   } catch (e) {
-    if (e instanceof DeleverageError) {
-      console.error(`deleverage: ${e.code}: ${e.message}`)
-      return 3
-    }
-    console.error(e)
-    return 1
+    return fail(e)
   }
+}
+
+// ---- simulate ------------------------------------------------------------------------------
+
+const CSV_HEAD = ['policy', 'step', 'round', 'seq', 'kind', 'account', 'symbol', 'counterparty', 'qty', 'price', 'amount', 'size']
+
+/** One CSV field: quoted when it holds a comma, quote or newline (account ids may). */
+function csvField(v: string | number | null): string {
+  const s = v === null ? '' : String(v)
+  return /[",\n\r]/.test(s) ? `"${s.replace(/"/g, '""')}"` : s
+}
+
+export function eventsCsv(policy: string, events: SimEvent[]): string {
+  const lines = [CSV_HEAD.join(',')]
+  for (const e of events) lines.push([policy, e.step, e.round, e.seq, e.kind, e.account, e.symbol, e.counterparty, e.qty, e.price, e.amount, e.size].map(csvField).join(','))
+  return lines.join('\n') + '\n'
+}
+
+function runSimulate(a: Args): number {
+  const { scenario } = loadScenarioFile(a.file, { implementation: a.impl })
+  const q = scenario.quoteDecimals ?? 8
+  const build = () => engineFromScenario({ ...scenario, insuranceFund: undefined } as Scenario, { implementation: a.impl })
+  const probe = build()
+  const metas = scenario.markets.map((m) => probe.marketInit(m))
+  const pathMarkets = metas.map((m) => ({ symbol: m.symbol, priceDecimals: m.priceDecimals, mark: m.mark }))
+  const path = a.path !== undefined ? readPathCsv(a.path, pathMarkets) : shockPath(pathMarkets, parseShock(a.shock!), a.steps ?? 10)
+  // Depth: a share of each market's long open interest at the start marks (at least one atom).
+  const depthPct = parseUnits(a.depth ?? '2', 4, '--depth', { positive: 'INVALID_ARGUMENT' }) // 10^-4 %
+  const oi = new Map<string, bigint>()
+  for (const p of probe.positions()) {
+    const qty = parseUnits(p.qty, 18, 'qty')
+    if (qty > 0n) oi.set(p.symbol, (oi.get(p.symbol) ?? 0n) + qty)
+  }
+  const markets: SimMarket[] = metas.map((m, j) => {
+    const lots = (oi.get(m.symbol) ?? 0n) / 10n ** BigInt(18 - m.qtyDecimals)
+    const money = new Money({ index: j, symbol: m.symbol, priceDecimals: m.priceDecimals, qtyDecimals: m.qtyDecimals, inverse: m.kind === 1, contractSize: m.contractSize, depth: 1n }, q)
+    const atoms = money.notional(lots, m.mark)
+    const depth = (atoms * depthPct) / 1_000_000n // depthPct is in 10^-4 %: ·10^-6
+    return { index: j, symbol: m.symbol, priceDecimals: m.priceDecimals, qtyDecimals: m.qtyDecimals, inverse: m.kind === 1, contractSize: m.contractSize, depth: depth > 0n ? depth : 1n }
+  })
+  const fillModel = a.fill ?? scenario.fill ?? { ppmPerLot: 1, capPpm: 30_000 }
+  const fill = fillModel === 'mark' ? { ppmPerLot: 0n, capPpm: 0n } : { ppmPerLot: BigInt(fillModel.ppmPerLot), capPpm: BigInt(fillModel.capPpm) }
+  const fund = parseUnits(a.fund ?? scenario.insuranceFund ?? '0', q, a.fund !== undefined ? '--fund' : 'insuranceFund', { nonNegative: 'INVALID_AMOUNT' })
+  const policies: Policy[] = a.policy === 'all' ? [...POLICIES] : [a.policy ?? scenario.waterfall?.ranking ?? 'bitmex']
+  const { ranking: _r, ...waterfall } = scenario.waterfall ?? {}
+  void _r
+  const wantEvents = a.events !== undefined || a.csv || a.json
+  const bar = progressBar(`simulating ${policies.length > 1 ? policies.length + ' policies' : policies[0]}`)
+  const results: SimResult[] = []
+  policies.forEach((policy, k) => {
+    const engine = k === 0 ? probe : build()
+    results.push(simulate({ engine, markets }, {
+      path, policy, waterfall, insuranceFund: fund, fill,
+      feedback: { ...(a.rounds ? { maxRounds: a.rounds } : {}) },
+      keepEvents: wantEvents && k === 0,
+      ...(bar ? { onProgress: (d: number) => bar(k * path.length + d, policies.length * path.length) } : {}),
+    }))
+  })
+  const main = results[0]!
+  if (a.events !== undefined) {
+    const out = /\.json$/i.test(a.events) ? JSON.stringify(main.events, null, 1) + '\n' : eventsCsv(main.policy, main.events!)
+    writeFileSync(a.events, out)
+  }
+  if (a.report !== undefined) {
+    const data = reportData({
+      title: `Deleveraging cascade: ${basename(a.file)}`,
+      settings: [
+        `${a.path !== undefined ? `path ${basename(a.path)}` : `shock ${a.shock} over ${path.length} steps`}; fund ${formatUnits(fund, q)}; fills ${fillModel === 'mark' ? 'at mark' : `slip ${fill.ppmPerLot} ppm per lot up to ${fill.capPpm} ppm`}; depth ${a.depth ?? '2'} % of open interest per 1 %; ${main.implementation} engine`,
+      ],
+      results,
+      quote: 'quote',
+    }, metas.map((m) => formatUnits(m.mark, m.priceDecimals)))
+    writeFileSync(a.report, renderReport(data))
+  }
+  if (a.json) {
+    console.log(JSON.stringify({ implementation: main.implementation, results }, null, 1))
+  } else if (a.csv) {
+    process.stdout.write(eventsCsv(main.policy, main.events!))
+  } else {
+    const rows = [['policy', 'steps', 'rounds', 'partial fills', 'takeovers', 'ADL fills', 'loss shares', 'accounts touched', 'taken', 'required', 'overshoot', 'fund at end']]
+    for (const r of results) {
+      const t = r.totals
+      rows.push([r.policy, String(t.steps), String(t.rounds), String(t.partialFills), String(t.takeovers), String(t.adlFills), String(t.socialised), String(t.accountsTouched), t.taken, t.required, t.overshoot, t.insuranceFundEnd])
+    }
+    console.log(table(rows))
+    console.log(`\ncash ${results.every((r) => r.totals.cashConserved) ? 'conserved exactly at every step' : 'NOT CONSERVED'}; ${results.reduce((x, r) => x + r.totals.events, 0)} events (engine: ${main.implementation})`)
+    if (a.report !== undefined) console.log(`report: ${a.report}`)
+    if (a.events !== undefined) console.log(`events: ${a.events}`)
+  }
+  return 0
 }

@@ -1,55 +1,174 @@
-// `deleverage demo`: the main job on a fresh clone, with no input. A synthetic book of 1,000,000
-// positions over 250,000 accounts and 64 markets is loaded through the bulk API, then every mark
-// is shocked step by step and the full sweep reports who is liquidatable and in margin call; then
-// the same book falls step by step through the whole waterfall: liquidations with price impact,
-// takeovers, the insurance fund, auto-deleveraging. (The simulator with reports is issue 6.)
+// `deleverage demo`: the main job on a fresh clone, with no input. A synthetic market of
+// 1,000,000 positions over 250,000 accounts in eight perpetuals with Binance-shaped brackets
+// (src/market-sim.ts) goes through a 30-minute crash with rebounds; every minute the marks move,
+// the whole waterfall runs with price impact, and the liquidation flow moves the marks further.
+// The same seeded book and path are replayed once per policy — ranked ADL (BitMEX, Binance,
+// Hyperliquid), pro-rata ADL and socialised loss — on up to two worker threads; the terminal gets
+// a summary and report.html the charts.
 
-import { defaultImplementation, Engine } from './engine.js'
-import { load, makeBook } from './synthetic.js'
+import { existsSync, writeFileSync } from 'node:fs'
+import { availableParallelism } from 'node:os'
+import { join, relative } from 'node:path'
+import { Worker } from 'node:worker_threads'
+import { formatUnits } from './decimal.js'
+import { Engine, type Implementation } from './engine.js'
+import { crashPath, makeMarketBook, SIM_MARKETS } from './market-sim.js'
+import { moduleDir } from './native-require.cjs'
+import { renderReport, reportData } from './report.js'
+import { POLICIES, simulate, type Policy, type SimMarket, type SimResult } from './simulate.js'
+import { load, type Book } from './synthetic.js'
 
-export function demo(options: { positions?: number; implementation?: 'native' | 'js' } = {}): void {
-  const positions = options.positions ?? 1_000_000
-  const accounts = positions / 4
-  const impl = options.implementation ?? defaultImplementation().implementation
+export interface DemoOptions {
+  positions?: number
+  accounts?: number
+  implementation?: Implementation
+  /** Where report.html goes (default: ./report.html). */
+  report?: string
+  /** Worker threads for the policy runs (default: min(2, cores)); 1 runs them in this thread. */
+  threads?: number
+  progress?: (done: number, total: number) => void
+  log?: (line: string) => void
+}
+
+/** The demo's settings, in one place (docs/SIMULATE.md explains each). */
+export const DEMO = {
+  steps: 30,
+  /** BTC's fall at the low, %; the other markets by their beta. */
+  depthPct: 20,
+  pathSeed: 7,
+  bookSeed: 20240805,
+  /** Opening insurance fund, USDT. */
+  insuranceFund: 150_000_000n,
+  fill: { ppmPerLot: 1n, capPpm: 30_000n },
+  /** Book depth per 1 % mark move, as a share of the market's long open interest at the start: 1/50 = 2 %. */
+  depthDivisor: 50n,
+  feedback: { maxRounds: 1, resiliencePpm: 500_000, capPpm: 30_000 },
+  waterfall: { liquidationFee: '0.005', buffer: '0.02' },
+}
+
+/** Depth per market: long open interest (atoms at the start price) / divisor. */
+export function depthFromBook(book: Book, divisor: bigint): bigint[] {
+  const oi = book.markets.map(() => 0n)
+  for (let i = 0; i < book.qty.length; i++) if (book.qty[i]! > 0n) oi[book.market[i]!]! += book.qty[i]!
+  return book.markets.map((m, j) => {
+    const s = book.quoteDecimals - m.priceDecimals - m.qtyDecimals
+    const atoms = s >= 0 ? oi[j]! * m.mark * 10n ** BigInt(s) : (oi[j]! * m.mark) / 10n ** BigInt(-s)
+    const d = atoms / divisor
+    return d > 0n ? d : 1n
+  })
+}
+
+/** Run one policy on a freshly built book (what each worker does). */
+export function runDemoPolicy(policy: Policy, positions: number, accounts: number, implementation: Implementation | undefined, onProgress?: (d: number, t: number) => void): { result: SimResult; ms: number } {
   const t0 = performance.now()
-  const book = makeBook(positions, accounts, 64)
-  const engine = new Engine({ implementation: impl, quoteDecimals: book.quoteDecimals })
+  const book = makeMarketBook(positions, accounts, DEMO.bookSeed)
+  const engine = new Engine({ quoteDecimals: book.quoteDecimals, ...(implementation ? { implementation } : {}) })
   load(engine, book)
-  const t1 = performance.now()
-  console.log(`deleverage demo — ${engine.implementation} engine`)
-  console.log(`book: ${positions.toLocaleString('en')} positions, ${accounts.toLocaleString('en')} accounts, 64 markets with 3–5 brackets (built and loaded in ${(t1 - t0).toFixed(0)} ms)\n`)
-  const idx = Uint32Array.from(book.markets, (_, i) => i)
-  const rows: string[][] = [['shock', 'liquidatable accounts', 'isolated positions', 'margin calls (≥ 80 %)', 'worst shortfall', 'sweep ms']]
-  for (const pct of [0, -2, -4, -6, -8, -10, -15, -20]) {
-    engine.core.setMarks(idx, BigInt64Array.from(book.markets, (m) => (m.mark * BigInt(100 + pct)) / 100n))
-    const s0 = performance.now()
-    const res = engine.sweep({ warningRatio: '0.8' })
-    const ms = performance.now() - s0
-    const cross = res.liquidatable.filter((r) => r.symbol === null).length
-    const worst = res.liquidatable[0]
-    rows.push([`${pct}%`, cross.toLocaleString('en'), (res.liquidatable.length - cross).toLocaleString('en'), res.warnings.length.toLocaleString('en'), worst ? `${worst.shortfall} (${worst.account})` : '—', ms.toFixed(1)])
-  }
+  const depth = depthFromBook(book, DEMO.depthDivisor)
+  const markets: SimMarket[] = book.markets.map((m, j) => ({ index: j, symbol: m.symbol, priceDecimals: m.priceDecimals, qtyDecimals: m.qtyDecimals, inverse: false, contractSize: 1n, depth: depth[j]! }))
+  const result = simulate({ engine, markets }, {
+    path: crashPath(SIM_MARKETS, DEMO.steps, DEMO.depthPct, DEMO.pathSeed),
+    policy,
+    waterfall: DEMO.waterfall,
+    insuranceFund: DEMO.insuranceFund * 10n ** BigInt(book.quoteDecimals),
+    fill: DEMO.fill,
+    feedback: DEMO.feedback,
+    ...(onProgress ? { onProgress } : {}),
+  })
+  return { result, ms: performance.now() - t0 }
+}
+
+function table(rows: string[][]): string {
   const widths = rows[0]!.map((_, c) => Math.max(...rows.map((r) => r[c]!.length)))
-  for (const r of rows) console.log(r.map((cell, c) => (c === 0 ? cell.padEnd(widths[c]!) : cell.padStart(widths[c]!))).join('  '))
-  // The waterfall along a falling path (fresh marks each step, the book carries over).
-  engine.core.setMarks(idx, BigInt64Array.from(book.markets, (m) => m.mark))
-  engine.configureWaterfall({ liquidationFee: '0.005', buffer: '0.02', ranking: 'bitmex' })
-  engine.depositInsuranceFund('2000000')
-  const cashBefore = engine.ledger().cashTotal
-  console.log(`\nthe waterfall along a fall of 2 % per step (fee 0.5 %, buffer 2 %, BitMEX ranking, fund 2,000,000, impact 1 ppm per lot up to 3 %):`)
-  const wf: string[][] = [['mark', 'partial fills', 'takeovers', 'engine fills', 'ADL fills', 'fees', 'insurance fund', 'run ms']]
-  for (const pct of [-2, -4, -6, -8, -10]) {
-    engine.core.setMarks(idx, BigInt64Array.from(book.markets, (m) => (m.mark * BigInt(100 + pct)) / 100n))
-    const w0 = performance.now()
-    const ev = engine.runWaterfall({ fill: { ppmPerLot: 1, capPpm: 30_000 } })
-    const ms = performance.now() - w0
-    const n = (k: string) => ev.filter((x) => x.kind === k).length.toLocaleString('en')
-    const fees = ev.filter((x) => x.kind === 'liquidationFee').reduce((t, x) => t + Number(x.amount), 0)
-    wf.push([`${pct}%`, n('liquidationFill'), n('takeover'), n('engineFill'), n('adlFill'), fees.toFixed(2), engine.ledger().insuranceFund, ms.toFixed(0)])
+  return rows.map((r) => r.map((cell, c) => (c === 0 ? cell.padEnd(widths[c]!) : cell.padStart(widths[c]!))).join('  ')).join('\n')
+}
+
+/** USDT with thousands separators and no decimals, for the terminal (the JSON/report keep all). */
+function usd(s: string): string {
+  const neg = s.startsWith('-')
+  const int = (neg ? s.slice(1) : s).split('.')[0]!
+  return (neg ? '−' : '') + int.replace(/\B(?=(\d{3})+(?!\d))/g, ',')
+}
+
+async function runAll(o: DemoOptions, positions: number, accounts: number): Promise<Map<Policy, { result: SimResult; ms: number }>> {
+  const out = new Map<Policy, { result: SimResult; ms: number }>()
+  const total = POLICIES.length * DEMO.steps
+  const done = new Map<Policy, number>()
+  const tick = (p: Policy, d: number) => {
+    done.set(p, d)
+    o.progress?.([...done.values()].reduce((a, b) => a + b, 0), total)
   }
-  const w2 = wf[0]!.map((_, c) => Math.max(...wf.map((r) => r[c]!.length)))
-  for (const r of wf) console.log(r.map((cell, c) => (c === 0 ? cell.padEnd(w2[c]!) : cell.padStart(w2[c]!))).join('  '))
-  const cashAfter = engine.ledger().cashTotal
-  console.log(`cash (balances + margins + fund + settlement + residue): ${cashBefore} before, ${cashAfter} after — ${cashAfter === cashBefore ? 'conserved exactly' : 'NOT CONSERVED'}`)
-  console.log('\nEvery number is exact (integer units, conservative rounding); try `deleverage check <scenario.json>` and `deleverage liquidate <scenario.json>` on your own book.')
+  const workerFile = join(moduleDir, 'demo-worker.js')
+  const threads = Math.max(1, Math.min(o.threads ?? Math.min(2, availableParallelism()), POLICIES.length))
+  if (threads === 1 || !existsSync(workerFile)) {
+    for (const p of POLICIES) out.set(p, runDemoPolicy(p, positions, accounts, o.implementation, (d) => tick(p, d)))
+    return out
+  }
+  const queue = [...POLICIES]
+  const worker = async () => {
+    for (let p = queue.shift(); p; p = queue.shift()) {
+      const policy = p
+      const r = await new Promise<{ result: SimResult; ms: number }>((resolve, reject) => {
+        const w = new Worker(workerFile, { workerData: { policy, positions, accounts, implementation: o.implementation } })
+        w.on('message', (m: { progress?: number; result?: SimResult; ms?: number }) => {
+          if (m.progress !== undefined) tick(policy, m.progress)
+          else resolve({ result: m.result!, ms: m.ms! })
+        })
+        w.on('error', reject)
+        w.on('exit', (code) => code !== 0 && reject(new Error(`demo worker for ${policy} exited with ${code}`)))
+      })
+      out.set(policy, r)
+    }
+  }
+  await Promise.all(Array.from({ length: threads }, worker))
+  return out
+}
+
+export async function demo(o: DemoOptions = {}): Promise<{ results: SimResult[]; reportPath: string; ms: number }> {
+  const log = o.log ?? ((l: string) => console.log(l))
+  const positions = o.positions ?? 1_000_000
+  const accounts = o.accounts ?? Math.max(1, Math.floor(positions / 4))
+  const t0 = performance.now()
+  const impl = o.implementation ?? new Engine().implementation
+  log(`deleverage demo — ${impl} engine`)
+  log(`market: ${positions.toLocaleString('en')} positions, ${accounts.toLocaleString('en')} accounts, ${SIM_MARKETS.length} perpetuals (${SIM_MARKETS.map((m) => m.symbol).join(', ')}) with Binance-shaped brackets`)
+  log(`path: ${DEMO.steps} one-minute steps, BTC −${DEMO.depthPct} % at the low with two rebounds (alts by beta); fund ${usd(DEMO.insuranceFund.toString())} USDT; fills slip 1 ppm per lot up to 3 %; liquidation flow moves the mark (depth 2 % of open interest per 1 %)\n`)
+  const runs = await runAll({ ...o, implementation: impl }, positions, accounts)
+  const results = POLICIES.map((p) => runs.get(p)!.result)
+  const main = results[0]!
+  const rows: string[][] = [['step', 'BTC path', 'BTC mark', 'partial fills', 'takeovers', 'ADL fills', 'liquidation volume', 'insurance fund']]
+  for (const s of main.steps) {
+    if (s.partialFills + s.takeovers + s.adlFills === 0) continue
+    rows.push([String(s.step), s.path[0]!, s.mark[0]!, s.partialFills.toLocaleString('en'), s.takeovers.toLocaleString('en'), s.adlFills.toLocaleString('en'), usd(s.liquidationVolume), usd(s.insuranceFund)])
+  }
+  log(`the crash under ${main.policy} ranking (steps with liquidations; USDT):`)
+  log(table(rows))
+  log('')
+  const cmp: string[][] = [['policy', 'ADL fills', 'loss shares', 'accounts touched', 'taken', 'required', 'overshoot', 'fund at end', 'liq. volume', 'run s']]
+  for (const r of results) {
+    const t = r.totals
+    cmp.push([r.policy, t.adlFills.toLocaleString('en'), t.socialised.toLocaleString('en'), t.accountsTouched.toLocaleString('en'), usd(t.taken), usd(t.required), usd(t.overshoot), usd(t.insuranceFundEnd), usd(t.liquidationVolume), (runs.get(r.policy)!.ms / 1000).toFixed(1)])
+  }
+  log('policies compared on the same book and path (USDT; taken = winners\' profit given up against mark, or loss shares;')
+  log('required = bankrupt losses at mark the fund could not cover; overshoot = taken − required):')
+  log(table(cmp))
+  const conserved = results.every((r) => r.totals.cashConserved)
+  const events = results.reduce((a, r) => a + r.totals.events, 0)
+  const reportPath = o.report ?? join(process.cwd(), 'report.html')
+  const start = SIM_MARKETS.map((m) => formatUnits(m.price, m.priceDecimals))
+  const data = reportData({
+    title: `Deleveraging cascade: ${positions.toLocaleString('en')} positions through a ${DEMO.steps}-minute crash`,
+    settings: [
+      `${positions.toLocaleString('en')} positions, ${accounts.toLocaleString('en')} accounts, ${SIM_MARKETS.length} USDT perpetuals with Binance-shaped brackets (seed ${DEMO.bookSeed})`,
+      `Path: ${DEMO.steps} one-minute steps, BTC −${DEMO.depthPct} % at the low, two rebounds (seed ${DEMO.pathSeed}); liquidation flow moves the mark (depth 2 % of open interest per 1 %, half recovered per minute)`,
+      `Waterfall: fee 0.5 %, buffer 2 %, fills slip 1 ppm per lot up to 3 %, ADL at the bankruptcy price; insurance fund ${usd(DEMO.insuranceFund.toString())} USDT; ${impl} engine`,
+    ],
+    results,
+    quote: 'USDT',
+  }, start)
+  writeFileSync(reportPath, renderReport(data))
+  const ms = performance.now() - t0
+  log(`\n${events.toLocaleString('en')} events over ${POLICIES.length} runs of ${DEMO.steps} steps (${results.reduce((a, r) => a + r.totals.rounds, 0)} waterfall rounds); cash ${conserved ? 'conserved exactly at every step in every run' : 'NOT CONSERVED'}.`)
+  log(`report: ${relative(process.cwd(), reportPath) || reportPath}  (total ${(ms / 1000).toFixed(1)} s)`)
+  return { results, reportPath, ms }
 }

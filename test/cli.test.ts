@@ -1,6 +1,6 @@
 // The CLI as users run it: the built bin, a scenario file, text and JSON output, exit codes.
 import { spawnSync } from 'node:child_process'
-import { mkdtempSync, writeFileSync } from 'node:fs'
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -103,5 +103,65 @@ describe('deleverage check', () => {
     const help = cli(['--help'])
     expect(help.code).toBe(0)
     expect(help.out).toContain('deleverage check <scenario.json>')
+  })
+})
+
+describe('deleverage simulate and per-command help', () => {
+  it('prints help with examples for every command', () => {
+    for (const c of ['check', 'liquidate', 'plan', 'simulate', 'demo']) {
+      const r = cli([c, '--help'])
+      expect(r.code).toBe(0)
+      expect(r.out).toContain(`deleverage ${c}`)
+      expect(r.out).toContain('Examples:')
+    }
+  })
+
+  it('writes events as CSV and JSON that parse and agree', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'deleverage-'))
+    const csv = cli(['simulate', crash, '--shock', '-30%', '--steps', '4', '--csv'])
+    expect(csv.code).toBe(0)
+    const lines = csv.out.trim().split('\n')
+    expect(lines[0]).toBe('policy,step,round,seq,kind,account,symbol,counterparty,qty,price,amount,size')
+    const json = cli(['simulate', crash, '--shock', '-30%', '--steps', '4', '--json', '--events', join(dir, 'ev.json')])
+    expect(json.code).toBe(0)
+    const out = JSON.parse(json.out)
+    const events = out.results[0].events
+    expect(events.length).toBe(lines.length - 1)
+    expect(events.length).toBeGreaterThan(0)
+    expect(lines.slice(1).map((l) => l.split(',')[4])).toEqual(events.map((e: { kind: string }) => e.kind))
+    expect(JSON.parse(readFileSync(join(dir, 'ev.json'), 'utf8'))).toEqual(events)
+    expect(out.results[0].totals.cashConserved).toBe(true)
+  })
+
+  it('names the line and column of a bad path CSV and exits 3', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'deleverage-'))
+    const f = join(dir, 'prices.csv')
+    writeFileSync(f, 'step,BTCUSDT\n1,26000\n2,25k\n')
+    const r = cli(['simulate', crash, '--path', f])
+    expect(r.code).toBe(3)
+    expect(r.err).toContain('INVALID_PATH: ' + f + ' line 3: column BTCUSDT: "25k" is not a decimal number')
+    const bad = cli(['simulate', scenarioFile({ markets: [], accounts: [{ id: 'x', balance: 5 }] }), '--shock', '-10%'])
+    expect(bad.code).toBe(3)
+    expect(bad.err).toContain('accounts[0].balance')
+  })
+
+  it('explains simulate usage errors with exit code 2', () => {
+    expect(cli(['simulate', crash]).code).toBe(2)
+    expect(cli(['simulate', crash, '--shock', 'lots']).code).toBe(2)
+    expect(cli(['simulate', crash, '--shock', '-5%', '--policy', 'fifo']).code).toBe(2)
+    expect(cli(['simulate', crash, '--shock', '-5%', '--events', 'x.txt']).code).toBe(2)
+  })
+})
+
+describe('deleverage demo', () => {
+  it('runs the five policies on worker threads on a small market and writes the report', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'deleverage-'))
+    const report = join(dir, 'r.html')
+    const r = cli(['demo', '--positions', '8000', '--accounts', '2000', '--report', report])
+    expect(r.err).toBe('')
+    expect(r.code).toBe(0)
+    for (const p of ['bitmex', 'binance', 'hyperliquid', 'prorata', 'socialised']) expect(r.out).toMatch(new RegExp(`^${p} `, 'm'))
+    expect(r.out).toContain('cash conserved exactly at every step in every run')
+    expect(readFileSync(report, 'utf8')).toContain('id="report-data"')
   })
 })
