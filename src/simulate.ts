@@ -145,7 +145,7 @@ export interface SimResult {
 }
 
 // Event kinds (src/core.ts EVENT_KINDS order).
-const K = { fill: 0, fee: 1, takeover: 2, fundPayment: 3, engineFill: 4, adlFill: 5, socialised: 6, badDebt: 7, deposit: 11, shortfall: 12 }
+const K = { fill: 0, fee: 1, takeover: 2, fundPayment: 3, engineFill: 4, adlFill: 5, socialised: 6, badDebt: 7, modeOn: 8, modeOff: 9, deposit: 11, shortfall: 12, netting: 14 }
 
 const PPM = 1_000_000n
 
@@ -342,6 +342,16 @@ export function simulate(setup: SimSetup, o: SimOptions): SimResult {
         fund -= paid
         deficit[j]! += x - paid
       }
+      // A takeover lands in the engine after what it sets off (SPEC §8.4): ADL of an opposite
+      // engine position the fund cannot net against, then the netting; so it waits here.
+      const taking: Array<[bigint, bigint] | null> = new Array(nm).fill(null)
+      const land = (j: number) => {
+        const t = taking[j]
+        if (!t) return
+        pq[j]! += t[0]
+        pc[j]! += money[j]!.costBasis(t[0], t[1])
+        taking[j] = null
+      }
       for (let i = 0; i < n; i++) {
         const kind = c.kind[i]!
         const a = c.account[i]!
@@ -350,6 +360,13 @@ export function simulate(setup: SimSetup, o: SimOptions): SimResult {
         const x = c.price[i]!
         const amt = c.amount[i]!
         let size = 0n
+        for (let k = 0; k < nm; k++) {
+          const t = taking[k]
+          if (!t) continue
+          // still inside the takeover: ADL of the held (opposite) position, its shortfall, the mode
+          const held = k === j && (kind === K.shortfall || kind === K.netting || (kind === K.adlFill && (d > 0n) === (t[0] > 0n)))
+          if (!held && kind !== K.modeOn && kind !== K.modeOff) land(k)
+        }
         switch (kind) {
           case K.fill: {
             size = money[j]!.notional(d, x)
@@ -369,9 +386,23 @@ export function simulate(setup: SimSetup, o: SimOptions): SimResult {
             size = money[j]!.notional(d, x)
             rec.takeovers++
             rec.liq += size
-            pq[j]! += d
-            pc[j]! += money[j]!.costBasis(d, x)
+            taking[j] = [d, x]
             lastMarket.set(a, j)
+            break
+          }
+          case K.netting: {
+            // the engine's held position closes d at x against the takeover, no book trade
+            const [closed, pnl] = money[j]!.close(pq[j]!, pc[j]!, d, x)
+            if (pnl !== amt) throw new DeleverageError('INTERNAL', `simulator bookkeeping: netting PnL ${amt} ≠ ${pnl} recomputed`)
+            B -= pnl // both legs valued at mark add up to the netting's PnL
+            pq[j]! -= d
+            pc[j]! -= closed
+            taking[j]![0] += d
+            land(j)
+            if (pnl >= 0n) {
+              fund += pnl
+              capacity += pnl
+            } else outflow(-pnl, j)
             break
           }
           case K.fundPayment:
@@ -421,6 +452,7 @@ export function simulate(setup: SimSetup, o: SimOptions): SimResult {
         if (size > 0n) offer(c, i, s + 1, r + 1, size)
         if (events) events.push(decode(c, i, s + 1, r + 1, size))
       }
+      for (let k = 0; k < nm; k++) land(k)
       if (socialised) {
         for (let j = 0; j < nm; j++) pending[j]! += deficit[j]!
         const e = core.ledger().insuranceFund

@@ -292,7 +292,8 @@ export class Waterfall {
 
   depositFund(amount: bigint, now: bigint): void {
     const f = this.fund + amount
-    if (f > I64_MAX || f < I64_MIN || f < 0n) {
+    // A withdrawal must not take the fund below zero; a deposit may refill a negative fund.
+    if (f > I64_MAX || f < I64_MIN || (f < 0n && amount < 0n)) {
       throw new DeleverageError(ErrorCode.InvalidAmount, `insurance fund of ${this.fund} cannot take a deposit of ${amount}`)
     }
     // A deposit brings money in from outside: the settlement account is its source. (Unchecked
@@ -661,24 +662,14 @@ export class Waterfall {
 
   /**
    * The liquidation engine takes `q` at `price` (SPEC §8.4). Against an opposite engine
-   * position, the two net inside the engine at `price` (no book trade; its PnL to the fund, an
-   * `engineNetting` event) when that is a gain or the fund can absorb the loss; otherwise the
-   * held position is deleveraged first, as its unwind would be, and only an ADL shortfall is
-   * netted regardless. The rest opens at `price`.
+   * position the two net inside the engine at `price` — one account holding both, as at a
+   * venue — with the engine's PnL to the fund (an `engineNetting` event, no book trade). The
+   * rest opens at `price`.
    */
   private engineTake(m: number, q: bigint, price: bigint): void {
     while (this.engQ.length <= m) {
       this.engQ.push(0n)
       this.engC.push(0n)
-    }
-    const h0 = this.engQ[m] as bigint
-    if (h0 !== 0n && h0 > 0n !== q > 0n) {
-      const a0 = h0 < 0n ? -h0 : h0
-      const t0 = q < 0n ? -q : q
-      const d0 = (h0 < 0n ? -1n : 1n) * (a0 < t0 ? a0 : t0)
-      const [, pnl] = (this.book.markets[m] as Market).closeAt(h0, this.engC[m] as bigint, d0, price)
-      this.updateAdlMode()
-      if (pnl < 0n && !this.fundCanAbsorb(-pnl)) this.deleverage(m)
     }
     const held = this.engQ[m] as bigint
     let open = q

@@ -222,7 +222,8 @@ impl Engine {
     }
 
     pub fn deposit_fund(&mut self, amount: i64, now: u64) -> Result<()> {
-        let f = self.waterfall.fund.checked_add(amount).filter(|&f| f >= 0).ok_or_else(|| {
+        // A withdrawal must not take the fund below zero; a deposit may refill a negative fund.
+        let f = self.waterfall.fund.checked_add(amount).filter(|&f| f >= 0 || amount >= 0).ok_or_else(|| {
             Error::new(ErrorCode::InvalidAmount, format!("insurance fund of {} cannot take a deposit of {amount}", self.waterfall.fund))
         })?;
         // A deposit brings money in from outside: the settlement account is its source.
@@ -553,25 +554,15 @@ impl Engine {
     }
 
     /// The liquidation engine takes `q` at `price` (SPEC §8.4). Against an opposite engine
-    /// position, the two net inside the engine at `price` (no book trade; its PnL to the fund, an
-    /// `engineNetting` event) when that is a gain or the fund can absorb the loss; otherwise the
-    /// held position is deleveraged first, as its unwind would be, and only an ADL shortfall is
-    /// netted regardless. The rest opens at `price`.
+    /// position the two net inside the engine at `price` — one account holding both, as at a
+    /// venue — with the engine's PnL to the fund (an `engineNetting` event, no book trade). The
+    /// rest opens at `price`.
     fn engine_take(&mut self, m: u32, q: i64, price: i64) -> Result<()> {
         let ep = &mut self.waterfall.engine_positions;
         if ep.len() <= m as usize {
             ep.resize(m as usize + 1, (0, 0));
         }
-        let (held, cost) = ep[m as usize];
-        if held != 0 && (held > 0) != (q > 0) {
-            let delta = held.signum() * held.abs().min(q.abs());
-            let (_, pnl) = self.markets[m as usize].close_at(held, cost, delta, price)?;
-            self.update_adl_mode();
-            if pnl < 0 && !self.fund_can_absorb(-pnl) {
-                self.deleverage(m)?;
-            }
-        }
-        let (held, _) = self.engine_position(m);
+        let (held, _) = ep[m as usize];
         let mut open = q;
         if held != 0 && (held > 0) != (q > 0) {
             // Both at most QTY_MAX in size: no overflow.

@@ -168,22 +168,20 @@ fn a_long_and_a_short_taken_over_in_one_run_net_inside_the_engine_and_the_fund_p
 }
 
 #[test]
-fn an_opposite_takeover_the_fund_cannot_absorb_deleverages_the_engine_first() {
-    // As above with an empty fund: netting would cost the fund 200 it does not have, so the
-    // engine's first position is deleveraged against the winners, as its unwind would be.
+fn netting_the_fund_cannot_pay_for_leaves_the_fund_negative_and_the_winners_untouched() {
+    // As above with an empty fund: the 200 lost between the two bankruptcy prices is the
+    // engine's own, no order can avoid it, so the fund bears it below zero (SPEC §8.4).
     let mut b = Book::new(vec![linear("ETH", 1_000_000, 200_000)], cfg(0, 0), 0);
     b.account("long", 900 * USD, &[(0, 10_000, 210_000, None)]);
     b.account("short", 900 * USD, &[(0, -10_000, 190_000, None)]);
     let wl = b.account("winning-long", 10_000 * USD, &[(0, 20_000, 150_000, None)]);
     let ws = b.account("winning-short", 10_000 * USD, &[(0, -20_000, 250_000, None)]);
     let events = b.run(FillModel::AtMark);
-    assert!(!events.iter().any(|x| x.kind == EventKind::EngineNetting), "no netting the fund cannot pay for");
-    let adl: i64 = events.iter().filter(|x| x.kind == EventKind::AdlFill).map(|x| x.qty.abs()).sum();
-    assert_eq!(adl, 20_000, "both bankrupt positions, each against the opposite winners");
-    assert_eq!(b.qty(wl, 0), 10_000);
-    assert_eq!(b.qty(ws, 0), -10_000);
+    assert!(!events.iter().any(|x| x.kind == EventKind::AdlFill), "nothing left to deleverage");
+    assert_eq!(events.iter().filter(|x| x.kind == EventKind::EngineNetting).map(|x| x.amount).sum::<i64>(), -200 * USD);
+    assert_eq!((b.qty(wl, 0), b.qty(ws, 0)), (20_000, -20_000));
     assert_eq!(b.e.engine_position(0), (0, 0));
-    assert!(b.e.insurance_fund() >= 0);
+    assert_eq!(b.e.insurance_fund(), -200 * USD);
 }
 
 #[test]
