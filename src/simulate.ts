@@ -145,7 +145,7 @@ export interface SimResult {
 }
 
 // Event kinds (src/core.ts EVENT_KINDS order).
-const K = { fill: 0, fee: 1, takeover: 2, fundPayment: 3, engineFill: 4, adlFill: 5, socialised: 6, badDebt: 7, modeOn: 8, modeOff: 9, deposit: 11, shortfall: 12, netting: 14 }
+const K = { fill: 0, fee: 1, takeover: 2, fundPayment: 3, engineFill: 4, adlFill: 5, socialised: 6, badDebt: 7, deposit: 11, shortfall: 12, netting: 14 }
 
 const PPM = 1_000_000n
 
@@ -342,8 +342,8 @@ export function simulate(setup: SimSetup, o: SimOptions): SimResult {
         fund -= paid
         deficit[j]! += x - paid
       }
-      // A takeover lands in the engine after what it sets off (SPEC §8.4): ADL of an opposite
-      // engine position the fund cannot net against, then the netting; so it waits here.
+      // A takeover lands in the engine after the netting it sets off against an opposite engine
+      // position (SPEC §8.4, the next event); so it waits here for one event.
       const taking: Array<[bigint, bigint] | null> = new Array(nm).fill(null)
       const land = (j: number) => {
         const t = taking[j]
@@ -360,13 +360,7 @@ export function simulate(setup: SimSetup, o: SimOptions): SimResult {
         const x = c.price[i]!
         const amt = c.amount[i]!
         let size = 0n
-        for (let k = 0; k < nm; k++) {
-          const t = taking[k]
-          if (!t) continue
-          // still inside the takeover: ADL of the held (opposite) position, its shortfall, the mode
-          const held = k === j && (kind === K.shortfall || kind === K.netting || (kind === K.adlFill && (d > 0n) === (t[0] > 0n)))
-          if (!held && kind !== K.modeOn && kind !== K.modeOff) land(k)
-        }
+        for (let k = 0; k < nm; k++) if (taking[k] && !(k === j && kind === K.netting)) land(k)
         switch (kind) {
           case K.fill: {
             size = money[j]!.notional(d, x)
