@@ -102,7 +102,7 @@ impl Engine {
                 let im = col.isolated_margin[s] as i128;
                 (add(im, upnl, "isolated equity").map_err(ctx)?, im, upnl, mk.maintenance_margin(q, c).map_err(ctx)?)
             } else {
-                let r = self.account_rows(Some(&[a]))?[0];
+                let r = self.cross_row(a)?;
                 let bal = self.accounts[a as usize].balance as i128;
                 (r.equity as i128, bal, r.equity as i128 - bal, r.maintenance_margin as i128)
             };
@@ -132,8 +132,13 @@ impl Engine {
     /// The queue in full rank order (for display and the indicator).
     pub fn adl_queue(&self, market: u32, side: i64, ranking: AdlRanking) -> Result<Vec<Candidate>> {
         let mut c = self.adl_candidates(market, side, ranking, None)?;
-        c.sort_by(|x, y| queue_order(x, y, self));
+        self.sort_queue(&mut c);
         Ok(c)
+    }
+
+    /// Sort candidates into full queue order (what `adl_select` avoids for the whole side).
+    pub fn sort_queue(&self, cands: &mut [Candidate]) {
+        cands.sort_by(|x, y| queue_order(x, y, self));
     }
 
     /// The shortest prefix of the queue whose sizes reach `need` lots, in rank order, found by

@@ -12,6 +12,8 @@ pub mod num;
 pub mod adl;
 pub mod waterfall;
 pub mod planner;
+pub mod watch;
+pub mod fills;
 
 pub use engine::{Engine, MarginRow, PositionRisk, PositionRows, SweepResult, FLAG_COST_BASIS, FLAG_ISOLATED};
 pub use error::{Error, ErrorCode, Result};
