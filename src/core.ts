@@ -143,6 +143,15 @@ export interface DeleveragePlanColumns {
   liquidationPrice: BigInt64Array
 }
 
+/** Scopes whose liquidatable status changed since the last report (SPEC §12). */
+export interface WatchChanges {
+  account: Uint32Array
+  /** CROSS for a cross account, else the isolated position's market. */
+  market: Uint32Array
+  /** 1 newly liquidatable, 0 no longer liquidatable. */
+  liquidatable: Uint8Array
+}
+
 export const CROSS = 0xffffffff
 export const FLAG_ISOLATED = 1
 export const FLAG_COST_BASIS = 2
@@ -201,4 +210,15 @@ export interface CoreEngine {
   adlQueue(market: number, side: number, ranking: number): QueueColumns
   /** kind 0 margin ratio, 1 leverage, 2 liquidation distance of `market` (all targets in ppm). */
   planDeleveraging(account: number, kind: number, targetPpm: bigint, market: number, feeRate: bigint): DeleveragePlanColumns
+
+  // ---- the liquidation watch (SPEC §12) and batched fills (SPEC §13) ----------------------
+  /** Move marks (as setMarks) and return the cross accounts / isolated positions whose
+   * liquidatable status changed since the previous call, by (account, market). The first call
+   * builds the index and reports every liquidatable scope. */
+  updateMarks(markets: Uint32Array, marks: BigInt64Array): WatchChanges
+  /** The liquidatable rows, worst first: exactly sweep(null), from the watch. */
+  liquidatable(): MarginColumns
+  /** Apply fills: account[i] traded qty[i] lots (signed, > 0 bought) of market[i] at price[i]
+   * ticks; all or nothing. */
+  applyFills(account: Uint32Array, market: Uint32Array, qty: BigInt64Array, price: BigInt64Array): void
 }
