@@ -3,11 +3,12 @@
 // removals and waterfall steps. After every step each engine's watch equals its own full sweep,
 // and the two engines agree on every output (changes, rows, errors, ledger).
 import { describe, expect, it } from 'vitest'
-import { CROSS, FLAG_ISOLATED, JsEngine, type CoreEngine, type MarginColumns, type MarketInit } from '../src/index.js'
+import { CROSS, Engine, FLAG_ISOLATED, JsEngine, type CoreEngine, type Implementation, type MarginColumns, type MarketInit } from '../src/index.js'
 import { loadNative } from '../src/native.js'
 import { Rng } from './helpers.js'
 
 const native = loadNative().binding
+const IMPLEMENTATIONS_AVAILABLE = (): Implementation[] => (native ? ['native', 'js'] : ['js'])
 
 function market(r: Rng, i: number): MarketInit {
   const kind = r.pick([0, 0, 1])
@@ -232,4 +233,32 @@ describe('batched fills', () => {
       expect([...e.liquidatable().account]).toEqual([...e.sweep(null).account])
     })
   }
+})
+
+describe.each(IMPLEMENTATIONS_AVAILABLE())('decimal API on the %s engine', (implementation) => {
+  it('updateMarks reports flips, fills are writes the watch sees, liquidatable() equals the sweep', () => {
+    const e = new Engine({ implementation, quoteDecimals: 6 })
+    e.addMarket({ symbol: 'BTC-PERP', priceDecimals: 1, qtyDecimals: 3, tiers: [{ floor: '0', mmr: '0.004' }], mark: '50000' })
+    e.addAccounts([
+      { id: 'alice', balance: '1000', positions: [{ symbol: 'BTC-PERP', qty: '1', entry: '50000' }] },
+      { id: 'bob', balance: '100', positions: [{ symbol: 'BTC-PERP', qty: '-0.1', entry: '50000', isolatedMargin: '300' }] },
+    ])
+    expect(e.updateMarks({ 'BTC-PERP': '50000' })).toEqual([])
+    // alice (1 BTC long, 1000 USDT): equity 1000 + (x − 50 000) ≤ 0.004·x from x ≤ 49 196.78
+    expect(e.updateMarks({ 'BTC-PERP': '49200' })).toEqual([])
+    expect(e.updateMarks({ 'BTC-PERP': '49190' })).toEqual([{ account: 'alice', symbol: null, liquidatable: true }])
+    // bob's isolated short (0.1 BTC, margin 300): 300 − 0.1·(x − 50 000) ≤ 0.0004·x from x ≥ 52 788.85;
+    // alice recovers on the way
+    expect(e.updateMarks({ 'BTC-PERP': '53000' })).toEqual([
+      { account: 'alice', symbol: null, liquidatable: false },
+      { account: 'bob', symbol: 'BTC-PERP', liquidatable: true },
+    ])
+    expect(e.liquidatable()).toEqual(e.sweep().liquidatable)
+    // bob buys back his short: the isolated position is gone, its margin (with the loss) returns
+    e.applyFills([{ account: 'bob', symbol: 'BTC-PERP', qty: '0.1', price: '53000' }])
+    expect(e.updateMarks({})).toEqual([{ account: 'bob', symbol: 'BTC-PERP', liquidatable: false }])
+    // 100 + 300 of margin − 300 of loss (0.1 × 3000)
+    expect(e.account('bob').balance).toMatch(/^100(\.0+)?$/)
+    expect(e.liquidatable()).toEqual([])
+  })
 })
