@@ -141,29 +141,56 @@ impl Engine {
         cands.sort_by(|x, y| queue_order(x, y, self));
     }
 
-    /// The shortest prefix of the queue whose sizes reach `need` lots, in rank order, found by
-    /// partial selection (select_nth_unstable) on a growing k instead of sorting the whole side.
-    pub fn adl_select(&self, mut cands: Vec<Candidate>, need: u64) -> Vec<Candidate> {
-        let n = cands.len();
-        let mut k = 64.min(n);
-        loop {
-            if k < n {
-                cands.select_nth_unstable_by(k, |x, y| queue_order(x, y, self));
+    /// The shortest prefix of the queue whose sizes reach `need` lots (at least one position), in
+    /// rank order; the whole side when it never does. One pass keeps the best-ranked positions
+    /// seen so far that just reach `need`, in a heap with the worst of them on top: a position
+    /// ranked below that one is rejected by one comparison, so the side is never sorted.
+    pub fn adl_select(&self, cands: Vec<Candidate>, need: u64) -> Vec<Candidate> {
+        // x is worse than y: later in the queue
+        let worse = |x: &Candidate, y: &Candidate| queue_order(x, y, self) == Ordering::Greater;
+        let mut heap: Vec<Candidate> = Vec::new();
+        let mut total: u128 = 0;
+        let need = need as u128;
+        for c in cands {
+            if total >= need && !heap.is_empty() && worse(&c, &heap[0]) {
+                continue;
             }
-            let top = &mut cands[..k];
-            top.sort_by(|x, y| queue_order(x, y, self));
-            let mut sum = 0u64;
-            for (i, c) in top.iter().enumerate() {
-                sum += c.qty.unsigned_abs();
-                if sum >= need {
-                    return top[..=i].to_vec();
+            total += c.qty.unsigned_abs() as u128;
+            heap.push(c);
+            let mut i = heap.len() - 1;
+            while i > 0 {
+                let p = (i - 1) / 2;
+                if !worse(&heap[i], &heap[p]) {
+                    break;
+                }
+                heap.swap(i, p);
+                i = p;
+            }
+            // Drop the worst while the rest still reaches `need`.
+            while heap.len() > 1 && total - heap[0].qty.unsigned_abs() as u128 >= need {
+                total -= heap[0].qty.unsigned_abs() as u128;
+                let last = heap.pop().unwrap();
+                heap[0] = last;
+                let (n, mut i) = (heap.len(), 0);
+                loop {
+                    let (l, r) = (2 * i + 1, 2 * i + 2);
+                    let mut w = i;
+                    if l < n && worse(&heap[l], &heap[w]) {
+                        w = l;
+                    }
+                    if r < n && worse(&heap[r], &heap[w]) {
+                        w = r;
+                    }
+                    if w == i {
+                        break;
+                    }
+                    heap.swap(i, w);
+                    i = w;
                 }
             }
-            if k == n {
-                return top.to_vec();
-            }
-            k = (k * 4).min(n);
         }
+        heap.sort_by(|x, y| queue_order(x, y, self));
+        heap
     }
 }
 
