@@ -28,6 +28,8 @@ export declare class NativeEngine {
   applyFills(account: Uint32Array, market: Uint32Array, qty: BigInt64Array, price: BigInt64Array): void
   /** Bytes held by the watch's index (0 until it is built). */
   watchIndexBytes(): number
+  /** How many accounts the last `updateMarks` re-checked exactly (the rest it did not visit). */
+  watchLastRechecked(): number
   /**
    * For the benchmark: score one side of a market, select the shortest queue prefix reaching
    * `need` lots, and fully sort the same scored side, in the same call. Returns nanoseconds

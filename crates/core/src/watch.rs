@@ -153,6 +153,8 @@ pub struct Watch {
     reported: BTreeSet<(u32, u32)>,
     /// Scopes whose status may differ from the report.
     touched: BTreeSet<(u32, u32)>,
+    /// Accounts the last update re-checked (for the benchmark's crossing counts).
+    last_rechecked: usize,
 }
 
 impl Watch {
@@ -385,6 +387,7 @@ impl Engine {
             lo: los.into_iter().map(|mut v| { v.shrink_to_fit(); BinaryHeap::from(v) }).collect(),
         };
         let w = &mut self.watch;
+        w.last_rechecked = n;
         w.touched.extend(w.liq.symmetric_difference(&liq).copied());
         w.liq = liq;
         w.index = Some(Box::new(ix));
@@ -424,6 +427,7 @@ impl Engine {
             ix.push(m, lo, hi, a, self.positions[m as usize].qty.len());
         }
         let w = &mut self.watch;
+        w.last_rechecked = list.len();
         for &a in &list {
             let old: Vec<(u32, u32)> = w.liq.range((a, 0)..=(a, CROSS)).copied().collect();
             for x in old {
@@ -456,6 +460,7 @@ impl Engine {
     pub fn update_marks(&mut self, markets: &[u32], marks: &[i64]) -> Result<Vec<WatchChange>> {
         self.check_marks("updateMarks", markets, marks)?;
         let moves = self.move_marks(markets, marks);
+        self.watch.last_rechecked = 0;
         let r = if self.watch.index.is_none() {
             self.watch_build()
         } else {
@@ -518,6 +523,11 @@ impl Engine {
     /// Bytes the index holds (0 before it is built): heaps, generations, dirty flags.
     pub fn watch_index_bytes(&self) -> usize {
         self.watch.index.as_ref().map_or(0, |ix| ix.bytes())
+    }
+
+    /// How many accounts the last `update_marks` re-checked exactly.
+    pub fn watch_last_rechecked(&self) -> usize {
+        self.watch.last_rechecked
     }
 
     /// Live band entries (both ends) across markets, stale ones included: for tests and the bench.

@@ -51,6 +51,12 @@ impl NativeEngine {
         self.inner.watch_index_bytes() as f64
     }
 
+    /// How many accounts the last `updateMarks` re-checked exactly (the rest it did not visit).
+    #[napi(catch_unwind)]
+    pub fn watch_last_rechecked(&self) -> u32 {
+        self.inner.watch_last_rechecked() as u32
+    }
+
     /// For the benchmark: score one side of a market, select the shortest queue prefix reaching
     /// `need` lots, and fully sort the same scored side, in the same call. Returns nanoseconds
     /// [scoring, selection, full sort], the prefix length, the side's size, and 1 if the prefix
