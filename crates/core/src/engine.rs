@@ -429,7 +429,7 @@ impl Engine {
     /// Cross totals of every account at the current marks: [Σ uPnL, Σ MM] over cross positions
     /// (interleaved: one cache line per account update), plus the isolated rows, for the markets
     /// in `range`. One pass over their columns, market by market.
-    fn cross_totals(&self, range: std::ops::Range<usize>) -> Result<(Vec<[i128; 2]>, Vec<MarginRow>)> {
+    pub(crate) fn cross_totals(&self, range: std::ops::Range<usize>) -> Result<(Vec<[i128; 2]>, Vec<MarginRow>)> {
         let mut totals = vec![[0i128; 2]; self.accounts.len()];
         let mut iso = Vec::new();
         for mi in range {

@@ -50,3 +50,48 @@ fn selection_equals_the_head_of_the_full_sort() {
     }
     assert!(cases > 1000);
 }
+
+#[test]
+fn scores_of_a_large_side_use_the_accounts_cross_state() {
+    // A side of 3 000 positions (large enough for the one-pass cross state) in accounts that also
+    // hold a position in a second market; every BitMEX score must be the one computed from the
+    // account's own cross row (SPEC §9.1).
+    let mut rng = Rng(0x1234_5678_9ABC_DEF1);
+    let mut e = Engine::new(8).unwrap();
+    for sym in ["A", "B"] {
+        e.add_market(MarketSpec {
+            symbol: sym.into(), kind: ContractKind::Linear, price_decimals: 2, qty_decimals: 3, contract_size: 1,
+            basis: MarginBasis::Mark, form: TierForm::Deduction, floors: vec![0, 10i64.pow(12)], mmr: vec![500_000, 1_000_000], imr: vec![1_000_000, 2_000_000],
+            maint_amount: None, mark: 1_000_000,
+        }).unwrap();
+    }
+    let n = 3_000usize;
+    let ids: Vec<String> = (0..n).map(|i| format!("x{i}")).collect();
+    let bal: Vec<i64> = (0..n).map(|_| rng.range(0, 10i64.pow(11))).collect();
+    e.add_accounts(&ids, &bal).unwrap();
+    for m in 0..2u32 {
+        let acc: Vec<u32> = (0..n as u32).collect();
+        let qty: Vec<i64> = (0..n).map(|_| -rng.range(1, 100_000)).collect();
+        let px: Vec<i64> = (0..n).map(|_| rng.range(800_000, 1_200_000)).collect();
+        let iso: Vec<u8> = (0..n).map(|_| if rng.range(0, 9) == 0 { FLAG_ISOLATED } else { 0 }).collect();
+        let im: Vec<i64> = iso.iter().map(|&f| if f != 0 { rng.range(0, 10i64.pow(10)) } else { 0 }).collect();
+        e.set_positions(&PositionRows { account: &acc, market: &vec![m; n], qty: &qty, price: &px, isolated_margin: &im, flags: &iso }).unwrap();
+    }
+    e.set_marks(&[0, 1], &[950_000, 1_070_000]).unwrap();
+    let cands = e.adl_candidates(0, -1, AdlRanking::Bitmex, None).unwrap();
+    assert_eq!(cands.len(), n);
+    let mk = &e.markets()[0];
+    let risks = e.position_risks(None).unwrap();
+    let mut cross = 0;
+    for c in &cands {
+        let r = risks.iter().find(|r| r.account == c.account && r.market == 0).unwrap();
+        let upnl = r.upnl as i128;
+        let equity = if r.isolated { r.isolated_margin as i128 + upnl } else { cross += 1; e.account_rows(Some(&[c.account])).unwrap()[0].equity as i128 };
+        let notional = mk.value_atoms(r.qty, mk.mark).unwrap().max(1);
+        let entry = mk.entry_value_atoms(r.cost).unwrap().max(1);
+        let eq = equity.max(1);
+        let want = if upnl >= 0 { (upnl * notional, entry * eq) } else { (upnl * eq, entry * notional) };
+        assert_eq!((c.num, c.den), want, "account {}", c.account);
+    }
+    assert!(cross > 2_000);
+}
