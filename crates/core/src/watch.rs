@@ -19,7 +19,7 @@ use std::collections::{BTreeSet, BinaryHeap};
 use crate::engine::{margin_row, worse_first, Engine, MarginRow};
 use crate::error::{Error, Result};
 use crate::liq::domain;
-use crate::market::{ContractKind, MarginBasis, Market};
+use crate::market::{ContractKind, MarginBasis, Market, TierForm};
 use crate::num::*;
 
 /// The market of a cross account's row.
@@ -256,7 +256,8 @@ fn guess_ticks(mk: &Market, q: i64, x0: i64, b: i128, mmr: i64) -> i64 {
 /// moves by at most `budget` atoms in the direction that could flip the status (down when safe,
 /// up when liquidatable). Each end is the guess, halved until it lies in the position's domain
 /// and in x0's maintenance tier, and the exact change there plus MARGIN is within the budget.
-/// Never fails: an end that cannot be evaluated is not taken.
+/// With continuous MM the favourable end is open (1 or 10^15). Never fails: an end that cannot
+/// be evaluated is not taken.
 fn band(mk: &Market, q: i64, c: i64, x0: i64, f0: i128, budget: i128, liq: bool) -> (i64, i64) {
     if budget < 2 * MARGIN {
         return (x0, x0);
@@ -267,7 +268,12 @@ fn band(mk: &Market, q: i64, c: i64, x0: i64, f0: i128, budget: i128, liq: bool)
     }
     let tier = |x: i64| -> Result<usize> { Ok(mk.tier_index(mk.margin_value_at(q, c, x, 0)?, 0)) };
     let Ok(t0) = tier(x0) else { return (x0, x0) };
-    let tiered = mk.basis == MarginBasis::Mark && mk.tiers.len() > 1;
+    // With continuous MM, uPnL − MM is monotone over the domain: moving the way it goes in the
+    // scope's favour (up for a long that is safe, say) cannot flip the status beyond rounding, so
+    // that end is open (no heap entry), and the other end needs no tier check.
+    let monotone = continuous(mk);
+    let tiered = !monotone && mk.basis == MarginBasis::Mark && mk.tiers.len() > 1;
+    let free_up = (q > 0) != liq;
     let guess = guess_ticks(mk, q, x0, budget - 2 * MARGIN, mk.tiers[t0].mmr);
     let holds = |x1: i64| -> Result<bool> {
         if tiered && tier(x1)? != t0 {
@@ -293,7 +299,26 @@ fn band(mk: &Market, q: i64, c: i64, x0: i64, f0: i128, budget: i128, liq: bool)
             d = (x1 - x0).abs() / 2;
         }
     };
-    (end(false), end(true))
+    match (monotone, free_up) {
+        (true, true) => (end(false), PRICE_MAX_TICKS),
+        (true, false) => (1, end(true)),
+        _ => (end(false), end(true)),
+    }
+}
+
+/// Whether maintenance margin is continuous in the mark (SPEC §12.2): entry basis, one tier, or
+/// deduction tiers whose amounts are the derived ones. Then uPnL − MM is monotone over the whole
+/// domain, not just within a tier.
+fn continuous(mk: &Market) -> bool {
+    if mk.basis == MarginBasis::Entry || mk.tiers.len() == 1 {
+        return true;
+    }
+    if mk.form != TierForm::Deduction {
+        return false;
+    }
+    mk.tiers.windows(2).all(|w| {
+        (w[1].floor as i128).checked_mul((w[1].mmr - w[0].mmr) as i128).and_then(|x| x.checked_add(w[0].maint_amount)) == Some(w[1].maint_amount)
+    })
 }
 
 /// Split a cross account's budget over its positions by maintenance margin (equally if that

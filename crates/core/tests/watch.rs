@@ -184,7 +184,9 @@ fn a_typical_tick_re_checks_only_what_it_crossed() {
     e.set_positions(&PositionRows { account: &acc, market: &vec![m; n as usize], qty: &qty, price: &px, isolated_margin: &vec![0; n as usize], flags: &vec![0; n as usize] }).unwrap();
     assert!(e.update_marks(&[m], &[500_000]).unwrap().is_empty());
     let entries = e.watch_entries();
-    assert_eq!(entries, 2 * n as usize, "one band end each side per position");
+    // Continuous maintenance margin (derived deduction amounts): only the unfavourable end of
+    // each band is indexed (SPEC §12.2).
+    assert_eq!(entries, n as usize, "one band end per position");
     assert!(e.update_marks(&[m], &[500_001]).unwrap().is_empty());
     assert_eq!(e.watch_entries(), entries, "nothing was crossed, so nothing was re-checked");
     // A 60 % crash leaves every band: all are re-checked, the longs become liquidatable, and the
