@@ -207,6 +207,12 @@ function band(mk: Market, q: bigint, c: bigint, x0: bigint, f0: bigint, bud: big
   return [end(false), end(true)]
 }
 
+/** watch.rs band_of: the band at the mark; [x0, x0] if uPnL − MM leaves i128. */
+function bandOf(mk: Market, q: bigint, c: bigint, u: bigint, mm: bigint, bud: bigint, liq: boolean): [bigint, bigint] {
+  const f0 = u - mm
+  return fitsI128(f0) ? band(mk, q, c, mk.mark, f0, bud, liq) : [mk.mark, mk.mark]
+}
+
 /** watch.rs continuous: entry basis, one tier, or deduction tiers with the derived amounts. */
 function continuous(mk: Market): boolean {
   if (mk.basis === EntryBasis || mk.floors.length === 1) return true
@@ -382,7 +388,7 @@ export class Watch {
           toI64(mmi, 'maintenance margin (does not fit i64)')
           if (eq <= mmi) out.liq.push(m)
           const g = eq - mmi
-          const [lo, hi] = band(mk, q, c, mk.mark, u - mmi, budget(g), g <= 0n)
+          const [lo, hi] = bandOf(mk, q, c, u, mmi, budget(g), g <= 0n)
           out.bands.push([m, lo, hi])
         } else {
           upnl = add(upnl, u, 'account uPnL')
@@ -412,7 +418,7 @@ export class Watch {
         const mk = st.markets[m] as Market
         const col = st.col(m)
         const share = byWeight ? (b * (mmi > 1n ? mmi : 1n)) / w : b / BigInt(cross.length)
-        const [lo, hi] = band(mk, BigInt(col.qty[s] as number), col.cost[s] as bigint, mk.mark, u - mmi, share, g <= 0n)
+        const [lo, hi] = bandOf(mk, BigInt(col.qty[s] as number), col.cost[s] as bigint, u, mmi, share, g <= 0n)
         out.bands.push([m, lo, hi])
       }
     }

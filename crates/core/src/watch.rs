@@ -306,6 +306,15 @@ fn band(mk: &Market, q: i64, c: i64, x0: i64, f0: i128, budget: i128, liq: bool)
     }
 }
 
+/// The band of a position at its market's mark, from its uPnL and MM there ([x0, x0] in the
+/// unlikely case that their difference leaves i128).
+fn band_of(mk: &Market, q: i64, c: i64, u: i128, mm: i128, budget: i128, liq: bool) -> (i64, i64) {
+    match u.checked_sub(mm) {
+        Some(f0) => band(mk, q, c, mk.mark, f0, budget, liq),
+        None => (mk.mark, mk.mark),
+    }
+}
+
 /// Whether maintenance margin is continuous in the mark (SPEC §12.2): entry basis, one tier, or
 /// deduction tiers whose amounts are the derived ones. Then uPnL − MM is monotone over the whole
 /// domain, not just within a tier.
@@ -357,7 +366,7 @@ impl Engine {
                 }
                 // Both fit i64 (margin_row checked), so the slack fits i128.
                 let g = eq - mmi;
-                let (lo, hi) = band(mk, q, c, mk.mark, u - mmi, budget(g), g <= 0);
+                let (lo, hi) = band_of(mk, q, c, u, mmi, budget(g), g <= 0);
                 out.bands.push((m, lo, hi));
             } else {
                 upnl = add(upnl, u, "account uPnL").map_err(ctx)?;
@@ -376,7 +385,7 @@ impl Engine {
             let b = shares(budget(g), &out.cross);
             for (i, &(m, s, u, mmi)) in out.cross.iter().enumerate() {
                 let (mk, col) = (&self.markets[m as usize], &self.positions[m as usize]);
-                let (lo, hi) = band(mk, col.qty[s], col.cost[s], mk.mark, u - mmi, b[i], g <= 0);
+                let (lo, hi) = band_of(mk, col.qty[s], col.cost[s], u, mmi, b[i], g <= 0);
                 out.bands.push((m, lo, hi));
             }
         }
