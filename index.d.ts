@@ -17,6 +17,26 @@ export declare const __napiBindingTarget: 'native' | 'wasm32-wasi' | 'wasm32-was
  * and never sees a half-applied batch.
  */
 export declare class NativeEngine {
+  /**
+   * Move marks and return the status changes since the last call (the first call builds the
+   * index and reports every liquidatable scope).
+   */
+  updateMarks(markets: Uint32Array, marks: BigInt64Array): WatchChanges
+  /** The liquidatable rows worst first, as `sweep(null)` returns them, from the watch. */
+  liquidatable(): MarginColumns
+  /** Apply a batch of fills (signed qty at a price), all or nothing. */
+  applyFills(account: Uint32Array, market: Uint32Array, qty: BigInt64Array, price: BigInt64Array): void
+  /** Bytes held by the watch's index (0 until it is built). */
+  watchIndexBytes(): number
+  /** How many accounts the last `updateMarks` re-checked exactly (the rest it did not visit). */
+  watchLastRechecked(): number
+  /**
+   * For the benchmark: score one side of a market, select the shortest queue prefix reaching
+   * `need` lots, and fully sort the same scored side, in the same call. Returns nanoseconds
+   * [scoring, selection, full sort], the prefix length, the side's size, and 1 if the prefix
+   * equals the head of the full sort.
+   */
+  adlSelectionTiming(market: number, side: number, ranking: number, need: bigint): BigInt64Array
   constructor(quoteDecimals: number)
   addMarket(spec: MarketInit): number
   setMarks(markets: Uint32Array, marks: BigInt64Array): void
@@ -184,6 +204,14 @@ export interface QueueColumns {
   /** Exact scores num/den (den > 0): what partitions exchange to merge their queues. */
   scoreNum: Array<bigint>
   scoreDen: Array<bigint>
+}
+
+/** Scopes whose liquidatable status changed since the last report (market = 0xffffffff: cross). */
+export interface WatchChanges {
+  account: Uint32Array
+  market: Uint32Array
+  /** 1 newly liquidatable, 0 no longer liquidatable. */
+  liquidatable: Uint8Array
 }
 
 /** Waterfall configuration in integer units (docs/SPEC.md §8). */

@@ -144,6 +144,15 @@ export interface DeleveragePlanColumns {
   liquidationPrice: BigInt64Array
 }
 
+/** Scopes whose liquidatable status changed since the last report (SPEC §14). */
+export interface WatchChanges {
+  account: Uint32Array
+  /** CROSS for a cross account, else the isolated position's market. */
+  market: Uint32Array
+  /** 1 newly liquidatable, 0 no longer liquidatable. */
+  liquidatable: Uint8Array
+}
+
 export const CROSS = 0xffffffff
 export const FLAG_ISOLATED = 1
 export const FLAG_COST_BASIS = 2
@@ -219,4 +228,15 @@ export interface CoreEngine {
   stateHash(): string
   /** Versioned, checksummed snapshot of the whole state; either engine restores it. */
   snapshot(): Uint8Array
+
+  // ---- the liquidation watch (SPEC §14) and batched fills (SPEC §15) ----------------------
+  /** Move marks (as setMarks) and return the cross accounts / isolated positions whose
+   * liquidatable status changed since the previous call, by (account, market). The first call
+   * builds the index and reports every liquidatable scope. */
+  updateMarks(markets: Uint32Array, marks: BigInt64Array): WatchChanges
+  /** The liquidatable rows, worst first: exactly sweep(null), from the watch. */
+  liquidatable(): MarginColumns
+  /** Apply fills: account[i] traded qty[i] lots (signed, > 0 bought) of market[i] at price[i]
+   * ticks; all or nothing. */
+  applyFills(account: Uint32Array, market: Uint32Array, qty: BigInt64Array, price: BigInt64Array): void
 }

@@ -104,6 +104,22 @@ export interface AccountReport extends AccountStatus {
   positions: PositionReport[]
 }
 
+/** A cross account (symbol null) or isolated position whose liquidatable status changed. */
+export interface WatchChange {
+  account: string
+  symbol: string | null
+  /** true: newly liquidatable; false: no longer liquidatable (or gone). */
+  liquidatable: boolean
+}
+
+/** A trade from the host's matching engine: qty signed (> 0 bought), at price. */
+export interface FillInput {
+  account: string
+  symbol: string
+  qty: Amount
+  price: Amount
+}
+
 export type AdlRanking = 'bitmex' | 'binance' | 'hyperliquid' | 'prorata'
 const RANKINGS: AdlRanking[] = ['bitmex', 'binance', 'hyperliquid', 'prorata']
 
@@ -392,6 +408,55 @@ export class Engine {
       px[i] = i64(parseUnits(v, m.priceDecimals, `mark of ${sym}`, { positive: 'INVALID_PRICE' }), `mark of ${sym}`)
     })
     this.core.setMarks(idx, px)
+  }
+
+  // ---- the liquidation watch and batched fills (SPEC §14, §15) -----------------------------
+
+  /**
+   * Move marks as `setMarks` does and return the cross accounts and isolated positions whose
+   * liquidatable status changed since the previous call — found without a full sweep: only what
+   * the move could have flipped, and what writes since touched, is re-checked (exactly). The
+   * first call builds the index and reports everything liquidatable.
+   */
+  updateMarks(marks: Record<string, Amount>): WatchChange[] {
+    const entries = Object.entries(marks)
+    const idx = new Uint32Array(entries.length)
+    const px = new BigInt64Array(entries.length)
+    entries.forEach(([sym, v], i) => {
+      const m = this.market(sym)
+      idx[i] = m.index
+      px[i] = i64(parseUnits(v, m.priceDecimals, `mark of ${sym}`, { positive: 'INVALID_PRICE' }), `mark of ${sym}`)
+    })
+    const c = this.core.updateMarks(idx, px)
+    return Array.from(c.account, (a, i) => ({
+      account: this.core.accountId(a),
+      symbol: c.market[i] === CROSS ? null : this.marketList[c.market[i]!]!.symbol,
+      liquidatable: c.liquidatable[i] === 1,
+    }))
+  }
+
+  /** What is liquidatable now, worst first — the sweep's `liquidatable`, from the watch. */
+  liquidatable(): MarginStatus[] {
+    return this.marginStatuses(this.core.liquidatable())
+  }
+
+  /** Apply trades in one all-or-nothing batch: closes realise PnL (SPEC §8.1), the rest opens. */
+  applyFills(fills: FillInput[]): void {
+    const n = fills.length
+    const account = new Uint32Array(n)
+    const market = new Uint32Array(n)
+    const qty = new BigInt64Array(n)
+    const price = new BigInt64Array(n)
+    fills.forEach((f, i) => {
+      const at = `fills[${i}]`
+      if (typeof f !== 'object' || f === null) throw new DeleverageError('INVALID_ARGUMENT', `${at}: expected an object, got ${describe(f)}`)
+      account[i] = this.accountIndex(f.account)
+      const m = this.market(f.symbol)
+      market[i] = m.index
+      qty[i] = i64(parseUnits(f.qty, m.qtyDecimals, `${at}.qty`), `${at}.qty`)
+      price[i] = i64(parseUnits(f.price, m.priceDecimals, `${at}.price`, { positive: 'INVALID_PRICE' }), `${at}.price`)
+    })
+    this.core.applyFills(account, market, qty, price)
   }
 
   // ---- accounts and positions ------------------------------------------------------------

@@ -28,6 +28,8 @@ export {
   type SweepReport,
   type TierConfig,
   type TierForm,
+  type WatchChange,
+  type FillInput,
 } from './engine.js'
 export {
   CROSS,
@@ -45,6 +47,7 @@ export {
   type PositionRiskColumns,
   type QueueColumns,
   type WaterfallInit,
+  type WatchChanges,
 } from './core.js'
 export { formatUnits, parseUnits, type Amount } from './decimal.js'
 export { DeleverageError, ErrorCode } from './fallback/errors.js'

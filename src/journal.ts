@@ -6,7 +6,7 @@
 // JOURNAL_MISMATCH. It lives over CoreEngine, so it is the same for both engines.
 
 import { createHash } from 'node:crypto'
-import type { CoreEngine, DeleveragePlanColumns, EventColumns, Ledger, MarginColumns, MarketInit, PlanColumns, PositionRiskColumns, QueueColumns, WaterfallInit } from './core.js'
+import type { CoreEngine, WatchChanges, DeleveragePlanColumns, EventColumns, Ledger, MarginColumns, MarketInit, PlanColumns, PositionRiskColumns, QueueColumns, WaterfallInit } from './core.js'
 import { DeleverageError } from './fallback/errors.js'
 
 const MAGIC = 'DLVGJRNL'
@@ -30,6 +30,8 @@ export const JOURNAL_OPS = [
   'socialiseLoss',
   'settleFunding',
   'addAccountsWithPositions',
+  'updateMarks',
+  'applyFills',
 ] as const
 export type JournalOp = (typeof JOURNAL_OPS)[number]
 
@@ -455,6 +457,16 @@ export class JournaledCore implements CoreEngine {
   }
 
   // Reads: straight through.
+  updateMarks(markets: Uint32Array, marks: BigInt64Array): WatchChanges {
+    return this.rec('updateMarks', [markets, marks], () => this.inner.updateMarks(markets, marks))
+  }
+  applyFills(account: Uint32Array, market: Uint32Array, qty: BigInt64Array, price: BigInt64Array): void {
+    this.rec('applyFills', [account, market, qty, price], () => this.inner.applyFills(account, market, qty, price))
+  }
+  /** Reads the state; building the watch's index on first use changes no state the hash sees. */
+  liquidatable(): MarginColumns {
+    return this.inner.liquidatable()
+  }
   sweep(warningPpm: bigint | null): MarginColumns {
     return this.inner.sweep(warningPpm)
   }

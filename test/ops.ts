@@ -12,6 +12,8 @@ export type Op =
   | { k: 'setBalance'; a: number; balance: bigint }
   | { k: 'setPosition'; a: number; m: number; qty: bigint; entryPct: bigint; iso: bigint | null; costBasis: boolean }
   | { k: 'mark'; m: number; pct: bigint }
+  | { k: 'watchMarks'; m: number; pct: bigint }
+  | { k: 'applyFill'; a: number; m: number; qty: bigint; pricePct: bigint }
   | { k: 'deposit'; amount: bigint; now: bigint }
   | { k: 'run'; impact: boolean; now: bigint }
   | { k: 'fill'; a: number; iso: boolean; m: number; frac: bigint; pricePct: bigint }
@@ -32,6 +34,8 @@ export const opArb: fc.Arbitrary<Op> = fc.oneof(
   { weight: 2, arbitrary: fc.record({ k: fc.constant('setBalance' as const), a: acct, balance: big(-1_000n * USD, 50_000n * USD) }) },
   { weight: 6, arbitrary: fc.record({ k: fc.constant('setPosition' as const), a: acct, m: mkt, qty: big(-20_000n, 20_000n), entryPct: fc.oneof(fc.constant(100n), big(50n, 150n), fc.constant(0n)), iso: fc.option(big(0n, 2_000_000n), { nil: null }), costBasis: fc.boolean() }) },
   { weight: 6, arbitrary: fc.record({ k: fc.constant('mark' as const), m: mkt, pct: fc.oneof({ weight: 4, arbitrary: big(96n, 104n) }, { weight: 2, arbitrary: big(80n, 120n) }, { weight: 1, arbitrary: big(40n, 160n) }, { weight: 1, arbitrary: fc.constant(0n) }) }) },
+  { weight: 3, arbitrary: fc.record({ k: fc.constant('watchMarks' as const), m: mkt, pct: fc.oneof({ weight: 4, arbitrary: big(96n, 104n) }, { weight: 1, arbitrary: big(60n, 140n) }) }) },
+  { weight: 2, arbitrary: fc.record({ k: fc.constant('applyFill' as const), a: acct, m: mkt, qty: big(-20_000n, 20_000n), pricePct: big(90n, 110n) }) },
   { weight: 2, arbitrary: fc.record({ k: fc.constant('deposit' as const), amount: big(-USD, 1_000n * USD), now: big(0n, 50n) }) },
   { weight: 4, arbitrary: fc.record({ k: fc.constant('run' as const), impact: fc.boolean(), now: big(0n, 50n) }) },
   { weight: 2, arbitrary: fc.record({ k: fc.constant('fill' as const), a: acct, iso: fc.boolean(), m: mkt, frac: big(0n, 5n), pricePct: big(50n, 150n) }) },
@@ -102,6 +106,15 @@ export function applyOp(c: CoreEngine, op: Op): unknown {
       marks[op.m] = p
       return undefined
     }
+    case 'watchMarks': {
+      // The watch's report is part of the state: both engines must report the same changes.
+      const p = pct(markOf(c, op.m), op.pct)
+      const ch = c.updateMarks(Uint32Array.of(op.m), BigInt64Array.of(p))
+      marks[op.m] = p
+      return { account: [...ch.account], market: [...ch.market], liquidatable: [...ch.liquidatable] }
+    }
+    case 'applyFill':
+      return c.applyFills(Uint32Array.of(op.a), Uint32Array.of(op.m), BigInt64Array.of(op.qty), BigInt64Array.of(pct(markOf(c, op.m), op.pricePct)))
     case 'deposit':
       return c.depositFund(op.amount, op.now)
     case 'run':

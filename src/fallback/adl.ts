@@ -190,59 +190,46 @@ export function adlQueue(book: Book, market: number, side: number, ranking: numb
 }
 
 /**
- * Reorder `a` so that a[0..k) holds its k smallest elements under `cmp` (k < a.length): Hoare
- * quickselect with a median-of-three pivot, like Rust's select_nth_unstable_by.
- */
-function selectSmallest<T>(a: T[], k: number, cmp: (x: T, y: T) => number): void {
-  let lo = 0
-  let hi = a.length - 1
-  const swap = (i: number, j: number): void => {
-    const t = a[i] as T
-    a[i] = a[j] as T
-    a[j] = t
-  }
-  while (hi > lo) {
-    const mid = (lo + hi) >>> 1
-    if (cmp(a[mid] as T, a[lo] as T) < 0) swap(mid, lo)
-    if (cmp(a[hi] as T, a[lo] as T) < 0) swap(hi, lo)
-    if (cmp(a[hi] as T, a[mid] as T) < 0) swap(hi, mid)
-    const pivot = a[mid] as T
-    let i = lo
-    let j = hi
-    while (i <= j) {
-      while (cmp(a[i] as T, pivot) < 0) i++
-      while (cmp(a[j] as T, pivot) > 0) j--
-      if (i <= j) swap(i++, j--)
-    }
-    // a[lo..=j] ≤ pivot ≤ a[i..=hi], and a[j+1..i) equal the pivot.
-    if (k <= j) hi = j
-    else if (k >= i) lo = i
-    else return
-  }
-}
-
-/**
- * Engine::adl_select: the shortest prefix of the queue whose sizes reach `need` lots, in rank
- * order (all of it when they never do), by selection of the top k (64, 256, …) as Rust does.
- * The order is total (one position per account and market), so the prefix is unique, whatever
- * the selection algorithm. The running sum cannot overflow u64: it stops at ≥ need ≤ 2^63, and
- * each size is ≤ 10^15.
+ * Engine::adl_select: the shortest prefix of the queue whose sizes reach `need` lots (at least one
+ * position), in rank order; the whole side when it never does. One pass keeps the best-ranked
+ * positions seen so far that just reach `need` in a heap with the worst of them on top, so the
+ * side is never sorted. The order is total (one position per account and market), so the prefix
+ * is unique whatever the selection algorithm.
  */
 export function adlSelect(cands: Candidate[], need: bigint, ids: readonly string[]): Candidate[] {
-  const cmp = (x: Candidate, y: Candidate): number => queueOrder(x, y, ids)
-  const n = cands.length
-  let k = Math.min(64, n)
-  for (;;) {
-    if (k < n) selectSmallest(cands, k, cmp)
-    const top = cands.slice(0, k).sort(cmp)
-    let sum = 0n
-    for (let i = 0; i < top.length; i++) {
-      sum += abs((top[i] as Candidate).qty)
-      if (sum >= need) return top.slice(0, i + 1)
+  const worse = (x: Candidate, y: Candidate): boolean => queueOrder(x, y, ids) > 0
+  const heap: Candidate[] = []
+  let total = 0n
+  for (const c of cands) {
+    if (total >= need && heap.length > 0 && worse(c, heap[0] as Candidate)) continue
+    total += abs(c.qty)
+    heap.push(c)
+    let i = heap.length - 1
+    while (i > 0) {
+      const p = (i - 1) >> 1
+      if (!worse(heap[i] as Candidate, heap[p] as Candidate)) break
+      ;[heap[i], heap[p]] = [heap[p] as Candidate, heap[i] as Candidate]
+      i = p
     }
-    if (k === n) return top
-    k = Math.min(k * 4, n)
+    // Drop the worst while the rest still reaches `need`.
+    while (heap.length > 1 && total - abs((heap[0] as Candidate).qty) >= need) {
+      total -= abs((heap[0] as Candidate).qty)
+      heap[0] = heap.pop() as Candidate
+      const n = heap.length
+      let j = 0
+      for (;;) {
+        const l = 2 * j + 1
+        const r = l + 1
+        let w = j
+        if (l < n && worse(heap[l] as Candidate, heap[w] as Candidate)) w = l
+        if (r < n && worse(heap[r] as Candidate, heap[w] as Candidate)) w = r
+        if (w === j) break
+        ;[heap[j], heap[w]] = [heap[w] as Candidate, heap[j] as Candidate]
+        j = w
+      }
+    }
   }
+  return heap.sort((x, y) => queueOrder(x, y, ids))
 }
 
 /**

@@ -20,9 +20,11 @@ import {
   type PositionRiskColumns,
   type QueueColumns,
   type WaterfallInit,
+  type WatchChanges,
 } from '../core.js'
 import { adlQueue, indicator, rankingFromCode } from './adl.js'
 import { planDeleveraging, type DeleverageTarget } from './planner.js'
+import { Watch, type WatchStore } from './watch.js'
 import { Drawdown, Exhausted, Waterfall, type Book, type Columns, type FillModel, type WaterfallConfig } from './waterfall.js'
 import { DeleverageError, ErrorCode, overflow, rustDebugStr, withContext } from './errors.js'
 import { decodeSnapshot, encodeState, sealSnapshot, stateHashOf } from './snapshot.js'
@@ -417,6 +419,10 @@ export class JsEngine implements CoreEngine {
   private readonly book: Book = this.makeBook()
   /** Waterfall state and algorithms (crates/core/src/waterfall.rs). */
   private readonly wf = new Waterfall(this.book)
+  /** The liquidation watch (watch.ts), built on first use. */
+  private readonly watch = new Watch(this.watchStore())
+  /** Events before the running waterfall transaction (its accounts are re-checked on commit). */
+  private txnFirstEvent = 0
 
   /** Engine::new */
   constructor(quoteDecimals: number) {
@@ -517,9 +523,15 @@ export class JsEngine implements CoreEngine {
 
   /** Batch mark update; all rows are checked before any mark moves. */
   setMarks(markets: Uint32Array, marks: BigInt64Array): void {
+    this.checkMarks('setMarks', markets, marks)
+    this.watch.moved(this.moveMarks(markets, marks))
+  }
+
+  /** Engine::check_marks (after the napi conversions). */
+  private checkMarks(what: string, markets: Uint32Array, marks: BigInt64Array): void {
     u32sArg('markets', markets)
     bigintsArg('marks', marks)
-    checkLengths('setMarks', [markets.length, marks.length])
+    checkLengths(what, [markets.length, marks.length])
     for (let i = 0; i < markets.length; i++) {
       const m = markets[i] as number
       const p = marks[i] as bigint
@@ -535,9 +547,21 @@ export class JsEngine implements CoreEngine {
         throw withContext(e, `row ${i} (market ${mk.symbol})`)
       }
     }
+  }
+
+  /** Engine::move_marks: write checked marks; (market, old, new) per market moved, first seen order. */
+  private moveMarks(markets: Uint32Array, marks: BigInt64Array): Array<[number, bigint, bigint]> {
+    const moves: Array<[number, bigint, bigint]> = []
     for (let i = 0; i < markets.length; i++) {
-      ;(this.markets[markets[i] as number] as Market).setMark(marks[i] as bigint)
+      const m = markets[i] as number
+      const p = marks[i] as bigint
+      const mk = this.markets[m] as Market
+      const mv = moves.find((x) => x[0] === m)
+      if (mv === undefined) moves.push([m, mk.mark, p])
+      else mv[2] = p
+      mk.setMark(p)
     }
+    return moves
   }
 
   /** Add accounts; returns the index of the first. Ids must be new and unique in the batch. */
@@ -662,6 +686,7 @@ export class JsEngine implements CoreEngine {
       const b = balances[i] as bigint
       this.balance[a] = b
       this.balanceF[a] = Number(b)
+      this.watch.touch(a)
     }
   }
 
@@ -691,6 +716,7 @@ export class JsEngine implements CoreEngine {
       this.alive[a] = 0
       this.accountById.delete(this.ids[a] as string)
       this.liveCount--
+      this.watch.touch(a)
     }
   }
 
@@ -852,6 +878,7 @@ export class JsEngine implements CoreEngine {
       const a = account[i] as number
       const m = market[i] as number
       const q = qty[i] as bigint
+      this.watch.touch(a)
       if (q === 0n) {
         this.removePosition(a, m)
         continue
@@ -1366,6 +1393,209 @@ export class JsEngine implements CoreEngine {
     }
   }
 
+
+  // ---------------------------------------------------------------------------------------------
+  // The liquidation watch (watch.rs, SPEC §14) and batched fills (fills.rs, SPEC §15).
+
+  private watchStore(): WatchStore {
+    return {
+      markets: this.markets,
+      ids: this.ids,
+      accountsLen: () => this.accountsLen,
+      alive: (a) => this.alive[a] === 1,
+      refs: (a) => this.refs[a] ?? [],
+      col: (m) => this.positions[m] as MarketPositions,
+      balance: (a) => this.balance[a] as bigint,
+    }
+  }
+
+  /** Engine::update_marks: move marks, return the status changes since the last call. */
+  updateMarks(markets: Uint32Array, marks: BigInt64Array): WatchChanges {
+    this.checkMarks('updateMarks', markets, marks)
+    const moves = this.moveMarks(markets, marks)
+    try {
+      this.watch.update(moves)
+    } catch (e) {
+      for (const [m, old] of moves) (this.markets[m] as Market).setMark(old)
+      throw e
+    }
+    const ch = this.watch.report()
+    return {
+      account: Uint32Array.from(ch, (c) => c.account),
+      market: Uint32Array.from(ch, (c) => c.market),
+      liquidatable: Uint8Array.from(ch, (c) => (c.liquidatable ? 1 : 0)),
+    }
+  }
+
+  /** Engine::watch_liquidatable: the sweep's liquidatable rows, from the watch. */
+  liquidatable(): MarginColumns {
+    if (!this.watch.isBuilt()) this.watch.build()
+    this.watch.refresh()
+    const rows: MarginRow[] = []
+    for (const [a, m] of this.watch.liq.sorted()) rows.push(m === CROSS ? this.crossRowOf(a) : this.isolatedRowOf(a, m))
+    rows.sort((x, y) => this.worseFirst(x, y))
+    return marginColumns(rows)
+  }
+
+  /** Engine::cross_row: the account's cross row, with its errors. */
+  private crossRowOf(a: number): MarginRow {
+    const refs = this.refs[a] ?? []
+    let u = 0n
+    let mm = 0n
+    let hasCross = false
+    try {
+      for (let i = 0; i < refs.length; i += 2) {
+        const m = refs[i] as number
+        const s = refs[i + 1] as number
+        const col = this.positions[m] as MarketPositions
+        if (col.isolated[s] === 1) continue
+        hasCross = true
+        const mk = this.markets[m] as Market
+        const q = BigInt(col.qty[s] as number)
+        u = add(u, mk.upnl(q, col.cost[s] as bigint), 'account uPnL')
+        mm = add(mm, mk.maintenanceMargin(q, col.cost[s] as bigint), 'account maintenance margin')
+      }
+      return marginRow(a, CROSS, add(this.balance[a] as bigint, u, 'equity'), mm, hasCross)
+    } catch (e) {
+      throw withContext(e, `account ${this.ids[a]}`)
+    }
+  }
+
+  private isolatedRowOf(a: number, m: number): MarginRow {
+    const mk = this.markets[m] as Market
+    const col = this.positions[m] as MarketPositions
+    const s = this.slotOf(a, m)
+    try {
+      const q = BigInt(col.qty[s] as number)
+      const u = mk.upnl(q, col.cost[s] as bigint)
+      const mm = mk.maintenanceMargin(q, col.cost[s] as bigint)
+      return marginRow(a, m, add(col.isolatedMargin[s] as bigint, u, 'isolated equity'), mm, true)
+    } catch (e) {
+      throw withContext(e, `account ${this.ids[a]}, market ${mk.symbol}`)
+    }
+  }
+
+  /**
+   * Engine::apply_fills: account[i] traded qty[i] lots (signed) of market[i] at price[i]. Against
+   * the position's side it closes first (SPEC §8.1), the rest opens or increases at the price
+   * (SPEC §3.1); validated whole before anything changes.
+   */
+  applyFills(account: Uint32Array, market: Uint32Array, qty: BigInt64Array, price: BigInt64Array): void {
+    u32sArg('account', account)
+    u32sArg('market', market)
+    bigintsArg('qty', qty)
+    bigintsArg('price', price)
+    const n = account.length
+    checkLengths('applyFills', [n, market.length, qty.length, price.length])
+    // (qty, cost, isolated, isolated margin) as the batch leaves each touched position
+    const pos = new Map<string, [bigint, bigint, boolean, bigint]>()
+    const order: Array<[number, number]> = []
+    const bal = new Map<number, bigint>()
+    let settlement = this.wf.settlement
+    for (let i = 0; i < n; i++) {
+      const a = account[i] as number
+      const m = market[i] as number
+      const dq = qty[i] as bigint
+      const p = price[i] as bigint
+      let mk: Market
+      try {
+        this.account(a)
+        mk = this.market(m)
+      } catch (e) {
+        throw withContext(e, `row ${i}`)
+      }
+      try {
+        if (dq === 0n) throw new DeleverageError(ErrorCode.InvalidQuantity, 'a fill must trade a non-zero quantity')
+        checkQty(dq, 'qty')
+        checkPrice(p, 'fill price')
+        const key = `${a}:${m}`
+        let cur = pos.get(key)
+        if (cur === undefined) {
+          order.push([a, m])
+          const s = this.slotOf(a, m)
+          if (s >= 0) {
+            const col = this.positions[m] as MarketPositions
+            cur = [BigInt(col.qty[s] as number), col.cost[s] as bigint, col.isolated[s] === 1, col.isolatedMargin[s] as bigint]
+          } else {
+            cur = [0n, 0n, false, 0n]
+          }
+        }
+        let [q, c, iso, im] = cur
+        let b = bal.get(a) ?? (this.balance[a] as bigint)
+        let rest = dq
+        if (q !== 0n && dq > 0n !== q > 0n) {
+          // Close min(|dq|, |q|) of the position (the close has the position's sign).
+          const close = (dq < 0n ? -dq : dq) >= (q < 0n ? -q : q) ? q : -dq
+          const [closed, realised] = mk.closeAt(q, c, close, p)
+          settlement = sub(settlement, realised, 'settlement')
+          if (iso) {
+            const im2 = add(im, realised, 'isolated margin')
+            if (close === q) {
+              b = toI64(add(b, im2, 'balance'), 'balance')
+              im = 0n
+              iso = false
+            } else {
+              im = toI64(im2, 'isolated margin')
+            }
+          } else {
+            b = toI64(add(b, realised, 'balance'), 'balance')
+          }
+          q -= close
+          c -= closed
+          rest = dq + close
+        }
+        if (rest !== 0n) {
+          // Open or increase at the fill price; a new position is a cross position.
+          const nq = q + rest
+          checkQty(nq, 'position qty after the fill')
+          const [lo, hi] = domain(mk, nq, 0)
+          if (p < lo || p > hi) {
+            throw new DeleverageError(ErrorCode.Overflow, `position of ${nq} lots at ${p} ticks is worth more than i64 atoms`)
+          }
+          const dc = mk.costBasis(rest, p)
+          if (q === 0n && dc === 0n) {
+            throw new DeleverageError(ErrorCode.InvalidQuantity, `position of ${rest} lots at ${p} ticks is worth less than one atom`)
+          }
+          c = toI64(add(c, dc, 'cost basis'), 'cost basis (does not fit i64)')
+          q = nq
+        }
+        pos.set(key, [q, c, iso, im])
+        bal.set(a, b)
+      } catch (e) {
+        throw withContext(e, `row ${i} (account ${this.ids[a]}, market ${mk.symbol})`)
+      }
+    }
+    // Commit in order of first appearance (slots do not depend on hashing).
+    for (const [a, m] of order) {
+      const [q, c, iso, im] = pos.get(`${a}:${m}`) as [bigint, bigint, boolean, bigint]
+      this.watch.touch(a)
+      if (q === 0n) {
+        this.removePosition(a, m)
+        continue
+      }
+      const col = this.positions[m] as MarketPositions
+      const s = this.slotOf(a, m)
+      if (s >= 0) {
+        col.write(s, q, c, im, iso)
+        continue
+      }
+      const slot = col.push(a, q, c, im, iso)
+      const r = this.refs[a]
+      if (r === undefined) {
+        this.refs[a] = [m, slot]
+      } else {
+        let at = 0
+        while (at < r.length && (r[at] as number) < m) at += 2
+        r.splice(at, 0, m, slot)
+      }
+    }
+    for (const [a, b] of bal) {
+      this.writeBalance(a, b)
+      this.watch.touch(a)
+    }
+    this.wf.settlement = settlement
+  }
+
   // ---------------------------------------------------------------------------------------------
   // The waterfall (waterfall.rs, adl.rs, planner.rs), with crates/node's argument handling.
 
@@ -1425,9 +1655,16 @@ export class JsEngine implements CoreEngine {
       },
       beginUndo: () => {
         this.undo = []
+        this.txnFirstEvent = this.wf.events.len
       },
       commitUndo: () => {
         this.undo = null
+        // Every account a waterfall step changes is named in one of its events (as the account,
+        // or as the beneficiary of a socialised loss): the watch re-checks exactly those.
+        const ev = this.wf.events
+        for (let i = this.txnFirstEvent; i < ev.len; i++) {
+          for (const x of [ev.account[i] as number, ev.counterparty[i] as number]) if (x !== CROSS) this.watch.touch(x)
+        }
       },
       rollbackUndo: () => {
         const log = this.undo as Array<() => void>
@@ -1661,6 +1898,7 @@ export class JsEngine implements CoreEngine {
       balance: this.balance,
       positions: this.positions,
       wf: this.wf,
+      reported: this.watch.reportedScopes(),
     })
   }
 
@@ -1725,6 +1963,7 @@ export class JsEngine implements CoreEngine {
     w.histF = st.histF
     w.histHead = 0
     for (const [k, a, m, c, q, p, amt] of st.events) w.events.push(k, a, m, c, q, p, amt)
+    e.watch.restoreReport(st.reported)
     return e
   }
 }

@@ -31,6 +31,8 @@ export interface StateView {
   balance: BigInt64Array
   positions: ReadonlyArray<{ len: number; account: Uint32Array; qty: Float64Array; cost: BigInt64Array; isolated: Uint8Array; isolatedMargin: BigInt64Array }>
   wf: Waterfall
+  /** The liquidation watch's last report, (account, market) ascending (SPEC §14). */
+  reported: ReadonlyArray<readonly [number, number]>
 }
 
 class Writer {
@@ -159,6 +161,12 @@ export function encodeState(v: StateView): Uint8Array {
     w.i64(ev.price[i] as bigint)
     w.i64(ev.amount[i] as bigint)
   }
+  // The liquidation watch's last report (SPEC §14): what the next updateMarks diffs against.
+  w.u32(v.reported.length)
+  for (const [a, m] of v.reported) {
+    w.u32(a)
+    w.u32(m)
+  }
   return w.bytes()
 }
 
@@ -278,6 +286,7 @@ export interface RestoredState {
   histT: bigint[]
   histF: bigint[]
   events: Array<[number, number, number, number, bigint, bigint, bigint]>
+  reported: Array<[number, number]>
 }
 
 /** decode_snapshot (SPEC §12.3): every check and message as in Rust, in the same order. */
@@ -501,8 +510,21 @@ function decodeBody(r: Reader): RestoredState {
     }
     events.push([k, account, market, counterparty, qty, price, amount])
   }
-  if (r.pos !== r.end) throw invalid(`offset ${r.pos}: ${r.end - r.pos} bytes left over after the last event`)
-  return { quoteDecimals: q, markets, ids, alive, balances, positions, config, fund, settlement, residue, adlMode, now, engQ, engC, histT, histF, events }
+  const wat = r.pos
+  const nr = r.u32(() => 'watch report count')
+  if (nr > Math.floor((r.end - r.pos) / 8)) throw invalid(`offset ${wat}: watch report count: ${nr} scopes do not fit the ${r.end - r.pos} bytes left`)
+  const reported: Array<[number, number]> = []
+  for (let i = 0; i < nr; i++) {
+    const at = r.pos
+    const a = r.u32(() => `watch report ${i} account`)
+    const m = r.u32(() => `watch report ${i} market`)
+    if (a >= na || (m !== NONE && m >= nm)) throw invalid(`offset ${at}: watch report ${i}: scope (${a}, ${m}) is out of range`)
+    const p = reported[reported.length - 1]
+    if (p !== undefined && (p[0] > a || (p[0] === a && p[1] >= m))) throw invalid(`offset ${at}: watch report ${i}: scopes must be strictly ascending`)
+    reported.push([a, m])
+  }
+  if (r.pos !== r.end) throw invalid(`offset ${r.pos}: ${r.end - r.pos} bytes left over after the watch report`)
+  return { quoteDecimals: q, markets, ids, alive, balances, positions, config, fund, settlement, residue, adlMode, now, engQ, engC, histT, histF, events, reported }
 }
 
 /** Market headers of a snapshot the core has already accepted (for the public API's unit metadata). */

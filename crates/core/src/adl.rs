@@ -76,6 +76,18 @@ pub fn cmp_fraction(a: i128, b: i128, c: i128, d: i128) -> Ordering {
     cmp_products(a, d, c, b)
 }
 
+/// A score num/den (den > 0) as a double. Both conversions and the division round to nearest, and
+/// every i128 ratio is far inside the normal range, so the relative error is below 2^-51.
+fn approx_score(c: &Candidate) -> f64 {
+    c.num as f64 / c.den as f64
+}
+
+/// Whether the exact score behind the double `a` is below the one behind `b`, decided only when
+/// the doubles are apart by far more than their error (10^-12 relative); false when unsure.
+fn surely_below(a: f64, b: f64) -> bool {
+    a < b - (a.abs() + b.abs()) * 1e-12
+}
+
 /// Queue order: higher score first, then larger size, then account id (bytewise).
 fn queue_order(x: &Candidate, y: &Candidate, e: &Engine) -> Ordering {
     cmp_fraction(y.num, y.den, x.num, x.den)
@@ -89,7 +101,28 @@ impl Engine {
     pub fn adl_candidates(&self, market: u32, side: i64, ranking: AdlRanking, exclude: Option<u32>) -> Result<Vec<Candidate>> {
         let mk = self.market(market)?;
         let col = &self.positions[market as usize];
-        let mut out = Vec::new();
+        // The cross state of the side's accounts: when the side is a large part of the book, from
+        // one market-major pass over every position (as the sweep), instead of walking each
+        // account's positions (scattered reads). The same exact sums; where the pass or a check
+        // fails, the per-account path below raises the error it always raised.
+        let side_len = col.qty.iter().filter(|q| q.signum() == side).count();
+        let totals = if side_len >= 1024 && side_len * 8 >= self.position_count() {
+            self.cross_totals(0..self.markets.len()).ok().map(|t| t.0)
+        } else {
+            None
+        };
+        let cross_state = |a: u32| -> Result<(i128, i128)> {
+            if let Some(t) = &totals {
+                let [u, m] = t[a as usize];
+                let eq = (self.accounts[a as usize].balance as i128).checked_add(u);
+                if let Some(eq) = eq.filter(|&e| i64::try_from(e).is_ok() && i64::try_from(m).is_ok()) {
+                    return Ok((eq, m));
+                }
+            }
+            let r = self.cross_row(a)?;
+            Ok((r.equity as i128, r.maintenance_margin as i128))
+        };
+        let mut out = Vec::with_capacity(side_len);
         for s in 0..col.qty.len() {
             let (a, q, c) = (col.account[s], col.qty[s], col.cost[s]);
             if q.signum() != side || Some(a) == exclude {
@@ -102,9 +135,9 @@ impl Engine {
                 let im = col.isolated_margin[s] as i128;
                 (add(im, upnl, "isolated equity").map_err(ctx)?, im, upnl, mk.maintenance_margin(q, c).map_err(ctx)?)
             } else {
-                let r = self.account_rows(Some(&[a]))?[0];
+                let (equity, mm) = cross_state(a)?;
                 let bal = self.accounts[a as usize].balance as i128;
-                (r.equity as i128, bal, r.equity as i128 - bal, r.maintenance_margin as i128)
+                (equity, bal, equity - bal, mm)
             };
             let notional = mk.value_atoms(q, mk.mark).map_err(ctx)?.max(1);
             let entry_value = mk.entry_value_atoms(c).map_err(ctx)?.max(1);
@@ -132,33 +165,74 @@ impl Engine {
     /// The queue in full rank order (for display and the indicator).
     pub fn adl_queue(&self, market: u32, side: i64, ranking: AdlRanking) -> Result<Vec<Candidate>> {
         let mut c = self.adl_candidates(market, side, ranking, None)?;
-        c.sort_by(|x, y| queue_order(x, y, self));
+        self.sort_queue(&mut c);
         Ok(c)
     }
 
-    /// The shortest prefix of the queue whose sizes reach `need` lots, in rank order, found by
-    /// partial selection (select_nth_unstable) on a growing k instead of sorting the whole side.
-    pub fn adl_select(&self, mut cands: Vec<Candidate>, need: u64) -> Vec<Candidate> {
-        let n = cands.len();
-        let mut k = 64.min(n);
-        loop {
-            if k < n {
-                cands.select_nth_unstable_by(k, |x, y| queue_order(x, y, self));
-            }
-            let top = &mut cands[..k];
-            top.sort_by(|x, y| queue_order(x, y, self));
-            let mut sum = 0u64;
-            for (i, c) in top.iter().enumerate() {
-                sum += c.qty.unsigned_abs();
-                if sum >= need {
-                    return top[..=i].to_vec();
+    /// Sort candidates into full queue order (what `adl_select` avoids for the whole side).
+    pub fn sort_queue(&self, cands: &mut [Candidate]) {
+        cands.sort_by(|x, y| queue_order(x, y, self));
+    }
+
+    /// The shortest prefix of the queue whose sizes reach `need` lots (at least one position), in
+    /// rank order; the whole side when it never does. One pass keeps the best-ranked positions
+    /// seen so far that just reach `need`, in a heap with the worst of them on top: a position
+    /// ranked below that one is rejected by one comparison, so the side is never sorted. That
+    /// comparison is first made on doubles and trusted only when they are far apart (see
+    /// `surely_below`); otherwise exactly.
+    pub fn adl_select(&self, cands: Vec<Candidate>, need: u64) -> Vec<Candidate> {
+        // x is worse than y: later in the queue
+        let worse = |x: &Candidate, y: &Candidate| queue_order(x, y, self) == Ordering::Greater;
+        let mut heap: Vec<Candidate> = Vec::new();
+        let mut total: u128 = 0;
+        let need = need as u128;
+        let mut root = f64::NAN; // approx_score(heap[0]), NaN when not known
+        for c in cands {
+            if total >= need && !heap.is_empty() {
+                if root.is_nan() {
+                    root = approx_score(&heap[0]);
+                }
+                if surely_below(approx_score(&c), root) || worse(&c, &heap[0]) {
+                    continue;
                 }
             }
-            if k == n {
-                return top.to_vec();
+            root = f64::NAN;
+            total += c.qty.unsigned_abs() as u128;
+            heap.push(c);
+            let mut i = heap.len() - 1;
+            while i > 0 {
+                let p = (i - 1) / 2;
+                if !worse(&heap[i], &heap[p]) {
+                    break;
+                }
+                heap.swap(i, p);
+                i = p;
             }
-            k = (k * 4).min(n);
+            // Drop the worst while the rest still reaches `need`.
+            while heap.len() > 1 && total - heap[0].qty.unsigned_abs() as u128 >= need {
+                total -= heap[0].qty.unsigned_abs() as u128;
+                let last = heap.pop().unwrap();
+                heap[0] = last;
+                let (n, mut i) = (heap.len(), 0);
+                loop {
+                    let (l, r) = (2 * i + 1, 2 * i + 2);
+                    let mut w = i;
+                    if l < n && worse(&heap[l], &heap[w]) {
+                        w = l;
+                    }
+                    if r < n && worse(&heap[r], &heap[w]) {
+                        w = r;
+                    }
+                    if w == i {
+                        break;
+                    }
+                    heap.swap(i, w);
+                    i = w;
+                }
+            }
         }
+        heap.sort_by(|x, y| queue_order(x, y, self));
+        heap
     }
 }
 

@@ -99,6 +99,8 @@ pub struct Engine {
     pub(crate) account_by_id: HashMap<String, u32>,
     /// The liquidation → insurance fund → ADL state (waterfall.rs).
     pub(crate) waterfall: crate::waterfall::WaterfallState,
+    /// The incremental liquidation index (watch.rs), built on first use.
+    pub(crate) watch: crate::watch::Watch,
 }
 
 pub fn check_id(id: &str) -> Result<()> {
@@ -108,17 +110,32 @@ pub fn check_id(id: &str) -> Result<()> {
     Ok(())
 }
 
-fn check_lengths(what: &str, lens: &[usize]) -> Result<()> {
+pub(crate) fn check_lengths(what: &str, lens: &[usize]) -> Result<()> {
     if lens.iter().any(|&l| l != lens[0]) {
         return Err(Error::new(ErrorCode::LengthMismatch, format!("{what}: columns differ in length {lens:?}")));
     }
     Ok(())
 }
 
+/// How many positions ahead the sweep fetches the account accumulator.
+const PREFETCH_AHEAD: usize = 16;
+
+/// A hint to load `x`'s cache line; no effect on results (and none off x86_64).
+#[inline(always)]
+fn prefetch<T>(x: &T) {
+    #[cfg(target_arch = "x86_64")]
+    // SAFETY: prefetching is a hint; it never faults, whatever the address.
+    unsafe {
+        std::arch::x86_64::_mm_prefetch::<{ std::arch::x86_64::_MM_HINT_T0 }>(x as *const T as *const i8);
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = x;
+}
+
 /// Worst first: higher margin ratio (equity ≤ 0 counts as unbounded, lower equity worse),
 /// then larger shortfall, then account id, then market symbol. Ratios compare by
 /// cross-multiplication, never by division.
-fn worse_first(a: &MarginRow, b: &MarginRow, ids: &[Account], markets: &[Market]) -> Ordering {
+pub(crate) fn worse_first(a: &MarginRow, b: &MarginRow, ids: &[Account], markets: &[Market]) -> Ordering {
     let ratio = match (a.equity > 0, b.equity > 0) {
         (false, false) => a.equity.cmp(&b.equity),
         (false, true) => Ordering::Less,
@@ -137,7 +154,7 @@ fn worse_first(a: &MarginRow, b: &MarginRow, ids: &[Account], markets: &[Market]
         .then_with(|| sym(a).as_bytes().cmp(sym(b).as_bytes()))
 }
 
-fn margin_row(account: u32, market: u32, equity: i128, mm: i128, has_positions: bool) -> Result<MarginRow> {
+pub(crate) fn margin_row(account: u32, market: u32, equity: i128, mm: i128, has_positions: bool) -> Result<MarginRow> {
     let equity = to_i64(equity, "equity (does not fit i64)")?;
     let maintenance_margin = to_i64(mm, "maintenance margin (does not fit i64)")?;
     let margin_ratio_ppm = if equity > 0 {
@@ -162,6 +179,7 @@ impl Engine {
             accounts: Vec::new(),
             account_by_id: HashMap::new(),
             waterfall: Default::default(),
+            watch: Default::default(),
         })
     }
 
@@ -223,15 +241,34 @@ impl Engine {
 
     /// Batch mark update; all rows are checked before any mark moves.
     pub fn set_marks(&mut self, markets: &[u32], marks: &[i64]) -> Result<()> {
-        check_lengths("setMarks", &[markets.len(), marks.len()])?;
+        self.check_marks("setMarks", markets, marks)?;
+        let moves = self.move_marks(markets, marks);
+        // With the watch built, what the move crossed is re-checked on its next use (watch.rs).
+        self.watch_moved(&moves);
+        Ok(())
+    }
+
+    pub(crate) fn check_marks(&self, what: &str, markets: &[u32], marks: &[i64]) -> Result<()> {
+        check_lengths(what, &[markets.len(), marks.len()])?;
         for (i, (&m, &p)) in markets.iter().zip(marks).enumerate() {
             self.market(m).map_err(|e| e.context(format!("row {i}")))?;
             check_price(p, "mark").map_err(|e| e.context(format!("row {i} (market {})", self.markets[m as usize].symbol)))?;
         }
+        Ok(())
+    }
+
+    /// Write checked marks (a market listed twice takes its last mark); returns (market, old
+    /// mark, new mark) per market moved, in order of first appearance.
+    pub(crate) fn move_marks(&mut self, markets: &[u32], marks: &[i64]) -> Vec<(u32, i64, i64)> {
+        let mut moves: Vec<(u32, i64, i64)> = Vec::new();
         for (&m, &p) in markets.iter().zip(marks) {
+            match moves.iter_mut().find(|x| x.0 == m) {
+                Some(x) => x.2 = p,
+                None => moves.push((m, self.markets[m as usize].mark, p)),
+            }
             self.markets[m as usize].mark = p;
         }
-        Ok(())
+        moves
     }
 
     /// Add accounts; returns the index of the first. Ids must be new and unique in the batch.
@@ -292,6 +329,7 @@ impl Engine {
         }
         for (&a, &b) in accounts.iter().zip(balances) {
             self.accounts[a as usize].balance = b;
+            self.watch.touch(a);
         }
         Ok(())
     }
@@ -312,6 +350,7 @@ impl Engine {
             let acc = &mut self.accounts[a as usize];
             acc.alive = false;
             self.account_by_id.remove(&acc.id);
+            self.watch.touch(a);
         }
         Ok(())
     }
@@ -404,6 +443,7 @@ impl Engine {
         }
         for (i, &(cost, im)) in staged.iter().enumerate() {
             let (a, m, q) = (rows.account[i], rows.market[i], rows.qty[i]);
+            self.watch.touch(a);
             if q == 0 {
                 self.remove_position(a, m);
                 continue;
@@ -438,12 +478,18 @@ impl Engine {
     /// Cross totals of every account at the current marks: [Σ uPnL, Σ MM] over cross positions
     /// (interleaved: one cache line per account update), plus the isolated rows, for the markets
     /// in `range`. One pass over their columns, market by market.
-    fn cross_totals(&self, range: std::ops::Range<usize>) -> Result<(Vec<[i128; 2]>, Vec<MarginRow>)> {
+    pub(crate) fn cross_totals(&self, range: std::ops::Range<usize>) -> Result<(Vec<[i128; 2]>, Vec<MarginRow>)> {
         let mut totals = vec![[0i128; 2]; self.accounts.len()];
         let mut iso = Vec::new();
         for mi in range {
             let (mk, col) = (&self.markets[mi], &self.positions[mi]);
             for s in 0..col.qty.len() {
+                // The accumulator of a position a few slots ahead is fetched now: the scattered
+                // read-modify-write of `totals` is what the pass waits on (it does not change what
+                // is computed).
+                if let Some(&ahead) = col.account.get(s + PREFETCH_AHEAD) {
+                    prefetch(&totals[ahead as usize]);
+                }
                 let ctx = |e: Error| e.context(format!("account {}, market {}", self.accounts[col.account[s] as usize].id, mk.symbol));
                 let u = mk.upnl(col.qty[s], col.cost[s]).map_err(ctx)?;
                 let m = mk.maintenance_margin(col.qty[s], col.cost[s]).map_err(ctx)?;
@@ -505,21 +551,27 @@ impl Engine {
         let list = self.account_list(accounts)?;
         let mut out = Vec::with_capacity(list.len());
         for a in list {
-            let acc = &self.accounts[a as usize];
-            let ctx = |e: Error| e.context(format!("account {}", acc.id));
-            let (mut upnl, mut mm, mut has_cross) = (0i128, 0i128, false);
-            for &(m, s) in &acc.positions {
-                let (mk, col, s) = (&self.markets[m as usize], &self.positions[m as usize], s as usize);
-                if !col.isolated[s] {
-                    has_cross = true;
-                    upnl = add(upnl, mk.upnl(col.qty[s], col.cost[s]).map_err(ctx)?, "account uPnL").map_err(ctx)?;
-                    mm = add(mm, mk.maintenance_margin(col.qty[s], col.cost[s]).map_err(ctx)?, "account maintenance margin").map_err(ctx)?;
-                }
-            }
-            let eq = add(acc.balance as i128, upnl, "equity").map_err(ctx)?;
-            out.push(margin_row(a, u32::MAX, eq, mm, has_cross).map_err(ctx)?);
+            out.push(self.cross_row(a)?);
         }
         Ok(out)
+    }
+
+    /// Cross margin state of one live account, without allocating (ADL scores call it per
+    /// candidate).
+    pub(crate) fn cross_row(&self, a: u32) -> Result<MarginRow> {
+        let acc = &self.accounts[a as usize];
+        let ctx = |e: Error| e.context(format!("account {}", acc.id));
+        let (mut upnl, mut mm, mut has_cross) = (0i128, 0i128, false);
+        for &(m, s) in &acc.positions {
+            let (mk, col, s) = (&self.markets[m as usize], &self.positions[m as usize], s as usize);
+            if !col.isolated[s] {
+                has_cross = true;
+                upnl = add(upnl, mk.upnl(col.qty[s], col.cost[s]).map_err(ctx)?, "account uPnL").map_err(ctx)?;
+                mm = add(mm, mk.maintenance_margin(col.qty[s], col.cost[s]).map_err(ctx)?, "account maintenance margin").map_err(ctx)?;
+            }
+        }
+        let eq = add(acc.balance as i128, upnl, "equity").map_err(ctx)?;
+        margin_row(a, u32::MAX, eq, mm, has_cross).map_err(ctx)
     }
 
     /// Wallet balances of the given accounts.

@@ -13,6 +13,8 @@ pub mod adl;
 pub mod waterfall;
 pub mod planner;
 pub mod snapshot;
+pub mod watch;
+pub mod fills;
 
 pub use engine::{Engine, MarginRow, PositionRisk, PositionRows, SweepResult, FLAG_COST_BASIS, FLAG_ISOLATED};
 pub use error::{Error, ErrorCode, Result};

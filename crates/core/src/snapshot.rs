@@ -184,6 +184,13 @@ impl Engine {
             w.i64(ev.price);
             w.i64(ev.amount);
         }
+        // The liquidation watch's last report (SPEC §14): what the next updateMarks diffs against.
+        let reported = self.watch.reported();
+        w.u32(reported.len() as u32);
+        for &(a, m) in reported {
+            w.u32(a);
+            w.u32(m);
+        }
         w.0
     }
 
@@ -493,8 +500,27 @@ fn decode_body(mut r: Reader) -> Result<Engine> {
         wf.events.push(Event { seq, kind, account, market, counterparty, qty, price, amount });
     }
     wf.next_seq = ne;
+    let rat = r.pos;
+    let nr = r.u32(&|| "watch report count".to_string())?;
+    if nr as u64 > ((r.end - r.pos) / 8) as u64 {
+        return Err(invalid(format!("offset {rat}: watch report count: {nr} scopes do not fit the {} bytes left", r.end - r.pos)));
+    }
+    let mut reported = Vec::with_capacity(nr as usize);
+    for i in 0..nr {
+        let at = r.pos;
+        let a = r.u32(&|| format!("watch report {i} account"))?;
+        let m = r.u32(&|| format!("watch report {i} market"))?;
+        if a >= na || (m != NONE && m >= nm) {
+            return Err(invalid(format!("offset {at}: watch report {i}: scope ({a}, {m}) is out of range")));
+        }
+        if reported.last().is_some_and(|&p| p >= (a, m)) {
+            return Err(invalid(format!("offset {at}: watch report {i}: scopes must be strictly ascending")));
+        }
+        reported.push((a, m));
+    }
+    e.watch.restore_report(reported);
     if r.pos != r.end {
-        return Err(invalid(format!("offset {}: {} bytes left over after the last event", r.pos, r.end - r.pos)));
+        return Err(invalid(format!("offset {}: {} bytes left over after the watch report", r.pos, r.end - r.pos)));
     }
     Ok(e)
 }

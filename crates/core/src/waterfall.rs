@@ -211,13 +211,34 @@ impl Engine {
     fn transaction<T>(&mut self, f: impl FnOnce(&mut Engine) -> Result<T>) -> Result<T> {
         // The event log only grows: copy everything but it, and append what the step emitted.
         // `self` stays whole while `f` runs, even if it panics (the binding catches panics).
+        // The liquidation watch's index stays out of the copy too (watch.rs); a panic in `f` only
+        // costs its rebuild on next use.
         let log = std::mem::take(&mut self.waterfall.events);
+        let index = self.watch.take_index();
         let mut scratch = self.clone();
         self.waterfall.events = log;
-        let v = f(&mut scratch)?;
+        let v = match f(&mut scratch) {
+            Ok(v) => v,
+            Err(e) => {
+                self.watch.put_index(index);
+                return Err(e);
+            }
+        };
+        let first = self.waterfall.events.len();
         self.waterfall.events.append(&mut scratch.waterfall.events);
         scratch.waterfall.events = std::mem::take(&mut self.waterfall.events);
         *self = scratch;
+        self.watch.put_index(index);
+        // Every account a waterfall step changes is named in one of its events (as the account,
+        // or as the beneficiary of a socialised loss): the watch re-checks exactly those.
+        for i in first..self.waterfall.events.len() {
+            let (a, c) = (self.waterfall.events[i].account, self.waterfall.events[i].counterparty);
+            for x in [a, c] {
+                if x != NONE {
+                    self.watch.touch(x);
+                }
+            }
+        }
         Ok(v)
     }
 

@@ -10,6 +10,8 @@ use napi::bindgen_prelude::*;
 use napi::{Env, Task};
 use napi_derive::napi;
 
+mod watch;
+
 /// Version of the native binding crate.
 #[napi(catch_unwind)]
 pub fn core_version() -> String {
