@@ -539,6 +539,7 @@ export function sameValue(a: unknown, b: unknown): boolean {
     for (let k = 0; k < x.length; k++) if (x[k] !== y[k]) return false
     return true
   }
+  if (Array.isArray(a) !== Array.isArray(b)) return false
   const ka = Object.keys(a)
   const kb = Object.keys(b)
   if (ka.length !== kb.length) return false

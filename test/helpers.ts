@@ -55,3 +55,19 @@ export class Rng {
     return this.big(1n, 10n ** BigInt(this.int(0, maxDigits)))
   }
 }
+
+export type Outcome = { ok: unknown } | { code: string; message: string }
+
+/** Value, or error code + message. The binding prefixes the code; the TypeScript engine carries
+ * it on .code; a caught Rust panic arrives as napi's GenericFailure (PANIC here, so that it never
+ * matches a TypeScript error); anything else uncoded is a bug either way. */
+export function attempt(f: () => unknown): Outcome {
+  try {
+    return { ok: f() }
+  } catch (e) {
+    const err = e as { code?: string; message: string }
+    const m = /^([A-Z_]+): ([\s\S]*)$/.exec(err.message)
+    if (m) return { code: m[1]!, message: m[2]! }
+    return { code: err.code === 'GenericFailure' ? 'PANIC' : (err.code ?? 'UNCODED'), message: err.message }
+  }
+}

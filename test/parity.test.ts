@@ -4,7 +4,7 @@
 import { describe, expect, it } from 'vitest'
 import { JsEngine, type CoreEngine, type MarketInit } from '../src/index.js'
 import { loadNative } from '../src/native.js'
-import { Rng } from './helpers.js'
+import { Rng, attempt } from './helpers.js'
 
 const native = loadNative().binding
 
@@ -51,18 +51,7 @@ function randomMarket(r: Rng, i: number, q: number): MarketInit {
   }
 }
 
-type Outcome = { ok: unknown } | { code: string; message: string }
 
-function attempt(f: () => unknown): Outcome {
-  try {
-    return { ok: f() }
-  } catch (e) {
-    const err = e as { code?: string; message: string }
-    // The native binding prefixes the code; the TypeScript engine carries it on .code.
-    const m = /^([A-Z_]+): ([\s\S]*)$/.exec(err.message)
-    return err.code && !m ? { code: err.code, message: err.message } : { code: m?.[1] ?? 'UNCODED', message: m?.[2] ?? err.message }
-  }
-}
 
 const seen = { positions: 0, liquidationPrices: 0, bankruptcyPrices: 0, liquidatable: 0 }
 

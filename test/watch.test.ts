@@ -6,7 +6,7 @@
 import { describe, expect, it } from 'vitest'
 import { CROSS, Engine, FLAG_ISOLATED, JsEngine, type CoreEngine, type Implementation, type MarginColumns, type MarketInit } from '../src/index.js'
 import { loadNative } from '../src/native.js'
-import { Rng } from './helpers.js'
+import { Rng, attempt, type Outcome } from './helpers.js'
 
 const native = loadNative().binding
 const IMPLEMENTATIONS_AVAILABLE = (): Implementation[] => (native ? ['native', 'js'] : ['js'])
@@ -35,17 +35,7 @@ function market(r: Rng, i: number): MarketInit {
   }
 }
 
-type Outcome = { ok: unknown } | { code: string; message: string }
 
-function attempt(f: () => unknown): Outcome {
-  try {
-    return { ok: f() }
-  } catch (e) {
-    const err = e as { code?: string; message: string }
-    const m = /^([A-Z_]+): ([\s\S]*)$/.exec(err.message)
-    return err.code && !m ? { code: err.code, message: err.message } : { code: m?.[1] ?? 'UNCODED', message: m?.[2] ?? err.message }
-  }
-}
 
 const plain = (c: MarginColumns) => ({
   account: [...c.account],

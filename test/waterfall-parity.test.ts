@@ -11,7 +11,8 @@ import { CROSS, EVENT_KINDS, type CoreEngine, type MarketInit, type WaterfallIni
 import { candidate, queueOrder } from '../src/fallback/adl.js'
 import { JsEngine } from '../src/fallback/index.js'
 import { loadNative } from '../src/native.js'
-import { Rng } from './helpers.js'
+import { Rng, attempt, type Outcome } from './helpers.js'
+import { sameValue } from '../src/journal.js'
 
 const native = loadNative().binding
 
@@ -19,45 +20,12 @@ const I64_MAX = (1n << 63n) - 1n
 const U64_MAX = (1n << 64n) - 1n
 
 
-type Outcome = { ok: unknown } | { code: string; message: string }
 
-/** Structural equality (typed arrays element-wise); `expect().toEqual` only to report a mismatch. */
-function same(a: unknown, b: unknown): boolean {
-  if (a === b) return true
-  if (typeof a !== 'object' || typeof b !== 'object' || a === null || b === null) return false
-  if (ArrayBuffer.isView(a) || ArrayBuffer.isView(b)) {
-    if (!ArrayBuffer.isView(a) || !ArrayBuffer.isView(b) || a.constructor !== b.constructor) return false
-    const x = a as unknown as ArrayLike<unknown>
-    const y = b as unknown as ArrayLike<unknown>
-    if (x.length !== y.length) return false
-    for (let i = 0; i < x.length; i++) if (x[i] !== y[i]) return false
-    return true
-  }
-  if (Array.isArray(a) !== Array.isArray(b)) return false
-  const ka = Object.keys(a)
-  const kb = Object.keys(b)
-  if (ka.length !== kb.length) return false
-  for (const k of ka) if (!same((a as Record<string, unknown>)[k], (b as Record<string, unknown>)[k])) return false
-  return true
-}
 
 function expectSame(actual: unknown, expected: unknown, where: string): void {
-  if (!same(actual, expected)) expect(actual, where).toEqual(expected)
+  if (!sameValue(actual, expected)) expect(actual, where).toEqual(expected)
 }
 
-/** Value, or error code + message. The binding prefixes the code; a caught Rust panic has none. */
-function attempt(f: () => unknown): Outcome {
-  try {
-    return { ok: f() }
-  } catch (e) {
-    const err = e as { code?: string; message: string }
-    const m = /^([A-Z_]+): ([\s\S]*)$/.exec(err.message)
-    if (m) return { code: m[1]!, message: m[2]! }
-    // napi's catch_unwind: a panic arrives as GenericFailure with the panic message (PANIC here,
-    // so that it never matches a TypeScript error); anything else uncoded is a bug either way.
-    return { code: err.code === 'GenericFailure' ? 'PANIC' : (err.code ?? 'UNCODED'), message: err.message }
-  }
-}
 
 const kindCount = new Array<number>(EVENT_KINDS.length).fill(0)
 const stats = { calls: 0, errors: 0, rollbacks: 0, waterfallRuns: 0, plansWithOrders: 0, plannedTakeovers: 0, queues: 0, scopeRejected: 0 }
@@ -602,7 +570,7 @@ describe.skipIf(!native)('waterfall parity: ADL selection in long queues', () =>
         const out = [attempt(() => e.takeOver(0, CROSS)), attempt(() => e.autoDeleverage(0)), attempt(() => e.adlQueue(0, -1, ranking))]
         return [out, e.events(0n), e.ledger(), e.positionRisks(null)]
       })
-      expect(same(outs[1], outs[0]), `ranking ${ranking} seed ${seed}`).toBe(true)
+      expect(sameValue(outs[1], outs[0]), `ranking ${ranking} seed ${seed}`).toBe(true)
       const fills = (outs[0]![1] as { kind: Uint8Array }).kind.filter((k) => k === 5).length
       expect(fills).toBeGreaterThan(0)
     }

@@ -449,30 +449,36 @@ impl Engine {
                 continue;
             }
             let iso = rows.flags[i] & FLAG_ISOLATED != 0;
-            let existing = self.slot_of(a, m);
-            let col = &mut self.positions[m as usize];
-            match existing {
-                Some(s) => {
-                    let s = s as usize;
-                    col.qty[s] = q;
-                    col.cost[s] = cost;
-                    col.isolated_margin[s] = im;
-                    col.isolated[s] = iso;
-                }
-                None => {
-                    let slot = col.qty.len() as u32;
-                    col.account.push(a);
-                    col.qty.push(q);
-                    col.cost.push(cost);
-                    col.isolated_margin.push(im);
-                    col.isolated.push(iso);
-                    let refs = &mut self.accounts[a as usize].positions;
-                    let at = refs.partition_point(|&(mm, _)| mm < m);
-                    refs.insert(at, (m, slot));
-                }
-            }
+            self.write_position(a, m, q, cost, iso, im);
         }
         Ok(())
+    }
+
+    /// Store a validated non-zero position: in place, or appended to the market's columns with
+    /// the account's (market, slot) reference kept in market order.
+    pub(crate) fn write_position(&mut self, a: u32, m: u32, q: i64, cost: i64, iso: bool, im: i64) {
+        let existing = self.slot_of(a, m);
+        let col = &mut self.positions[m as usize];
+        match existing {
+            Some(s) => {
+                let s = s as usize;
+                col.qty[s] = q;
+                col.cost[s] = cost;
+                col.isolated_margin[s] = im;
+                col.isolated[s] = iso;
+            }
+            None => {
+                let slot = col.qty.len() as u32;
+                col.account.push(a);
+                col.qty.push(q);
+                col.cost.push(cost);
+                col.isolated_margin.push(im);
+                col.isolated.push(iso);
+                let refs = &mut self.accounts[a as usize].positions;
+                let at = refs.partition_point(|&(mm, _)| mm < m);
+                refs.insert(at, (m, slot));
+            }
+        }
     }
 
     /// Cross totals of every account at the current marks: [Σ uPnL, Σ MM] over cross positions

@@ -101,28 +101,7 @@ impl Engine {
                 self.remove_position(a, m);
                 continue;
             }
-            let existing = self.slot_of(a, m);
-            let col = &mut self.positions[m as usize];
-            match existing {
-                Some(s) => {
-                    let s = s as usize;
-                    col.qty[s] = q;
-                    col.cost[s] = c;
-                    col.isolated[s] = iso;
-                    col.isolated_margin[s] = im;
-                }
-                None => {
-                    let slot = col.qty.len() as u32;
-                    col.account.push(a);
-                    col.qty.push(q);
-                    col.cost.push(c);
-                    col.isolated_margin.push(im);
-                    col.isolated.push(iso);
-                    let refs = &mut self.accounts[a as usize].positions;
-                    let at = refs.partition_point(|&(mm, _)| mm < m);
-                    refs.insert(at, (m, slot));
-                }
-            }
+            self.write_position(a, m, q, c, iso, im);
         }
         for (a, b) in bal {
             self.accounts[a as usize].balance = b;
