@@ -222,7 +222,8 @@ pub fn run(data: &[u8]) {
     let mut steps = 0;
     while !inp.is_empty() && steps < 64 {
         steps += 1;
-        let before = dump(&e);
+        // A copy, dumped only if the call is rejected (formatting every step would halve the speed).
+        let before = e.clone();
         let cash = e.cash_total();
         let op = inp.byte() % 16;
         let na = e.accounts().len();
@@ -374,7 +375,7 @@ pub fn run(data: &[u8]) {
         };
         no_internal(&r, "call");
         match r {
-            Err(_) => assert_eq!(before, dump(&e), "op {op} was rejected ({r:?}) but changed the engine"),
+            Err(_) => assert_eq!(dump(&before), dump(&e), "op {op} was rejected ({r:?}) but changed the engine"),
             Ok(()) if CONSERVING.contains(&op) => {
                 assert_eq!(cash, e.cash_total(), "op {op} succeeded but moved the cash total")
             }
@@ -384,10 +385,9 @@ pub fn run(data: &[u8]) {
     }
 }
 
-/// Read-only calls: they may fail (OVERFLOW on extreme books) but never panic, never report
-/// INTERNAL, and never change the engine.
+/// Read-only calls (`&Engine`: they cannot change it): they may fail (OVERFLOW on extreme
+/// books) but never panic and never report INTERNAL.
 fn queries(e: &Engine, inp: &mut Input, na: usize, nm: usize) {
-    let before = dump(e);
     match inp.byte() % 8 {
         0 => {
             let w = if inp.bool() { None } else { Some(inp.i64_near(800_000)) };
@@ -441,5 +441,4 @@ fn queries(e: &Engine, inp: &mut Input, na: usize, nm: usize) {
             let _ = e.market(inp.index(nm));
         }
     }
-    assert_eq!(before, dump(e), "a query changed the engine");
 }
