@@ -40,21 +40,32 @@ function bigJson(v: unknown): string {
   return JSON.stringify(v, (_k, x) => (typeof x === 'bigint' ? x.toString() : x))
 }
 
-/** Load `file` with one implementation; the outcome as a comparable string. */
+function classify(e: unknown, implementation: string, needPath: boolean, file: string): string {
+  if (!(e instanceof DeleverageError)) {
+    const err = e as Error
+    throw new Violation('foreign-exception', `${implementation}: ${err?.name}: ${err?.message}\n${err?.stack?.split('\n').slice(1, 6).join('\n')}`)
+  }
+  if (!STABLE_CODES.has(e.code)) throw new Violation('unstable-code', `${implementation}: ${e.code}: ${e.message}`)
+  if (needPath && !PATH.test(e.message) && !e.message.startsWith(`${file}: `)) throw new Violation('no-path', `${implementation}: ${e.code}: ${e.message}`)
+  return `${e.code}: ${e.message}`
+}
+
+/** Load `file` with one implementation, then use it as `deleverage check` does; the outcome as a
+ *  comparable string. Decoding errors must name their JSON path; errors of the use that follows
+ *  (the sweep at the file's warning ratio, e.g. OVERFLOW of an extreme book) only need a stable code. */
 function outcome(file: string, implementation: 'js' | 'native'): string {
+  let loaded: ReturnType<typeof loadScenarioFile>
   try {
-    const { scenario, engine } = loadScenarioFile(file, { implementation })
-    // What `deleverage check` reads next: the sweep at the file's warning ratio, the positions.
+    loaded = loadScenarioFile(file, { implementation })
+  } catch (e) {
+    return `load ${classify(e, implementation, true, file)}`
+  }
+  const { scenario, engine } = loaded
+  try {
     const sweep = engine.sweep(scenario.warningRatio === undefined ? {} : { warningRatio: scenario.warningRatio })
     return `ok ${bigJson({ ledger: engine.ledger(), accounts: engine.accounts(), positions: engine.positions(), sweep })}`
   } catch (e) {
-    if (!(e instanceof DeleverageError)) {
-      const err = e as Error
-      throw new Violation('foreign-exception', `${implementation}: ${err?.name}: ${err?.message}\n${err?.stack?.split('\n').slice(1, 6).join('\n')}`)
-    }
-    if (!STABLE_CODES.has(e.code)) throw new Violation('unstable-code', `${implementation}: ${e.code}: ${e.message}`)
-    if (!PATH.test(e.message) && !e.message.startsWith(`${file}: `)) throw new Violation('no-path', `${implementation}: ${e.code}: ${e.message}`)
-    return `${e.code}: ${e.message}`
+    return `use ${classify(e, implementation, false, file)}`
   }
 }
 
