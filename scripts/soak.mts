@@ -50,7 +50,7 @@ const engine = new Engine({ quoteDecimals: book.quoteDecimals, implementation })
 load(engine, book)
 const core = engine.core
 core.depositFund(10n ** 15n, 0n) // ten million quote units in the insurance fund
-console.log(`loaded in ${((performance.now() - t0) / 1000).toFixed(1)} s: ${core.positionCount().toLocaleString('en')} positions`)
+console.log(`loaded in ${((performance.now() - t0) / 1000).toFixed(1)} s: ${core.positionCount().toLocaleString('en')} positions on the ${engine.implementation} engine`)
 
 const opening = book.markets.map((m) => m.mark)
 const marks = opening.slice()

@@ -1,6 +1,10 @@
 // Coverage-guided fuzzer for the scenario decoder (src/scenario.ts), in-process on Node.
 //
-//   node --import tsx fuzz/js/scenario.ts [--seconds N] [--runs N] [--seed N] [--replay]
+//   node --import tsx fuzz/js/scenario.ts [--seconds N] [--runs N] [--seed N] [--replay] [--cmin]
+//
+// --replay runs the corpora once through the invariant check; --cmin rewrites the committed seeds
+// fuzz/corpus/scenario/ as a small subset of seeds + working corpus with the same coverage
+// (greedy: smallest inputs first, each kept if it reaches a new block).
 //
 // Why not Jazzer.js: @jazzer.js/core 4.0.0 installs, but its prebuilt libFuzzer addon needs
 // GLIBC 2.38 and GLIBCXX 3.4.32 (Debian 12 has 2.36 / 3.4.30), and the only version that builds
@@ -17,7 +21,7 @@
 // kills the process if one input runs for more than --hang-seconds (a hang).
 
 import { createHash } from 'node:crypto'
-import { mkdirSync, readdirSync, readFileSync, writeFileSync, existsSync } from 'node:fs'
+import { mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync, existsSync } from 'node:fs'
 import { Session } from 'node:inspector'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -35,6 +39,7 @@ const seconds = Number(opt('--seconds', '60'))
 const maxRuns = Number(opt('--runs', 'Infinity'))
 const hangSeconds = Number(opt('--hang-seconds', '10'))
 const replay = args.includes('--replay')
+const cmin = args.includes('--cmin')
 let rngState = BigInt(opt('--seed', String(Date.now())))
 
 const seedDir = join(root, 'fuzz', 'corpus', 'scenario')
@@ -91,7 +96,8 @@ function newFeatures(): number {
         if (r.count === 0) continue
         const block = `${script.url}:${r.startOffset}:${r.endOffset}`
         blocksHit.add(block)
-        const key = `${block}:${bucket(r.count)}`
+        // --cmin keeps block coverage only (hit counts would keep nearly every input).
+        const key = cmin ? block : `${block}:${bucket(r.count)}`
         if (!seen.has(key)) {
           seen.add(key)
           fresh++
@@ -293,6 +299,20 @@ newFeatures() // discard what loading the modules covered
 for (const s of seeds) {
   execute(s)
   if (newFeatures() > 0) corpus.push(s)
+}
+if (cmin) {
+  post('Profiler.takePreciseCoverage')
+  seen.clear()
+  const kept: string[] = []
+  for (const s of [...new Set(seeds)].sort((a, b) => a.length - b.length)) {
+    execute(s)
+    if (newFeatures() > 0) kept.push(s)
+  }
+  mkdirSync(seedDir, { recursive: true })
+  for (const f of readdirSync(seedDir)) rmSync(join(seedDir, f))
+  for (const k of kept) writeFileSync(join(seedDir, `${createHash('sha1').update(k).digest('hex').slice(0, 16)}.json`), k)
+  console.log(`scenario cmin: ${seeds.length} inputs -> ${kept.length} in ${seedDir} (${kept.reduce((a, k) => a + k.length, 0)} bytes), ${seen.size} features`)
+  process.exit(0)
 }
 if (corpus.length === 0) corpus.push(seeds[0]!)
 mkdirSync(workDir, { recursive: true })
