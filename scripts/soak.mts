@@ -3,7 +3,7 @@
 //
 //   node --expose-gc --import tsx scripts/soak.mts [--minutes 5] [--engine native|js]
 //        [--positions 1000000] [--sample-seconds 10] [--warmup-seconds 60] [--tolerance-mib 64]
-//        [--seed 1]
+//        [--seed 1] [--waterfall-seconds 5] [--fill-rows 1000] [--no-yield]
 //
 // The loop: move the marks of a few markets (a mean-reverting random walk within ±8 % of the
 // opening marks) and sweep; every step also fills a batch of random positions (set_positions:
@@ -12,6 +12,10 @@
 // after a full GC: RSS, V8 heap, external and array-buffer memory. Fails (exit 1) on any error,
 // on a cash total that moved, or when RSS after the warm-up exceeds the warm-up's peak by more than
 // the tolerance.
+//
+// The loop returns to the event loop after every step, as a server does between requests: the
+// native binding's typed arrays are freed by finalizers that Node runs there, so a loop that never
+// yields accumulates every result it was handed (--no-yield shows it; docs/SOAK.md).
 
 import os from 'node:os'
 import { Engine } from '../src/engine.js'
@@ -29,6 +33,9 @@ const sampleSeconds = Number(opt('--sample-seconds', '10'))
 const warmupSeconds = Number(opt('--warmup-seconds', String(Math.min(60, minutes * 12))))
 const toleranceMiB = Number(opt('--tolerance-mib', '64'))
 let seed = Number(opt('--seed', '1'))
+const waterfallSeconds = Number(opt('--waterfall-seconds', '5')) // 0: never
+const FILL_ROWS = Number(opt('--fill-rows', '1000'))
+const yieldEachStep = !args.includes('--no-yield')
 const gc = (globalThis as { gc?: () => void }).gc
 if (!gc) {
   console.error('run with node --expose-gc (the samples are taken after a full GC)')
@@ -42,7 +49,7 @@ const MiB = (b: number) => Math.round((b / 2 ** 20) * 10) / 10
 const accounts = positions / 4
 const marketsN = 64
 console.log(`machine: ${os.cpus()[0]?.model ?? '?'}, ${os.cpus().length} cores, ${Math.round(os.totalmem() / 2 ** 30)} GiB, Node ${process.version} (shared with other work)`)
-console.log(`soak: ${implementation} engine, ${positions.toLocaleString('en')} positions, ${accounts.toLocaleString('en')} accounts, ${marketsN} markets, ${minutes} min`)
+console.log(`soak: ${implementation} engine, ${positions.toLocaleString('en')} positions, ${accounts.toLocaleString('en')} accounts, ${marketsN} markets, ${minutes} min${yieldEachStep ? '' : ', never yielding to the event loop'}`)
 
 const t0 = performance.now()
 const book = makeBook(positions, accounts, marketsN)
@@ -67,7 +74,6 @@ function sample(): Sample {
   return s
 }
 
-const FILL_ROWS = 1_000
 const MARKETS_PER_STEP = 8
 let steps = 0
 let sweeps = 0
@@ -104,7 +110,8 @@ function moveMarks() {
 
 function fills() {
   const rows = new Set<number>()
-  while (rows.size < FILL_ROWS) rows.add(rand(positions))
+  while (rows.size < Math.min(FILL_ROWS, positions)) rows.add(rand(positions))
+  if (rows.size === 0) return
   const n = rows.size
   const account = new Uint32Array(n)
   const market = new Uint32Array(n)
@@ -157,7 +164,7 @@ console.log(`start: ${fmtSample(start)}`)
 const loopStart = performance.now()
 const end = loopStart + minutes * 60_000
 let nextSample = loopStart + sampleSeconds * 1000
-let nextWaterfall = loopStart + 5_000
+let nextWaterfall = waterfallSeconds > 0 ? loopStart + waterfallSeconds * 1000 : Infinity
 let failure: string | null = null
 try {
   while (performance.now() < end) {
@@ -172,10 +179,11 @@ try {
     fills()
     steps++
     now++
+    if (yieldEachStep) await new Promise((resolve) => setImmediate(resolve))
     const t = performance.now()
     if (t >= nextWaterfall) {
       waterfall()
-      nextWaterfall = t + 5_000
+      nextWaterfall = t + waterfallSeconds * 1000
     }
     if (t >= nextSample) {
       const s = sample()
