@@ -75,7 +75,7 @@ run_rust() {
   found=$(( $(count_artifacts "$target") - before ))
   grep -E '^#[0-9]+ +DONE|^Done' "$log" | tail -2 | sed 's/^/    /'
   if [[ $rc -ne 0 || $found -gt 0 ]]; then
-    grep -E 'panicked at|^SUMMARY|Test unit written' -A3 "$log" | head -30
+    grep -E 'panicked at|^SUMMARY|Test unit written' -A3 "$log" | cut -c1-400 | head -30
     summary+=("$target: ${runs:-?} executions, ${rate:-?} exec/s, FINDINGS: $found new artifact(s) in fuzz/artifacts/$target (exit $rc)")
     failed=1
   else
