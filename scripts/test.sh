@@ -10,6 +10,14 @@ cd "$(dirname "$0")/.."
 echo "==> cargo test --workspace"
 cargo test --workspace
 
+# Short coverage-guided fuzz run (docs/FUZZING.md), only when asked: CI sets
+# DELEVERAGE_FUZZ_SECONDS (seconds per target) and installs cargo-fuzz if it is missing. Without
+# nightly the Rust targets skip with a message. A finding fails the suite.
+if [[ -n "${DELEVERAGE_FUZZ_SECONDS:-}" ]]; then
+  echo "==> fuzz (${DELEVERAGE_FUZZ_SECONDS} s per target)"
+  DELEVERAGE_FUZZ_INSTALL=1 bash scripts/fuzz.sh "$DELEVERAGE_FUZZ_SECONDS"
+fi
+
 echo "==> check:generated (rebuild native module, diff index.js / index.d.ts)"
 bash scripts/check-generated.sh
 

@@ -4,7 +4,7 @@
 
 import { readFileSync } from 'node:fs'
 import { describe } from './decimal.js'
-import { Engine, type AccountInput, type EngineOptions, type FillModel, type MarketConfig, type TierConfig, type WaterfallOptions } from './engine.js'
+import { Engine, toDeleverageError, type AccountInput, type EngineOptions, type FillModel, type MarketConfig, type TierConfig, type WaterfallOptions } from './engine.js'
 import { DeleverageError } from './fallback/errors.js'
 
 export interface Scenario {
@@ -53,6 +53,12 @@ function int(v: Json, path: string): number {
   return v
 }
 
+/** A decimals count: the engines take it as a u32 (and the native binding would wrap a larger one). */
+function decimals(v: Json, path: string): number {
+  if (int(v, path) > 0xffffffff) fail(path, `expected a number of decimals, got ${describe(v)}`)
+  return v as number
+}
+
 function only(o: Record<string, Json>, path: string, keys: string[]): void {
   for (const k of Object.keys(o)) if (!keys.includes(k)) fail(`${path}.${k}`, `unknown field (expected one of ${keys.join(', ')})`)
 }
@@ -89,8 +95,8 @@ export function parseScenario(doc: Json): Scenario {
     })
     const out: MarketConfig = {
       symbol: str(m.symbol, `${p}.symbol`),
-      priceDecimals: int(m.priceDecimals, `${p}.priceDecimals`),
-      qtyDecimals: int(m.qtyDecimals, `${p}.qtyDecimals`),
+      priceDecimals: decimals(m.priceDecimals, `${p}.priceDecimals`),
+      qtyDecimals: decimals(m.qtyDecimals, `${p}.qtyDecimals`),
       tiers,
       mark: amount(m.mark, `${p}.mark`),
     }
@@ -127,7 +133,7 @@ export function parseScenario(doc: Json): Scenario {
   if (fund !== undefined) s.insuranceFund = fund
   if (root.waterfall !== undefined) s.waterfall = parseWaterfall(root.waterfall, 'waterfall')
   if (root.fill !== undefined) s.fill = parseFill(root.fill, 'fill')
-  const q = opt(root, 'quoteDecimals', int, '$')
+  const q = opt(root, 'quoteDecimals', decimals, '$')
   if (q !== undefined) s.quoteDecimals = q
   const w = opt(root, 'warningRatio', amount, '$')
   if (w !== undefined) s.warningRatio = w
@@ -169,7 +175,15 @@ function parseFill(v: Json, p: string): FillModel {
 
 /** Build an engine from a checked scenario. Engine errors are re-labelled with the JSON path. */
 export function engineFromScenario(s: Scenario, options: Omit<EngineOptions, 'quoteDecimals'> = {}): Engine {
-  const engine = new Engine({ ...options, quoteDecimals: s.quoteDecimals ?? 8 })
+  let engine: Engine
+  try {
+    engine = new Engine({ ...options, quoteDecimals: s.quoteDecimals ?? 8 })
+  } catch (e) {
+    // The only scenario field the constructor reads (NATIVE_UNAVAILABLE is about the options).
+    // The native constructor's error is not mapped by the Engine (src/engine.ts createCore): map it here.
+    const err = toDeleverageError(e)
+    throw err instanceof DeleverageError && err.code === 'NATIVE_UNAVAILABLE' ? err : relabel(err, '$.quoteDecimals')
+  }
   s.markets.forEach((m, i) => {
     try {
       engine.addMarket(m)
