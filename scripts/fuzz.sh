@@ -107,15 +107,7 @@ for t in "${targets[@]}"; do
   case "$t" in
     batch_ops) run_rust batch_ops ;;
     scenario) run_scenario ;;
-    snapshot)
-      # The snapshot decoder is another branch's work; the target switches on when it lands.
-      if grep -rqs 'fn decode_snapshot' crates/core/src; then
-        run_rust snapshot --features snapshot
-      else
-        echo "SKIP snapshot: crates/core has no decode_snapshot yet (docs/FUZZING.md, 'Snapshot decoder')"
-        summary+=("snapshot: skipped (no decoder yet)")
-      fi
-      ;;
+    snapshot) run_rust snapshot ;;
     *) echo "unknown target $t (batch_ops, scenario, snapshot)" >&2; exit 2 ;;
   esac
 done

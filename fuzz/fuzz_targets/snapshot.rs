@@ -1,11 +1,7 @@
-//! Snapshot decoder (fuzz/harness/snapshot.rs): built only with `--features snapshot`, which
-//! scripts/fuzz.sh passes once the core has `decode_snapshot`.
+//! Snapshot decoder (fuzz/harness/snapshot.rs): `decode_snapshot` on arbitrary bytes.
 #![no_main]
 
 #[path = "../harness/mod.rs"]
 mod harness;
 
-#[path = "../harness/snapshot.rs"]
-mod snapshot;
-
-libfuzzer_sys::fuzz_target!(|data: &[u8]| snapshot::run(data));
+libfuzzer_sys::fuzz_target!(|data: &[u8]| harness::snapshot::run(data));

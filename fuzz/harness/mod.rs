@@ -5,3 +5,4 @@
 
 pub mod batch_ops;
 pub mod input;
+pub mod snapshot;

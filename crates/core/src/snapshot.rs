@@ -206,14 +206,7 @@ impl Engine {
 
     /// A versioned, checksummed snapshot (SPEC §12.2): header, the state bytes, their SHA-256.
     pub fn snapshot(&self) -> Vec<u8> {
-        let body = self.state_bytes();
-        let mut out = Vec::with_capacity(HEADER + body.len() + CHECKSUM);
-        out.extend_from_slice(SNAPSHOT_MAGIC);
-        out.extend_from_slice(&SNAPSHOT_FORMAT_VERSION.to_le_bytes());
-        out.extend_from_slice(&(body.len() as u64).to_le_bytes());
-        out.extend_from_slice(&body);
-        out.extend_from_slice(&Sha256::digest(&body));
-        out
+        seal_snapshot(&self.state_bytes())
     }
 
     /// Restore an engine from a snapshot (`decode_snapshot`).
@@ -281,6 +274,18 @@ impl<'a> Reader<'a> {
 /// A validator of the normal API refused a value: keep its code and message inside ours.
 fn refused(at: usize, field: &str, e: Error) -> Error {
     invalid(format!("offset {at}: {field}: {}: {}", e.code.as_str(), e.message))
+}
+
+/// A snapshot of state bytes (SPEC §12.2): magic, format version, body length, the body, and its
+/// SHA-256 (which is the state hash).
+pub fn seal_snapshot(body: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(HEADER + body.len() + CHECKSUM);
+    out.extend_from_slice(SNAPSHOT_MAGIC);
+    out.extend_from_slice(&SNAPSHOT_FORMAT_VERSION.to_le_bytes());
+    out.extend_from_slice(&(body.len() as u64).to_le_bytes());
+    out.extend_from_slice(body);
+    out.extend_from_slice(&Sha256::digest(body));
+    out
 }
 
 /// Decode and validate a snapshot into a new engine (SPEC §12.3). Pure: no I/O, no global state;

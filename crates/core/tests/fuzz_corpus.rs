@@ -47,3 +47,9 @@ fn batch_ops_harness_runs_the_empty_program_and_a_long_one() {
     let long: Vec<u8> = (0..4096u32).map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8).collect();
     harness::batch_ops::run(&long);
 }
+
+#[test]
+fn snapshot_corpus_replays_clean() {
+    let n = replay("snapshot", harness::snapshot::run);
+    assert!(n > 0, "no committed snapshot corpus found under fuzz/");
+}
