@@ -213,9 +213,14 @@ function createCore(impl: Implementation | 'auto', quoteDecimals: number, from?:
   if (impl !== 'js') {
     const { binding, error } = loadNative()
     if (binding) {
-      if (from === undefined) return { core: wrapNative(new binding.NativeEngine(quoteDecimals)), implementation: 'native' }
+      // napi coerces a u32 argument modulo 2^32 (2^32 + 8 would be 8): check it as the TypeScript
+      // engine does, and map the constructor's own errors like every other call's.
+      if (from === undefined && !(Number.isInteger(quoteDecimals) && quoteDecimals >= 0 && quoteDecimals <= 0xffffffff)) {
+        throw new DeleverageError('INVALID_ARGUMENT', `quoteDecimals must be a non-negative integer (u32), got ${String(quoteDecimals)}`)
+      }
       try {
-        return { core: wrapNative(binding.NativeEngine.restore(from)), implementation: 'native' }
+        const native = from === undefined ? new binding.NativeEngine(quoteDecimals) : binding.NativeEngine.restore(from)
+        return { core: wrapNative(native), implementation: 'native' }
       } catch (e) {
         throw toDeleverageError(e)
       }

@@ -1,7 +1,7 @@
 // Bad input: a JS error with a stable code, and the engine state unchanged — on both engines.
 import { describe, expect, it } from 'vitest'
 import { type Engine, type MarketConfig } from '../src/index.js'
-import { Engine as EngineClass } from '../src/index.js'
+import { DeleverageError, Engine as EngineClass } from '../src/index.js'
 import { IMPLEMENTATIONS, codeOf, engine } from './helpers.js'
 
 const ETH: MarketConfig = { symbol: 'ETH-PERP', priceDecimals: 2, qtyDecimals: 3, tiers: [{ floor: '0', mmr: '0.005' }, { floor: '100000', mmr: '0.01' }], mark: '2011.03' }
@@ -85,6 +85,20 @@ describe.each(IMPLEMENTATIONS)('bad input on the %s engine', (implementation) =>
     expect(codeOf(() => act(e))).toBe(code)
     // The state hash covers the whole state (SPEC §12), not just what the reports show.
     expect(e.stateHash()).toBe(before)
+  })
+
+  it('quote decimals out of range → the same error on both engines, never a wrapped u32', () => {
+    for (const [q, code] of [[19, 'INVALID_DECIMALS'], [2 ** 32 + 8, 'INVALID_ARGUMENT'], [1e21, 'INVALID_ARGUMENT'], [-1, 'INVALID_ARGUMENT'], [1.5, 'INVALID_DECIMALS']] as const) {
+      let err: unknown
+      try {
+        new EngineClass({ implementation, quoteDecimals: q })
+      } catch (e) {
+        err = e
+      }
+      expect(err, `quoteDecimals ${q}`).toBeInstanceOf(DeleverageError)
+      expect((err as DeleverageError).code).toBe(code)
+      expect((err as DeleverageError).message).toContain(String(q))
+    }
   })
 
   it('names the field and the value in the message', () => {
