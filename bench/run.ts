@@ -142,7 +142,8 @@ interface NativeDiagnostics {
   watchLastRechecked(): number
   adlSelectionTiming(market: number, side: number, ranking: number, need: bigint): BigInt64Array
 }
-const diag = (e: Engine) => e.core as unknown as NativeDiagnostics
+// Engine.core is the journalling layer (src/journal.ts); the diagnostics live on the binding under it.
+const diag = (e: Engine) => (e.core as unknown as { inner: unknown }).inner as NativeDiagnostics
 const percentile = (sorted: number[], p: number) => sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)]!
 const wmarks = book.markets.map((m) => m.mark)
 const [firstChanges, watchBuildMs] = timed(() => nativeEngine.updateMarks(Uint32Array.of(0), BigInt64Array.of(wmarks[0]!)))
