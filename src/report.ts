@@ -84,7 +84,8 @@ export function renderReport(data: ReportData): string {
   svg { width: 100%; height: auto; display: block; }
   svg text { font-size: 11px; fill: var(--muted); }
   svg .title { font-size: 12px; fill: var(--fg); }
-  table { border-collapse: collapse; width: 100%; font-variant-numeric: tabular-nums; }
+  table { border-collapse: collapse; width: 100%; font-variant-numeric: tabular-nums; font-size: 13px; }
+  section { overflow-x: auto; }
   th, td { text-align: right; padding: 4px 8px; border-bottom: 1px solid var(--grid); white-space: nowrap; }
   th:first-child, td:first-child { text-align: left; }
   th { color: var(--muted); font-weight: 600; }
