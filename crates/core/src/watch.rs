@@ -164,12 +164,6 @@ impl Watch {
             ix.mark_dirty(a);
         }
     }
-    pub(crate) fn take_index(&mut self) -> Option<Box<Index>> {
-        self.index.take()
-    }
-    pub(crate) fn put_index(&mut self, ix: Option<Box<Index>>) {
-        self.index = ix;
-    }
     pub fn is_built(&self) -> bool {
         self.index.is_some()
     }

@@ -206,29 +206,33 @@ impl Engine {
         self.waterfall.events.push(Event { seq, kind, account, market, counterparty, qty, price, amount });
     }
 
-    /// Run `f` on a copy and keep the copy only if it succeeds: a failing multi-step operation
-    /// leaves the engine untouched (DESIGN §5).
+    /// Run `f` all or nothing (DESIGN §5): every write it makes to the book (balances, position
+    /// rows, removals) goes to an undo log, the waterfall's own state is kept aside (its event log
+    /// only grows: its length is kept), and a failing step — an error or a panic — is rolled back,
+    /// so the engine is exactly as before. No copy of the book (a clone cost ≈ 30–50 ms at 1M
+    /// positions per call). Nested calls run inside the outer transaction.
     fn transaction<T>(&mut self, f: impl FnOnce(&mut Engine) -> Result<T>) -> Result<T> {
-        // The event log only grows: copy everything but it, and append what the step emitted.
-        // `self` stays whole while `f` runs, even if it panics (the binding catches panics).
-        // The liquidation watch's index stays out of the copy too (watch.rs); a panic in `f` only
-        // costs its rebuild on next use.
-        let log = std::mem::take(&mut self.waterfall.events);
-        let index = self.watch.take_index();
-        let mut scratch = self.clone();
-        self.waterfall.events = log;
-        let v = match f(&mut scratch) {
-            Ok(v) => v,
-            Err(e) => {
-                self.watch.put_index(index);
+        if self.undo.is_some() {
+            return f(self);
+        }
+        let events = std::mem::take(&mut self.waterfall.events);
+        let saved = self.waterfall.clone();
+        self.waterfall.events = events;
+        let first = self.waterfall.events.len();
+        self.undo = Some(Vec::new());
+        let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f(self)));
+        let log = self.undo.take().unwrap_or_default();
+        let v = match r {
+            Ok(Ok(v)) => v,
+            Ok(Err(e)) => {
+                self.roll_back_transaction(log, saved, first);
                 return Err(e);
             }
+            Err(panic) => {
+                self.roll_back_transaction(log, saved, first);
+                std::panic::resume_unwind(panic);
+            }
         };
-        let first = self.waterfall.events.len();
-        self.waterfall.events.append(&mut scratch.waterfall.events);
-        scratch.waterfall.events = std::mem::take(&mut self.waterfall.events);
-        *self = scratch;
-        self.watch.put_index(index);
         // Every account a waterfall step changes is named in one of its events (as the account,
         // or as the beneficiary of a socialised loss): the watch re-checks exactly those.
         for i in first..self.waterfall.events.len() {
@@ -240,6 +244,14 @@ impl Engine {
             }
         }
         Ok(v)
+    }
+
+    fn roll_back_transaction(&mut self, log: Vec<crate::engine::Undo>, saved: WaterfallState, first: usize) {
+        self.roll_back(log);
+        let mut events = std::mem::take(&mut self.waterfall.events);
+        events.truncate(first);
+        self.waterfall = saved;
+        self.waterfall.events = events;
     }
 
     pub fn deposit_fund(&mut self, amount: i64, now: u64) -> Result<()> {
@@ -440,25 +452,20 @@ impl Engine {
         if iso {
             let im2 = im as i128 + realised;
             if delta == q {
+                let b = money(self.accounts[a as usize].balance as i128 + im2, "balance")?;
                 self.remove_position(a, m);
-                let b = &mut self.accounts[a as usize].balance;
-                *b = money(*b as i128 + im2, "balance")?;
+                self.put_balance(a, b);
                 returned = Some(im2);
             } else {
-                let col = &mut self.positions[m as usize];
-                col.qty[s] = q - delta;
-                col.cost[s] = cost - closed;
-                col.isolated_margin[s] = money(im2, "isolated margin")?;
+                self.put_row(m, s, q - delta, cost - closed, money(im2, "isolated margin")?);
             }
         } else {
-            let b = &mut self.accounts[a as usize].balance;
-            *b = money(*b as i128 + realised, "balance")?;
+            let b = money(self.accounts[a as usize].balance as i128 + realised, "balance")?;
+            self.put_balance(a, b);
             if delta == q {
                 self.remove_position(a, m);
             } else {
-                let col = &mut self.positions[m as usize];
-                col.qty[s] = q - delta;
-                col.cost[s] = cost - closed;
+                self.put_row(m, s, q - delta, cost - closed, im);
             }
         }
         Ok((realised, returned))
@@ -489,12 +496,12 @@ impl Engine {
         }
         match iso.and_then(|m| self.slot_of(a, m).map(|s| (m, s))) {
             Some((m, s)) => {
-                let im = &mut self.positions[m as usize].isolated_margin[s as usize];
-                *im = money(*im as i128 - amount, "isolated margin")?;
+                let im = money(self.positions[m as usize].isolated_margin[s as usize] as i128 - amount, "isolated margin")?;
+                self.put_isolated_margin(m, s as usize, im);
             }
             None => {
-                let b = &mut self.accounts[a as usize].balance;
-                *b = money(*b as i128 - amount, "balance")?;
+                let b = money(self.accounts[a as usize].balance as i128 - amount, "balance")?;
+                self.put_balance(a, b);
             }
         }
         self.move_fund(amount)?;
@@ -530,8 +537,8 @@ impl Engine {
         let pay = if self.waterfall.adl_mode { 0 } else { deficit.min(self.waterfall.fund.max(0) as i128) };
         if pay > 0 {
             self.move_fund(-pay)?;
-            let b = &mut self.accounts[a as usize].balance;
-            *b = money(*b as i128 + pay, "balance")?;
+            let b = money(self.accounts[a as usize].balance as i128 + pay, "balance")?;
+            self.put_balance(a, b);
             self.emit(EventKind::FundPayment, a, NONE, NONE, 0, 0, money(pay, "fund payment")?);
         }
         if deficit > pay {
@@ -816,17 +823,18 @@ impl Engine {
             let shares = prorata_shares(e, &cands, amount as u128);
             for (i, pay) in shares {
                 let (acc, s) = (cands[i].account, e.slot_of(cands[i].account, m).unwrap() as usize);
-                let col = &mut e.positions[m as usize];
+                let col = &e.positions[m as usize];
                 if col.isolated[s] {
-                    col.isolated_margin[s] = money(col.isolated_margin[s] as i128 - pay as i128, "isolated margin")?;
+                    let im = money(col.isolated_margin[s] as i128 - pay as i128, "isolated margin")?;
+                    e.put_isolated_margin(m, s, im);
                 } else {
-                    let b = &mut e.accounts[acc as usize].balance;
-                    *b = money(*b as i128 - pay as i128, "balance")?;
+                    let b = money(e.accounts[acc as usize].balance as i128 - pay as i128, "balance")?;
+                    e.put_balance(acc, b);
                 }
                 e.emit(EventKind::SocialisedLoss, acc, m, beneficiary, 0, 0, pay as i64);
             }
-            let b = &mut e.accounts[beneficiary as usize].balance;
-            *b = money(*b as i128 + amount as i128, "balance")?;
+            let b = money(e.accounts[beneficiary as usize].balance as i128 + amount as i128, "balance")?;
+            e.put_balance(beneficiary, b);
             Ok(())
         })
     }
@@ -864,12 +872,12 @@ impl Engine {
                 if flow == 0 {
                     continue;
                 }
-                let col = &mut e.positions[m as usize];
                 if iso {
-                    col.isolated_margin[s] = money(col.isolated_margin[s] as i128 + flow, "isolated margin")?;
+                    let im = money(e.positions[m as usize].isolated_margin[s] as i128 + flow, "isolated margin")?;
+                    e.put_isolated_margin(m, s, im);
                 } else {
-                    let b = &mut e.accounts[acc as usize].balance;
-                    *b = money(*b as i128 + flow, "balance")?;
+                    let b = money(e.accounts[acc as usize].balance as i128 + flow, "balance")?;
+                    e.put_balance(acc, b);
                 }
                 e.emit(EventKind::Funding, acc, m, NONE, q, mk.mark, money(flow, "funding")?);
             }

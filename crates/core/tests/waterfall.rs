@@ -273,6 +273,22 @@ fn inverse_market_takeover_and_adl() {
 }
 
 #[test]
+fn an_operation_that_fails_half_way_is_rolled_back_to_the_byte() {
+    // Loss shares execute largest position first; the smallest holder's balance cannot take its
+    // share (i64 overflow), after the others have paid theirs: the whole call is taken back.
+    let mut b = Book::new(vec![linear("SOL", 1_000_000, 10_000)], cfg(0, 0), 0);
+    let bankrupt = b.account("bankrupt", -100 * USD, &[]);
+    b.account("big", 1_000 * USD, &[(0, 5_000, 10_000, None)]);
+    b.account("mid", 1_000 * USD, &[(0, -3_000, 10_000, Some(50 * USD))]);
+    b.account("small", i64::MIN + 5, &[(0, -2_000, 10_000, None)]);
+    let before = b.e.state_bytes();
+    let err = b.e.socialise_loss(0, 100 * USD, bankrupt).unwrap_err();
+    assert_eq!(err.code, ErrorCode::Overflow, "{err}");
+    assert_eq!(b.e.state_bytes(), before, "the shares already paid are taken back, the events too");
+    b.check();
+}
+
+#[test]
 fn g6_loss_socialised_over_both_sides_by_size() {
     // Drift v2 successful_resolve_perp_bankruptcy: loss $100, fund 0, base long 5 and short 5.
     let mut b = Book::new(vec![linear("SOL", 1_000_000, 10_000)], cfg(0, 0), 0);
