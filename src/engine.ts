@@ -5,7 +5,7 @@
 import { CROSS, EVENT_KINDS, FLAG_COST_BASIS, FLAG_ISOLATED, type CoreEngine, type EventKind, type MarginColumns, type MarketInit, type WaterfallInit } from './core.js'
 import { formatRatio, formatUnits, parseUnits, describe, type Amount } from './decimal.js'
 import { DeleverageError } from './fallback/errors.js'
-import { JsEngine } from './fallback/engine.js'
+import { JsEngine, u32Arg } from './fallback/engine.js'
 import { snapshotMarkets } from './fallback/snapshot.js'
 import { JournalRecorder, JournaledCore, decodeJournal, replayEntries } from './journal.js'
 import { loadNative } from './native.js'
@@ -232,6 +232,40 @@ function createCore(impl: Implementation | 'auto', quoteDecimals: number, from?:
   return { core: from === undefined ? new JsEngine(quoteDecimals) : JsEngine.restore(from), implementation: 'js' }
 }
 
+/**
+ * napi converts a JS number to a u32 argument modulo 2^32 (−1 becomes 0xffffffff, which is CROSS:
+ * `takeOver(a, -1)` would take over the cross account). The scalar u32 arguments and fields are
+ * checked first, with the TypeScript engine's own check, so both engines refuse them alike.
+ */
+const U32_ARGS: Partial<Record<keyof CoreEngine, ReadonlyArray<readonly [number, string]>>> = {
+  accountId: [[0, 'index']],
+  sweepParallel: [[1, 'threads']],
+  sweepAsync: [[1, 'threads']],
+  runWaterfall: [[0, 'model']],
+  planLiquidation: [[0, 'account'], [1, 'isolatedMarket']],
+  settleLiquidationFill: [[0, 'account'], [1, 'isolatedMarket'], [2, 'market']],
+  takeOver: [[0, 'account'], [1, 'isolatedMarket']],
+  settleEngineFill: [[0, 'market']],
+  autoDeleverage: [[0, 'market']],
+  socialiseLoss: [[0, 'market'], [2, 'beneficiary']],
+  settleFunding: [[0, 'market']],
+  enginePosition: [[0, 'market']],
+  adlQueue: [[0, 'market'], [2, 'ranking']],
+  planDeleveraging: [[0, 'account'], [1, 'kind'], [3, 'market']],
+}
+const U32_FIELDS: Partial<Record<keyof CoreEngine, readonly string[]>> = {
+  addMarket: ['kind', 'priceDecimals', 'qtyDecimals', 'basis', 'form'],
+  configureWaterfall: ['ranking', 'policy'],
+}
+
+function checkU32s(method: PropertyKey, args: unknown[]): void {
+  for (const [i, name] of U32_ARGS[method as keyof CoreEngine] ?? []) u32Arg(name, args[i])
+  const fields = U32_FIELDS[method as keyof CoreEngine]
+  if (fields && typeof args[0] === 'object' && args[0] !== null) {
+    for (const name of fields) u32Arg(name, (args[0] as Record<string, unknown>)[name])
+  }
+}
+
 /** Native errors carry `.code`; rethrow them as DeleverageError so callers see one class. */
 function wrapNative(native: CoreEngine): CoreEngine {
   // One wrapper per method, made on first use: a call costs the native call plus a try/catch,
@@ -243,8 +277,10 @@ function wrapNative(native: CoreEngine): CoreEngine {
       if (cached !== undefined) return cached
       const v = Reflect.get(target, prop, receiver)
       if (typeof v !== 'function') return v
+      const checked = prop in U32_ARGS || prop in U32_FIELDS
       const f = (...args: unknown[]) => {
         let r: unknown
+        if (checked) checkU32s(prop, args)
         try {
           r = v.apply(target, args)
         } catch (e) {

@@ -57,6 +57,11 @@ const cases: Case[] = [
   ['unknown flag bits', 'INVALID_ARGUMENT', (e) => e.core.setPositions(Uint32Array.of(0), Uint32Array.of(0), BigInt64Array.of(1n), BigInt64Array.of(1n), BigInt64Array.of(0n), Uint8Array.of(8))],
   ['new accounts whose position only the core rejects', 'OVERFLOW', (e) => e.addAccounts([{ id: 'c', balance: '1' }, { id: 'd', balance: '1', positions: [{ symbol: 'ETH-PERP', qty: '999999999999', entry: '9999999999.99' }] }])],
   ['a batch position naming an account outside the batch', 'UNKNOWN_ACCOUNT', (e) => e.core.addAccountsWithPositions(['c'], BigInt64Array.of(1n), Uint32Array.of(1), Uint32Array.of(0), BigInt64Array.of(1n), BigInt64Array.of(100n), BigInt64Array.of(0n), Uint8Array.of(0))],
+  // napi would wrap these to 0xffffffff (CROSS) or 0: both engines refuse them instead.
+  ['−1 as an isolated market (would read as CROSS)', 'INVALID_ARGUMENT', (e) => e.core.takeOver(0, -1)],
+  ['2^32 as a market index (would read as 0)', 'INVALID_ARGUMENT', (e) => e.core.autoDeleverage(2 ** 32)],
+  ['a fractional account index', 'INVALID_ARGUMENT', (e) => e.core.planLiquidation(0.5, 0)],
+  ['−1 as a market kind field', 'INVALID_ARGUMENT', (e) => e.core.addMarket({ ...e.marketInit({ ...ETH, symbol: 'X' }), kind: -1 })],
   // Every other mutating method, once each.
   ['removing an account twice in one call', 'DUPLICATE_ACCOUNT', (e) => e.removeAccounts(['a', 'a'])],
   ['fee rate of 1', 'INVALID_ARGUMENT', (e) => e.configureWaterfall({ liquidationFee: '1' })],

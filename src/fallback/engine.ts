@@ -58,7 +58,7 @@ function invalidArg(message: string): DeleverageError {
   return new DeleverageError(ErrorCode.InvalidArgument, message)
 }
 
-function u32Arg(name: string, v: unknown): number {
+export function u32Arg(name: string, v: unknown): number {
   if (typeof v !== 'number' || !Number.isInteger(v) || v < 0 || v > U32_MAX) {
     throw invalidArg(`${name} must be a non-negative integer (u32), got ${String(v)}`)
   }
