@@ -410,6 +410,7 @@ describe('liquidation and bankruptcy prices (liq.rs)', () => {
     const r = rng(2024)
     let checked = 0
     let isolatedChecked = 0
+    let bankruptcyChecked = 0
     for (let round = 0; round < 8; round++) {
       const Q = r.pick([2, 6, 8])
       const e = new JsEngine(Q)
@@ -483,12 +484,14 @@ describe('liquidation and bankruptcy prices (liq.rs)', () => {
           expect(equityAt(b) >= 0n).toBe(true)
           const worse = long ? b - 1n : b + 1n
           if (worse >= lo && worse <= hi) expect(equityAt(worse) < 0n).toBe(true)
+          bankruptcyChecked++
         }
         e.setMarks(u32s(m), i64s(marks[m] as bigint))
       }
     }
     expect(checked).toBeGreaterThan(200)
     expect(isolatedChecked).toBeGreaterThan(10)
+    expect(bankruptcyChecked).toBeGreaterThan(100)
   })
 })
 
