@@ -78,6 +78,8 @@ export declare class NativeEngine {
   /** Events with seq ≥ fromSeq. */
   events(fromSeq: bigint): EventColumns
   ledger(): Ledger
+  /** The sequence number the next event will get (O(1); `ledger()` also sums the cash). */
+  nextSeq(): bigint
   /** The liquidation engine's open position in a market: [qty, cost basis]. */
   enginePosition(market: number): BigInt64Array
   /** The ranked ADL queue of one side (1 long, -1 short) with indicator lights. */

@@ -217,6 +217,8 @@ export interface CoreEngine {
   settleFunding(market: number, rate: bigint): void
   events(fromSeq: bigint): EventColumns
   ledger(): Ledger
+  /** The sequence number the next event will get: O(1), where `ledger()` also sums the cash. */
+  nextSeq(): bigint
   /** The liquidation engine's position: [qty, cost basis]. */
   enginePosition(market: number): BigInt64Array
   adlQueue(market: number, side: number, ranking: number): QueueColumns

@@ -5,7 +5,7 @@
 import { CROSS, EVENT_KINDS, FLAG_COST_BASIS, FLAG_ISOLATED, type CoreEngine, type EventKind, type MarginColumns, type MarketInit, type WaterfallInit } from './core.js'
 import { formatRatio, formatUnits, parseUnits, describe, type Amount } from './decimal.js'
 import { DeleverageError } from './fallback/errors.js'
-import { JsEngine, u32Arg } from './fallback/engine.js'
+import { JsEngine, i32Arg, u32Arg } from './fallback/engine.js'
 import { snapshotMarkets } from './fallback/snapshot.js'
 import { JournalRecorder, JournaledCore, decodeJournal, replayEntries } from './journal.js'
 import { loadNative } from './native.js'
@@ -215,9 +215,7 @@ function createCore(impl: Implementation | 'auto', quoteDecimals: number, from?:
     if (binding) {
       // napi coerces a u32 argument modulo 2^32 (2^32 + 8 would be 8): check it as the TypeScript
       // engine does, and map the constructor's own errors like every other call's.
-      if (from === undefined && !(Number.isInteger(quoteDecimals) && quoteDecimals >= 0 && quoteDecimals <= 0xffffffff)) {
-        throw new DeleverageError('INVALID_ARGUMENT', `quoteDecimals must be a non-negative integer (u32), got ${String(quoteDecimals)}`)
-      }
+      if (from === undefined) u32Arg('quoteDecimals', quoteDecimals)
       try {
         const native = from === undefined ? new binding.NativeEngine(quoteDecimals) : binding.NativeEngine.restore(from)
         return { core: wrapNative(native), implementation: 'native' }
@@ -234,10 +232,11 @@ function createCore(impl: Implementation | 'auto', quoteDecimals: number, from?:
 
 /**
  * napi converts a JS number to a u32 argument modulo 2^32 (−1 becomes 0xffffffff, which is CROSS:
- * `takeOver(a, -1)` would take over the cross account). The scalar u32 arguments and fields are
- * checked first, with the TypeScript engine's own check, so both engines refuse them alike.
+ * `takeOver(a, -1)` would take over the cross account; i32 likewise). The scalar integer arguments
+ * and fields are checked first, with the TypeScript engine's own checks, so both engines refuse
+ * them alike.
  */
-const U32_ARGS: Partial<Record<keyof CoreEngine, ReadonlyArray<readonly [number, string]>>> = {
+const U32_ARGS: Partial<Record<keyof CoreEngine, ReadonlyArray<readonly [number, string, typeof u32Arg?]>>> = {
   accountId: [[0, 'index']],
   sweepParallel: [[1, 'threads']],
   sweepAsync: [[1, 'threads']],
@@ -250,7 +249,7 @@ const U32_ARGS: Partial<Record<keyof CoreEngine, ReadonlyArray<readonly [number,
   socialiseLoss: [[0, 'market'], [2, 'beneficiary']],
   settleFunding: [[0, 'market']],
   enginePosition: [[0, 'market']],
-  adlQueue: [[0, 'market'], [2, 'ranking']],
+  adlQueue: [[0, 'market'], [1, 'side', i32Arg], [2, 'ranking']],
   planDeleveraging: [[0, 'account'], [1, 'kind'], [3, 'market']],
 }
 const U32_FIELDS: Partial<Record<keyof CoreEngine, readonly string[]>> = {
@@ -259,7 +258,7 @@ const U32_FIELDS: Partial<Record<keyof CoreEngine, readonly string[]>> = {
 }
 
 function checkU32s(method: PropertyKey, args: unknown[]): void {
-  for (const [i, name] of U32_ARGS[method as keyof CoreEngine] ?? []) u32Arg(name, args[i])
+  for (const [i, name, check = u32Arg] of U32_ARGS[method as keyof CoreEngine] ?? []) check(name, args[i])
   const fields = U32_FIELDS[method as keyof CoreEngine]
   if (fields && typeof args[0] === 'object' && args[0] !== null) {
     for (const name of fields) u32Arg(name, (args[0] as Record<string, unknown>)[name])
@@ -752,7 +751,7 @@ export class Engine {
   }
 
   private nextSeq(): bigint {
-    return this.core.ledger().nextSeq
+    return this.core.nextSeq()
   }
 
   // ---- reading the margin state ----------------------------------------------------------
@@ -868,7 +867,7 @@ export class Engine {
    * `snapshot()` at the same moment to be able to replay it.
    */
   startJournal(): void {
-    this.journaled.recorder = new JournalRecorder(this.core.stateHash(), this.core.ledger().nextSeq)
+    this.journaled.recorder = new JournalRecorder(this.core.stateHash(), this.core.nextSeq())
   }
 
   /** The journal so far, ending at the current state hash (checksummed, canonical bytes). */

@@ -506,6 +506,9 @@ export class JournaledCore implements CoreEngine {
   events(fromSeq: bigint): EventColumns {
     return this.inner.events(fromSeq)
   }
+  nextSeq(): bigint {
+    return this.inner.nextSeq()
+  }
   ledger(): Ledger {
     return this.inner.ledger()
   }
@@ -553,7 +556,7 @@ export function sameValue(a: unknown, b: unknown): boolean {
  */
 export function replayEntries(core: CoreEngine, entries: JournalEntry[], apply: (e: JournalEntry) => unknown): void {
   // Every write of the replay goes through `apply`, so the event seq advances only by what it emits.
-  let firstSeq = core.ledger().nextSeq
+  let firstSeq = core.nextSeq()
   for (let k = 0; k < entries.length; k++) {
     const e = entries[k] as JournalEntry
     let outcome: JournalEntry['outcome']

@@ -486,7 +486,7 @@ export function simulate(setup: SimSetup, o: SimOptions): SimResult {
       // step (one settlement a minute), into the recovery account that repays the credit line.
       for (let j = 0; j < nm; j++) {
         if (pending[j]! <= 0n) continue
-        const f2 = core.ledger().nextSeq
+        const f2 = core.nextSeq()
         core.socialiseLoss(markets[j]!.index, pending[j]!, recovery)
         pending[j] = 0n
         const c2 = core.events(f2)

@@ -61,6 +61,7 @@ const cases: Case[] = [
   ['−1 as an isolated market (would read as CROSS)', 'INVALID_ARGUMENT', (e) => e.core.takeOver(0, -1)],
   ['2^32 as a market index (would read as 0)', 'INVALID_ARGUMENT', (e) => e.core.autoDeleverage(2 ** 32)],
   ['a fractional account index', 'INVALID_ARGUMENT', (e) => e.core.planLiquidation(0.5, 0)],
+  ['2^32 + 1 as an ADL side (would read as 1, long)', 'INVALID_ARGUMENT', (e) => e.core.adlQueue(0, 2 ** 32 + 1, 0)],
   ['−1 as a market kind field', 'INVALID_ARGUMENT', (e) => e.core.addMarket({ ...e.marketInit({ ...ETH, symbol: 'X' }), kind: -1 })],
   // Every other mutating method, once each.
   ['removing an account twice in one call', 'DUPLICATE_ACCOUNT', (e) => e.removeAccounts(['a', 'a'])],

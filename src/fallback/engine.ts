@@ -84,7 +84,7 @@ function u64Of(v: bigint, what: string): bigint {
   return v
 }
 
-function i32Arg(name: string, v: unknown): number {
+export function i32Arg(name: string, v: unknown): number {
   if (typeof v !== 'number' || !Number.isInteger(v) || v < -0x80000000 || v > 0x7fffffff) {
     throw invalidArg(`${name} must be an integer (i32), got ${String(v)}`)
   }
@@ -1824,6 +1824,11 @@ export class JsEngine implements CoreEngine {
       adlMode: w.adlMode,
       nextSeq: BigInt(w.events.len),
     }
+  }
+
+  /** The sequence number the next event will get (O(1); `ledger()` also sums the cash). */
+  nextSeq(): bigint {
+    return BigInt(this.wf.events.len)
   }
 
   /** The liquidation engine's open position in a market: [qty, cost basis]. */

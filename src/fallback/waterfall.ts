@@ -919,8 +919,9 @@ export class Waterfall {
         throw new DeleverageError(ErrorCode.InvalidArgument, `market ${mk.symbol} has no open positions to share a loss`)
       }
       for (const [i, pay] of prorataAmount(cands, amount, total, book.ids)) {
+        // Candidates were taken in slot order and paying moves no row: the slot is i.
         const acc = (cands[i] as Candidate).account
-        const s = book.slotOf(acc, m)
+        const s = i
         if (col.isolated[s] === 1) {
           book.setIsolatedMargin(m, s, money((col.isolatedMargin[s] as bigint) - pay, 'isolated margin'))
         } else {

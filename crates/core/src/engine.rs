@@ -375,11 +375,12 @@ impl Engine {
     }
 
     pub(crate) fn remove_position(&mut self, a: u32, m: u32) {
-        let Some(slot) = self.slot_of(a, m) else { return };
+        // One search of the account's references gives the slot and where to take the ref out.
+        let Ok(ref_at) = self.accounts[a as usize].positions.binary_search_by_key(&m, |&(mm, _)| mm) else { return };
+        let slot = self.accounts[a as usize].positions[ref_at].1;
         let col = &mut self.positions[m as usize];
         let s = slot as usize;
         if let Some(log) = self.undo.as_mut() {
-            let ref_at = self.accounts[a as usize].positions.binary_search_by_key(&m, |&(mm, _)| mm).unwrap_or(usize::MAX);
             log.push(Undo::Removed { a, m, s: slot, ref_at, qty: col.qty[s], cost: col.cost[s], isolated_margin: col.isolated_margin[s], isolated: col.isolated[s] });
         }
         col.account.swap_remove(s);
@@ -395,10 +396,7 @@ impl Engine {
                 refs[i].1 = slot;
             }
         }
-        let refs = &mut self.accounts[a as usize].positions;
-        if let Ok(i) = refs.binary_search_by_key(&m, |&(mm, _)| mm) {
-            refs.remove(i);
-        }
+        self.accounts[a as usize].positions.remove(ref_at);
     }
 
     /// Write an account's balance (recorded in the undo log inside a waterfall transaction).
@@ -469,9 +467,7 @@ impl Engine {
                         col.isolated_margin.push(isolated_margin);
                         col.isolated.push(isolated);
                     }
-                    if ref_at != usize::MAX {
-                        self.accounts[a as usize].positions.insert(ref_at, (m, s));
-                    }
+                    self.accounts[a as usize].positions.insert(ref_at, (m, s));
                 }
             }
         }

@@ -164,10 +164,6 @@ impl Watch {
             ix.mark_dirty(a);
         }
     }
-    pub fn is_built(&self) -> bool {
-        self.index.is_some()
-    }
-
     /// The scopes last reported liquidatable (part of the state: the next report diffs against it).
     pub fn reported(&self) -> &BTreeSet<(u32, u32)> {
         &self.reported

@@ -340,7 +340,7 @@ impl Engine {
     fn scope_state(&self, a: u32, iso: Option<u32>) -> Result<(i128, i128)> {
         match iso {
             None => {
-                let r = self.account_rows(Some(&[a]))?[0];
+                let r = self.cross_row(a)?;
                 Ok((r.equity as i128, r.maintenance_margin as i128))
             }
             Some(m) => {
@@ -482,7 +482,7 @@ impl Engine {
                 (None, None) => Ok((0, false)),
             },
             None => {
-                let r = self.account_rows(Some(&[a]))?[0];
+                let r = self.cross_row(a)?;
                 let has = self.accounts[a as usize].positions.iter().any(|&(m, s)| !self.positions[m as usize].isolated[s as usize]);
                 Ok((r.equity as i128, has))
             }
@@ -822,7 +822,8 @@ impl Engine {
             }
             let shares = prorata_shares(e, &cands, amount as u128);
             for (i, pay) in shares {
-                let (acc, s) = (cands[i].account, e.slot_of(cands[i].account, m).unwrap() as usize);
+                // Candidates were taken in slot order and paying moves no row: the slot is i.
+                let (acc, s) = (cands[i].account, i);
                 let col = &e.positions[m as usize];
                 if col.isolated[s] {
                     let im = money(col.isolated_margin[s] as i128 - pay as i128, "isolated margin")?;

@@ -544,6 +544,12 @@ impl NativeEngine {
         }
     }
 
+    /// The sequence number the next event will get (O(1); `ledger()` also sums the cash).
+    #[napi(catch_unwind)]
+    pub fn next_seq(&self) -> BigInt {
+        BigInt::from(self.inner.next_seq())
+    }
+
     /// The liquidation engine's open position in a market: [qty, cost basis].
     #[napi(catch_unwind)]
     pub fn engine_position(&self, market: u32) -> Result<BigInt64Array> {
