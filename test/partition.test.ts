@@ -63,6 +63,9 @@ describe.each(IMPLEMENTATIONS)('partitioned by account on the %s engine', (imple
       expect(merged.map((m) => ({ account: m.account, qty: m.take }))).toEqual(adl)
       // …and the merged prefix is exactly the single engine's queue prefix, scores included.
       expect(merged.map(({ take: _, ...e }) => e)).toEqual(topOfQueue(queue, '30.000').map((e) => ({ ...e, lights: expect.any(Number), lightsByCount: expect.any(Number) })))
+      // `need` is a quantity, however it is written: "30" is 30.000, not 30 lots.
+      expect(mergeAdlQueues(offers, '30')).toEqual(merged)
+      expect(topOfQueue(queue, '30')).toEqual(topOfQueue(queue, '30.000'))
     })
   }
 })
