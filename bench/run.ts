@@ -6,7 +6,7 @@ import os from 'node:os'
 import Benchmark from 'benchmark'
 import { Engine } from '../src/engine.js'
 import { loadNative } from '../src/native.js'
-import { load, makeBook } from '../src/synthetic.js'
+import { lcg, load, makeBook } from '../src/synthetic.js'
 import { makePeer, peerSweep } from './peer.js'
 
 const args = process.argv.slice(2)
@@ -150,10 +150,7 @@ const [firstChanges, watchBuildMs] = timed(() => nativeEngine.updateMarks(Uint32
 if (firstChanges.account.length !== a.account.length) throw new Error('the watch and the sweep disagree on the liquidatable set')
 // A random walk: each step moves one random market by 1–3 ticks; every update timed on its own.
 const walkSteps = Number(opt('--walk') ?? 10_000)
-const wrand = (() => {
-  let s = 7
-  return (n: number) => ((s = (s * 48271) % 2147483647), s % n)
-})()
+const wrand = lcg(7)
 function walk(steps: number, stepOf: (mark: bigint) => bigint) {
   const us: number[] = []
   const rechecked: number[] = []
@@ -233,10 +230,7 @@ const adl = {
 
 // ---- 5. Batched fills: fixed cost per call and cost per fill (native and TypeScript) -----------
 function fillBatch(n: number, seed: number) {
-  const pick = (() => {
-    let s = seed
-    return (k: number) => ((s = (s * 48271) % 2147483647), s % k)
-  })()
+  const pick = lcg(seed)
   const idx = Array.from({ length: n }, () => pick(positions))
   return {
     account: Uint32Array.from(idx, (i) => book.account[i]!),

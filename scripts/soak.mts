@@ -19,7 +19,7 @@
 
 import os from 'node:os'
 import { Engine } from '../src/engine.js'
-import { load, makeBook } from '../src/synthetic.js'
+import { lcg, load, makeBook } from '../src/synthetic.js'
 
 const args = process.argv.slice(2)
 const opt = (name: string, dflt: string) => {
@@ -32,7 +32,7 @@ const positions = Number(opt('--positions', '1000000'))
 const sampleSeconds = Number(opt('--sample-seconds', '10'))
 const warmupSeconds = Number(opt('--warmup-seconds', String(Math.min(60, minutes * 12))))
 const toleranceMiB = Number(opt('--tolerance-mib', '64'))
-let seed = Number(opt('--seed', '1'))
+const seed = Number(opt('--seed', '1'))
 const waterfallSeconds = Number(opt('--waterfall-seconds', '5')) // 0: never
 const FILL_ROWS = Number(opt('--fill-rows', '1000'))
 const yieldEachStep = !args.includes('--no-yield')
@@ -43,7 +43,7 @@ if (!gc) {
 }
 
 // Park–Miller, as the synthetic book.
-const rand = (n: number) => ((seed = (seed * 48271) % 2147483647), seed % n)
+const rand = lcg(seed)
 const MiB = (b: number) => Math.round((b / 2 ** 20) * 10) / 10
 
 const accounts = positions / 4

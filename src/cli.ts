@@ -10,7 +10,8 @@ import { demo } from './demo.js'
 import { parseShock, readPathCsv, shockPath } from './pricepath.js'
 import { renderReport, reportData } from './report.js'
 import { engineFromScenario, loadScenarioFile, type Scenario } from './scenario.js'
-import { Money, POLICIES, simulate, type Policy, type SimEvent, type SimMarket, type SimResult } from './simulate.js'
+import { DEFAULT_FEEDBACK, Money, POLICIES, simulate, type Policy, type SimEvent, type SimMarket, type SimResult } from './simulate.js'
+import { table } from './text.js'
 
 const USAGE = `deleverage — exact margin-risk engine for perpetual futures
 
@@ -114,7 +115,7 @@ Policy and model:
   --fill MODEL      impact:PPM_PER_LOT:CAP_PPM (default: the scenario's fill, else impact:1:30000)
                     or mark
   --depth PCT       book depth per 1 % mark move, in % of the market's long open interest (default 2)
-  --rounds N        waterfall rounds per step, each after the mark moved (default 2)
+  --rounds N        waterfall rounds per step, each after the mark moved (default ${DEFAULT_FEEDBACK.maxRounds})
   --fund AMOUNT     opening insurance fund (default: the scenario's insuranceFund, else 0)
 
 Output:
@@ -287,11 +288,6 @@ function check(engine: Engine, warning: string | undefined): CheckAccount[] {
     warning: warned.has(a.account),
     positions: byAccount.get(a.account) ?? [],
   }))
-}
-
-function table(rows: string[][]): string {
-  const widths = rows[0]!.map((_, c) => Math.max(...rows.map((r) => r[c]!.length)))
-  return rows.map((r) => r.map((cell, c) => (c === 0 ? cell.padEnd(widths[c]!) : cell.padStart(widths[c]!))).join('  ')).join('\n')
 }
 
 function pct(ratio: string | null, maintenanceMargin: string): string {

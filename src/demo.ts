@@ -17,6 +17,7 @@ import { moduleDir } from './native-require.cjs'
 import { renderReport, reportData } from './report.js'
 import { POLICIES, simulate, type Policy, type SimMarket, type SimResult } from './simulate.js'
 import { load, type Book } from './synthetic.js'
+import { table } from './text.js'
 
 export interface DemoOptions {
   positions?: number
@@ -76,11 +77,6 @@ export function runDemoPolicy(policy: Policy, positions: number, accounts: numbe
     ...(onProgress ? { onProgress } : {}),
   })
   return { result, ms: performance.now() - t0 }
-}
-
-function table(rows: string[][]): string {
-  const widths = rows[0]!.map((_, c) => Math.max(...rows.map((r) => r[c]!.length)))
-  return rows.map((r) => r.map((cell, c) => (c === 0 ? cell.padEnd(widths[c]!) : cell.padStart(widths[c]!))).join('  ')).join('\n')
 }
 
 /** USDT with thousands separators and no decimals, for the terminal (the JSON/report keep all). */

@@ -5,6 +5,7 @@
 // Math.exp/log), so a seed gives the same book and path on every machine and Node version.
 
 import type { MarketInit } from './core.js'
+import { formatUnits } from './decimal.js'
 import type { Book } from './synthetic.js'
 
 /** mulberry32: a small 32-bit generator; integer operations only, identical everywhere. */
@@ -277,11 +278,7 @@ export function crashPath(markets: readonly SimMarketSpec[], steps = 30, depthPc
 
 /** The book as a scenario document (docs/SCENARIO.md), e.g. to run `deleverage simulate` on it. */
 export function scenarioFromBook(book: Book, insuranceFund: string): Record<string, unknown> {
-  const f = (v: bigint, d: number) => {
-    const neg = v < 0n
-    const s = (neg ? -v : v).toString().padStart(d + 1, '0')
-    return (neg ? '-' : '') + (d ? `${s.slice(0, -d)}.${s.slice(-d)}` : s)
-  }
+  const f = formatUnits
   const Qd = book.quoteDecimals
   const accounts = Array.from(book.balances, (b, a) => ({ id: `acct-${a}`, balance: f(b, Qd), positions: [] as Array<Record<string, string>> }))
   for (let i = 0; i < book.qty.length; i++) {

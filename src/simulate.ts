@@ -145,7 +145,8 @@ export interface SimResult {
 }
 
 // Event kinds (src/core.ts EVENT_KINDS order).
-const K = { fill: 0, fee: 1, takeover: 2, fundPayment: 3, engineFill: 4, adlFill: 5, socialised: 6, badDebt: 7, deposit: 11, shortfall: 12, netting: 14 }
+const kindCode = (k: (typeof EVENT_KINDS)[number]) => EVENT_KINDS.indexOf(k)
+const K = { fill: kindCode('liquidationFill'), fee: kindCode('liquidationFee'), takeover: kindCode('takeover'), fundPayment: kindCode('fundPayment'), engineFill: kindCode('engineFill'), adlFill: kindCode('adlFill'), badDebt: kindCode('badDebt'), netting: kindCode('engineNetting') }
 
 const PPM = 1_000_000n
 
@@ -166,21 +167,24 @@ const max0 = (x: bigint) => (x > 0n ? x : 0n)
 export class Money {
   /** linear: atoms per value unit is 10^s; inverse: 10^t factor (SPEC §2.1, §2.2) */
   private readonly e: number
+  /** 10^|e|, once (it is used on every event). */
+  private readonly pow: bigint
   constructor(readonly m: SimMarket, quoteDecimals: number) {
     this.e = m.inverse ? m.priceDecimals - m.qtyDecimals + quoteDecimals : quoteDecimals - m.priceDecimals - m.qtyDecimals
+    this.pow = 10n ** BigInt(Math.abs(this.e))
   }
   private scaleFloor(v: bigint): bigint {
-    return this.e >= 0 ? v * 10n ** BigInt(this.e) : divFloor(v, 10n ** BigInt(-this.e))
+    return this.e >= 0 ? v * this.pow : divFloor(v, this.pow)
   }
   /** ceil(q·size·10^t / x), signed q (inverse value in atoms). */
   private invValue(q: bigint, x: bigint): bigint {
     const n = q * this.m.contractSize
-    return this.e >= 0 ? divCeil(n * 10n ** BigInt(this.e), x) : divCeil(n, x * 10n ** BigInt(-this.e))
+    return this.e >= 0 ? divCeil(n * this.pow, x) : divCeil(n, x * this.pow)
   }
   costBasis(q: bigint, price: bigint): bigint {
     if (!this.m.inverse) return q * price
     const n = q * this.m.contractSize
-    return this.e >= 0 ? divFloor(n * 10n ** BigInt(this.e), price) : divFloor(n, price * 10n ** BigInt(-this.e))
+    return this.e >= 0 ? divFloor(n * this.pow, price) : divFloor(n, price * this.pow)
   }
   /** Close d of (q, cost) at x: [closed cost share, realised PnL atoms] (SPEC §8.1). */
   close(q: bigint, cost: bigint, d: bigint, x: bigint): [bigint, bigint] {
@@ -271,10 +275,11 @@ export function simulate(setup: SimSetup, o: SimOptions): SimResult {
     rounds: 0, events: 0, partialFills: 0, takeovers: 0, engineFills: 0, adlFills: 0, socialised: 0,
     liq: 0n, adl: 0n, fees: 0n, taken: 0n, required: 0n, overshoot: 0n, badDebt: 0n, conserved: true,
   }
+  const marketPos = new Map(markets.map((m, i) => [m.index, i]))
   const idOf = (i: number) => (i === CROSS ? null : core.accountId(i))
   const decode = (c: EventColumns, i: number, step: number, round: number, size: bigint): SimEvent => {
     const mi = c.market[i]!
-    const m = mi === CROSS ? null : markets.find((x) => x.index === mi)!
+    const m = mi === CROSS ? null : markets[marketPos.get(mi)!]!
     const trade = m !== null && c.price[i] !== 0n
     return {
       step, round, seq: Number(c.seq[i]!), kind: EVENT_KINDS[c.kind[i]!]!,
@@ -293,7 +298,6 @@ export function simulate(setup: SimSetup, o: SimOptions): SimResult {
       if (top.length > topN) top.pop()
     }
   }
-  const marketPos = new Map(markets.map((m, i) => [m.index, i]))
   for (let s = 0; s < o.path.length; s++) {
     const path = o.path[s]!
     if (path.length !== nm) throw new DeleverageError('INVALID_ARGUMENT', `path step ${s + 1}: ${path.length} prices for ${nm} markets`)
@@ -343,14 +347,14 @@ export function simulate(setup: SimSetup, o: SimOptions): SimResult {
         deficit[j]! += x - paid
       }
       // A takeover lands in the engine after the netting it sets off against an opposite engine
-      // position (SPEC §8.4, the next event); so it waits here for one event.
-      const taking: Array<[bigint, bigint] | null> = new Array(nm).fill(null)
-      const land = (j: number) => {
-        const t = taking[j]
-        if (!t) return
-        pq[j]! += t[0]
-        pc[j]! += money[j]!.costBasis(t[0], t[1])
-        taking[j] = null
+      // position (SPEC §8.4, the next event); so it waits here for one event (one at a time).
+      let taking: { j: number; q: bigint; x: bigint } | null = null
+      const land = () => {
+        if (!taking) return
+        const { j, q, x } = taking
+        pq[j]! += q
+        pc[j]! += money[j]!.costBasis(q, x)
+        taking = null
       }
       for (let i = 0; i < n; i++) {
         const kind = c.kind[i]!
@@ -360,7 +364,7 @@ export function simulate(setup: SimSetup, o: SimOptions): SimResult {
         const x = c.price[i]!
         const amt = c.amount[i]!
         let size = 0n
-        for (let k = 0; k < nm; k++) if (taking[k] && !(k === j && kind === K.netting)) land(k)
+        if (taking && !(taking.j === j && kind === K.netting)) land()
         switch (kind) {
           case K.fill: {
             size = money[j]!.notional(d, x)
@@ -380,7 +384,7 @@ export function simulate(setup: SimSetup, o: SimOptions): SimResult {
             size = money[j]!.notional(d, x)
             rec.takeovers++
             rec.liq += size
-            taking[j] = [d, x]
+            taking = { j, q: d, x }
             lastMarket.set(a, j)
             break
           }
@@ -391,8 +395,8 @@ export function simulate(setup: SimSetup, o: SimOptions): SimResult {
             B -= pnl // both legs valued at mark add up to the netting's PnL
             pq[j]! -= d
             pc[j]! -= closed
-            taking[j]![0] += d
-            land(j)
+            taking!.q += d
+            land()
             if (pnl >= 0n) {
               fund += pnl
               capacity += pnl
@@ -446,7 +450,7 @@ export function simulate(setup: SimSetup, o: SimOptions): SimResult {
         if (size > 0n) offer(c, i, s + 1, r + 1, size)
         if (events) events.push(decode(c, i, s + 1, r + 1, size))
       }
-      for (let k = 0; k < nm; k++) land(k)
+      land()
       if (socialised) {
         for (let j = 0; j < nm; j++) pending[j]! += deficit[j]!
         const e = core.ledger().insuranceFund

@@ -16,7 +16,7 @@ export interface Book {
 }
 
 /** Park–Miller LCG: small, deterministic, identical everywhere. */
-function lcg(seed: number) {
+export function lcg(seed: number) {
   let s = seed
   return (n: number) => ((s = (s * 48271) % 2147483647), s % n)
 }
