@@ -316,6 +316,12 @@ export class Engine {
   /** The integer-level engine (typed arrays in and out) for bulk paths. */
   readonly core: CoreEngine
   private readonly markets = new Map<string, MarketMeta>()
+  /** Account ids by index, read from the core once each: indices are dense and never reused, and a
+   * removed account keeps its id (SPEC §5), so the cache never goes stale. */
+  private readonly ids: string[] = []
+  private accountIdOf(i: number): string {
+    return (this.ids[i] ??= this.core.accountId(i))
+  }
   private readonly marketList: MarketMeta[] = []
 
   /** Journals mutating calls while a journal is open (src/journal.ts); `core` is this. */
@@ -469,7 +475,7 @@ export class Engine {
     })
     const c = this.core.updateMarks(idx, px)
     return Array.from(c.account, (a, i) => ({
-      account: this.core.accountId(a),
+      account: this.accountIdOf(a),
       symbol: c.market[i] === CROSS ? null : this.marketList[c.market[i]!]!.symbol,
       liquidatable: c.liquidatable[i] === 1,
     }))
@@ -670,7 +676,7 @@ export class Engine {
   events(fromSeq: number | bigint = 0): WaterfallEvent[] {
     const c = this.core.events(BigInt(fromSeq))
     const q = this.quoteDecimals
-    const id = (i: number) => (i === CROSS ? null : this.core.accountId(i))
+    const id = (i: number) => (i === CROSS ? null : this.accountIdOf(i))
     return Array.from(c.seq, (seq, i) => {
       const m = c.market[i] === CROSS ? null : this.marketList[c.market[i]!]!
       const hasTrade = m !== null && c.price[i] !== 0n
@@ -703,7 +709,7 @@ export class Engine {
     if (r < 0) throw new DeleverageError('INVALID_ARGUMENT', `ranking must be one of ${RANKINGS.join(', ')}, got ${describe(ranking)}`)
     const c = this.core.adlQueue(m.index, side === 'long' ? 1 : -1, r)
     return Array.from(c.account, (a, i) => ({
-      account: this.core.accountId(a),
+      account: this.accountIdOf(a),
       qty: formatUnits(c.qty[i]!, m.qtyDecimals),
       lights: c.lights[i]!,
       lightsByCount: c.lightsByCount[i]!,
@@ -814,7 +820,7 @@ export class Engine {
         bankruptcyPrice: price(c.bankruptcyPrice[i]!),
         bankruptcyPriceNearest: price(c.bankruptcyPriceNearest[i]!),
       }
-      if (withAccount) report.account = this.core.accountId(c.account[i]!)
+      if (withAccount) report.account = this.accountIdOf(c.account[i]!)
       out.push(report)
     }
     return out
@@ -828,7 +834,7 @@ export class Engine {
       const mm = c.maintenanceMargin[i]!
       const ppm = c.marginRatioPpm[i]!
       out.push({
-        account: this.core.accountId(c.account[i]!),
+        account: this.accountIdOf(c.account[i]!),
         symbol: c.market[i] === CROSS ? null : this.marketList[c.market[i]!]!.symbol,
         equity: formatUnits(eq, q),
         maintenanceMargin: formatUnits(mm, q),

@@ -5,9 +5,9 @@
 // must reproduce every decision, every event and the final hash; anything else is
 // JOURNAL_MISMATCH. It lives over CoreEngine, so it is the same for both engines.
 
-import { createHash } from 'node:crypto'
 import type { CoreEngine, WatchChanges, DeleveragePlanColumns, EventColumns, Ledger, MarginColumns, MarketInit, PlanColumns, PositionRiskColumns, QueueColumns, WaterfallInit } from './core.js'
 import { DeleverageError } from './fallback/errors.js'
+import { hex, sha256 } from './fallback/snapshot.js'
 
 const MAGIC = 'DLVGJRNL'
 const VERSION = 1
@@ -274,16 +274,8 @@ function decodeEvents(i: In, firstSeq: bigint): EventColumns {
   return { seq, kind, account, market, counterparty, qty, price, amount }
 }
 
-function sha256(b: Uint8Array): Uint8Array {
-  return new Uint8Array(createHash('sha256').update(b).digest())
-}
-
 function hexToBytes(h: string): Uint8Array {
   return Uint8Array.from(Buffer.from(h, 'hex'))
-}
-
-function toHex(b: Uint8Array): string {
-  return Buffer.from(b).toString('hex')
 }
 
 // ---- recording -------------------------------------------------------------------------------------
@@ -363,14 +355,14 @@ export function decodeJournal(bytes: Uint8Array): DecodedJournal {
   if (!(bytes instanceof Uint8Array)) throw journalError('JOURNAL_INVALID', 'a journal must be a Uint8Array')
   if (bytes.length < 8 + 4 + 32 + 8 + 32 + 32) throw journalError('JOURNAL_INVALID', `journal of ${bytes.length} bytes is shorter than an empty one`)
   const body = bytes.subarray(0, bytes.length - 32)
-  if (toHex(sha256(body)) !== toHex(bytes.subarray(bytes.length - 32))) throw journalError('JOURNAL_INVALID', 'journal checksum mismatch: corrupted or truncated')
+  if (hex(sha256(body)) !== hex(bytes.subarray(bytes.length - 32))) throw journalError('JOURNAL_INVALID', 'journal checksum mismatch: corrupted or truncated')
   const i = new In(body)
   const magic = new TextDecoder().decode(body.subarray(0, 8))
   i.need(8)
   if (magic !== MAGIC) throw journalError('JOURNAL_INVALID', 'not a deleverage journal (bad magic)')
   const version = i.u32()
   if (version !== VERSION) throw journalError('JOURNAL_INVALID', `journal format version ${version} is not supported; this engine reads version ${VERSION}`)
-  const baseHash = toHex(body.subarray(i.need(32), i.pos))
+  const baseHash = hex(body.subarray(i.need(32), i.pos))
   const n = i.u64()
   const entries: JournalEntry[] = []
   for (let k = 0n; k < n; k++) {
@@ -385,7 +377,7 @@ export function decodeJournal(bytes: Uint8Array): DecodedJournal {
     const firstSeq = i.u64()
     entries.push({ op, args, outcome, firstSeq, events: decodeEvents(i, firstSeq) })
   }
-  const finalHash = toHex(body.subarray(i.need(32), i.pos))
+  const finalHash = hex(body.subarray(i.need(32), i.pos))
   if (i.pos !== body.length) throw journalError('JOURNAL_INVALID', `${body.length - i.pos} bytes left over after the final hash`)
   return { baseHash, finalHash, entries }
 }

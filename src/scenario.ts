@@ -4,7 +4,7 @@
 
 import { readFileSync } from 'node:fs'
 import { describe } from './decimal.js'
-import { Engine, toDeleverageError, type AccountInput, type EngineOptions, type FillModel, type MarketConfig, type TierConfig, type WaterfallOptions } from './engine.js'
+import { Engine, type AccountInput, type EngineOptions, type FillModel, type MarketConfig, type TierConfig, type WaterfallOptions } from './engine.js'
 import { DeleverageError } from './fallback/errors.js'
 
 export interface Scenario {
@@ -180,9 +180,7 @@ export function engineFromScenario(s: Scenario, options: Omit<EngineOptions, 'qu
     engine = new Engine({ ...options, quoteDecimals: s.quoteDecimals ?? 8 })
   } catch (e) {
     // The only scenario field the constructor reads (NATIVE_UNAVAILABLE is about the options).
-    // The native constructor's error is not mapped by the Engine (src/engine.ts createCore): map it here.
-    const err = toDeleverageError(e)
-    throw err instanceof DeleverageError && err.code === 'NATIVE_UNAVAILABLE' ? err : relabel(err, '$.quoteDecimals')
+    throw e instanceof DeleverageError && e.code === 'NATIVE_UNAVAILABLE' ? e : relabel(e, '$.quoteDecimals')
   }
   s.markets.forEach((m, i) => {
     try {

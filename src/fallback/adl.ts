@@ -5,7 +5,7 @@
 
 import { DeleverageError, ErrorCode, withContext } from './errors.js'
 import { Linear } from './market.js'
-import { add, mul } from './num.js'
+import { abs, add, cmpBig, mul } from './num.js'
 import type { Book } from './waterfall.js'
 
 /** AdlRanking: PnL% × effective leverage in profit, PnL% ÷ effective leverage in loss. */
@@ -42,13 +42,6 @@ export function candidate(account: number, qty: bigint, num: bigint, den: bigint
   return { account, qty, num, den, score: Number(num) / Number(den), size: Math.abs(Number(qty)) }
 }
 
-function abs(x: bigint): bigint {
-  return x < 0n ? -x : x
-}
-
-function cmpBig(a: bigint, b: bigint): number {
-  return a < b ? -1 : a > b ? 1 : 0
-}
 
 /** Bytewise comparison (Rust `[u8]::cmp`); ids are printable ASCII, so UTF-16 units are bytes. */
 export function cmpBytes(a: string, b: string): number {

@@ -22,7 +22,7 @@ import {
   type WaterfallInit,
   type WatchChanges,
 } from '../core.js'
-import { adlQueue, indicator, rankingFromCode } from './adl.js'
+import { adlQueue, cmpBytes, indicator, rankingFromCode } from './adl.js'
 import { planDeleveraging, type DeleverageTarget } from './planner.js'
 import { Watch, type WatchStore } from './watch.js'
 import { Drawdown, Exhausted, Waterfall, type Book, type Columns, type FillModel, type WaterfallConfig } from './waterfall.js'
@@ -42,6 +42,7 @@ import {
   PRICE_MAX_TICKS,
   U32_MAX,
   add,
+  cmpBig,
   divCeil,
   scale,
   sub,
@@ -309,20 +310,6 @@ function checkLengths(what: string, lens: number[]): void {
   if (lens.some((l) => l !== lens[0])) {
     throw new DeleverageError(ErrorCode.LengthMismatch, `${what}: columns differ in length [${lens.join(', ')}]`)
   }
-}
-
-function cmpBig(a: bigint, b: bigint): number {
-  return a < b ? -1 : a > b ? 1 : 0
-}
-
-/** Bytewise comparison (Rust `[u8]::cmp`); ids and symbols are ASCII, so UTF-16 units are bytes. */
-function cmpBytes(a: string, b: string): number {
-  const n = Math.min(a.length, b.length)
-  for (let i = 0; i < n; i++) {
-    const d = a.charCodeAt(i) - b.charCodeAt(i)
-    if (d !== 0) return d < 0 ? -1 : 1
-  }
-  return a.length < b.length ? -1 : a.length > b.length ? 1 : 0
 }
 
 const SAFE_BIG = BigInt(SAFE)

@@ -94,3 +94,13 @@ export function toI64(x: bigint, at: string): bigint {
   if (x > I64_MAX || x < I64_MIN) throw overflow(at)
   return x
 }
+
+/** |x| */
+export function abs(x: bigint): bigint {
+  return x < 0n ? -x : x
+}
+
+/** Three-way comparison of bigints. */
+export function cmpBig(a: bigint, b: bigint): number {
+  return a < b ? -1 : a > b ? 1 : 0
+}

@@ -10,7 +10,7 @@ import { cmpProducts } from './adl.js'
 import { DeleverageError, ErrorCode } from './errors.js'
 import { liquidationPrice, type SolvedPrice } from './liq.js'
 import type { Market } from './market.js'
-import { RATE_SCALE, add, sub, toI64 } from './num.js'
+import { RATE_SCALE, abs, add, sub, toI64 } from './num.js'
 import type { Book } from './waterfall.js'
 
 export const MarginRatio = 0
@@ -44,9 +44,6 @@ interface Pos {
   notional: bigint
 }
 
-function abs(x: bigint): bigint {
-  return x < 0n ? -x : x
-}
 
 /** (equity, MM, notional) of the cross positions with `spent` taken from the balance. */
 function totals(balance: bigint, pos: readonly Pos[], spent: bigint): [bigint, bigint, bigint] {

@@ -170,11 +170,11 @@ export function encodeState(v: StateView): Uint8Array {
   return w.bytes()
 }
 
-function sha256(b: Uint8Array): Uint8Array {
+export function sha256(b: Uint8Array): Uint8Array {
   return new Uint8Array(createHash('sha256').update(b).digest())
 }
 
-function hex(b: Uint8Array): string {
+export function hex(b: Uint8Array): string {
   return Buffer.from(b.buffer, b.byteOffset, b.byteLength).toString('hex')
 }
 

@@ -16,7 +16,7 @@ import { adlCandidates, adlSelect, candidate, ProRata, prorataAmount, prorataSha
 import { DeleverageError, ErrorCode, withContext } from './errors.js'
 import { bankruptcyPrice } from './liq.js'
 import { Linear, checkPrice, type Market } from './market.js'
-import { Floor, I128_MAX, I128_MIN, I64_MAX, I64_MIN, PRICE_MAX_TICKS, RATE_SCALE, add, divCeil, divFloor, pow10, sub, toI64 } from './num.js'
+import { Floor, I128_MAX, I128_MIN, I64_MAX, I64_MIN, PRICE_MAX_TICKS, RATE_SCALE, abs, add, divCeil, divFloor, pow10, sub, toI64 } from './num.js'
 
 export const NONE = 0xffffffff
 
@@ -128,9 +128,6 @@ function sign(x: bigint): bigint {
   return x > 0n ? 1n : x < 0n ? -1n : 0n
 }
 
-function abs(x: bigint): bigint {
-  return x < 0n ? -x : x
-}
 
 /** The event log (append-only but for rollback); seq = index. */
 export class EventLog {
