@@ -6,6 +6,8 @@
 import { DeleverageError, ErrorCode, rustDebugStr, withContext } from './errors.js'
 import {
   CONTRACT_SIZE_MAX,
+  I128_MAX,
+  I128_MIN,
   Ceil,
   Floor,
   MAX_PRICE_DECIMALS,
@@ -83,6 +85,18 @@ export function isValidId(s: string): boolean {
   return true
 }
 
+/** Market::continuous_mm: entry basis, one tier, or deduction tiers with the derived amounts. */
+function continuousMm(spec: MarketSpec, tiers: Tiers): boolean {
+  if (spec.basis === Entry || tiers.floors.length === 1) return true
+  if (spec.form !== Deduction) return false
+  for (let i = 1; i < tiers.floors.length; i++) {
+    // checked in Rust: a product beyond i128 is not a match
+    const derived = (tiers.floors[i] as bigint) * ((tiers.mmr[i] as bigint) - (tiers.mmr[i - 1] as bigint)) + (tiers.maint[i - 1] as bigint)
+    if (derived > I128_MAX || derived < I128_MIN || derived !== tiers.maint[i]) return false
+  }
+  return true
+}
+
 export class Market {
   readonly symbol: string
   readonly kind: number
@@ -101,6 +115,9 @@ export class Market {
   readonly linAtomsExp: number
   /** Exponent t with inverse value in atoms = qty·size·10^t / price: P − D + Q. */
   readonly invValueExp: number
+  /** Maintenance margin is continuous in the price (entry basis, one tier, or deduction tiers
+   * with the derived amounts): the liquidation watch keeps one band end (watch.ts). */
+  readonly continuousMm: boolean
 
   // Number mirrors for the fast paths (fast.ts). Exact where finite; NaN marks "not exact".
   /** The mark as a number (≤ 10^15, always exact). */
@@ -133,6 +150,7 @@ export class Market {
     this.mark = spec.mark
     this.linAtomsExp = q - p - d
     this.invValueExp = p - d + q
+    this.continuousMm = continuousMm(spec, tiers)
 
     this.markF = Number(spec.mark)
     this.sizeF = Number(spec.contractSize)

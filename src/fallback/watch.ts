@@ -9,7 +9,7 @@ import { CROSS } from '../core.js'
 import type { Columns } from './waterfall.js'
 import { withContext } from './errors.js'
 import { domain } from './liq.js'
-import { Deduction, Entry as EntryBasis, Linear, type Market } from './market.js'
+import { Entry as EntryBasis, Linear, type Market } from './market.js'
 import { I128_MAX, I128_MIN, PRICE_MAX_TICKS, RATE_SCALE, add, pow10, sub, toI64 } from './num.js'
 
 /** What the watch reads from the position store (implemented by JsEngine). */
@@ -177,7 +177,7 @@ function band(mk: Market, q: bigint, c: bigint, x0: bigint, f0: bigint, bud: big
     return [x0, x0]
   }
   // With continuous MM, uPnL − MM is monotone over the domain: the favourable end is open.
-  const monotone = continuous(mk)
+  const monotone = mk.continuousMm
   const tiered = !monotone && mk.basis !== EntryBasis && mk.floors.length > 1
   const freeUp = q > 0n !== liq
   const guess = guessTicks(mk, q, x0, bud - 2n * MARGIN, mk.mmr[t0] as bigint)
@@ -211,17 +211,6 @@ function band(mk: Market, q: bigint, c: bigint, x0: bigint, f0: bigint, bud: big
 function bandOf(mk: Market, q: bigint, c: bigint, u: bigint, mm: bigint, bud: bigint, liq: boolean): [bigint, bigint] {
   const f0 = u - mm
   return fitsI128(f0) ? band(mk, q, c, mk.mark, f0, bud, liq) : [mk.mark, mk.mark]
-}
-
-/** watch.rs continuous: entry basis, one tier, or deduction tiers with the derived amounts. */
-function continuous(mk: Market): boolean {
-  if (mk.basis === EntryBasis || mk.floors.length === 1) return true
-  if (mk.form !== Deduction) return false
-  for (let i = 1; i < mk.floors.length; i++) {
-    const derived = (mk.floors[i] as bigint) * ((mk.mmr[i] as bigint) - (mk.mmr[i - 1] as bigint)) + (mk.maintAmount[i - 1] as bigint)
-    if (!fitsI128(derived) || derived !== mk.maintAmount[i]) return false
-  }
-  return true
 }
 
 /** Per-account set of markets (CROSS for the cross account). */

@@ -91,6 +91,9 @@ pub struct Market {
     lin_atoms_exp: i32,
     /// Exponent t with inverse value in atoms = qty·size·10^t / price: P − D + Q.
     inv_value_exp: i32,
+    /// Maintenance margin is continuous in the price (entry basis, one tier, or deduction tiers
+    /// with the derived amounts): the liquidation watch keeps one band end (watch.rs).
+    pub(crate) continuous_mm: bool,
 }
 
 pub fn check_price(p: i64, what: &str) -> Result<()> {
@@ -156,6 +159,10 @@ impl Market {
                 t.reduced = Some(ReducedTier { rate: t.mmr as i128 / g, amount: t.maint_amount / g, divisor: div / g });
             }
         }
+        let continuous_mm = spec.basis == MarginBasis::Entry
+            || tiers.len() == 1
+            || (spec.form == TierForm::Deduction
+                && tiers.windows(2).all(|w| (w[1].floor as i128).checked_mul((w[1].mmr - w[0].mmr) as i128).and_then(|x| x.checked_add(w[0].maint_amount)) == Some(w[1].maint_amount)));
         Ok(Market {
             symbol: spec.symbol.clone(),
             kind: spec.kind,
@@ -168,6 +175,7 @@ impl Market {
             mark: spec.mark,
             lin_atoms_exp: q - p - d,
             inv_value_exp: p - d + q,
+            continuous_mm,
         })
     }
 

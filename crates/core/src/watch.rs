@@ -19,7 +19,7 @@ use std::collections::{BTreeSet, BinaryHeap};
 use crate::engine::{margin_row, worse_first, Engine, MarginRow};
 use crate::error::{Error, Result};
 use crate::liq::domain;
-use crate::market::{ContractKind, MarginBasis, Market, TierForm};
+use crate::market::{ContractKind, MarginBasis, Market};
 use crate::num::*;
 
 /// The market of a cross account's row.
@@ -276,7 +276,7 @@ fn band(mk: &Market, q: i64, c: i64, x0: i64, f0: i128, budget: i128, liq: bool)
     // With continuous MM, uPnL − MM is monotone over the domain: moving the way it goes in the
     // scope's favour (up for a long that is safe, say) cannot flip the status beyond rounding, so
     // that end is open (no heap entry), and the other end needs no tier check.
-    let monotone = continuous(mk);
+    let monotone = mk.continuous_mm;
     let tiered = !monotone && mk.basis == MarginBasis::Mark && mk.tiers.len() > 1;
     let free_up = (q > 0) != liq;
     let guess = guess_ticks(mk, q, x0, budget - 2 * MARGIN, mk.tiers[t0].mmr);
@@ -318,21 +318,6 @@ fn band_of(mk: &Market, q: i64, c: i64, u: i128, mm: i128, budget: i128, liq: bo
         Some(f0) => band(mk, q, c, mk.mark, f0, budget, liq),
         None => (mk.mark, mk.mark),
     }
-}
-
-/// Whether maintenance margin is continuous in the mark (SPEC §14.2): entry basis, one tier, or
-/// deduction tiers whose amounts are the derived ones. Then uPnL − MM is monotone over the whole
-/// domain, not just within a tier.
-fn continuous(mk: &Market) -> bool {
-    if mk.basis == MarginBasis::Entry || mk.tiers.len() == 1 {
-        return true;
-    }
-    if mk.form != TierForm::Deduction {
-        return false;
-    }
-    mk.tiers.windows(2).all(|w| {
-        (w[1].floor as i128).checked_mul((w[1].mmr - w[0].mmr) as i128).and_then(|x| x.checked_add(w[0].maint_amount)) == Some(w[1].maint_amount)
-    })
 }
 
 /// Split a cross account's budget over its positions by maintenance margin (equally if that
