@@ -1,8 +1,9 @@
-// report.html in a real headless browser (Debian's chromium through playwright-core, no network):
-// it renders, every chart has the simulation's data, the largest-events table matches, no console
-// errors, and a screenshot is taken. CI installs chromium when it is missing (.ci/run).
+// report.html in a real headless browser (Chromium through playwright-core, no network): it
+// renders, every chart has the simulation's data, the largest-events table matches, no console
+// errors, and a screenshot is taken. The browser is the system's /usr/bin/chromium when present,
+// else the one in the dev dependency @sparticuz/chromium (scripts/chromium.mjs says which).
 import { spawnSync } from 'node:child_process'
-import { existsSync, mkdtempSync, readFileSync, statSync, writeFileSync } from 'node:fs'
+import { mkdtempSync, readFileSync, statSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath, pathToFileURL } from 'node:url'
@@ -11,11 +12,19 @@ import { describe, expect, it } from 'vitest'
 import { makeMarketBook, scenarioFromBook } from '../src/market-sim.js'
 
 const root = fileURLToPath(new URL('..', import.meta.url))
-const CHROMIUM = '/usr/bin/chromium'
+
+interface FoundChromium { executablePath: string | null; env?: Record<string, string>; source?: string; reason?: string }
+// Plain JS (also run by scripts/test.sh before vitest): imported by URL, typed here.
+const { findChromium, CHROMIUM_ARGS } = (await import(pathToFileURL(join(root, 'scripts/chromium.mjs')).href)) as {
+  findChromium: () => FoundChromium
+  CHROMIUM_ARGS: string[]
+}
 
 describe('report.html in headless chromium', () => {
   it('renders every chart with the simulation data and takes a screenshot', async () => {
-    expect(existsSync(CHROMIUM), `${CHROMIUM} is missing: apt-get install -y --no-install-recommends chromium (.ci/run does)`).toBe(true)
+    const found = findChromium()
+    expect(found.executablePath, `no Chromium for the browser test: ${found.reason}`).not.toBeNull()
+    console.log(`report.test: Chromium from ${found.source}`)
     const dir = mkdtempSync(join(tmpdir(), 'deleverage-report-'))
     const scenario = join(dir, 'market.json')
     writeFileSync(scenario, JSON.stringify(scenarioFromBook(makeMarketBook(3000, 800, 5), '5000')))
@@ -33,9 +42,10 @@ describe('report.html in headless chromium', () => {
 
     // a fresh profile each run (playwright passes it as --user-data-dir)
     const browser = await chromium.launchPersistentContext(mkdtempSync(join(tmpdir(), 'deleverage-chromium-')), {
-      executablePath: CHROMIUM,
+      executablePath: found.executablePath!,
+      env: { ...process.env, ...found.env } as Record<string, string>,
       headless: true,
-      args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+      args: CHROMIUM_ARGS,
       viewport: { width: 1280, height: 900 },
     })
     try {
