@@ -91,9 +91,11 @@ function warnOnce(error: Error): void {
   if (warned || g[WARNED]) return;
   warned = true;
   g[WARNED] = true;
-  process.emitWarning(describeLoadFailure(error), {
+  // One line by default; DELEVERAGE_DEBUG=1 adds platform, cause chain and every fix as detail.
+  process.emitWarning(summarizeLoadFailure(error), {
     type: 'DeleverageWarning',
     code: 'DELEVERAGE_NATIVE_UNAVAILABLE',
+    ...(process.env.DELEVERAGE_DEBUG === '1' ? { detail: describeLoadFailure(error) } : {}),
   });
 }
 
@@ -237,7 +239,29 @@ function diagnose(chain: string[], pkgName: string, glibc: string | undefined): 
   return null;
 }
 
-/** Human-readable, actionable explanation of a native load failure. */
+/**
+ * The warning's one line: that the TypeScript engine is used, why (the diagnosis, else the
+ * innermost cause), the likeliest fix, and the switches to silence it or see the details.
+ */
+export function summarizeLoadFailure(err: unknown): string {
+  const triple = rustTargetTriple();
+  const header = process.platform === 'linux' ? reportHeader() : undefined;
+  const facts = packageFacts(findPackageRoot());
+  const pkgName = `${PACKAGE_NAME}-${napiPlatformSuffix()}`;
+  const chain = causeChain(err);
+  const innermost = (chain[chain.length - 1] ?? 'unknown error').trim();
+  const why = diagnose(chain, pkgName, header?.glibcVersionRuntime) ?? (innermost.length > 160 ? `${innermost.slice(0, 157)}...` : innermost);
+  const prebuilt = facts.targets === null || facts.targets.includes(triple);
+  const fix = prebuilt
+    ? `npm install ${facts.version ? `${pkgName}@${facts.version}` : pkgName}`
+    : `install Rust${facts.rustVersion ? ` >= ${facts.rustVersion}` : ''} and npm rebuild deleverage (no prebuilt binary for ${triple})`;
+  return (
+    `deleverage: native module not loaded for ${triple}, using the TypeScript engine (same results, slower): ${why}. ` +
+    `Fix: ${fix}; silence: DELEVERAGE_FORCE_JS=1; details: DELEVERAGE_DEBUG=1`
+  );
+}
+
+/** Human-readable, actionable explanation of a native load failure (the DELEVERAGE_DEBUG=1 detail). */
 export function describeLoadFailure(err: unknown): string {
   const suffix = napiPlatformSuffix();
   const triple = rustTargetTriple();

@@ -79,4 +79,22 @@ describe.each(['cjs', 'esm'] as const)('native loader (dist/%s, child process)',
     expect(stderr.match(/DeleverageWarning/g)).toHaveLength(1);
     expect(stderr).toContain('missing.node');
   });
+
+  it.skipIf(!existsSync(join(root, 'dist', build)))('warns in one line; DELEVERAGE_DEBUG=1 adds the cause chain', () => {
+    const missing = { NAPI_RS_NATIVE_LIBRARY_PATH: join(root, 'missing.node') };
+    const { stderr } = probe(build, missing);
+    // Node's own hint about --trace-warnings may follow; ours is the one warning line.
+    const ours = stderr.split('\n').filter((l) => l.trim() !== '' && !l.startsWith('(Use `node --trace-warnings'));
+    expect(ours).toHaveLength(1);
+    expect(ours[0]).toMatch(/DeleverageWarning: deleverage: native module not loaded for \S+, using the TypeScript engine/);
+    expect(ours[0]).toContain('DELEVERAGE_FORCE_JS=1');
+    expect(ours[0]).toContain('DELEVERAGE_DEBUG=1');
+    expect(stderr).not.toContain('cause chain:');
+
+    const debug = probe(build, { ...missing, DELEVERAGE_DEBUG: '1' }).stderr;
+    expect(debug.match(/DeleverageWarning/g)).toHaveLength(1);
+    expect(debug).toContain('cause chain:');
+    expect(debug).toContain('Cannot find native binding');
+    expect(debug).toContain(`platform: ${process.platform} ${process.arch}`);
+  });
 });
