@@ -1,6 +1,8 @@
 #!/usr/bin/env node
 // The per-platform npm packages of deleverage (npm/<suffix>/, one per
-// `napi.targets` entry, e.g. npm/linux-x64-gnu -> deleverage-linux-x64-gnu).
+// `napi.targets` entry, named `<napi.packageName>-<suffix>`, e.g. npm/linux-x64-gnu ->
+// @deleverage/binding-linux-x64-gnu). Scoped, as @swc/core, oxc-resolver and @node-rs/* do: only
+// members of the @deleverage npm org can publish a name the loader would load.
 //
 //   node scripts/platform-packages.js check            npm/ agrees with package.json
 //   node scripts/platform-packages.js check --release  ... and optionalDependencies are set
@@ -10,7 +12,7 @@
 //
 // The root package.json does NOT commit optionalDependencies: npm skips an
 // optional dependency that 404s on `npm install`, but `npm ci` rejects the
-// lockfile ("Missing: deleverage-linux-x64-gnu@ from lock file") while the
+// lockfile ("Missing: @deleverage/binding-linux-x64-gnu@ from lock file") while the
 // platform packages are unpublished. `napi prepublish` writes them at publish
 // time, pinned to the package version, exactly like this module computes.
 //
@@ -64,8 +66,13 @@ function targets(pkg = rootPackage()) {
   });
 }
 
+/** `napi.packageName` (what napi-rs names the platform packages after), else the package name. */
+function bindingPrefix(pkg) {
+  return (pkg.napi && pkg.napi.packageName) || pkg.name;
+}
+
 function packageName(pkg, suffix) {
-  return `${pkg.name}-${suffix}`;
+  return `${bindingPrefix(pkg)}-${suffix}`;
 }
 
 /** The optionalDependencies map `napi prepublish` writes: every platform package at this version. */
@@ -81,6 +88,7 @@ function check({ release = false } = {}) {
   const binaryName = pkg.napi.binaryName;
   const problems = [];
   const expectedDirs = new Set();
+  const loader = fs.readFileSync(path.join(root, 'index.js'), 'utf8');
   for (const t of targets(pkg)) {
     expectedDirs.add(t.suffix);
     const dir = path.join(npmDir, t.suffix);
@@ -100,6 +108,13 @@ function check({ release = false } = {}) {
       engines: { node: pkg.engines.node },
       os: [t.platform],
       cpu: [t.arch],
+      // The registry page links back to the main package's repository; scoped names publish
+      // restricted (paid, private) unless told otherwise.
+      repository: pkg.repository,
+      homepage: pkg.homepage,
+      bugs: pkg.bugs,
+      keywords: pkg.keywords,
+      publishConfig: { access: 'public' },
     };
     if (t.platform === 'linux') want.libc = [t.abi === 'musl' ? 'musl' : 'glibc'];
     for (const [key, value] of Object.entries(want)) {
@@ -107,6 +122,7 @@ function check({ release = false } = {}) {
         problems.push(`npm/${t.suffix}/package.json: ${key} is ${JSON.stringify(m[key])}, expected ${JSON.stringify(value)}`);
       }
     }
+    if (!loader.includes(`require('${want.name}')`)) problems.push(`index.js does not load ${want.name} (run: npm run build:native)`);
     if (t.platform !== 'linux' && m.libc !== undefined) problems.push(`npm/${t.suffix}/package.json: unexpected libc`);
     if (!fs.existsSync(path.join(dir, 'README.md'))) problems.push(`npm/${t.suffix}/README.md is missing`);
   }
@@ -116,11 +132,10 @@ function check({ release = false } = {}) {
     }
   }
   // The generated loader pins the platform package version it accepts.
-  const loader = fs.readFileSync(path.join(root, 'index.js'), 'utf8');
   if (!loader.includes(`bindingPackageVersion !== '${pkg.version}'`)) {
     problems.push(`index.js does not check for platform packages at version ${pkg.version} (run: npm run build:native)`);
   }
-  const managed = Object.keys(pkg.optionalDependencies || {}).filter((n) => n.startsWith(`${pkg.name}-`));
+  const managed = Object.keys(pkg.optionalDependencies || {}).filter((n) => n.startsWith(`${bindingPrefix(pkg)}-`));
   const wanted = releaseOptionalDependencies(pkg);
   if (release) {
     for (const [name, version] of Object.entries(wanted)) {
@@ -137,7 +152,7 @@ function check({ release = false } = {}) {
   return problems;
 }
 
-module.exports = { root, npmDir, rootPackage, hostSuffix, targets, packageName, releaseOptionalDependencies, check };
+module.exports = { root, npmDir, rootPackage, hostSuffix, targets, bindingPrefix, packageName, releaseOptionalDependencies, check };
 
 if (require.main === module) {
   const [cmd, ...rest] = process.argv.slice(2);

@@ -190,17 +190,20 @@ interface PackageFacts {
   targets: string[] | null;
   /** Minimum Rust version for a source build (workspace `rust-version`), if the sources are shipped. */
   rustVersion: string | null;
+  /** What the platform packages are named after (`napi.packageName`): `<prefix>-<suffix>`. */
+  bindingPrefix: string;
 }
 
 function packageFacts(root: string | null): PackageFacts {
-  const facts: PackageFacts = { version: null, targets: null, rustVersion: null };
+  const facts: PackageFacts = { version: null, targets: null, rustVersion: null, bindingPrefix: PACKAGE_NAME };
   if (root === null) return facts;
   try {
     const pkg = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as {
       version?: string;
-      napi?: { targets?: string[] };
+      napi?: { targets?: string[]; packageName?: string };
     };
     facts.version = pkg.version ?? null;
+    facts.bindingPrefix = pkg.napi?.packageName ?? PACKAGE_NAME;
     facts.targets = pkg.napi?.targets ?? null;
   } catch {
     // keep nulls
@@ -247,7 +250,7 @@ export function summarizeLoadFailure(err: unknown): string {
   const triple = rustTargetTriple();
   const header = process.platform === 'linux' ? reportHeader() : undefined;
   const facts = packageFacts(findPackageRoot());
-  const pkgName = `${PACKAGE_NAME}-${napiPlatformSuffix()}`;
+  const pkgName = `${facts.bindingPrefix}-${napiPlatformSuffix()}`;
   const chain = causeChain(err);
   const innermost = (chain[chain.length - 1] ?? 'unknown error').trim();
   const why = diagnose(chain, pkgName, header?.glibcVersionRuntime) ?? (innermost.length > 160 ? `${innermost.slice(0, 157)}...` : innermost);
@@ -272,7 +275,7 @@ export function describeLoadFailure(err: unknown): string {
       : '';
   const root = findPackageRoot();
   const facts = packageFacts(root);
-  const pkgName = `${PACKAGE_NAME}-${suffix}`;
+  const pkgName = `${facts.bindingPrefix}-${suffix}`;
   const pkgSpec = facts.version ? `${pkgName}@${facts.version}` : pkgName;
   const prebuilt = facts.targets === null ? null : facts.targets.includes(triple);
   const local = root ? join(root, `${PACKAGE_NAME}.${suffix}.node`) : `${PACKAGE_NAME}.${suffix}.node`;

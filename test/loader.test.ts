@@ -53,7 +53,7 @@ describe('native loader (src, in process)', () => {
     ]);
     const text = describeLoadFailure(err);
     expect(text).toContain(`${process.platform} ${process.arch}`);
-    expect(text).toMatch(/deleverage-(linux|darwin|win32|freebsd|android)-/);
+    expect(text).toMatch(/@deleverage\/binding-(linux|darwin|win32|freebsd|android)-/);
     expect(text).toContain('Cannot find module ./deleverage.linux-x64-gnu.node');
     expect(text).toContain('DELEVERAGE_FORCE_JS=1');
   });
