@@ -5,7 +5,8 @@
 //    mode. In a dev clone that is `npm run build:native` (@napi-rs/cli, which
 //    also regenerates index.js / index.d.ts); in an installed copy without the
 //    CLI it is a plain `cargo build --release` whose cdylib is copied to
-//    deleverage.<platform>.node next to the shipped index.js. If cargo is
+//    deleverage.<platform>.node next to the shipped index.js (one line before and after, also
+//    on the terminal since npm hides script output; the cargo target/ is removed). If cargo is
 //    missing or the build fails, print ONE line and carry on: the package runs
 //    on its TypeScript implementation. Never fails the install.
 //    DELEVERAGE_SKIP_NATIVE_BUILD=1 skips this step.
@@ -65,23 +66,50 @@ function napiPlatformSuffix() {
   return `${platform}-${arch}`;
 }
 
-// Installed-package path: no @napi-rs/cli, so drive cargo directly.
+// npm (7+) runs install scripts in the background and shows their output only when they fail
+// (or with --foreground-scripts). A minute of silent compiling looks like a hang, so the start
+// and end of a source build also go to the terminal when there is one.
+function progress(line) {
+  console.log(line);
+  if (process.env.npm_config_foreground_scripts === 'true' || process.platform === 'win32') return;
+  try {
+    const fd = fs.openSync('/dev/tty', 'w');
+    fs.writeSync(fd, `${line}\n`);
+    fs.closeSync(fd);
+  } catch {
+    // no terminal (CI, Docker build): the log above is all there is
+  }
+}
+
+// Installed-package path: no @napi-rs/cli, so drive cargo directly. Its target/ (about 100 MB)
+// is removed afterwards unless the user chose CARGO_TARGET_DIR.
 function cargoBuildAndCopy() {
-  const r = spawnSync(
-    'cargo',
-    ['build', '--release', '-p', 'deleverage-node', '--manifest-path', path.join(root, 'Cargo.toml')],
-    { cwd: root, stdio: 'inherit', shell: process.platform === 'win32' },
-  );
-  if (r.error || r.status !== 0) return false;
-  const libName = {
-    win32: 'deleverage_node.dll',
-    darwin: 'libdeleverage_node.dylib',
-  }[process.platform] || 'libdeleverage_node.so';
+  const ownTarget = !process.env.CARGO_TARGET_DIR;
   const targetDir = process.env.CARGO_TARGET_DIR || path.join(root, 'target');
-  const built = path.join(targetDir, 'release', libName);
-  if (!fs.existsSync(built)) return false;
-  fs.copyFileSync(built, path.join(root, `deleverage.${napiPlatformSuffix()}.node`));
-  return true;
+  const t0 = Date.now();
+  progress(
+    'deleverage: no prebuilt native module for this platform; compiling it from the Rust sources with cargo ' +
+      '(about a minute; cargo output: npm install --foreground-scripts; skip: DELEVERAGE_SKIP_NATIVE_BUILD=1) ...',
+  );
+  try {
+    const r = spawnSync(
+      'cargo',
+      ['build', '--release', '--locked', '-p', 'deleverage-node', '--manifest-path', path.join(root, 'Cargo.toml')],
+      { cwd: root, stdio: 'inherit', shell: process.platform === 'win32', env: { ...process.env, CARGO_TARGET_DIR: targetDir } },
+    );
+    if (r.error || r.status !== 0) return false;
+    const libName = {
+      win32: 'deleverage_node.dll',
+      darwin: 'libdeleverage_node.dylib',
+    }[process.platform] || 'libdeleverage_node.so';
+    const built = path.join(targetDir, 'release', libName);
+    if (!fs.existsSync(built)) return false;
+    fs.copyFileSync(built, path.join(root, `deleverage.${napiPlatformSuffix()}.node`));
+    progress(`deleverage: native module built in ${Math.round((Date.now() - t0) / 1000)} s.`);
+    return true;
+  } finally {
+    if (ownTarget) fs.rmSync(targetDir, { recursive: true, force: true });
+  }
 }
 
 // Does the generated loader load a native module as installed? Checked in a

@@ -41,6 +41,7 @@ const platformPackages = req('../scripts/platform-packages.js') as {
   targets(): Target[]
   check(o?: { release?: boolean }): string[]
   rootPackage(): { name: string; version: string }
+  packageName(pkg: { name: string }, suffix: string): string
 }
 const { smoke } = req('../scripts/smoke-installed.js') as {
   smoke(dir: string, expect: 'native' | 'js'): { problems: string[]; summary: { warning: string | null } }
@@ -48,6 +49,8 @@ const { smoke } = req('../scripts/smoke-installed.js') as {
 
 const { version } = platformPackages.rootPackage()
 const suffix = platformPackages.hostSuffix()
+/** The host's platform package, e.g. @deleverage/binding-linux-x64-gnu. */
+const binding = platformPackages.packageName(platformPackages.rootPackage(), suffix)
 const hostTarget = platformPackages.targets().find((t) => t.suffix === suffix)
 const binary = join(root, `deleverage.${suffix}.node`)
 const isWindows = process.platform === 'win32'
@@ -72,9 +75,13 @@ function npmInstall(dir: string, tarballs: string[], env: NodeJS.ProcessEnv = {}
   return output
 }
 
-/** Installed packages (node_modules entries other than .bin, .package-lock.json). */
+/** Installed packages (node_modules entries other than .bin, .package-lock.json; @scope/name). */
 function packagesIn(dir: string): string[] {
-  return readdirSync(join(dir, 'node_modules')).filter((f) => !f.startsWith('.')).sort()
+  const nm = join(dir, 'node_modules')
+  return readdirSync(nm)
+    .filter((f) => !f.startsWith('.'))
+    .flatMap((f) => (f.startsWith('@') ? readdirSync(join(nm, f)).map((g) => `${f}/${g}`) : [f]))
+    .sort()
 }
 
 /** PATH without the directories that hold cargo (kept when they also hold node). */
@@ -150,12 +157,12 @@ describe('offline install from the tarballs', () => {
     expect(platform).not.toBeNull()
     const dir = consumer('native')
     const output = npmInstall(dir, [main.file, platform!.file])
-    expect(output).toContain(`using the prebuilt native module ../deleverage-${suffix}/deleverage.${suffix}.node`)
+    expect(output).toContain(`using the prebuilt native module ../${binding}/deleverage.${suffix}.node`)
     expect(output).not.toMatch(/Compiling|cargo build/)
     // The binary came from the platform package, not from a build next to index.js.
     expect(readdirSync(join(dir, 'node_modules', 'deleverage')).filter((f) => f.endsWith('.node'))).toEqual([])
     // The other six platform packages are optional and were skipped, not fatal.
-    expect(packagesIn(dir)).toEqual(['deleverage', `deleverage-${suffix}`])
+    expect(packagesIn(dir)).toEqual([binding, 'deleverage'])
     const { problems } = smoke(dir, 'native')
     expect(problems).toEqual([])
 
@@ -191,8 +198,8 @@ describe('offline install from the tarballs', () => {
     const lines = warning.split('\n').filter((l) => l.trim() !== '' && !l.startsWith('(Use `node --trace-warnings'))
     expect(lines).toHaveLength(1)
     expect(warning).toContain(`native module not loaded for ${hostTarget!.triple}`)
-    expect(warning).toContain(`deleverage-${suffix} is not installed`)
-    expect(warning).toContain(`Fix: npm install deleverage-${suffix}@${version}`)
+    expect(warning).toContain(`${binding} is not installed`)
+    expect(warning).toContain(`Fix: npm install ${binding}@${version}`)
     expect(warning).toContain('DELEVERAGE_FORCE_JS=1')
     expect(warning).toContain('DELEVERAGE_DEBUG=1')
 
@@ -207,15 +214,36 @@ describe('offline install from the tarballs', () => {
   })
 })
 
+describe('source build at install (main tarball only, cargo on PATH)', () => {
+  // A platform without a prebuilt package: the postinstall compiles the Rust sources. It must say
+  // so before the minute of compiling, and must not leave cargo's ~100 MB target/ behind.
+  it.skipIf(spawnSync('cargo', ['--version'], { shell: isWindows }).status !== 0)('announces the build, loads native, removes target/', () => {
+    const dir = consumer('source')
+    // The install script's behaviour is under test, not the optimiser: an unoptimised build
+    // (the release profile's LTO takes minutes on two cores), crates from cargo's local cache.
+    const fast = { CARGO_PROFILE_RELEASE_LTO: 'false', CARGO_PROFILE_RELEASE_OPT_LEVEL: '0', CARGO_PROFILE_RELEASE_CODEGEN_UNITS: '256' }
+    const output = npmInstall(dir, [main.file], { ...fast, CARGO_NET_OFFLINE: 'true', CARGO_TARGET_DIR: '', DELEVERAGE_SKIP_NATIVE_BUILD: '' })
+    const announce = output.indexOf('compiling it from the Rust sources with cargo')
+    expect(announce, output).toBeGreaterThanOrEqual(0)
+    expect(output.indexOf('Compiling deleverage-core')).toBeGreaterThan(announce)
+    expect(output).toMatch(/deleverage: native module built in \d+ s\./)
+    const installed = join(dir, 'node_modules', 'deleverage')
+    expect(existsSync(join(installed, 'target'))).toBe(false)
+    expect(readdirSync(installed).filter((f) => f.endsWith('.node'))).toEqual([`deleverage.${suffix}.node`])
+    const r = spawnSync(process.execPath, ['-e', "console.log(require('deleverage').implementation)"], { cwd: dir, env: pack.npmEnv(), encoding: 'utf8' })
+    expect(r.stdout.trim(), r.stderr).toBe('native')
+  }, 600_000)
+})
+
 describe('load failure warning (describeLoadFailure)', () => {
   it('explains a glibc version error', () => {
-    const lib = `/opt/app/node_modules/deleverage-${suffix}/deleverage.${suffix}.node`
+    const lib = `/opt/app/node_modules/${binding}/deleverage.${suffix}.node`
     const err = new Error('Cannot find native binding.', {
       cause: new Error(`/lib/x86_64-linux-gnu/libc.so.6: version \`GLIBC_2.39' not found (required by ${lib})`),
     })
     const text = describeLoadFailure(err)
     expect(text).toContain(`target ${rustTargetTriple()}`)
-    expect(text).toContain(`deleverage-${suffix}`)
+    expect(text).toContain(binding)
     expect(text).toContain("version `GLIBC_2.39' not found")
     expect(text).toContain('likely cause: the native module needs glibc 2.39 or newer')
     expect(text).toContain('npm rebuild deleverage')
@@ -226,6 +254,6 @@ describe('load failure warning (describeLoadFailure)', () => {
     const err = new Error('Cannot find native binding.', {
       cause: new Error(`Native binding package version mismatch, expected ${version} but got 0.0.1. You can reinstall dependencies to fix this issue.`),
     })
-    expect(describeLoadFailure(err)).toContain(`likely cause: deleverage-${suffix} is installed at a different version than deleverage`)
+    expect(describeLoadFailure(err)).toContain(`likely cause: ${binding} is installed at a different version than deleverage`)
   })
 })
