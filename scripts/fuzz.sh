@@ -12,11 +12,15 @@
 #
 # The Rust targets need the nightly toolchain and cargo-fuzz. Without nightly they are skipped with
 # a message. Without cargo-fuzz they are skipped too, unless DELEVERAGE_FUZZ_INSTALL=1, which
-# installs the pinned version first (CI does: ~1 min on the 2-core machine).
+# installs the pinned version into node_modules/.cache/cargo-fuzz first (`npm test` does: ~1 min on
+# the 2-core machine, once).
 set -uo pipefail
 cd "$(dirname "$0")/.."
 
 CARGO_FUZZ_VERSION=0.13.2
+# Where DELEVERAGE_FUZZ_INSTALL=1 puts cargo-fuzz (found there on later runs too).
+CARGO_FUZZ_ROOT="$PWD/node_modules/.cache/cargo-fuzz"
+export PATH="$CARGO_FUZZ_ROOT/bin:$PATH"
 seconds="${1:-60}"
 [[ $# -gt 0 ]] && shift
 targets=("$@")
@@ -40,9 +44,11 @@ rust_ready() {
   fi
   if ! cargo fuzz --version >/dev/null 2>&1; then
     if [[ "${DELEVERAGE_FUZZ_INSTALL:-}" == 1 ]]; then
-      echo "==> cargo install cargo-fuzz --version $CARGO_FUZZ_VERSION --locked"
+      # Into the project's cache, not ~/.cargo/bin: a test run leaves the user's toolchain alone.
+      echo "==> cargo install cargo-fuzz --version $CARGO_FUZZ_VERSION --locked --root $CARGO_FUZZ_ROOT"
       local t0=$SECONDS
-      cargo install cargo-fuzz --version "$CARGO_FUZZ_VERSION" --locked --quiet || { echo "cargo-fuzz install failed" >&2; return 2; }
+      cargo install cargo-fuzz --version "$CARGO_FUZZ_VERSION" --locked --quiet --root "$CARGO_FUZZ_ROOT" \
+        || { echo "cargo-fuzz install failed" >&2; return 2; }
       echo "    installed in $((SECONDS - t0)) s"
     else
       echo "SKIP $1: cargo-fuzz is not installed (cargo install cargo-fuzz --version $CARGO_FUZZ_VERSION --locked, or DELEVERAGE_FUZZ_INSTALL=1)"
