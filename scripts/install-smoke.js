@@ -3,7 +3,7 @@
 // the result (scripts/smoke-installed.js). What each release test job runs on
 // its own platform; needs only Node and npm.
 //
-//   node scripts/install-smoke.js --expect native deleverage-0.1.0.tgz deleverage-linux-x64-gnu-0.1.0.tgz
+//   node scripts/install-smoke.js --expect native deleverage-0.1.0.tgz deleverage-binding-linux-x64-gnu-0.1.0.tgz
 //   node scripts/install-smoke.js --expect js deleverage-0.1.0.tgz
 //
 // --offline: nothing may come from the registry; the main tarball's

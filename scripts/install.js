@@ -12,7 +12,7 @@
 //    DELEVERAGE_SKIP_NATIVE_BUILD=1 skips this step.
 //    In an installed copy a prebuilt binary comes first: when the loader
 //    (index.js) already loads one (the platform package npm installed from
-//    optionalDependencies, e.g. deleverage-linux-x64-gnu), nothing is built.
+//    optionalDependencies, e.g. @deleverage/binding-linux-x64-gnu), nothing is built.
 //    DELEVERAGE_BUILD_FROM_SOURCE=1 builds anyway; the loader tries the local
 //    deleverage.<platform>.node before the platform package, so it wins.
 // 2. TypeScript: `npm run build:ts` when typescript is installed (dev clone);
