@@ -6,7 +6,9 @@
 //   2. the system's /usr/bin/chromium (Debian's package), when present;
 //   3. the headless Chromium shipped in the dev dependency @sparticuz/chromium (linux x64 only),
 //      unpacked once into node_modules/.cache/deleverage-chromium/<version>/ with the libraries it
-//      needs (nss, nspr, expat) and a font, so it runs on a machine without any of them.
+//      needs (nss, nspr, expat) and a font, so it runs on a machine without any of them;
+//   4. elsewhere (linux arm64, macOS), the browser playwright-core manages, when one was installed
+//      (`npx playwright-core install chromium`; CI's arm64 cells do).
 //
 //   node scripts/chromium.mjs      unpack if needed and print which browser the test will use
 //                                  (exit 1 with the reason when there is none)
@@ -41,6 +43,16 @@ function sparticuz() {
     let dir = dirname(entry)
     while (!existsSync(join(dir, 'package.json'))) dir = dirname(dir)
     return { dir, version: JSON.parse(readFileSync(join(dir, 'package.json'), 'utf8')).version }
+  } catch {
+    return null
+  }
+}
+
+/** The Chromium playwright-core downloads with `playwright-core install chromium`, if present. */
+function playwrightChromium() {
+  try {
+    const file = createRequire(join(root, 'package.json'))('playwright-core').chromium.executablePath()
+    return executable(file) ? file : null
   } catch {
     return null
   }
@@ -88,7 +100,9 @@ export function findChromium() {
     return { executablePath: null, reason: `neither ${SYSTEM} nor the dev dependency @sparticuz/chromium is installed (run npm install)` }
   }
   if (process.platform !== 'linux' || process.arch !== 'x64') {
-    return { executablePath: null, reason: `no ${SYSTEM}, and @sparticuz/chromium ships a linux-x64 build only (this is ${process.platform}-${process.arch}): install chromium or set DELEVERAGE_CHROMIUM` }
+    const managed = playwrightChromium()
+    if (managed) return { executablePath: managed, env: {}, source: `playwright-core's ${managed}` }
+    return { executablePath: null, reason: `no ${SYSTEM}, and @sparticuz/chromium ships a linux-x64 build only (this is ${process.platform}-${process.arch}): install chromium, run npx playwright-core install chromium, or set DELEVERAGE_CHROMIUM` }
   }
   const dest = join(root, 'node_modules', '.cache', 'deleverage-chromium', pkg.version)
   if (!executable(join(dest, 'chromium'))) unpack(pkg, dest)
