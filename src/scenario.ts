@@ -195,14 +195,35 @@ export function engineFromScenario(s: Scenario, options: Omit<EngineOptions, 'qu
   } catch (e) {
     throw relabel(e, 'waterfall')
   }
-  s.accounts.forEach((a, i) => {
-    try {
-      engine.addAccounts([a])
-    } catch (e) {
-      throw relabel(e, `accounts[${i}]`)
-    }
-  })
+  addScenarioAccounts(engine, s.accounts)
   return engine
+}
+
+/** Accounts per engine call when loading: one call per account cost most of a big book's load. */
+const LOAD_BATCH = 16384
+
+/**
+ * Add the accounts in batches through the bulk path (`addAccounts`: typed arrays, one core call).
+ * A batch is all or nothing, so when one is refused it is added again account by account, which
+ * names the failing account (`accounts[i]: ...`) exactly as a per-account load would.
+ */
+function addScenarioAccounts(engine: Engine, accounts: AccountInput[]): void {
+  for (let at = 0; at < accounts.length; at += LOAD_BATCH) {
+    const batch = accounts.slice(at, at + LOAD_BATCH)
+    try {
+      engine.addAccounts(batch)
+      continue
+    } catch {
+      // located below
+    }
+    batch.forEach((a, j) => {
+      try {
+        engine.addAccounts([a])
+      } catch (e) {
+        throw relabel(e, `accounts[${at + j}]`)
+      }
+    })
+  }
 }
 
 function relabel(e: unknown, path: string): unknown {
