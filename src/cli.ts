@@ -9,7 +9,7 @@ import { formatUnits, parseUnits } from './decimal.js'
 import { demo } from './demo.js'
 import { parseShock, readPathCsv, shockPath } from './pricepath.js'
 import { renderReport, reportData } from './report.js'
-import { engineFromScenario, loadScenarioFile, type Scenario } from './scenario.js'
+import { engineFromScenario, loadScenarioFile, readScenarioFile, type Scenario } from './scenario.js'
 import { DEFAULT_FEEDBACK, Money, POLICIES, simulate, type Policy, type SimEvent, type SimMarket, type SimResult } from './simulate.js'
 import { columnWidths, Output, table, tableRow } from './text.js'
 
@@ -623,16 +623,23 @@ export function main(argv: string[]): number | Promise<number> {
   const out = new Output(process.stdout)
   const run = async (a: Args): Promise<number> => {
     if (a.command === 'simulate') return runSimulate(a, out)
-    const { scenario, engine } = loadScenarioFile(a.file, { implementation: a.impl })
-    const o: CheckOutput = { format: a.ndjson ? 'ndjson' : a.json ? 'json' : 'table', limit: a.limit, warning: a.warning ?? scenario.warningRatio }
+    const { engine, warningRatio, fill } = loadEngine(a)
+    const o: CheckOutput = { format: a.ndjson ? 'ndjson' : a.json ? 'json' : 'table', limit: a.limit, warning: a.warning ?? warningRatio }
     if (a.command === 'plan') writePlan(out, engine, a)
-    else if (a.command === 'liquidate') await writeLiquidate(out, engine.runWaterfall({ fill: a.fill ?? scenario.fill ?? 'mark' }), engine, o)
+    else if (a.command === 'liquidate') await writeLiquidate(out, engine.runWaterfall({ fill: a.fill ?? fill ?? 'mark' }), engine, o)
     else await writeCheck(out, engine, o)
     await out.flush()
     return 0
   }
   // A reader that went away (EPIPE) is not an error: the output just ends.
   return run(args).catch((e) => (out.closed ? 0 : fail(e)))
+}
+
+/** The engine and the few scenario fields the commands read; the parsed scenario (as big as the
+ * book) is let go before any output. */
+function loadEngine(a: Args): { engine: Engine; warningRatio: string | undefined; fill: FillModel | undefined } {
+  const { scenario, engine } = loadScenarioFile(a.file, { implementation: a.impl })
+  return { engine, warningRatio: scenario.warningRatio, fill: scenario.fill }
 }
 
 function writePlan(out: Output, engine: Engine, a: Args): void {
@@ -700,7 +707,7 @@ async function writeSimJson(out: Output, implementation: string, results: SimRes
 }
 
 async function runSimulate(a: Args, out: Output): Promise<number> {
-  const { scenario } = loadScenarioFile(a.file, { implementation: a.impl })
+  const scenario = readScenarioFile(a.file)
   const q = scenario.quoteDecimals ?? 8
   const build = () => engineFromScenario({ ...scenario, insuranceFund: undefined } as Scenario, { implementation: a.impl })
   const probe = build()
@@ -709,13 +716,15 @@ async function runSimulate(a: Args, out: Output): Promise<number> {
   const path = a.path !== undefined ? readPathCsv(a.path, pathMarkets) : shockPath(pathMarkets, parseShock(a.shock!), a.steps ?? 10)
   // Depth: a share of each market's long open interest at the start marks (at least one atom).
   const depthPct = parseUnits(a.depth ?? '2', 4, '--depth', { positive: 'INVALID_ARGUMENT' }) // 10^-4 %
-  const oi = new Map<string, bigint>()
-  for (const p of probe.positions()) {
-    const qty = parseUnits(p.qty, 18, 'qty')
-    if (qty > 0n) oi.set(p.symbol, (oi.get(p.symbol) ?? 0n) + qty)
+  // Long open interest in lots per market, from the engine's columns (not a million report objects).
+  const risks = probe.core.positionRisks(null)
+  const oi = new Array<bigint>(metas.length).fill(0n)
+  for (let i = 0; i < risks.qty.length; i++) {
+    const j = risks.market[i]!
+    if (risks.qty[i]! > 0n) oi[j] = oi[j]! + risks.qty[i]!
   }
   const markets: SimMarket[] = metas.map((m, j) => {
-    const lots = (oi.get(m.symbol) ?? 0n) / 10n ** BigInt(18 - m.qtyDecimals)
+    const lots = oi[probe.marketIndex(m.symbol)]!
     const money = new Money({ index: j, symbol: m.symbol, priceDecimals: m.priceDecimals, qtyDecimals: m.qtyDecimals, inverse: m.kind === 1, contractSize: m.contractSize, depth: 1n }, q)
     const atoms = money.notional(lots, m.mark)
     const depth = (atoms * depthPct) / 1_000_000n // depthPct is in 10^-4 %: ·10^-6

@@ -231,8 +231,9 @@ function relabel(e: unknown, path: string): unknown {
   return e
 }
 
-/** Read, parse and load a scenario file. */
-export function loadScenarioFile(file: string, options: Omit<EngineOptions, 'quoteDecimals'> = {}): { scenario: Scenario; engine: Engine } {
+/** Read and check a scenario file (no engine). The text and the raw document are let go as soon
+ * as they are read: for a book of millions of positions each is hundreds of MB. */
+export function readScenarioFile(file: string): Scenario {
   let text: string
   try {
     text = readFileSync(file, 'utf8')
@@ -245,6 +246,12 @@ export function loadScenarioFile(file: string, options: Omit<EngineOptions, 'quo
   } catch (e) {
     throw new DeleverageError('INVALID_SCENARIO', `${file}: not valid JSON (${(e as Error).message})`)
   }
-  const scenario = parseScenario(doc)
+  text = ''
+  return parseScenario(doc)
+}
+
+/** Read, parse and load a scenario file. */
+export function loadScenarioFile(file: string, options: Omit<EngineOptions, 'quoteDecimals'> = {}): { scenario: Scenario; engine: Engine } {
+  const scenario = readScenarioFile(file)
   return { scenario, engine: engineFromScenario(scenario, options) }
 }
