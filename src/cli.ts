@@ -622,7 +622,11 @@ export function main(argv: string[]): number | Promise<number> {
   }
   const out = new Output(process.stdout)
   const run = async (a: Args): Promise<number> => {
-    if (a.command === 'simulate') return runSimulate(a, out)
+    if (a.command === 'simulate') {
+      await runSimulate(a, out)
+      await out.flush()
+      return 0
+    }
     const { engine, warningRatio, fill } = loadEngine(a)
     const o: CheckOutput = { format: a.ndjson ? 'ndjson' : a.json ? 'json' : 'table', limit: a.limit, warning: a.warning ?? warningRatio }
     if (a.command === 'plan') writePlan(out, engine, a)
@@ -706,7 +710,7 @@ async function writeSimJson(out: Output, implementation: string, results: SimRes
   await out.flush()
 }
 
-async function runSimulate(a: Args, out: Output): Promise<number> {
+async function runSimulate(a: Args, out: Output): Promise<void> {
   const scenario = readScenarioFile(a.file)
   const q = scenario.quoteDecimals ?? 8
   const build = () => engineFromScenario({ ...scenario, insuranceFund: undefined } as Scenario, { implementation: a.impl })
@@ -778,5 +782,4 @@ async function runSimulate(a: Args, out: Output): Promise<number> {
     if (a.report !== undefined) out.line(`report: ${a.report}`)
     if (a.events !== undefined) out.line(`events: ${a.events}`)
   }
-  return 0
 }

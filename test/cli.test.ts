@@ -143,6 +143,11 @@ describe('deleverage check', () => {
   it('explains usage errors with exit code 2', () => {
     expect(cli(['frobnicate']).code).toBe(2)
     expect(cli(['check']).code).toBe(2)
+    for (const bad of [['--limit', '0'], ['--limit', '5', '--all'], ['--json', '--ndjson']]) expect(cli(['check', book, ...bad]).code).toBe(2)
+    expect(cli(['liquidate', book, '--ndjson']).code).toBe(2)
+    const two = cli(['check', crash, '--limit', '2'])
+    expect(two.code).toBe(0)
+    expect(two.out).toMatch(/^… \d+ more rows \(--all prints every row/m)
     const help = cli(['--help'])
     expect(help.code).toBe(0)
     expect(help.out).toContain('deleverage check <scenario.json>')
@@ -157,6 +162,14 @@ describe('deleverage simulate and per-command help', () => {
       expect(r.out).toContain(`deleverage ${c}`)
       expect(r.out).toContain('Examples:')
     }
+  })
+
+  it('prints the policy table and the cash check', () => {
+    const r = cli(['simulate', crash, '--shock', '-30%', '--steps', '4'])
+    expect(r.err).toBe('')
+    expect(r.code).toBe(0)
+    expect(r.out).toMatch(/^bitmex /m)
+    expect(r.out).toContain('cash conserved exactly at every step')
   })
 
   it('writes events as CSV and JSON that parse and agree', () => {
