@@ -1,31 +1,35 @@
 // The `deleverage` command line. Exit codes: 0 ok, 2 usage error, 3 invalid input (scenario, path
 // or engine rejection, with the field named), 1 anything unexpected (docs/CLI.md).
 
-import { type DeleverageTarget, type Engine, type FillModel, type Implementation, type WaterfallEvent, type AccountStatus, type PositionReport } from './engine.js'
+import { type DeleverageTarget, type Engine, type FillModel, type Implementation, type WaterfallEvent, type AccountStatus, type PositionReport, type SweepReport } from './engine.js'
 import { DeleverageError } from './fallback/errors.js'
-import { writeFileSync } from 'node:fs'
+import { createWriteStream, writeFileSync } from 'node:fs'
 import { basename } from 'node:path'
 import { formatUnits, parseUnits } from './decimal.js'
 import { demo } from './demo.js'
 import { parseShock, readPathCsv, shockPath } from './pricepath.js'
 import { renderReport, reportData } from './report.js'
-import { engineFromScenario, loadScenarioFile, type Scenario } from './scenario.js'
+import { engineFromScenario, loadScenarioFile, readScenarioFile, type Scenario } from './scenario.js'
 import { DEFAULT_FEEDBACK, Money, POLICIES, simulate, type Policy, type SimEvent, type SimMarket, type SimResult } from './simulate.js'
-import { table } from './text.js'
+import { columnWidths, Output, table, tableRow } from './text.js'
+
+/** Table rows printed by default: a book of millions of positions is for --json/--ndjson or --all. */
+const DEFAULT_LIMIT = 1000
 
 const USAGE = `deleverage — exact margin-risk engine for perpetual futures
 
 Usage:
-  deleverage check <scenario.json> [--json] [--impl native|js] [--warning RATIO]
-  deleverage liquidate <scenario.json> [--json] [--impl native|js] [--fill mark|impact:PPM_PER_LOT:CAP_PPM]
+  deleverage check <scenario.json> [--json|--ndjson] [--limit N|--all] [--impl native|js] [--warning RATIO]
+  deleverage liquidate <scenario.json> [--json] [--limit N|--all] [--impl native|js] [--fill mark|impact:PPM_PER_LOT:CAP_PPM]
   deleverage plan <scenario.json> --account ID --target ratio=R|leverage=L|distance=D@SYMBOL [--fee RATE] [--json]
   deleverage simulate <scenario.json> (--path prices.csv | --shock PCT [--steps N]) [--policy P|all] [--report out.html] [--events out.csv|out.json] [--json|--csv]
   deleverage demo [--impl native|js] [--positions N] [--accounts N] [--report out.html]
   deleverage <command> --help     (options and examples of one command)
 
 Commands:
-  check      Per account: equity, maintenance margin, margin ratio, liquidatable.
-             Per position: uPnL, maintenance margin, liquidation and bankruptcy price.
+  check      Per margin scope (an account's cross positions, each isolated position): equity,
+             maintenance margin, margin ratio, liquidatable or margin call. Per position: uPnL,
+             maintenance margin, liquidation and bankruptcy price.
   liquidate  Run the whole waterfall at the scenario's marks: liquidations, insurance fund,
              ADL. Prints every event and the final state.
   plan       Manual deleveraging: the smallest reductions of an account's cross positions that
@@ -50,22 +54,29 @@ const COMMON = `  --impl native|js  choose the engine (default: native when it l
   -h, --help        this text`
 
 const HELP: Record<string, string> = {
-  check: `deleverage check <scenario.json> [--json] [--impl native|js] [--warning RATIO]
+  check: `deleverage check <scenario.json> [--json|--ndjson] [--limit N|--all] [--impl native|js] [--warning RATIO]
 
-Per account: equity, maintenance margin, margin ratio (MM / equity), liquidatable or margin call.
-Per position: uPnL, maintenance margin, liquidation and bankruptcy prices (nearest tick; --json
-also has the conservative trigger tick). The scenario format is docs/SCENARIO.md.
+Per margin scope — an account's cross positions against its balance, and each isolated position
+against its isolated margin — equity, maintenance margin, margin ratio (MM / equity), liquidatable
+or margin call: exactly the scopes the engine's sweep flags. Per position: uPnL, maintenance
+margin, liquidation and bankruptcy prices (nearest tick; --json also has the conservative trigger
+tick). The scenario format is docs/SCENARIO.md. Output is written as it is produced.
 
 Options:
-  --json            the same results as JSON, every amount a decimal string
+  --json            the same results as one JSON document, every amount a decimal string
+                    ({implementation, accounts: [...], summary}, one account a line)
+  --ndjson          one JSON account a line, then a {"summary": ...} line
+  --limit N         rows per table (default ${DEFAULT_LIMIT}; the summary counts the whole book)
+  --all             every row of the tables
   --warning RATIO   margin-call level, e.g. 0.8 (default: the scenario's warningRatio)
 ${COMMON}
 
 Examples:
   deleverage check test/fixtures/golden/g1-binance.json
   deleverage check book.json --json > risk.json
+  deleverage check book.json --ndjson | grep '"liquidatable":true'
   deleverage check book.json --warning 0.9 --impl js`,
-  liquidate: `deleverage liquidate <scenario.json> [--json] [--fill mark|impact:PPM_PER_LOT:CAP_PPM]
+  liquidate: `deleverage liquidate <scenario.json> [--json] [--limit N|--all] [--fill mark|impact:PPM_PER_LOT:CAP_PPM]
 
 The whole waterfall once, at the scenario's marks: partial liquidations or takeovers, fees and
 deficits through the insurance fund, ADL. Prints every event, the final state and the ledger.
@@ -73,7 +84,8 @@ deficits through the insurance fund, ADL. Prints every event, the final state an
 Options:
   --fill MODEL      mark (default: the scenario's fill, else mark) or impact:PPM_PER_LOT:CAP_PPM
                     (each order slips min(CAP, PPM × lots) ppm against it)
-  --json            events, ledger and accounts as JSON
+  --json            events, ledger, accounts and summary as JSON (as check --json)
+  --limit N, --all  rows per table, as for check
 ${COMMON}
 
 Examples:
@@ -156,7 +168,10 @@ interface Args {
   command: string
   file: string
   json: boolean
+  ndjson: boolean
   csv: boolean
+  /** Table rows per table; null with --all. */
+  limit: number | null
   impl: Implementation | 'auto'
   warning: string | undefined
   positions: number | undefined
@@ -188,11 +203,12 @@ function positiveInt(v: string | undefined, flag: string, what = 'a positive int
 function parseArgs(argv: string[]): Args | { help: string } {
   const rest: string[] = []
   const a: Args = {
-    command: '', file: '', json: false, csv: false, impl: 'auto', warning: undefined, positions: undefined, accounts: undefined, threads: undefined,
+    command: '', file: '', json: false, ndjson: false, csv: false, limit: DEFAULT_LIMIT, impl: 'auto', warning: undefined, positions: undefined, accounts: undefined, threads: undefined,
     fill: undefined, account: undefined, target: undefined, fee: undefined, path: undefined, shock: undefined, steps: undefined,
     policy: undefined, depth: undefined, rounds: undefined, fund: undefined, report: undefined, events: undefined,
   }
   let help = false
+  let limitGiven = false
   const value = (i: number, flag: string, what: string): string => {
     const v = argv[i]
     if (v === undefined || (v.startsWith('--') && v.length > 2)) throw new UsageError(`${flag} takes ${what}`)
@@ -202,7 +218,17 @@ function parseArgs(argv: string[]): Args | { help: string } {
     const arg = argv[i]!
     if (arg === '-h' || arg === '--help') help = true
     else if (arg === '--json') a.json = true
+    else if (arg === '--ndjson') a.ndjson = true
     else if (arg === '--csv') a.csv = true
+    else if (arg === '--all') {
+      if (limitGiven) throw new UsageError('give --limit N or --all, not both')
+      a.limit = null
+      limitGiven = true
+    } else if (arg === '--limit') {
+      if (limitGiven) throw new UsageError('give --limit N or --all, not both')
+      a.limit = positiveInt(argv[++i], arg)
+      limitGiven = true
+    }
     else if (arg === '--impl') {
       const v = argv[++i]
       if (v !== 'native' && v !== 'js') throw new UsageError(`--impl takes native or js, got ${v ?? 'nothing'}`)
@@ -258,6 +284,8 @@ function parseArgs(argv: string[]): Args | { help: string } {
     return a
   }
   if (command === 'plan' && (!a.account || !a.target)) throw new UsageError('plan needs --account ID and --target ...')
+  if (a.ndjson && command !== 'check') throw new UsageError('--ndjson goes with check (liquidate and simulate stream --json)')
+  if (a.ndjson && a.json) throw new UsageError('give --json or --ndjson, not both')
   if (!file || rest.length > 2) throw new UsageError(`usage: deleverage ${command} <scenario.json> (deleverage ${command} --help)`)
   if (command === 'simulate') {
     if ((a.path === undefined) === (a.shock === undefined)) throw new UsageError('simulate needs --path prices.csv or --shock PCT (not both)')
@@ -268,26 +296,127 @@ function parseArgs(argv: string[]): Args | { help: string } {
   return a
 }
 
-interface CheckAccount extends AccountStatus {
+// ---- check: every margin scope of the book, written as it is produced ----------------------
+
+/** The state of an isolated position's own margin scope (SPEC §5.1: isolated margin + uPnL). */
+interface ScopeState {
+  equity: string
+  marginRatio: string | null
+  shortfall: string
+  liquidatable: boolean
   warning: boolean
-  positions: PositionReport[]
 }
 
-function check(engine: Engine, warning: string | undefined): CheckAccount[] {
-  const sweep = engine.sweep(warning === undefined ? {} : { warningRatio: warning })
-  const warned = new Set(sweep.warnings.filter((w) => w.symbol === null).map((w) => w.account))
-  const byAccount = new Map<string, PositionReport[]>()
-  for (const p of engine.positions()) {
-    const { account, ...rest } = p
-    let list = byAccount.get(account)
-    if (!list) byAccount.set(account, (list = []))
-    list.push(rest)
+/** A position; an isolated one also carries its scope's state (its maintenance margin is the scope's). */
+type CheckPosition = PositionReport & Partial<ScopeState>
+
+/** An account: its cross scope (balance + cross uPnL against cross MM) and all its positions. */
+interface CheckAccount extends AccountStatus {
+  warning: boolean
+  positions: CheckPosition[]
+}
+
+interface CheckCounts {
+  accounts: number
+  positions: number
+  /** Margin scopes: accounts with a cross position and isolated positions (what the sweep examines). */
+  scopes: number
+  crossScopes: number
+  isolatedScopes: number
+  liquidatable: number
+  marginCall: number
+}
+
+const newCounts = (): CheckCounts => ({ accounts: 0, positions: 0, scopes: 0, crossScopes: 0, isolatedScopes: 0, liquidatable: 0, marginCall: 0 })
+
+/** Accounts per engine call: bounds what is held as objects at a time. */
+const CHECK_CHUNK = 2048
+const RATIO_PPM = 1_000_000n
+const I64_MAX = (1n << 63n) - 1n
+
+const scopeKey = (account: string, symbol: string | null) => `${account}\u0000${symbol ?? ''}`
+
+/** The sweep's verdict per scope: true liquidatable, false margin call, absent ok. */
+function sweepFlags(sweep: SweepReport): Map<string, boolean> {
+  const flags = new Map<string, boolean>()
+  for (const r of sweep.liquidatable) flags.set(scopeKey(r.account, r.symbol), true)
+  for (const r of sweep.warnings) flags.set(scopeKey(r.account, r.symbol), false)
+  return flags
+}
+
+/** An isolated position's scope state; the ratio as the engine rounds it (SPEC §5.3: up, capped at i64). */
+function isolatedScope(p: PositionReport, q: number, flag: boolean | undefined): ScopeState {
+  const eq = parseUnits(p.isolatedMargin!, q, 'isolatedMargin') + parseUnits(p.unrealizedPnl, q, 'unrealizedPnl')
+  const mm = parseUnits(p.maintenanceMargin, q, 'maintenanceMargin')
+  let ratio: string | null = null
+  if (eq > 0n) {
+    const ppm = (mm * RATIO_PPM + eq - 1n) / eq
+    ratio = formatUnits(ppm > I64_MAX ? I64_MAX : ppm, 6)
   }
-  return engine.accounts().map((a) => ({
-    ...a,
-    warning: warned.has(a.account),
-    positions: byAccount.get(a.account) ?? [],
-  }))
+  return { equity: formatUnits(eq, q), marginRatio: ratio, shortfall: formatUnits(mm - eq, q), liquidatable: flag === true, warning: flag === false }
+}
+
+/**
+ * Every live account with its positions, CHECK_CHUNK accounts per engine call, so a book of
+ * millions of positions never exists as objects at once. Which scopes are liquidatable or at a
+ * margin call is the sweep's word (SPEC §5), for cross accounts and isolated positions alike, so
+ * `check` shows exactly the scopes `engine.sweep()` reports. `counts` is updated as rows go by.
+ */
+function* checkAccounts(engine: Engine, flags: Map<string, boolean>, counts: CheckCounts): Generator<CheckAccount> {
+  const q = engine.quoteDecimals
+  const cross = engine.core.accountRows(null)
+  const balances = engine.core.balances(cross.account)
+  const tally = (flag: boolean | undefined) => {
+    counts.scopes++
+    if (flag === true) counts.liquidatable++
+    else if (flag === false) counts.marginCall++
+  }
+  for (let at = 0; at < cross.account.length; at += CHECK_CHUNK) {
+    const idx = cross.account.subarray(at, at + CHECK_CHUNK)
+    const ids = Array.from(idx, (a) => engine.core.accountId(a))
+    const positions = engine.positions(ids)
+    let k = 0
+    for (let j = 0; j < ids.length; j++) {
+      const id = ids[j]!
+      const list: CheckPosition[] = []
+      let hasCross = false
+      for (; k < positions.length && positions[k]!.account === id; k++) {
+        const { account: _a, ...p } = positions[k]!
+        if (p.isolated) {
+          const flag = flags.get(scopeKey(id, p.symbol))
+          list.push({ ...p, ...isolatedScope(p, q, flag) })
+          counts.isolatedScopes++
+          tally(flag)
+        } else {
+          list.push(p)
+          hasCross = true
+        }
+      }
+      const i = at + j
+      const eq = cross.equity[i]!
+      const mm = cross.maintenanceMargin[i]!
+      const ppm = cross.marginRatioPpm[i]!
+      const flag = hasCross ? flags.get(scopeKey(id, null)) : undefined
+      if (hasCross) {
+        counts.crossScopes++
+        tally(flag)
+      }
+      counts.accounts++
+      counts.positions += list.length
+      yield {
+        account: id,
+        symbol: null,
+        equity: formatUnits(eq, q),
+        maintenanceMargin: formatUnits(mm, q),
+        marginRatio: ppm < 0n ? null : formatUnits(ppm, 6),
+        shortfall: formatUnits(mm - eq, q),
+        liquidatable: flag === true,
+        balance: formatUnits(balances[i]!, q),
+        warning: flag === false,
+        positions: list,
+      }
+    }
+  }
 }
 
 function pct(ratio: string | null, maintenanceMargin: string): string {
@@ -298,43 +427,147 @@ function pct(ratio: string | null, maintenanceMargin: string): string {
   return `${ppm / 10000n}.${(ppm % 10000n).toString().padStart(4, '0').slice(0, 2)}%`
 }
 
-function printCheck(accounts: CheckAccount[], implementation: Implementation): void {
-  const head = ['account', 'balance', 'equity', 'maint. margin', 'margin ratio', 'status']
-  const rows = accounts.map((a) => [
-    a.account,
-    a.balance,
-    a.equity,
-    a.maintenanceMargin,
-    pct(a.marginRatio, a.maintenanceMargin),
-    a.liquidatable ? 'LIQUIDATABLE' : a.warning ? 'margin call' : 'ok',
-  ])
-  console.log(table([head, ...rows]))
-  console.log()
-  const phead = ['account', 'symbol', 'qty', 'entry', 'uPnL', 'maint. margin', 'liq. price', 'bankruptcy', 'mode / status']
-  const prows: string[][] = []
-  for (const a of accounts) {
-    for (const p of a.positions) {
-      const status = p.isolated ? `isolated ${p.isolatedMargin}` : 'cross'
-      prows.push([a.account, p.symbol, p.qty, p.entryPrice, p.unrealizedPnl, p.maintenanceMargin, p.liquidationPriceNearest ?? '—', p.bankruptcyPriceNearest ?? '—', status])
-    }
+const status = (s: { liquidatable?: boolean; warning?: boolean }) => (s.liquidatable ? 'LIQUIDATABLE' : s.warning ? 'margin call' : 'ok')
+
+const SCOPE_HEAD = ['account', 'scope', 'collateral', 'equity', 'maint. margin', 'margin ratio', 'status']
+const POSITION_HEAD = ['account', 'symbol', 'qty', 'entry', 'uPnL', 'maint. margin', 'liq. price', 'bankruptcy', 'mode']
+
+/** The account's scope rows: its cross scope ('wallet' when it has no cross position, so no margin
+ * scope: only the balance), then each isolated position as a scope of its own. */
+function scopeRows(a: CheckAccount): string[][] {
+  const crossScope = a.positions.some((p) => !p.isolated)
+  const rows = [[a.account, crossScope ? 'cross' : 'wallet', a.balance, a.equity, a.maintenanceMargin, pct(a.marginRatio, a.maintenanceMargin), crossScope ? status(a) : '—']]
+  for (const p of a.positions) {
+    if (p.isolated) rows.push([a.account, `${p.symbol} isolated`, p.isolatedMargin!, p.equity!, p.maintenanceMargin, pct(p.marginRatio!, p.maintenanceMargin), status(p)])
   }
-  if (prows.length) console.log(table([phead, ...prows]))
-  const liq = accounts.filter((a) => a.liquidatable).length
-  console.log(`\n${accounts.length} accounts, ${prows.length} positions, ${liq} liquidatable (engine: ${implementation}; prices are the nearest tick, --json has the conservative trigger tick too)`)
+  return rows
 }
 
-function printLiquidate(events: WaterfallEvent[], engine: Engine, accounts: CheckAccount[]): void {
-  if (events.length === 0) {
-    console.log('No account is liquidatable at these marks.\n')
-  } else {
-    const head = ['#', 'event', 'account', 'symbol', 'qty', 'price', 'amount', 'counterparty']
-    const rows = events.map((e) => [String(e.seq), e.kind, e.account ?? '', e.symbol ?? '', e.qty ?? '', e.price ?? '', e.amount, e.counterparty ?? ''])
-    console.log(table([head, ...rows]))
-    console.log()
+function positionRows(a: CheckAccount): string[][] {
+  return a.positions.map((p) => [a.account, p.symbol, p.qty, p.entryPrice, p.unrealizedPnl, p.maintenanceMargin, p.liquidationPriceNearest ?? '—', p.bankruptcyPriceNearest ?? '—', p.isolated ? 'isolated' : 'cross'])
+}
+
+
+/**
+ * The scope and position tables. With a limit, the first `limit` rows of each (one pass, the rest
+ * only counted); with --all, every row: one pass for the column widths, then one per table writing
+ * rows as they come. Returns the counts of the whole book.
+ */
+async function writeCheckTables(out: Output, walk: (c: CheckCounts) => Iterable<CheckAccount>, limit: number | null): Promise<CheckCounts> {
+  const counts = newCounts()
+  const kept = { scopes: [] as string[][], positions: [] as string[][] }
+  const widths = { scopes: columnWidths([SCOPE_HEAD]), positions: columnWidths([POSITION_HEAD]) }
+  let scopeRowCount = 0
+  for (const a of walk(counts)) {
+    const s = scopeRows(a)
+    const p = positionRows(a)
+    scopeRowCount += s.length
+    if (limit === null) {
+      columnWidths(s, widths.scopes)
+      columnWidths(p, widths.positions)
+    } else {
+      for (const r of s) if (kept.scopes.length < limit) kept.scopes.push(r)
+      for (const r of p) if (kept.positions.length < limit) kept.positions.push(r)
+    }
   }
-  printCheck(accounts, engine.implementation)
+  const section = async (head: string[], w: number[], rows: Iterable<string[]>, total: number) => {
+    if (total === 0) return
+    out.line(tableRow(head, w))
+    let n = 0
+    for (const r of rows) {
+      if (out.closed) return
+      n++
+      if (out.line(tableRow(r, w))) await out.flush()
+    }
+    if (n < total) out.line(`… ${total - n} more rows (--all prints every row; --json or --ndjson gives everything)`)
+    out.line()
+    await out.flush()
+  }
+  if (limit === null) {
+    await section(SCOPE_HEAD, widths.scopes, flatRows(walk(newCounts()), scopeRows), scopeRowCount)
+    await section(POSITION_HEAD, widths.positions, flatRows(walk(newCounts()), positionRows), counts.positions)
+  } else {
+    await section(SCOPE_HEAD, columnWidths(kept.scopes, widths.scopes), kept.scopes, scopeRowCount)
+    await section(POSITION_HEAD, columnWidths(kept.positions, widths.positions), kept.positions, counts.positions)
+  }
+  return counts
+}
+
+function* flatRows(accounts: Iterable<CheckAccount>, rows: (a: CheckAccount) => string[][]): Generator<string[]> {
+  for (const a of accounts) yield* rows(a)
+}
+
+function summaryLine(c: CheckCounts, implementation: Implementation): string {
+  return `${c.accounts} accounts, ${c.positions} positions; ${c.scopes} margin scopes (${c.crossScopes} cross, ${c.isolatedScopes} isolated): ` +
+    `${c.liquidatable} liquidatable, ${c.marginCall} margin call (engine: ${implementation}; prices are the nearest tick, --json has the conservative trigger tick too)`
+}
+
+/** JSON values one after another: array elements (`sep` ',\n') or NDJSON lines (`sep` '\n'). */
+async function writeJsonRows(out: Output, rows: Iterable<unknown>, sep: string): Promise<void> {
+  let first = true
+  for (const r of rows) {
+    if (out.closed) return
+    if (out.write((first ? '' : sep) + JSON.stringify(r))) await out.flush()
+    first = false
+  }
+}
+
+interface CheckOutput {
+  format: 'table' | 'json' | 'ndjson'
+  limit: number | null
+  warning: string | undefined
+}
+
+/** `check`'s output, streamed. JSON: {implementation, accounts: [...], summary}, one account a line. */
+async function writeCheck(out: Output, engine: Engine, o: CheckOutput): Promise<void> {
+  const flags = sweepFlags(engine.sweep(o.warning === undefined ? {} : { warningRatio: o.warning }))
+  const walk = (c: CheckCounts) => checkAccounts(engine, flags, c)
+  if (o.format === 'table') {
+    const counts = await writeCheckTables(out, walk, o.limit)
+    out.line(summaryLine(counts, engine.implementation))
+    return out.flush()
+  }
+  const counts = newCounts()
+  if (o.format === 'ndjson') {
+    await writeJsonRows(out, walk(counts), '\n')
+    if (counts.accounts) out.line()
+    out.line(JSON.stringify({ summary: counts }))
+    return out.flush()
+  }
+  out.write(`{"implementation":${JSON.stringify(engine.implementation)},"accounts":[\n`)
+  await writeJsonRows(out, walk(counts), ',\n')
+  out.line(`\n],\n"summary":${JSON.stringify(counts)}}`)
+  return out.flush()
+}
+
+const EVENT_HEAD = ['#', 'event', 'account', 'symbol', 'qty', 'price', 'amount', 'counterparty']
+
+async function writeLiquidate(out: Output, events: WaterfallEvent[], engine: Engine, o: CheckOutput): Promise<void> {
+  if (o.format === 'json') {
+    out.write(`{"implementation":${JSON.stringify(engine.implementation)},"events":[\n`)
+    await writeJsonRows(out, events, ',\n')
+    out.write(`\n],\n"ledger":${JSON.stringify(engine.ledger())},"accounts":[\n`)
+    const flags = sweepFlags(engine.sweep(o.warning === undefined ? {} : { warningRatio: o.warning }))
+    const counts = newCounts()
+    await writeJsonRows(out, checkAccounts(engine, flags, counts), ',\n')
+    out.line(`\n],\n"summary":${JSON.stringify(counts)}}`)
+    return out.flush()
+  }
+  if (events.length === 0) {
+    out.line('No account is liquidatable at these marks.\n')
+  } else {
+    const shown = o.limit === null ? events : events.slice(0, o.limit)
+    const rows = shown.map((e) => [String(e.seq), e.kind, e.account ?? '', e.symbol ?? '', e.qty ?? '', e.price ?? '', e.amount, e.counterparty ?? ''])
+    const w = columnWidths(rows, columnWidths([EVENT_HEAD]))
+    out.line(tableRow(EVENT_HEAD, w))
+    for (const r of rows) if (out.line(tableRow(r, w))) await out.flush()
+    if (shown.length < events.length) out.line(`… ${events.length - shown.length} more events (--all prints every row; --json gives everything)`)
+    out.line()
+  }
+  await writeCheck(out, engine, o)
   const l = engine.ledger()
-  console.log(`insurance fund ${l.insuranceFund}${l.adlMode ? ' (ADL mode)' : ''}; settlement ${l.settlement}; residue ${l.residue}; cash total ${l.cashTotal}`)
+  out.line(`insurance fund ${l.insuranceFund}${l.adlMode ? ' (ADL mode)' : ''}; settlement ${l.settlement}; residue ${l.residue}; cash total ${l.cashTotal}`)
+  return out.flush()
 }
 
 /** A progress bar on stderr, only when it is a terminal (never in pipes, files or CI logs). */
@@ -387,35 +620,42 @@ export function main(argv: string[]): number | Promise<number> {
       ...(bar ? { progress: bar } : {}),
     }).then(() => 0, fail)
   }
-  try {
-    if (args.command === 'simulate') return runSimulate(args)
-    const { scenario, engine } = loadScenarioFile(args.file, { implementation: args.impl })
-    if (args.command === 'plan') {
-      const plan = engine.planDeleveraging(args.account!, args.target!, args.fee === undefined ? {} : { fee: args.fee })
-      if (args.json) {
-        console.log(JSON.stringify({ implementation: engine.implementation, account: args.account, target: args.target, plan }, null, 2))
-      } else {
-        if (plan.orders.length === 0) console.log(`${args.account} already meets the target.`)
-        else console.log(table([['reduce', 'qty'], ...plan.orders.map((o) => [o.symbol, o.qty])]))
-        console.log(`\n${plan.reached ? 'target reached' : 'TARGET NOT REACHABLE even closing everything'}; fees ${plan.fees}; after: equity ${plan.equity}, maintenance margin ${plan.maintenanceMargin}, notional ${plan.notional}`)
-        if (plan.positions.length) console.log('\n' + table([['position', 'qty', 'liq. price'], ...plan.positions.map((p) => [p.symbol, p.qty, p.liquidationPrice ?? '—'])]))
-      }
+  const out = new Output(process.stdout)
+  const run = async (a: Args): Promise<number> => {
+    if (a.command === 'simulate') {
+      await runSimulate(a, out)
+      await out.flush()
       return 0
     }
-    if (args.command === 'liquidate') {
-      const events = engine.runWaterfall({ fill: args.fill ?? scenario.fill ?? 'mark' })
-      const accounts = check(engine, args.warning ?? scenario.warningRatio)
-      if (args.json) console.log(JSON.stringify({ implementation: engine.implementation, events, ledger: engine.ledger(), accounts }, null, 2))
-      else printLiquidate(events, engine, accounts)
-      return 0
-    }
-    const accounts = check(engine, args.warning ?? scenario.warningRatio)
-    if (args.json) console.log(JSON.stringify({ implementation: engine.implementation, accounts }, null, 2))
-    else printCheck(accounts, engine.implementation)
+    const { engine, warningRatio, fill } = loadEngine(a)
+    const o: CheckOutput = { format: a.ndjson ? 'ndjson' : a.json ? 'json' : 'table', limit: a.limit, warning: a.warning ?? warningRatio }
+    if (a.command === 'plan') writePlan(out, engine, a)
+    else if (a.command === 'liquidate') await writeLiquidate(out, engine.runWaterfall({ fill: a.fill ?? fill ?? 'mark' }), engine, o)
+    else await writeCheck(out, engine, o)
+    await out.flush()
     return 0
-  } catch (e) {
-    return fail(e)
   }
+  // A reader that went away (EPIPE) is not an error: the output just ends.
+  return run(args).catch((e) => (out.closed ? 0 : fail(e)))
+}
+
+/** The engine and the few scenario fields the commands read; the parsed scenario (as big as the
+ * book) is let go before any output. */
+function loadEngine(a: Args): { engine: Engine; warningRatio: string | undefined; fill: FillModel | undefined } {
+  const { scenario, engine } = loadScenarioFile(a.file, { implementation: a.impl })
+  return { engine, warningRatio: scenario.warningRatio, fill: scenario.fill }
+}
+
+function writePlan(out: Output, engine: Engine, a: Args): void {
+  const plan = engine.planDeleveraging(a.account!, a.target!, a.fee === undefined ? {} : { fee: a.fee })
+  if (a.json) {
+    out.line(JSON.stringify({ implementation: engine.implementation, account: a.account, target: a.target, plan }, null, 2))
+    return
+  }
+  if (plan.orders.length === 0) out.line(`${a.account} already meets the target.`)
+  else out.line(table([['reduce', 'qty'], ...plan.orders.map((o) => [o.symbol, o.qty])]))
+  out.line(`\n${plan.reached ? 'target reached' : 'TARGET NOT REACHABLE even closing everything'}; fees ${plan.fees}; after: equity ${plan.equity}, maintenance margin ${plan.maintenanceMargin}, notional ${plan.notional}`)
+  if (plan.positions.length) out.line('\n' + table([['position', 'qty', 'liq. price'], ...plan.positions.map((p) => [p.symbol, p.qty, p.liquidationPrice ?? '—'])]))
 }
 
 // ---- simulate ------------------------------------------------------------------------------
@@ -428,14 +668,50 @@ function csvField(v: string | number | null): string {
   return /[",\n\r]/.test(s) ? `"${s.replace(/"/g, '""')}"` : s
 }
 
-export function eventsCsv(policy: string, events: SimEvent[]): string {
-  const lines = [CSV_HEAD.join(',')]
-  for (const e of events) lines.push([policy, e.step, e.round, e.seq, e.kind, e.account, e.symbol, e.counterparty, e.qty, e.price, e.amount, e.size].map(csvField).join(','))
-  return lines.join('\n') + '\n'
+/** The events as CSV, a line at a time. */
+async function writeEventsCsv(out: Output, policy: string, events: SimEvent[]): Promise<void> {
+  out.line(CSV_HEAD.join(','))
+  for (const e of events) {
+    if (out.closed) return
+    if (out.line([policy, e.step, e.round, e.seq, e.kind, e.account, e.symbol, e.counterparty, e.qty, e.price, e.amount, e.size].map(csvField).join(','))) await out.flush()
+  }
+  await out.flush()
 }
 
-function runSimulate(a: Args): number {
-  const { scenario } = loadScenarioFile(a.file, { implementation: a.impl })
+/** The events to FILE.csv or FILE.json, streamed (millions of events are more than one string holds). */
+async function writeEventsFile(file: string, policy: string, events: SimEvent[]): Promise<void> {
+  const stream = createWriteStream(file)
+  const out = new Output(stream)
+  if (/\.json$/i.test(file)) {
+    out.write('[\n')
+    await writeJsonRows(out, events, ',\n')
+    out.line('\n]')
+    await out.flush()
+  } else {
+    await writeEventsCsv(out, policy, events)
+  }
+  await new Promise<void>((resolve, reject) => stream.end((e?: Error | null) => (e ? reject(e) : resolve())))
+}
+
+/** {implementation, results: [...]}: each result's summary as one JSON text, its events a line each. */
+async function writeSimJson(out: Output, implementation: string, results: SimResult[]): Promise<void> {
+  out.write(`{"implementation":${JSON.stringify(implementation)},"results":[\n`)
+  for (const [k, r] of results.entries()) {
+    const { events, ...rest } = r
+    const head = JSON.stringify(rest, null, 1)
+    out.write((k ? ',\n' : '') + (events ? head.slice(0, -2) + ',\n"events":[\n' : head))
+    if (events) {
+      await writeJsonRows(out, events, ',\n')
+      out.write('\n]}')
+    }
+    await out.flush()
+  }
+  out.line('\n]}')
+  await out.flush()
+}
+
+async function runSimulate(a: Args, out: Output): Promise<void> {
+  const scenario = readScenarioFile(a.file)
   const q = scenario.quoteDecimals ?? 8
   const build = () => engineFromScenario({ ...scenario, insuranceFund: undefined } as Scenario, { implementation: a.impl })
   const probe = build()
@@ -444,13 +720,15 @@ function runSimulate(a: Args): number {
   const path = a.path !== undefined ? readPathCsv(a.path, pathMarkets) : shockPath(pathMarkets, parseShock(a.shock!), a.steps ?? 10)
   // Depth: a share of each market's long open interest at the start marks (at least one atom).
   const depthPct = parseUnits(a.depth ?? '2', 4, '--depth', { positive: 'INVALID_ARGUMENT' }) // 10^-4 %
-  const oi = new Map<string, bigint>()
-  for (const p of probe.positions()) {
-    const qty = parseUnits(p.qty, 18, 'qty')
-    if (qty > 0n) oi.set(p.symbol, (oi.get(p.symbol) ?? 0n) + qty)
+  // Long open interest in lots per market, from the engine's columns (not a million report objects).
+  const risks = probe.core.positionRisks(null)
+  const oi = new Array<bigint>(metas.length).fill(0n)
+  for (let i = 0; i < risks.qty.length; i++) {
+    const j = risks.market[i]!
+    if (risks.qty[i]! > 0n) oi[j] = oi[j]! + risks.qty[i]!
   }
   const markets: SimMarket[] = metas.map((m, j) => {
-    const lots = (oi.get(m.symbol) ?? 0n) / 10n ** BigInt(18 - m.qtyDecimals)
+    const lots = oi[probe.marketIndex(m.symbol)]!
     const money = new Money({ index: j, symbol: m.symbol, priceDecimals: m.priceDecimals, qtyDecimals: m.qtyDecimals, inverse: m.kind === 1, contractSize: m.contractSize, depth: 1n }, q)
     const atoms = money.notional(lots, m.mark)
     const depth = (atoms * depthPct) / 1_000_000n // depthPct is in 10^-4 %: ·10^-6
@@ -476,8 +754,7 @@ function runSimulate(a: Args): number {
   })
   const main = results[0]!
   if (a.events !== undefined) {
-    const out = /\.json$/i.test(a.events) ? JSON.stringify(main.events, null, 1) + '\n' : eventsCsv(main.policy, main.events!)
-    writeFileSync(a.events, out)
+    await writeEventsFile(a.events, main.policy, main.events!)
   }
   if (a.report !== undefined) {
     const data = reportData({
@@ -491,19 +768,18 @@ function runSimulate(a: Args): number {
     writeFileSync(a.report, renderReport(data))
   }
   if (a.json) {
-    console.log(JSON.stringify({ implementation: main.implementation, results }, null, 1))
+    await writeSimJson(out, main.implementation, results)
   } else if (a.csv) {
-    process.stdout.write(eventsCsv(main.policy, main.events!))
+    await writeEventsCsv(out, main.policy, main.events!)
   } else {
     const rows = [['policy', 'steps', 'rounds', 'partial fills', 'takeovers', 'ADL fills', 'loss shares', 'accounts touched', 'taken', 'required', 'overshoot', 'fund at end']]
     for (const r of results) {
       const t = r.totals
       rows.push([r.policy, String(t.steps), String(t.rounds), String(t.partialFills), String(t.takeovers), String(t.adlFills), String(t.socialised), String(t.accountsTouched), t.taken, t.required, t.overshoot, t.insuranceFundEnd])
     }
-    console.log(table(rows))
-    console.log(`\ncash ${results.every((r) => r.totals.cashConserved) ? 'conserved exactly at every step' : 'NOT CONSERVED'}; ${results.reduce((x, r) => x + r.totals.events, 0)} events (engine: ${main.implementation})`)
-    if (a.report !== undefined) console.log(`report: ${a.report}`)
-    if (a.events !== undefined) console.log(`events: ${a.events}`)
+    out.line(table(rows))
+    out.line(`\ncash ${results.every((r) => r.totals.cashConserved) ? 'conserved exactly at every step' : 'NOT CONSERVED'}; ${results.reduce((x, r) => x + r.totals.events, 0)} events (engine: ${main.implementation})`)
+    if (a.report !== undefined) out.line(`report: ${a.report}`)
+    if (a.events !== undefined) out.line(`events: ${a.events}`)
   }
-  return 0
 }

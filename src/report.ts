@@ -125,6 +125,9 @@ Overshoot = taken − required. Exact values; see docs/SIMULATE.md.</p></section
     if (parent) parent.appendChild(e);
     return e;
   }
+  // A loop, not Math.max.apply: a path of ~100k steps would overflow the call stack.
+  function lo(a) { var m = Infinity; for (var i = 0; i < a.length; i++) if (a[i] < m) m = a[i]; return m; }
+  function hi(a) { var m = -Infinity; for (var i = 0; i < a.length; i++) if (a[i] > m) m = a[i]; return m; }
   function num(s) { return Number(s); }
   function fmt(v) {
     var a = Math.abs(v);
@@ -190,7 +193,7 @@ Overshoot = taken − required. Exact values; see docs/SIMULATE.md.</p></section
     });
     var path0 = [0].concat(D.path.map(function (row) { return (num(row[0]) / num(D.start[0]) - 1) * 100; }));
     var all = [].concat.apply(path0, series);
-    var f = frame(host, { id: 'mark', label: 'mark price path', n: stepLabels.length, min: Math.min.apply(null, all), max: Math.max.apply(null, all), fit: true, xTitle: 'step (minutes)', yTitle: 'change from start (%)' });
+    var f = frame(host, { id: 'mark', label: 'mark price path', n: stepLabels.length, min: lo(all), max: hi(all), fit: true, xTitle: 'step (minutes)', yTitle: 'change from start (%)' });
     xLabels(f, stepLabels);
     line(f, path0, '#7a7f8c', 'path-line', true);
     series.forEach(function (s, j) { line(f, s, COLORS[j % COLORS.length], 'mark-line'); });
@@ -201,7 +204,7 @@ Overshoot = taken − required. Exact values; see docs/SIMULATE.md.</p></section
   (function () {
     var host = document.getElementById('chart-liq');
     var v = D.liquidationVolume.map(num);
-    var f = frame(host, { id: 'liq', label: 'liquidation volume per step', n: v.length, min: 0, max: Math.max.apply(null, v.concat([1])), xTitle: 'step (minutes)', yTitle: 'volume (' + D.quote + ')' });
+    var f = frame(host, { id: 'liq', label: 'liquidation volume per step', n: v.length, min: 0, max: hi(v.concat([1])), xTitle: 'step (minutes)', yTitle: 'volume (' + D.quote + ')' });
     var bw = Math.max(2, (f.W - f.L - f.R) / v.length * 0.7);
     v.forEach(function (val, i) {
       var r = el('rect', { x: f.x(i) - bw / 2, y: f.y(val), width: bw, height: Math.max(0, f.y(0) - f.y(val)), fill: '#d64550', 'class': 'bar', 'data-value': D.liquidationVolume[i] }, f.svg);
@@ -216,7 +219,7 @@ Overshoot = taken − required. Exact values; see docs/SIMULATE.md.</p></section
     var host = document.getElementById('chart-fund');
     var series = D.policies.map(function (p) { return p.fund.map(num); });
     var all = [].concat.apply([], series);
-    var f = frame(host, { id: 'fund', label: 'insurance fund', n: stepLabels.length, min: Math.min.apply(null, all), max: Math.max.apply(null, all), xTitle: 'step (minutes)', yTitle: 'fund (' + D.quote + ')' });
+    var f = frame(host, { id: 'fund', label: 'insurance fund', n: stepLabels.length, min: lo(all), max: hi(all), xTitle: 'step (minutes)', yTitle: 'fund (' + D.quote + ')' });
     xLabels(f, stepLabels);
     series.forEach(function (s, k) { line(f, s, COLORS[k % COLORS.length], 'fund-line'); });
     legend(host, D.policies.map(function (p, k) { return [p.policy, COLORS[k % COLORS.length]]; }));
@@ -227,7 +230,7 @@ Overshoot = taken − required. Exact values; see docs/SIMULATE.md.</p></section
     var host = document.getElementById('chart-adl');
     var series = D.policies.map(function (p) { return p.taken.map(num); });
     var all = [].concat.apply([0], series);
-    var f = frame(host, { id: 'adl', label: 'taken per step', n: D.steps.length, min: Math.min.apply(null, all), max: Math.max.apply(null, all), xTitle: 'step (minutes)', yTitle: 'taken (' + D.quote + ')' });
+    var f = frame(host, { id: 'adl', label: 'taken per step', n: D.steps.length, min: lo(all), max: hi(all), xTitle: 'step (minutes)', yTitle: 'taken (' + D.quote + ')' });
     xLabels(f, D.steps);
     series.forEach(function (s, k) { line(f, s, COLORS[k % COLORS.length], 'adl-line'); });
     legend(host, D.policies.map(function (p, k) { return [p.policy + ' (ADL notional ' + fmt(p.adlVolume.map(num).reduce(function (a, b) { return a + b; }, 0)) + ')', COLORS[k % COLORS.length]]; }));
@@ -237,7 +240,7 @@ Overshoot = taken − required. Exact values; see docs/SIMULATE.md.</p></section
   (function () {
     var host = document.getElementById('chart-ratio');
     var b = D.marginRatios.before, a = D.marginRatios.after;
-    var max = Math.max.apply(null, b.counts.concat(a.counts, [1]));
+    var max = hi(b.counts.concat(a.counts, [1]));
     var f = frame(host, { id: 'ratio', label: 'margin ratio distribution', n: b.labels.length, min: 0, max: max, xTitle: 'margin ratio = maintenance margin / equity', yTitle: 'accounts' });
     var w = (f.W - f.L - f.R) / (b.labels.length) * 0.36;
     b.labels.forEach(function (lab, i) {

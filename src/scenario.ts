@@ -195,14 +195,35 @@ export function engineFromScenario(s: Scenario, options: Omit<EngineOptions, 'qu
   } catch (e) {
     throw relabel(e, 'waterfall')
   }
-  s.accounts.forEach((a, i) => {
-    try {
-      engine.addAccounts([a])
-    } catch (e) {
-      throw relabel(e, `accounts[${i}]`)
-    }
-  })
+  addScenarioAccounts(engine, s.accounts)
   return engine
+}
+
+/** Accounts per engine call when loading: one call per account cost most of a big book's load. */
+const LOAD_BATCH = 16384
+
+/**
+ * Add the accounts in batches through the bulk path (`addAccounts`: typed arrays, one core call).
+ * A batch is all or nothing, so when one is refused it is added again account by account, which
+ * names the failing account (`accounts[i]: ...`) exactly as a per-account load would.
+ */
+function addScenarioAccounts(engine: Engine, accounts: AccountInput[]): void {
+  for (let at = 0; at < accounts.length; at += LOAD_BATCH) {
+    const batch = accounts.slice(at, at + LOAD_BATCH)
+    try {
+      engine.addAccounts(batch)
+      continue
+    } catch {
+      // located below
+    }
+    batch.forEach((a, j) => {
+      try {
+        engine.addAccounts([a])
+      } catch (e) {
+        throw relabel(e, `accounts[${at + j}]`)
+      }
+    })
+  }
 }
 
 function relabel(e: unknown, path: string): unknown {
@@ -210,8 +231,9 @@ function relabel(e: unknown, path: string): unknown {
   return e
 }
 
-/** Read, parse and load a scenario file. */
-export function loadScenarioFile(file: string, options: Omit<EngineOptions, 'quoteDecimals'> = {}): { scenario: Scenario; engine: Engine } {
+/** Read and check a scenario file (no engine). The text and the raw document are let go as soon
+ * as they are read: for a book of millions of positions each is hundreds of MB. */
+export function readScenarioFile(file: string): Scenario {
   let text: string
   try {
     text = readFileSync(file, 'utf8')
@@ -224,6 +246,12 @@ export function loadScenarioFile(file: string, options: Omit<EngineOptions, 'quo
   } catch (e) {
     throw new DeleverageError('INVALID_SCENARIO', `${file}: not valid JSON (${(e as Error).message})`)
   }
-  const scenario = parseScenario(doc)
+  text = ''
+  return parseScenario(doc)
+}
+
+/** Read, parse and load a scenario file. */
+export function loadScenarioFile(file: string, options: Omit<EngineOptions, 'quoteDecimals'> = {}): { scenario: Scenario; engine: Engine } {
+  const scenario = readScenarioFile(file)
   return { scenario, engine: engineFromScenario(scenario, options) }
 }

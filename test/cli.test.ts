@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { describe, expect, it } from 'vitest'
+import { loadScenarioFile } from '../src/scenario.js'
 
 const root = fileURLToPath(new URL('..', import.meta.url))
 const book = join(root, 'test/fixtures/scenarios/small-book.json')
@@ -21,6 +22,7 @@ function scenarioFile(doc: unknown): string {
 }
 
 const crash = join(root, 'test/fixtures/scenarios/crash.json')
+const isolatedBook = join(root, 'test/fixtures/scenarios/isolated-liquidatable.json')
 
 describe('deleverage liquidate and plan', () => {
   it('runs the waterfall and prints events, final state and the ledger', () => {
@@ -64,7 +66,37 @@ describe('deleverage check', () => {
     expect(r.code).toBe(0)
     expect(r.out).toMatch(/whale .* LIQUIDATABLE/)
     expect(r.out).toMatch(/hodler .* ok/)
-    expect(r.out).toContain('4 accounts, 4 positions, 1 liquidatable (engine: native')
+    expect(r.out).toMatch(/coin +BTCUSD isolated .* ok/)
+    expect(r.out).toContain('4 accounts, 4 positions; 4 margin scopes (3 cross, 1 isolated): 1 liquidatable, 1 margin call (engine: native')
+  })
+
+  // Issue 12 item 1: check read accounts() (cross rows only), so these showed as "ok" / "0 liquidatable".
+  it('shows isolated positions as scopes of their own, with what the sweep reports', () => {
+    const r = cli(['check', isolatedBook])
+    expect(r.err).toBe('')
+    expect(r.code).toBe(0)
+    expect(r.out).toMatch(/^iso-mm +BTCUSDT isolated +100\.00000000 +100\.00000000 +200\.00000000 +200\.00% +LIQUIDATABLE$/m)
+    expect(r.out).toMatch(/^iso-underwater +BTCUSDT isolated +100\.00000000 +-2335\.50000000 +200\.00000000 +∞ +LIQUIDATABLE$/m)
+    expect(r.out).toMatch(/^healthy +ETHUSDT isolated .* ok$/m)
+    expect(r.out).toContain('4 accounts, 5 positions; 5 margin scopes (2 cross, 3 isolated): 2 liquidatable, 1 margin call')
+
+    const { engine } = loadScenarioFile(isolatedBook)
+    const sweep = engine.sweep({ warningRatio: '0.8' })
+    expect(sweep.liquidatable.map((s) => [s.account, s.symbol])).toEqual([['iso-underwater', 'BTCUSDT'], ['iso-mm', 'BTCUSDT']])
+    for (const impl of [{}, { DELEVERAGE_FORCE_JS: '1' }] as Array<Record<string, string>>) {
+      const out = JSON.parse(cli(['check', isolatedBook, '--json'], impl).out)
+      expect(out.summary).toMatchObject({ scopes: 5, liquidatable: 2, marginCall: 1 })
+      // Every scope the sweep flags carries the sweep's own numbers in the JSON.
+      for (const s of [...sweep.liquidatable, ...sweep.warnings]) {
+        const acc = out.accounts.find((a: { account: string }) => a.account === s.account)
+        const scope = s.symbol === null ? acc : acc.positions.find((p: { symbol: string }) => p.symbol === s.symbol)
+        expect({ equity: scope.equity, maintenanceMargin: scope.maintenanceMargin, marginRatio: scope.marginRatio, shortfall: scope.shortfall, liquidatable: scope.liquidatable })
+          .toEqual({ equity: s.equity, maintenanceMargin: s.maintenanceMargin, marginRatio: s.marginRatio, shortfall: s.shortfall, liquidatable: s.liquidatable })
+        expect(scope.warning).toBe(!s.liquidatable)
+      }
+      const healthy = out.accounts.find((a: { account: string }) => a.account === 'healthy').positions[0]
+      expect(healthy).toMatchObject({ isolated: true, equity: '600.00000000', marginRatio: '0.033334', liquidatable: false, warning: false })
+    }
   })
 
   it('gives the same numbers as JSON decimal strings, identical on both engines', () => {
@@ -97,9 +129,25 @@ describe('deleverage check', () => {
     expect(tiers.err).toContain('INVALID_TIERS: markets[0]: market X: tier 0: maintenance rate must be above 0 and below 1')
   })
 
+  it('names the account a batch load refuses, as a per-account load did', () => {
+    const market = { symbol: 'X', priceDecimals: 2, qtyDecimals: 2, tiers: [{ floor: '0', mmr: '0.01' }], mark: '10' }
+    const acc = (id: string, symbol = 'X') => ({ id, balance: '1', positions: [{ symbol, qty: '1', entry: '10' }] })
+    const unknown = cli(['check', scenarioFile({ markets: [market], accounts: [acc('a'), acc('b'), acc('c', 'Y')] })])
+    expect(unknown.code).toBe(3)
+    expect(unknown.err).toBe('deleverage: UNKNOWN_MARKET: accounts[2]: unknown market "Y"\n')
+    const twice = cli(['check', scenarioFile({ markets: [market], accounts: [acc('a'), acc('b'), acc('a')] })])
+    expect(twice.code).toBe(3)
+    expect(twice.err).toMatch(/^deleverage: DUPLICATE_ACCOUNT: accounts\[2\]: /)
+  })
+
   it('explains usage errors with exit code 2', () => {
     expect(cli(['frobnicate']).code).toBe(2)
     expect(cli(['check']).code).toBe(2)
+    for (const bad of [['--limit', '0'], ['--limit', '5', '--all'], ['--json', '--ndjson']]) expect(cli(['check', book, ...bad]).code).toBe(2)
+    expect(cli(['liquidate', book, '--ndjson']).code).toBe(2)
+    const two = cli(['check', crash, '--limit', '2'])
+    expect(two.code).toBe(0)
+    expect(two.out).toMatch(/^… \d+ more rows \(--all prints every row/m)
     const help = cli(['--help'])
     expect(help.code).toBe(0)
     expect(help.out).toContain('deleverage check <scenario.json>')
@@ -114,6 +162,14 @@ describe('deleverage simulate and per-command help', () => {
       expect(r.out).toContain(`deleverage ${c}`)
       expect(r.out).toContain('Examples:')
     }
+  })
+
+  it('prints the policy table and the cash check', () => {
+    const r = cli(['simulate', crash, '--shock', '-30%', '--steps', '4'])
+    expect(r.err).toBe('')
+    expect(r.code).toBe(0)
+    expect(r.out).toMatch(/^bitmex /m)
+    expect(r.out).toContain('cash conserved exactly at every step')
   })
 
   it('writes events as CSV and JSON that parse and agree', () => {
