@@ -34,8 +34,8 @@ export function mismatch(markets: readonly Market[], id: string, m: number, othe
 
 /**
  * setPositions: each row that leaves a position (qty ≠ 0) is checked against the account's
- * positions as the whole batch leaves them; the first such row in row order is reported.
- * `held(a)` lists the markets account a holds now.
+ * positions the batch does not touch and those opened by earlier rows; the first row that brings
+ * a second asset is reported. `held(a)` lists the markets account a holds now.
  */
 export function checkPositionRows(
   markets: readonly Market[],
@@ -46,21 +46,23 @@ export function checkPositionRows(
   qty: BigInt64Array,
 ): void {
   if (oneAsset(markets)) return
-  const batch = new Map<number, Array<[number, boolean]>>()
+  const touched = new Map<number, number[]>()
   for (let i = 0; i < account.length; i++) {
     const a = account[i] as number
-    let l = batch.get(a)
-    if (l === undefined) batch.set(a, (l = []))
-    l.push([market[i] as number, qty[i] !== 0n])
+    let l = touched.get(a)
+    if (l === undefined) touched.set(a, (l = []))
+    l.push(market[i] as number)
   }
+  const opened = new Map<number, number[]>()
   for (let i = 0; i < account.length; i++) {
     if (qty[i] === 0n) continue
     const a = account[i] as number
     const m = market[i] as number
-    const mine = batch.get(a) as Array<[number, boolean]>
-    const others = held(a).filter((o) => !mine.some((b) => b[0] === o))
-    for (const b of mine) if (b[1]) others.push(b[0])
-    const other = firstOther(markets, m, others)
+    const mine = touched.get(a) as number[]
+    const before = opened.get(a) ?? []
+    const other = firstOther(markets, m, held(a).filter((o) => !mine.includes(o)).concat(before))
     if (other >= 0) throw withContext(mismatch(markets, ids[a] as string, m, other), `row ${i}`)
+    before.push(m)
+    opened.set(a, before)
   }
 }

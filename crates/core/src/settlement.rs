@@ -36,26 +36,29 @@ pub fn mismatch(e: &Engine, a: u32, m: u32, other: u32) -> Error {
 }
 
 /// `set_positions`: each row that leaves a position (qty ≠ 0) is checked against the account's
-/// positions as the whole batch leaves them; the first such row in row order is reported.
+/// positions the batch does not touch and those opened by earlier rows; the first row that
+/// brings a second asset is reported.
 pub fn check_position_rows(e: &Engine, rows: &PositionRows) -> Result<()> {
     if one_asset(e) {
         return Ok(());
     }
-    let mut batch: HashMap<u32, Vec<(u32, bool)>> = HashMap::new();
+    let mut touched: HashMap<u32, Vec<u32>> = HashMap::new();
     for i in 0..rows.account.len() {
-        batch.entry(rows.account[i]).or_default().push((rows.market[i], rows.qty[i] != 0));
+        touched.entry(rows.account[i]).or_default().push(rows.market[i]);
     }
+    let mut opened: HashMap<u32, Vec<u32>> = HashMap::new();
     for i in 0..rows.account.len() {
         let (a, m) = (rows.account[i], rows.market[i]);
         if rows.qty[i] == 0 {
             continue;
         }
-        let mine = &batch[&a];
-        let kept = e.accounts()[a as usize].positions.iter().map(|p| p.0).filter(|o| !mine.iter().any(|b| b.0 == *o));
-        let opened = mine.iter().filter(|b| b.1).map(|b| b.0);
-        if let Some(other) = first_other(e, m, kept.chain(opened)) {
+        let mine = &touched[&a];
+        let kept = e.accounts()[a as usize].positions.iter().map(|p| p.0).filter(|o| !mine.contains(o));
+        let before = opened.get(&a).into_iter().flatten().copied();
+        if let Some(other) = first_other(e, m, kept.chain(before)) {
             return Err(mismatch(e, a, m, other).context(format!("row {i}")));
         }
+        opened.entry(a).or_default().push(m);
     }
     Ok(())
 }
