@@ -154,15 +154,54 @@ function lastLiquidatable(segs: Array<[bigint, bigint]>, long: boolean, pred: (j
 }
 
 /**
+ * lastLiquidatable on the exact predicate `ex`, found from the trigger t (liq.rs
+ * exact_liquidation_edge): the exact predicate holds nowhere in the runs above t's, and in t's run
+ * (one tier: the exact slack is monotone) on a prefix (long) or suffix (short) ending at or before
+ * t; when it holds at the run's far end, a gallop from t finds the same point.
+ */
+function exactLiquidationEdge(segs: Array<[bigint, bigint]>, long: boolean, t: bigint, ex: (j: bigint) => boolean): bigint | null {
+  const run = segs.find((r) => r[0] <= t && t <= r[1]) as [bigint, bigint]
+  const far = long ? run[0] : run[1]
+  if (!ex(far)) return lastLiquidatable(segs, long, ex)
+  return gallop(t, far, long ? -1n : 1n, true, ex)
+}
+
+/** From `from` (where the monotone predicate may fail) towards `to` (where it holds), by `step`:
+ * the point nearest `from` where it equals `want`, doubling the stride, then bisecting. */
+function gallop(from: bigint, to: bigint, step: bigint, want: boolean, p: (x: bigint) => boolean): bigint {
+  if (p(from) === want) return from
+  let miss = from
+  let d = 1n
+  for (;;) {
+    let x = from + step * d
+    if (step < 0n ? x < to : x > to) x = to
+    if (p(x) === want) return step < 0n ? lastWhereRef(x, miss, want, p) : lastWhereRef(miss, x, !want, p) + 1n
+    miss = x
+    d *= 2n
+  }
+}
+
+/** solvencyEdge on the exact predicate, found from the trigger t by a gallop (liq.rs
+ * exact_solvency_edge); null when it holds at the domain's insolvent end. */
+function exactSolvencyEdge(lo: bigint, hi: bigint, long: boolean, t: bigint, ok: (j: bigint) => boolean): bigint | null {
+  const end = long ? lo : hi
+  if (ok(end)) return null
+  const step = long ? -1n : 1n
+  return gallop(t, end, step, false, ok) - step
+}
+
+/**
  * Nearest grid point (SPEC §6.3): the same search on the exact predicate gives the point e next
  * to the exact crossing on its liquidatable side; the crossing lies past the half-way point
  * towards safety exactly when the exact slack there is < 0 (= 0: half-way, stays at e).
  * Returns the price; `t` (the trigger's grid index) when the exact predicate holds nowhere.
  */
-function nearestLiq(m: Market, qty: bigint, cost: bigint, base: bigint, segs: Array<[bigint, bigint]>, lo: bigint, hi: bigint, t: bigint): bigint {
+function nearestLiq(m: Market, qty: bigint, cost: bigint, base: bigint, segs: Array<[bigint, bigint]>, lo: bigint, hi: bigint, t: bigint, full: boolean): bigint {
   const g = m.tickSize
   const long = qty > 0n
-  const e = lastLiquidatable(segs, long, (j) => exactSign(m, qty, cost, base, j * g, 0, true) <= 0)
+  const ex = (j: bigint): boolean => exactSign(m, qty, cost, base, j * g, 0, true) <= 0
+  // The literal port runs the full search; the fast path gallops from the trigger (liq.rs).
+  const e = full ? lastLiquidatable(segs, long, ex) : exactLiquidationEdge(segs, long, t, ex)
   if (e === null) return t * g
   const step = long ? 1n : -1n
   const inside = long ? e < hi : e > lo
@@ -183,7 +222,7 @@ export function liquidationPriceRef(m: Market, qty: bigint, cost: bigint, base: 
   const segs = tierSegmentsRef(m, qty, cost, lo, hi)
   const t = lastLiquidatable(segs, qty > 0n, (j) => liquidatableRef(m, qty, cost, base, j * g, 0))
   if (t === null) return null
-  return { conservative: t * g, nearest: nearestLiq(m, qty, cost, base, segs, lo, hi, t) }
+  return { conservative: t * g, nearest: nearestLiq(m, qty, cost, base, segs, lo, hi, t, true) }
 }
 
 /** SPEC §6.2 on grid indices: a long's lowest solvent point when the low end is not solvent and
@@ -199,9 +238,10 @@ function solvencyEdge(lo: bigint, hi: bigint, long: boolean, ok: (j: bigint) => 
 
 /** Nearest bankruptcy grid point: from the exact edge e (solvent), one point worse when the exact
  * equity at the half-way point is > 0 (= 0: stays at e). */
-function nearestBk(m: Market, qty: bigint, cost: bigint, base: bigint, lo: bigint, hi: bigint, t: bigint): bigint {
+function nearestBk(m: Market, qty: bigint, cost: bigint, base: bigint, lo: bigint, hi: bigint, t: bigint, full: boolean): bigint {
   const g = m.tickSize
-  const e = solvencyEdge(lo, hi, qty > 0n, (j) => exactSign(m, qty, cost, base, j * g, 0, false) >= 0)
+  const ok = (j: bigint): boolean => exactSign(m, qty, cost, base, j * g, 0, false) >= 0
+  const e = full ? solvencyEdge(lo, hi, qty > 0n, ok) : exactSolvencyEdge(lo, hi, qty > 0n, t, ok)
   if (e === null) return t * g
   const step = qty > 0n ? -1n : 1n
   return (exactSign(m, qty, cost, base, (10n * e + 5n * step) * g, 1, false) > 0 ? e + step : e) * g
@@ -219,7 +259,7 @@ export function bankruptcyPriceRef(m: Market, qty: bigint, cost: bigint, base: b
   const g = m.tickSize
   const t = solvencyEdge(lo, hi, qty > 0n, (j) => solventRef(m, qty, cost, base, j * g, 0))
   if (t === null) return null
-  return { conservative: t * g, nearest: nearestBk(m, qty, cost, base, lo, hi, t) }
+  return { conservative: t * g, nearest: nearestBk(m, qty, cost, base, lo, hi, t, true) }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -402,7 +442,7 @@ export function liquidationPrice(m: Market, qty: bigint, cost: bigint, base: big
   const t = BigInt(found)
   const segsB: Array<[bigint, bigint]> = []
   for (let i = 0; i < segs.length; i += 2) segsB.push([BigInt(segs[i] as number), BigInt(segs[i + 1] as number)])
-  return { conservative: t * m.tickSize, nearest: nearestLiq(m, qty, cost, base, segsB, loB, hiB, t) }
+  return { conservative: t * m.tickSize, nearest: nearestLiq(m, qty, cost, base, segsB, loB, hiB, t, false) }
 }
 
 export function bankruptcyPrice(m: Market, qty: bigint, cost: bigint, base: bigint): SolvedPrice | null {
@@ -425,5 +465,5 @@ export function bankruptcyPrice(m: Market, qty: bigint, cost: bigint, base: bigi
     if (!S.solvent(lo) || S.solvent(hi)) return null
     t = BigInt(S.lastWhere(lo, hi, true, SOLVENT))
   }
-  return { conservative: t * m.tickSize, nearest: nearestBk(m, qty, cost, base, loB, hiB, t) }
+  return { conservative: t * m.tickSize, nearest: nearestBk(m, qty, cost, base, loB, hiB, t, false) }
 }

@@ -218,6 +218,38 @@ fn last_liquidatable(segs: &[(i64, i64)], long: bool, pred: &mut impl FnMut(i64)
     Ok(None)
 }
 
+/// `last_liquidatable` on the exact predicate `ex`, found from the trigger t: the rounded slack is
+/// never above the exact one, so the exact predicate holds nowhere in the runs above t's, and in
+/// t's run (where the exact slack is monotone: one tier) it holds on a prefix (long) or suffix
+/// (short) ending at or before t. So when it holds at the run's far end, the same point E is
+/// found by galloping from t (O(log |t − E|) evaluations); otherwise by the full search.
+fn exact_liquidation_edge(segs: &[(i64, i64)], long: bool, t: i64, ex: &mut impl FnMut(i64) -> Result<bool>) -> Result<Option<i64>> {
+    let &(a, b) = segs.iter().find(|s| s.0 <= t && t <= s.1).expect("the trigger lies in a run");
+    let (far, step) = if long { (a, -1) } else { (b, 1) };
+    if !ex(far)? {
+        return last_liquidatable(segs, long, ex);
+    }
+    Ok(Some(gallop(t, far, step, true, ex)?))
+}
+
+/// From `from` (where the monotone predicate may fail) towards `to` (where it holds), by `step`:
+/// the point nearest `from` where it holds (= `want`), doubling the stride, then bisecting.
+fn gallop(from: i64, to: i64, step: i64, want: bool, p: &mut impl FnMut(i64) -> Result<bool>) -> Result<i64> {
+    if p(from)? == want {
+        return Ok(from);
+    }
+    let (mut miss, mut d) = (from, 1i64);
+    loop {
+        let x = if step < 0 { (from - d).max(to) } else { (from + d).min(to) };
+        if p(x)? == want {
+            // Between the last miss and x: bisection for the point next to the misses.
+            return Ok(if step < 0 { last_where(x, miss, want, p)? } else { last_where(miss, x, !want, p)? + 1 });
+        }
+        miss = x;
+        d = d.saturating_mul(2);
+    }
+}
+
 /// Liquidation price of a position whose account has `base` (see module doc). None when the
 /// predicate holds nowhere on the domain (a long that cannot fall far enough, say).
 pub fn liquidation_price(m: &Market, qty: i64, cost: i64, base: i128) -> Result<Option<SolvedPrice>> {
@@ -232,7 +264,7 @@ pub fn liquidation_price(m: &Market, qty: i64, cost: i64, base: i128) -> Result<
     // Nearest: the same search on the exact predicate gives the grid point e next to the exact
     // crossing on its liquidatable side; the crossing lies past the half-way point towards safety
     // exactly when the exact slack there is < 0 (= 0: half-way, stays at e).
-    let exact = last_liquidatable(&segs, long, &mut |j| Ok(exact_sign(m, qty, cost, base, j * g, 0, true)? <= 0))?;
+    let exact = exact_liquidation_edge(&segs, long, t, &mut |j| Ok(exact_sign(m, qty, cost, base, j * g, 0, true)? <= 0))?;
     let nearest = match exact {
         None => t,
         Some(e) => {
@@ -252,7 +284,7 @@ pub fn bankruptcy_price(m: &Market, qty: i64, cost: i64, base: i128) -> Result<O
     let Some((lo, hi)) = grid_domain(m, qty)? else { return Ok(None) };
     let g = m.tick_size;
     let Some(t) = solvency_edge(lo, hi, qty > 0, &mut |j| solvent(m, qty, cost, base, j * g, 0))? else { return Ok(None) };
-    let exact = solvency_edge(lo, hi, qty > 0, &mut |j| Ok(exact_sign(m, qty, cost, base, j * g, 0, false)? >= 0))?;
+    let exact = exact_solvency_edge(lo, hi, qty > 0, t, &mut |j| Ok(exact_sign(m, qty, cost, base, j * g, 0, false)? >= 0))?;
     // Nearest: from the exact edge e (solvent), one point worse when the exact crossing lies
     // beyond the half-way point, i.e. the exact equity there is > 0 (= 0: stays at e).
     let nearest = match exact {
@@ -263,6 +295,19 @@ pub fn bankruptcy_price(m: &Market, qty: i64, cost: i64, base: i128) -> Result<O
         }
     };
     Ok(Some(SolvedPrice { conservative: t * g, nearest: nearest * g }))
+}
+
+/// `solvency_edge` on the exact predicate, found from the trigger t: rounded solvency implies
+/// exact solvency and the exact equity is monotone in the price, so the exact edge lies at or
+/// beyond t on the insolvent side; a gallop from t finds it (None when the predicate holds
+/// at the domain's insolvent end, as the full search says).
+fn exact_solvency_edge(lo: i64, hi: i64, long: bool, t: i64, ok: &mut impl FnMut(i64) -> Result<bool>) -> Result<Option<i64>> {
+    let (end, step) = if long { (lo, -1) } else { (hi, 1) };
+    if ok(end)? {
+        return Ok(None);
+    }
+    // The last solvent point walking from t towards `end`: one before the first insolvent one.
+    Ok(Some(gallop(t, end, step, false, ok)? - step))
 }
 
 /// SPEC §6.2 on grid indices: a long's lowest solvent point when the low end is not solvent and
