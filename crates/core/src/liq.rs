@@ -325,3 +325,68 @@ fn solvency_edge(lo: i64, hi: i64, long: bool, ok: &mut impl FnMut(i64) -> Resul
         Ok(Some(last_where(lo, hi, true, ok)?))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::market::{MarketSpec, MarketTerms, TierForm};
+
+    /// The gallops from the trigger find the same exact edges as the full searches, on random
+    /// tiered markets and positions (tick sizes included).
+    #[test]
+    fn gallop_equals_the_full_search() {
+        let mut s = 0x9e37_79b9_7f4a_7c15u64;
+        let mut rnd = |n: i64| -> i64 {
+            s ^= s << 13;
+            s ^= s >> 7;
+            s ^= s << 17;
+            (s % n as u64) as i64
+        };
+        let (mut compared, mut far) = (0, 0);
+        for _ in 0..3_000 {
+            let kind = if rnd(2) == 0 { ContractKind::Linear } else { ContractKind::Inverse };
+            let g = [1, 2, 5, 25][rnd(4) as usize];
+            // Up to 4 price decimals: a tick then moves equity by far less than an atom, so the
+            // exact edge lies many ticks from the trigger and the gallop has work to do.
+            let p = [1u32, 2, 4][rnd(3) as usize];
+            let unit = 10i64.pow(p);
+            let spec = MarketSpec {
+                symbol: "M".into(),
+                kind,
+                price_decimals: p,
+                qty_decimals: if kind == ContractKind::Linear { 3 } else { 0 },
+                contract_size: if kind == ContractKind::Linear { 1 } else { 100 },
+                basis: if rnd(3) == 0 { MarginBasis::Entry } else { MarginBasis::Mark },
+                form: if rnd(2) == 0 { TierForm::Deduction } else { TierForm::Step },
+                floors: vec![0, 1 + rnd(50_000_000), 60_000_000 + rnd(1_000_000_000)],
+                mmr: vec![400_000, 1_000_000, 2_500_000],
+                imr: vec![800_000, 2_000_000, 5_000_000],
+                maint_amount: None,
+                mark: 30_000 * unit,
+            };
+            let m = Market::with_terms(spec, MarketTerms { tick_size: g, settle_asset: None }, 8).unwrap();
+            let digits = 1 + rnd(5) as u32;
+            let q = (1 + rnd(10i64.pow(digits))) * if rnd(2) == 0 { 1 } else { -1 };
+            let Ok(cost) = m.cost_basis(q, (20_000 + rnd(20_000)) * unit) else { continue };
+            let digits = 2 + rnd(9) as u32;
+            let base = (rnd(10i64.pow(digits)) - 100) as i128;
+            let Some((lo, hi)) = grid_domain(&m, q).unwrap() else { continue };
+            let segs = tier_segments(&m, q, cost, lo, hi).unwrap();
+            let long = q > 0;
+            let mut ex = |j: i64| Ok(exact_sign(&m, q, cost, base, j * g, 0, true)? <= 0);
+            if let Some(t) = last_liquidatable(&segs, long, &mut |j| liquidatable(&m, q, cost, base, j * g, 0)).unwrap() {
+                let full = last_liquidatable(&segs, long, &mut ex).unwrap();
+                assert_eq!(exact_liquidation_edge(&segs, long, t, &mut ex).unwrap(), full);
+                far += full.is_some_and(|e| (e - t).abs() > 2) as i32;
+                compared += 1;
+            }
+            let mut ok = |j: i64| Ok(exact_sign(&m, q, cost, base, j * g, 0, false)? >= 0);
+            if let Some(t) = solvency_edge(lo, hi, long, &mut |j| solvent(&m, q, cost, base, j * g, 0)).unwrap() {
+                assert_eq!(exact_solvency_edge(lo, hi, long, t, &mut ok).unwrap(), solvency_edge(lo, hi, long, &mut ok).unwrap());
+                compared += 1;
+            }
+        }
+        assert!(compared > 3_000, "{compared}");
+        assert!(far > 50, "only {far} edges more than 2 grid steps from their trigger");
+    }
+}
