@@ -172,6 +172,10 @@ export interface MarketInit {
   imr: BigInt64Array
   maintAmount?: Array<bigint>
   mark: bigint
+  /** Price grid in ticks (SPEC §2.5); omitted: 1. */
+  tickSize?: bigint
+  /** Settlement asset (SPEC §5.4); omitted: "quote" for linear, the symbol for inverse. */
+  settleAsset?: string
 }
 
 /** A liquidation plan: orders (market, qty to close) or a takeover. */

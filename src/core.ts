@@ -26,6 +26,10 @@ export interface MarketInit {
   maintAmount?: Array<bigint>
   /** Mark in ticks. */
   mark: bigint
+  /** Price grid in ticks (SPEC §2.5): marks are multiples of it; omit for 1. */
+  tickSize?: bigint
+  /** Settlement asset (SPEC §5.4); omit for 'quote' (linear) or the market's symbol (inverse). */
+  settleAsset?: string
 }
 
 /** Margin rows: cross accounts (market = CROSS) and isolated positions. */

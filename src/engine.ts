@@ -39,6 +39,13 @@ export interface MarketConfig {
   tierForm?: TierForm
   tiers: TierConfig[]
   mark: Amount
+  /** Price grid as a decimal in price units, e.g. '0.5' (BitMEX XBTUSD); default one tick
+   * (10^-priceDecimals). Marks must lie on it; liquidation and bankruptcy prices land on it. */
+  tickSize?: Amount
+  /** The asset the market settles in (SPEC §5.4); default 'quote' for linear markets (the
+   * engine's quote asset) and the market's own symbol for inverse ones. An account holds
+   * markets of one settlement asset only. */
+  settleAsset?: string
 }
 
 export interface PositionInput {
@@ -430,6 +437,8 @@ export class Engine {
       imr,
       ...(withAmount ? { maintAmount: maint } : {}),
       mark: i64(parseUnits(config.mark, P, `${where}: mark`, { positive: 'INVALID_PRICE' }), `${where}: mark`),
+      ...(config.tickSize === undefined ? {} : { tickSize: i64(parseUnits(config.tickSize, P, `${where}: tickSize`, { positive: 'INVALID_ARGUMENT' }), `${where}: tickSize`) }),
+      ...(config.settleAsset === undefined ? {} : { settleAsset: settleAssetOf(config.settleAsset, where) }),
     }
   }
 
@@ -935,5 +944,11 @@ const I64_MAX = 2n ** 63n - 1n
 
 function i64(v: bigint, field: string): bigint {
   if (v < I64_MIN || v > I64_MAX) throw new DeleverageError('OVERFLOW', `${field}: ${v} units do not fit a 64-bit integer`)
+  return v
+}
+
+/** A settleAsset as given: a string (the core checks its characters: INVALID_ID). */
+function settleAssetOf(v: unknown, where: string): string {
+  if (typeof v !== 'string') throw new DeleverageError('INVALID_ID', `${where}: settleAsset must be a string, got ${describe(v)}`)
   return v
 }

@@ -81,7 +81,7 @@ export function parseScenario(doc: Json): Scenario {
   const markets = arr(root.markets, '$.markets').map((mv, i): MarketConfig => {
     const p = `markets[${i}]`
     const m = obj(mv, p)
-    only(m, p, ['symbol', 'type', 'priceDecimals', 'qtyDecimals', 'contractSize', 'marginBasis', 'tierForm', 'tiers', 'mark'])
+    only(m, p, ['symbol', 'type', 'priceDecimals', 'qtyDecimals', 'contractSize', 'marginBasis', 'tierForm', 'tiers', 'mark', 'tickSize', 'settleAsset'])
     const tiers = arr(m.tiers, `${p}.tiers`).map((tv, j): TierConfig => {
       const tp = `${p}.tiers[${j}]`
       const t = obj(tv, tp)
@@ -108,6 +108,10 @@ export function parseScenario(doc: Json): Scenario {
     if (form) out.tierForm = form
     const cs = opt(m, 'contractSize', amount, p)
     if (cs !== undefined) out.contractSize = cs
+    const tick = opt(m, 'tickSize', amount, p)
+    if (tick !== undefined) out.tickSize = tick
+    const asset = opt(m, 'settleAsset', str, p)
+    if (asset !== undefined) out.settleAsset = asset
     return out
   })
   const accounts = arr(root.accounts, '$.accounts').map((av, i): AccountInput => {
@@ -220,7 +224,10 @@ function addScenarioAccounts(engine: Engine, accounts: AccountInput[]): void {
       try {
         engine.addAccounts([a])
       } catch (e) {
-        throw relabel(e, `accounts[${at + j}]`)
+        // A position that mixes settlement assets (SPEC §5.4): the core names its row, which is
+        // the account's position index here (one account per call).
+        const row = e instanceof DeleverageError && e.code === 'SETTLEMENT_MISMATCH' ? /^row (\d+): (.*)$/s.exec(e.message) : null
+        throw row ? new DeleverageError('SETTLEMENT_MISMATCH', `accounts[${at + j}].positions[${row[1]}]: ${row[2]}`) : relabel(e, `accounts[${at + j}]`)
       }
     })
   }

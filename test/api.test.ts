@@ -130,10 +130,11 @@ describe.each(IMPLEMENTATIONS)('Engine API on the %s engine', (implementation) =
     e.addMarket({ ...ETH, marginBasis: 'entry', tierForm: 'step', tiers: [{ floor: '0', mmr: '0.01' }, { floor: '100000', mmr: '0.02' }] })
     e.addMarket({ symbol: 'BTC-INV', type: 'inverse', contractSize: '100', priceDecimals: 1, qtyDecimals: 0, tiers: [{ floor: '0', mmr: '0.005' }, { floor: '5', mmr: '0.01' }], mark: '30011.0' })
     const marks: Record<string, bigint> = { 'BTC-PERP': 300110n, 'ETH-PERP': 199999n, 'BTC-INV': 300110n }
-    const accounts = Array.from({ length: 40 }, (_, i) => ({
+    const accounts = Array.from({ length: 48 }, (_, i) => ({
       id: `r${i}`,
       balance: String(rand(20000)),
-      positions: ['BTC-PERP', 'ETH-PERP', 'BTC-INV']
+      // One settlement asset per account (SPEC §5.4): every third account holds the inverse market.
+      positions: (i % 3 === 0 ? ['BTC-INV'] : ['BTC-PERP', 'ETH-PERP'])
         .filter(() => rand(3) > 0)
         .map((symbol) => {
           const q = BigInt(rand(3000) + 1) * (rand(2) ? 1n : -1n)

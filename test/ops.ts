@@ -47,14 +47,17 @@ export const opArb: fc.Arbitrary<Op> = fc.oneof(
   { weight: 1, arbitrary: fc.record({ k: fc.constant('configure' as const), fee: big(0n, 3_000_000n), buffer: big(0n, 5_000_000n), ranking: fc.integer({ min: 0, max: 4 }), atMark: fc.boolean(), drawdown: fc.option(fc.tuple(big(0n, 1_000_000n), big(0n, 999_999n), big(0n, 19n)), { nil: null }) }) },
 )
 
-/** The starting book: a linear and an inverse market, two accounts on opposite sides, a fund. */
+/** The starting book: a linear and an inverse market, two accounts on opposite sides of each, a fund. */
 export function startBook(implementation: 'native' | 'js'): Engine {
   const e = new Engine({ implementation, quoteDecimals: 8 })
   e.addMarket({ symbol: 'BTC-PERP', priceDecimals: 1, qtyDecimals: 3, tiers: [{ floor: '0', mmr: '0.005', imr: '0.01' }, { floor: '50000', mmr: '0.01', imr: '0.02' }], mark: '30000' })
   e.addMarket({ symbol: 'XBTUSD', type: 'inverse', priceDecimals: 1, qtyDecimals: 0, contractSize: '1', marginBasis: 'entry', tierForm: 'step', tiers: [{ floor: '0', mmr: '0.0035', imr: '0.01' }, { floor: '20', mmr: '0.0085', imr: '0.015' }], mark: '30000' })
   e.addAccounts([
-    { id: 'whale', balance: '1000000', positions: [{ symbol: 'BTC-PERP', qty: '-5', entry: '30000' }, { symbol: 'XBTUSD', qty: '200000', entry: '30000' }] },
-    { id: 'minnow', balance: '50', positions: [{ symbol: 'BTC-PERP', qty: '5', entry: '30000' }, { symbol: 'XBTUSD', qty: '-200000', entry: '30000' }] },
+    // One settlement asset per account (SPEC §5.4): the linear book and the inverse one apart.
+    { id: 'whale', balance: '1000000', positions: [{ symbol: 'BTC-PERP', qty: '-5', entry: '30000' }] },
+    { id: 'minnow', balance: '50', positions: [{ symbol: 'BTC-PERP', qty: '5', entry: '30000' }] },
+    { id: 'coin-whale', balance: '1000000', positions: [{ symbol: 'XBTUSD', qty: '200000', entry: '30000' }] },
+    { id: 'coin-minnow', balance: '50', positions: [{ symbol: 'XBTUSD', qty: '-200000', entry: '30000' }] },
   ])
   e.depositInsuranceFund('10')
   return e

@@ -9,8 +9,14 @@ import { Rng, attempt } from './helpers.js'
 const native = loadNative().binding
 
 
-function randomMarket(r: Rng, i: number, q: number): MarketInit {
+/** A price on a grid of `tick` (with `off`, one in ten left off it: rejected alike, INVALID_PRICE). */
+function onGrid(r: Rng, p: bigint, tick: bigint, off = true): bigint {
+  return (off && r.int(0, 9) === 0) || p < tick ? p : p - (p % tick)
+}
+
+function randomMarket(r: Rng, i: number, q: number, asset: string | null): MarketInit {
   const kind = r.int(0, 1)
+  const tickSize = r.pick([1n, 1n, 1n, 2n, 5n, 25n])
   let P = r.int(0, 6)
   let D = r.int(0, 6)
   if (kind === 0 && P + D > q + 10) D = Math.max(0, q + 10 - P)
@@ -47,7 +53,11 @@ function randomMarket(r: Rng, i: number, q: number): MarketInit {
     mmr: BigInt64Array.from(mmr),
     imr: BigInt64Array.from(mmr, (m) => (m * 2n > 100_000_000n ? 100_000_000n : m * 2n)),
     ...(maint ? { maintAmount: maint } : {}),
-    mark: r.mag(r.pick([6, 9, 15])),
+    mark: onGrid(r, r.mag(r.pick([6, 9, 15])), tickSize, false),
+    // Tick sizes (SPEC §2.5) and settlement assets (§5.4): most runs share one asset, so
+    // positions open; a sixth keep the defaults, where linear and inverse cannot mix.
+    ...(tickSize === 1n && r.int(0, 1) === 0 ? {} : { tickSize }),
+    ...(asset === null ? {} : { settleAsset: asset }),
   }
 }
 
@@ -84,8 +94,11 @@ function run(seed: bigint): { steps: number; errors: number } {
     steps++
   }
   const nm = r.int(1, 3)
+  const asset = r.int(0, 5) === 0 ? null : 'X'
+  const ticks: bigint[] = []
   for (let i = 0; i < nm; i++) {
-    const m = randomMarket(r, i, q)
+    const m = randomMarket(r, i, q, asset)
+    ticks.push(m.tickSize ?? 1n)
     both((e) => e.addMarket(m))
   }
   const na = r.int(1, 8)
@@ -109,7 +122,7 @@ function run(seed: bigint): { steps: number; errors: number } {
       both((e) => e.setPositions(acc, mkt, qty, price, im, flags))
     } else if (kind < 8) {
       const m = Uint32Array.from({ length: r.int(1, nm) }, () => r.int(0, nm - 1))
-      const marks = BigInt64Array.from(m, () => r.mag(r.pick([6, 9, 15, 16])))
+      const marks = BigInt64Array.from(m, (x) => onGrid(r, r.mag(r.pick([6, 9, 15, 16])), ticks[x] ?? 1n))
       both((e) => e.setMarks(m, marks))
     } else if (kind === 8) {
       const who = Uint32Array.of(r.int(0, na - 1))

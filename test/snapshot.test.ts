@@ -22,7 +22,8 @@ function cascade(implementation: 'native' | 'js', seed: bigint): Engine {
   for (let i = 0; i < 30; i++) {
     const positions = []
     if (r.chance(0.8)) positions.push({ symbol: 'BTC', qty: `${r.int(-3000, 3000) || 1}.${r.int(100, 999)}`.replace('-0.', '-0.'), entry: String(r.int(28000, 32000)), ...(r.chance(0.3) ? { isolatedMargin: String(r.int(100, 20000)) } : {}) })
-    if (r.chance(0.6)) positions.push({ symbol: 'XBTUSD', qty: String(r.int(-30000, 30000) || 5), entry: String(r.int(28000, 32000)) })
+    // One settlement asset per account (SPEC §5.4): XBTUSD only for accounts without BTC.
+    if (r.chance(0.6) && positions.length === 0) positions.push({ symbol: 'XBTUSD', qty: String(r.int(-30000, 30000) || 5), entry: String(r.int(28000, 32000)) })
     accounts.push({ id: `acct-${i}`, balance: String(r.int(100, 3_000_000)), positions })
   }
   e.addAccounts(accounts)
@@ -120,7 +121,9 @@ describe('damaged snapshots are rejected clearly and alike', () => {
     ['missing checksum byte', snap.subarray(0, snap.length - 1), 'SNAPSHOT_TRUNCATED', /announces/],
     ['corrupted body byte', Uint8Array.from(snap, (b, i) => (i === 200 ? b ^ 4 : b)), 'SNAPSHOT_CHECKSUM', /checksum mismatch \(offset \d+\)/],
     ['corrupted checksum byte', Uint8Array.from(snap, (b, i) => (i === snap.length - 1 ? b ^ 1 : b)), 'SNAPSHOT_CHECKSUM', /the snapshot says/],
-    ['wrong version', Uint8Array.from(snap, (b, i) => (i === 8 ? 2 : b)), 'SNAPSHOT_VERSION', /version 2 \(offset 8\) is not supported/],
+    ['wrong version', Uint8Array.from(snap, (b, i) => (i === 8 ? 3 : b)), 'SNAPSHOT_VERSION', /version 3 \(offset 8\) is not supported; this engine reads version 2/],
+    // Version 1 (before tick sizes and settlement assets, SPEC §12.2) is refused, not guessed.
+    ['version 1', Uint8Array.from(snap, (b, i) => (i === 8 ? 1 : b)), 'SNAPSHOT_VERSION', /version 1 \(offset 8\) is not supported/],
     ['bad magic', Uint8Array.from(snap, (b, i) => (i === 0 ? 0x58 : b)), 'SNAPSHOT_INVALID', /not a deleverage snapshot/],
     ['trailing bytes', Uint8Array.from([...snap, 0]), 'SNAPSHOT_INVALID', /1 bytes after the checksum/],
     ['forged mark of 0 (re-sealed)', reseal(Uint8Array.from(snap, (b, i) => (i >= 42 && i < 50 ? 0 : b))), 'SNAPSHOT_INVALID', /offset 25: market 0: INVALID_PRICE: market BTC: mark must be within/],

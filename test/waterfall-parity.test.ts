@@ -54,6 +54,7 @@ function randomMarket(r: Rng, i: number, q: number): MarketInit {
     mmr: BigInt64Array.from(mmr),
     imr: BigInt64Array.from(mmr, (m) => m * 2n),
     mark: r.big(1_000n, 2_000_000n),
+    settleAsset: 'X', // one asset (SPEC §5.4): accounts hold positions in several markets
   }
 }
 

@@ -76,9 +76,11 @@ pub fn seed_engine(quote_decimals: u32) -> Engine {
     e.add_accounts(&ids, &[5_000 * unit, 6_000 * unit, 1_000 * unit, 2_000 * unit, 400 * unit, 300 * unit]).expect("seed: accounts");
     e.set_positions(&PositionRows {
         account: &[0, 1, 2, 3, 4, 5, 0, 1],
-        market: &[0, 0, 1, 1, 2, 2, 2, 1],
-        qty: &[2_000, -2_000, 10_000, -5_000, 300, -300, -100, 4_000],
-        price: &[2_900_000, 3_100_000, 290_000, 310_000, 190_000, 210_000, 205_000, 305_000],
+        // a1's second position is linear like its first: one settlement asset per account
+        // (SPEC §5.4); the inverse XBTUSD is held by a2 and a3 only.
+        market: &[0, 0, 1, 1, 2, 2, 2, 2],
+        qty: &[2_000, -2_000, 10_000, -5_000, 300, -300, -100, 400],
+        price: &[2_900_000, 3_100_000, 290_000, 310_000, 190_000, 210_000, 205_000, 195_000],
         isolated_margin: &[0, 0, 1_000, 0, 0, 0, 50 * unit, 0],
         flags: &[0, 0, FLAG_ISOLATED, 0, 0, 0, FLAG_ISOLATED, 0],
     })

@@ -31,6 +31,7 @@ import { decodeSnapshot, encodeState, sealSnapshot, stateHashOf } from './snapsh
 import { PairSet, ceilDivF, entryInDomainF, fastPathsEnabled, mmF, upnlF } from './fast.js'
 import { bankruptcyPrice, domain, liquidationPrice, type SolvedPrice } from './liq.js'
 import { Linear, Market, SAFE, checkPrice, checkQty, isValidId, type MarketSpec } from './market.js'
+import { checkPositionRows, firstOther, mismatch, oneAsset } from './settlement.js'
 import {
   Floor,
   I128_MAX,
@@ -474,6 +475,8 @@ export class JsEngine implements CoreEngine {
     const imr = bigintsArg('imr', init.imr)
     const maint = maintArg(init.maintAmount)
     const mark = bigintArg('mark', init.mark)
+    const tickSize = init.tickSize === undefined || init.tickSize === null ? undefined : bigintArg('tickSize', init.tickSize)
+    const settleAsset = init.settleAsset === undefined || init.settleAsset === null ? null : stringArg('settleAsset', init.settleAsset)
     if (kind > 1) throw invalidArg(`market kind must be 0 (linear) or 1 (inverse), got ${kind}`)
     if (basis > 1) throw invalidArg(`margin basis must be 0 (mark) or 1 (entry), got ${basis}`)
     if (form > 1) throw invalidArg(`tier form must be 0 (deduction) or 1 (step), got ${form}`)
@@ -495,6 +498,8 @@ export class JsEngine implements CoreEngine {
       imr: Array.from(imr),
       maintAmount: maint === null ? null : maint.slice(),
       mark: i64Of(mark, 'mark'),
+      tickSize: tickSize === undefined ? 0n : i64Of(tickSize, 'tickSize'),
+      settleAsset,
     }
     if (this.marketBySymbol.has(spec.symbol)) {
       throw new DeleverageError(ErrorCode.DuplicateMarket, `market ${spec.symbol} already exists`)
@@ -529,7 +534,7 @@ export class JsEngine implements CoreEngine {
         throw withContext(e, `row ${i}`)
       }
       try {
-        checkPrice(p, 'mark')
+        mk.checkMark(p)
       } catch (e) {
         throw withContext(e, `row ${i} (market ${mk.symbol})`)
       }
@@ -722,6 +727,14 @@ export class JsEngine implements CoreEngine {
     return -1
   }
 
+  /** The markets account a holds a position in, in market order (SPEC §5.4 checks). */
+  private heldMarkets(a: number): number[] {
+    const r = this.refs[a] ?? []
+    const out: number[] = []
+    for (let i = 0; i < r.length; i += 2) out.push(r[i] as number)
+    return out
+  }
+
   private slotOf(a: number, m: number): number {
     const r = this.refs[a]
     const i = JsEngine.findRef(r, m)
@@ -861,6 +874,7 @@ export class JsEngine implements CoreEngine {
         throw withContext(e, `row ${i} (account ${this.ids[a]}, market ${mk.symbol})`)
       }
     }
+    checkPositionRows(this.markets, this.ids, (a) => this.heldMarkets(a), account, market, qty)
     for (let i = 0; i < n; i++) {
       const a = account[i] as number
       const m = market[i] as number
@@ -1479,6 +1493,9 @@ export class JsEngine implements CoreEngine {
     const order: Array<[number, number]> = []
     const bal = new Map<number, bigint>()
     let settlement = this.wf.settlement
+    // Markets each account opened in this batch, kept only where assets can mix (SPEC §5.4).
+    const mixed = !oneAsset(this.markets)
+    const opened = new Map<number, number[]>()
     for (let i = 0; i < n; i++) {
       const a = account[i] as number
       const m = market[i] as number
@@ -1530,6 +1547,17 @@ export class JsEngine implements CoreEngine {
           q -= close
           c -= closed
           rest = dq + close
+        }
+        if (rest !== 0n && q === 0n && mixed) {
+          // A position opens: the account's other positions, as the batch leaves them so far,
+          // must settle in this market's asset.
+          const held = (o: number): boolean => o !== m && (pos.get(`${a}:${o}`)?.[0] ?? 1n) !== 0n
+          const others = this.heldMarkets(a).filter(held).concat((opened.get(a) ?? []).filter(held))
+          const other = firstOther(this.markets, m, others)
+          if (other >= 0) throw mismatch(this.markets, this.ids[a] as string, m, other)
+          const l = opened.get(a)
+          if (l === undefined) opened.set(a, [m])
+          else l.push(m)
         }
         if (rest !== 0n) {
           // Open or increase at the fill price; a new position is a cross position.

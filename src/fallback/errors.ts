@@ -22,6 +22,8 @@ export const ErrorCode = {
   SnapshotChecksum: 'SNAPSHOT_CHECKSUM',
   SnapshotVersion: 'SNAPSHOT_VERSION',
   SnapshotInvalid: 'SNAPSHOT_INVALID',
+  /** A write that would make one account's margin combine two settlement assets (SPEC §5.4). */
+  SettlementMismatch: 'SETTLEMENT_MISMATCH',
 } as const
 
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode]

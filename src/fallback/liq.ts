@@ -1,6 +1,7 @@
 // Mirror of crates/core/src/liq.rs: liquidation and bankruptcy prices (SPEC §6), the mark of one
 // market at which the account's predicate flips, other marks fixed, solved per tier segment on
-// the integer tick grid.
+// the market's price grid (multiples of its tick size, SPEC §2.5). The trigger price uses the
+// engine's rounded predicate; the nearest price the exact (unrounded) crossing (SPEC §6.3).
 //
 // `base` folds in everything that does not move with this market's mark:
 //   liquidation: base = collateral + Σ_{others}(uPnL − MM), liquidatable ⇔ base + uPnL(x) − MM(x) ≤ 0
@@ -14,13 +15,13 @@
 
 import { Linear, Mark, SAFE, type Market } from './market.js'
 import { P10F, ceilDivF, fastPathsEnabled, marginValueF, mmF, tierIndexF, upnlF } from './fast.js'
-import { Ceil, Floor, I64_MAX, PRICE_MAX_TICKS, add, mul, pow10, ratio, sub } from './num.js'
+import { Ceil, Floor, I64_MAX, PRICE_MAX_TICKS, RATE_DECIMALS, RATE_SCALE, abs, add, divCeil, divFloor, mul, pow10, ratio, sub } from './num.js'
 
 export interface SolvedPrice {
   /** The tick where the predicate holds while one tick better it does not (trigger price). */
   conservative: bigint
-  /** The tick nearest to the exact crossing (as venues display it); a crossing exactly half-way
-   * goes to the tick where the predicate holds. */
+  /** The grid point nearest to the exact crossing (as venues display it); a crossing exactly
+   * half-way goes to the grid point where the exact predicate holds. */
   nearest: bigint
 }
 
@@ -60,7 +61,43 @@ export function solventRef(m: Market, qty: bigint, cost: bigint, base: bigint, x
 }
 
 // ---------------------------------------------------------------------------------------------
-// Literal BigInt port.
+// The exact predicate (SPEC §6.3).
+
+/**
+ * The sign of the exact (unrounded) slack at price x on grid k: `base + uPnL(x) − MM(x)` (withMm)
+ * or `base + uPnL(x)`, uPnL and MM as §3.2/§4.3 before their rounding, in the tier the engine uses
+ * at x (§4.1), multiplied by a positive integer so that every term is an integer (liq.rs
+ * exact_sign, which needs 256 bits for what BigInt does here).
+ */
+export function exactSign(m: Market, qty: bigint, cost: bigint, base: bigint, x: bigint, k: number, withMm: boolean): number {
+  let mmr = 0n
+  let cum = 0n
+  if (withMm) {
+    const t = m.tierIndex(m.marginValueAt(qty, cost, x, k), k)
+    mmr = m.mmr[t] as bigint
+    cum = m.maintAmount[t] as bigint
+  }
+  let g: bigint
+  if (m.kind === Linear) {
+    const e = m.quoteExp() - k - RATE_DECIMALS
+    const [ea, eb, ec] = e <= 0 ? [-e, RATE_DECIMALS, 0] : [0, e + RATE_DECIMALS, e]
+    const v = m.basis === Mark ? abs(qty) * x : abs(cost) * pow10(k)
+    const pnl = qty * x - cost * pow10(k)
+    const mm = v * mmr - cum * pow10(k)
+    g = base * pow10(ea) + pnl * pow10(eb) - mm * pow10(ec)
+  } else {
+    const te = m.inverseExp() + k
+    const X = x * pow10(Math.max(0, -te))
+    const S = m.contractSize * pow10(Math.max(0, te))
+    const fixed = (base + cost) * RATE_SCALE + cum - (m.basis === Mark ? 0n : abs(cost) * mmr)
+    const moving = qty * RATE_SCALE + (m.basis === Mark ? abs(qty) * mmr : 0n)
+    g = fixed * X - S * moving
+  }
+  return g > 0n ? 1 : g < 0n ? -1 : 0
+}
+
+// ---------------------------------------------------------------------------------------------
+// Literal BigInt port. Searches run on grid indices j (price j·tickSize).
 
 /**
  * Largest x in (lo, hi] with p(x) = `want`, given p(lo) = want and p(hi) ≠ want, found by
@@ -75,10 +112,19 @@ function lastWhereRef(lo: bigint, hi: bigint, want: boolean, p: (x: bigint) => b
   return lo
 }
 
-/** Maximal runs of the grid-0 price axis on which the maintenance tier does not change. */
+/** The position's domain (SPEC §2.3) as grid indices; null when empty. */
+export function gridDomain(m: Market, qty: bigint): [bigint, bigint] | null {
+  const [lo, hi] = domain(m, qty, 0)
+  const g = m.tickSize
+  const jlo = divCeil(lo, g)
+  const jhi = divFloor(hi, g)
+  return lo > hi || jlo > jhi ? null : [jlo, jhi]
+}
+
+/** Maximal runs of grid indices on which the maintenance tier does not change. */
 function tierSegmentsRef(m: Market, qty: bigint, cost: bigint, lo: bigint, hi: bigint): Array<[bigint, bigint]> {
   if (m.basis !== Mark || m.floors.length === 1) return [[lo, hi]]
-  const tierOf = (x: bigint): number => m.tierIndex(m.marginValueAt(qty, cost, x, 0), 0)
+  const tierOf = (j: bigint): number => m.tierIndex(m.marginValueAt(qty, cost, j * m.tickSize, 0), 0)
   const segs: Array<[bigint, bigint]> = []
   let a = lo
   for (;;) {
@@ -90,66 +136,130 @@ function tierSegmentsRef(m: Market, qty: bigint, cost: bigint, lo: bigint, hi: b
   }
 }
 
+/** The liquidation search of SPEC §6.1 over the runs, for predicate `pred` on grid indices. */
+function lastLiquidatable(segs: Array<[bigint, bigint]>, long: boolean, pred: (j: bigint) => boolean): bigint | null {
+  if (long) {
+    // A long's predicate falls as the mark rises within a tier: take the highest run where it
+    // holds, and in it the last point where it holds.
+    for (let i = segs.length - 1; i >= 0; i--) {
+      const [a, b] = segs[i] as [bigint, bigint]
+      if (pred(a)) return pred(b) ? b : lastWhereRef(a, b, true, pred)
+    }
+  } else {
+    for (const [a, b] of segs) {
+      if (pred(b)) return pred(a) ? a : lastWhereRef(a, b, false, pred) + 1n
+    }
+  }
+  return null
+}
+
+/**
+ * lastLiquidatable on the exact predicate `ex`, found from the trigger t (liq.rs
+ * exact_liquidation_edge): the exact predicate holds nowhere in the runs above t's, and in t's run
+ * (one tier: the exact slack is monotone) on a prefix (long) or suffix (short) ending at or before
+ * t; when it holds at the run's far end, a gallop from t finds the same point.
+ */
+function exactLiquidationEdge(segs: Array<[bigint, bigint]>, long: boolean, t: bigint, ex: (j: bigint) => boolean): bigint | null {
+  const run = segs.find((r) => r[0] <= t && t <= r[1]) as [bigint, bigint]
+  const far = long ? run[0] : run[1]
+  if (!ex(far)) return lastLiquidatable(segs, long, ex)
+  return gallop(t, far, long ? -1n : 1n, true, ex)
+}
+
+/** From `from` (where the monotone predicate may fail) towards `to` (where it holds), by `step`:
+ * the point nearest `from` where it equals `want`, doubling the stride, then bisecting. */
+function gallop(from: bigint, to: bigint, step: bigint, want: boolean, p: (x: bigint) => boolean): bigint {
+  if (p(from) === want) return from
+  let miss = from
+  let d = 1n
+  for (;;) {
+    let x = from + step * d
+    if (step < 0n ? x < to : x > to) x = to
+    if (p(x) === want) return step < 0n ? lastWhereRef(x, miss, want, p) : lastWhereRef(miss, x, !want, p) + 1n
+    miss = x
+    d *= 2n
+  }
+}
+
+/** solvencyEdge on the exact predicate, found from the trigger t by a gallop (liq.rs
+ * exact_solvency_edge); null when it holds at the domain's insolvent end. */
+function exactSolvencyEdge(lo: bigint, hi: bigint, long: boolean, t: bigint, ok: (j: bigint) => boolean): bigint | null {
+  const end = long ? lo : hi
+  if (ok(end)) return null
+  const step = long ? -1n : 1n
+  return gallop(t, end, step, false, ok) - step
+}
+
+/**
+ * Nearest grid point (SPEC §6.3): the same search on the exact predicate gives the point e next
+ * to the exact crossing on its liquidatable side; the crossing lies past the half-way point
+ * towards safety exactly when the exact slack there is < 0 (= 0: half-way, stays at e).
+ * Returns the price; `t` (the trigger's grid index) when the exact predicate holds nowhere.
+ */
+function nearestLiq(m: Market, qty: bigint, cost: bigint, base: bigint, segs: Array<[bigint, bigint]>, lo: bigint, hi: bigint, t: bigint, full: boolean): bigint {
+  const g = m.tickSize
+  const long = qty > 0n
+  const ex = (j: bigint): boolean => exactSign(m, qty, cost, base, j * g, 0, true) <= 0
+  // The literal port runs the full search; the fast path gallops from the trigger (liq.rs).
+  const e = full ? lastLiquidatable(segs, long, ex) : exactLiquidationEdge(segs, long, t, ex)
+  if (e === null) return t * g
+  const step = long ? 1n : -1n
+  const inside = long ? e < hi : e > lo
+  const n = inside && exactSign(m, qty, cost, base, (10n * e + 5n * step) * g, 1, true) < 0 ? e + step : e
+  return n * g
+}
+
 /**
  * Liquidation price of a position whose account has `base` (see module doc). null when the
  * predicate holds nowhere on the domain (a long that cannot fall far enough, say).
  */
 export function liquidationPriceRef(m: Market, qty: bigint, cost: bigint, base: bigint): SolvedPrice | null {
   if (qty === 0n) return null
-  const [lo, hi] = domain(m, qty, 0)
-  if (lo > hi) return null
-  const pred = (x: bigint): boolean => liquidatableRef(m, qty, cost, base, x, 0)
+  const d = gridDomain(m, qty)
+  if (d === null) return null
+  const [lo, hi] = d
+  const g = m.tickSize
   const segs = tierSegmentsRef(m, qty, cost, lo, hi)
-  let found: bigint | null = null
-  if (qty > 0n) {
-    // A long's predicate falls as the mark rises within a tier: take the highest run where it
-    // holds, and in it the last tick where it holds.
-    for (let i = segs.length - 1; i >= 0; i--) {
-      const [a, b] = segs[i] as [bigint, bigint]
-      if (pred(a)) {
-        found = pred(b) ? b : lastWhereRef(a, b, true, pred)
-        break
-      }
-    }
-  } else {
-    for (const [a, b] of segs) {
-      if (pred(b)) {
-        found = pred(a) ? a : lastWhereRef(a, b, false, pred) + 1n
-        break
-      }
-    }
+  const t = lastLiquidatable(segs, qty > 0n, (j) => liquidatableRef(m, qty, cost, base, j * g, 0))
+  if (t === null) return null
+  return { conservative: t * g, nearest: nearestLiq(m, qty, cost, base, segs, lo, hi, t, true) }
+}
+
+/** SPEC §6.2 on grid indices: a long's lowest solvent point when the low end is not solvent and
+ * the high end is (a short mirrored); null otherwise. */
+function solvencyEdge(lo: bigint, hi: bigint, long: boolean, ok: (j: bigint) => boolean): bigint | null {
+  if (long) {
+    if (ok(lo) || !ok(hi)) return null
+    return lastWhereRef(lo, hi, false, ok) + 1n
   }
-  if (found === null) return null
-  const t = found
-  // Nearest tick: one evaluation half a tick towards safety (grid k = 1).
-  let nearest: bigint
-  if (qty > 0n) {
-    nearest = t < hi && liquidatableRef(m, qty, cost, base, t * 10n + 5n, 1) ? t + 1n : t
-  } else {
-    nearest = t > lo && liquidatableRef(m, qty, cost, base, t * 10n - 5n, 1) ? t - 1n : t
-  }
-  return { conservative: t, nearest }
+  if (!ok(lo) || ok(hi)) return null
+  return lastWhereRef(lo, hi, true, ok)
+}
+
+/** Nearest bankruptcy grid point: from the exact edge e (solvent), one point worse when the exact
+ * equity at the half-way point is > 0 (= 0: stays at e). */
+function nearestBk(m: Market, qty: bigint, cost: bigint, base: bigint, lo: bigint, hi: bigint, t: bigint, full: boolean): bigint {
+  const g = m.tickSize
+  const ok = (j: bigint): boolean => exactSign(m, qty, cost, base, j * g, 0, false) >= 0
+  const e = full ? solvencyEdge(lo, hi, qty > 0n, ok) : exactSolvencyEdge(lo, hi, qty > 0n, t, ok)
+  if (e === null) return t * g
+  const step = qty > 0n ? -1n : 1n
+  return (exactSign(m, qty, cost, base, (10n * e + 5n * step) * g, 1, false) > 0 ? e + step : e) * g
 }
 
 /**
- * Bankruptcy price: the tick where equity is still ≥ 0 while one tick worse it is < 0.
+ * Bankruptcy price: the grid point where equity is still ≥ 0 while one point worse it is < 0.
  * null when equity keeps its sign over the whole domain.
  */
 export function bankruptcyPriceRef(m: Market, qty: bigint, cost: bigint, base: bigint): SolvedPrice | null {
   if (qty === 0n) return null
-  const [lo, hi] = domain(m, qty, 0)
-  if (lo > hi) return null
-  const ok = (x: bigint): boolean => solventRef(m, qty, cost, base, x, 0)
-  if (qty > 0n) {
-    if (ok(lo) || !ok(hi)) return null
-    const t = lastWhereRef(lo, hi, false, ok) + 1n
-    const nearest = solventRef(m, qty, cost, base, t * 10n - 5n, 1) ? t - 1n : t
-    return { conservative: t, nearest }
-  }
-  if (!ok(lo) || ok(hi)) return null
-  const t = lastWhereRef(lo, hi, true, ok)
-  const nearest = solventRef(m, qty, cost, base, t * 10n + 5n, 1) ? t + 1n : t
-  return { conservative: t, nearest }
+  const d = gridDomain(m, qty)
+  if (d === null) return null
+  const [lo, hi] = d
+  const g = m.tickSize
+  const t = solvencyEdge(lo, hi, qty > 0n, (j) => solventRef(m, qty, cost, base, j * g, 0))
+  if (t === null) return null
+  return { conservative: t * g, nearest: nearestBk(m, qty, cost, base, lo, hi, t, true) }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -173,6 +283,8 @@ class Search {
   baseOk = false
   /** The tier a TIER search tests for. */
   tier = 0
+  /** The tick size: the search runs on grid indices j, at prices j·g (< 2^53: j·g ≤ 10^15). */
+  g = 1
 
   init(m: Market, qty: bigint, cost: bigint, base: bigint): void {
     this.m = m
@@ -183,10 +295,12 @@ class Search {
     this.cn = Number(cost)
     this.baseF = Number(base)
     this.baseOk = Math.abs(this.baseF) < SAFE
+    this.g = Number(m.tickSize)
   }
 
-  /** liquidatable(m, qty, cost, base, x, 0) */
-  liq(x: number): boolean {
+  /** liquidatable(m, qty, cost, base, j·g, 0) */
+  liq(j: number): boolean {
+    const x = j * this.g
     if (this.baseOk) {
       const u = upnlF(this.m, this.qn, this.cn, x)
       if (u === u) {
@@ -200,8 +314,9 @@ class Search {
     return liquidatableRef(this.m, this.qty, this.cost, this.base, BigInt(x), 0)
   }
 
-  /** solvent(m, qty, cost, base, x, 0) */
-  solvent(x: number): boolean {
+  /** solvent(m, qty, cost, base, j·g, 0) */
+  solvent(j: number): boolean {
+    const x = j * this.g
     if (this.baseOk) {
       const u = upnlF(this.m, this.qn, this.cn, x)
       if (u === u) {
@@ -212,8 +327,9 @@ class Search {
     return solventRef(this.m, this.qty, this.cost, this.base, BigInt(x), 0)
   }
 
-  /** m.tierIndex(m.marginValueAt(qty, cost, x, 0), 0) */
-  tierOf(x: number): number {
+  /** m.tierIndex(m.marginValueAt(qty, cost, j·g, 0), 0) */
+  tierOf(j: number): number {
+    const x = j * this.g
     const v = marginValueF(this.m, this.qn, this.cn, x)
     return v === v ? tierIndexF(this.m, v) : this.m.tierIndex(this.m.marginValueAt(this.qty, this.cost, BigInt(x), 0), 0)
   }
@@ -261,6 +377,8 @@ class Search {
         }
       }
     }
+    // b is a price; the grid index of the last grid point at or below it (verified below)
+    if (b === b) b = Math.floor(b / this.g)
     if (b === b && b >= a && b < hi && this.tierOf(b) === t && this.tierOf(b + 1) !== t) return b
     return this.lastWhere(a, hi, true, TIER)
   }
@@ -287,8 +405,9 @@ const SAFE_BIG = BigInt(SAFE)
 
 export function liquidationPrice(m: Market, qty: bigint, cost: bigint, base: bigint): SolvedPrice | null {
   if (qty === 0n) return null
-  const [loB, hiB] = domain(m, qty, 0)
-  if (loB > hiB) return null
+  const d = gridDomain(m, qty)
+  if (d === null) return null
+  const [loB, hiB] = d
   if (!fastPathsEnabled() || loB >= SAFE_BIG || hiB >= SAFE_BIG || loB < 0n || hiB < 0n) {
     return liquidationPriceRef(m, qty, cost, base)
   }
@@ -321,20 +440,16 @@ export function liquidationPrice(m: Market, qty: bigint, cost: bigint, base: big
   }
   if (found < 0) return null
   const t = BigInt(found)
-  // Nearest tick: one evaluation half a tick towards safety (grid k = 1).
-  let nearest: bigint
-  if (qty > 0n) {
-    nearest = found < hi && liquidatableRef(m, qty, cost, base, t * 10n + 5n, 1) ? t + 1n : t
-  } else {
-    nearest = found > lo && liquidatableRef(m, qty, cost, base, t * 10n - 5n, 1) ? t - 1n : t
-  }
-  return { conservative: t, nearest }
+  const segsB: Array<[bigint, bigint]> = []
+  for (let i = 0; i < segs.length; i += 2) segsB.push([BigInt(segs[i] as number), BigInt(segs[i + 1] as number)])
+  return { conservative: t * m.tickSize, nearest: nearestLiq(m, qty, cost, base, segsB, loB, hiB, t, false) }
 }
 
 export function bankruptcyPrice(m: Market, qty: bigint, cost: bigint, base: bigint): SolvedPrice | null {
   if (qty === 0n) return null
-  const [loB, hiB] = domain(m, qty, 0)
-  if (loB > hiB) return null
+  const d = gridDomain(m, qty)
+  if (d === null) return null
+  const [loB, hiB] = d
   if (!fastPathsEnabled() || loB >= SAFE_BIG || hiB >= SAFE_BIG || loB < 0n || hiB < 0n) {
     return bankruptcyPriceRef(m, qty, cost, base)
   }
@@ -342,14 +457,13 @@ export function bankruptcyPrice(m: Market, qty: bigint, cost: bigint, base: bigi
   const hi = Number(hiB)
   const S = search
   S.init(m, qty, cost, base)
+  let t: bigint
   if (qty > 0n) {
     if (S.solvent(lo) || !S.solvent(hi)) return null
-    const t = BigInt(S.lastWhere(lo, hi, false, SOLVENT) + 1)
-    const nearest = solventRef(m, qty, cost, base, t * 10n - 5n, 1) ? t - 1n : t
-    return { conservative: t, nearest }
+    t = BigInt(S.lastWhere(lo, hi, false, SOLVENT) + 1)
+  } else {
+    if (!S.solvent(lo) || S.solvent(hi)) return null
+    t = BigInt(S.lastWhere(lo, hi, true, SOLVENT))
   }
-  if (!S.solvent(lo) || S.solvent(hi)) return null
-  const t = BigInt(S.lastWhere(lo, hi, true, SOLVENT))
-  const nearest = solventRef(m, qty, cost, base, t * 10n + 5n, 1) ? t + 1n : t
-  return { conservative: t, nearest }
+  return { conservative: t * m.tickSize, nearest: nearestBk(m, qty, cost, base, loB, hiB, t, false) }
 }

@@ -57,6 +57,31 @@ export interface MarketSpec {
   /** Given maintenance amounts, or null to derive them from the floors (SPEC §4.2). */
   maintAmount: bigint[] | null
   mark: bigint
+  /** Price grid in ticks (SPEC §2.5); absent or 0 means 1 (Rust MarketTerms). */
+  tickSize?: bigint
+  /** Settlement asset (SPEC §5.4); absent/null: 'quote' for linear, the symbol for inverse. */
+  settleAsset?: string | null
+}
+
+/** The settlement asset of a linear market that names none: the engine's quote asset. */
+export const DEFAULT_LINEAR_ASSET = 'quote'
+
+/** A mark must lie on the market's price grid (SPEC §2.5); the message gives the tick size as a
+ * decimal (P price decimals) and in price units. */
+export function checkOnGrid(p: bigint, tickSize: bigint, priceDecimals: number, what: string): void {
+  if (p % tickSize !== 0n) {
+    throw new DeleverageError(
+      ErrorCode.InvalidPrice,
+      `${what} must be a multiple of the tick size ${decimal(tickSize, priceDecimals)} (${tickSize} price units), got ${p}`,
+    )
+  }
+}
+
+/** v · 10^-p as a decimal string without trailing zeros (v > 0): 5n, 1 → "0.5"; 25n, 0 → "25". */
+function decimal(v: bigint, p: number): string {
+  const d = pow10(p)
+  const frac = (v % d).toString().padStart(p, '0').replace(/0+$/, '')
+  return frac === '' ? `${v / d}` : `${v / d}.${frac}`
 }
 
 /** Largest magnitude below which every integer is exact as a double. */
@@ -111,6 +136,10 @@ export class Market {
   readonly imr: bigint[]
   readonly maintAmount: bigint[]
   mark: bigint
+  /** Price grid in ticks, ≥ 1 (SPEC §2.5). */
+  readonly tickSize: bigint
+  /** Settlement asset (SPEC §5.4), resolved. */
+  readonly settleAsset: string
   /** Exponent s with linear value units × 10^s = atoms: Q − P − D. */
   readonly linAtomsExp: number
   /** Exponent t with inverse value in atoms = qty·size·10^t / price: P − D + Q. */
@@ -132,7 +161,7 @@ export class Market {
   readonly cumHiF: Float64Array
   readonly cumLoF: Float64Array
 
-  private constructor(spec: MarketSpec, tiers: Tiers, quoteDecimals: number) {
+  private constructor(spec: MarketSpec, tiers: Tiers, quoteDecimals: number, tickSize: bigint, settleAsset: string) {
     const q = quoteDecimals
     const p = spec.priceDecimals
     const d = spec.qtyDecimals
@@ -148,6 +177,8 @@ export class Market {
     this.imr = tiers.imr
     this.maintAmount = tiers.maint
     this.mark = spec.mark
+    this.tickSize = tickSize
+    this.settleAsset = settleAsset
     this.linAtomsExp = q - p - d
     this.invValueExp = p - d + q
     this.continuousMm = continuousMm(spec, tiers)
@@ -220,8 +251,22 @@ export class Market {
         `|priceDecimals − qtyDecimals + quoteDecimals| (${p - d + q}) must be at most 12 for an inverse market`,
       )
     }
+    const tickSize = spec.tickSize === undefined || spec.tickSize === 0n ? 1n : spec.tickSize
+    if (tickSize < 1n || tickSize > PRICE_MAX_TICKS) {
+      throw bad(ErrorCode.InvalidArgument, `tickSize must be within 1..=${PRICE_MAX_TICKS} price units, got ${spec.tickSize}`)
+    }
+    let settleAsset: string
+    if (spec.settleAsset !== undefined && spec.settleAsset !== null) {
+      if (!isValidId(spec.settleAsset)) {
+        throw bad(ErrorCode.InvalidId, `settleAsset must be 1–64 printable ASCII characters, got ${rustDebugStr(spec.settleAsset)}`)
+      }
+      settleAsset = spec.settleAsset
+    } else {
+      settleAsset = spec.kind === Linear ? DEFAULT_LINEAR_ASSET : sym
+    }
     try {
       checkPrice(spec.mark, 'mark')
+      checkOnGrid(spec.mark, tickSize, spec.priceDecimals, 'mark')
     } catch (e) {
       throw withContext(e, `market ${sym}`)
     }
@@ -231,7 +276,13 @@ export class Market {
     } catch (e) {
       throw withContext(e, `market ${sym}`)
     }
-    return new Market(spec, tiers, quoteDecimals)
+    return new Market(spec, tiers, quoteDecimals, tickSize, settleAsset)
+  }
+
+  /** A mark for this market: within range and on the price grid (SPEC §2.5). */
+  checkMark(p: bigint): void {
+    checkPrice(p, 'mark')
+    checkOnGrid(p, this.tickSize, this.priceDecimals, 'mark')
   }
 
   /**

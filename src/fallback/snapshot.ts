@@ -10,11 +10,12 @@ import { rankingFromCode } from './adl.js'
 import { DeleverageError, ErrorCode } from './errors.js'
 import { domain } from './liq.js'
 import { Linear, Market, checkQty, type MarketSpec } from './market.js'
+import { mismatch } from './settlement.js'
 import { Floor, MAX_QUOTE_DECIMALS, U32_MAX, scale, toI64 } from './num.js'
 import { Drawdown, Exhausted, Waterfall, type Book } from './waterfall.js'
 
 export const SNAPSHOT_MAGIC = 'DLVGSNAP'
-export const SNAPSHOT_FORMAT_VERSION = 1
+export const SNAPSHOT_FORMAT_VERSION = 2
 const HEADER = 20
 const CHECKSUM = 32
 const EVENT_BYTES = 37n
@@ -99,6 +100,8 @@ export function encodeState(v: StateView): Uint8Array {
     w.u8(mk.basis)
     w.u8(mk.form)
     w.i64(mk.mark)
+    w.i64(mk.tickSize)
+    w.id(mk.settleAsset)
     w.u32(mk.floors.length)
     for (let t = 0; t < mk.floors.length; t++) {
       w.i64(mk.floors[t] as bigint)
@@ -344,6 +347,11 @@ function decodeBody(r: Reader): RestoredState {
     const form = r.u8(() => f('form'))
     if (form > 1) throw invalid(`offset ${fat}: ${f('form')}: must be 0 (deduction) or 1 (step), got ${form}`)
     const mark = r.i64(() => f('mark'))
+    const tat = r.pos
+    const tickSize = r.i64(() => f('tickSize'))
+    // The API reads 0 as "the default, 1"; a snapshot stores the resolved size.
+    if (tickSize === 0n) throw invalid(`offset ${tat}: ${f('tickSize')}: must be at least 1, got 0`)
+    const settleAsset = r.id(() => f('settleAsset'))
     const nt = r.u32(() => f('tier count'))
     const floors: bigint[] = []
     const mmr: bigint[] = []
@@ -356,7 +364,7 @@ function decodeBody(r: Reader): RestoredState {
       imr.push(r.i64(() => g('imr')))
       maint.push(r.i128(() => g('maintAmount')))
     }
-    const spec: MarketSpec = { symbol, kind, priceDecimals, qtyDecimals, contractSize, basis, form, floors, mmr, imr, maintAmount: maint, mark }
+    const spec: MarketSpec = { symbol, kind, priceDecimals, qtyDecimals, contractSize, basis, form, floors, mmr, imr, maintAmount: maint, mark, tickSize, settleAsset }
     // Engine::add_market: duplicate symbol, count, then Market::new.
     try {
       if (symbols.has(symbol)) throw new DeleverageError(ErrorCode.DuplicateMarket, `market ${symbol} already exists`)
@@ -395,6 +403,7 @@ function decodeBody(r: Reader): RestoredState {
 
   const positions: RestoredPosition[][] = []
   const lastMarket = new Int32Array(na).fill(-1)
+  const firstMarket = new Int32Array(na).fill(-1)
   for (let m = 0; m < nm; m++) {
     const n = r.u32(() => `market ${m} position count`)
     const mk = markets[m] as Market
@@ -410,6 +419,12 @@ function decodeBody(r: Reader): RestoredState {
       const bad = (what: string, msg: string) => invalid(`offset ${at}: ${f(what)}: ${msg}`)
       if (a >= na || !alive[a]) throw bad('account', `no live account with index ${a}`)
       if (lastMarket[a] === m) throw bad('account', `account ${ids[a]} has two positions in market ${mk.symbol}`)
+      // One settlement asset per account (SPEC §5.4): the first position stands for all before.
+      const m0 = firstMarket[a] as number
+      if (m0 >= 0 && (markets[m0] as Market).settleAsset !== mk.settleAsset) {
+        throw refused(at, f('account'), mismatch(markets, ids[a] as string, m, m0))
+      }
+      if (m0 < 0) firstMarket[a] = m
       if (qty === 0n) throw bad('qty', 'a stored position is never 0 lots')
       let lo: bigint
       let hi: bigint
@@ -528,7 +543,7 @@ function decodeBody(r: Reader): RestoredState {
 }
 
 /** Market headers of a snapshot the core has already accepted (for the public API's unit metadata). */
-export function snapshotMarkets(bytes: Uint8Array): { quoteDecimals: number; markets: Array<{ symbol: string; kind: number; priceDecimals: number; qtyDecimals: number; contractSize: bigint }> } {
+export function snapshotMarkets(bytes: Uint8Array): { quoteDecimals: number; markets: Array<{ symbol: string; kind: number; priceDecimals: number; qtyDecimals: number; contractSize: bigint; tickSize: bigint; settleAsset: string }> } {
   const r = new Reader(bytes, bytes.length - CHECKSUM)
   const quoteDecimals = r.u8(() => 'quoteDecimals')
   const n = r.u32(() => 'market count')
@@ -542,9 +557,11 @@ export function snapshotMarkets(bytes: Uint8Array): { quoteDecimals: number; mar
     r.u8(() => 'basis')
     r.u8(() => 'form')
     r.i64(() => 'mark')
+    const tickSize = r.i64(() => 'tickSize')
+    const settleAsset = r.id(() => 'settleAsset')
     const nt = r.u32(() => 'tier count')
     r.pos += nt * 40
-    markets.push({ symbol, kind, priceDecimals, qtyDecimals, contractSize })
+    markets.push({ symbol, kind, priceDecimals, qtyDecimals, contractSize, tickSize, settleAsset })
   }
   return { quoteDecimals, markets }
 }

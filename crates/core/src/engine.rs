@@ -239,13 +239,18 @@ impl Engine {
     }
 
     pub fn add_market(&mut self, spec: MarketSpec) -> Result<u32> {
+        self.add_market_with(spec, crate::market::MarketTerms::default())
+    }
+
+    /// `add_market` with a tick size and a settlement asset (SPEC §2.5, §5.4).
+    pub fn add_market_with(&mut self, spec: MarketSpec, terms: crate::market::MarketTerms) -> Result<u32> {
         if self.market_by_symbol.contains_key(&spec.symbol) {
             return Err(Error::new(ErrorCode::DuplicateMarket, format!("market {} already exists", spec.symbol)));
         }
         if self.markets.len() >= u32::MAX as usize - 1 {
             return Err(Error::new(ErrorCode::InvalidArgument, "too many markets"));
         }
-        let m = Market::new(spec, self.quote_decimals)?;
+        let m = Market::with_terms(spec, terms, self.quote_decimals)?;
         let idx = self.markets.len() as u32;
         self.market_by_symbol.insert(m.symbol.clone(), idx);
         self.markets.push(m);
@@ -265,8 +270,8 @@ impl Engine {
     pub(crate) fn check_marks(&self, what: &str, markets: &[u32], marks: &[i64]) -> Result<()> {
         check_lengths(what, &[markets.len(), marks.len()])?;
         for (i, (&m, &p)) in markets.iter().zip(marks).enumerate() {
-            self.market(m).map_err(|e| e.context(format!("row {i}")))?;
-            check_price(p, "mark").map_err(|e| e.context(format!("row {i} (market {})", self.markets[m as usize].symbol)))?;
+            let mk = self.market(m).map_err(|e| e.context(format!("row {i}")))?;
+            mk.check_mark(p).map_err(|e| e.context(format!("row {i} (market {})", mk.symbol)))?;
         }
         Ok(())
     }
@@ -531,6 +536,7 @@ impl Engine {
             }
             staged.push((cost, im));
         }
+        crate::settlement::check_position_rows(self, rows)?;
         for (i, &(cost, im)) in staged.iter().enumerate() {
             let (a, m, q) = (rows.account[i], rows.market[i], rows.qty[i]);
             self.watch.touch(a);

@@ -30,6 +30,9 @@ pub enum ErrorCode {
     /// A snapshot that is not one (bad magic, trailing bytes) or whose body describes a state the
     /// API could not have produced (the message names the offset and field).
     SnapshotInvalid,
+    /// A write that would make one account's margin combine markets of different settlement
+    /// assets (SPEC §5.4); the message names the account and both markets.
+    SettlementMismatch,
 }
 
 impl ErrorCode {
@@ -54,6 +57,7 @@ impl ErrorCode {
             ErrorCode::SnapshotChecksum => "SNAPSHOT_CHECKSUM",
             ErrorCode::SnapshotVersion => "SNAPSHOT_VERSION",
             ErrorCode::SnapshotInvalid => "SNAPSHOT_INVALID",
+            ErrorCode::SettlementMismatch => "SETTLEMENT_MISMATCH",
         }
     }
 }

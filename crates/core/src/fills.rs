@@ -26,6 +26,9 @@ impl Engine {
         let mut order: Vec<(u32, u32)> = Vec::new();
         let mut bal: HashMap<u32, i64> = HashMap::new();
         let mut settlement = self.waterfall.settlement;
+        // Markets each account opened in this batch, kept only where assets can mix (SPEC §5.4).
+        let mixed = !crate::settlement::one_asset(self);
+        let mut opened: HashMap<u32, Vec<u32>> = HashMap::new();
         for i in 0..n {
             let (a, m, dq, p) = (account[i], market[i], qty[i], price[i]);
             let ctx = |e: Error| e.context(format!("row {i}"));
@@ -73,6 +76,17 @@ impl Engine {
                 q -= close;
                 c -= closed;
                 rest = dq + close;
+            }
+            if rest != 0 && q == 0 && mixed {
+                // A position opens: the account's other positions, as the batch leaves them so
+                // far, must settle in this market's asset.
+                let held = |o: &u32| *o != m && pos.get(&(a, *o)).map_or(true, |s| s.0 != 0);
+                let existing = self.accounts[a as usize].positions.iter().map(|p| p.0).filter(held);
+                let new = opened.get(&a).into_iter().flatten().copied().filter(held);
+                if let Some(other) = crate::settlement::first_other(self, m, existing.chain(new)) {
+                    return Err(ctx(crate::settlement::mismatch(self, a, m, other)));
+                }
+                opened.entry(a).or_default().push(m);
             }
             if rest != 0 {
                 // Open or increase at the fill price; a new position is a cross position.

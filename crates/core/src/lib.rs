@@ -15,9 +15,10 @@ pub mod planner;
 pub mod snapshot;
 pub mod watch;
 pub mod fills;
+pub mod settlement;
 
 pub use engine::{Engine, MarginRow, PositionRisk, PositionRows, SweepResult, FLAG_COST_BASIS, FLAG_ISOLATED};
 pub use error::{Error, ErrorCode, Result};
 pub use liq::SolvedPrice;
 pub use snapshot::{decode_snapshot, SNAPSHOT_FORMAT_VERSION, SNAPSHOT_MAGIC};
-pub use market::{ContractKind, MarginBasis, Market, MarketSpec, TierForm};
+pub use market::{ContractKind, MarginBasis, Market, MarketSpec, MarketTerms, TierForm};

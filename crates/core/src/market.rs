@@ -76,6 +76,20 @@ pub struct MarketSpec {
     pub mark: i64,
 }
 
+/// Market settings added after `MarketSpec` (kept apart so every existing spec literal stays
+/// valid): the price grid and the settlement asset. `Default` is tick 1, the default asset.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct MarketTerms {
+    /// Price grid in ticks (SPEC §2.5): marks lie on multiples of it; 0 means 1.
+    pub tick_size: i64,
+    /// The asset the market settles in (SPEC §5.4); None: `DEFAULT_LINEAR_ASSET` for linear
+    /// markets, the market's own symbol for inverse ones (a coin of its own).
+    pub settle_asset: Option<String>,
+}
+
+/// The settlement asset of a linear market that names none: the engine's quote asset.
+pub const DEFAULT_LINEAR_ASSET: &str = "quote";
+
 #[derive(Clone, Debug)]
 pub struct Market {
     pub symbol: String,
@@ -87,6 +101,10 @@ pub struct Market {
     pub form: TierForm,
     pub tiers: Vec<Tier>,
     pub mark: i64,
+    /// Price grid in ticks, ≥ 1 (SPEC §2.5).
+    pub tick_size: i64,
+    /// Settlement asset (SPEC §5.4), resolved (never empty).
+    pub settle_asset: String,
     /// Exponent e with linear value units × 10^e = atoms: Q − P − D.
     lin_atoms_exp: i32,
     /// Exponent t with inverse value in atoms = qty·size·10^t / price: P − D + Q.
@@ -116,8 +134,43 @@ pub fn check_qty(q: i64, what: &str) -> Result<()> {
     Ok(())
 }
 
+/// A mark must lie on the market's price grid (SPEC §2.5); the message gives the tick size as a
+/// decimal (P price decimals) and in price units.
+pub fn check_on_grid(p: i64, tick_size: i64, price_decimals: u32, what: &str) -> Result<()> {
+    if p % tick_size != 0 {
+        return Err(Error::new(
+            ErrorCode::InvalidPrice,
+            format!("{what} must be a multiple of the tick size {} ({tick_size} price units), got {p}", decimal(tick_size, price_decimals)),
+        ));
+    }
+    Ok(())
+}
+
+/// v · 10^-p as a decimal string without trailing zeros (v > 0): 5, 1 → "0.5"; 25, 0 → "25".
+fn decimal(v: i64, p: u32) -> String {
+    let d = pow10(p) as i64;
+    let frac = format!("{:0width$}", v % d, width = p as usize);
+    let frac = frac.trim_end_matches('0');
+    if frac.is_empty() { format!("{}", v / d) } else { format!("{}.{frac}", v / d) }
+}
+
 impl Market {
+    /// A mark for this market: within range and on the price grid (SPEC §2.5).
+    pub fn check_mark(&self, p: i64) -> Result<()> {
+        check_price(p, "mark")?;
+        check_on_grid(p, self.tick_size, self.price_decimals, "mark")
+    }
+
+    /// The terms this market was made with, resolved (for snapshots).
+    pub fn terms(&self) -> MarketTerms {
+        MarketTerms { tick_size: self.tick_size, settle_asset: Some(self.settle_asset.clone()) }
+    }
+
     pub fn new(spec: MarketSpec, quote_decimals: u32) -> Result<Market> {
+        Market::with_terms(spec, MarketTerms::default(), quote_decimals)
+    }
+
+    pub fn with_terms(spec: MarketSpec, terms: MarketTerms, quote_decimals: u32) -> Result<Market> {
         let sym = &spec.symbol;
         let bad = |code, msg: String| Err(Error::new(code, format!("market {sym}: {msg}")));
         if sym.is_empty() || sym.len() > 64 || !sym.bytes().all(|b| b.is_ascii_graphic()) {
@@ -149,7 +202,22 @@ impl Market {
             }
             _ => {}
         }
+        let tick_size = if terms.tick_size == 0 { 1 } else { terms.tick_size };
+        if !(1..=PRICE_MAX_TICKS).contains(&tick_size) {
+            return bad(ErrorCode::InvalidArgument, format!("tickSize must be within 1..={PRICE_MAX_TICKS} price units, got {}", terms.tick_size));
+        }
+        let settle_asset = match terms.settle_asset {
+            Some(a) => {
+                if a.is_empty() || a.len() > 64 || !a.bytes().all(|b| b.is_ascii_graphic()) {
+                    return bad(ErrorCode::InvalidId, format!("settleAsset must be 1–64 printable ASCII characters, got {a:?}"));
+                }
+                a
+            }
+            None if spec.kind == ContractKind::Linear => DEFAULT_LINEAR_ASSET.to_string(),
+            None => spec.symbol.clone(),
+        };
         check_price(spec.mark, "mark").map_err(|e| e.context(format!("market {sym}")))?;
+        check_on_grid(spec.mark, tick_size, spec.price_decimals, "mark").map_err(|e| e.context(format!("market {sym}")))?;
         let mut tiers = build_tiers(&spec).map_err(|e| e.context(format!("market {sym}")))?;
         let e = q - p - d - RATE_DECIMALS as i32;
         if spec.kind == ContractKind::Linear && e < 0 {
@@ -173,6 +241,8 @@ impl Market {
             form: spec.form,
             tiers,
             mark: spec.mark,
+            tick_size,
+            settle_asset,
             lin_atoms_exp: q - p - d,
             inv_value_exp: p - d + q,
             continuous_mm,

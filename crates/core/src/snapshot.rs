@@ -21,7 +21,7 @@ use crate::waterfall::{Event, EventKind, FundPolicy, WaterfallConfig, NONE};
 /// The first 8 bytes of every snapshot.
 pub const SNAPSHOT_MAGIC: &[u8; 8] = b"DLVGSNAP";
 /// The format this engine writes and the only one it reads.
-pub const SNAPSHOT_FORMAT_VERSION: u32 = 1;
+pub const SNAPSHOT_FORMAT_VERSION: u32 = 2;
 /// magic (8) + version u32 (4) + body length u64 (8).
 const HEADER: usize = 20;
 /// SHA-256 of the body, after it.
@@ -114,6 +114,8 @@ impl Engine {
                 TierForm::Step => 1,
             });
             w.i64(mk.mark);
+            w.i64(mk.tick_size);
+            w.id(&mk.settle_asset);
             w.u32(mk.tiers.len() as u32);
             for t in &mk.tiers {
                 w.i64(t.floor);
@@ -352,6 +354,13 @@ fn decode_body(mut r: Reader) -> Result<Engine> {
             x => return Err(invalid(format!("offset {fat}: {}: must be 0 (deduction) or 1 (step), got {x}", f("form")))),
         };
         let mark = r.i64(&|| f("mark"))?;
+        let tat = r.pos;
+        let tick_size = r.i64(&|| f("tickSize"))?;
+        if tick_size == 0 {
+            // The API reads 0 as "the default, 1"; a snapshot stores the resolved size.
+            return Err(invalid(format!("offset {tat}: {}: must be at least 1, got 0", f("tickSize"))));
+        }
+        let settle_asset = Some(r.id(&|| f("settleAsset"))?);
         let nt = r.u32(&|| f("tier count"))?;
         let (mut floors, mut mmr, mut imr, mut maint) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
         for t in 0..nt {
@@ -364,7 +373,8 @@ fn decode_body(mut r: Reader) -> Result<Engine> {
         // The maintenance amounts as stored: Market::new accepts them only where the API would
         // have (derived, or given and consistent with the floors).
         let spec = MarketSpec { symbol, kind, price_decimals, qty_decimals, contract_size, basis, form, floors, mmr, imr, maint_amount: Some(maint), mark };
-        e.add_market(spec).map_err(|x| refused(at, &format!("market {i}"), x))?;
+        let terms = crate::market::MarketTerms { tick_size, settle_asset };
+        e.add_market_with(spec, terms).map_err(|x| refused(at, &format!("market {i}"), x))?;
     }
 
     let na = r.u32(&|| "account count".into())?;
@@ -405,6 +415,13 @@ fn decode_body(mut r: Reader) -> Result<Engine> {
             // Markets are read in order, so an account's last reference tells a repeat.
             if e.accounts[a as usize].positions.last().is_some_and(|&(mm, _)| mm == m) {
                 return Err(bad("account", format!("account {} has two positions in market {}", e.accounts[a as usize].id, mk.symbol)));
+            }
+            // One settlement asset per account (SPEC §5.4): markets are read in order, so the
+            // account's first position stands for all before this one.
+            if let Some(&(m0, _)) = e.accounts[a as usize].positions.first() {
+                if e.markets[m0 as usize].settle_asset != mk.settle_asset {
+                    return Err(refused(at, &f("account"), crate::settlement::mismatch(&e, a, m, m0)));
+                }
             }
             if qty == 0 {
                 return Err(bad("qty", "a stored position is never 0 lots".into()));

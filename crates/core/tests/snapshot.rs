@@ -40,7 +40,9 @@ fn cascaded(seed: u64) -> Engine {
     let balances: Vec<i64> = (0..n).map(|_| rng.range(100, 20_000) * USD).collect();
     e.add_accounts(&ids, &balances).unwrap();
     for a in 0..n as u32 {
-        for m in 0..2u32 {
+        // One settlement asset per account (SPEC §5.4): a third of the accounts hold the inverse
+        // XBT, the rest BTC.
+        for m in if a % 3 == 0 { 1..2u32 } else { 0..1 } {
             let q = rng.range(-3_000, 3_000) * if m == 0 { 10 } else { 100 };
             if q == 0 {
                 continue;
@@ -160,8 +162,11 @@ fn header_errors_name_what_is_wrong() {
     assert_eq!(e.code, ErrorCode::SnapshotInvalid);
     assert!(e.message.contains("not a deleverage snapshot"), "{}", e.message);
     let mut t = s.clone();
-    t[8..12].copy_from_slice(&2u32.to_le_bytes());
-    assert_eq!(decode_snapshot(&t).err().unwrap().to_string(), "SNAPSHOT_VERSION: snapshot format version 2 (offset 8) is not supported; this engine reads version 1");
+    t[8..12].copy_from_slice(&3u32.to_le_bytes());
+    assert_eq!(decode_snapshot(&t).err().unwrap().to_string(), "SNAPSHOT_VERSION: snapshot format version 3 (offset 8) is not supported; this engine reads version 2");
+    // Version 1 (before tick sizes and settlement assets) is refused, not guessed (SPEC §12.2).
+    t[8..12].copy_from_slice(&1u32.to_le_bytes());
+    assert_eq!(code(decode_snapshot(&t)), ErrorCode::SnapshotVersion);
     let mut t = s.clone();
     t.push(0);
     assert_eq!(code(decode_snapshot(&t)), ErrorCode::SnapshotInvalid);
@@ -188,11 +193,13 @@ fn small() -> Engine {
 fn forged_bodies_are_validated_like_api_input() {
     let s = small().snapshot();
     // Layout of `small`: header 20; q 1; market count 4; symbol 1+3; kind, P, D 3; size 8;
-    // basis, form 2; mark 8; tier count 4; 2 tiers × 40; account count 4; "a" 2+1+8; "b" 2+1+8;
+    // basis, form 2; mark 8; tickSize 8; settleAsset 1+5; tier count 4; 2 tiers × 40; account
+    // count 4; "a" 2+1+8; "b" 2+1+8;
     // position count 4; position (account 4, qty 8, cost 8, isolated 1, margin 8) ...
     let market_at = 20 + 1 + 4;
     let mark_at = market_at + 4 + 3 + 8 + 2;
-    let tiers_at = mark_at + 8 + 4;
+    let tick_at = mark_at + 8;
+    let tiers_at = tick_at + 8 + 6 + 4;
     let accounts_at = tiers_at + 80;
     let b_alive = accounts_at + 4 + 2 + 1 + 8 + 2;
     let pos_at = accounts_at + 4 + 11 + 11 + 4;
@@ -203,6 +210,10 @@ fn forged_bodies_are_validated_like_api_input() {
     };
     assert_eq!(forge(0, b"DLVGSNAP"), "accepted"); // the unforged snapshot, re-sealed
     assert!(forge(mark_at, &0i64.to_le_bytes()).contains("INVALID_PRICE"));
+    assert!(forge(tick_at, &0i64.to_le_bytes()).contains("tickSize: must be at least 1"));
+    assert!(forge(tick_at, &7i64.to_le_bytes()).contains("multiple of the tick size 0.7 (7 price units)"), "the mark 300000 is off a grid of 7");
+    assert_eq!(forge(tick_at, &5i64.to_le_bytes()), "accepted", "300000 is on a grid of 5");
+    assert!(forge(tick_at + 9, b"q o").contains("printable ASCII"), "settleAsset");
     assert!(forge(tiers_at + 40 + 8, &200_000i64.to_le_bytes()).contains("INVALID_TIERS"), "mmr decreasing");
     assert!(forge(market_at + 1, b"b c").contains("printable ASCII"));
     assert!(forge(b_alive, &[2]).contains("must be 0 or 1"));
@@ -253,3 +264,22 @@ fn forged_bodies_are_validated_like_api_input() {
 }
 
 const QTY_LIMIT: i64 = 1_000_000_000_000_000;
+
+/// A forged body whose account holds markets of two settlement assets is refused like the API
+/// would refuse the write (SPEC §5.4, §12.3).
+#[test]
+fn forged_settlement_mix_is_refused() {
+    let mut e = Engine::new(8).unwrap();
+    let terms = |a: &str| MarketTerms { tick_size: 1, settle_asset: Some(a.into()) };
+    e.add_market_with(market("BTC", ContractKind::Linear, 300_000), terms("USDT")).unwrap();
+    e.add_market_with(market("ETH", ContractKind::Linear, 300_000), terms("USDT")).unwrap();
+    e.add_accounts(&["a".into()], &[USD]).unwrap();
+    e.set_positions(&PositionRows { account: &[0, 0], market: &[0, 1], qty: &[1_000, 2_000], price: &[300_000, 300_000], isolated_margin: &[0, 0], flags: &[0, 0] }).unwrap();
+    let s = e.snapshot();
+    let at = s.windows(5).rposition(|w| w == b"\x04USDT").expect("ETH's settle asset") + 1;
+    let mut t = s.clone();
+    t[at..at + 4].copy_from_slice(b"USDC");
+    let err = decode_snapshot(&reseal(t)).err().expect("refused");
+    assert_eq!(err.code, ErrorCode::SnapshotInvalid);
+    assert!(err.message.contains("SETTLEMENT_MISMATCH: account a cannot hold ETH (settles in USDC) beside BTC (settles in USDT)"), "{}", err.message);
+}

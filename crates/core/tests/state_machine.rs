@@ -169,7 +169,11 @@ fn apply(e: &mut Engine, op: &Op) -> std::result::Result<(), ErrorCode> {
 fn start() -> Engine {
     let mut e = Engine::new(8).unwrap();
     e.add_market(linear()).unwrap();
-    e.add_market(inverse()).unwrap();
+    // Both markets declared in one settlement asset (SPEC §5.4), so the book is the one this
+    // test always ran: each account holds both. (Splitting the inverse market into accounts of
+    // its own exposes a one-atom fund loss of the waterfall's inverse round trip, reported
+    // with issue 12, which is not this test's subject.)
+    e.add_market_with(inverse(), MarketTerms { tick_size: 1, settle_asset: Some("quote".into()) }).unwrap();
     e.add_accounts(&["whale".into(), "minnow".into()], &[1_000_000 * USD, 50 * USD]).unwrap();
     e.set_positions(&PositionRows { account: &[0, 1, 0, 1], market: &[0, 0, 1, 1], qty: &[-5_000, 5_000, 200_000, -200_000], price: &[300_000; 4], isolated_margin: &[0; 4], flags: &[0; 4] }).unwrap();
     e.deposit_fund(10 * USD, 0).unwrap();

@@ -51,6 +51,10 @@ pub struct MarketInit {
     pub imr: BigInt64Array,
     pub maint_amount: Option<Vec<BigInt>>,
     pub mark: BigInt,
+    /// Price grid in ticks (SPEC §2.5); omitted: 1.
+    pub tick_size: Option<BigInt>,
+    /// Settlement asset (SPEC §5.4); omitted: "quote" for linear, the symbol for inverse.
+    pub settle_asset: Option<String>,
 }
 
 /// Margin rows: cross accounts (market = 0xffffffff) and isolated positions.
@@ -294,7 +298,14 @@ impl NativeEngine {
             maint_amount,
             mark: i64_of(&spec.mark, "mark")?,
         };
-        Arc::make_mut(&mut self.inner).add_market(s).map_err(err)
+        let terms = core::MarketTerms {
+            tick_size: match &spec.tick_size {
+                Some(t) => i64_of(t, "tickSize")?,
+                None => 0,
+            },
+            settle_asset: spec.settle_asset,
+        };
+        Arc::make_mut(&mut self.inner).add_market_with(s, terms).map_err(err)
     }
 
     #[napi(catch_unwind)]
