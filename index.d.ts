@@ -13,8 +13,13 @@ export declare const __napiBindingTarget: 'native' | 'wasm32-wasi' | 'wasm32-was
  * The engine over the Rust core; method for method the `CoreEngine` interface of src/core.ts.
  *
  * The core sits behind an `Arc`: an async sweep works on the state as it was when it was called,
- * and a write while one is running copies the engine first (copy-on-write), so JS never waits
- * and never sees a half-applied batch.
+ * and the first write while one is pending copies the engine (copy-on-write; later writes
+ * change the copy). So JS never waits and never sees a half-applied batch. Each such copy is a
+ * generation kept alive by its pending sweeps; at most `MAX_PENDING_GENERATIONS` of them are
+ * (see `sweep_async`), so a host flooding sweeps and writes holds a bounded number of copies.
+ *
+ * The heap the engine holds is reported to V8 as external memory (and given back when the
+ * object is collected), so the collector sees what a dropped engine would free.
  */
 export declare class NativeEngine {
   /**
@@ -38,6 +43,10 @@ export declare class NativeEngine {
    */
   adlSelectionTiming(market: number, side: number, ranking: number, need: bigint): BigInt64Array
   constructor(quoteDecimals: number)
+  /** Drop the events with seq < beforeSeq; numbering goes on (docs/SPEC.md §8.6). */
+  trimEvents(beforeSeq: bigint): void
+  /** Heap bytes the engine holds, as reported to V8 (an estimate from its containers' capacities). */
+  heapBytes(): number
   addMarket(spec: MarketInit): number
   setMarks(markets: Uint32Array, marks: BigInt64Array): void
   addAccounts(ids: Array<string>, balances: BigInt64Array): number
@@ -56,9 +65,9 @@ export declare class NativeEngine {
   sweepAsync(warningPpm: bigint | undefined | null, threads: number): Promise<MarginColumns>
   /** The sweep on `threads` threads (1 = the plain sweep); identical output for any count. */
   sweepParallel(warningPpm: bigint | undefined | null, threads: number): MarginColumns
-  accountRows(accounts?: Uint32Array | undefined | null): MarginColumns
+  accountRows(accounts?: Uint32Array | null | undefined): MarginColumns
   balances(accounts: Uint32Array): BigInt64Array
-  positionRisks(accounts?: Uint32Array | undefined | null): PositionRiskColumns
+  positionRisks(accounts?: Uint32Array | null | undefined): PositionRiskColumns
   accountIndex(id: string): number | null
   accountId(index: number): string
   marketIndex(symbol: string): number | null

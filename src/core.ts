@@ -223,6 +223,8 @@ export interface CoreEngine {
   ledger(): Ledger
   /** The sequence number the next event will get: O(1), where `ledger()` also sums the cash. */
   nextSeq(): bigint
+  /** Drop the events with seq < beforeSeq (at most nextSeq()); numbering goes on (SPEC §8.6). */
+  trimEvents(beforeSeq: bigint): void
   /** The liquidation engine's position: [qty, cost basis]. */
   enginePosition(market: number): BigInt64Array
   adlQueue(market: number, side: number, ranking: number): QueueColumns

@@ -2,18 +2,20 @@
 // digit by digit into a bigint, never through a float. A JS number is accepted only where its
 // shortest decimal form is exact (a finite, safe value without exponent).
 
-import { DeleverageError } from './fallback/errors.js'
+import { DeleverageError, rustDebugCut, type ErrorCode } from './fallback/errors.js'
 
 /** A decimal amount: a decimal string ("1535443.01"), a bigint of integer units, or an exact number. */
 export type Amount = string | bigint | number
 
 const DECIMAL = /^([+-]?)(\d+)(?:\.(\d+))?$/
+/** Longest decimal string parsed: sign, 39 integer digits, point, trailing zeros and padding. */
+const MAX_DECIMAL_CHARS = 128
 
 export interface ParseRules {
   /** Reject values ≤ 0 (prices) with this code. */
-  positive?: string
+  positive?: ErrorCode
   /** Reject values < 0 with this code. */
-  nonNegative?: string
+  nonNegative?: ErrorCode
 }
 
 /**
@@ -35,17 +37,22 @@ export function parseUnits(value: unknown, decimals: number, field: string, rule
         throw new DeleverageError('INVALID_NUMBER', `${field}: ${value} cannot be converted exactly; pass a decimal string or bigint`)
       }
     } else if (typeof value === 'string') {
+      // Bounded before any parsing: a string of millions of digits is refused at once, not after
+      // seconds of regex and BigInt work (i128 needs 39 digits, 18 decimals at most follow).
+      if (value.length > MAX_DECIMAL_CHARS) {
+        throw new DeleverageError('INVALID_NUMBER', `${field}: ${rustDebugCut(value)} (${value.length} characters) is longer than any amount (${MAX_DECIMAL_CHARS})`)
+      }
       text = value.trim()
     } else {
       throw new DeleverageError('INVALID_NUMBER', `${field}: expected a decimal string, bigint or number, got ${describe(value)}`)
     }
     const m = DECIMAL.exec(text)
     if (!m) {
-      throw new DeleverageError('INVALID_NUMBER', `${field}: ${JSON.stringify(value)} is not a decimal number`)
+      throw new DeleverageError('INVALID_NUMBER', `${field}: ${rustDebugCut(text)} is not a decimal number`)
     }
     const frac = (m[3] ?? '').replace(/0+$/, '')
     if (frac.length > decimals) {
-      throw new DeleverageError('TOO_MANY_DECIMALS', `${field}: ${text} has more than ${decimals} decimals`)
+      throw new DeleverageError('TOO_MANY_DECIMALS', `${field}: ${rustDebugCut(text)} has more than ${decimals} decimals`)
     }
     units = BigInt(m[2] + frac.padEnd(decimals, '0'))
     if (m[1] === '-') units = -units
@@ -81,7 +88,7 @@ export function formatRatio(num: bigint, den: bigint, decimals: number): string 
 export function describe(v: unknown): string {
   if (v === null) return 'null'
   if (Array.isArray(v)) return 'an array'
-  if (typeof v === 'string') return JSON.stringify(v)
+  if (typeof v === 'string') return rustDebugCut(v)
   if (typeof v === 'object') return 'an object'
   return `${typeof v} ${String(v)}`
 }

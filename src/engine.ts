@@ -4,8 +4,8 @@
 
 import { CROSS, EVENT_KINDS, FLAG_COST_BASIS, FLAG_ISOLATED, type CoreEngine, type EventKind, type MarginColumns, type MarketInit, type WaterfallInit } from './core.js'
 import { formatRatio, formatUnits, parseUnits, describe, type Amount } from './decimal.js'
-import { DeleverageError } from './fallback/errors.js'
-import { JsEngine, i32Arg, u32Arg } from './fallback/engine.js'
+import { DeleverageError, type ErrorCode } from './fallback/errors.js'
+import { JsEngine, checkCoreArgs, shown, u32Arg, u8sArg } from './fallback/engine.js'
 import { snapshotMarkets } from './fallback/snapshot.js'
 import { JournalRecorder, JournaledCore, decodeJournal, replayEntries } from './journal.js'
 import { loadNative } from './native.js'
@@ -217,6 +217,9 @@ export function defaultImplementation(): { implementation: Implementation; loadE
 
 /** A new core engine, or (with `from`) one restored from a snapshot. */
 function createCore(impl: Implementation | 'auto', quoteDecimals: number, from?: Uint8Array): { core: CoreEngine; implementation: Implementation } {
+  if (impl !== 'auto' && impl !== 'native' && impl !== 'js') throw new DeleverageError('INVALID_ARGUMENT', `implementation must be "native", "js" or "auto", got ${shown(impl)}`)
+  // A snapshot on shared memory is read once, here (it is checksummed, then decoded).
+  if (from !== undefined) from = u8sArg('snapshot', from)
   if (impl !== 'js') {
     const { binding, error } = loadNative()
     if (binding) {
@@ -225,7 +228,7 @@ function createCore(impl: Implementation | 'auto', quoteDecimals: number, from?:
       if (from === undefined) u32Arg('quoteDecimals', quoteDecimals)
       try {
         const native = from === undefined ? new binding.NativeEngine(quoteDecimals) : binding.NativeEngine.restore(from)
-        return { core: wrapNative(native), implementation: 'native' }
+        return { core: native, implementation: 'native' }
       } catch (e) {
         throw toDeleverageError(e)
       }
@@ -238,62 +241,34 @@ function createCore(impl: Implementation | 'auto', quoteDecimals: number, from?:
 }
 
 /**
- * napi converts a JS number to a u32 argument modulo 2^32 (−1 becomes 0xffffffff, which is CROSS:
- * `takeOver(a, -1)` would take over the cross account; i32 likewise). The scalar integer arguments
- * and fields are checked first, with the TypeScript engine's own checks, so both engines refuse
- * them alike.
+ * Every CoreEngine call of either engine goes through here: the arguments are converted and
+ * checked first by one table (`CORE_ARGS`: typed-array kinds, u32/i32 ranges — napi would wrap −1
+ * to CROSS —, bigints, objects), so both engines refuse a bad argument with the same code and
+ * message, and a journal holding the refused call replays on either. Shared or proxied inputs
+ * are copied before anything reads them. Native errors become DeleverageError; `onMarket` hears
+ * of every market the core adds, whoever added it.
  */
-const U32_ARGS: Partial<Record<keyof CoreEngine, ReadonlyArray<readonly [number, string, typeof u32Arg?]>>> = {
-  accountId: [[0, 'index']],
-  sweepParallel: [[1, 'threads']],
-  sweepAsync: [[1, 'threads']],
-  runWaterfall: [[0, 'model']],
-  planLiquidation: [[0, 'account'], [1, 'isolatedMarket']],
-  settleLiquidationFill: [[0, 'account'], [1, 'isolatedMarket'], [2, 'market']],
-  takeOver: [[0, 'account'], [1, 'isolatedMarket']],
-  settleEngineFill: [[0, 'market']],
-  autoDeleverage: [[0, 'market']],
-  socialiseLoss: [[0, 'market'], [2, 'beneficiary']],
-  settleFunding: [[0, 'market']],
-  enginePosition: [[0, 'market']],
-  adlQueue: [[0, 'market'], [1, 'side', i32Arg], [2, 'ranking']],
-  planDeleveraging: [[0, 'account'], [1, 'kind'], [3, 'market']],
-}
-const U32_FIELDS: Partial<Record<keyof CoreEngine, readonly string[]>> = {
-  addMarket: ['kind', 'priceDecimals', 'qtyDecimals', 'basis', 'form'],
-  configureWaterfall: ['ranking', 'policy'],
-}
-
-function checkU32s(method: PropertyKey, args: unknown[]): void {
-  for (const [i, name, check = u32Arg] of U32_ARGS[method as keyof CoreEngine] ?? []) check(name, args[i])
-  const fields = U32_FIELDS[method as keyof CoreEngine]
-  if (fields && typeof args[0] === 'object' && args[0] !== null) {
-    for (const name of fields) u32Arg(name, (args[0] as Record<string, unknown>)[name])
-  }
-}
-
-/** Native errors carry `.code`; rethrow them as DeleverageError so callers see one class. */
-function wrapNative(native: CoreEngine): CoreEngine {
-  // One wrapper per method, made on first use: a call costs the native call plus a try/catch,
-  // not a Proxy trap and a fresh closure every time (the bulk path calls these per batch).
+function guardCore(core: CoreEngine, native: boolean, onMarket: (index: number, spec: MarketInit) => void): CoreEngine {
+  // One wrapper per method, made on first use: a call costs the checks plus a try/catch, not a
+  // Proxy trap and a fresh closure every time (the bulk path calls these per batch).
   const wrapped = new Map<PropertyKey, unknown>()
-  return new Proxy(native, {
-    get(target, prop, receiver) {
+  return new Proxy(core, {
+    get(target, prop) {
       const cached = wrapped.get(prop)
       if (cached !== undefined) return cached
-      const v = Reflect.get(target, prop, receiver)
+      const v = Reflect.get(target, prop, target)
       if (typeof v !== 'function') return v
-      const checked = prop in U32_ARGS || prop in U32_FIELDS
-      const f = (...args: unknown[]) => {
+      const f = (...raw: unknown[]) => {
+        const args = checkCoreArgs(prop, raw)
         let r: unknown
-        if (checked) checkU32s(prop, args)
         try {
           r = v.apply(target, args)
         } catch (e) {
-          throw toDeleverageError(e)
+          throw native ? toDeleverageError(e) : e
         }
+        if (prop === 'addMarket') onMarket(r as number, args[0] as MarketInit)
         // async methods (sweepAsync) reject with the same mapping
-        return r instanceof Promise ? r.catch((e: unknown) => Promise.reject(toDeleverageError(e))) : r
+        return native && r instanceof Promise ? r.catch((e: unknown) => Promise.reject(toDeleverageError(e))) : r
       }
       wrapped.set(prop, f)
       return f
@@ -311,7 +286,7 @@ const NAPI_ARGUMENT_STATUSES = new Set(['InvalidArg', 'ObjectExpected', 'StringE
 export function toDeleverageError(e: unknown): unknown {
   if (e instanceof DeleverageError || !(e instanceof Error)) return e
   const coded = /^([A-Z][A-Z_]+): ([\s\S]*)$/.exec(e.message)
-  if (coded) return new DeleverageError(coded[1]!, coded[2]!)
+  if (coded) return new DeleverageError(coded[1] as ErrorCode, coded[2]!)
   const status = (e as { code?: unknown }).code
   if (typeof status === 'string' && NAPI_ARGUMENT_STATUSES.has(status)) return new DeleverageError('INVALID_ARGUMENT', e.message)
   return new DeleverageError('INTERNAL', `native engine failed: ${e.message}`)
@@ -336,19 +311,22 @@ export class Engine {
 
   /** A new engine; with `from`, the engine a snapshot describes (see `Engine.restore`). */
   constructor(options: EngineOptions = {}, from?: Uint8Array) {
+    options = optionsArg('options', options)
     let q = options.quoteDecimals ?? 8
     if (!Number.isInteger(q)) throw new DeleverageError('INVALID_DECIMALS', `quoteDecimals must be an integer, got ${describe(q)}`)
+    if (from !== undefined) from = u8sArg('snapshot', from)
     const { core, implementation } = createCore(options.implementation ?? 'auto', q, from)
-    this.journaled = new JournaledCore(core)
+    if (from !== undefined) q = snapshotMarkets(from).quoteDecimals
+    this.quoteDecimals = q
+    // Markets are learnt from the core as it adds them — through this API, `core` or a replay —
+    // so the wrapper never decodes an index it does not know (one source of truth).
+    this.journaled = new JournaledCore(guardCore(core, implementation === 'native', (index, spec) => this.addMarketMeta(index, spec, this.quoteDecimals)))
     this.core = this.journaled
     this.implementation = implementation
     if (from !== undefined) {
       // The core accepted the snapshot: take the units of its markets from it.
-      const h = snapshotMarkets(from)
-      q = h.quoteDecimals
-      for (const [index, m] of h.markets.entries()) this.addMarketMeta(index, m, q)
+      for (const [index, m] of snapshotMarkets(from).markets.entries()) this.addMarketMeta(index, m, q)
     }
-    this.quoteDecimals = q
   }
 
   // ---- markets ---------------------------------------------------------------------------
@@ -359,9 +337,7 @@ export class Engine {
 
   /** Add a market already in integer units (the bulk path; see `marketInit`). */
   addMarketUnits(init: MarketInit): number {
-    const index = this.core.addMarket(init)
-    this.addMarketMeta(index, init, this.quoteDecimals)
-    return index
+    return this.core.addMarket(init)
   }
 
   private addMarketMeta(index: number, init: Pick<MarketInit, 'symbol' | 'kind' | 'priceDecimals' | 'qtyDecimals' | 'contractSize'>, quoteDecimals: number): void {
@@ -375,13 +351,14 @@ export class Engine {
       tierDecimals: init.kind === 1 ? quoteDecimals : init.priceDecimals + init.qtyDecimals,
     }
     this.markets.set(init.symbol, meta)
-    this.marketList.push(meta)
+    this.marketList[index] = meta
   }
 
   /** Integer-unit market definition (exposed for bulk users and tests). */
   marketInit(config: MarketConfig): MarketInit {
-    const where = `market ${config?.symbol ?? '?'}`
     if (typeof config !== 'object' || config === null) throw new DeleverageError('INVALID_ARGUMENT', `market: expected an object, got ${describe(config)}`)
+    nameArg('market symbol', config.symbol)
+    const where = `market ${config.symbol}`
     const type = config.type ?? 'linear'
     if (type !== 'linear' && type !== 'inverse') throw new DeleverageError('INVALID_ARGUMENT', `${where}: type must be "linear" or "inverse", got ${describe(type)}`)
     const basis = config.marginBasis ?? 'mark'
@@ -454,7 +431,7 @@ export class Engine {
 
   /** Batch mark update: { BTCUSDT: "31967.27", ... }. All or nothing. */
   setMarks(marks: Record<string, Amount>): void {
-    const entries = Object.entries(marks)
+    const entries = recordArg('marks', marks)
     const idx = new Uint32Array(entries.length)
     const px = new BigInt64Array(entries.length)
     entries.forEach(([sym, v], i) => {
@@ -474,7 +451,7 @@ export class Engine {
    * first call builds the index and reports everything liquidatable.
    */
   updateMarks(marks: Record<string, Amount>): WatchChange[] {
-    const entries = Object.entries(marks)
+    const entries = recordArg('marks', marks)
     const idx = new Uint32Array(entries.length)
     const px = new BigInt64Array(entries.length)
     entries.forEach(([sym, v], i) => {
@@ -497,6 +474,7 @@ export class Engine {
 
   /** Apply trades in one all-or-nothing batch: closes realise PnL (SPEC §8.1), the rest opens. */
   applyFills(fills: FillInput[]): void {
+    fills = listArg('fills', fills)
     const n = fills.length
     const account = new Uint32Array(n)
     const market = new Uint32Array(n)
@@ -518,19 +496,20 @@ export class Engine {
 
   /** Add accounts (and their positions) in one all-or-nothing step. */
   addAccounts(accounts: AccountInput[]): void {
+    accounts = listArg('accounts', accounts)
     const ids = accounts.map((a, i) => {
       if (typeof a?.id !== 'string') throw new DeleverageError('INVALID_ID', `accounts[${i}].id: expected a string, got ${describe(a?.id)}`)
-      return a.id
+      return nameArg(`accounts[${i}].id`, a.id)
     })
     const balances = BigInt64Array.from(accounts, (a, i) => i64(parseUnits(a.balance, this.quoteDecimals, `accounts[${i}].balance`), `accounts[${i}].balance`))
-    const rows: PositionInput[] = accounts.flatMap((a) => (a.positions ?? []).map((p) => ({ ...p, account: a.id })))
+    const rows: PositionInput[] = accounts.flatMap((a, i) => listArg<Omit<PositionInput, 'account'>>(`accounts[${i}].positions`, a.positions ?? []).map((p) => ({ ...optionsArg(`accounts[${i}] position`, p), account: a.id })))
     // Positions name accounts by their place in this batch; the core adds both or neither.
     const parsed = this.parsePositions(rows, new Map(ids.map((id, i) => [id, i])))
     this.core.addAccountsWithPositions(ids, balances, parsed.account, parsed.market, parsed.qty, parsed.price, parsed.isolatedMargin, parsed.flags)
   }
 
   setBalances(balances: Record<string, Amount>): void {
-    const entries = Object.entries(balances)
+    const entries = recordArg('balances', balances)
     this.core.setBalances(
       Uint32Array.from(entries, ([id]) => this.accountIndex(id)),
       BigInt64Array.from(entries, ([id, v]) => i64(parseUnits(v, this.quoteDecimals, `balance of ${id}`), `balance of ${id}`)),
@@ -538,12 +517,12 @@ export class Engine {
   }
 
   removeAccounts(ids: string[]): void {
-    this.core.removeAccounts(Uint32Array.from(ids, (id) => this.accountIndex(id)))
+    this.core.removeAccounts(Uint32Array.from(listArg<string>('ids', ids), (id) => this.accountIndex(id)))
   }
 
   /** Open, replace (qty and entry are the new totals) or remove (qty 0) positions, all or nothing. */
   setPositions(rows: PositionInput[]): void {
-    const p = this.parsePositions(rows)
+    const p = this.parsePositions(listArg('positions', rows))
     this.core.setPositions(p.account, p.market, p.qty, p.price, p.isolatedMargin, p.flags)
   }
 
@@ -595,33 +574,40 @@ export class Engine {
   // ---- the waterfall (SPEC §8–§10) ---------------------------------------------------------
 
   configureWaterfall(o: WaterfallOptions): void {
+    o = optionsArg('options', o)
     const rate = (v: Amount | undefined, d: bigint, f: string) => (v === undefined ? d : parseUnits(v, 8, f, { nonNegative: 'INVALID_ARGUMENT' }))
     const ranking = RANKINGS.indexOf(o.ranking ?? 'bitmex')
     if (ranking < 0) throw new DeleverageError('INVALID_ARGUMENT', `ranking must be one of ${RANKINGS.join(', ')}, got ${describe(o.ranking)}`)
-    const p = o.fundPolicy ?? { kind: 'exhausted' }
+    const p = optionsArg<NonNullable<WaterfallOptions['fundPolicy']>>('fundPolicy', o.fundPolicy ?? { kind: 'exhausted' })
+    if (p.kind !== 'exhausted' && p.kind !== 'drawdown') throw invalidArgument(`fundPolicy.kind must be "exhausted" or "drawdown", got ${shown((p as { kind: unknown }).kind)}`)
+    const adlPrice = o.adlPrice ?? 'bankruptcy'
+    if (adlPrice !== 'bankruptcy' && adlPrice !== 'mark') throw invalidArgument(`adlPrice must be "bankruptcy" or "mark", got ${shown(adlPrice)}`)
     const init: WaterfallInit = {
       feeRate: rate(o.liquidationFee, 500_000n, 'liquidationFee'),
       bufferRate: rate(o.buffer, 2_000_000n, 'buffer'),
       ranking,
-      adlAtMark: o.adlPrice === 'mark',
+      adlAtMark: adlPrice === 'mark',
       policy: p.kind === 'drawdown' ? 1 : 0,
       triggerPpm: p.kind === 'drawdown' ? parseUnits(p.trigger, 6, 'fundPolicy.trigger') : 0n,
       stopPpm: p.kind === 'drawdown' ? parseUnits(p.stop, 6, 'fundPolicy.stop') : 0n,
-      window: p.kind === 'drawdown' ? BigInt(p.window) : 0n,
+      window: p.kind === 'drawdown' ? intArg('fundPolicy.window', p.window, 0n, U64_MAX) : 0n,
     }
     this.core.configureWaterfall(init)
   }
 
   depositInsuranceFund(amount: Amount, now: number | bigint = 0): void {
-    this.core.depositFund(i64(parseUnits(amount, this.quoteDecimals, 'amount'), 'amount'), BigInt(now))
+    this.core.depositFund(i64(parseUnits(amount, this.quoteDecimals, 'amount'), 'amount'), intArg('now', now, 0n, U64_MAX))
   }
 
   /** The whole waterfall at the current marks (all or nothing); returns its events. */
   runWaterfall(options: { fill?: FillModel; now?: number | bigint } = {}): WaterfallEvent[] {
+    options = optionsArg('options', options)
     const fill = options.fill ?? 'mark'
+    const now = intArg('now', options.now ?? 0, 0n, U64_MAX)
+    if (fill !== 'mark' && (typeof fill !== 'object' || fill === null)) throw invalidArgument(`fill must be "mark" or { ppmPerLot, capPpm }, got ${shown(fill)}`)
     const first = fill === 'mark'
-      ? this.core.runWaterfall(0, 0n, 0n, BigInt(options.now ?? 0))
-      : this.core.runWaterfall(1, BigInt(fill.ppmPerLot), BigInt(fill.capPpm), BigInt(options.now ?? 0))
+      ? this.core.runWaterfall(0, 0n, 0n, now)
+      : this.core.runWaterfall(1, intArg('fill.ppmPerLot', fill.ppmPerLot, I64_MIN, I64_MAX), intArg('fill.capPpm', fill.capPpm, I64_MIN, I64_MAX), now)
     return this.events(first)
   }
 
@@ -636,6 +622,7 @@ export class Engine {
 
   /** A liquidation order of `account` filled in the host's book. */
   settleLiquidationFill(account: string, fill: { symbol: string; qty: Amount; price: Amount; isolated?: boolean }): WaterfallEvent[] {
+    if (typeof fill !== 'object' || fill === null) throw invalidArgument(`fill must be an object, got ${shown(fill)}`)
     const m = this.market(fill.symbol)
     const from = this.nextSeq()
     this.core.settleLiquidationFill(
@@ -683,7 +670,7 @@ export class Engine {
 
   /** Events from sequence number `fromSeq` on, decoded. */
   events(fromSeq: number | bigint = 0): WaterfallEvent[] {
-    const c = this.core.events(BigInt(fromSeq))
+    const c = this.core.events(intArg('fromSeq', fromSeq, 0n, U64_MAX))
     const q = this.quoteDecimals
     const id = (i: number) => (i === CROSS ? null : this.accountIdOf(i))
     return Array.from(c.seq, (seq, i) => {
@@ -702,6 +689,14 @@ export class Engine {
     })
   }
 
+  /**
+   * Drop the events with seq < beforeSeq (archive them first: `events()`); numbering goes on, the
+   * snapshot and state hash keep where the log now starts, and a journal records the trim.
+   */
+  trimEvents(beforeSeq: number | bigint): void {
+    this.core.trimEvents(intArg('beforeSeq', beforeSeq, 0n, U64_MAX))
+  }
+
   ledger(): LedgerReport {
     const l = this.core.ledger()
     const q = this.quoteDecimals
@@ -714,6 +709,7 @@ export class Engine {
    */
   adlQueue(symbol: string, side: 'long' | 'short', ranking?: AdlRanking): AdlQueueEntry[] {
     const m = this.market(symbol)
+    if (side !== 'long' && side !== 'short') throw invalidArgument(`side must be "long" or "short", got ${shown(side)}`)
     const r = RANKINGS.indexOf(ranking ?? 'bitmex')
     if (r < 0) throw new DeleverageError('INVALID_ARGUMENT', `ranking must be one of ${RANKINGS.join(', ')}, got ${describe(ranking)}`)
     const c = this.core.adlQueue(m.index, side === 'long' ? 1 : -1, r)
@@ -735,6 +731,9 @@ export class Engine {
     let kind: number
     let ppm: bigint
     let market = CROSS
+    if (typeof target !== 'object' || target === null) throw invalidArgument(`target must be an object, got ${shown(target)}`)
+    options = optionsArg('options', options)
+    if (!('marginRatio' in target) && !('leverage' in target) && !('liquidationDistance' in target)) throw invalidArgument('target must give marginRatio, leverage or liquidationDistance')
     if ('marginRatio' in target) [kind, ppm] = [0, parseUnits(target.marginRatio, 6, 'marginRatio', { positive: 'INVALID_ARGUMENT' })]
     else if ('leverage' in target) [kind, ppm] = [1, parseUnits(target.leverage, 6, 'leverage', { positive: 'INVALID_ARGUMENT' })]
     else {
@@ -773,6 +772,7 @@ export class Engine {
 
   /** Full sweep: liquidatable accounts and isolated positions, worst first (SPEC §5). */
   sweep(options: { warningRatio?: Amount } = {}): SweepReport {
+    options = optionsArg('options', options)
     const w = options.warningRatio === undefined ? null : parseUnits(options.warningRatio, 6, 'warningRatio', { positive: 'INVALID_ARGUMENT' })
     const cols = this.core.sweep(w)
     const rows = this.marginStatuses(cols)
@@ -781,6 +781,7 @@ export class Engine {
 
   /** The sweep off the JS thread (native) on the state as it is now; see `sweep`. */
   async sweepAsync(options: { warningRatio?: Amount; threads?: number } = {}): Promise<SweepReport> {
+    options = optionsArg('options', options)
     const w = options.warningRatio === undefined ? null : parseUnits(options.warningRatio, 6, 'warningRatio', { positive: 'INVALID_ARGUMENT' })
     const cols = await this.core.sweepAsync(w, options.threads ?? 1)
     const rows = this.marginStatuses(cols)
@@ -803,7 +804,7 @@ export class Engine {
 
   /** Every position of the given accounts (all when omitted), account by account. */
   positions(ids?: string[]): Array<PositionReport & { account: string }> {
-    const sel = ids ? Uint32Array.from(ids, (id) => this.accountIndex(id)) : null
+    const sel = ids === undefined ? null : Uint32Array.from(listArg<string>('ids', ids), (id) => this.accountIndex(id))
     return this.positionReports(sel, true) as Array<PositionReport & { account: string }>
   }
 
@@ -873,7 +874,7 @@ export class Engine {
    * (SNAPSHOT_TRUNCATED, SNAPSHOT_CHECKSUM, SNAPSHOT_VERSION, SNAPSHOT_INVALID) naming the offset.
    */
   static restore(bytes: Uint8Array, options: { implementation?: Implementation | 'auto' } = {}): Engine {
-    return new Engine({ implementation: options.implementation }, bytes)
+    return new Engine({ implementation: optionsArg('options', options).implementation }, bytes)
   }
 
   /**
@@ -906,14 +907,10 @@ export class Engine {
    */
   static replay(snapshot: Uint8Array, journal: Uint8Array, options: { implementation?: Implementation | 'auto' } = {}): Engine {
     const j = decodeJournal(journal)
-    const e = Engine.restore(snapshot, options)
+    const e = Engine.restore(snapshot, optionsArg('options', options))
     const base = e.stateHash()
     if (base !== j.baseHash) throw new DeleverageError('JOURNAL_MISMATCH', `the snapshot (state ${base}) is not where the journal starts (state ${j.baseHash})`)
-    replayEntries(e.core, j.entries, (x) => {
-      // addMarket through the API layer, which also keeps the market's units.
-      if (x.op === 'addMarket') return e.addMarketUnits(x.args[0] as MarketInit)
-      return (e.core[x.op] as (...a: unknown[]) => unknown)(...x.args)
-    })
+    replayEntries(e.core, j.entries, (x) => (e.core[x.op] as (...a: unknown[]) => unknown)(...x.args))
     const end = e.stateHash()
     if (end !== j.finalHash) throw new DeleverageError('JOURNAL_MISMATCH', `the replay ends at state ${end}, the journal at ${j.finalHash}`)
     return e
@@ -950,5 +947,56 @@ function i64(v: bigint, field: string): bigint {
 /** A settleAsset as given: a string (the core checks its characters: INVALID_ID). */
 function settleAssetOf(v: unknown, where: string): string {
   if (typeof v !== 'string') throw new DeleverageError('INVALID_ID', `${where}: settleAsset must be a string, got ${describe(v)}`)
+  return v
+}
+
+// ---- argument shapes at the API boundary (every refusal a DeleverageError) ----------------------
+
+function invalidArgument(msg: string): DeleverageError {
+  return new DeleverageError('INVALID_ARGUMENT', msg)
+}
+
+/** An options bag: undefined means {}, anything but a plain object is refused. */
+function optionsArg<T extends object>(name: string, v: T | undefined): T {
+  if (v === undefined) return {} as T
+  if (typeof v !== 'object' || v === null || Array.isArray(v)) throw invalidArgument(`${name} must be an object, got ${shown(v)}`)
+  return v
+}
+
+/**
+ * A record keyed by symbol or account id. Only own enumerable keys are read, so an object with
+ * another prototype (`{ __proto__: {...} }`, a class instance) would lose entries silently: refused.
+ */
+function recordArg(name: string, v: unknown): Array<[string, unknown]> {
+  if (typeof v !== 'object' || v === null || Array.isArray(v)) throw invalidArgument(`${name} must be an object, got ${shown(v)}`)
+  const proto = Object.getPrototypeOf(v)
+  if (proto !== Object.prototype && proto !== null) throw invalidArgument(`${name} must be a plain object (its prototype is not Object.prototype)`)
+  return Object.entries(v)
+}
+
+/** A list argument: an array, never a string or other iterable. */
+function listArg<T>(name: string, v: unknown): T[] {
+  if (!Array.isArray(v)) throw invalidArgument(`${name} must be an array, got ${shown(v)}`)
+  return v as T[]
+}
+
+/** An integer given as a number (safe integer) or bigint, within [min, max]. */
+function intArg(name: string, v: unknown, min: bigint, max: bigint): bigint {
+  let x: bigint
+  if (typeof v === 'bigint') x = v
+  else if (typeof v === 'number' && Number.isSafeInteger(v)) x = BigInt(v)
+  else throw invalidArgument(`${name} must be an integer (number or bigint), got ${shown(v)}`)
+  if (x < min || x > max) throw invalidArgument(`${name} must be within ${min} and ${max}, got ${x}`)
+  return x
+}
+
+const U64_MAX = 2n ** 64n - 1n
+
+/** A name (symbol, account id) as the API takes it. `__proto__` cannot be a key of a record (an
+ * object literal makes it the prototype), so setMarks/setBalances could never name it: refused. */
+function nameArg(what: string, v: unknown): string {
+  if (typeof v !== 'string') throw new DeleverageError('INVALID_ID', `${what} must be a string, got ${shown(v)}`)
+  if (v === '__proto__') throw new DeleverageError('INVALID_ID', `${what} "__proto__" cannot be used: it is not a key a plain object can hold`)
+  if (v.length > 64) throw new DeleverageError('INVALID_ID', `${what} must be 1–64 printable ASCII characters, got ${shown(v)}`)
   return v
 }

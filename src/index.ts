@@ -50,7 +50,7 @@ export {
   type WatchChanges,
 } from './core.js'
 export { formatUnits, parseUnits, type Amount } from './decimal.js'
-export { DeleverageError, ErrorCode } from './fallback/errors.js'
+export { ApiErrorCode, DeleverageError, ErrorCode } from './fallback/errors.js'
 export { JsEngine } from './fallback/engine.js'
 export { compareQueueEntries, mergeAdlQueues, topOfQueue } from './partition.js'
 export { engineFromScenario, loadScenarioFile, parseScenario, type Scenario } from './scenario.js'

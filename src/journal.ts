@@ -32,6 +32,7 @@ export const JOURNAL_OPS = [
   'addAccountsWithPositions',
   'updateMarks',
   'applyFills',
+  'trimEvents',
 ] as const
 export type JournalOp = (typeof JOURNAL_OPS)[number]
 
@@ -400,6 +401,9 @@ export class JournaledCore implements CoreEngine {
 
   addMarket(spec: MarketInit): number {
     return this.rec('addMarket', [spec], () => this.inner.addMarket(spec))
+  }
+  trimEvents(beforeSeq: bigint): void {
+    this.rec('trimEvents', [beforeSeq], () => this.inner.trimEvents(beforeSeq))
   }
   setMarks(markets: Uint32Array, marks: BigInt64Array): void {
     this.rec('setMarks', [markets, marks], () => this.inner.setMarks(markets, marks))

@@ -2,7 +2,9 @@
 import { describe, expect, it } from 'vitest'
 import { type Engine, type MarketConfig } from '../src/index.js'
 import { DeleverageError, Engine as EngineClass } from '../src/index.js'
+import { readFileSync } from 'node:fs'
 import { IMPLEMENTATIONS, codeOf, engine } from './helpers.js'
+import { ApiErrorCode, ErrorCode } from '../src/fallback/errors.js'
 
 const ETH: MarketConfig = { symbol: 'ETH-PERP', priceDecimals: 2, qtyDecimals: 3, tiers: [{ floor: '0', mmr: '0.005' }, { floor: '100000', mmr: '0.01' }], mark: '2011.03' }
 
@@ -82,6 +84,56 @@ const cases: Case[] = [
   ['a snapshot of another format version', 'SNAPSHOT_VERSION', (e) => EngineClass.restore(Uint8Array.from(e.snapshot(), (b, i) => (i === 8 ? 9 : b)), { implementation: e.implementation })],
   ['not a snapshot (bad magic)', 'SNAPSHOT_INVALID', (e) => EngineClass.restore(Uint8Array.from(e.snapshot(), (b, i) => (i === 3 ? 0 : b)), { implementation: e.implementation })],
   ['a journal that is not one', 'JOURNAL_INVALID', (e) => EngineClass.replay(e.snapshot(), new Uint8Array(200), { implementation: e.implementation })],
+  // Issue 12 item 9: uncoded errors (TypeError, RangeError, SyntaxError before).
+  ['a fractional now', 'INVALID_ARGUMENT', (e) => e.depositInsuranceFund('1', 1.5)],
+  ['now as a word', 'INVALID_ARGUMENT', (e) => e.runWaterfall({ now: 'later' as unknown as number })],
+  ['a fractional drawdown window', 'INVALID_ARGUMENT', (e) => e.configureWaterfall({ fundPolicy: { kind: 'drawdown', trigger: '0.2', stop: '0.1', window: 1.5 } })],
+  ['a fractional fill.ppmPerLot', 'INVALID_ARGUMENT', (e) => e.runWaterfall({ fill: { ppmPerLot: 1.5, capPpm: 10 } })],
+  ['fill.capPpm as a word', 'INVALID_ARGUMENT', (e) => e.runWaterfall({ fill: { ppmPerLot: 1, capPpm: 'lots' as unknown as number } })],
+  ["fill: 'banana'", 'INVALID_ARGUMENT', (e) => e.runWaterfall({ fill: 'banana' as unknown as 'mark' })],
+  ['events(1.5)', 'INVALID_ARGUMENT', (e) => e.events(1.5)],
+  ['trimming events not yet emitted', 'INVALID_ARGUMENT', (e) => e.trimEvents(1_000)],
+  ["fundPolicy.kind: 'bogus'", 'INVALID_ARGUMENT', (e) => e.configureWaterfall({ fundPolicy: { kind: 'bogus' } as unknown as { kind: 'exhausted' } })],
+  ["adlPrice: 'bogus'", 'INVALID_ARGUMENT', (e) => e.configureWaterfall({ adlPrice: 'bogus' as unknown as 'mark' })],
+  ["adlQueue(sym, 'banana')", 'INVALID_ARGUMENT', (e) => e.adlQueue('ETH-PERP', 'banana' as unknown as 'long')],
+  ["implementation: 'JS'", 'INVALID_ARGUMENT', () => new EngineClass({ implementation: 'JS' as unknown as 'js' })],
+  ["removeAccounts('a') (a string, not a list)", 'INVALID_ARGUMENT', (e) => e.removeAccounts('a' as unknown as string[])],
+  ["positions('a')", 'INVALID_ARGUMENT', (e) => e.positions('a' as unknown as string[])],
+  ['marks whose prototype carries the market', 'INVALID_ARGUMENT', (e) => e.setMarks({ __proto__: { 'ETH-PERP': '1' } } as unknown as Record<string, string>)],
+  ['a market named __proto__ (setMarks could never name it)', 'INVALID_ID', (e) => e.addMarket({ ...ETH, symbol: '__proto__' })],
+  ['an account named __proto__', 'INVALID_ID', (e) => e.addAccounts([{ id: '__proto__', balance: '1' }])],
+  ['the same index twice in core.setBalances', 'DUPLICATE_ACCOUNT', (e) => e.core.setBalances(Uint32Array.of(0, 0), BigInt64Array.of(1n, 2n))],
+  ['a decimal string of five million digits', 'INVALID_NUMBER', (e) => e.setBalances({ a: '9'.repeat(5_000_000) })],
+  ['an id of a million characters', 'INVALID_ID', (e) => e.addAccounts([{ id: 'x'.repeat(1_000_000), balance: '1' }])],
+  // null / non-object arguments to every public method
+  ...(
+    [
+      ['setMarks', (e) => e.setMarks(null as never)],
+      ['updateMarks', (e) => e.updateMarks(null as never)],
+      ['setBalances', (e) => e.setBalances(null as never)],
+      ['addAccounts', (e) => e.addAccounts(null as never)],
+      ['addAccounts positions', (e) => e.addAccounts([{ id: 'c', balance: '1', positions: 'x' as never }])],
+      ['setPositions', (e) => e.setPositions(null as never)],
+      ['applyFills', (e) => e.applyFills(null as never)],
+      ['removeAccounts', (e) => e.removeAccounts(null as never)],
+      ['addMarket', (e) => e.addMarket(null as never)],
+      ['configureWaterfall', (e) => e.configureWaterfall(null as never)],
+      ['configureWaterfall fundPolicy', (e) => e.configureWaterfall({ fundPolicy: 'drawdown' as never })],
+      ['runWaterfall', (e) => e.runWaterfall(null as never)],
+      ['settleLiquidationFill', (e) => e.settleLiquidationFill('a', null as never)],
+      ['planDeleveraging target', (e) => e.planDeleveraging('a', null as never)],
+      ['planDeleveraging target without a goal', (e) => e.planDeleveraging('a', {} as never)],
+      ['planDeleveraging options', (e) => e.planDeleveraging('a', { leverage: '2' }, null as never)],
+      ['sweep', (e) => e.sweep(null as never)],
+      ['Engine.restore options', (e) => EngineClass.restore(e.snapshot(), null as never)],
+      ['Engine options', () => new EngineClass(null as never)],
+      ['core.addMarket', (e) => e.core.addMarket(null as never)],
+      ['core.configureWaterfall', (e) => e.core.configureWaterfall(undefined as never)],
+      ['core.setMarks', (e) => e.core.setMarks(null as never, null as never)],
+      ['core.addAccounts', (e) => e.core.addAccounts('ab' as never, BigInt64Array.of(1n, 2n))],
+      ['core.sweep', (e) => e.core.sweep(5 as never)],
+    ] as Array<[string, (e: Engine) => unknown]>
+  ).map(([name, act]): Case => [`null or non-object argument to ${name}`, 'INVALID_ARGUMENT', act]),
 ]
 
 describe.each(IMPLEMENTATIONS)('bad input on the %s engine', (implementation) => {
@@ -119,5 +171,160 @@ describe.each(IMPLEMENTATIONS)('bad input on the %s engine', (implementation) =>
     expect(codeOf(() => e.addAccounts([{ id: 'c', balance: '1' }, { id: 'd', balance: '1', positions: [{ symbol: 'ETH-PERP', qty: '1', entry: '0' }] }]))).toBe('INVALID_PRICE')
     expect(e.stateHash()).toBe(before)
     expect(codeOf(() => e.account('c'))).toBe('UNKNOWN_ACCOUNT')
+  })
+})
+
+// Issue 12 items 7–10 and the error catalogue.
+function errorOf(fn: () => unknown): DeleverageError {
+  try {
+    fn()
+  } catch (e) {
+    return e as DeleverageError
+  }
+  throw new Error('did not throw')
+}
+
+describe('one argument conversion, one message, both engines (item 10)', () => {
+  const calls: Array<[string, (e: Engine) => unknown]> = [
+    ['a Uint8Array for markets', (e) => e.core.setMarks(Uint8Array.of(0) as never, BigInt64Array.of(5n))],
+    ['a Float64Array for marks', (e) => e.core.setMarks(Uint32Array.of(0), Float64Array.of(5) as never)],
+    ['a plain array for accounts', (e) => e.core.removeAccounts([0] as never)],
+    ['a number for a bigint', (e) => e.core.depositFund(5 as never, 0n)],
+    ['a missing argument', (e) => (e.core.takeOver as (a: number) => void)(0)],
+    ['a string in the ids', (e) => e.core.addAccounts(['c', 7] as never, BigInt64Array.of(1n, 1n))],
+    ['a field of the wrong type', (e) => e.core.configureWaterfall({ ...({} as object), feeRate: 1 } as never)],
+    ['a Proxy of a typed array', (e) => e.core.setMarks(new Proxy(Uint32Array.of(0), {}), BigInt64Array.of(5n))],
+  ]
+  it.each(calls)('%s', (_name, act) => {
+    const [n, j] = IMPLEMENTATIONS.map((impl) => {
+      const e = seeded(impl)
+      const before = e.stateHash()
+      const err = errorOf(() => act(e))
+      expect(e.stateHash()).toBe(before)
+      return err
+    })
+    expect(n).toBeInstanceOf(DeleverageError)
+    expect(n!.code).toBe('INVALID_ARGUMENT')
+    expect(n!.message).not.toBe('')
+    expect(n!.message).not.toMatch(/TypedArray info|Expected \$/)
+    expect({ code: n!.code, message: n!.message }).toEqual({ code: j!.code, message: j!.message })
+  })
+
+  it('echoed values are cut, and a huge decimal is refused at once', () => {
+    for (const impl of IMPLEMENTATIONS) {
+      const e = seeded(impl)
+      const t0 = performance.now()
+      const err = errorOf(() => e.setBalances({ a: '1'.repeat(5_000_000) }))
+      expect(performance.now() - t0).toBeLessThan(200)
+      expect(err.message.length).toBeLessThan(200)
+      expect(err.message).toContain('…')
+      expect(errorOf(() => e.core.addAccounts(['y'.repeat(100_000)], BigInt64Array.of(1n))).message.length).toBeLessThan(200)
+    }
+  })
+})
+
+describe('shared memory is read once (item 7)', () => {
+  function sabOf<T extends Uint32Array | BigInt64Array>(a: T): T {
+    const sab = new SharedArrayBuffer(a.byteLength)
+    const out = new (a.constructor as new (b: SharedArrayBuffer) => T)(sab)
+    out.set(a as never)
+    return out
+  }
+
+  it('typed arrays on a SharedArrayBuffer are accepted like plain ones, on both engines', () => {
+    const hashes = IMPLEMENTATIONS.map((impl) => {
+      const plain = seeded(impl)
+      const shared = seeded(impl)
+      plain.core.setMarks(Uint32Array.of(0), BigInt64Array.of(190_000n))
+      shared.core.setMarks(sabOf(Uint32Array.of(0)), sabOf(BigInt64Array.of(190_000n)))
+      shared.core.setBalances(sabOf(Uint32Array.of(1)), sabOf(BigInt64Array.of(5n)))
+      plain.core.setBalances(Uint32Array.of(1), BigInt64Array.of(5n))
+      expect(shared.stateHash()).toBe(plain.stateHash())
+      expect(codeOf(() => shared.core.setMarks(sabOf(Uint32Array.of(0)), sabOf(BigInt64Array.of(0n))))).toBe('INVALID_PRICE')
+      return shared.stateHash()
+    })
+    expect(hashes[0]).toBe(hashes[1])
+  })
+
+  it('a column that changes between reads (a Proxy standing in for a racing worker) cannot slip a 0 mark past validation', () => {
+    // The old TypeScript engine took any `instanceof BigInt64Array`, validated marks[0] = 5 and
+    // then stored the 0 the next read returned. Now only a real typed array passes, read once.
+    for (const impl of IMPLEMENTATIONS) {
+      const e = seeded(impl)
+      const before = e.stateHash()
+      let reads = 0
+      const marks = new Proxy(BigInt64Array.of(190_000n), { get: (t, k) => (k === '0' ? (reads++ === 0 ? 190_000n : 0n) : Reflect.get(t, k, t)) })
+      expect(codeOf(() => e.core.setMarks(Uint32Array.of(0), marks))).toBe('INVALID_ARGUMENT')
+      expect(e.stateHash()).toBe(before)
+      expect(() => e.sweep()).not.toThrow()
+    }
+  })
+
+  it('a worker flipping a shared mark between valid and 0 never gets a 0 mark in', async () => {
+    const { Worker } = await import('node:worker_threads')
+    for (const impl of IMPLEMENTATIONS) {
+      const e = seeded(impl)
+      const marks = new BigInt64Array(new SharedArrayBuffer(8))
+      const stop = new Int32Array(new SharedArrayBuffer(4))
+      marks[0] = 190_000n
+      const w = new Worker(
+        'const { workerData: [m, s] } = require("node:worker_threads"); const a = new BigInt64Array(m), st = new Int32Array(s); while (Atomics.load(st, 0) === 0) { Atomics.store(a, 0, 0n); Atomics.store(a, 0, 190000n) }',
+        { eval: true, workerData: [marks.buffer, stop.buffer] },
+      )
+      await new Promise((r) => setTimeout(r, 50))
+      let refused = 0
+      for (let i = 0; i < 3000; i++) {
+        try {
+          e.core.setMarks(Uint32Array.of(0), marks)
+        } catch (x) {
+          expect((x as DeleverageError).code).toBe('INVALID_PRICE')
+          refused++
+        }
+        // A 0 mark would divide by zero in the sweep and make a snapshot the engine refuses.
+        if (i % 100 === 0) expect(() => EngineClass.restore(e.snapshot(), { implementation: impl }).sweep()).not.toThrow()
+      }
+      Atomics.store(stop, 0, 1)
+      await w.terminate()
+      expect(() => e.sweep()).not.toThrow()
+      expect(refused).toBeLessThan(3000)
+    }
+  })
+})
+
+describe('one source of truth for markets (item 8)', () => {
+  it.each(IMPLEMENTATIONS)('core.addMarket is seen by positions(), events() and runWaterfall() on %s', (implementation) => {
+    const e = seeded(implementation)
+    const x = e.core.addMarket(e.marketInit({ ...ETH, symbol: 'SOL-PERP', priceDecimals: 3, mark: '20.000' }))
+    e.core.setPositions(Uint32Array.of(0), Uint32Array.of(x), BigInt64Array.of(-900_000n), BigInt64Array.of(20_000n), BigInt64Array.of(0n), Uint8Array.of(0))
+    expect(e.positions().find((p) => p.symbol === 'SOL-PERP')?.qty).toBe('-900.000')
+    e.setMarks({ 'SOL-PERP': '22.500' })
+    e.depositInsuranceFund('100')
+    const events = e.runWaterfall({ now: 1 })
+    expect(events.some((ev) => ev.symbol === 'SOL-PERP')).toBe(true)
+    expect(e.events()).toEqual(events.length ? e.events() : [])
+    expect(e.events().filter((ev) => ev.symbol === 'SOL-PERP').length).toBeGreaterThan(0)
+  })
+})
+
+describe('the error catalogue', () => {
+  it('every code of the Rust enum is in the TypeScript ErrorCode and in docs/ERRORS.md, and every TypeScript code in ERRORS.md', () => {
+    const rust = readFileSync(new URL('../crates/core/src/error.rs', import.meta.url), 'utf8')
+    const rustCodes = [...rust.matchAll(/ErrorCode::\w+ => "([A-Z_]+)"/g)].map((m) => m[1]!)
+    expect(rustCodes.length).toBeGreaterThan(15)
+    const ts = new Set<string>(Object.values(ErrorCode))
+    for (const c of rustCodes) expect(ts.has(c), c).toBe(true)
+    expect(Object.values(ErrorCode).length).toBe(rustCodes.length)
+    const doc = readFileSync(new URL('../docs/ERRORS.md', import.meta.url), 'utf8')
+    for (const c of [...Object.values(ErrorCode), ...Object.values(ApiErrorCode)]) expect(doc, c).toContain(`| \`${c}\` |`)
+  })
+
+  it('every code thrown in src/ is an ErrorCode', () => {
+    const codes = new Set<string>([...Object.values(ErrorCode), ...Object.values(ApiErrorCode)])
+    const { readdirSync } = require('node:fs') as typeof import('node:fs')
+    const files = ['', 'fallback/'].flatMap((d) => readdirSync(new URL(`../src/${d}`, import.meta.url)).filter((f) => f.endsWith('.ts')).map((f) => `../src/${d}${f}`))
+    for (const f of files) {
+      const text = readFileSync(new URL(f, import.meta.url), 'utf8')
+      for (const m of text.matchAll(/DeleverageError\('([A-Z_]+)'/g)) expect(codes.has(m[1]!), `${f}: ${m[1]}`).toBe(true)
+    }
   })
 })

@@ -277,7 +277,7 @@ describe('market formulas (market.rs), hand-checked', () => {
     expect(thrown(() => e.addMarket(linearInit({ kind: 2 }))).message).toBe('market kind must be 0 (linear) or 1 (inverse), got 2')
     expect(thrown(() => e.addMarket(linearInit({ kind: -1 }))).code).toBe('INVALID_ARGUMENT')
     expect(thrown(() => e.addMarket(linearInit({ floors: new Float64Array([0]) as unknown as BigInt64Array }))).message).toBe(
-      'floors must be a BigInt64Array',
+      'floors must be a BigInt64Array, got Float64Array',
     )
     expect(thrown(() => e.addMarket(linearInit({ contractSize: 1n << 63n }))).message).toBe('contractSize does not fit a 64-bit integer')
     expect(thrown(() => e.addMarket(linearInit({ maintAmount: [0n, 1n << 127n] }))).code).toBe('OVERFLOW')
@@ -326,7 +326,7 @@ describe('batches are atomic', () => {
       'setPositions: columns differ in length [1, 1, 1, 1, 1, 2]',
     )
     expect(thrown(() => e.setPositions(u32s(0), u32s(0), i64s(5n), new Float64Array([7]) as unknown as BigInt64Array, i64s(0n), new Uint8Array(1))).message).toBe(
-      'price must be a BigInt64Array',
+      'price must be a BigInt64Array, got Float64Array',
     )
     expect(state(e)).toBe(before)
   })

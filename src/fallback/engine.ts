@@ -26,7 +26,7 @@ import { adlQueue, cmpBytes, indicator, rankingFromCode } from './adl.js'
 import { planDeleveraging, type DeleverageTarget } from './planner.js'
 import { Watch, type WatchStore } from './watch.js'
 import { Drawdown, Exhausted, Waterfall, type Book, type Columns, type FillModel, type WaterfallConfig } from './waterfall.js'
-import { DeleverageError, ErrorCode, overflow, rustDebugStr, withContext } from './errors.js'
+import { DeleverageError, ErrorCode, overflow, rustDebugCut, rustDebugStr, withContext } from './errors.js'
 import { decodeSnapshot, encodeState, sealSnapshot, stateHashOf } from './snapshot.js'
 import { PairSet, ceilDivF, entryInDomainF, fastPathsEnabled, mmF, upnlF } from './fast.js'
 import { bankruptcyPrice, domain, liquidationPrice, type SolvedPrice } from './liq.js'
@@ -60,15 +60,26 @@ function invalidArg(message: string): DeleverageError {
   return new DeleverageError(ErrorCode.InvalidArgument, message)
 }
 
+/** A value as an error message shows it: strings quoted and cut (rustDebugCut), others by kind. */
+export function shown(v: unknown): string {
+  if (typeof v === 'string') return rustDebugCut(v)
+  if (typeof v === 'bigint') return `${v}n`
+  if (typeof v === 'number' || typeof v === 'boolean' || v === undefined || v === null) return String(v)
+  if (typeof v === 'symbol') return 'a symbol'
+  if (typeof v === 'function') return 'a function'
+  if (Array.isArray(v)) return 'an array'
+  return typedArrayKind(v) ?? 'an object'
+}
+
 export function u32Arg(name: string, v: unknown): number {
   if (typeof v !== 'number' || !Number.isInteger(v) || v < 0 || v > U32_MAX) {
-    throw invalidArg(`${name} must be a non-negative integer (u32), got ${String(v)}`)
+    throw invalidArg(`${name} must be a non-negative integer (u32), got ${shown(v)}`)
   }
   return v
 }
 
 function bigintArg(name: string, v: unknown): bigint {
-  if (typeof v !== 'bigint') throw invalidArg(`${name} must be a bigint`)
+  if (typeof v !== 'bigint') throw invalidArg(`${name} must be a bigint, got ${shown(v)}`)
   return v
 }
 
@@ -88,13 +99,13 @@ function u64Of(v: bigint, what: string): bigint {
 
 export function i32Arg(name: string, v: unknown): number {
   if (typeof v !== 'number' || !Number.isInteger(v) || v < -0x80000000 || v > 0x7fffffff) {
-    throw invalidArg(`${name} must be an integer (i32), got ${String(v)}`)
+    throw invalidArg(`${name} must be an integer (i32), got ${shown(v)}`)
   }
   return v
 }
 
 function boolArg(name: string, v: unknown): boolean {
-  if (typeof v !== 'boolean') throw invalidArg(`${name} must be a boolean`)
+  if (typeof v !== 'boolean') throw invalidArg(`${name} must be a boolean, got ${shown(v)}`)
   return v
 }
 
@@ -103,41 +114,183 @@ function iso(market: number): number | null {
   return market === CROSS ? null : market
 }
 
-function bigintsArg(name: string, v: unknown): BigInt64Array {
-  if (!(v instanceof BigInt64Array)) throw invalidArg(`${name} must be a BigInt64Array`)
-  return v
+// Brand checks through the intrinsic getters: a Proxy or an object faking Symbol.toStringTag or
+// `buffer` is not a typed array, and a typed array from another realm still is one.
+const TYPED_ARRAY_PROTO = Object.getPrototypeOf(Uint8Array.prototype) as object
+const TAG_OF = Object.getOwnPropertyDescriptor(TYPED_ARRAY_PROTO, Symbol.toStringTag)!.get! as (this: unknown) => string | undefined
+const BUFFER_OF = Object.getOwnPropertyDescriptor(TYPED_ARRAY_PROTO, 'buffer')!.get! as (this: unknown) => ArrayBufferLike
+const SAB_LENGTH = typeof SharedArrayBuffer === 'undefined' ? null : (Object.getOwnPropertyDescriptor(SharedArrayBuffer.prototype, 'byteLength')!.get! as (this: unknown) => number)
+
+function typedArrayKind(v: unknown): string | undefined {
+  return TAG_OF.call(v)
 }
 
-function u32sArg(name: string, v: unknown): Uint32Array {
-  if (!(v instanceof Uint32Array)) throw invalidArg(`${name} must be a Uint32Array`)
-  return v
+function isShared(buffer: ArrayBufferLike): boolean {
+  if (SAB_LENGTH === null) return false
+  try {
+    SAB_LENGTH.call(buffer)
+    return true
+  } catch {
+    return false
+  }
 }
 
-function u8sArg(name: string, v: unknown): Uint8Array {
-  if (!(v instanceof Uint8Array)) throw invalidArg(`${name} must be a Uint8Array`)
-  return v
+/**
+ * A typed-array argument of one kind. One on a SharedArrayBuffer is copied first: another thread
+ * may write it while the call runs, and what was validated must be what is used (the binding
+ * copies every column for the same reason, crates/node/src/col.rs).
+ */
+function typedArg<T extends Uint32Array | BigInt64Array | Uint8Array>(name: string, v: unknown, kind: string, make: (src: T) => T): T {
+  if (typedArrayKind(v) !== kind) throw invalidArg(`${name} must be a ${kind}, got ${shown(v)}`)
+  return isShared(BUFFER_OF.call(v)) ? make(v as T) : (v as T)
+}
+
+export function bigintsArg(name: string, v: unknown): BigInt64Array {
+  return typedArg<BigInt64Array>(name, v, 'BigInt64Array', (a) => new BigInt64Array(a))
+}
+
+export function u32sArg(name: string, v: unknown): Uint32Array {
+  return typedArg<Uint32Array>(name, v, 'Uint32Array', (a) => new Uint32Array(a))
+}
+
+export function u8sArg(name: string, v: unknown): Uint8Array {
+  return typedArg<Uint8Array>(name, v, 'Uint8Array', (a) => new Uint8Array(a))
 }
 
 function stringArg(name: string, v: unknown): string {
-  if (typeof v !== 'string') throw invalidArg(`${name} must be a string`)
+  if (typeof v !== 'string') throw invalidArg(`${name} must be a string, got ${shown(v)}`)
   return v
 }
 
+/** An array of strings, read once into a fresh array (a Proxy or getter cannot change it later). */
 function stringsArg(name: string, v: unknown): string[] {
-  if (!Array.isArray(v)) throw invalidArg(`${name} must be an array of strings`)
-  for (let i = 0; i < v.length; i++) {
-    if (typeof v[i] !== 'string') throw invalidArg(`${name}[${i}] must be a string`)
+  if (!Array.isArray(v)) throw invalidArg(`${name} must be an array of strings, got ${shown(v)}`)
+  const n = v.length
+  const out = new Array<string>(n)
+  for (let i = 0; i < n; i++) {
+    const x: unknown = v[i]
+    if (typeof x !== 'string') throw invalidArg(`${name}[${i}] must be a string, got ${shown(x)}`)
+    out[i] = x
   }
-  return v as string[]
+  return out
 }
 
 function maintArg(v: unknown): bigint[] | null {
   if (v === null || v === undefined) return null
-  if (!Array.isArray(v)) throw invalidArg('maintAmount must be an array of bigint or null')
-  for (let i = 0; i < v.length; i++) {
-    if (typeof v[i] !== 'bigint') throw invalidArg(`maintAmount[${i}] must be a bigint`)
+  if (!Array.isArray(v)) throw invalidArg(`maintAmount must be an array of bigint or null, got ${shown(v)}`)
+  const n = v.length
+  const out = new Array<bigint>(n)
+  for (let i = 0; i < n; i++) {
+    const x: unknown = v[i]
+    if (typeof x !== 'bigint') throw invalidArg(`maintAmount[${i}] must be a bigint, got ${shown(x)}`)
+    out[i] = x
   }
-  return v as bigint[]
+  return out
+}
+
+function objectArg(name: string, v: unknown): Record<string, unknown> {
+  if (typeof v !== 'object' || v === null || Array.isArray(v)) throw invalidArg(`${name} must be an object, got ${shown(v)}`)
+  return v as Record<string, unknown>
+}
+
+/** MarketInit read once, field by field in the binding's order, into a fresh object. */
+function marketInitArg(v: unknown): MarketInit {
+  const o = objectArg('spec', v)
+  const out: MarketInit = {
+    symbol: stringArg('symbol', o.symbol),
+    kind: u32Arg('kind', o.kind),
+    priceDecimals: u32Arg('priceDecimals', o.priceDecimals),
+    qtyDecimals: u32Arg('qtyDecimals', o.qtyDecimals),
+    contractSize: bigintArg('contractSize', o.contractSize),
+    basis: u32Arg('basis', o.basis),
+    form: u32Arg('form', o.form),
+    floors: new BigInt64Array(bigintsArg('floors', o.floors)),
+    mmr: new BigInt64Array(bigintsArg('mmr', o.mmr)),
+    imr: new BigInt64Array(bigintsArg('imr', o.imr)),
+    mark: 0n,
+  }
+  const maint = maintArg(o.maintAmount)
+  out.mark = bigintArg('mark', o.mark)
+  if (maint !== null) out.maintAmount = maint
+  return out
+}
+
+/** WaterfallInit read once, in the binding's field order, into a fresh object. */
+function waterfallInitArg(v: unknown): WaterfallInit {
+  const o = objectArg('config', v)
+  return {
+    feeRate: bigintArg('feeRate', o.feeRate),
+    bufferRate: bigintArg('bufferRate', o.bufferRate),
+    ranking: u32Arg('ranking', o.ranking),
+    adlAtMark: boolArg('adlAtMark', o.adlAtMark),
+    policy: u32Arg('policy', o.policy),
+    triggerPpm: bigintArg('triggerPpm', o.triggerPpm),
+    stopPpm: bigintArg('stopPpm', o.stopPpm),
+    window: bigintArg('window', o.window),
+  }
+}
+
+type ArgCheck = (name: string, v: unknown) => unknown
+const optBig: ArgCheck = (n, v) => (v === null || v === undefined ? null : bigintArg(n, v))
+const optU32s: ArgCheck = (n, v) => (v === null || v === undefined ? null : u32sArg(n, v))
+const U32 = u32Arg as ArgCheck
+const BIG = bigintArg as ArgCheck
+const U32S = u32sArg as ArgCheck
+const I64S = bigintsArg as ArgCheck
+const U8S = u8sArg as ArgCheck
+const STR = stringArg as ArgCheck
+const STRS = stringsArg as ArgCheck
+const POSITION_COLUMNS: Array<[string, ArgCheck]> = [['account', U32S], ['market', U32S], ['qty', I64S], ['price', I64S], ['isolatedMargin', I64S], ['flags', U8S]]
+
+/**
+ * The argument conversions of every CoreEngine method, in parameter order: one table, one
+ * message per bad argument, for both engines. `checkCoreArgs` runs it before either engine is
+ * called (src/engine.ts), so a call the conversions refuse is refused alike by both — and a
+ * journal holding it replays on either (SPEC §13).
+ */
+export const CORE_ARGS: Partial<Record<keyof CoreEngine, Array<[string, ArgCheck]>>> = {
+  addMarket: [['spec', (_n, v) => marketInitArg(v)]],
+  setMarks: [['markets', U32S], ['marks', I64S]],
+  addAccounts: [['ids', STRS], ['balances', I64S]],
+  addAccountsWithPositions: [['ids', STRS], ['balances', I64S], ...POSITION_COLUMNS],
+  setBalances: [['accounts', U32S], ['balances', I64S]],
+  removeAccounts: [['accounts', U32S]],
+  setPositions: POSITION_COLUMNS,
+  sweep: [['warningPpm', optBig]],
+  sweepParallel: [['warningPpm', optBig], ['threads', U32]],
+  sweepAsync: [['warningPpm', optBig], ['threads', U32]],
+  accountRows: [['accounts', optU32s]],
+  balances: [['accounts', U32S]],
+  positionRisks: [['accounts', optU32s]],
+  accountIndex: [['id', STR]],
+  accountId: [['index', U32]],
+  marketIndex: [['symbol', STR]],
+  configureWaterfall: [['config', (_n, v) => waterfallInitArg(v)]],
+  depositFund: [['amount', BIG], ['now', BIG]],
+  runWaterfall: [['model', U32], ['ppmPerLot', BIG], ['capPpm', BIG], ['now', BIG]],
+  planLiquidation: [['account', U32], ['isolatedMarket', U32]],
+  settleLiquidationFill: [['account', U32], ['isolatedMarket', U32], ['market', U32], ['qty', BIG], ['price', BIG]],
+  takeOver: [['account', U32], ['isolatedMarket', U32]],
+  settleEngineFill: [['market', U32], ['qty', BIG], ['price', BIG]],
+  autoDeleverage: [['market', U32]],
+  socialiseLoss: [['market', U32], ['amount', BIG], ['beneficiary', U32]],
+  settleFunding: [['market', U32], ['rate', BIG]],
+  events: [['fromSeq', BIG]],
+  trimEvents: [['beforeSeq', BIG]],
+  enginePosition: [['market', U32]],
+  adlQueue: [['market', U32], ['side', i32Arg as ArgCheck], ['ranking', U32]],
+  planDeleveraging: [['account', U32], ['kind', U32], ['targetPpm', BIG], ['market', U32], ['feeRate', BIG]],
+  updateMarks: [['markets', U32S], ['marks', I64S]],
+  applyFills: [['account', U32S], ['market', U32S], ['qty', I64S], ['price', I64S]],
+}
+
+/** The converted arguments of a CoreEngine call (copies where the input could change under it). */
+export function checkCoreArgs(method: PropertyKey, args: unknown[]): unknown[] {
+  const spec = CORE_ARGS[method as keyof CoreEngine]
+  if (spec === undefined) return args
+  const out = args.slice(0, Math.max(args.length, spec.length))
+  spec.forEach(([name, check], i) => (out[i] = check(name, args[i])))
+  return out
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -302,7 +455,7 @@ export function checkId(id: string): void {
   if (!isValidId(id)) {
     throw new DeleverageError(
       ErrorCode.InvalidId,
-      `account id must be 1–64 printable ASCII characters, got ${rustDebugStr(id)}`,
+      `account id must be 1–64 printable ASCII characters, got ${rustDebugCut(id)}`,
     )
   }
 }
@@ -463,6 +616,7 @@ export class JsEngine implements CoreEngine {
 
   addMarket(init: MarketInit): number {
     // Type conversions (napi object conversion), then crates/node's checks in its order.
+    init = marketInitArg(init)
     const symbol = stringArg('symbol', init.symbol)
     const kind = u32Arg('kind', init.kind)
     const priceDecimals = u32Arg('priceDecimals', init.priceDecimals)
@@ -521,8 +675,8 @@ export class JsEngine implements CoreEngine {
 
   /** Engine::check_marks (after the napi conversions). */
   private checkMarks(what: string, markets: Uint32Array, marks: BigInt64Array): void {
-    u32sArg('markets', markets)
-    bigintsArg('marks', marks)
+    markets = u32sArg('markets', markets)
+    marks = bigintsArg('marks', marks)
     checkLengths(what, [markets.length, marks.length])
     for (let i = 0; i < markets.length; i++) {
       const m = markets[i] as number
@@ -558,8 +712,8 @@ export class JsEngine implements CoreEngine {
 
   /** Add accounts; returns the index of the first. Ids must be new and unique in the batch. */
   addAccounts(ids: Array<string>, balances: BigInt64Array): number {
-    stringsArg('ids', ids)
-    bigintsArg('balances', balances)
+    ids = stringsArg('ids', ids)
+    balances = bigintsArg('balances', balances)
     checkLengths('addAccounts', [ids.length, balances.length])
     const seen = new Set<string>()
     for (let i = 0; i < ids.length; i++) {
@@ -620,14 +774,14 @@ export class JsEngine implements CoreEngine {
     isolatedMargin: BigInt64Array,
     flags: Uint8Array,
   ): number {
-    stringsArg('ids', ids)
-    bigintsArg('balances', balances)
-    u32sArg('account', account)
-    u32sArg('market', market)
-    bigintsArg('qty', qty)
-    bigintsArg('price', price)
-    bigintsArg('isolatedMargin', isolatedMargin)
-    u8sArg('flags', flags)
+    ids = stringsArg('ids', ids)
+    balances = bigintsArg('balances', balances)
+    account = u32sArg('account', account)
+    market = u32sArg('market', market)
+    qty = bigintsArg('qty', qty)
+    price = bigintsArg('price', price)
+    isolatedMargin = bigintsArg('isolatedMargin', isolatedMargin)
+    flags = u8sArg('flags', flags)
     const first = this.addAccounts(ids, balances)
     const n = ids.length
     const absolute = new Uint32Array(account.length)
@@ -663,15 +817,20 @@ export class JsEngine implements CoreEngine {
   }
 
   setBalances(accounts: Uint32Array, balances: BigInt64Array): void {
-    u32sArg('accounts', accounts)
-    bigintsArg('balances', balances)
+    accounts = u32sArg('accounts', accounts)
+    balances = bigintsArg('balances', balances)
     checkLengths('setBalances', [accounts.length, balances.length])
+    // One balance per account: a repeated index is refused (last-wins would hide a bug).
+    const seen = new Set<number>()
     for (let i = 0; i < accounts.length; i++) {
+      const a = accounts[i] as number
       try {
-        this.account(accounts[i] as number)
+        this.account(a)
       } catch (e) {
         throw withContext(e, `row ${i}`)
       }
+      if (seen.has(a)) throw new DeleverageError(ErrorCode.DuplicateAccount, `row ${i}: account index ${a} listed twice`)
+      seen.add(a)
     }
     for (let i = 0; i < accounts.length; i++) {
       const a = accounts[i] as number
@@ -684,7 +843,7 @@ export class JsEngine implements CoreEngine {
 
   /** Remove accounts and all their positions. Indices are never reused. */
   removeAccounts(accounts: Uint32Array): void {
-    u32sArg('accounts', accounts)
+    accounts = u32sArg('accounts', accounts)
     const seen = new Set<number>()
     for (let i = 0; i < accounts.length; i++) {
       const a = accounts[i] as number
@@ -786,12 +945,12 @@ export class JsEngine implements CoreEngine {
     isolatedMargin: BigInt64Array,
     flags: Uint8Array,
   ): void {
-    u32sArg('account', account)
-    u32sArg('market', market)
-    bigintsArg('qty', qty)
-    bigintsArg('price', price)
-    bigintsArg('isolatedMargin', isolatedMargin)
-    u8sArg('flags', flags)
+    account = u32sArg('account', account)
+    market = u32sArg('market', market)
+    qty = bigintsArg('qty', qty)
+    price = bigintsArg('price', price)
+    isolatedMargin = bigintsArg('isolatedMargin', isolatedMargin)
+    flags = u8sArg('flags', flags)
     const n = account.length
     checkLengths('setPositions', [n, market.length, qty.length, price.length, isolatedMargin.length, flags.length])
     const staged = new BigInt64Array(n) // cost (the isolated margin is the row's own)
@@ -1146,7 +1305,7 @@ export class JsEngine implements CoreEngine {
 
   /** Wallet balances of the given accounts. */
   balances(accounts: Uint32Array): BigInt64Array {
-    u32sArg('accounts', accounts)
+    accounts = u32sArg('accounts', accounts)
     const out = new BigInt64Array(accounts.length)
     for (let i = 0; i < accounts.length; i++) {
       const a = accounts[i] as number
@@ -1482,10 +1641,10 @@ export class JsEngine implements CoreEngine {
    * (SPEC §3.1); validated whole before anything changes.
    */
   applyFills(account: Uint32Array, market: Uint32Array, qty: BigInt64Array, price: BigInt64Array): void {
-    u32sArg('account', account)
-    u32sArg('market', market)
-    bigintsArg('qty', qty)
-    bigintsArg('price', price)
+    account = u32sArg('account', account)
+    market = u32sArg('market', market)
+    qty = bigintsArg('qty', qty)
+    price = bigintsArg('price', price)
     const n = account.length
     checkLengths('applyFills', [n, market.length, qty.length, price.length])
     // (qty, cost, isolated, isolated margin) as the batch leaves each touched position
@@ -1706,6 +1865,7 @@ export class JsEngine implements CoreEngine {
 
   configureWaterfall(config: WaterfallInit): void {
     // napi object conversion (field order), then crates/node's checks in its order.
+    config = waterfallInitArg(config)
     const feeRate = bigintArg('feeRate', config.feeRate)
     const bufferRate = bigintArg('bufferRate', config.bufferRate)
     const ranking = u32Arg('ranking', config.ranking)
@@ -1813,10 +1973,10 @@ export class JsEngine implements CoreEngine {
   events(fromSeq: bigint): EventColumns {
     const from = u64Of(bigintArg('fromSeq', fromSeq), 'fromSeq')
     const ev = this.wf.events
-    const lo = from < BigInt(ev.len) ? Number(from) : ev.len
+    const lo = from <= BigInt(ev.base) ? 0 : from < BigInt(ev.next) ? Number(from) - ev.base : ev.len
     const n = ev.len - lo
     const seq = new BigInt64Array(n)
-    for (let i = 0; i < n; i++) seq[i] = BigInt(lo + i)
+    for (let i = 0; i < n; i++) seq[i] = BigInt(ev.base + lo + i)
     return {
       seq,
       kind: ev.kind.slice(lo, ev.len),
@@ -1829,6 +1989,7 @@ export class JsEngine implements CoreEngine {
     }
   }
 
+
   ledger(): Ledger {
     const w = this.wf
     return {
@@ -1837,13 +1998,18 @@ export class JsEngine implements CoreEngine {
       residue: w.residue,
       cashTotal: w.cashTotal(),
       adlMode: w.adlMode,
-      nextSeq: BigInt(w.events.len),
+      nextSeq: BigInt(w.events.next),
     }
   }
 
   /** The sequence number the next event will get (O(1); `ledger()` also sums the cash). */
   nextSeq(): bigint {
-    return BigInt(this.wf.events.len)
+    return BigInt(this.wf.events.next)
+  }
+
+  /** Drop the events with seq < beforeSeq; numbering goes on (SPEC §8.6). */
+  trimEvents(beforeSeq: bigint): void {
+    this.wf.events.trim(u64Of(bigintArg('beforeSeq', beforeSeq), 'beforeSeq'))
   }
 
   /** The liquidation engine's open position in a market: [qty, cost basis]. */
@@ -1979,6 +2145,7 @@ export class JsEngine implements CoreEngine {
     w.now = st.now
     w.engQ = st.engQ
     w.engC = st.engC
+    w.events.base = st.firstSeq
     w.histT = st.histT
     w.histF = st.histF
     w.histHead = 0

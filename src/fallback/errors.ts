@@ -26,14 +26,26 @@ export const ErrorCode = {
   SettlementMismatch: 'SETTLEMENT_MISMATCH',
 } as const
 
-export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode]
+/** The codes only the API layer raises (decimal parsing, loading, scenarios, journals, the CLI). */
+export const ApiErrorCode = {
+  InvalidNumber: 'INVALID_NUMBER',
+  TooManyDecimals: 'TOO_MANY_DECIMALS',
+  NativeUnavailable: 'NATIVE_UNAVAILABLE',
+  InvalidScenario: 'INVALID_SCENARIO',
+  JournalInvalid: 'JOURNAL_INVALID',
+  JournalMismatch: 'JOURNAL_MISMATCH',
+  InvalidPath: 'INVALID_PATH',
+} as const
+
+/** Every code a DeleverageError can carry (docs/ERRORS.md lists each). */
+export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode] | (typeof ApiErrorCode)[keyof typeof ApiErrorCode]
 
 /** Error thrown by the engine; `code` is one of the ErrorCode strings, `message` has no code prefix. */
 export class DeleverageError extends Error {
-  readonly code: string
+  readonly code: ErrorCode
   override name = 'DeleverageError'
 
-  constructor(code: string, message: string, options?: ErrorOptions) {
+  constructor(code: ErrorCode, message: string, options?: ErrorOptions) {
     super(message, options)
     this.code = code
   }
@@ -84,4 +96,16 @@ export function rustDebugStr(s: string): string {
     else out += c
   }
   return out + '"'
+}
+
+/** crates/core error::debug_cut: rustDebugStr of the first 64 characters, then "…" if cut. */
+export function rustDebugCut(s: string): string {
+  let n = 0
+  let end = 0
+  for (const ch of s) {
+    if (n === 64) return rustDebugStr(s.slice(0, end)) + '…'
+    n++
+    end += ch.length
+  }
+  return rustDebugStr(s)
 }

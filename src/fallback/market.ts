@@ -215,7 +215,7 @@ export class Market {
   /** Market::new: validate the spec (symbol, decimals, contract size, unit limits, mark, tiers). */
   static create(spec: MarketSpec, quoteDecimals: number): Market {
     const sym = spec.symbol
-    const bad = (code: string, msg: string): DeleverageError => new DeleverageError(code, `market ${sym}: ${msg}`)
+    const bad = (code: ErrorCode, msg: string): DeleverageError => new DeleverageError(code, `market ${sym}: ${msg}`)
     if (!isValidId(sym)) {
       throw new DeleverageError(
         ErrorCode.InvalidId,

@@ -170,6 +170,9 @@ export function encodeState(v: StateView): Uint8Array {
     w.u32(a)
     w.u32(m)
   }
+  // Added after version 1 without a bump: the seq of the first event kept, only once events
+  // were trimmed, so an untrimmed state's bytes and hash are as before.
+  if (ev.base > 0) w.u64(BigInt(ev.base))
   return w.bytes()
 }
 
@@ -197,6 +200,8 @@ export function sealSnapshot(body: Uint8Array): Uint8Array {
   out.set(sha256(body), HEADER + body.length)
   return out
 }
+
+const U64_MAX = (1n << 64n) - 1n
 
 function invalid(msg: string): DeleverageError {
   return new DeleverageError(ErrorCode.SnapshotInvalid, msg)
@@ -290,6 +295,8 @@ export interface RestoredState {
   histF: bigint[]
   events: Array<[number, number, number, number, bigint, bigint, bigint]>
   reported: Array<[number, number]>
+  /** Seq of the first event kept (0 unless events were trimmed). */
+  firstSeq: number
 }
 
 /** decode_snapshot (SPEC §12.3): every check and message as in Rust, in the same order. */
@@ -538,8 +545,17 @@ function decodeBody(r: Reader): RestoredState {
     if (p !== undefined && (p[0] > a || (p[0] === a && p[1] >= m))) throw invalid(`offset ${at}: watch report ${i}: scopes must be strictly ascending`)
     reported.push([a, m])
   }
+  let firstSeq = 0
+  if (r.pos !== r.end) {
+    // The trimmed-log field: events start at this seq (present only when it is not 0).
+    const at = r.pos
+    const first = r.u64(() => 'first event seq')
+    if (first === 0n || first + ne > U64_MAX) throw invalid(`offset ${at}: first event seq: ${first} must be within 1..=${U64_MAX - ne}`)
+    if (first + ne > BigInt(Number.MAX_SAFE_INTEGER)) throw invalid(`offset ${at}: first event seq: ${first} is beyond what this engine counts (2^53)`)
+    firstSeq = Number(first)
+  }
   if (r.pos !== r.end) throw invalid(`offset ${r.pos}: ${r.end - r.pos} bytes left over after the watch report`)
-  return { quoteDecimals: q, markets, ids, alive, balances, positions, config, fund, settlement, residue, adlMode, now, engQ, engC, histT, histF, events, reported }
+  return { quoteDecimals: q, markets, ids, alive, balances, positions, config, fund, settlement, residue, adlMode, now, engQ, engC, histT, histF, events, reported, firstSeq }
 }
 
 /** Market headers of a snapshot the core has already accepted (for the public API's unit metadata). */

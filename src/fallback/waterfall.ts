@@ -129,8 +129,10 @@ function sign(x: bigint): bigint {
 }
 
 
-/** The event log (append-only but for rollback); seq = index. */
+/** The event log (append-only but for rollback and trimming); seq = base + index. */
 export class EventLog {
+  /** Seq of the first event kept: the events before it were trimmed (Engine::trim_events). */
+  base = 0
   len = 0
   kind = new Uint8Array(64)
   account = new Uint32Array(64)
@@ -139,6 +141,21 @@ export class EventLog {
   qty = new BigInt64Array(64)
   price = new BigInt64Array(64)
   amount = new BigInt64Array(64)
+
+  /** The seq the next event will get. */
+  get next(): number {
+    return this.base + this.len
+  }
+
+  /** Engine::trim_events: drop the events with seq < before; numbering goes on. */
+  trim(before: bigint): void {
+    if (before > BigInt(this.next)) throw new DeleverageError(ErrorCode.InvalidArgument, `beforeSeq ${before} is beyond the next event's seq ${this.next}`)
+    const k = before <= BigInt(this.base) ? 0 : Number(before) - this.base
+    if (k === 0) return
+    for (const col of [this.kind, this.account, this.market, this.counterparty, this.qty, this.price, this.amount]) col.copyWithin(0, k, this.len)
+    this.base += k
+    this.len -= k
+  }
 
   push(kind: number, account: number, market: number, counterparty: number, qty: bigint, price: bigint, amount: bigint): void {
     if (this.len === this.kind.length) {
@@ -778,7 +795,7 @@ export class Waterfall {
    * Returns the first new event's seq.
    */
   runWaterfall(model: FillModel, now: bigint): bigint {
-    const first = BigInt(this.events.len)
+    const first = BigInt(this.events.next)
     return this.transaction(() => {
       if (now > this.now) this.now = now
       const book = this.book

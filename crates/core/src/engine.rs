@@ -118,7 +118,7 @@ pub(crate) enum Undo {
 
 pub fn check_id(id: &str) -> Result<()> {
     if id.is_empty() || id.len() > 64 || !id.bytes().all(|b| b.is_ascii_graphic()) {
-        return Err(Error::new(ErrorCode::InvalidId, format!("account id must be 1–64 printable ASCII characters, got {id:?}")));
+        return Err(Error::new(ErrorCode::InvalidId, format!("account id must be 1–64 printable ASCII characters, got {}", crate::error::debug_cut(id))));
     }
     Ok(())
 }
@@ -343,8 +343,13 @@ impl Engine {
 
     pub fn set_balances(&mut self, accounts: &[u32], balances: &[i64]) -> Result<()> {
         check_lengths("setBalances", &[accounts.len(), balances.len()])?;
+        // One balance per account: a repeated index is refused (last-wins would hide a bug).
+        let mut seen = std::collections::HashSet::with_capacity(accounts.len());
         for (i, &a) in accounts.iter().enumerate() {
             self.account(a).map_err(|e| e.context(format!("row {i}")))?;
+            if !seen.insert(a) {
+                return Err(Error::new(ErrorCode::DuplicateAccount, format!("row {i}: account index {a} listed twice")));
+            }
         }
         for (&a, &b) in accounts.iter().zip(balances) {
             self.accounts[a as usize].balance = b;

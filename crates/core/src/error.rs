@@ -83,6 +83,16 @@ impl Error {
     }
 }
 
+/// `{:?}` of an echoed input, cut to its first 64 characters and "…" (a caller may pass megabytes:
+/// the message names the value, it need not carry all of it). The TypeScript engine's
+/// `rustDebugCut` is the same.
+pub fn debug_cut(s: &str) -> String {
+    match s.char_indices().nth(64) {
+        Some((at, _)) => format!("{:?}…", &s[..at]),
+        None => format!("{s:?}"),
+    }
+}
+
 impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}: {}", self.code.as_str(), self.message)

@@ -15,6 +15,7 @@ pub mod planner;
 pub mod snapshot;
 pub mod watch;
 pub mod fills;
+pub mod memory;
 pub mod settlement;
 
 pub use engine::{Engine, MarginRow, PositionRisk, PositionRows, SweepResult, FLAG_COST_BASIS, FLAG_ISOLATED};

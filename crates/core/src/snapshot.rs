@@ -193,6 +193,12 @@ impl Engine {
             w.u32(a);
             w.u32(m);
         }
+        // Added after version 1 without a bump: the seq of the first event kept, only once events
+        // were trimmed (trim_events), so an untrimmed state's bytes and hash are as before.
+        let first = self.first_seq();
+        if first > 0 {
+            w.u64(first);
+        }
         w.0
     }
 
@@ -541,6 +547,18 @@ fn decode_body(mut r: Reader) -> Result<Engine> {
         reported.push((a, m));
     }
     e.watch.restore_report(reported);
+    if r.pos != r.end {
+        // The trimmed-log field: events start at this seq (present only when it is not 0).
+        let at = r.pos;
+        let first = r.u64(&|| "first event seq".to_string())?;
+        if first == 0 || first.checked_add(ne).is_none() {
+            return Err(invalid(format!("offset {at}: first event seq: {first} must be within 1..={}", u64::MAX - ne)));
+        }
+        for ev in &mut e.waterfall.events {
+            ev.seq += first;
+        }
+        e.waterfall.next_seq = first + ne;
+    }
     if r.pos != r.end {
         return Err(invalid(format!("offset {}: {} bytes left over after the watch report", r.pos, r.end - r.pos)));
     }

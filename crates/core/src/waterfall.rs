@@ -181,6 +181,27 @@ impl Engine {
     pub fn next_seq(&self) -> u64 {
         self.waterfall.next_seq
     }
+    /// The seq of the oldest event kept (= next_seq when none is): events before it were trimmed.
+    pub fn first_seq(&self) -> u64 {
+        self.waterfall.events.first().map_or(self.waterfall.next_seq, |e| e.seq)
+    }
+
+    /// Drop the events with seq < `before_seq` (SPEC §8.6): the log is the host's to archive, the
+    /// engine need not keep it for ever. Numbering goes on (the next event keeps its seq); a seq
+    /// not yet given out is refused, one already trimmed is a no-op.
+    pub fn trim_events(&mut self, before_seq: u64) -> Result<()> {
+        if before_seq > self.waterfall.next_seq {
+            return Err(Error::new(ErrorCode::InvalidArgument, format!("beforeSeq {before_seq} is beyond the next event's seq {}", self.waterfall.next_seq)));
+        }
+        let ev = &mut self.waterfall.events;
+        let n = ev.partition_point(|e| e.seq < before_seq);
+        ev.drain(..n);
+        // Give the memory back once most of the log is gone (a trim is rare, a reallocation cheap).
+        if ev.capacity() > 2 * ev.len() + 1024 {
+            ev.shrink_to_fit();
+        }
+        Ok(())
+    }
     pub fn adl_mode(&self) -> bool {
         self.waterfall.adl_mode
     }

@@ -3,14 +3,17 @@
 //! code ("UNKNOWN_MARKET: ..."), which the TypeScript layer turns into `DeleverageError.code`.
 //! Every export carries `catch_unwind`, so a panic becomes a JS exception, never an abort.
 
-use std::sync::Arc;
+use std::sync::{Arc, Weak};
 
 use deleverage_core as core;
 use napi::bindgen_prelude::*;
 use napi::{Env, Task};
 use napi_derive::napi;
 
+mod col;
 mod watch;
+
+use col::Col;
 
 /// Version of the native binding crate.
 #[napi(catch_unwind)]
@@ -34,7 +37,7 @@ fn i64_of(b: &BigInt, what: &str) -> Result<i64> {
 }
 
 /// Market definition in integer units (docs/SPEC.md §2, §4).
-#[napi(object)]
+#[napi(object, object_to_js = false)]
 pub struct MarketInit {
     pub symbol: String,
     /// 0 = linear, 1 = inverse
@@ -46,9 +49,12 @@ pub struct MarketInit {
     pub basis: u32,
     /// 0 = deduction, 1 = step
     pub form: u32,
-    pub floors: BigInt64Array,
-    pub mmr: BigInt64Array,
-    pub imr: BigInt64Array,
+    #[napi(ts_type = "BigInt64Array")]
+    pub floors: Col<i64>,
+    #[napi(ts_type = "BigInt64Array")]
+    pub mmr: Col<i64>,
+    #[napi(ts_type = "BigInt64Array")]
+    pub imr: Col<i64>,
     pub maint_amount: Option<Vec<BigInt>>,
     pub mark: BigInt,
     /// Price grid in ticks (SPEC §2.5); omitted: 1.
@@ -208,16 +214,77 @@ fn u64_of(b: &BigInt, what: &str) -> Result<u64> {
 /// The engine over the Rust core; method for method the `CoreEngine` interface of src/core.ts.
 ///
 /// The core sits behind an `Arc`: an async sweep works on the state as it was when it was called,
-/// and a write while one is running copies the engine first (copy-on-write), so JS never waits
-/// and never sees a half-applied batch.
-#[napi]
+/// and the first write while one is pending copies the engine (copy-on-write; later writes
+/// change the copy). So JS never waits and never sees a half-applied batch. Each such copy is a
+/// generation kept alive by its pending sweeps; at most `MAX_PENDING_GENERATIONS` of them are
+/// (see `sweep_async`), so a host flooding sweeps and writes holds a bounded number of copies.
+///
+/// The heap the engine holds is reported to V8 as external memory (and given back when the
+/// object is collected), so the collector sees what a dropped engine would free.
+#[napi(custom_finalize)]
 pub struct NativeEngine {
     inner: Arc<core::Engine>,
+    /// Generations handed to pending async sweeps (dead ones are pruned on the next sweepAsync).
+    pending: Vec<Weak<core::Engine>>,
+    /// Bytes last reported to V8 (napi_adjust_external_memory).
+    reported: i64,
+    /// The env this object lives in: every call comes on its JS thread.
+    env: napi::sys::napi_env,
+}
+
+/// Older generations that pending async sweeps may keep alive beside the current state.
+const MAX_PENDING_GENERATIONS: usize = 4;
+
+impl NativeEngine {
+    fn wrap(env: &Env, engine: core::Engine) -> Self {
+        let mut e = NativeEngine { inner: Arc::new(engine), pending: Vec::new(), reported: 0, env: env.raw() };
+        e.report_memory();
+        e
+    }
+
+    /// A write: on the shared state's own copy if a pending sweep still holds it (copy-on-write),
+    /// then the new size reported to V8.
+    fn write<R>(&mut self, f: impl FnOnce(&mut core::Engine) -> core::Result<R>) -> Result<R> {
+        let r = f(Arc::make_mut(&mut self.inner)).map_err(err);
+        self.report_memory();
+        r
+    }
+
+    fn report_memory(&mut self) {
+        let now = self.inner.heap_bytes().min(i64::MAX as usize) as i64;
+        if now != self.reported {
+            // Advisory: a failure only means V8 schedules collection as if nothing changed.
+            let _ = Env::from_raw(self.env).adjust_external_memory(now - self.reported);
+            self.reported = now;
+        }
+    }
+
+    /// Whether an async sweep taken now may share the current state (it is already shared with a
+    /// pending one, or few older generations are alive) rather than be computed right away.
+    fn may_defer_sweep(&mut self) -> bool {
+        self.pending.retain(|w| w.strong_count() > 0);
+        if Arc::strong_count(&self.inner) > 1 {
+            return true;
+        }
+        let mut gens: Vec<*const core::Engine> = self.pending.iter().map(|w| w.as_ptr()).collect();
+        gens.sort();
+        gens.dedup();
+        gens.len() < MAX_PENDING_GENERATIONS
+    }
+}
+
+impl ObjectFinalize for NativeEngine {
+    fn finalize(self, env: Env) -> Result<()> {
+        let _ = env.adjust_external_memory(-self.reported);
+        Ok(())
+    }
 }
 
 /// `sweepAsync`: the sweep on the libuv pool, off the JS thread.
 pub struct SweepTask {
-    engine: Arc<core::Engine>,
+    engine: Option<Arc<core::Engine>>,
+    /// The result, when it was computed at the call (too many generations pending).
+    done: Option<core::SweepResult>,
     warning: Option<i64>,
     threads: usize,
     /// Panic inside the guarded compute (the `__testPanic` hook of snapshot.rs), to prove the guard.
@@ -229,7 +296,11 @@ impl Task for SweepTask {
     type JsValue = MarginColumns;
 
     fn compute(&mut self) -> Result<Self::Output> {
-        let (e, w, t, p) = (&self.engine, self.warning, self.threads, self.panic_for_test);
+        if let Some(r) = self.done.take() {
+            return Ok(r);
+        }
+        let (w, t, p) = (self.warning, self.threads, self.panic_for_test);
+        let Some(e) = &self.engine else { return Err(err(core::Error::new(core::ErrorCode::Internal, "sweep task without a state"))) };
         // No panic may cross into Node, from this thread either.
         match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
             if p {
@@ -252,8 +323,21 @@ impl Task for SweepTask {
 #[napi]
 impl NativeEngine {
     #[napi(constructor, catch_unwind)]
-    pub fn new(quote_decimals: u32) -> Result<Self> {
-        Ok(NativeEngine { inner: Arc::new(core::Engine::new(quote_decimals).map_err(err)?) })
+    pub fn new(env: Env, quote_decimals: u32) -> Result<Self> {
+        Ok(NativeEngine::wrap(&env, core::Engine::new(quote_decimals).map_err(err)?))
+    }
+
+    /// Drop the events with seq < beforeSeq; numbering goes on (docs/SPEC.md §8.6).
+    #[napi(catch_unwind)]
+    pub fn trim_events(&mut self, before_seq: BigInt) -> Result<()> {
+        let before = u64_of(&before_seq, "beforeSeq")?;
+        self.write(|e| e.trim_events(before))
+    }
+
+    /// Heap bytes the engine holds, as reported to V8 (an estimate from its containers' capacities).
+    #[napi(catch_unwind)]
+    pub fn heap_bytes(&self) -> f64 {
+        self.inner.heap_bytes() as f64
     }
 
     #[napi(catch_unwind)]
@@ -292,9 +376,9 @@ impl NativeEngine {
             contract_size: i64_of(&spec.contract_size, "contractSize")?,
             basis,
             form,
-            floors: spec.floors.to_vec(),
-            mmr: spec.mmr.to_vec(),
-            imr: spec.imr.to_vec(),
+            floors: spec.floors.0,
+            mmr: spec.mmr.0,
+            imr: spec.imr.0,
             maint_amount,
             mark: i64_of(&spec.mark, "mark")?,
         };
@@ -305,17 +389,17 @@ impl NativeEngine {
             },
             settle_asset: spec.settle_asset,
         };
-        Arc::make_mut(&mut self.inner).add_market_with(s, terms).map_err(err)
+        self.write(|e| e.add_market_with(s, terms))
     }
 
     #[napi(catch_unwind)]
-    pub fn set_marks(&mut self, markets: &[u32], marks: &[i64]) -> Result<()> {
-        Arc::make_mut(&mut self.inner).set_marks(markets, marks).map_err(err)
+    pub fn set_marks(&mut self, #[napi(ts_arg_type = "Uint32Array")] markets: Col<u32>, #[napi(ts_arg_type = "BigInt64Array")] marks: Col<i64>) -> Result<()> {
+        self.write(|e| e.set_marks(&markets, &marks))
     }
 
     #[napi(catch_unwind)]
-    pub fn add_accounts(&mut self, ids: Vec<String>, balances: &[i64]) -> Result<u32> {
-        Arc::make_mut(&mut self.inner).add_accounts(&ids, balances).map_err(err)
+    pub fn add_accounts(&mut self, ids: Vec<String>, #[napi(ts_arg_type = "BigInt64Array")] balances: Col<i64>) -> Result<u32> {
+        self.write(|e| e.add_accounts(&ids, &balances))
     }
 
     /// addAccounts + setPositions all or nothing; `account` indexes the batch (0 = ids[0]).
@@ -324,40 +408,40 @@ impl NativeEngine {
     pub fn add_accounts_with_positions(
         &mut self,
         ids: Vec<String>,
-        balances: &[i64],
-        account: &[u32],
-        market: &[u32],
-        qty: &[i64],
-        price: &[i64],
-        isolated_margin: &[i64],
-        flags: &[u8],
+        #[napi(ts_arg_type = "BigInt64Array")] balances: Col<i64>,
+        #[napi(ts_arg_type = "Uint32Array")] account: Col<u32>,
+        #[napi(ts_arg_type = "Uint32Array")] market: Col<u32>,
+        #[napi(ts_arg_type = "BigInt64Array")] qty: Col<i64>,
+        #[napi(ts_arg_type = "BigInt64Array")] price: Col<i64>,
+        #[napi(ts_arg_type = "BigInt64Array")] isolated_margin: Col<i64>,
+        #[napi(ts_arg_type = "Uint8Array")] flags: Col<u8>,
     ) -> Result<u32> {
-        let rows = core::PositionRows { account, market, qty, price, isolated_margin, flags };
-        Arc::make_mut(&mut self.inner).add_accounts_with_positions(&ids, balances, &rows).map_err(err)
+        let rows = core::PositionRows { account: &account, market: &market, qty: &qty, price: &price, isolated_margin: &isolated_margin, flags: &flags };
+        self.write(|e| e.add_accounts_with_positions(&ids, &balances, &rows))
     }
 
     #[napi(catch_unwind)]
-    pub fn set_balances(&mut self, accounts: &[u32], balances: &[i64]) -> Result<()> {
-        Arc::make_mut(&mut self.inner).set_balances(accounts, balances).map_err(err)
+    pub fn set_balances(&mut self, #[napi(ts_arg_type = "Uint32Array")] accounts: Col<u32>, #[napi(ts_arg_type = "BigInt64Array")] balances: Col<i64>) -> Result<()> {
+        self.write(|e| e.set_balances(&accounts, &balances))
     }
 
     #[napi(catch_unwind)]
-    pub fn remove_accounts(&mut self, accounts: &[u32]) -> Result<()> {
-        Arc::make_mut(&mut self.inner).remove_accounts(accounts).map_err(err)
+    pub fn remove_accounts(&mut self, #[napi(ts_arg_type = "Uint32Array")] accounts: Col<u32>) -> Result<()> {
+        self.write(|e| e.remove_accounts(&accounts))
     }
 
     #[napi(catch_unwind)]
     pub fn set_positions(
         &mut self,
-        account: &[u32],
-        market: &[u32],
-        qty: &[i64],
-        price: &[i64],
-        isolated_margin: &[i64],
-        flags: &[u8],
+        #[napi(ts_arg_type = "Uint32Array")] account: Col<u32>,
+        #[napi(ts_arg_type = "Uint32Array")] market: Col<u32>,
+        #[napi(ts_arg_type = "BigInt64Array")] qty: Col<i64>,
+        #[napi(ts_arg_type = "BigInt64Array")] price: Col<i64>,
+        #[napi(ts_arg_type = "BigInt64Array")] isolated_margin: Col<i64>,
+        #[napi(ts_arg_type = "Uint8Array")] flags: Col<u8>,
     ) -> Result<()> {
-        let rows = core::PositionRows { account, market, qty, price, isolated_margin, flags };
-        Arc::make_mut(&mut self.inner).set_positions(&rows).map_err(err)
+        let rows = core::PositionRows { account: &account, market: &market, qty: &qty, price: &price, isolated_margin: &isolated_margin, flags: &flags };
+        self.write(|e| e.set_positions(&rows))
     }
 
     /// Liquidatable rows worst first, then (with a warning ratio) the warning rows.
@@ -374,12 +458,21 @@ impl NativeEngine {
     /// Spawned rather than returned as an AsyncTask so that the engine is not held borrowed until
     /// the promise settles: writes may go on meanwhile (the task owns its own `Arc` of the state).
     #[napi(catch_unwind, ts_return_type = "Promise<MarginColumns>")]
-    pub fn sweep_async(&self, env: Env, warning_ppm: Option<BigInt>, threads: u32) -> Result<PromiseRaw<'static, MarginColumns>> {
+    pub fn sweep_async(&mut self, env: Env, warning_ppm: Option<BigInt>, threads: u32) -> Result<PromiseRaw<'static, MarginColumns>> {
         if threads == 0 || threads > 256 {
             return Err(invalid(format!("threads must be within 1 and 256, got {threads}")));
         }
         let warning = warning_ppm.as_ref().map(|b| i64_of(b, "warningPpm")).transpose()?;
-        let work = env.spawn(SweepTask { engine: Arc::clone(&self.inner), warning, threads: threads as usize, panic_for_test: false })?;
+        let done = if self.may_defer_sweep() {
+            self.pending.push(Arc::downgrade(&self.inner));
+            None
+        } else {
+            // Enough older generations are pending: sweep now on this thread (same result) rather
+            // than keep one more copy of the engine alive until the pool gets to it.
+            Some(self.inner.sweep_threads(warning, threads as usize).map_err(err)?)
+        };
+        let engine = done.is_none().then(|| Arc::clone(&self.inner));
+        let work = env.spawn(SweepTask { engine, done, warning, threads: threads as usize, panic_for_test: false })?;
         Ok(work.promise_object())
     }
 
@@ -397,19 +490,19 @@ impl NativeEngine {
     }
 
     #[napi(catch_unwind)]
-    pub fn account_rows(&self, accounts: Option<Uint32Array>) -> Result<MarginColumns> {
-        let rows = self.inner.account_rows(accounts.as_deref()).map_err(err)?;
+    pub fn account_rows(&self, #[napi(ts_arg_type = "Uint32Array | null | undefined")] accounts: Option<Col<u32>>) -> Result<MarginColumns> {
+        let rows = self.inner.account_rows(accounts.as_ref().map(|c| &c.0[..])).map_err(err)?;
         Ok(margin_columns(&rows))
     }
 
     #[napi(catch_unwind)]
-    pub fn balances(&self, accounts: &[u32]) -> Result<BigInt64Array> {
-        Ok(self.inner.balances(accounts).map_err(err)?.into())
+    pub fn balances(&self, #[napi(ts_arg_type = "Uint32Array")] accounts: Col<u32>) -> Result<BigInt64Array> {
+        Ok(self.inner.balances(&accounts).map_err(err)?.into())
     }
 
     #[napi(catch_unwind)]
-    pub fn position_risks(&self, accounts: Option<Uint32Array>) -> Result<PositionRiskColumns> {
-        let r = self.inner.position_risks(accounts.as_deref()).map_err(err)?;
+    pub fn position_risks(&self, #[napi(ts_arg_type = "Uint32Array | null | undefined")] accounts: Option<Col<u32>>) -> Result<PositionRiskColumns> {
+        let r = self.inner.position_risks(accounts.as_ref().map(|c| &c.0[..])).map_err(err)?;
         let price = |p: Option<core::SolvedPrice>, nearest: bool| p.map(|s| if nearest { s.nearest } else { s.conservative }).unwrap_or(0);
         Ok(PositionRiskColumns {
             account: r.iter().map(|x| x.account).collect::<Vec<_>>().into(),
@@ -470,19 +563,21 @@ impl NativeEngine {
             adl_at_mark: c.adl_at_mark,
             policy,
         };
-        Arc::make_mut(&mut self.inner).configure_waterfall(cfg).map_err(err)
+        self.write(|e| e.configure_waterfall(cfg))
     }
 
     #[napi(catch_unwind)]
     pub fn deposit_fund(&mut self, amount: BigInt, now: BigInt) -> Result<()> {
-        Arc::make_mut(&mut self.inner).deposit_fund(i64_of(&amount, "amount")?, u64_of(&now, "now")?).map_err(err)
+        let (a, t) = (i64_of(&amount, "amount")?, u64_of(&now, "now")?);
+        self.write(|e| e.deposit_fund(a, t))
     }
 
     /// Run the whole waterfall at the current marks; returns the first new event's seq.
     #[napi(catch_unwind)]
     pub fn run_waterfall(&mut self, model: u32, ppm_per_lot: BigInt, cap_ppm: BigInt, now: BigInt) -> Result<BigInt> {
         let m = fill_model(model, &ppm_per_lot, &cap_ppm)?;
-        Ok(BigInt::from(Arc::make_mut(&mut self.inner).run_waterfall(m, u64_of(&now, "now")?).map_err(err)?))
+        let t = u64_of(&now, "now")?;
+        Ok(BigInt::from(self.write(|e| e.run_waterfall(m, t))?))
     }
 
     #[napi(catch_unwind)]
@@ -497,32 +592,36 @@ impl NativeEngine {
 
     #[napi(catch_unwind)]
     pub fn settle_liquidation_fill(&mut self, account: u32, isolated_market: u32, market: u32, qty: BigInt, price: BigInt) -> Result<()> {
-        Arc::make_mut(&mut self.inner).settle_liquidation_fill(account, iso(isolated_market), market, i64_of(&qty, "qty")?, i64_of(&price, "price")?).map_err(err)
+        let (q, p) = (i64_of(&qty, "qty")?, i64_of(&price, "price")?);
+        self.write(|e| e.settle_liquidation_fill(account, iso(isolated_market), market, q, p))
     }
 
     #[napi(catch_unwind)]
     pub fn take_over(&mut self, account: u32, isolated_market: u32) -> Result<()> {
-        Arc::make_mut(&mut self.inner).take_over(account, iso(isolated_market)).map_err(err)
+        self.write(|e| e.take_over(account, iso(isolated_market)))
     }
 
     #[napi(catch_unwind)]
     pub fn settle_engine_fill(&mut self, market: u32, qty: BigInt, price: BigInt) -> Result<()> {
-        Arc::make_mut(&mut self.inner).settle_engine_fill(market, i64_of(&qty, "qty")?, i64_of(&price, "price")?).map_err(err)
+        let (q, p) = (i64_of(&qty, "qty")?, i64_of(&price, "price")?);
+        self.write(|e| e.settle_engine_fill(market, q, p))
     }
 
     #[napi(catch_unwind)]
     pub fn auto_deleverage(&mut self, market: u32) -> Result<()> {
-        Arc::make_mut(&mut self.inner).auto_deleverage(market).map_err(err)
+        self.write(|e| e.auto_deleverage(market))
     }
 
     #[napi(catch_unwind)]
     pub fn socialise_loss(&mut self, market: u32, amount: BigInt, beneficiary: u32) -> Result<()> {
-        Arc::make_mut(&mut self.inner).socialise_loss(market, i64_of(&amount, "amount")?, beneficiary).map_err(err)
+        let a = i64_of(&amount, "amount")?;
+        self.write(|e| e.socialise_loss(market, a, beneficiary))
     }
 
     #[napi(catch_unwind)]
     pub fn settle_funding(&mut self, market: u32, rate: BigInt) -> Result<()> {
-        Arc::make_mut(&mut self.inner).settle_funding(market, i64_of(&rate, "rate")?).map_err(err)
+        let r = i64_of(&rate, "rate")?;
+        self.write(|e| e.settle_funding(market, r))
     }
 
     /// Events with seq ≥ fromSeq.

@@ -8,7 +8,7 @@ use napi::bindgen_prelude::*;
 use napi::Env;
 use napi_derive::napi;
 
-use crate::{err, invalid, MarginColumns, NativeEngine, SweepTask};
+use crate::{err, invalid, Col, MarginColumns, NativeEngine, SweepTask};
 
 #[napi]
 impl NativeEngine {
@@ -26,8 +26,8 @@ impl NativeEngine {
 
     /// A new engine from a snapshot; SNAPSHOT_* errors name the offset and field.
     #[napi(factory, catch_unwind)]
-    pub fn restore(bytes: &[u8]) -> Result<NativeEngine> {
-        Ok(NativeEngine { inner: Arc::new(core::decode_snapshot(bytes).map_err(err)?) })
+    pub fn restore(env: Env, #[napi(ts_arg_type = "Uint8Array")] bytes: Col<u8>) -> Result<NativeEngine> {
+        Ok(NativeEngine::wrap(&env, core::decode_snapshot(&bytes).map_err(err)?))
     }
 
     /// Test-only (needs DELEVERAGE_TEST_HOOKS=1 at call time): panic inside this export
@@ -41,7 +41,7 @@ impl NativeEngine {
         match at.as_str() {
             "sync" => panic!("forced by the test hook inside a synchronous export"),
             "sweepAsync" => {
-                let task = SweepTask { engine: Arc::clone(&self.inner), warning: None, threads: 1, panic_for_test: true };
+                let task = SweepTask { engine: Some(Arc::clone(&self.inner)), done: None, warning: None, threads: 1, panic_for_test: true };
                 Ok(Some(env.spawn(task)?.promise_object()))
             }
             _ => Err(invalid(format!("__testPanic: where must be \"sync\" or \"sweepAsync\", got {at:?}"))),

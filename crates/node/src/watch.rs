@@ -1,13 +1,11 @@
 //! Binding of the liquidation watch (docs/SPEC.md §14), batched fills (§15) and the ADL selection
 //! timing used by the benchmark: one more `impl NativeEngine` block, conversion only.
 
-use std::sync::Arc;
-
 use deleverage_core as core;
 use napi::bindgen_prelude::*;
 use napi_derive::napi;
 
-use crate::{err, invalid, margin_columns, MarginColumns, NativeEngine};
+use crate::{err, invalid, margin_columns, Col, MarginColumns, NativeEngine};
 
 /// Scopes whose liquidatable status changed since the last report (market = 0xffffffff: cross).
 #[napi(object)]
@@ -23,8 +21,8 @@ impl NativeEngine {
     /// Move marks and return the status changes since the last call (the first call builds the
     /// index and reports every liquidatable scope).
     #[napi(catch_unwind)]
-    pub fn update_marks(&mut self, markets: &[u32], marks: &[i64]) -> Result<WatchChanges> {
-        let ch = Arc::make_mut(&mut self.inner).update_marks(markets, marks).map_err(err)?;
+    pub fn update_marks(&mut self, #[napi(ts_arg_type = "Uint32Array")] markets: Col<u32>, #[napi(ts_arg_type = "BigInt64Array")] marks: Col<i64>) -> Result<WatchChanges> {
+        let ch = self.write(|e| e.update_marks(&markets, &marks))?;
         Ok(WatchChanges {
             account: ch.iter().map(|c| c.account).collect::<Vec<_>>().into(),
             market: ch.iter().map(|c| c.market).collect::<Vec<_>>().into(),
@@ -35,14 +33,14 @@ impl NativeEngine {
     /// The liquidatable rows worst first, as `sweep(null)` returns them, from the watch.
     #[napi(catch_unwind)]
     pub fn liquidatable(&mut self) -> Result<MarginColumns> {
-        let rows = Arc::make_mut(&mut self.inner).watch_liquidatable().map_err(err)?;
+        let rows = self.write(|e| e.watch_liquidatable())?;
         Ok(margin_columns(&rows))
     }
 
     /// Apply a batch of fills (signed qty at a price), all or nothing.
     #[napi(catch_unwind)]
-    pub fn apply_fills(&mut self, account: &[u32], market: &[u32], qty: &[i64], price: &[i64]) -> Result<()> {
-        Arc::make_mut(&mut self.inner).apply_fills(account, market, qty, price).map_err(err)
+    pub fn apply_fills(&mut self, #[napi(ts_arg_type = "Uint32Array")] account: Col<u32>, #[napi(ts_arg_type = "Uint32Array")] market: Col<u32>, #[napi(ts_arg_type = "BigInt64Array")] qty: Col<i64>, #[napi(ts_arg_type = "BigInt64Array")] price: Col<i64>) -> Result<()> {
+        self.write(|e| e.apply_fills(&account, &market, &qty, &price))
     }
 
     /// Bytes held by the watch's index (0 until it is built).
