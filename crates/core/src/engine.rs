@@ -24,6 +24,23 @@ pub struct MarketPositions {
     /// Isolated margin in atoms; meaningful where `isolated` is set.
     pub isolated_margin: Vec<i64>,
     pub isolated: Vec<bool>,
+    /// Upper bounds of |qty| and |cost| over the rows ever written here (never lowered): the
+    /// sweep kernel proves from them once per sweep that its i64 products cannot overflow.
+    max_qty: u64,
+    max_cost: u64,
+}
+
+impl MarketPositions {
+    /// Raise the bounds to cover a row about to be written.
+    #[inline]
+    pub(crate) fn note(&mut self, qty: i64, cost: i64) {
+        self.max_qty = self.max_qty.max(qty.unsigned_abs());
+        self.max_cost = self.max_cost.max(cost.unsigned_abs());
+    }
+    /// (max |qty|, max |cost|) of the rows stored, saturated at i64::MAX.
+    pub(crate) fn bound(&self) -> (i64, i64) {
+        (self.max_qty.min(i64::MAX as u64) as i64, self.max_cost.min(i64::MAX as u64) as i64)
+    }
 }
 
 #[derive(Clone, Debug)]
@@ -165,6 +182,13 @@ pub(crate) fn worse_first(a: &MarginRow, b: &MarginRow, ids: &[Account], markets
         .then_with(|| b.shortfall().cmp(&a.shortfall()))
         .then_with(|| ids[a.account as usize].id.as_bytes().cmp(ids[b.account as usize].id.as_bytes()))
         .then_with(|| sym(a).as_bytes().cmp(sym(b).as_bytes()))
+}
+
+fn check_warning(warning_ppm: Option<i64>) -> Result<()> {
+    match warning_ppm {
+        Some(w) if w <= 0 => Err(Error::new(ErrorCode::InvalidArgument, format!("warning ratio must be positive, got {w} ppm"))),
+        _ => Ok(()),
+    }
 }
 
 pub(crate) fn margin_row(account: u32, market: u32, equity: i128, mm: i128, has_positions: bool) -> Result<MarginRow> {
@@ -414,6 +438,7 @@ impl Engine {
         if let Some(log) = self.undo.as_mut() {
             log.push(Undo::Row { m, s: s as u32, qty: col.qty[s], cost: col.cost[s], isolated_margin: col.isolated_margin[s] });
         }
+        col.note(qty, cost);
         col.qty[s] = qty;
         col.cost[s] = cost;
         col.isolated_margin[s] = isolated_margin;
@@ -549,6 +574,7 @@ impl Engine {
     pub(crate) fn write_position(&mut self, a: u32, m: u32, q: i64, cost: i64, iso: bool, im: i64) {
         let existing = self.slot_of(a, m);
         let col = &mut self.positions[m as usize];
+        col.note(q, cost);
         match existing {
             Some(s) => {
                 let s = s as usize;
@@ -696,11 +722,16 @@ impl Engine {
 
     /// The sweep on `threads` threads; identical output for any thread count.
     pub fn sweep_threads(&self, warning_ppm: Option<i64>, threads: usize) -> Result<SweepResult> {
-        if let Some(w) = warning_ppm {
-            if w <= 0 {
-                return Err(Error::new(ErrorCode::InvalidArgument, format!("warning ratio must be positive, got {w} ppm")));
-            }
-        }
+        check_warning(warning_ppm)?;
+        // A thread pays off from about 16k positions on.
+        self.sweep_kernel(warning_ppm, threads.min(self.position_count().div_ceil(1 << 14)).max(1))
+    }
+
+    /// The sweep as written before the kernel (sweep.rs): every position through the general
+    /// i128 formulas, a totals array, a second pass. The kernel's tests compare against it.
+    #[doc(hidden)]
+    pub fn sweep_reference(&self, warning_ppm: Option<i64>, threads: usize) -> Result<SweepResult> {
+        check_warning(warning_ppm)?;
         let mut res = SweepResult::default();
         let warn = |r: &MarginRow| -> bool {
             match warning_ppm {

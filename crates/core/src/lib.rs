@@ -15,6 +15,8 @@ pub mod planner;
 pub mod snapshot;
 pub mod watch;
 pub mod fills;
+mod pool;
+mod sweep;
 
 pub use engine::{Engine, MarginRow, PositionRisk, PositionRows, SweepResult, FLAG_COST_BASIS, FLAG_ISOLATED};
 pub use error::{Error, ErrorCode, Result};
