@@ -75,9 +75,16 @@ pub struct MarginRow {
     /// MM / equity in parts per million, rounded up; None when equity ≤ 0 (unbounded).
     pub margin_ratio_ppm: Option<i64>,
     pub liquidatable: bool,
+    /// The scope's equity or maintenance margin does not fit i64 atoms (status OVERFLOW, SPEC
+    /// §5.4): equity, MM and ratio are not given (0, 0, None), and it is not liquidatable.
+    pub overflow: bool,
 }
 
 impl MarginRow {
+    /// The row of a scope whose equity or MM leaves i64.
+    pub fn overflowed(account: u32, market: u32) -> MarginRow {
+        MarginRow { account, market, equity: 0, maintenance_margin: 0, margin_ratio_ppm: None, liquidatable: false, overflow: true }
+    }
     pub fn shortfall(&self) -> i128 {
         self.maintenance_margin as i128 - self.equity as i128
     }
@@ -90,6 +97,9 @@ pub struct SweepResult {
     /// Margin call: cross accounts and isolated positions at or past the warning ratio that are
     /// not liquidatable, worst first. Empty unless a warning ratio was given.
     pub warnings: Vec<MarginRow>,
+    /// Scopes whose equity or maintenance margin leaves i64 (status OVERFLOW), by account id
+    /// then market symbol: reported, never liquidated (SPEC §5.4).
+    pub overflow: Vec<MarginRow>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -200,7 +210,13 @@ pub(crate) fn margin_row(account: u32, market: u32, equity: i128, mm: i128, has_
     } else {
         None
     };
-    Ok(MarginRow { account, market, equity, maintenance_margin, margin_ratio_ppm, liquidatable: has_positions && equity <= maintenance_margin })
+    Ok(MarginRow { account, market, equity, maintenance_margin, margin_ratio_ppm, liquidatable: has_positions && equity <= maintenance_margin, overflow: false })
+}
+
+/// `margin_row`, or the OVERFLOW row when equity or MM leaves i64 (SPEC §5.4): one account's
+/// numbers never stop the others' rows.
+pub(crate) fn margin_row_or_overflow(account: u32, market: u32, equity: i128, mm: i128, has_positions: bool) -> MarginRow {
+    margin_row(account, market, equity, mm, has_positions).unwrap_or(MarginRow::overflowed(account, market))
 }
 
 impl Engine {
@@ -618,7 +634,7 @@ impl Engine {
                 let a = col.account[s] as usize;
                 if col.isolated[s] {
                     let eq = add(col.isolated_margin[s] as i128, u, "isolated equity").map_err(ctx)?;
-                    iso.push(margin_row(a as u32, mi as u32, eq, m, true).map_err(ctx)?);
+                    iso.push(margin_row_or_overflow(a as u32, mi as u32, eq, m, true));
                 } else {
                     let t = &mut totals[a];
                     t[0] = add(t[0], u, "account uPnL").map_err(ctx)?;
@@ -673,7 +689,7 @@ impl Engine {
         let list = self.account_list(accounts)?;
         let mut out = Vec::with_capacity(list.len());
         for a in list {
-            out.push(self.cross_row(a)?);
+            out.push(self.cross_row_wide(a).map(|(eq, mm, has)| margin_row_or_overflow(a, u32::MAX, eq, mm, has))?);
         }
         Ok(out)
     }
@@ -681,6 +697,12 @@ impl Engine {
     /// Cross margin state of one live account, without allocating (ADL scores call it per
     /// candidate).
     pub(crate) fn cross_row(&self, a: u32) -> Result<MarginRow> {
+        let (eq, mm, has_cross) = self.cross_row_wide(a)?;
+        margin_row(a, u32::MAX, eq, mm, has_cross).map_err(|e| e.context(format!("account {}", self.accounts[a as usize].id)))
+    }
+
+    /// (equity, MM, has a cross position) of one live account, in i128.
+    pub(crate) fn cross_row_wide(&self, a: u32) -> Result<(i128, i128, bool)> {
         let acc = &self.accounts[a as usize];
         let ctx = |e: Error| e.context(format!("account {}", acc.id));
         let (mut upnl, mut mm, mut has_cross) = (0i128, 0i128, false);
@@ -693,7 +715,7 @@ impl Engine {
             }
         }
         let eq = add(acc.balance as i128, upnl, "equity").map_err(ctx)?;
-        margin_row(a, u32::MAX, eq, mm, has_cross).map_err(ctx)
+        Ok((eq, mm, has_cross))
     }
 
     /// Wallet balances of the given accounts.
@@ -742,7 +764,9 @@ impl Engine {
         };
         let (totals, iso) = self.cross_totals_parallel(threads)?;
         for r in iso {
-            if r.liquidatable {
+            if r.overflow {
+                res.overflow.push(r);
+            } else if r.liquidatable {
                 res.liquidatable.push(r);
             } else if warn(&r) {
                 res.warnings.push(r);
@@ -758,8 +782,10 @@ impl Engine {
                 continue; // only isolated positions
             }
             let eq = add(acc.balance as i128, upnl, "equity").map_err(|e| e.context(format!("account {}", acc.id)))?;
-            let r = margin_row(a as u32, u32::MAX, eq, mm, true).map_err(|e| e.context(format!("account {}", acc.id)))?;
-            if r.liquidatable {
+            let r = margin_row_or_overflow(a as u32, u32::MAX, eq, mm, true);
+            if r.overflow {
+                res.overflow.push(r);
+            } else if r.liquidatable {
                 res.liquidatable.push(r);
             } else if warn(&r) {
                 res.warnings.push(r);
@@ -768,6 +794,7 @@ impl Engine {
         let cmp = |x: &MarginRow, y: &MarginRow| worse_first(x, y, &self.accounts, &self.markets);
         res.liquidatable.sort_by(cmp);
         res.warnings.sort_by(cmp);
+        res.overflow.sort_by(cmp);
         Ok(res)
     }
 

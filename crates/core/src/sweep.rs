@@ -13,7 +13,7 @@
 //! bounds of all markets together prove an account's sums fit i64, the per-account accumulators
 //! are i64 pairs (16 bytes), else i128 with checked additions.
 
-use crate::engine::{margin_row, Engine, MarginRow, SweepResult};
+use crate::engine::{margin_row_or_overflow, Engine, MarginRow, SweepResult};
 use crate::error::{Error, ErrorCode, Result};
 use crate::market::{ContractKind, MarginBasis, Market};
 use crate::num::*;
@@ -220,14 +220,15 @@ fn wanted(eq: i128, mm: i128, warning_ppm: Option<i64>) -> bool {
     eq <= mm || warning_ppm.is_some_and(|w| mm > 0 && mm * RATIO_SCALE as i128 >= w as i128 * eq)
 }
 
-/// A scope's row for the sweep's lists (None when it is in neither). Equity or MM outside i64
-/// is the error it always was.
+/// A scope's row for the sweep's lists (None when it is in none): equity or MM outside i64 is
+/// an OVERFLOW row (SPEC §5.4).
 #[inline]
 fn scope_row(a: u32, m: u32, eq: i128, mm: i128, warning_ppm: Option<i64>) -> Result<Option<MarginRow>> {
-    if !wanted(eq, mm, warning_ppm) && i64::try_from(eq).is_ok() && i64::try_from(mm).is_ok() {
+    let fits = i64::try_from(eq).is_ok() && i64::try_from(mm).is_ok();
+    if fits && !wanted(eq, mm, warning_ppm) {
         return Ok(None);
     }
-    margin_row(a, m, eq, mm, true).map(Some)
+    Ok(Some(margin_row_or_overflow(a, m, eq, mm, true)))
 }
 
 #[inline(always)]
@@ -444,7 +445,9 @@ impl Engine {
         let rows = if narrow { self.sweep_with::<[i64; 2]>(&plans, warning_ppm, threads)? } else { self.sweep_with::<[i128; 2]>(&plans, warning_ppm, threads)? };
         let mut res = SweepResult::default();
         for r in rows {
-            if r.liquidatable {
+            if r.overflow {
+                res.overflow.push(r);
+            } else if r.liquidatable {
                 res.liquidatable.push(r);
             } else {
                 res.warnings.push(r);
@@ -453,6 +456,7 @@ impl Engine {
         let cmp = |x: &MarginRow, y: &MarginRow| crate::engine::worse_first(x, y, &self.accounts, &self.markets);
         res.liquidatable.sort_unstable_by(cmp);
         res.warnings.sort_unstable_by(cmp);
+        res.overflow.sort_unstable_by(cmp);
         Ok(res)
     }
 
