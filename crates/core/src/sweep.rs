@@ -19,8 +19,10 @@ use crate::market::{ContractKind, MarginBasis, Market};
 use crate::num::*;
 use std::sync::Mutex;
 
-/// Most spare accumulator arrays kept per width (one per thread of a sweep).
+/// Most spare accumulator arrays kept per width (one per thread of a sweep), and the largest
+/// kept: process-wide memory V8 does not see, so bounded (8 MiB is 512k accounts at i64).
 const SPARES: usize = 4;
+const SPARE_BYTES: usize = 8 << 20;
 
 /// An accumulator array of `n` zeros: a spare one refilled (a fresh allocation of megabytes is
 /// a page fault per 4 KiB on every sweep), else a new one.
@@ -37,6 +39,9 @@ fn zeroed<A: Acc>(n: usize) -> Vec<A> {
 }
 
 fn give_back<A: Acc>(v: Vec<A>) {
+    if v.capacity() * std::mem::size_of::<A>() > SPARE_BYTES {
+        return;
+    }
     let mut s = A::spares().lock().unwrap_or_else(|e| e.into_inner());
     if s.len() < SPARES {
         s.push(v);
@@ -339,6 +344,7 @@ impl Engine {
     fn linear_run<A: Acc, const BY_QTY: bool, const NO_DV: bool, const NO_DU: bool, const NT: usize>(&self, l: &Linear, p: Part, warning_ppm: Option<i64>, out: &mut Partial<A>) -> Result<()> {
         let col = &self.positions[p.m as usize];
         let (acc, qty, cost, iso) = (&col.account[p.lo..p.hi], &col.qty[p.lo..p.hi], &col.cost[p.lo..p.hi], &col.isolated[p.lo..p.hi]);
+        let im = &col.isolated_margin[p.lo..p.hi];
         let totals = &mut out.totals[..];
         let (lim, a, b) = (l.lim, l.a, l.b);
         let (dv, m_up, c_up, du) = (l.dv, l.m_up, l.c_up, l.du);
@@ -358,6 +364,11 @@ impl Engine {
             let un = q * m_up - c * c_up;
             let u = if NO_DU { un } else { floor_div64(un, du) };
             if iso[i] {
+                // Most isolated scopes are healthy and fit i64: no row, no call.
+                let eq = im[i] as i128 + u as i128;
+                if i64::try_from(eq).is_ok() && !wanted(eq, mm as i128, warning_ppm) {
+                    continue;
+                }
                 self.isolated_at(p.m, p.lo + i, u as i128, mm as i128, warning_ppm, &mut out.rows)?;
             } else {
                 totals[acc[i] as usize].put64(u, mm);
