@@ -65,7 +65,7 @@ fn main() {
     };
     if let Ok(mode) = std::env::var("ONLY") {
         // For `perf stat`: one code path, many times.
-        for _ in 0..if mode == "setup" { 0 } else { 50 } {
+        for _ in 0..if mode == "setup" { 0 } else { 20 } {
             let r = match mode.as_str() { "ref" => e.sweep_reference(Some(800_000), 1), _ => e.sweep_threads(Some(800_000), 1) };
             std::hint::black_box(r.unwrap());
         }
