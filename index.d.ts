@@ -162,6 +162,8 @@ export interface MarginColumns {
   /** ppm rounded up; -1 when equity ≤ 0 */
   marginRatioPpm: BigInt64Array
   liquidatable: Uint8Array
+  /** 0 ok; 1 OVERFLOW: the scope's equity or MM leaves i64 (equity, MM 0, ratio -1; SPEC §5.5) */
+  status: Uint8Array
 }
 
 /** Market definition in integer units (docs/SPEC.md §2, §4). */

@@ -43,6 +43,8 @@ export interface MarginColumns {
   marginRatioPpm: BigInt64Array
   /** 1 when liquidatable (equity ≤ MM with positions), else 0. */
   liquidatable: Uint8Array
+  /** 0 ok; 1 OVERFLOW: equity or MM leaves i64 (equity and MM 0, ratio -1; SPEC §5.5). */
+  status: Uint8Array
 }
 
 /** Per-position risk columns (SPEC §6). Prices are ticks; 0 means none in range. */

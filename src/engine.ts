@@ -77,11 +77,15 @@ export interface MarginStatus {
   /** MM − equity (positive when liquidatable). */
   shortfall: string
   liquidatable: boolean
+  /** 'OVERFLOW' when the scope's equity or MM leaves i64 (numbers then "0", ratio null; SPEC §5.5). */
+  status: 'ok' | 'OVERFLOW'
 }
 
 export interface SweepReport {
   liquidatable: MarginStatus[]
   warnings: MarginStatus[]
+  /** Scopes whose equity or MM leaves i64: reported, never liquidated (SPEC §5.5). */
+  overflow: MarginStatus[]
 }
 
 export interface PositionReport {
@@ -775,8 +779,7 @@ export class Engine {
     options = optionsArg('options', options)
     const w = options.warningRatio === undefined ? null : parseUnits(options.warningRatio, 6, 'warningRatio', { positive: 'INVALID_ARGUMENT' })
     const cols = this.core.sweep(w)
-    const rows = this.marginStatuses(cols)
-    return { liquidatable: rows.filter((r) => r.liquidatable), warnings: rows.filter((r) => !r.liquidatable) }
+    return this.sweepReport(cols)
   }
 
   /** The sweep off the JS thread (native) on the state as it is now; see `sweep`. */
@@ -784,8 +787,13 @@ export class Engine {
     options = optionsArg('options', options)
     const w = options.warningRatio === undefined ? null : parseUnits(options.warningRatio, 6, 'warningRatio', { positive: 'INVALID_ARGUMENT' })
     const cols = await this.core.sweepAsync(w, options.threads ?? 1)
+    return this.sweepReport(cols)
+  }
+
+  private sweepReport(cols: MarginColumns): SweepReport {
     const rows = this.marginStatuses(cols)
-    return { liquidatable: rows.filter((r) => r.liquidatable), warnings: rows.filter((r) => !r.liquidatable) }
+    const ok = rows.filter((r) => r.status === 'ok')
+    return { liquidatable: ok.filter((r) => r.liquidatable), warnings: ok.filter((r) => !r.liquidatable), overflow: rows.filter((r) => r.status !== 'ok') }
   }
 
   /** Cross margin state of every account, in the order they were added. */
@@ -851,6 +859,7 @@ export class Engine {
         marginRatio: ppm < 0n ? null : formatUnits(ppm, 6),
         shortfall: formatUnits(mm - eq, q),
         liquidatable: c.liquidatable[i] === 1,
+        status: c.status[i] === 1 ? 'OVERFLOW' : 'ok',
       })
     }
     return out

@@ -485,7 +485,9 @@ describe.skipIf(!native)('waterfall parity: native vs TypeScript', () => {
     expect(count.adlModeOff).toBeGreaterThan(20)
     expect(count.residue).toBeGreaterThan(20)
     expect(stats.errors).toBeGreaterThan(1_900)
-    expect(stats.rollbacks).toBeGreaterThan(200)
+    // An account past i64 no longer fails the waterfall (an OVERFLOW row, SPEC §5.5): the rollbacks
+    // left come from a liquidation's own writes leaving i64 (91 with this seed).
+    expect(stats.rollbacks).toBeGreaterThan(50)
     expect(stats.scopeRejected).toBeGreaterThan(100)
     expect(stats.plansWithOrders).toBeGreaterThan(120)
     expect(stats.plannedTakeovers).toBeGreaterThan(200)

@@ -120,7 +120,11 @@ export function adlCandidates(book: Book, market: number, side: number, ranking:
         throw ctx(e)
       }
     } else {
-      const [eq, mm] = book.crossRow(a) // errors carry the account context, as account_rows does
+      // errors carry the account context, as account_rows does; an OVERFLOW account has no exact
+      // score, so it is not a counterparty while it overflows (SPEC §5.5)
+      const st = book.crossState(a)
+      if (st === null) continue
+      const [eq, mm] = st
       const bal = book.balance(a)
       equity = eq
       wallet = bal

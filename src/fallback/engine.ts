@@ -422,6 +422,8 @@ interface MarginRow {
   /** equity and MM as exact doubles, or NaN when beyond 2^53 (for the sort comparator). */
   equityF: number
   maintenanceMarginF: number
+  /** Equity or MM leaves i64: status OVERFLOW (SPEC §5.5), equity and MM 0, ratio -1. */
+  overflow: boolean
 }
 
 interface PositionRisk {
@@ -487,7 +489,20 @@ function marginRow(account: number, market: number, equity: bigint, mm: bigint, 
     liquidatable: hasPositions && eq <= maintenanceMargin,
     equityF: exactF(eq),
     maintenanceMarginF: exactF(maintenanceMargin),
+    overflow: false,
   }
+}
+
+/** MarginRow::overflowed: the row of a scope whose equity or MM leaves i64. */
+function overflowRow(account: number, market: number): MarginRow {
+  return { account, market, equity: 0n, maintenanceMargin: 0n, marginRatioPpm: -1n, liquidatable: false, equityF: 0, maintenanceMarginF: 0, overflow: true }
+}
+
+const fitsI64 = (x: bigint): boolean => x <= I64_MAX && x >= -I64_MAX - 1n
+
+/** margin_row_or_overflow: one scope's numbers never stop the others' rows (SPEC §5.5). */
+function marginRowOrOverflow(account: number, market: number, equity: bigint, mm: bigint, hasPositions: boolean): MarginRow {
+  return fitsI64(equity) && fitsI64(mm) ? marginRow(account, market, equity, mm, hasPositions) : overflowRow(account, market)
 }
 
 /** marginRow for exact number equity and MM that passed rowSafeF (so it cannot fail). */
@@ -506,6 +521,7 @@ function marginRowF(account: number, market: number, eq: number, mm: number, has
     liquidatable: hasPositions && eq <= mm,
     equityF: eq,
     maintenanceMarginF: mm,
+    overflow: false,
   }
 }
 
@@ -526,9 +542,11 @@ function marginColumns(rows: MarginRow[]): MarginColumns {
     maintenanceMargin: new BigInt64Array(n),
     marginRatioPpm: new BigInt64Array(n),
     liquidatable: new Uint8Array(n),
+    status: new Uint8Array(n),
   }
   for (let i = 0; i < n; i++) {
     const r = rows[i] as MarginRow
+    out.status[i] = r.overflow ? 1 : 0
     out.account[i] = r.account
     out.market[i] = r.market
     out.equity[i] = r.equity
@@ -1138,7 +1156,7 @@ export class JsEngine implements CoreEngine {
           let row: MarginRow
           try {
             const eq = add(col.isolatedMargin[s] as bigint, u, 'isolated equity')
-            row = marginRow(a, mi, eq, m, true)
+            row = marginRowOrOverflow(a, mi, eq, m, true)
           } catch (e) {
             throw ctx(e)
           }
@@ -1185,7 +1203,7 @@ export class JsEngine implements CoreEngine {
     const m = tot.big[a] === 1 ? (tot.bigMm.get(a) as bigint) : BigInt(tot.mm[a] as number)
     try {
       const eq = add(this.balance[a] as bigint, u, 'equity')
-      return marginRow(a, CROSS, eq, m, hasPositions)
+      return marginRowOrOverflow(a, CROSS, eq, m, hasPositions)
     } catch (e) {
       throw withContext(e, `account ${this.ids[a]}`)
     }
@@ -1221,19 +1239,24 @@ export class JsEngine implements CoreEngine {
       maintenanceMargin: new BigInt64Array(n),
       marginRatioPpm: new BigInt64Array(n),
       liquidatable: new Uint8Array(n),
+      status: new Uint8Array(n),
     }
     out.market.fill(CROSS)
     const fast = fastPathsEnabled()
     for (let j = 0; j < n; j++) {
       const a = list[j] as number
       out.account[j] = a
-      this.writeCrossRow(a, out, j, fast)
+      this.writeCrossRow(a, out, j, fast, true)
     }
     return out
   }
 
-  /** Row j of `out` (equity, MM, ratio, liquidatable): account_rows for account a, with its errors. */
-  private writeCrossRow(a: number, out: MarginColumns, j: number, fast: boolean): void {
+  /**
+   * Row j of `out` (equity, MM, ratio, liquidatable, status): account_rows for account a, with its
+   * errors; equity or MM outside i64 is an OVERFLOW row when `orOverflow`, else cross_row's error.
+   */
+  private writeCrossRow(a: number, out: MarginColumns, j: number, fast: boolean, orOverflow: boolean): void {
+    out.status[j] = 0
     const refs = this.refs[a]
     const np = refs === undefined ? 0 : refs.length >> 1
     let hasCross = false
@@ -1293,10 +1316,12 @@ export class JsEngine implements CoreEngine {
     }
     let r: MarginRow
     try {
-      r = marginRow(a, CROSS, add(this.balance[a] as bigint, bu, 'equity'), bm, hasCross)
+      const eq = add(this.balance[a] as bigint, bu, 'equity')
+      r = orOverflow ? marginRowOrOverflow(a, CROSS, eq, bm, hasCross) : marginRow(a, CROSS, eq, bm, hasCross)
     } catch (e) {
       throw withContext(e, `account ${this.ids[a]}`)
     }
+    out.status[j] = r.overflow ? 1 : 0
     out.equity[j] = r.equity
     out.maintenanceMargin[j] = r.maintenanceMargin
     out.marginRatioPpm[j] = r.marginRatioPpm
@@ -1349,6 +1374,7 @@ export class JsEngine implements CoreEngine {
     const wExact = w !== null && wF < SAFE
     const liquidatable: MarginRow[] = []
     const warnings: MarginRow[] = []
+    const overflow: MarginRow[] = []
     // ratio ≥ w ⇔ MM·10^6 ≥ w·equity (cross-multiplied); equity ≤ 0 is unbounded.
     const warn = (r: MarginRow): boolean =>
       w !== null &&
@@ -1365,7 +1391,8 @@ export class JsEngine implements CoreEngine {
       return BigInt(mm) * RATIO_SCALE >= w * BigInt(eq)
     }
     const place = (r: MarginRow): void => {
-      if (r.liquidatable) liquidatable.push(r)
+      if (r.overflow) overflow.push(r)
+      else if (r.liquidatable) liquidatable.push(r)
       else if (warn(r)) warnings.push(r)
     }
     // Isolated rows as the pass meets them (Rust collects them all first; placing cannot fail,
@@ -1394,7 +1421,8 @@ export class JsEngine implements CoreEngine {
     const cmp = (x: MarginRow, y: MarginRow): number => this.worseFirst(x, y)
     liquidatable.sort(cmp)
     warnings.sort(cmp)
-    return marginColumns(liquidatable.concat(warnings))
+    overflow.sort(cmp)
+    return marginColumns(liquidatable.concat(warnings, overflow))
   }
 
   /**
@@ -1594,7 +1622,10 @@ export class JsEngine implements CoreEngine {
     const rows: MarginRow[] = []
     for (const [a, m] of this.watch.liq.sorted()) rows.push(m === CROSS ? this.crossRowOf(a) : this.isolatedRowOf(a, m))
     rows.sort((x, y) => this.worseFirst(x, y))
-    return marginColumns(rows)
+    // Then the scopes that overflow, as the sweep lists them.
+    const over = this.watch.over.sorted().map(([a, m]) => overflowRow(a, m))
+    over.sort((x, y) => this.worseFirst(x, y))
+    return marginColumns(rows.concat(over))
   }
 
   /** Engine::cross_row: the account's cross row, with its errors. */
@@ -1810,13 +1841,19 @@ export class JsEngine implements CoreEngine {
       removePosition: (a, m) => this.removePosition(a, m),
       crossRow: (a) => {
         const out = this.rowScratch
-        this.writeCrossRow(a, out, 0, fastPathsEnabled())
+        this.writeCrossRow(a, out, 0, fastPathsEnabled(), false)
         return [out.equity[0] as bigint, out.maintenanceMargin[0] as bigint]
       },
+      crossState: (a) => {
+        const out = this.rowScratch
+        this.writeCrossRow(a, out, 0, fastPathsEnabled(), true)
+        return out.status[0] === 1 ? null : [out.equity[0] as bigint, out.maintenanceMargin[0] as bigint]
+      },
       liquidatableRows: () => {
+        // OVERFLOW rows are never liquidated (SPEC §5.5).
         const r = this.sweep(null)
         const rows: Array<[number, number]> = []
-        for (let i = 0; i < r.account.length; i++) rows.push([r.account[i] as number, r.market[i] as number])
+        for (let i = 0; i < r.account.length; i++) if (r.status[i] === 0) rows.push([r.account[i] as number, r.market[i] as number])
         return rows
       },
       collateralTotal: () => {
@@ -1856,6 +1893,7 @@ export class JsEngine implements CoreEngine {
     maintenanceMargin: new BigInt64Array(1),
     marginRatioPpm: new BigInt64Array(1),
     liquidatable: new Uint8Array(1),
+    status: new Uint8Array(1),
   }
 
   private writeBalance(a: number, v: bigint): void {

@@ -10,7 +10,7 @@ import type { Columns } from './waterfall.js'
 import { withContext } from './errors.js'
 import { domain } from './liq.js'
 import { Entry as EntryBasis, Linear, type Market } from './market.js'
-import { I128_MAX, I128_MIN, PRICE_MAX_TICKS, RATE_SCALE, add, pow10, sub, toI64 } from './num.js'
+import { I128_MAX, I128_MIN, I64_MAX, PRICE_MAX_TICKS, RATE_SCALE, add, divCeil, pow10, sub } from './num.js'
 
 /** What the watch reads from the position store (implemented by JsEngine). */
 export interface WatchStore {
@@ -111,10 +111,44 @@ interface Popped {
   g: number
 }
 
-/** One account's exact re-check: bands (market, lo, hi) and its liquidatable scopes. */
+/** One account's exact re-check: bands (market, lo, hi), its liquidatable scopes, the scopes
+ * whose equity or MM leaves i64, and the i64 room (market, lo, hi) of each position not pinned. */
 interface Scan {
   bands: Array<[number, bigint, bigint]>
   liq: number[]
+  over: number[]
+  room: Array<[number, bigint, bigint]>
+}
+
+const fitsI64 = (x: bigint): boolean => x <= I64_MAX && x >= -I64_MAX - 1n
+
+/**
+ * watch.rs i64_room: the mark range inside which a position's |uPnL| + MM stays within `share`
+ * atoms (so its scope's equity and MM cannot leave i64 there, SPEC §5.5); null when it is already
+ * past its share (pinned). Linear |uPnL| + MM ≤ 2·V·10^s + 2, V = |q|·x + |cost|; inverse
+ * ≤ 2·|cost| + 2·value + 2, value ≤ |q|·size·10^t / x + 1.
+ */
+function i64Room(mk: Market, q: bigint, c: bigint, share: bigint): [bigint, bigint] | null {
+  const x0 = mk.mark
+  let aq = q < 0n ? -q : q
+  if (aq < 1n) aq = 1n
+  const ac = c < 0n ? -c : c
+  const room = share - 2n
+  if (room < 0n) return null
+  if (mk.kind === Linear) {
+    const s = mk.quoteExp()
+    const vmax = s >= 0 ? room / (2n * pow10(s)) : (room * pow10(-s)) / 2n
+    const x = (vmax - ac) / aq
+    if (vmax < ac || x < x0) return null
+    return [0n, x > I64_MAX ? I64_MAX : x]
+  }
+  const w = (room - 2n * ac) / 2n
+  if (w <= 1n) return null
+  const t = mk.inverseExp()
+  const n0 = aq * mk.contractSize
+  const n = t >= 0 ? n0 * pow10(t) : divCeil(n0, pow10(-t))
+  const x = divCeil(n, w - 1n)
+  return x <= x0 ? [x, I64_MAX] : null
 }
 
 function budget(g: bigint): bigint {
@@ -258,6 +292,10 @@ export class Watch {
   private hi: EntryHeap[] = []
   private lo: EntryHeap[] = []
   readonly liq = new ScopeSet()
+  /** Scopes whose equity or MM leaves i64 (status OVERFLOW): derived, like the index. */
+  readonly over = new ScopeSet()
+  /** Per market: the mark range in which no position there can leave i64 (watch.rs Index.room). */
+  private room: Array<[bigint, bigint]> = []
   private readonly reported = new ScopeSet()
   private readonly touched = new ScopeSet()
 
@@ -301,6 +339,30 @@ export class Watch {
       this.hi.push(new EntryHeap())
       this.lo.push(new EntryHeap())
     }
+    while (this.room.length <= m) this.room.push([0n, I64_MAX])
+  }
+
+  private narrow(m: number, lo: bigint, hi: bigint): void {
+    this.heaps(m)
+    const r = this.room[m] as [bigint, bigint]
+    if (lo > r[0]) r[0] = lo
+    if (hi < r[1]) r[1] = hi
+  }
+
+  /** watch_room_moved: a move past a market's room makes its accounts dirty; returns the undo. */
+  private roomMoved(moves: Array<[number, bigint, bigint]>): Array<[number, [bigint, bigint]]> {
+    const undo: Array<[number, [bigint, bigint]]> = []
+    for (const [m, , nw] of moves) {
+      this.heaps(m)
+      const r = this.room[m] as [bigint, bigint]
+      if (nw < r[0] || nw > r[1]) {
+        undo.push([m, [r[0], r[1]]])
+        this.room[m] = [0n, I64_MAX]
+        const col = this.store.col(m)
+        for (let s = 0; s < col.len; s++) this.markDirty(col.account[s] as number)
+      }
+    }
+    return undo
   }
 
   private markDirty(a: number): void {
@@ -370,6 +432,8 @@ export class Watch {
   private scanAccount(a: number, out: Scan): void {
     out.bands = []
     out.liq = []
+    out.over = []
+    out.room = []
     const st = this.store
     if (!st.alive(a)) return
     const refs = st.refs(a)
@@ -389,13 +453,23 @@ export class Watch {
         const mmi = mk.maintenanceMargin(q, c)
         if (col.isolated[s] === 1) {
           const eq = add(col.isolatedMargin[s] as bigint, u, 'isolated equity')
-          // margin_row's checks
-          toI64(eq, 'equity (does not fit i64)')
-          toI64(mmi, 'maintenance margin (does not fit i64)')
+          if (!fitsI64(eq) || !fitsI64(mmi)) {
+            // OVERFLOW: no exact band, any move of this mark re-checks it.
+            out.over.push(m)
+            out.bands.push([m, mk.mark, mk.mark])
+            continue
+          }
           if (eq <= mmi) out.liq.push(m)
           const g = eq - mmi
-          const [lo, hi] = bandOf(mk, q, c, u, mmi, budget(g), g <= 0n)
-          out.bands.push([m, lo, hi])
+          const im = col.isolatedMargin[s] as bigint
+          const r = i64Room(mk, q, c, I64_MAX - (im < 0n ? -im : im))
+          if (r === null) {
+            out.bands.push([m, mk.mark, mk.mark])
+          } else {
+            out.room.push([m, r[0], r[1]])
+            const [lo, hi] = bandOf(mk, q, c, u, mmi, budget(g), g <= 0n)
+            out.bands.push([m, lo, hi])
+          }
         } else {
           upnl = add(upnl, u, 'account uPnL')
           mm = add(mm, mmi, 'account maintenance margin')
@@ -409,10 +483,17 @@ export class Watch {
       let eq: bigint
       try {
         eq = add(st.balance(a), upnl, 'equity')
-        toI64(eq, 'equity (does not fit i64)')
-        toI64(mm, 'maintenance margin (does not fit i64)')
       } catch (e) {
         throw withContext(e, `account ${id}`)
+      }
+      if (!fitsI64(eq) || !fitsI64(mm)) {
+        out.over.push(CROSS)
+        for (const [m] of cross) {
+          const x = (st.markets[m] as Market).mark
+          out.bands.push([m, x, x])
+        }
+        out.bands.sort((x, y) => x[0] - y[0])
+        return
       }
       if (eq <= mm) out.liq.push(CROSS)
       const g = eq - mm
@@ -420,11 +501,23 @@ export class Watch {
       let w = 0n
       for (const p of cross) w += p[3] > 1n ? p[3] : 1n
       const byWeight = fitsI128(b * w)
+      // The sums stay in i64 while every position stays within its share; one past it pins all.
+      const bal = st.balance(a)
+      const roomShare = (I64_MAX - (bal < 0n ? -bal : bal)) / BigInt(cross.length)
+      const rooms: Array<[number, bigint, bigint]> = []
+      let pinned = false
+      for (const [m, s] of cross) {
+        const col = st.col(m)
+        const r = i64Room(st.markets[m] as Market, BigInt(col.qty[s] as number), col.cost[s] as bigint, roomShare)
+        if (r === null) pinned = true
+        else rooms.push([m, r[0], r[1]])
+      }
+      if (!pinned) out.room.push(...rooms)
       for (const [m, s, u, mmi] of cross) {
         const mk = st.markets[m] as Market
         const col = st.col(m)
         const share = byWeight ? (b * (mmi > 1n ? mmi : 1n)) / w : b / BigInt(cross.length)
-        const [lo, hi] = bandOf(mk, BigInt(col.qty[s] as number), col.cost[s] as bigint, u, mmi, share, g <= 0n)
+        const [lo, hi] = pinned ? [mk.mark, mk.mark] : bandOf(mk, BigInt(col.qty[s] as number), col.cost[s] as bigint, u, mmi, share, g <= 0n)
         out.bands.push([m, lo, hi])
       }
     }
@@ -436,25 +529,29 @@ export class Watch {
     const st = this.store
     const n = st.accountsLen()
     const scans: Array<[number, Scan]> = []
-    const scan: Scan = { bands: [], liq: [] }
+    const scan: Scan = { bands: [], liq: [], over: [], room: [] }
     for (let a = 0; a < n; a++) {
       this.scanAccount(a, scan)
-      if (scan.bands.length > 0 || scan.liq.length > 0) scans.push([a, { bands: scan.bands, liq: scan.liq }])
+      if (scan.bands.length > 0 || scan.liq.length > 0 || scan.over.length > 0) scans.push([a, { bands: scan.bands, liq: scan.liq, over: scan.over, room: scan.room }])
     }
     this.gen = new Uint32Array(Math.max(16, n))
     this.dirty = new Uint8Array(Math.max(16, n))
     this.dirtyList = []
     this.hi = []
     this.lo = []
+    this.room = []
     this.heaps(st.markets.length - 1)
     const old = this.liq.sorted()
     for (const [a, m] of old) this.liq.delete(a, m)
+    this.over.by.clear()
     for (const [a, s] of scans) {
       for (const [m, lo, hi] of s.bands) {
         if (hi < PRICE_MAX_TICKS) (this.hi[m] as EntryHeap).push(Number(hi), a, 0)
         if (lo > 1n) (this.lo[m] as EntryHeap).push(-Number(lo), a, 0)
       }
       for (const m of s.liq) this.liq.add(a, m)
+      for (const m of s.over) this.over.add(a, m)
+      for (const [m, lo, hi] of s.room) this.narrow(m, lo, hi)
     }
     // The symmetric difference of the old and new sets is what may have changed.
     for (const [a, m] of old) if (!this.liq.has(a, m)) this.touched.add(a, m)
@@ -468,7 +565,7 @@ export class Watch {
     const list = this.dirtyList.slice().sort((x, y) => x - y)
     const scans: Scan[] = []
     for (const a of list) {
-      const s: Scan = { bands: [], liq: [] }
+      const s: Scan = { bands: [], liq: [], over: [], room: [] }
       this.scanAccount(a, s)
       scans.push(s)
     }
@@ -482,12 +579,15 @@ export class Watch {
       const a = list[i] as number
       for (const [m, lo, hi] of (scans[i] as Scan).bands) this.push(m, lo, hi, a, this.store.col(m).len)
     }
+    for (const sc of scans) for (const [m, lo, hi] of sc.room) this.narrow(m, lo, hi)
     for (const a of list) {
       for (const m of this.liq.markets(a)) {
         this.liq.delete(a, m)
         this.touched.add(a, m)
       }
+      for (const m of this.over.markets(a)) this.over.delete(a, m)
     }
+    for (let i = 0; i < list.length; i++) for (const m of (scans[i] as Scan).over) this.over.add(list[i] as number, m)
     for (let i = 0; i < list.length; i++) {
       const a = list[i] as number
       for (const m of (scans[i] as Scan).liq) {
@@ -502,6 +602,7 @@ export class Watch {
     if (!this.built) return
     const popped: Popped[] = []
     for (const [m, old, nw] of moves) this.popCrossed(m, old, nw, popped)
+    this.roomMoved(moves)
   }
 
   /** The part of update_marks after the marks moved; on error the caller restores the marks. */
@@ -513,9 +614,11 @@ export class Watch {
     const before = this.dirtyList.length
     const popped: Popped[] = []
     for (const [m, old, nw] of moves) this.popCrossed(m, old, nw, popped)
+    const rooms = this.roomMoved(moves)
     try {
       this.refresh()
     } catch (e) {
+      for (const [m, r] of rooms) this.room[m] = r
       for (const p of popped) (p.upper ? (this.hi[p.m] as EntryHeap) : (this.lo[p.m] as EntryHeap)).push(p.key, p.a, p.g)
       for (const a of this.dirtyList.splice(before)) this.dirty[a] = 0
       throw e

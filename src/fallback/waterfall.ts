@@ -111,6 +111,8 @@ export interface Book {
   removePosition(a: number, m: number): void
   /** account_rows(Some(&[a]))[0]: [equity, maintenance margin], with its errors. */
   crossRow(a: number): [bigint, bigint]
+  /** The same, or null when equity or MM leaves i64 (an OVERFLOW scope, SPEC §5.5). */
+  crossState(a: number): [bigint, bigint] | null
   /** sweep(None).liquidatable as [account, market (NONE for cross)] pairs, worst first. */
   liquidatableRows(): Array<[number, number]>
   /** Σ live balances + Σ isolated margins of isolated positions. */

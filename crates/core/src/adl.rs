@@ -111,16 +111,18 @@ impl Engine {
         } else {
             None
         };
-        let cross_state = |a: u32| -> Result<(i128, i128)> {
+        // None when the account's equity or MM leaves i64 (SPEC §5.5): no exact score, so it is
+        // not a counterparty while it overflows.
+        let cross_state = |a: u32| -> Result<Option<(i128, i128)>> {
             if let Some(t) = &totals {
                 let [u, m] = t[a as usize];
                 let eq = (self.accounts[a as usize].balance as i128).checked_add(u);
                 if let Some(eq) = eq.filter(|&e| i64::try_from(e).is_ok() && i64::try_from(m).is_ok()) {
-                    return Ok((eq, m));
+                    return Ok(Some((eq, m)));
                 }
             }
-            let r = self.cross_row(a)?;
-            Ok((r.equity as i128, r.maintenance_margin as i128))
+            let (eq, mm, _) = self.cross_row_wide(a)?;
+            Ok((i64::try_from(eq).is_ok() && i64::try_from(mm).is_ok()).then_some((eq, mm)))
         };
         let mut out = Vec::with_capacity(side_len);
         for s in 0..col.qty.len() {
@@ -135,7 +137,7 @@ impl Engine {
                 let im = col.isolated_margin[s] as i128;
                 (add(im, upnl, "isolated equity").map_err(ctx)?, im, upnl, mk.maintenance_margin(q, c).map_err(ctx)?)
             } else {
-                let (equity, mm) = cross_state(a)?;
+                let Some((equity, mm)) = cross_state(a)? else { continue };
                 let bal = self.accounts[a as usize].balance as i128;
                 (equity, bal, equity - bal, mm)
             };

@@ -24,6 +24,23 @@ pub struct MarketPositions {
     /// Isolated margin in atoms; meaningful where `isolated` is set.
     pub isolated_margin: Vec<i64>,
     pub isolated: Vec<bool>,
+    /// Upper bounds of |qty| and |cost| over the rows ever written here (never lowered): the
+    /// sweep kernel proves from them once per sweep that its i64 products cannot overflow.
+    max_qty: u64,
+    max_cost: u64,
+}
+
+impl MarketPositions {
+    /// Raise the bounds to cover a row about to be written.
+    #[inline]
+    pub(crate) fn note(&mut self, qty: i64, cost: i64) {
+        self.max_qty = self.max_qty.max(qty.unsigned_abs());
+        self.max_cost = self.max_cost.max(cost.unsigned_abs());
+    }
+    /// (max |qty|, max |cost|) of the rows stored, saturated at i64::MAX.
+    pub(crate) fn bound(&self) -> (i64, i64) {
+        (self.max_qty.min(i64::MAX as u64) as i64, self.max_cost.min(i64::MAX as u64) as i64)
+    }
 }
 
 #[derive(Clone, Debug)]
@@ -58,9 +75,16 @@ pub struct MarginRow {
     /// MM / equity in parts per million, rounded up; None when equity ≤ 0 (unbounded).
     pub margin_ratio_ppm: Option<i64>,
     pub liquidatable: bool,
+    /// The scope's equity or maintenance margin does not fit i64 atoms (status OVERFLOW, SPEC
+    /// §5.5): equity, MM and ratio are not given (0, 0, None), and it is not liquidatable.
+    pub overflow: bool,
 }
 
 impl MarginRow {
+    /// The row of a scope whose equity or MM leaves i64.
+    pub fn overflowed(account: u32, market: u32) -> MarginRow {
+        MarginRow { account, market, equity: 0, maintenance_margin: 0, margin_ratio_ppm: None, liquidatable: false, overflow: true }
+    }
     pub fn shortfall(&self) -> i128 {
         self.maintenance_margin as i128 - self.equity as i128
     }
@@ -73,6 +97,9 @@ pub struct SweepResult {
     /// Margin call: cross accounts and isolated positions at or past the warning ratio that are
     /// not liquidatable, worst first. Empty unless a warning ratio was given.
     pub warnings: Vec<MarginRow>,
+    /// Scopes whose equity or maintenance margin leaves i64 (status OVERFLOW), by account id
+    /// then market symbol: reported, never liquidated (SPEC §5.5).
+    pub overflow: Vec<MarginRow>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -167,6 +194,13 @@ pub(crate) fn worse_first(a: &MarginRow, b: &MarginRow, ids: &[Account], markets
         .then_with(|| sym(a).as_bytes().cmp(sym(b).as_bytes()))
 }
 
+fn check_warning(warning_ppm: Option<i64>) -> Result<()> {
+    match warning_ppm {
+        Some(w) if w <= 0 => Err(Error::new(ErrorCode::InvalidArgument, format!("warning ratio must be positive, got {w} ppm"))),
+        _ => Ok(()),
+    }
+}
+
 pub(crate) fn margin_row(account: u32, market: u32, equity: i128, mm: i128, has_positions: bool) -> Result<MarginRow> {
     let equity = to_i64(equity, "equity (does not fit i64)")?;
     let maintenance_margin = to_i64(mm, "maintenance margin (does not fit i64)")?;
@@ -176,7 +210,13 @@ pub(crate) fn margin_row(account: u32, market: u32, equity: i128, mm: i128, has_
     } else {
         None
     };
-    Ok(MarginRow { account, market, equity, maintenance_margin, margin_ratio_ppm, liquidatable: has_positions && equity <= maintenance_margin })
+    Ok(MarginRow { account, market, equity, maintenance_margin, margin_ratio_ppm, liquidatable: has_positions && equity <= maintenance_margin, overflow: false })
+}
+
+/// `margin_row`, or the OVERFLOW row when equity or MM leaves i64 (SPEC §5.5): one account's
+/// numbers never stop the others' rows.
+pub(crate) fn margin_row_or_overflow(account: u32, market: u32, equity: i128, mm: i128, has_positions: bool) -> MarginRow {
+    margin_row(account, market, equity, mm, has_positions).unwrap_or(MarginRow::overflowed(account, market))
 }
 
 impl Engine {
@@ -424,6 +464,7 @@ impl Engine {
         if let Some(log) = self.undo.as_mut() {
             log.push(Undo::Row { m, s: s as u32, qty: col.qty[s], cost: col.cost[s], isolated_margin: col.isolated_margin[s] });
         }
+        col.note(qty, cost);
         col.qty[s] = qty;
         col.cost[s] = cost;
         col.isolated_margin[s] = isolated_margin;
@@ -560,6 +601,7 @@ impl Engine {
     pub(crate) fn write_position(&mut self, a: u32, m: u32, q: i64, cost: i64, iso: bool, im: i64) {
         let existing = self.slot_of(a, m);
         let col = &mut self.positions[m as usize];
+        col.note(q, cost);
         match existing {
             Some(s) => {
                 let s = s as usize;
@@ -603,7 +645,7 @@ impl Engine {
                 let a = col.account[s] as usize;
                 if col.isolated[s] {
                     let eq = add(col.isolated_margin[s] as i128, u, "isolated equity").map_err(ctx)?;
-                    iso.push(margin_row(a as u32, mi as u32, eq, m, true).map_err(ctx)?);
+                    iso.push(margin_row_or_overflow(a as u32, mi as u32, eq, m, true));
                 } else {
                     let t = &mut totals[a];
                     t[0] = add(t[0], u, "account uPnL").map_err(ctx)?;
@@ -616,7 +658,7 @@ impl Engine {
 
     /// The same over every market, split into `threads` runs of markets of about equal position
     /// counts, each on its own thread; per-thread totals are added in thread order. Sums are
-    /// exact, so the result does not depend on the thread count (SPEC §5.4).
+    /// exact, so the result does not depend on the thread count (SPEC §5.5).
     fn cross_totals_parallel(&self, threads: usize) -> Result<(Vec<[i128; 2]>, Vec<MarginRow>)> {
         let n = self.markets.len();
         let threads = threads.clamp(1, n.max(1));
@@ -658,7 +700,7 @@ impl Engine {
         let list = self.account_list(accounts)?;
         let mut out = Vec::with_capacity(list.len());
         for a in list {
-            out.push(self.cross_row(a)?);
+            out.push(self.cross_row_wide(a).map(|(eq, mm, has)| margin_row_or_overflow(a, u32::MAX, eq, mm, has))?);
         }
         Ok(out)
     }
@@ -666,6 +708,12 @@ impl Engine {
     /// Cross margin state of one live account, without allocating (ADL scores call it per
     /// candidate).
     pub(crate) fn cross_row(&self, a: u32) -> Result<MarginRow> {
+        let (eq, mm, has_cross) = self.cross_row_wide(a)?;
+        margin_row(a, u32::MAX, eq, mm, has_cross).map_err(|e| e.context(format!("account {}", self.accounts[a as usize].id)))
+    }
+
+    /// (equity, MM, has a cross position) of one live account, in i128.
+    pub(crate) fn cross_row_wide(&self, a: u32) -> Result<(i128, i128, bool)> {
         let acc = &self.accounts[a as usize];
         let ctx = |e: Error| e.context(format!("account {}", acc.id));
         let (mut upnl, mut mm, mut has_cross) = (0i128, 0i128, false);
@@ -678,7 +726,7 @@ impl Engine {
             }
         }
         let eq = add(acc.balance as i128, upnl, "equity").map_err(ctx)?;
-        margin_row(a, u32::MAX, eq, mm, has_cross).map_err(ctx)
+        Ok((eq, mm, has_cross))
     }
 
     /// Wallet balances of the given accounts.
@@ -707,11 +755,16 @@ impl Engine {
 
     /// The sweep on `threads` threads; identical output for any thread count.
     pub fn sweep_threads(&self, warning_ppm: Option<i64>, threads: usize) -> Result<SweepResult> {
-        if let Some(w) = warning_ppm {
-            if w <= 0 {
-                return Err(Error::new(ErrorCode::InvalidArgument, format!("warning ratio must be positive, got {w} ppm")));
-            }
-        }
+        check_warning(warning_ppm)?;
+        // A thread pays off from about 16k positions on.
+        self.sweep_kernel(warning_ppm, threads.min(self.position_count().div_ceil(1 << 14)).max(1))
+    }
+
+    /// The sweep as written before the kernel (sweep.rs): every position through the general
+    /// i128 formulas, a totals array, a second pass. The kernel's tests compare against it.
+    #[doc(hidden)]
+    pub fn sweep_reference(&self, warning_ppm: Option<i64>, threads: usize) -> Result<SweepResult> {
+        check_warning(warning_ppm)?;
         let mut res = SweepResult::default();
         let warn = |r: &MarginRow| -> bool {
             match warning_ppm {
@@ -722,7 +775,9 @@ impl Engine {
         };
         let (totals, iso) = self.cross_totals_parallel(threads)?;
         for r in iso {
-            if r.liquidatable {
+            if r.overflow {
+                res.overflow.push(r);
+            } else if r.liquidatable {
                 res.liquidatable.push(r);
             } else if warn(&r) {
                 res.warnings.push(r);
@@ -738,8 +793,10 @@ impl Engine {
                 continue; // only isolated positions
             }
             let eq = add(acc.balance as i128, upnl, "equity").map_err(|e| e.context(format!("account {}", acc.id)))?;
-            let r = margin_row(a as u32, u32::MAX, eq, mm, true).map_err(|e| e.context(format!("account {}", acc.id)))?;
-            if r.liquidatable {
+            let r = margin_row_or_overflow(a as u32, u32::MAX, eq, mm, true);
+            if r.overflow {
+                res.overflow.push(r);
+            } else if r.liquidatable {
                 res.liquidatable.push(r);
             } else if warn(&r) {
                 res.warnings.push(r);
@@ -748,6 +805,7 @@ impl Engine {
         let cmp = |x: &MarginRow, y: &MarginRow| worse_first(x, y, &self.accounts, &self.markets);
         res.liquidatable.sort_by(cmp);
         res.warnings.sort_by(cmp);
+        res.overflow.sort_by(cmp);
         Ok(res)
     }
 

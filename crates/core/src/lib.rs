@@ -16,7 +16,9 @@ pub mod snapshot;
 pub mod watch;
 pub mod fills;
 pub mod memory;
+mod pool;
 pub mod settlement;
+mod sweep;
 
 pub use engine::{Engine, MarginRow, PositionRisk, PositionRows, SweepResult, FLAG_COST_BASIS, FLAG_ISOLATED};
 pub use error::{Error, ErrorCode, Result};

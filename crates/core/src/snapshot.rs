@@ -452,6 +452,7 @@ fn decode_body(mut r: Reader) -> Result<Engine> {
                 return Err(bad("isolatedMargin", format!("a cross position takes no isolated margin, got {im}")));
             }
             let col = &mut e.positions[m as usize];
+            col.note(qty, cost);
             col.account.push(a);
             col.qty.push(qty);
             col.cost.push(cost);

@@ -16,7 +16,7 @@
 use std::cmp::Reverse;
 use std::collections::{BTreeSet, BinaryHeap};
 
-use crate::engine::{margin_row, worse_first, Engine, MarginRow};
+use crate::engine::{margin_row, margin_row_or_overflow, worse_first, Engine, MarginRow};
 use crate::error::{Error, Result};
 use crate::liq::domain;
 use crate::market::{ContractKind, MarginBasis, Market};
@@ -48,6 +48,10 @@ pub(crate) struct Index {
     /// Per market: upper band ends, smallest first; lower band ends, largest first.
     hi: Vec<BinaryHeap<Reverse<Entry>>>,
     lo: Vec<BinaryHeap<Entry>>,
+    /// Per market: the mark range (lo, hi) inside which no position there can take its scope's
+    /// equity or MM out of i64 (SPEC §5.5). Far away on any real book, so one pair per market
+    /// instead of band ends per position: a move past it re-checks every account in the market.
+    room: Vec<(i64, i64)>,
 }
 
 impl Index {
@@ -100,6 +104,16 @@ impl Index {
             self.hi.resize_with(m + 1, BinaryHeap::new);
             self.lo.resize_with(m + 1, BinaryHeap::new);
         }
+        if m >= self.room.len() {
+            self.room.resize(m + 1, (0, i64::MAX));
+        }
+    }
+
+    /// Narrow market m's i64 room to cover a position's.
+    fn narrow(&mut self, m: u32, lo: i64, hi: i64) {
+        self.heaps(m as usize);
+        let r = &mut self.room[m as usize];
+        *r = (r.0.max(lo), r.1.min(hi));
     }
 
     /// Add an account's band in market m (no end where the mark cannot go past it). The heaps
@@ -153,6 +167,9 @@ pub struct Watch {
     reported: BTreeSet<(u32, u32)>,
     /// Scopes whose status may differ from the report.
     touched: BTreeSet<(u32, u32)>,
+    /// Scopes whose equity or MM leaves i64 (status OVERFLOW, SPEC §5.5): never liquidatable,
+    /// re-checked on any move of their markets' marks. Derived, like the index.
+    over: BTreeSet<(u32, u32)>,
     /// Accounts the last update re-checked (for the benchmark's crossing counts).
     last_rechecked: usize,
 }
@@ -175,6 +192,7 @@ impl Watch {
     pub(crate) fn restore_report(&mut self, reported: Vec<(u32, u32)>) {
         self.reported = reported.into_iter().collect();
         self.liq = self.reported.clone();
+        self.over.clear();
         self.touched.clear();
         self.index = None;
     }
@@ -213,6 +231,10 @@ struct Scan {
     bands: Vec<(u32, i64, i64)>,
     /// Markets of the liquidatable scopes (CROSS for the cross account).
     liq: Vec<u32>,
+    /// Markets of the scopes whose equity or MM leaves i64.
+    over: Vec<u32>,
+    /// (market, lo, hi): the i64 room of each position not pinned.
+    room: Vec<(u32, i64, i64)>,
     /// Cross positions: (market, slot, uPnL, MM).
     cross: Vec<(u32, usize, i128, i128)>,
 }
@@ -320,6 +342,39 @@ fn band_of(mk: &Market, q: i64, c: i64, u: i128, mm: i128, budget: i128, liq: bo
     }
 }
 
+/// The mark range inside which a position's |uPnL| + MM stays within `share` atoms, so that
+/// its scope's equity and MM cannot leave i64 there (SPEC §5.5); None when it is already past
+/// its share (the position is pinned: any move re-checks it). Bounds: linear |uPnL| + MM ≤
+/// 2·V·10^s + 2 with V = |q|·x + |cost| value units, rising with x; inverse ≤ 2·|cost| +
+/// 2·value + 2 with value ≤ |q|·size·10^t / x + 1, rising as x falls.
+fn i64_room(mk: &Market, q: i64, c: i64, share: i128) -> Option<(i64, i64)> {
+    let x0 = mk.mark as i128;
+    let (aq, ac) = ((q as i128).abs().max(1), (c as i128).abs());
+    let room = share - 2;
+    if room < 0 {
+        return None;
+    }
+    match mk.kind {
+        ContractKind::Linear => {
+            let s = mk.quote_exp();
+            let vmax = if s >= 0 { room / (2 * pow10(s as u32)) } else { room.saturating_mul(pow10((-s) as u32)) / 2 };
+            let x = (vmax - ac) / aq;
+            (vmax >= ac && x >= x0).then(|| (0, x.min(i64::MAX as i128) as i64))
+        }
+        ContractKind::Inverse => {
+            let w = (room - 2 * ac) / 2;
+            if w <= 1 {
+                return None;
+            }
+            let t = mk.inverse_exp();
+            let n = aq * mk.contract_size as i128;
+            let n = if t >= 0 { n.saturating_mul(pow10(t as u32)) } else { div_ceil(n, pow10((-t) as u32)) };
+            let x = div_ceil(n, w - 1);
+            (x <= x0).then_some((x as i64, i64::MAX))
+        }
+    }
+}
+
 /// Split a cross account's budget over its positions by maintenance margin (equally if that
 /// product would overflow); the shares add up to at most the budget.
 fn shares(b: i128, cross: &[(u32, usize, i128, i128)]) -> Vec<i128> {
@@ -331,12 +386,45 @@ fn shares(b: i128, cross: &[(u32, usize, i128, i128)]) -> Vec<i128> {
 }
 
 impl Engine {
+    /// A position's band entry, with its i64 room noted — or pinned to the mark without room.
+    fn roomed(&self, m: u32, q: i64, c: i64, share: i128, band: (i64, i64), room: &mut Vec<(u32, i64, i64)>) -> (u32, i64, i64) {
+        let mk = &self.markets[m as usize];
+        match i64_room(mk, q, c, share) {
+            Some((lo, hi)) => {
+                room.push((m, lo, hi));
+                (m, band.0, band.1)
+            }
+            None => (m, mk.mark, mk.mark),
+        }
+    }
+
+    /// Moves past a market's i64 room make every account with a position there dirty (and the
+    /// room is rebuilt from their re-checks). Returns the rooms so replaced, for an undo.
+    fn watch_room_moved(&mut self, moves: &[(u32, i64, i64)]) -> Vec<(u32, (i64, i64))> {
+        let mut undo = Vec::new();
+        let Some(ix) = self.watch.index.as_mut() else { return undo };
+        for &(m, _, new) in moves {
+            ix.heaps(m as usize);
+            let r = ix.room[m as usize];
+            if new < r.0 || new > r.1 {
+                undo.push((m, r));
+                ix.room[m as usize] = (0, i64::MAX);
+                for &a in &self.positions[m as usize].account {
+                    ix.mark_dirty(a);
+                }
+            }
+        }
+        undo
+    }
+
     /// Exact re-check of one account at the current marks: its liquidatable scopes and new bands.
     /// Errors as the sweep's for the same values.
     fn scan_account(&self, a: u32, out: &mut Scan) -> Result<()> {
         out.bands.clear();
         out.liq.clear();
         out.cross.clear();
+        out.over.clear();
+        out.room.clear();
         let acc = &self.accounts[a as usize];
         if !acc.alive {
             return Ok(());
@@ -350,14 +438,21 @@ impl Engine {
             let mmi = mk.maintenance_margin(q, c).map_err(ctx)?;
             if col.isolated[s] {
                 let eq = add(col.isolated_margin[s] as i128, u, "isolated equity").map_err(ctx)?;
-                let r = margin_row(a, m, eq, mmi, true).map_err(ctx)?;
+                let r = margin_row_or_overflow(a, m, eq, mmi, true);
+                if r.overflow {
+                    // No exact band: any move of this mark re-checks it.
+                    out.over.push(m);
+                    out.bands.push((m, mk.mark, mk.mark));
+                    continue;
+                }
                 if r.liquidatable {
                     out.liq.push(m);
                 }
                 // Both fit i64 (margin_row checked), so the slack fits i128.
                 let g = eq - mmi;
-                let (lo, hi) = band_of(mk, q, c, u, mmi, budget(g), g <= 0);
-                out.bands.push((m, lo, hi));
+                let share = i64::MAX as i128 - (col.isolated_margin[s] as i128).abs();
+                let band = band_of(mk, q, c, u, mmi, budget(g), g <= 0);
+                out.bands.push(self.roomed(m, q, c, share, band, &mut out.room));
             } else {
                 upnl = add(upnl, u, "account uPnL").map_err(ctx)?;
                 mm = add(mm, mmi, "account maintenance margin").map_err(ctx)?;
@@ -367,16 +462,40 @@ impl Engine {
         if !out.cross.is_empty() {
             let ctx = |e: Error| e.context(format!("account {}", acc.id));
             let eq = add(acc.balance as i128, upnl, "equity").map_err(ctx)?;
-            let r = margin_row(a, CROSS, eq, mm, true).map_err(ctx)?;
+            let r = margin_row_or_overflow(a, CROSS, eq, mm, true);
+            if r.overflow {
+                out.over.push(CROSS);
+                for &(m, ..) in &out.cross {
+                    let x = self.markets[m as usize].mark;
+                    out.bands.push((m, x, x));
+                }
+                out.bands.sort_unstable_by_key(|b| b.0);
+                return Ok(());
+            }
             if r.liquidatable {
                 out.liq.push(CROSS);
             }
             let g = eq - mm;
             let b = shares(budget(g), &out.cross);
+            // The account's sums stay in i64 while every position stays within its share; one
+            // past it pins them all (a move in any of its markets could then tip the sum).
+            let share = (i64::MAX as i128 - (acc.balance as i128).abs()) / out.cross.len() as i128;
+            let at = out.room.len();
+            let mut pinned = false;
+            for &(m, s, ..) in &out.cross {
+                let (mk, col) = (&self.markets[m as usize], &self.positions[m as usize]);
+                match i64_room(mk, col.qty[s], col.cost[s], share) {
+                    Some((lo, hi)) => out.room.push((m, lo, hi)),
+                    None => pinned = true,
+                }
+            }
+            if pinned {
+                out.room.truncate(at);
+            }
             for (i, &(m, s, u, mmi)) in out.cross.iter().enumerate() {
                 let (mk, col) = (&self.markets[m as usize], &self.positions[m as usize]);
-                let (lo, hi) = band_of(mk, col.qty[s], col.cost[s], u, mmi, b[i], g <= 0);
-                out.bands.push((m, lo, hi));
+                let band = if pinned { (mk.mark, mk.mark) } else { band_of(mk, col.qty[s], col.cost[s], u, mmi, b[i], g <= 0) };
+                out.bands.push((m, band.0, band.1));
             }
         }
         // Bands in market order, as the account's positions are.
@@ -390,6 +509,8 @@ impl Engine {
         let mut his: Vec<Vec<Reverse<Entry>>> = vec![Vec::new(); self.markets.len()];
         let mut los: Vec<Vec<Entry>> = vec![Vec::new(); self.markets.len()];
         let mut liq = BTreeSet::new();
+        let mut over = BTreeSet::new();
+        let mut room = vec![(0, i64::MAX); self.markets.len()];
         let mut scan = Scan::default();
         for a in 0..n as u32 {
             self.scan_account(a, &mut scan)?;
@@ -402,6 +523,11 @@ impl Engine {
                 }
             }
             liq.extend(scan.liq.iter().map(|&m| (a, m)));
+            over.extend(scan.over.iter().map(|&m| (a, m)));
+            for &(m, lo, hi) in &scan.room {
+                let r = &mut room[m as usize];
+                *r = (r.0.max(lo), r.1.min(hi));
+            }
         }
         let ix = Index {
             gen: vec![0; n],
@@ -409,11 +535,13 @@ impl Engine {
             dirty_list: Vec::new(),
             hi: his.into_iter().map(|mut v| { v.shrink_to_fit(); BinaryHeap::from(v) }).collect(),
             lo: los.into_iter().map(|mut v| { v.shrink_to_fit(); BinaryHeap::from(v) }).collect(),
+            room,
         };
         let w = &mut self.watch;
         w.last_rechecked = n;
         w.touched.extend(w.liq.symmetric_difference(&liq).copied());
         w.liq = liq;
+        w.over = over;
         w.index = Some(Box::new(ix));
         Ok(())
     }
@@ -431,6 +559,8 @@ impl Engine {
         let mut scan = Scan::default();
         let mut bands: Vec<(u32, u32, i64, i64)> = Vec::new();
         let mut liqs: Vec<(u32, u32)> = Vec::new();
+        let mut overs: Vec<(u32, u32)> = Vec::new();
+        let mut rooms: Vec<(u32, i64, i64)> = Vec::new();
         for &a in &list {
             if let Err(e) = self.scan_account(a, &mut scan) {
                 self.watch.index = Some(ix);
@@ -438,6 +568,8 @@ impl Engine {
             }
             bands.extend(scan.bands.iter().map(|&(m, lo, hi)| (a, m, lo, hi)));
             liqs.extend(scan.liq.iter().map(|&m| (a, m)));
+            overs.extend(scan.over.iter().map(|&m| (a, m)));
+            rooms.extend_from_slice(&scan.room);
         }
         if ix.gen.len() < self.accounts.len() {
             ix.gen.resize(self.accounts.len(), 0);
@@ -450,6 +582,9 @@ impl Engine {
         for (a, m, lo, hi) in bands {
             ix.push(m, lo, hi, a, self.positions[m as usize].qty.len());
         }
+        for (m, lo, hi) in rooms {
+            ix.narrow(m, lo, hi);
+        }
         let w = &mut self.watch;
         w.last_rechecked = list.len();
         for &a in &list {
@@ -458,7 +593,12 @@ impl Engine {
                 w.liq.remove(&x);
                 w.touched.insert(x);
             }
+            let old: Vec<(u32, u32)> = w.over.range((a, 0)..=(a, CROSS)).copied().collect();
+            for x in old {
+                w.over.remove(&x);
+            }
         }
+        w.over.extend(overs);
         for x in liqs {
             w.liq.insert(x);
             w.touched.insert(x);
@@ -475,6 +615,7 @@ impl Engine {
                 ix.pop_crossed(m, old, new, &mut popped);
             }
         }
+        self.watch_room_moved(moves);
     }
 
     /// Move marks (as `set_marks`) and return the scopes whose liquidatable status changed since
@@ -494,9 +635,13 @@ impl Engine {
             for &(m, old, new) in &moves {
                 ix.pop_crossed(m, old, new, &mut popped);
             }
+            let rooms = self.watch_room_moved(&moves);
             let r = self.watch_refresh();
             if r.is_err() {
                 let ix = self.watch.index.as_mut().unwrap();
+                for (m, r) in rooms {
+                    ix.room[m as usize] = r;
+                }
                 for (m, upper, e) in popped {
                     if upper {
                         ix.hi[m as usize].push(Reverse(e));
@@ -519,8 +664,9 @@ impl Engine {
         Ok(self.watch.report())
     }
 
-    /// The liquidatable cross accounts and isolated positions, worst first — the rows a full
-    /// `sweep(None)` returns, from the index (built on first use, dirty accounts re-checked).
+    /// The liquidatable cross accounts and isolated positions, worst first, then the scopes whose
+    /// equity or MM leaves i64 — the rows of a full `sweep(None)`'s `liquidatable` and `overflow`
+    /// lists, from the index (built on first use, dirty accounts re-checked).
     pub fn watch_liquidatable(&mut self) -> Result<Vec<MarginRow>> {
         if self.watch.index.is_none() {
             self.watch_build()?;
@@ -541,6 +687,10 @@ impl Engine {
             }
         }
         rows.sort_by(|x, y| worse_first(x, y, &self.accounts, &self.markets));
+        // Then the scopes that overflow (as the sweep's `overflow` list), by id and symbol.
+        let mut over: Vec<MarginRow> = self.watch.over.iter().map(|&(a, m)| MarginRow::overflowed(a, m)).collect();
+        over.sort_by(|x, y| worse_first(x, y, &self.accounts, &self.markets));
+        rows.extend(over);
         Ok(rows)
     }
 

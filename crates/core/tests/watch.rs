@@ -72,11 +72,25 @@ fn move_price(rng: &mut Rng, p: i64) -> i64 {
 
 #[test]
 fn the_watch_always_agrees_with_the_full_sweep() {
+    agree(8, false);
+}
+
+/// The same at quoteDecimals 12 with balances up to i64::MAX / 2: scopes leave i64 and come back
+/// as marks move (SPEC §5.5), and the watch reports them as the sweep does.
+#[test]
+fn the_watch_agrees_with_the_sweep_on_scopes_that_overflow() {
+    let over = agree(12, true);
+    assert!(over > 50, "too few overflowing scopes seen: {over}");
+}
+
+/// Random operations on random books; the watch's rows and reports checked against the sweep
+/// after each. Returns how many OVERFLOW rows were compared.
+fn agree(q: u32, big: bool) -> usize {
     let mut rng = Rng(0x9E37_79B9_7F4A_7C15);
     let mut checked = 0;
     let mut flips = 0;
+    let mut over = 0;
     for round in 0..12 {
-        let q = 8;
         let mut e = Engine::new(q).unwrap();
         let nm = rng.range(1, 4) as u32;
         for i in 0..nm {
@@ -86,7 +100,9 @@ fn the_watch_always_agrees_with_the_full_sweep() {
         let ids: Vec<String> = (0..na).map(|i| format!("a{i:03}")).collect();
         let balances: Vec<i64> = ids.iter().map(|_| {
             let e = rng.range(4, 11) as u32;
-            rng.range(0, 10i64.pow(e))
+            let big_e = rng.range(12, 18) as u32;
+            let top = if rng.range(0, 1) == 0 { i64::MAX / 2 } else { 10i64.pow(big_e) };
+            if big { rng.range(0, top) } else { rng.range(0, 10i64.pow(e)) }
         }).collect();
         e.add_accounts(&ids, &balances).unwrap();
         for a in 0..na {
@@ -111,7 +127,12 @@ fn the_watch_always_agrees_with_the_full_sweep() {
             if op < 60 {
                 let k = rng.range(1, 3) as usize;
                 let ms: Vec<u32> = (0..k).map(|_| rng.range(0, nm as i64 - 1) as u32).collect();
-                let ps: Vec<i64> = ms.iter().map(|&m| move_price(&mut rng, e.markets()[m as usize].mark)).collect();
+                let mut ps: Vec<i64> = ms.iter().map(|&m| move_price(&mut rng, e.markets()[m as usize].mark)).collect();
+                if big && rng.range(0, 9) == 0 {
+                    // A rally or a collapse by a factor: profits past i64 and back.
+                    let f = rng.range(2, 30);
+                    ps[0] = if rng.range(0, 1) == 0 { ps[0].saturating_mul(f).min(10i64.pow(12)) } else { (ps[0] / f).max(1) };
+                }
                 update = Some(e.update_marks(&ms, &ps));
             } else if op < 68 {
                 let m = rng.range(0, nm as i64 - 1) as u32;
@@ -164,12 +185,27 @@ fn the_watch_always_agrees_with_the_full_sweep() {
                 None => {}
             }
             let rows = e.watch_liquidatable().unwrap();
-            assert_eq!(rows, e.sweep(None).unwrap().liquidatable, "round {round} step {step}: liquidatable rows");
+            let r = e.sweep(None).unwrap();
+            over += r.overflow.len();
+            let want = [r.liquidatable, r.overflow].concat();
+            if rows != want {
+                for x in want.iter().filter(|x| !rows.contains(x)) {
+                    let acc = &e.accounts()[x.account as usize];
+                    eprintln!("missing {x:?} balance {} last op {op}", acc.balance);
+                    for &(m, s) in &acc.positions {
+                        let mk = &e.markets()[m as usize];
+                        let c = e.positions(m);
+                        eprintln!("  m{m} {:?} {:?} P{} D{} mark {} qty {} cost {} iso {} im {}", mk.kind, mk.basis, mk.price_decimals, mk.qty_decimals, mk.mark, c.qty[s as usize], c.cost[s as usize], c.isolated[s as usize], c.isolated_margin[s as usize]);
+                    }
+                }
+            }
+            assert_eq!(rows, want, "round {round} step {step}: liquidatable and overflow rows");
             checked += 1;
         }
     }
     assert!(checked > 3000, "too few steps compared: {checked}");
     assert!(flips > 200, "the paths must flip statuses often enough to mean something: {flips}");
+    over
 }
 
 #[test]

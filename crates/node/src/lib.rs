@@ -73,6 +73,8 @@ pub struct MarginColumns {
     /// ppm rounded up; -1 when equity ≤ 0
     pub margin_ratio_ppm: BigInt64Array,
     pub liquidatable: Uint8Array,
+    /// 0 ok; 1 OVERFLOW: the scope's equity or MM leaves i64 (equity, MM 0, ratio -1; SPEC §5.5)
+    pub status: Uint8Array,
 }
 
 /// Per-position risk; prices in ticks, 0 = none in range.
@@ -100,6 +102,7 @@ fn margin_columns(rows: &[core::MarginRow]) -> MarginColumns {
         maintenance_margin: rows.iter().map(|r| r.maintenance_margin).collect::<Vec<_>>().into(),
         margin_ratio_ppm: rows.iter().map(|r| r.margin_ratio_ppm.unwrap_or(-1)).collect::<Vec<_>>().into(),
         liquidatable: rows.iter().map(|r| r.liquidatable as u8).collect::<Vec<_>>().into(),
+        status: rows.iter().map(|r| r.overflow as u8).collect::<Vec<_>>().into(),
     }
 }
 
@@ -316,6 +319,7 @@ impl Task for SweepTask {
     fn resolve(&mut self, _env: Env, out: Self::Output) -> Result<Self::JsValue> {
         let mut rows = out.liquidatable;
         rows.extend(out.warnings);
+        rows.extend(out.overflow);
         Ok(margin_columns(&rows))
     }
 }
@@ -451,6 +455,7 @@ impl NativeEngine {
         let r = self.inner.sweep(w).map_err(err)?;
         let mut rows = r.liquidatable;
         rows.extend(r.warnings);
+        rows.extend(r.overflow);
         Ok(margin_columns(&rows))
     }
 
@@ -486,6 +491,7 @@ impl NativeEngine {
         let r = self.inner.sweep_threads(w, threads as usize).map_err(err)?;
         let mut rows = r.liquidatable;
         rows.extend(r.warnings);
+        rows.extend(r.overflow);
         Ok(margin_columns(&rows))
     }
 

@@ -1,0 +1,162 @@
+//! The sweep's integer kernel (sweep.rs) against the straightforward i128 sweep it replaced
+//! (`sweep_reference`): the same rows (OVERFLOW rows included), or the same error, on random books that reach every tier
+//! of linear and inverse markets (mark and entry basis, deduction and step tiers, more tiers than
+//! the kernel's arrays hold), every sign of the unit exponent (divisions by 10^k or none), and
+//! positions near the limits, where the i64 fast path must fall back.
+
+use deleverage_core::*;
+
+mod common;
+use common::Rng;
+
+/// A market whose tier floors are spread geometrically over the values the positions take, so
+/// every tier is reached.
+fn market(rng: &mut Rng, symbol: &str, q: u32) -> MarketSpec {
+    let kind = if rng.range(0, 3) == 0 { ContractKind::Inverse } else { ContractKind::Linear };
+    let (mut p, mut d) = (rng.range(0, 6) as u32, rng.range(0, 6) as u32);
+    if kind == ContractKind::Inverse {
+        d = 0;
+        p = p.min(12 - q.min(12));
+    } else {
+        // SPEC §2.3: P + D ≤ Q + 10.
+        while p + d > q + 10 {
+            p = p.saturating_sub(1);
+            d = d.saturating_sub(1);
+        }
+    }
+    let n = if rng.range(0, 6) == 0 { rng.range(17, 20) } else { rng.range(1, 6) } as usize;
+    let step = rng.range(2, 12);
+    let mut floors = vec![0i64];
+    let mut mmr = vec![rng.range(100_000, 1_000_000)];
+    for i in 1..n {
+        let f = (floors[i - 1].max(rng.range(1, 10i64.pow(p + d + 2)))).saturating_mul(step).min(10i64.pow(17) + i as i64);
+        if f <= floors[i - 1] {
+            break;
+        }
+        floors.push(f);
+        mmr.push((mmr[i - 1] + rng.range(0, 2_000_000)).min(90_000_000));
+    }
+    mmr.truncate(floors.len());
+    let imr = mmr.iter().map(|m| (m * 2).min(100_000_000)).collect();
+    MarketSpec {
+        symbol: symbol.into(),
+        kind,
+        price_decimals: p,
+        qty_decimals: d,
+        contract_size: if kind == ContractKind::Inverse { rng.pick(&[1, 10, 100]) } else { 1 },
+        basis: rng.pick(&[MarginBasis::Mark, MarginBasis::Entry]),
+        form: rng.pick(&[TierForm::Deduction, TierForm::Step]),
+        floors,
+        mmr,
+        imr,
+        maint_amount: None,
+        mark: rng.range(1, 10i64.pow(p + 4)),
+    }
+}
+
+fn book(rng: &mut Rng, near_limit: bool) -> Engine {
+    let q = rng.range(0, 18) as u32;
+    let mut e = Engine::new(q).unwrap();
+    let nm = rng.range(1, 6);
+    for i in 0..nm {
+        // Markets that break the unit limits are refused: skip them.
+        let _ = e.add_market(market(rng, &format!("M{i}"), q));
+    }
+    let na = 60u32;
+    let ids: Vec<String> = (0..na).map(|i| format!("a{i:02}")).collect();
+    let big = if near_limit { i64::MAX / 2 } else { 10i64.pow(q.min(15) + 3) };
+    let balances: Vec<i64> = ids.iter().map(|_| rng.range(-big / 8, big)).collect();
+    e.add_accounts(&ids, &balances).unwrap();
+    let nm = e.markets().len() as u32;
+    for a in 0..na {
+        for m in 0..nm {
+            if rng.range(0, 2) == 0 {
+                continue;
+            }
+            let mk = &e.markets()[m as usize];
+            let mark = mk.mark;
+            let entry = (mark + rng.range(-mark / 2, mark / 2)).max(1);
+            let mag = if near_limit && rng.range(0, 4) == 0 { rng.range(12, 15) } else { rng.range(0, 7) };
+            let qty = rng.range(1, 10i64.pow(mag as u32)).min(10i64.pow(15)) * rng.pick(&[1, -1]);
+            let iso = rng.range(0, 4) == 0;
+            let im = if iso { rng.range(0, big) } else { 0 };
+            let flags = if iso { FLAG_ISOLATED } else { 0 };
+            // Rows outside the unit limits are refused: the book keeps the others.
+            let _ = e.set_positions(&PositionRows { account: &[a], market: &[m], qty: &[qty], price: &[entry], isolated_margin: &[im], flags: &[flags] });
+        }
+    }
+    e
+}
+
+fn same(e: &Engine, what: &str) -> (usize, usize) {
+    let want = e.sweep_reference(Some(700_000), 1);
+    for t in [1, 2, 3] {
+        let got = e.sweep_kernel(Some(700_000), t);
+        match (&want, &got) {
+            (Ok(w), Ok(g)) => assert_eq!(w, g, "{what}, {t} threads"),
+            (Err(w), Err(g)) => assert_eq!((w.code, &w.message), (g.code, &g.message), "{what}, {t} threads"),
+            _ => panic!("{what}, {t} threads: reference {want:?}, kernel {got:?}"),
+        }
+    }
+    match want {
+        Ok(r) => (r.liquidatable.len() + r.warnings.len(), r.overflow.len()),
+        Err(e) => panic!("{what}: {e:?}"),
+    }
+}
+
+#[test]
+fn the_kernel_gives_the_reference_sweep_rows_and_errors() {
+    let mut rng = Rng(0x9E37_79B9_7F4A_7C15);
+    let (mut rows, mut overflows) = (0, 0);
+    for round in 0..300 {
+        let near = round % 3 == 0;
+        let mut e = book(&mut rng, near);
+        let (r, x) = same(&e, &format!("round {round}"));
+        rows += r;
+        overflows += x;
+        // Move every mark: other tiers, other signs of uPnL.
+        for m in 0..e.markets().len() as u32 {
+            let mark = e.markets()[m as usize].mark;
+            let to = (mark + rng.range(-mark * 9 / 10, mark * 3)).clamp(1, 10i64.pow(15));
+            e.set_marks(&[m], &[to]).unwrap();
+        }
+        let (r, x) = same(&e, &format!("round {round}, marks moved"));
+        rows += r;
+        overflows += x;
+    }
+    // The books must exercise both outcomes, or the comparison proves little.
+    assert!(rows > 1_000, "{rows} rows");
+    assert!(overflows > 0, "no scope overflowed");
+}
+
+/// Every tier of a linear mark-basis market is reached and priced as the general formula does,
+/// including positions exactly at a tier floor (|q|·mark = floor) and one lot below it (step
+/// tiers: the rate jumps there).
+#[test]
+fn tier_limits_are_exact_at_the_floor() {
+    let mut e = Engine::new(8).unwrap();
+    let floors = vec![0, 1_000_000, 7_000_000, 50_000_000, 51_000_000];
+    let mmr = vec![400_000, 500_000, 1_000_000, 2_500_000, 5_000_000];
+    e.add_market(MarketSpec {
+        symbol: "T".into(), kind: ContractKind::Linear, price_decimals: 2, qty_decimals: 3, contract_size: 1,
+        basis: MarginBasis::Mark, form: TierForm::Step, imr: mmr.iter().map(|x| x * 2).collect(), floors: floors.clone(), mmr, maint_amount: None, mark: 1_000,
+    })
+    .unwrap();
+    let mut qty = vec![];
+    for f in &floors[1..] {
+        let q = f / 1_000;
+        qty.extend([q - 1, q, q + 1]);
+    }
+    let n = qty.len();
+    let ids: Vec<String> = (0..n).map(|i| format!("a{i}")).collect();
+    // Balances just at and around each position's maintenance margin.
+    let mm: Vec<i64> = qty.iter().map(|&q| e.markets()[0].maintenance_margin(q, q * 1_000).unwrap() as i64).collect();
+    let balances: Vec<i64> = mm.iter().enumerate().map(|(i, m)| m + (i as i64 % 3) - 1).collect();
+    e.add_accounts(&ids, &balances).unwrap();
+    let acc: Vec<u32> = (0..n as u32).collect();
+    e.set_positions(&PositionRows { account: &acc, market: &vec![0; n], qty: &qty, price: &vec![1_000; n], isolated_margin: &vec![0; n], flags: &vec![0; n] }).unwrap();
+    let r = e.sweep_kernel(None, 1).unwrap();
+    assert_eq!(r, e.sweep_reference(None, 1).unwrap());
+    // equity = balance (entry = mark) ≤ MM exactly for the balances at MM − 1 and MM.
+    assert_eq!(r.liquidatable.len(), 2 * floors[1..].len());
+}
