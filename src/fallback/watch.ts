@@ -250,6 +250,8 @@ export interface WatchChange {
 }
 
 export class Watch {
+  /** Accounts the last update re-checked exactly (the bench's diagnostic, as watch.rs keeps). */
+  lastRechecked = 0
   private built = false
   private gen = new Uint32Array(16)
   private dirty = new Uint8Array(16)
@@ -466,6 +468,7 @@ export class Watch {
   refresh(): void {
     if (!this.built || this.dirtyList.length === 0) return
     const list = this.dirtyList.slice().sort((x, y) => x - y)
+    this.lastRechecked = list.length
     const scans: Scan[] = []
     for (const a of list) {
       const s: Scan = { bands: [], liq: [] }
@@ -510,6 +513,7 @@ export class Watch {
       this.build()
       return
     }
+    this.lastRechecked = 0
     const before = this.dirtyList.length
     const popped: Popped[] = []
     for (const [m, old, nw] of moves) this.popCrossed(m, old, nw, popped)
