@@ -9,7 +9,8 @@ import { CROSS } from '../core.js'
 import type { Columns } from './waterfall.js'
 import { withContext } from './errors.js'
 import { domain } from './liq.js'
-import { Entry as EntryBasis, Linear, type Market } from './market.js'
+import { fastPathsEnabled, marginValueF, mmF, tierIndexF, upnlF } from './fast.js'
+import { Entry as EntryBasis, Linear, SAFE, type Market } from './market.js'
 import { I128_MAX, I128_MIN, PRICE_MAX_TICKS, RATE_SCALE, add, pow10, sub, toI64 } from './num.js'
 
 /** What the watch reads from the position store (implemented by JsEngine). */
@@ -19,9 +20,14 @@ export interface WatchStore {
   accountsLen(): number
   alive(a: number): boolean
   refs(a: number): readonly number[]
-  col(m: number): Columns
+  /** The columns with the number mirrors the fast paths read (costF, isolatedMarginF). */
+  col(m: number): Columns & { readonly costF: Float64Array; readonly isolatedMarginF: Float64Array }
   balance(a: number): bigint
 }
+
+/** scanFast's per-position scratch: uPnL and MM as exact doubles. */
+let U = new Float64Array(16)
+let MM = new Float64Array(16)
 
 /** Rounding slack of uPnL − MM against its exact value (SPEC §14.2). */
 const MARGIN = 3n
@@ -113,7 +119,8 @@ interface Popped {
 
 /** One account's exact re-check: bands (market, lo, hi) and its liquidatable scopes. */
 interface Scan {
-  bands: Array<[number, bigint, bigint]>
+  /** (market, lo, hi) triples in market order. */
+  bands: number[]
   liq: number[]
 }
 
@@ -158,59 +165,101 @@ function guessTicks(mk: Market, q: bigint, x0: bigint, b: bigint, mmr: bigint): 
   return d === null || d > cap ? cap : d
 }
 
-/** watch.rs band: [lo, hi] ∋ x0 within which uPnL − MM moves by at most `bud` the wrong way. */
-function band(mk: Market, q: bigint, c: bigint, x0: bigint, f0: bigint, bud: bigint, liq: boolean): [bigint, bigint] {
-  if (bud < 2n * MARGIN) return [x0, x0]
-  let dlo: bigint
-  let dhi: bigint
+/** The band `band` found last: [bandLo, bandHi] (module scratch, so no pair is allocated per band). */
+let bandLo = 0
+let bandHi = 0
+const SAFE_BIG = BigInt(SAFE)
+
+/**
+ * watch.rs band: [lo, hi] ∋ x0 within which uPnL − MM moves by at most `bud` the wrong way; the
+ * result is left in bandLo/bandHi. Prices are ≤ 10^15 ticks, exact as doubles. f0 = uPnL − MM at
+ * x0: `f0n` is it as an exact double (NaN when it is not) and `f0` as a bigint (null when f0n is
+ * exact). Each trial price is evaluated with the number fast paths (fast.ts) when they are exact,
+ * else with the BigInt reference, so the band is the Rust one either way.
+ */
+function band(mk: Market, q: bigint, c: bigint, qn: number, cn: number, x0: number, f0n: number, f0: bigint | null, bud: bigint, liq: boolean): void {
+  bandLo = bandHi = x0
+  if (bud < 2n * MARGIN) return
+  let dlo: number
+  let dhi: number
   try {
-    ;[dlo, dhi] = domain(mk, q, 0)
+    const d = domain(mk, q, 0)
+    dlo = Number(d[0])
+    dhi = Number(d[1])
   } catch {
-    return [x0, x0]
+    return
   }
-  if (x0 < dlo || x0 > dhi) return [x0, x0]
-  const tier = (x: bigint): number => mk.tierIndex(mk.marginValueAt(q, c, x, 0), 0)
+  if (x0 < dlo || x0 > dhi) return
+  const fast = fastPathsEnabled()
+  const tier = (x: number): number => {
+    const v = fast ? marginValueF(mk, qn, cn, x) : NaN
+    return v === v ? tierIndexF(mk, v) : mk.tierIndex(mk.marginValueAt(q, c, BigInt(x), 0), 0)
+  }
   let t0: number
   try {
     t0 = tier(x0)
   } catch {
-    return [x0, x0]
+    return
   }
   // With continuous MM, uPnL − MM is monotone over the domain: the favourable end is open.
   const monotone = mk.continuousMm
   const tiered = !monotone && mk.basis !== EntryBasis && mk.floors.length > 1
-  const freeUp = q > 0n !== liq
-  const guess = guessTicks(mk, q, x0, bud - 2n * MARGIN, mk.mmr[t0] as bigint)
-  const holds = (x1: bigint): boolean => {
+  const freeUp = qn > 0 !== liq
+  const guess = Number(guessTicks(mk, q, x0 === mk.markF ? mk.mark : BigInt(x0), bud - 2n * MARGIN, mk.mmr[t0] as bigint))
+  // change + MARGIN ≤ bud, for an exact change below 2^53: change ≤ bud − MARGIN
+  const room = bud - MARGIN
+  const roomN = room < SAFE_BIG ? Number(room) : Infinity
+  const holds = (x1: number): boolean => {
+    if (fast && f0n === f0n) {
+      const v = tiered ? marginValueF(mk, qn, cn, x1) : 0
+      if (v === v) {
+        if (tiered && tierIndexF(mk, v) !== t0) return false
+        const u1 = upnlF(mk, qn, cn, x1)
+        const m1 = mmF(mk, qn, cn, x1)
+        const f1 = u1 - m1
+        if (Math.abs(f1) < SAFE) {
+          const change = liq ? f1 - f0n : f0n - f1
+          if (Math.abs(change) < SAFE) return (change > 0 ? change : 0) <= roomN
+        }
+      }
+    }
     try {
-      if (tiered && tier(x1) !== t0) return false
-      const f1 = sub(mk.upnlAt(q, c, x1, 0), mk.maintenanceMarginAt(q, c, x1, 0), 'watch band')
-      const change = liq ? sub(f1, f0, 'watch band') : sub(f0, f1, 'watch band')
+      const X = BigInt(x1)
+      if (tiered && mk.tierIndex(mk.marginValueAt(q, c, X, 0), 0) !== t0) return false
+      const F0 = f0 ?? BigInt(f0n)
+      const f1 = sub(mk.upnlAt(q, c, X, 0), mk.maintenanceMarginAt(q, c, X, 0), 'watch band')
+      const change = liq ? sub(f1, F0, 'watch band') : sub(F0, f1, 'watch band')
       return (change > 0n ? change : 0n) + MARGIN <= bud
     } catch {
       return false
     }
   }
-  const end = (up: boolean): bigint => {
+  const end = (up: boolean): number => {
     let d = guess
     for (;;) {
-      if (d <= 0n) return x0
+      if (d <= 0) return x0
       let x1 = up ? x0 + d : x0 - d
       if (up && x1 > dhi) x1 = dhi
       if (!up && x1 < dlo) x1 = dlo
       if (x1 === x0) return x0
       if (holds(x1)) return x1
-      d = (x1 > x0 ? x1 - x0 : x0 - x1) / 2n
+      d = Math.floor((x1 > x0 ? x1 - x0 : x0 - x1) / 2)
     }
   }
-  if (monotone) return freeUp ? [end(false), PRICE_MAX_TICKS] : [1n, end(true)]
-  return [end(false), end(true)]
+  if (monotone) {
+    if (freeUp) (bandLo = end(false)), (bandHi = PMAX)
+    else (bandLo = 1), (bandHi = end(true))
+    return
+  }
+  bandLo = end(false)
+  bandHi = end(true)
 }
 
 /** watch.rs band_of: the band at the mark; [x0, x0] if uPnL − MM leaves i128. */
-function bandOf(mk: Market, q: bigint, c: bigint, u: bigint, mm: bigint, bud: bigint, liq: boolean): [bigint, bigint] {
+function bandOf(mk: Market, q: bigint, c: bigint, qn: number, cn: number, u: bigint, mm: bigint, bud: bigint, liq: boolean): void {
   const f0 = u - mm
-  return fitsI128(f0) ? band(mk, q, c, mk.mark, f0, bud, liq) : [mk.mark, mk.mark]
+  if (fitsI128(f0)) band(mk, q, c, qn, cn, mk.markF, f0 > -SAFE_BIG && f0 < SAFE_BIG ? Number(f0) : NaN, f0, bud, liq)
+  else bandLo = bandHi = mk.markF
 }
 
 /** Per-account set of markets (CROSS for the cross account). */
@@ -353,13 +402,13 @@ export class Watch {
     }
   }
 
-  private push(m: number, lo: bigint, hi: bigint, a: number, positions: number): void {
+  private push(m: number, lo: number, hi: number, a: number, positions: number): void {
     this.heaps(m)
     const g = this.gen[a] as number
     const h = this.hi[m] as EntryHeap
     const l = this.lo[m] as EntryHeap
-    if (hi < PRICE_MAX_TICKS) h.push(Number(hi), a, g)
-    if (lo > 1n) l.push(-Number(lo), a, g)
+    if (hi < PMAX) h.push(hi, a, g)
+    if (lo > 1) l.push(-lo, a, g)
     const limit = 2 * positions + 1024
     if (h.len > limit || l.len > limit) {
       const keep = (x: number, y: number): boolean => this.live(x, y)
@@ -374,10 +423,83 @@ export class Watch {
     out.liq = []
     const st = this.store
     if (!st.alive(a)) return
-    const refs = st.refs(a)
+    if (!(fastPathsEnabled() && this.scanFast(a, st.refs(a), out))) this.scanExact(a, st.refs(a), out)
+  }
+
+  /**
+   * scanAccount on exact doubles, for an account whose every uPnL, MM and sum is an exact double
+   * below 2^53 (fast.ts); false (and nothing written) when one is not. Same bands and statuses as
+   * scanExact: the values are the same integers, and no check that could fail there can fail here.
+   */
+  private scanFast(a: number, refs: readonly number[], out: Scan): boolean {
+    const st = this.store
+    const n = refs.length >> 1
+    if (U.length < n) (U = new Float64Array(2 * n)), (MM = new Float64Array(2 * n))
+    let upnl = 0
+    let mm = 0
+    let cross = 0
+    for (let i = 0; i < n; i++) {
+      const m = refs[2 * i] as number
+      const s = refs[2 * i + 1] as number
+      const mk = st.markets[m] as Market
+      const col = st.col(m)
+      const u = upnlF(mk, col.qty[s] as number, col.costF[s] as number, mk.markF)
+      const pm = mmF(mk, col.qty[s] as number, col.costF[s] as number, mk.markF)
+      if (u !== u || pm !== pm) return false
+      U[i] = u
+      MM[i] = pm
+      if (col.isolated[s] === 1) {
+        const im = col.isolatedMarginF[s] as number
+        const eq = im + u
+        if (!(Math.abs(im) < SAFE && Math.abs(eq) < SAFE && Math.abs(eq - pm) < SAFE)) return false
+      } else {
+        upnl += u
+        mm += pm
+        cross++
+      }
+    }
+    const bal = cross > 0 ? st.balance(a) : 0n
+    if (bal >= SAFE_BIG || bal <= -SAFE_BIG) return false
+    const eq = Number(bal) + upnl
+    if (!(Math.abs(upnl) < SAFE && Math.abs(mm) < SAFE && Math.abs(eq) < SAFE && Math.abs(eq - mm) < SAFE)) return false
+    // Cross budgets are shared by weight in BigInt (the products pass 2^53); isolated ones are own.
+    const g = eq - mm
+    const b = BigInt(g > 0 ? g - 1 : -g)
+    let wB = 0n
+    for (let i = 0; i < n; i++) if (st.col(refs[2 * i] as number).isolated[refs[2 * i + 1] as number] !== 1) wB += BigInt((MM[i] as number) > 1 ? (MM[i] as number) : 1)
+    const byWeight = fitsI128(b * wB)
+    for (let i = 0; i < n; i++) {
+      const m = refs[2 * i] as number
+      const s = refs[2 * i + 1] as number
+      const mk = st.markets[m] as Market
+      const col = st.col(m)
+      const qn = col.qty[s] as number
+      const u = U[i] as number
+      const pm = MM[i] as number
+      if (col.isolated[s] === 1) {
+        const ge = (col.isolatedMarginF[s] as number) + u - pm
+        if (ge <= 0) out.liq.push(m)
+        const f0 = u - pm
+        band(mk, BigInt(qn), col.cost[s] as bigint, qn, col.costF[s] as number, mk.markF, Math.abs(f0) < SAFE ? f0 : NaN, Math.abs(f0) < SAFE ? null : BigInt(u) - BigInt(pm), BigInt(ge > 0 ? ge - 1 : -ge), ge <= 0)
+      } else {
+        const share = byWeight ? (b * BigInt(pm > 1 ? pm : 1)) / wB : b / BigInt(cross)
+        const f0 = u - pm
+        band(mk, BigInt(qn), col.cost[s] as bigint, qn, col.costF[s] as number, mk.markF, Math.abs(f0) < SAFE ? f0 : NaN, Math.abs(f0) < SAFE ? null : BigInt(u) - BigInt(pm), share, g <= 0)
+      }
+      out.bands.push(m, bandLo, bandHi)
+    }
+    // refs are in market order; the cross scope is reported after the isolated markets (scanExact)
+    if (cross > 0 && eq <= mm) out.liq.push(CROSS)
+    return true
+  }
+
+  /** scanAccount in BigInt, with Rust's checks (and errors) at every step. */
+  private scanExact(a: number, refs: readonly number[], out: Scan): void {
+    const st = this.store
     const id = st.ids[a] as string
     let upnl = 0n
     let mm = 0n
+    const bands: Array<[number, number, number]> = []
     const cross: Array<[number, number, bigint, bigint]> = []
     for (let i = 0; i < refs.length; i += 2) {
       const m = refs[i] as number
@@ -396,8 +518,8 @@ export class Watch {
           toI64(mmi, 'maintenance margin (does not fit i64)')
           if (eq <= mmi) out.liq.push(m)
           const g = eq - mmi
-          const [lo, hi] = bandOf(mk, q, c, u, mmi, budget(g), g <= 0n)
-          out.bands.push([m, lo, hi])
+          bandOf(mk, q, c, col.qty[s] as number, col.costF[s] as number, u, mmi, budget(g), g <= 0n)
+          bands.push([m, bandLo, bandHi])
         } else {
           upnl = add(upnl, u, 'account uPnL')
           mm = add(mm, mmi, 'account maintenance margin')
@@ -426,49 +548,53 @@ export class Watch {
         const mk = st.markets[m] as Market
         const col = st.col(m)
         const share = byWeight ? (b * (mmi > 1n ? mmi : 1n)) / w : b / BigInt(cross.length)
-        const [lo, hi] = bandOf(mk, BigInt(col.qty[s] as number), col.cost[s] as bigint, u, mmi, share, g <= 0n)
-        out.bands.push([m, lo, hi])
+        bandOf(mk, BigInt(col.qty[s] as number), col.cost[s] as bigint, col.qty[s] as number, col.costF[s] as number, u, mmi, share, g <= 0n)
+        bands.push([m, bandLo, bandHi])
       }
     }
-    out.bands.sort((x, y) => x[0] - y[0])
+    bands.sort((x, y) => x[0] - y[0])
+    for (const [m, lo, hi] of bands) out.bands.push(m, lo, hi)
   }
 
   /** Build the index at the current marks; on error nothing changes. */
   build(): void {
     const st = this.store
     const n = st.accountsLen()
-    const scans: Array<[number, Scan]> = []
+    // Scan straight into fresh heaps and sets; they replace the old ones only when all succeeded.
+    const hi: EntryHeap[] = []
+    const lo: EntryHeap[] = []
+    for (let m = 0; m < st.markets.length; m++) hi.push(new EntryHeap()), lo.push(new EntryHeap())
+    const liq: number[] = []
     const scan: Scan = { bands: [], liq: [] }
     for (let a = 0; a < n; a++) {
       this.scanAccount(a, scan)
-      if (scan.bands.length > 0 || scan.liq.length > 0) scans.push([a, { bands: scan.bands, liq: scan.liq }])
+      const b = scan.bands
+      for (let k = 0; k < b.length; k += 3) {
+        const m = b[k] as number
+        if ((b[k + 2] as number) < PMAX) (hi[m] as EntryHeap).push(b[k + 2] as number, a, 0)
+        if ((b[k + 1] as number) > 1) (lo[m] as EntryHeap).push(-(b[k + 1] as number), a, 0)
+      }
+      for (const m of scan.liq) liq.push(a, m)
     }
     this.gen = new Uint32Array(Math.max(16, n))
     this.dirty = new Uint8Array(Math.max(16, n))
     this.dirtyList = []
-    this.hi = []
-    this.lo = []
-    this.heaps(st.markets.length - 1)
+    this.hi = hi
+    this.lo = lo
     const old = this.liq.sorted()
     for (const [a, m] of old) this.liq.delete(a, m)
-    for (const [a, s] of scans) {
-      for (const [m, lo, hi] of s.bands) {
-        if (hi < PRICE_MAX_TICKS) (this.hi[m] as EntryHeap).push(Number(hi), a, 0)
-        if (lo > 1n) (this.lo[m] as EntryHeap).push(-Number(lo), a, 0)
-      }
-      for (const m of s.liq) this.liq.add(a, m)
-    }
+    for (let k = 0; k < liq.length; k += 2) this.liq.add(liq[k] as number, liq[k + 1] as number)
     // The symmetric difference of the old and new sets is what may have changed.
     for (const [a, m] of old) if (!this.liq.has(a, m)) this.touched.add(a, m)
     for (const [a, m] of this.liq.sorted()) this.touched.add(a, m)
     this.built = true
+    this.lastRechecked = n
   }
 
   /** Re-check every dirty account; all or nothing (on error they stay dirty). */
   refresh(): void {
     if (!this.built || this.dirtyList.length === 0) return
     const list = this.dirtyList.slice().sort((x, y) => x - y)
-    this.lastRechecked = list.length
     const scans: Scan[] = []
     for (const a of list) {
       const s: Scan = { bands: [], liq: [] }
@@ -483,8 +609,10 @@ export class Watch {
     this.dirtyList = []
     for (let i = 0; i < list.length; i++) {
       const a = list[i] as number
-      for (const [m, lo, hi] of (scans[i] as Scan).bands) this.push(m, lo, hi, a, this.store.col(m).len)
+      const b = (scans[i] as Scan).bands
+      for (let k = 0; k < b.length; k += 3) this.push(b[k] as number, b[k + 1] as number, b[k + 2] as number, a, this.store.col(b[k] as number).len)
     }
+    this.lastRechecked = list.length
     for (const a of list) {
       for (const m of this.liq.markets(a)) {
         this.liq.delete(a, m)
@@ -509,11 +637,11 @@ export class Watch {
 
   /** The part of update_marks after the marks moved; on error the caller restores the marks. */
   update(moves: Array<[number, bigint, bigint]>): void {
+    this.lastRechecked = 0
     if (!this.built) {
       this.build()
       return
     }
-    this.lastRechecked = 0
     const before = this.dirtyList.length
     const popped: Popped[] = []
     for (const [m, old, nw] of moves) this.popCrossed(m, old, nw, popped)
