@@ -1,4 +1,4 @@
-// `npm run bench [-- --sizes 100k,1M,4M,10M] [--json [file]] [--walk N] [--no-rust]`
+// `npm run bench [-- --sizes 100k,1M,4M,10M] [--sizes-only] [--json [file]] [--walk N] [--no-rust]`
 //
 // Benchmarks that cannot flatter: every peer is measured in the same run on the same book, the
 // exact engines are checked to agree (and the float peers to agree roughly) before anything is
@@ -31,6 +31,8 @@ const MAIN = parseSize(opt('--book3') || '1M')
 const walkSteps = Number(opt('--walk') || 2_000)
 const adlPositions = Number(opt('--adl-positions') || 1_000_000)
 const rust = !args.includes('--no-rust')
+// --sizes-only: the per-size sections alone (for 4M/10M runs); skips the 3 % book, incremental, fills, ADL
+const sizesOnly = args.includes('--sizes-only')
 const jsonOut = opt('--json')
 const RME_LIMIT = 10
 if (!global.gc) throw new Error('run with node --expose-gc (npm run bench does)')
@@ -263,6 +265,7 @@ for (const n of sizes) {
   console.log()
 }
 
+if (sizesOnly) finish()
 // The 3 % book: many rows to build, the public API's cost per row, the watch re-checking.
 const book3 = makeRaggedBook(MAIN, { liquidatablePct: 3, seed: 4099 })
 const { run: run3, nat, ts } = sweepBook(book3, 3, `[${fmtN(MAIN)}] book, 3 % liquidatable`)
@@ -290,7 +293,32 @@ report.book3pct = run3
     [core, decimal, columns, columnsIds].map((m) => [m.name, msText(m), m.load.toFixed(2), m === core || m.dropped || core.dropped ? '' : `${(m.meanMs - core.meanMs).toFixed(2)} ms`]),
   )
   console.log(`  first engine.sweep() on a fresh engine (ids not cached yet): ${firstMs.toFixed(1)} ms against ${coreOnce.toFixed(1)} ms for one core sweep`)
-  report.publicApi = { rows, core, decimal, columns, columnsIds, firstDecimalMs: firstMs, firstCoreMs: coreOnce }
+  // The JS layer alone, robust to load: the core's sweep replaced by the same columns, min of 40.
+  const cols = nat.core.sweep(null)
+  const core0 = nat.core as unknown as { sweep: unknown }
+  const sweepOf = core0.sweep
+  core0.sweep = () => cols
+  const min = (f: () => unknown) => {
+    let m = Infinity
+    for (let k = 0; k < 40; k++) m = Math.min(m, timed(f)[1])
+    return m
+  }
+  const jsLayer = {
+    decimalRowsMs: min(() => nat.sweep()),
+    columnsMs: min(() => nat.sweepColumns()),
+    columnsWithIdsMs: min(() => {
+      const c = nat.sweepColumns()
+      let s = 0
+      for (let i = 0; i < c.account.length; i++) s += c.accountId(i).length
+      return s
+    }),
+  }
+  core0.sweep = sweepOf
+  console.log(
+    `  the JS layer alone (core sweep replaced by its columns, min of 40): sweep() ${jsLayer.decimalRowsMs.toFixed(2)} ms, ` +
+      `sweepColumns() ${jsLayer.columnsMs.toFixed(3)} ms, sweepColumns() + every accountId(i) ${jsLayer.columnsWithIdsMs.toFixed(2)} ms (load ${load1().toFixed(2)})`,
+  )
+  report.publicApi = { rows, core, decimal, columns, columnsIds, firstDecimalMs: firstMs, firstCoreMs: coreOnce, jsLayer }
 }
 
 // Incremental: a walk on the marks where accounts really are re-checked, index build beside it.
@@ -304,7 +332,8 @@ interface WalkResult {
   recheckedMax: number
   flips: number
   fullSweepMs: number
-  fullSweepOverMeanUpdate: number
+  /** null when the full sweep's measurement was dropped */
+  fullSweepOverMeanUpdate: number | null
 }
 function walk(e: Engine, steps: number, rechecked: () => number, bp: number, fullSweep: Measure): WalkResult {
   const marks = book3.markets.map((m) => m.mark)
@@ -338,7 +367,7 @@ function walk(e: Engine, steps: number, rechecked: () => number, bp: number, ful
     recheckedMax: Math.max(...checked),
     flips,
     fullSweepMs,
-    fullSweepOverMeanUpdate: (fullSweepMs * 1e3) / meanUs,
+    fullSweepOverMeanUpdate: fullSweep.dropped ? null : (fullSweepMs * 1e3) / meanUs,
   }
 }
 {
@@ -351,7 +380,7 @@ function walk(e: Engine, steps: number, rechecked: () => number, bp: number, ful
   const line = (name: string, w: WalkResult) =>
     `  ${name}: index built in ${w.indexBuildMs.toFixed(0)} ms; ${w.steps} updates (one market moves 1–20 bp): mean ${w.meanUs.toFixed(1)} µs, p50 ${w.p50Us.toFixed(1)} µs, ` +
     `p99 ${w.p99Us.toFixed(1)} µs; ${w.recheckedMean.toFixed(1)} accounts re-checked per update (at most ${w.recheckedMax}), ${w.flips} status flips; ` +
-    `a full sweep of the same engine (${w.fullSweepMs.toFixed(1)} ms) costs ${w.fullSweepOverMeanUpdate.toFixed(0)} mean updates`
+    (w.fullSweepOverMeanUpdate === null ? 'the full sweep was dropped (rme), no ratio' : `a full sweep of the same engine (${w.fullSweepMs.toFixed(1)} ms) costs ${w.fullSweepOverMeanUpdate.toFixed(0)} mean updates`)
   console.log(`  incremental (load ${((l0 + load1()) / 2).toFixed(2)}); each walk ends with watch == sweep checked:`)
   console.log(line('native', nw))
   console.log(line('TypeScript', tw))
@@ -406,11 +435,16 @@ function walk(e: Engine, steps: number, rechecked: () => number, bp: number, ful
   }
 }
 
-report.loadAtEnd = os.loadavg()
-console.log(`load average at end: ${os.loadavg().map((x) => x.toFixed(2)).join(' ')}`)
-if (jsonOut !== undefined) {
-  const file = jsonOut || 'bench-results.json'
-  writeFileSync(file, JSON.stringify(report, null, 2) + '\n')
-  console.log(`wrote ${file}`)
+finish()
+
+function finish(): never {
+  report.loadAtEnd = os.loadavg()
+  console.log(`load average at end: ${os.loadavg().map((x) => x.toFixed(2)).join(' ')}`)
+  if (jsonOut !== undefined) {
+    const file = jsonOut || 'bench-results.json'
+    writeFileSync(file, JSON.stringify(report, null, 2) + '\n')
+    console.log(`wrote ${file}`)
+  }
+  if (sink === -1) console.log(sink)
+  process.exit(0)
 }
-if (sink === -1) console.log(sink)
