@@ -165,6 +165,45 @@ function guessTicks(mk: Market, q: bigint, x0: bigint, b: bigint, mmr: bigint): 
   return d === null || d > cap ? cap : d
 }
 
+/** i64::MAX as a double (2^63, one above it: every bound below keeps a margin far wider). */
+const I64_MAX_F = 2 ** 63
+
+/**
+ * floor(r) for a double r that approximates a positive rational R within 10^-15 relative: exact
+ * when r < 2^40 and r is not within 0.01 of an integer (the error is then below 0.001); NaN when
+ * it cannot tell.
+ */
+function floorSure(r: number): number {
+  if (!(r >= 0 && r < 2 ** 40)) return NaN
+  const f = Math.floor(r)
+  return r - f < 0.01 || f + 1 - r < 0.01 ? NaN : f
+}
+
+/** liq.domain's upper end for a linear market on doubles (its lower end is 1); NaN when unsure. */
+function linearDomainHiF(mk: Market, aq: number): number {
+  const s = mk.quoteExp()
+  if (-s > 18) return NaN // the reference's i64::MAX · 10^−s may leave i128 (an error there)
+  const r = (I64_MAX_F * 10 ** -s) / aq
+  if (r > PMAX * (1 + 1e-9)) return PMAX
+  const f = floorSure(r)
+  return f === f && f < PMAX ? f : NaN
+}
+
+/** guessTicks for a linear market on doubles, when provably the same integer; NaN when unsure. */
+function guessTicksF(mk: Market, aq: number, x0: number, b: bigint, mmr: bigint): number {
+  const s = mk.quoteExp()
+  const bn = Number(b)
+  const den = aq * (1e8 + Number(mmr))
+  // the reference's checked products: b·10^8 and |q|·rate fit i128; den·10^s (s ≥ 0) or
+  // b·10^8·10^−s (s < 0) may not, and then the guess is the cap x0
+  const wide = s >= 0 ? den * 10 ** s : bn * 1e8 * 10 ** -s
+  if (wide > 1.6e38) return wide > 1.8e38 ? x0 : NaN
+  const r = s >= 0 ? (bn * 1e8) / (den * 10 ** s) : (bn * 1e8 * 10 ** -s) / den
+  if (r * (1 - 1e-12) > x0 + 1) return x0
+  const f = floorSure(r)
+  return f === f ? (f > x0 ? x0 : f) : NaN
+}
+
 /** The band `band` found last: [bandLo, bandHi] (module scratch, so no pair is allocated per band). */
 let bandLo = 0
 let bandHi = 0
@@ -180,17 +219,20 @@ const SAFE_BIG = BigInt(SAFE)
 function band(mk: Market, q: bigint, c: bigint, qn: number, cn: number, x0: number, f0n: number, f0: bigint | null, bud: bigint, liq: boolean): void {
   bandLo = bandHi = x0
   if (bud < 2n * MARGIN) return
-  let dlo: number
-  let dhi: number
-  try {
-    const d = domain(mk, q, 0)
-    dlo = Number(d[0])
-    dhi = Number(d[1])
-  } catch {
-    return
+  const fast = fastPathsEnabled()
+  const linear = fast && mk.kind === Linear
+  let dlo = 1
+  let dhi = linear ? linearDomainHiF(mk, Math.abs(qn)) : NaN
+  if (dhi !== dhi) {
+    try {
+      const d = domain(mk, q, 0)
+      dlo = Number(d[0])
+      dhi = Number(d[1])
+    } catch {
+      return
+    }
   }
   if (x0 < dlo || x0 > dhi) return
-  const fast = fastPathsEnabled()
   const tier = (x: number): number => {
     const v = fast ? marginValueF(mk, qn, cn, x) : NaN
     return v === v ? tierIndexF(mk, v) : mk.tierIndex(mk.marginValueAt(q, c, BigInt(x), 0), 0)
@@ -205,7 +247,8 @@ function band(mk: Market, q: bigint, c: bigint, qn: number, cn: number, x0: numb
   const monotone = mk.continuousMm
   const tiered = !monotone && mk.basis !== EntryBasis && mk.floors.length > 1
   const freeUp = qn > 0 !== liq
-  const guess = Number(guessTicks(mk, q, x0 === mk.markF ? mk.mark : BigInt(x0), bud - 2n * MARGIN, mk.mmr[t0] as bigint))
+  const gf = linear ? guessTicksF(mk, Math.abs(qn), x0, bud - 2n * MARGIN, mk.mmr[t0] as bigint) : NaN
+  const guess = gf === gf ? gf : Number(guessTicks(mk, q, x0 === mk.markF ? mk.mark : BigInt(x0), bud - 2n * MARGIN, mk.mmr[t0] as bigint))
   // change + MARGIN ≤ bud, for an exact change below 2^53: change ≤ bud − MARGIN
   const room = bud - MARGIN
   const roomN = room < SAFE_BIG ? Number(room) : Infinity
