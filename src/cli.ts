@@ -411,6 +411,7 @@ function* checkAccounts(engine: Engine, flags: Map<string, boolean>, counts: Che
         marginRatio: ppm < 0n ? null : formatUnits(ppm, 6),
         shortfall: formatUnits(mm - eq, q),
         liquidatable: flag === true,
+        status: cross.status[i] === 1 ? 'OVERFLOW' : 'ok',
         balance: formatUnits(balances[i]!, q),
         warning: flag === false,
         positions: list,

@@ -88,6 +88,25 @@ export interface SweepReport {
   overflow: MarginStatus[]
 }
 
+/**
+ * The sweep as the core returns it — typed-array columns of integer units, no string per row —
+ * for hosts on the typed-array path. Rows are in `sweep()`'s order: the liquidatable ones worst
+ * first, then (with a warning ratio) the warning rows. Ids, symbols and decimal rows are made
+ * only for the rows asked for.
+ */
+export interface SweepColumns extends MarginColumns {
+  /** Rows 0 … liquidatableCount − 1 are liquidatable; the rest are warnings. */
+  liquidatableCount: number
+  /** Decimals of `equity` and `maintenanceMargin` (atoms); `marginRatioPpm` has 6. */
+  quoteDecimals: number
+  /** Account id of row i (looked up on first use, then cached by the engine). */
+  accountId(row: number): string
+  /** Symbol of row i's isolated market; null for a cross account's row. */
+  symbol(row: number): string | null
+  /** Row i as `sweep()` returns it, formatted on this call. */
+  row(row: number): MarginStatus
+}
+
 export interface PositionReport {
   symbol: string
   qty: string
@@ -201,6 +220,12 @@ interface MarketMeta {
   contractSize: bigint
   /** Decimals of tier floors: P + D (linear value units) or Q (inverse atoms). */
   tierDecimals: number
+}
+
+/** Row i of sweep columns, checked: a bad index is an error, not an undefined read. */
+function rowIndex(c: MarginColumns, i: number): number {
+  if (!Number.isInteger(i) || i < 0 || i >= c.account.length) throw new DeleverageError('INVALID_ARGUMENT', `row ${describe(i)} is not within 0..${c.account.length - 1}`)
+  return i
 }
 
 const RATE_DECIMALS = 8
@@ -782,6 +807,27 @@ export class Engine {
     return this.sweepReport(cols)
   }
 
+  /**
+   * The sweep as typed-array columns (see `SweepColumns`): the same rows as `sweep()`, without
+   * formatting a decimal string per row. `threads` > 1 runs the native sweep in parallel (same
+   * rows for any count).
+   */
+  sweepColumns(options: { warningRatio?: Amount; threads?: number } = {}): SweepColumns {
+    const w = options.warningRatio === undefined ? null : parseUnits(options.warningRatio, 6, 'warningRatio', { positive: 'INVALID_ARGUMENT' })
+    const threads = options.threads ?? 1
+    const cols = threads === 1 ? this.core.sweep(w) : this.core.sweepParallel(w, threads)
+    let n = 0
+    while (n < cols.liquidatable.length && cols.liquidatable[n] === 1) n++
+    return {
+      ...cols,
+      liquidatableCount: n,
+      quoteDecimals: this.quoteDecimals,
+      accountId: (i) => this.accountIdOf(cols.account[rowIndex(cols, i)]!),
+      symbol: (i) => (cols.market[rowIndex(cols, i)] === CROSS ? null : this.marketList[cols.market[i]!]!.symbol),
+      row: (i) => this.marginStatus(cols, rowIndex(cols, i)),
+    }
+  }
+
   /** The sweep off the JS thread (native) on the state as it is now; see `sweep`. */
   async sweepAsync(options: { warningRatio?: Amount; threads?: number } = {}): Promise<SweepReport> {
     options = optionsArg('options', options)
@@ -845,24 +891,26 @@ export class Engine {
   }
 
   private marginStatuses(c: MarginColumns): MarginStatus[] {
-    const q = this.quoteDecimals
     const out: MarginStatus[] = []
-    for (let i = 0; i < c.account.length; i++) {
-      const eq = c.equity[i]!
-      const mm = c.maintenanceMargin[i]!
-      const ppm = c.marginRatioPpm[i]!
-      out.push({
-        account: this.accountIdOf(c.account[i]!),
-        symbol: c.market[i] === CROSS ? null : this.marketList[c.market[i]!]!.symbol,
-        equity: formatUnits(eq, q),
-        maintenanceMargin: formatUnits(mm, q),
-        marginRatio: ppm < 0n ? null : formatUnits(ppm, 6),
-        shortfall: formatUnits(mm - eq, q),
-        liquidatable: c.liquidatable[i] === 1,
-        status: c.status[i] === 1 ? 'OVERFLOW' : 'ok',
-      })
-    }
+    for (let i = 0; i < c.account.length; i++) out.push(this.marginStatus(c, i))
     return out
+  }
+
+  private marginStatus(c: MarginColumns, i: number): MarginStatus {
+    const q = this.quoteDecimals
+    const eq = c.equity[i]!
+    const mm = c.maintenanceMargin[i]!
+    const ppm = c.marginRatioPpm[i]!
+    return {
+      account: this.accountIdOf(c.account[i]!),
+      symbol: c.market[i] === CROSS ? null : this.marketList[c.market[i]!]!.symbol,
+      equity: formatUnits(eq, q),
+      maintenanceMargin: formatUnits(mm, q),
+      marginRatio: ppm < 0n ? null : formatUnits(ppm, 6),
+      shortfall: formatUnits(mm - eq, q),
+      liquidatable: c.liquidatable[i] === 1,
+      status: c.status[i] === 1 ? 'OVERFLOW' : 'ok',
+    }
   }
 
   // ---- state hash, snapshots and the operation journal (docs/SPEC.md §12–§13) -----------------

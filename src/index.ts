@@ -26,6 +26,7 @@ export {
   type PositionInput,
   type PositionReport,
   type SweepReport,
+  type SweepColumns,
   type TierConfig,
   type TierForm,
   type WatchChange,

@@ -298,6 +298,9 @@ export class Watch {
   private room: Array<[bigint, bigint]> = []
   private readonly reported = new ScopeSet()
   private readonly touched = new ScopeSet()
+  /** Accounts the last `update` re-checked (every account when it built the index); watch.rs's
+   * `last_rechecked`, for the benchmark and the parity test of re-check counts. */
+  lastRechecked = 0
 
   constructor(private readonly store: WatchStore) {}
 
@@ -556,6 +559,7 @@ export class Watch {
     // The symmetric difference of the old and new sets is what may have changed.
     for (const [a, m] of old) if (!this.liq.has(a, m)) this.touched.add(a, m)
     for (const [a, m] of this.liq.sorted()) this.touched.add(a, m)
+    this.lastRechecked = n
     this.built = true
   }
 
@@ -575,6 +579,7 @@ export class Watch {
       this.gen[a] = ((this.gen[a] as number) + 1) >>> 0
     }
     this.dirtyList = []
+    this.lastRechecked = list.length
     for (let i = 0; i < list.length; i++) {
       const a = list[i] as number
       for (const [m, lo, hi] of (scans[i] as Scan).bands) this.push(m, lo, hi, a, this.store.col(m).len)
@@ -607,6 +612,7 @@ export class Watch {
 
   /** The part of update_marks after the marks moved; on error the caller restores the marks. */
   update(moves: Array<[number, bigint, bigint]>): void {
+    this.lastRechecked = 0
     if (!this.built) {
       this.build()
       return
