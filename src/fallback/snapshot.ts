@@ -550,8 +550,10 @@ function decodeBody(r: Reader): RestoredState {
     // The trimmed-log field: events start at this seq (present only when it is not 0).
     const at = r.pos
     const first = r.u64(() => 'first event seq')
-    if (first === 0n || first + ne > U64_MAX) throw invalid(`offset ${at}: first event seq: ${first} must be within 1..=${U64_MAX - ne}`)
-    if (first + ne > BigInt(Number.MAX_SAFE_INTEGER)) throw invalid(`offset ${at}: first event seq: ${first} is beyond what this engine counts (2^53)`)
+    // Seqs reach JavaScript hosts as numbers: both engines keep them within 2^53 − 1.
+    const seqMax = BigInt(Number.MAX_SAFE_INTEGER)
+    const room = ne < seqMax ? seqMax - ne : 0n
+    if (first === 0n || first > room) throw invalid(`offset ${at}: first event seq: ${first} must be within 1..=${room}`)
     firstSeq = Number(first)
   }
   if (r.pos !== r.end) throw invalid(`offset ${r.pos}: ${r.end - r.pos} bytes left over after the watch report`)

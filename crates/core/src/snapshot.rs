@@ -552,8 +552,10 @@ fn decode_body(mut r: Reader) -> Result<Engine> {
         // The trimmed-log field: events start at this seq (present only when it is not 0).
         let at = r.pos;
         let first = r.u64(&|| "first event seq".to_string())?;
-        if first == 0 || first.checked_add(ne).is_none() {
-            return Err(invalid(format!("offset {at}: first event seq: {first} must be within 1..={}", u64::MAX - ne)));
+        // Seqs reach JavaScript hosts as numbers: both engines keep them within 2^53 − 1.
+        const SEQ_MAX: u64 = (1 << 53) - 1;
+        if first == 0 || first > SEQ_MAX - ne.min(SEQ_MAX) {
+            return Err(invalid(format!("offset {at}: first event seq: {first} must be within 1..={}", SEQ_MAX - ne.min(SEQ_MAX))));
         }
         for ev in &mut e.waterfall.events {
             ev.seq += first;
