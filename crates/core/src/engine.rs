@@ -162,7 +162,7 @@ const PREFETCH_AHEAD: usize = 16;
 
 /// A hint to load `x`'s cache line; no effect on results (and none off x86_64).
 #[inline(always)]
-fn prefetch<T>(x: &T) {
+pub(crate) fn prefetch<T>(x: &T) {
     #[cfg(target_arch = "x86_64")]
     // SAFETY: prefetching is a hint; it never faults, whatever the address.
     unsafe {

@@ -13,7 +13,7 @@
 //! bounds of all markets together prove an account's sums fit i64, the per-account accumulators
 //! are i64 pairs (16 bytes), else i128 with checked additions.
 
-use crate::engine::{margin_row_or_overflow, Engine, MarginRow, SweepResult};
+use crate::engine::{margin_row_or_overflow, prefetch, Engine, MarginRow, SweepResult};
 use crate::error::{Error, ErrorCode, Result};
 use crate::market::{ContractKind, MarginBasis, Market};
 use crate::num::*;
@@ -234,17 +234,6 @@ fn scope_row(a: u32, m: u32, eq: i128, mm: i128, warning_ppm: Option<i64>) -> Re
         return Ok(None);
     }
     Ok(Some(margin_row_or_overflow(a, m, eq, mm, true)))
-}
-
-#[inline(always)]
-fn prefetch<T>(x: &T) {
-    #[cfg(target_arch = "x86_64")]
-    // SAFETY: prefetching is a hint; it never faults, whatever the address.
-    unsafe {
-        std::arch::x86_64::_mm_prefetch::<{ std::arch::x86_64::_MM_HINT_T0 }>(x as *const T as *const i8);
-    }
-    #[cfg(not(target_arch = "x86_64"))]
-    let _ = x;
 }
 
 #[inline(always)]
