@@ -212,6 +212,9 @@ function marketInitArg(v: unknown): MarketInit {
   const maint = maintArg(o.maintAmount)
   out.mark = bigintArg('mark', o.mark)
   if (maint !== null) out.maintAmount = maint
+  // Optional market terms (SPEC §2.5, §5.4): absent or null means the default, as in the binding.
+  if (o.tickSize !== undefined && o.tickSize !== null) out.tickSize = bigintArg('tickSize', o.tickSize)
+  if (o.settleAsset !== undefined && o.settleAsset !== null) out.settleAsset = stringArg('settleAsset', o.settleAsset)
   return out
 }
 
