@@ -102,11 +102,12 @@ describe('issue 12: trimEvents and rejected conversions in a journal', () => {
     e.startJournal()
     e.setMarks({ 'BTC-PERP': '27000' })
     const first = e.runWaterfall({ now: 1 })
-    expect(first.length).toBeGreaterThan(2)
+    // (a takeover and its ADL fill since the book keeps one settlement asset per account)
+    expect(first.length).toBeGreaterThan(1)
     const next = BigInt(first[first.length - 1]!.seq + 1)
-    const cut = first[2]!.seq
+    const cut = first[1]!.seq
     e.trimEvents(cut)
-    expect(e.events().map((x) => x.seq)).toEqual(first.slice(2).map((x) => x.seq))
+    expect(e.events().map((x) => x.seq)).toEqual(first.slice(1).map((x) => x.seq))
     expect(e.core.nextSeq()).toBe(next)
     e.trimEvents(0) // already trimmed: a no-op
     expect(codeOf(() => e.trimEvents(next + 1n))).toBe('INVALID_ARGUMENT')
