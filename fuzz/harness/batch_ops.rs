@@ -73,7 +73,11 @@ pub fn seed_engine(quote_decimals: u32) -> Engine {
     .expect("seed: ETH-PERP");
     let ids: Vec<String> = (0..6).map(|i| format!("a{i}")).collect();
     let unit = 10i64.pow(quote_decimals.min(8));
-    e.add_accounts(&ids, &[5_000 * unit, 6_000 * unit, 1_000 * unit, 2_000 * unit, 400 * unit, 300 * unit]).expect("seed: accounts");
+    e.add_accounts(
+        &ids,
+        &[5_000 * unit, 6_000 * unit, 1_000 * unit, 2_000 * unit, 400 * unit, 300 * unit],
+    )
+    .expect("seed: accounts");
     e.set_positions(&PositionRows {
         account: &[0, 1, 2, 3, 4, 5, 0, 1],
         // a1's second position is linear like its first: one settlement asset per account
@@ -95,7 +99,13 @@ pub fn dump(e: &Engine) -> String {
     let mut s = String::new();
     let _ = write!(s, "q={} markets={:?}\n", e.quote_decimals(), e.markets());
     for (m, mk) in e.markets().iter().enumerate() {
-        let _ = write!(s, "m{m} idx={:?} cols={:?} engine={:?}\n", e.market_index(&mk.symbol), e.positions(m as u32), e.engine_position(m as u32));
+        let _ = write!(
+            s,
+            "m{m} idx={:?} cols={:?} engine={:?}\n",
+            e.market_index(&mk.symbol),
+            e.positions(m as u32),
+            e.engine_position(m as u32)
+        );
     }
     for (a, acc) in e.accounts().iter().enumerate() {
         let _ = write!(s, "a{a} {:?} idx={:?}\n", acc, e.account_index(&acc.id));
@@ -121,31 +131,65 @@ pub fn check_consistency(e: &Engine) {
     let mut live = 0;
     for (a, acc) in accounts.iter().enumerate() {
         if !acc.alive {
-            assert!(acc.positions.is_empty(), "removed account {a} still has positions {:?}", acc.positions);
+            assert!(
+                acc.positions.is_empty(),
+                "removed account {a} still has positions {:?}",
+                acc.positions
+            );
             continue;
         }
         live += 1;
-        assert_eq!(e.account_index(&acc.id), Some(a as u32), "id {} does not resolve to its index", acc.id);
+        assert_eq!(
+            e.account_index(&acc.id),
+            Some(a as u32),
+            "id {} does not resolve to its index",
+            acc.id
+        );
         for w in acc.positions.windows(2) {
-            assert!(w[0].0 < w[1].0, "account {a}: position refs not sorted by market: {:?}", acc.positions);
+            assert!(
+                w[0].0 < w[1].0,
+                "account {a}: position refs not sorted by market: {:?}",
+                acc.positions
+            );
         }
         for &(m, s) in &acc.positions {
             let col = e.positions(m);
-            assert_eq!(col.account.get(s as usize), Some(&(a as u32)), "account {a}: ref ({m}, {s}) points at another row");
-            assert_ne!(col.qty[s as usize], 0, "account {a}: zero-quantity position kept in market {m}");
+            assert_eq!(
+                col.account.get(s as usize),
+                Some(&(a as u32)),
+                "account {a}: ref ({m}, {s}) points at another row"
+            );
+            assert_ne!(
+                col.qty[s as usize], 0,
+                "account {a}: zero-quantity position kept in market {m}"
+            );
         }
     }
     assert_eq!(live, e.live_account_count(), "live account count");
     let mut rows = 0;
     for (m, mk) in e.markets().iter().enumerate() {
-        assert_eq!(e.market_index(&mk.symbol), Some(m as u32), "market {} does not resolve to its index", mk.symbol);
+        assert_eq!(
+            e.market_index(&mk.symbol),
+            Some(m as u32),
+            "market {} does not resolve to its index",
+            mk.symbol
+        );
         let col = e.positions(m as u32);
         let n = col.qty.len();
-        assert!(col.account.len() == n && col.cost.len() == n && col.isolated.len() == n && col.isolated_margin.len() == n, "market {m}: columns differ in length");
+        assert!(
+            col.account.len() == n
+                && col.cost.len() == n
+                && col.isolated.len() == n
+                && col.isolated_margin.len() == n,
+            "market {m}: columns differ in length"
+        );
         for s in 0..n {
             let acc = &accounts[col.account[s] as usize];
             assert!(acc.alive, "market {m} slot {s}: row of a removed account");
-            assert!(acc.positions.contains(&(m as u32, s as u32)), "market {m} slot {s}: row not referenced by its account");
+            assert!(
+                acc.positions.contains(&(m as u32, s as u32)),
+                "market {m} slot {s}: row not referenced by its account"
+            );
         }
         rows += n;
     }
@@ -180,7 +224,9 @@ fn market_spec(inp: &mut Input, n: usize) -> MarketSpec {
     let tiers = inp.len_like(base);
     let col = |inp: &mut Input, base: i64, step: i64| -> Vec<i64> {
         let len = inp.len_like(tiers);
-        (0..len as i64).map(|t| if inp.byte() < 200 { base + t * step } else { inp.i64_near(base) }).collect()
+        (0..len as i64)
+            .map(|t| if inp.byte() < 200 { base + t * step } else { inp.i64_near(base) })
+            .collect()
     };
     let floors = col(inp, 0, 1_000_000_000);
     let mmr = col(inp, 500_000, 500_000);
@@ -188,7 +234,11 @@ fn market_spec(inp: &mut Input, n: usize) -> MarketSpec {
     let maint_amount = match inp.byte() % 4 {
         0 => {
             let len = inp.len_like(tiers);
-            Some((0..len).map(|_| inp.i64_near(0) as i128 * if inp.bool() { 1 } else { 1 << 64 }).collect())
+            Some(
+                (0..len)
+                    .map(|_| inp.i64_near(0) as i128 * if inp.bool() { 1 } else { 1 << 64 })
+                    .collect(),
+            )
         }
         _ => None,
     };
@@ -203,7 +253,11 @@ fn market_spec(inp: &mut Input, n: usize) -> MarketSpec {
         kind,
         price_decimals: inp.byte() as u32 % 15,
         qty_decimals: inp.byte() as u32 % 15,
-        contract_size: if inp.bool() { (kind == ContractKind::Inverse) as i64 * 99 + 1 } else { inp.i64_near(100) },
+        contract_size: if inp.bool() {
+            (kind == ContractKind::Inverse) as i64 * 99 + 1
+        } else {
+            inp.i64_near(100)
+        },
         basis: if inp.bool() { MarginBasis::Entry } else { MarginBasis::Mark },
         form: if inp.bool() { TierForm::Step } else { TierForm::Deduction },
         floors,
@@ -242,7 +296,11 @@ pub fn run(data: &[u8]) {
                     for &m in &markets {
                         // Rows apply in order: the last row for a market wins.
                         let last = markets.iter().rposition(|&x| x == m).unwrap();
-                        assert_eq!(e.markets()[m as usize].mark, marks[last], "set_marks: mark of market {m} not written");
+                        assert_eq!(
+                            e.markets()[m as usize].mark,
+                            marks[last],
+                            "set_marks: mark of market {m} not written"
+                        );
                     }
                 }
                 r
@@ -250,7 +308,8 @@ pub fn run(data: &[u8]) {
             1 => {
                 let n = inp.byte() as usize % 4;
                 let ids: Vec<String> = (0..n).map(|_| inp.id()).collect();
-                let balances: Vec<i64> = (0..inp.len_like(n)).map(|_| inp.i64_near(1_000_000)).collect();
+                let balances: Vec<i64> =
+                    (0..inp.len_like(n)).map(|_| inp.i64_near(1_000_000)).collect();
                 e.add_accounts(&ids, &balances).map(|first| {
                     assert_eq!(first as usize, na, "add_accounts: first index");
                     for (i, id) in ids.iter().enumerate() {
@@ -262,7 +321,8 @@ pub fn run(data: &[u8]) {
             2 => {
                 let n = inp.byte() as usize % 4;
                 let accounts: Vec<u32> = (0..n).map(|_| inp.index(na)).collect();
-                let balances: Vec<i64> = (0..inp.len_like(n)).map(|_| inp.i64_near(1_000_000)).collect();
+                let balances: Vec<i64> =
+                    (0..inp.len_like(n)).map(|_| inp.i64_near(1_000_000)).collect();
                 e.set_balances(&accounts, &balances)
             }
             3 => {
@@ -280,25 +340,56 @@ pub fn run(data: &[u8]) {
                 let market: Vec<u32> = (0..inp.len_like(n)).map(|_| inp.index(nm)).collect();
                 let qty: Vec<i64> = (0..inp.len_like(n)).map(|_| inp.i64_near(1_000)).collect();
                 let price: Vec<i64> = (0..inp.len_like(n)).map(|_| inp.i64_near(250_000)).collect();
-                let isolated_margin: Vec<i64> = (0..inp.len_like(n)).map(|_| if inp.byte() < 128 { 0 } else { inp.i64_near(10_000) }).collect();
-                let flags: Vec<u8> = (0..inp.len_like(n)).map(|_| if inp.byte() < 240 { inp.byte() % 4 } else { inp.byte() }).collect();
-                let rows = PositionRows { account: &account, market: &market, qty: &qty, price: &price, isolated_margin: &isolated_margin, flags: &flags };
+                let isolated_margin: Vec<i64> = (0..inp.len_like(n))
+                    .map(|_| if inp.byte() < 128 { 0 } else { inp.i64_near(10_000) })
+                    .collect();
+                let flags: Vec<u8> = (0..inp.len_like(n))
+                    .map(|_| if inp.byte() < 240 { inp.byte() % 4 } else { inp.byte() })
+                    .collect();
+                let rows = PositionRows {
+                    account: &account,
+                    market: &market,
+                    qty: &qty,
+                    price: &price,
+                    isolated_margin: &isolated_margin,
+                    flags: &flags,
+                };
                 let r = e.set_positions(&rows);
                 if r.is_ok() {
                     for i in 0..n {
                         let (a, m) = (account[i], market[i]);
-                        let slot = e.accounts()[a as usize].positions.iter().find(|p| p.0 == m).map(|p| p.1 as usize);
+                        let slot = e.accounts()[a as usize]
+                            .positions
+                            .iter()
+                            .find(|p| p.0 == m)
+                            .map(|p| p.1 as usize);
                         match slot {
-                            None => assert_eq!(qty[i], 0, "set_positions row {i}: position missing"),
+                            None => {
+                                assert_eq!(qty[i], 0, "set_positions row {i}: position missing")
+                            }
                             Some(s) => {
                                 let col = e.positions(m);
                                 assert_eq!(col.qty[s], qty[i], "set_positions row {i}: qty");
-                                assert_eq!(col.isolated[s], flags[i] & FLAG_ISOLATED != 0, "set_positions row {i}: isolated flag");
-                                assert_eq!(col.isolated_margin[s], isolated_margin[i], "set_positions row {i}: isolated margin");
+                                assert_eq!(
+                                    col.isolated[s],
+                                    flags[i] & FLAG_ISOLATED != 0,
+                                    "set_positions row {i}: isolated flag"
+                                );
+                                assert_eq!(
+                                    col.isolated_margin[s], isolated_margin[i],
+                                    "set_positions row {i}: isolated margin"
+                                );
                                 if flags[i] & FLAG_COST_BASIS != 0 {
-                                    assert_eq!(col.cost[s], price[i], "set_positions row {i}: cost basis");
+                                    assert_eq!(
+                                        col.cost[s], price[i],
+                                        "set_positions row {i}: cost basis"
+                                    );
                                 } else {
-                                    assert_eq!(Ok(col.cost[s]), e.markets()[m as usize].cost_basis(qty[i], price[i]), "set_positions row {i}: cost from entry");
+                                    assert_eq!(
+                                        Ok(col.cost[s]),
+                                        e.markets()[m as usize].cost_basis(qty[i], price[i]),
+                                        "set_positions row {i}: cost from entry"
+                                    );
                                 }
                             }
                         }
@@ -314,7 +405,11 @@ pub fn run(data: &[u8]) {
                 let policy = if inp.bool() {
                     FundPolicy::Exhausted
                 } else {
-                    FundPolicy::Drawdown { trigger_ppm: inp.i64_near(300_000), stop_ppm: inp.i64_near(100_000), window: inp.u64_near(3_600) }
+                    FundPolicy::Drawdown {
+                        trigger_ppm: inp.i64_near(300_000),
+                        stop_ppm: inp.i64_near(100_000),
+                        window: inp.u64_near(3_600),
+                    }
                 };
                 let ranking = AdlRanking::from_code(inp.byte() as u32 % 5);
                 match ranking {
@@ -383,7 +478,11 @@ pub fn run(data: &[u8]) {
             // included; the readable dump only says what differs.
             Err(_) => {
                 if before.state_bytes() != e.state_bytes() {
-                    assert_eq!(dump(&before), dump(&e), "op {op} was rejected ({r:?}) but changed the engine");
+                    assert_eq!(
+                        dump(&before),
+                        dump(&e),
+                        "op {op} was rejected ({r:?}) but changed the engine"
+                    );
                     panic!("op {op} was rejected ({r:?}) but changed state the dump does not show");
                 }
             }
@@ -413,12 +512,18 @@ fn queries(e: &Engine, inp: &mut Input, na: usize, nm: usize) {
         }
         1 => {
             let list: Vec<u32> = (0..inp.byte() % 4).map(|_| inp.index(na)).collect();
-            no_internal(&e.account_rows(if inp.bool() { None } else { Some(&list) }), "account_rows");
+            no_internal(
+                &e.account_rows(if inp.bool() { None } else { Some(&list) }),
+                "account_rows",
+            );
             no_internal(&e.balances(&list), "balances");
         }
         2 => {
             let list: Vec<u32> = (0..inp.byte() % 4).map(|_| inp.index(na)).collect();
-            no_internal(&e.position_risks(if inp.bool() { None } else { Some(&list) }), "position_risks");
+            no_internal(
+                &e.position_risks(if inp.bool() { None } else { Some(&list) }),
+                "position_risks",
+            );
         }
         3 => {
             let a = inp.index(na);
@@ -430,9 +535,15 @@ fn queries(e: &Engine, inp: &mut Input, na: usize, nm: usize) {
             let target = match inp.byte() % 3 {
                 0 => DeleverageTarget::MarginRatio(inp.i64_near(500_000)),
                 1 => DeleverageTarget::Leverage(inp.i64_near(5_000_000)),
-                _ => DeleverageTarget::LiquidationDistance { market: inp.index(nm), ppm: inp.i64_near(100_000) },
+                _ => DeleverageTarget::LiquidationDistance {
+                    market: inp.index(nm),
+                    ppm: inp.i64_near(100_000),
+                },
             };
-            no_internal(&e.plan_deleveraging(a, target, inp.i64_near(500_000)), "plan_deleveraging");
+            no_internal(
+                &e.plan_deleveraging(a, target, inp.i64_near(500_000)),
+                "plan_deleveraging",
+            );
         }
         5 => {
             let m = inp.index(nm);

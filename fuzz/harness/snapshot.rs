@@ -24,15 +24,28 @@ pub fn run(data: &[u8]) {
 fn check(data: &[u8]) {
     let e = match decode_snapshot(data) {
         Err(err) => {
-            assert!(matches!(err.code, ErrorCode::SnapshotTruncated | ErrorCode::SnapshotChecksum | ErrorCode::SnapshotVersion | ErrorCode::SnapshotInvalid), "decode_snapshot: {err}");
+            assert!(
+                matches!(
+                    err.code,
+                    ErrorCode::SnapshotTruncated
+                        | ErrorCode::SnapshotChecksum
+                        | ErrorCode::SnapshotVersion
+                        | ErrorCode::SnapshotInvalid
+                ),
+                "decode_snapshot: {err}"
+            );
             return;
         }
         Ok(e) => e,
     };
     check_consistency(&e);
-    for r in [e.sweep(None).err(), e.account_rows(None).err(), e.position_risks(None).err()].into_iter().flatten() {
+    for r in [e.sweep(None).err(), e.account_rows(None).err(), e.position_risks(None).err()]
+        .into_iter()
+        .flatten()
+    {
         assert_ne!(r.code, ErrorCode::Internal, "query on a decoded snapshot: {r}");
     }
-    let again = decode_snapshot(&e.snapshot()).expect("an accepted snapshot re-encodes to one that decodes");
+    let again = decode_snapshot(&e.snapshot())
+        .expect("an accepted snapshot re-encodes to one that decodes");
     assert_eq!(again.state_hash(), e.state_hash(), "snapshot round trip changed the state");
 }

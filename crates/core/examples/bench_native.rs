@@ -104,7 +104,8 @@ fn read_book(path: &str) -> Book {
     let n_markets = r.u32() as usize;
     let mut markets = Vec::new();
     for m in 0..n_markets {
-        let (kind, price_decimals, qty_decimals, basis, form, tiers) = (r.u32(), r.u32(), r.u32(), r.u32(), r.u32(), r.u32() as usize);
+        let (kind, price_decimals, qty_decimals, basis, form, tiers) =
+            (r.u32(), r.u32(), r.u32(), r.u32(), r.u32(), r.u32() as usize);
         let (contract_size, mark) = (r.i64(), r.i64());
         let (floors, mmr, imr) = (r.i64s(tiers), r.i64s(tiers), r.i64s(tiers));
         markets.push(MarketSpec {
@@ -133,7 +134,18 @@ fn read_book(path: &str) -> Book {
     let flags = r.take(n).to_vec();
     // the ids the Node side uses (synthetic.ts `load`)
     let ids = (0..accounts).map(|i| format!("acct-{i}")).collect();
-    Book { quote_decimals, markets, ids, balances, account, market, qty, entry, isolated_margin, flags }
+    Book {
+        quote_decimals,
+        markets,
+        ids,
+        balances,
+        account,
+        market,
+        qty,
+        entry,
+        isolated_margin,
+        flags,
+    }
 }
 
 /// Live bytes of an engine built from the book, and with the watch's index built.
@@ -147,7 +159,14 @@ fn memory(path: &str) {
         e.add_market(m.clone()).unwrap();
     }
     e.add_accounts(&book.ids, &book.balances).unwrap();
-    let rows = PositionRows { account: &book.account, market: &book.market, qty: &book.qty, price: &book.entry, isolated_margin: &book.isolated_margin, flags: &book.flags };
+    let rows = PositionRows {
+        account: &book.account,
+        market: &book.market,
+        qty: &book.qty,
+        price: &book.entry,
+        isolated_margin: &book.isolated_margin,
+        flags: &book.flags,
+    };
     e.set_positions(&rows).unwrap();
     let build_ms = t.elapsed().as_secs_f64() * 1e3;
     let store = live() - before;
@@ -171,14 +190,20 @@ fn memory(path: &str) {
 fn queue_order(e: &Engine, x: &Candidate, y: &Candidate) -> Ordering {
     cmp_fraction(y.num, y.den, x.num, x.den)
         .then_with(|| y.qty.unsigned_abs().cmp(&x.qty.unsigned_abs()))
-        .then_with(|| e.account_id(x.account).unwrap().as_bytes().cmp(e.account_id(y.account).unwrap().as_bytes()))
+        .then_with(|| {
+            e.account_id(x.account)
+                .unwrap()
+                .as_bytes()
+                .cmp(e.account_id(y.account).unwrap().as_bytes())
+        })
 }
 
 /// What a team writes instead of selection: one f64 key per candidate, an unstable sort on it,
 /// then every run of near-equal keys (within 10^-12 relative, beyond the keys' error) re-sorted
 /// exactly; the prefix reaching `need` is taken from the sorted side.
 fn keyed_sort_prefix(e: &Engine, cands: &[Candidate], need: u128) -> Vec<Candidate> {
-    let mut keyed: Vec<(f64, u32)> = cands.iter().enumerate().map(|(i, c)| (c.num as f64 / c.den as f64, i as u32)).collect();
+    let mut keyed: Vec<(f64, u32)> =
+        cands.iter().enumerate().map(|(i, c)| (c.num as f64 / c.den as f64, i as u32)).collect();
     keyed.sort_unstable_by(|a, b| b.0.total_cmp(&a.0));
     let near = |a: f64, b: f64| (a - b).abs() <= (a.abs() + b.abs()) * 1e-12;
     let mut i = 0;
@@ -258,9 +283,18 @@ fn adl(n: usize) {
     let market = vec![0u32; n];
     let zeros = vec![0i64; n];
     let flags = vec![0u8; n];
-    e.set_positions(&PositionRows { account: &account, market: &market, qty: &qty, price: &entry, isolated_margin: &zeros, flags: &flags }).unwrap();
+    e.set_positions(&PositionRows {
+        account: &account,
+        market: &market,
+        qty: &qty,
+        price: &entry,
+        isolated_margin: &zeros,
+        flags: &flags,
+    })
+    .unwrap();
     // a bankrupt long needing about 100 average short sizes
-    let need = (qty.iter().map(|q| q.unsigned_abs() as u128).sum::<u128>() * 100 / n as u128) as u64;
+    let need =
+        (qty.iter().map(|q| q.unsigned_abs() as u128).sum::<u128>() * 100 / n as u128) as u64;
     let cands = e.adl_candidates(0, -1, AdlRanking::Bitmex, None).unwrap();
     let mut sorted = cands.clone();
     let t = Instant::now();
@@ -282,11 +316,15 @@ fn adl(n: usize) {
     let (select_ms, top) = med(&mut || e.adl_select(cands.clone(), need));
     let (select_adv_ms, top_adv) = med(&mut || e.adl_select(adversarial.clone(), need));
     let (keyed_ms, top_keyed) = med(&mut || keyed_sort_prefix(&e, &cands, need as u128));
-    let (keyed_adv_ms, top_keyed_adv) = med(&mut || keyed_sort_prefix(&e, &adversarial, need as u128));
+    let (keyed_adv_ms, top_keyed_adv) =
+        med(&mut || keyed_sort_prefix(&e, &adversarial, need as u128));
     let head = &sorted[..top.len().min(sorted.len())];
     let agree = top == head && top_adv == head && top_keyed == head && top_keyed_adv == head;
     assert!(agree, "selection, keyed sort and full sort disagree");
-    let tied = sorted.windows(2).filter(|w| cmp_fraction(w[0].num, w[0].den, w[1].num, w[1].den) == Ordering::Equal).count();
+    let tied = sorted
+        .windows(2)
+        .filter(|w| cmp_fraction(w[0].num, w[0].den, w[1].num, w[1].den) == Ordering::Equal)
+        .count();
     println!(
         "{{\"positions\":{n},\"needLots\":{need},\"selected\":{},\"tiedNeighbours\":{tied},\"selectionMs\":{select_ms:.3},\"selectionAdversarialMs\":{select_adv_ms:.3},\"keyedSortMs\":{keyed_ms:.3},\"keyedSortAdversarialMs\":{keyed_adv_ms:.3},\"exactFullSortMs\":{full_sort_ms:.3},\"agree\":{agree}}}",
         top.len()

@@ -28,15 +28,28 @@ fn main() {
         let mark = (1_000 + rand(5_000_000) as i64) * 10i64.pow(p);
         marks.push(mark);
         e.add_market(MarketSpec {
-            symbol: format!("M{m}-PERP"), kind: ContractKind::Linear, price_decimals: p, qty_decimals: d, contract_size: 1,
-            basis: MarginBasis::Mark, form: TierForm::Deduction, imr: mmr.iter().map(|x| x * 2).collect(), floors, mmr, maint_amount: None, mark,
-        }).unwrap();
+            symbol: format!("M{m}-PERP"),
+            kind: ContractKind::Linear,
+            price_decimals: p,
+            qty_decimals: d,
+            contract_size: 1,
+            basis: MarginBasis::Mark,
+            form: TierForm::Deduction,
+            imr: mmr.iter().map(|x| x * 2).collect(),
+            floors,
+            mmr,
+            maint_amount: None,
+            mark,
+        })
+        .unwrap();
     }
-    let balances: Vec<i64> = (0..accounts).map(|_| (100 + rand(50_000) as i64) * 10i64.pow(q)).collect();
+    let balances: Vec<i64> =
+        (0..accounts).map(|_| (100 + rand(50_000) as i64) * 10i64.pow(q)).collect();
     let ids: Vec<String> = (0..accounts).map(|i| format!("acct-{i}")).collect();
     e.add_accounts(&ids, &balances).unwrap();
     let per = positions / accounts;
-    let (mut acc, mut mkt, mut qty, mut px, mut im, mut fl) = (vec![], vec![], vec![], vec![], vec![], vec![]);
+    let (mut acc, mut mkt, mut qty, mut px, mut im, mut fl) =
+        (vec![], vec![], vec![], vec![], vec![], vec![]);
     for i in 0..positions {
         let a = i / per;
         let m = (a * 7 + (i % per)) % markets;
@@ -44,13 +57,30 @@ fn main() {
         let lev = 1 + rand(25) as i128;
         let notional = balances[a] as i128 * lev / per as i128;
         let mut qq = notional * 10i128.pow(d + p) / (mark * 10i128.pow(q));
-        if qq == 0 { qq = 1 }
-        acc.push(a as u32); mkt.push(m as u32);
+        if qq == 0 {
+            qq = 1
+        }
+        acc.push(a as u32);
+        mkt.push(m as u32);
         qty.push(if rand(2) == 1 { qq as i64 } else { -qq as i64 });
         px.push((mark * (960 + rand(80) as i128) / 1000) as i64);
-        if rand(10) == 0 { fl.push(FLAG_ISOLATED); im.push((notional / lev) as i64) } else { fl.push(0); im.push(0) }
+        if rand(10) == 0 {
+            fl.push(FLAG_ISOLATED);
+            im.push((notional / lev) as i64)
+        } else {
+            fl.push(0);
+            im.push(0)
+        }
     }
-    e.set_positions(&PositionRows { account: &acc, market: &mkt, qty: &qty, price: &px, isolated_margin: &im, flags: &fl }).unwrap();
+    e.set_positions(&PositionRows {
+        account: &acc,
+        market: &mkt,
+        qty: &qty,
+        price: &px,
+        isolated_margin: &im,
+        flags: &fl,
+    })
+    .unwrap();
     let n = e.position_count() as f64;
     let reps = 40;
     let time = |f: &dyn Fn() -> SweepResult| {
@@ -66,7 +96,10 @@ fn main() {
     if let Ok(mode) = std::env::var("ONLY") {
         // For `perf stat`: one code path, many times.
         for _ in 0..if mode == "setup" { 0 } else { 20 } {
-            let r = match mode.as_str() { "ref" => e.sweep_reference(Some(800_000), 1), _ => e.sweep_threads(Some(800_000), 1) };
+            let r = match mode.as_str() {
+                "ref" => e.sweep_reference(Some(800_000), 1),
+                _ => e.sweep_threads(Some(800_000), 1),
+            };
             std::hint::black_box(r.unwrap());
         }
         return;
@@ -77,8 +110,19 @@ fn main() {
     let (k2, c) = time(&|| e.sweep_threads(Some(800_000), 2).unwrap());
     assert_eq!(a, b);
     assert_eq!(a, c);
-    println!("{} positions, {} accounts, {} liquidatable, {} warnings (min of {reps})", n, accounts, a.liquidatable.len(), a.warnings.len());
-    for (name, t) in [("reference 1 thread", r1), ("reference 2 threads", r2), ("kernel 1 thread", k1), ("kernel 2 threads", k2)] {
+    println!(
+        "{} positions, {} accounts, {} liquidatable, {} warnings (min of {reps})",
+        n,
+        accounts,
+        a.liquidatable.len(),
+        a.warnings.len()
+    );
+    for (name, t) in [
+        ("reference 1 thread", r1),
+        ("reference 2 threads", r2),
+        ("kernel 1 thread", k1),
+        ("kernel 2 threads", k2),
+    ] {
         println!("{name:>20}: {:8.2} ms  {:6.1} M positions/s", t * 1e3, n / t / 1e6);
     }
 }

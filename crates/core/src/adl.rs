@@ -92,13 +92,24 @@ fn surely_below(a: f64, b: f64) -> bool {
 fn queue_order(x: &Candidate, y: &Candidate, e: &Engine) -> Ordering {
     cmp_fraction(y.num, y.den, x.num, x.den)
         .then_with(|| y.qty.unsigned_abs().cmp(&x.qty.unsigned_abs()))
-        .then_with(|| e.accounts[x.account as usize].id.as_bytes().cmp(e.accounts[y.account as usize].id.as_bytes()))
+        .then_with(|| {
+            e.accounts[x.account as usize]
+                .id
+                .as_bytes()
+                .cmp(e.accounts[y.account as usize].id.as_bytes())
+        })
 }
 
 impl Engine {
     /// Every position in `market` whose side is `side` (+1 long, −1 short), scored (SPEC §9.1),
     /// excluding `exclude` (the bankrupt account). Unsorted.
-    pub fn adl_candidates(&self, market: u32, side: i64, ranking: AdlRanking, exclude: Option<u32>) -> Result<Vec<Candidate>> {
+    pub fn adl_candidates(
+        &self,
+        market: u32,
+        side: i64,
+        ranking: AdlRanking,
+        exclude: Option<u32>,
+    ) -> Result<Vec<Candidate>> {
         let mk = self.market(market)?;
         let col = &self.positions[market as usize];
         // The cross state of the side's accounts: when the side is a large part of the book, from
@@ -117,7 +128,9 @@ impl Engine {
             if let Some(t) = &totals {
                 let [u, m] = t[a as usize];
                 let eq = (self.accounts[a as usize].balance as i128).checked_add(u);
-                if let Some(eq) = eq.filter(|&e| i64::try_from(e).is_ok() && i64::try_from(m).is_ok()) {
+                if let Some(eq) =
+                    eq.filter(|&e| i64::try_from(e).is_ok() && i64::try_from(m).is_ok())
+                {
                     return Ok(Some((eq, m)));
                 }
             }
@@ -130,12 +143,22 @@ impl Engine {
             if q.signum() != side || Some(a) == exclude {
                 continue;
             }
-            let ctx = |e: Error| e.context(format!("ADL score of account {}, market {}", self.accounts[a as usize].id, mk.symbol));
+            let ctx = |e: Error| {
+                e.context(format!(
+                    "ADL score of account {}, market {}",
+                    self.accounts[a as usize].id, mk.symbol
+                ))
+            };
             let upnl = mk.upnl(q, c).map_err(ctx)?;
             // Collateral behind the position: the isolated equity, or the account's cross state.
             let (equity, wallet, acc_upnl, acc_mm) = if col.isolated[s] {
                 let im = col.isolated_margin[s] as i128;
-                (add(im, upnl, "isolated equity").map_err(ctx)?, im, upnl, mk.maintenance_margin(q, c).map_err(ctx)?)
+                (
+                    add(im, upnl, "isolated equity").map_err(ctx)?,
+                    im,
+                    upnl,
+                    mk.maintenance_margin(q, c).map_err(ctx)?,
+                )
             } else {
                 let Some((equity, mm)) = cross_state(a)? else { continue };
                 let bal = self.accounts[a as usize].balance as i128;
@@ -146,9 +169,16 @@ impl Engine {
             let eq = equity.max(1);
             let (num, den) = match ranking {
                 // PnL% = uPnL/entryValue; leverage = notional/equity.
-                AdlRanking::Bitmex if upnl >= 0 => (mul(upnl, notional, "ADL score")?, mul(entry_value, eq, "ADL score")?),
-                AdlRanking::Bitmex => (mul(upnl, eq, "ADL score")?, mul(entry_value, notional, "ADL score")?),
-                AdlRanking::Binance => (mul(acc_upnl.max(0), acc_mm, "ADL score")?, mul(wallet.max(1), add(wallet, acc_upnl, "ADL score")?.max(1), "ADL score")?),
+                AdlRanking::Bitmex if upnl >= 0 => {
+                    (mul(upnl, notional, "ADL score")?, mul(entry_value, eq, "ADL score")?)
+                }
+                AdlRanking::Bitmex => {
+                    (mul(upnl, eq, "ADL score")?, mul(entry_value, notional, "ADL score")?)
+                }
+                AdlRanking::Binance => (
+                    mul(acc_upnl.max(0), acc_mm, "ADL score")?,
+                    mul(wallet.max(1), add(wallet, acc_upnl, "ADL score")?.max(1), "ADL score")?,
+                ),
                 AdlRanking::Hyperliquid => {
                     // mark/entry from values: linear markValue/entryValue, inverse the reverse.
                     let (pn, pd) = match mk.kind {
@@ -260,9 +290,16 @@ pub fn prorata_shares(e: &Engine, cands: &[Candidate], total: u128) -> Vec<(usiz
     let mut order: Vec<usize> = (0..shares.len()).collect();
     order.sort_by(|&x, &y| {
         let (a, b) = (&cands[x], &cands[y]);
-        shares[y].2.cmp(&shares[x].2)
+        shares[y]
+            .2
+            .cmp(&shares[x].2)
             .then_with(|| b.qty.unsigned_abs().cmp(&a.qty.unsigned_abs()))
-            .then_with(|| e.accounts[a.account as usize].id.as_bytes().cmp(e.accounts[b.account as usize].id.as_bytes()))
+            .then_with(|| {
+                e.accounts[a.account as usize]
+                    .id
+                    .as_bytes()
+                    .cmp(e.accounts[b.account as usize].id.as_bytes())
+            })
     });
     for &i in &order {
         if left == 0 {
@@ -273,10 +310,16 @@ pub fn prorata_shares(e: &Engine, cands: &[Candidate], total: u128) -> Vec<(usiz
     }
     // Executed in a fixed order — larger size first, then account id — so rounding of partial
     // closes never depends on the order positions were stored in.
-    let mut out: Vec<(usize, u128)> = shares.into_iter().filter(|s| s.1 > 0).map(|s| (s.0, s.1)).collect();
+    let mut out: Vec<(usize, u128)> =
+        shares.into_iter().filter(|s| s.1 > 0).map(|s| (s.0, s.1)).collect();
     out.sort_by(|x, y| {
         let (a, b) = (&cands[x.0], &cands[y.0]);
-        b.qty.unsigned_abs().cmp(&a.qty.unsigned_abs()).then_with(|| e.accounts[a.account as usize].id.as_bytes().cmp(e.accounts[b.account as usize].id.as_bytes()))
+        b.qty.unsigned_abs().cmp(&a.qty.unsigned_abs()).then_with(|| {
+            e.accounts[a.account as usize]
+                .id
+                .as_bytes()
+                .cmp(e.accounts[b.account as usize].id.as_bytes())
+        })
     });
     out
 }

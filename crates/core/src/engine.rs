@@ -83,7 +83,15 @@ pub struct MarginRow {
 impl MarginRow {
     /// The row of a scope whose equity or MM leaves i64.
     pub fn overflowed(account: u32, market: u32) -> MarginRow {
-        MarginRow { account, market, equity: 0, maintenance_margin: 0, margin_ratio_ppm: None, liquidatable: false, overflow: true }
+        MarginRow {
+            account,
+            market,
+            equity: 0,
+            maintenance_margin: 0,
+            margin_ratio_ppm: None,
+            liquidatable: false,
+            overflow: true,
+        }
     }
     pub fn shortfall(&self) -> i128 {
         self.maintenance_margin as i128 - self.equity as i128
@@ -136,23 +144,50 @@ pub struct Engine {
 /// One inverse write of the undo log (`Engine::undo`), applied in reverse order.
 #[derive(Clone, Debug)]
 pub(crate) enum Undo {
-    Balance { a: u32, old: i64 },
-    Row { m: u32, s: u32, qty: i64, cost: i64, isolated_margin: i64 },
+    Balance {
+        a: u32,
+        old: i64,
+    },
+    Row {
+        m: u32,
+        s: u32,
+        qty: i64,
+        cost: i64,
+        isolated_margin: i64,
+    },
     /// `remove_position` swap-removed row `s` of market `m` (account `a`, the row's values), the
     /// account's reference stood at `ref_at`, and the last row (if any) moved into `s`.
-    Removed { a: u32, m: u32, s: u32, ref_at: usize, qty: i64, cost: i64, isolated_margin: i64, isolated: bool },
+    Removed {
+        a: u32,
+        m: u32,
+        s: u32,
+        ref_at: usize,
+        qty: i64,
+        cost: i64,
+        isolated_margin: i64,
+        isolated: bool,
+    },
 }
 
 pub fn check_id(id: &str) -> Result<()> {
     if id.is_empty() || id.len() > 64 || !id.bytes().all(|b| b.is_ascii_graphic()) {
-        return Err(Error::new(ErrorCode::InvalidId, format!("account id must be 1–64 printable ASCII characters, got {}", crate::error::debug_cut(id))));
+        return Err(Error::new(
+            ErrorCode::InvalidId,
+            format!(
+                "account id must be 1–64 printable ASCII characters, got {}",
+                crate::error::debug_cut(id)
+            ),
+        ));
     }
     Ok(())
 }
 
 pub(crate) fn check_lengths(what: &str, lens: &[usize]) -> Result<()> {
     if lens.iter().any(|&l| l != lens[0]) {
-        return Err(Error::new(ErrorCode::LengthMismatch, format!("{what}: columns differ in length {lens:?}")));
+        return Err(Error::new(
+            ErrorCode::LengthMismatch,
+            format!("{what}: columns differ in length {lens:?}"),
+        ));
     }
     Ok(())
 }
@@ -166,7 +201,9 @@ pub(crate) fn prefetch<T>(x: &T) {
     #[cfg(target_arch = "x86_64")]
     // SAFETY: prefetching is a hint; it never faults, whatever the address.
     unsafe {
-        std::arch::x86_64::_mm_prefetch::<{ std::arch::x86_64::_MM_HINT_T0 }>(x as *const T as *const i8);
+        std::arch::x86_64::_mm_prefetch::<{ std::arch::x86_64::_MM_HINT_T0 }>(
+            x as *const T as *const i8,
+        );
     }
     #[cfg(not(target_arch = "x86_64"))]
     let _ = x;
@@ -175,7 +212,12 @@ pub(crate) fn prefetch<T>(x: &T) {
 /// Worst first: higher margin ratio (equity ≤ 0 counts as unbounded, lower equity worse),
 /// then larger shortfall, then account id, then market symbol. Ratios compare by
 /// cross-multiplication, never by division.
-pub(crate) fn worse_first(a: &MarginRow, b: &MarginRow, ids: &[Account], markets: &[Market]) -> Ordering {
+pub(crate) fn worse_first(
+    a: &MarginRow,
+    b: &MarginRow,
+    ids: &[Account],
+    markets: &[Market],
+) -> Ordering {
     let ratio = match (a.equity > 0, b.equity > 0) {
         (false, false) => a.equity.cmp(&b.equity),
         (false, true) => Ordering::Less,
@@ -187,21 +229,38 @@ pub(crate) fn worse_first(a: &MarginRow, b: &MarginRow, ids: &[Account], markets
             r.cmp(&l)
         }
     };
-    let sym = |r: &MarginRow| if r.market == u32::MAX { "" } else { markets[r.market as usize].symbol.as_str() };
+    let sym = |r: &MarginRow| {
+        if r.market == u32::MAX {
+            ""
+        } else {
+            markets[r.market as usize].symbol.as_str()
+        }
+    };
     ratio
         .then_with(|| b.shortfall().cmp(&a.shortfall()))
-        .then_with(|| ids[a.account as usize].id.as_bytes().cmp(ids[b.account as usize].id.as_bytes()))
+        .then_with(|| {
+            ids[a.account as usize].id.as_bytes().cmp(ids[b.account as usize].id.as_bytes())
+        })
         .then_with(|| sym(a).as_bytes().cmp(sym(b).as_bytes()))
 }
 
 fn check_warning(warning_ppm: Option<i64>) -> Result<()> {
     match warning_ppm {
-        Some(w) if w <= 0 => Err(Error::new(ErrorCode::InvalidArgument, format!("warning ratio must be positive, got {w} ppm"))),
+        Some(w) if w <= 0 => Err(Error::new(
+            ErrorCode::InvalidArgument,
+            format!("warning ratio must be positive, got {w} ppm"),
+        )),
         _ => Ok(()),
     }
 }
 
-pub(crate) fn margin_row(account: u32, market: u32, equity: i128, mm: i128, has_positions: bool) -> Result<MarginRow> {
+pub(crate) fn margin_row(
+    account: u32,
+    market: u32,
+    equity: i128,
+    mm: i128,
+    has_positions: bool,
+) -> Result<MarginRow> {
     let equity = to_i64(equity, "equity (does not fit i64)")?;
     let maintenance_margin = to_i64(mm, "maintenance margin (does not fit i64)")?;
     let margin_ratio_ppm = if equity > 0 {
@@ -210,19 +269,37 @@ pub(crate) fn margin_row(account: u32, market: u32, equity: i128, mm: i128, has_
     } else {
         None
     };
-    Ok(MarginRow { account, market, equity, maintenance_margin, margin_ratio_ppm, liquidatable: has_positions && equity <= maintenance_margin, overflow: false })
+    Ok(MarginRow {
+        account,
+        market,
+        equity,
+        maintenance_margin,
+        margin_ratio_ppm,
+        liquidatable: has_positions && equity <= maintenance_margin,
+        overflow: false,
+    })
 }
 
 /// `margin_row`, or the OVERFLOW row when equity or MM leaves i64 (SPEC §5.5): one account's
 /// numbers never stop the others' rows.
-pub(crate) fn margin_row_or_overflow(account: u32, market: u32, equity: i128, mm: i128, has_positions: bool) -> MarginRow {
-    margin_row(account, market, equity, mm, has_positions).unwrap_or(MarginRow::overflowed(account, market))
+pub(crate) fn margin_row_or_overflow(
+    account: u32,
+    market: u32,
+    equity: i128,
+    mm: i128,
+    has_positions: bool,
+) -> MarginRow {
+    margin_row(account, market, equity, mm, has_positions)
+        .unwrap_or(MarginRow::overflowed(account, market))
 }
 
 impl Engine {
     pub fn new(quote_decimals: u32) -> Result<Engine> {
         if quote_decimals > MAX_QUOTE_DECIMALS {
-            return Err(Error::new(ErrorCode::InvalidDecimals, format!("quoteDecimals must be 0..={MAX_QUOTE_DECIMALS}, got {quote_decimals}")));
+            return Err(Error::new(
+                ErrorCode::InvalidDecimals,
+                format!("quoteDecimals must be 0..={MAX_QUOTE_DECIMALS}, got {quote_decimals}"),
+            ));
         }
         Ok(Engine {
             quote_decimals,
@@ -244,7 +321,9 @@ impl Engine {
         &self.markets
     }
     pub fn market(&self, m: u32) -> Result<&Market> {
-        self.markets.get(m as usize).ok_or_else(|| Error::new(ErrorCode::UnknownMarket, format!("no market with index {m}")))
+        self.markets.get(m as usize).ok_or_else(|| {
+            Error::new(ErrorCode::UnknownMarket, format!("no market with index {m}"))
+        })
     }
     pub fn market_index(&self, symbol: &str) -> Option<u32> {
         self.market_by_symbol.get(symbol).copied()
@@ -268,7 +347,9 @@ impl Engine {
     pub fn account_id(&self, a: u32) -> Result<&str> {
         match self.accounts.get(a as usize) {
             Some(acc) => Ok(acc.id.as_str()),
-            None => Err(Error::new(ErrorCode::UnknownAccount, format!("no account with index {a}"))),
+            None => {
+                Err(Error::new(ErrorCode::UnknownAccount, format!("no account with index {a}")))
+            }
         }
     }
     pub fn live_account_count(&self) -> usize {
@@ -283,9 +364,16 @@ impl Engine {
     }
 
     /// `add_market` with a tick size and a settlement asset (SPEC §2.5, §5.4).
-    pub fn add_market_with(&mut self, spec: MarketSpec, terms: crate::market::MarketTerms) -> Result<u32> {
+    pub fn add_market_with(
+        &mut self,
+        spec: MarketSpec,
+        terms: crate::market::MarketTerms,
+    ) -> Result<u32> {
         if self.market_by_symbol.contains_key(&spec.symbol) {
-            return Err(Error::new(ErrorCode::DuplicateMarket, format!("market {} already exists", spec.symbol)));
+            return Err(Error::new(
+                ErrorCode::DuplicateMarket,
+                format!("market {} already exists", spec.symbol),
+            ));
         }
         if self.markets.len() >= u32::MAX as usize - 1 {
             return Err(Error::new(ErrorCode::InvalidArgument, "too many markets"));
@@ -337,7 +425,10 @@ impl Engine {
         for (i, id) in ids.iter().enumerate() {
             check_id(id).map_err(|e| e.context(format!("row {i}")))?;
             if self.account_by_id.contains_key(id) || seen.insert(id.as_str(), i).is_some() {
-                return Err(Error::new(ErrorCode::DuplicateAccount, format!("row {i}: account {id} already exists")));
+                return Err(Error::new(
+                    ErrorCode::DuplicateAccount,
+                    format!("row {i}: account {id} already exists"),
+                ));
             }
         }
         if self.accounts.len() + ids.len() >= u32::MAX as usize {
@@ -346,7 +437,12 @@ impl Engine {
         let first = self.accounts.len() as u32;
         for (id, &balance) in ids.iter().zip(balances) {
             self.account_by_id.insert(id.clone(), self.accounts.len() as u32);
-            self.accounts.push(Account { id: id.clone(), balance, alive: true, positions: Vec::new() });
+            self.accounts.push(Account {
+                id: id.clone(),
+                balance,
+                alive: true,
+                positions: Vec::new(),
+            });
         }
         Ok(first)
     }
@@ -354,14 +450,22 @@ impl Engine {
     /// Add accounts together with their positions, all or nothing: `rows.account` indexes the
     /// batch (0 is `ids[0]`). A rejected row leaves no trace: the accounts are taken back before
     /// anything else can see them, so no index is consumed (the state hash is unchanged).
-    pub fn add_accounts_with_positions(&mut self, ids: &[String], balances: &[i64], rows: &PositionRows) -> Result<u32> {
+    pub fn add_accounts_with_positions(
+        &mut self,
+        ids: &[String],
+        balances: &[i64],
+        rows: &PositionRows,
+    ) -> Result<u32> {
         let first = self.add_accounts(ids, balances)?;
         let n = ids.len() as u32;
         let mut absolute = Vec::with_capacity(rows.account.len());
         for (i, &a) in rows.account.iter().enumerate() {
             if a >= n {
                 self.truncate_accounts(first);
-                return Err(Error::new(ErrorCode::UnknownAccount, format!("row {i}: account {a} is not in the batch of {n} accounts")));
+                return Err(Error::new(
+                    ErrorCode::UnknownAccount,
+                    format!("row {i}: account {a} is not in the batch of {n} accounts"),
+                ));
             }
             absolute.push(first + a);
         }
@@ -388,7 +492,10 @@ impl Engine {
         for (i, &a) in accounts.iter().enumerate() {
             self.account(a).map_err(|e| e.context(format!("row {i}")))?;
             if !seen.insert(a) {
-                return Err(Error::new(ErrorCode::DuplicateAccount, format!("row {i}: account index {a} listed twice")));
+                return Err(Error::new(
+                    ErrorCode::DuplicateAccount,
+                    format!("row {i}: account index {a} listed twice"),
+                ));
             }
         }
         for (&a, &b) in accounts.iter().zip(balances) {
@@ -404,7 +511,10 @@ impl Engine {
         for (i, &a) in accounts.iter().enumerate() {
             self.account(a).map_err(|e| e.context(format!("row {i}")))?;
             if !seen.insert(a) {
-                return Err(Error::new(ErrorCode::DuplicateAccount, format!("row {i}: account index {a} listed twice")));
+                return Err(Error::new(
+                    ErrorCode::DuplicateAccount,
+                    format!("row {i}: account index {a} listed twice"),
+                ));
             }
         }
         for &a in accounts {
@@ -426,12 +536,25 @@ impl Engine {
 
     pub(crate) fn remove_position(&mut self, a: u32, m: u32) {
         // One search of the account's references gives the slot and where to take the ref out.
-        let Ok(ref_at) = self.accounts[a as usize].positions.binary_search_by_key(&m, |&(mm, _)| mm) else { return };
+        let Ok(ref_at) =
+            self.accounts[a as usize].positions.binary_search_by_key(&m, |&(mm, _)| mm)
+        else {
+            return;
+        };
         let slot = self.accounts[a as usize].positions[ref_at].1;
         let col = &mut self.positions[m as usize];
         let s = slot as usize;
         if let Some(log) = self.undo.as_mut() {
-            log.push(Undo::Removed { a, m, s: slot, ref_at, qty: col.qty[s], cost: col.cost[s], isolated_margin: col.isolated_margin[s], isolated: col.isolated[s] });
+            log.push(Undo::Removed {
+                a,
+                m,
+                s: slot,
+                ref_at,
+                qty: col.qty[s],
+                cost: col.cost[s],
+                isolated_margin: col.isolated_margin[s],
+                isolated: col.isolated[s],
+            });
         }
         col.account.swap_remove(s);
         col.qty.swap_remove(s);
@@ -462,7 +585,13 @@ impl Engine {
     pub(crate) fn put_row(&mut self, m: u32, s: usize, qty: i64, cost: i64, isolated_margin: i64) {
         let col = &mut self.positions[m as usize];
         if let Some(log) = self.undo.as_mut() {
-            log.push(Undo::Row { m, s: s as u32, qty: col.qty[s], cost: col.cost[s], isolated_margin: col.isolated_margin[s] });
+            log.push(Undo::Row {
+                m,
+                s: s as u32,
+                qty: col.qty[s],
+                cost: col.cost[s],
+                isolated_margin: col.isolated_margin[s],
+            });
         }
         col.note(qty, cost);
         col.qty[s] = qty;
@@ -528,21 +657,52 @@ impl Engine {
     /// validated — ids, ranges, cost basis, one row per (account, market) — before any is applied.
     pub fn set_positions(&mut self, rows: &PositionRows) -> Result<()> {
         let n = rows.account.len();
-        check_lengths("setPositions", &[n, rows.market.len(), rows.qty.len(), rows.price.len(), rows.isolated_margin.len(), rows.flags.len()])?;
+        check_lengths(
+            "setPositions",
+            &[
+                n,
+                rows.market.len(),
+                rows.qty.len(),
+                rows.price.len(),
+                rows.isolated_margin.len(),
+                rows.flags.len(),
+            ],
+        )?;
         let mut staged: Vec<(i64, i64)> = Vec::with_capacity(n); // (cost, isolated margin)
         let mut seen = std::collections::HashSet::with_capacity(n);
         for i in 0..n {
-            let (a, m, q, p, im, f) = (rows.account[i], rows.market[i], rows.qty[i], rows.price[i], rows.isolated_margin[i], rows.flags[i]);
+            let (a, m, q, p, im, f) = (
+                rows.account[i],
+                rows.market[i],
+                rows.qty[i],
+                rows.price[i],
+                rows.isolated_margin[i],
+                rows.flags[i],
+            );
             let ctx = |e: Error| e.context(format!("row {i}"));
             self.account(a).map_err(ctx)?;
             let mk = self.market(m).map_err(ctx)?;
             if f & !(FLAG_ISOLATED | FLAG_COST_BASIS) != 0 {
-                return Err(ctx(Error::new(ErrorCode::InvalidArgument, format!("unknown flag bits {f:#x}"))));
+                return Err(ctx(Error::new(
+                    ErrorCode::InvalidArgument,
+                    format!("unknown flag bits {f:#x}"),
+                )));
             }
             if !seen.insert((a, m)) {
-                return Err(ctx(Error::new(ErrorCode::DuplicatePosition, format!("account {} has two rows for market {}", self.accounts[a as usize].id, mk.symbol))));
+                return Err(ctx(Error::new(
+                    ErrorCode::DuplicatePosition,
+                    format!(
+                        "account {} has two rows for market {}",
+                        self.accounts[a as usize].id, mk.symbol
+                    ),
+                )));
             }
-            let ctx = |e: Error| e.context(format!("row {i} (account {}, market {})", self.accounts[a as usize].id, mk.symbol));
+            let ctx = |e: Error| {
+                e.context(format!(
+                    "row {i} (account {}, market {})",
+                    self.accounts[a as usize].id, mk.symbol
+                ))
+            };
             check_qty(q, "qty").map_err(ctx)?;
             if q == 0 {
                 staged.push((0, 0));
@@ -551,34 +711,57 @@ impl Engine {
             // The position's value must fit i64 atoms at some price (SPEC §2.3).
             let (lo, hi) = crate::liq::domain(mk, q, 0).map_err(ctx)?;
             if lo > hi {
-                return Err(ctx(Error::new(ErrorCode::Overflow, format!("position of {q} lots is worth more than i64 atoms at every price"))));
+                return Err(ctx(Error::new(
+                    ErrorCode::Overflow,
+                    format!("position of {q} lots is worth more than i64 atoms at every price"),
+                )));
             }
             let cost = if f & FLAG_COST_BASIS != 0 {
                 if p == 0 || (p > 0) != (q > 0) {
-                    return Err(ctx(Error::new(ErrorCode::InvalidAmount, format!("cost basis must be non-zero with the sign of qty ({q}), got {p}"))));
+                    return Err(ctx(Error::new(
+                        ErrorCode::InvalidAmount,
+                        format!("cost basis must be non-zero with the sign of qty ({q}), got {p}"),
+                    )));
                 }
                 if mk.kind == crate::market::ContractKind::Linear {
-                    to_i64(scale(p as i128, mk.quote_exp(), Round::Floor, "cost basis (to atoms)").map_err(ctx)?, "cost basis (to atoms)").map_err(ctx)?;
+                    to_i64(
+                        scale(p as i128, mk.quote_exp(), Round::Floor, "cost basis (to atoms)")
+                            .map_err(ctx)?,
+                        "cost basis (to atoms)",
+                    )
+                    .map_err(ctx)?;
                 }
                 p
             } else {
                 check_price(p, "entry").map_err(ctx)?;
                 // ... and at its entry.
                 if p < lo || p > hi {
-                    return Err(ctx(Error::new(ErrorCode::Overflow, format!("position of {q} lots at {p} ticks is worth more than i64 atoms"))));
+                    return Err(ctx(Error::new(
+                        ErrorCode::Overflow,
+                        format!("position of {q} lots at {p} ticks is worth more than i64 atoms"),
+                    )));
                 }
                 let c = mk.cost_basis(q, p).map_err(ctx)?;
                 if c == 0 {
-                    return Err(ctx(Error::new(ErrorCode::InvalidQuantity, format!("position of {q} lots at {p} ticks is worth less than one atom"))));
+                    return Err(ctx(Error::new(
+                        ErrorCode::InvalidQuantity,
+                        format!("position of {q} lots at {p} ticks is worth less than one atom"),
+                    )));
                 }
                 c
             };
             let isolated = f & FLAG_ISOLATED != 0;
             if isolated && im < 0 {
-                return Err(ctx(Error::new(ErrorCode::InvalidAmount, format!("isolated margin must not be negative, got {im}"))));
+                return Err(ctx(Error::new(
+                    ErrorCode::InvalidAmount,
+                    format!("isolated margin must not be negative, got {im}"),
+                )));
             }
             if !isolated && im != 0 {
-                return Err(ctx(Error::new(ErrorCode::InvalidAmount, format!("a cross position takes no isolated margin, got {im}"))));
+                return Err(ctx(Error::new(
+                    ErrorCode::InvalidAmount,
+                    format!("a cross position takes no isolated margin, got {im}"),
+                )));
             }
             staged.push((cost, im));
         }
@@ -627,7 +810,10 @@ impl Engine {
     /// Cross totals of every account at the current marks: [Σ uPnL, Σ MM] over cross positions
     /// (interleaved: one cache line per account update), plus the isolated rows, for the markets
     /// in `range`. One pass over their columns, market by market.
-    pub(crate) fn cross_totals(&self, range: std::ops::Range<usize>) -> Result<(Vec<[i128; 2]>, Vec<MarginRow>)> {
+    pub(crate) fn cross_totals(
+        &self,
+        range: std::ops::Range<usize>,
+    ) -> Result<(Vec<[i128; 2]>, Vec<MarginRow>)> {
         let mut totals = vec![[0i128; 2]; self.accounts.len()];
         let mut iso = Vec::new();
         for mi in range {
@@ -639,12 +825,18 @@ impl Engine {
                 if let Some(&ahead) = col.account.get(s + PREFETCH_AHEAD) {
                     prefetch(&totals[ahead as usize]);
                 }
-                let ctx = |e: Error| e.context(format!("account {}, market {}", self.accounts[col.account[s] as usize].id, mk.symbol));
+                let ctx = |e: Error| {
+                    e.context(format!(
+                        "account {}, market {}",
+                        self.accounts[col.account[s] as usize].id, mk.symbol
+                    ))
+                };
                 let u = mk.upnl(col.qty[s], col.cost[s]).map_err(ctx)?;
                 let m = mk.maintenance_margin(col.qty[s], col.cost[s]).map_err(ctx)?;
                 let a = col.account[s] as usize;
                 if col.isolated[s] {
-                    let eq = add(col.isolated_margin[s] as i128, u, "isolated equity").map_err(ctx)?;
+                    let eq =
+                        add(col.isolated_margin[s] as i128, u, "isolated equity").map_err(ctx)?;
                     iso.push(margin_row_or_overflow(a as u32, mi as u32, eq, m, true));
                 } else {
                     let t = &mut totals[a];
@@ -676,11 +868,21 @@ impl Engine {
         }
         cuts.push(n);
         let parts: Vec<Result<(Vec<[i128; 2]>, Vec<MarginRow>)>> = std::thread::scope(|sc| {
-            let handles: Vec<_> = cuts.windows(2).map(|w| {
-                let r = w[0]..w[1];
-                sc.spawn(move || self.cross_totals(r))
-            }).collect();
-            handles.into_iter().map(|h| h.join().unwrap_or_else(|_| Err(Error::new(ErrorCode::Internal, "a sweep thread panicked")))).collect()
+            let handles: Vec<_> = cuts
+                .windows(2)
+                .map(|w| {
+                    let r = w[0]..w[1];
+                    sc.spawn(move || self.cross_totals(r))
+                })
+                .collect();
+            handles
+                .into_iter()
+                .map(|h| {
+                    h.join().unwrap_or_else(|_| {
+                        Err(Error::new(ErrorCode::Internal, "a sweep thread panicked"))
+                    })
+                })
+                .collect()
         });
         let mut parts = parts.into_iter();
         let (mut totals, mut iso) = parts.next().unwrap()?;
@@ -700,7 +902,10 @@ impl Engine {
         let list = self.account_list(accounts)?;
         let mut out = Vec::with_capacity(list.len());
         for a in list {
-            out.push(self.cross_row_wide(a).map(|(eq, mm, has)| margin_row_or_overflow(a, u32::MAX, eq, mm, has))?);
+            out.push(
+                self.cross_row_wide(a)
+                    .map(|(eq, mm, has)| margin_row_or_overflow(a, u32::MAX, eq, mm, has))?,
+            );
         }
         Ok(out)
     }
@@ -709,7 +914,8 @@ impl Engine {
     /// candidate).
     pub(crate) fn cross_row(&self, a: u32) -> Result<MarginRow> {
         let (eq, mm, has_cross) = self.cross_row_wide(a)?;
-        margin_row(a, u32::MAX, eq, mm, has_cross).map_err(|e| e.context(format!("account {}", self.accounts[a as usize].id)))
+        margin_row(a, u32::MAX, eq, mm, has_cross)
+            .map_err(|e| e.context(format!("account {}", self.accounts[a as usize].id)))
     }
 
     /// (equity, MM, has a cross position) of one live account, in i128.
@@ -721,8 +927,14 @@ impl Engine {
             let (mk, col, s) = (&self.markets[m as usize], &self.positions[m as usize], s as usize);
             if !col.isolated[s] {
                 has_cross = true;
-                upnl = add(upnl, mk.upnl(col.qty[s], col.cost[s]).map_err(ctx)?, "account uPnL").map_err(ctx)?;
-                mm = add(mm, mk.maintenance_margin(col.qty[s], col.cost[s]).map_err(ctx)?, "account maintenance margin").map_err(ctx)?;
+                upnl = add(upnl, mk.upnl(col.qty[s], col.cost[s]).map_err(ctx)?, "account uPnL")
+                    .map_err(ctx)?;
+                mm = add(
+                    mm,
+                    mk.maintenance_margin(col.qty[s], col.cost[s]).map_err(ctx)?,
+                    "account maintenance margin",
+                )
+                .map_err(ctx)?;
             }
         }
         let eq = add(acc.balance as i128, upnl, "equity").map_err(ctx)?;
@@ -731,7 +943,11 @@ impl Engine {
 
     /// Wallet balances of the given accounts.
     pub fn balances(&self, accounts: &[u32]) -> Result<Vec<i64>> {
-        accounts.iter().enumerate().map(|(i, &a)| Ok(self.account(a).map_err(|e| e.context(format!("row {i}")))?.balance)).collect()
+        accounts
+            .iter()
+            .enumerate()
+            .map(|(i, &a)| Ok(self.account(a).map_err(|e| e.context(format!("row {i}")))?.balance))
+            .collect()
     }
 
     /// The accounts a query covers: the given ones (checked), or every live one in index order.
@@ -743,7 +959,9 @@ impl Engine {
                 }
                 Ok(l.to_vec())
             }
-            None => Ok((0..self.accounts.len() as u32).filter(|&a| self.accounts[a as usize].alive).collect()),
+            None => Ok((0..self.accounts.len() as u32)
+                .filter(|&a| self.accounts[a as usize].alive)
+                .collect()),
         }
     }
 
@@ -769,7 +987,13 @@ impl Engine {
         let warn = |r: &MarginRow| -> bool {
             match warning_ppm {
                 // ratio ≥ w ⇔ MM·10^6 ≥ w·equity (cross-multiplied); equity ≤ 0 is unbounded.
-                Some(w) => !r.liquidatable && r.maintenance_margin > 0 && (r.equity <= 0 || r.maintenance_margin as i128 * RATIO_SCALE as i128 >= w as i128 * r.equity as i128),
+                Some(w) => {
+                    !r.liquidatable
+                        && r.maintenance_margin > 0
+                        && (r.equity <= 0
+                            || r.maintenance_margin as i128 * RATIO_SCALE as i128
+                                >= w as i128 * r.equity as i128)
+                }
                 None => false,
             }
         };
@@ -792,7 +1016,8 @@ impl Engine {
             if mm == 0 {
                 continue; // only isolated positions
             }
-            let eq = add(acc.balance as i128, upnl, "equity").map_err(|e| e.context(format!("account {}", acc.id)))?;
+            let eq = add(acc.balance as i128, upnl, "equity")
+                .map_err(|e| e.context(format!("account {}", acc.id)))?;
             let r = margin_row_or_overflow(a as u32, u32::MAX, eq, mm, true);
             if r.overflow {
                 res.overflow.push(r);
@@ -846,7 +1071,8 @@ impl Engine {
                 (b, b)
             } else {
                 let others_u = sub(cross_upnl, u, "uPnL of the other positions").map_err(ctx)?;
-                let others_mm = sub(cross_mm, mm, "maintenance margin of the other positions").map_err(ctx)?;
+                let others_mm =
+                    sub(cross_mm, mm, "maintenance margin of the other positions").map_err(ctx)?;
                 let b = add(acc.balance as i128, others_u, "bankruptcy base").map_err(ctx)?;
                 (b, sub(b, others_mm, "liquidation base").map_err(ctx)?)
             };
@@ -858,7 +1084,8 @@ impl Engine {
                 isolated: iso,
                 isolated_margin: col.isolated_margin[s],
                 upnl: to_i64(u, "uPnL (does not fit i64)").map_err(ctx)?,
-                maintenance_margin: to_i64(mm, "maintenance margin (does not fit i64)").map_err(ctx)?,
+                maintenance_margin: to_i64(mm, "maintenance margin (does not fit i64)")
+                    .map_err(ctx)?,
                 liquidation: liquidation_price(mk, q, c, lq_base).map_err(ctx)?,
                 bankruptcy: bankruptcy_price(mk, q, c, bk_base).map_err(ctx)?,
             });
@@ -899,7 +1126,8 @@ mod tests {
         e.add_market(spec("B")).unwrap();
         let ids: Vec<String> = (0..6).map(|i| format!("a{i}")).collect();
         e.add_accounts(&ids, &[10, 20, 30, 40, 50, 60]).unwrap();
-        let (mut acc, mut mkt, mut qty, mut px, mut im, mut fl) = (vec![], vec![], vec![], vec![], vec![], vec![]);
+        let (mut acc, mut mkt, mut qty, mut px, mut im, mut fl) =
+            (vec![], vec![], vec![], vec![], vec![], vec![]);
         for a in 0..6u32 {
             for m in 0..2u32 {
                 if (a + m) % 3 != 2 {
@@ -913,7 +1141,15 @@ mod tests {
                 }
             }
         }
-        e.set_positions(&PositionRows { account: &acc, market: &mkt, qty: &qty, price: &px, isolated_margin: &im, flags: &fl }).unwrap();
+        e.set_positions(&PositionRows {
+            account: &acc,
+            market: &mkt,
+            qty: &qty,
+            price: &px,
+            isolated_margin: &im,
+            flags: &fl,
+        })
+        .unwrap();
         let before = e.state_bytes();
         for order in [[0u32, 5, 2, 3, 1, 4], [4, 1, 3, 2, 5, 0]] {
             e.undo = Some(Vec::new());
@@ -935,9 +1171,15 @@ mod tests {
             // The references are derived, not in the state bytes: each must point at its row.
             let mut refs = 0;
             for (a, acc) in e.accounts.iter().enumerate() {
-                assert!(acc.positions.windows(2).all(|w| w[0].0 < w[1].0), "references in market order");
+                assert!(
+                    acc.positions.windows(2).all(|w| w[0].0 < w[1].0),
+                    "references in market order"
+                );
                 for &(m, s) in &acc.positions {
-                    assert_eq!(e.positions[m as usize].account[s as usize], a as u32, "order {order:?}: account {a} market {m}");
+                    assert_eq!(
+                        e.positions[m as usize].account[s as usize], a as u32,
+                        "order {order:?}: account {a} market {m}"
+                    );
                     refs += 1;
                 }
             }

@@ -19,7 +19,13 @@ type Staged = (i64, i64, bool, i64);
 impl Engine {
     /// Apply fills: account `account[i]` traded `qty[i]` lots (signed: > 0 bought) of market
     /// `market[i]` at `price[i]` ticks.
-    pub fn apply_fills(&mut self, account: &[u32], market: &[u32], qty: &[i64], price: &[i64]) -> Result<()> {
+    pub fn apply_fills(
+        &mut self,
+        account: &[u32],
+        market: &[u32],
+        qty: &[i64],
+        price: &[i64],
+    ) -> Result<()> {
         let n = account.len();
         check_lengths("applyFills", &[n, market.len(), qty.len(), price.len()])?;
         let mut pos: HashMap<(u32, u32), Staged> = HashMap::new();
@@ -34,9 +40,17 @@ impl Engine {
             let ctx = |e: Error| e.context(format!("row {i}"));
             self.account(a).map_err(ctx)?;
             let mk = self.market(m).map_err(ctx)?;
-            let ctx = |e: Error| e.context(format!("row {i} (account {}, market {})", self.accounts[a as usize].id, mk.symbol));
+            let ctx = |e: Error| {
+                e.context(format!(
+                    "row {i} (account {}, market {})",
+                    self.accounts[a as usize].id, mk.symbol
+                ))
+            };
             if dq == 0 {
-                return Err(ctx(Error::new(ErrorCode::InvalidQuantity, "a fill must trade a non-zero quantity")));
+                return Err(ctx(Error::new(
+                    ErrorCode::InvalidQuantity,
+                    "a fill must trade a non-zero quantity",
+                )));
             }
             check_qty(dq, "qty").map_err(ctx)?;
             check_price(p, "fill price").map_err(ctx)?;
@@ -64,14 +78,16 @@ impl Engine {
                 if iso {
                     let im2 = add(im as i128, realised, "isolated margin").map_err(ctx)?;
                     if close == q {
-                        b = to_i64(add(b as i128, im2, "balance").map_err(ctx)?, "balance").map_err(ctx)?;
+                        b = to_i64(add(b as i128, im2, "balance").map_err(ctx)?, "balance")
+                            .map_err(ctx)?;
                         im = 0;
                         iso = false;
                     } else {
                         im = to_i64(im2, "isolated margin").map_err(ctx)?;
                     }
                 } else {
-                    b = to_i64(add(b as i128, realised, "balance").map_err(ctx)?, "balance").map_err(ctx)?;
+                    b = to_i64(add(b as i128, realised, "balance").map_err(ctx)?, "balance")
+                        .map_err(ctx)?;
                 }
                 q -= close;
                 c -= closed;
@@ -94,13 +110,23 @@ impl Engine {
                 check_qty(nq, "position qty after the fill").map_err(ctx)?;
                 let (lo, hi) = domain(mk, nq, 0).map_err(ctx)?;
                 if p < lo || p > hi {
-                    return Err(ctx(Error::new(ErrorCode::Overflow, format!("position of {nq} lots at {p} ticks is worth more than i64 atoms"))));
+                    return Err(ctx(Error::new(
+                        ErrorCode::Overflow,
+                        format!("position of {nq} lots at {p} ticks is worth more than i64 atoms"),
+                    )));
                 }
                 let dc = mk.cost_basis(rest, p).map_err(ctx)?;
                 if q == 0 && dc == 0 {
-                    return Err(ctx(Error::new(ErrorCode::InvalidQuantity, format!("position of {rest} lots at {p} ticks is worth less than one atom"))));
+                    return Err(ctx(Error::new(
+                        ErrorCode::InvalidQuantity,
+                        format!("position of {rest} lots at {p} ticks is worth less than one atom"),
+                    )));
                 }
-                c = to_i64(add(c as i128, dc as i128, "cost basis").map_err(ctx)?, "cost basis (does not fit i64)").map_err(ctx)?;
+                c = to_i64(
+                    add(c as i128, dc as i128, "cost basis").map_err(ctx)?,
+                    "cost basis (does not fit i64)",
+                )
+                .map_err(ctx)?;
                 q = nq;
             }
             pos.insert((a, m), (q, c, iso, im));

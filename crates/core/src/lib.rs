@@ -4,24 +4,26 @@
 //! overflow as an error, a rounding direction for every division (docs/SPEC.md). The napi crate
 //! (crates/node) and the TypeScript engine (src/fallback) implement the same specification.
 
+pub mod adl;
 pub mod engine;
 pub mod error;
+pub mod fills;
 pub mod liq;
 pub mod market;
-pub mod num;
-pub mod adl;
-pub mod waterfall;
-pub mod planner;
-pub mod snapshot;
-pub mod watch;
-pub mod fills;
 pub mod memory;
+pub mod num;
+pub mod planner;
 mod pool;
 pub mod settlement;
+pub mod snapshot;
 mod sweep;
+pub mod watch;
+pub mod waterfall;
 
-pub use engine::{Engine, MarginRow, PositionRisk, PositionRows, SweepResult, FLAG_COST_BASIS, FLAG_ISOLATED};
+pub use engine::{
+    Engine, MarginRow, PositionRisk, PositionRows, SweepResult, FLAG_COST_BASIS, FLAG_ISOLATED,
+};
 pub use error::{Error, ErrorCode, Result};
 pub use liq::SolvedPrice;
-pub use snapshot::{decode_snapshot, SNAPSHOT_FORMAT_VERSION, SNAPSHOT_MAGIC};
 pub use market::{ContractKind, MarginBasis, Market, MarketSpec, MarketTerms, TierForm};
+pub use snapshot::{decode_snapshot, SNAPSHOT_FORMAT_VERSION, SNAPSHOT_MAGIC};

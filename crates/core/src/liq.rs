@@ -35,7 +35,11 @@ pub fn domain(m: &Market, qty: i64, k: u32) -> Result<(i64, i64)> {
         }
         ContractKind::Inverse => {
             let a = mul(aq, m.contract_size as i128, "price domain")?;
-            (ratio(a, m.inverse_exp() + k as i32, lim, Round::Ceil, "price domain")?.clamp(1, pmax + 1), pmax)
+            (
+                ratio(a, m.inverse_exp() + k as i32, lim, Round::Ceil, "price domain")?
+                    .clamp(1, pmax + 1),
+                pmax,
+            )
         }
     };
     Ok((lo as i64, hi as i64))
@@ -101,7 +105,15 @@ fn w(x: i128) -> I256 {
 /// rounding, in the tier the engine uses at x (§4.1). The slack is multiplied by a positive
 /// integer so that every term is an integer: linear 10^(8+k−s) (or 1 when s − k > 8), inverse
 /// 10^8·x·10^max(0, −(t+k)).
-fn exact_sign(m: &Market, qty: i64, cost: i64, base: i128, x: i64, k: u32, with_mm: bool) -> Result<i32> {
+fn exact_sign(
+    m: &Market,
+    qty: i64,
+    cost: i64,
+    base: i128,
+    x: i64,
+    k: u32,
+    with_mm: bool,
+) -> Result<i32> {
     let (q, c) = (qty as i128, cost as i128);
     let (mmr, cum) = if with_mm {
         let t = &m.tiers[m.tier_index(m.margin_value_at(qty, cost, x, k)?, k)];
@@ -114,7 +126,11 @@ fn exact_sign(m: &Market, qty: i64, cost: i64, base: i128, x: i64, k: u32, with_
         ContractKind::Linear => {
             // slack = base + (q·x − c·10^k)·10^(s−k) − (V·mmr − cum·10^k)·10^(s−k−8)
             let e = m.quote_exp() - k as i32 - RATE_DECIMALS as i32;
-            let (ea, eb, ec) = if e <= 0 { ((-e) as u32, RATE_DECIMALS, 0) } else { (0, (e + RATE_DECIMALS as i32) as u32, e as u32) };
+            let (ea, eb, ec) = if e <= 0 {
+                ((-e) as u32, RATE_DECIMALS, 0)
+            } else {
+                (0, (e + RATE_DECIMALS as i32) as u32, e as u32)
+            };
             let v = match m.basis {
                 MarginBasis::Mark => w(q.abs()).mul(w(x as i128)),
                 MarginBasis::Entry => w(c.abs()).mul(w(pow10(k))),
@@ -130,7 +146,9 @@ fn exact_sign(m: &Market, qty: i64, cost: i64, base: i128, x: i64, k: u32, with_
             let s = w(m.contract_size as i128).mul(w(pow10(te.max(0) as u32)));
             let fixed = match m.basis {
                 MarginBasis::Mark => w(base).add(w(c)).mul(w(rate)).add(w(cum)),
-                MarginBasis::Entry => w(base).add(w(c)).mul(w(rate)).sub(w(c.abs()).mul(w(mmr))).add(w(cum)),
+                MarginBasis::Entry => {
+                    w(base).add(w(c)).mul(w(rate)).sub(w(c.abs()).mul(w(mmr))).add(w(cum))
+                }
             };
             let moving = match m.basis {
                 MarginBasis::Mark => w(q).mul(w(rate)).add(w(q.abs()).mul(w(mmr))),
@@ -144,7 +162,11 @@ fn exact_sign(m: &Market, qty: i64, cost: i64, base: i128, x: i64, k: u32, with_
 
 #[inline]
 fn liquidatable(m: &Market, qty: i64, cost: i64, base: i128, x: i64, k: u32) -> Result<bool> {
-    let g = sub(add(base, m.upnl_at(qty, cost, x, k)?, "liquidation predicate")?, m.maintenance_margin_at(qty, cost, x, k)?, "liquidation predicate")?;
+    let g = sub(
+        add(base, m.upnl_at(qty, cost, x, k)?, "liquidation predicate")?,
+        m.maintenance_margin_at(qty, cost, x, k)?,
+        "liquidation predicate",
+    )?;
     Ok(g <= 0)
 }
 
@@ -155,7 +177,12 @@ fn solvent(m: &Market, qty: i64, cost: i64, base: i128, x: i64, k: u32) -> Resul
 
 /// Largest x in (lo, hi] with p(x) = `want`, given p(lo) = want and p(hi) ≠ want, found by
 /// bisection: the answer always has p(x) = want and p(x+1) ≠ want, monotone or not.
-fn last_where(mut lo: i64, mut hi: i64, want: bool, p: &mut impl FnMut(i64) -> Result<bool>) -> Result<i64> {
+fn last_where(
+    mut lo: i64,
+    mut hi: i64,
+    want: bool,
+    p: &mut impl FnMut(i64) -> Result<bool>,
+) -> Result<i64> {
     while hi - lo > 1 {
         let mid = lo + (hi - lo) / 2;
         if p(mid)? == want {
@@ -171,7 +198,8 @@ fn last_where(mut lo: i64, mut hi: i64, want: bool, p: &mut impl FnMut(i64) -> R
 fn grid_domain(m: &Market, qty: i64) -> Result<Option<(i64, i64)>> {
     let (lo, hi) = domain(m, qty, 0)?;
     let g = m.tick_size;
-    let (jlo, jhi) = (div_ceil(lo as i128, g as i128) as i64, div_floor(hi as i128, g as i128) as i64);
+    let (jlo, jhi) =
+        (div_ceil(lo as i128, g as i128) as i64, div_floor(hi as i128, g as i128) as i64);
     Ok(if lo > hi || jlo > jhi { None } else { Some((jlo, jhi)) })
 }
 
@@ -180,7 +208,9 @@ fn tier_segments(m: &Market, qty: i64, cost: i64, lo: i64, hi: i64) -> Result<Ve
     if m.basis == MarginBasis::Entry || m.tiers.len() == 1 {
         return Ok(vec![(lo, hi)]);
     }
-    let tier_of = |j: i64| -> Result<usize> { Ok(m.tier_index(m.margin_value_at(qty, cost, j * m.tick_size, 0)?, 0)) };
+    let tier_of = |j: i64| -> Result<usize> {
+        Ok(m.tier_index(m.margin_value_at(qty, cost, j * m.tick_size, 0)?, 0))
+    };
     let mut segs = Vec::with_capacity(m.tiers.len());
     let mut a = lo;
     loop {
@@ -199,7 +229,11 @@ fn tier_segments(m: &Market, qty: i64, cost: i64, lo: i64, hi: i64) -> Result<Ve
 }
 
 /// The liquidation search of SPEC §6.1 over the runs, for predicate `pred` on grid indices.
-fn last_liquidatable(segs: &[(i64, i64)], long: bool, pred: &mut impl FnMut(i64) -> Result<bool>) -> Result<Option<i64>> {
+fn last_liquidatable(
+    segs: &[(i64, i64)],
+    long: bool,
+    pred: &mut impl FnMut(i64) -> Result<bool>,
+) -> Result<Option<i64>> {
     if long {
         // A long's predicate falls as the mark rises within a tier: take the highest run where it
         // holds, and in it the last point where it holds.
@@ -223,7 +257,12 @@ fn last_liquidatable(segs: &[(i64, i64)], long: bool, pred: &mut impl FnMut(i64)
 /// t's run (where the exact slack is monotone: one tier) it holds on a prefix (long) or suffix
 /// (short) ending at or before t. So when it holds at the run's far end, the same point E is
 /// found by galloping from t (O(log |t − E|) evaluations); otherwise by the full search.
-fn exact_liquidation_edge(segs: &[(i64, i64)], long: bool, t: i64, ex: &mut impl FnMut(i64) -> Result<bool>) -> Result<Option<i64>> {
+fn exact_liquidation_edge(
+    segs: &[(i64, i64)],
+    long: bool,
+    t: i64,
+    ex: &mut impl FnMut(i64) -> Result<bool>,
+) -> Result<Option<i64>> {
     let &(a, b) = segs.iter().find(|s| s.0 <= t && t <= s.1).expect("the trigger lies in a run");
     let (far, step) = if long { (a, -1) } else { (b, 1) };
     if !ex(far)? {
@@ -234,7 +273,13 @@ fn exact_liquidation_edge(segs: &[(i64, i64)], long: bool, t: i64, ex: &mut impl
 
 /// From `from` (where the monotone predicate may fail) towards `to` (where it holds), by `step`:
 /// the point nearest `from` where it holds (= `want`), doubling the stride, then bisecting.
-fn gallop(from: i64, to: i64, step: i64, want: bool, p: &mut impl FnMut(i64) -> Result<bool>) -> Result<i64> {
+fn gallop(
+    from: i64,
+    to: i64,
+    step: i64,
+    want: bool,
+    p: &mut impl FnMut(i64) -> Result<bool>,
+) -> Result<i64> {
     if p(from)? == want {
         return Ok(from);
     }
@@ -243,7 +288,11 @@ fn gallop(from: i64, to: i64, step: i64, want: bool, p: &mut impl FnMut(i64) -> 
         let x = if step < 0 { (from - d).max(to) } else { (from + d).min(to) };
         if p(x)? == want {
             // Between the last miss and x: bisection for the point next to the misses.
-            return Ok(if step < 0 { last_where(x, miss, want, p)? } else { last_where(miss, x, !want, p)? + 1 });
+            return Ok(if step < 0 {
+                last_where(x, miss, want, p)?
+            } else {
+                last_where(miss, x, !want, p)? + 1
+            });
         }
         miss = x;
         d = d.saturating_mul(2);
@@ -252,7 +301,12 @@ fn gallop(from: i64, to: i64, step: i64, want: bool, p: &mut impl FnMut(i64) -> 
 
 /// Liquidation price of a position whose account has `base` (see module doc). None when the
 /// predicate holds nowhere on the domain (a long that cannot fall far enough, say).
-pub fn liquidation_price(m: &Market, qty: i64, cost: i64, base: i128) -> Result<Option<SolvedPrice>> {
+pub fn liquidation_price(
+    m: &Market,
+    qty: i64,
+    cost: i64,
+    base: i128,
+) -> Result<Option<SolvedPrice>> {
     if qty == 0 {
         return Ok(None);
     }
@@ -260,16 +314,26 @@ pub fn liquidation_price(m: &Market, qty: i64, cost: i64, base: i128) -> Result<
     let g = m.tick_size;
     let segs = tier_segments(m, qty, cost, lo, hi)?;
     let long = qty > 0;
-    let Some(t) = last_liquidatable(&segs, long, &mut |j| liquidatable(m, qty, cost, base, j * g, 0))? else { return Ok(None) };
+    let Some(t) =
+        last_liquidatable(&segs, long, &mut |j| liquidatable(m, qty, cost, base, j * g, 0))?
+    else {
+        return Ok(None);
+    };
     // Nearest: the same search on the exact predicate gives the grid point e next to the exact
     // crossing on its liquidatable side; the crossing lies past the half-way point towards safety
     // exactly when the exact slack there is < 0 (= 0: half-way, stays at e).
-    let exact = exact_liquidation_edge(&segs, long, t, &mut |j| Ok(exact_sign(m, qty, cost, base, j * g, 0, true)? <= 0))?;
+    let exact = exact_liquidation_edge(&segs, long, t, &mut |j| {
+        Ok(exact_sign(m, qty, cost, base, j * g, 0, true)? <= 0)
+    })?;
     let nearest = match exact {
         None => t,
         Some(e) => {
             let (step, inside) = if long { (1, e < hi) } else { (-1, e > lo) };
-            if inside && exact_sign(m, qty, cost, base, (10 * e + 5 * step) * g, 1, true)? < 0 { e + step } else { e }
+            if inside && exact_sign(m, qty, cost, base, (10 * e + 5 * step) * g, 1, true)? < 0 {
+                e + step
+            } else {
+                e
+            }
         }
     };
     Ok(Some(SolvedPrice { conservative: t * g, nearest: nearest * g }))
@@ -277,21 +341,35 @@ pub fn liquidation_price(m: &Market, qty: i64, cost: i64, base: i128) -> Result<
 
 /// Bankruptcy price: the grid point where equity is still ≥ 0 while one point worse it is < 0.
 /// None when equity keeps its sign over the whole domain.
-pub fn bankruptcy_price(m: &Market, qty: i64, cost: i64, base: i128) -> Result<Option<SolvedPrice>> {
+pub fn bankruptcy_price(
+    m: &Market,
+    qty: i64,
+    cost: i64,
+    base: i128,
+) -> Result<Option<SolvedPrice>> {
     if qty == 0 {
         return Ok(None);
     }
     let Some((lo, hi)) = grid_domain(m, qty)? else { return Ok(None) };
     let g = m.tick_size;
-    let Some(t) = solvency_edge(lo, hi, qty > 0, &mut |j| solvent(m, qty, cost, base, j * g, 0))? else { return Ok(None) };
-    let exact = exact_solvency_edge(lo, hi, qty > 0, t, &mut |j| Ok(exact_sign(m, qty, cost, base, j * g, 0, false)? >= 0))?;
+    let Some(t) = solvency_edge(lo, hi, qty > 0, &mut |j| solvent(m, qty, cost, base, j * g, 0))?
+    else {
+        return Ok(None);
+    };
+    let exact = exact_solvency_edge(lo, hi, qty > 0, t, &mut |j| {
+        Ok(exact_sign(m, qty, cost, base, j * g, 0, false)? >= 0)
+    })?;
     // Nearest: from the exact edge e (solvent), one point worse when the exact crossing lies
     // beyond the half-way point, i.e. the exact equity there is > 0 (= 0: stays at e).
     let nearest = match exact {
         None => t,
         Some(e) => {
             let step = if qty > 0 { -1 } else { 1 };
-            if exact_sign(m, qty, cost, base, (10 * e + 5 * step) * g, 1, false)? > 0 { e + step } else { e }
+            if exact_sign(m, qty, cost, base, (10 * e + 5 * step) * g, 1, false)? > 0 {
+                e + step
+            } else {
+                e
+            }
         }
     };
     Ok(Some(SolvedPrice { conservative: t * g, nearest: nearest * g }))
@@ -301,7 +379,13 @@ pub fn bankruptcy_price(m: &Market, qty: i64, cost: i64, base: i128) -> Result<O
 /// exact solvency and the exact equity is monotone in the price, so the exact edge lies at or
 /// beyond t on the insolvent side; a gallop from t finds it (None when the predicate holds
 /// at the domain's insolvent end, as the full search says).
-fn exact_solvency_edge(lo: i64, hi: i64, long: bool, t: i64, ok: &mut impl FnMut(i64) -> Result<bool>) -> Result<Option<i64>> {
+fn exact_solvency_edge(
+    lo: i64,
+    hi: i64,
+    long: bool,
+    t: i64,
+    ok: &mut impl FnMut(i64) -> Result<bool>,
+) -> Result<Option<i64>> {
     let (end, step) = if long { (lo, -1) } else { (hi, 1) };
     if ok(end)? {
         return Ok(None);
@@ -312,7 +396,12 @@ fn exact_solvency_edge(lo: i64, hi: i64, long: bool, t: i64, ok: &mut impl FnMut
 
 /// SPEC §6.2 on grid indices: a long's lowest solvent point when the low end is not solvent and
 /// the high end is (a short mirrored); None otherwise.
-fn solvency_edge(lo: i64, hi: i64, long: bool, ok: &mut impl FnMut(i64) -> Result<bool>) -> Result<Option<i64>> {
+fn solvency_edge(
+    lo: i64,
+    hi: i64,
+    long: bool,
+    ok: &mut impl FnMut(i64) -> Result<bool>,
+) -> Result<Option<i64>> {
     if long {
         if ok(lo)? || !ok(hi)? {
             return Ok(None);
@@ -364,7 +453,8 @@ mod tests {
                 maint_amount: None,
                 mark: 30_000 * unit,
             };
-            let m = Market::with_terms(spec, MarketTerms { tick_size: g, settle_asset: None }, 8).unwrap();
+            let m = Market::with_terms(spec, MarketTerms { tick_size: g, settle_asset: None }, 8)
+                .unwrap();
             let digits = 1 + rnd(5) as u32;
             let q = (1 + rnd(10i64.pow(digits))) * if rnd(2) == 0 { 1 } else { -1 };
             let Ok(cost) = m.cost_basis(q, (20_000 + rnd(20_000)) * unit) else { continue };
@@ -374,15 +464,23 @@ mod tests {
             let segs = tier_segments(&m, q, cost, lo, hi).unwrap();
             let long = q > 0;
             let mut ex = |j: i64| Ok(exact_sign(&m, q, cost, base, j * g, 0, true)? <= 0);
-            if let Some(t) = last_liquidatable(&segs, long, &mut |j| liquidatable(&m, q, cost, base, j * g, 0)).unwrap() {
+            if let Some(t) =
+                last_liquidatable(&segs, long, &mut |j| liquidatable(&m, q, cost, base, j * g, 0))
+                    .unwrap()
+            {
                 let full = last_liquidatable(&segs, long, &mut ex).unwrap();
                 assert_eq!(exact_liquidation_edge(&segs, long, t, &mut ex).unwrap(), full);
                 far += full.is_some_and(|e| (e - t).abs() > 2) as i32;
                 compared += 1;
             }
             let mut ok = |j: i64| Ok(exact_sign(&m, q, cost, base, j * g, 0, false)? >= 0);
-            if let Some(t) = solvency_edge(lo, hi, long, &mut |j| solvent(&m, q, cost, base, j * g, 0)).unwrap() {
-                assert_eq!(exact_solvency_edge(lo, hi, long, t, &mut ok).unwrap(), solvency_edge(lo, hi, long, &mut ok).unwrap());
+            if let Some(t) =
+                solvency_edge(lo, hi, long, &mut |j| solvent(&m, q, cost, base, j * g, 0)).unwrap()
+            {
+                assert_eq!(
+                    exact_solvency_edge(lo, hi, long, t, &mut ok).unwrap(),
+                    solvency_edge(lo, hi, long, &mut ok).unwrap()
+                );
                 compared += 1;
             }
         }

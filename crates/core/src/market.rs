@@ -140,7 +140,10 @@ pub fn check_on_grid(p: i64, tick_size: i64, price_decimals: u32, what: &str) ->
     if p % tick_size != 0 {
         return Err(Error::new(
             ErrorCode::InvalidPrice,
-            format!("{what} must be a multiple of the tick size {} ({tick_size} price units), got {p}", decimal(tick_size, price_decimals)),
+            format!(
+                "{what} must be a multiple of the tick size {} ({tick_size} price units), got {p}",
+                decimal(tick_size, price_decimals)
+            ),
         ));
     }
     Ok(())
@@ -151,7 +154,11 @@ fn decimal(v: i64, p: u32) -> String {
     let d = pow10(p) as i64;
     let frac = format!("{:0width$}", v % d, width = p as usize);
     let frac = frac.trim_end_matches('0');
-    if frac.is_empty() { format!("{}", v / d) } else { format!("{}.{frac}", v / d) }
+    if frac.is_empty() {
+        format!("{}", v / d)
+    } else {
+        format!("{}.{frac}", v / d)
+    }
 }
 
 impl Market {
@@ -174,7 +181,10 @@ impl Market {
         let sym = &spec.symbol;
         let bad = |code, msg: String| Err(Error::new(code, format!("market {sym}: {msg}")));
         if sym.is_empty() || sym.len() > 64 || !sym.bytes().all(|b| b.is_ascii_graphic()) {
-            return Err(Error::new(ErrorCode::InvalidId, format!("market symbol must be 1–64 printable ASCII characters, got {sym:?}")));
+            return Err(Error::new(
+                ErrorCode::InvalidId,
+                format!("market symbol must be 1–64 printable ASCII characters, got {sym:?}"),
+            ));
         }
         if spec.price_decimals > MAX_PRICE_DECIMALS || spec.qty_decimals > MAX_QTY_DECIMALS {
             return bad(ErrorCode::InvalidDecimals, format!(
@@ -182,15 +192,30 @@ impl Market {
                 spec.price_decimals, spec.qty_decimals));
         }
         match spec.kind {
-            ContractKind::Inverse if spec.contract_size < 1 || spec.contract_size > CONTRACT_SIZE_MAX => {
-                return bad(ErrorCode::InvalidArgument, format!("contractSize must be 1..={CONTRACT_SIZE_MAX}, got {}", spec.contract_size));
+            ContractKind::Inverse
+                if spec.contract_size < 1 || spec.contract_size > CONTRACT_SIZE_MAX =>
+            {
+                return bad(
+                    ErrorCode::InvalidArgument,
+                    format!(
+                        "contractSize must be 1..={CONTRACT_SIZE_MAX}, got {}",
+                        spec.contract_size
+                    ),
+                );
             }
             ContractKind::Linear if spec.contract_size != 1 => {
-                return bad(ErrorCode::InvalidArgument, format!("contractSize applies to inverse markets only, got {}", spec.contract_size));
+                return bad(
+                    ErrorCode::InvalidArgument,
+                    format!(
+                        "contractSize applies to inverse markets only, got {}",
+                        spec.contract_size
+                    ),
+                );
             }
             _ => {}
         }
-        let (q, p, d) = (quote_decimals as i32, spec.price_decimals as i32, spec.qty_decimals as i32);
+        let (q, p, d) =
+            (quote_decimals as i32, spec.price_decimals as i32, spec.qty_decimals as i32);
         // Unit limits that keep every intermediate inside i128 over the whole search domain
         // (SPEC §2.3): linear value units at most 10^10 finer than atoms; inverse t ≤ 12.
         match spec.kind {
@@ -204,12 +229,21 @@ impl Market {
         }
         let tick_size = if terms.tick_size == 0 { 1 } else { terms.tick_size };
         if !(1..=PRICE_MAX_TICKS).contains(&tick_size) {
-            return bad(ErrorCode::InvalidArgument, format!("tickSize must be within 1..={PRICE_MAX_TICKS} price units, got {}", terms.tick_size));
+            return bad(
+                ErrorCode::InvalidArgument,
+                format!(
+                    "tickSize must be within 1..={PRICE_MAX_TICKS} price units, got {}",
+                    terms.tick_size
+                ),
+            );
         }
         let settle_asset = match terms.settle_asset {
             Some(a) => {
                 if a.is_empty() || a.len() > 64 || !a.bytes().all(|b| b.is_ascii_graphic()) {
-                    return bad(ErrorCode::InvalidId, format!("settleAsset must be 1–64 printable ASCII characters, got {a:?}"));
+                    return bad(
+                        ErrorCode::InvalidId,
+                        format!("settleAsset must be 1–64 printable ASCII characters, got {a:?}"),
+                    );
                 }
                 a
             }
@@ -217,20 +251,30 @@ impl Market {
             None => spec.symbol.clone(),
         };
         check_price(spec.mark, "mark").map_err(|e| e.context(format!("market {sym}")))?;
-        check_on_grid(spec.mark, tick_size, spec.price_decimals, "mark").map_err(|e| e.context(format!("market {sym}")))?;
+        check_on_grid(spec.mark, tick_size, spec.price_decimals, "mark")
+            .map_err(|e| e.context(format!("market {sym}")))?;
         let mut tiers = build_tiers(&spec).map_err(|e| e.context(format!("market {sym}")))?;
         let e = q - p - d - RATE_DECIMALS as i32;
         if spec.kind == ContractKind::Linear && e < 0 {
             for t in &mut tiers {
                 let div = pow10((-e) as u32);
                 let g = gcd(gcd(t.mmr as i128, div), t.maint_amount);
-                t.reduced = Some(ReducedTier { rate: t.mmr as i128 / g, amount: t.maint_amount / g, divisor: div / g });
+                t.reduced = Some(ReducedTier {
+                    rate: t.mmr as i128 / g,
+                    amount: t.maint_amount / g,
+                    divisor: div / g,
+                });
             }
         }
         let continuous_mm = spec.basis == MarginBasis::Entry
             || tiers.len() == 1
             || (spec.form == TierForm::Deduction
-                && tiers.windows(2).all(|w| (w[1].floor as i128).checked_mul((w[1].mmr - w[0].mmr) as i128).and_then(|x| x.checked_add(w[0].maint_amount)) == Some(w[1].maint_amount)));
+                && tiers.windows(2).all(|w| {
+                    (w[1].floor as i128)
+                        .checked_mul((w[1].mmr - w[0].mmr) as i128)
+                        .and_then(|x| x.checked_add(w[0].maint_amount))
+                        == Some(w[1].maint_amount)
+                }));
         Ok(Market {
             symbol: spec.symbol.clone(),
             kind: spec.kind,
@@ -273,7 +317,12 @@ impl Market {
             ContractKind::Linear => {
                 let v = mul(qty as i128, x as i128, "uPnL (qty × price)")?;
                 let c = mul(cost as i128, pow10(k), "uPnL (cost basis scaled)")?;
-                scale(sub(v, c, "uPnL (value − cost)")?, self.lin_atoms_exp - k as i32, Round::Floor, "uPnL (to atoms)")
+                scale(
+                    sub(v, c, "uPnL (value − cost)")?,
+                    self.lin_atoms_exp - k as i32,
+                    Round::Floor,
+                    "uPnL (to atoms)",
+                )
             }
             ContractKind::Inverse => {
                 let value = self.inverse_value(qty as i128, x, k)?;
@@ -294,9 +343,13 @@ impl Market {
     pub fn margin_value_at(&self, qty: i64, cost: i64, x: i64, k: u32) -> Result<i128> {
         let aq = (qty as i128).abs();
         match (self.basis, self.kind) {
-            (MarginBasis::Entry, ContractKind::Linear) => mul((cost as i128).abs(), pow10(k), "position value (entry)"),
+            (MarginBasis::Entry, ContractKind::Linear) => {
+                mul((cost as i128).abs(), pow10(k), "position value (entry)")
+            }
             (MarginBasis::Entry, ContractKind::Inverse) => Ok((cost as i128).abs()),
-            (MarginBasis::Mark, ContractKind::Linear) => mul(aq, x as i128, "position value (qty × mark)"),
+            (MarginBasis::Mark, ContractKind::Linear) => {
+                mul(aq, x as i128, "position value (qty × mark)")
+            }
             (MarginBasis::Mark, ContractKind::Inverse) => self.inverse_value(aq, x, k),
         }
     }
@@ -334,7 +387,11 @@ impl Market {
             ),
             ContractKind::Inverse => (t.maint_amount, -(RATE_DECIMALS as i32)),
         };
-        let fine = sub(mul(v, t.mmr as i128, "maintenance margin (value × rate)")?, cum, "maintenance margin (− amount)")?;
+        let fine = sub(
+            mul(v, t.mmr as i128, "maintenance margin (value × rate)")?,
+            cum,
+            "maintenance margin (− amount)",
+        )?;
         scale(fine, exp, Round::Ceil, "maintenance margin (to atoms)")
     }
 
@@ -350,11 +407,21 @@ impl Market {
         match self.kind {
             ContractKind::Linear => {
                 let v = mul(aq, x as i128, "fee (qty × price)")?;
-                scale(mul(v, rate as i128, "fee (value × rate)")?, self.lin_atoms_exp - RATE_DECIMALS as i32, round, "fee (to atoms)")
+                scale(
+                    mul(v, rate as i128, "fee (value × rate)")?,
+                    self.lin_atoms_exp - RATE_DECIMALS as i32,
+                    round,
+                    "fee (to atoms)",
+                )
             }
             ContractKind::Inverse => {
                 let v = self.inverse_value(aq, x, 0)?;
-                scale(mul(v, rate as i128, "fee (value × rate)")?, -(RATE_DECIMALS as i32), round, "fee (to atoms)")
+                scale(
+                    mul(v, rate as i128, "fee (value × rate)")?,
+                    -(RATE_DECIMALS as i32),
+                    round,
+                    "fee (to atoms)",
+                )
             }
         }
     }
@@ -379,12 +446,23 @@ impl Market {
         match self.kind {
             ContractKind::Linear => {
                 let c = part(Round::Ceil)?;
-                let v = sub(mul(delta as i128, x as i128, "realised PnL (qty × price)")?, c as i128, "realised PnL")?;
+                let v = sub(
+                    mul(delta as i128, x as i128, "realised PnL (qty × price)")?,
+                    c as i128,
+                    "realised PnL",
+                )?;
                 Ok((c, scale(v, self.lin_atoms_exp, Round::Floor, "realised PnL (to atoms)")?))
             }
             ContractKind::Inverse => {
                 let c = part(Round::Floor)?;
-                Ok((c, sub(c as i128, self.inverse_value(delta as i128, x, 0)?, "realised PnL (inverse)")?))
+                Ok((
+                    c,
+                    sub(
+                        c as i128,
+                        self.inverse_value(delta as i128, x, 0)?,
+                        "realised PnL (inverse)",
+                    )?,
+                ))
             }
         }
     }
@@ -394,15 +472,31 @@ impl Market {
     pub fn value_atoms(&self, qty: i64, x: i64) -> Result<i128> {
         let aq = (qty as i128).abs();
         match self.kind {
-            ContractKind::Linear => scale(mul(aq, x as i128, "value")?, self.lin_atoms_exp, Round::Floor, "value (to atoms)"),
-            ContractKind::Inverse => ratio(mul(aq, self.contract_size as i128, "value")?, self.inv_value_exp, x as i128, Round::Floor, "value"),
+            ContractKind::Linear => scale(
+                mul(aq, x as i128, "value")?,
+                self.lin_atoms_exp,
+                Round::Floor,
+                "value (to atoms)",
+            ),
+            ContractKind::Inverse => ratio(
+                mul(aq, self.contract_size as i128, "value")?,
+                self.inv_value_exp,
+                x as i128,
+                Round::Floor,
+                "value",
+            ),
         }
     }
 
     /// Value at entry in atoms, rounded down: linear |cost|·10^s, inverse |cost|.
     pub fn entry_value_atoms(&self, cost: i64) -> Result<i128> {
         match self.kind {
-            ContractKind::Linear => scale((cost as i128).abs(), self.lin_atoms_exp, Round::Floor, "entry value (to atoms)"),
+            ContractKind::Linear => scale(
+                (cost as i128).abs(),
+                self.lin_atoms_exp,
+                Round::Floor,
+                "entry value (to atoms)",
+            ),
             ContractKind::Inverse => Ok((cost as i128).abs()),
         }
     }
@@ -433,13 +527,19 @@ fn build_tiers(spec: &MarketSpec) -> Result<Vec<Tier>> {
     if n == 0 {
         return err("at least one tier is required".into());
     }
-    if spec.mmr.len() != n || spec.imr.len() != n || spec.maint_amount.as_ref().is_some_and(|m| m.len() != n) {
-        return Err(Error::new(ErrorCode::LengthMismatch, format!(
-            "tier columns differ in length (floors {n}, mmr {}, imr {}, maintAmount {})",
-            spec.mmr.len(),
-            spec.imr.len(),
-            spec.maint_amount.as_ref().map_or(n, |m| m.len())
-        )));
+    if spec.mmr.len() != n
+        || spec.imr.len() != n
+        || spec.maint_amount.as_ref().is_some_and(|m| m.len() != n)
+    {
+        return Err(Error::new(
+            ErrorCode::LengthMismatch,
+            format!(
+                "tier columns differ in length (floors {n}, mmr {}, imr {}, maintAmount {})",
+                spec.mmr.len(),
+                spec.imr.len(),
+                spec.maint_amount.as_ref().map_or(n, |m| m.len())
+            ),
+        ));
     }
     if spec.floors[0] != 0 {
         return err(format!("tier 0 must start at 0, got floor {}", spec.floors[0]));
@@ -448,13 +548,21 @@ fn build_tiers(spec: &MarketSpec) -> Result<Vec<Tier>> {
     for i in 0..n {
         let (floor, mmr, imr) = (spec.floors[i], spec.mmr[i], spec.imr[i]);
         if i > 0 && floor <= spec.floors[i - 1] {
-            return err(format!("tier {i}: floors must increase strictly, got {floor} after {}", spec.floors[i - 1]));
+            return err(format!(
+                "tier {i}: floors must increase strictly, got {floor} after {}",
+                spec.floors[i - 1]
+            ));
         }
         if mmr <= 0 || mmr >= RATE_SCALE {
-            return err(format!("tier {i}: maintenance rate must be above 0 and below 1, got {mmr}e-8"));
+            return err(format!(
+                "tier {i}: maintenance rate must be above 0 and below 1, got {mmr}e-8"
+            ));
         }
         if i > 0 && mmr < spec.mmr[i - 1] {
-            return err(format!("tier {i}: maintenance rates must not decrease, got {mmr}e-8 after {}e-8", spec.mmr[i - 1]));
+            return err(format!(
+                "tier {i}: maintenance rates must not decrease, got {mmr}e-8 after {}e-8",
+                spec.mmr[i - 1]
+            ));
         }
         if imr < mmr || imr > RATE_SCALE {
             return err(format!("tier {i}: initial rate must be within maintenance rate ({mmr}e-8) and 1, got {imr}e-8"));
@@ -463,21 +571,30 @@ fn build_tiers(spec: &MarketSpec) -> Result<Vec<Tier>> {
             0
         } else {
             let prev = &tiers[i - 1];
-            add(mul(floor as i128, (mmr - prev.mmr) as i128, "maintenance amount (derived)")?, prev.maint_amount, "maintenance amount (derived)")?
+            add(
+                mul(floor as i128, (mmr - prev.mmr) as i128, "maintenance amount (derived)")?,
+                prev.maint_amount,
+                "maintenance amount (derived)",
+            )?
         };
         let maint = match (&spec.maint_amount, spec.form) {
             (None, TierForm::Deduction) => derived,
             (None, TierForm::Step) => 0,
             (Some(given), TierForm::Step) => {
                 if given[i] != 0 {
-                    return err(format!("tier {i}: step-form tiers take no maintenance amount, got {}", given[i]));
+                    return err(format!(
+                        "tier {i}: step-form tiers take no maintenance amount, got {}",
+                        given[i]
+                    ));
                 }
                 0
             }
             (Some(given), TierForm::Deduction) => {
                 let g = given[i];
                 if g < 0 {
-                    return err(format!("tier {i}: maintenance amount must not be negative, got {g}"));
+                    return err(format!(
+                        "tier {i}: maintenance amount must not be negative, got {g}"
+                    ));
                 }
                 if i == 0 && g != 0 {
                     return err(format!("tier 0: maintenance amount must be 0, got {g}"));

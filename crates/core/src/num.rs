@@ -139,6 +139,9 @@ mod tests {
         assert_eq!(scale(-15, -1, Round::Floor, "t").unwrap(), -2);
         assert_eq!(scale(-15, -1, Round::Ceil, "t").unwrap(), -1);
         assert_eq!(scale(15, 2, Round::Ceil, "t").unwrap(), 1500);
-        assert_eq!(scale(i128::MAX / 10 + 1, 1, Round::Ceil, "here").unwrap_err().message, "arithmetic overflow in here");
+        assert_eq!(
+            scale(i128::MAX / 10 + 1, 1, Round::Ceil, "here").unwrap_err().message,
+            "arithmetic overflow in here"
+        );
     }
 }

@@ -45,19 +45,33 @@ struct Pos {
 }
 
 impl Engine {
-    pub fn plan_deleveraging(&self, a: u32, target: DeleverageTarget, fee_rate: i64) -> Result<DeleveragePlan> {
+    pub fn plan_deleveraging(
+        &self,
+        a: u32,
+        target: DeleverageTarget,
+        fee_rate: i64,
+    ) -> Result<DeleveragePlan> {
         self.account(a)?;
         if !(0..RATE_SCALE).contains(&fee_rate) {
-            return Err(Error::new(ErrorCode::InvalidArgument, format!("fee rate must be within 0 and 1, got {fee_rate}e-8")));
+            return Err(Error::new(
+                ErrorCode::InvalidArgument,
+                format!("fee rate must be within 0 and 1, got {fee_rate}e-8"),
+            ));
         }
         match target {
             DeleverageTarget::MarginRatio(p) | DeleverageTarget::Leverage(p) if p <= 0 => {
-                return Err(Error::new(ErrorCode::InvalidArgument, format!("target must be positive, got {p} ppm")));
+                return Err(Error::new(
+                    ErrorCode::InvalidArgument,
+                    format!("target must be positive, got {p} ppm"),
+                ));
             }
             DeleverageTarget::LiquidationDistance { market, ppm } => {
                 self.market(market)?;
                 if !(0..1_000_000).contains(&ppm) {
-                    return Err(Error::new(ErrorCode::InvalidArgument, format!("distance must be within 0 and 1, got {ppm} ppm")));
+                    return Err(Error::new(
+                        ErrorCode::InvalidArgument,
+                        format!("distance must be within 0 and 1, got {ppm} ppm"),
+                    ));
                 }
             }
             _ => {}
@@ -70,7 +84,14 @@ impl Engine {
                 continue;
             }
             let (q, cost) = (col.qty[s], col.cost[s]);
-            pos.push(Pos { m, q, cost, upnl: mk.upnl(q, cost)?, mm: mk.maintenance_margin(q, cost)?, notional: mk.value_atoms(q, mk.mark)? });
+            pos.push(Pos {
+                m,
+                q,
+                cost,
+                upnl: mk.upnl(q, cost)?,
+                mm: mk.maintenance_margin(q, cost)?,
+                notional: mk.value_atoms(q, mk.mark)?,
+            });
         }
         let balance = acc.balance as i128;
         let mut fees = 0i128;
@@ -78,7 +99,9 @@ impl Engine {
         let mut order: Vec<usize> = (0..pos.len()).collect();
         order.sort_by(|&x, &y| pos[y].mm.cmp(&pos[x].mm).then(pos[x].m.cmp(&pos[y].m)));
         let mut orders = Vec::new();
-        let met = |pos: &[Pos], fees: i128| -> Result<bool> { self.target_met(balance, pos, fees, target) };
+        let met = |pos: &[Pos], fees: i128| -> Result<bool> {
+            self.target_met(balance, pos, fees, target)
+        };
         let mut reached = met(&pos, fees)?;
         for &i in &order {
             if reached {
@@ -94,7 +117,14 @@ impl Engine {
                 let np = if q2 == 0 {
                     Pos { m: p.m, q: 0, cost: 0, upnl: 0, mm: 0, notional: 0 }
                 } else {
-                    Pos { m: p.m, q: q2, cost: c2, upnl: mk.upnl(q2, c2)?, mm: mk.maintenance_margin(q2, c2)?, notional: mk.value_atoms(q2, mk.mark)? }
+                    Pos {
+                        m: p.m,
+                        q: q2,
+                        cost: c2,
+                        upnl: mk.upnl(q2, c2)?,
+                        mm: mk.maintenance_margin(q2, c2)?,
+                        notional: mk.value_atoms(q2, mk.mark)?,
+                    }
                 };
                 Ok((np, realised, fee))
             };
@@ -127,7 +157,12 @@ impl Engine {
             orders.push((p.m, d));
         }
         // `fees` folded realised PnL in; report the fees alone.
-        let fee_total: i128 = orders.iter().map(|&(m, d)| self.markets[m as usize].rate_of_value(d, self.markets[m as usize].mark, fee_rate)).sum::<Result<i128>>()?;
+        let fee_total: i128 = orders
+            .iter()
+            .map(|&(m, d)| {
+                self.markets[m as usize].rate_of_value(d, self.markets[m as usize].mark, fee_rate)
+            })
+            .sum::<Result<i128>>()?;
         let (equity, mm, notional) = totals(balance, &pos, fees)?;
         let mut after = Vec::new();
         for p in pos.iter().filter(|p| p.q != 0) {
@@ -144,27 +179,49 @@ impl Engine {
         })
     }
 
-    fn target_met(&self, balance: i128, pos: &[Pos], fees: i128, target: DeleverageTarget) -> Result<bool> {
+    fn target_met(
+        &self,
+        balance: i128,
+        pos: &[Pos],
+        fees: i128,
+        target: DeleverageTarget,
+    ) -> Result<bool> {
         let (e, mm, n) = totals(balance, pos, fees)?;
         Ok(match target {
             // exact 256-bit products: books near the limits must not wrap into "met"
-            DeleverageTarget::MarginRatio(r) => mm == 0 || (e > 0 && cmp_products(mm, 1_000_000, r as i128, e).is_le()),
-            DeleverageTarget::Leverage(l) => n == 0 || (e > 0 && cmp_products(n, 1_000_000, l as i128, e).is_le()),
-            DeleverageTarget::LiquidationDistance { market, ppm } => match self.liq_after(balance, pos, fees, market)? {
-                None => true,
-                Some(lp) => {
-                    let mark = self.markets[market as usize].mark as i128;
-                    (mark - lp.conservative as i128).abs() * 1_000_000 >= ppm as i128 * mark
+            DeleverageTarget::MarginRatio(r) => {
+                mm == 0 || (e > 0 && cmp_products(mm, 1_000_000, r as i128, e).is_le())
+            }
+            DeleverageTarget::Leverage(l) => {
+                n == 0 || (e > 0 && cmp_products(n, 1_000_000, l as i128, e).is_le())
+            }
+            DeleverageTarget::LiquidationDistance { market, ppm } => {
+                match self.liq_after(balance, pos, fees, market)? {
+                    None => true,
+                    Some(lp) => {
+                        let mark = self.markets[market as usize].mark as i128;
+                        (mark - lp.conservative as i128).abs() * 1_000_000 >= ppm as i128 * mark
+                    }
                 }
-            },
+            }
         })
     }
 
     /// Liquidation price of the position in `market` with the plan's positions and cash.
-    fn liq_after(&self, balance: i128, pos: &[Pos], fees: i128, market: u32) -> Result<Option<SolvedPrice>> {
+    fn liq_after(
+        &self,
+        balance: i128,
+        pos: &[Pos],
+        fees: i128,
+        market: u32,
+    ) -> Result<Option<SolvedPrice>> {
         let Some(p) = pos.iter().find(|p| p.m == market && p.q != 0) else { return Ok(None) };
         let (e, mm, _) = totals(balance, pos, fees)?;
-        let base = sub(sub(e, p.upnl, "liquidation base")?, sub(mm, p.mm, "liquidation base")?, "liquidation base")?;
+        let base = sub(
+            sub(e, p.upnl, "liquidation base")?,
+            sub(mm, p.mm, "liquidation base")?,
+            "liquidation base",
+        )?;
         liquidation_price(&self.markets[market as usize], p.q, p.cost, base)
     }
 }

@@ -80,7 +80,9 @@ fn ensure_workers(n: usize) {
     let p = pool();
     let mut w = p.workers.lock().unwrap_or_else(|e| e.into_inner());
     while *w < n.min(63) {
-        let started = std::thread::Builder::new().name("deleverage-sweep".into()).spawn(move || worker_loop(pool()));
+        let started = std::thread::Builder::new()
+            .name("deleverage-sweep".into())
+            .spawn(move || worker_loop(pool()));
         if started.is_err() {
             break; // the caller still runs every task itself
         }
@@ -98,8 +100,16 @@ pub(crate) fn run(n: usize, threads: usize, f: &(dyn Fn(usize) + Sync)) -> Resul
     ensure_workers(threads - 1);
     // SAFETY: the reference outlives every use — this function waits below until all n tasks
     // have run, and a worker only calls `f` after claiming an index below n.
-    let f: *const (dyn Fn(usize) + Sync + 'static) = unsafe { std::mem::transmute(f as *const (dyn Fn(usize) + Sync + '_)) };
-    let job = Arc::new(Job { f, n, next: AtomicUsize::new(0), done: Mutex::new(0), all_done: Condvar::new(), panicked: AtomicBool::new(false) });
+    let f: *const (dyn Fn(usize) + Sync + 'static) =
+        unsafe { std::mem::transmute(f as *const (dyn Fn(usize) + Sync + '_)) };
+    let job = Arc::new(Job {
+        f,
+        n,
+        next: AtomicUsize::new(0),
+        done: Mutex::new(0),
+        all_done: Condvar::new(),
+        panicked: AtomicBool::new(false),
+    });
     let p = pool();
     p.queue.lock().unwrap_or_else(|e| e.into_inner()).push(job.clone());
     p.wake.notify_all();

@@ -53,7 +53,8 @@ pub fn check_position_rows(e: &Engine, rows: &PositionRows) -> Result<()> {
             continue;
         }
         let mine = &touched[&a];
-        let kept = e.accounts()[a as usize].positions.iter().map(|p| p.0).filter(|o| !mine.contains(o));
+        let kept =
+            e.accounts()[a as usize].positions.iter().map(|p| p.0).filter(|o| !mine.contains(o));
         let before = opened.get(&a).into_iter().flatten().copied();
         if let Some(other) = first_other(e, m, kept.chain(before)) {
             return Err(mismatch(e, a, m, other).context(format!("row {i}")));

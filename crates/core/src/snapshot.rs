@@ -93,7 +93,12 @@ impl Engine {
     /// The canonical encoding of the whole state (SPEC §12.1): the body of a snapshot.
     pub fn state_bytes(&self) -> Vec<u8> {
         let positions: usize = self.positions.iter().map(|c| c.qty.len()).sum();
-        let mut w = Writer(Vec::with_capacity(64 + self.markets.len() * 256 + self.accounts.len() * 80 + positions * 29 + self.waterfall.events.len() * 37));
+        let mut w = Writer(Vec::with_capacity(
+            64 + self.markets.len() * 256
+                + self.accounts.len() * 80
+                + positions * 29
+                + self.waterfall.events.len() * 37,
+        ));
         w.u8(self.quote_decimals as u8);
         w.u32(self.markets.len() as u32);
         for mk in &self.markets {
@@ -237,7 +242,12 @@ struct Reader<'a> {
 impl<'a> Reader<'a> {
     fn take(&mut self, n: usize, field: &dyn Fn() -> String) -> Result<&'a [u8]> {
         if self.end - self.pos < n {
-            return Err(invalid(format!("offset {}: {}: the body ends at offset {}", self.pos, field(), self.end)));
+            return Err(invalid(format!(
+                "offset {}: {}: the body ends at offset {}",
+                self.pos,
+                field(),
+                self.end
+            )));
         }
         let s = &self.b[self.pos..self.pos + n];
         self.pos += n;
@@ -273,7 +283,10 @@ impl<'a> Reader<'a> {
         let n = self.u8(field)? as usize;
         let s = self.take(n, field)?;
         if n == 0 || n > 64 || !s.iter().all(|b| b.is_ascii_graphic()) {
-            return Err(invalid(format!("offset {at}: {}: must be 1–64 printable ASCII characters", field())));
+            return Err(invalid(format!(
+                "offset {at}: {}: must be 1–64 printable ASCII characters",
+                field()
+            )));
         }
         Ok(String::from_utf8(s.to_vec()).unwrap())
     }
@@ -302,10 +315,17 @@ pub fn seal_snapshot(body: &[u8]) -> Vec<u8> {
 pub fn decode_snapshot(bytes: &[u8]) -> Result<Engine> {
     let n = bytes.len();
     if n < HEADER {
-        return Err(Error::new(ErrorCode::SnapshotTruncated, format!("snapshot of {n} bytes is shorter than its {HEADER}-byte header")));
+        return Err(Error::new(
+            ErrorCode::SnapshotTruncated,
+            format!("snapshot of {n} bytes is shorter than its {HEADER}-byte header"),
+        ));
     }
     if &bytes[0..8] != SNAPSHOT_MAGIC {
-        return Err(invalid(format!("not a deleverage snapshot: bytes 0..8 are {}, expected {} (\"DLVGSNAP\")", hex(&bytes[0..8]), hex(SNAPSHOT_MAGIC))));
+        return Err(invalid(format!(
+            "not a deleverage snapshot: bytes 0..8 are {}, expected {} (\"DLVGSNAP\")",
+            hex(&bytes[0..8]),
+            hex(SNAPSHOT_MAGIC)
+        )));
     }
     let version = u32::from_le_bytes(bytes[8..12].try_into().unwrap());
     if version != SNAPSHOT_FORMAT_VERSION {
@@ -318,12 +338,23 @@ pub fn decode_snapshot(bytes: &[u8]) -> Result<Engine> {
     }
     let end = HEADER + len as usize;
     if n > end + CHECKSUM {
-        return Err(invalid(format!("{} bytes after the checksum (offset {})", n - end - CHECKSUM, end + CHECKSUM)));
+        return Err(invalid(format!(
+            "{} bytes after the checksum (offset {})",
+            n - end - CHECKSUM,
+            end + CHECKSUM
+        )));
     }
     let body = &bytes[HEADER..end];
     let digest: [u8; 32] = Sha256::digest(body).into();
     if digest[..] != bytes[end..end + CHECKSUM] {
-        return Err(Error::new(ErrorCode::SnapshotChecksum, format!("checksum mismatch (offset {end}): the body hashes to {}, the snapshot says {}", hex(&digest), hex(&bytes[end..end + CHECKSUM]))));
+        return Err(Error::new(
+            ErrorCode::SnapshotChecksum,
+            format!(
+                "checksum mismatch (offset {end}): the body hashes to {}, the snapshot says {}",
+                hex(&digest),
+                hex(&bytes[end..end + CHECKSUM])
+            ),
+        ));
     }
     decode_body(Reader { b: bytes, pos: HEADER, end })
 }
@@ -342,7 +373,12 @@ fn decode_body(mut r: Reader) -> Result<Engine> {
         let kind = match r.u8(&|| f("kind"))? {
             0 => ContractKind::Linear,
             1 => ContractKind::Inverse,
-            k => return Err(invalid(format!("offset {kat}: {}: must be 0 (linear) or 1 (inverse), got {k}", f("kind")))),
+            k => {
+                return Err(invalid(format!(
+                    "offset {kat}: {}: must be 0 (linear) or 1 (inverse), got {k}",
+                    f("kind")
+                )))
+            }
         };
         let price_decimals = r.u8(&|| f("priceDecimals"))? as u32;
         let qty_decimals = r.u8(&|| f("qtyDecimals"))? as u32;
@@ -351,24 +387,38 @@ fn decode_body(mut r: Reader) -> Result<Engine> {
         let basis = match r.u8(&|| f("basis"))? {
             0 => MarginBasis::Mark,
             1 => MarginBasis::Entry,
-            b => return Err(invalid(format!("offset {bat}: {}: must be 0 (mark) or 1 (entry), got {b}", f("basis")))),
+            b => {
+                return Err(invalid(format!(
+                    "offset {bat}: {}: must be 0 (mark) or 1 (entry), got {b}",
+                    f("basis")
+                )))
+            }
         };
         let fat = r.pos;
         let form = match r.u8(&|| f("form"))? {
             0 => TierForm::Deduction,
             1 => TierForm::Step,
-            x => return Err(invalid(format!("offset {fat}: {}: must be 0 (deduction) or 1 (step), got {x}", f("form")))),
+            x => {
+                return Err(invalid(format!(
+                    "offset {fat}: {}: must be 0 (deduction) or 1 (step), got {x}",
+                    f("form")
+                )))
+            }
         };
         let mark = r.i64(&|| f("mark"))?;
         let tat = r.pos;
         let tick_size = r.i64(&|| f("tickSize"))?;
         if tick_size == 0 {
             // The API reads 0 as "the default, 1"; a snapshot stores the resolved size.
-            return Err(invalid(format!("offset {tat}: {}: must be at least 1, got 0", f("tickSize"))));
+            return Err(invalid(format!(
+                "offset {tat}: {}: must be at least 1, got 0",
+                f("tickSize")
+            )));
         }
         let settle_asset = Some(r.id(&|| f("settleAsset"))?);
         let nt = r.u32(&|| f("tier count"))?;
-        let (mut floors, mut mmr, mut imr, mut maint) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+        let (mut floors, mut mmr, mut imr, mut maint) =
+            (Vec::new(), Vec::new(), Vec::new(), Vec::new());
         for t in 0..nt {
             let g = |what: &str| format!("market {i} tier {t} {what}");
             floors.push(r.i64(&|| g("floor"))?);
@@ -378,7 +428,20 @@ fn decode_body(mut r: Reader) -> Result<Engine> {
         }
         // The maintenance amounts as stored: Market::new accepts them only where the API would
         // have (derived, or given and consistent with the floors).
-        let spec = MarketSpec { symbol, kind, price_decimals, qty_decimals, contract_size, basis, form, floors, mmr, imr, maint_amount: Some(maint), mark };
+        let spec = MarketSpec {
+            symbol,
+            kind,
+            price_decimals,
+            qty_decimals,
+            contract_size,
+            basis,
+            form,
+            floors,
+            mmr,
+            imr,
+            maint_amount: Some(maint),
+            mark,
+        };
         let terms = crate::market::MarketTerms { tick_size, settle_asset };
         e.add_market_with(spec, terms).map_err(|x| refused(at, &format!("market {i}"), x))?;
     }
@@ -394,11 +457,17 @@ fn decode_body(mut r: Reader) -> Result<Engine> {
         let balance = r.i64(&|| f("balance"))?;
         if alive {
             if let Some(&other) = e.account_by_id.get(&id) {
-                return Err(invalid(format!("offset {at}: {}: {id} is also the id of live account {other}", f("id"))));
+                return Err(invalid(format!(
+                    "offset {at}: {}: {id} is also the id of live account {other}",
+                    f("id")
+                )));
             }
             e.account_by_id.insert(id.clone(), a);
         } else if balance != 0 {
-            return Err(invalid(format!("offset {bat}: {}: a removed account's balance must be 0, got {balance}", f("balance"))));
+            return Err(invalid(format!(
+                "offset {bat}: {}: a removed account's balance must be 0, got {balance}",
+                f("balance")
+            )));
         }
         e.accounts.push(Account { id, balance, alive, positions: Vec::new() });
     }
@@ -420,13 +489,23 @@ fn decode_body(mut r: Reader) -> Result<Engine> {
             }
             // Markets are read in order, so an account's last reference tells a repeat.
             if e.accounts[a as usize].positions.last().is_some_and(|&(mm, _)| mm == m) {
-                return Err(bad("account", format!("account {} has two positions in market {}", e.accounts[a as usize].id, mk.symbol)));
+                return Err(bad(
+                    "account",
+                    format!(
+                        "account {} has two positions in market {}",
+                        e.accounts[a as usize].id, mk.symbol
+                    ),
+                ));
             }
             // One settlement asset per account (SPEC §5.4): markets are read in order, so the
             // account's first position stands for all before this one.
             if let Some(&(m0, _)) = e.accounts[a as usize].positions.first() {
                 if e.markets[m0 as usize].settle_asset != mk.settle_asset {
-                    return Err(refused(at, &f("account"), crate::settlement::mismatch(&e, a, m, m0)));
+                    return Err(refused(
+                        at,
+                        &f("account"),
+                        crate::settlement::mismatch(&e, a, m, m0),
+                    ));
                 }
             }
             if qty == 0 {
@@ -435,11 +514,17 @@ fn decode_body(mut r: Reader) -> Result<Engine> {
             check_qty(qty, "qty").map_err(|x| refused(at, &f("qty"), x))?;
             let (lo, hi) = domain(&mk, qty, 0).map_err(|x| refused(at, &f("qty"), x))?;
             if lo > hi {
-                return Err(bad("qty", format!("position of {qty} lots is worth more than i64 atoms at every price")));
+                return Err(bad(
+                    "qty",
+                    format!("position of {qty} lots is worth more than i64 atoms at every price"),
+                ));
             }
             // Closing part of a position can leave a cost basis of 0, never one of the other sign.
             if cost != 0 && (cost > 0) != (qty > 0) {
-                return Err(bad("cost", format!("cost basis must be 0 or have the sign of qty ({qty}), got {cost}")));
+                return Err(bad(
+                    "cost",
+                    format!("cost basis must be 0 or have the sign of qty ({qty}), got {cost}"),
+                ));
             }
             if mk.kind == ContractKind::Linear {
                 scale(cost as i128, mk.quote_exp(), Round::Floor, "cost basis (to atoms)")
@@ -449,7 +534,10 @@ fn decode_body(mut r: Reader) -> Result<Engine> {
             // The waterfall may leave an isolated margin negative (a loss beyond it); a cross
             // position never has one.
             if !isolated && im != 0 {
-                return Err(bad("isolatedMargin", format!("a cross position takes no isolated margin, got {im}")));
+                return Err(bad(
+                    "isolatedMargin",
+                    format!("a cross position takes no isolated margin, got {im}"),
+                ));
             }
             let col = &mut e.positions[m as usize];
             col.note(qty, cost);
@@ -467,7 +555,8 @@ fn decode_body(mut r: Reader) -> Result<Engine> {
     let fee_rate = r.i64(&cf("feeRate"))?;
     let buffer_rate = r.i64(&cf("bufferRate"))?;
     let rat = r.pos;
-    let ranking = AdlRanking::from_code(r.u8(&cf("ranking"))? as u32).map_err(|x| refused(rat, "waterfall ranking", x))?;
+    let ranking = AdlRanking::from_code(r.u8(&cf("ranking"))? as u32)
+        .map_err(|x| refused(rat, "waterfall ranking", x))?;
     let adl_at_mark = r.flag(&cf("adlAtMark"))?;
     let pat = r.pos;
     let policy_code = r.u8(&cf("policy"))?;
@@ -480,7 +569,8 @@ fn decode_body(mut r: Reader) -> Result<Engine> {
         1 => FundPolicy::Drawdown { trigger_ppm, stop_ppm, window },
         p => return Err(invalid(format!("offset {pat}: waterfall policy: must be 0 (exhausted) or 1 (drawdown), got {p}"))),
     };
-    e.configure_waterfall(WaterfallConfig { fee_rate, buffer_rate, ranking, adl_at_mark, policy }).map_err(|x| refused(at, "waterfall config", x))?;
+    e.configure_waterfall(WaterfallConfig { fee_rate, buffer_rate, ranking, adl_at_mark, policy })
+        .map_err(|x| refused(at, "waterfall config", x))?;
     let wf = &mut e.waterfall;
     wf.fund = r.i64(&cf("fund"))?;
     wf.settlement = r.i128(&cf("settlement"))?;
@@ -500,7 +590,10 @@ fn decode_body(mut r: Reader) -> Result<Engine> {
         let f = r.i64(&|| format!("fund history {h} fund"))?;
         // The drawdown window subtracts these from `now`: they were recorded in order, never later.
         if t < prev || t > wf.now {
-            return Err(invalid(format!("offset {at}: fund history {h} time: must be within {prev} and now ({}), got {t}", wf.now)));
+            return Err(invalid(format!(
+                "offset {at}: fund history {h} time: must be within {prev} and now ({}), got {t}",
+                wf.now
+            )));
         }
         prev = t;
         wf.fund_history.push_back((t, f));
@@ -508,7 +601,10 @@ fn decode_body(mut r: Reader) -> Result<Engine> {
     let cat = r.pos;
     let ne = r.u64(&cf("event count"))?;
     if ne > ((r.end - r.pos) as u64) / EVENT_BYTES {
-        return Err(invalid(format!("offset {cat}: waterfall event count: {ne} events do not fit the {} bytes left", r.end - r.pos)));
+        return Err(invalid(format!(
+            "offset {cat}: waterfall event count: {ne} events do not fit the {} bytes left",
+            r.end - r.pos
+        )));
     }
     let wf = &mut e.waterfall;
     wf.events.reserve(ne as usize);
@@ -516,14 +612,21 @@ fn decode_body(mut r: Reader) -> Result<Engine> {
         let at = r.pos;
         let f = |what: &str| format!("event {seq} {what}");
         let k = r.u8(&|| f("kind"))?;
-        let kind = event_kind(k).ok_or_else(|| invalid(format!("offset {at}: {}: no event kind {k}", f("kind"))))?;
+        let kind = event_kind(k)
+            .ok_or_else(|| invalid(format!("offset {at}: {}: no event kind {k}", f("kind"))))?;
         let account = r.u32(&|| f("account"))?;
         let market = r.u32(&|| f("market"))?;
         let counterparty = r.u32(&|| f("counterparty"))?;
-        let (qty, price, amount) = (r.i64(&|| f("qty"))?, r.i64(&|| f("price"))?, r.i64(&|| f("amount"))?);
-        for (what, v, lim) in [("account", account, na), ("market", market, nm), ("counterparty", counterparty, na)] {
+        let (qty, price, amount) =
+            (r.i64(&|| f("qty"))?, r.i64(&|| f("price"))?, r.i64(&|| f("amount"))?);
+        for (what, v, lim) in
+            [("account", account, na), ("market", market, nm), ("counterparty", counterparty, na)]
+        {
             if v != NONE && v >= lim {
-                return Err(invalid(format!("offset {at}: {}: index {v} is out of range", f(what))));
+                return Err(invalid(format!(
+                    "offset {at}: {}: index {v} is out of range",
+                    f(what)
+                )));
             }
         }
         wf.events.push(Event { seq, kind, account, market, counterparty, qty, price, amount });
@@ -532,7 +635,10 @@ fn decode_body(mut r: Reader) -> Result<Engine> {
     let rat = r.pos;
     let nr = r.u32(&|| "watch report count".to_string())?;
     if nr as u64 > ((r.end - r.pos) / 8) as u64 {
-        return Err(invalid(format!("offset {rat}: watch report count: {nr} scopes do not fit the {} bytes left", r.end - r.pos)));
+        return Err(invalid(format!(
+            "offset {rat}: watch report count: {nr} scopes do not fit the {} bytes left",
+            r.end - r.pos
+        )));
     }
     let mut reported = Vec::with_capacity(nr as usize);
     for i in 0..nr {
@@ -540,10 +646,14 @@ fn decode_body(mut r: Reader) -> Result<Engine> {
         let a = r.u32(&|| format!("watch report {i} account"))?;
         let m = r.u32(&|| format!("watch report {i} market"))?;
         if a >= na || (m != NONE && m >= nm) {
-            return Err(invalid(format!("offset {at}: watch report {i}: scope ({a}, {m}) is out of range")));
+            return Err(invalid(format!(
+                "offset {at}: watch report {i}: scope ({a}, {m}) is out of range"
+            )));
         }
         if reported.last().is_some_and(|&p| p >= (a, m)) {
-            return Err(invalid(format!("offset {at}: watch report {i}: scopes must be strictly ascending")));
+            return Err(invalid(format!(
+                "offset {at}: watch report {i}: scopes must be strictly ascending"
+            )));
         }
         reported.push((a, m));
     }
@@ -555,7 +665,10 @@ fn decode_body(mut r: Reader) -> Result<Engine> {
         // Seqs reach JavaScript hosts as numbers: both engines keep them within 2^53 − 1.
         const SEQ_MAX: u64 = (1 << 53) - 1;
         if first == 0 || first > SEQ_MAX - ne.min(SEQ_MAX) {
-            return Err(invalid(format!("offset {at}: first event seq: {first} must be within 1..={}", SEQ_MAX - ne.min(SEQ_MAX))));
+            return Err(invalid(format!(
+                "offset {at}: first event seq: {first} must be within 1..={}",
+                SEQ_MAX - ne.min(SEQ_MAX)
+            )));
         }
         for ev in &mut e.waterfall.events {
             ev.seq += first;
@@ -563,7 +676,11 @@ fn decode_body(mut r: Reader) -> Result<Engine> {
         e.waterfall.next_seq = first + ne;
     }
     if r.pos != r.end {
-        return Err(invalid(format!("offset {}: {} bytes left over after the watch report", r.pos, r.end - r.pos)));
+        return Err(invalid(format!(
+            "offset {}: {} bytes left over after the watch report",
+            r.pos,
+            r.end - r.pos
+        )));
     }
     Ok(e)
 }

@@ -126,7 +126,9 @@ fn linear(mk: &Market, max_qty: i64, max_cost: i64) -> Option<Linear> {
         fit(key_max.checked_mul(l.a[i] as i128)?)?;
     }
     // q·m_up − cost·c_up stays inside i64.
-    fit((max_qty as i128).checked_mul(l.m_up as i128)?.checked_add((max_cost as i128).checked_mul(l.c_up as i128)?)?)?;
+    fit((max_qty as i128)
+        .checked_mul(l.m_up as i128)?
+        .checked_add((max_cost as i128).checked_mul(l.c_up as i128)?)?)?;
     Some(l)
 }
 
@@ -145,7 +147,8 @@ fn general_bound(mk: &Market, max_qty: i64, max_cost: i64) -> Option<i128> {
                 MarginBasis::Entry => c,
             };
             let e = s - RATE_DECIMALS as i32;
-            let m = v.checked_mul(mmr)?.checked_mul(pow10(e.max(0) as u32))? / pow10((-e).max(0) as u32);
+            let m = v.checked_mul(mmr)?.checked_mul(pow10(e.max(0) as u32))?
+                / pow10((-e).max(0) as u32);
             u.checked_add(m)?.checked_add(2)
         }
         ContractKind::Inverse => {
@@ -228,7 +231,13 @@ fn wanted(eq: i128, mm: i128, warning_ppm: Option<i64>) -> bool {
 /// A scope's row for the sweep's lists (None when it is in none): equity or MM outside i64 is
 /// an OVERFLOW row (SPEC §5.5).
 #[inline]
-fn scope_row(a: u32, m: u32, eq: i128, mm: i128, warning_ppm: Option<i64>) -> Result<Option<MarginRow>> {
+fn scope_row(
+    a: u32,
+    m: u32,
+    eq: i128,
+    mm: i128,
+    warning_ppm: Option<i64>,
+) -> Result<Option<MarginRow>> {
     let fits = i64::try_from(eq).is_ok() && i64::try_from(mm).is_ok();
     if fits && !wanted(eq, mm, warning_ppm) {
         return Ok(None);
@@ -295,7 +304,13 @@ impl Engine {
     }
 
     /// The first phase over some runs: cross sums into `totals`, isolated rows out.
-    fn sweep_runs<A: Acc>(&self, plans: &[Plan], parts: &[Part], warning_ppm: Option<i64>, out: &mut Partial<A>) -> Result<()> {
+    fn sweep_runs<A: Acc>(
+        &self,
+        plans: &[Plan],
+        parts: &[Part],
+        warning_ppm: Option<i64>,
+        out: &mut Partial<A>,
+    ) -> Result<()> {
         for p in parts {
             match &plans[p.m as usize] {
                 Plan::Linear(l) => {
@@ -305,7 +320,12 @@ impl Engine {
                             if small {
                                 self.linear_run::<A, $q, $v, $u, 4>(l, *p, warning_ppm, out)?
                             } else {
-                                self.linear_run::<A, $q, $v, $u, MAX_TIERS>(l, *p, warning_ppm, out)?
+                                self.linear_run::<A, $q, $v, $u, MAX_TIERS>(
+                                    l,
+                                    *p,
+                                    warning_ppm,
+                                    out,
+                                )?
                             }
                         };
                     }
@@ -330,9 +350,26 @@ impl Engine {
     /// key, whether a division is needed and how many tier limits to compare — the limits past
     /// the market's last tier are i64::MAX — so the loop carries no such branch).
     #[inline(never)]
-    fn linear_run<A: Acc, const BY_QTY: bool, const NO_DV: bool, const NO_DU: bool, const NT: usize>(&self, l: &Linear, p: Part, warning_ppm: Option<i64>, out: &mut Partial<A>) -> Result<()> {
+    fn linear_run<
+        A: Acc,
+        const BY_QTY: bool,
+        const NO_DV: bool,
+        const NO_DU: bool,
+        const NT: usize,
+    >(
+        &self,
+        l: &Linear,
+        p: Part,
+        warning_ppm: Option<i64>,
+        out: &mut Partial<A>,
+    ) -> Result<()> {
         let col = &self.positions[p.m as usize];
-        let (acc, qty, cost, iso) = (&col.account[p.lo..p.hi], &col.qty[p.lo..p.hi], &col.cost[p.lo..p.hi], &col.isolated[p.lo..p.hi]);
+        let (acc, qty, cost, iso) = (
+            &col.account[p.lo..p.hi],
+            &col.qty[p.lo..p.hi],
+            &col.cost[p.lo..p.hi],
+            &col.isolated[p.lo..p.hi],
+        );
         let im = &col.isolated_margin[p.lo..p.hi];
         let totals = &mut out.totals[..];
         let (lim, a, b) = (l.lim, l.a, l.b);
@@ -368,18 +405,33 @@ impl Engine {
 
     #[cold]
     #[inline(never)]
-    fn isolated_at(&self, m: u32, s: usize, u: i128, mm: i128, warning_ppm: Option<i64>, rows: &mut Vec<MarginRow>) -> Result<()> {
+    fn isolated_at(
+        &self,
+        m: u32,
+        s: usize,
+        u: i128,
+        mm: i128,
+        warning_ppm: Option<i64>,
+        rows: &mut Vec<MarginRow>,
+    ) -> Result<()> {
         let col = &self.positions[m as usize];
         let a = col.account[s];
         let eq = col.isolated_margin[s] as i128 + u;
-        if let Some(r) = scope_row(a, m, eq, mm, warning_ppm).map_err(|e| self.position_ctx(e, a, m))? {
+        if let Some(r) =
+            scope_row(a, m, eq, mm, warning_ppm).map_err(|e| self.position_ctx(e, a, m))?
+        {
             rows.push(r);
         }
         Ok(())
     }
 
     /// A run of a market the kernel's constants do not cover: the general i128 formulas.
-    fn general_run<A: Acc>(&self, p: Part, warning_ppm: Option<i64>, out: &mut Partial<A>) -> Result<()> {
+    fn general_run<A: Acc>(
+        &self,
+        p: Part,
+        warning_ppm: Option<i64>,
+        out: &mut Partial<A>,
+    ) -> Result<()> {
         let (mk, col) = (&self.markets[p.m as usize], &self.positions[p.m as usize]);
         for s in p.lo..p.hi {
             let a = col.account[s];
@@ -399,11 +451,21 @@ impl Engine {
     }
 
     fn position_ctx(&self, e: Error, a: u32, m: u32) -> Error {
-        e.context(format!("account {}, market {}", self.accounts[a as usize].id, self.markets[m as usize].symbol))
+        e.context(format!(
+            "account {}, market {}",
+            self.accounts[a as usize].id, self.markets[m as usize].symbol
+        ))
     }
 
     /// The second phase over accounts lo..hi: equity from the (per-task) sums, rows wanted.
-    fn account_rows_from<A: Acc>(&self, partials: &[Partial<A>], lo: usize, hi: usize, warning_ppm: Option<i64>, rows: &mut Vec<MarginRow>) -> Result<()> {
+    fn account_rows_from<A: Acc>(
+        &self,
+        partials: &[Partial<A>],
+        lo: usize,
+        hi: usize,
+        warning_ppm: Option<i64>,
+        rows: &mut Vec<MarginRow>,
+    ) -> Result<()> {
         for a in lo..hi {
             let (mut u, mut mm) = partials[0].totals[a].get();
             for p in &partials[1..] {
@@ -442,7 +504,11 @@ impl Engine {
         // An account has at most one position per market, so this bounds its sums.
         let narrow = sum.is_some_and(|s| s <= i64::MAX as i128);
         let threads = threads.clamp(1, 64);
-        let rows = if narrow { self.sweep_with::<[i64; 2]>(&plans, warning_ppm, threads)? } else { self.sweep_with::<[i128; 2]>(&plans, warning_ppm, threads)? };
+        let rows = if narrow {
+            self.sweep_with::<[i64; 2]>(&plans, warning_ppm, threads)?
+        } else {
+            self.sweep_with::<[i128; 2]>(&plans, warning_ppm, threads)?
+        };
         let mut res = SweepResult::default();
         for r in rows {
             if r.overflow {
@@ -453,17 +519,25 @@ impl Engine {
                 res.warnings.push(r);
             }
         }
-        let cmp = |x: &MarginRow, y: &MarginRow| crate::engine::worse_first(x, y, &self.accounts, &self.markets);
+        let cmp = |x: &MarginRow, y: &MarginRow| {
+            crate::engine::worse_first(x, y, &self.accounts, &self.markets)
+        };
         res.liquidatable.sort_unstable_by(cmp);
         res.warnings.sort_unstable_by(cmp);
         res.overflow.sort_unstable_by(cmp);
         Ok(res)
     }
 
-    fn sweep_with<A: Acc>(&self, plans: &[Plan], warning_ppm: Option<i64>, threads: usize) -> Result<Vec<MarginRow>> {
+    fn sweep_with<A: Acc>(
+        &self,
+        plans: &[Plan],
+        warning_ppm: Option<i64>,
+        threads: usize,
+    ) -> Result<Vec<MarginRow>> {
         let n = self.accounts.len();
         let parts = self.sweep_parts(threads);
-        let partials: Vec<std::sync::Mutex<Option<Result<Partial<A>>>>> = (0..threads).map(|_| Default::default()).collect();
+        let partials: Vec<std::sync::Mutex<Option<Result<Partial<A>>>>> =
+            (0..threads).map(|_| Default::default()).collect();
         crate::pool::run(threads, threads, &|i| {
             let mut p = Partial { totals: zeroed::<A>(n), rows: Vec::new() };
             let r = self.sweep_runs(plans, &parts[i], warning_ppm, &mut p).map(|_| p);
@@ -472,11 +546,17 @@ impl Engine {
         .map_err(|_| Error::new(ErrorCode::Internal, "a sweep thread panicked"))?;
         let mut done = Vec::with_capacity(threads);
         for p in partials {
-            done.push(p.into_inner().unwrap_or_else(|e| e.into_inner()).ok_or_else(|| Error::new(ErrorCode::Internal, "a sweep task did not run"))??);
+            done.push(
+                p.into_inner()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .ok_or_else(|| Error::new(ErrorCode::Internal, "a sweep task did not run"))??,
+            );
         }
-        let mut rows: Vec<MarginRow> = done.iter_mut().flat_map(|p| std::mem::take(&mut p.rows)).collect();
+        let mut rows: Vec<MarginRow> =
+            done.iter_mut().flat_map(|p| std::mem::take(&mut p.rows)).collect();
         let per = n.div_ceil(threads).max(1);
-        let outs: Vec<std::sync::Mutex<Option<Result<Vec<MarginRow>>>>> = (0..threads).map(|_| Default::default()).collect();
+        let outs: Vec<std::sync::Mutex<Option<Result<Vec<MarginRow>>>>> =
+            (0..threads).map(|_| Default::default()).collect();
         crate::pool::run(threads, threads, &|i| {
             let (lo, hi) = ((i * per).min(n), ((i + 1) * per).min(n));
             let mut v = Vec::new();
@@ -488,7 +568,11 @@ impl Engine {
             give_back(p.totals);
         }
         for o in outs {
-            rows.extend(o.into_inner().unwrap_or_else(|e| e.into_inner()).ok_or_else(|| Error::new(ErrorCode::Internal, "a sweep task did not run"))??);
+            rows.extend(
+                o.into_inner()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .ok_or_else(|| Error::new(ErrorCode::Internal, "a sweep task did not run"))??,
+            );
         }
         Ok(rows)
     }

@@ -306,7 +306,8 @@ fn band(mk: &Market, q: i64, c: i64, x0: i64, f0: i128, budget: i128, liq: bool)
         if tiered && tier(x1)? != t0 {
             return Ok(false);
         }
-        let f1 = sub(mk.upnl_at(q, c, x1, 0)?, mk.maintenance_margin_at(q, c, x1, 0)?, "watch band")?;
+        let f1 =
+            sub(mk.upnl_at(q, c, x1, 0)?, mk.maintenance_margin_at(q, c, x1, 0)?, "watch band")?;
         let change = if liq { sub(f1, f0, "watch band")? } else { sub(f0, f1, "watch band")? };
         Ok(change.max(0) + MARGIN <= budget)
     };
@@ -357,7 +358,11 @@ fn i64_room(mk: &Market, q: i64, c: i64, share: i128) -> Option<(i64, i64)> {
     match mk.kind {
         ContractKind::Linear => {
             let s = mk.quote_exp();
-            let vmax = if s >= 0 { room / (2 * pow10(s as u32)) } else { room.saturating_mul(pow10((-s) as u32)) / 2 };
+            let vmax = if s >= 0 {
+                room / (2 * pow10(s as u32))
+            } else {
+                room.saturating_mul(pow10((-s) as u32)) / 2
+            };
             let x = (vmax - ac) / aq;
             (vmax >= ac && x >= x0).then(|| (0, x.min(i64::MAX as i128) as i64))
         }
@@ -368,7 +373,11 @@ fn i64_room(mk: &Market, q: i64, c: i64, share: i128) -> Option<(i64, i64)> {
             }
             let t = mk.inverse_exp();
             let n = aq * mk.contract_size as i128;
-            let n = if t >= 0 { n.saturating_mul(pow10(t as u32)) } else { div_ceil(n, pow10((-t) as u32)) };
+            let n = if t >= 0 {
+                n.saturating_mul(pow10(t as u32))
+            } else {
+                div_ceil(n, pow10((-t) as u32))
+            };
             let x = div_ceil(n, w - 1);
             (x <= x0).then_some((x as i64, i64::MAX))
         }
@@ -387,7 +396,15 @@ fn shares(b: i128, cross: &[(u32, usize, i128, i128)]) -> Vec<i128> {
 
 impl Engine {
     /// A position's band entry, with its i64 room noted — or pinned to the mark without room.
-    fn roomed(&self, m: u32, q: i64, c: i64, share: i128, band: (i64, i64), room: &mut Vec<(u32, i64, i64)>) -> (u32, i64, i64) {
+    fn roomed(
+        &self,
+        m: u32,
+        q: i64,
+        c: i64,
+        share: i128,
+        band: (i64, i64),
+        room: &mut Vec<(u32, i64, i64)>,
+    ) -> (u32, i64, i64) {
         let mk = &self.markets[m as usize];
         match i64_room(mk, q, c, share) {
             Some((lo, hi)) => {
@@ -494,7 +511,11 @@ impl Engine {
             }
             for (i, &(m, s, u, mmi)) in out.cross.iter().enumerate() {
                 let (mk, col) = (&self.markets[m as usize], &self.positions[m as usize]);
-                let band = if pinned { (mk.mark, mk.mark) } else { band_of(mk, col.qty[s], col.cost[s], u, mmi, b[i], g <= 0) };
+                let band = if pinned {
+                    (mk.mark, mk.mark)
+                } else {
+                    band_of(mk, col.qty[s], col.cost[s], u, mmi, b[i], g <= 0)
+                };
                 out.bands.push((m, band.0, band.1));
             }
         }
@@ -533,8 +554,20 @@ impl Engine {
             gen: vec![0; n],
             dirty: vec![false; n],
             dirty_list: Vec::new(),
-            hi: his.into_iter().map(|mut v| { v.shrink_to_fit(); BinaryHeap::from(v) }).collect(),
-            lo: los.into_iter().map(|mut v| { v.shrink_to_fit(); BinaryHeap::from(v) }).collect(),
+            hi: his
+                .into_iter()
+                .map(|mut v| {
+                    v.shrink_to_fit();
+                    BinaryHeap::from(v)
+                })
+                .collect(),
+            lo: los
+                .into_iter()
+                .map(|mut v| {
+                    v.shrink_to_fit();
+                    BinaryHeap::from(v)
+                })
+                .collect(),
             room,
         };
         let w = &mut self.watch;
@@ -679,7 +712,12 @@ impl Engine {
             } else {
                 let (mk, col) = (&self.markets[m as usize], &self.positions[m as usize]);
                 let s = self.slot_of(a, m).expect("an indexed isolated position exists") as usize;
-                let ctx = |e: Error| e.context(format!("account {}, market {}", self.accounts[a as usize].id, mk.symbol));
+                let ctx = |e: Error| {
+                    e.context(format!(
+                        "account {}, market {}",
+                        self.accounts[a as usize].id, mk.symbol
+                    ))
+                };
                 let u = mk.upnl(col.qty[s], col.cost[s]).map_err(ctx)?;
                 let mmi = mk.maintenance_margin(col.qty[s], col.cost[s]).map_err(ctx)?;
                 let eq = add(col.isolated_margin[s] as i128, u, "isolated equity").map_err(ctx)?;
@@ -688,7 +726,8 @@ impl Engine {
         }
         rows.sort_by(|x, y| worse_first(x, y, &self.accounts, &self.markets));
         // Then the scopes that overflow (as the sweep's `overflow` list), by id and symbol.
-        let mut over: Vec<MarginRow> = self.watch.over.iter().map(|&(a, m)| MarginRow::overflowed(a, m)).collect();
+        let mut over: Vec<MarginRow> =
+            self.watch.over.iter().map(|&(a, m)| MarginRow::overflowed(a, m)).collect();
         over.sort_by(|x, y| worse_first(x, y, &self.accounts, &self.markets));
         rows.extend(over);
         Ok(rows)
@@ -706,6 +745,9 @@ impl Engine {
 
     /// Live band entries (both ends) across markets, stale ones included: for tests and the bench.
     pub fn watch_entries(&self) -> usize {
-        self.watch.index.as_ref().map_or(0, |ix| ix.hi.iter().map(|h| h.len()).sum::<usize>() + ix.lo.iter().map(|h| h.len()).sum::<usize>())
+        self.watch.index.as_ref().map_or(0, |ix| {
+            ix.hi.iter().map(|h| h.len()).sum::<usize>()
+                + ix.lo.iter().map(|h| h.len()).sum::<usize>()
+        })
     }
 }

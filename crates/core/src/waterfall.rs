@@ -38,7 +38,13 @@ pub struct WaterfallConfig {
 
 impl Default for WaterfallConfig {
     fn default() -> Self {
-        WaterfallConfig { fee_rate: 500_000, buffer_rate: 2_000_000, ranking: AdlRanking::Bitmex, adl_at_mark: false, policy: FundPolicy::Exhausted }
+        WaterfallConfig {
+            fee_rate: 500_000,
+            buffer_rate: 2_000_000,
+            ranking: AdlRanking::Bitmex,
+            adl_at_mark: false,
+            policy: FundPolicy::Exhausted,
+        }
     }
 }
 
@@ -110,7 +116,10 @@ pub struct WaterfallState {
 pub enum FillModel {
     AtMark,
     /// Price moves against the order by min(cap, ppm_per_lot × |qty|) parts per million of mark.
-    Impact { ppm_per_lot: i64, cap_ppm: i64 },
+    Impact {
+        ppm_per_lot: i64,
+        cap_ppm: i64,
+    },
 }
 
 impl FillModel {
@@ -119,9 +128,14 @@ impl FillModel {
         match *self {
             FillModel::AtMark => mark,
             FillModel::Impact { ppm_per_lot, cap_ppm } => {
-                let slip = (ppm_per_lot as i128 * delta.unsigned_abs() as i128).min(cap_ppm as i128);
+                let slip =
+                    (ppm_per_lot as i128 * delta.unsigned_abs() as i128).min(cap_ppm as i128);
                 let m = mark as i128;
-                let p = if delta > 0 { div_floor(m * (1_000_000 - slip), 1_000_000) } else { div_ceil(m * (1_000_000 + slip), 1_000_000) };
+                let p = if delta > 0 {
+                    div_floor(m * (1_000_000 - slip), 1_000_000)
+                } else {
+                    div_ceil(m * (1_000_000 + slip), 1_000_000)
+                };
                 p.clamp(1, PRICE_MAX_TICKS as i128) as i64
             }
         }
@@ -158,7 +172,8 @@ impl Engine {
             return bad(format!("buffer must be within 0 and 10, got {}e-8", c.buffer_rate));
         }
         if let FundPolicy::Drawdown { trigger_ppm, stop_ppm, window } = c.policy {
-            if !(0 < stop_ppm && stop_ppm < trigger_ppm && trigger_ppm <= 1_000_000) || window == 0 {
+            if !(0 < stop_ppm && stop_ppm < trigger_ppm && trigger_ppm <= 1_000_000) || window == 0
+            {
                 return bad(format!("drawdown policy needs 0 < stop < trigger ≤ 1 and a window > 0, got stop {stop_ppm} ppm, trigger {trigger_ppm} ppm, window {window}"));
             }
         }
@@ -191,7 +206,13 @@ impl Engine {
     /// not yet given out is refused, one already trimmed is a no-op.
     pub fn trim_events(&mut self, before_seq: u64) -> Result<()> {
         if before_seq > self.waterfall.next_seq {
-            return Err(Error::new(ErrorCode::InvalidArgument, format!("beforeSeq {before_seq} is beyond the next event's seq {}", self.waterfall.next_seq)));
+            return Err(Error::new(
+                ErrorCode::InvalidArgument,
+                format!(
+                    "beforeSeq {before_seq} is beyond the next event's seq {}",
+                    self.waterfall.next_seq
+                ),
+            ));
         }
         let ev = &mut self.waterfall.events;
         let n = ev.partition_point(|e| e.seq < before_seq);
@@ -215,16 +236,40 @@ impl Engine {
     pub fn cash_total(&self) -> i128 {
         let mut t: i128 = self.accounts.iter().filter(|a| a.alive).map(|a| a.balance as i128).sum();
         for col in &self.positions {
-            t += col.isolated_margin.iter().zip(&col.isolated).filter(|(_, &i)| i).map(|(&m, _)| m as i128).sum::<i128>();
+            t += col
+                .isolated_margin
+                .iter()
+                .zip(&col.isolated)
+                .filter(|(_, &i)| i)
+                .map(|(&m, _)| m as i128)
+                .sum::<i128>();
         }
         t + self.waterfall.fund as i128 + self.waterfall.residue as i128 + self.waterfall.settlement
     }
 
     #[allow(clippy::too_many_arguments)]
-    fn emit(&mut self, kind: EventKind, account: u32, market: u32, counterparty: u32, qty: i64, price: i64, amount: i64) {
+    fn emit(
+        &mut self,
+        kind: EventKind,
+        account: u32,
+        market: u32,
+        counterparty: u32,
+        qty: i64,
+        price: i64,
+        amount: i64,
+    ) {
         let seq = self.waterfall.next_seq;
         self.waterfall.next_seq += 1;
-        self.waterfall.events.push(Event { seq, kind, account, market, counterparty, qty, price, amount });
+        self.waterfall.events.push(Event {
+            seq,
+            kind,
+            account,
+            market,
+            counterparty,
+            qty,
+            price,
+            amount,
+        });
     }
 
     /// Run `f` all or nothing (DESIGN §5): every write it makes to the book (balances, position
@@ -267,7 +312,12 @@ impl Engine {
         Ok(v)
     }
 
-    fn roll_back_transaction(&mut self, log: Vec<crate::engine::Undo>, saved: WaterfallState, first: usize) {
+    fn roll_back_transaction(
+        &mut self,
+        log: Vec<crate::engine::Undo>,
+        saved: WaterfallState,
+        first: usize,
+    ) {
         self.roll_back(log);
         let mut events = std::mem::take(&mut self.waterfall.events);
         events.truncate(first);
@@ -277,9 +327,18 @@ impl Engine {
 
     pub fn deposit_fund(&mut self, amount: i64, now: u64) -> Result<()> {
         // A withdrawal must not take the fund below zero; a deposit may refill a negative fund.
-        let f = self.waterfall.fund.checked_add(amount).filter(|&f| f >= 0 || amount >= 0).ok_or_else(|| {
-            Error::new(ErrorCode::InvalidAmount, format!("insurance fund of {} cannot take a deposit of {amount}", self.waterfall.fund))
-        })?;
+        let f =
+            self.waterfall.fund.checked_add(amount).filter(|&f| f >= 0 || amount >= 0).ok_or_else(
+                || {
+                    Error::new(
+                        ErrorCode::InvalidAmount,
+                        format!(
+                            "insurance fund of {} cannot take a deposit of {amount}",
+                            self.waterfall.fund
+                        ),
+                    )
+                },
+            )?;
         // A deposit brings money in from outside: the settlement account is its source.
         self.waterfall.settlement -= amount as i128;
         self.waterfall.fund = f;
@@ -297,17 +356,30 @@ impl Engine {
         let FundPolicy::Drawdown { window, .. } = w.config.policy else { return };
         w.fund_history.push_back((w.now, w.fund));
         // Samples are taken at non-decreasing times, so now − t never underflows.
-        while w.fund_history.front().is_some_and(|&(t, _)| w.now - t > window) && w.fund_history.len() > 1 {
+        while w.fund_history.front().is_some_and(|&(t, _)| w.now - t > window)
+            && w.fund_history.len() > 1
+        {
             w.fund_history.pop_front();
         }
     }
 
     /// Update ADL mode from the drawdown (no-op under the exhausted policy).
     fn update_adl_mode(&mut self) {
-        let FundPolicy::Drawdown { trigger_ppm, stop_ppm, window } = self.waterfall.config.policy else { return };
+        let FundPolicy::Drawdown { trigger_ppm, stop_ppm, window } = self.waterfall.config.policy
+        else {
+            return;
+        };
         let now = self.waterfall.now;
         let fund = self.waterfall.fund as i128;
-        let peak = self.waterfall.fund_history.iter().filter(|&&(t, _)| now - t <= window).map(|&(_, f)| f as i128).max().unwrap_or(fund).max(fund);
+        let peak = self
+            .waterfall
+            .fund_history
+            .iter()
+            .filter(|&&(t, _)| now - t <= window)
+            .map(|&(_, f)| f as i128)
+            .max()
+            .unwrap_or(fund)
+            .max(fund);
         // drawdown ≥ x ⇔ (peak − fund)·10^6 ≥ x·peak (cross-multiplied)
         let dd = |x: i64| peak > 0 && (peak - fund) * 1_000_000 >= x as i128 * peak;
         if !self.waterfall.adl_mode && dd(trigger_ppm) {
@@ -336,9 +408,16 @@ impl Engine {
         self.account(a)?;
         if let Some(m) = iso {
             self.market(m)?;
-            let isolated = self.slot_of(a, m).is_some_and(|s| self.positions[m as usize].isolated[s as usize]);
+            let isolated =
+                self.slot_of(a, m).is_some_and(|s| self.positions[m as usize].isolated[s as usize]);
             if !isolated {
-                return Err(Error::new(ErrorCode::InvalidArgument, format!("account {} has no isolated position in market {}", self.accounts[a as usize].id, self.markets[m as usize].symbol)));
+                return Err(Error::new(
+                    ErrorCode::InvalidArgument,
+                    format!(
+                        "account {} has no isolated position in market {}",
+                        self.accounts[a as usize].id, self.markets[m as usize].symbol
+                    ),
+                ));
             }
         }
         Ok(())
@@ -348,11 +427,23 @@ impl Engine {
     fn check_close(&self, a: u32, m: u32, delta: i64, price: i64) -> Result<()> {
         self.market(m)?;
         let Some(s) = self.slot_of(a, m) else {
-            return Err(Error::new(ErrorCode::InvalidArgument, format!("account {} has no position in market {}", self.accounts[a as usize].id, self.markets[m as usize].symbol)));
+            return Err(Error::new(
+                ErrorCode::InvalidArgument,
+                format!(
+                    "account {} has no position in market {}",
+                    self.accounts[a as usize].id, self.markets[m as usize].symbol
+                ),
+            ));
         };
         let q = self.positions[m as usize].qty[s as usize];
         if delta == 0 || delta.signum() != q.signum() || delta.unsigned_abs() > q.unsigned_abs() {
-            return Err(Error::new(ErrorCode::InvalidQuantity, format!("cannot close {delta} lots of a position of {q} lots (account {}, market {})", self.accounts[a as usize].id, self.markets[m as usize].symbol)));
+            return Err(Error::new(
+                ErrorCode::InvalidQuantity,
+                format!(
+                    "cannot close {delta} lots of a position of {q} lots (account {}, market {})",
+                    self.accounts[a as usize].id, self.markets[m as usize].symbol
+                ),
+            ));
         }
         check_price(price, "fill price")
     }
@@ -365,10 +456,21 @@ impl Engine {
                 Ok((r.equity as i128, r.maintenance_margin as i128))
             }
             Some(m) => {
-                let s = self.slot_of(a, m).ok_or_else(|| Error::new(ErrorCode::InvalidArgument, format!("account {} has no position in market {}", self.accounts[a as usize].id, self.markets[m as usize].symbol)))? as usize;
+                let s = self.slot_of(a, m).ok_or_else(|| {
+                    Error::new(
+                        ErrorCode::InvalidArgument,
+                        format!(
+                            "account {} has no position in market {}",
+                            self.accounts[a as usize].id, self.markets[m as usize].symbol
+                        ),
+                    )
+                })? as usize;
                 let (mk, col) = (&self.markets[m as usize], &self.positions[m as usize]);
                 let u = mk.upnl(col.qty[s], col.cost[s])?;
-                Ok((add(col.isolated_margin[s] as i128, u, "isolated equity")?, mk.maintenance_margin(col.qty[s], col.cost[s])?))
+                Ok((
+                    add(col.isolated_margin[s] as i128, u, "isolated equity")?,
+                    mk.maintenance_margin(col.qty[s], col.cost[s])?,
+                ))
             }
         }
     }
@@ -385,7 +487,11 @@ impl Engine {
                 Some(im) => im == m,
             };
             if in_scope {
-                v.push((m, col.qty[s], self.markets[m as usize].maintenance_margin(col.qty[s], col.cost[s])?));
+                v.push((
+                    m,
+                    col.qty[s],
+                    self.markets[m as usize].maintenance_margin(col.qty[s], col.cost[s])?,
+                ));
             }
         }
         v.sort_by(|x, y| y.2.cmp(&x.2).then(x.0.cmp(&y.0)));
@@ -398,7 +504,12 @@ impl Engine {
     pub fn plan_liquidation(&self, a: u32, iso: Option<u32>) -> Result<LiquidationPlan> {
         self.check_scope(a, iso)?;
         let (mut eq, mut mm) = self.scope_state(a, iso)?;
-        let mut plan = LiquidationPlan { account: a, isolated_market: iso, takeover: false, orders: Vec::new() };
+        let mut plan = LiquidationPlan {
+            account: a,
+            isolated_market: iso,
+            takeover: false,
+            orders: Vec::new(),
+        };
         if mm == 0 || eq > mm {
             return Ok(plan); // nothing to liquidate
         }
@@ -407,7 +518,9 @@ impl Engine {
             return Ok(plan);
         }
         let c = self.waterfall.config;
-        let target = |eq: i128, mm: i128| eq * RATE_SCALE as i128 >= mm * (RATE_SCALE + c.buffer_rate) as i128;
+        let target = |eq: i128, mm: i128| {
+            eq * RATE_SCALE as i128 >= mm * (RATE_SCALE + c.buffer_rate) as i128
+        };
         for (m, q, mm_i) in self.scope_positions(a, iso)? {
             let mk = &self.markets[m as usize];
             let s = self.slot_of(a, m).unwrap() as usize;
@@ -457,14 +570,34 @@ impl Engine {
     /// Close `delta` lots of a position at `price`: realised PnL into its collateral (balance,
     /// or isolated margin), the counter-entry into settlement. An isolated position closed in
     /// full returns what is left of its margin to the balance (the second value).
-    fn close_position(&mut self, a: u32, m: u32, delta: i64, price: i64) -> Result<(i128, Option<i128>)> {
-        let s = self.slot_of(a, m).ok_or_else(|| Error::new(ErrorCode::InvalidArgument, format!("account {} has no position in market {}", self.accounts[a as usize].id, self.markets[m as usize].symbol)))? as usize;
+    fn close_position(
+        &mut self,
+        a: u32,
+        m: u32,
+        delta: i64,
+        price: i64,
+    ) -> Result<(i128, Option<i128>)> {
+        let s = self.slot_of(a, m).ok_or_else(|| {
+            Error::new(
+                ErrorCode::InvalidArgument,
+                format!(
+                    "account {} has no position in market {}",
+                    self.accounts[a as usize].id, self.markets[m as usize].symbol
+                ),
+            )
+        })? as usize;
         let (q, cost, iso, im) = {
             let col = &self.positions[m as usize];
             (col.qty[s], col.cost[s], col.isolated[s], col.isolated_margin[s])
         };
         if delta == 0 || delta.signum() != q.signum() || delta.unsigned_abs() > q.unsigned_abs() {
-            return Err(Error::new(ErrorCode::InvalidQuantity, format!("cannot close {delta} lots of a position of {q} lots (account {}, market {})", self.accounts[a as usize].id, self.markets[m as usize].symbol)));
+            return Err(Error::new(
+                ErrorCode::InvalidQuantity,
+                format!(
+                    "cannot close {delta} lots of a position of {q} lots (account {}, market {})",
+                    self.accounts[a as usize].id, self.markets[m as usize].symbol
+                ),
+            ));
         }
         check_price(price, "fill price")?;
         let (closed, realised) = self.markets[m as usize].close_at(q, cost, delta, price)?;
@@ -504,7 +637,10 @@ impl Engine {
             },
             None => {
                 let r = self.cross_row(a)?;
-                let has = self.accounts[a as usize].positions.iter().any(|&(m, s)| !self.positions[m as usize].isolated[s as usize]);
+                let has = self.accounts[a as usize]
+                    .positions
+                    .iter()
+                    .any(|&(m, s)| !self.positions[m as usize].isolated[s as usize]);
                 Ok((r.equity as i128, has))
             }
         }
@@ -517,7 +653,10 @@ impl Engine {
         }
         match iso.and_then(|m| self.slot_of(a, m).map(|s| (m, s))) {
             Some((m, s)) => {
-                let im = money(self.positions[m as usize].isolated_margin[s as usize] as i128 - amount, "isolated margin")?;
+                let im = money(
+                    self.positions[m as usize].isolated_margin[s as usize] as i128 - amount,
+                    "isolated margin",
+                )?;
                 self.put_isolated_margin(m, s as usize, im);
             }
             None => {
@@ -526,16 +665,31 @@ impl Engine {
             }
         }
         self.move_fund(amount)?;
-        self.emit(EventKind::LiquidationFee, a, iso.unwrap_or(NONE), NONE, 0, 0, money(amount, "liquidation fee")?);
+        self.emit(
+            EventKind::LiquidationFee,
+            a,
+            iso.unwrap_or(NONE),
+            NONE,
+            0,
+            0,
+            money(amount, "liquidation fee")?,
+        );
         Ok(())
     }
 
     /// After a close: the fee, capped by what the scope has left, and a deficit (once the scope
     /// holds nothing) to the fund or bad debt (SPEC §8.2, §8.4).
-    fn settle_scope(&mut self, a: u32, iso: Option<u32>, returned: Option<i128>, fee_full: i128) -> Result<()> {
+    fn settle_scope(
+        &mut self,
+        a: u32,
+        iso: Option<u32>,
+        returned: Option<i128>,
+        fee_full: i128,
+    ) -> Result<()> {
         let (left, _) = self.scope_left(a, iso, returned)?;
         self.charge_fee(a, iso, fee_full.min(left.max(0)))?;
-        let (left, holds) = self.scope_left(a, iso, returned.map(|r| r - fee_full.min(r.max(0))))?;
+        let (left, holds) =
+            self.scope_left(a, iso, returned.map(|r| r - fee_full.min(r.max(0))))?;
         if left < 0 && !holds {
             self.cover_deficit(a, -left)?;
         }
@@ -543,11 +697,27 @@ impl Engine {
     }
 
     /// A liquidation fill on the account (reported by the host or made by the fill model).
-    fn liquidation_fill(&mut self, a: u32, iso: Option<u32>, m: u32, delta: i64, price: i64) -> Result<()> {
+    fn liquidation_fill(
+        &mut self,
+        a: u32,
+        iso: Option<u32>,
+        m: u32,
+        delta: i64,
+        price: i64,
+    ) -> Result<()> {
         self.check_close(a, m, delta, price)?;
-        let fee_full = self.markets[m as usize].rate_of_value(delta, price, self.waterfall.config.fee_rate)?;
+        let fee_full =
+            self.markets[m as usize].rate_of_value(delta, price, self.waterfall.config.fee_rate)?;
         let (realised, returned) = self.close_position(a, m, delta, price)?;
-        self.emit(EventKind::LiquidationFill, a, m, NONE, delta, price, money(realised, "realised PnL")?);
+        self.emit(
+            EventKind::LiquidationFill,
+            a,
+            m,
+            NONE,
+            delta,
+            price,
+            money(realised, "realised PnL")?,
+        );
         self.settle_scope(a, iso, returned, fee_full)
     }
 
@@ -555,7 +725,11 @@ impl Engine {
     /// (the balance remains negative by that much).
     fn cover_deficit(&mut self, a: u32, deficit: i128) -> Result<()> {
         self.update_adl_mode();
-        let pay = if self.waterfall.adl_mode { 0 } else { deficit.min(self.waterfall.fund.max(0) as i128) };
+        let pay = if self.waterfall.adl_mode {
+            0
+        } else {
+            deficit.min(self.waterfall.fund.max(0) as i128)
+        };
         if pay > 0 {
             self.move_fund(-pay)?;
             let b = money(self.accounts[a as usize].balance as i128 + pay, "balance")?;
@@ -587,7 +761,12 @@ impl Engine {
                 for &(m2, s2) in &acc.positions {
                     let c2 = &self.positions[m2 as usize];
                     if m2 != m && !c2.isolated[s2 as usize] {
-                        b = add(b, self.markets[m2 as usize].upnl(c2.qty[s2 as usize], c2.cost[s2 as usize])?, "bankruptcy base")?;
+                        b = add(
+                            b,
+                            self.markets[m2 as usize]
+                                .upnl(c2.qty[s2 as usize], c2.cost[s2 as usize])?,
+                            "bankruptcy base",
+                        )?;
                     }
                 }
                 b
@@ -617,13 +796,24 @@ impl Engine {
             // Both at most QTY_MAX in size: no overflow.
             let delta = held.signum() * held.abs().min(q.abs());
             let pnl = self.engine_close(m, delta, price)?;
-            self.emit(EventKind::EngineNetting, NONE, m, NONE, delta, price, money(pnl, "engine PnL")?);
+            self.emit(
+                EventKind::EngineNetting,
+                NONE,
+                m,
+                NONE,
+                delta,
+                price,
+                money(pnl, "engine PnL")?,
+            );
             open = q + delta;
         }
         if open != 0 {
             let cost = self.markets[m as usize].cost_basis(open, price)?;
             let (held, held_cost) = self.engine_position(m);
-            self.waterfall.engine_positions[m as usize] = (money(held as i128 + open as i128, "engine position")?, money(held_cost as i128 + cost as i128, "engine cost basis")?);
+            self.waterfall.engine_positions[m as usize] = (
+                money(held as i128 + open as i128, "engine position")?,
+                money(held_cost as i128 + cost as i128, "engine cost basis")?,
+            );
         }
         Ok(())
     }
@@ -704,7 +894,10 @@ impl Engine {
         // Orders filled worse than planned can leave the scope bankrupt: take over the rest.
         let still_open = match iso {
             Some(m) => self.slot_of(a, m).is_some(),
-            None => self.accounts[a as usize].positions.iter().any(|&(m, s)| !self.positions[m as usize].isolated[s as usize]),
+            None => self.accounts[a as usize]
+                .positions
+                .iter()
+                .any(|&(m, s)| !self.positions[m as usize].isolated[s as usize]),
         };
         if still_open {
             let (eq, _) = self.scope_state(a, iso)?;
@@ -732,11 +925,21 @@ impl Engine {
                 }
                 let (eq, mm) = e.scope_state(r.account, iso)?;
                 if mm > 0 && eq <= mm {
-                    e.liquidate_scope(r.account, iso, model).map_err(|x| x.context(format!("liquidating account {}", e.accounts[r.account as usize].id)))?;
+                    e.liquidate_scope(r.account, iso, model).map_err(|x| {
+                        x.context(format!(
+                            "liquidating account {}",
+                            e.accounts[r.account as usize].id
+                        ))
+                    })?;
                 }
             }
             for m in 0..e.markets.len() as u32 {
-                e.unwind(m, model).map_err(|x| x.context(format!("unwinding the liquidation engine in market {}", e.markets[m as usize].symbol)))?;
+                e.unwind(m, model).map_err(|x| {
+                    x.context(format!(
+                        "unwinding the liquidation engine in market {}",
+                        e.markets[m as usize].symbol
+                    ))
+                })?;
             }
             Ok(first)
         })
@@ -744,13 +947,25 @@ impl Engine {
 
     /// Host path: plan the liquidation of one account (cross) or isolated position.
     /// (See plan_liquidation.) Settle one liquidation fill reported by the host's book.
-    pub fn settle_liquidation_fill(&mut self, a: u32, iso: Option<u32>, m: u32, delta: i64, price: i64) -> Result<()> {
+    pub fn settle_liquidation_fill(
+        &mut self,
+        a: u32,
+        iso: Option<u32>,
+        m: u32,
+        delta: i64,
+        price: i64,
+    ) -> Result<()> {
         self.check_scope(a, iso)?;
         self.market(m)?;
         if iso.is_some_and(|im| im != m) {
-            return Err(Error::new(ErrorCode::InvalidArgument, "an isolated liquidation fills only its own market"));
+            return Err(Error::new(
+                ErrorCode::InvalidArgument,
+                "an isolated liquidation fills only its own market",
+            ));
         }
-        if iso.is_none() && self.slot_of(a, m).is_some_and(|s| self.positions[m as usize].isolated[s as usize]) {
+        if iso.is_none()
+            && self.slot_of(a, m).is_some_and(|s| self.positions[m as usize].isolated[s as usize])
+        {
             return Err(Error::new(ErrorCode::InvalidArgument, format!("the position of account {} in market {} is isolated: name its market as the scope", self.accounts[a as usize].id, self.markets[m as usize].symbol)));
         }
         self.check_close(a, m, delta, price)?;
@@ -770,7 +985,13 @@ impl Engine {
         check_price(price, "fill price")?;
         let (q, _) = self.engine_position(m);
         if delta == 0 || delta.signum() != q.signum() || delta.unsigned_abs() > q.unsigned_abs() {
-            return Err(Error::new(ErrorCode::InvalidQuantity, format!("cannot close {delta} lots of the liquidation engine's {q} lots in market {}", self.markets[m as usize].symbol)));
+            return Err(Error::new(
+                ErrorCode::InvalidQuantity,
+                format!(
+                    "cannot close {delta} lots of the liquidation engine's {q} lots in market {}",
+                    self.markets[m as usize].symbol
+                ),
+            ));
         }
         self.transaction(|e| {
             let pnl = e.engine_close(m, delta, price)?;
@@ -798,7 +1019,10 @@ impl Engine {
         let fills: Vec<(u32, u64)> = if ranking == AdlRanking::ProRata {
             // Lots beyond the side's total cannot be placed: cap at it (the rest is a shortfall).
             let side: u128 = cands.iter().map(|c| c.qty.unsigned_abs() as u128).sum();
-            prorata_shares(self, &cands, (need as u128).min(side)).into_iter().map(|(i, n)| (cands[i].account, n as u64)).collect()
+            prorata_shares(self, &cands, (need as u128).min(side))
+                .into_iter()
+                .map(|(i, n)| (cands[i].account, n as u64))
+                .collect()
         } else {
             let mut left = need;
             self.adl_select(cands, need)
@@ -816,12 +1040,28 @@ impl Engine {
             // The counterparty closes `take` of its (opposite) position at the ADL price.
             let delta = -q.signum() * take as i64;
             let (realised, _) = self.close_position(acc, m, delta, price)?;
-            self.emit(EventKind::AdlFill, acc, m, NONE, delta, price, money(realised, "realised PnL")?);
+            self.emit(
+                EventKind::AdlFill,
+                acc,
+                m,
+                NONE,
+                delta,
+                price,
+                money(realised, "realised PnL")?,
+            );
             self.engine_close(m, q.signum() * take as i64, price)?;
             done += take;
         }
         if done < need {
-            self.emit(EventKind::AdlShortfall, NONE, m, NONE, q.signum() * (need - done) as i64, price, 0);
+            self.emit(
+                EventKind::AdlShortfall,
+                NONE,
+                m,
+                NONE,
+                q.signum() * (need - done) as i64,
+                price,
+                0,
+            );
         }
         Ok(())
     }
@@ -833,13 +1073,29 @@ impl Engine {
         self.market(m)?;
         self.account(beneficiary)?;
         if amount <= 0 {
-            return Err(Error::new(ErrorCode::InvalidAmount, format!("loss to socialise must be positive, got {amount}")));
+            return Err(Error::new(
+                ErrorCode::InvalidAmount,
+                format!("loss to socialise must be positive, got {amount}"),
+            ));
         }
         self.transaction(|e| {
             let col = &e.positions[m as usize];
-            let cands: Vec<crate::adl::Candidate> = (0..col.qty.len()).map(|s| crate::adl::Candidate { account: col.account[s], qty: col.qty[s], num: 0, den: 1 }).collect();
+            let cands: Vec<crate::adl::Candidate> = (0..col.qty.len())
+                .map(|s| crate::adl::Candidate {
+                    account: col.account[s],
+                    qty: col.qty[s],
+                    num: 0,
+                    den: 1,
+                })
+                .collect();
             if cands.is_empty() {
-                return Err(Error::new(ErrorCode::InvalidArgument, format!("market {} has no open positions to share a loss", e.markets[m as usize].symbol)));
+                return Err(Error::new(
+                    ErrorCode::InvalidArgument,
+                    format!(
+                        "market {} has no open positions to share a loss",
+                        e.markets[m as usize].symbol
+                    ),
+                ));
             }
             let shares = prorata_shares(e, &cands, amount as u128);
             for (i, pay) in shares {
@@ -847,15 +1103,20 @@ impl Engine {
                 let (acc, s) = (cands[i].account, i);
                 let col = &e.positions[m as usize];
                 if col.isolated[s] {
-                    let im = money(col.isolated_margin[s] as i128 - pay as i128, "isolated margin")?;
+                    let im =
+                        money(col.isolated_margin[s] as i128 - pay as i128, "isolated margin")?;
                     e.put_isolated_margin(m, s, im);
                 } else {
-                    let b = money(e.accounts[acc as usize].balance as i128 - pay as i128, "balance")?;
+                    let b =
+                        money(e.accounts[acc as usize].balance as i128 - pay as i128, "balance")?;
                     e.put_balance(acc, b);
                 }
                 e.emit(EventKind::SocialisedLoss, acc, m, beneficiary, 0, 0, pay as i64);
             }
-            let b = money(e.accounts[beneficiary as usize].balance as i128 + amount as i128, "balance")?;
+            let b = money(
+                e.accounts[beneficiary as usize].balance as i128 + amount as i128,
+                "balance",
+            )?;
             e.put_balance(beneficiary, b);
             Ok(())
         })
@@ -868,7 +1129,10 @@ impl Engine {
     pub fn settle_funding(&mut self, m: u32, rate: i64) -> Result<()> {
         self.market(m)?;
         if rate.unsigned_abs() >= RATE_SCALE as u64 {
-            return Err(Error::new(ErrorCode::InvalidArgument, format!("funding rate must be within ±1, got {rate}e-8")));
+            return Err(Error::new(
+                ErrorCode::InvalidArgument,
+                format!("funding rate must be within ±1, got {rate}e-8"),
+            ));
         }
         self.transaction(|e| {
             let mk = e.markets[m as usize].clone();
@@ -895,7 +1159,10 @@ impl Engine {
                     continue;
                 }
                 if iso {
-                    let im = money(e.positions[m as usize].isolated_margin[s] as i128 + flow, "isolated margin")?;
+                    let im = money(
+                        e.positions[m as usize].isolated_margin[s] as i128 + flow,
+                        "isolated margin",
+                    )?;
                     e.put_isolated_margin(m, s, im);
                 } else {
                     let b = money(e.accounts[acc as usize].balance as i128 + flow, "balance")?;

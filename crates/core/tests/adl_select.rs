@@ -14,25 +14,54 @@ fn selection_equals_the_head_of_the_full_sort() {
     for round in 0..40 {
         let mut e = Engine::new(8).unwrap();
         e.add_market(MarketSpec {
-            symbol: "M".into(), kind: ContractKind::Linear, price_decimals: 2, qty_decimals: 3, contract_size: 1,
-            basis: MarginBasis::Mark, form: TierForm::Deduction, floors: vec![0], mmr: vec![500_000], imr: vec![1_000_000],
-            maint_amount: None, mark: 1_000_000,
-        }).unwrap();
+            symbol: "M".into(),
+            kind: ContractKind::Linear,
+            price_decimals: 2,
+            qty_decimals: 3,
+            contract_size: 1,
+            basis: MarginBasis::Mark,
+            form: TierForm::Deduction,
+            floors: vec![0],
+            mmr: vec![500_000],
+            imr: vec![1_000_000],
+            maint_amount: None,
+            mark: 1_000_000,
+        })
+        .unwrap();
         let n = rng.range(0, 400) as usize;
-        let ids: Vec<String> = (0..n).map(|i| format!("acc{:04}", rng.range(0, 99_999) * 10_000 + i as i64)).collect();
+        let ids: Vec<String> =
+            (0..n).map(|i| format!("acc{:04}", rng.range(0, 99_999) * 10_000 + i as i64)).collect();
         // few distinct balances, sizes and entries: many equal scores and sizes
-        let bal: Vec<i64> = (0..n).map(|_| rng.pick(&[10i64.pow(9), 10i64.pow(10), 5 * 10i64.pow(10)])).collect();
+        let bal: Vec<i64> =
+            (0..n).map(|_| rng.pick(&[10i64.pow(9), 10i64.pow(10), 5 * 10i64.pow(10)])).collect();
         e.add_accounts(&ids, &bal).unwrap();
         let acc: Vec<u32> = (0..n as u32).collect();
-        let qty: Vec<i64> = (0..n).map(|_| rng.pick(&[1_000i64, 2_000, 5_000]) * rng.pick(&[1, -1])).collect();
+        let qty: Vec<i64> =
+            (0..n).map(|_| rng.pick(&[1_000i64, 2_000, 5_000]) * rng.pick(&[1, -1])).collect();
         let px: Vec<i64> = (0..n).map(|_| rng.pick(&[900_000i64, 1_000_000, 1_100_000])).collect();
-        e.set_positions(&PositionRows { account: &acc, market: &vec![0; n], qty: &qty, price: &px, isolated_margin: &vec![0; n], flags: &vec![0; n] }).unwrap();
+        e.set_positions(&PositionRows {
+            account: &acc,
+            market: &vec![0; n],
+            qty: &qty,
+            price: &px,
+            isolated_margin: &vec![0; n],
+            flags: &vec![0; n],
+        })
+        .unwrap();
         for ranking in [AdlRanking::Bitmex, AdlRanking::Binance, AdlRanking::Hyperliquid] {
             for side in [1i64, -1] {
                 let cands = e.adl_candidates(0, side, ranking, None).unwrap();
                 let full = e.adl_queue(0, side, ranking).unwrap();
                 let total: u64 = full.iter().map(|c| c.qty.unsigned_abs()).sum();
-                for need in [0, 1, total / 3, total.saturating_sub(1), total, total + 1, rng.range(0, total as i64 + 10) as u64] {
+                for need in [
+                    0,
+                    1,
+                    total / 3,
+                    total.saturating_sub(1),
+                    total,
+                    total + 1,
+                    rng.range(0, total as i64 + 10) as u64,
+                ] {
                     let mut sum = 0u64;
                     let mut k = full.len();
                     for (i, c) in full.iter().enumerate() {
@@ -42,7 +71,11 @@ fn selection_equals_the_head_of_the_full_sort() {
                             break;
                         }
                     }
-                    assert_eq!(e.adl_select(cands.clone(), need), full[..k].to_vec(), "round {round}, need {need}");
+                    assert_eq!(
+                        e.adl_select(cands.clone(), need),
+                        full[..k].to_vec(),
+                        "round {round}, need {need}"
+                    );
                     cases += 1;
                 }
             }
@@ -60,10 +93,20 @@ fn scores_of_a_large_side_use_the_accounts_cross_state() {
     let mut e = Engine::new(8).unwrap();
     for sym in ["A", "B"] {
         e.add_market(MarketSpec {
-            symbol: sym.into(), kind: ContractKind::Linear, price_decimals: 2, qty_decimals: 3, contract_size: 1,
-            basis: MarginBasis::Mark, form: TierForm::Deduction, floors: vec![0, 10i64.pow(12)], mmr: vec![500_000, 1_000_000], imr: vec![1_000_000, 2_000_000],
-            maint_amount: None, mark: 1_000_000,
-        }).unwrap();
+            symbol: sym.into(),
+            kind: ContractKind::Linear,
+            price_decimals: 2,
+            qty_decimals: 3,
+            contract_size: 1,
+            basis: MarginBasis::Mark,
+            form: TierForm::Deduction,
+            floors: vec![0, 10i64.pow(12)],
+            mmr: vec![500_000, 1_000_000],
+            imr: vec![1_000_000, 2_000_000],
+            maint_amount: None,
+            mark: 1_000_000,
+        })
+        .unwrap();
     }
     let n = 3_000usize;
     let ids: Vec<String> = (0..n).map(|i| format!("x{i}")).collect();
@@ -73,9 +116,19 @@ fn scores_of_a_large_side_use_the_accounts_cross_state() {
         let acc: Vec<u32> = (0..n as u32).collect();
         let qty: Vec<i64> = (0..n).map(|_| -rng.range(1, 100_000)).collect();
         let px: Vec<i64> = (0..n).map(|_| rng.range(800_000, 1_200_000)).collect();
-        let iso: Vec<u8> = (0..n).map(|_| if rng.range(0, 9) == 0 { FLAG_ISOLATED } else { 0 }).collect();
-        let im: Vec<i64> = iso.iter().map(|&f| if f != 0 { rng.range(0, 10i64.pow(10)) } else { 0 }).collect();
-        e.set_positions(&PositionRows { account: &acc, market: &vec![m; n], qty: &qty, price: &px, isolated_margin: &im, flags: &iso }).unwrap();
+        let iso: Vec<u8> =
+            (0..n).map(|_| if rng.range(0, 9) == 0 { FLAG_ISOLATED } else { 0 }).collect();
+        let im: Vec<i64> =
+            iso.iter().map(|&f| if f != 0 { rng.range(0, 10i64.pow(10)) } else { 0 }).collect();
+        e.set_positions(&PositionRows {
+            account: &acc,
+            market: &vec![m; n],
+            qty: &qty,
+            price: &px,
+            isolated_margin: &im,
+            flags: &iso,
+        })
+        .unwrap();
     }
     e.set_marks(&[0, 1], &[950_000, 1_070_000]).unwrap();
     let cands = e.adl_candidates(0, -1, AdlRanking::Bitmex, None).unwrap();
@@ -86,11 +139,17 @@ fn scores_of_a_large_side_use_the_accounts_cross_state() {
     for c in &cands {
         let r = risks.iter().find(|r| r.account == c.account && r.market == 0).unwrap();
         let upnl = r.upnl as i128;
-        let equity = if r.isolated { r.isolated_margin as i128 + upnl } else { cross += 1; e.account_rows(Some(&[c.account])).unwrap()[0].equity as i128 };
+        let equity = if r.isolated {
+            r.isolated_margin as i128 + upnl
+        } else {
+            cross += 1;
+            e.account_rows(Some(&[c.account])).unwrap()[0].equity as i128
+        };
         let notional = mk.value_atoms(r.qty, mk.mark).unwrap().max(1);
         let entry = mk.entry_value_atoms(r.cost).unwrap().max(1);
         let eq = equity.max(1);
-        let want = if upnl >= 0 { (upnl * notional, entry * eq) } else { (upnl * eq, entry * notional) };
+        let want =
+            if upnl >= 0 { (upnl * notional, entry * eq) } else { (upnl * eq, entry * notional) };
         assert_eq!((c.num, c.den), want, "account {}", c.account);
     }
     assert!(cross > 2_000);

@@ -19,7 +19,13 @@ fn market(symbol: &str, kind: ContractKind, p: u32, d: u32, tiers: usize) -> Mar
     }
 }
 
-fn row<'a>(a: &'a [u32], m: &'a [u32], q: &'a [i64], p: &'a [i64], f: &'a [u8]) -> PositionRows<'a> {
+fn row<'a>(
+    a: &'a [u32],
+    m: &'a [u32],
+    q: &'a [i64],
+    p: &'a [i64],
+    f: &'a [u8],
+) -> PositionRows<'a> {
     PositionRows { account: a, market: m, qty: q, price: p, isolated_margin: &[0], flags: f }
 }
 
@@ -78,14 +84,41 @@ fn accounts_added_with_a_rejected_position_leave_no_trace() {
     let before = e.state_hash();
     let ids = ["b".to_string(), "c".to_string()];
     // Row 1 is worth more than i64 atoms: only the core can tell, after the accounts exist.
-    let rows = PositionRows { account: &[0, 1], market: &[0, 0], qty: &[1, 923], price: &[1, 1], isolated_margin: &[0, 0], flags: &[0, 0] };
-    assert_eq!(e.add_accounts_with_positions(&ids, &[1, 2], &rows).unwrap_err().code, ErrorCode::Overflow);
+    let rows = PositionRows {
+        account: &[0, 1],
+        market: &[0, 0],
+        qty: &[1, 923],
+        price: &[1, 1],
+        isolated_margin: &[0, 0],
+        flags: &[0, 0],
+    };
+    assert_eq!(
+        e.add_accounts_with_positions(&ids, &[1, 2], &rows).unwrap_err().code,
+        ErrorCode::Overflow
+    );
     assert_eq!(e.state_hash(), before, "no account index consumed, nothing half-added");
-    let outside = PositionRows { account: &[2], market: &[0], qty: &[1], price: &[1], isolated_margin: &[0], flags: &[0] };
-    assert_eq!(e.add_accounts_with_positions(&ids, &[1, 2], &outside).unwrap_err().code, ErrorCode::UnknownAccount);
+    let outside = PositionRows {
+        account: &[2],
+        market: &[0],
+        qty: &[1],
+        price: &[1],
+        isolated_margin: &[0],
+        flags: &[0],
+    };
+    assert_eq!(
+        e.add_accounts_with_positions(&ids, &[1, 2], &outside).unwrap_err().code,
+        ErrorCode::UnknownAccount
+    );
     assert_eq!(e.state_hash(), before);
     // The same batch without the bad row lands whole, at the next index.
-    let good = PositionRows { account: &[0, 1], market: &[0, 0], qty: &[1, 922], price: &[1, 1], isolated_margin: &[0, 0], flags: &[0, 0] };
+    let good = PositionRows {
+        account: &[0, 1],
+        market: &[0, 0],
+        qty: &[1, 922],
+        price: &[1, 1],
+        isolated_margin: &[0, 0],
+        flags: &[0, 0],
+    };
     assert_eq!(e.add_accounts_with_positions(&ids, &[1, 2], &good).unwrap(), 1);
     assert_eq!(e.position_count(), 2);
     // A removed account keeps its id for the history.

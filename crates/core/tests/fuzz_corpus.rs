@@ -25,7 +25,14 @@ fn replay(target: &str, run: fn(&[u8])) -> usize {
         let data = std::fs::read(f).unwrap();
         // Name the input that broke an invariant (the harness panics with the invariant).
         if let Err(p) = std::panic::catch_unwind(|| run(&data)) {
-            panic!("{target}: {} failed: {}", f.display(), p.downcast_ref::<String>().map(String::as_str).or(p.downcast_ref::<&str>().copied()).unwrap_or("panic"));
+            panic!(
+                "{target}: {} failed: {}",
+                f.display(),
+                p.downcast_ref::<String>()
+                    .map(String::as_str)
+                    .or(p.downcast_ref::<&str>().copied())
+                    .unwrap_or("panic")
+            );
         }
     }
     files.len()

@@ -8,7 +8,16 @@ use deleverage_core::*;
 mod common;
 use common::Rng;
 
-fn one_tier(symbol: &str, kind: ContractKind, p: u32, d: u32, size: i64, basis: MarginBasis, mmr: i64, mark: i64) -> MarketSpec {
+fn one_tier(
+    symbol: &str,
+    kind: ContractKind,
+    p: u32,
+    d: u32,
+    size: i64,
+    basis: MarginBasis,
+    mmr: i64,
+    mark: i64,
+) -> MarketSpec {
     MarketSpec {
         symbol: symbol.into(),
         kind,
@@ -26,7 +35,14 @@ fn one_tier(symbol: &str, kind: ContractKind, p: u32, d: u32, size: i64, basis: 
 }
 
 fn iso(e: &mut Engine, a: u32, m: u32, q: i64, entry: i64, margin: i64) -> Result<()> {
-    e.set_positions(&PositionRows { account: &[a], market: &[m], qty: &[q], price: &[entry], isolated_margin: &[margin], flags: &[FLAG_ISOLATED] })
+    e.set_positions(&PositionRows {
+        account: &[a],
+        market: &[m],
+        qty: &[q],
+        price: &[entry],
+        isolated_margin: &[margin],
+        flags: &[FLAG_ISOLATED],
+    })
 }
 
 /// The issue's case: inverse XBTUSD long 100 contracts at 40000, isolated margin 0.00025 BTC,
@@ -36,7 +52,17 @@ fn iso(e: &mut Engine, a: u32, m: u32, q: i64, entry: i64, margin: i64) -> Resul
 #[test]
 fn issue_case_nearest_is_the_exact_crossing_rounded() {
     let mut e = Engine::new(8).unwrap();
-    e.add_market(one_tier("XBTUSD", ContractKind::Inverse, 1, 0, 1, MarginBasis::Mark, 500_000, 400_000)).unwrap();
+    e.add_market(one_tier(
+        "XBTUSD",
+        ContractKind::Inverse,
+        1,
+        0,
+        1,
+        MarginBasis::Mark,
+        500_000,
+        400_000,
+    ))
+    .unwrap();
     e.add_accounts(&["a".into()], &[0]).unwrap();
     iso(&mut e, 0, 0, 100, 400_000, 25_000).unwrap();
     let r = e.position_risks(None).unwrap()[0];
@@ -44,7 +70,11 @@ fn issue_case_nearest_is_the_exact_crossing_rounded() {
     assert_eq!(r.bankruptcy.unwrap().nearest, 363_636);
     // With BitMEX's tick of 0.5 the same crossings land on 36545.5 and 36363.5.
     let mut e = Engine::new(8).unwrap();
-    e.add_market_with(one_tier("XBTUSD", ContractKind::Inverse, 1, 0, 1, MarginBasis::Mark, 500_000, 400_000), MarketTerms { tick_size: 5, settle_asset: Some("XBT".into()) }).unwrap();
+    e.add_market_with(
+        one_tier("XBTUSD", ContractKind::Inverse, 1, 0, 1, MarginBasis::Mark, 500_000, 400_000),
+        MarketTerms { tick_size: 5, settle_asset: Some("XBT".into()) },
+    )
+    .unwrap();
     e.add_accounts(&["a".into()], &[0]).unwrap();
     iso(&mut e, 0, 0, 100, 400_000, 25_000).unwrap();
     let r = e.position_risks(None).unwrap()[0];
@@ -137,12 +167,22 @@ fn nearest_is_within_half_a_tick_of_the_exact_crossing() {
             assert_eq!(sp.conservative % g, 0, "case {case}: trigger off the grid");
             assert_eq!(sp.nearest % g, 0, "case {case}: nearest off the grid");
             // The trigger flips the rounded predicate within one grid step (towards safety).
-            let (t, better) = (sp.conservative, if (q > 0) == with_mm { sp.conservative + g } else { sp.conservative - g });
+            let (t, better) = (
+                sp.conservative,
+                if (q > 0) == with_mm { sp.conservative + g } else { sp.conservative - g },
+            );
             if better >= lo && better <= hi {
                 if with_mm {
-                    assert!(liquidatable(&mk, q, cost, margin, t) && !liquidatable(&mk, q, cost, margin, better), "case {case}: liquidation trigger {t}");
+                    assert!(
+                        liquidatable(&mk, q, cost, margin, t)
+                            && !liquidatable(&mk, q, cost, margin, better),
+                        "case {case}: liquidation trigger {t}"
+                    );
                 } else {
-                    assert!(solvent(&mk, q, cost, margin, t) && !solvent(&mk, q, cost, margin, better), "case {case}: bankruptcy trigger {t}");
+                    assert!(
+                        solvent(&mk, q, cost, margin, t) && !solvent(&mk, q, cost, margin, better),
+                        "case {case}: bankruptcy trigger {t}"
+                    );
                 }
                 flips += 1;
             }
@@ -163,13 +203,25 @@ fn nearest_is_within_half_a_tick_of_the_exact_crossing() {
 #[test]
 fn marks_must_lie_on_the_grid() {
     let mut e = Engine::new(8).unwrap();
-    let spec = one_tier("XBTUSD", ContractKind::Inverse, 1, 0, 1, MarginBasis::Mark, 500_000, 300_003);
-    let err = e.add_market_with(spec.clone(), MarketTerms { tick_size: 5, settle_asset: None }).unwrap_err();
+    let spec =
+        one_tier("XBTUSD", ContractKind::Inverse, 1, 0, 1, MarginBasis::Mark, 500_000, 300_003);
+    let err = e
+        .add_market_with(spec.clone(), MarketTerms { tick_size: 5, settle_asset: None })
+        .unwrap_err();
     assert_eq!(err.code, ErrorCode::InvalidPrice);
-    assert_eq!(err.message, "market XBTUSD: mark must be a multiple of the tick size 0.5 (5 price units), got 300003");
-    let err = e.add_market_with(spec.clone(), MarketTerms { tick_size: -5, settle_asset: None }).unwrap_err();
+    assert_eq!(
+        err.message,
+        "market XBTUSD: mark must be a multiple of the tick size 0.5 (5 price units), got 300003"
+    );
+    let err = e
+        .add_market_with(spec.clone(), MarketTerms { tick_size: -5, settle_asset: None })
+        .unwrap_err();
     assert_eq!(err.code, ErrorCode::InvalidArgument);
-    e.add_market_with(MarketSpec { mark: 300_005, ..spec }, MarketTerms { tick_size: 5, settle_asset: None }).unwrap();
+    e.add_market_with(
+        MarketSpec { mark: 300_005, ..spec },
+        MarketTerms { tick_size: 5, settle_asset: None },
+    )
+    .unwrap();
     let h = e.state_hash();
     assert_eq!(e.set_marks(&[0], &[300_007]).unwrap_err().code, ErrorCode::InvalidPrice);
     assert_eq!(e.update_marks(&[0], &[300_001]).unwrap_err().code, ErrorCode::InvalidPrice);
@@ -177,17 +229,63 @@ fn marks_must_lie_on_the_grid() {
     e.set_marks(&[0], &[300_010]).unwrap();
     // Entries are averages: any price unit is accepted (SPEC §2.5).
     e.add_accounts(&["a".into()], &[1_000_000]).unwrap();
-    e.set_positions(&PositionRows { account: &[0], market: &[0], qty: &[10], price: &[300_003], isolated_margin: &[0], flags: &[0] }).unwrap();
+    e.set_positions(&PositionRows {
+        account: &[0],
+        market: &[0],
+        qty: &[10],
+        price: &[300_003],
+        isolated_margin: &[0],
+        flags: &[0],
+    })
+    .unwrap();
     e.apply_fills(&[0], &[0], &[3], &[299_999]).unwrap();
 }
 
 fn two_assets() -> Engine {
     let mut e = Engine::new(8).unwrap();
-    e.add_market(one_tier("BTCUSDT", ContractKind::Linear, 1, 3, 1, MarginBasis::Mark, 500_000, 300_000)).unwrap();
-    e.add_market(one_tier("BTCUSD", ContractKind::Inverse, 1, 0, 100, MarginBasis::Mark, 500_000, 300_000)).unwrap();
-    e.add_market(one_tier("ETHUSDT", ContractKind::Linear, 2, 2, 1, MarginBasis::Mark, 500_000, 200_000)).unwrap();
+    e.add_market(one_tier(
+        "BTCUSDT",
+        ContractKind::Linear,
+        1,
+        3,
+        1,
+        MarginBasis::Mark,
+        500_000,
+        300_000,
+    ))
+    .unwrap();
+    e.add_market(one_tier(
+        "BTCUSD",
+        ContractKind::Inverse,
+        1,
+        0,
+        100,
+        MarginBasis::Mark,
+        500_000,
+        300_000,
+    ))
+    .unwrap();
+    e.add_market(one_tier(
+        "ETHUSDT",
+        ContractKind::Linear,
+        2,
+        2,
+        1,
+        MarginBasis::Mark,
+        500_000,
+        200_000,
+    ))
+    .unwrap();
     e.add_accounts(&["lin".into(), "coin".into()], &[1_000_000_000_000, 100_000_000]).unwrap();
-    e.set_positions(&PositionRows { account: &[0, 1], market: &[0, 1], qty: &[1_000, -50], price: &[300_000, 300_000], isolated_margin: &[0, 0], flags: &[0, 0] }).unwrap();
+    e.set_positions(&PositionRows {
+        account: &[0, 1],
+        market: &[0, 1],
+        qty: &[1_000, -50],
+        price: &[300_000, 300_000],
+        isolated_margin: &[0, 0],
+        flags: &[0, 0],
+    })
+    .unwrap();
     e
 }
 
@@ -197,7 +295,18 @@ fn two_assets() -> Engine {
 fn mixing_settlement_assets_is_refused() {
     let mut e = two_assets();
     let h = e.state_hash();
-    let rows = |a: &'static [u32], m: &'static [u32], q: &'static [i64], f: &'static [u8], im: &'static [i64]| PositionRows { account: a, market: m, qty: q, price: &[300_000, 300_000][..a.len()], isolated_margin: im, flags: f };
+    let rows = |a: &'static [u32],
+                m: &'static [u32],
+                q: &'static [i64],
+                f: &'static [u8],
+                im: &'static [i64]| PositionRows {
+        account: a,
+        market: m,
+        qty: q,
+        price: &[300_000, 300_000][..a.len()],
+        isolated_margin: im,
+        flags: f,
+    };
     // A cross position, and an isolated one (it draws on the same wallet).
     for (flags, im) in [(&[0u8][..], &[0i64][..]), (&[FLAG_ISOLATED][..], &[1_000i64][..])] {
         let err = e.set_positions(&rows(&[0], &[1], &[10], flags, im)).unwrap_err();
@@ -207,7 +316,13 @@ fn mixing_settlement_assets_is_refused() {
     let err = e.apply_fills(&[1, 1], &[1, 2], &[10, 5], &[300_000, 200_000]).unwrap_err();
     assert_eq!(err.code, ErrorCode::SettlementMismatch);
     assert!(err.message.starts_with("row 1 (account coin, market ETHUSDT): account coin cannot hold ETHUSDT (settles in quote) beside BTCUSD"), "{}", err.message);
-    let err = e.add_accounts_with_positions(&["new".into()], &[5], &rows(&[0, 0], &[0, 1], &[1, 1], &[0, 0], &[0, 0])).unwrap_err();
+    let err = e
+        .add_accounts_with_positions(
+            &["new".into()],
+            &[5],
+            &rows(&[0, 0], &[0, 1], &[1, 1], &[0, 0], &[0, 0]),
+        )
+        .unwrap_err();
     assert_eq!(err.code, ErrorCode::SettlementMismatch);
     assert!(err.message.contains("account new cannot hold BTCUSD"), "{}", err.message);
     assert_eq!(e.state_hash(), h, "a refused write changes nothing");
@@ -225,11 +340,44 @@ fn mixing_settlement_assets_is_refused() {
 fn named_assets_combine() {
     let mut e = Engine::new(8).unwrap();
     let btc = || MarketTerms { tick_size: 5, settle_asset: Some("BTC".into()) };
-    e.add_market_with(one_tier("XBTUSD", ContractKind::Inverse, 1, 0, 1, MarginBasis::Mark, 500_000, 300_000), btc()).unwrap();
-    e.add_market_with(one_tier("XBTM26", ContractKind::Inverse, 1, 0, 1, MarginBasis::Mark, 500_000, 300_000), btc()).unwrap();
-    e.add_market(one_tier("ETHUSD", ContractKind::Inverse, 2, 0, 1, MarginBasis::Mark, 500_000, 300_000)).unwrap();
-    assert_eq!(e.markets()[2].settle_asset, "ETHUSD", "an inverse market naming none settles in its own coin");
+    e.add_market_with(
+        one_tier("XBTUSD", ContractKind::Inverse, 1, 0, 1, MarginBasis::Mark, 500_000, 300_000),
+        btc(),
+    )
+    .unwrap();
+    e.add_market_with(
+        one_tier("XBTM26", ContractKind::Inverse, 1, 0, 1, MarginBasis::Mark, 500_000, 300_000),
+        btc(),
+    )
+    .unwrap();
+    e.add_market(one_tier(
+        "ETHUSD",
+        ContractKind::Inverse,
+        2,
+        0,
+        1,
+        MarginBasis::Mark,
+        500_000,
+        300_000,
+    ))
+    .unwrap();
+    assert_eq!(
+        e.markets()[2].settle_asset,
+        "ETHUSD",
+        "an inverse market naming none settles in its own coin"
+    );
     e.add_accounts(&["a".into()], &[100_000_000]).unwrap();
-    e.set_positions(&PositionRows { account: &[0, 0], market: &[0, 1], qty: &[10, -10], price: &[300_000, 300_000], isolated_margin: &[0, 0], flags: &[0, 0] }).unwrap();
-    assert_eq!(e.apply_fills(&[0], &[2], &[1], &[300_000]).unwrap_err().code, ErrorCode::SettlementMismatch);
+    e.set_positions(&PositionRows {
+        account: &[0, 0],
+        market: &[0, 1],
+        qty: &[10, -10],
+        price: &[300_000, 300_000],
+        isolated_margin: &[0, 0],
+        flags: &[0, 0],
+    })
+    .unwrap();
+    assert_eq!(
+        e.apply_fills(&[0], &[2], &[1], &[300_000]).unwrap_err().code,
+        ErrorCode::SettlementMismatch
+    );
 }

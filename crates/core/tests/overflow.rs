@@ -12,8 +12,17 @@ const UNDER: u32 = 1;
 fn book() -> Engine {
     let mut e = Engine::new(12).unwrap();
     e.add_market(MarketSpec {
-        symbol: "BTCUSDT".into(), kind: ContractKind::Linear, price_decimals: 2, qty_decimals: 3, contract_size: 1,
-        basis: MarginBasis::Mark, form: TierForm::Deduction, floors: vec![0], mmr: vec![500_000], imr: vec![1_000_000], maint_amount: None,
+        symbol: "BTCUSDT".into(),
+        kind: ContractKind::Linear,
+        price_decimals: 2,
+        qty_decimals: 3,
+        contract_size: 1,
+        basis: MarginBasis::Mark,
+        form: TierForm::Deduction,
+        floors: vec![0],
+        mmr: vec![500_000],
+        imr: vec![1_000_000],
+        maint_amount: None,
         mark: 3_000_000,
     })
     .unwrap();
@@ -22,8 +31,12 @@ fn book() -> Engine {
     e.add_accounts(&ids, &[9_000_000 * units, 1_000 * units, 100_000 * units]).unwrap();
     // whale long 100 BTC, under short 1 BTC, fine short 0.5 BTC isolated with 10k margin, all at 30,000.
     e.set_positions(&PositionRows {
-        account: &[0, 1, 2], market: &[0, 0, 0], qty: &[100_000, -1_000, -500], price: &[3_000_000; 3],
-        isolated_margin: &[0, 0, 10_000 * units], flags: &[0, 0, FLAG_ISOLATED],
+        account: &[0, 1, 2],
+        market: &[0, 0, 0],
+        qty: &[100_000, -1_000, -500],
+        price: &[3_000_000; 3],
+        isolated_margin: &[0, 0, 10_000 * units],
+        flags: &[0, 0, FLAG_ISOLATED],
     })
     .unwrap();
     e
@@ -35,12 +48,19 @@ fn an_overflowing_account_is_reported_and_the_others_still_swept() {
     // 30,000 → 40,000: the whale's equity is 9M + 1M units, past i64; `under` has lost 10k of 1k.
     e.set_marks(&[0], &[4_000_000]).unwrap();
     let r = e.sweep(Some(500_000)).unwrap();
-    assert_eq!(r.liquidatable.iter().map(|x| (x.account, x.market)).collect::<Vec<_>>(), [(UNDER, u32::MAX)]);
+    assert_eq!(
+        r.liquidatable.iter().map(|x| (x.account, x.market)).collect::<Vec<_>>(),
+        [(UNDER, u32::MAX)]
+    );
     assert_eq!(r.overflow, [MarginRow::overflowed(WHALE, u32::MAX)]);
     assert!(r.overflow[0].overflow && !r.overflow[0].liquidatable);
     assert_eq!(e.sweep_threads(Some(500_000), 2).unwrap(), r);
     let rows = e.account_rows(None).unwrap();
-    assert!(rows[WHALE as usize].overflow && !rows[UNDER as usize].overflow && rows[UNDER as usize].liquidatable);
+    assert!(
+        rows[WHALE as usize].overflow
+            && !rows[UNDER as usize].overflow
+            && rows[UNDER as usize].liquidatable
+    );
 }
 
 #[test]
@@ -48,7 +68,10 @@ fn the_watch_and_the_waterfall_go_on_beside_it() {
     let mut e = book();
     assert!(e.update_marks(&[0], &[3_000_000]).unwrap().is_empty());
     let ch = e.update_marks(&[0], &[4_000_000]).unwrap();
-    assert_eq!(ch.iter().map(|c| (c.account, c.market, c.liquidatable)).collect::<Vec<_>>(), [(UNDER, u32::MAX, true)]);
+    assert_eq!(
+        ch.iter().map(|c| (c.account, c.market, c.liquidatable)).collect::<Vec<_>>(),
+        [(UNDER, u32::MAX, true)]
+    );
     let rows = e.watch_liquidatable().unwrap();
     assert_eq!(rows.len(), 2);
     assert!(rows[0].account == UNDER && rows[0].liquidatable && !rows[0].overflow);

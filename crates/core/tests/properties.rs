@@ -7,7 +7,6 @@ use deleverage_core::*;
 mod common;
 use common::Rng;
 
-
 fn random_market(rng: &mut Rng, symbol: &str, quote_decimals: u32) -> MarketSpec {
     let kind = rng.pick(&[ContractKind::Linear, ContractKind::Inverse]);
     let price_decimals = rng.range(0, 4) as u32;
@@ -54,7 +53,14 @@ impl Tap for MarketSpec {
 /// Random positions for `accounts` accounts in every market: each skipped one time in `skip`,
 /// isolated one time in `iso` with a margin below `max_margin`, entries within ±1/3 of mark.
 /// Rows the engine refuses (worth less than an atom) are left out: that error is tested elsewhere.
-fn random_positions(e: &mut Engine, rng: &mut Rng, accounts: u32, skip: i64, iso: i64, max_margin: i64) {
+fn random_positions(
+    e: &mut Engine,
+    rng: &mut Rng,
+    accounts: u32,
+    skip: i64,
+    iso: i64,
+    max_margin: i64,
+) {
     for a in 0..accounts {
         for m in 0..e.markets().len() as u32 {
             if rng.range(0, skip) == 0 {
@@ -62,11 +68,19 @@ fn random_positions(e: &mut Engine, rng: &mut Rng, accounts: u32, skip: i64, iso
             }
             let mark = e.markets()[m as usize].mark;
             let entry = (mark + rng.range(-mark / 3, mark / 3)).max(1);
-            let qty = rng.range(1, 10i64.pow(e.markets()[m as usize].qty_decimals + 3)) * rng.pick(&[1, -1]);
+            let qty = rng.range(1, 10i64.pow(e.markets()[m as usize].qty_decimals + 3))
+                * rng.pick(&[1, -1]);
             let isolated = rng.range(0, iso) == 0;
             let im = if isolated { rng.range(0, max_margin) } else { 0 };
             let flags = if isolated { FLAG_ISOLATED } else { 0 };
-            let _ = e.set_positions(&PositionRows { account: &[a], market: &[m], qty: &[qty], price: &[entry], isolated_margin: &[im], flags: &[flags] });
+            let _ = e.set_positions(&PositionRows {
+                account: &[a],
+                market: &[m],
+                qty: &[qty],
+                price: &[entry],
+                isolated_margin: &[im],
+                flags: &[flags],
+            });
         }
     }
 }
@@ -82,7 +96,11 @@ fn set_mark(e: &mut Engine, m: u32, p: i64) {
 /// Is the position's account (cross) or the position itself (isolated) liquidatable now?
 fn liquidatable_now(e: &Engine, r: &PositionRisk) -> bool {
     if r.isolated {
-        e.sweep(None).unwrap().liquidatable.iter().any(|x| x.account == r.account && x.market == r.market)
+        e.sweep(None)
+            .unwrap()
+            .liquidatable
+            .iter()
+            .any(|x| x.account == r.account && x.market == r.market)
     } else {
         cross_row(e, r.account).liquidatable
     }
@@ -120,20 +138,33 @@ fn liquidation_and_bankruptcy_prices_are_where_the_predicates_flip() {
             let better = if r.qty > 0 { 1 } else { -1 };
             if let Some(lp) = r.liquidation {
                 set_mark(&mut e, m, lp.conservative);
-                assert!(liquidatable_now(&e, r), "round {round}: not liquidatable at its liquidation price {lp:?}: {r:?}");
+                assert!(
+                    liquidatable_now(&e, r),
+                    "round {round}: not liquidatable at its liquidation price {lp:?}: {r:?}"
+                );
                 let next = lp.conservative + better;
-                if (1..=num::PRICE_MAX_TICKS).contains(&next) && liquidation::in_domain(&e, r, next) {
+                if (1..=num::PRICE_MAX_TICKS).contains(&next) && liquidation::in_domain(&e, r, next)
+                {
                     set_mark(&mut e, m, next);
-                    assert!(!liquidatable_now(&e, r), "round {round}: still liquidatable one tick better than {lp:?}: {r:?}");
+                    assert!(
+                        !liquidatable_now(&e, r),
+                        "round {round}: still liquidatable one tick better than {lp:?}: {r:?}"
+                    );
                 }
                 assert!((lp.nearest - lp.conservative).abs() <= 1);
                 checked.0 += 1;
             }
             if let Some(bp) = r.bankruptcy {
                 set_mark(&mut e, m, bp.conservative);
-                assert!(equity_now(&e, r) >= 0, "round {round}: equity negative at bankruptcy price {bp:?}: {r:?}");
+                assert!(
+                    equity_now(&e, r) >= 0,
+                    "round {round}: equity negative at bankruptcy price {bp:?}: {r:?}"
+                );
                 set_mark(&mut e, m, bp.conservative - better);
-                assert!(equity_now(&e, r) < 0, "round {round}: equity not negative one tick past bankruptcy {bp:?}: {r:?}");
+                assert!(
+                    equity_now(&e, r) < 0,
+                    "round {round}: equity not negative one tick past bankruptcy {bp:?}: {r:?}"
+                );
                 checked.1 += 1;
             }
             set_mark(&mut e, m, before);
@@ -147,7 +178,8 @@ mod liquidation {
     use super::*;
     /// The next tick may lie outside the position's i64 value domain (SPEC §2.3).
     pub fn in_domain(e: &Engine, r: &PositionRisk, x: i64) -> bool {
-        let (lo, hi) = deleverage_core::liq::domain(&e.markets()[r.market as usize], r.qty, 0).unwrap();
+        let (lo, hi) =
+            deleverage_core::liq::domain(&e.markets()[r.market as usize], r.qty, 0).unwrap();
         (lo..=hi).contains(&x)
     }
 }
@@ -164,7 +196,8 @@ fn parallel_sweep_equals_the_single_thread_sweep() {
             e.add_market(random_market(&mut rng, &format!("M{i}"), q)).unwrap();
         }
         let ids: Vec<String> = (0..300).map(|i| format!("a{i}")).collect();
-        let balances: Vec<i64> = ids.iter().map(|_| rng.range(-10i64.pow(9), 10i64.pow(12))).collect();
+        let balances: Vec<i64> =
+            ids.iter().map(|_| rng.range(-10i64.pow(9), 10i64.pow(12))).collect();
         e.add_accounts(&ids, &balances).unwrap();
         random_positions(&mut e, &mut rng, 300, 2, 3, 10i64.pow(11));
         let one = e.sweep_threads(Some(500_000), 1).unwrap();

@@ -33,7 +33,11 @@ fn cascaded(seed: u64) -> Engine {
     let mut e = Engine::new(8).unwrap();
     e.add_market(market("BTC", ContractKind::Linear, 300_000)).unwrap();
     e.add_market(market("XBT", ContractKind::Inverse, 300_000)).unwrap();
-    e.configure_waterfall(WaterfallConfig { policy: FundPolicy::Drawdown { trigger_ppm: 500_000, stop_ppm: 200_000, window: 10 }, ..Default::default() }).unwrap();
+    e.configure_waterfall(WaterfallConfig {
+        policy: FundPolicy::Drawdown { trigger_ppm: 500_000, stop_ppm: 200_000, window: 10 },
+        ..Default::default()
+    })
+    .unwrap();
     e.deposit_fund(5 * USD, 0).unwrap();
     let n = 40;
     let ids: Vec<String> = (0..n).map(|i| format!("a{i}")).collect();
@@ -49,14 +53,22 @@ fn cascaded(seed: u64) -> Engine {
             }
             let iso = rng.range(0, 3) == 0;
             let im = if iso { rng.range(1, 5_000) * USD } else { 0 };
-            let rows = PositionRows { account: &[a], market: &[m], qty: &[q], price: &[rng.range(280_000, 320_000)], isolated_margin: &[im], flags: &[if iso { FLAG_ISOLATED } else { 0 }] };
+            let rows = PositionRows {
+                account: &[a],
+                market: &[m],
+                qty: &[q],
+                price: &[rng.range(280_000, 320_000)],
+                isolated_margin: &[im],
+                flags: &[if iso { FLAG_ISOLATED } else { 0 }],
+            };
             e.set_positions(&rows).unwrap();
         }
     }
     e.remove_accounts(&[3, 7]).unwrap();
     for step in 1..6i64 {
         e.set_marks(&[0, 1], &[300_000 - step * 12_000, 300_000 - step * 9_000]).unwrap();
-        e.run_waterfall(FillModel::Impact { ppm_per_lot: 2, cap_ppm: 30_000 }, step as u64).unwrap();
+        e.run_waterfall(FillModel::Impact { ppm_per_lot: 2, cap_ppm: 30_000 }, step as u64)
+            .unwrap();
         e.settle_funding(0, 10_000).unwrap();
     }
     e
@@ -183,7 +195,15 @@ fn small() -> Engine {
     let mut e = Engine::new(8).unwrap();
     e.add_market(market("BTC", ContractKind::Linear, 300_000)).unwrap();
     e.add_accounts(&["a".into(), "b".into()], &[USD, USD]).unwrap();
-    e.set_positions(&PositionRows { account: &[0], market: &[0], qty: &[1_000], price: &[300_000], isolated_margin: &[0], flags: &[0] }).unwrap();
+    e.set_positions(&PositionRows {
+        account: &[0],
+        market: &[0],
+        qty: &[1_000],
+        price: &[300_000],
+        isolated_margin: &[0],
+        flags: &[0],
+    })
+    .unwrap();
     e.remove_accounts(&[1]).unwrap();
     e.deposit_fund(USD, 3).unwrap();
     e
@@ -206,34 +226,59 @@ fn forged_bodies_are_validated_like_api_input() {
     let forge = |at: usize, bytes: &[u8]| {
         let mut t = s.clone();
         t[at..at + bytes.len()].copy_from_slice(bytes);
-        decode_snapshot(&reseal(t)).err().map(|e| e.to_string()).unwrap_or_else(|| "accepted".into())
+        decode_snapshot(&reseal(t))
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_else(|| "accepted".into())
     };
     assert_eq!(forge(0, b"DLVGSNAP"), "accepted"); // the unforged snapshot, re-sealed
     assert!(forge(mark_at, &0i64.to_le_bytes()).contains("INVALID_PRICE"));
     assert!(forge(tick_at, &0i64.to_le_bytes()).contains("tickSize: must be at least 1"));
-    assert!(forge(tick_at, &7i64.to_le_bytes()).contains("multiple of the tick size 0.7 (7 price units)"), "the mark 300000 is off a grid of 7");
+    assert!(
+        forge(tick_at, &7i64.to_le_bytes())
+            .contains("multiple of the tick size 0.7 (7 price units)"),
+        "the mark 300000 is off a grid of 7"
+    );
     assert_eq!(forge(tick_at, &5i64.to_le_bytes()), "accepted", "300000 is on a grid of 5");
     assert!(forge(tick_at + 9, b"q o").contains("printable ASCII"), "settleAsset");
-    assert!(forge(tiers_at + 40 + 8, &200_000i64.to_le_bytes()).contains("INVALID_TIERS"), "mmr decreasing");
+    assert!(
+        forge(tiers_at + 40 + 8, &200_000i64.to_le_bytes()).contains("INVALID_TIERS"),
+        "mmr decreasing"
+    );
     assert!(forge(market_at + 1, b"b c").contains("printable ASCII"));
     assert!(forge(b_alive, &[2]).contains("must be 0 or 1"));
-    assert_eq!(forge(b_alive, &[1]), "accepted", "a removed account brought back with balance 0 is a valid state");
+    assert_eq!(
+        forge(b_alive, &[1]),
+        "accepted",
+        "a removed account brought back with balance 0 is a valid state"
+    );
     assert!(forge(b_alive + 1, &5i64.to_le_bytes()).contains("removed account's balance must be 0"));
     assert!(forge(pos_at, &1u32.to_le_bytes()).contains("no live account with index 1"));
     assert!(forge(pos_at + 4, &0i64.to_le_bytes()).contains("never 0 lots"));
     assert!(forge(pos_at + 4, &(QTY_LIMIT + 1).to_le_bytes()).contains("INVALID_QUANTITY"));
     assert!(forge(pos_at + 12, &(-5i64).to_le_bytes()).contains("sign of qty"));
-    assert!(forge(pos_at + 20, &[1]).contains("accepted"), "an isolated position with margin 0 is a valid state");
-    assert!(forge(pos_at + 21, &7i64.to_le_bytes()).contains("cross position takes no isolated margin"));
+    assert!(
+        forge(pos_at + 20, &[1]).contains("accepted"),
+        "an isolated position with margin 0 is a valid state"
+    );
+    assert!(
+        forge(pos_at + 21, &7i64.to_le_bytes()).contains("cross position takes no isolated margin")
+    );
     let wf_at = pos_at + 29;
     assert!(forge(wf_at, &(-1i64).to_le_bytes()).contains("fee rate"));
     assert!(forge(wf_at + 16, &[9]).contains("ADL ranking"));
     assert!(forge(wf_at + 18, &[0, 1]).contains("exhausted policy takes no trigger"));
     let fund_at = wf_at + 18 + 1 + 24;
     let now_at = fund_at + 8 + 16 + 8 + 1;
-    assert!(forge(now_at, &1u64.to_le_bytes()).contains("accepted"), "no fund history under exhausted");
+    assert!(
+        forge(now_at, &1u64.to_le_bytes()).contains("accepted"),
+        "no fund history under exhausted"
+    );
     let hist_at = now_at + 8 + 16;
-    assert!(forge(hist_at, &5u32.to_le_bytes()).contains("fund history 1 time: must be within"), "times must not run backwards or past now");
+    assert!(
+        forge(hist_at, &5u32.to_le_bytes()).contains("fund history 1 time: must be within"),
+        "times must not run backwards or past now"
+    );
     let ev_at = hist_at + 4;
     assert!(forge(ev_at, &1_000u64.to_le_bytes()).contains("do not fit"));
     assert!(forge(ev_at + 8, &[15]).contains("no event kind 15"));
@@ -260,7 +305,10 @@ fn forged_bodies_are_validated_like_api_input() {
             }
         }
     }
-    assert!(rejected > 100 && accepted > 100, "both ways reached: {rejected} rejected, {accepted} accepted");
+    assert!(
+        rejected > 100 && accepted > 100,
+        "both ways reached: {rejected} rejected, {accepted} accepted"
+    );
 }
 
 const QTY_LIMIT: i64 = 1_000_000_000_000_000;
@@ -274,7 +322,15 @@ fn forged_settlement_mix_is_refused() {
     e.add_market_with(market("BTC", ContractKind::Linear, 300_000), terms("USDT")).unwrap();
     e.add_market_with(market("ETH", ContractKind::Linear, 300_000), terms("USDT")).unwrap();
     e.add_accounts(&["a".into()], &[USD]).unwrap();
-    e.set_positions(&PositionRows { account: &[0, 0], market: &[0, 1], qty: &[1_000, 2_000], price: &[300_000, 300_000], isolated_margin: &[0, 0], flags: &[0, 0] }).unwrap();
+    e.set_positions(&PositionRows {
+        account: &[0, 0],
+        market: &[0, 1],
+        qty: &[1_000, 2_000],
+        price: &[300_000, 300_000],
+        isolated_margin: &[0, 0],
+        flags: &[0, 0],
+    })
+    .unwrap();
     let s = e.snapshot();
     let at = s.windows(5).rposition(|w| w == b"\x04USDT").expect("ETH's settle asset") + 1;
     let mut t = s.clone();

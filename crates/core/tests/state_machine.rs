@@ -56,23 +56,75 @@ fn inverse() -> MarketSpec {
 
 #[derive(Clone, Debug)]
 enum Op {
-    AddAccount { id: u8, balance: i64 },
-    RemoveAccount { a: u32 },
-    SetBalance { a: u32, balance: i64 },
+    AddAccount {
+        id: u8,
+        balance: i64,
+    },
+    RemoveAccount {
+        a: u32,
+    },
+    SetBalance {
+        a: u32,
+        balance: i64,
+    },
     /// entry_pct: entry as a percentage of mark; iso: isolated margin in 1/100 USD.
-    SetPosition { a: u32, m: u32, qty: i64, entry_pct: i64, iso: Option<i64>, cost_basis: bool },
+    SetPosition {
+        a: u32,
+        m: u32,
+        qty: i64,
+        entry_pct: i64,
+        iso: Option<i64>,
+        cost_basis: bool,
+    },
     /// New mark as a percentage of the current one (0 or huge: rejected).
-    Mark { m: u32, pct: i64 },
-    Deposit { amount: i64, now: u64 },
-    Run { impact: bool, now: u64 },
+    Mark {
+        m: u32,
+        pct: i64,
+    },
+    Deposit {
+        amount: i64,
+        now: u64,
+    },
+    Run {
+        impact: bool,
+        now: u64,
+    },
     /// Close `frac`/4 of the position at price_pct of mark.
-    Fill { a: u32, iso: bool, m: u32, frac: i64, price_pct: i64 },
-    TakeOver { a: u32, iso: Option<u32> },
-    EngineFill { m: u32, frac: i64, price_pct: i64 },
-    Adl { m: u32 },
-    Socialise { m: u32, amount: i64, a: u32 },
-    Funding { m: u32, rate: i64 },
-    Configure { fee: i64, buffer: i64, ranking: u32, at_mark: bool, drawdown: Option<(i64, i64, u64)> },
+    Fill {
+        a: u32,
+        iso: bool,
+        m: u32,
+        frac: i64,
+        price_pct: i64,
+    },
+    TakeOver {
+        a: u32,
+        iso: Option<u32>,
+    },
+    EngineFill {
+        m: u32,
+        frac: i64,
+        price_pct: i64,
+    },
+    Adl {
+        m: u32,
+    },
+    Socialise {
+        m: u32,
+        amount: i64,
+        a: u32,
+    },
+    Funding {
+        m: u32,
+        rate: i64,
+    },
+    Configure {
+        fee: i64,
+        buffer: i64,
+        ranking: u32,
+        at_mark: bool,
+        drawdown: Option<(i64, i64, u64)>,
+    },
 }
 
 fn op() -> impl Strategy<Value = Op> {
@@ -105,17 +157,28 @@ fn pct(x: i64, p: i64) -> i64 {
 /// Cash the host's own write adds (+) or removes (−); None for operations that must conserve it.
 fn host_cash_delta(e: &Engine, op: &Op) -> Option<i128> {
     let im_of = |a: u32, m: u32| -> i128 {
-        e.position_risks(Some(&[a])).ok().and_then(|r| r.iter().find(|p| p.market == m && p.isolated).map(|p| p.isolated_margin as i128)).unwrap_or(0)
+        e.position_risks(Some(&[a]))
+            .ok()
+            .and_then(|r| {
+                r.iter().find(|p| p.market == m && p.isolated).map(|p| p.isolated_margin as i128)
+            })
+            .unwrap_or(0)
     };
     match *op {
         Op::AddAccount { balance, .. } => Some(balance as i128),
-        Op::SetBalance { a, balance } => Some(balance as i128 - e.balances(&[a]).map_or(0, |b| b[0] as i128)),
+        Op::SetBalance { a, balance } => {
+            Some(balance as i128 - e.balances(&[a]).map_or(0, |b| b[0] as i128))
+        }
         Op::RemoveAccount { a } => {
             let b = e.balances(&[a]).map_or(0, |b| b[0] as i128);
-            let ims: i128 = e.position_risks(Some(&[a])).map_or(0, |r| r.iter().filter(|p| p.isolated).map(|p| p.isolated_margin as i128).sum());
+            let ims: i128 = e.position_risks(Some(&[a])).map_or(0, |r| {
+                r.iter().filter(|p| p.isolated).map(|p| p.isolated_margin as i128).sum()
+            });
             Some(-(b + ims))
         }
-        Op::SetPosition { a, m, qty, iso, .. } => Some(if qty != 0 { iso.unwrap_or(0) as i128 * 1_000_000 } else { 0 } - im_of(a, m)),
+        Op::SetPosition { a, m, qty, iso, .. } => {
+            Some(if qty != 0 { iso.unwrap_or(0) as i128 * 1_000_000 } else { 0 } - im_of(a, m))
+        }
         _ => None,
     }
 }
@@ -123,23 +186,42 @@ fn host_cash_delta(e: &Engine, op: &Op) -> Option<i128> {
 /// Apply one operation; Err carries the error code.
 fn apply(e: &mut Engine, op: &Op) -> std::result::Result<(), ErrorCode> {
     let mark = |e: &Engine, m: u32| e.market(m).map(|mk| mk.mark).unwrap_or(1);
-    let qty_of = |e: &Engine, a: u32, m: u32| -> i64 { e.position_risks(Some(&[a])).ok().and_then(|r| r.iter().find(|p| p.market == m).map(|p| p.qty)).unwrap_or(1) };
+    let qty_of = |e: &Engine, a: u32, m: u32| -> i64 {
+        e.position_risks(Some(&[a]))
+            .ok()
+            .and_then(|r| r.iter().find(|p| p.market == m).map(|p| p.qty))
+            .unwrap_or(1)
+    };
     let r = match *op {
-        Op::AddAccount { id, balance } => e.add_accounts(&[format!("acct-{id}")], &[balance]).map(|_| ()),
+        Op::AddAccount { id, balance } => {
+            e.add_accounts(&[format!("acct-{id}")], &[balance]).map(|_| ())
+        }
         Op::RemoveAccount { a } => e.remove_accounts(&[a]),
         Op::SetBalance { a, balance } => e.set_balances(&[a], &[balance]),
         Op::SetPosition { a, m, qty, entry_pct, iso, cost_basis } => {
             let entry = pct(mark(e, m), entry_pct);
             // A cost basis at entry_pct of the linear value (lots·ticks); garbage for inverse, rejected or not.
             let price = if cost_basis { qty.saturating_mul(entry.max(1)) } else { entry };
-            let flags = if iso.is_some() { FLAG_ISOLATED } else { 0 } | if cost_basis { FLAG_COST_BASIS } else { 0 };
+            let flags = if iso.is_some() { FLAG_ISOLATED } else { 0 }
+                | if cost_basis { FLAG_COST_BASIS } else { 0 };
             let im = iso.map_or(0, |x| x * 1_000_000);
-            e.set_positions(&PositionRows { account: &[a], market: &[m], qty: &[qty], price: &[price], isolated_margin: &[im], flags: &[flags] })
+            e.set_positions(&PositionRows {
+                account: &[a],
+                market: &[m],
+                qty: &[qty],
+                price: &[price],
+                isolated_margin: &[im],
+                flags: &[flags],
+            })
         }
         Op::Mark { m, pct: p } => e.set_marks(&[m], &[pct(mark(e, m), p)]),
         Op::Deposit { amount, now } => e.deposit_fund(amount, now),
         Op::Run { impact, now } => {
-            let model = if impact { FillModel::Impact { ppm_per_lot: 3, cap_ppm: 50_000 } } else { FillModel::AtMark };
+            let model = if impact {
+                FillModel::Impact { ppm_per_lot: 3, cap_ppm: 50_000 }
+            } else {
+                FillModel::AtMark
+            };
             e.run_waterfall(model, now).map(|_| ())
         }
         Op::Fill { a, iso, m, frac, price_pct } => {
@@ -150,18 +232,37 @@ fn apply(e: &mut Engine, op: &Op) -> std::result::Result<(), ErrorCode> {
         Op::TakeOver { a, iso } => e.take_over(a, iso),
         Op::EngineFill { m, frac, price_pct } => {
             let q = if m < 2 { e.engine_position(m).0 } else { 1 };
-            e.settle_engine_fill(m, q / 4 * frac + if frac == 4 { q % 4 } else { 0 }, pct(mark(e, m), price_pct))
+            e.settle_engine_fill(
+                m,
+                q / 4 * frac + if frac == 4 { q % 4 } else { 0 },
+                pct(mark(e, m), price_pct),
+            )
         }
         Op::Adl { m } => e.auto_deleverage(m),
         Op::Socialise { m, amount, a } => e.socialise_loss(m, amount, a),
         Op::Funding { m, rate } => e.settle_funding(m, rate),
-        Op::Configure { fee, buffer, ranking, at_mark, drawdown } => match AdlRanking::from_code(ranking) {
-            Err(x) => Err(x),
-            Ok(ranking) => {
-                let policy = drawdown.map_or(FundPolicy::Exhausted, |(trigger_ppm, stop_ppm, window)| FundPolicy::Drawdown { trigger_ppm, stop_ppm, window });
-                e.configure_waterfall(WaterfallConfig { fee_rate: fee, buffer_rate: buffer, ranking, adl_at_mark: at_mark, policy })
+        Op::Configure { fee, buffer, ranking, at_mark, drawdown } => {
+            match AdlRanking::from_code(ranking) {
+                Err(x) => Err(x),
+                Ok(ranking) => {
+                    let policy = drawdown.map_or(
+                        FundPolicy::Exhausted,
+                        |(trigger_ppm, stop_ppm, window)| FundPolicy::Drawdown {
+                            trigger_ppm,
+                            stop_ppm,
+                            window,
+                        },
+                    );
+                    e.configure_waterfall(WaterfallConfig {
+                        fee_rate: fee,
+                        buffer_rate: buffer,
+                        ranking,
+                        adl_at_mark: at_mark,
+                        policy,
+                    })
+                }
             }
-        },
+        }
     };
     r.map_err(|x| x.code)
 }
@@ -173,9 +274,18 @@ fn start() -> Engine {
     // test always ran: each account holds both. (Splitting the inverse market into accounts of
     // its own exposes a one-atom fund loss of the waterfall's inverse round trip, reported
     // with issue 12, which is not this test's subject.)
-    e.add_market_with(inverse(), MarketTerms { tick_size: 1, settle_asset: Some("quote".into()) }).unwrap();
+    e.add_market_with(inverse(), MarketTerms { tick_size: 1, settle_asset: Some("quote".into()) })
+        .unwrap();
     e.add_accounts(&["whale".into(), "minnow".into()], &[1_000_000 * USD, 50 * USD]).unwrap();
-    e.set_positions(&PositionRows { account: &[0, 1, 0, 1], market: &[0, 0, 1, 1], qty: &[-5_000, 5_000, 200_000, -200_000], price: &[300_000; 4], isolated_margin: &[0; 4], flags: &[0; 4] }).unwrap();
+    e.set_positions(&PositionRows {
+        account: &[0, 1, 0, 1],
+        market: &[0, 0, 1, 1],
+        qty: &[-5_000, 5_000, 200_000, -200_000],
+        price: &[300_000; 4],
+        isolated_margin: &[0; 4],
+        flags: &[0; 4],
+    })
+    .unwrap();
     e.deposit_fund(10 * USD, 0).unwrap();
     e
 }

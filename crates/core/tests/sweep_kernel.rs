@@ -29,7 +29,9 @@ fn market(rng: &mut Rng, symbol: &str, q: u32) -> MarketSpec {
     let mut floors = vec![0i64];
     let mut mmr = vec![rng.range(100_000, 1_000_000)];
     for i in 1..n {
-        let f = (floors[i - 1].max(rng.range(1, 10i64.pow(p + d + 2)))).saturating_mul(step).min(10i64.pow(17) + i as i64);
+        let f = (floors[i - 1].max(rng.range(1, 10i64.pow(p + d + 2))))
+            .saturating_mul(step)
+            .min(10i64.pow(17) + i as i64);
         if f <= floors[i - 1] {
             break;
         }
@@ -76,13 +78,24 @@ fn book(rng: &mut Rng, near_limit: bool) -> Engine {
             let mk = &e.markets()[m as usize];
             let mark = mk.mark;
             let entry = (mark + rng.range(-mark / 2, mark / 2)).max(1);
-            let mag = if near_limit && rng.range(0, 4) == 0 { rng.range(12, 15) } else { rng.range(0, 7) };
+            let mag = if near_limit && rng.range(0, 4) == 0 {
+                rng.range(12, 15)
+            } else {
+                rng.range(0, 7)
+            };
             let qty = rng.range(1, 10i64.pow(mag as u32)).min(10i64.pow(15)) * rng.pick(&[1, -1]);
             let iso = rng.range(0, 4) == 0;
             let im = if iso { rng.range(0, big) } else { 0 };
             let flags = if iso { FLAG_ISOLATED } else { 0 };
             // Rows outside the unit limits are refused: the book keeps the others.
-            let _ = e.set_positions(&PositionRows { account: &[a], market: &[m], qty: &[qty], price: &[entry], isolated_margin: &[im], flags: &[flags] });
+            let _ = e.set_positions(&PositionRows {
+                account: &[a],
+                market: &[m],
+                qty: &[qty],
+                price: &[entry],
+                isolated_margin: &[im],
+                flags: &[flags],
+            });
         }
     }
     e
@@ -94,7 +107,9 @@ fn same(e: &Engine, what: &str) -> (usize, usize) {
         let got = e.sweep_kernel(Some(700_000), t);
         match (&want, &got) {
             (Ok(w), Ok(g)) => assert_eq!(w, g, "{what}, {t} threads"),
-            (Err(w), Err(g)) => assert_eq!((w.code, &w.message), (g.code, &g.message), "{what}, {t} threads"),
+            (Err(w), Err(g)) => {
+                assert_eq!((w.code, &w.message), (g.code, &g.message), "{what}, {t} threads")
+            }
             _ => panic!("{what}, {t} threads: reference {want:?}, kernel {got:?}"),
         }
     }
@@ -138,8 +153,18 @@ fn tier_limits_are_exact_at_the_floor() {
     let floors = vec![0, 1_000_000, 7_000_000, 50_000_000, 51_000_000];
     let mmr = vec![400_000, 500_000, 1_000_000, 2_500_000, 5_000_000];
     e.add_market(MarketSpec {
-        symbol: "T".into(), kind: ContractKind::Linear, price_decimals: 2, qty_decimals: 3, contract_size: 1,
-        basis: MarginBasis::Mark, form: TierForm::Step, imr: mmr.iter().map(|x| x * 2).collect(), floors: floors.clone(), mmr, maint_amount: None, mark: 1_000,
+        symbol: "T".into(),
+        kind: ContractKind::Linear,
+        price_decimals: 2,
+        qty_decimals: 3,
+        contract_size: 1,
+        basis: MarginBasis::Mark,
+        form: TierForm::Step,
+        imr: mmr.iter().map(|x| x * 2).collect(),
+        floors: floors.clone(),
+        mmr,
+        maint_amount: None,
+        mark: 1_000,
     })
     .unwrap();
     let mut qty = vec![];
@@ -150,11 +175,22 @@ fn tier_limits_are_exact_at_the_floor() {
     let n = qty.len();
     let ids: Vec<String> = (0..n).map(|i| format!("a{i}")).collect();
     // Balances just at and around each position's maintenance margin.
-    let mm: Vec<i64> = qty.iter().map(|&q| e.markets()[0].maintenance_margin(q, q * 1_000).unwrap() as i64).collect();
+    let mm: Vec<i64> = qty
+        .iter()
+        .map(|&q| e.markets()[0].maintenance_margin(q, q * 1_000).unwrap() as i64)
+        .collect();
     let balances: Vec<i64> = mm.iter().enumerate().map(|(i, m)| m + (i as i64 % 3) - 1).collect();
     e.add_accounts(&ids, &balances).unwrap();
     let acc: Vec<u32> = (0..n as u32).collect();
-    e.set_positions(&PositionRows { account: &acc, market: &vec![0; n], qty: &qty, price: &vec![1_000; n], isolated_margin: &vec![0; n], flags: &vec![0; n] }).unwrap();
+    e.set_positions(&PositionRows {
+        account: &acc,
+        market: &vec![0; n],
+        qty: &qty,
+        price: &vec![1_000; n],
+        isolated_margin: &vec![0; n],
+        flags: &vec![0; n],
+    })
+    .unwrap();
     let r = e.sweep_kernel(None, 1).unwrap();
     assert_eq!(r, e.sweep_reference(None, 1).unwrap());
     // equity = balance (entry = mark) ≤ MM exactly for the balances at MM − 1 and MM.

@@ -28,7 +28,11 @@ fn random_market(rng: &mut Rng, symbol: &str, q: u32) -> MarketSpec {
     MarketSpec {
         symbol: symbol.into(),
         kind,
-        price_decimals: if kind == ContractKind::Inverse { price_decimals.min(12 - q) } else { price_decimals },
+        price_decimals: if kind == ContractKind::Inverse {
+            price_decimals.min(12 - q)
+        } else {
+            price_decimals
+        },
         qty_decimals: if kind == ContractKind::Inverse { 0 } else { rng.range(0, 3) as u32 },
         contract_size: if kind == ContractKind::Inverse { rng.pick(&[1, 10, 100]) } else { 1 },
         basis: rng.pick(&[MarginBasis::Mark, MarginBasis::Mark, MarginBasis::Entry]),
@@ -50,7 +54,9 @@ fn random_row(e: &Engine, rng: &mut Rng, m: u32, remove: i64) -> (i64, i64, i64,
     let entry = (mk.mark + rng.range(-mk.mark / 10, mk.mark / 10)).max(1);
     let qty = rng.range(1, 10i64.pow(mk.qty_decimals + 3)) * rng.pick(&[1, -1]);
     let iso = rng.range(0, 4) == 0;
-    let value = e.markets()[m as usize].value_atoms(qty, entry).unwrap_or(0).min(i64::MAX as i128 / 4) as i64;
+    let value =
+        e.markets()[m as usize].value_atoms(qty, entry).unwrap_or(0).min(i64::MAX as i128 / 4)
+            as i64;
     // margin around 2–20 % of the value: many rows near liquidation
     let im = if iso { value / rng.range(5, 50) } else { 0 };
     (qty, entry, im, if iso { FLAG_ISOLATED } else { 0 })
@@ -62,7 +68,7 @@ fn sweep_set(e: &Engine) -> Option<BTreeSet<(u32, u32)>> {
 
 fn move_price(rng: &mut Rng, p: i64) -> i64 {
     let step = match rng.range(0, 9) {
-        0 => p / 3,          // a crash or a squeeze
+        0 => p / 3, // a crash or a squeeze
         1 => p / 20,
         2 | 3 => p / 200,
         _ => (p / 5_000).max(1), // a typical tick or a few
@@ -98,18 +104,32 @@ fn agree(q: u32, big: bool) -> usize {
         }
         let na = 120u32;
         let ids: Vec<String> = (0..na).map(|i| format!("a{i:03}")).collect();
-        let balances: Vec<i64> = ids.iter().map(|_| {
-            let e = rng.range(4, 11) as u32;
-            let big_e = rng.range(12, 18) as u32;
-            let top = if rng.range(0, 1) == 0 { i64::MAX / 2 } else { 10i64.pow(big_e) };
-            if big { rng.range(0, top) } else { rng.range(0, 10i64.pow(e)) }
-        }).collect();
+        let balances: Vec<i64> = ids
+            .iter()
+            .map(|_| {
+                let e = rng.range(4, 11) as u32;
+                let big_e = rng.range(12, 18) as u32;
+                let top = if rng.range(0, 1) == 0 { i64::MAX / 2 } else { 10i64.pow(big_e) };
+                if big {
+                    rng.range(0, top)
+                } else {
+                    rng.range(0, 10i64.pow(e))
+                }
+            })
+            .collect();
         e.add_accounts(&ids, &balances).unwrap();
         for a in 0..na {
             for m in 0..nm {
                 let (qty, entry, im, f) = random_row(&e, &mut rng, m, 3);
                 if qty != 0 {
-                    let _ = e.set_positions(&PositionRows { account: &[a], market: &[m], qty: &[qty], price: &[entry], isolated_margin: &[im], flags: &[f] });
+                    let _ = e.set_positions(&PositionRows {
+                        account: &[a],
+                        market: &[m],
+                        qty: &[qty],
+                        price: &[entry],
+                        isolated_margin: &[im],
+                        flags: &[f],
+                    });
                 }
             }
         }
@@ -127,11 +147,18 @@ fn agree(q: u32, big: bool) -> usize {
             if op < 60 {
                 let k = rng.range(1, 3) as usize;
                 let ms: Vec<u32> = (0..k).map(|_| rng.range(0, nm as i64 - 1) as u32).collect();
-                let mut ps: Vec<i64> = ms.iter().map(|&m| move_price(&mut rng, e.markets()[m as usize].mark)).collect();
+                let mut ps: Vec<i64> = ms
+                    .iter()
+                    .map(|&m| move_price(&mut rng, e.markets()[m as usize].mark))
+                    .collect();
                 if big && rng.range(0, 9) == 0 {
                     // A rally or a collapse by a factor: profits past i64 and back.
                     let f = rng.range(2, 30);
-                    ps[0] = if rng.range(0, 1) == 0 { ps[0].saturating_mul(f).min(10i64.pow(12)) } else { (ps[0] / f).max(1) };
+                    ps[0] = if rng.range(0, 1) == 0 {
+                        ps[0].saturating_mul(f).min(10i64.pow(12))
+                    } else {
+                        (ps[0] / f).max(1)
+                    };
                 }
                 update = Some(e.update_marks(&ms, &ps));
             } else if op < 68 {
@@ -161,7 +188,14 @@ fn agree(q: u32, big: bool) -> usize {
                 let a = rng.range(0, na as i64 - 1) as u32;
                 let m = rng.range(0, nm as i64 - 1) as u32;
                 let (qty, entry, im, f) = random_row(&e, &mut rng, m, 4);
-                let _ = e.set_positions(&PositionRows { account: &[a], market: &[m], qty: &[qty], price: &[entry], isolated_margin: &[im], flags: &[f] });
+                let _ = e.set_positions(&PositionRows {
+                    account: &[a],
+                    market: &[m],
+                    qty: &[qty],
+                    price: &[entry],
+                    isolated_margin: &[im],
+                    flags: &[f],
+                });
             } else if op < 95 {
                 let a = rng.range(0, na as i64 - 1) as u32;
                 let _ = e.remove_accounts(&[a]);
@@ -175,13 +209,21 @@ fn agree(q: u32, big: bool) -> usize {
             match update {
                 Some(Ok(changes)) => {
                     // Exactly the difference from the last report, in (account, market) order.
-                    let expect: Vec<(u32, u32, bool)> = now.symmetric_difference(&reported).map(|&(a, m)| (a, m, now.contains(&(a, m)))).collect::<BTreeSet<_>>().into_iter().collect();
-                    let got: Vec<(u32, u32, bool)> = changes.iter().map(|c| (c.account, c.market, c.liquidatable)).collect();
+                    let expect: Vec<(u32, u32, bool)> = now
+                        .symmetric_difference(&reported)
+                        .map(|&(a, m)| (a, m, now.contains(&(a, m))))
+                        .collect::<BTreeSet<_>>()
+                        .into_iter()
+                        .collect();
+                    let got: Vec<(u32, u32, bool)> =
+                        changes.iter().map(|c| (c.account, c.market, c.liquidatable)).collect();
                     assert_eq!(got, expect, "round {round} step {step}: reported changes");
                     flips += got.len();
                     reported = now.clone();
                 }
-                Some(Err(err)) => panic!("round {round} step {step}: update failed while the sweep did not: {err}"),
+                Some(Err(err)) => panic!(
+                    "round {round} step {step}: update failed while the sweep did not: {err}"
+                ),
                 None => {}
             }
             let rows = e.watch_liquidatable().unwrap();
@@ -195,7 +237,18 @@ fn agree(q: u32, big: bool) -> usize {
                     for &(m, s) in &acc.positions {
                         let mk = &e.markets()[m as usize];
                         let c = e.positions(m);
-                        eprintln!("  m{m} {:?} {:?} P{} D{} mark {} qty {} cost {} iso {} im {}", mk.kind, mk.basis, mk.price_decimals, mk.qty_decimals, mk.mark, c.qty[s as usize], c.cost[s as usize], c.isolated[s as usize], c.isolated_margin[s as usize]);
+                        eprintln!(
+                            "  m{m} {:?} {:?} P{} D{} mark {} qty {} cost {} iso {} im {}",
+                            mk.kind,
+                            mk.basis,
+                            mk.price_decimals,
+                            mk.qty_decimals,
+                            mk.mark,
+                            c.qty[s as usize],
+                            c.cost[s as usize],
+                            c.isolated[s as usize],
+                            c.isolated_margin[s as usize]
+                        );
                     }
                 }
             }
@@ -214,18 +267,38 @@ fn a_typical_tick_re_checks_only_what_it_crossed() {
     // index then holds no dirty account — the update re-checked nothing (watch_entries unchanged).
     let q = 8;
     let mut e = Engine::new(q).unwrap();
-    let m = e.add_market(MarketSpec {
-        symbol: "BTCUSDT".into(), kind: ContractKind::Linear, price_decimals: 1, qty_decimals: 3, contract_size: 1,
-        basis: MarginBasis::Mark, form: TierForm::Deduction, floors: vec![0, 50_000_000_000], mmr: vec![400_000, 500_000],
-        imr: vec![1_000_000, 2_000_000], maint_amount: None, mark: 500_000,
-    }).unwrap();
+    let m = e
+        .add_market(MarketSpec {
+            symbol: "BTCUSDT".into(),
+            kind: ContractKind::Linear,
+            price_decimals: 1,
+            qty_decimals: 3,
+            contract_size: 1,
+            basis: MarginBasis::Mark,
+            form: TierForm::Deduction,
+            floors: vec![0, 50_000_000_000],
+            mmr: vec![400_000, 500_000],
+            imr: vec![1_000_000, 2_000_000],
+            maint_amount: None,
+            mark: 500_000,
+        })
+        .unwrap();
     let n = 2_000u32;
     let ids: Vec<String> = (0..n).map(|i| format!("a{i}")).collect();
     e.add_accounts(&ids, &vec![10i64.pow(12); n as usize]).unwrap();
     let acc: Vec<u32> = (0..n).collect();
-    let qty: Vec<i64> = (0..n as i64).map(|i| if i % 2 == 0 { 1_000 + i } else { -1_000 - i }).collect();
+    let qty: Vec<i64> =
+        (0..n as i64).map(|i| if i % 2 == 0 { 1_000 + i } else { -1_000 - i }).collect();
     let px = vec![500_000i64; n as usize];
-    e.set_positions(&PositionRows { account: &acc, market: &vec![m; n as usize], qty: &qty, price: &px, isolated_margin: &vec![0; n as usize], flags: &vec![0; n as usize] }).unwrap();
+    e.set_positions(&PositionRows {
+        account: &acc,
+        market: &vec![m; n as usize],
+        qty: &qty,
+        price: &px,
+        isolated_margin: &vec![0; n as usize],
+        flags: &vec![0; n as usize],
+    })
+    .unwrap();
     assert!(e.update_marks(&[m], &[500_000]).unwrap().is_empty());
     let entries = e.watch_entries();
     // Continuous maintenance margin (derived deduction amounts): only the unfavourable end of
@@ -251,11 +324,22 @@ fn state(e: &Engine) -> (Vec<PositionRisk>, Vec<i64>, i128) {
 fn fills_close_then_open_and_a_bad_row_changes_nothing() {
     let q = 6;
     let mut e = Engine::new(q).unwrap();
-    let m = e.add_market(MarketSpec {
-        symbol: "ETHUSDT".into(), kind: ContractKind::Linear, price_decimals: 2, qty_decimals: 3, contract_size: 1,
-        basis: MarginBasis::Mark, form: TierForm::Deduction, floors: vec![0], mmr: vec![500_000], imr: vec![1_000_000],
-        maint_amount: None, mark: 300_000,
-    }).unwrap();
+    let m = e
+        .add_market(MarketSpec {
+            symbol: "ETHUSDT".into(),
+            kind: ContractKind::Linear,
+            price_decimals: 2,
+            qty_decimals: 3,
+            contract_size: 1,
+            basis: MarginBasis::Mark,
+            form: TierForm::Deduction,
+            floors: vec![0],
+            mmr: vec![500_000],
+            imr: vec![1_000_000],
+            maint_amount: None,
+            mark: 300_000,
+        })
+        .unwrap();
     e.add_accounts(&["x".into(), "y".into()], &[1_000_000_000, 1_000_000_000]).unwrap();
     // x buys 2 ETH at 3000.00, sells 3 at 3100.00: closes 2 (+200 USDT), opens 1 short at 3100.
     e.apply_fills(&[0, 0], &[m, m], &[2_000, -3_000], &[300_000, 310_000]).unwrap();
@@ -277,9 +361,20 @@ fn fills_close_then_open_and_a_bad_row_changes_nothing() {
         assert_eq!(e.apply_fills(&acc, &mkt, &qty, &px).unwrap_err().code, code);
         assert_eq!(state(&e), before);
     }
-    assert_eq!(e.apply_fills(&[0], &[m, m], &[1], &[1]).unwrap_err().code, ErrorCode::LengthMismatch);
+    assert_eq!(
+        e.apply_fills(&[0], &[m, m], &[1], &[1]).unwrap_err().code,
+        ErrorCode::LengthMismatch
+    );
     // An isolated position closed in full returns its margin with the PnL to the balance.
-    e.set_positions(&PositionRows { account: &[1], market: &[m], qty: &[1_000], price: &[300_000], isolated_margin: &[50_000_000], flags: &[FLAG_ISOLATED] }).unwrap();
+    e.set_positions(&PositionRows {
+        account: &[1],
+        market: &[m],
+        qty: &[1_000],
+        price: &[300_000],
+        isolated_margin: &[50_000_000],
+        flags: &[FLAG_ISOLATED],
+    })
+    .unwrap();
     let cash = e.cash_total();
     e.apply_fills(&[1], &[m], &[-1_000], &[290_000]).unwrap();
     assert!(e.position_risks(Some(&[1])).unwrap().is_empty());
@@ -293,15 +388,37 @@ fn a_band_never_reaches_past_a_maintenance_tier() {
     // of 799 has slack 700; at 1000 its MM jumps from 99 to 1000 and it is liquidatable, while at
     // 1059 (where a band sized by its slack alone would end) the gain has made up for the jump.
     let mut e = Engine::new(0).unwrap();
-    let m = e.add_market(MarketSpec {
-        symbol: "STEP".into(), kind: ContractKind::Linear, price_decimals: 0, qty_decimals: 0, contract_size: 1,
-        basis: MarginBasis::Mark, form: TierForm::Step, floors: vec![0, 10_000], mmr: vec![1_000_000, 10_000_000],
-        imr: vec![2_000_000, 20_000_000], maint_amount: None, mark: 990,
-    }).unwrap();
+    let m = e
+        .add_market(MarketSpec {
+            symbol: "STEP".into(),
+            kind: ContractKind::Linear,
+            price_decimals: 0,
+            qty_decimals: 0,
+            contract_size: 1,
+            basis: MarginBasis::Mark,
+            form: TierForm::Step,
+            floors: vec![0, 10_000],
+            mmr: vec![1_000_000, 10_000_000],
+            imr: vec![2_000_000, 20_000_000],
+            maint_amount: None,
+            mark: 990,
+        })
+        .unwrap();
     e.add_accounts(&["long".into()], &[799]).unwrap();
-    e.set_positions(&PositionRows { account: &[0], market: &[m], qty: &[10], price: &[990], isolated_margin: &[0], flags: &[0] }).unwrap();
+    e.set_positions(&PositionRows {
+        account: &[0],
+        market: &[m],
+        qty: &[10],
+        price: &[990],
+        isolated_margin: &[0],
+        flags: &[0],
+    })
+    .unwrap();
     assert!(e.update_marks(&[m], &[990]).unwrap().is_empty());
     let ch = e.update_marks(&[m], &[1_000]).unwrap();
     assert_eq!(ch, vec![watch::WatchChange { account: 0, market: CROSS, liquidatable: true }]);
-    assert_eq!(e.update_marks(&[m], &[1_059]).unwrap(), vec![watch::WatchChange { account: 0, market: CROSS, liquidatable: false }]);
+    assert_eq!(
+        e.update_marks(&[m], &[1_059]).unwrap(),
+        vec![watch::WatchChange { account: 0, market: CROSS, liquidatable: false }]
+    );
 }

@@ -46,13 +46,26 @@ impl Book {
         let cash = e.cash_total();
         Book { e, cash }
     }
-    fn account(&mut self, id: &str, balance: i64, positions: &[(u32, i64, i64, Option<i64>)]) -> u32 {
+    fn account(
+        &mut self,
+        id: &str,
+        balance: i64,
+        positions: &[(u32, i64, i64, Option<i64>)],
+    ) -> u32 {
         let a = self.e.add_accounts(&[id.to_string()], &[balance]).unwrap();
         for &(m, q, entry, iso) in positions {
-            let rows = PositionRows { account: &[a], market: &[m], qty: &[q], price: &[entry], isolated_margin: &[iso.unwrap_or(0)], flags: &[if iso.is_some() { FLAG_ISOLATED } else { 0 }] };
+            let rows = PositionRows {
+                account: &[a],
+                market: &[m],
+                qty: &[q],
+                price: &[entry],
+                isolated_margin: &[iso.unwrap_or(0)],
+                flags: &[if iso.is_some() { FLAG_ISOLATED } else { 0 }],
+            };
             self.e.set_positions(&rows).unwrap();
         }
-        self.cash += balance as i128 + positions.iter().map(|p| p.3.unwrap_or(0) as i128).sum::<i128>();
+        self.cash +=
+            balance as i128 + positions.iter().map(|p| p.3.unwrap_or(0) as i128).sum::<i128>();
         a
     }
     /// The zero-sum assertion after every operation.
@@ -68,7 +81,12 @@ impl Book {
         self.e.events().iter().filter(|x| x.seq >= first).copied().collect()
     }
     fn qty(&self, a: u32, m: u32) -> i64 {
-        self.e.position_risks(Some(&[a])).unwrap().iter().find(|r| r.market == m).map_or(0, |r| r.qty)
+        self.e
+            .position_risks(Some(&[a]))
+            .unwrap()
+            .iter()
+            .find(|r| r.market == m)
+            .map_or(0, |r| r.qty)
     }
     fn row(&self, a: u32) -> MarginRow {
         self.e.account_rows(Some(&[a])).unwrap()[0]
@@ -101,14 +119,19 @@ fn partial_liquidation_closes_the_smallest_quantity_that_restores_mm_plus_buffer
     less.mark(0, 2_901_100);
     less.e.settle_liquidation_fill(a2, None, 0, d - 1, 2_901_100).unwrap();
     let r2 = less.row(a2);
-    assert!((r2.equity as i128) * 100 < r2.maintenance_margin as i128 * 102, "one lot less also restores: {r2:?}");
+    assert!(
+        (r2.equity as i128) * 100 < r2.maintenance_margin as i128 * 102,
+        "one lot less also restores: {r2:?}"
+    );
 }
 
 /// G7 (Drift v2, programs/drift/src/math/liquidation/tests.rs): shortage $10, maintenance ratio
 /// 10 %, price $100: base to close 1.0 without fees, 1.111111111 with a 1 % fee, 1.25 with 2 %.
 #[test]
 fn g7_how_much_to_liquidate() {
-    for (fee, published_nanos) in [(0i64, 1_000_000_000i64), (1_000_000, 1_111_111_111), (2_000_000, 1_250_000_000)] {
+    for (fee, published_nanos) in
+        [(0i64, 1_000_000_000i64), (1_000_000, 1_111_111_111), (2_000_000, 1_250_000_000)]
+    {
         let mut spec = linear("SOL", 10_000_000, 10_000);
         spec.qty_decimals = 9;
         let mut b = Book::new(vec![spec], cfg(fee, 0), 0);
@@ -118,7 +141,8 @@ fn g7_how_much_to_liquidate() {
         let lots = plan.orders[0].1;
         // Drift truncates 10/9 to 1.111111111 base; the smallest quantity that covers the
         // shortage is one lot (1e-9) more. 1.0 and 1.25 are exact.
-        let expected = if published_nanos == 1_111_111_111 { published_nanos + 1 } else { published_nanos };
+        let expected =
+            if published_nanos == 1_111_111_111 { published_nanos + 1 } else { published_nanos };
         assert_eq!(lots, expected, "fee {fee}");
     }
 }
@@ -133,7 +157,10 @@ fn takeover_charges_the_fee_capped_by_what_is_left_and_the_fund_pays_the_gap() {
     b.mark(0, 199_007);
     let events = b.run(FillModel::AtMark);
     let take = events.iter().find(|x| x.kind == EventKind::Takeover).expect("takeover");
-    assert_eq!(take.price, 199_400, "conservative bankruptcy tick of a long: lowest with equity ≥ 0");
+    assert_eq!(
+        take.price, 199_400,
+        "conservative bankruptcy tick of a long: lowest with equity ≥ 0"
+    );
     // at 1 994.00 equity is exactly 0: no fee can be taken
     assert!(!events.iter().any(|x| x.kind == EventKind::LiquidationFee && x.account == a));
     // the engine sells at mark 1990.07: the fund pays 100 × 3.93 = 393
@@ -154,15 +181,31 @@ fn a_long_and_a_short_taken_over_in_one_run_net_inside_the_engine_and_the_fund_p
     b.account("short", 900 * USD, &[(0, -10_000, 190_000, None)]);
     let fund_before = b.e.insurance_fund();
     let events = b.run(FillModel::AtMark);
-    let prices: Vec<i64> = events.iter().filter(|x| x.kind == EventKind::Takeover).map(|x| x.price).collect();
+    let prices: Vec<i64> =
+        events.iter().filter(|x| x.kind == EventKind::Takeover).map(|x| x.price).collect();
     assert_eq!(prices.len(), 2);
     assert!(prices.contains(&201_000) && prices.contains(&199_000), "{prices:?}");
     // The engine bought at 2 010 and sold at 1 990 (or the reverse): 10 × 20 lost, to the fund.
-    let net = events.iter().find(|x| x.kind == EventKind::EngineNetting).expect("netting inside the engine");
+    let net = events
+        .iter()
+        .find(|x| x.kind == EventKind::EngineNetting)
+        .expect("netting inside the engine");
     assert_eq!(net.qty.abs(), 10_000);
     assert_eq!(net.amount, -200 * USD);
     assert_eq!(b.e.engine_position(0), (0, 0), "nothing left in the engine, not even a cost");
-    let fund_events: i64 = events.iter().filter(|x| matches!(x.kind, EventKind::EngineFill | EventKind::EngineNetting | EventKind::LiquidationFee | EventKind::FundPayment)).map(|x| if x.kind == EventKind::FundPayment { -x.amount } else { x.amount }).sum();
+    let fund_events: i64 = events
+        .iter()
+        .filter(|x| {
+            matches!(
+                x.kind,
+                EventKind::EngineFill
+                    | EventKind::EngineNetting
+                    | EventKind::LiquidationFee
+                    | EventKind::FundPayment
+            )
+        })
+        .map(|x| if x.kind == EventKind::FundPayment { -x.amount } else { x.amount })
+        .sum();
     assert_eq!(b.e.insurance_fund() - fund_before, fund_events);
     assert_eq!(b.e.insurance_fund() - fund_before, -200 * USD);
 }
@@ -178,7 +221,10 @@ fn netting_the_fund_cannot_pay_for_leaves_the_fund_negative_and_the_winners_unto
     let ws = b.account("winning-short", 10_000 * USD, &[(0, -20_000, 250_000, None)]);
     let events = b.run(FillModel::AtMark);
     assert!(!events.iter().any(|x| x.kind == EventKind::AdlFill), "nothing left to deleverage");
-    assert_eq!(events.iter().filter(|x| x.kind == EventKind::EngineNetting).map(|x| x.amount).sum::<i64>(), -200 * USD);
+    assert_eq!(
+        events.iter().filter(|x| x.kind == EventKind::EngineNetting).map(|x| x.amount).sum::<i64>(),
+        -200 * USD
+    );
     assert_eq!((b.qty(wl, 0), b.qty(ws, 0)), (20_000, -20_000));
     assert_eq!(b.e.engine_position(0), (0, 0));
     assert_eq!(b.e.insurance_fund(), -200 * USD);
@@ -186,7 +232,9 @@ fn netting_the_fund_cannot_pay_for_leaves_the_fund_negative_and_the_winners_unto
 
 #[test]
 fn fund_exhausted_leads_to_adl_of_exactly_the_bankrupt_quantity() {
-    for ranking in [AdlRanking::Bitmex, AdlRanking::Binance, AdlRanking::Hyperliquid, AdlRanking::ProRata] {
+    for ranking in
+        [AdlRanking::Bitmex, AdlRanking::Binance, AdlRanking::Hyperliquid, AdlRanking::ProRata]
+    {
         let config = WaterfallConfig { ranking, ..cfg(500_000, 0) };
         let mut b = Book::new(vec![linear("ETH", 1_000_000, 200_300)], config, 0);
         let a = b.account("bankrupt", 1_009 * USD, &[(0, 3_000, 200_300, None)]);
@@ -210,7 +258,10 @@ fn fund_exhausted_leads_to_adl_of_exactly_the_bankrupt_quantity() {
         if ranking == AdlRanking::ProRata {
             // 3000 over 1700/2300/500 of 4500 lots: 1133.3, 1533.3, 333.3 → equal remainders, the
             // last lot to the larger position
-            let by: Vec<i64> = [s1, s2, s3].iter().map(|&x| adl.iter().filter(|e| e.account == x).map(|e| e.qty).sum()).collect();
+            let by: Vec<i64> = [s1, s2, s3]
+                .iter()
+                .map(|&x| adl.iter().filter(|e| e.account == x).map(|e| e.qty).sum())
+                .collect();
             assert_eq!(by.iter().sum::<i64>(), -3_000);
             assert_eq!(by, vec![-1_133, -1_534, -333]);
         }
@@ -220,7 +271,11 @@ fn fund_exhausted_leads_to_adl_of_exactly_the_bankrupt_quantity() {
 #[test]
 fn drawdown_policy_starts_adl_at_the_trigger_and_stops_above_the_stop_ratio() {
     let policy = FundPolicy::Drawdown { trigger_ppm: 300_000, stop_ppm: 100_000, window: 1_000 };
-    let mut b = Book::new(vec![linear("ETH", 1_000_000, 200_300)], WaterfallConfig { policy, ..cfg(0, 0) }, 1_000 * USD);
+    let mut b = Book::new(
+        vec![linear("ETH", 1_000_000, 200_300)],
+        WaterfallConfig { policy, ..cfg(0, 0) },
+        1_000 * USD,
+    );
     let _s = b.account("s", 50_000 * USD, &[(0, -500_000, 200_300, None)]);
     // Each: long 100 ETH @ 2003 with 900: bankrupt at 1 994; at 1 990 the engine loses 400.
     b.mark(0, 199_000);
@@ -232,7 +287,10 @@ fn drawdown_policy_starts_adl_at_the_trigger_and_stops_above_the_stop_ratio() {
     b.account("b2", 900 * USD, &[(0, 100_000, 200_300, None)]);
     let ev = b.run(FillModel::AtMark);
     assert!(ev.iter().any(|x| x.kind == EventKind::AdlModeOn));
-    assert_eq!(ev.iter().filter(|x| x.kind == EventKind::AdlFill).map(|x| x.qty).sum::<i64>(), -100_000);
+    assert_eq!(
+        ev.iter().filter(|x| x.kind == EventKind::AdlFill).map(|x| x.qty).sum::<i64>(),
+        -100_000
+    );
     assert_eq!(b.e.insurance_fund(), 600 * USD);
     // A deposit brings the drawdown back to 0 ≤ 10 %: ADL mode ends with it.
     b.e.deposit_fund(400 * USD, 10).unwrap(); // from outside, through settlement: cash unchanged
@@ -267,7 +325,10 @@ fn inverse_market_takeover_and_adl() {
     b.mark(0, 230_030);
     let events = b.run(FillModel::AtMark);
     assert!(events.iter().any(|x| x.kind == EventKind::Takeover && x.account == a));
-    assert_eq!(events.iter().filter(|x| x.kind == EventKind::AdlFill).map(|x| x.qty).sum::<i64>(), -1_009);
+    assert_eq!(
+        events.iter().filter(|x| x.kind == EventKind::AdlFill).map(|x| x.qty).sum::<i64>(),
+        -1_009
+    );
     assert_eq!(b.qty(s, 0), -994);
     assert!(b.e.accounts()[a as usize].balance >= 0);
 }
@@ -314,7 +375,11 @@ fn funding_moves_money_from_longs_to_shorts_and_conserves_it() {
     // 20 225 527.86 atoms. The long pays it rounded up, the short receives it rounded down.
     assert_eq!(1_000 * USD - bl, 20_225_528);
     assert_eq!(bs - 1_000 * USD, 20_225_527);
-    assert_eq!(b.e.residue(), 1, "the atom of rounding goes to the residue (balanced open interest)");
+    assert_eq!(
+        b.e.residue(),
+        1,
+        "the atom of rounding goes to the residue (balanced open interest)"
+    );
 }
 
 #[test]
@@ -322,15 +387,23 @@ fn rejected_operations_change_nothing() {
     let mut b = Book::new(vec![linear("ETH", 1_000_000, 200_300)], cfg(0, 0), 0);
     let a = b.account("a", 1_000 * USD, &[(0, 1_000, 200_300, None)]);
     let before = b.e.state_bytes();
-    assert_eq!(b.e.settle_liquidation_fill(a, None, 0, 2_000, 200_300).unwrap_err().code, ErrorCode::InvalidQuantity);
-    assert_eq!(b.e.settle_liquidation_fill(a, None, 0, -1, 200_300).unwrap_err().code, ErrorCode::InvalidQuantity);
-    assert_eq!(b.e.settle_liquidation_fill(a, None, 0, 1, 0).unwrap_err().code, ErrorCode::InvalidPrice);
+    assert_eq!(
+        b.e.settle_liquidation_fill(a, None, 0, 2_000, 200_300).unwrap_err().code,
+        ErrorCode::InvalidQuantity
+    );
+    assert_eq!(
+        b.e.settle_liquidation_fill(a, None, 0, -1, 200_300).unwrap_err().code,
+        ErrorCode::InvalidQuantity
+    );
+    assert_eq!(
+        b.e.settle_liquidation_fill(a, None, 0, 1, 0).unwrap_err().code,
+        ErrorCode::InvalidPrice
+    );
     assert_eq!(b.e.socialise_loss(0, -5, a).unwrap_err().code, ErrorCode::InvalidAmount);
     assert!(b.e.state_bytes() == before, "the whole state, not just the positions");
     b.check();
     assert!(b.e.events().is_empty());
 }
-
 
 type Spec = (String, i64, Vec<(u32, i64, i64, Option<i64>)>);
 
@@ -354,7 +427,11 @@ fn random_book(rng: &mut Rng, n: usize) -> Vec<Spec> {
 
 fn build(specs: &[Spec], ranking: AdlRanking, fund: i64) -> Book {
     let config = WaterfallConfig { ranking, ..cfg(700_000, 2_000_000) };
-    let mut b = Book::new(vec![linear("ETH", 1_000_000, 200_300), linear("SOL", 2_000_000, 200_300)], config, fund);
+    let mut b = Book::new(
+        vec![linear("ETH", 1_000_000, 200_300), linear("SOL", 2_000_000, 200_300)],
+        config,
+        fund,
+    );
     for (id, bal, pos) in specs {
         b.account(id, *bal, pos);
     }
@@ -371,16 +448,25 @@ fn random_cascades_conserve_cash_never_overshoot_and_ignore_input_order() {
     let mut adl_events = 0;
     for round in 0..60 {
         let specs = random_book(&mut rng, 40);
-        let ranking = [AdlRanking::Bitmex, AdlRanking::Binance, AdlRanking::Hyperliquid, AdlRanking::ProRata][round % 4];
+        let ranking =
+            [AdlRanking::Bitmex, AdlRanking::Binance, AdlRanking::Hyperliquid, AdlRanking::ProRata]
+                [round % 4];
         let fund = rng.range(0, 200) * USD;
         let mut fwd = build(&specs, ranking, fund);
         let mut rev_specs = specs.clone();
         rev_specs.reverse();
         let mut rev = build(&rev_specs, ranking, fund);
-        let path: Vec<i64> = (1..=8).map(|k| 200_300 - 4_001 * k.min(6) + 2_003 * (k - 6).max(0)).collect();
+        let path: Vec<i64> =
+            (1..=8).map(|k| 200_300 - 4_001 * k.min(6) + 2_003 * (k - 6).max(0)).collect();
         for (step, &p) in path.iter().enumerate() {
             let oi = |b: &Book, m: u32| -> i64 {
-                b.e.position_risks(None).unwrap().iter().filter(|r| r.market == m).map(|r| r.qty).sum::<i64>() + b.e.engine_position(m).0
+                b.e.position_risks(None)
+                    .unwrap()
+                    .iter()
+                    .filter(|r| r.market == m)
+                    .map(|r| r.qty)
+                    .sum::<i64>()
+                    + b.e.engine_position(m).0
             };
             let before = [oi(&fwd, 0), oi(&fwd, 1)];
             for b in [&mut fwd, &mut rev] {
@@ -391,22 +477,47 @@ fn random_cascades_conserve_cash_never_overshoot_and_ignore_input_order() {
             rev.run(FillModel::Impact { ppm_per_lot: 1, cap_ppm: 30_000 });
             adl_events += ev.iter().filter(|x| x.kind == EventKind::AdlFill).count();
             for m in 0..2u32 {
-                let to_book: i64 = ev.iter().filter(|x| x.market == m && matches!(x.kind, EventKind::LiquidationFill | EventKind::EngineFill)).map(|x| x.qty).sum();
+                let to_book: i64 = ev
+                    .iter()
+                    .filter(|x| {
+                        x.market == m
+                            && matches!(x.kind, EventKind::LiquidationFill | EventKind::EngineFill)
+                    })
+                    .map(|x| x.qty)
+                    .sum();
                 assert_eq!(oi(&fwd, m), before[m as usize] - to_book, "round {round} step {step} market {m}: open interest moved beyond the book fills");
             }
             // Same outcome by account id, whatever the insertion order.
             let state = |b: &Book| {
-                let mut v: Vec<(String, i64, Vec<(u32, i64, i64)>)> = b.e.accounts().iter().enumerate().filter(|(_, a)| a.alive).map(|(i, a)| {
-                    let pos = b.e.position_risks(Some(&[i as u32])).unwrap().iter().map(|r| (r.market, r.qty, r.cost)).collect();
-                    (a.id.clone(), a.balance, pos)
-                }).collect();
+                let mut v: Vec<(String, i64, Vec<(u32, i64, i64)>)> =
+                    b.e.accounts()
+                        .iter()
+                        .enumerate()
+                        .filter(|(_, a)| a.alive)
+                        .map(|(i, a)| {
+                            let pos =
+                                b.e.position_risks(Some(&[i as u32]))
+                                    .unwrap()
+                                    .iter()
+                                    .map(|r| (r.market, r.qty, r.cost))
+                                    .collect();
+                            (a.id.clone(), a.balance, pos)
+                        })
+                        .collect();
                 v.sort();
                 (v, b.e.insurance_fund(), b.e.engine_position(0), b.e.engine_position(1))
             };
-            assert_eq!(state(&fwd), state(&rev), "round {round} step {step}: input order changed the outcome");
+            assert_eq!(
+                state(&fwd),
+                state(&rev),
+                "round {round} step {step}: input order changed the outcome"
+            );
         }
     }
-    assert!(adl_events > 20, "the cascades must reach ADL to prove anything about it: {adl_events}");
+    assert!(
+        adl_events > 20,
+        "the cascades must reach ADL to prove anything about it: {adl_events}"
+    );
 }
 
 mod planner {
@@ -416,12 +527,15 @@ mod planner {
     /// G7 through the manual planner: reaching margin ratio ≤ 100 % from a $10 shortage.
     #[test]
     fn g7_through_the_planner() {
-        for (fee, lots) in [(0i64, 1_000_000_000i64), (1_000_000, 1_111_111_112), (2_000_000, 1_250_000_000)] {
+        for (fee, lots) in
+            [(0i64, 1_000_000_000i64), (1_000_000, 1_111_111_112), (2_000_000, 1_250_000_000)]
+        {
             let mut spec = linear("SOL", 10_000_000, 10_000);
             spec.qty_decimals = 9;
             let mut b = Book::new(vec![spec], cfg(0, 0), 0);
             let a = b.account("drift", 90 * USD, &[(0, 10_000_000_000, 10_000, None)]);
-            let plan = b.e.plan_deleveraging(a, DeleverageTarget::MarginRatio(1_000_000), fee).unwrap();
+            let plan =
+                b.e.plan_deleveraging(a, DeleverageTarget::MarginRatio(1_000_000), fee).unwrap();
             assert!(plan.reached);
             assert_eq!(plan.orders, vec![(0, lots)], "fee {fee}");
             assert!(plan.maintenance_margin <= plan.equity);
@@ -432,9 +546,17 @@ mod planner {
     fn each_target_is_reached_by_the_smallest_reduction() {
         let markets = vec![linear("BTC", 500_000, 3_001_100), linear("ETH", 1_000_000, 200_300)];
         let mut b = Book::new(markets, cfg(0, 0), 0);
-        let a = b.account("t", 20_000 * USD, &[(0, 5_000, 2_950_700, None), (1, -40_000, 210_100, None)]);
+        let a = b.account(
+            "t",
+            20_000 * USD,
+            &[(0, 5_000, 2_950_700, None), (1, -40_000, 210_100, None)],
+        );
         let fee = 50_000; // 0.05 % taker fee
-        for target in [DeleverageTarget::MarginRatio(40_000), DeleverageTarget::Leverage(3_000_000), DeleverageTarget::LiquidationDistance { market: 0, ppm: 400_000 }] {
+        for target in [
+            DeleverageTarget::MarginRatio(40_000),
+            DeleverageTarget::Leverage(3_000_000),
+            DeleverageTarget::LiquidationDistance { market: 0, ppm: 400_000 },
+        ] {
             let plan = b.e.plan_deleveraging(a, target, fee).unwrap();
             assert!(plan.reached, "{target:?}");
             assert!(!plan.orders.is_empty(), "{target:?}: the account starts above every target");
@@ -448,24 +570,40 @@ mod planner {
                 }
                 let r = e.account_rows(Some(&[a])).unwrap()[0];
                 match target {
-                    DeleverageTarget::MarginRatio(p) => r.maintenance_margin as i128 * 1_000_000 <= p as i128 * r.equity as i128,
+                    DeleverageTarget::MarginRatio(p) => {
+                        r.maintenance_margin as i128 * 1_000_000 <= p as i128 * r.equity as i128
+                    }
                     DeleverageTarget::Leverage(l) => {
-                        let n: i128 = e.position_risks(Some(&[a])).unwrap().iter().map(|x| e.markets()[x.market as usize].value_atoms(x.qty, e.markets()[x.market as usize].mark).unwrap()).sum();
+                        let n: i128 = e
+                            .position_risks(Some(&[a]))
+                            .unwrap()
+                            .iter()
+                            .map(|x| {
+                                e.markets()[x.market as usize]
+                                    .value_atoms(x.qty, e.markets()[x.market as usize].mark)
+                                    .unwrap()
+                            })
+                            .sum();
                         n * 1_000_000 <= l as i128 * r.equity as i128
                     }
                     DeleverageTarget::LiquidationDistance { market, ppm } => {
                         let risks = e.position_risks(Some(&[a])).unwrap();
-                        match risks.iter().find(|x| x.market == market).and_then(|x| x.liquidation) {
+                        match risks.iter().find(|x| x.market == market).and_then(|x| x.liquidation)
+                        {
                             None => true,
                             Some(lp) => {
                                 let mark = e.markets()[market as usize].mark as i128;
-                                (mark - lp.conservative as i128).abs() * 1_000_000 >= ppm as i128 * mark
+                                (mark - lp.conservative as i128).abs() * 1_000_000
+                                    >= ppm as i128 * mark
                             }
                         }
                     }
                 }
             };
-            assert!(check(&plan.orders), "{target:?}: executing the plan does not reach the target");
+            assert!(
+                check(&plan.orders),
+                "{target:?}: executing the plan does not reach the target"
+            );
             let mut less = plan.orders.clone();
             let last = less.last_mut().unwrap();
             last.1 -= last.1.signum();
@@ -503,11 +641,23 @@ mod regressions {
         let mut e = Engine::new(0).unwrap();
         e.add_market(inverse_unit()).unwrap();
         e.add_accounts(&["x".into(), "y".into()], &[5, 5]).unwrap();
-        e.set_positions(&PositionRows { account: &[0, 1], market: &[0, 0], qty: &[1, -1], price: &[1, 1], isolated_margin: &[0, 0], flags: &[0, 0] }).unwrap();
+        e.set_positions(&PositionRows {
+            account: &[0, 1],
+            market: &[0, 0],
+            qty: &[1, -1],
+            price: &[1, 1],
+            isolated_margin: &[0, 0],
+            flags: &[0, 0],
+        })
+        .unwrap();
         e.set_marks(&[0], &[2]).unwrap();
         let cash = e.cash_total();
         e.take_over(0, None).unwrap();
-        assert_eq!(e.engine_position(0), (1, 0), "a takeover at 2 of a 1-unit inverse long has cost floor(1/2) = 0");
+        assert_eq!(
+            e.engine_position(0),
+            (1, 0),
+            "a takeover at 2 of a 1-unit inverse long has cost floor(1/2) = 0"
+        );
         e.auto_deleverage(0).unwrap();
         let adl = e.events().iter().find(|x| x.kind == EventKind::AdlFill).unwrap();
         assert_eq!(adl.price, 2);
@@ -519,8 +669,19 @@ mod regressions {
         let mut e = Engine::new(0).unwrap();
         e.add_market(inverse_unit()).unwrap();
         e.add_accounts(&["x".into()], &[5]).unwrap();
-        e.set_positions(&PositionRows { account: &[0], market: &[0], qty: &[3], price: &[1], isolated_margin: &[0], flags: &[0] }).unwrap();
-        assert_eq!(e.settle_liquidation_fill(0, None, 0, 1, 0).unwrap_err().code, ErrorCode::InvalidPrice);
+        e.set_positions(&PositionRows {
+            account: &[0],
+            market: &[0],
+            qty: &[3],
+            price: &[1],
+            isolated_margin: &[0],
+            flags: &[0],
+        })
+        .unwrap();
+        assert_eq!(
+            e.settle_liquidation_fill(0, None, 0, 1, 0).unwrap_err().code,
+            ErrorCode::InvalidPrice
+        );
     }
 
     #[test]
@@ -556,15 +717,23 @@ mod regressions {
         assert_eq!(b.e.take_over(a, Some(0)).unwrap_err().code, ErrorCode::InvalidArgument);
         b.check();
         let i = b.account("i", 0, &[(0, 1_000, 200_300, Some(100 * USD))]);
-        assert_eq!(b.e.settle_liquidation_fill(i, None, 0, 500, 200_300).unwrap_err().code, ErrorCode::InvalidArgument);
+        assert_eq!(
+            b.e.settle_liquidation_fill(i, None, 0, 500, 200_300).unwrap_err().code,
+            ErrorCode::InvalidArgument
+        );
         b.e.settle_liquidation_fill(i, Some(0), 0, 500, 200_300).unwrap();
         b.check();
     }
 
     #[test]
     fn a_window_of_u64_max_keeps_every_peak() {
-        let policy = FundPolicy::Drawdown { trigger_ppm: 300_000, stop_ppm: 100_000, window: u64::MAX };
-        let mut b = Book::new(vec![linear("ETH", 1_000_000, 200_300)], WaterfallConfig { policy, ..cfg(0, 0) }, 0);
+        let policy =
+            FundPolicy::Drawdown { trigger_ppm: 300_000, stop_ppm: 100_000, window: u64::MAX };
+        let mut b = Book::new(
+            vec![linear("ETH", 1_000_000, 200_300)],
+            WaterfallConfig { policy, ..cfg(0, 0) },
+            0,
+        );
         b.e.deposit_fund(1_000 * USD, 5).unwrap();
         b.account("s", 50_000 * USD, &[(0, -500_000, 200_300, None)]);
         b.mark(0, 199_000);
@@ -572,6 +741,9 @@ mod regressions {
         b.e.run_waterfall(FillModel::AtMark, 7).unwrap();
         b.account("b2", 900 * USD, &[(0, 100_000, 200_300, None)]);
         b.e.run_waterfall(FillModel::AtMark, 9).unwrap();
-        assert!(b.e.events().iter().any(|x| x.kind == EventKind::AdlModeOn), "the peak of t = 5 must still count");
+        assert!(
+            b.e.events().iter().any(|x| x.kind == EventKind::AdlModeOn),
+            "the peak of t = 5 must still count"
+        );
     }
 }

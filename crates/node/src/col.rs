@@ -74,8 +74,13 @@ impl<T: Elem> FromNapiValue for Col<T> {
         if !is_typed {
             return Err(wrong());
         }
-        let (mut kind, mut len, mut data, mut buf, mut off) = (0, 0usize, ptr::null_mut(), ptr::null_mut(), 0usize);
-        check_status!(unsafe { sys::napi_get_typedarray_info(env, v, &mut kind, &mut len, &mut data, &mut buf, &mut off) })?;
+        let (mut kind, mut len, mut data, mut buf, mut off) =
+            (0, 0usize, ptr::null_mut(), ptr::null_mut(), 0usize);
+        check_status!(unsafe {
+            sys::napi_get_typedarray_info(
+                env, v, &mut kind, &mut len, &mut data, &mut buf, &mut off,
+            )
+        })?;
         if kind != T::KIND as i32 {
             return Err(wrong());
         }

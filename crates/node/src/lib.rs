@@ -100,7 +100,11 @@ fn margin_columns(rows: &[core::MarginRow]) -> MarginColumns {
         market: rows.iter().map(|r| r.market).collect::<Vec<_>>().into(),
         equity: rows.iter().map(|r| r.equity).collect::<Vec<_>>().into(),
         maintenance_margin: rows.iter().map(|r| r.maintenance_margin).collect::<Vec<_>>().into(),
-        margin_ratio_ppm: rows.iter().map(|r| r.margin_ratio_ppm.unwrap_or(-1)).collect::<Vec<_>>().into(),
+        margin_ratio_ppm: rows
+            .iter()
+            .map(|r| r.margin_ratio_ppm.unwrap_or(-1))
+            .collect::<Vec<_>>()
+            .into(),
         liquidatable: rows.iter().map(|r| r.liquidatable as u8).collect::<Vec<_>>().into(),
         status: rows.iter().map(|r| r.overflow as u8).collect::<Vec<_>>().into(),
     }
@@ -192,14 +196,20 @@ fn iso(market: u32) -> Option<u32> {
     (market != u32::MAX).then_some(market)
 }
 
-fn fill_model(model: u32, ppm_per_lot: &BigInt, cap_ppm: &BigInt) -> Result<core::waterfall::FillModel> {
+fn fill_model(
+    model: u32,
+    ppm_per_lot: &BigInt,
+    cap_ppm: &BigInt,
+) -> Result<core::waterfall::FillModel> {
     Ok(match model {
         0 => core::waterfall::FillModel::AtMark,
         1 => {
             let k = i64_of(ppm_per_lot, "ppmPerLot")?;
             let cap = i64_of(cap_ppm, "capPpm")?;
             if k < 0 || !(0..1_000_000).contains(&cap) {
-                return Err(invalid(format!("impact needs ppmPerLot ≥ 0 and 0 ≤ capPpm < 1000000, got {k} and {cap}")));
+                return Err(invalid(format!(
+                    "impact needs ppmPerLot ≥ 0 and 0 ≤ capPpm < 1000000, got {k} and {cap}"
+                )));
             }
             core::waterfall::FillModel::Impact { ppm_per_lot: k, cap_ppm: cap }
         }
@@ -240,7 +250,12 @@ const MAX_PENDING_GENERATIONS: usize = 4;
 
 impl NativeEngine {
     fn wrap(env: &Env, engine: core::Engine) -> Self {
-        let mut e = NativeEngine { inner: Arc::new(engine), pending: Vec::new(), reported: 0, env: env.raw() };
+        let mut e = NativeEngine {
+            inner: Arc::new(engine),
+            pending: Vec::new(),
+            reported: 0,
+            env: env.raw(),
+        };
         e.report_memory();
         e
     }
@@ -303,7 +318,12 @@ impl Task for SweepTask {
             return Ok(r);
         }
         let (w, t, p) = (self.warning, self.threads, self.panic_for_test);
-        let Some(e) = &self.engine else { return Err(err(core::Error::new(core::ErrorCode::Internal, "sweep task without a state"))) };
+        let Some(e) = &self.engine else {
+            return Err(err(core::Error::new(
+                core::ErrorCode::Internal,
+                "sweep task without a state",
+            )));
+        };
         // No panic may cross into Node, from this thread either.
         match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
             if p {
@@ -349,17 +369,27 @@ impl NativeEngine {
         let kind = match spec.kind {
             0 => core::ContractKind::Linear,
             1 => core::ContractKind::Inverse,
-            k => return Err(invalid(format!("market kind must be 0 (linear) or 1 (inverse), got {k}"))),
+            k => {
+                return Err(invalid(format!(
+                    "market kind must be 0 (linear) or 1 (inverse), got {k}"
+                )))
+            }
         };
         let basis = match spec.basis {
             0 => core::MarginBasis::Mark,
             1 => core::MarginBasis::Entry,
-            b => return Err(invalid(format!("margin basis must be 0 (mark) or 1 (entry), got {b}"))),
+            b => {
+                return Err(invalid(format!("margin basis must be 0 (mark) or 1 (entry), got {b}")))
+            }
         };
         let form = match spec.form {
             0 => core::TierForm::Deduction,
             1 => core::TierForm::Step,
-            f => return Err(invalid(format!("tier form must be 0 (deduction) or 1 (step), got {f}"))),
+            f => {
+                return Err(invalid(format!(
+                    "tier form must be 0 (deduction) or 1 (step), got {f}"
+                )))
+            }
         };
         let maint_amount = match &spec.maint_amount {
             None => None,
@@ -367,7 +397,9 @@ impl NativeEngine {
                 v.iter()
                     .map(|b| match b.get_i128() {
                         (x, true) => Ok(x),
-                        _ => Err(err(core::Error::overflow("maintenance amount (does not fit i128)"))),
+                        _ => Err(err(core::Error::overflow(
+                            "maintenance amount (does not fit i128)",
+                        ))),
                     })
                     .collect::<Result<Vec<i128>>>()?,
             ),
@@ -397,12 +429,20 @@ impl NativeEngine {
     }
 
     #[napi(catch_unwind)]
-    pub fn set_marks(&mut self, #[napi(ts_arg_type = "Uint32Array")] markets: Col<u32>, #[napi(ts_arg_type = "BigInt64Array")] marks: Col<i64>) -> Result<()> {
+    pub fn set_marks(
+        &mut self,
+        #[napi(ts_arg_type = "Uint32Array")] markets: Col<u32>,
+        #[napi(ts_arg_type = "BigInt64Array")] marks: Col<i64>,
+    ) -> Result<()> {
         self.write(|e| e.set_marks(&markets, &marks))
     }
 
     #[napi(catch_unwind)]
-    pub fn add_accounts(&mut self, ids: Vec<String>, #[napi(ts_arg_type = "BigInt64Array")] balances: Col<i64>) -> Result<u32> {
+    pub fn add_accounts(
+        &mut self,
+        ids: Vec<String>,
+        #[napi(ts_arg_type = "BigInt64Array")] balances: Col<i64>,
+    ) -> Result<u32> {
         self.write(|e| e.add_accounts(&ids, &balances))
     }
 
@@ -420,17 +460,31 @@ impl NativeEngine {
         #[napi(ts_arg_type = "BigInt64Array")] isolated_margin: Col<i64>,
         #[napi(ts_arg_type = "Uint8Array")] flags: Col<u8>,
     ) -> Result<u32> {
-        let rows = core::PositionRows { account: &account, market: &market, qty: &qty, price: &price, isolated_margin: &isolated_margin, flags: &flags };
+        let rows = core::PositionRows {
+            account: &account,
+            market: &market,
+            qty: &qty,
+            price: &price,
+            isolated_margin: &isolated_margin,
+            flags: &flags,
+        };
         self.write(|e| e.add_accounts_with_positions(&ids, &balances, &rows))
     }
 
     #[napi(catch_unwind)]
-    pub fn set_balances(&mut self, #[napi(ts_arg_type = "Uint32Array")] accounts: Col<u32>, #[napi(ts_arg_type = "BigInt64Array")] balances: Col<i64>) -> Result<()> {
+    pub fn set_balances(
+        &mut self,
+        #[napi(ts_arg_type = "Uint32Array")] accounts: Col<u32>,
+        #[napi(ts_arg_type = "BigInt64Array")] balances: Col<i64>,
+    ) -> Result<()> {
         self.write(|e| e.set_balances(&accounts, &balances))
     }
 
     #[napi(catch_unwind)]
-    pub fn remove_accounts(&mut self, #[napi(ts_arg_type = "Uint32Array")] accounts: Col<u32>) -> Result<()> {
+    pub fn remove_accounts(
+        &mut self,
+        #[napi(ts_arg_type = "Uint32Array")] accounts: Col<u32>,
+    ) -> Result<()> {
         self.write(|e| e.remove_accounts(&accounts))
     }
 
@@ -444,7 +498,14 @@ impl NativeEngine {
         #[napi(ts_arg_type = "BigInt64Array")] isolated_margin: Col<i64>,
         #[napi(ts_arg_type = "Uint8Array")] flags: Col<u8>,
     ) -> Result<()> {
-        let rows = core::PositionRows { account: &account, market: &market, qty: &qty, price: &price, isolated_margin: &isolated_margin, flags: &flags };
+        let rows = core::PositionRows {
+            account: &account,
+            market: &market,
+            qty: &qty,
+            price: &price,
+            isolated_margin: &isolated_margin,
+            flags: &flags,
+        };
         self.write(|e| e.set_positions(&rows))
     }
 
@@ -463,7 +524,12 @@ impl NativeEngine {
     /// Spawned rather than returned as an AsyncTask so that the engine is not held borrowed until
     /// the promise settles: writes may go on meanwhile (the task owns its own `Arc` of the state).
     #[napi(catch_unwind, ts_return_type = "Promise<MarginColumns>")]
-    pub fn sweep_async(&mut self, env: Env, warning_ppm: Option<BigInt>, threads: u32) -> Result<PromiseRaw<'static, MarginColumns>> {
+    pub fn sweep_async(
+        &mut self,
+        env: Env,
+        warning_ppm: Option<BigInt>,
+        threads: u32,
+    ) -> Result<PromiseRaw<'static, MarginColumns>> {
         if threads == 0 || threads > 256 {
             return Err(invalid(format!("threads must be within 1 and 256, got {threads}")));
         }
@@ -477,13 +543,23 @@ impl NativeEngine {
             Some(self.inner.sweep_threads(warning, threads as usize).map_err(err)?)
         };
         let engine = done.is_none().then(|| Arc::clone(&self.inner));
-        let work = env.spawn(SweepTask { engine, done, warning, threads: threads as usize, panic_for_test: false })?;
+        let work = env.spawn(SweepTask {
+            engine,
+            done,
+            warning,
+            threads: threads as usize,
+            panic_for_test: false,
+        })?;
         Ok(work.promise_object())
     }
 
     /// The sweep on `threads` threads (1 = the plain sweep); identical output for any count.
     #[napi(catch_unwind)]
-    pub fn sweep_parallel(&self, warning_ppm: Option<BigInt>, threads: u32) -> Result<MarginColumns> {
+    pub fn sweep_parallel(
+        &self,
+        warning_ppm: Option<BigInt>,
+        threads: u32,
+    ) -> Result<MarginColumns> {
         if threads == 0 || threads > 256 {
             return Err(invalid(format!("threads must be within 1 and 256, got {threads}")));
         }
@@ -496,20 +572,31 @@ impl NativeEngine {
     }
 
     #[napi(catch_unwind)]
-    pub fn account_rows(&self, #[napi(ts_arg_type = "Uint32Array | null | undefined")] accounts: Option<Col<u32>>) -> Result<MarginColumns> {
+    pub fn account_rows(
+        &self,
+        #[napi(ts_arg_type = "Uint32Array | null | undefined")] accounts: Option<Col<u32>>,
+    ) -> Result<MarginColumns> {
         let rows = self.inner.account_rows(accounts.as_ref().map(|c| &c.0[..])).map_err(err)?;
         Ok(margin_columns(&rows))
     }
 
     #[napi(catch_unwind)]
-    pub fn balances(&self, #[napi(ts_arg_type = "Uint32Array")] accounts: Col<u32>) -> Result<BigInt64Array> {
+    pub fn balances(
+        &self,
+        #[napi(ts_arg_type = "Uint32Array")] accounts: Col<u32>,
+    ) -> Result<BigInt64Array> {
         Ok(self.inner.balances(&accounts).map_err(err)?.into())
     }
 
     #[napi(catch_unwind)]
-    pub fn position_risks(&self, #[napi(ts_arg_type = "Uint32Array | null | undefined")] accounts: Option<Col<u32>>) -> Result<PositionRiskColumns> {
+    pub fn position_risks(
+        &self,
+        #[napi(ts_arg_type = "Uint32Array | null | undefined")] accounts: Option<Col<u32>>,
+    ) -> Result<PositionRiskColumns> {
         let r = self.inner.position_risks(accounts.as_ref().map(|c| &c.0[..])).map_err(err)?;
-        let price = |p: Option<core::SolvedPrice>, nearest: bool| p.map(|s| if nearest { s.nearest } else { s.conservative }).unwrap_or(0);
+        let price = |p: Option<core::SolvedPrice>, nearest: bool| {
+            p.map(|s| if nearest { s.nearest } else { s.conservative }).unwrap_or(0)
+        };
         Ok(PositionRiskColumns {
             account: r.iter().map(|x| x.account).collect::<Vec<_>>().into(),
             market: r.iter().map(|x| x.market).collect::<Vec<_>>().into(),
@@ -519,10 +606,26 @@ impl NativeEngine {
             isolated_margin: r.iter().map(|x| x.isolated_margin).collect::<Vec<_>>().into(),
             upnl: r.iter().map(|x| x.upnl).collect::<Vec<_>>().into(),
             maintenance_margin: r.iter().map(|x| x.maintenance_margin).collect::<Vec<_>>().into(),
-            liquidation_price: r.iter().map(|x| price(x.liquidation, false)).collect::<Vec<_>>().into(),
-            liquidation_price_nearest: r.iter().map(|x| price(x.liquidation, true)).collect::<Vec<_>>().into(),
-            bankruptcy_price: r.iter().map(|x| price(x.bankruptcy, false)).collect::<Vec<_>>().into(),
-            bankruptcy_price_nearest: r.iter().map(|x| price(x.bankruptcy, true)).collect::<Vec<_>>().into(),
+            liquidation_price: r
+                .iter()
+                .map(|x| price(x.liquidation, false))
+                .collect::<Vec<_>>()
+                .into(),
+            liquidation_price_nearest: r
+                .iter()
+                .map(|x| price(x.liquidation, true))
+                .collect::<Vec<_>>()
+                .into(),
+            bankruptcy_price: r
+                .iter()
+                .map(|x| price(x.bankruptcy, false))
+                .collect::<Vec<_>>()
+                .into(),
+            bankruptcy_price_nearest: r
+                .iter()
+                .map(|x| price(x.bankruptcy, true))
+                .collect::<Vec<_>>()
+                .into(),
         })
     }
 
@@ -560,7 +663,11 @@ impl NativeEngine {
                 stop_ppm: i64_of(&c.stop_ppm, "stopPpm")?,
                 window: u64_of(&c.window, "window")?,
             },
-            p => return Err(invalid(format!("fund policy must be 0 (exhausted) or 1 (drawdown), got {p}"))),
+            p => {
+                return Err(invalid(format!(
+                    "fund policy must be 0 (exhausted) or 1 (drawdown), got {p}"
+                )))
+            }
         };
         let cfg = core::waterfall::WaterfallConfig {
             fee_rate: i64_of(&c.fee_rate, "feeRate")?,
@@ -580,7 +687,13 @@ impl NativeEngine {
 
     /// Run the whole waterfall at the current marks; returns the first new event's seq.
     #[napi(catch_unwind)]
-    pub fn run_waterfall(&mut self, model: u32, ppm_per_lot: BigInt, cap_ppm: BigInt, now: BigInt) -> Result<BigInt> {
+    pub fn run_waterfall(
+        &mut self,
+        model: u32,
+        ppm_per_lot: BigInt,
+        cap_ppm: BigInt,
+        now: BigInt,
+    ) -> Result<BigInt> {
         let m = fill_model(model, &ppm_per_lot, &cap_ppm)?;
         let t = u64_of(&now, "now")?;
         Ok(BigInt::from(self.write(|e| e.run_waterfall(m, t))?))
@@ -597,7 +710,14 @@ impl NativeEngine {
     }
 
     #[napi(catch_unwind)]
-    pub fn settle_liquidation_fill(&mut self, account: u32, isolated_market: u32, market: u32, qty: BigInt, price: BigInt) -> Result<()> {
+    pub fn settle_liquidation_fill(
+        &mut self,
+        account: u32,
+        isolated_market: u32,
+        market: u32,
+        qty: BigInt,
+        price: BigInt,
+    ) -> Result<()> {
         let (q, p) = (i64_of(&qty, "qty")?, i64_of(&price, "price")?);
         self.write(|e| e.settle_liquidation_fill(account, iso(isolated_market), market, q, p))
     }
@@ -695,7 +815,14 @@ impl NativeEngine {
     /// Smallest reductions reaching a target: kind 0 margin ratio, 1 leverage (ppm), 2 distance of
     /// `market`'s liquidation price from mark (ppm).
     #[napi(catch_unwind)]
-    pub fn plan_deleveraging(&self, account: u32, kind: u32, target_ppm: BigInt, market: u32, fee_rate: BigInt) -> Result<DeleveragePlanColumns> {
+    pub fn plan_deleveraging(
+        &self,
+        account: u32,
+        kind: u32,
+        target_ppm: BigInt,
+        market: u32,
+        fee_rate: BigInt,
+    ) -> Result<DeleveragePlanColumns> {
         use core::planner::DeleverageTarget as T;
         let ppm = i64_of(&target_ppm, "targetPpm")?;
         let target = match kind {
@@ -704,7 +831,10 @@ impl NativeEngine {
             2 => T::LiquidationDistance { market, ppm },
             k => return Err(invalid(format!("target kind must be 0 (margin ratio), 1 (leverage) or 2 (liquidation distance), got {k}"))),
         };
-        let p = self.inner.plan_deleveraging(account, target, i64_of(&fee_rate, "feeRate")?).map_err(err)?;
+        let p = self
+            .inner
+            .plan_deleveraging(account, target, i64_of(&fee_rate, "feeRate")?)
+            .map_err(err)?;
         Ok(DeleveragePlanColumns {
             reached: p.reached,
             fees: big(p.fees as i128),
@@ -715,7 +845,12 @@ impl NativeEngine {
             order_qty: p.orders.iter().map(|o| o.1).collect::<Vec<_>>().into(),
             position_market: p.positions.iter().map(|o| o.0).collect::<Vec<_>>().into(),
             position_qty: p.positions.iter().map(|o| o.1).collect::<Vec<_>>().into(),
-            liquidation_price: p.positions.iter().map(|o| o.2.map_or(0, |x| x.conservative)).collect::<Vec<_>>().into(),
+            liquidation_price: p
+                .positions
+                .iter()
+                .map(|o| o.2.map_or(0, |x| x.conservative))
+                .collect::<Vec<_>>()
+                .into(),
         })
     }
 }

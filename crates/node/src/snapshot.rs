@@ -26,7 +26,10 @@ impl NativeEngine {
 
     /// A new engine from a snapshot; SNAPSHOT_* errors name the offset and field.
     #[napi(factory, catch_unwind)]
-    pub fn restore(env: Env, #[napi(ts_arg_type = "Uint8Array")] bytes: Col<u8>) -> Result<NativeEngine> {
+    pub fn restore(
+        env: Env,
+        #[napi(ts_arg_type = "Uint8Array")] bytes: Col<u8>,
+    ) -> Result<NativeEngine> {
         Ok(NativeEngine::wrap(&env, core::decode_snapshot(&bytes).map_err(err)?))
     }
 
@@ -34,17 +37,29 @@ impl NativeEngine {
     /// (`where` = "sync") or inside the compute of an off-thread sweep ("sweepAsync"), to show
     /// that the guards turn a panic into a JS error and the process and the engine live on.
     #[napi(js_name = "__testPanic", catch_unwind, ts_return_type = "Promise<MarginColumns> | void")]
-    pub fn test_panic(&self, env: Env, at: String) -> Result<Option<PromiseRaw<'static, MarginColumns>>> {
+    pub fn test_panic(
+        &self,
+        env: Env,
+        at: String,
+    ) -> Result<Option<PromiseRaw<'static, MarginColumns>>> {
         if std::env::var("DELEVERAGE_TEST_HOOKS").as_deref() != Ok("1") {
             return Err(invalid("test hooks are disabled (set DELEVERAGE_TEST_HOOKS=1)".into()));
         }
         match at.as_str() {
             "sync" => panic!("forced by the test hook inside a synchronous export"),
             "sweepAsync" => {
-                let task = SweepTask { engine: Some(Arc::clone(&self.inner)), done: None, warning: None, threads: 1, panic_for_test: true };
+                let task = SweepTask {
+                    engine: Some(Arc::clone(&self.inner)),
+                    done: None,
+                    warning: None,
+                    threads: 1,
+                    panic_for_test: true,
+                };
                 Ok(Some(env.spawn(task)?.promise_object()))
             }
-            _ => Err(invalid(format!("__testPanic: where must be \"sync\" or \"sweepAsync\", got {at:?}"))),
+            _ => Err(invalid(format!(
+                "__testPanic: where must be \"sync\" or \"sweepAsync\", got {at:?}"
+            ))),
         }
     }
 }

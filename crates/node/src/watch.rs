@@ -21,7 +21,11 @@ impl NativeEngine {
     /// Move marks and return the status changes since the last call (the first call builds the
     /// index and reports every liquidatable scope).
     #[napi(catch_unwind)]
-    pub fn update_marks(&mut self, #[napi(ts_arg_type = "Uint32Array")] markets: Col<u32>, #[napi(ts_arg_type = "BigInt64Array")] marks: Col<i64>) -> Result<WatchChanges> {
+    pub fn update_marks(
+        &mut self,
+        #[napi(ts_arg_type = "Uint32Array")] markets: Col<u32>,
+        #[napi(ts_arg_type = "BigInt64Array")] marks: Col<i64>,
+    ) -> Result<WatchChanges> {
         let ch = self.write(|e| e.update_marks(&markets, &marks))?;
         Ok(WatchChanges {
             account: ch.iter().map(|c| c.account).collect::<Vec<_>>().into(),
@@ -39,7 +43,13 @@ impl NativeEngine {
 
     /// Apply a batch of fills (signed qty at a price), all or nothing.
     #[napi(catch_unwind)]
-    pub fn apply_fills(&mut self, #[napi(ts_arg_type = "Uint32Array")] account: Col<u32>, #[napi(ts_arg_type = "Uint32Array")] market: Col<u32>, #[napi(ts_arg_type = "BigInt64Array")] qty: Col<i64>, #[napi(ts_arg_type = "BigInt64Array")] price: Col<i64>) -> Result<()> {
+    pub fn apply_fills(
+        &mut self,
+        #[napi(ts_arg_type = "Uint32Array")] account: Col<u32>,
+        #[napi(ts_arg_type = "Uint32Array")] market: Col<u32>,
+        #[napi(ts_arg_type = "BigInt64Array")] qty: Col<i64>,
+        #[napi(ts_arg_type = "BigInt64Array")] price: Col<i64>,
+    ) -> Result<()> {
         self.write(|e| e.apply_fills(&account, &market, &qty, &price))
     }
 
@@ -60,7 +70,13 @@ impl NativeEngine {
     /// [scoring, selection, full sort], the prefix length, the side's size, and 1 if the prefix
     /// equals the head of the full sort.
     #[napi(catch_unwind)]
-    pub fn adl_selection_timing(&self, market: u32, side: i32, ranking: u32, need: BigInt) -> Result<BigInt64Array> {
+    pub fn adl_selection_timing(
+        &self,
+        market: u32,
+        side: i32,
+        ranking: u32,
+        need: BigInt,
+    ) -> Result<BigInt64Array> {
         if side != 1 && side != -1 {
             return Err(invalid(format!("side must be 1 (long) or -1 (short), got {side}")));
         }
@@ -81,6 +97,14 @@ impl NativeEngine {
         let t3 = std::time::Instant::now();
         let same = all.len() >= top.len() && all[..top.len()] == top[..];
         let ns = |a: std::time::Instant, b: std::time::Instant| (b - a).as_nanos() as i64;
-        Ok(vec![ns(t0, t1), ns(t1, t2), ns(t2, t3), top.len() as i64, all.len() as i64, same as i64].into())
+        Ok(vec![
+            ns(t0, t1),
+            ns(t1, t2),
+            ns(t2, t3),
+            top.len() as i64,
+            all.len() as i64,
+            same as i64,
+        ]
+        .into())
     }
 }
