@@ -55,7 +55,8 @@ export function makeFloatBook(book: Book): FloatBook {
   }
   if (M > 256) throw new Error('the float peer keeps markets in a byte')
   book.markets.forEach((m, i) => {
-    if (m.kind !== 0 || m.basis !== 0 || m.form !== 0 || m.floors.length > R) throw new Error('the float peer handles linear, mark-basis deduction tiers (≤ 5)')
+    if (m.kind !== 0 || m.basis !== 0 || m.form !== 0 || m.floors.length > R)
+      throw new Error('the float peer handles linear, mark-basis deduction tiers (≤ 5)')
     const vs = 10 ** (m.priceDecimals + m.qtyDecimals)
     fb.mark[i] = Number(m.mark) / 10 ** m.priceDecimals
     let cum = 0
@@ -74,7 +75,8 @@ export function makeFloatBook(book: Book): FloatBook {
   for (let a = 0; a < A; a++) fb.balance[a] = Number(book.balances[a]!) / atom
   for (let i = 0; i < n; i++) {
     const a = book.account[i]!
-    if (i > 0 && a < book.account[i - 1]!) throw new Error('the float peer wants positions grouped by account')
+    if (i > 0 && a < book.account[i - 1]!)
+      throw new Error('the float peer wants positions grouped by account')
     fb.start[a + 1] = i + 1
     const m = book.markets[book.market[i]!]!
     fb.account[i] = a
@@ -91,7 +93,20 @@ export function makeFloatBook(book: Book): FloatBook {
 
 /** One pass, account by account; returns [liquidatable cross accounts, liquidatable isolated]. */
 export function floatSweep(b: FloatBook): [number, number] {
-  const { start, market, qty, cost, isolated, isolatedMargin, balance, mark, floor, mmr, cum, out } = b
+  const {
+    start,
+    market,
+    qty,
+    cost,
+    isolated,
+    isolatedMargin,
+    balance,
+    mark,
+    floor,
+    mmr,
+    cum,
+    out,
+  } = b
   let n = 0
   let iso = 0
   for (let a = 0, A = b.accounts; a < A; a++) {
@@ -104,7 +119,12 @@ export function floatSweep(b: FloatBook): [number, number] {
       const x = mark[m]!
       const v = Math.abs(q) * x
       const o = m * T
-      const t = m * R + +(v >= floor[o]!) + +(v >= floor[o + 1]!) + +(v >= floor[o + 2]!) + +(v >= floor[o + 3]!)
+      const t =
+        m * R +
+        +(v >= floor[o]!) +
+        +(v >= floor[o + 1]!) +
+        +(v >= floor[o + 2]!) +
+        +(v >= floor[o + 3]!)
       const pm = v * mmr[t]! - cum[t]!
       const u = q * x - cost[i]!
       const s = isolated[i]!
@@ -122,7 +142,22 @@ export function floatSweep(b: FloatBook): [number, number] {
 /** The same loop over positions in store order with per-account accumulators, then a pass over
  * the accounts (what a team writes when positions are not grouped). */
 export function floatSweepScatter(b: FloatBook): [number, number] {
-  const { account, market, qty, cost, isolated, isolatedMargin, balance, mark, floor, mmr, cum, out, equityAcc, mmAcc } = b
+  const {
+    account,
+    market,
+    qty,
+    cost,
+    isolated,
+    isolatedMargin,
+    balance,
+    mark,
+    floor,
+    mmr,
+    cum,
+    out,
+    equityAcc,
+    mmAcc,
+  } = b
   const { hasCross } = b
   equityAcc.set(balance)
   mmAcc.fill(0)
@@ -134,7 +169,12 @@ export function floatSweepScatter(b: FloatBook): [number, number] {
     const x = mark[m]!
     const v = Math.abs(q) * x
     const o = m * T
-    const t = m * R + +(v >= floor[o]!) + +(v >= floor[o + 1]!) + +(v >= floor[o + 2]!) + +(v >= floor[o + 3]!)
+    const t =
+      m * R +
+      +(v >= floor[o]!) +
+      +(v >= floor[o + 1]!) +
+      +(v >= floor[o + 2]!) +
+      +(v >= floor[o + 3]!)
     const pm = v * mmr[t]! - cum[t]!
     const u = q * x - cost[i]!
     const s = isolated[i]!

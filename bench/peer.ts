@@ -11,7 +11,13 @@ export interface PeerMarket {
 }
 export interface PeerAccount {
   balance: number
-  positions: Array<{ market: number; qty: number; entry: number; isolated: boolean; margin: number }>
+  positions: Array<{
+    market: number
+    qty: number
+    entry: number
+    isolated: boolean
+    margin: number
+  }>
 }
 
 export function makePeer(book: Book): { markets: PeerMarket[]; accounts: PeerAccount[] } {
@@ -26,7 +32,10 @@ export function makePeer(book: Book): { markets: PeerMarket[]; accounts: PeerAcc
     return { mark: Number(m.mark) / 10 ** m.priceDecimals, tiers }
   })
   const atom = 10 ** book.quoteDecimals
-  const accounts: PeerAccount[] = Array.from(book.balances, (b) => ({ balance: Number(b) / atom, positions: [] }))
+  const accounts: PeerAccount[] = Array.from(book.balances, (b) => ({
+    balance: Number(b) / atom,
+    positions: [],
+  }))
   for (let i = 0; i < book.qty.length; i++) {
     const m = book.markets[book.market[i]!]!
     accounts[book.account[i]!]!.positions.push({
@@ -41,7 +50,10 @@ export function makePeer(book: Book): { markets: PeerMarket[]; accounts: PeerAcc
 }
 
 /** The peer's sweep: indices of liquidatable accounts (cross) plus isolated position count. */
-export function peerSweep(peer: { markets: PeerMarket[]; accounts: PeerAccount[] }): { accounts: number[]; isolated: number } {
+export function peerSweep(peer: { markets: PeerMarket[]; accounts: PeerAccount[] }): {
+  accounts: number[]
+  isolated: number
+} {
   const out: number[] = []
   let isolated = 0
   const { markets, accounts } = peer

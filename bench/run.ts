@@ -24,7 +24,8 @@ const opt = (name: string) => {
   const i = args.indexOf(name)
   return i < 0 ? undefined : args[i + 1] && !args[i + 1]!.startsWith('--') ? args[i + 1] : ''
 }
-const parseSize = (s: string) => Math.round(Number(s.replace(/[kKmM]$/, '')) * (/[kK]$/.test(s) ? 1e3 : /[mM]$/.test(s) ? 1e6 : 1))
+const parseSize = (s: string) =>
+  Math.round(Number(s.replace(/[kKmM]$/, '')) * (/[kK]$/.test(s) ? 1e3 : /[mM]$/.test(s) ? 1e6 : 1))
 const sizes = (opt('--sizes') || '100k,1M').split(',').map(parseSize)
 // the size of the 3 % book: its sweeps, the public API, incremental and fills sections
 const MAIN = parseSize(opt('--book3') || '1M')
@@ -49,9 +50,15 @@ const machine = {
   platform: `${process.platform}-${process.arch}`,
   loadAtStart: os.loadavg(),
 }
-console.log(`machine: ${machine.cpu}, ${machine.cores} cores, ${machine.memoryGiB} GiB, Node ${machine.node}, ${machine.platform}`)
-console.log(`load average at start: ${machine.loadAtStart.map((x) => x.toFixed(2)).join(' ')} (1, 5, 15 min); every number below carries the 1-min load it was taken under`)
-console.log(`sizes: ${sizes.map(fmtN).join(', ')} positions; measurements with rme > ${RME_LIMIT} % are dropped\n`)
+console.log(
+  `machine: ${machine.cpu}, ${machine.cores} cores, ${machine.memoryGiB} GiB, Node ${machine.node}, ${machine.platform}`,
+)
+console.log(
+  `load average at start: ${machine.loadAtStart.map((x) => x.toFixed(2)).join(' ')} (1, 5, 15 min); every number below carries the 1-min load it was taken under`,
+)
+console.log(
+  `sizes: ${sizes.map(fmtN).join(', ')} positions; measurements with rme > ${RME_LIMIT} % are dropped\n`,
+)
 
 // ---- measuring ---------------------------------------------------------------------------------
 
@@ -68,23 +75,38 @@ interface Measure {
 let sink = 0
 function measure(name: string, fn: () => number, positions?: number, maxTime = 1.5): Measure {
   const l0 = load1()
-  const b = new Benchmark(name, () => {
-    sink += fn()
-  }, { maxTime, minSamples: 5, initCount: 1 })
+  const b = new Benchmark(
+    name,
+    () => {
+      sink += fn()
+    },
+    { maxTime, minSamples: 5, initCount: 1 },
+  )
   b.run()
   const meanMs = b.stats.mean * 1e3
-  const m: Measure = { name, meanMs, rmePct: b.stats.rme, samples: b.stats.sample.length, load: (l0 + load1()) / 2, dropped: b.stats.rme > RME_LIMIT }
+  const m: Measure = {
+    name,
+    meanMs,
+    rmePct: b.stats.rme,
+    samples: b.stats.sample.length,
+    load: (l0 + load1()) / 2,
+    dropped: b.stats.rme > RME_LIMIT,
+  }
   if (positions) m.positionsPerSec = positions / b.stats.mean
   return m
 }
-const msText = (m: Measure) => (m.dropped ? `dropped: rme ${m.rmePct.toFixed(1)} %` : `${m.meanMs.toFixed(m.meanMs < 10 ? 2 : 1)} ms ±${m.rmePct.toFixed(1)} %`)
+const msText = (m: Measure) =>
+  m.dropped
+    ? `dropped: rme ${m.rmePct.toFixed(1)} %`
+    : `${m.meanMs.toFixed(m.meanMs < 10 ? 2 : 1)} ms ±${m.rmePct.toFixed(1)} %`
 /** b's time over a's, or null when either was dropped. */
 const ratio = (a: Measure, b: Measure) => (a.dropped || b.dropped ? null : b.meanMs / a.meanMs)
 const ratioText = (r: number | null) => (r === null ? '—' : `${r.toFixed(r < 10 ? 2 : 1)}×`)
 
 function table(head: string[], rows: string[][]): void {
   const w = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)))
-  for (const r of [head, ...rows]) console.log('  ' + r.map((c, i) => (i === 0 ? c.padEnd(w[i]!) : c.padStart(w[i]!))).join('  '))
+  for (const r of [head, ...rows])
+    console.log('  ' + r.map((c, i) => (i === 0 ? c.padEnd(w[i]!) : c.padStart(w[i]!))).join('  '))
 }
 function timed<T>(f: () => T): [T, number] {
   const t0 = process.hrtime.bigint()
@@ -105,11 +127,21 @@ const tmp = mkdtempSync(path.join(os.tmpdir(), 'deleverage-bench-'))
 process.on('exit', () => rmSync(tmp, { recursive: true, force: true }))
 let tool: string | null = null
 if (rust) {
-  process.stdout.write('building the native measuring tool (cargo build --release --example bench_native)… ')
-  const [r, ms] = timed(() => spawnSync('cargo', ['build', '--release', '-q', '-p', 'deleverage-core', '--example', 'bench_native'], { cwd: ROOT, stdio: ['ignore', 'ignore', 'inherit'] }))
+  process.stdout.write(
+    'building the native measuring tool (cargo build --release --example bench_native)… ',
+  )
+  const [r, ms] = timed(() =>
+    spawnSync(
+      'cargo',
+      ['build', '--release', '-q', '-p', 'deleverage-core', '--example', 'bench_native'],
+      { cwd: ROOT, stdio: ['ignore', 'ignore', 'inherit'] },
+    ),
+  )
   const exe = path.join(ROOT, 'target', 'release', 'examples', 'bench_native')
   tool = r.status === 0 && existsSync(exe) ? exe : null
-  console.log(tool ? `${(ms / 1e3).toFixed(0)} s\n` : 'failed: native live bytes and ADL are skipped\n')
+  console.log(
+    tool ? `${(ms / 1e3).toFixed(0)} s\n` : 'failed: native live bytes and ADL are skipped\n',
+  )
 }
 function runTool(...a: string[]): Record<string, number | boolean> | null {
   if (!tool) return null
@@ -124,7 +156,8 @@ function runTool(...a: string[]): Record<string, number | boolean> | null {
 function writeBookFile(book: Book, file: string): void {
   const parts: Uint8Array[] = [new TextEncoder().encode('DLVBOOK1')]
   const u32 = (...xs: number[]) => parts.push(new Uint8Array(Uint32Array.from(xs).buffer))
-  const i64 = (xs: bigint[] | BigInt64Array) => parts.push(new Uint8Array(BigInt64Array.from(xs).buffer))
+  const i64 = (xs: bigint[] | BigInt64Array) =>
+    parts.push(new Uint8Array(BigInt64Array.from(xs).buffer))
   u32(book.quoteDecimals, book.markets.length)
   for (const m of book.markets) {
     if (m.maintAmount) throw new Error('the tool derives maintenance amounts')
@@ -134,7 +167,15 @@ function writeBookFile(book: Book, file: string): void {
   }
   i64([BigInt(book.balances.length)]), parts.push(new Uint8Array(book.balances.buffer))
   i64([BigInt(book.qty.length)])
-  for (const c of [book.account, book.market, book.qty, book.entry, book.isolatedMargin, book.flags]) parts.push(new Uint8Array(c.buffer, c.byteOffset, c.byteLength))
+  for (const c of [
+    book.account,
+    book.market,
+    book.qty,
+    book.entry,
+    book.isolatedMargin,
+    book.flags,
+  ])
+    parts.push(new Uint8Array(c.buffer, c.byteOffset, c.byteLength))
   writeFileSync(file, Buffer.concat(parts))
 }
 
@@ -146,14 +187,25 @@ interface Counts {
 }
 function exactCounts(c: MarginColumns): Counts {
   let cross = 0
-  for (let i = 0; i < c.account.length; i++) if (c.market[i] === 0xffffffff && c.liquidatable[i] === 1) cross++
+  for (let i = 0; i < c.account.length; i++)
+    if (c.market[i] === 0xffffffff && c.liquidatable[i] === 1) cross++
   let liq = 0
   for (let i = 0; i < c.liquidatable.length; i++) liq += c.liquidatable[i]!
   return { cross, isolated: liq - cross }
 }
 function sameColumns(a: MarginColumns, b: MarginColumns): boolean {
-  const keys = ['account', 'market', 'equity', 'maintenanceMargin', 'marginRatioPpm', 'liquidatable'] as const
-  return keys.every((k) => a[k].length === b[k].length && a[k].every((x: number | bigint, i: number) => x === b[k][i]))
+  const keys = [
+    'account',
+    'market',
+    'equity',
+    'maintenanceMargin',
+    'marginRatioPpm',
+    'liquidatable',
+  ] as const
+  return keys.every(
+    (k) =>
+      a[k].length === b[k].length && a[k].every((x: number | bigint, i: number) => x === b[k][i]),
+  )
 }
 
 interface BookRun {
@@ -167,9 +219,15 @@ interface BookRun {
 }
 
 /** Loads the book into both engines, checks agreement, times the six sweeps. Returns the engines. */
-function sweepBook(book: Book, liquidatablePct: number, label: string): { run: BookRun; nat: Engine; ts: Engine; tsStoreBytes: number } {
+function sweepBook(
+  book: Book,
+  liquidatablePct: number,
+  label: string,
+): { run: BookRun; nat: Engine; ts: Engine; tsStoreBytes: number } {
   const n = book.qty.length
-  console.log(`${label}: ${fmtN(n)} positions, ${fmtN(book.balances.length)} accounts (1–7 positions each), ${book.markets.length} linear markets with 3–5 tiers, ${liquidatablePct} % liquidatable`)
+  console.log(
+    `${label}: ${fmtN(n)} positions, ${fmtN(book.balances.length)} accounts (1–7 positions each), ${book.markets.length} linear markets with 3–5 tiers, ${liquidatablePct} % liquidatable`,
+  )
   const nat = new Engine({ implementation: 'native', quoteDecimals: book.quoteDecimals })
   const [, natLoad] = timed(() => load(nat, book))
   const before = liveJsBytes()
@@ -179,13 +237,20 @@ function sweepBook(book: Book, liquidatablePct: number, label: string): { run: B
   const fb = makeFloatBook(book)
   const peer = makePeer(book)
   const a = nat.core.sweep(null)
-  if (!sameColumns(a, ts.core.sweep(null))) throw new Error('the native and TypeScript sweeps differ')
-  if (!sameColumns(a, nat.core.sweepParallel(null, 2))) throw new Error('the sweep on 2 threads differs')
+  if (!sameColumns(a, ts.core.sweep(null)))
+    throw new Error('the native and TypeScript sweeps differ')
+  if (!sameColumns(a, nat.core.sweepParallel(null, 2)))
+    throw new Error('the sweep on 2 threads differs')
   const exact = exactCounts(a)
   const [gc, gi] = floatSweep(fb)
   const [sc, si] = floatSweepScatter(fb)
   const p = peerSweep(peer)
-  const counts = { exact, floatGrouped: { cross: gc, isolated: gi }, floatScatter: { cross: sc, isolated: si }, objectGraph: { cross: p.accounts.length, isolated: p.isolated } }
+  const counts = {
+    exact,
+    floatGrouped: { cross: gc, isolated: gi },
+    floatScatter: { cross: sc, isolated: si },
+    objectGraph: { cross: p.accounts.length, isolated: p.isolated },
+  }
   console.log(
     `  liquidatable (cross accounts / isolated positions): exact engines ${exact.cross} / ${exact.isolated} (native = TypeScript, row for row); ` +
       `float loop ${gc} / ${gi}; object-graph peer ${p.accounts.length} / ${p.isolated}`,
@@ -193,18 +258,44 @@ function sweepBook(book: Book, liquidatablePct: number, label: string): { run: B
   console.log(`  bulk load: native ${natLoad.toFixed(0)} ms, TypeScript ${tsLoad.toFixed(0)} ms`)
   const slow = n >= 4_000_000 ? 4 : 1.5
   const sweeps = {
-    floatGrouped: measure('typed-array float loop (grouped by account)', () => floatSweep(fb)[0], n),
-    floatScatter: measure('typed-array float loop (scattered accumulators)', () => floatSweepScatter(fb)[0], n),
+    floatGrouped: measure(
+      'typed-array float loop (grouped by account)',
+      () => floatSweep(fb)[0],
+      n,
+    ),
+    floatScatter: measure(
+      'typed-array float loop (scattered accumulators)',
+      () => floatSweepScatter(fb)[0],
+      n,
+    ),
     objectGraph: measure('object-graph JS peer (floats)', () => peerSweep(peer).accounts.length, n),
-    typescript: measure('TypeScript engine (exact)', () => ts.core.sweep(null).account.length, n, slow),
+    typescript: measure(
+      'TypeScript engine (exact)',
+      () => ts.core.sweep(null).account.length,
+      n,
+      slow,
+    ),
     native1: measure('native, 1 thread (exact)', () => nat.core.sweep(null).account.length, n),
-    native2: measure('native, 2 threads (exact)', () => nat.core.sweepParallel(null, 2).account.length, n),
+    native2: measure(
+      'native, 2 threads (exact)',
+      () => nat.core.sweepParallel(null, 2).account.length,
+      n,
+    ),
   }
-  const floatBest = [sweeps.floatGrouped, sweeps.floatScatter].filter((m) => !m.dropped).sort((x, y) => x.meanMs - y.meanMs)[0] ?? sweeps.floatGrouped
+  const floatBest =
+    [sweeps.floatGrouped, sweeps.floatScatter]
+      .filter((m) => !m.dropped)
+      .sort((x, y) => x.meanMs - y.meanMs)[0] ?? sweeps.floatGrouped
   const n1 = sweeps.native1
   table(
     ['sweep', 'time', 'M pos/s', 'load', 'native 1 thread is faster by'],
-    Object.values(sweeps).map((m) => [m.name, msText(m), m.dropped ? '—' : (m.positionsPerSec! / 1e6).toFixed(1), m.load.toFixed(2), m === n1 ? '' : ratioText(ratio(n1, m))]),
+    Object.values(sweeps).map((m) => [
+      m.name,
+      msText(m),
+      m.dropped ? '—' : (m.positionsPerSec! / 1e6).toFixed(1),
+      m.load.toFixed(2),
+      m === n1 ? '' : ratioText(ratio(n1, m)),
+    ]),
   )
   const ratios = {
     nativeOverFloatLoop: ratio(n1, floatBest),
@@ -212,8 +303,18 @@ function sweepBook(book: Book, liquidatablePct: number, label: string): { run: B
     nativeOverTypeScript: ratio(n1, sweeps.typescript),
     twoThreadsOverOne: ratio(sweeps.native2, n1),
   }
-  console.log(`  2 threads over 1: ${ratioText(ratios.twoThreadsOverOne)}; the float peer to beat is the faster of the two float loops`)
-  const run = { positions: n, accounts: book.balances.length, liquidatablePct, counts, loadMs: { native: natLoad, typescript: tsLoad }, sweeps, ratios }
+  console.log(
+    `  2 threads over 1: ${ratioText(ratios.twoThreadsOverOne)}; the float peer to beat is the faster of the two float loops`,
+  )
+  const run = {
+    positions: n,
+    accounts: book.balances.length,
+    liquidatablePct,
+    counts,
+    loadMs: { native: natLoad, typescript: tsLoad },
+    sweeps,
+    ratios,
+  }
   return { run, nat, ts, tsStoreBytes }
 }
 
@@ -243,19 +344,31 @@ function memoryOf(book: Book, nat: Engine, ts: Engine, tsStore: number): MemoryR
     nativeMem = runTool('memory', file)
     rmSync(file, { force: true })
   }
-  const r = { typescriptStoreBytesPerPosition: store / n, typescriptWithIndexBytesPerPosition: withIndex / n, typescriptIndexBuildMs: tsIndexMs, nativeIndexBuildMs: natIndexMs, native: nativeMem }
+  const r = {
+    typescriptStoreBytesPerPosition: store / n,
+    typescriptWithIndexBytesPerPosition: withIndex / n,
+    typescriptIndexBuildMs: tsIndexMs,
+    nativeIndexBuildMs: natIndexMs,
+    native: nativeMem,
+  }
   const nb = (k: string) => (nativeMem ? `${(nativeMem[k] as number).toFixed(1)} B` : 'skipped')
   console.log(
     `  live bytes per position: native store ${nb('storeBytesPerPosition')}, with the watch index ${nb('withIndexBytesPerPosition')} (counting allocator); ` +
       `TypeScript store ${r.typescriptStoreBytesPerPosition.toFixed(1)} B, with the index ${r.typescriptWithIndexBytesPerPosition.toFixed(1)} B (V8 heap + array buffers after GC)`,
   )
-  console.log(`  watch index build (first liquidatable()): native ${natIndexMs.toFixed(0)} ms, TypeScript ${tsIndexMs.toFixed(0)} ms`)
+  console.log(
+    `  watch index build (first liquidatable()): native ${natIndexMs.toFixed(0)} ms, TypeScript ${tsIndexMs.toFixed(0)} ms`,
+  )
   return r
 }
 
 // ---- the sections ------------------------------------------------------------------------------
 
-const report: Record<string, unknown> = { date: new Date().toISOString(), machine, sizes: {} as Record<string, unknown> }
+const report: Record<string, unknown> = {
+  date: new Date().toISOString(),
+  machine,
+  sizes: {} as Record<string, unknown>,
+}
 const bySize = report.sizes as Record<string, unknown>
 for (const n of sizes) {
   const book = makeRaggedBook(n, { liquidatablePct: 0.1 })
@@ -278,7 +391,10 @@ report.book3pct = run3
   const [, coreOnce] = timed(() => fresh.core.sweep(null))
   const [first, firstMs] = timed(() => fresh.sweep())
   const rows = first.liquidatable.length + first.warnings.length
-  const core = measure('engine.core.sweep (typed arrays, indices)', () => nat.core.sweep(null).account.length)
+  const core = measure(
+    'engine.core.sweep (typed arrays, indices)',
+    () => nat.core.sweep(null).account.length,
+  )
   const decimal = measure('engine.sweep() (decimal rows)', () => nat.sweep().liquidatable.length)
   const columns = measure('engine.sweepColumns()', () => nat.sweepColumns().liquidatableCount)
   const columnsIds = measure('engine.sweepColumns() + every accountId(i)', () => {
@@ -290,9 +406,16 @@ report.book3pct = run3
   console.log(`  public API on the native engine, ${fmtN(rows)} rows:`)
   table(
     ['call', 'time', 'load', 'JS on top of the core sweep'],
-    [core, decimal, columns, columnsIds].map((m) => [m.name, msText(m), m.load.toFixed(2), m === core || m.dropped || core.dropped ? '' : `${(m.meanMs - core.meanMs).toFixed(2)} ms`]),
+    [core, decimal, columns, columnsIds].map((m) => [
+      m.name,
+      msText(m),
+      m.load.toFixed(2),
+      m === core || m.dropped || core.dropped ? '' : `${(m.meanMs - core.meanMs).toFixed(2)} ms`,
+    ]),
   )
-  console.log(`  first engine.sweep() on a fresh engine (ids not cached yet): ${firstMs.toFixed(1)} ms against ${coreOnce.toFixed(1)} ms for one core sweep`)
+  console.log(
+    `  first engine.sweep() on a fresh engine (ids not cached yet): ${firstMs.toFixed(1)} ms against ${coreOnce.toFixed(1)} ms for one core sweep`,
+  )
   // The JS layer alone, robust to load: the core's sweep replaced by the same columns, min of 40.
   const cols = nat.core.sweep(null)
   const core0 = nat.core as unknown as { sweep: unknown }
@@ -318,7 +441,16 @@ report.book3pct = run3
     `  the JS layer alone (core sweep replaced by its columns, min of 40): sweep() ${jsLayer.decimalRowsMs.toFixed(2)} ms, ` +
       `sweepColumns() ${jsLayer.columnsMs.toFixed(3)} ms, sweepColumns() + every accountId(i) ${jsLayer.columnsWithIdsMs.toFixed(2)} ms (load ${load1().toFixed(2)})`,
   )
-  report.publicApi = { rows, core, decimal, columns, columnsIds, firstDecimalMs: firstMs, firstCoreMs: coreOnce, jsLayer }
+  report.publicApi = {
+    rows,
+    core,
+    decimal,
+    columns,
+    columnsIds,
+    firstDecimalMs: firstMs,
+    firstCoreMs: coreOnce,
+    jsLayer,
+  }
 }
 
 // Incremental: a walk on the marks where accounts really are re-checked, index build beside it.
@@ -335,9 +467,17 @@ interface WalkResult {
   /** null when the full sweep's measurement was dropped */
   fullSweepOverMeanUpdate: number | null
 }
-function walk(e: Engine, steps: number, rechecked: () => number, bp: number, fullSweep: Measure): WalkResult {
+function walk(
+  e: Engine,
+  steps: number,
+  rechecked: () => number,
+  bp: number,
+  fullSweep: Measure,
+): WalkResult {
   const marks = book3.markets.map((m) => m.mark)
-  const [, buildMs] = timed(() => e.core.updateMarks(Uint32Array.of(0), BigInt64Array.of(marks[0]!)))
+  const [, buildMs] = timed(() =>
+    e.core.updateMarks(Uint32Array.of(0), BigInt64Array.of(marks[0]!)),
+  )
   const rand = lcg(7)
   const us: number[] = []
   const checked: number[] = []
@@ -352,9 +492,11 @@ function walk(e: Engine, steps: number, rechecked: () => number, bp: number, ful
     us.push(Number(process.hrtime.bigint() - t) / 1e3)
     checked.push(rechecked())
   }
-  if (!sameColumns(e.core.sweep(null), e.core.liquidatable())) throw new Error('the watch and the sweep disagree after the walk')
+  if (!sameColumns(e.core.sweep(null), e.core.liquidatable()))
+    throw new Error('the watch and the sweep disagree after the walk')
   const sorted = [...us].sort((x, y) => x - y)
-  const pct = (p: number) => sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)]!
+  const pct = (p: number) =>
+    sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)]!
   const meanUs = us.reduce((x, y) => x + y, 0) / steps
   const fullSweepMs = fullSweep.meanMs
   return {
@@ -376,12 +518,22 @@ function walk(e: Engine, steps: number, rechecked: () => number, bp: number, ful
   const tsWatch = (ts.core as unknown as { inner: { watch: Watch } }).inner.watch
   const l0 = load1()
   const nw = walk(nat, walkSteps, () => natDiag.watchLastRechecked(), 20, run3.sweeps.native1!)
-  const tw = walk(ts, Math.ceil(walkSteps / 10), () => tsWatch.lastRechecked, 20, run3.sweeps.typescript!)
+  const tw = walk(
+    ts,
+    Math.ceil(walkSteps / 10),
+    () => tsWatch.lastRechecked,
+    20,
+    run3.sweeps.typescript!,
+  )
   const line = (name: string, w: WalkResult) =>
     `  ${name}: index built in ${w.indexBuildMs.toFixed(0)} ms; ${w.steps} updates (one market moves 1–20 bp): mean ${w.meanUs.toFixed(1)} µs, p50 ${w.p50Us.toFixed(1)} µs, ` +
     `p99 ${w.p99Us.toFixed(1)} µs; ${w.recheckedMean.toFixed(1)} accounts re-checked per update (at most ${w.recheckedMax}), ${w.flips} status flips; ` +
-    (w.fullSweepOverMeanUpdate === null ? 'the full sweep was dropped (rme), no ratio' : `a full sweep of the same engine (${w.fullSweepMs.toFixed(1)} ms) costs ${w.fullSweepOverMeanUpdate.toFixed(0)} mean updates`)
-  console.log(`  incremental (load ${((l0 + load1()) / 2).toFixed(2)}); each walk ends with watch == sweep checked:`)
+    (w.fullSweepOverMeanUpdate === null
+      ? 'the full sweep was dropped (rme), no ratio'
+      : `a full sweep of the same engine (${w.fullSweepMs.toFixed(1)} ms) costs ${w.fullSweepOverMeanUpdate.toFixed(0)} mean updates`)
+  console.log(
+    `  incremental (load ${((l0 + load1()) / 2).toFixed(2)}); each walk ends with watch == sweep checked:`,
+  )
   console.log(line('native', nw))
   console.log(line('TypeScript', tw))
   report.incremental = { native: nw, typescript: tw }
@@ -409,10 +561,24 @@ function walk(e: Engine, steps: number, rechecked: () => number, bp: number, ful
     const ns = Number(process.hrtime.bigint() - t) / calls
     return { fillsPerCall: k, perCallUs: ns / 1e3, perFillNs: ns / k }
   }
-  const fills = { native: [fillCost(nat, 1, 20_000), fillCost(nat, 1_000, 200)], typescript: [fillCost(ts, 1, 5_000), fillCost(ts, 1_000, 50)] }
+  const fills = {
+    native: [fillCost(nat, 1, 20_000), fillCost(nat, 1_000, 200)],
+    typescript: [fillCost(ts, 1, 5_000), fillCost(ts, 1_000, 50)],
+  }
   const boundary = measure('one native call doing no work', () => nat.core.accountCount())
-  for (const [impl, rs] of Object.entries(fills)) console.log(`  applyFills (${impl}): ` + rs.map((r) => `${r.fillsPerCall} per call ${r.perCallUs.toFixed(1)} µs (${r.perFillNs.toFixed(0)} ns/fill)`).join(', '))
-  console.log(`  one call across the boundary doing no work: ${(boundary.meanMs * 1e6).toFixed(0)} ns ±${boundary.rmePct.toFixed(1)} %\n`)
+  for (const [impl, rs] of Object.entries(fills))
+    console.log(
+      `  applyFills (${impl}): ` +
+        rs
+          .map(
+            (r) =>
+              `${r.fillsPerCall} per call ${r.perCallUs.toFixed(1)} µs (${r.perFillNs.toFixed(0)} ns/fill)`,
+          )
+          .join(', '),
+    )
+  console.log(
+    `  one call across the boundary doing no work: ${(boundary.meanMs * 1e6).toFixed(0)} ns ±${boundary.rmePct.toFixed(1)} %\n`,
+  )
   report.fills = fills
   report.boundaryNs = boundary.meanMs * 1e6
 }
@@ -422,16 +588,32 @@ function walk(e: Engine, steps: number, rechecked: () => number, bp: number, ful
   const r = runTool('adl', String(adlPositions))
   report.adl = r
   if (r) {
-    console.log(`ADL over ${fmtN(adlPositions)} short positions (a quarter in groups of 64 exactly tied scores), ${r.selected} counterparties needed; median of 5:`)
+    console.log(
+      `ADL over ${fmtN(adlPositions)} short positions (a quarter in groups of 64 exactly tied scores), ${r.selected} counterparties needed; median of 5:`,
+    )
     table(
       ['method', 'store order', 'adversarial order (worst first)'],
       [
-        ['selection (heap, f64 filter, exact compare)', `${(r.selectionMs as number).toFixed(2)} ms`, `${(r.selectionAdversarialMs as number).toFixed(2)} ms`],
-        ['keyed sort (f64 key, exact tie-break on near ties)', `${(r.keyedSortMs as number).toFixed(2)} ms`, `${(r.keyedSortAdversarialMs as number).toFixed(2)} ms`],
-        ['exact full sort (256-bit compares), once', `${(r.exactFullSortMs as number).toFixed(1)} ms`, ''],
+        [
+          'selection (heap, f64 filter, exact compare)',
+          `${(r.selectionMs as number).toFixed(2)} ms`,
+          `${(r.selectionAdversarialMs as number).toFixed(2)} ms`,
+        ],
+        [
+          'keyed sort (f64 key, exact tie-break on near ties)',
+          `${(r.keyedSortMs as number).toFixed(2)} ms`,
+          `${(r.keyedSortAdversarialMs as number).toFixed(2)} ms`,
+        ],
+        [
+          'exact full sort (256-bit compares), once',
+          `${(r.exactFullSortMs as number).toFixed(1)} ms`,
+          '',
+        ],
       ],
     )
-    console.log(`  selection over the keyed sort: ${ratioText((r.keyedSortMs as number) / (r.selectionMs as number))} (store order), ${ratioText((r.keyedSortAdversarialMs as number) / (r.selectionAdversarialMs as number))} (adversarial); all four prefixes equal the full sort's head: ${r.agree}\n`)
+    console.log(
+      `  selection over the keyed sort: ${ratioText((r.keyedSortMs as number) / (r.selectionMs as number))} (store order), ${ratioText((r.keyedSortAdversarialMs as number) / (r.selectionAdversarialMs as number))} (adversarial); all four prefixes equal the full sort's head: ${r.agree}\n`,
+    )
   }
 }
 
@@ -439,7 +621,12 @@ finish()
 
 function finish(): never {
   report.loadAtEnd = os.loadavg()
-  console.log(`load average at end: ${os.loadavg().map((x) => x.toFixed(2)).join(' ')}`)
+  console.log(
+    `load average at end: ${os
+      .loadavg()
+      .map((x) => x.toFixed(2))
+      .join(' ')}`,
+  )
   if (jsonOut !== undefined) {
     const file = jsonOut || 'bench-results.json'
     writeFileSync(file, JSON.stringify(report, null, 2) + '\n')

@@ -13,7 +13,17 @@
 //   node scripts/chromium.mjs      unpack if needed and print which browser the test will use
 //                                  (exit 1 with the reason when there is none)
 import { spawnSync } from 'node:child_process'
-import { accessSync, constants, existsSync, mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs'
+import {
+  accessSync,
+  constants,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  renameSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs'
 import { createRequire } from 'node:module'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -23,8 +33,14 @@ const SYSTEM = '/usr/bin/chromium'
 
 /** Flags for a headless run that touches no network and keeps no state (a new profile per run). */
 export const CHROMIUM_ARGS = [
-  '--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-  '--disable-background-networking', '--disable-component-update', '--disable-sync',
+  '--headless',
+  '--no-sandbox',
+  '--disable-gpu',
+  '--disable-quic',
+  '--no-first-run',
+  '--disable-background-networking',
+  '--disable-component-update',
+  '--disable-sync',
 ]
 
 function executable(file) {
@@ -51,7 +67,9 @@ function sparticuz() {
 /** The Chromium playwright-core downloads with `playwright-core install chromium`, if present. */
 function playwrightChromium() {
   try {
-    const file = createRequire(join(root, 'package.json'))('playwright-core').chromium.executablePath()
+    const file = createRequire(join(root, 'package.json'))(
+      'playwright-core',
+    ).chromium.executablePath()
     return executable(file) ? file : null
   } catch {
     return null
@@ -70,12 +88,20 @@ function unpack(pkg, dest) {
       const { default: Chromium, inflate } = await import(${JSON.stringify(join(pkg.dir, 'build', 'index.js'))})
       await Chromium.executablePath()
       await inflate(${JSON.stringify(join(pkg.dir, 'bin', 'al2023.tar.br'))})`
-    const r = spawnSync(process.execPath, ['--input-type=module', '-e', script], { env: { ...process.env, TMPDIR: tmp }, encoding: 'utf8' })
+    const r = spawnSync(process.execPath, ['--input-type=module', '-e', script], {
+      env: { ...process.env, TMPDIR: tmp },
+      encoding: 'utf8',
+    })
     if (r.status !== 0 || !executable(join(tmp, 'chromium'))) {
-      throw new Error(`unpacking @sparticuz/chromium ${pkg.version} failed: ${(r.stderr || r.error?.message || '').trim()}`)
+      throw new Error(
+        `unpacking @sparticuz/chromium ${pkg.version} failed: ${(r.stderr || r.error?.message || '').trim()}`,
+      )
     }
     // Its fonts.conf names /tmp/fonts; point fontconfig at the unpacked font (and the system's).
-    writeFileSync(join(tmp, 'fonts.conf'), `<?xml version="1.0"?>\n<!DOCTYPE fontconfig SYSTEM "fonts.dtd">\n<fontconfig>\n  <dir>${join(dest, 'fonts')}</dir>\n  <dir>/usr/share/fonts</dir>\n  <cachedir>${join(dest, 'fonts-cache')}</cachedir>\n</fontconfig>\n`)
+    writeFileSync(
+      join(tmp, 'fonts.conf'),
+      `<?xml version="1.0"?>\n<!DOCTYPE fontconfig SYSTEM "fonts.dtd">\n<fontconfig>\n  <dir>${join(dest, 'fonts')}</dir>\n  <dir>/usr/share/fonts</dir>\n  <cachedir>${join(dest, 'fonts-cache')}</cachedir>\n</fontconfig>\n`,
+    )
     rmSync(dest, { recursive: true, force: true })
     renameSync(tmp, dest)
   } finally {
@@ -92,17 +118,27 @@ export function findChromium() {
   if (override) {
     return executable(override)
       ? { executablePath: override, env: {}, source: `DELEVERAGE_CHROMIUM=${override}` }
-      : { executablePath: null, reason: `DELEVERAGE_CHROMIUM=${override} is not an executable file` }
+      : {
+          executablePath: null,
+          reason: `DELEVERAGE_CHROMIUM=${override} is not an executable file`,
+        }
   }
-  if (executable(SYSTEM)) return { executablePath: SYSTEM, env: {}, source: `the system's ${SYSTEM}` }
+  if (executable(SYSTEM))
+    return { executablePath: SYSTEM, env: {}, source: `the system's ${SYSTEM}` }
   const pkg = sparticuz()
   if (!pkg) {
-    return { executablePath: null, reason: `neither ${SYSTEM} nor the dev dependency @sparticuz/chromium is installed (run npm install)` }
+    return {
+      executablePath: null,
+      reason: `neither ${SYSTEM} nor the dev dependency @sparticuz/chromium is installed (run npm install)`,
+    }
   }
   if (process.platform !== 'linux' || process.arch !== 'x64') {
     const managed = playwrightChromium()
     if (managed) return { executablePath: managed, env: {}, source: `playwright-core's ${managed}` }
-    return { executablePath: null, reason: `no ${SYSTEM}, and @sparticuz/chromium ships a linux-x64 build only (this is ${process.platform}-${process.arch}): install chromium, run npx playwright-core install chromium, or set DELEVERAGE_CHROMIUM` }
+    return {
+      executablePath: null,
+      reason: `no ${SYSTEM}, and @sparticuz/chromium ships a linux-x64 build only (this is ${process.platform}-${process.arch}): install chromium, run npx playwright-core install chromium, or set DELEVERAGE_CHROMIUM`,
+    }
   }
   const dest = join(root, 'node_modules', '.cache', 'deleverage-chromium', pkg.version)
   if (!executable(join(dest, 'chromium'))) unpack(pkg, dest)
@@ -110,7 +146,9 @@ export function findChromium() {
   return {
     executablePath: join(dest, 'chromium'),
     env: {
-      LD_LIBRARY_PATH: process.env.LD_LIBRARY_PATH ? `${libs}:${process.env.LD_LIBRARY_PATH}` : libs,
+      LD_LIBRARY_PATH: process.env.LD_LIBRARY_PATH
+        ? `${libs}:${process.env.LD_LIBRARY_PATH}`
+        : libs,
       FONTCONFIG_FILE: join(dest, 'fonts.conf'),
     },
     source: `@sparticuz/chromium ${pkg.version} (unpacked in ${dest})`,

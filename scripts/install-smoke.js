@@ -12,60 +12,68 @@
 // --expect native also requires that the postinstall used the prebuilt module
 // (no source build). --expect js sets DELEVERAGE_SKIP_NATIVE_BUILD=1 (CI
 // runners have cargo; a source build would hide the fallback).
-'use strict';
+'use strict'
 
-const { spawnSync } = require('node:child_process');
-const fs = require('node:fs');
-const os = require('node:os');
-const path = require('node:path');
-const { npmEnv } = require('./pack.js');
-const { smoke } = require('./smoke-installed.js');
+const { spawnSync } = require('node:child_process')
+const fs = require('node:fs')
+const os = require('node:os')
+const path = require('node:path')
+const { npmEnv } = require('./pack.js')
+const { smoke } = require('./smoke-installed.js')
 
-const args = process.argv.slice(2);
-const e = args.indexOf('--expect');
-const expect = e >= 0 ? args[e + 1] : undefined;
-const tarballs = args.filter((a, i) => a !== '--expect' && i !== e + 1).map((t) => path.resolve(t));
+const args = process.argv.slice(2)
+const e = args.indexOf('--expect')
+const expect = e >= 0 ? args[e + 1] : undefined
+const tarballs = args.filter((a, i) => a !== '--expect' && i !== e + 1).map((t) => path.resolve(t))
 if ((expect !== 'native' && expect !== 'js') || tarballs.length === 0) {
-  console.error('usage: node scripts/install-smoke.js --expect native|js TARBALL...');
-  process.exit(2);
+  console.error('usage: node scripts/install-smoke.js --expect native|js TARBALL...')
+  process.exit(2)
 }
 
 // The user's environment, minus deleverage's own switches (the release
 // workflow sets DELEVERAGE_SKIP_NATIVE_BUILD for its npm ci).
 function installEnv() {
-  const env = npmEnv();
-  for (const k of Object.keys(env)) if (/^(DELEVERAGE_|NAPI_RS_)/.test(k)) delete env[k];
-  if (expect === 'js') env.DELEVERAGE_SKIP_NATIVE_BUILD = '1';
-  return env;
+  const env = npmEnv()
+  for (const k of Object.keys(env)) if (/^(DELEVERAGE_|NAPI_RS_)/.test(k)) delete env[k]
+  if (expect === 'js') env.DELEVERAGE_SKIP_NATIVE_BUILD = '1'
+  return env
 }
 
-const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'deleverage-consumer-'));
-let failed = false;
+const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'deleverage-consumer-'))
+let failed = false
 try {
-  fs.writeFileSync(path.join(dir, 'package.json'), JSON.stringify({ name: 'consumer', version: '1.0.0', private: true }));
-  const r = spawnSync('npm', ['install', '--offline', '--no-audit', '--no-fund', '--foreground-scripts', ...tarballs], {
-    cwd: dir,
-    env: installEnv(),
-    encoding: 'utf8',
-    shell: process.platform === 'win32',
-  });
-  const output = `${r.stdout}${r.stderr}`;
-  process.stdout.write(output);
-  if (r.error || r.status !== 0) throw new Error(`npm install failed (${r.error ? r.error.message : `exit ${r.status}`})`);
+  fs.writeFileSync(
+    path.join(dir, 'package.json'),
+    JSON.stringify({ name: 'consumer', version: '1.0.0', private: true }),
+  )
+  const r = spawnSync(
+    'npm',
+    ['install', '--offline', '--no-audit', '--no-fund', '--foreground-scripts', ...tarballs],
+    {
+      cwd: dir,
+      env: installEnv(),
+      encoding: 'utf8',
+      shell: process.platform === 'win32',
+    },
+  )
+  const output = `${r.stdout}${r.stderr}`
+  process.stdout.write(output)
+  if (r.error || r.status !== 0)
+    throw new Error(`npm install failed (${r.error ? r.error.message : `exit ${r.status}`})`)
   if (expect === 'native' && !output.includes('deleverage: using the prebuilt native module')) {
-    throw new Error('the postinstall did not use the prebuilt native module');
+    throw new Error('the postinstall did not use the prebuilt native module')
   }
-  const installed = fs.readdirSync(path.join(dir, 'node_modules')).filter((f) => !f.startsWith('.'));
-  console.log(`installed: ${installed.join(', ')}`);
-  const { problems, summary } = smoke(dir, expect);
-  if (summary.warning) process.stdout.write(`warning shown to the user:\n${summary.warning}`);
-  console.log(JSON.stringify({ ...summary, warning: undefined, ok: problems.length === 0 }));
-  for (const p of problems) console.error(`install-smoke: ${p}`);
-  failed = problems.length > 0;
+  const installed = fs.readdirSync(path.join(dir, 'node_modules')).filter((f) => !f.startsWith('.'))
+  console.log(`installed: ${installed.join(', ')}`)
+  const { problems, summary } = smoke(dir, expect)
+  if (summary.warning) process.stdout.write(`warning shown to the user:\n${summary.warning}`)
+  console.log(JSON.stringify({ ...summary, warning: undefined, ok: problems.length === 0 }))
+  for (const p of problems) console.error(`install-smoke: ${p}`)
+  failed = problems.length > 0
 } catch (err) {
-  console.error(`install-smoke: ${err.message}`);
-  failed = true;
+  console.error(`install-smoke: ${err.message}`)
+  failed = true
 } finally {
-  fs.rmSync(dir, { recursive: true, force: true });
+  fs.rmSync(dir, { recursive: true, force: true })
 }
-process.exit(failed ? 1 : 0);
+process.exit(failed ? 1 : 0)

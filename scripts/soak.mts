@@ -48,8 +48,12 @@ const MiB = (b: number) => Math.round((b / 2 ** 20) * 10) / 10
 
 const accounts = positions / 4
 const marketsN = 64
-console.log(`machine: ${os.cpus()[0]?.model ?? '?'}, ${os.cpus().length} cores, ${Math.round(os.totalmem() / 2 ** 30)} GiB, Node ${process.version} (shared with other work)`)
-console.log(`soak: ${implementation} engine, ${positions.toLocaleString('en')} positions, ${accounts.toLocaleString('en')} accounts, ${marketsN} markets, ${minutes} min${yieldEachStep ? '' : ', never yielding to the event loop'}`)
+console.log(
+  `machine: ${os.cpus()[0]?.model ?? '?'}, ${os.cpus().length} cores, ${Math.round(os.totalmem() / 2 ** 30)} GiB, Node ${process.version} (shared with other work)`,
+)
+console.log(
+  `soak: ${implementation} engine, ${positions.toLocaleString('en')} positions, ${accounts.toLocaleString('en')} accounts, ${marketsN} markets, ${minutes} min${yieldEachStep ? '' : ', never yielding to the event loop'}`,
+)
 
 const t0 = performance.now()
 const book = makeBook(positions, accounts, marketsN)
@@ -57,19 +61,35 @@ const engine = new Engine({ quoteDecimals: book.quoteDecimals, implementation })
 load(engine, book)
 const core = engine.core
 core.depositFund(10n ** 15n, 0n) // ten million quote units in the insurance fund
-console.log(`loaded in ${((performance.now() - t0) / 1000).toFixed(1)} s: ${core.positionCount().toLocaleString('en')} positions on the ${engine.implementation} engine`)
+console.log(
+  `loaded in ${((performance.now() - t0) / 1000).toFixed(1)} s: ${core.positionCount().toLocaleString('en')} positions on the ${engine.implementation} engine`,
+)
 
 const opening = book.markets.map((m) => m.mark)
 const marks = opening.slice()
 // Where each book row's position is now (0 after a close or a liquidation's close).
 const qtyNow = book.qty.slice()
 
-interface Sample { t: number; rss: number; heapUsed: number; heapTotal: number; external: number; arrayBuffers: number }
+interface Sample {
+  t: number
+  rss: number
+  heapUsed: number
+  heapTotal: number
+  external: number
+  arrayBuffers: number
+}
 const samples: Sample[] = []
 function sample(): Sample {
   gc!()
   const m = process.memoryUsage()
-  const s = { t: (performance.now() - t0) / 1000, rss: m.rss, heapUsed: m.heapUsed, heapTotal: m.heapTotal, external: m.external, arrayBuffers: m.arrayBuffers }
+  const s = {
+    t: (performance.now() - t0) / 1000,
+    rss: m.rss,
+    heapUsed: m.heapUsed,
+    heapTotal: m.heapTotal,
+    external: m.external,
+    arrayBuffers: m.arrayBuffers,
+  }
   samples.push(s)
   return s
 }
@@ -127,8 +147,10 @@ function fills() {
     const cur = qtyNow[r]!
     let q: bigint
     const k = rand(10)
-    if (cur === 0n) q = orig // re-open a closed position at its original size
-    else if (k === 0) q = 0n // close
+    if (cur === 0n)
+      q = orig // re-open a closed position at its original size
+    else if (k === 0)
+      q = 0n // close
     else q = (orig * BigInt(50 + rand(101))) / 100n || orig // resize: 50 %–150 % of the original
     qty[i] = q
     price[i] = marks[book.market[r]!]!
@@ -150,7 +172,8 @@ function waterfall() {
   waterfallMs += performance.now() - w0
   waterfalls++
   const after = core.ledger()
-  if (after.cashTotal !== before) throw new Error(`waterfall moved the cash total: ${before} -> ${after.cashTotal}`)
+  if (after.cashTotal !== before)
+    throw new Error(`waterfall moved the cash total: ${before} -> ${after.cashTotal}`)
   // Positions it closed stay closed until a fill writes them again (set_positions is an upsert).
   events += after.nextSeq - first
 }
@@ -188,7 +211,9 @@ try {
     if (t >= nextSample) {
       const s = sample()
       const el = (t - loopStart) / 1000
-      console.log(`${fmtSample(s)} | steps ${steps} (${(steps / el).toFixed(1)}/s) sweep avg ${(sweepMs / sweeps).toFixed(1)} ms waterfalls ${waterfalls} events ${events}`)
+      console.log(
+        `${fmtSample(s)} | steps ${steps} (${(steps / el).toFixed(1)}/s) sweep avg ${(sweepMs / sweeps).toFixed(1)} ms waterfalls ${waterfalls} events ${events}`,
+      )
       nextSample = t + sampleSeconds * 1000
     }
   }
@@ -210,16 +235,28 @@ if (after.length >= 2) {
   const mr = after.reduce((a, s) => a + s.rss, 0) / after.length
   const num = after.reduce((a, s) => a + (s.t - mt) * (s.rss - mr), 0)
   const den = after.reduce((a, s) => a + (s.t - mt) ** 2, 0)
-  slope = (num / den) * 60 / 2 ** 20
+  slope = ((num / den) * 60) / 2 ** 20
 }
 
 console.log('==> soak summary')
-console.log(`engine ${implementation}, ${positions.toLocaleString('en')} positions, ${elapsed.toFixed(0)} s of load`)
-console.log(`steps ${steps} (${(steps / elapsed).toFixed(2)}/s): each = marks of ${MARKETS_PER_STEP} markets + full sweep + ${FILL_ROWS} position writes`)
-console.log(`sweeps ${sweeps}, avg ${(sweepMs / Math.max(1, sweeps)).toFixed(1)} ms, max ${sweepMaxMs.toFixed(1)} ms; liquidatable rows seen ${liquidatableSeen}`)
-console.log(`position writes ${fillRows} (${Math.round(fillRows / elapsed)}/s); waterfalls ${waterfalls}, avg ${(waterfallMs / Math.max(1, waterfalls)).toFixed(0)} ms, events ${events}`)
-console.log(`RSS start ${MiB(start.rss)} MiB, end ${MiB(last.rss)} MiB, max ${MiB(maxRss)} MiB; warm-up (${warmupSeconds} s) peak ${MiB(warmPeak)} MiB, after warm-up max ${MiB(afterMax)} MiB, slope ${slope.toFixed(2)} MiB/min`)
-console.log(`heap used start ${MiB(start.heapUsed)} MiB, end ${MiB(last.heapUsed)} MiB; external end ${MiB(last.external)} MiB`)
+console.log(
+  `engine ${implementation}, ${positions.toLocaleString('en')} positions, ${elapsed.toFixed(0)} s of load`,
+)
+console.log(
+  `steps ${steps} (${(steps / elapsed).toFixed(2)}/s): each = marks of ${MARKETS_PER_STEP} markets + full sweep + ${FILL_ROWS} position writes`,
+)
+console.log(
+  `sweeps ${sweeps}, avg ${(sweepMs / Math.max(1, sweeps)).toFixed(1)} ms, max ${sweepMaxMs.toFixed(1)} ms; liquidatable rows seen ${liquidatableSeen}`,
+)
+console.log(
+  `position writes ${fillRows} (${Math.round(fillRows / elapsed)}/s); waterfalls ${waterfalls}, avg ${(waterfallMs / Math.max(1, waterfalls)).toFixed(0)} ms, events ${events}`,
+)
+console.log(
+  `RSS start ${MiB(start.rss)} MiB, end ${MiB(last.rss)} MiB, max ${MiB(maxRss)} MiB; warm-up (${warmupSeconds} s) peak ${MiB(warmPeak)} MiB, after warm-up max ${MiB(afterMax)} MiB, slope ${slope.toFixed(2)} MiB/min`,
+)
+console.log(
+  `heap used start ${MiB(start.heapUsed)} MiB, end ${MiB(last.heapUsed)} MiB; external end ${MiB(last.external)} MiB`,
+)
 if (!failure && after.length && afterMax > warmPeak + toleranceMiB * 2 ** 20) {
   failure = `RSS grew after the warm-up: ${MiB(afterMax)} MiB > peak ${MiB(warmPeak)} MiB + ${toleranceMiB} MiB tolerance`
 }

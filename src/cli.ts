@@ -1,7 +1,16 @@
 // The `deleverage` command line. Exit codes: 0 ok, 2 usage error, 3 invalid input (scenario, path
 // or engine rejection, with the field named), 1 anything unexpected (docs/CLI.md).
 
-import { type DeleverageTarget, type Engine, type FillModel, type Implementation, type WaterfallEvent, type AccountStatus, type PositionReport, type SweepReport } from './engine.js'
+import {
+  type DeleverageTarget,
+  type Engine,
+  type FillModel,
+  type Implementation,
+  type WaterfallEvent,
+  type AccountStatus,
+  type PositionReport,
+  type SweepReport,
+} from './engine.js'
 import { DeleverageError } from './fallback/errors.js'
 import { createWriteStream, writeFileSync } from 'node:fs'
 import { basename } from 'node:path'
@@ -9,8 +18,22 @@ import { formatUnits, parseUnits } from './decimal.js'
 import { demo } from './demo.js'
 import { parseShock, readPathCsv, shockPath } from './pricepath.js'
 import { renderReport, reportData } from './report.js'
-import { engineFromScenario, loadScenarioFile, readScenarioFile, type Scenario } from './scenario.js'
-import { DEFAULT_FEEDBACK, Money, POLICIES, simulate, type Policy, type SimEvent, type SimMarket, type SimResult } from './simulate.js'
+import {
+  engineFromScenario,
+  loadScenarioFile,
+  readScenarioFile,
+  type Scenario,
+} from './scenario.js'
+import {
+  DEFAULT_FEEDBACK,
+  Money,
+  POLICIES,
+  simulate,
+  type Policy,
+  type SimEvent,
+  type SimMarket,
+  type SimResult,
+} from './simulate.js'
 import { columnWidths, Output, table, tableRow } from './text.js'
 
 /** Table rows printed by default: a book of millions of positions is for --json/--ndjson or --all. */
@@ -196,22 +219,45 @@ const COMMANDS = ['check', 'liquidate', 'plan', 'simulate', 'demo']
 
 function positiveInt(v: string | undefined, flag: string, what = 'a positive integer'): number {
   const n = Number(v)
-  if (v === undefined || !/^\d+$/.test(v) || !Number.isSafeInteger(n) || n < 1) throw new UsageError(`${flag} takes ${what}, got ${v ?? 'nothing'}`)
+  if (v === undefined || !/^\d+$/.test(v) || !Number.isSafeInteger(n) || n < 1)
+    throw new UsageError(`${flag} takes ${what}, got ${v ?? 'nothing'}`)
   return n
 }
 
 function parseArgs(argv: string[]): Args | { help: string } {
   const rest: string[] = []
   const a: Args = {
-    command: '', file: '', json: false, ndjson: false, csv: false, limit: DEFAULT_LIMIT, impl: 'auto', warning: undefined, positions: undefined, accounts: undefined, threads: undefined,
-    fill: undefined, account: undefined, target: undefined, fee: undefined, path: undefined, shock: undefined, steps: undefined,
-    policy: undefined, depth: undefined, rounds: undefined, fund: undefined, report: undefined, events: undefined,
+    command: '',
+    file: '',
+    json: false,
+    ndjson: false,
+    csv: false,
+    limit: DEFAULT_LIMIT,
+    impl: 'auto',
+    warning: undefined,
+    positions: undefined,
+    accounts: undefined,
+    threads: undefined,
+    fill: undefined,
+    account: undefined,
+    target: undefined,
+    fee: undefined,
+    path: undefined,
+    shock: undefined,
+    steps: undefined,
+    policy: undefined,
+    depth: undefined,
+    rounds: undefined,
+    fund: undefined,
+    report: undefined,
+    events: undefined,
   }
   let help = false
   let limitGiven = false
   const value = (i: number, flag: string, what: string): string => {
     const v = argv[i]
-    if (v === undefined || (v.startsWith('--') && v.length > 2)) throw new UsageError(`${flag} takes ${what}`)
+    if (v === undefined || (v.startsWith('--') && v.length > 2))
+      throw new UsageError(`${flag} takes ${what}`)
     return v
   }
   for (let i = 0; i < argv.length; i++) {
@@ -228,10 +274,10 @@ function parseArgs(argv: string[]): Args | { help: string } {
       if (limitGiven) throw new UsageError('give --limit N or --all, not both')
       a.limit = positiveInt(argv[++i], arg)
       limitGiven = true
-    }
-    else if (arg === '--impl') {
+    } else if (arg === '--impl') {
       const v = argv[++i]
-      if (v !== 'native' && v !== 'js') throw new UsageError(`--impl takes native or js, got ${v ?? 'nothing'}`)
+      if (v !== 'native' && v !== 'js')
+        throw new UsageError(`--impl takes native or js, got ${v ?? 'nothing'}`)
       a.impl = v
     } else if (arg === '--warning') a.warning = value(++i, arg, 'a ratio such as 0.8')
     else if (arg === '--fill') {
@@ -239,36 +285,51 @@ function parseArgs(argv: string[]): Args | { help: string } {
       const m = /^impact:(\d+):(\d+)$/.exec(v)
       if (v === 'mark') a.fill = 'mark'
       else if (m) a.fill = { ppmPerLot: Number(m[1]), capPpm: Number(m[2]) }
-      else throw new UsageError(`--fill takes mark or impact:PPM_PER_LOT:CAP_PPM, got ${v || 'nothing'}`)
+      else
+        throw new UsageError(
+          `--fill takes mark or impact:PPM_PER_LOT:CAP_PPM, got ${v || 'nothing'}`,
+        )
     } else if (arg === '--account') a.account = value(++i, arg, 'an account id')
     else if (arg === '--fee') a.fee = value(++i, arg, 'a rate such as 0.0005')
     else if (arg === '--target') {
       const v = argv[++i] ?? ''
       const m = /^(ratio|leverage|distance)=([0-9.]+)(?:@(.+))?$/.exec(v)
-      if (!m || (m[1] === 'distance') !== (m[3] !== undefined)) throw new UsageError(`--target takes ratio=R, leverage=L or distance=D@SYMBOL, got ${v || 'nothing'}`)
-      a.target = m[1] === 'ratio' ? { marginRatio: m[2]! } : m[1] === 'leverage' ? { leverage: m[2]! } : { liquidationDistance: m[2]!, symbol: m[3]! }
+      if (!m || (m[1] === 'distance') !== (m[3] !== undefined))
+        throw new UsageError(
+          `--target takes ratio=R, leverage=L or distance=D@SYMBOL, got ${v || 'nothing'}`,
+        )
+      a.target =
+        m[1] === 'ratio'
+          ? { marginRatio: m[2]! }
+          : m[1] === 'leverage'
+            ? { leverage: m[2]! }
+            : { liquidationDistance: m[2]!, symbol: m[3]! }
     } else if (arg === '--positions') a.positions = positiveInt(argv[++i], arg)
     else if (arg === '--accounts') a.accounts = positiveInt(argv[++i], arg)
     else if (arg === '--threads') a.threads = positiveInt(argv[++i], arg)
     else if (arg === '--path') a.path = value(++i, arg, 'a CSV file')
     else if (arg === '--shock') {
       const v = argv[++i]
-      if (v === undefined || !/^[+-]?\d+(\.\d+)?%?$/.test(v)) throw new UsageError(`--shock takes a change such as -20% or -0.2, got ${v ?? 'nothing'}`)
+      if (v === undefined || !/^[+-]?\d+(\.\d+)?%?$/.test(v))
+        throw new UsageError(`--shock takes a change such as -20% or -0.2, got ${v ?? 'nothing'}`)
       a.shock = v
     } else if (arg === '--steps') a.steps = positiveInt(argv[++i], arg)
     else if (arg === '--rounds') a.rounds = positiveInt(argv[++i], arg)
     else if (arg === '--policy') {
       const v = argv[++i]
-      if (v !== 'all' && !POLICIES.includes(v as Policy)) throw new UsageError(`--policy takes ${POLICIES.join(', ')} or all, got ${v ?? 'nothing'}`)
+      if (v !== 'all' && !POLICIES.includes(v as Policy))
+        throw new UsageError(`--policy takes ${POLICIES.join(', ')} or all, got ${v ?? 'nothing'}`)
       a.policy = v as Policy | 'all'
     } else if (arg === '--depth') {
       a.depth = value(++i, arg, 'a percentage such as 2')
-      if (!/^\d+(\.\d+)?$/.test(a.depth) || Number(a.depth) <= 0) throw new UsageError(`--depth takes a positive percentage such as 2, got ${a.depth}`)
+      if (!/^\d+(\.\d+)?$/.test(a.depth) || Number(a.depth) <= 0)
+        throw new UsageError(`--depth takes a positive percentage such as 2, got ${a.depth}`)
     } else if (arg === '--fund') a.fund = value(++i, arg, 'an amount such as 1000000')
     else if (arg === '--report') a.report = value(++i, arg, 'a file name such as report.html')
     else if (arg === '--events') {
       a.events = value(++i, arg, 'a file name ending in .csv or .json')
-      if (!/\.(csv|json)$/i.test(a.events)) throw new UsageError(`--events takes a file name ending in .csv or .json, got ${a.events}`)
+      if (!/\.(csv|json)$/i.test(a.events))
+        throw new UsageError(`--events takes a file name ending in .csv or .json, got ${a.events}`)
     } else if (arg.startsWith('-') && arg !== '-') throw new UsageError(`unknown option ${arg}`)
     else rest.push(arg)
   }
@@ -279,17 +340,30 @@ function parseArgs(argv: string[]): Args | { help: string } {
   a.command = command
   if (command === 'demo') {
     if (rest.length > 1) throw new UsageError('demo takes no file')
-    if (a.positions !== undefined && a.accounts !== undefined && (a.positions < a.accounts || a.positions > a.accounts * 8)) throw new UsageError('--positions must be 1 to 8 times --accounts')
-    if (a.positions !== undefined && a.accounts === undefined && a.positions < 4) throw new UsageError('--positions takes at least 4')
+    if (
+      a.positions !== undefined &&
+      a.accounts !== undefined &&
+      (a.positions < a.accounts || a.positions > a.accounts * 8)
+    )
+      throw new UsageError('--positions must be 1 to 8 times --accounts')
+    if (a.positions !== undefined && a.accounts === undefined && a.positions < 4)
+      throw new UsageError('--positions takes at least 4')
     return a
   }
-  if (command === 'plan' && (!a.account || !a.target)) throw new UsageError('plan needs --account ID and --target ...')
-  if (a.ndjson && command !== 'check') throw new UsageError('--ndjson goes with check (liquidate and simulate stream --json)')
+  if (command === 'plan' && (!a.account || !a.target))
+    throw new UsageError('plan needs --account ID and --target ...')
+  if (a.ndjson && command !== 'check')
+    throw new UsageError('--ndjson goes with check (liquidate and simulate stream --json)')
   if (a.ndjson && a.json) throw new UsageError('give --json or --ndjson, not both')
-  if (!file || rest.length > 2) throw new UsageError(`usage: deleverage ${command} <scenario.json> (deleverage ${command} --help)`)
+  if (!file || rest.length > 2)
+    throw new UsageError(
+      `usage: deleverage ${command} <scenario.json> (deleverage ${command} --help)`,
+    )
   if (command === 'simulate') {
-    if ((a.path === undefined) === (a.shock === undefined)) throw new UsageError('simulate needs --path prices.csv or --shock PCT (not both)')
-    if (a.steps !== undefined && a.shock === undefined) throw new UsageError('--steps goes with --shock')
+    if ((a.path === undefined) === (a.shock === undefined))
+      throw new UsageError('simulate needs --path prices.csv or --shock PCT (not both)')
+    if (a.steps !== undefined && a.shock === undefined)
+      throw new UsageError('--steps goes with --shock')
     if (a.json && a.csv) throw new UsageError('give --json or --csv, not both')
   }
   a.file = file
@@ -327,7 +401,15 @@ interface CheckCounts {
   marginCall: number
 }
 
-const newCounts = (): CheckCounts => ({ accounts: 0, positions: 0, scopes: 0, crossScopes: 0, isolatedScopes: 0, liquidatable: 0, marginCall: 0 })
+const newCounts = (): CheckCounts => ({
+  accounts: 0,
+  positions: 0,
+  scopes: 0,
+  crossScopes: 0,
+  isolatedScopes: 0,
+  liquidatable: 0,
+  marginCall: 0,
+})
 
 /** Accounts per engine call: bounds what is held as objects at a time. */
 const CHECK_CHUNK = 2048
@@ -346,14 +428,22 @@ function sweepFlags(sweep: SweepReport): Map<string, boolean> {
 
 /** An isolated position's scope state; the ratio as the engine rounds it (SPEC §5.3: up, capped at i64). */
 function isolatedScope(p: PositionReport, q: number, flag: boolean | undefined): ScopeState {
-  const eq = parseUnits(p.isolatedMargin!, q, 'isolatedMargin') + parseUnits(p.unrealizedPnl, q, 'unrealizedPnl')
+  const eq =
+    parseUnits(p.isolatedMargin!, q, 'isolatedMargin') +
+    parseUnits(p.unrealizedPnl, q, 'unrealizedPnl')
   const mm = parseUnits(p.maintenanceMargin, q, 'maintenanceMargin')
   let ratio: string | null = null
   if (eq > 0n) {
     const ppm = (mm * RATIO_PPM + eq - 1n) / eq
     ratio = formatUnits(ppm > I64_MAX ? I64_MAX : ppm, 6)
   }
-  return { equity: formatUnits(eq, q), marginRatio: ratio, shortfall: formatUnits(mm - eq, q), liquidatable: flag === true, warning: flag === false }
+  return {
+    equity: formatUnits(eq, q),
+    marginRatio: ratio,
+    shortfall: formatUnits(mm - eq, q),
+    liquidatable: flag === true,
+    warning: flag === false,
+  }
 }
 
 /**
@@ -362,7 +452,11 @@ function isolatedScope(p: PositionReport, q: number, flag: boolean | undefined):
  * margin call is the sweep's word (SPEC §5), for cross accounts and isolated positions alike, so
  * `check` shows exactly the scopes `engine.sweep()` reports. `counts` is updated as rows go by.
  */
-function* checkAccounts(engine: Engine, flags: Map<string, boolean>, counts: CheckCounts): Generator<CheckAccount> {
+function* checkAccounts(
+  engine: Engine,
+  flags: Map<string, boolean>,
+  counts: CheckCounts,
+): Generator<CheckAccount> {
   const q = engine.quoteDecimals
   const cross = engine.core.accountRows(null)
   const balances = engine.core.balances(cross.account)
@@ -428,33 +522,84 @@ function pct(ratio: string | null, maintenanceMargin: string): string {
   return `${ppm / 10000n}.${(ppm % 10000n).toString().padStart(4, '0').slice(0, 2)}%`
 }
 
-const status = (s: { liquidatable?: boolean; warning?: boolean }) => (s.liquidatable ? 'LIQUIDATABLE' : s.warning ? 'margin call' : 'ok')
+const status = (s: { liquidatable?: boolean; warning?: boolean }) =>
+  s.liquidatable ? 'LIQUIDATABLE' : s.warning ? 'margin call' : 'ok'
 
-const SCOPE_HEAD = ['account', 'scope', 'collateral', 'equity', 'maint. margin', 'margin ratio', 'status']
-const POSITION_HEAD = ['account', 'symbol', 'qty', 'entry', 'uPnL', 'maint. margin', 'liq. price', 'bankruptcy', 'mode']
+const SCOPE_HEAD = [
+  'account',
+  'scope',
+  'collateral',
+  'equity',
+  'maint. margin',
+  'margin ratio',
+  'status',
+]
+const POSITION_HEAD = [
+  'account',
+  'symbol',
+  'qty',
+  'entry',
+  'uPnL',
+  'maint. margin',
+  'liq. price',
+  'bankruptcy',
+  'mode',
+]
 
 /** The account's scope rows: its cross scope ('wallet' when it has no cross position, so no margin
  * scope: only the balance), then each isolated position as a scope of its own. */
 function scopeRows(a: CheckAccount): string[][] {
   const crossScope = a.positions.some((p) => !p.isolated)
-  const rows = [[a.account, crossScope ? 'cross' : 'wallet', a.balance, a.equity, a.maintenanceMargin, pct(a.marginRatio, a.maintenanceMargin), crossScope ? status(a) : '—']]
+  const rows = [
+    [
+      a.account,
+      crossScope ? 'cross' : 'wallet',
+      a.balance,
+      a.equity,
+      a.maintenanceMargin,
+      pct(a.marginRatio, a.maintenanceMargin),
+      crossScope ? status(a) : '—',
+    ],
+  ]
   for (const p of a.positions) {
-    if (p.isolated) rows.push([a.account, `${p.symbol} isolated`, p.isolatedMargin!, p.equity!, p.maintenanceMargin, pct(p.marginRatio!, p.maintenanceMargin), status(p)])
+    if (p.isolated)
+      rows.push([
+        a.account,
+        `${p.symbol} isolated`,
+        p.isolatedMargin!,
+        p.equity!,
+        p.maintenanceMargin,
+        pct(p.marginRatio!, p.maintenanceMargin),
+        status(p),
+      ])
   }
   return rows
 }
 
 function positionRows(a: CheckAccount): string[][] {
-  return a.positions.map((p) => [a.account, p.symbol, p.qty, p.entryPrice, p.unrealizedPnl, p.maintenanceMargin, p.liquidationPriceNearest ?? '—', p.bankruptcyPriceNearest ?? '—', p.isolated ? 'isolated' : 'cross'])
+  return a.positions.map((p) => [
+    a.account,
+    p.symbol,
+    p.qty,
+    p.entryPrice,
+    p.unrealizedPnl,
+    p.maintenanceMargin,
+    p.liquidationPriceNearest ?? '—',
+    p.bankruptcyPriceNearest ?? '—',
+    p.isolated ? 'isolated' : 'cross',
+  ])
 }
-
 
 /**
  * The scope and position tables. With a limit, the first `limit` rows of each (one pass, the rest
  * only counted); with --all, every row: one pass for the column widths, then one per table writing
  * rows as they come. Returns the counts of the whole book.
  */
-async function writeCheckTables(out: Output, walk: (c: CheckCounts) => Iterable<CheckAccount>, limit: number | null): Promise<CheckCounts> {
+async function writeCheckTables(
+  out: Output,
+  walk: (c: CheckCounts) => Iterable<CheckAccount>,
+  limit: number | null,
+): Promise<CheckCounts> {
   const counts = newCounts()
   const kept = { scopes: [] as string[][], positions: [] as string[][] }
   const widths = { scopes: columnWidths([SCOPE_HEAD]), positions: columnWidths([POSITION_HEAD]) }
@@ -480,27 +625,45 @@ async function writeCheckTables(out: Output, walk: (c: CheckCounts) => Iterable<
       n++
       if (out.line(tableRow(r, w))) await out.flush()
     }
-    if (n < total) out.line(`… ${total - n} more rows (--all prints every row; --json or --ndjson gives everything)`)
+    if (n < total)
+      out.line(
+        `… ${total - n} more rows (--all prints every row; --json or --ndjson gives everything)`,
+      )
     out.line()
     await out.flush()
   }
   if (limit === null) {
     await section(SCOPE_HEAD, widths.scopes, flatRows(walk(newCounts()), scopeRows), scopeRowCount)
-    await section(POSITION_HEAD, widths.positions, flatRows(walk(newCounts()), positionRows), counts.positions)
+    await section(
+      POSITION_HEAD,
+      widths.positions,
+      flatRows(walk(newCounts()), positionRows),
+      counts.positions,
+    )
   } else {
     await section(SCOPE_HEAD, columnWidths(kept.scopes, widths.scopes), kept.scopes, scopeRowCount)
-    await section(POSITION_HEAD, columnWidths(kept.positions, widths.positions), kept.positions, counts.positions)
+    await section(
+      POSITION_HEAD,
+      columnWidths(kept.positions, widths.positions),
+      kept.positions,
+      counts.positions,
+    )
   }
   return counts
 }
 
-function* flatRows(accounts: Iterable<CheckAccount>, rows: (a: CheckAccount) => string[][]): Generator<string[]> {
+function* flatRows(
+  accounts: Iterable<CheckAccount>,
+  rows: (a: CheckAccount) => string[][],
+): Generator<string[]> {
   for (const a of accounts) yield* rows(a)
 }
 
 function summaryLine(c: CheckCounts, implementation: Implementation): string {
-  return `${c.accounts} accounts, ${c.positions} positions; ${c.scopes} margin scopes (${c.crossScopes} cross, ${c.isolatedScopes} isolated): ` +
+  return (
+    `${c.accounts} accounts, ${c.positions} positions; ${c.scopes} margin scopes (${c.crossScopes} cross, ${c.isolatedScopes} isolated): ` +
     `${c.liquidatable} liquidatable, ${c.marginCall} margin call (engine: ${implementation}; prices are the nearest tick, --json has the conservative trigger tick too)`
+  )
 }
 
 /** JSON values one after another: array elements (`sep` ',\n') or NDJSON lines (`sep` '\n'). */
@@ -543,12 +706,19 @@ async function writeCheck(out: Output, engine: Engine, o: CheckOutput): Promise<
 
 const EVENT_HEAD = ['#', 'event', 'account', 'symbol', 'qty', 'price', 'amount', 'counterparty']
 
-async function writeLiquidate(out: Output, events: WaterfallEvent[], engine: Engine, o: CheckOutput): Promise<void> {
+async function writeLiquidate(
+  out: Output,
+  events: WaterfallEvent[],
+  engine: Engine,
+  o: CheckOutput,
+): Promise<void> {
   if (o.format === 'json') {
     out.write(`{"implementation":${JSON.stringify(engine.implementation)},"events":[\n`)
     await writeJsonRows(out, events, ',\n')
     out.write(`\n],\n"ledger":${JSON.stringify(engine.ledger())},"accounts":[\n`)
-    const flags = sweepFlags(engine.sweep(o.warning === undefined ? {} : { warningRatio: o.warning }))
+    const flags = sweepFlags(
+      engine.sweep(o.warning === undefined ? {} : { warningRatio: o.warning }),
+    )
     const counts = newCounts()
     await writeJsonRows(out, checkAccounts(engine, flags, counts), ',\n')
     out.line(`\n],\n"summary":${JSON.stringify(counts)}}`)
@@ -558,16 +728,30 @@ async function writeLiquidate(out: Output, events: WaterfallEvent[], engine: Eng
     out.line('No account is liquidatable at these marks.\n')
   } else {
     const shown = o.limit === null ? events : events.slice(0, o.limit)
-    const rows = shown.map((e) => [String(e.seq), e.kind, e.account ?? '', e.symbol ?? '', e.qty ?? '', e.price ?? '', e.amount, e.counterparty ?? ''])
+    const rows = shown.map((e) => [
+      String(e.seq),
+      e.kind,
+      e.account ?? '',
+      e.symbol ?? '',
+      e.qty ?? '',
+      e.price ?? '',
+      e.amount,
+      e.counterparty ?? '',
+    ])
     const w = columnWidths(rows, columnWidths([EVENT_HEAD]))
     out.line(tableRow(EVENT_HEAD, w))
     for (const r of rows) if (out.line(tableRow(r, w))) await out.flush()
-    if (shown.length < events.length) out.line(`… ${events.length - shown.length} more events (--all prints every row; --json gives everything)`)
+    if (shown.length < events.length)
+      out.line(
+        `… ${events.length - shown.length} more events (--all prints every row; --json gives everything)`,
+      )
     out.line()
   }
   await writeCheck(out, engine, o)
   const l = engine.ledger()
-  out.line(`insurance fund ${l.insuranceFund}${l.adlMode ? ' (ADL mode)' : ''}; settlement ${l.settlement}; residue ${l.residue}; cash total ${l.cashTotal}`)
+  out.line(
+    `insurance fund ${l.insuranceFund}${l.adlMode ? ' (ADL mode)' : ''}; settlement ${l.settlement}; residue ${l.residue}; cash total ${l.cashTotal}`,
+  )
   return out.flush()
 }
 
@@ -581,7 +765,9 @@ function progressBar(label: string): ((done: number, total: number) => void) | u
     last = pct
     const width = 30
     const fill = Math.round((done * width) / total)
-    process.stderr.write(`\r${label} [${'#'.repeat(fill)}${'.'.repeat(width - fill)}] ${done}/${total}`)
+    process.stderr.write(
+      `\r${label} [${'#'.repeat(fill)}${'.'.repeat(width - fill)}] ${done}/${total}`,
+    )
     if (done >= total) process.stderr.write('\r' + ' '.repeat(label.length + width + 20) + '\r')
   }
 }
@@ -629,9 +815,14 @@ export function main(argv: string[]): number | Promise<number> {
       return 0
     }
     const { engine, warningRatio, fill } = loadEngine(a)
-    const o: CheckOutput = { format: a.ndjson ? 'ndjson' : a.json ? 'json' : 'table', limit: a.limit, warning: a.warning ?? warningRatio }
+    const o: CheckOutput = {
+      format: a.ndjson ? 'ndjson' : a.json ? 'json' : 'table',
+      limit: a.limit,
+      warning: a.warning ?? warningRatio,
+    }
     if (a.command === 'plan') writePlan(out, engine, a)
-    else if (a.command === 'liquidate') await writeLiquidate(out, engine.runWaterfall({ fill: a.fill ?? fill ?? 'mark' }), engine, o)
+    else if (a.command === 'liquidate')
+      await writeLiquidate(out, engine.runWaterfall({ fill: a.fill ?? fill ?? 'mark' }), engine, o)
     else await writeCheck(out, engine, o)
     await out.flush()
     return 0
@@ -642,26 +833,62 @@ export function main(argv: string[]): number | Promise<number> {
 
 /** The engine and the few scenario fields the commands read; the parsed scenario (as big as the
  * book) is let go before any output. */
-function loadEngine(a: Args): { engine: Engine; warningRatio: string | undefined; fill: FillModel | undefined } {
+function loadEngine(a: Args): {
+  engine: Engine
+  warningRatio: string | undefined
+  fill: FillModel | undefined
+} {
   const { scenario, engine } = loadScenarioFile(a.file, { implementation: a.impl })
   return { engine, warningRatio: scenario.warningRatio, fill: scenario.fill }
 }
 
 function writePlan(out: Output, engine: Engine, a: Args): void {
-  const plan = engine.planDeleveraging(a.account!, a.target!, a.fee === undefined ? {} : { fee: a.fee })
+  const plan = engine.planDeleveraging(
+    a.account!,
+    a.target!,
+    a.fee === undefined ? {} : { fee: a.fee },
+  )
   if (a.json) {
-    out.line(JSON.stringify({ implementation: engine.implementation, account: a.account, target: a.target, plan }, null, 2))
+    out.line(
+      JSON.stringify(
+        { implementation: engine.implementation, account: a.account, target: a.target, plan },
+        null,
+        2,
+      ),
+    )
     return
   }
   if (plan.orders.length === 0) out.line(`${a.account} already meets the target.`)
   else out.line(table([['reduce', 'qty'], ...plan.orders.map((o) => [o.symbol, o.qty])]))
-  out.line(`\n${plan.reached ? 'target reached' : 'TARGET NOT REACHABLE even closing everything'}; fees ${plan.fees}; after: equity ${plan.equity}, maintenance margin ${plan.maintenanceMargin}, notional ${plan.notional}`)
-  if (plan.positions.length) out.line('\n' + table([['position', 'qty', 'liq. price'], ...plan.positions.map((p) => [p.symbol, p.qty, p.liquidationPrice ?? '—'])]))
+  out.line(
+    `\n${plan.reached ? 'target reached' : 'TARGET NOT REACHABLE even closing everything'}; fees ${plan.fees}; after: equity ${plan.equity}, maintenance margin ${plan.maintenanceMargin}, notional ${plan.notional}`,
+  )
+  if (plan.positions.length)
+    out.line(
+      '\n' +
+        table([
+          ['position', 'qty', 'liq. price'],
+          ...plan.positions.map((p) => [p.symbol, p.qty, p.liquidationPrice ?? '—']),
+        ]),
+    )
 }
 
 // ---- simulate ------------------------------------------------------------------------------
 
-const CSV_HEAD = ['policy', 'step', 'round', 'seq', 'kind', 'account', 'symbol', 'counterparty', 'qty', 'price', 'amount', 'size']
+const CSV_HEAD = [
+  'policy',
+  'step',
+  'round',
+  'seq',
+  'kind',
+  'account',
+  'symbol',
+  'counterparty',
+  'qty',
+  'price',
+  'amount',
+  'size',
+]
 
 /** One CSV field: quoted when it holds a comma, quote or newline (account ids may). */
 function csvField(v: string | number | null): string {
@@ -674,7 +901,27 @@ async function writeEventsCsv(out: Output, policy: string, events: SimEvent[]): 
   out.line(CSV_HEAD.join(','))
   for (const e of events) {
     if (out.closed) return
-    if (out.line([policy, e.step, e.round, e.seq, e.kind, e.account, e.symbol, e.counterparty, e.qty, e.price, e.amount, e.size].map(csvField).join(','))) await out.flush()
+    if (
+      out.line(
+        [
+          policy,
+          e.step,
+          e.round,
+          e.seq,
+          e.kind,
+          e.account,
+          e.symbol,
+          e.counterparty,
+          e.qty,
+          e.price,
+          e.amount,
+          e.size,
+        ]
+          .map(csvField)
+          .join(','),
+      )
+    )
+      await out.flush()
   }
   await out.flush()
 }
@@ -691,11 +938,17 @@ async function writeEventsFile(file: string, policy: string, events: SimEvent[])
   } else {
     await writeEventsCsv(out, policy, events)
   }
-  await new Promise<void>((resolve, reject) => stream.end((e?: Error | null) => (e ? reject(e) : resolve())))
+  await new Promise<void>((resolve, reject) =>
+    stream.end((e?: Error | null) => (e ? reject(e) : resolve())),
+  )
 }
 
 /** {implementation, results: [...]}: each result's summary as one JSON text, its events a line each. */
-async function writeSimJson(out: Output, implementation: string, results: SimResult[]): Promise<void> {
+async function writeSimJson(
+  out: Output,
+  implementation: string,
+  results: SimResult[],
+): Promise<void> {
   out.write(`{"implementation":${JSON.stringify(implementation)},"results":[\n`)
   for (const [k, r] of results.entries()) {
     const { events, ...rest } = r
@@ -714,11 +967,21 @@ async function writeSimJson(out: Output, implementation: string, results: SimRes
 async function runSimulate(a: Args, out: Output): Promise<void> {
   const scenario = readScenarioFile(a.file)
   const q = scenario.quoteDecimals ?? 8
-  const build = () => engineFromScenario({ ...scenario, insuranceFund: undefined } as Scenario, { implementation: a.impl })
+  const build = () =>
+    engineFromScenario({ ...scenario, insuranceFund: undefined } as Scenario, {
+      implementation: a.impl,
+    })
   const probe = build()
   const metas = scenario.markets.map((m) => probe.marketInit(m))
-  const pathMarkets = metas.map((m) => ({ symbol: m.symbol, priceDecimals: m.priceDecimals, mark: m.mark }))
-  const path = a.path !== undefined ? readPathCsv(a.path, pathMarkets) : shockPath(pathMarkets, parseShock(a.shock!), a.steps ?? 10)
+  const pathMarkets = metas.map((m) => ({
+    symbol: m.symbol,
+    priceDecimals: m.priceDecimals,
+    mark: m.mark,
+  }))
+  const path =
+    a.path !== undefined
+      ? readPathCsv(a.path, pathMarkets)
+      : shockPath(pathMarkets, parseShock(a.shock!), a.steps ?? 10)
   // Depth: a share of each market's long open interest at the start marks (at least one atom).
   const depthPct = parseUnits(a.depth ?? '2', 4, '--depth', { positive: 'INVALID_ARGUMENT' }) // 10^-4 %
   // Long open interest in lots per market, from the engine's columns (not a million report objects).
@@ -730,42 +993,86 @@ async function runSimulate(a: Args, out: Output): Promise<void> {
   }
   const markets: SimMarket[] = metas.map((m, j) => {
     const lots = oi[probe.marketIndex(m.symbol)]!
-    const money = new Money({ index: j, symbol: m.symbol, priceDecimals: m.priceDecimals, qtyDecimals: m.qtyDecimals, inverse: m.kind === 1, contractSize: m.contractSize, depth: 1n }, q)
+    const money = new Money(
+      {
+        index: j,
+        symbol: m.symbol,
+        priceDecimals: m.priceDecimals,
+        qtyDecimals: m.qtyDecimals,
+        inverse: m.kind === 1,
+        contractSize: m.contractSize,
+        depth: 1n,
+      },
+      q,
+    )
     const atoms = money.notional(lots, m.mark)
     const depth = (atoms * depthPct) / 1_000_000n // depthPct is in 10^-4 %: ·10^-6
-    return { index: j, symbol: m.symbol, priceDecimals: m.priceDecimals, qtyDecimals: m.qtyDecimals, inverse: m.kind === 1, contractSize: m.contractSize, depth: depth > 0n ? depth : 1n }
+    return {
+      index: j,
+      symbol: m.symbol,
+      priceDecimals: m.priceDecimals,
+      qtyDecimals: m.qtyDecimals,
+      inverse: m.kind === 1,
+      contractSize: m.contractSize,
+      depth: depth > 0n ? depth : 1n,
+    }
   })
   const fillModel = a.fill ?? scenario.fill ?? { ppmPerLot: 1, capPpm: 30_000 }
-  const fill = fillModel === 'mark' ? { ppmPerLot: 0n, capPpm: 0n } : { ppmPerLot: BigInt(fillModel.ppmPerLot), capPpm: BigInt(fillModel.capPpm) }
-  const fund = parseUnits(a.fund ?? scenario.insuranceFund ?? '0', q, a.fund !== undefined ? '--fund' : 'insuranceFund', { nonNegative: 'INVALID_AMOUNT' })
-  const policies: Policy[] = a.policy === 'all' ? [...POLICIES] : [a.policy ?? scenario.waterfall?.ranking ?? 'bitmex']
+  const fill =
+    fillModel === 'mark'
+      ? { ppmPerLot: 0n, capPpm: 0n }
+      : { ppmPerLot: BigInt(fillModel.ppmPerLot), capPpm: BigInt(fillModel.capPpm) }
+  const fund = parseUnits(
+    a.fund ?? scenario.insuranceFund ?? '0',
+    q,
+    a.fund !== undefined ? '--fund' : 'insuranceFund',
+    { nonNegative: 'INVALID_AMOUNT' },
+  )
+  const policies: Policy[] =
+    a.policy === 'all' ? [...POLICIES] : [a.policy ?? scenario.waterfall?.ranking ?? 'bitmex']
   const { ranking: _r, ...waterfall } = scenario.waterfall ?? {}
   void _r
   const wantEvents = a.events !== undefined || a.csv || a.json
-  const bar = progressBar(`simulating ${policies.length > 1 ? policies.length + ' policies' : policies[0]}`)
+  const bar = progressBar(
+    `simulating ${policies.length > 1 ? policies.length + ' policies' : policies[0]}`,
+  )
   const results: SimResult[] = []
   policies.forEach((policy, k) => {
     const engine = k === 0 ? probe : build()
-    results.push(simulate({ engine, markets }, {
-      path, policy, waterfall, insuranceFund: fund, fill,
-      feedback: { ...(a.rounds ? { maxRounds: a.rounds } : {}) },
-      keepEvents: wantEvents && k === 0,
-      ...(bar ? { onProgress: (d: number) => bar(k * path.length + d, policies.length * path.length) } : {}),
-    }))
+    results.push(
+      simulate(
+        { engine, markets },
+        {
+          path,
+          policy,
+          waterfall,
+          insuranceFund: fund,
+          fill,
+          feedback: { ...(a.rounds ? { maxRounds: a.rounds } : {}) },
+          keepEvents: wantEvents && k === 0,
+          ...(bar
+            ? { onProgress: (d: number) => bar(k * path.length + d, policies.length * path.length) }
+            : {}),
+        },
+      ),
+    )
   })
   const main = results[0]!
   if (a.events !== undefined) {
     await writeEventsFile(a.events, main.policy, main.events!)
   }
   if (a.report !== undefined) {
-    const data = reportData({
-      title: `Deleveraging cascade: ${basename(a.file)}`,
-      settings: [
-        `${a.path !== undefined ? `path ${basename(a.path)}` : `shock ${a.shock} over ${path.length} steps`}; fund ${formatUnits(fund, q)}; fills ${fillModel === 'mark' ? 'at mark' : `slip ${fill.ppmPerLot} ppm per lot up to ${fill.capPpm} ppm`}; depth ${a.depth ?? '2'} % of open interest per 1 %; ${main.implementation} engine`,
-      ],
-      results,
-      quote: 'quote',
-    }, metas.map((m) => formatUnits(m.mark, m.priceDecimals)))
+    const data = reportData(
+      {
+        title: `Deleveraging cascade: ${basename(a.file)}`,
+        settings: [
+          `${a.path !== undefined ? `path ${basename(a.path)}` : `shock ${a.shock} over ${path.length} steps`}; fund ${formatUnits(fund, q)}; fills ${fillModel === 'mark' ? 'at mark' : `slip ${fill.ppmPerLot} ppm per lot up to ${fill.capPpm} ppm`}; depth ${a.depth ?? '2'} % of open interest per 1 %; ${main.implementation} engine`,
+        ],
+        results,
+        quote: 'quote',
+      },
+      metas.map((m) => formatUnits(m.mark, m.priceDecimals)),
+    )
     writeFileSync(a.report, renderReport(data))
   }
   if (a.json) {
@@ -773,13 +1080,43 @@ async function runSimulate(a: Args, out: Output): Promise<void> {
   } else if (a.csv) {
     await writeEventsCsv(out, main.policy, main.events!)
   } else {
-    const rows = [['policy', 'steps', 'rounds', 'partial fills', 'takeovers', 'ADL fills', 'loss shares', 'accounts touched', 'taken', 'required', 'overshoot', 'fund at end']]
+    const rows = [
+      [
+        'policy',
+        'steps',
+        'rounds',
+        'partial fills',
+        'takeovers',
+        'ADL fills',
+        'loss shares',
+        'accounts touched',
+        'taken',
+        'required',
+        'overshoot',
+        'fund at end',
+      ],
+    ]
     for (const r of results) {
       const t = r.totals
-      rows.push([r.policy, String(t.steps), String(t.rounds), String(t.partialFills), String(t.takeovers), String(t.adlFills), String(t.socialised), String(t.accountsTouched), t.taken, t.required, t.overshoot, t.insuranceFundEnd])
+      rows.push([
+        r.policy,
+        String(t.steps),
+        String(t.rounds),
+        String(t.partialFills),
+        String(t.takeovers),
+        String(t.adlFills),
+        String(t.socialised),
+        String(t.accountsTouched),
+        t.taken,
+        t.required,
+        t.overshoot,
+        t.insuranceFundEnd,
+      ])
     }
     out.line(table(rows))
-    out.line(`\ncash ${results.every((r) => r.totals.cashConserved) ? 'conserved exactly at every step' : 'NOT CONSERVED'}; ${results.reduce((x, r) => x + r.totals.events, 0)} events (engine: ${main.implementation})`)
+    out.line(
+      `\ncash ${results.every((r) => r.totals.cashConserved) ? 'conserved exactly at every step' : 'NOT CONSERVED'}; ${results.reduce((x, r) => x + r.totals.events, 0)} events (engine: ${main.implementation})`,
+    )
     if (a.report !== undefined) out.line(`report: ${a.report}`)
     if (a.events !== undefined) out.line(`events: ${a.events}`)
   }

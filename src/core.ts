@@ -215,7 +215,13 @@ export interface CoreEngine {
   /** model 0 = at mark, 1 = impact (ppmPerLot, capPpm). Returns the first new event's seq. */
   runWaterfall(model: number, ppmPerLot: bigint, capPpm: bigint, now: bigint): bigint
   planLiquidation(account: number, isolatedMarket: number): PlanColumns
-  settleLiquidationFill(account: number, isolatedMarket: number, market: number, qty: bigint, price: bigint): void
+  settleLiquidationFill(
+    account: number,
+    isolatedMarket: number,
+    market: number,
+    qty: bigint,
+    price: bigint,
+  ): void
   takeOver(account: number, isolatedMarket: number): void
   settleEngineFill(market: number, qty: bigint, price: bigint): void
   autoDeleverage(market: number): void
@@ -231,7 +237,13 @@ export interface CoreEngine {
   enginePosition(market: number): BigInt64Array
   adlQueue(market: number, side: number, ranking: number): QueueColumns
   /** kind 0 margin ratio, 1 leverage, 2 liquidation distance of `market` (all targets in ppm). */
-  planDeleveraging(account: number, kind: number, targetPpm: bigint, market: number, feeRate: bigint): DeleveragePlanColumns
+  planDeleveraging(
+    account: number,
+    kind: number,
+    targetPpm: bigint,
+    market: number,
+    feeRate: bigint,
+  ): DeleveragePlanColumns
 
   // ---- state hash and snapshots (SPEC §12); restore is the static `restore(bytes)` of each ----
   /** SHA-256 of the canonical state bytes as 64 hex digits: equal states, equal hashes, in both engines. */
@@ -248,5 +260,10 @@ export interface CoreEngine {
   liquidatable(): MarginColumns
   /** Apply fills: account[i] traded qty[i] lots (signed, > 0 bought) of market[i] at price[i]
    * ticks; all or nothing. */
-  applyFills(account: Uint32Array, market: Uint32Array, qty: BigInt64Array, price: BigInt64Array): void
+  applyFills(
+    account: Uint32Array,
+    market: Uint32Array,
+    qty: BigInt64Array,
+    price: BigInt64Array,
+  ): void
 }

@@ -22,7 +22,12 @@ export interface ParseRules {
  * Parse `value` into integer units of 10^-decimals. Strings and numbers are decimal amounts;
  * a bigint is taken as integer units already. `field` names the value in error messages.
  */
-export function parseUnits(value: unknown, decimals: number, field: string, rules: ParseRules = {}): bigint {
+export function parseUnits(
+  value: unknown,
+  decimals: number,
+  field: string,
+  rules: ParseRules = {},
+): bigint {
   let units: bigint
   if (typeof value === 'bigint') {
     units = value
@@ -34,34 +39,55 @@ export function parseUnits(value: unknown, decimals: number, field: string, rule
       }
       text = String(value)
       if (/e/i.test(text) || (Number.isInteger(value) && !Number.isSafeInteger(value))) {
-        throw new DeleverageError('INVALID_NUMBER', `${field}: ${value} cannot be converted exactly; pass a decimal string or bigint`)
+        throw new DeleverageError(
+          'INVALID_NUMBER',
+          `${field}: ${value} cannot be converted exactly; pass a decimal string or bigint`,
+        )
       }
     } else if (typeof value === 'string') {
       // Bounded before any parsing: a string of millions of digits is refused at once, not after
       // seconds of regex and BigInt work (i128 needs 39 digits, 18 decimals at most follow).
       if (value.length > MAX_DECIMAL_CHARS) {
-        throw new DeleverageError('INVALID_NUMBER', `${field}: ${rustDebugCut(value)} (${value.length} characters) is longer than any amount (${MAX_DECIMAL_CHARS})`)
+        throw new DeleverageError(
+          'INVALID_NUMBER',
+          `${field}: ${rustDebugCut(value)} (${value.length} characters) is longer than any amount (${MAX_DECIMAL_CHARS})`,
+        )
       }
       text = value.trim()
     } else {
-      throw new DeleverageError('INVALID_NUMBER', `${field}: expected a decimal string, bigint or number, got ${describe(value)}`)
+      throw new DeleverageError(
+        'INVALID_NUMBER',
+        `${field}: expected a decimal string, bigint or number, got ${describe(value)}`,
+      )
     }
     const m = DECIMAL.exec(text)
     if (!m) {
-      throw new DeleverageError('INVALID_NUMBER', `${field}: ${rustDebugCut(text)} is not a decimal number`)
+      throw new DeleverageError(
+        'INVALID_NUMBER',
+        `${field}: ${rustDebugCut(text)} is not a decimal number`,
+      )
     }
     const frac = (m[3] ?? '').replace(/0+$/, '')
     if (frac.length > decimals) {
-      throw new DeleverageError('TOO_MANY_DECIMALS', `${field}: ${rustDebugCut(text)} has more than ${decimals} decimals`)
+      throw new DeleverageError(
+        'TOO_MANY_DECIMALS',
+        `${field}: ${rustDebugCut(text)} has more than ${decimals} decimals`,
+      )
     }
     units = BigInt(m[2] + frac.padEnd(decimals, '0'))
     if (m[1] === '-') units = -units
   }
   if (rules.positive && units <= 0n) {
-    throw new DeleverageError(rules.positive, `${field}: must be positive, got ${formatUnits(units, decimals)}`)
+    throw new DeleverageError(
+      rules.positive,
+      `${field}: must be positive, got ${formatUnits(units, decimals)}`,
+    )
   }
   if (rules.nonNegative && units < 0n) {
-    throw new DeleverageError(rules.nonNegative, `${field}: must not be negative, got ${formatUnits(units, decimals)}`)
+    throw new DeleverageError(
+      rules.nonNegative,
+      `${field}: must not be negative, got ${formatUnits(units, decimals)}`,
+    )
   }
   return units
 }

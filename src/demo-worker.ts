@@ -3,6 +3,13 @@
 import { parentPort, workerData } from 'node:worker_threads'
 import { runDemoPolicy } from './demo.js'
 
-const { policy, positions, accounts, implementation } = workerData as { policy: Parameters<typeof runDemoPolicy>[0]; positions: number; accounts: number; implementation: 'native' | 'js' | undefined }
-const { result, ms } = runDemoPolicy(policy, positions, accounts, implementation, (d) => parentPort!.postMessage({ progress: d }))
+const { policy, positions, accounts, implementation } = workerData as {
+  policy: Parameters<typeof runDemoPolicy>[0]
+  positions: number
+  accounts: number
+  implementation: 'native' | 'js' | undefined
+}
+const { result, ms } = runDemoPolicy(policy, positions, accounts, implementation, (d) =>
+  parentPort!.postMessage({ progress: d }),
+)
 parentPort!.postMessage({ result, ms })

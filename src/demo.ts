@@ -50,32 +50,54 @@ export const DEMO = {
 /** Depth per market: long open interest (atoms at the start price) / divisor. */
 export function depthFromBook(book: Book, divisor: bigint): bigint[] {
   const oi = book.markets.map(() => 0n)
-  for (let i = 0; i < book.qty.length; i++) if (book.qty[i]! > 0n) oi[book.market[i]!]! += book.qty[i]!
+  for (let i = 0; i < book.qty.length; i++)
+    if (book.qty[i]! > 0n) oi[book.market[i]!]! += book.qty[i]!
   return book.markets.map((m, j) => {
     const s = book.quoteDecimals - m.priceDecimals - m.qtyDecimals
-    const atoms = s >= 0 ? oi[j]! * m.mark * 10n ** BigInt(s) : (oi[j]! * m.mark) / 10n ** BigInt(-s)
+    const atoms =
+      s >= 0 ? oi[j]! * m.mark * 10n ** BigInt(s) : (oi[j]! * m.mark) / 10n ** BigInt(-s)
     const d = atoms / divisor
     return d > 0n ? d : 1n
   })
 }
 
 /** Run one policy on a freshly built book (what each worker does). */
-export function runDemoPolicy(policy: Policy, positions: number, accounts: number, implementation: Implementation | undefined, onProgress?: (d: number, t: number) => void): { result: SimResult; ms: number } {
+export function runDemoPolicy(
+  policy: Policy,
+  positions: number,
+  accounts: number,
+  implementation: Implementation | undefined,
+  onProgress?: (d: number, t: number) => void,
+): { result: SimResult; ms: number } {
   const t0 = performance.now()
   const book = makeMarketBook(positions, accounts, DEMO.bookSeed)
-  const engine = new Engine({ quoteDecimals: book.quoteDecimals, ...(implementation ? { implementation } : {}) })
+  const engine = new Engine({
+    quoteDecimals: book.quoteDecimals,
+    ...(implementation ? { implementation } : {}),
+  })
   load(engine, book)
   const depth = depthFromBook(book, DEMO.depthDivisor)
-  const markets: SimMarket[] = book.markets.map((m, j) => ({ index: j, symbol: m.symbol, priceDecimals: m.priceDecimals, qtyDecimals: m.qtyDecimals, inverse: false, contractSize: 1n, depth: depth[j]! }))
-  const result = simulate({ engine, markets }, {
-    path: crashPath(SIM_MARKETS, DEMO.steps, DEMO.depthPct, DEMO.pathSeed),
-    policy,
-    waterfall: DEMO.waterfall,
-    insuranceFund: DEMO.insuranceFund * 10n ** BigInt(book.quoteDecimals),
-    fill: DEMO.fill,
-    feedback: DEMO.feedback,
-    ...(onProgress ? { onProgress } : {}),
-  })
+  const markets: SimMarket[] = book.markets.map((m, j) => ({
+    index: j,
+    symbol: m.symbol,
+    priceDecimals: m.priceDecimals,
+    qtyDecimals: m.qtyDecimals,
+    inverse: false,
+    contractSize: 1n,
+    depth: depth[j]!,
+  }))
+  const result = simulate(
+    { engine, markets },
+    {
+      path: crashPath(SIM_MARKETS, DEMO.steps, DEMO.depthPct, DEMO.pathSeed),
+      policy,
+      waterfall: DEMO.waterfall,
+      insuranceFund: DEMO.insuranceFund * 10n ** BigInt(book.quoteDecimals),
+      fill: DEMO.fill,
+      feedback: DEMO.feedback,
+      ...(onProgress ? { onProgress } : {}),
+    },
+  )
   return { result, ms: performance.now() - t0 }
 }
 
@@ -86,18 +108,32 @@ function usd(s: string): string {
   return (neg ? '−' : '') + int.replace(/\B(?=(\d{3})+(?!\d))/g, ',')
 }
 
-async function runAll(o: DemoOptions, positions: number, accounts: number): Promise<Map<Policy, { result: SimResult; ms: number }>> {
+async function runAll(
+  o: DemoOptions,
+  positions: number,
+  accounts: number,
+): Promise<Map<Policy, { result: SimResult; ms: number }>> {
   const out = new Map<Policy, { result: SimResult; ms: number }>()
   const total = POLICIES.length * DEMO.steps
   const done = new Map<Policy, number>()
   const tick = (p: Policy, d: number) => {
     done.set(p, d)
-    o.progress?.([...done.values()].reduce((a, b) => a + b, 0), total)
+    o.progress?.(
+      [...done.values()].reduce((a, b) => a + b, 0),
+      total,
+    )
   }
   const workerFile = join(moduleDir, 'demo-worker.js')
-  const threads = Math.max(1, Math.min(o.threads ?? Math.min(2, availableParallelism()), POLICIES.length))
+  const threads = Math.max(
+    1,
+    Math.min(o.threads ?? Math.min(2, availableParallelism()), POLICIES.length),
+  )
   if (threads === 1 || !existsSync(workerFile)) {
-    for (const p of POLICIES) out.set(p, runDemoPolicy(p, positions, accounts, o.implementation, (d) => tick(p, d)))
+    for (const p of POLICIES)
+      out.set(
+        p,
+        runDemoPolicy(p, positions, accounts, o.implementation, (d) => tick(p, d)),
+      )
     return out
   }
   const queue = [...POLICIES]
@@ -105,13 +141,19 @@ async function runAll(o: DemoOptions, positions: number, accounts: number): Prom
     for (let p = queue.shift(); p; p = queue.shift()) {
       const policy = p
       const r = await new Promise<{ result: SimResult; ms: number }>((resolve, reject) => {
-        const w = new Worker(workerFile, { workerData: { policy, positions, accounts, implementation: o.implementation } })
+        const w = new Worker(workerFile, {
+          workerData: { policy, positions, accounts, implementation: o.implementation },
+        })
         w.on('message', (m: { progress?: number; result?: SimResult; ms?: number }) => {
           if (m.progress !== undefined) tick(policy, m.progress)
           else resolve({ result: m.result!, ms: m.ms! })
         })
         w.on('error', reject)
-        w.on('exit', (code) => code !== 0 && reject(new Error(`demo worker for ${policy} exited with ${code}`)))
+        w.on(
+          'exit',
+          (code) =>
+            code !== 0 && reject(new Error(`demo worker for ${policy} exited with ${code}`)),
+        )
       })
       out.set(policy, r)
     }
@@ -120,51 +162,110 @@ async function runAll(o: DemoOptions, positions: number, accounts: number): Prom
   return out
 }
 
-export async function demo(o: DemoOptions = {}): Promise<{ results: SimResult[]; reportPath: string; ms: number }> {
+export async function demo(
+  o: DemoOptions = {},
+): Promise<{ results: SimResult[]; reportPath: string; ms: number }> {
   const log = o.log ?? ((l: string) => console.log(l))
   const positions = o.positions ?? 1_000_000
   const accounts = o.accounts ?? Math.max(1, Math.floor(positions / 4))
   const t0 = performance.now()
   const impl = o.implementation ?? new Engine().implementation
   log(`deleverage demo — ${impl} engine`)
-  log(`market: ${positions.toLocaleString('en')} positions, ${accounts.toLocaleString('en')} accounts, ${SIM_MARKETS.length} perpetuals (${SIM_MARKETS.map((m) => m.symbol).join(', ')}) with Binance-shaped brackets`)
-  log(`path: ${DEMO.steps} one-minute steps, BTC −${DEMO.depthPct} % at the low with two rebounds (alts by beta); fund ${usd(DEMO.insuranceFund.toString())} USDT; fills slip 1 ppm per lot up to 3 %; liquidation flow moves the mark (depth 2 % of open interest per 1 %)\n`)
+  log(
+    `market: ${positions.toLocaleString('en')} positions, ${accounts.toLocaleString('en')} accounts, ${SIM_MARKETS.length} perpetuals (${SIM_MARKETS.map((m) => m.symbol).join(', ')}) with Binance-shaped brackets`,
+  )
+  log(
+    `path: ${DEMO.steps} one-minute steps, BTC −${DEMO.depthPct} % at the low with two rebounds (alts by beta); fund ${usd(DEMO.insuranceFund.toString())} USDT; fills slip 1 ppm per lot up to 3 %; liquidation flow moves the mark (depth 2 % of open interest per 1 %)\n`,
+  )
   const runs = await runAll({ ...o, implementation: impl }, positions, accounts)
   const results = POLICIES.map((p) => runs.get(p)!.result)
   const main = results[0]!
-  const rows: string[][] = [['step', 'BTC path', 'BTC mark', 'partial fills', 'takeovers', 'ADL fills', 'liquidation volume', 'insurance fund']]
+  const rows: string[][] = [
+    [
+      'step',
+      'BTC path',
+      'BTC mark',
+      'partial fills',
+      'takeovers',
+      'ADL fills',
+      'liquidation volume',
+      'insurance fund',
+    ],
+  ]
   for (const s of main.steps) {
     if (s.partialFills + s.takeovers + s.adlFills === 0) continue
-    rows.push([String(s.step), s.path[0]!, s.mark[0]!, s.partialFills.toLocaleString('en'), s.takeovers.toLocaleString('en'), s.adlFills.toLocaleString('en'), usd(s.liquidationVolume), usd(s.insuranceFund)])
+    rows.push([
+      String(s.step),
+      s.path[0]!,
+      s.mark[0]!,
+      s.partialFills.toLocaleString('en'),
+      s.takeovers.toLocaleString('en'),
+      s.adlFills.toLocaleString('en'),
+      usd(s.liquidationVolume),
+      usd(s.insuranceFund),
+    ])
   }
   log(`the crash under ${main.policy} ranking (steps with liquidations; USDT):`)
   log(table(rows))
   log('')
-  const cmp: string[][] = [['policy', 'ADL fills', 'loss shares', 'accounts touched', 'taken', 'required', 'overshoot', 'fund at end', 'liq. volume', 'run s']]
+  const cmp: string[][] = [
+    [
+      'policy',
+      'ADL fills',
+      'loss shares',
+      'accounts touched',
+      'taken',
+      'required',
+      'overshoot',
+      'fund at end',
+      'liq. volume',
+      'run s',
+    ],
+  ]
   for (const r of results) {
     const t = r.totals
-    cmp.push([r.policy, t.adlFills.toLocaleString('en'), t.socialised.toLocaleString('en'), t.accountsTouched.toLocaleString('en'), usd(t.taken), usd(t.required), usd(t.overshoot), usd(t.insuranceFundEnd), usd(t.liquidationVolume), (runs.get(r.policy)!.ms / 1000).toFixed(1)])
+    cmp.push([
+      r.policy,
+      t.adlFills.toLocaleString('en'),
+      t.socialised.toLocaleString('en'),
+      t.accountsTouched.toLocaleString('en'),
+      usd(t.taken),
+      usd(t.required),
+      usd(t.overshoot),
+      usd(t.insuranceFundEnd),
+      usd(t.liquidationVolume),
+      (runs.get(r.policy)!.ms / 1000).toFixed(1),
+    ])
   }
-  log('policies compared on the same book and path (USDT; taken = winners\' profit given up against mark, or loss shares;')
+  log(
+    "policies compared on the same book and path (USDT; taken = winners' profit given up against mark, or loss shares;",
+  )
   log('required = bankrupt losses at mark the fund could not cover; overshoot = taken − required):')
   log(table(cmp))
   const conserved = results.every((r) => r.totals.cashConserved)
   const events = results.reduce((a, r) => a + r.totals.events, 0)
   const reportPath = o.report ?? join(process.cwd(), 'report.html')
   const start = SIM_MARKETS.map((m) => formatUnits(m.price, m.priceDecimals))
-  const data = reportData({
-    title: `Deleveraging cascade: ${positions.toLocaleString('en')} positions through a ${DEMO.steps}-minute crash`,
-    settings: [
-      `${positions.toLocaleString('en')} positions, ${accounts.toLocaleString('en')} accounts, ${SIM_MARKETS.length} USDT perpetuals with Binance-shaped brackets (seed ${DEMO.bookSeed})`,
-      `Path: ${DEMO.steps} one-minute steps, BTC −${DEMO.depthPct} % at the low, two rebounds (seed ${DEMO.pathSeed}); liquidation flow moves the mark (depth 2 % of open interest per 1 %, half recovered per minute)`,
-      `Waterfall: fee 0.5 %, buffer 2 %, fills slip 1 ppm per lot up to 3 %, ADL at the bankruptcy price; insurance fund ${usd(DEMO.insuranceFund.toString())} USDT; ${impl} engine`,
-    ],
-    results,
-    quote: 'USDT',
-  }, start)
+  const data = reportData(
+    {
+      title: `Deleveraging cascade: ${positions.toLocaleString('en')} positions through a ${DEMO.steps}-minute crash`,
+      settings: [
+        `${positions.toLocaleString('en')} positions, ${accounts.toLocaleString('en')} accounts, ${SIM_MARKETS.length} USDT perpetuals with Binance-shaped brackets (seed ${DEMO.bookSeed})`,
+        `Path: ${DEMO.steps} one-minute steps, BTC −${DEMO.depthPct} % at the low, two rebounds (seed ${DEMO.pathSeed}); liquidation flow moves the mark (depth 2 % of open interest per 1 %, half recovered per minute)`,
+        `Waterfall: fee 0.5 %, buffer 2 %, fills slip 1 ppm per lot up to 3 %, ADL at the bankruptcy price; insurance fund ${usd(DEMO.insuranceFund.toString())} USDT; ${impl} engine`,
+      ],
+      results,
+      quote: 'USDT',
+    },
+    start,
+  )
   writeFileSync(reportPath, renderReport(data))
   const ms = performance.now() - t0
-  log(`\n${events.toLocaleString('en')} events over ${POLICIES.length} runs of ${DEMO.steps} steps (${results.reduce((a, r) => a + r.totals.rounds, 0)} waterfall rounds); cash ${conserved ? 'conserved exactly at every step in every run' : 'NOT CONSERVED'}.`)
-  log(`report: ${relative(process.cwd(), reportPath) || reportPath}  (total ${(ms / 1000).toFixed(1)} s)`)
+  log(
+    `\n${events.toLocaleString('en')} events over ${POLICIES.length} runs of ${DEMO.steps} steps (${results.reduce((a, r) => a + r.totals.rounds, 0)} waterfall rounds); cash ${conserved ? 'conserved exactly at every step in every run' : 'NOT CONSERVED'}.`,
+  )
+  log(
+    `report: ${relative(process.cwd(), reportPath) || reportPath}  (total ${(ms / 1000).toFixed(1)} s)`,
+  )
   return { results, reportPath, ms }
 }

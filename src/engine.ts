@@ -2,7 +2,17 @@
 // units and names, never semantics: every number is computed by the core engine underneath,
 // native (Rust via napi-rs) or the TypeScript fallback, which agree bit for bit.
 
-import { CROSS, EVENT_KINDS, FLAG_COST_BASIS, FLAG_ISOLATED, type CoreEngine, type EventKind, type MarginColumns, type MarketInit, type WaterfallInit } from './core.js'
+import {
+  CROSS,
+  EVENT_KINDS,
+  FLAG_COST_BASIS,
+  FLAG_ISOLATED,
+  type CoreEngine,
+  type EventKind,
+  type MarginColumns,
+  type MarketInit,
+  type WaterfallInit,
+} from './core.js'
 import { formatRatio, formatUnits, parseUnits, describe, type Amount } from './decimal.js'
 import { DeleverageError, type ErrorCode } from './fallback/errors.js'
 import { JsEngine, checkCoreArgs, shown, u32Arg, u8sArg } from './fallback/engine.js'
@@ -162,7 +172,9 @@ export interface WaterfallOptions {
   /** Price ADL closes at: the bankrupt position's bankruptcy price (default) or the mark. */
   adlPrice?: 'bankruptcy' | 'mark'
   /** "exhausted" (default), or Bybit-like drawdown hysteresis over a window of `now` units. */
-  fundPolicy?: { kind: 'exhausted' } | { kind: 'drawdown'; trigger: Amount; stop: Amount; window: number | bigint }
+  fundPolicy?:
+    | { kind: 'exhausted' }
+    | { kind: 'drawdown'; trigger: Amount; stop: Amount; window: number | bigint }
 }
 
 /** How the engine fills its own liquidation orders: at mark, or with linear price impact. */
@@ -180,7 +192,10 @@ export interface WaterfallEvent {
   amount: string
 }
 
-export type DeleverageTarget = { marginRatio: Amount } | { leverage: Amount } | { liquidationDistance: Amount; symbol: string }
+export type DeleverageTarget =
+  | { marginRatio: Amount }
+  | { leverage: Amount }
+  | { liquidationDistance: Amount; symbol: string }
 
 export interface DeleveragePlanReport {
   reached: boolean
@@ -224,7 +239,11 @@ interface MarketMeta {
 
 /** Row i of sweep columns, checked: a bad index is an error, not an undefined read. */
 function rowIndex(c: MarginColumns, i: number): number {
-  if (!Number.isInteger(i) || i < 0 || i >= c.account.length) throw new DeleverageError('INVALID_ARGUMENT', `row ${describe(i)} is not within 0..${c.account.length - 1}`)
+  if (!Number.isInteger(i) || i < 0 || i >= c.account.length)
+    throw new DeleverageError(
+      'INVALID_ARGUMENT',
+      `row ${describe(i)} is not within 0..${c.account.length - 1}`,
+    )
   return i
 }
 
@@ -239,14 +258,25 @@ export interface EngineOptions {
 }
 
 /** Which engine `new Engine()` uses by default, and why native is not used when it is not. */
-export function defaultImplementation(): { implementation: Implementation; loadError: Error | null } {
+export function defaultImplementation(): {
+  implementation: Implementation
+  loadError: Error | null
+} {
   const { binding, error } = loadNative()
   return { implementation: binding ? 'native' : 'js', loadError: error }
 }
 
 /** A new core engine, or (with `from`) one restored from a snapshot. */
-function createCore(impl: Implementation | 'auto', quoteDecimals: number, from?: Uint8Array): { core: CoreEngine; implementation: Implementation } {
-  if (impl !== 'auto' && impl !== 'native' && impl !== 'js') throw new DeleverageError('INVALID_ARGUMENT', `implementation must be "native", "js" or "auto", got ${shown(impl)}`)
+function createCore(
+  impl: Implementation | 'auto',
+  quoteDecimals: number,
+  from?: Uint8Array,
+): { core: CoreEngine; implementation: Implementation } {
+  if (impl !== 'auto' && impl !== 'native' && impl !== 'js')
+    throw new DeleverageError(
+      'INVALID_ARGUMENT',
+      `implementation must be "native", "js" or "auto", got ${shown(impl)}`,
+    )
   // A snapshot on shared memory is read once, here (it is checksummed, then decoded).
   if (from !== undefined) from = u8sArg('snapshot', from)
   if (impl !== 'js') {
@@ -256,17 +286,28 @@ function createCore(impl: Implementation | 'auto', quoteDecimals: number, from?:
       // engine does, and map the constructor's own errors like every other call's.
       if (from === undefined) u32Arg('quoteDecimals', quoteDecimals)
       try {
-        const native = from === undefined ? new binding.NativeEngine(quoteDecimals) : binding.NativeEngine.restore(from)
+        const native =
+          from === undefined
+            ? new binding.NativeEngine(quoteDecimals)
+            : binding.NativeEngine.restore(from)
         return { core: native, implementation: 'native' }
       } catch (e) {
         throw toDeleverageError(e)
       }
     }
     if (impl === 'native') {
-      throw new DeleverageError('NATIVE_UNAVAILABLE', 'the native engine is not available' + (error ? `: ${error.message}` : ' (DELEVERAGE_FORCE_JS=1)'), { cause: error ?? undefined })
+      throw new DeleverageError(
+        'NATIVE_UNAVAILABLE',
+        'the native engine is not available' +
+          (error ? `: ${error.message}` : ' (DELEVERAGE_FORCE_JS=1)'),
+        { cause: error ?? undefined },
+      )
     }
   }
-  return { core: from === undefined ? new JsEngine(quoteDecimals) : JsEngine.restore(from), implementation: 'js' }
+  return {
+    core: from === undefined ? new JsEngine(quoteDecimals) : JsEngine.restore(from),
+    implementation: 'js',
+  }
 }
 
 /**
@@ -277,7 +318,11 @@ function createCore(impl: Implementation | 'auto', quoteDecimals: number, from?:
  * are copied before anything reads them. Native errors become DeleverageError; `onMarket` hears
  * of every market the core adds, whoever added it.
  */
-function guardCore(core: CoreEngine, native: boolean, onMarket: (index: number, spec: MarketInit) => void): CoreEngine {
+function guardCore(
+  core: CoreEngine,
+  native: boolean,
+  onMarket: (index: number, spec: MarketInit) => void,
+): CoreEngine {
   // One wrapper per method, made on first use: a call costs the checks plus a try/catch, not a
   // Proxy trap and a fresh closure every time (the bulk path calls these per batch).
   const wrapped = new Map<PropertyKey, unknown>()
@@ -297,7 +342,9 @@ function guardCore(core: CoreEngine, native: boolean, onMarket: (index: number, 
         }
         if (prop === 'addMarket') onMarket(r as number, args[0] as MarketInit)
         // async methods (sweepAsync) reject with the same mapping
-        return native && r instanceof Promise ? r.catch((e: unknown) => Promise.reject(toDeleverageError(e))) : r
+        return native && r instanceof Promise
+          ? r.catch((e: unknown) => Promise.reject(toDeleverageError(e)))
+          : r
       }
       wrapped.set(prop, f)
       return f
@@ -306,7 +353,20 @@ function guardCore(core: CoreEngine, native: boolean, onMarket: (index: number, 
 }
 
 /** napi-rs statuses for arguments the binding could not convert (wrong type or typed-array kind). */
-const NAPI_ARGUMENT_STATUSES = new Set(['InvalidArg', 'ObjectExpected', 'StringExpected', 'NameExpected', 'FunctionExpected', 'NumberExpected', 'BooleanExpected', 'ArrayExpected', 'BigintExpected', 'DateExpected', 'ArrayBufferExpected', 'DetachableArraybufferExpected'])
+const NAPI_ARGUMENT_STATUSES = new Set([
+  'InvalidArg',
+  'ObjectExpected',
+  'StringExpected',
+  'NameExpected',
+  'FunctionExpected',
+  'NumberExpected',
+  'BooleanExpected',
+  'ArrayExpected',
+  'BigintExpected',
+  'DateExpected',
+  'ArrayBufferExpected',
+  'DetachableArraybufferExpected',
+])
 
 /**
  * The binding reports core errors as "CODE: message" (crates/node); unconvertible arguments come
@@ -317,7 +377,8 @@ export function toDeleverageError(e: unknown): unknown {
   const coded = /^([A-Z][A-Z_]+): ([\s\S]*)$/.exec(e.message)
   if (coded) return new DeleverageError(coded[1] as ErrorCode, coded[2]!)
   const status = (e as { code?: unknown }).code
-  if (typeof status === 'string' && NAPI_ARGUMENT_STATUSES.has(status)) return new DeleverageError('INVALID_ARGUMENT', e.message)
+  if (typeof status === 'string' && NAPI_ARGUMENT_STATUSES.has(status))
+    return new DeleverageError('INVALID_ARGUMENT', e.message)
   return new DeleverageError('INTERNAL', `native engine failed: ${e.message}`)
 }
 
@@ -342,19 +403,28 @@ export class Engine {
   constructor(options: EngineOptions = {}, from?: Uint8Array) {
     options = optionsArg('options', options)
     let q = options.quoteDecimals ?? 8
-    if (!Number.isInteger(q)) throw new DeleverageError('INVALID_DECIMALS', `quoteDecimals must be an integer, got ${describe(q)}`)
+    if (!Number.isInteger(q))
+      throw new DeleverageError(
+        'INVALID_DECIMALS',
+        `quoteDecimals must be an integer, got ${describe(q)}`,
+      )
     if (from !== undefined) from = u8sArg('snapshot', from)
     const { core, implementation } = createCore(options.implementation ?? 'auto', q, from)
     if (from !== undefined) q = snapshotMarkets(from).quoteDecimals
     this.quoteDecimals = q
     // Markets are learnt from the core as it adds them — through this API, `core` or a replay —
     // so the wrapper never decodes an index it does not know (one source of truth).
-    this.journaled = new JournaledCore(guardCore(core, implementation === 'native', (index, spec) => this.addMarketMeta(index, spec, this.quoteDecimals)))
+    this.journaled = new JournaledCore(
+      guardCore(core, implementation === 'native', (index, spec) =>
+        this.addMarketMeta(index, spec, this.quoteDecimals),
+      ),
+    )
     this.core = this.journaled
     this.implementation = implementation
     if (from !== undefined) {
       // The core accepted the snapshot: take the units of its markets from it.
-      for (const [index, m] of snapshotMarkets(from).markets.entries()) this.addMarketMeta(index, m, q)
+      for (const [index, m] of snapshotMarkets(from).markets.entries())
+        this.addMarketMeta(index, m, q)
     }
   }
 
@@ -369,7 +439,11 @@ export class Engine {
     return this.core.addMarket(init)
   }
 
-  private addMarketMeta(index: number, init: Pick<MarketInit, 'symbol' | 'kind' | 'priceDecimals' | 'qtyDecimals' | 'contractSize'>, quoteDecimals: number): void {
+  private addMarketMeta(
+    index: number,
+    init: Pick<MarketInit, 'symbol' | 'kind' | 'priceDecimals' | 'qtyDecimals' | 'contractSize'>,
+    quoteDecimals: number,
+  ): void {
     const meta: MarketMeta = {
       index,
       symbol: init.symbol,
@@ -385,26 +459,50 @@ export class Engine {
 
   /** Integer-unit market definition (exposed for bulk users and tests). */
   marketInit(config: MarketConfig): MarketInit {
-    if (typeof config !== 'object' || config === null) throw new DeleverageError('INVALID_ARGUMENT', `market: expected an object, got ${describe(config)}`)
+    if (typeof config !== 'object' || config === null)
+      throw new DeleverageError(
+        'INVALID_ARGUMENT',
+        `market: expected an object, got ${describe(config)}`,
+      )
     nameArg('market symbol', config.symbol)
     const where = `market ${config.symbol}`
     const type = config.type ?? 'linear'
-    if (type !== 'linear' && type !== 'inverse') throw new DeleverageError('INVALID_ARGUMENT', `${where}: type must be "linear" or "inverse", got ${describe(type)}`)
+    if (type !== 'linear' && type !== 'inverse')
+      throw new DeleverageError(
+        'INVALID_ARGUMENT',
+        `${where}: type must be "linear" or "inverse", got ${describe(type)}`,
+      )
     const basis = config.marginBasis ?? 'mark'
-    if (basis !== 'mark' && basis !== 'entry') throw new DeleverageError('INVALID_ARGUMENT', `${where}: marginBasis must be "mark" or "entry", got ${describe(basis)}`)
+    if (basis !== 'mark' && basis !== 'entry')
+      throw new DeleverageError(
+        'INVALID_ARGUMENT',
+        `${where}: marginBasis must be "mark" or "entry", got ${describe(basis)}`,
+      )
     const form = config.tierForm ?? 'deduction'
-    if (form !== 'deduction' && form !== 'step') throw new DeleverageError('INVALID_ARGUMENT', `${where}: tierForm must be "deduction" or "step", got ${describe(form)}`)
+    if (form !== 'deduction' && form !== 'step')
+      throw new DeleverageError(
+        'INVALID_ARGUMENT',
+        `${where}: tierForm must be "deduction" or "step", got ${describe(form)}`,
+      )
     for (const k of ['priceDecimals', 'qtyDecimals'] as const) {
       const d = config[k]
-      if (!Number.isInteger(d) || d < 0 || d > 12) throw new DeleverageError('INVALID_DECIMALS', `${where}: ${k} must be an integer 0..=12, got ${describe(d)}`)
+      if (!Number.isInteger(d) || d < 0 || d > 12)
+        throw new DeleverageError(
+          'INVALID_DECIMALS',
+          `${where}: ${k} must be an integer 0..=12, got ${describe(d)}`,
+        )
     }
     const P = config.priceDecimals
     const D = config.qtyDecimals
     const tierDecimals = type === 'inverse' ? this.quoteDecimals : P + D
-    if (!Array.isArray(config.tiers) || config.tiers.length === 0) throw new DeleverageError('INVALID_TIERS', `${where}: tiers must be a non-empty array`)
+    if (!Array.isArray(config.tiers) || config.tiers.length === 0)
+      throw new DeleverageError('INVALID_TIERS', `${where}: tiers must be a non-empty array`)
     const withAmount = config.tiers.filter((t) => t?.maintAmount !== undefined).length
     if (withAmount !== 0 && withAmount !== config.tiers.length) {
-      throw new DeleverageError('INVALID_TIERS', `${where}: give maintAmount on every tier or on none`)
+      throw new DeleverageError(
+        'INVALID_TIERS',
+        `${where}: give maintAmount on every tier or on none`,
+      )
     }
     const n = config.tiers.length
     const floors = new BigInt64Array(n)
@@ -413,23 +511,35 @@ export class Engine {
     const maint: bigint[] = []
     config.tiers.forEach((t, i) => {
       const f = `${where}: tiers[${i}]`
-      if (typeof t !== 'object' || t === null) throw new DeleverageError('INVALID_TIERS', `${f}: expected an object, got ${describe(t)}`)
-      floors[i] = i64(parseUnits(t.floor, tierDecimals, `${f}.floor`, { nonNegative: 'INVALID_TIERS' }), `${f}.floor`)
+      if (typeof t !== 'object' || t === null)
+        throw new DeleverageError('INVALID_TIERS', `${f}: expected an object, got ${describe(t)}`)
+      floors[i] = i64(
+        parseUnits(t.floor, tierDecimals, `${f}.floor`, { nonNegative: 'INVALID_TIERS' }),
+        `${f}.floor`,
+      )
       mmr[i] = i64(parseUnits(t.mmr, RATE_DECIMALS, `${f}.mmr`), `${f}.mmr`)
-      if (t.imr !== undefined && t.maxLeverage !== undefined) throw new DeleverageError('INVALID_TIERS', `${f}: give imr or maxLeverage, not both`)
+      if (t.imr !== undefined && t.maxLeverage !== undefined)
+        throw new DeleverageError('INVALID_TIERS', `${f}: give imr or maxLeverage, not both`)
       if (t.imr !== undefined) {
         imr[i] = i64(parseUnits(t.imr, RATE_DECIMALS, `${f}.imr`), `${f}.imr`)
       } else if (t.maxLeverage !== undefined) {
         // imr = ceil(1 / leverage) in rate units; leverage parsed with up to 8 decimals.
-        const lev = parseUnits(t.maxLeverage, RATE_DECIMALS, `${f}.maxLeverage`, { positive: 'INVALID_TIERS' })
+        const lev = parseUnits(t.maxLeverage, RATE_DECIMALS, `${f}.maxLeverage`, {
+          positive: 'INVALID_TIERS',
+        })
         imr[i] = (RATE_SCALE * RATE_SCALE + lev - 1n) / lev
       } else {
         imr[i] = mmr[i]! * 2n < RATE_SCALE ? mmr[i]! * 2n : RATE_SCALE
       }
-      if (withAmount) maint.push(parseUnits(t.maintAmount, tierDecimals + RATE_DECIMALS, `${f}.maintAmount`))
+      if (withAmount)
+        maint.push(parseUnits(t.maintAmount, tierDecimals + RATE_DECIMALS, `${f}.maintAmount`))
     })
     let contractSize = 1n
-    if (config.contractSize !== undefined) contractSize = i64(parseUnits(config.contractSize, 0, `${where}: contractSize`), `${where}: contractSize`)
+    if (config.contractSize !== undefined)
+      contractSize = i64(
+        parseUnits(config.contractSize, 0, `${where}: contractSize`),
+        `${where}: contractSize`,
+      )
     return {
       symbol: config.symbol,
       kind: type === 'inverse' ? 1 : 0,
@@ -442,9 +552,23 @@ export class Engine {
       mmr,
       imr,
       ...(withAmount ? { maintAmount: maint } : {}),
-      mark: i64(parseUnits(config.mark, P, `${where}: mark`, { positive: 'INVALID_PRICE' }), `${where}: mark`),
-      ...(config.tickSize === undefined ? {} : { tickSize: i64(parseUnits(config.tickSize, P, `${where}: tickSize`, { positive: 'INVALID_ARGUMENT' }), `${where}: tickSize`) }),
-      ...(config.settleAsset === undefined ? {} : { settleAsset: settleAssetOf(config.settleAsset, where) }),
+      mark: i64(
+        parseUnits(config.mark, P, `${where}: mark`, { positive: 'INVALID_PRICE' }),
+        `${where}: mark`,
+      ),
+      ...(config.tickSize === undefined
+        ? {}
+        : {
+            tickSize: i64(
+              parseUnits(config.tickSize, P, `${where}: tickSize`, {
+                positive: 'INVALID_ARGUMENT',
+              }),
+              `${where}: tickSize`,
+            ),
+          }),
+      ...(config.settleAsset === undefined
+        ? {}
+        : { settleAsset: settleAssetOf(config.settleAsset, where) }),
     }
   }
 
@@ -466,7 +590,10 @@ export class Engine {
     entries.forEach(([sym, v], i) => {
       const m = this.market(sym)
       idx[i] = m.index
-      px[i] = i64(parseUnits(v, m.priceDecimals, `mark of ${sym}`, { positive: 'INVALID_PRICE' }), `mark of ${sym}`)
+      px[i] = i64(
+        parseUnits(v, m.priceDecimals, `mark of ${sym}`, { positive: 'INVALID_PRICE' }),
+        `mark of ${sym}`,
+      )
     })
     this.core.setMarks(idx, px)
   }
@@ -486,7 +613,10 @@ export class Engine {
     entries.forEach(([sym, v], i) => {
       const m = this.market(sym)
       idx[i] = m.index
-      px[i] = i64(parseUnits(v, m.priceDecimals, `mark of ${sym}`, { positive: 'INVALID_PRICE' }), `mark of ${sym}`)
+      px[i] = i64(
+        parseUnits(v, m.priceDecimals, `mark of ${sym}`, { positive: 'INVALID_PRICE' }),
+        `mark of ${sym}`,
+      )
     })
     const c = this.core.updateMarks(idx, px)
     return Array.from(c.account, (a, i) => ({
@@ -511,12 +641,19 @@ export class Engine {
     const price = new BigInt64Array(n)
     fills.forEach((f, i) => {
       const at = `fills[${i}]`
-      if (typeof f !== 'object' || f === null) throw new DeleverageError('INVALID_ARGUMENT', `${at}: expected an object, got ${describe(f)}`)
+      if (typeof f !== 'object' || f === null)
+        throw new DeleverageError(
+          'INVALID_ARGUMENT',
+          `${at}: expected an object, got ${describe(f)}`,
+        )
       account[i] = this.accountIndex(f.account)
       const m = this.market(f.symbol)
       market[i] = m.index
       qty[i] = i64(parseUnits(f.qty, m.qtyDecimals, `${at}.qty`), `${at}.qty`)
-      price[i] = i64(parseUnits(f.price, m.priceDecimals, `${at}.price`, { positive: 'INVALID_PRICE' }), `${at}.price`)
+      price[i] = i64(
+        parseUnits(f.price, m.priceDecimals, `${at}.price`, { positive: 'INVALID_PRICE' }),
+        `${at}.price`,
+      )
     })
     this.core.applyFills(account, market, qty, price)
   }
@@ -527,26 +664,52 @@ export class Engine {
   addAccounts(accounts: AccountInput[]): void {
     accounts = listArg('accounts', accounts)
     const ids = accounts.map((a, i) => {
-      if (typeof a?.id !== 'string') throw new DeleverageError('INVALID_ID', `accounts[${i}].id: expected a string, got ${describe(a?.id)}`)
+      if (typeof a?.id !== 'string')
+        throw new DeleverageError(
+          'INVALID_ID',
+          `accounts[${i}].id: expected a string, got ${describe(a?.id)}`,
+        )
       return nameArg(`accounts[${i}].id`, a.id)
     })
-    const balances = BigInt64Array.from(accounts, (a, i) => i64(parseUnits(a.balance, this.quoteDecimals, `accounts[${i}].balance`), `accounts[${i}].balance`))
-    const rows: PositionInput[] = accounts.flatMap((a, i) => listArg<Omit<PositionInput, 'account'>>(`accounts[${i}].positions`, a.positions ?? []).map((p) => ({ ...optionsArg(`accounts[${i}] position`, p), account: a.id })))
+    const balances = BigInt64Array.from(accounts, (a, i) =>
+      i64(
+        parseUnits(a.balance, this.quoteDecimals, `accounts[${i}].balance`),
+        `accounts[${i}].balance`,
+      ),
+    )
+    const rows: PositionInput[] = accounts.flatMap((a, i) =>
+      listArg<Omit<PositionInput, 'account'>>(`accounts[${i}].positions`, a.positions ?? []).map(
+        (p) => ({ ...optionsArg(`accounts[${i}] position`, p), account: a.id }),
+      ),
+    )
     // Positions name accounts by their place in this batch; the core adds both or neither.
     const parsed = this.parsePositions(rows, new Map(ids.map((id, i) => [id, i])))
-    this.core.addAccountsWithPositions(ids, balances, parsed.account, parsed.market, parsed.qty, parsed.price, parsed.isolatedMargin, parsed.flags)
+    this.core.addAccountsWithPositions(
+      ids,
+      balances,
+      parsed.account,
+      parsed.market,
+      parsed.qty,
+      parsed.price,
+      parsed.isolatedMargin,
+      parsed.flags,
+    )
   }
 
   setBalances(balances: Record<string, Amount>): void {
     const entries = recordArg('balances', balances)
     this.core.setBalances(
       Uint32Array.from(entries, ([id]) => this.accountIndex(id)),
-      BigInt64Array.from(entries, ([id, v]) => i64(parseUnits(v, this.quoteDecimals, `balance of ${id}`), `balance of ${id}`)),
+      BigInt64Array.from(entries, ([id, v]) =>
+        i64(parseUnits(v, this.quoteDecimals, `balance of ${id}`), `balance of ${id}`),
+      ),
     )
   }
 
   removeAccounts(ids: string[]): void {
-    this.core.removeAccounts(Uint32Array.from(listArg<string>('ids', ids), (id) => this.accountIndex(id)))
+    this.core.removeAccounts(
+      Uint32Array.from(listArg<string>('ids', ids), (id) => this.accountIndex(id)),
+    )
   }
 
   /** Open, replace (qty and entry are the new totals) or remove (qty 0) positions, all or nothing. */
@@ -573,7 +736,11 @@ export class Engine {
     }
     rows.forEach((r, i) => {
       const f = `positions[${i}]`
-      if (typeof r !== 'object' || r === null) throw new DeleverageError('INVALID_ARGUMENT', `${f}: expected an object, got ${describe(r)}`)
+      if (typeof r !== 'object' || r === null)
+        throw new DeleverageError(
+          'INVALID_ARGUMENT',
+          `${f}: expected an object, got ${describe(r)}`,
+        )
       const acc = pending ? pending.get(r.account) : undefined
       out.account[i] = acc ?? this.accountIndex(r.account)
       const m = this.market(r.symbol)
@@ -582,14 +749,22 @@ export class Engine {
       let flags = 0
       if (r.isolatedMargin !== undefined) {
         flags |= FLAG_ISOLATED
-        out.isolatedMargin[i] = i64(parseUnits(r.isolatedMargin, this.quoteDecimals, `${f}.isolatedMargin`, { nonNegative: 'INVALID_AMOUNT' }), `${f}.isolatedMargin`)
+        out.isolatedMargin[i] = i64(
+          parseUnits(r.isolatedMargin, this.quoteDecimals, `${f}.isolatedMargin`, {
+            nonNegative: 'INVALID_AMOUNT',
+          }),
+          `${f}.isolatedMargin`,
+        )
       }
       if (out.qty[i] !== 0n) {
         if ((r.entry === undefined) === (r.cost === undefined)) {
           throw new DeleverageError('INVALID_ARGUMENT', `${f}: give exactly one of entry and cost`)
         }
         if (r.entry !== undefined) {
-          out.price[i] = i64(parseUnits(r.entry, m.priceDecimals, `${f}.entry`, { positive: 'INVALID_PRICE' }), `${f}.entry`)
+          out.price[i] = i64(
+            parseUnits(r.entry, m.priceDecimals, `${f}.entry`, { positive: 'INVALID_PRICE' }),
+            `${f}.entry`,
+          )
         } else {
           flags |= FLAG_COST_BASIS
           out.price[i] = i64(parseUnits(r.cost, m.tierDecimals, `${f}.cost`), `${f}.cost`)
@@ -604,13 +779,25 @@ export class Engine {
 
   configureWaterfall(o: WaterfallOptions): void {
     o = optionsArg('options', o)
-    const rate = (v: Amount | undefined, d: bigint, f: string) => (v === undefined ? d : parseUnits(v, 8, f, { nonNegative: 'INVALID_ARGUMENT' }))
+    const rate = (v: Amount | undefined, d: bigint, f: string) =>
+      v === undefined ? d : parseUnits(v, 8, f, { nonNegative: 'INVALID_ARGUMENT' })
     const ranking = RANKINGS.indexOf(o.ranking ?? 'bitmex')
-    if (ranking < 0) throw new DeleverageError('INVALID_ARGUMENT', `ranking must be one of ${RANKINGS.join(', ')}, got ${describe(o.ranking)}`)
-    const p = optionsArg<NonNullable<WaterfallOptions['fundPolicy']>>('fundPolicy', o.fundPolicy ?? { kind: 'exhausted' })
-    if (p.kind !== 'exhausted' && p.kind !== 'drawdown') throw invalidArgument(`fundPolicy.kind must be "exhausted" or "drawdown", got ${shown((p as { kind: unknown }).kind)}`)
+    if (ranking < 0)
+      throw new DeleverageError(
+        'INVALID_ARGUMENT',
+        `ranking must be one of ${RANKINGS.join(', ')}, got ${describe(o.ranking)}`,
+      )
+    const p = optionsArg<NonNullable<WaterfallOptions['fundPolicy']>>(
+      'fundPolicy',
+      o.fundPolicy ?? { kind: 'exhausted' },
+    )
+    if (p.kind !== 'exhausted' && p.kind !== 'drawdown')
+      throw invalidArgument(
+        `fundPolicy.kind must be "exhausted" or "drawdown", got ${shown((p as { kind: unknown }).kind)}`,
+      )
     const adlPrice = o.adlPrice ?? 'bankruptcy'
-    if (adlPrice !== 'bankruptcy' && adlPrice !== 'mark') throw invalidArgument(`adlPrice must be "bankruptcy" or "mark", got ${shown(adlPrice)}`)
+    if (adlPrice !== 'bankruptcy' && adlPrice !== 'mark')
+      throw invalidArgument(`adlPrice must be "bankruptcy" or "mark", got ${shown(adlPrice)}`)
     const init: WaterfallInit = {
       feeRate: rate(o.liquidationFee, 500_000n, 'liquidationFee'),
       bufferRate: rate(o.buffer, 2_000_000n, 'buffer'),
@@ -625,7 +812,10 @@ export class Engine {
   }
 
   depositInsuranceFund(amount: Amount, now: number | bigint = 0): void {
-    this.core.depositFund(i64(parseUnits(amount, this.quoteDecimals, 'amount'), 'amount'), intArg('now', now, 0n, U64_MAX))
+    this.core.depositFund(
+      i64(parseUnits(amount, this.quoteDecimals, 'amount'), 'amount'),
+      intArg('now', now, 0n, U64_MAX),
+    )
   }
 
   /** The whole waterfall at the current marks (all or nothing); returns its events. */
@@ -633,25 +823,42 @@ export class Engine {
     options = optionsArg('options', options)
     const fill = options.fill ?? 'mark'
     const now = intArg('now', options.now ?? 0, 0n, U64_MAX)
-    if (fill !== 'mark' && (typeof fill !== 'object' || fill === null)) throw invalidArgument(`fill must be "mark" or { ppmPerLot, capPpm }, got ${shown(fill)}`)
-    const first = fill === 'mark'
-      ? this.core.runWaterfall(0, 0n, 0n, now)
-      : this.core.runWaterfall(1, intArg('fill.ppmPerLot', fill.ppmPerLot, I64_MIN, I64_MAX), intArg('fill.capPpm', fill.capPpm, I64_MIN, I64_MAX), now)
+    if (fill !== 'mark' && (typeof fill !== 'object' || fill === null))
+      throw invalidArgument(`fill must be "mark" or { ppmPerLot, capPpm }, got ${shown(fill)}`)
+    const first =
+      fill === 'mark'
+        ? this.core.runWaterfall(0, 0n, 0n, now)
+        : this.core.runWaterfall(
+            1,
+            intArg('fill.ppmPerLot', fill.ppmPerLot, I64_MIN, I64_MAX),
+            intArg('fill.capPpm', fill.capPpm, I64_MIN, I64_MAX),
+            now,
+          )
     return this.events(first)
   }
 
   /** What liquidating the account (or its isolated position in `symbol`) would do now. */
-  planLiquidation(account: string, isolatedSymbol?: string): { takeover: boolean; orders: Array<{ symbol: string; qty: string }> } {
+  planLiquidation(
+    account: string,
+    isolatedSymbol?: string,
+  ): { takeover: boolean; orders: Array<{ symbol: string; qty: string }> } {
     const p = this.core.planLiquidation(this.accountIndex(account), this.isoIndex(isolatedSymbol))
     return {
       takeover: p.takeover,
-      orders: Array.from(p.market, (m, i) => ({ symbol: this.marketList[m]!.symbol, qty: formatUnits(p.qty[i]!, this.marketList[m]!.qtyDecimals) })),
+      orders: Array.from(p.market, (m, i) => ({
+        symbol: this.marketList[m]!.symbol,
+        qty: formatUnits(p.qty[i]!, this.marketList[m]!.qtyDecimals),
+      })),
     }
   }
 
   /** A liquidation order of `account` filled in the host's book. */
-  settleLiquidationFill(account: string, fill: { symbol: string; qty: Amount; price: Amount; isolated?: boolean }): WaterfallEvent[] {
-    if (typeof fill !== 'object' || fill === null) throw invalidArgument(`fill must be an object, got ${shown(fill)}`)
+  settleLiquidationFill(
+    account: string,
+    fill: { symbol: string; qty: Amount; price: Amount; isolated?: boolean },
+  ): WaterfallEvent[] {
+    if (typeof fill !== 'object' || fill === null)
+      throw invalidArgument(`fill must be an object, got ${shown(fill)}`)
     const m = this.market(fill.symbol)
     const from = this.nextSeq()
     this.core.settleLiquidationFill(
@@ -673,7 +880,11 @@ export class Engine {
   settleEngineFill(symbol: string, qty: Amount, price: Amount): WaterfallEvent[] {
     const m = this.market(symbol)
     const from = this.nextSeq()
-    this.core.settleEngineFill(m.index, i64(parseUnits(qty, m.qtyDecimals, 'qty'), 'qty'), i64(parseUnits(price, m.priceDecimals, 'price', { positive: 'INVALID_PRICE' }), 'price'))
+    this.core.settleEngineFill(
+      m.index,
+      i64(parseUnits(qty, m.qtyDecimals, 'qty'), 'qty'),
+      i64(parseUnits(price, m.priceDecimals, 'price', { positive: 'INVALID_PRICE' }), 'price'),
+    )
     return this.events(from)
   }
 
@@ -686,7 +897,11 @@ export class Engine {
   /** Share `amount` of `beneficiary`'s bad debt over every position of `symbol` by size (G6). */
   socialiseLoss(symbol: string, amount: Amount, beneficiary: string): WaterfallEvent[] {
     const from = this.nextSeq()
-    this.core.socialiseLoss(this.market(symbol).index, i64(parseUnits(amount, this.quoteDecimals, 'amount'), 'amount'), this.accountIndex(beneficiary))
+    this.core.socialiseLoss(
+      this.market(symbol).index,
+      i64(parseUnits(amount, this.quoteDecimals, 'amount'), 'amount'),
+      this.accountIndex(beneficiary),
+    )
     return this.events(from)
   }
 
@@ -711,7 +926,8 @@ export class Engine {
         account: id(c.account[i]!),
         symbol: m?.symbol ?? null,
         counterparty: id(c.counterparty[i]!),
-        qty: hasTrade || c.qty[i] !== 0n ? (m ? formatUnits(c.qty[i]!, m.qtyDecimals) : null) : null,
+        qty:
+          hasTrade || c.qty[i] !== 0n ? (m ? formatUnits(c.qty[i]!, m.qtyDecimals) : null) : null,
         price: hasTrade ? formatUnits(c.price[i]!, m!.priceDecimals) : null,
         amount: formatUnits(c.amount[i]!, q),
       }
@@ -729,7 +945,13 @@ export class Engine {
   ledger(): LedgerReport {
     const l = this.core.ledger()
     const q = this.quoteDecimals
-    return { insuranceFund: formatUnits(l.insuranceFund, q), settlement: formatUnits(l.settlement, q), residue: formatUnits(l.residue, q), cashTotal: formatUnits(l.cashTotal, q), adlMode: l.adlMode }
+    return {
+      insuranceFund: formatUnits(l.insuranceFund, q),
+      settlement: formatUnits(l.settlement, q),
+      residue: formatUnits(l.residue, q),
+      cashTotal: formatUnits(l.cashTotal, q),
+      adlMode: l.adlMode,
+    }
   }
 
   /**
@@ -738,9 +960,14 @@ export class Engine {
    */
   adlQueue(symbol: string, side: 'long' | 'short', ranking?: AdlRanking): AdlQueueEntry[] {
     const m = this.market(symbol)
-    if (side !== 'long' && side !== 'short') throw invalidArgument(`side must be "long" or "short", got ${shown(side)}`)
+    if (side !== 'long' && side !== 'short')
+      throw invalidArgument(`side must be "long" or "short", got ${shown(side)}`)
     const r = RANKINGS.indexOf(ranking ?? 'bitmex')
-    if (r < 0) throw new DeleverageError('INVALID_ARGUMENT', `ranking must be one of ${RANKINGS.join(', ')}, got ${describe(ranking)}`)
+    if (r < 0)
+      throw new DeleverageError(
+        'INVALID_ARGUMENT',
+        `ranking must be one of ${RANKINGS.join(', ')}, got ${describe(ranking)}`,
+      )
     const c = this.core.adlQueue(m.index, side === 'long' ? 1 : -1, r)
     return Array.from(c.account, (a, i) => ({
       account: this.accountIdOf(a),
@@ -756,27 +983,49 @@ export class Engine {
    * Manual deleveraging (SPEC §11): the smallest reductions of `account`'s cross positions, at
    * mark with `fee` (a taker fee rate, default 0), that reach the target.
    */
-  planDeleveraging(account: string, target: DeleverageTarget, options: { fee?: Amount } = {}): DeleveragePlanReport {
+  planDeleveraging(
+    account: string,
+    target: DeleverageTarget,
+    options: { fee?: Amount } = {},
+  ): DeleveragePlanReport {
     let kind: number
     let ppm: bigint
     let market = CROSS
-    if (typeof target !== 'object' || target === null) throw invalidArgument(`target must be an object, got ${shown(target)}`)
+    if (typeof target !== 'object' || target === null)
+      throw invalidArgument(`target must be an object, got ${shown(target)}`)
     options = optionsArg('options', options)
-    if (!('marginRatio' in target) && !('leverage' in target) && !('liquidationDistance' in target)) throw invalidArgument('target must give marginRatio, leverage or liquidationDistance')
-    if ('marginRatio' in target) [kind, ppm] = [0, parseUnits(target.marginRatio, 6, 'marginRatio', { positive: 'INVALID_ARGUMENT' })]
-    else if ('leverage' in target) [kind, ppm] = [1, parseUnits(target.leverage, 6, 'leverage', { positive: 'INVALID_ARGUMENT' })]
+    if (!('marginRatio' in target) && !('leverage' in target) && !('liquidationDistance' in target))
+      throw invalidArgument('target must give marginRatio, leverage or liquidationDistance')
+    if ('marginRatio' in target)
+      [kind, ppm] = [
+        0,
+        parseUnits(target.marginRatio, 6, 'marginRatio', { positive: 'INVALID_ARGUMENT' }),
+      ]
+    else if ('leverage' in target)
+      [kind, ppm] = [
+        1,
+        parseUnits(target.leverage, 6, 'leverage', { positive: 'INVALID_ARGUMENT' }),
+      ]
     else {
       kind = 2
-      ppm = parseUnits(target.liquidationDistance, 6, 'liquidationDistance', { nonNegative: 'INVALID_ARGUMENT' })
+      ppm = parseUnits(target.liquidationDistance, 6, 'liquidationDistance', {
+        nonNegative: 'INVALID_ARGUMENT',
+      })
       market = this.market(target.symbol).index
     }
-    const fee = options.fee === undefined ? 0n : parseUnits(options.fee, 8, 'fee', { nonNegative: 'INVALID_ARGUMENT' })
+    const fee =
+      options.fee === undefined
+        ? 0n
+        : parseUnits(options.fee, 8, 'fee', { nonNegative: 'INVALID_ARGUMENT' })
     const p = this.core.planDeleveraging(this.accountIndex(account), kind, ppm, market, fee)
     const q = this.quoteDecimals
     const sym = (m: number) => this.marketList[m]!
     return {
       reached: p.reached,
-      orders: Array.from(p.orderMarket, (m, i) => ({ symbol: sym(m).symbol, qty: formatUnits(p.orderQty[i]!, sym(m).qtyDecimals) })),
+      orders: Array.from(p.orderMarket, (m, i) => ({
+        symbol: sym(m).symbol,
+        qty: formatUnits(p.orderQty[i]!, sym(m).qtyDecimals),
+      })),
       fees: formatUnits(p.fees, q),
       equity: formatUnits(p.equity, q),
       maintenanceMargin: formatUnits(p.maintenanceMargin, q),
@@ -784,7 +1033,10 @@ export class Engine {
       positions: Array.from(p.positionMarket, (m, i) => ({
         symbol: sym(m).symbol,
         qty: formatUnits(p.positionQty[i]!, sym(m).qtyDecimals),
-        liquidationPrice: p.liquidationPrice[i] === 0n ? null : formatUnits(p.liquidationPrice[i]!, sym(m).priceDecimals),
+        liquidationPrice:
+          p.liquidationPrice[i] === 0n
+            ? null
+            : formatUnits(p.liquidationPrice[i]!, sym(m).priceDecimals),
       })),
     }
   }
@@ -802,7 +1054,10 @@ export class Engine {
   /** Full sweep: liquidatable accounts and isolated positions, worst first (SPEC §5). */
   sweep(options: { warningRatio?: Amount } = {}): SweepReport {
     options = optionsArg('options', options)
-    const w = options.warningRatio === undefined ? null : parseUnits(options.warningRatio, 6, 'warningRatio', { positive: 'INVALID_ARGUMENT' })
+    const w =
+      options.warningRatio === undefined
+        ? null
+        : parseUnits(options.warningRatio, 6, 'warningRatio', { positive: 'INVALID_ARGUMENT' })
     const cols = this.core.sweep(w)
     return this.sweepReport(cols)
   }
@@ -813,7 +1068,10 @@ export class Engine {
    * rows for any count).
    */
   sweepColumns(options: { warningRatio?: Amount; threads?: number } = {}): SweepColumns {
-    const w = options.warningRatio === undefined ? null : parseUnits(options.warningRatio, 6, 'warningRatio', { positive: 'INVALID_ARGUMENT' })
+    const w =
+      options.warningRatio === undefined
+        ? null
+        : parseUnits(options.warningRatio, 6, 'warningRatio', { positive: 'INVALID_ARGUMENT' })
     const threads = options.threads ?? 1
     const cols = threads === 1 ? this.core.sweep(w) : this.core.sweepParallel(w, threads)
     let n = 0
@@ -823,15 +1081,21 @@ export class Engine {
       liquidatableCount: n,
       quoteDecimals: this.quoteDecimals,
       accountId: (i) => this.accountIdOf(cols.account[rowIndex(cols, i)]!),
-      symbol: (i) => (cols.market[rowIndex(cols, i)] === CROSS ? null : this.marketList[cols.market[i]!]!.symbol),
+      symbol: (i) =>
+        cols.market[rowIndex(cols, i)] === CROSS ? null : this.marketList[cols.market[i]!]!.symbol,
       row: (i) => this.marginStatus(cols, rowIndex(cols, i)),
     }
   }
 
   /** The sweep off the JS thread (native) on the state as it is now; see `sweep`. */
-  async sweepAsync(options: { warningRatio?: Amount; threads?: number } = {}): Promise<SweepReport> {
+  async sweepAsync(
+    options: { warningRatio?: Amount; threads?: number } = {},
+  ): Promise<SweepReport> {
     options = optionsArg('options', options)
-    const w = options.warningRatio === undefined ? null : parseUnits(options.warningRatio, 6, 'warningRatio', { positive: 'INVALID_ARGUMENT' })
+    const w =
+      options.warningRatio === undefined
+        ? null
+        : parseUnits(options.warningRatio, 6, 'warningRatio', { positive: 'INVALID_ARGUMENT' })
     const cols = await this.core.sweepAsync(w, options.threads ?? 1)
     return this.sweepReport(cols)
   }
@@ -839,26 +1103,40 @@ export class Engine {
   private sweepReport(cols: MarginColumns): SweepReport {
     const rows = this.marginStatuses(cols)
     const ok = rows.filter((r) => r.status === 'ok')
-    return { liquidatable: ok.filter((r) => r.liquidatable), warnings: ok.filter((r) => !r.liquidatable), overflow: rows.filter((r) => r.status !== 'ok') }
+    return {
+      liquidatable: ok.filter((r) => r.liquidatable),
+      warnings: ok.filter((r) => !r.liquidatable),
+      overflow: rows.filter((r) => r.status !== 'ok'),
+    }
   }
 
   /** Cross margin state of every account, in the order they were added. */
   accounts(): AccountStatus[] {
     const c = this.core.accountRows(null)
     const balances = this.core.balances(c.account)
-    return this.marginStatuses(c).map((r, i) => ({ ...r, balance: formatUnits(balances[i]!, this.quoteDecimals) }))
+    return this.marginStatuses(c).map((r, i) => ({
+      ...r,
+      balance: formatUnits(balances[i]!, this.quoteDecimals),
+    }))
   }
 
   /** One account: its cross margin state and every position with prices (SPEC §6). */
   account(id: string): AccountReport {
     const a = Uint32Array.of(this.accountIndex(id))
     const [status] = this.marginStatuses(this.core.accountRows(a))
-    return { ...status!, balance: formatUnits(this.core.balances(a)[0]!, this.quoteDecimals), positions: this.positionReports(a) }
+    return {
+      ...status!,
+      balance: formatUnits(this.core.balances(a)[0]!, this.quoteDecimals),
+      positions: this.positionReports(a),
+    }
   }
 
   /** Every position of the given accounts (all when omitted), account by account. */
   positions(ids?: string[]): Array<PositionReport & { account: string }> {
-    const sel = ids === undefined ? null : Uint32Array.from(listArg<string>('ids', ids), (id) => this.accountIndex(id))
+    const sel =
+      ids === undefined
+        ? null
+        : Uint32Array.from(listArg<string>('ids', ids), (id) => this.accountIndex(id))
     return this.positionReports(sel, true) as Array<PositionReport & { account: string }>
   }
 
@@ -930,7 +1208,10 @@ export class Engine {
    * A truncated, corrupted, unknown-version or inconsistent snapshot is a DeleverageError
    * (SNAPSHOT_TRUNCATED, SNAPSHOT_CHECKSUM, SNAPSHOT_VERSION, SNAPSHOT_INVALID) naming the offset.
    */
-  static restore(bytes: Uint8Array, options: { implementation?: Implementation | 'auto' } = {}): Engine {
+  static restore(
+    bytes: Uint8Array,
+    options: { implementation?: Implementation | 'auto' } = {},
+  ): Engine {
     return new Engine({ implementation: optionsArg('options', options).implementation }, bytes)
   }
 
@@ -946,7 +1227,8 @@ export class Engine {
   /** The journal so far, ending at the current state hash (checksummed, canonical bytes). */
   journal(): Uint8Array {
     const r = this.journaled.recorder
-    if (r === null) throw new DeleverageError('INVALID_ARGUMENT', 'no journal is open: call startJournal() first')
+    if (r === null)
+      throw new DeleverageError('INVALID_ARGUMENT', 'no journal is open: call startJournal() first')
     return r.seal(this.core.stateHash())
   }
 
@@ -962,14 +1244,28 @@ export class Engine {
    * asked for; each outcome and its events, and the final state hash, must be what the journal
    * says (else JOURNAL_MISMATCH, naming the entry). Returns the engine in the final state.
    */
-  static replay(snapshot: Uint8Array, journal: Uint8Array, options: { implementation?: Implementation | 'auto' } = {}): Engine {
+  static replay(
+    snapshot: Uint8Array,
+    journal: Uint8Array,
+    options: { implementation?: Implementation | 'auto' } = {},
+  ): Engine {
     const j = decodeJournal(journal)
     const e = Engine.restore(snapshot, optionsArg('options', options))
     const base = e.stateHash()
-    if (base !== j.baseHash) throw new DeleverageError('JOURNAL_MISMATCH', `the snapshot (state ${base}) is not where the journal starts (state ${j.baseHash})`)
-    replayEntries(e.core, j.entries, (x) => (e.core[x.op] as (...a: unknown[]) => unknown)(...x.args))
+    if (base !== j.baseHash)
+      throw new DeleverageError(
+        'JOURNAL_MISMATCH',
+        `the snapshot (state ${base}) is not where the journal starts (state ${j.baseHash})`,
+      )
+    replayEntries(e.core, j.entries, (x) =>
+      (e.core[x.op] as (...a: unknown[]) => unknown)(...x.args),
+    )
     const end = e.stateHash()
-    if (end !== j.finalHash) throw new DeleverageError('JOURNAL_MISMATCH', `the replay ends at state ${end}, the journal at ${j.finalHash}`)
+    if (end !== j.finalHash)
+      throw new DeleverageError(
+        'JOURNAL_MISMATCH',
+        `the replay ends at state ${end}, the journal at ${j.finalHash}`,
+      )
     return e
   }
 }
@@ -979,7 +1275,8 @@ function entryPrice(m: MarketMeta, qty: bigint, cost: bigint, quoteDecimals: num
   const P = m.priceDecimals
   const tick = 10n ** BigInt(P)
   // cost and qty share their sign, so |cost| / (|qty|·10^P) is the entry in quote
-  if (m.type === 'linear') return formatRatio(cost < 0n ? -cost : cost, (qty < 0n ? -qty : qty) * tick, P + 4)
+  if (m.type === 'linear')
+    return formatRatio(cost < 0n ? -cost : cost, (qty < 0n ? -qty : qty) * tick, P + 4)
   const t = P - m.qtyDecimals + quoteDecimals
   let num = qty * m.contractSize
   let den = cost
@@ -997,13 +1294,18 @@ const I64_MIN = -(2n ** 63n)
 const I64_MAX = 2n ** 63n - 1n
 
 function i64(v: bigint, field: string): bigint {
-  if (v < I64_MIN || v > I64_MAX) throw new DeleverageError('OVERFLOW', `${field}: ${v} units do not fit a 64-bit integer`)
+  if (v < I64_MIN || v > I64_MAX)
+    throw new DeleverageError('OVERFLOW', `${field}: ${v} units do not fit a 64-bit integer`)
   return v
 }
 
 /** A settleAsset as given: a string (the core checks its characters: INVALID_ID). */
 function settleAssetOf(v: unknown, where: string): string {
-  if (typeof v !== 'string') throw new DeleverageError('INVALID_ID', `${where}: settleAsset must be a string, got ${describe(v)}`)
+  if (typeof v !== 'string')
+    throw new DeleverageError(
+      'INVALID_ID',
+      `${where}: settleAsset must be a string, got ${describe(v)}`,
+    )
   return v
 }
 
@@ -1016,7 +1318,8 @@ function invalidArgument(msg: string): DeleverageError {
 /** An options bag: undefined means {}, anything but a plain object is refused. */
 function optionsArg<T extends object>(name: string, v: T | undefined): T {
   if (v === undefined) return {} as T
-  if (typeof v !== 'object' || v === null || Array.isArray(v)) throw invalidArgument(`${name} must be an object, got ${shown(v)}`)
+  if (typeof v !== 'object' || v === null || Array.isArray(v))
+    throw invalidArgument(`${name} must be an object, got ${shown(v)}`)
   return v
 }
 
@@ -1025,9 +1328,11 @@ function optionsArg<T extends object>(name: string, v: T | undefined): T {
  * another prototype (`{ __proto__: {...} }`, a class instance) would lose entries silently: refused.
  */
 function recordArg(name: string, v: unknown): Array<[string, unknown]> {
-  if (typeof v !== 'object' || v === null || Array.isArray(v)) throw invalidArgument(`${name} must be an object, got ${shown(v)}`)
+  if (typeof v !== 'object' || v === null || Array.isArray(v))
+    throw invalidArgument(`${name} must be an object, got ${shown(v)}`)
   const proto = Object.getPrototypeOf(v)
-  if (proto !== Object.prototype && proto !== null) throw invalidArgument(`${name} must be a plain object (its prototype is not Object.prototype)`)
+  if (proto !== Object.prototype && proto !== null)
+    throw invalidArgument(`${name} must be a plain object (its prototype is not Object.prototype)`)
   return Object.entries(v)
 }
 
@@ -1043,7 +1348,8 @@ function intArg(name: string, v: unknown, min: bigint, max: bigint): bigint {
   if (typeof v === 'bigint') x = v
   else if (typeof v === 'number' && Number.isSafeInteger(v)) x = BigInt(v)
   else throw invalidArgument(`${name} must be an integer (number or bigint), got ${shown(v)}`)
-  if (x < min || x > max) throw invalidArgument(`${name} must be within ${min} and ${max}, got ${x}`)
+  if (x < min || x > max)
+    throw invalidArgument(`${name} must be within ${min} and ${max}, got ${x}`)
   return x
 }
 
@@ -1052,8 +1358,17 @@ const U64_MAX = 2n ** 64n - 1n
 /** A name (symbol, account id) as the API takes it. `__proto__` cannot be a key of a record (an
  * object literal makes it the prototype), so setMarks/setBalances could never name it: refused. */
 function nameArg(what: string, v: unknown): string {
-  if (typeof v !== 'string') throw new DeleverageError('INVALID_ID', `${what} must be a string, got ${shown(v)}`)
-  if (v === '__proto__') throw new DeleverageError('INVALID_ID', `${what} "__proto__" cannot be used: it is not a key a plain object can hold`)
-  if (v.length > 64) throw new DeleverageError('INVALID_ID', `${what} must be 1–64 printable ASCII characters, got ${shown(v)}`)
+  if (typeof v !== 'string')
+    throw new DeleverageError('INVALID_ID', `${what} must be a string, got ${shown(v)}`)
+  if (v === '__proto__')
+    throw new DeleverageError(
+      'INVALID_ID',
+      `${what} "__proto__" cannot be used: it is not a key a plain object can hold`,
+    )
+  if (v.length > 64)
+    throw new DeleverageError(
+      'INVALID_ID',
+      `${what} must be 1–64 printable ASCII characters, got ${shown(v)}`,
+    )
   return v
 }

@@ -55,7 +55,12 @@ export { ApiErrorCode, DeleverageError, ErrorCode } from './fallback/errors.js'
 export { JsEngine } from './fallback/engine.js'
 export { compareQueueEntries, mergeAdlQueues, topOfQueue } from './partition.js'
 export { engineFromScenario, loadScenarioFile, parseScenario, type Scenario } from './scenario.js'
-export { loadNative, describeLoadFailure, type NativeBinding, type NativeLoadResult } from './native.js'
+export {
+  loadNative,
+  describeLoadFailure,
+  type NativeBinding,
+  type NativeLoadResult,
+} from './native.js'
 
 /** 'native' when the Rust engine loaded, 'js' when the TypeScript engine is in use. */
 export const implementation = defaultImplementation().implementation

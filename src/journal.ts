@@ -5,7 +5,19 @@
 // must reproduce every decision, every event and the final hash; anything else is
 // JOURNAL_MISMATCH. It lives over CoreEngine, so it is the same for both engines.
 
-import type { CoreEngine, WatchChanges, DeleveragePlanColumns, EventColumns, Ledger, MarginColumns, MarketInit, PlanColumns, PositionRiskColumns, QueueColumns, WaterfallInit } from './core.js'
+import type {
+  CoreEngine,
+  WatchChanges,
+  DeleveragePlanColumns,
+  EventColumns,
+  Ledger,
+  MarginColumns,
+  MarketInit,
+  PlanColumns,
+  PositionRiskColumns,
+  QueueColumns,
+  WaterfallInit,
+} from './core.js'
 import { DeleverageError } from './fallback/errors.js'
 import { hex, sha256 } from './fallback/snapshot.js'
 
@@ -166,7 +178,11 @@ class In {
     this.dv = new DataView(b.buffer, b.byteOffset, b.byteLength)
   }
   need(n: number): number {
-    if (this.b.length - this.pos < n) throw journalError('JOURNAL_INVALID', `journal truncated at offset ${this.pos} (${n} bytes needed)`)
+    if (this.b.length - this.pos < n)
+      throw journalError(
+        'JOURNAL_INVALID',
+        `journal truncated at offset ${this.pos} (${n} bytes needed)`,
+      )
     const at = this.pos
     this.pos += n
     return at
@@ -252,7 +268,16 @@ function decodeValue(i: In, depth = 0): unknown {
   }
 }
 
-const EVENT_FIELDS = ['seq', 'kind', 'account', 'market', 'counterparty', 'qty', 'price', 'amount'] as const
+const EVENT_FIELDS = [
+  'seq',
+  'kind',
+  'account',
+  'market',
+  'counterparty',
+  'qty',
+  'price',
+  'amount',
+] as const
 
 function encodeEvents(o: Out, ev: EventColumns): void {
   o.u32(ev.kind.length)
@@ -335,7 +360,8 @@ export class JournalRecorder {
 
   /** The journal so far, ending at `finalHash` (the engine's current state hash), checksummed. */
   seal(finalHash: string): Uint8Array {
-    if (this.broken !== null) throw journalError('JOURNAL_INVALID', `the journal is incomplete: ${this.broken}`)
+    if (this.broken !== null)
+      throw journalError('JOURNAL_INVALID', `the journal is incomplete: ${this.broken}`)
     const o = new Out()
     o.raw(new TextEncoder().encode(MAGIC))
     o.u32(VERSION)
@@ -353,16 +379,26 @@ export class JournalRecorder {
 
 /** Decode and check a journal (magic, version, checksum, structure). */
 export function decodeJournal(bytes: Uint8Array): DecodedJournal {
-  if (!(bytes instanceof Uint8Array)) throw journalError('JOURNAL_INVALID', 'a journal must be a Uint8Array')
-  if (bytes.length < 8 + 4 + 32 + 8 + 32 + 32) throw journalError('JOURNAL_INVALID', `journal of ${bytes.length} bytes is shorter than an empty one`)
+  if (!(bytes instanceof Uint8Array))
+    throw journalError('JOURNAL_INVALID', 'a journal must be a Uint8Array')
+  if (bytes.length < 8 + 4 + 32 + 8 + 32 + 32)
+    throw journalError(
+      'JOURNAL_INVALID',
+      `journal of ${bytes.length} bytes is shorter than an empty one`,
+    )
   const body = bytes.subarray(0, bytes.length - 32)
-  if (hex(sha256(body)) !== hex(bytes.subarray(bytes.length - 32))) throw journalError('JOURNAL_INVALID', 'journal checksum mismatch: corrupted or truncated')
+  if (hex(sha256(body)) !== hex(bytes.subarray(bytes.length - 32)))
+    throw journalError('JOURNAL_INVALID', 'journal checksum mismatch: corrupted or truncated')
   const i = new In(body)
   const magic = new TextDecoder().decode(body.subarray(0, 8))
   i.need(8)
   if (magic !== MAGIC) throw journalError('JOURNAL_INVALID', 'not a deleverage journal (bad magic)')
   const version = i.u32()
-  if (version !== VERSION) throw journalError('JOURNAL_INVALID', `journal format version ${version} is not supported; this engine reads version ${VERSION}`)
+  if (version !== VERSION)
+    throw journalError(
+      'JOURNAL_INVALID',
+      `journal format version ${version} is not supported; this engine reads version ${VERSION}`,
+    )
   const baseHash = hex(body.subarray(i.need(32), i.pos))
   const n = i.u64()
   const entries: JournalEntry[] = []
@@ -370,16 +406,22 @@ export function decodeJournal(bytes: Uint8Array): DecodedJournal {
     const at = i.pos
     const code = i.u8()
     const op = JOURNAL_OPS[code]
-    if (op === undefined) throw journalError('JOURNAL_INVALID', `entry ${k} (offset ${at}): unknown operation ${code}`)
+    if (op === undefined)
+      throw journalError('JOURNAL_INVALID', `entry ${k} (offset ${at}): unknown operation ${code}`)
     const argc = i.u8()
     const args: unknown[] = []
     for (let a = 0; a < argc; a++) args.push(decodeValue(i))
-    const outcome: JournalEntry['outcome'] = i.u8() === 0 ? { ok: decodeValue(i) } : { code: i.str(), message: i.str() }
+    const outcome: JournalEntry['outcome'] =
+      i.u8() === 0 ? { ok: decodeValue(i) } : { code: i.str(), message: i.str() }
     const firstSeq = i.u64()
     entries.push({ op, args, outcome, firstSeq, events: decodeEvents(i, firstSeq) })
   }
   const finalHash = hex(body.subarray(i.need(32), i.pos))
-  if (i.pos !== body.length) throw journalError('JOURNAL_INVALID', `${body.length - i.pos} bytes left over after the final hash`)
+  if (i.pos !== body.length)
+    throw journalError(
+      'JOURNAL_INVALID',
+      `${body.length - i.pos} bytes left over after the final hash`,
+    )
   return { baseHash, finalHash, entries }
 }
 
@@ -411,9 +453,29 @@ export class JournaledCore implements CoreEngine {
   addAccounts(ids: string[], balances: BigInt64Array): number {
     return this.rec('addAccounts', [ids, balances], () => this.inner.addAccounts(ids, balances))
   }
-  addAccountsWithPositions(ids: string[], balances: BigInt64Array, account: Uint32Array, market: Uint32Array, qty: BigInt64Array, price: BigInt64Array, isolatedMargin: BigInt64Array, flags: Uint8Array): number {
+  addAccountsWithPositions(
+    ids: string[],
+    balances: BigInt64Array,
+    account: Uint32Array,
+    market: Uint32Array,
+    qty: BigInt64Array,
+    price: BigInt64Array,
+    isolatedMargin: BigInt64Array,
+    flags: Uint8Array,
+  ): number {
     const args = [ids, balances, account, market, qty, price, isolatedMargin, flags]
-    return this.rec('addAccountsWithPositions', args, () => this.inner.addAccountsWithPositions(ids, balances, account, market, qty, price, isolatedMargin, flags))
+    return this.rec('addAccountsWithPositions', args, () =>
+      this.inner.addAccountsWithPositions(
+        ids,
+        balances,
+        account,
+        market,
+        qty,
+        price,
+        isolatedMargin,
+        flags,
+      ),
+    )
   }
   setBalances(accounts: Uint32Array, balances: BigInt64Array): void {
     this.rec('setBalances', [accounts, balances], () => this.inner.setBalances(accounts, balances))
@@ -421,8 +483,17 @@ export class JournaledCore implements CoreEngine {
   removeAccounts(accounts: Uint32Array): void {
     this.rec('removeAccounts', [accounts], () => this.inner.removeAccounts(accounts))
   }
-  setPositions(account: Uint32Array, market: Uint32Array, qty: BigInt64Array, price: BigInt64Array, isolatedMargin: BigInt64Array, flags: Uint8Array): void {
-    this.rec('setPositions', [account, market, qty, price, isolatedMargin, flags], () => this.inner.setPositions(account, market, qty, price, isolatedMargin, flags))
+  setPositions(
+    account: Uint32Array,
+    market: Uint32Array,
+    qty: BigInt64Array,
+    price: BigInt64Array,
+    isolatedMargin: BigInt64Array,
+    flags: Uint8Array,
+  ): void {
+    this.rec('setPositions', [account, market, qty, price, isolatedMargin, flags], () =>
+      this.inner.setPositions(account, market, qty, price, isolatedMargin, flags),
+    )
   }
   configureWaterfall(config: WaterfallInit): void {
     this.rec('configureWaterfall', [config], () => this.inner.configureWaterfall(config))
@@ -431,22 +502,38 @@ export class JournaledCore implements CoreEngine {
     this.rec('depositFund', [amount, now], () => this.inner.depositFund(amount, now))
   }
   runWaterfall(model: number, ppmPerLot: bigint, capPpm: bigint, now: bigint): bigint {
-    return this.rec('runWaterfall', [model, ppmPerLot, capPpm, now], () => this.inner.runWaterfall(model, ppmPerLot, capPpm, now))
+    return this.rec('runWaterfall', [model, ppmPerLot, capPpm, now], () =>
+      this.inner.runWaterfall(model, ppmPerLot, capPpm, now),
+    )
   }
-  settleLiquidationFill(account: number, isolatedMarket: number, market: number, qty: bigint, price: bigint): void {
-    this.rec('settleLiquidationFill', [account, isolatedMarket, market, qty, price], () => this.inner.settleLiquidationFill(account, isolatedMarket, market, qty, price))
+  settleLiquidationFill(
+    account: number,
+    isolatedMarket: number,
+    market: number,
+    qty: bigint,
+    price: bigint,
+  ): void {
+    this.rec('settleLiquidationFill', [account, isolatedMarket, market, qty, price], () =>
+      this.inner.settleLiquidationFill(account, isolatedMarket, market, qty, price),
+    )
   }
   takeOver(account: number, isolatedMarket: number): void {
-    this.rec('takeOver', [account, isolatedMarket], () => this.inner.takeOver(account, isolatedMarket))
+    this.rec('takeOver', [account, isolatedMarket], () =>
+      this.inner.takeOver(account, isolatedMarket),
+    )
   }
   settleEngineFill(market: number, qty: bigint, price: bigint): void {
-    this.rec('settleEngineFill', [market, qty, price], () => this.inner.settleEngineFill(market, qty, price))
+    this.rec('settleEngineFill', [market, qty, price], () =>
+      this.inner.settleEngineFill(market, qty, price),
+    )
   }
   autoDeleverage(market: number): void {
     this.rec('autoDeleverage', [market], () => this.inner.autoDeleverage(market))
   }
   socialiseLoss(market: number, amount: bigint, beneficiary: number): void {
-    this.rec('socialiseLoss', [market, amount, beneficiary], () => this.inner.socialiseLoss(market, amount, beneficiary))
+    this.rec('socialiseLoss', [market, amount, beneficiary], () =>
+      this.inner.socialiseLoss(market, amount, beneficiary),
+    )
   }
   settleFunding(market: number, rate: bigint): void {
     this.rec('settleFunding', [market, rate], () => this.inner.settleFunding(market, rate))
@@ -456,8 +543,15 @@ export class JournaledCore implements CoreEngine {
   updateMarks(markets: Uint32Array, marks: BigInt64Array): WatchChanges {
     return this.rec('updateMarks', [markets, marks], () => this.inner.updateMarks(markets, marks))
   }
-  applyFills(account: Uint32Array, market: Uint32Array, qty: BigInt64Array, price: BigInt64Array): void {
-    this.rec('applyFills', [account, market, qty, price], () => this.inner.applyFills(account, market, qty, price))
+  applyFills(
+    account: Uint32Array,
+    market: Uint32Array,
+    qty: BigInt64Array,
+    price: BigInt64Array,
+  ): void {
+    this.rec('applyFills', [account, market, qty, price], () =>
+      this.inner.applyFills(account, market, qty, price),
+    )
   }
   /** Reads the state; building the watch's index on first use changes no state the hash sees. */
   liquidatable(): MarginColumns {
@@ -514,7 +608,13 @@ export class JournaledCore implements CoreEngine {
   adlQueue(market: number, side: number, ranking: number): QueueColumns {
     return this.inner.adlQueue(market, side, ranking)
   }
-  planDeleveraging(account: number, kind: number, targetPpm: bigint, market: number, feeRate: bigint): DeleveragePlanColumns {
+  planDeleveraging(
+    account: number,
+    kind: number,
+    targetPpm: bigint,
+    market: number,
+    feeRate: bigint,
+  ): DeleveragePlanColumns {
     return this.inner.planDeleveraging(account, kind, targetPpm, market, feeRate)
   }
   stateHash(): string {
@@ -531,7 +631,8 @@ export function sameValue(a: unknown, b: unknown): boolean {
   if (typeof a === 'number' && typeof b === 'number') return Number.isNaN(a) && Number.isNaN(b)
   if (typeof a !== 'object' || typeof b !== 'object' || a === null || b === null) return false
   if (ArrayBuffer.isView(a) || ArrayBuffer.isView(b)) {
-    if (!ArrayBuffer.isView(a) || !ArrayBuffer.isView(b) || a.constructor !== b.constructor) return false
+    if (!ArrayBuffer.isView(a) || !ArrayBuffer.isView(b) || a.constructor !== b.constructor)
+      return false
     const x = a as unknown as ArrayLike<unknown>
     const y = b as unknown as ArrayLike<unknown>
     if (x.length !== y.length) return false
@@ -542,7 +643,9 @@ export function sameValue(a: unknown, b: unknown): boolean {
   const ka = Object.keys(a)
   const kb = Object.keys(b)
   if (ka.length !== kb.length) return false
-  for (const k of ka) if (!sameValue((a as Record<string, unknown>)[k], (b as Record<string, unknown>)[k])) return false
+  for (const k of ka)
+    if (!sameValue((a as Record<string, unknown>)[k], (b as Record<string, unknown>)[k]))
+      return false
   return true
 }
 
@@ -550,7 +653,11 @@ export function sameValue(a: unknown, b: unknown): boolean {
  * Re-apply journalled calls through `apply` (which performs one call on the engine being
  * replayed and returns its result) and check each outcome and its events against the journal.
  */
-export function replayEntries(core: CoreEngine, entries: JournalEntry[], apply: (e: JournalEntry) => unknown): void {
+export function replayEntries(
+  core: CoreEngine,
+  entries: JournalEntry[],
+  apply: (e: JournalEntry) => unknown,
+): void {
   // Every write of the replay goes through `apply`, so the event seq advances only by what it emits.
   let firstSeq = core.nextSeq()
   for (let k = 0; k < entries.length; k++) {
@@ -560,21 +667,36 @@ export function replayEntries(core: CoreEngine, entries: JournalEntry[], apply: 
       outcome = { ok: apply(e) }
     } catch (x) {
       const err = x as { code?: unknown; message?: unknown }
-      outcome = { code: typeof err.code === 'string' ? err.code : 'UNCODED', message: String(err.message) }
+      outcome = {
+        code: typeof err.code === 'string' ? err.code : 'UNCODED',
+        message: String(err.message),
+      }
     }
     const where = `journal entry ${k} (${e.op})`
     if (!sameValue(outcome, e.outcome)) {
-      throw journalError('JOURNAL_MISMATCH', `${where}: the journal says ${describeOutcome(e.outcome)}, the replay gave ${describeOutcome(outcome)}`)
+      throw journalError(
+        'JOURNAL_MISMATCH',
+        `${where}: the journal says ${describeOutcome(e.outcome)}, the replay gave ${describeOutcome(outcome)}`,
+      )
     }
-    if (firstSeq !== e.firstSeq) throw journalError('JOURNAL_MISMATCH', `${where}: events start at seq ${firstSeq}, the journal says ${e.firstSeq}`)
+    if (firstSeq !== e.firstSeq)
+      throw journalError(
+        'JOURNAL_MISMATCH',
+        `${where}: events start at seq ${firstSeq}, the journal says ${e.firstSeq}`,
+      )
     const events = core.events(firstSeq)
     if (!sameValue(events, e.events)) {
-      throw journalError('JOURNAL_MISMATCH', `${where}: the replay emitted ${events.kind.length} events that differ from the ${e.events.kind.length} journalled`)
+      throw journalError(
+        'JOURNAL_MISMATCH',
+        `${where}: the replay emitted ${events.kind.length} events that differ from the ${e.events.kind.length} journalled`,
+      )
     }
     firstSeq += BigInt(events.kind.length)
   }
 }
 
 function describeOutcome(o: JournalEntry['outcome']): string {
-  return 'ok' in o ? `ok (${typeof o.ok === 'bigint' ? `${o.ok}n` : String(o.ok)})` : `${o.code}: ${o.message}`
+  return 'ok' in o
+    ? `ok (${typeof o.ok === 'bigint' ? `${o.ok}n` : String(o.ok)})`
+    : `${o.code}: ${o.message}`
 }

@@ -116,14 +116,78 @@ export interface SimMarketSpec {
  * that one lot is worth a few USDT in every market (the engine's impact model is per lot).
  */
 export const SIM_MARKETS: SimMarketSpec[] = [
-  { symbol: 'BTCUSDT', price: 650_000n, priceDecimals: 1, qtyDecimals: 4, brackets: BTC, weight: 30, beta: 100 },
-  { symbol: 'ETHUSDT', price: 340_000n, priceDecimals: 2, qtyDecimals: 3, brackets: ETH, weight: 22, beta: 115 },
-  { symbol: 'SOLUSDT', price: 160_000n, priceDecimals: 3, qtyDecimals: 2, brackets: MAJOR, weight: 13, beta: 135 },
-  { symbol: 'BNBUSDT', price: 58_000n, priceDecimals: 2, qtyDecimals: 2, brackets: MAJOR, weight: 8, beta: 90 },
-  { symbol: 'LTCUSDT', price: 8_200n, priceDecimals: 2, qtyDecimals: 1, brackets: ALT, weight: 6, beta: 120 },
-  { symbol: 'AVAXUSDT', price: 31_500n, priceDecimals: 3, qtyDecimals: 1, brackets: ALT, weight: 7, beta: 145 },
-  { symbol: 'LINKUSDT', price: 14_800n, priceDecimals: 3, qtyDecimals: 1, brackets: ALT, weight: 8, beta: 140 },
-  { symbol: 'DOTUSDT', price: 6_900n, priceDecimals: 3, qtyDecimals: 0, brackets: ALT, weight: 6, beta: 130 },
+  {
+    symbol: 'BTCUSDT',
+    price: 650_000n,
+    priceDecimals: 1,
+    qtyDecimals: 4,
+    brackets: BTC,
+    weight: 30,
+    beta: 100,
+  },
+  {
+    symbol: 'ETHUSDT',
+    price: 340_000n,
+    priceDecimals: 2,
+    qtyDecimals: 3,
+    brackets: ETH,
+    weight: 22,
+    beta: 115,
+  },
+  {
+    symbol: 'SOLUSDT',
+    price: 160_000n,
+    priceDecimals: 3,
+    qtyDecimals: 2,
+    brackets: MAJOR,
+    weight: 13,
+    beta: 135,
+  },
+  {
+    symbol: 'BNBUSDT',
+    price: 58_000n,
+    priceDecimals: 2,
+    qtyDecimals: 2,
+    brackets: MAJOR,
+    weight: 8,
+    beta: 90,
+  },
+  {
+    symbol: 'LTCUSDT',
+    price: 8_200n,
+    priceDecimals: 2,
+    qtyDecimals: 1,
+    brackets: ALT,
+    weight: 6,
+    beta: 120,
+  },
+  {
+    symbol: 'AVAXUSDT',
+    price: 31_500n,
+    priceDecimals: 3,
+    qtyDecimals: 1,
+    brackets: ALT,
+    weight: 7,
+    beta: 145,
+  },
+  {
+    symbol: 'LINKUSDT',
+    price: 14_800n,
+    priceDecimals: 3,
+    qtyDecimals: 1,
+    brackets: ALT,
+    weight: 8,
+    beta: 140,
+  },
+  {
+    symbol: 'DOTUSDT',
+    price: 6_900n,
+    priceDecimals: 3,
+    qtyDecimals: 0,
+    brackets: ALT,
+    weight: 6,
+    beta: 130,
+  },
 ]
 
 const Q = 8 // USDT atoms
@@ -141,7 +205,10 @@ function marketInit(s: SimMarketSpec): MarketInit {
     floors: BigInt64Array.from(s.brackets, (b) => BigInt(b.floor) * vd),
     mmr: BigInt64Array.from(s.brackets, (b) => BigInt(b.mmr)),
     // imr = 1 / max leverage, rounded up (as Engine.marketInit does for maxLeverage)
-    imr: BigInt64Array.from(s.brackets, (b) => (10n ** 8n + BigInt(b.maxLeverage) - 1n) / BigInt(b.maxLeverage)),
+    imr: BigInt64Array.from(
+      s.brackets,
+      (b) => (10n ** 8n + BigInt(b.maxLeverage) - 1n) / BigInt(b.maxLeverage),
+    ),
     mark: s.price,
   }
 }
@@ -162,7 +229,8 @@ const COUNT_W = [6, 12, 16, 24, 16, 12, 8, 6]
  * never so far against the position that it starts below maintenance margin.
  */
 export function makeMarketBook(positions: number, accounts: number, seed = 20240805): Book {
-  if (positions < accounts || positions > accounts * 8) throw new RangeError('makeMarketBook: 1 to 8 positions per account')
+  if (positions < accounts || positions > accounts * 8)
+    throw new RangeError('makeMarketBook: 1 to 8 positions per account')
   const next = rng(seed)
   const markets = SIM_MARKETS.map(marketInit)
   const sumW = (w: readonly number[]) => w.reduce((a, b) => a + b, 0)
@@ -176,8 +244,8 @@ export function makeMarketBook(positions: number, accounts: number, seed = 20240
   let total = 0
   for (let a = 0; a < accounts; a++) total += count[a] = 1 + pick(next, COUNT_W, cntTotal)
   for (let a = 0; total !== positions; a = (a + 1) % accounts) {
-    if (total < positions && count[a]! < 8) (count[a]!++, total++)
-    else if (total > positions && count[a]! > 1) (count[a]!--, total--)
+    if (total < positions && count[a]! < 8) count[a]!++, total++
+    else if (total > positions && count[a]! > 1) count[a]!--, total--
   }
   const balances = new BigInt64Array(accounts)
   const account = new Uint32Array(positions)
@@ -193,7 +261,10 @@ export function makeMarketBook(positions: number, accounts: number, seed = 20240
     const bucket = pick(next, BALANCE_W, balTotal)
     const lo = BALANCE[bucket]!
     const hi = BALANCE[bucket + 1] ?? lo * 4
-    const balance = BigInt(lo) * atoms + BigInt(below(next, hi - lo)) * atoms + BigInt(below(next, 100)) * (atoms / 100n)
+    const balance =
+      BigInt(lo) * atoms +
+      BigInt(below(next, hi - lo)) * atoms +
+      BigInt(below(next, 100)) * (atoms / 100n)
     balances[a] = balance
     const lev = LEVERAGE[pick(next, LEVERAGE_W, levTotal)]!
     const n = count[a]!
@@ -220,7 +291,8 @@ export function makeMarketBook(positions: number, accounts: number, seed = 20240
         notional = (balance * BigInt(l) * BigInt(parts[k]!)) / BigInt(partsTotal)
       }
       // lots = notional / price, in units: atoms·10^(P+D) / (ticks·10^Q)
-      let q = (notional * 10n ** BigInt(spec.priceDecimals + spec.qtyDecimals)) / (spec.price * atoms)
+      let q =
+        (notional * 10n ** BigInt(spec.priceDecimals + spec.qtyDecimals)) / (spec.price * atoms)
       if (q < 1n) q = 1n
       const side = below(next, 100) < 85 ? long : !long
       // entry offset: N(0, 2.5 %), but at most 40 % of the margin (1/l) against the position
@@ -228,7 +300,8 @@ export function makeMarketBook(positions: number, accounts: number, seed = 20240
       const maxAgainst = Math.floor(400_000 / l)
       // a long loses when entry > price (off > 0); a short when entry < price
       if (side && off > maxAgainst) off = maxAgainst - below(next, 1 + Math.floor(maxAgainst / 2))
-      if (!side && -off > maxAgainst) off = -(maxAgainst - below(next, 1 + Math.floor(maxAgainst / 2)))
+      if (!side && -off > maxAgainst)
+        off = -(maxAgainst - below(next, 1 + Math.floor(maxAgainst / 2)))
       account[i] = a
       market[i] = m
       qty[i] = side ? q : -q
@@ -249,11 +322,22 @@ export function makeMarketBook(positions: number, accounts: number, seed = 20240
  * `steps` one-minute steps, BTC falling `depthPct` % at the low; each market moves by its beta,
  * with seeded noise. Returns path prices in ticks: [step][market].
  */
-export function crashPath(markets: readonly SimMarketSpec[], steps = 30, depthPct = 25, seed = 7): bigint[][] {
+export function crashPath(
+  markets: readonly SimMarketSpec[],
+  steps = 30,
+  depthPct = 25,
+  seed = 7,
+): bigint[][] {
   const next = rng(seed)
   // (fraction of the run, fraction of the full depth) anchors; linear in between.
   const anchors: Array<[number, number]> = [
-    [0, 0], [0.2, 0.34], [0.3, 0.2], [0.5, 0.62], [0.6, 0.46], [0.8, 1], [1, 0.76],
+    [0, 0],
+    [0.2, 0.34],
+    [0.3, 0.2],
+    [0.5, 0.62],
+    [0.6, 0.46],
+    [0.8, 1],
+    [1, 0.76],
   ]
   const out: bigint[][] = []
   for (let s = 1; s <= steps; s++) {
@@ -280,10 +364,18 @@ export function crashPath(markets: readonly SimMarketSpec[], steps = 30, depthPc
 export function scenarioFromBook(book: Book, insuranceFund: string): Record<string, unknown> {
   const f = formatUnits
   const Qd = book.quoteDecimals
-  const accounts = Array.from(book.balances, (b, a) => ({ id: `acct-${a}`, balance: f(b, Qd), positions: [] as Array<Record<string, string>> }))
+  const accounts = Array.from(book.balances, (b, a) => ({
+    id: `acct-${a}`,
+    balance: f(b, Qd),
+    positions: [] as Array<Record<string, string>>,
+  }))
   for (let i = 0; i < book.qty.length; i++) {
     const m = book.markets[book.market[i]!]!
-    const p: Record<string, string> = { symbol: m.symbol, qty: f(book.qty[i]!, m.qtyDecimals), entry: f(book.entry[i]!, m.priceDecimals) }
+    const p: Record<string, string> = {
+      symbol: m.symbol,
+      qty: f(book.qty[i]!, m.qtyDecimals),
+      entry: f(book.entry[i]!, m.priceDecimals),
+    }
     if (book.flags[i]! & 1) p.isolatedMargin = f(book.isolatedMargin[i]!, Qd)
     accounts[book.account[i]!]!.positions.push(p)
   }
@@ -292,8 +384,16 @@ export function scenarioFromBook(book: Book, insuranceFund: string): Record<stri
     quoteDecimals: Qd,
     insuranceFund,
     markets: book.markets.map((m) => ({
-      symbol: m.symbol, priceDecimals: m.priceDecimals, qtyDecimals: m.qtyDecimals, marginBasis: 'mark', tierForm: 'deduction',
-      tiers: Array.from(m.floors, (fl, t) => ({ floor: f(fl, m.priceDecimals + m.qtyDecimals), mmr: f(m.mmr[t]!, 8), imr: f(m.imr[t]!, 8) })),
+      symbol: m.symbol,
+      priceDecimals: m.priceDecimals,
+      qtyDecimals: m.qtyDecimals,
+      marginBasis: 'mark',
+      tierForm: 'deduction',
+      tiers: Array.from(m.floors, (fl, t) => ({
+        floor: f(fl, m.priceDecimals + m.qtyDecimals),
+        mmr: f(m.mmr[t]!, 8),
+        imr: f(m.imr[t]!, 8),
+      })),
       mark: f(m.mark, m.priceDecimals),
     })),
     accounts,

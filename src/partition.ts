@@ -53,7 +53,10 @@ export function topOfQueue(queue: AdlQueueEntry[], need: string): AdlQueueEntry[
  * Merge the partitions' offers into one queue prefix and the quantities ADL takes from each
  * (min(size, what is left)), exactly as one engine would select them.
  */
-export function mergeAdlQueues(offers: AdlQueueEntry[][], need: string): Array<AdlQueueEntry & { take: string }> {
+export function mergeAdlQueues(
+  offers: AdlQueueEntry[][],
+  need: string,
+): Array<AdlQueueEntry & { take: string }> {
   const merged = offers.flat().sort(compareQueueEntries)
   const d = qtyDecimals(merged, need)
   let left = lots(need, d, 'need')

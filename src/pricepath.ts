@@ -18,7 +18,8 @@ export interface PathMarket {
  * starting with `#` are skipped. Markets without a column keep their scenario mark.
  */
 export function parsePathCsv(text: string, file: string, markets: PathMarket[]): bigint[][] {
-  const bad = (line: number, what: string) => new DeleverageError('INVALID_PATH', `${file} line ${line}: ${what}`)
+  const bad = (line: number, what: string) =>
+    new DeleverageError('INVALID_PATH', `${file} line ${line}: ${what}`)
   const lines = text.split(/\r?\n/)
   let header: string[] | null = null
   let cols: number[] = []
@@ -29,29 +30,47 @@ export function parsePathCsv(text: string, file: string, markets: PathMarket[]):
     const cells = raw.split(',').map((c) => c.trim())
     if (header === null) {
       header = cells
-      if (cells.length < 2) throw bad(n + 1, 'the header needs a label column and at least one market column, e.g. "step,BTCUSDT"')
+      if (cells.length < 2)
+        throw bad(
+          n + 1,
+          'the header needs a label column and at least one market column, e.g. "step,BTCUSDT"',
+        )
       cols = cells.slice(1).map((sym, k) => {
         const i = markets.findIndex((m) => m.symbol === sym)
-        if (i < 0) throw bad(n + 1, `column ${k + 2} "${sym}" is not a market of the scenario (markets: ${markets.map((m) => m.symbol).join(', ')})`)
+        if (i < 0)
+          throw bad(
+            n + 1,
+            `column ${k + 2} "${sym}" is not a market of the scenario (markets: ${markets.map((m) => m.symbol).join(', ')})`,
+          )
         if (cells.indexOf(sym, 1) !== k + 1) throw bad(n + 1, `column "${sym}" appears twice`)
         return i
       })
       continue
     }
-    if (cells.length !== header.length) throw bad(n + 1, `${cells.length} cells, the header has ${header.length}`)
-    const row = markets.map((m) => (out.length ? out[out.length - 1]![markets.indexOf(m)]! : m.mark))
+    if (cells.length !== header.length)
+      throw bad(n + 1, `${cells.length} cells, the header has ${header.length}`)
+    const row = markets.map((m) =>
+      out.length ? out[out.length - 1]![markets.indexOf(m)]! : m.mark,
+    )
     cols.forEach((i, k) => {
       const m = markets[i]!
       try {
-        row[i] = parseUnits(cells[k + 1]!, m.priceDecimals, `column ${m.symbol}`, { positive: 'INVALID_PRICE' })
+        row[i] = parseUnits(cells[k + 1]!, m.priceDecimals, `column ${m.symbol}`, {
+          positive: 'INVALID_PRICE',
+        })
       } catch (e) {
         throw bad(n + 1, (e as Error).message)
       }
     })
     out.push(row)
   }
-  if (header === null) throw new DeleverageError('INVALID_PATH', `${file}: empty; expected a header such as "step,BTCUSDT" and one row per step`)
-  if (out.length === 0) throw new DeleverageError('INVALID_PATH', `${file}: no steps after the header`)
+  if (header === null)
+    throw new DeleverageError(
+      'INVALID_PATH',
+      `${file}: empty; expected a header such as "step,BTCUSDT" and one row per step`,
+    )
+  if (out.length === 0)
+    throw new DeleverageError('INVALID_PATH', `${file}: no steps after the header`)
   return out
 }
 
@@ -69,7 +88,8 @@ export function readPathCsv(file: string, markets: PathMarket[]): bigint[][] {
 export function parseShock(text: string): bigint {
   const pct = /^([+-]?\d+(?:\.\d+)?)%$/.exec(text.trim())
   const ppm = pct ? parseUnits(pct[1]!, 4, '--shock') : parseUnits(text, 6, '--shock')
-  if (ppm <= -1_000_000n) throw new DeleverageError('INVALID_ARGUMENT', `--shock must be above −100 %, got ${text}`)
+  if (ppm <= -1_000_000n)
+    throw new DeleverageError('INVALID_ARGUMENT', `--shock must be above −100 %, got ${text}`)
   return ppm
 }
 
@@ -77,7 +97,9 @@ export function parseShock(text: string): bigint {
 export function shockPath(markets: PathMarket[], shockPpm: bigint, steps: number): bigint[][] {
   return Array.from({ length: steps }, (_, k) =>
     markets.map((m) => {
-      const p = (m.mark * (1_000_000n * BigInt(steps) + shockPpm * BigInt(k + 1))) / (1_000_000n * BigInt(steps))
+      const p =
+        (m.mark * (1_000_000n * BigInt(steps) + shockPpm * BigInt(k + 1))) /
+        (1_000_000n * BigInt(steps))
       return p < 1n ? 1n : p
     }),
   )

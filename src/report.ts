@@ -61,7 +61,8 @@ export function reportData(input: ReportInput, start: string[]): ReportData {
   }
 }
 
-const esc = (s: string) => s.replace(/[&<>"]/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;' })[c]!)
+const esc = (s: string) =>
+  s.replace(/[&<>"]/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;' })[c]!)
 
 /** The whole page. `</` inside the JSON is escaped so the data cannot end the script element. */
 export function renderReport(data: ReportData): string {

@@ -4,7 +4,15 @@
 
 import { readFileSync } from 'node:fs'
 import { describe } from './decimal.js'
-import { Engine, type AccountInput, type EngineOptions, type FillModel, type MarketConfig, type TierConfig, type WaterfallOptions } from './engine.js'
+import {
+  Engine,
+  type AccountInput,
+  type EngineOptions,
+  type FillModel,
+  type MarketConfig,
+  type TierConfig,
+  type WaterfallOptions,
+} from './engine.js'
 import { DeleverageError } from './fallback/errors.js'
 
 export interface Scenario {
@@ -27,7 +35,8 @@ function fail(path: string, problem: string): never {
 }
 
 function obj(v: Json, path: string): Record<string, Json> {
-  if (typeof v !== 'object' || v === null || Array.isArray(v)) fail(path, `expected an object, got ${describe(v)}`)
+  if (typeof v !== 'object' || v === null || Array.isArray(v))
+    fail(path, `expected an object, got ${describe(v)}`)
   return v as Record<string, Json>
 }
 
@@ -43,13 +52,16 @@ function str(v: Json, path: string): string {
 
 /** Amounts are decimal strings in files (never JSON numbers, which may already have lost digits). */
 function amount(v: Json, path: string): string {
-  if (typeof v !== 'string') fail(path, `expected a decimal string such as "1.5", got ${describe(v)}`)
-  if (!/^[+-]?\d+(\.\d+)?$/.test(v.trim())) fail(path, `${JSON.stringify(v)} is not a decimal number`)
+  if (typeof v !== 'string')
+    fail(path, `expected a decimal string such as "1.5", got ${describe(v)}`)
+  if (!/^[+-]?\d+(\.\d+)?$/.test(v.trim()))
+    fail(path, `${JSON.stringify(v)} is not a decimal number`)
   return v
 }
 
 function int(v: Json, path: string): number {
-  if (typeof v !== 'number' || !Number.isInteger(v) || v < 0) fail(path, `expected a non-negative integer, got ${describe(v)}`)
+  if (typeof v !== 'number' || !Number.isInteger(v) || v < 0)
+    fail(path, `expected a non-negative integer, got ${describe(v)}`)
   return v
 }
 
@@ -60,16 +72,27 @@ function decimals(v: Json, path: string): number {
 }
 
 function only(o: Record<string, Json>, path: string, keys: string[]): void {
-  for (const k of Object.keys(o)) if (!keys.includes(k)) fail(`${path}.${k}`, `unknown field (expected one of ${keys.join(', ')})`)
+  for (const k of Object.keys(o))
+    if (!keys.includes(k))
+      fail(`${path}.${k}`, `unknown field (expected one of ${keys.join(', ')})`)
 }
 
-function opt<T>(o: Record<string, Json>, k: string, f: (v: Json, p: string) => T, path: string): T | undefined {
+function opt<T>(
+  o: Record<string, Json>,
+  k: string,
+  f: (v: Json, p: string) => T,
+  path: string,
+): T | undefined {
   return o[k] === undefined ? undefined : f(o[k], `${path}.${k}`)
 }
 
 function oneOf<T extends string>(allowed: readonly T[]) {
   return (v: Json, path: string): T => {
-    if (typeof v !== 'string' || !allowed.includes(v as T)) fail(path, `expected one of ${allowed.map((a) => JSON.stringify(a)).join(', ')}, got ${describe(v)}`)
+    if (typeof v !== 'string' || !allowed.includes(v as T))
+      fail(
+        path,
+        `expected one of ${allowed.map((a) => JSON.stringify(a)).join(', ')}, got ${describe(v)}`,
+      )
     return v as T
   }
 }
@@ -77,16 +100,40 @@ function oneOf<T extends string>(allowed: readonly T[]) {
 /** Check the shape of a parsed JSON document and return it typed. */
 export function parseScenario(doc: Json): Scenario {
   const root = obj(doc, '$')
-  only(root, '$', ['quoteDecimals', 'warningRatio', 'markets', 'accounts', 'description', 'insuranceFund', 'waterfall', 'fill'])
+  only(root, '$', [
+    'quoteDecimals',
+    'warningRatio',
+    'markets',
+    'accounts',
+    'description',
+    'insuranceFund',
+    'waterfall',
+    'fill',
+  ])
   const markets = arr(root.markets, '$.markets').map((mv, i): MarketConfig => {
     const p = `markets[${i}]`
     const m = obj(mv, p)
-    only(m, p, ['symbol', 'type', 'priceDecimals', 'qtyDecimals', 'contractSize', 'marginBasis', 'tierForm', 'tiers', 'mark', 'tickSize', 'settleAsset'])
+    only(m, p, [
+      'symbol',
+      'type',
+      'priceDecimals',
+      'qtyDecimals',
+      'contractSize',
+      'marginBasis',
+      'tierForm',
+      'tiers',
+      'mark',
+      'tickSize',
+      'settleAsset',
+    ])
     const tiers = arr(m.tiers, `${p}.tiers`).map((tv, j): TierConfig => {
       const tp = `${p}.tiers[${j}]`
       const t = obj(tv, tp)
       only(t, tp, ['floor', 'mmr', 'imr', 'maxLeverage', 'maintAmount'])
-      const tier: TierConfig = { floor: amount(t.floor, `${tp}.floor`), mmr: amount(t.mmr, `${tp}.mmr`) }
+      const tier: TierConfig = {
+        floor: amount(t.floor, `${tp}.floor`),
+        mmr: amount(t.mmr, `${tp}.mmr`),
+      }
       for (const k of ['imr', 'maxLeverage', 'maintAmount'] as const) {
         const v = opt(t, k, amount, tp)
         if (v !== undefined) tier[k] = v
@@ -118,18 +165,25 @@ export function parseScenario(doc: Json): Scenario {
     const p = `accounts[${i}]`
     const a = obj(av, p)
     only(a, p, ['id', 'balance', 'positions'])
-    const positions = a.positions === undefined ? [] : arr(a.positions, `${p}.positions`).map((pv, j) => {
-      const pp = `${p}.positions[${j}]`
-      const x = obj(pv, pp)
-      only(x, pp, ['symbol', 'qty', 'entry', 'cost', 'isolatedMargin'])
-      const pos: NonNullable<AccountInput['positions']>[number] = { symbol: str(x.symbol, `${pp}.symbol`), qty: amount(x.qty, `${pp}.qty`) }
-      for (const k of ['entry', 'cost', 'isolatedMargin'] as const) {
-        const v = opt(x, k, amount, pp)
-        if (v !== undefined) pos[k] = v
-      }
-      if ((pos.entry === undefined) === (pos.cost === undefined)) fail(pp, 'give exactly one of "entry" and "cost"')
-      return pos
-    })
+    const positions =
+      a.positions === undefined
+        ? []
+        : arr(a.positions, `${p}.positions`).map((pv, j) => {
+            const pp = `${p}.positions[${j}]`
+            const x = obj(pv, pp)
+            only(x, pp, ['symbol', 'qty', 'entry', 'cost', 'isolatedMargin'])
+            const pos: NonNullable<AccountInput['positions']>[number] = {
+              symbol: str(x.symbol, `${pp}.symbol`),
+              qty: amount(x.qty, `${pp}.qty`),
+            }
+            for (const k of ['entry', 'cost', 'isolatedMargin'] as const) {
+              const v = opt(x, k, amount, pp)
+              if (v !== undefined) pos[k] = v
+            }
+            if ((pos.entry === undefined) === (pos.cost === undefined))
+              fail(pp, 'give exactly one of "entry" and "cost"')
+            return pos
+          })
     return { id: str(a.id, `${p}.id`), balance: amount(a.balance, `${p}.balance`), positions }
   })
   const s: Scenario = { markets, accounts }
@@ -152,7 +206,12 @@ function parseWaterfall(v: Json, p: string): WaterfallOptions {
   if (fee !== undefined) out.liquidationFee = fee
   const buffer = opt(w, 'buffer', amount, p)
   if (buffer !== undefined) out.buffer = buffer
-  const ranking = opt(w, 'ranking', oneOf(['bitmex', 'binance', 'hyperliquid', 'prorata'] as const), p)
+  const ranking = opt(
+    w,
+    'ranking',
+    oneOf(['bitmex', 'binance', 'hyperliquid', 'prorata'] as const),
+    p,
+  )
   if (ranking) out.ranking = ranking
   const adlPrice = opt(w, 'adlPrice', oneOf(['bankruptcy', 'mark'] as const), p)
   if (adlPrice) out.adlPrice = adlPrice
@@ -164,7 +223,12 @@ function parseWaterfall(v: Json, p: string): WaterfallOptions {
       out.fundPolicy = { kind }
     } else {
       only(fp, `${p}.fundPolicy`, ['kind', 'trigger', 'stop', 'window'])
-      out.fundPolicy = { kind, trigger: amount(fp.trigger, `${p}.fundPolicy.trigger`), stop: amount(fp.stop, `${p}.fundPolicy.stop`), window: int(fp.window, `${p}.fundPolicy.window`) }
+      out.fundPolicy = {
+        kind,
+        trigger: amount(fp.trigger, `${p}.fundPolicy.trigger`),
+        stop: amount(fp.stop, `${p}.fundPolicy.stop`),
+        window: int(fp.window, `${p}.fundPolicy.window`),
+      }
     }
   }
   return out
@@ -178,13 +242,18 @@ function parseFill(v: Json, p: string): FillModel {
 }
 
 /** Build an engine from a checked scenario. Engine errors are re-labelled with the JSON path. */
-export function engineFromScenario(s: Scenario, options: Omit<EngineOptions, 'quoteDecimals'> = {}): Engine {
+export function engineFromScenario(
+  s: Scenario,
+  options: Omit<EngineOptions, 'quoteDecimals'> = {},
+): Engine {
   let engine: Engine
   try {
     engine = new Engine({ ...options, quoteDecimals: s.quoteDecimals ?? 8 })
   } catch (e) {
     // The only scenario field the constructor reads (NATIVE_UNAVAILABLE is about the options).
-    throw e instanceof DeleverageError && e.code === 'NATIVE_UNAVAILABLE' ? e : relabel(e, '$.quoteDecimals')
+    throw e instanceof DeleverageError && e.code === 'NATIVE_UNAVAILABLE'
+      ? e
+      : relabel(e, '$.quoteDecimals')
   }
   s.markets.forEach((m, i) => {
     try {
@@ -226,8 +295,16 @@ function addScenarioAccounts(engine: Engine, accounts: AccountInput[]): void {
       } catch (e) {
         // A position that mixes settlement assets (SPEC §5.4): the core names its row, which is
         // the account's position index here (one account per call).
-        const row = e instanceof DeleverageError && e.code === 'SETTLEMENT_MISMATCH' ? /^row (\d+): (.*)$/s.exec(e.message) : null
-        throw row ? new DeleverageError('SETTLEMENT_MISMATCH', `accounts[${at + j}].positions[${row[1]}]: ${row[2]}`) : relabel(e, `accounts[${at + j}]`)
+        const row =
+          e instanceof DeleverageError && e.code === 'SETTLEMENT_MISMATCH'
+            ? /^row (\d+): (.*)$/s.exec(e.message)
+            : null
+        throw row
+          ? new DeleverageError(
+              'SETTLEMENT_MISMATCH',
+              `accounts[${at + j}].positions[${row[1]}]: ${row[2]}`,
+            )
+          : relabel(e, `accounts[${at + j}]`)
       }
     })
   }
@@ -251,14 +328,20 @@ export function readScenarioFile(file: string): Scenario {
   try {
     doc = JSON.parse(text)
   } catch (e) {
-    throw new DeleverageError('INVALID_SCENARIO', `${file}: not valid JSON (${(e as Error).message})`)
+    throw new DeleverageError(
+      'INVALID_SCENARIO',
+      `${file}: not valid JSON (${(e as Error).message})`,
+    )
   }
   text = ''
   return parseScenario(doc)
 }
 
 /** Read, parse and load a scenario file. */
-export function loadScenarioFile(file: string, options: Omit<EngineOptions, 'quoteDecimals'> = {}): { scenario: Scenario; engine: Engine } {
+export function loadScenarioFile(
+  file: string,
+  options: Omit<EngineOptions, 'quoteDecimals'> = {},
+): { scenario: Scenario; engine: Engine } {
   const scenario = readScenarioFile(file)
   return { scenario, engine: engineFromScenario(scenario, options) }
 }

@@ -11,7 +11,13 @@ import type { AdlRanking, Engine, WaterfallOptions } from './engine.js'
 import { DeleverageError } from './fallback/errors.js'
 
 export type Policy = AdlRanking | 'socialised'
-export const POLICIES: readonly Policy[] = ['bitmex', 'binance', 'hyperliquid', 'prorata', 'socialised']
+export const POLICIES: readonly Policy[] = [
+  'bitmex',
+  'binance',
+  'hyperliquid',
+  'prorata',
+  'socialised',
+]
 
 /** What the simulator needs to know about a market (integer units, SPEC §2). */
 export interface SimMarket {
@@ -58,7 +64,11 @@ export interface SimOptions {
   onProgress?: (done: number, total: number) => void
 }
 
-export const DEFAULT_FEEDBACK: FeedbackModel = { maxRounds: 3, resiliencePpm: 500_000, capPpm: 30_000 }
+export const DEFAULT_FEEDBACK: FeedbackModel = {
+  maxRounds: 3,
+  resiliencePpm: 500_000,
+  capPpm: 30_000,
+}
 
 export interface SimEvent {
   step: number
@@ -146,13 +156,22 @@ export interface SimResult {
 
 // Event kinds (src/core.ts EVENT_KINDS order).
 const kindCode = (k: (typeof EVENT_KINDS)[number]) => EVENT_KINDS.indexOf(k)
-const K = { fill: kindCode('liquidationFill'), fee: kindCode('liquidationFee'), takeover: kindCode('takeover'), fundPayment: kindCode('fundPayment'), engineFill: kindCode('engineFill'), adlFill: kindCode('adlFill'), badDebt: kindCode('badDebt'), netting: kindCode('engineNetting') }
+const K = {
+  fill: kindCode('liquidationFill'),
+  fee: kindCode('liquidationFee'),
+  takeover: kindCode('takeover'),
+  fundPayment: kindCode('fundPayment'),
+  engineFill: kindCode('engineFill'),
+  adlFill: kindCode('adlFill'),
+  badDebt: kindCode('badDebt'),
+  netting: kindCode('engineNetting'),
+}
 
 const PPM = 1_000_000n
 
 function divFloor(a: bigint, b: bigint): bigint {
   const q = a / b
-  return (a % b !== 0n && (a < 0n) !== (b < 0n)) ? q - 1n : q
+  return a % b !== 0n && a < 0n !== b < 0n ? q - 1n : q
 }
 function divCeil(a: bigint, b: bigint): bigint {
   return -divFloor(-a, b)
@@ -169,8 +188,13 @@ export class Money {
   private readonly e: number
   /** 10^|e|, once (it is used on every event). */
   private readonly pow: bigint
-  constructor(readonly m: SimMarket, quoteDecimals: number) {
-    this.e = m.inverse ? m.priceDecimals - m.qtyDecimals + quoteDecimals : quoteDecimals - m.priceDecimals - m.qtyDecimals
+  constructor(
+    readonly m: SimMarket,
+    quoteDecimals: number,
+  ) {
+    this.e = m.inverse
+      ? m.priceDecimals - m.qtyDecimals + quoteDecimals
+      : quoteDecimals - m.priceDecimals - m.qtyDecimals
     this.pow = 10n ** BigInt(Math.abs(this.e))
   }
   private scaleFloor(v: bigint): bigint {
@@ -214,8 +238,32 @@ export function displaced(path: bigint, dispPpm: bigint): bigint {
   return p < 1n ? 1n : p
 }
 
-const RATIO_EDGES = [100_000n, 200_000n, 300_000n, 400_000n, 500_000n, 600_000n, 700_000n, 800_000n, 900_000n, 1_000_000n]
-const RATIO_LABELS = ['0–10 %', '10–20 %', '20–30 %', '30–40 %', '40–50 %', '50–60 %', '60–70 %', '70–80 %', '80–90 %', '90–100 %', '≥ 100 %', 'equity ≤ 0']
+const RATIO_EDGES = [
+  100_000n,
+  200_000n,
+  300_000n,
+  400_000n,
+  500_000n,
+  600_000n,
+  700_000n,
+  800_000n,
+  900_000n,
+  1_000_000n,
+]
+const RATIO_LABELS = [
+  '0–10 %',
+  '10–20 %',
+  '20–30 %',
+  '30–40 %',
+  '40–50 %',
+  '50–60 %',
+  '60–70 %',
+  '70–80 %',
+  '80–90 %',
+  '90–100 %',
+  '≥ 100 %',
+  'equity ≤ 0',
+]
 
 /** Accounts with positions by margin ratio (MM / equity), SPEC §5.3. */
 export function marginHistogram(engine: Engine): Histogram {
@@ -242,11 +290,18 @@ export function simulate(setup: SimSetup, o: SimOptions): SimResult {
   const q = engine.quoteDecimals
   const fmt = (x: bigint) => formatUnits(x, q)
   const fb: FeedbackModel = { ...DEFAULT_FEEDBACK, ...o.feedback }
-  if (!(fb.maxRounds >= 1)) throw new DeleverageError('INVALID_ARGUMENT', `feedback.maxRounds must be ≥ 1, got ${fb.maxRounds}`)
+  if (!(fb.maxRounds >= 1))
+    throw new DeleverageError(
+      'INVALID_ARGUMENT',
+      `feedback.maxRounds must be ≥ 1, got ${fb.maxRounds}`,
+    )
   const nm = markets.length
   const money = markets.map((m) => new Money(m, q))
   const socialised = o.policy === 'socialised'
-  engine.configureWaterfall({ ...(o.waterfall ?? {}), ranking: o.policy === 'socialised' ? 'prorata' : o.policy })
+  engine.configureWaterfall({
+    ...(o.waterfall ?? {}),
+    ranking: o.policy === 'socialised' ? 'prorata' : o.policy,
+  })
   const before = marginHistogram(engine)
   if (o.insuranceFund > 0n) core.depositFund(o.insuranceFund, 0n)
   // Socialised loss (docs/SIMULATE.md): the fund pays what it has and the rest of a market's
@@ -272,21 +327,46 @@ export function simulate(setup: SimSetup, o: SimOptions): SimResult {
   const events: SimEvent[] | undefined = o.keepEvents ? [] : undefined
   const all = Uint32Array.from(markets, (m) => m.index)
   const T = {
-    rounds: 0, events: 0, partialFills: 0, takeovers: 0, engineFills: 0, adlFills: 0, socialised: 0,
-    liq: 0n, adl: 0n, fees: 0n, taken: 0n, required: 0n, overshoot: 0n, badDebt: 0n, conserved: true,
+    rounds: 0,
+    events: 0,
+    partialFills: 0,
+    takeovers: 0,
+    engineFills: 0,
+    adlFills: 0,
+    socialised: 0,
+    liq: 0n,
+    adl: 0n,
+    fees: 0n,
+    taken: 0n,
+    required: 0n,
+    overshoot: 0n,
+    badDebt: 0n,
+    conserved: true,
   }
   const marketPos = new Map(markets.map((m, i) => [m.index, i]))
   const idOf = (i: number) => (i === CROSS ? null : core.accountId(i))
-  const decode = (c: EventColumns, i: number, step: number, round: number, size: bigint): SimEvent => {
+  const decode = (
+    c: EventColumns,
+    i: number,
+    step: number,
+    round: number,
+    size: bigint,
+  ): SimEvent => {
     const mi = c.market[i]!
     const m = mi === CROSS ? null : markets[marketPos.get(mi)!]!
     const trade = m !== null && c.price[i] !== 0n
     return {
-      step, round, seq: Number(c.seq[i]!), kind: EVENT_KINDS[c.kind[i]!]!,
-      account: idOf(c.account[i]!), symbol: m?.symbol ?? null, counterparty: idOf(c.counterparty[i]!),
+      step,
+      round,
+      seq: Number(c.seq[i]!),
+      kind: EVENT_KINDS[c.kind[i]!]!,
+      account: idOf(c.account[i]!),
+      symbol: m?.symbol ?? null,
+      counterparty: idOf(c.counterparty[i]!),
       qty: m && (trade || c.qty[i] !== 0n) ? formatUnits(c.qty[i]!, m.qtyDecimals) : null,
       price: trade ? formatUnits(c.price[i]!, m!.priceDecimals) : null,
-      amount: fmt(c.amount[i]!), size: fmt(size),
+      amount: fmt(c.amount[i]!),
+      size: fmt(size),
     }
   }
   const offer = (c: EventColumns, i: number, step: number, round: number, size: bigint) => {
@@ -300,11 +380,26 @@ export function simulate(setup: SimSetup, o: SimOptions): SimResult {
   }
   for (let s = 0; s < o.path.length; s++) {
     const path = o.path[s]!
-    if (path.length !== nm) throw new DeleverageError('INVALID_ARGUMENT', `path step ${s + 1}: ${path.length} prices for ${nm} markets`)
+    if (path.length !== nm)
+      throw new DeleverageError(
+        'INVALID_ARGUMENT',
+        `path step ${s + 1}: ${path.length} prices for ${nm} markets`,
+      )
     for (let j = 0; j < nm; j++) disp[j] = (disp[j]! * (PPM - BigInt(fb.resiliencePpm))) / PPM
     const rec = {
-      rounds: 0, partialFills: 0, takeovers: 0, engineFills: 0, adlFills: 0, socialised: 0,
-      liq: 0n, adl: 0n, fees: 0n, taken: 0n, required: 0n, overshoot: 0n, badDebt: 0n,
+      rounds: 0,
+      partialFills: 0,
+      takeovers: 0,
+      engineFills: 0,
+      adlFills: 0,
+      socialised: 0,
+      liq: 0n,
+      adl: 0n,
+      fees: 0n,
+      taken: 0n,
+      required: 0n,
+      overshoot: 0n,
+      badDebt: 0n,
     }
     const cashBefore = core.ledger().cashTotal
     let marks = path.map((p, j) => displaced(p, disp[j]!))
@@ -391,7 +486,11 @@ export function simulate(setup: SimSetup, o: SimOptions): SimResult {
           case K.netting: {
             // the engine's held position closes d at x against the takeover, no book trade
             const [closed, pnl] = money[j]!.close(pq[j]!, pc[j]!, d, x)
-            if (pnl !== amt) throw new DeleverageError('INTERNAL', `simulator bookkeeping: netting PnL ${amt} ≠ ${pnl} recomputed`)
+            if (pnl !== amt)
+              throw new DeleverageError(
+                'INTERNAL',
+                `simulator bookkeeping: netting PnL ${amt} ≠ ${pnl} recomputed`,
+              )
             B -= pnl // both legs valued at mark add up to the netting's PnL
             pq[j]! -= d
             pc[j]! -= closed
@@ -410,7 +509,11 @@ export function simulate(setup: SimSetup, o: SimOptions): SimResult {
             break
           case K.engineFill: {
             const [closed, pnl] = money[j]!.close(pq[j]!, pc[j]!, d, x)
-            if (pnl !== amt) throw new DeleverageError('INTERNAL', `simulator bookkeeping: engine fill PnL ${amt} ≠ ${pnl} recomputed`)
+            if (pnl !== amt)
+              throw new DeleverageError(
+                'INTERNAL',
+                `simulator bookkeeping: engine fill PnL ${amt} ≠ ${pnl} recomputed`,
+              )
             const [, atMark] = money[j]!.close(pq[j]!, pc[j]!, d, marks[j]!)
             B -= atMark
             pq[j]! -= d
@@ -438,7 +541,7 @@ export function simulate(setup: SimSetup, o: SimOptions): SimResult {
             size = money[j]!.notional(d, x)
             rec.adlFills++
             rec.adl += size
-            if (!touched[a]) (touched[a] = 1, accountsTouched++)
+            if (!touched[a]) (touched[a] = 1), accountsTouched++
             break
           }
           case K.badDebt:
@@ -456,13 +559,24 @@ export function simulate(setup: SimSetup, o: SimOptions): SimResult {
         const e = core.ledger().insuranceFund
         const rb = core.balances(Uint32Array.of(recovery))[0]!
         const owed = pending.reduce((x, y) => x + y, 0n)
-        if (e !== fund + credit - rb - owed) throw new DeleverageError('INTERNAL', `simulator bookkeeping: engine fund ${e} ≠ true fund ${fund} + credit ${credit} − recovered ${rb} − to socialise ${owed}`)
+        if (e !== fund + credit - rb - owed)
+          throw new DeleverageError(
+            'INTERNAL',
+            `simulator bookkeeping: engine fund ${e} ≠ true fund ${fund} + credit ${credit} − recovered ${rb} − to socialise ${owed}`,
+          )
       } else if (core.ledger().insuranceFund !== fund) {
-        throw new DeleverageError('INTERNAL', `simulator bookkeeping: fund ${core.ledger().insuranceFund} ≠ ${fund} followed through the events`)
+        throw new DeleverageError(
+          'INTERNAL',
+          `simulator bookkeeping: fund ${core.ledger().insuranceFund} ≠ ${fund} followed through the events`,
+        )
       }
       for (let j = 0; j < nm; j++) {
         const [eq, ec] = core.enginePosition(markets[j]!.index)
-        if (eq !== pq[j] || ec !== pc[j]) throw new DeleverageError('INTERNAL', `simulator bookkeeping: engine position in ${markets[j]!.symbol} (${eq}, ${ec}) ≠ (${pq[j]}, ${pc[j]})`)
+        if (eq !== pq[j] || ec !== pc[j])
+          throw new DeleverageError(
+            'INTERNAL',
+            `simulator bookkeeping: engine position in ${markets[j]!.symbol} (${eq}, ${ec}) ≠ (${pq[j]}, ${pc[j]})`,
+          )
       }
       const required = max0(B - capacity)
       rec.taken += taken
@@ -503,7 +617,7 @@ export function simulate(setup: SimSetup, o: SimOptions): SimResult {
           rec.taken += amt
           rec.socialised++
           const a = acc[i]!
-          if (!touched[a]) (touched[a] = 1, accountsTouched++)
+          if (!touched[a]) (touched[a] = 1), accountsTouched++
           offer(c2, i, s + 1, rec.rounds, amt)
           if (events) events.push(decode(c2, i, s + 1, rec.rounds, amt))
         }
@@ -555,11 +669,25 @@ export function simulate(setup: SimSetup, o: SimOptions): SimResult {
     markets: markets.map((m) => m.symbol),
     steps,
     totals: {
-      steps: steps.length, rounds: T.rounds, events: T.events,
-      partialFills: T.partialFills, takeovers: T.takeovers, engineFills: T.engineFills, adlFills: T.adlFills, socialised: T.socialised,
-      liquidationVolume: fmt(T.liq), adlVolume: fmt(T.adl), fees: fmt(T.fees), taken: fmt(T.taken), required: fmt(T.required),
-      overshoot: fmt(T.overshoot), badDebt: fmt(T.badDebt), accountsTouched,
-      insuranceFundStart: fmt(fundStart), insuranceFundEnd: fmt(fund), cashConserved: T.conserved,
+      steps: steps.length,
+      rounds: T.rounds,
+      events: T.events,
+      partialFills: T.partialFills,
+      takeovers: T.takeovers,
+      engineFills: T.engineFills,
+      adlFills: T.adlFills,
+      socialised: T.socialised,
+      liquidationVolume: fmt(T.liq),
+      adlVolume: fmt(T.adl),
+      fees: fmt(T.fees),
+      taken: fmt(T.taken),
+      required: fmt(T.required),
+      overshoot: fmt(T.overshoot),
+      badDebt: fmt(T.badDebt),
+      accountsTouched,
+      insuranceFundStart: fmt(fundStart),
+      insuranceFundEnd: fmt(fund),
+      cashConserved: T.conserved,
     },
     marginRatios: { before, after: marginHistogram(engine) },
     largestEvents: top.map((t) => t.ev),
@@ -567,4 +695,3 @@ export function simulate(setup: SimSetup, o: SimOptions): SimResult {
   if (events) result.events = events
   return result
 }
-

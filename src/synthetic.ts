@@ -25,7 +25,12 @@ const P = 2 // price decimals (cents)
 const D = 3 // qty decimals
 const Q = 8 // quote atoms
 
-export function makeBook(positions: number, accounts: number, markets: number, seed = 104729): Book {
+export function makeBook(
+  positions: number,
+  accounts: number,
+  markets: number,
+  seed = 104729,
+): Book {
   const rand = lcg(seed)
   const ms: MarketInit[] = []
   for (let m = 0; m < markets; m++) {
@@ -50,7 +55,10 @@ export function makeBook(positions: number, accounts: number, markets: number, s
       mark: BigInt(1_000 + rand(5_000_000)) * 10n ** BigInt(P), // 10 .. 50,000 quote
     })
   }
-  const balances = BigInt64Array.from({ length: accounts }, () => BigInt(100 + rand(50_000)) * 10n ** BigInt(Q))
+  const balances = BigInt64Array.from(
+    { length: accounts },
+    () => BigInt(100 + rand(50_000)) * 10n ** BigInt(Q),
+  )
   const account = new Uint32Array(positions)
   const market = new Uint32Array(positions)
   const qty = new BigInt64Array(positions)
@@ -77,16 +85,35 @@ export function makeBook(positions: number, accounts: number, markets: number, s
       isolatedMargin[i] = notionalAtoms / lev
     }
   }
-  return { quoteDecimals: Q, markets: ms, balances, account, market, qty, entry, isolatedMargin, flags }
+  return {
+    quoteDecimals: Q,
+    markets: ms,
+    balances,
+    account,
+    market,
+    qty,
+    entry,
+    isolatedMargin,
+    flags,
+  }
 }
 
 /** Load a book through the bulk path: markets in integer units, then typed-array columns. */
 export function load(engine: Engine, book: Book): void {
   for (const m of book.markets) engine.addMarketUnits(m)
-  engine.core.addAccounts(Array.from({ length: book.balances.length }, (_, i) => `acct-${i}`), book.balances)
-  engine.core.setPositions(book.account, book.market, book.qty, book.entry, book.isolatedMargin, book.flags)
+  engine.core.addAccounts(
+    Array.from({ length: book.balances.length }, (_, i) => `acct-${i}`),
+    book.balances,
+  )
+  engine.core.setPositions(
+    book.account,
+    book.market,
+    book.qty,
+    book.entry,
+    book.isolatedMargin,
+    book.flags,
+  )
 }
-
 
 /** Options of `makeRaggedBook` (every field has a default). */
 export interface RaggedOptions {
@@ -112,7 +139,8 @@ function floatMargin(ms: MarketInit[], m: number, q: bigint, entry: bigint): [nu
   let t = 0
   while (t + 1 < mk.floors.length && Number(mk.floors[t + 1]!) / 10 ** (P + D) <= v) t++
   let cum = 0
-  for (let i = 1; i <= t; i++) cum += (Number(mk.floors[i]!) / 10 ** (P + D)) * (Number(mk.mmr[i]! - mk.mmr[i - 1]!) / 1e8)
+  for (let i = 1; i <= t; i++)
+    cum += (Number(mk.floors[i]!) / 10 ** (P + D)) * (Number(mk.mmr[i]! - mk.mmr[i - 1]!) / 1e8)
   return [qf * (x - Number(entry) / 10 ** P), (v * Number(mk.mmr[t]!)) / 1e8 - cum]
 }
 
@@ -125,7 +153,13 @@ function floatMargin(ms: MarketInit[], m: number, q: bigint, entry: bigint): [nu
  * Linear markets, mark basis, deduction tiers; positions come account by account.
  */
 export function makeRaggedBook(positions: number, opts: RaggedOptions = {}): Book {
-  const { markets = 64, liquidatablePct = 0.1, isolatedPct = 10, nearLimit = 16, seed = 7919 } = opts
+  const {
+    markets = 64,
+    liquidatablePct = 0.1,
+    isolatedPct = 10,
+    nearLimit = 16,
+    seed = 7919,
+  } = opts
   const rand = lcg(seed)
   const unit = () => rand(1_000_000) / 1_000_000
   const ms: MarketInit[] = []
@@ -141,7 +175,10 @@ export function makeRaggedBook(positions: number, opts: RaggedOptions = {}): Boo
       contractSize: 1n,
       basis: 0,
       form: 0,
-      floors: BigInt64Array.from(FLOORS_QUOTE.slice(0, tiers), (f) => BigInt(f) * 10n ** BigInt(P + D)),
+      floors: BigInt64Array.from(
+        FLOORS_QUOTE.slice(0, tiers),
+        (f) => BigInt(f) * 10n ** BigInt(P + D),
+      ),
       mmr: BigInt64Array.from(mmr),
       imr: BigInt64Array.from(mmr, (x) => x * 2n),
       mark: BigInt(1_000 + rand(5_000_000)) * 10n ** BigInt(P),
@@ -155,7 +192,8 @@ export function makeRaggedBook(positions: number, opts: RaggedOptions = {}): Boo
   const flags = new Uint8Array(positions)
   const balances = new BigInt64Array(positions)
   const liqP = liquidatablePct / 100
-  const atoms = (quote: number) => BigInt(Math.max(0, Math.round(quote * 1e4))) * 10n ** BigInt(Q - 4)
+  const atoms = (quote: number) =>
+    BigInt(Math.max(0, Math.round(quote * 1e4))) * 10n ** BigInt(Q - 4)
   const nearEvery = nearLimit > 0 ? Math.max(1, Math.floor(positions / 4 / nearLimit)) : Infinity
   let i = 0
   let a = 0
@@ -193,7 +231,9 @@ export function makeRaggedBook(positions: number, opts: RaggedOptions = {}): Boo
       entry[i] = e
       if (iso) {
         flags[i] = 1
-        const margin = isoBad ? pm - u - pm * (0.02 + 0.58 * unit()) : pm - u + pm * (0.1 + 20 * unit())
+        const margin = isoBad
+          ? pm - u - pm * (0.02 + 0.58 * unit())
+          : pm - u + pm * (0.1 + 20 * unit())
         isoMargin[i] = atoms(Math.max(margin, 0))
       } else {
         upnl += u
@@ -203,8 +243,20 @@ export function makeRaggedBook(positions: number, opts: RaggedOptions = {}): Boo
     }
     const warn = unit() < 0.05
     // (near-limit accounts: at most 2× MM, so the balance stays far inside i64)
-    const extra = bad ? -mm * (0.02 + 0.58 * unit()) : mm * (warn ? 0.02 + 0.08 * unit() : near ? 0.1 + unit() : 0.1 + 20 * unit())
+    const extra = bad
+      ? -mm * (0.02 + 0.58 * unit())
+      : mm * (warn ? 0.02 + 0.08 * unit() : near ? 0.1 + unit() : 0.1 + 20 * unit())
     balances[a] = atoms(mm - upnl + extra)
   }
-  return { quoteDecimals: Q, markets: ms, balances: balances.slice(0, a), account, market, qty, entry, isolatedMargin: isoMargin, flags }
+  return {
+    quoteDecimals: Q,
+    markets: ms,
+    balances: balances.slice(0, a),
+    account,
+    market,
+    qty,
+    entry,
+    isolatedMargin: isoMargin,
+    flags,
+  }
 }

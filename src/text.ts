@@ -63,14 +63,17 @@ export class Output {
 /** The widest cell of each column (a loop: spreading a book's rows into Math.max overflows the stack). */
 export function columnWidths(rows: Iterable<string[]>, widths: number[] = []): number[] {
   for (const r of rows) {
-    for (let c = 0; c < r.length; c++) if (widths[c] === undefined || r[c]!.length > widths[c]!) widths[c] = r[c]!.length
+    for (let c = 0; c < r.length; c++)
+      if (widths[c] === undefined || r[c]!.length > widths[c]!) widths[c] = r[c]!.length
   }
   return widths
 }
 
 /** One table line: the first column left-aligned, the rest right-aligned. */
 export function tableRow(r: string[], widths: number[]): string {
-  return r.map((cell, c) => (c === 0 ? cell.padEnd(widths[c]!) : cell.padStart(widths[c]!))).join('  ')
+  return r
+    .map((cell, c) => (c === 0 ? cell.padEnd(widths[c]!) : cell.padStart(widths[c]!)))
+    .join('  ')
 }
 
 /** Columns padded to their widest cell: the first left-aligned, the rest right-aligned. */

@@ -15,16 +15,34 @@ const BTC: MarketConfig = {
   ],
   mark: '30011.0',
 }
-const ETH: MarketConfig = { symbol: 'ETH-PERP', priceDecimals: 2, qtyDecimals: 2, tiers: [{ floor: '0', mmr: '0.005' }], mark: '1999.99' }
+const ETH: MarketConfig = {
+  symbol: 'ETH-PERP',
+  priceDecimals: 2,
+  qtyDecimals: 2,
+  tiers: [{ floor: '0', mmr: '0.005' }],
+  mark: '1999.99',
+}
 
 function book(implementation: 'native' | 'js'): Engine {
   const e = engine(implementation)
   e.addMarket(BTC)
   e.addMarket(ETH)
   e.addAccounts([
-    { id: 'alice', balance: '1000', positions: [{ symbol: 'BTC-PERP', qty: '1.009', entry: '30011.0' }] },
-    { id: 'bob', balance: '50', positions: [{ symbol: 'ETH-PERP', qty: '-2.03', entry: '1997.03' }] },
-    { id: 'carol', balance: '0', positions: [{ symbol: 'BTC-PERP', qty: '-0.101', entry: '29989.0', isolatedMargin: '307' }] },
+    {
+      id: 'alice',
+      balance: '1000',
+      positions: [{ symbol: 'BTC-PERP', qty: '1.009', entry: '30011.0' }],
+    },
+    {
+      id: 'bob',
+      balance: '50',
+      positions: [{ symbol: 'ETH-PERP', qty: '-2.03', entry: '1997.03' }],
+    },
+    {
+      id: 'carol',
+      balance: '0',
+      positions: [{ symbol: 'BTC-PERP', qty: '-0.101', entry: '29989.0', isolatedMargin: '307' }],
+    },
     { id: 'dave', balance: '10007' },
   ])
   return e
@@ -81,7 +99,13 @@ describe.each(IMPLEMENTATIONS)('Engine API on the %s engine', (implementation) =
     ].map((ids) => {
       const e = engine(implementation)
       e.addMarket(ETH)
-      e.addAccounts(ids.map((id) => ({ id, balance: '3', positions: [{ symbol: 'ETH-PERP', qty: '1.00', entry: '2003.00' }] })))
+      e.addAccounts(
+        ids.map((id) => ({
+          id,
+          balance: '3',
+          positions: [{ symbol: 'ETH-PERP', qty: '1.00', entry: '2003.00' }],
+        })),
+      )
       return e.sweep().liquidatable.map((r) => r.account)
     })
     expect(orders[0]).toEqual(['x1', 'x2', 'x3'])
@@ -127,9 +151,32 @@ describe.each(IMPLEMENTATIONS)('Engine API on the %s engine', (implementation) =
     const rand = (n: number) => ((seed = (seed * 48271) % 2147483647), seed % n)
     const e = engine(implementation)
     e.addMarket(BTC)
-    e.addMarket({ ...ETH, marginBasis: 'entry', tierForm: 'step', tiers: [{ floor: '0', mmr: '0.01' }, { floor: '100000', mmr: '0.02' }] })
-    e.addMarket({ symbol: 'BTC-INV', type: 'inverse', contractSize: '100', priceDecimals: 1, qtyDecimals: 0, tiers: [{ floor: '0', mmr: '0.005' }, { floor: '5', mmr: '0.01' }], mark: '30011.0' })
-    const marks: Record<string, bigint> = { 'BTC-PERP': 300110n, 'ETH-PERP': 199999n, 'BTC-INV': 300110n }
+    e.addMarket({
+      ...ETH,
+      marginBasis: 'entry',
+      tierForm: 'step',
+      tiers: [
+        { floor: '0', mmr: '0.01' },
+        { floor: '100000', mmr: '0.02' },
+      ],
+    })
+    e.addMarket({
+      symbol: 'BTC-INV',
+      type: 'inverse',
+      contractSize: '100',
+      priceDecimals: 1,
+      qtyDecimals: 0,
+      tiers: [
+        { floor: '0', mmr: '0.005' },
+        { floor: '5', mmr: '0.01' },
+      ],
+      mark: '30011.0',
+    })
+    const marks: Record<string, bigint> = {
+      'BTC-PERP': 300110n,
+      'ETH-PERP': 199999n,
+      'BTC-INV': 300110n,
+    }
     const accounts = Array.from({ length: 48 }, (_, i) => ({
       id: `r${i}`,
       balance: String(rand(20000)),
@@ -139,7 +186,12 @@ describe.each(IMPLEMENTATIONS)('Engine API on the %s engine', (implementation) =
         .map((symbol) => {
           const q = BigInt(rand(3000) + 1) * (rand(2) ? 1n : -1n)
           const entry = (marks[symbol]! * BigInt(900 + rand(200))) / 1000n
-          return { symbol, qty: q, entry, ...(rand(3) === 0 ? { isolatedMargin: BigInt(rand(2_000_000_000_00)) } : {}) }
+          return {
+            symbol,
+            qty: q,
+            entry,
+            ...(rand(3) === 0 ? { isolatedMargin: BigInt(rand(2_000_000_000_00)) } : {}),
+          }
         }),
     }))
     e.addAccounts(accounts)
@@ -150,15 +202,23 @@ describe.each(IMPLEMENTATIONS)('Engine API on the %s engine', (implementation) =
       const lp = BigInt(p.liquidationPrice.replace('.', ''))
       const isLiq = (ticks: bigint) => {
         e.setMarks({ [p.symbol]: ticks })
-        const status = p.isolated ? e.positions([p.account]).find((x) => x.symbol === p.symbol)! : e.account(p.account)
+        const status = p.isolated
+          ? e.positions([p.account]).find((x) => x.symbol === p.symbol)!
+          : e.account(p.account)
         if (p.isolated) {
           const x = status as typeof p
-          return BigInt(x.isolatedMargin!.replace('.', '')) + BigInt(x.unrealizedPnl.replace('.', '')) <= BigInt(x.maintenanceMargin.replace('.', ''))
+          return (
+            BigInt(x.isolatedMargin!.replace('.', '')) + BigInt(x.unrealizedPnl.replace('.', '')) <=
+            BigInt(x.maintenanceMargin.replace('.', ''))
+          )
         }
         return (status as ReturnType<Engine['account']>).liquidatable
       }
       expect(isLiq(lp), `${p.account} ${p.symbol} at ${p.liquidationPrice}`).toBe(true)
-      expect(isLiq(long ? lp + 1n : lp - 1n), `${p.account} ${p.symbol} one tick better than ${p.liquidationPrice}`).toBe(false)
+      expect(
+        isLiq(long ? lp + 1n : lp - 1n),
+        `${p.account} ${p.symbol} one tick better than ${p.liquidationPrice}`,
+      ).toBe(false)
       e.setMarks({ [p.symbol]: marks[p.symbol]! })
       checked++
     }

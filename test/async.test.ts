@@ -25,14 +25,20 @@ describe.each(IMPLEMENTATIONS)('sweepAsync on the %s engine', (implementation) =
     const after = e.sweep()
     expect(after.liquidatable.length).toBeGreaterThan(before.liquidatable.length)
     expect(await pending).toEqual(before)
-    e.core.setMarks(idx, BigInt64Array.from(book.markets, (m) => m.mark))
+    e.core.setMarks(
+      idx,
+      BigInt64Array.from(book.markets, (m) => m.mark),
+    )
   })
 
   it('writes while a sweep runs land exactly as without it (state hash)', async () => {
     const write = (x: Engine) => {
       x.core.setMarks(idx, shocked)
       x.runWaterfall({ now: 1 })
-      x.core.setMarks(idx, BigInt64Array.from(book.markets, (m) => m.mark))
+      x.core.setMarks(
+        idx,
+        BigInt64Array.from(book.markets, (m) => m.mark),
+      )
     }
     const plain = new Engine({ implementation, quoteDecimals: book.quoteDecimals })
     load(plain, book)
@@ -56,7 +62,10 @@ describe.each(IMPLEMENTATIONS)('sweepAsync on the %s engine', (implementation) =
     for (let i = 0; i < 200; i++) {
       if (i % 40 === 0) expected[i] = x.sweep()
       pending.push(x.sweepAsync())
-      x.core.setMarks(idx, BigInt64Array.from(book.markets, (m) => (m.mark * BigInt(90 + (i % 20))) / 100n))
+      x.core.setMarks(
+        idx,
+        BigInt64Array.from(book.markets, (m) => (m.mark * BigInt(90 + (i % 20))) / 100n),
+      )
     }
     const grown = process.memoryUsage().rss - rss0
     const results = await Promise.all(pending)
@@ -67,6 +76,9 @@ describe.each(IMPLEMENTATIONS)('sweepAsync on the %s engine', (implementation) =
   })
 
   it('rejects bad arguments with a coded error', async () => {
-    await expect(e.sweepAsync({ threads: 0 })).rejects.toMatchObject({ code: 'INVALID_ARGUMENT', name: 'DeleverageError' })
+    await expect(e.sweepAsync({ threads: 0 })).rejects.toMatchObject({
+      code: 'INVALID_ARGUMENT',
+      name: 'DeleverageError',
+    })
   })
 })

@@ -22,15 +22,24 @@ function cli(args: string[]) {
   return { code: r.status, out: r.stdout, err: r.stderr }
 }
 
-interface Scope { account: string; symbol: string | null; liquidatable: boolean; warning: boolean }
-interface Account extends Scope { positions: Array<{ symbol: string; isolated: boolean; liquidatable?: boolean; warning?: boolean }> }
+interface Scope {
+  account: string
+  symbol: string | null
+  liquidatable: boolean
+  warning: boolean
+}
+interface Account extends Scope {
+  positions: Array<{ symbol: string; isolated: boolean; liquidatable?: boolean; warning?: boolean }>
+}
 
 /** The flagged scopes of a check output, as "account symbol" → liquidatable. */
 function flagged(accounts: Account[]): Map<string, boolean> {
   const out = new Map<string, boolean>()
   for (const a of accounts) {
     if (a.liquidatable || a.warning) out.set(`${a.account} null`, a.liquidatable)
-    for (const p of a.positions) if (p.isolated && (p.liquidatable || p.warning)) out.set(`${a.account} ${p.symbol}`, p.liquidatable!)
+    for (const p of a.positions)
+      if (p.isolated && (p.liquidatable || p.warning))
+        out.set(`${a.account} ${p.symbol}`, p.liquidatable!)
   }
   return out
 }
@@ -43,10 +52,19 @@ beforeAll(() => {
   writeBigScenario(small, 8_000, 2_000)
   const { engine } = loadScenarioFile(big)
   const s = engine.sweep({ warningRatio: '0.8' })
-  sweep = new Map([...s.liquidatable, ...s.warnings].map((r) => [`${r.account} ${r.symbol}`, r.liquidatable]))
-  counts = { liquidatable: s.liquidatable.length, marginCall: s.warnings.length, positions: engine.core.positionCount(), accounts: engine.core.accountCount() }
+  sweep = new Map(
+    [...s.liquidatable, ...s.warnings].map((r) => [`${r.account} ${r.symbol}`, r.liquidatable]),
+  )
+  counts = {
+    liquidatable: s.liquidatable.length,
+    marginCall: s.warnings.length,
+    positions: engine.core.positionCount(),
+    accounts: engine.core.accountCount(),
+  }
   // The book must exercise both kinds of scope in both states.
-  expect(s.liquidatable.some((r) => r.symbol === null) && s.liquidatable.some((r) => r.symbol !== null)).toBe(true)
+  expect(
+    s.liquidatable.some((r) => r.symbol === null) && s.liquidatable.some((r) => r.symbol !== null),
+  ).toBe(true)
   expect(s.warnings.length).toBeGreaterThan(0)
 })
 
@@ -56,7 +74,9 @@ describe('check on a 160,000-position book', () => {
     expect(r.err).toBe('')
     expect(r.code).toBe(0)
     expect(r.out).toContain(`${counts.accounts} accounts, ${counts.positions} positions;`)
-    expect(r.out).toContain(`: ${counts.liquidatable} liquidatable, ${counts.marginCall} margin call (engine: native`)
+    expect(r.out).toContain(
+      `: ${counts.liquidatable} liquidatable, ${counts.marginCall} margin call (engine: native`,
+    )
     expect(r.out).toContain(`… ${counts.positions - 50} more rows`)
     expect(r.out.split('\n').length).toBeLessThan(120)
   })
@@ -67,7 +87,12 @@ describe('check on a 160,000-position book', () => {
     expect(j.code).toBe(0)
     const doc = JSON.parse(j.out)
     expect(doc.accounts.length).toBe(counts.accounts)
-    expect(doc.summary).toMatchObject({ accounts: counts.accounts, positions: counts.positions, liquidatable: counts.liquidatable, marginCall: counts.marginCall })
+    expect(doc.summary).toMatchObject({
+      accounts: counts.accounts,
+      positions: counts.positions,
+      liquidatable: counts.liquidatable,
+      marginCall: counts.marginCall,
+    })
     expect(flagged(doc.accounts)).toEqual(sweep)
 
     // NDJSON: the same account objects, one a line, then the summary (compared as text: fast).
@@ -76,17 +101,33 @@ describe('check on a 160,000-position book', () => {
     const lines = n.out.trimEnd().split('\n')
     expect(JSON.parse(lines.pop()!)).toEqual({ summary: doc.summary })
     expect(lines.length).toBe(counts.accounts)
-    expect(lines.join(',\n')).toBe(JSON.stringify(doc.accounts).slice(1, -1).replaceAll('},{"account"', '},\n{"account"'))
+    expect(lines.join(',\n')).toBe(
+      JSON.stringify(doc.accounts).slice(1, -1).replaceAll('},{"account"', '},\n{"account"'),
+    )
   })
 })
 
 describe('a reader that closes early', () => {
   // `deleverage … | head`: exit 0, nothing on stderr. simulate --csv died with an unhandled
   // "write EPIPE" (exit 1) before; each output here is far more than a pipe's 64 KiB buffer.
-  const cases = [['check', '--ndjson'], ['check', '--json'], ['check', '--all'], ['liquidate', '--json'], ['simulate', '--shock', '-30%', '--steps', '3', '--csv'], ['simulate', '--shock', '-30%', '--steps', '3', '--json']]
+  const cases = [
+    ['check', '--ndjson'],
+    ['check', '--json'],
+    ['check', '--all'],
+    ['liquidate', '--json'],
+    ['simulate', '--shock', '-30%', '--steps', '3', '--csv'],
+    ['simulate', '--shock', '-30%', '--steps', '3', '--json'],
+  ]
   for (const [command, ...args] of cases) {
     it(`ends quietly: ${command} ${args.join(' ')} | head -n 2`, () => {
-      const r = spawnSync('bash', ['-c', `"${process.execPath}" "${bin}" ${command} "${small}" ${args.join(' ')} 2>"${dir}/err" | head -n 2 >/dev/null; echo "\${PIPESTATUS[0]}"; cat "${dir}/err"`], { encoding: 'utf8' })
+      const r = spawnSync(
+        'bash',
+        [
+          '-c',
+          `"${process.execPath}" "${bin}" ${command} "${small}" ${args.join(' ')} 2>"${dir}/err" | head -n 2 >/dev/null; echo "\${PIPESTATUS[0]}"; cat "${dir}/err"`,
+        ],
+        { encoding: 'utf8' },
+      )
       expect(r.stdout).toBe('0\n')
     })
   }

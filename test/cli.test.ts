@@ -11,7 +11,10 @@ const root = fileURLToPath(new URL('..', import.meta.url))
 const book = join(root, 'test/fixtures/scenarios/small-book.json')
 
 function cli(args: string[], env: Record<string, string> = {}) {
-  const r = spawnSync(process.execPath, [join(root, 'bin/deleverage.js'), ...args], { encoding: 'utf8', env: { ...process.env, ...env } })
+  const r = spawnSync(process.execPath, [join(root, 'bin/deleverage.js'), ...args], {
+    encoding: 'utf8',
+    env: { ...process.env, ...env },
+  })
   return { code: r.status, out: r.stdout, err: r.stderr }
 }
 
@@ -41,16 +44,39 @@ describe('deleverage liquidate and plan', () => {
     expect(b.ledger).toEqual(a.ledger)
     expect(b.accounts).toEqual(a.accounts)
     const before = JSON.parse(cli(['check', crash, '--json']).out)
-    const cash = (x: { accounts: Array<{ balance: string; positions: Array<{ isolatedMargin: string | null }> }> }) =>
-      x.accounts.reduce((s, acc) => s + Number(acc.balance) + acc.positions.reduce((t, p) => t + Number(p.isolatedMargin ?? 0), 0), 0)
+    const cash = (x: {
+      accounts: Array<{ balance: string; positions: Array<{ isolatedMargin: string | null }> }>
+    }) =>
+      x.accounts.reduce(
+        (s, acc) =>
+          s +
+          Number(acc.balance) +
+          acc.positions.reduce((t, p) => t + Number(p.isolatedMargin ?? 0), 0),
+        0,
+      )
     // The deposit of the opening fund came through settlement (+1500 fund, −1500 settlement), so
     // balances + margins + fund + settlement + residue after equal the balances + margins before.
     // (Exact conservation is asserted in integers elsewhere; this checks the CLI's JSON adds up.)
-    expect(cash(a) + Number(a.ledger.insuranceFund) + Number(a.ledger.settlement) + Number(a.ledger.residue)).toBeCloseTo(cash(before), 6)
+    expect(
+      cash(a) +
+        Number(a.ledger.insuranceFund) +
+        Number(a.ledger.settlement) +
+        Number(a.ledger.residue),
+    ).toBeCloseTo(cash(before), 6)
   })
 
   it('plans a manual deleveraging to a target', () => {
-    const r = cli(['plan', book, '--account', 'hodler', '--target', 'leverage=0.1', '--fee', '0.0005', '--json'])
+    const r = cli([
+      'plan',
+      book,
+      '--account',
+      'hodler',
+      '--target',
+      'leverage=0.1',
+      '--fee',
+      '0.0005',
+      '--json',
+    ])
     expect(r.code).toBe(0)
     const out = JSON.parse(r.out)
     expect(out.plan.reached).toBe(true)
@@ -67,7 +93,9 @@ describe('deleverage check', () => {
     expect(r.out).toMatch(/whale .* LIQUIDATABLE/)
     expect(r.out).toMatch(/hodler .* ok/)
     expect(r.out).toMatch(/coin +BTCUSD isolated .* ok/)
-    expect(r.out).toContain('4 accounts, 4 positions; 4 margin scopes (3 cross, 1 isolated): 1 liquidatable, 1 margin call (engine: native')
+    expect(r.out).toContain(
+      '4 accounts, 4 positions; 4 margin scopes (3 cross, 1 isolated): 1 liquidatable, 1 margin call (engine: native',
+    )
   })
 
   // Issue 12 item 1: check read accounts() (cross rows only), so these showed as "ok" / "0 liquidatable".
@@ -75,27 +103,57 @@ describe('deleverage check', () => {
     const r = cli(['check', isolatedBook])
     expect(r.err).toBe('')
     expect(r.code).toBe(0)
-    expect(r.out).toMatch(/^iso-mm +BTCUSDT isolated +100\.00000000 +100\.00000000 +200\.00000000 +200\.00% +LIQUIDATABLE$/m)
-    expect(r.out).toMatch(/^iso-underwater +BTCUSDT isolated +100\.00000000 +-2335\.50000000 +200\.00000000 +∞ +LIQUIDATABLE$/m)
+    expect(r.out).toMatch(
+      /^iso-mm +BTCUSDT isolated +100\.00000000 +100\.00000000 +200\.00000000 +200\.00% +LIQUIDATABLE$/m,
+    )
+    expect(r.out).toMatch(
+      /^iso-underwater +BTCUSDT isolated +100\.00000000 +-2335\.50000000 +200\.00000000 +∞ +LIQUIDATABLE$/m,
+    )
     expect(r.out).toMatch(/^healthy +ETHUSDT isolated .* ok$/m)
-    expect(r.out).toContain('4 accounts, 5 positions; 5 margin scopes (2 cross, 3 isolated): 2 liquidatable, 1 margin call')
+    expect(r.out).toContain(
+      '4 accounts, 5 positions; 5 margin scopes (2 cross, 3 isolated): 2 liquidatable, 1 margin call',
+    )
 
     const { engine } = loadScenarioFile(isolatedBook)
     const sweep = engine.sweep({ warningRatio: '0.8' })
-    expect(sweep.liquidatable.map((s) => [s.account, s.symbol])).toEqual([['iso-underwater', 'BTCUSDT'], ['iso-mm', 'BTCUSDT']])
+    expect(sweep.liquidatable.map((s) => [s.account, s.symbol])).toEqual([
+      ['iso-underwater', 'BTCUSDT'],
+      ['iso-mm', 'BTCUSDT'],
+    ])
     for (const impl of [{}, { DELEVERAGE_FORCE_JS: '1' }] as Array<Record<string, string>>) {
       const out = JSON.parse(cli(['check', isolatedBook, '--json'], impl).out)
       expect(out.summary).toMatchObject({ scopes: 5, liquidatable: 2, marginCall: 1 })
       // Every scope the sweep flags carries the sweep's own numbers in the JSON.
       for (const s of [...sweep.liquidatable, ...sweep.warnings]) {
         const acc = out.accounts.find((a: { account: string }) => a.account === s.account)
-        const scope = s.symbol === null ? acc : acc.positions.find((p: { symbol: string }) => p.symbol === s.symbol)
-        expect({ equity: scope.equity, maintenanceMargin: scope.maintenanceMargin, marginRatio: scope.marginRatio, shortfall: scope.shortfall, liquidatable: scope.liquidatable })
-          .toEqual({ equity: s.equity, maintenanceMargin: s.maintenanceMargin, marginRatio: s.marginRatio, shortfall: s.shortfall, liquidatable: s.liquidatable })
+        const scope =
+          s.symbol === null
+            ? acc
+            : acc.positions.find((p: { symbol: string }) => p.symbol === s.symbol)
+        expect({
+          equity: scope.equity,
+          maintenanceMargin: scope.maintenanceMargin,
+          marginRatio: scope.marginRatio,
+          shortfall: scope.shortfall,
+          liquidatable: scope.liquidatable,
+        }).toEqual({
+          equity: s.equity,
+          maintenanceMargin: s.maintenanceMargin,
+          marginRatio: s.marginRatio,
+          shortfall: s.shortfall,
+          liquidatable: s.liquidatable,
+        })
         expect(scope.warning).toBe(!s.liquidatable)
       }
-      const healthy = out.accounts.find((a: { account: string }) => a.account === 'healthy').positions[0]
-      expect(healthy).toMatchObject({ isolated: true, equity: '600.00000000', marginRatio: '0.033334', liquidatable: false, warning: false })
+      const healthy = out.accounts.find((a: { account: string }) => a.account === 'healthy')
+        .positions[0]
+      expect(healthy).toMatchObject({
+        isolated: true,
+        equity: '600.00000000',
+        marginRatio: '0.033334',
+        liquidatable: false,
+        warning: false,
+      })
     }
   })
 
@@ -124,18 +182,50 @@ describe('deleverage check', () => {
     const bad = cli(['check', scenarioFile('{"markets": [')])
     expect(bad.code).toBe(3)
     expect(bad.err).toContain('not valid JSON')
-    const tiers = cli(['check', scenarioFile({ markets: [{ symbol: 'X', priceDecimals: 2, qtyDecimals: 2, tiers: [{ floor: '0', mmr: '1.5' }], mark: '1' }], accounts: [] })])
+    const tiers = cli([
+      'check',
+      scenarioFile({
+        markets: [
+          {
+            symbol: 'X',
+            priceDecimals: 2,
+            qtyDecimals: 2,
+            tiers: [{ floor: '0', mmr: '1.5' }],
+            mark: '1',
+          },
+        ],
+        accounts: [],
+      }),
+    ])
     expect(tiers.code).toBe(3)
-    expect(tiers.err).toContain('INVALID_TIERS: markets[0]: market X: tier 0: maintenance rate must be above 0 and below 1')
+    expect(tiers.err).toContain(
+      'INVALID_TIERS: markets[0]: market X: tier 0: maintenance rate must be above 0 and below 1',
+    )
   })
 
   it('names the account a batch load refuses, as a per-account load did', () => {
-    const market = { symbol: 'X', priceDecimals: 2, qtyDecimals: 2, tiers: [{ floor: '0', mmr: '0.01' }], mark: '10' }
-    const acc = (id: string, symbol = 'X') => ({ id, balance: '1', positions: [{ symbol, qty: '1', entry: '10' }] })
-    const unknown = cli(['check', scenarioFile({ markets: [market], accounts: [acc('a'), acc('b'), acc('c', 'Y')] })])
+    const market = {
+      symbol: 'X',
+      priceDecimals: 2,
+      qtyDecimals: 2,
+      tiers: [{ floor: '0', mmr: '0.01' }],
+      mark: '10',
+    }
+    const acc = (id: string, symbol = 'X') => ({
+      id,
+      balance: '1',
+      positions: [{ symbol, qty: '1', entry: '10' }],
+    })
+    const unknown = cli([
+      'check',
+      scenarioFile({ markets: [market], accounts: [acc('a'), acc('b'), acc('c', 'Y')] }),
+    ])
     expect(unknown.code).toBe(3)
     expect(unknown.err).toBe('deleverage: UNKNOWN_MARKET: accounts[2]: unknown market "Y"\n')
-    const twice = cli(['check', scenarioFile({ markets: [market], accounts: [acc('a'), acc('b'), acc('a')] })])
+    const twice = cli([
+      'check',
+      scenarioFile({ markets: [market], accounts: [acc('a'), acc('b'), acc('a')] }),
+    ])
     expect(twice.code).toBe(3)
     expect(twice.err).toMatch(/^deleverage: DUPLICATE_ACCOUNT: accounts\[2\]: /)
   })
@@ -143,7 +233,12 @@ describe('deleverage check', () => {
   it('explains usage errors with exit code 2', () => {
     expect(cli(['frobnicate']).code).toBe(2)
     expect(cli(['check']).code).toBe(2)
-    for (const bad of [['--limit', '0'], ['--limit', '5', '--all'], ['--json', '--ndjson']]) expect(cli(['check', book, ...bad]).code).toBe(2)
+    for (const bad of [
+      ['--limit', '0'],
+      ['--limit', '5', '--all'],
+      ['--json', '--ndjson'],
+    ])
+      expect(cli(['check', book, ...bad]).code).toBe(2)
     expect(cli(['liquidate', book, '--ndjson']).code).toBe(2)
     const two = cli(['check', crash, '--limit', '2'])
     expect(two.code).toBe(0)
@@ -177,14 +272,28 @@ describe('deleverage simulate and per-command help', () => {
     const csv = cli(['simulate', crash, '--shock', '-30%', '--steps', '4', '--csv'])
     expect(csv.code).toBe(0)
     const lines = csv.out.trim().split('\n')
-    expect(lines[0]).toBe('policy,step,round,seq,kind,account,symbol,counterparty,qty,price,amount,size')
-    const json = cli(['simulate', crash, '--shock', '-30%', '--steps', '4', '--json', '--events', join(dir, 'ev.json')])
+    expect(lines[0]).toBe(
+      'policy,step,round,seq,kind,account,symbol,counterparty,qty,price,amount,size',
+    )
+    const json = cli([
+      'simulate',
+      crash,
+      '--shock',
+      '-30%',
+      '--steps',
+      '4',
+      '--json',
+      '--events',
+      join(dir, 'ev.json'),
+    ])
     expect(json.code).toBe(0)
     const out = JSON.parse(json.out)
     const events = out.results[0].events
     expect(events.length).toBe(lines.length - 1)
     expect(events.length).toBeGreaterThan(0)
-    expect(lines.slice(1).map((l) => l.split(',')[4])).toEqual(events.map((e: { kind: string }) => e.kind))
+    expect(lines.slice(1).map((l) => l.split(',')[4])).toEqual(
+      events.map((e: { kind: string }) => e.kind),
+    )
     expect(JSON.parse(readFileSync(join(dir, 'ev.json'), 'utf8'))).toEqual(events)
     expect(out.results[0].totals.cashConserved).toBe(true)
   })
@@ -195,8 +304,15 @@ describe('deleverage simulate and per-command help', () => {
     writeFileSync(f, 'step,BTCUSDT\n1,26000\n2,25k\n')
     const r = cli(['simulate', crash, '--path', f])
     expect(r.code).toBe(3)
-    expect(r.err).toContain('INVALID_PATH: ' + f + ' line 3: column BTCUSDT: "25k" is not a decimal number')
-    const bad = cli(['simulate', scenarioFile({ markets: [], accounts: [{ id: 'x', balance: 5 }] }), '--shock', '-10%'])
+    expect(r.err).toContain(
+      'INVALID_PATH: ' + f + ' line 3: column BTCUSDT: "25k" is not a decimal number',
+    )
+    const bad = cli([
+      'simulate',
+      scenarioFile({ markets: [], accounts: [{ id: 'x', balance: 5 }] }),
+      '--shock',
+      '-10%',
+    ])
     expect(bad.code).toBe(3)
     expect(bad.err).toContain('accounts[0].balance')
   })
@@ -216,7 +332,8 @@ describe('deleverage demo', () => {
     const r = cli(['demo', '--positions', '8000', '--accounts', '2000', '--report', report])
     expect(r.err).toBe('')
     expect(r.code).toBe(0)
-    for (const p of ['bitmex', 'binance', 'hyperliquid', 'prorata', 'socialised']) expect(r.out).toMatch(new RegExp(`^${p} `, 'm'))
+    for (const p of ['bitmex', 'binance', 'hyperliquid', 'prorata', 'socialised'])
+      expect(r.out).toMatch(new RegExp(`^${p} `, 'm'))
     expect(r.out).toContain('cash conserved exactly at every step in every run')
     expect(readFileSync(report, 'utf8')).toContain('id="report-data"')
   })

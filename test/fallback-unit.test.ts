@@ -15,7 +15,13 @@ import {
   setFastPaths,
   upnlF,
 } from '../src/fallback/fast.js'
-import { bankruptcyPrice, bankruptcyPriceRef, domain, liquidationPrice, liquidationPriceRef } from '../src/fallback/liq.js'
+import {
+  bankruptcyPrice,
+  bankruptcyPriceRef,
+  domain,
+  liquidationPrice,
+  liquidationPriceRef,
+} from '../src/fallback/liq.js'
 import { Market, SAFE, type MarketSpec } from '../src/fallback/market.js'
 import {
   Ceil,
@@ -98,7 +104,9 @@ describe('num (num.rs)', () => {
   })
 
   it('checked ops overflow exactly at the i128 / i64 bounds, naming the place', () => {
-    expect(thrown(() => scale(I128_MAX / 10n + 1n, 1, Ceil, 'here')).message).toBe('arithmetic overflow in here')
+    expect(thrown(() => scale(I128_MAX / 10n + 1n, 1, Ceil, 'here')).message).toBe(
+      'arithmetic overflow in here',
+    )
     expect(scale(I128_MAX / 10n, 1, Ceil, 'here')).toBe((I128_MAX / 10n) * 10n)
     expect(add(I128_MAX - 1n, 1n, 'a')).toBe(I128_MAX)
     expect(thrown(() => add(I128_MAX, 1n, 'a')).code).toBe('OVERFLOW')
@@ -106,7 +114,9 @@ describe('num (num.rs)', () => {
     expect(thrown(() => sub(I128_MIN, 1n, 's')).message).toBe('arithmetic overflow in s')
     expect(mul(-(1n << 63n), 1n << 64n, 'm')).toBe(I128_MIN)
     expect(thrown(() => mul(1n << 63n, 1n << 64n, 'm')).code).toBe('OVERFLOW')
-    expect(thrown(() => ratio(I128_MAX, -1, I128_MAX, Floor, 'den')).message).toBe('arithmetic overflow in den')
+    expect(thrown(() => ratio(I128_MAX, -1, I128_MAX, Floor, 'den')).message).toBe(
+      'arithmetic overflow in den',
+    )
     expect(toI64(I64_MAX, 'x')).toBe(I64_MAX)
     expect(toI64(I64_MIN, 'x')).toBe(I64_MIN)
     expect(thrown(() => toI64(I64_MAX + 1n, 'x')).message).toBe('arithmetic overflow in x')
@@ -120,7 +130,8 @@ describe('num (num.rs)', () => {
       expect(floorDivF(n, d)).toBe(Number(divFloor(BigInt(n), BigInt(d))))
       expect(ceilDivF(n, d)).toBe(Number(divCeil(BigInt(n), BigInt(d))))
     }
-    for (const n of edges) for (const d of edges) if (d > 0) for (const s of [1, -1]) check(n === 0 ? 0 : s * n, d)
+    for (const n of edges)
+      for (const d of edges) if (d > 0) for (const s of [1, -1]) check(n === 0 ? 0 : s * n, d)
     for (let i = 0; i < 20_000; i++) {
       const n = Number(r.big(0n, BigInt(SAFE - 1))) / 10 ** r.int(0, 15)
       const d = Math.max(1, Math.floor(Number(r.big(1n, BigInt(SAFE - 1))) / 10 ** r.int(0, 15)))
@@ -232,7 +243,10 @@ describe('market formulas (market.rs), hand-checked', () => {
 
   it('linear uPnL rounds down to the atom', () => {
     // quote 0 decimals: atoms are whole USDT, value units 1e-4 → floor((v − c) / 10^4)
-    const m = Market.create(specOf(linearInit({ floors: i64s(0n), mmr: i64s(400_000n), imr: i64s(400_000n) })), 0)
+    const m = Market.create(
+      specOf(linearInit({ floors: i64s(0n), mmr: i64s(400_000n), imr: i64s(400_000n) })),
+      0,
+    )
     expect(m.quoteExp()).toBe(-4)
     expect(m.upnlAt(1n, 499_999n, 500_000n, 0)).toBe(0n) // +0.0001
     expect(m.upnlAt(1n, 500_001n, 500_000n, 0)).toBe(-1n) // −0.0001
@@ -263,24 +277,36 @@ describe('market formulas (market.rs), hand-checked', () => {
     expect(thrown(() => e.addMarket(linearInit({ symbol: 'a b' }))).message).toBe(
       'market symbol must be 1–64 printable ASCII characters, got "a b"',
     )
-    expect(thrown(() => e.addMarket(linearInit({ priceDecimals: 9, qtyDecimals: 8 }))).message).toBe(
+    expect(
+      thrown(() => e.addMarket(linearInit({ priceDecimals: 9, qtyDecimals: 8 }))).message,
+    ).toBe(
       'market BTCUSDT: priceDecimals + qtyDecimals (17) may exceed quoteDecimals (6) by at most 10',
     )
     expect(thrown(() => e.addMarket(linearInit({ mark: 0n }))).message).toBe(
       'market BTCUSDT: mark must be within 1..=1000000000000000 ticks, got 0',
     )
-    const t = thrown(() => e.addMarket(linearInit({ maintAmount: [0n, 500_000_000n * 100_000n + 1n] })))
+    const t = thrown(() =>
+      e.addMarket(linearInit({ maintAmount: [0n, 500_000_000n * 100_000n + 1n] })),
+    )
     expect(t.code).toBe('INVALID_TIERS')
     expect(t.message).toBe(
       'market BTCUSDT: tier 1: maintenance amount 50000000000001 exceeds 50000000000000 derived from the floor, so maintenance margin would fall at the tier boundary',
     )
-    expect(thrown(() => e.addMarket(linearInit({ kind: 2 }))).message).toBe('market kind must be 0 (linear) or 1 (inverse), got 2')
-    expect(thrown(() => e.addMarket(linearInit({ kind: -1 }))).code).toBe('INVALID_ARGUMENT')
-    expect(thrown(() => e.addMarket(linearInit({ floors: new Float64Array([0]) as unknown as BigInt64Array }))).message).toBe(
-      'floors must be a BigInt64Array, got Float64Array',
+    expect(thrown(() => e.addMarket(linearInit({ kind: 2 }))).message).toBe(
+      'market kind must be 0 (linear) or 1 (inverse), got 2',
     )
-    expect(thrown(() => e.addMarket(linearInit({ contractSize: 1n << 63n }))).message).toBe('contractSize does not fit a 64-bit integer')
-    expect(thrown(() => e.addMarket(linearInit({ maintAmount: [0n, 1n << 127n] }))).code).toBe('OVERFLOW')
+    expect(thrown(() => e.addMarket(linearInit({ kind: -1 }))).code).toBe('INVALID_ARGUMENT')
+    expect(
+      thrown(() =>
+        e.addMarket(linearInit({ floors: new Float64Array([0]) as unknown as BigInt64Array })),
+      ).message,
+    ).toBe('floors must be a BigInt64Array, got Float64Array')
+    expect(thrown(() => e.addMarket(linearInit({ contractSize: 1n << 63n }))).message).toBe(
+      'contractSize does not fit a 64-bit integer',
+    )
+    expect(thrown(() => e.addMarket(linearInit({ maintAmount: [0n, 1n << 127n] }))).code).toBe(
+      'OVERFLOW',
+    )
     e.addMarket(linearInit())
     expect(thrown(() => e.addMarket(linearInit())).code).toBe('DUPLICATE_MARKET')
     expect(e.marketIndex('BTCUSDT')).toBe(0)
@@ -295,13 +321,30 @@ describe('batches are atomic', () => {
     e.addMarket({ ...linearInit(), settleAsset: 'X' })
     e.addMarket({ ...inverseInit({ symbol: 'BTCUSD_INV' }), settleAsset: 'X' })
     e.addAccounts(['a', 'b', 'c'], i64s(1_000_000_000n, 2_000_000_000n, 50_000_000n))
-    e.setPositions(u32s(0, 1, 2, 2), u32s(0, 0, 0, 1), i64s(500n, -200n, 1000n, 10n), i64s(400_000n, 510_000n, 495_000n, 450_000n), i64s(0n, 0n, 0n, 0n), new Uint8Array(4))
+    e.setPositions(
+      u32s(0, 1, 2, 2),
+      u32s(0, 0, 0, 1),
+      i64s(500n, -200n, 1000n, 10n),
+      i64s(400_000n, 510_000n, 495_000n, 450_000n),
+      i64s(0n, 0n, 0n, 0n),
+      new Uint8Array(4),
+    )
     return e
   }
   const state = (e: JsEngine) =>
     JSON.stringify(
-      { rows: e.accountRows(null), risks: e.positionRisks(null), sweep: e.sweep(900_000n), n: [e.accountCount(), e.positionCount()] },
-      (_, v) => (typeof v === 'bigint' ? v.toString() : ArrayBuffer.isView(v) ? Array.from(v as unknown as ArrayLike<unknown>, String) : v),
+      {
+        rows: e.accountRows(null),
+        risks: e.positionRisks(null),
+        sweep: e.sweep(900_000n),
+        n: [e.accountCount(), e.positionCount()],
+      },
+      (_, v) =>
+        typeof v === 'bigint'
+          ? v.toString()
+          : ArrayBuffer.isView(v)
+            ? Array.from(v as unknown as ArrayLike<unknown>, String)
+            : v,
     )
 
   it('a rejected setPositions leaves the state unchanged', () => {
@@ -309,32 +352,82 @@ describe('batches are atomic', () => {
     const before = state(e)
     // rows 0–1 are fine (a change and a removal), row 2 has an entry out of range
     const err = thrown(() =>
-      e.setPositions(u32s(0, 1, 2), u32s(0, 0, 1), i64s(700n, 0n, 5n), i64s(410_000n, 1n, 0n), i64s(0n, 0n, 0n), new Uint8Array(3)),
+      e.setPositions(
+        u32s(0, 1, 2),
+        u32s(0, 0, 1),
+        i64s(700n, 0n, 5n),
+        i64s(410_000n, 1n, 0n),
+        i64s(0n, 0n, 0n),
+        new Uint8Array(3),
+      ),
     )
     expect(err.code).toBe('INVALID_PRICE')
-    expect(err.message).toBe('row 2 (account c, market BTCUSD_INV): entry must be within 1..=1000000000000000 ticks, got 0')
+    expect(err.message).toBe(
+      'row 2 (account c, market BTCUSD_INV): entry must be within 1..=1000000000000000 ticks, got 0',
+    )
     expect(state(e)).toBe(before)
-    expect(thrown(() => e.setPositions(u32s(0, 0), u32s(1, 1), i64s(1n, 2n), i64s(1n, 1n), i64s(0n, 0n), new Uint8Array(2))).message).toBe(
-      'row 1: account a has two rows for market BTCUSD_INV',
-    )
-    expect(thrown(() => e.setPositions(u32s(0), u32s(1), i64s(1n), i64s(1n), i64s(0n), new Uint8Array([4]))).message).toBe('row 0: unknown flag bits 0x4')
     expect(
-      thrown(() => e.setPositions(u32s(0), u32s(0), i64s(-5n), i64s(7n), i64s(0n), new Uint8Array([FLAG_COST_BASIS]))).message,
-    ).toBe('row 0 (account a, market BTCUSDT): cost basis must be non-zero with the sign of qty (-5), got 7')
-    expect(thrown(() => e.setPositions(u32s(0), u32s(0), i64s(5n), i64s(7n), i64s(3n), new Uint8Array([0]))).code).toBe('INVALID_AMOUNT')
-    expect(thrown(() => e.setPositions(u32s(0), u32s(0), i64s(5n), i64s(7n), i64s(3n), new Uint8Array(2))).message).toBe(
-      'setPositions: columns differ in length [1, 1, 1, 1, 1, 2]',
+      thrown(() =>
+        e.setPositions(
+          u32s(0, 0),
+          u32s(1, 1),
+          i64s(1n, 2n),
+          i64s(1n, 1n),
+          i64s(0n, 0n),
+          new Uint8Array(2),
+        ),
+      ).message,
+    ).toBe('row 1: account a has two rows for market BTCUSD_INV')
+    expect(
+      thrown(() =>
+        e.setPositions(u32s(0), u32s(1), i64s(1n), i64s(1n), i64s(0n), new Uint8Array([4])),
+      ).message,
+    ).toBe('row 0: unknown flag bits 0x4')
+    expect(
+      thrown(() =>
+        e.setPositions(
+          u32s(0),
+          u32s(0),
+          i64s(-5n),
+          i64s(7n),
+          i64s(0n),
+          new Uint8Array([FLAG_COST_BASIS]),
+        ),
+      ).message,
+    ).toBe(
+      'row 0 (account a, market BTCUSDT): cost basis must be non-zero with the sign of qty (-5), got 7',
     )
-    expect(thrown(() => e.setPositions(u32s(0), u32s(0), i64s(5n), new Float64Array([7]) as unknown as BigInt64Array, i64s(0n), new Uint8Array(1))).message).toBe(
-      'price must be a BigInt64Array, got Float64Array',
-    )
+    expect(
+      thrown(() =>
+        e.setPositions(u32s(0), u32s(0), i64s(5n), i64s(7n), i64s(3n), new Uint8Array([0])),
+      ).code,
+    ).toBe('INVALID_AMOUNT')
+    expect(
+      thrown(() =>
+        e.setPositions(u32s(0), u32s(0), i64s(5n), i64s(7n), i64s(3n), new Uint8Array(2)),
+      ).message,
+    ).toBe('setPositions: columns differ in length [1, 1, 1, 1, 1, 2]')
+    expect(
+      thrown(() =>
+        e.setPositions(
+          u32s(0),
+          u32s(0),
+          i64s(5n),
+          new Float64Array([7]) as unknown as BigInt64Array,
+          i64s(0n),
+          new Uint8Array(1),
+        ),
+      ).message,
+    ).toBe('price must be a BigInt64Array, got Float64Array')
     expect(state(e)).toBe(before)
   })
 
   it('rejected account and mark batches leave the state unchanged', () => {
     const e = setup()
     const before = state(e)
-    expect(thrown(() => e.addAccounts(['d', 'a'], i64s(1n, 2n))).message).toBe('row 1: account a already exists')
+    expect(thrown(() => e.addAccounts(['d', 'a'], i64s(1n, 2n))).message).toBe(
+      'row 1: account a already exists',
+    )
     expect(thrown(() => e.addAccounts(['d', 'd'], i64s(1n, 2n))).code).toBe('DUPLICATE_ACCOUNT')
     expect(thrown(() => e.addAccounts(['d', 'e\tf'], i64s(1n, 2n))).message).toBe(
       'row 1: account id must be 1–64 printable ASCII characters, got "e\\tf"',
@@ -342,9 +435,15 @@ describe('batches are atomic', () => {
     expect(thrown(() => e.setMarks(u32s(0, 1), i64s(1n, 0n))).message).toBe(
       'row 1 (market BTCUSD_INV): mark must be within 1..=1000000000000000 ticks, got 0',
     )
-    expect(thrown(() => e.setMarks(u32s(0, 5), i64s(1n, 1n))).message).toBe('row 1: no market with index 5')
-    expect(thrown(() => e.setBalances(u32s(0, 9), i64s(1n, 1n))).message).toBe('row 1: no account with index 9')
-    expect(thrown(() => e.removeAccounts(u32s(2, 2))).message).toBe('row 1: account index 2 listed twice')
+    expect(thrown(() => e.setMarks(u32s(0, 5), i64s(1n, 1n))).message).toBe(
+      'row 1: no market with index 5',
+    )
+    expect(thrown(() => e.setBalances(u32s(0, 9), i64s(1n, 1n))).message).toBe(
+      'row 1: no account with index 9',
+    )
+    expect(thrown(() => e.removeAccounts(u32s(2, 2))).message).toBe(
+      'row 1: account index 2 listed twice',
+    )
     expect(thrown(() => e.sweep(0n)).message).toBe('warning ratio must be positive, got 0 ppm')
     expect(state(e)).toBe(before)
   })
@@ -363,7 +462,14 @@ describe('batches are atomic', () => {
     expect(Array.from(r.market)).toEqual([0, 0, 1])
     expect(Array.from(r.qty)).toEqual([-200n, 1000n, 10n])
     // removing with qty 0 and re-adding appends at the end of the market's columns
-    e.setPositions(u32s(1, 1), u32s(0, 1), i64s(0n, -3n), i64s(0n, 600_000n), i64s(0n, 0n), new Uint8Array(2))
+    e.setPositions(
+      u32s(1, 1),
+      u32s(0, 1),
+      i64s(0n, -3n),
+      i64s(0n, 600_000n),
+      i64s(0n, 0n),
+      new Uint8Array(2),
+    )
     expect(e.positionCount()).toBe(3)
     expect(Array.from(e.positionRisks(u32s(1)).market)).toEqual([1])
     expect(Array.from(e.balances(u32s(2, 1)))).toEqual([50_000_000n, 2_000_000_000n])
@@ -371,7 +477,11 @@ describe('batches are atomic', () => {
 })
 
 /** Random markets (linear and inverse, both bases and forms, several tiers) for one engine. */
-function randomMarkets(r: ReturnType<typeof rng>, quoteDecimals: number, count: number): MarketInit[] {
+function randomMarkets(
+  r: ReturnType<typeof rng>,
+  quoteDecimals: number,
+  count: number,
+): MarketInit[] {
   const out: MarketInit[] = []
   for (let i = 0; i < count; i++) {
     const kind = r.int(0, 1)
@@ -438,7 +548,8 @@ describe('liquidation and bankruptcy prices (liq.rs)', () => {
           const m = (first + k) % 3
           const spec = markets[m] as MarketInit
           const iso = k === 0 && r.next() < 0.2
-          const entry = spec.mark + (r.next() < 0.5 ? -1n : 1n) * (spec.mark * BigInt(r.int(0, 30))) / 100n
+          const entry =
+            spec.mark + ((r.next() < 0.5 ? -1n : 1n) * (spec.mark * BigInt(r.int(0, 30)))) / 100n
           a.push(i)
           mk.push(m)
           q.push((r.next() < 0.5 ? -1n : 1n) * r.mag(r.int(0, 5)))
@@ -448,7 +559,14 @@ describe('liquidation and bankruptcy prices (liq.rs)', () => {
         }
       }
       try {
-        e.setPositions(Uint32Array.from(a), Uint32Array.from(mk), BigInt64Array.from(q), BigInt64Array.from(p), BigInt64Array.from(im), Uint8Array.from(f))
+        e.setPositions(
+          Uint32Array.from(a),
+          Uint32Array.from(mk),
+          BigInt64Array.from(q),
+          BigInt64Array.from(p),
+          BigInt64Array.from(im),
+          Uint8Array.from(f),
+        )
       } catch {
         continue // a value that does not fit i64 atoms; try the next round
       }
@@ -471,7 +589,8 @@ describe('liquidation and bankruptcy prices (liq.rs)', () => {
           e.setMarks(u32s(m), i64s(x))
           if (!iso) return e.accountRows(u32s(acc)).liquidatable[0] === 1
           const s = e.sweep(null)
-          for (let i = 0; i < s.account.length; i++) if (s.account[i] === acc && s.market[i] === m) return true
+          for (let i = 0; i < s.account.length; i++)
+            if (s.account[i] === acc && s.market[i] === m) return true
           return false
         }
         expect(liquidatableAt(t)).toBe(true)
@@ -589,13 +708,30 @@ describe('number fast paths are exact (identity with the BigInt reference)', () 
       const nAcc = 60
       const ids = Array.from({ length: nAcc }, (_, i) => `u${r.int(0, 9)}${i}`)
       // balances across the 2^53 boundary so both accumulator modes run
-      const balances = BigInt64Array.from({ length: nAcc }, () => (r.next() < 0.2 ? -1n : 1n) * r.mag(r.int(0, 17)))
+      const balances = BigInt64Array.from(
+        { length: nAcc },
+        () => (r.next() < 0.2 ? -1n : 1n) * r.mag(r.int(0, 17)),
+      )
       const rows: Array<[number, number, bigint, bigint, bigint, number]> = []
       for (let i = 0; i < 200; i++) {
-        const flags = r.pick([0, 0, FLAG_ISOLATED, FLAG_COST_BASIS, FLAG_ISOLATED | FLAG_COST_BASIS])
+        const flags = r.pick([
+          0,
+          0,
+          FLAG_ISOLATED,
+          FLAG_COST_BASIS,
+          FLAG_ISOLATED | FLAG_COST_BASIS,
+        ])
         const q = (r.next() < 0.5 ? -1n : 1n) * r.mag(r.int(0, 8))
-        const price = flags & FLAG_COST_BASIS ? (q > 0n ? 1n : -1n) * r.mag(r.int(0, 15)) : r.mag(r.int(0, 9))
-        rows.push([r.int(0, nAcc - 1), r.int(0, 3), q, price, flags & FLAG_ISOLATED ? r.mag(r.int(0, 16)) : 0n, flags])
+        const price =
+          flags & FLAG_COST_BASIS ? (q > 0n ? 1n : -1n) * r.mag(r.int(0, 15)) : r.mag(r.int(0, 9))
+        rows.push([
+          r.int(0, nAcc - 1),
+          r.int(0, 3),
+          q,
+          price,
+          flags & FLAG_ISOLATED ? r.mag(r.int(0, 16)) : 0n,
+          flags,
+        ])
       }
       const newMarks = markets.map(() => r.mag(r.int(0, 12)))
       const warning = BigInt(r.int(1, 2_000_000))
@@ -614,7 +750,9 @@ describe('number fast paths are exact (identity with the BigInt reference)', () 
         for (const m of markets) attempt(() => e.addMarket(m))
         attempt(() => e.addAccounts(ids, balances))
         for (let i = 0; i < rows.length; i += 10) {
-          const b = rows.slice(i, i + 10).filter((x, k, all) => all.findIndex((y) => y[0] === x[0] && y[1] === x[1]) === k)
+          const b = rows
+            .slice(i, i + 10)
+            .filter((x, k, all) => all.findIndex((y) => y[0] === x[0] && y[1] === x[1]) === k)
           attempt(() =>
             e.setPositions(
               Uint32Array.from(b, (x) => x[0]),
@@ -638,10 +776,19 @@ describe('number fast paths are exact (identity with the BigInt reference)', () 
         }
         attempt(() => e.positionCount())
         queries()
-        attempt(() => e.setMarks(Uint32Array.from(newMarks, (_, i) => i), BigInt64Array.from(newMarks)))
+        attempt(() =>
+          e.setMarks(
+            Uint32Array.from(newMarks, (_, i) => i),
+            BigInt64Array.from(newMarks),
+          ),
+        )
         queries()
         return JSON.stringify(out, (_, v) =>
-          typeof v === 'bigint' ? v.toString() : ArrayBuffer.isView(v) ? Array.from(v as unknown as ArrayLike<unknown>, String) : v,
+          typeof v === 'bigint'
+            ? v.toString()
+            : ArrayBuffer.isView(v)
+              ? Array.from(v as unknown as ArrayLike<unknown>, String)
+              : v,
         )
       }
       const fast = run(true)

@@ -17,7 +17,9 @@ afterAll(() => rmSync(dir, { recursive: true, force: true }))
 function inputs(sub: string): string[] {
   const d = join(root, 'fuzz', sub, 'scenario')
   try {
-    return readdirSync(d).sort().map((f) => join(d, f))
+    return readdirSync(d)
+      .sort()
+      .map((f) => join(d, f))
   } catch {
     return []
   }
@@ -30,9 +32,12 @@ describe('scenario fuzz corpus', () => {
     expect(files.length).toBeGreaterThan(0)
   })
 
-  it.each(files.map((f) => [f.slice(root.length + 1), f]))('%s keeps the invariant', (_name, file) => {
-    checkScenario(readFileSync(file, 'utf8'), join(dir, 'input.json'))
-  })
+  it.each(files.map((f) => [f.slice(root.length + 1), f]))(
+    '%s keeps the invariant',
+    (_name, file) => {
+      checkScenario(readFileSync(file, 'utf8'), join(dir, 'input.json'))
+    },
+  )
 })
 
 describe('scenario errors found by fuzzing', () => {
@@ -46,7 +51,9 @@ describe('scenario errors found by fuzzing', () => {
     for (const implementation of ['js', 'native'] as const) {
       let err: unknown
       try {
-        engineFromScenario(parseScenario({ quoteDecimals: q, markets: [], accounts: [] }), { implementation })
+        engineFromScenario(parseScenario({ quoteDecimals: q, markets: [], accounts: [] }), {
+          implementation,
+        })
       } catch (e) {
         err = e
       }

@@ -17,10 +17,17 @@ function roundHalfUp(decimal: string, places: number): string {
   const digits = BigInt(i! + f.padEnd(places + 1, '0').slice(0, places + 1))
   const r = (digits + 5n) / 10n
   const s = r.toString().padStart(places + 1, '0')
-  return (decimal.startsWith('-') ? '-' : '') + s.slice(0, s.length - places) + '.' + s.slice(s.length - places)
+  return (
+    (decimal.startsWith('-') ? '-' : '') +
+    s.slice(0, s.length - places) +
+    '.' +
+    s.slice(s.length - places)
+  )
 }
 
-const golden = JSON.parse(readFileSync(new URL('./fixtures/golden/venues.json', import.meta.url), 'utf8')) as { cases: Case[] }
+const golden = JSON.parse(
+  readFileSync(new URL('./fixtures/golden/venues.json', import.meta.url), 'utf8'),
+) as { cases: Case[] }
 
 describe.each(IMPLEMENTATIONS)('golden values on the %s engine', (implementation) => {
   it('covers G1–G5 with sources', () => {
@@ -40,7 +47,10 @@ describe.each(IMPLEMENTATIONS)('golden values on the %s engine', (implementation
           // "field@N": the venue published the value rounded to N decimals.
           const [k, places] = key.split('@') as [keyof PositionReport, string | undefined]
           const actual = p![k] as string
-          expect(places === undefined ? actual : roundHalfUp(actual, Number(places)), `${c.id} ${account} ${symbol} ${key}`).toBe(published)
+          expect(
+            places === undefined ? actual : roundHalfUp(actual, Number(places)),
+            `${c.id} ${account} ${symbol} ${key}`,
+          ).toBe(published)
         }
       }
     })

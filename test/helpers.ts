@@ -13,7 +13,11 @@ export function engine(implementation: Implementation, quoteDecimals = 8): Engin
 
 /** All observable state, for "rejected call changed nothing" and parity checks. */
 export function snapshot(e: Engine): string {
-  return JSON.stringify({ accounts: e.accounts(), positions: e.positions(), sweep: e.sweep({ warningRatio: '0.5' }) })
+  return JSON.stringify({
+    accounts: e.accounts(),
+    positions: e.positions(),
+    sweep: e.sweep({ warningRatio: '0.5' }),
+  })
 }
 
 /** Assert `fn` throws a DeleverageError with `code`, and return it. */
@@ -68,6 +72,9 @@ export function attempt(f: () => unknown): Outcome {
     const err = e as { code?: string; message: string }
     const m = /^([A-Z_]+): ([\s\S]*)$/.exec(err.message)
     if (m) return { code: m[1]!, message: m[2]! }
-    return { code: err.code === 'GenericFailure' ? 'PANIC' : (err.code ?? 'UNCODED'), message: err.message }
+    return {
+      code: err.code === 'GenericFailure' ? 'PANIC' : (err.code ?? 'UNCODED'),
+      message: err.message,
+    }
   }
 }

@@ -11,9 +11,19 @@ const IMPLEMENTATIONS = (): Implementation[] => (native ? ['native', 'js'] : ['j
 
 function book(implementation: Implementation): Engine {
   const e = new Engine({ implementation, quoteDecimals: 12 })
-  e.addMarket({ symbol: 'BTCUSDT', priceDecimals: 2, qtyDecimals: 3, tiers: [{ floor: '0', mmr: '0.005' }], mark: '30000' })
+  e.addMarket({
+    symbol: 'BTCUSDT',
+    priceDecimals: 2,
+    qtyDecimals: 3,
+    tiers: [{ floor: '0', mmr: '0.005' }],
+    mark: '30000',
+  })
   e.addAccounts([
-    { id: 'whale', balance: '9000000', positions: [{ symbol: 'BTCUSDT', qty: '100', entry: '30000' }] },
+    {
+      id: 'whale',
+      balance: '9000000',
+      positions: [{ symbol: 'BTCUSDT', qty: '100', entry: '30000' }],
+    },
     { id: 'under', balance: '1000', positions: [{ symbol: 'BTCUSDT', qty: '-1', entry: '30000' }] },
   ])
   return e
@@ -24,15 +34,29 @@ describe.each(IMPLEMENTATIONS())('an account past i64 on the %s engine', (implem
     const e = book(implementation)
     expect(e.updateMarks({ BTCUSDT: '30000' })).toEqual([])
     // 30,000 → 40,000: the whale holds 9M + 1M units (past i64 atoms), `under` lost 10k of 1k
-    expect(e.updateMarks({ BTCUSDT: '40000' })).toEqual([{ account: 'under', symbol: null, liquidatable: true }])
+    expect(e.updateMarks({ BTCUSDT: '40000' })).toEqual([
+      { account: 'under', symbol: null, liquidatable: true },
+    ])
     const s = e.sweep({ warningRatio: '0.5' })
     expect(s.liquidatable.map((r) => [r.account, r.status])).toEqual([['under', 'ok']])
     expect(s.warnings).toEqual([])
     expect(s.overflow).toEqual([
-      { account: 'whale', symbol: null, equity: '0.000000000000', maintenanceMargin: '0.000000000000', marginRatio: null, shortfall: '0.000000000000', liquidatable: false, status: 'OVERFLOW' },
+      {
+        account: 'whale',
+        symbol: null,
+        equity: '0.000000000000',
+        maintenanceMargin: '0.000000000000',
+        marginRatio: null,
+        shortfall: '0.000000000000',
+        liquidatable: false,
+        status: 'OVERFLOW',
+      },
     ])
     expect(e.liquidatable()).toEqual([...s.liquidatable, ...s.overflow])
-    expect(e.accounts().map((r) => [r.account, r.status])).toEqual([['whale', 'OVERFLOW'], ['under', 'ok']])
+    expect(e.accounts().map((r) => [r.account, r.status])).toEqual([
+      ['whale', 'OVERFLOW'],
+      ['under', 'ok'],
+    ])
     // The waterfall liquidates `under` and leaves the whale alone (no exact plan exists for it).
     e.runWaterfall()
     expect(e.sweep().liquidatable).toEqual([])

@@ -9,7 +9,15 @@
 // `npm install` / `npm test` build. ~10 s: three `npm pack`, two offline installs.
 
 import { spawnSync } from 'node:child_process'
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import {
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs'
 import { createRequire } from 'node:module'
 import { tmpdir } from 'node:os'
 import { delimiter, dirname, join, posix } from 'node:path'
@@ -44,7 +52,10 @@ const platformPackages = req('../scripts/platform-packages.js') as {
   packageName(pkg: { name: string }, suffix: string): string
 }
 const { smoke } = req('../scripts/smoke-installed.js') as {
-  smoke(dir: string, expect: 'native' | 'js'): { problems: string[]; summary: { warning: string | null } }
+  smoke(
+    dir: string,
+    expect: 'native' | 'js',
+  ): { problems: string[]; summary: { warning: string | null } }
 }
 
 const { version } = platformPackages.rootPackage()
@@ -58,18 +69,25 @@ const isWindows = process.platform === 'win32'
 function consumer(name: string): string {
   const dir = join(work, name)
   mkdirSync(dir)
-  writeFileSync(join(dir, 'package.json'), JSON.stringify({ name: `consumer-${name}`, version: '1.0.0', private: true }))
+  writeFileSync(
+    join(dir, 'package.json'),
+    JSON.stringify({ name: `consumer-${name}`, version: '1.0.0', private: true }),
+  )
   return dir
 }
 
 /** `npm install --offline` of local tarballs; returns npm's output (postinstall included). */
 function npmInstall(dir: string, tarballs: string[], env: NodeJS.ProcessEnv = {}): string {
-  const r = spawnSync('npm', ['install', '--offline', '--no-audit', '--no-fund', '--foreground-scripts', ...tarballs], {
-    cwd: dir,
-    env: pack.npmEnv(env),
-    encoding: 'utf8',
-    shell: isWindows,
-  })
+  const r = spawnSync(
+    'npm',
+    ['install', '--offline', '--no-audit', '--no-fund', '--foreground-scripts', ...tarballs],
+    {
+      cwd: dir,
+      env: pack.npmEnv(env),
+      encoding: 'utf8',
+      shell: isWindows,
+    },
+  )
   const output = `${r.stdout}\n${r.stderr}`
   expect(r.status, output).toBe(0)
   return output
@@ -87,7 +105,9 @@ function packagesIn(dir: string): string[] {
 /** PATH without the directories that hold cargo (kept when they also hold node). */
 function pathWithoutCargo(): { PATH: string; cargoHidden: boolean } {
   const exe = (d: string, c: string) => existsSync(join(d, isWindows ? `${c}.exe` : c))
-  const dirs = (process.env.PATH ?? '').split(delimiter).filter((d) => !exe(d, 'cargo') || exe(d, 'node'))
+  const dirs = (process.env.PATH ?? '')
+    .split(delimiter)
+    .filter((d) => !exe(d, 'cargo') || exe(d, 'node'))
   return { PATH: dirs.join(delimiter), cargoHidden: !dirs.some((d) => exe(d, 'cargo')) }
 }
 
@@ -102,7 +122,9 @@ beforeAll(() => {
   if (hostTarget && existsSync(binary)) platform = pack.packPlatform({ out, suffix })
   console.log(
     `tarballs: ${main.file.split(/[\\/]/).pop()} ${main.size} B (${main.entryCount} files, ${main.unpackedSize} B unpacked)` +
-      (platform ? `; ${platform.file.split(/[\\/]/).pop()} ${platform.size} B (${platform.unpackedSize} B unpacked)` : ''),
+      (platform
+        ? `; ${platform.file.split(/[\\/]/).pop()} ${platform.size} B (${platform.unpackedSize} B unpacked)`
+        : ''),
   )
 })
 
@@ -126,7 +148,20 @@ describe('platform packages (npm/)', () => {
 describe('packed tarballs', () => {
   it('main: dist (ESM + CJS), the loader, the Rust sources; no .node file; every source map resolves', () => {
     const files = main.files.map((f) => f.path)
-    for (const f of ['package.json', 'index.js', 'index.d.ts', 'dist/cjs/index.js', 'dist/cjs/index.d.ts', 'dist/esm/index.js', 'dist/esm/index.d.ts', 'bin/deleverage.js', 'scripts/install.js', 'Cargo.toml', 'Cargo.lock', 'crates/node/src/lib.rs']) {
+    for (const f of [
+      'package.json',
+      'index.js',
+      'index.d.ts',
+      'dist/cjs/index.js',
+      'dist/cjs/index.d.ts',
+      'dist/esm/index.js',
+      'dist/esm/index.d.ts',
+      'bin/deleverage.js',
+      'scripts/install.js',
+      'Cargo.toml',
+      'Cargo.lock',
+      'crates/node/src/lib.rs',
+    ]) {
       expect(files).toContain(f)
     }
     expect(files.filter((f) => f.endsWith('.node'))).toEqual([])
@@ -148,7 +183,11 @@ describe('packed tarballs', () => {
 
   it('platform: package.json, README.md and the module only', () => {
     expect(platform).not.toBeNull()
-    expect(platform!.files.map((f) => f.path).sort()).toEqual(['README.md', `deleverage.${suffix}.node`, 'package.json'])
+    expect(platform!.files.map((f) => f.path).sort()).toEqual([
+      'README.md',
+      `deleverage.${suffix}.node`,
+      'package.json',
+    ])
   })
 })
 
@@ -157,10 +196,14 @@ describe('offline install from the tarballs', () => {
     expect(platform).not.toBeNull()
     const dir = consumer('native')
     const output = npmInstall(dir, [main.file, platform!.file])
-    expect(output).toContain(`using the prebuilt native module ../${binding}/deleverage.${suffix}.node`)
+    expect(output).toContain(
+      `using the prebuilt native module ../${binding}/deleverage.${suffix}.node`,
+    )
     expect(output).not.toMatch(/Compiling|cargo build/)
     // The binary came from the platform package, not from a build next to index.js.
-    expect(readdirSync(join(dir, 'node_modules', 'deleverage')).filter((f) => f.endsWith('.node'))).toEqual([])
+    expect(
+      readdirSync(join(dir, 'node_modules', 'deleverage')).filter((f) => f.endsWith('.node')),
+    ).toEqual([])
     // The other six platform packages are optional and were skipped, not fatal.
     expect(packagesIn(dir)).toEqual([binding, 'deleverage'])
     const { problems } = smoke(dir, 'native')
@@ -169,24 +212,41 @@ describe('offline install from the tarballs', () => {
     // A binary that does not load: the warning carries the loader's real error.
     const bad = join(work, `broken.${suffix}.node`)
     writeFileSync(bad, 'not a shared library')
-    const r = spawnSync(process.execPath, ['-e', "console.log(require('deleverage').implementation)"], {
-      cwd: dir,
-      env: { ...process.env, DELEVERAGE_FORCE_JS: '', DELEVERAGE_DEBUG: '1', NAPI_RS_NATIVE_LIBRARY_PATH: bad },
-      encoding: 'utf8',
-    })
+    const r = spawnSync(
+      process.execPath,
+      ['-e', "console.log(require('deleverage').implementation)"],
+      {
+        cwd: dir,
+        env: {
+          ...process.env,
+          DELEVERAGE_FORCE_JS: '',
+          DELEVERAGE_DEBUG: '1',
+          NAPI_RS_NATIVE_LIBRARY_PATH: bad,
+        },
+        encoding: 'utf8',
+      },
+    )
     expect(r.status, r.stderr).toBe(0)
     expect(r.stdout.trim()).toBe('js')
     expect(r.stderr.match(/DeleverageWarning/g)).toHaveLength(1)
     expect(r.stderr).toContain(bad)
     if (process.platform === 'linux') expect(r.stderr).toMatch(/invalid ELF header|file too short/)
-    expect(r.stderr).toContain('likely cause: a native module was found but was built for another platform or is damaged')
+    expect(r.stderr).toContain(
+      'likely cause: a native module was found but was built for another platform or is damaged',
+    )
   })
 
   it('main tarball only, no Rust: TypeScript fallback, one warning naming target, package, causes and fixes', () => {
     const dir = consumer('fallback')
     const { PATH, cargoHidden } = pathWithoutCargo()
-    const output = npmInstall(dir, [main.file], cargoHidden ? { PATH } : { DELEVERAGE_SKIP_NATIVE_BUILD: '1' })
-    expect(output).toContain(cargoHidden ? 'Rust toolchain (cargo) not found' : 'DELEVERAGE_SKIP_NATIVE_BUILD=1')
+    const output = npmInstall(
+      dir,
+      [main.file],
+      cargoHidden ? { PATH } : { DELEVERAGE_SKIP_NATIVE_BUILD: '1' },
+    )
+    expect(output).toContain(
+      cargoHidden ? 'Rust toolchain (cargo) not found' : 'DELEVERAGE_SKIP_NATIVE_BUILD=1',
+    )
     expect(output).toContain('will run on its TypeScript implementation')
     expect(packagesIn(dir)).toEqual(['deleverage'])
 
@@ -195,7 +255,9 @@ describe('offline install from the tarballs', () => {
     // One line (plus Node's own --trace-warnings hint): target, cause, fix, the two switches.
     const warning = summary.warning!
     expect(warning.match(/DeleverageWarning/g)).toHaveLength(1)
-    const lines = warning.split('\n').filter((l) => l.trim() !== '' && !l.startsWith('(Use `node --trace-warnings'))
+    const lines = warning
+      .split('\n')
+      .filter((l) => l.trim() !== '' && !l.startsWith('(Use `node --trace-warnings'))
     expect(lines).toHaveLength(1)
     expect(warning).toContain(`native module not loaded for ${hostTarget!.triple}`)
     expect(warning).toContain(`${binding} is not installed`)
@@ -204,11 +266,15 @@ describe('offline install from the tarballs', () => {
     expect(warning).toContain('DELEVERAGE_DEBUG=1')
 
     // DELEVERAGE_FORCE_JS=1 keeps the fallback and silences the warning.
-    const r = spawnSync(process.execPath, ['-e', "console.log(require('deleverage').implementation)"], {
-      cwd: dir,
-      env: { ...process.env, DELEVERAGE_FORCE_JS: '1' },
-      encoding: 'utf8',
-    })
+    const r = spawnSync(
+      process.execPath,
+      ['-e', "console.log(require('deleverage').implementation)"],
+      {
+        cwd: dir,
+        env: { ...process.env, DELEVERAGE_FORCE_JS: '1' },
+        encoding: 'utf8',
+      },
+    )
     expect(r.stdout.trim()).toBe('js')
     expect(r.stderr).not.toContain('DeleverageWarning')
   })
@@ -217,29 +283,50 @@ describe('offline install from the tarballs', () => {
 describe('source build at install (main tarball only, cargo on PATH)', () => {
   // A platform without a prebuilt package: the postinstall compiles the Rust sources. It must say
   // so before the minute of compiling, and must not leave cargo's ~100 MB target/ behind.
-  it.skipIf(spawnSync('cargo', ['--version'], { shell: isWindows }).status !== 0)('announces the build, loads native, removes target/', () => {
-    const dir = consumer('source')
-    // The install script's behaviour is under test, not the optimiser: an unoptimised build
-    // (the release profile's LTO takes minutes on two cores), crates from cargo's local cache.
-    const fast = { CARGO_PROFILE_RELEASE_LTO: 'false', CARGO_PROFILE_RELEASE_OPT_LEVEL: '0', CARGO_PROFILE_RELEASE_CODEGEN_UNITS: '256' }
-    const output = npmInstall(dir, [main.file], { ...fast, CARGO_NET_OFFLINE: 'true', CARGO_TARGET_DIR: '', DELEVERAGE_SKIP_NATIVE_BUILD: '' })
-    const announce = output.indexOf('compiling it from the Rust sources with cargo')
-    expect(announce, output).toBeGreaterThanOrEqual(0)
-    expect(output.indexOf('Compiling deleverage-core')).toBeGreaterThan(announce)
-    expect(output).toMatch(/deleverage: native module built in \d+ s\./)
-    const installed = join(dir, 'node_modules', 'deleverage')
-    expect(existsSync(join(installed, 'target'))).toBe(false)
-    expect(readdirSync(installed).filter((f) => f.endsWith('.node'))).toEqual([`deleverage.${suffix}.node`])
-    const r = spawnSync(process.execPath, ['-e', "console.log(require('deleverage').implementation)"], { cwd: dir, env: pack.npmEnv(), encoding: 'utf8' })
-    expect(r.stdout.trim(), r.stderr).toBe('native')
-  }, 600_000)
+  it.skipIf(spawnSync('cargo', ['--version'], { shell: isWindows }).status !== 0)(
+    'announces the build, loads native, removes target/',
+    () => {
+      const dir = consumer('source')
+      // The install script's behaviour is under test, not the optimiser: an unoptimised build
+      // (the release profile's LTO takes minutes on two cores), crates from cargo's local cache.
+      const fast = {
+        CARGO_PROFILE_RELEASE_LTO: 'false',
+        CARGO_PROFILE_RELEASE_OPT_LEVEL: '0',
+        CARGO_PROFILE_RELEASE_CODEGEN_UNITS: '256',
+      }
+      const output = npmInstall(dir, [main.file], {
+        ...fast,
+        CARGO_NET_OFFLINE: 'true',
+        CARGO_TARGET_DIR: '',
+        DELEVERAGE_SKIP_NATIVE_BUILD: '',
+      })
+      const announce = output.indexOf('compiling it from the Rust sources with cargo')
+      expect(announce, output).toBeGreaterThanOrEqual(0)
+      expect(output.indexOf('Compiling deleverage-core')).toBeGreaterThan(announce)
+      expect(output).toMatch(/deleverage: native module built in \d+ s\./)
+      const installed = join(dir, 'node_modules', 'deleverage')
+      expect(existsSync(join(installed, 'target'))).toBe(false)
+      expect(readdirSync(installed).filter((f) => f.endsWith('.node'))).toEqual([
+        `deleverage.${suffix}.node`,
+      ])
+      const r = spawnSync(
+        process.execPath,
+        ['-e', "console.log(require('deleverage').implementation)"],
+        { cwd: dir, env: pack.npmEnv(), encoding: 'utf8' },
+      )
+      expect(r.stdout.trim(), r.stderr).toBe('native')
+    },
+    600_000,
+  )
 })
 
 describe('load failure warning (describeLoadFailure)', () => {
   it('explains a glibc version error', () => {
     const lib = `/opt/app/node_modules/${binding}/deleverage.${suffix}.node`
     const err = new Error('Cannot find native binding.', {
-      cause: new Error(`/lib/x86_64-linux-gnu/libc.so.6: version \`GLIBC_2.39' not found (required by ${lib})`),
+      cause: new Error(
+        `/lib/x86_64-linux-gnu/libc.so.6: version \`GLIBC_2.39' not found (required by ${lib})`,
+      ),
     })
     const text = describeLoadFailure(err)
     expect(text).toContain(`target ${rustTargetTriple()}`)
@@ -252,8 +339,12 @@ describe('load failure warning (describeLoadFailure)', () => {
 
   it('explains a version mismatch between deleverage and its platform package', () => {
     const err = new Error('Cannot find native binding.', {
-      cause: new Error(`Native binding package version mismatch, expected ${version} but got 0.0.1. You can reinstall dependencies to fix this issue.`),
+      cause: new Error(
+        `Native binding package version mismatch, expected ${version} but got 0.0.1. You can reinstall dependencies to fix this issue.`,
+      ),
     })
-    expect(describeLoadFailure(err)).toContain(`likely cause: ${binding} is installed at a different version than deleverage`)
+    expect(describeLoadFailure(err)).toContain(
+      `likely cause: ${binding} is installed at a different version than deleverage`,
+    )
   })
 })

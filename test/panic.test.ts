@@ -9,8 +9,16 @@ type Hooked = { __testPanic(at: string): Promise<unknown> | undefined }
 
 describe('a Rust panic becomes a JS error (native engine)', () => {
   const e = new Engine({ implementation: 'native' })
-  e.addMarket({ symbol: 'BTC', priceDecimals: 1, qtyDecimals: 3, tiers: [{ floor: '0', mmr: '0.005' }], mark: '30000' })
-  e.addAccounts([{ id: 'a', balance: '100', positions: [{ symbol: 'BTC', qty: '0.1', entry: '30000' }] }])
+  e.addMarket({
+    symbol: 'BTC',
+    priceDecimals: 1,
+    qtyDecimals: 3,
+    tiers: [{ floor: '0', mmr: '0.005' }],
+    mark: '30000',
+  })
+  e.addAccounts([
+    { id: 'a', balance: '100', positions: [{ symbol: 'BTC', qty: '0.1', entry: '30000' }] },
+  ])
   // engine.core journals; the native engine (behind the error-mapping wrapper) is its `inner`.
   const hooked = (e.core as unknown as { inner: Hooked }).inner
   const before = e.stateHash()
@@ -36,7 +44,11 @@ describe('a Rust panic becomes a JS error (native engine)', () => {
   })
 
   it('inside the off-thread compute of sweepAsync', async () => {
-    await expect(hooked.__testPanic('sweepAsync')).rejects.toMatchObject({ name: 'DeleverageError', code: 'INTERNAL', message: 'the sweep panicked' })
+    await expect(hooked.__testPanic('sweepAsync')).rejects.toMatchObject({
+      name: 'DeleverageError',
+      code: 'INTERNAL',
+      message: 'the sweep panicked',
+    })
     expect(e.stateHash()).toBe(before)
     // The libuv pool and the engine still work.
     expect(await e.sweepAsync({ threads: 2 })).toEqual(e.sweep())

@@ -8,7 +8,6 @@ import { Rng, attempt } from './helpers.js'
 
 const native = loadNative().binding
 
-
 /** A price on a grid of `tick` (with `off`, one in ten left off it: rejected alike, INVALID_PRICE). */
 function onGrid(r: Rng, p: bigint, tick: bigint, off = true): bigint {
   return (off && r.int(0, 9) === 0) || p < tick ? p : p - (p % tick)
@@ -61,8 +60,6 @@ function randomMarket(r: Rng, i: number, q: number, asset: string | null): Marke
   }
 }
 
-
-
 const seen = { positions: 0, liquidationPrices: 0, bankruptcyPrices: 0, liquidatable: 0 }
 
 function state(e: CoreEngine): unknown {
@@ -75,7 +72,10 @@ function state(e: CoreEngine): unknown {
       seen.liquidationPrices += r.liquidationPrice.filter((x) => x !== 0n).length
       seen.bankruptcyPrices += r.bankruptcyPrice.filter((x) => x !== 0n).length
     }
-    if ('ok' in sweep) seen.liquidatable += (sweep.ok as ReturnType<CoreEngine['sweep']>).liquidatable.filter((x) => x === 1).length
+    if ('ok' in sweep)
+      seen.liquidatable += (sweep.ok as ReturnType<CoreEngine['sweep']>).liquidatable.filter(
+        (x) => x === 1,
+      ).length
   }
   return [attempt(() => e.accountRows(null)), sweep, risks]
 }
@@ -103,7 +103,10 @@ function run(seed: bigint): { steps: number; errors: number } {
   }
   const na = r.int(1, 8)
   const ids = Array.from({ length: na }, (_, i) => `acct-${i}`)
-  const balances = BigInt64Array.from(ids, () => r.mag(r.pick([q + 4, 18])) * (r.int(0, 9) === 0 ? -1n : 1n))
+  const balances = BigInt64Array.from(
+    ids,
+    () => r.mag(r.pick([q + 4, 18])) * (r.int(0, 9) === 0 ? -1n : 1n),
+  )
   both((e) => e.addAccounts(ids, balances))
   const ops = r.int(3, 10)
   for (let o = 0; o < ops; o++) {
@@ -113,7 +116,9 @@ function run(seed: bigint): { steps: number; errors: number } {
       const acc = Uint32Array.from({ length: n }, () => r.int(0, na - (r.int(0, 30) === 0 ? 0 : 1)))
       const mkt = Uint32Array.from({ length: n }, () => r.int(0, nm - (r.int(0, 30) === 0 ? 0 : 1)))
       const flags = Uint8Array.from({ length: n }, () => r.pick([0, 0, 1, 2, 3]))
-      const qty = BigInt64Array.from({ length: n }, () => (r.int(0, 12) === 0 ? 0n : r.mag(r.pick([3, 4, 6, 8, 15])) * (r.int(0, 1) ? 1n : -1n)))
+      const qty = BigInt64Array.from({ length: n }, () =>
+        r.int(0, 12) === 0 ? 0n : r.mag(r.pick([3, 4, 6, 8, 15])) * (r.int(0, 1) ? 1n : -1n),
+      )
       const price = BigInt64Array.from({ length: n }, (_, i) => {
         const p = r.mag(r.pick([4, 6, 6, 9, 15]))
         return flags[i]! & 2 ? p * (qty[i]! < 0n ? -1n : 1n) : p
@@ -122,7 +127,9 @@ function run(seed: bigint): { steps: number; errors: number } {
       both((e) => e.setPositions(acc, mkt, qty, price, im, flags))
     } else if (kind < 8) {
       const m = Uint32Array.from({ length: r.int(1, nm) }, () => r.int(0, nm - 1))
-      const marks = BigInt64Array.from(m, (x) => onGrid(r, r.mag(r.pick([6, 9, 15, 16])), ticks[x] ?? 1n))
+      const marks = BigInt64Array.from(m, (x) =>
+        onGrid(r, r.mag(r.pick([6, 9, 15, 16])), ticks[x] ?? 1n),
+      )
       both((e) => e.setMarks(m, marks))
     } else if (kind === 8) {
       const who = Uint32Array.of(r.int(0, na - 1))
@@ -151,7 +158,9 @@ describe.skipIf(!native)('native vs TypeScript engine parity', () => {
     expect(steps).toBeGreaterThan(10_000)
     expect(errors).toBeGreaterThan(500)
     expect(steps - errors).toBeGreaterThan(5_000)
-    console.log(`parity: ${steps} calls (${errors} rejected alike); position rows compared ${seen.positions}, liquidation prices ${seen.liquidationPrices}, bankruptcy prices ${seen.bankruptcyPrices}, liquidatable rows ${seen.liquidatable}`)
+    console.log(
+      `parity: ${steps} calls (${errors} rejected alike); position rows compared ${seen.positions}, liquidation prices ${seen.liquidationPrices}, bankruptcy prices ${seen.bankruptcyPrices}, liquidatable rows ${seen.liquidatable}`,
+    )
     expect(seen.positions).toBeGreaterThan(10_000)
     expect(seen.liquidationPrices).toBeGreaterThan(5_000)
     expect(seen.bankruptcyPrices).toBeGreaterThan(3_000)
@@ -167,16 +176,97 @@ describe.skipIf(!native)('parity at the limits (SPEC §2.3)', () => {
   })
   const cases: Array<[string, number, MarketInit, bigint, bigint, bigint, number]> = [
     // name, quoteDecimals, market, balance, qty, price, flags
-    ['linear, one tick already beyond i64 atoms (cost basis)', 18, { symbol: 'W', kind: 0, priceDecimals: 2, qtyDecimals: 0, contractSize: 1n, basis: 0, form: 0, ...tiers(3), mark: 1n }, 0n, 923n, 1n, 2],
-    ['linear, the largest position that fits at one tick', 18, { symbol: 'W', kind: 0, priceDecimals: 2, qtyDecimals: 0, contractSize: 1n, basis: 0, form: 0, ...tiers(3), mark: 1n }, 0n, 922n, 1n, 0],
-    ['inverse, no price in the domain', 8, { symbol: 'I', kind: 1, priceDecimals: 4, qtyDecimals: 0, contractSize: 1_000_000_000n, basis: 0, form: 0, ...tiers(3), mark: 1_000_000_000_000_000n }, 0n, 1_000_000_000_000_000n, 5n, 2],
-    ['margin ratio beyond i64 ppm', 0, { symbol: 'B', kind: 0, priceDecimals: 0, qtyDecimals: 0, contractSize: 1n, basis: 0, form: 0, ...tiers(1), mark: 1_000_000_000_000_000n }, 1n, 1000n, 1_000_000_000_000_000n, 0],
+    [
+      'linear, one tick already beyond i64 atoms (cost basis)',
+      18,
+      {
+        symbol: 'W',
+        kind: 0,
+        priceDecimals: 2,
+        qtyDecimals: 0,
+        contractSize: 1n,
+        basis: 0,
+        form: 0,
+        ...tiers(3),
+        mark: 1n,
+      },
+      0n,
+      923n,
+      1n,
+      2,
+    ],
+    [
+      'linear, the largest position that fits at one tick',
+      18,
+      {
+        symbol: 'W',
+        kind: 0,
+        priceDecimals: 2,
+        qtyDecimals: 0,
+        contractSize: 1n,
+        basis: 0,
+        form: 0,
+        ...tiers(3),
+        mark: 1n,
+      },
+      0n,
+      922n,
+      1n,
+      0,
+    ],
+    [
+      'inverse, no price in the domain',
+      8,
+      {
+        symbol: 'I',
+        kind: 1,
+        priceDecimals: 4,
+        qtyDecimals: 0,
+        contractSize: 1_000_000_000n,
+        basis: 0,
+        form: 0,
+        ...tiers(3),
+        mark: 1_000_000_000_000_000n,
+      },
+      0n,
+      1_000_000_000_000_000n,
+      5n,
+      2,
+    ],
+    [
+      'margin ratio beyond i64 ppm',
+      0,
+      {
+        symbol: 'B',
+        kind: 0,
+        priceDecimals: 0,
+        qtyDecimals: 0,
+        contractSize: 1n,
+        basis: 0,
+        form: 0,
+        ...tiers(1),
+        mark: 1_000_000_000_000_000n,
+      },
+      1n,
+      1000n,
+      1_000_000_000_000_000n,
+      0,
+    ],
   ]
   it.each(cases)('%s', (_name, q, market, balance, qty, price, flags) => {
     const outs = [new native!.NativeEngine(q), new JsEngine(q)].map((e) => [
       attempt(() => e.addMarket(market)),
       attempt(() => e.addAccounts(['a'], BigInt64Array.of(balance))),
-      attempt(() => e.setPositions(Uint32Array.of(0), Uint32Array.of(0), BigInt64Array.of(qty), BigInt64Array.of(price), BigInt64Array.of(0n), Uint8Array.of(flags))),
+      attempt(() =>
+        e.setPositions(
+          Uint32Array.of(0),
+          Uint32Array.of(0),
+          BigInt64Array.of(qty),
+          BigInt64Array.of(price),
+          BigInt64Array.of(0n),
+          Uint8Array.of(flags),
+        ),
+      ),
       state(e),
     ])
     expect(outs[1]).toEqual(outs[0])

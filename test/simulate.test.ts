@@ -6,27 +6,49 @@ import { depthFromBook, DEMO } from '../src/demo.js'
 import { Engine } from '../src/engine.js'
 import { crashPath, makeMarketBook, SIM_MARKETS } from '../src/market-sim.js'
 import { parsePathCsv, shockPath } from '../src/pricepath.js'
-import { displaced, POLICIES, simulate, type Policy, type SimMarket, type SimResult } from '../src/simulate.js'
+import {
+  displaced,
+  POLICIES,
+  simulate,
+  type Policy,
+  type SimMarket,
+  type SimResult,
+} from '../src/simulate.js'
 import { load } from '../src/synthetic.js'
 
 const POS = 4000
 const ACC = 1000
 
-function run(policy: Policy, implementation: 'native' | 'js' = 'native', keepEvents = true): SimResult {
+function run(
+  policy: Policy,
+  implementation: 'native' | 'js' = 'native',
+  keepEvents = true,
+): SimResult {
   const book = makeMarketBook(POS, ACC, 11)
   const engine = new Engine({ quoteDecimals: book.quoteDecimals, implementation })
   load(engine, book)
   const depth = depthFromBook(book, DEMO.depthDivisor)
-  const markets: SimMarket[] = book.markets.map((m, j) => ({ index: j, symbol: m.symbol, priceDecimals: m.priceDecimals, qtyDecimals: m.qtyDecimals, inverse: false, contractSize: 1n, depth: depth[j]! }))
-  return simulate({ engine, markets }, {
-    path: crashPath(SIM_MARKETS, 12, 20, 3),
-    policy,
-    waterfall: DEMO.waterfall,
-    insuranceFund: 20_000n * 10n ** 8n,
-    fill: DEMO.fill,
-    feedback: { maxRounds: 2 },
-    keepEvents,
-  })
+  const markets: SimMarket[] = book.markets.map((m, j) => ({
+    index: j,
+    symbol: m.symbol,
+    priceDecimals: m.priceDecimals,
+    qtyDecimals: m.qtyDecimals,
+    inverse: false,
+    contractSize: 1n,
+    depth: depth[j]!,
+  }))
+  return simulate(
+    { engine, markets },
+    {
+      path: crashPath(SIM_MARKETS, 12, 20, 3),
+      policy,
+      waterfall: DEMO.waterfall,
+      insuranceFund: 20_000n * 10n ** 8n,
+      fill: DEMO.fill,
+      feedback: { maxRounds: 2 },
+      keepEvents,
+    },
+  )
 }
 
 const results = new Map<Policy, SimResult>(POLICIES.map((p) => [p, run(p)]))
@@ -53,7 +75,8 @@ describe('simulate', () => {
   })
 
   it('gives identical results on the TypeScript engine', () => {
-    for (const p of ['hyperliquid', 'socialised'] as Policy[]) expect({ ...run(p, 'js'), implementation: 'native' }).toEqual(results.get(p))
+    for (const p of ['hyperliquid', 'socialised'] as Policy[])
+      expect({ ...run(p, 'js'), implementation: 'native' }).toEqual(results.get(p))
   })
 
   it('conserves cash exactly at every step of every policy', () => {
@@ -78,7 +101,9 @@ describe('simulate', () => {
   })
 
   it('compares policies: pro-rata touches more accounts, socialised loss never deleverages', () => {
-    const ranked = ['bitmex', 'binance', 'hyperliquid'].map((p) => results.get(p as Policy)!.totals.accountsTouched)
+    const ranked = ['bitmex', 'binance', 'hyperliquid'].map(
+      (p) => results.get(p as Policy)!.totals.accountsTouched,
+    )
     const pr = results.get('prorata')!.totals
     for (const n of ranked) expect(pr.accountsTouched).toBeGreaterThanOrEqual(n)
     const so = results.get('socialised')!
@@ -101,7 +126,10 @@ describe('simulate', () => {
           const j = SIM_MARKETS.findIndex((m) => m.symbol === e.symbol)
           const m = SIM_MARKETS[j]!
           const mark = units(s.roundMarks[e.round - 1]![j]!, m.priceDecimals)
-          taken += units(e.qty!, m.qtyDecimals) * (mark - units(e.price!, m.priceDecimals)) * 10n ** BigInt(8 - m.priceDecimals - m.qtyDecimals)
+          taken +=
+            units(e.qty!, m.qtyDecimals) *
+            (mark - units(e.price!, m.priceDecimals)) *
+            10n ** BigInt(8 - m.priceDecimals - m.qtyDecimals)
         }
         if (taken !== 0n) steps++
         expect(units(s.taken, 8)).toBe(taken)
@@ -128,25 +156,45 @@ describe('simulate', () => {
   it('ranks the largest events by size, largest first', () => {
     const ev = results.get('bitmex')!.largestEvents
     expect(ev.length).toBe(20)
-    for (let i = 1; i < ev.length; i++) expect(units(ev[i - 1]!.size, 8)).toBeGreaterThanOrEqual(units(ev[i]!.size, 8))
+    for (let i = 1; i < ev.length; i++)
+      expect(units(ev[i - 1]!.size, 8)).toBeGreaterThanOrEqual(units(ev[i]!.size, 8))
   })
 })
 
 describe('price paths', () => {
-  const markets = [{ symbol: 'BTCUSDT', priceDecimals: 1, mark: 650_000n }, { symbol: 'ETHUSDT', priceDecimals: 2, mark: 340_000n }]
+  const markets = [
+    { symbol: 'BTCUSDT', priceDecimals: 1, mark: 650_000n },
+    { symbol: 'ETHUSDT', priceDecimals: 2, mark: 340_000n },
+  ]
 
   it('reads a CSV path; markets without a column keep their mark', () => {
-    expect(parsePathCsv('step,BTCUSDT\n# comment\n1,64000.5\n\n2,63000\n', 'p.csv', markets)).toEqual([[640_005n, 340_000n], [630_000n, 340_000n]])
+    expect(
+      parsePathCsv('step,BTCUSDT\n# comment\n1,64000.5\n\n2,63000\n', 'p.csv', markets),
+    ).toEqual([
+      [640_005n, 340_000n],
+      [630_000n, 340_000n],
+    ])
   })
 
   it('names the line and column of a bad cell', () => {
-    expect(() => parsePathCsv('step,BTCUSDT,ETHUSDT\n1,64000,3400\n2,63000,abc\n', 'p.csv', markets)).toThrow(/p\.csv line 3: column ETHUSDT: "abc" is not a decimal number/)
-    expect(() => parsePathCsv('step,BTCUSDT\n1,-5\n', 'p.csv', markets)).toThrow(/line 2: column BTCUSDT: must be positive/)
-    expect(() => parsePathCsv('step,SOLUSDT\n1,5\n', 'p.csv', markets)).toThrow(/line 1: column 2 "SOLUSDT" is not a market/)
-    expect(() => parsePathCsv('step,BTCUSDT\n1,5,6\n', 'p.csv', markets)).toThrow(/line 2: 3 cells, the header has 2/)
+    expect(() =>
+      parsePathCsv('step,BTCUSDT,ETHUSDT\n1,64000,3400\n2,63000,abc\n', 'p.csv', markets),
+    ).toThrow(/p\.csv line 3: column ETHUSDT: "abc" is not a decimal number/)
+    expect(() => parsePathCsv('step,BTCUSDT\n1,-5\n', 'p.csv', markets)).toThrow(
+      /line 2: column BTCUSDT: must be positive/,
+    )
+    expect(() => parsePathCsv('step,SOLUSDT\n1,5\n', 'p.csv', markets)).toThrow(
+      /line 1: column 2 "SOLUSDT" is not a market/,
+    )
+    expect(() => parsePathCsv('step,BTCUSDT\n1,5,6\n', 'p.csv', markets)).toThrow(
+      /line 2: 3 cells, the header has 2/,
+    )
   })
 
   it('shocks every mark linearly', () => {
-    expect(shockPath(markets, -200_000n, 2)).toEqual([[585_000n, 306_000n], [520_000n, 272_000n]])
+    expect(shockPath(markets, -200_000n, 2)).toEqual([
+      [585_000n, 306_000n],
+      [520_000n, 272_000n],
+    ])
   })
 })

@@ -14,22 +14,63 @@ const native = loadNative().binding!
 function cascade(implementation: 'native' | 'js', seed: bigint): Engine {
   const r = new Rng(seed)
   const e = new Engine({ implementation, quoteDecimals: 8 })
-  e.addMarket({ symbol: 'BTC', priceDecimals: 1, qtyDecimals: 3, tiers: [{ floor: '0', mmr: '0.005' }, { floor: '500000', mmr: '0.01' }], mark: '30000' })
-  e.addMarket({ symbol: 'XBTUSD', type: 'inverse', priceDecimals: 1, qtyDecimals: 0, contractSize: '1', marginBasis: 'entry', tierForm: 'step', tiers: [{ floor: '0', mmr: '0.0035' }, { floor: '20', mmr: '0.0085' }], mark: '30000' })
-  e.configureWaterfall({ ranking: r.pick(['bitmex', 'binance', 'hyperliquid', 'prorata'] as const), fundPolicy: r.chance(0.5) ? { kind: 'drawdown', trigger: '0.5', stop: '0.2', window: 5 } : { kind: 'exhausted' } })
+  e.addMarket({
+    symbol: 'BTC',
+    priceDecimals: 1,
+    qtyDecimals: 3,
+    tiers: [
+      { floor: '0', mmr: '0.005' },
+      { floor: '500000', mmr: '0.01' },
+    ],
+    mark: '30000',
+  })
+  e.addMarket({
+    symbol: 'XBTUSD',
+    type: 'inverse',
+    priceDecimals: 1,
+    qtyDecimals: 0,
+    contractSize: '1',
+    marginBasis: 'entry',
+    tierForm: 'step',
+    tiers: [
+      { floor: '0', mmr: '0.0035' },
+      { floor: '20', mmr: '0.0085' },
+    ],
+    mark: '30000',
+  })
+  e.configureWaterfall({
+    ranking: r.pick(['bitmex', 'binance', 'hyperliquid', 'prorata'] as const),
+    fundPolicy: r.chance(0.5)
+      ? { kind: 'drawdown', trigger: '0.5', stop: '0.2', window: 5 }
+      : { kind: 'exhausted' },
+  })
   e.depositInsuranceFund(String(r.int(0, 500)), 0)
   const accounts = []
   for (let i = 0; i < 30; i++) {
     const positions = []
-    if (r.chance(0.8)) positions.push({ symbol: 'BTC', qty: `${r.int(-3000, 3000) || 1}.${r.int(100, 999)}`.replace('-0.', '-0.'), entry: String(r.int(28000, 32000)), ...(r.chance(0.3) ? { isolatedMargin: String(r.int(100, 20000)) } : {}) })
+    if (r.chance(0.8))
+      positions.push({
+        symbol: 'BTC',
+        qty: `${r.int(-3000, 3000) || 1}.${r.int(100, 999)}`.replace('-0.', '-0.'),
+        entry: String(r.int(28000, 32000)),
+        ...(r.chance(0.3) ? { isolatedMargin: String(r.int(100, 20000)) } : {}),
+      })
     // One settlement asset per account (SPEC §5.4): XBTUSD only for accounts without BTC.
-    if (r.chance(0.6) && positions.length === 0) positions.push({ symbol: 'XBTUSD', qty: String(r.int(-30000, 30000) || 5), entry: String(r.int(28000, 32000)) })
+    if (r.chance(0.6) && positions.length === 0)
+      positions.push({
+        symbol: 'XBTUSD',
+        qty: String(r.int(-30000, 30000) || 5),
+        entry: String(r.int(28000, 32000)),
+      })
     accounts.push({ id: `acct-${i}`, balance: String(r.int(100, 3_000_000)), positions })
   }
   e.addAccounts(accounts)
   e.removeAccounts(['acct-3'])
   for (let step = 1; step <= 5; step++) {
-    e.setMarks({ BTC: String(30000 - step * r.int(500, 1500)), XBTUSD: String(30000 - step * r.int(300, 1200)) })
+    e.setMarks({
+      BTC: String(30000 - step * r.int(500, 1500)),
+      XBTUSD: String(30000 - step * r.int(300, 1200)),
+    })
     e.runWaterfall({ fill: { ppmPerLot: 1, capPpm: 30000 }, now: step })
     e.settleFunding('BTC', '0.0001')
   }
@@ -70,7 +111,10 @@ describe('state hash and snapshots, native and TypeScript', () => {
         expect(back.events()).toEqual(src.events())
         expect(back.ledger()).toEqual(src.ledger())
       }
-      const [a, b] = [Engine.restore(snap, { implementation: 'native' }), Engine.restore(snap, { implementation: 'js' })]
+      const [a, b] = [
+        Engine.restore(snap, { implementation: 'native' }),
+        Engine.restore(snap, { implementation: 'js' }),
+      ]
       for (const x of [a, b, src]) {
         x.setMarks({ BTC: '20000', XBTUSD: '21000' })
         x.runWaterfall({ now: 9 })
@@ -116,17 +160,62 @@ describe('damaged snapshots are rejected clearly and alike', () => {
   const snap = cascade('js', 4n).snapshot()
 
   it.each([
-    ['truncated header', snap.subarray(0, 11), 'SNAPSHOT_TRUNCATED', /shorter than its 20-byte header/],
-    ['truncated body', snap.subarray(0, snap.length - 100), 'SNAPSHOT_TRUNCATED', /announces \d+ body bytes/],
+    [
+      'truncated header',
+      snap.subarray(0, 11),
+      'SNAPSHOT_TRUNCATED',
+      /shorter than its 20-byte header/,
+    ],
+    [
+      'truncated body',
+      snap.subarray(0, snap.length - 100),
+      'SNAPSHOT_TRUNCATED',
+      /announces \d+ body bytes/,
+    ],
     ['missing checksum byte', snap.subarray(0, snap.length - 1), 'SNAPSHOT_TRUNCATED', /announces/],
-    ['corrupted body byte', Uint8Array.from(snap, (b, i) => (i === 200 ? b ^ 4 : b)), 'SNAPSHOT_CHECKSUM', /checksum mismatch \(offset \d+\)/],
-    ['corrupted checksum byte', Uint8Array.from(snap, (b, i) => (i === snap.length - 1 ? b ^ 1 : b)), 'SNAPSHOT_CHECKSUM', /the snapshot says/],
-    ['wrong version', Uint8Array.from(snap, (b, i) => (i === 8 ? 3 : b)), 'SNAPSHOT_VERSION', /version 3 \(offset 8\) is not supported; this engine reads version 2/],
+    [
+      'corrupted body byte',
+      Uint8Array.from(snap, (b, i) => (i === 200 ? b ^ 4 : b)),
+      'SNAPSHOT_CHECKSUM',
+      /checksum mismatch \(offset \d+\)/,
+    ],
+    [
+      'corrupted checksum byte',
+      Uint8Array.from(snap, (b, i) => (i === snap.length - 1 ? b ^ 1 : b)),
+      'SNAPSHOT_CHECKSUM',
+      /the snapshot says/,
+    ],
+    [
+      'wrong version',
+      Uint8Array.from(snap, (b, i) => (i === 8 ? 3 : b)),
+      'SNAPSHOT_VERSION',
+      /version 3 \(offset 8\) is not supported; this engine reads version 2/,
+    ],
     // Version 1 (before tick sizes and settlement assets, SPEC §12.2) is refused, not guessed.
-    ['version 1', Uint8Array.from(snap, (b, i) => (i === 8 ? 1 : b)), 'SNAPSHOT_VERSION', /version 1 \(offset 8\) is not supported/],
-    ['bad magic', Uint8Array.from(snap, (b, i) => (i === 0 ? 0x58 : b)), 'SNAPSHOT_INVALID', /not a deleverage snapshot/],
-    ['trailing bytes', Uint8Array.from([...snap, 0]), 'SNAPSHOT_INVALID', /1 bytes after the checksum/],
-    ['forged mark of 0 (re-sealed)', reseal(Uint8Array.from(snap, (b, i) => (i >= 42 && i < 50 ? 0 : b))), 'SNAPSHOT_INVALID', /offset 25: market 0: INVALID_PRICE: market BTC: mark must be within/],
+    [
+      'version 1',
+      Uint8Array.from(snap, (b, i) => (i === 8 ? 1 : b)),
+      'SNAPSHOT_VERSION',
+      /version 1 \(offset 8\) is not supported/,
+    ],
+    [
+      'bad magic',
+      Uint8Array.from(snap, (b, i) => (i === 0 ? 0x58 : b)),
+      'SNAPSHOT_INVALID',
+      /not a deleverage snapshot/,
+    ],
+    [
+      'trailing bytes',
+      Uint8Array.from([...snap, 0]),
+      'SNAPSHOT_INVALID',
+      /1 bytes after the checksum/,
+    ],
+    [
+      'forged mark of 0 (re-sealed)',
+      reseal(Uint8Array.from(snap, (b, i) => (i >= 42 && i < 50 ? 0 : b))),
+      'SNAPSHOT_INVALID',
+      /offset 25: market 0: INVALID_PRICE: market BTC: mark must be within/,
+    ],
   ])('%s', (_name, bytes, code, message) => {
     const [n, j] = rejection(bytes)
     expect(n![0]).toBe(code)
@@ -136,8 +225,20 @@ describe('damaged snapshots are rejected clearly and alike', () => {
 
   it('every single corrupted byte, on both engines, the same error', () => {
     const small = new Engine({ implementation: 'js' })
-    small.addMarket({ symbol: 'ETH', priceDecimals: 2, qtyDecimals: 3, tiers: [{ floor: '0', mmr: '0.01' }], mark: '2000' })
-    small.addAccounts([{ id: 'a', balance: '10', positions: [{ symbol: 'ETH', qty: '1', entry: '2000', isolatedMargin: '5' }] }])
+    small.addMarket({
+      symbol: 'ETH',
+      priceDecimals: 2,
+      qtyDecimals: 3,
+      tiers: [{ floor: '0', mmr: '0.01' }],
+      mark: '2000',
+    })
+    small.addAccounts([
+      {
+        id: 'a',
+        balance: '10',
+        positions: [{ symbol: 'ETH', qty: '1', entry: '2000', isolatedMargin: '5' }],
+      },
+    ])
     const s = small.snapshot()
     for (let i = 0; i < s.length; i++) {
       const [n, j] = rejection(Uint8Array.from(s, (b, k) => (k === i ? b ^ 0x10 : b)))
@@ -157,8 +258,20 @@ describe('damaged snapshots are rejected clearly and alike', () => {
     }
   })
 
-  it.each(IMPLEMENTATIONS)('through the API (%s): a DeleverageError with the code', (implementation) => {
-    expect(codeOf(() => Engine.restore(snap.subarray(0, 30), { implementation }))).toBe('SNAPSHOT_TRUNCATED')
-    expect(codeOf(() => Engine.restore(Uint8Array.from(snap, (b, i) => (i === 300 ? b ^ 1 : b)), { implementation }))).toBe('SNAPSHOT_CHECKSUM')
-  })
+  it.each(IMPLEMENTATIONS)(
+    'through the API (%s): a DeleverageError with the code',
+    (implementation) => {
+      expect(codeOf(() => Engine.restore(snap.subarray(0, 30), { implementation }))).toBe(
+        'SNAPSHOT_TRUNCATED',
+      )
+      expect(
+        codeOf(() =>
+          Engine.restore(
+            Uint8Array.from(snap, (b, i) => (i === 300 ? b ^ 1 : b)),
+            { implementation },
+          ),
+        ),
+      ).toBe('SNAPSHOT_CHECKSUM')
+    },
+  )
 })

@@ -23,7 +23,8 @@ function hostCashDelta(c: CoreEngine, op: Op): bigint | null {
   const imOf = (a: number, m: number): bigint => {
     try {
       const r = c.positionRisks(Uint32Array.of(a))
-      for (let i = 0; i < r.market.length; i++) if (r.market[i] === m && r.isolated[i] === 1) return r.isolatedMargin[i]!
+      for (let i = 0; i < r.market.length; i++)
+        if (r.market[i] === m && r.isolated[i] === 1) return r.isolatedMargin[i]!
     } catch {
       // unknown account
     }
@@ -78,16 +79,26 @@ describe('random operation sequences on both engines (fast-check)', () => {
             expect(hash, `${where} was rejected (${on.code}) but changed the state`).toBe(before)
           } else {
             expect(n.ledger().cashTotal, `${where} moved cash`).toBe(cash + (delta ?? 0n))
-            if (op.k === 'engineFill' || (op.k === 'configure' && (op.atMark || op.drawdown !== null))) engineDecides = false
+            if (
+              op.k === 'engineFill' ||
+              (op.k === 'configure' && (op.atMark || op.drawdown !== null))
+            )
+              engineDecides = false
           }
           // Netting two bankrupt positions inside the engine is a loss no decision can avoid
           // (SPEC §8.4); a payment the engine decides never takes the fund below 0, and none is
           // made from a negative fund. Per step: fund ≥ min(fund before, 0) + its netting losses.
           const ev = n.events(stepFirstSeq)
           let forced = 0n
-          for (let k = 0; k < ev.kind.length; k++) if (EVENT_KINDS[ev.kind[k]!] === 'engineNetting' && ev.amount[k]! < 0n) forced += ev.amount[k]!
+          for (let k = 0; k < ev.kind.length; k++)
+            if (EVENT_KINDS[ev.kind[k]!] === 'engineNetting' && ev.amount[k]! < 0n)
+              forced += ev.amount[k]!
           const floor = (fundBefore < 0n ? fundBefore : 0n) + forced
-          if (engineDecides) expect(n.ledger().insuranceFund >= floor, `${where}: fund below ${floor} (before ${fundBefore}, netting losses ${forced}) under the exhausted policy`).toBe(true)
+          if (engineDecides)
+            expect(
+              n.ledger().insuranceFund >= floor,
+              `${where}: fund below ${floor} (before ${fundBefore}, netting losses ${forced}) under the exhausted policy`,
+            ).toBe(true)
         }
       }),
       { numRuns: 60, seed: 20260518 },

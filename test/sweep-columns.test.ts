@@ -11,7 +11,7 @@ describe.each(IMPLEMENTATIONS)('sweepColumns on the %s engine', (implementation)
   const e = engine(implementation)
   load(e, book)
 
-  it('has sweep()\'s rows, in its order, liquidatable first', () => {
+  it("has sweep()'s rows, in its order, liquidatable first", () => {
     for (const warningRatio of [undefined, '0.5']) {
       const rows = e.sweep({ warningRatio })
       const c = e.sweepColumns({ warningRatio })
@@ -36,7 +36,15 @@ describe.each(IMPLEMENTATIONS)('sweepColumns on the %s engine', (implementation)
   it('gives the same columns on two threads', () => {
     const one = e.sweepColumns({ warningRatio: '0.5' })
     const two = e.sweepColumns({ warningRatio: '0.5', threads: 2 })
-    for (const k of ['account', 'market', 'equity', 'maintenanceMargin', 'marginRatioPpm', 'liquidatable'] as const) expect([...two[k]]).toEqual([...one[k]])
+    for (const k of [
+      'account',
+      'market',
+      'equity',
+      'maintenanceMargin',
+      'marginRatioPpm',
+      'liquidatable',
+    ] as const)
+      expect([...two[k]]).toEqual([...one[k]])
   })
 
   it('refuses a row outside the columns', () => {

@@ -55,14 +55,21 @@ beforeAll(() => {
   const { file } = pack.packMain({ out: join(work, 'tarballs'), release: true })
   consumer = join(work, 'consumer')
   mkdirSync(consumer)
-  writeFileSync(join(consumer, 'package.json'), JSON.stringify({ name: 'types-consumer', version: '1.0.0', private: true }))
+  writeFileSync(
+    join(consumer, 'package.json'),
+    JSON.stringify({ name: 'types-consumer', version: '1.0.0', private: true }),
+  )
   // Types only: no install scripts, no platform packages needed.
-  const r = spawnSync('npm', ['install', '--offline', '--ignore-scripts', '--no-audit', '--no-fund', file], {
-    cwd: consumer,
-    env: pack.npmEnv(),
-    encoding: 'utf8',
-    shell: process.platform === 'win32',
-  })
+  const r = spawnSync(
+    'npm',
+    ['install', '--offline', '--ignore-scripts', '--no-audit', '--no-fund', file],
+    {
+      cwd: consumer,
+      env: pack.npmEnv(),
+      encoding: 'utf8',
+      shell: process.platform === 'win32',
+    },
+  )
   expect(r.status, r.stderr).toBe(0)
 })
 
@@ -70,48 +77,83 @@ afterAll(() => {
   if (work) rmSync(work, { recursive: true, force: true })
 })
 
-function compile(name: string, compilerOptions: Record<string, unknown>, files: Record<string, string>) {
+function compile(
+  name: string,
+  compilerOptions: Record<string, unknown>,
+  files: Record<string, string>,
+) {
   const dir = join(consumer, name)
   mkdirSync(dir)
   for (const [f, text] of Object.entries(files)) writeFileSync(join(dir, f), text)
   writeFileSync(
     join(dir, 'tsconfig.json'),
     JSON.stringify({
-      compilerOptions: { strict: true, noEmit: true, target: 'ES2022', lib: ['ES2022'], types: [], skipLibCheck: false, ...compilerOptions },
+      compilerOptions: {
+        strict: true,
+        noEmit: true,
+        target: 'ES2022',
+        lib: ['ES2022'],
+        types: [],
+        skipLibCheck: false,
+        ...compilerOptions,
+      },
       files: Object.keys(files),
     }),
   )
-  const r = spawnSync(process.execPath, [tsc, '-p', join(dir, 'tsconfig.json')], { cwd: dir, encoding: 'utf8' })
+  const r = spawnSync(process.execPath, [tsc, '-p', join(dir, 'tsconfig.json')], {
+    cwd: dir,
+    encoding: 'utf8',
+  })
   return { status: r.status, output: `${r.stdout}${r.stderr}` }
 }
 
 describe('published types', () => {
   it('@arethetypeswrong/cli finds no problem; require gets dist/cjs types, import dist/esm', () => {
-    const r = spawnSync(process.execPath, [join(root, 'scripts', 'check-types.js'), '--json'], { cwd: root, encoding: 'utf8' })
+    const r = spawnSync(process.execPath, [join(root, 'scripts', 'check-types.js'), '--json'], {
+      cwd: root,
+      encoding: 'utf8',
+    })
     expect(r.status, `${r.stdout}\n${r.stderr}`).toBe(0)
     const report = JSON.parse(r.stdout) as AttwReport
     expect(report.analysis.problems).toEqual([])
     const main = report.analysis.entrypoints['.']!.resolutions
-    expect(main['node10']?.resolution?.fileName).toBe('/node_modules/deleverage/dist/cjs/index.d.ts')
-    expect(main['node16-cjs']?.resolution?.fileName).toBe('/node_modules/deleverage/dist/cjs/index.d.ts')
-    expect(main['node16-esm']?.resolution?.fileName).toBe('/node_modules/deleverage/dist/esm/index.d.ts')
-    expect(main['bundler']?.resolution?.fileName).toBe('/node_modules/deleverage/dist/esm/index.d.ts')
+    expect(main['node10']?.resolution?.fileName).toBe(
+      '/node_modules/deleverage/dist/cjs/index.d.ts',
+    )
+    expect(main['node16-cjs']?.resolution?.fileName).toBe(
+      '/node_modules/deleverage/dist/cjs/index.d.ts',
+    )
+    expect(main['node16-esm']?.resolution?.fileName).toBe(
+      '/node_modules/deleverage/dist/esm/index.d.ts',
+    )
+    expect(main['bundler']?.resolution?.fileName).toBe(
+      '/node_modules/deleverage/dist/esm/index.d.ts',
+    )
   })
 
   it('an ESM (.mts) and a CJS (.cts) consumer compile under nodenext, without @types/node', () => {
-    const r = compile('nodenext', { module: 'nodenext', moduleResolution: 'nodenext' }, {
-      'app.mts': `import { ${NAMES} } from 'deleverage'\n${USAGE}`,
-      'app.cts': `import deleverage = require('deleverage')\nconst { Engine, implementation, nativeLoadError } = deleverage\n` +
-        `type Implementation = deleverage.Implementation\ntype SweepReport = deleverage.SweepReport\n${USAGE}`,
-    })
+    const r = compile(
+      'nodenext',
+      { module: 'nodenext', moduleResolution: 'nodenext' },
+      {
+        'app.mts': `import { ${NAMES} } from 'deleverage'\n${USAGE}`,
+        'app.cts':
+          `import deleverage = require('deleverage')\nconst { Engine, implementation, nativeLoadError } = deleverage\n` +
+          `type Implementation = deleverage.Implementation\ntype SweepReport = deleverage.SweepReport\n${USAGE}`,
+      },
+    )
     expect(r.output).toBe('')
     expect(r.status).toBe(0)
   })
 
   it('an app compiles under bundler resolution', () => {
-    const r = compile('bundler', { module: 'preserve', moduleResolution: 'bundler' }, {
-      'app.ts': `import { ${NAMES} } from 'deleverage'\n${USAGE}`,
-    })
+    const r = compile(
+      'bundler',
+      { module: 'preserve', moduleResolution: 'bundler' },
+      {
+        'app.ts': `import { ${NAMES} } from 'deleverage'\n${USAGE}`,
+      },
+    )
     expect(r.output).toBe('')
     expect(r.status).toBe(0)
   })

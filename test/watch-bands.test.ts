@@ -56,13 +56,27 @@ function book(r: Rng, es: CoreEngine[]): bigint[] {
       const entry = marks[m]! + r.big(-marks[m]! / 10n, marks[m]! / 10n)
       // sizes from 1 lot to near the limits (2^53 and beyond for the number fast paths)
       const q = r.big(1n, 10n ** BigInt(r.int(1, 9))) * r.pick([1n, -1n])
-      rows.push([a, m, q, entry < 1n ? 1n : entry, iso ? r.big(0n, 10n ** BigInt(r.int(3, 12))) : 0n, iso ? FLAG_ISOLATED : 0])
+      rows.push([
+        a,
+        m,
+        q,
+        entry < 1n ? 1n : entry,
+        iso ? r.big(0n, 10n ** BigInt(r.int(3, 12))) : 0n,
+        iso ? FLAG_ISOLATED : 0,
+      ])
     }
   }
   for (const e of es) {
     for (const row of rows) {
       try {
-        e.setPositions(Uint32Array.of(row[0]), Uint32Array.of(row[1]), BigInt64Array.of(row[2]), BigInt64Array.of(row[3]), BigInt64Array.of(row[4]), Uint8Array.of(row[5]))
+        e.setPositions(
+          Uint32Array.of(row[0]),
+          Uint32Array.of(row[1]),
+          BigInt64Array.of(row[2]),
+          BigInt64Array.of(row[3]),
+          BigInt64Array.of(row[4]),
+          Uint8Array.of(row[5]),
+        )
       } catch {
         // a row beyond the engine's limits is refused alike by both (watch.test.ts checks errors)
       }
@@ -73,13 +87,22 @@ function book(r: Rng, es: CoreEngine[]): bigint[] {
 
 /** Every band end in the watch's heaps, per market, sorted: (key, account) pairs. */
 function bandEnds(js: JsEngine): string {
-  const w = js as unknown as { watch: { hi: Array<{ key: Float64Array; acc: Uint32Array; len: number }>; lo: Array<{ key: Float64Array; acc: Uint32Array; len: number }> } }
+  const w = js as unknown as {
+    watch: {
+      hi: Array<{ key: Float64Array; acc: Uint32Array; len: number }>
+      lo: Array<{ key: Float64Array; acc: Uint32Array; len: number }>
+    }
+  }
   const side = (hs: Array<{ key: Float64Array; acc: Uint32Array; len: number }>) =>
-    hs.map((h) => Array.from({ length: h.len }, (_, i) => `${h.key[i]}@${h.acc[i]}`).sort().join(' '))
+    hs.map((h) =>
+      Array.from({ length: h.len }, (_, i) => `${h.key[i]}@${h.acc[i]}`)
+        .sort()
+        .join(' '),
+    )
   return JSON.stringify([side(w.watch.hi), side(w.watch.lo)])
 }
 
-describe('watch bands: the number fast paths give the BigInt reference\'s bands', () => {
+describe("watch bands: the number fast paths give the BigInt reference's bands", () => {
   it('builds and refreshes the same heaps with the fast paths on and off', () => {
     const r = new Rng(0xfa57_ba4dn)
     let ends = 0
@@ -89,9 +112,21 @@ describe('watch bands: the number fast paths give the BigInt reference\'s bands'
       const marks = book(r, [fast, ref])
       const both = (f: (e: JsEngine) => unknown) => {
         setFastPaths(true)
-        const a = (() => { try { return f(fast) } catch (e) { return String(e) } })()
+        const a = (() => {
+          try {
+            return f(fast)
+          } catch (e) {
+            return String(e)
+          }
+        })()
         setFastPaths(false)
-        const b = (() => { try { return f(ref) } catch (e) { return String(e) } })()
+        const b = (() => {
+          try {
+            return f(ref)
+          } catch (e) {
+            return String(e)
+          }
+        })()
         setFastPaths(true)
         return [a, b]
       }
@@ -101,7 +136,9 @@ describe('watch bands: the number fast paths give the BigInt reference\'s bands'
         const s = r.pick([p / 3n, p / 40n, p / 400n, p / 5000n + 1n])
         let x = p + r.big(-s, s)
         if (x < 1n) x = 1n
-        const [a, b] = both((e) => [...e.updateMarks(Uint32Array.of(m), BigInt64Array.of(x)).account])
+        const [a, b] = both((e) => [
+          ...e.updateMarks(Uint32Array.of(m), BigInt64Array.of(x)).account,
+        ])
         expect(a).toEqual(b)
         if (Array.isArray(a)) marks[m] = x
         const [ea, eb] = [bandEnds(fast), bandEnds(ref)]
@@ -143,7 +180,9 @@ describe.skipIf(!native)('watch bands: the TypeScript index is the Rust index', 
           }
           expect(b, `round ${round} step ${t}`).toEqual(a)
           if (Array.isArray(a)) marks[m] = x
-          expect(watch.lastRechecked, `round ${round} step ${t}: accounts re-checked`).toBe((nat as unknown as { watchLastRechecked(): number }).watchLastRechecked())
+          expect(watch.lastRechecked, `round ${round} step ${t}: accounts re-checked`).toBe(
+            (nat as unknown as { watchLastRechecked(): number }).watchLastRechecked(),
+          )
           rechecked += watch.lastRechecked
         }
       }

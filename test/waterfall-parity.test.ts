@@ -7,7 +7,13 @@
 // the cash total where it was, on both engines; no call may panic (a caught Rust panic fails the
 // test).
 import { describe, expect, it } from 'vitest'
-import { CROSS, EVENT_KINDS, type CoreEngine, type MarketInit, type WaterfallInit } from '../src/core.js'
+import {
+  CROSS,
+  EVENT_KINDS,
+  type CoreEngine,
+  type MarketInit,
+  type WaterfallInit,
+} from '../src/core.js'
 import { candidate, queueOrder } from '../src/fallback/adl.js'
 import { JsEngine } from '../src/fallback/index.js'
 import { loadNative } from '../src/native.js'
@@ -19,16 +25,21 @@ const native = loadNative().binding
 const I64_MAX = (1n << 63n) - 1n
 const U64_MAX = (1n << 64n) - 1n
 
-
-
-
 function expectSame(actual: unknown, expected: unknown, where: string): void {
   if (!sameValue(actual, expected)) expect(actual, where).toEqual(expected)
 }
 
-
 const kindCount = new Array<number>(EVENT_KINDS.length).fill(0)
-const stats = { calls: 0, errors: 0, rollbacks: 0, waterfallRuns: 0, plansWithOrders: 0, plannedTakeovers: 0, queues: 0, scopeRejected: 0 }
+const stats = {
+  calls: 0,
+  errors: 0,
+  rollbacks: 0,
+  waterfallRuns: 0,
+  plansWithOrders: 0,
+  plannedTakeovers: 0,
+  queues: 0,
+  scopeRejected: 0,
+}
 
 function randomMarket(r: Rng, i: number, q: number): MarketInit {
   const kind = r.int(0, 1)
@@ -91,9 +102,9 @@ function randomConfig(r: Rng): WaterfallInit {
     if (k === 1) c.bufferRate = r.pick([-1n, 1_000_000_001n, -(1n << 70n)])
     if (k === 2) c.ranking = r.pick([4, 99])
     if (k === 3) c.policy = r.pick([2, 7])
-    if (k === 4) c.policy = 1, c.stopPpm = c.triggerPpm
-    if (k === 5) c.policy = 1, c.window = r.pick([0n, -1n, 1n << 64n])
-    if (k === 6) c.policy = 1, c.triggerPpm = 1_000_001n
+    if (k === 4) (c.policy = 1), (c.stopPpm = c.triggerPpm)
+    if (k === 5) (c.policy = 1), (c.window = r.pick([0n, -1n, 1n << 64n]))
+    if (k === 6) (c.policy = 1), (c.triggerPpm = 1_000_001n)
   }
   return c
 }
@@ -109,17 +120,58 @@ function jsFingerprint(e: CoreEngine): string {
     balance: BigInt64Array
     balanceF: Float64Array
     refs: Array<number[] | undefined>
-    positions: Array<{ len: number; account: Uint32Array; qty: Float64Array; cost: BigInt64Array; costF: Float64Array; isolatedMargin: BigInt64Array; isolatedMarginF: Float64Array; isolated: Uint8Array }>
-    wf: { fund: bigint; settlement: bigint; residue: bigint; engQ: bigint[]; engC: bigint[]; adlMode: boolean; histT: bigint[]; histF: bigint[]; histHead: number; now: bigint; events: { len: number } }
+    positions: Array<{
+      len: number
+      account: Uint32Array
+      qty: Float64Array
+      cost: BigInt64Array
+      costF: Float64Array
+      isolatedMargin: BigInt64Array
+      isolatedMarginF: Float64Array
+      isolated: Uint8Array
+    }>
+    wf: {
+      fund: bigint
+      settlement: bigint
+      residue: bigint
+      engQ: bigint[]
+      engC: bigint[]
+      adlMode: boolean
+      histT: bigint[]
+      histF: bigint[]
+      histHead: number
+      now: bigint
+      events: { len: number }
+    }
   }
   const parts: unknown[] = [x.accountsLen]
-  for (let a = 0; a < x.accountsLen; a++) parts.push(x.balance[a], x.balanceF[a], (x.refs[a] ?? []).join(','))
+  for (let a = 0; a < x.accountsLen; a++)
+    parts.push(x.balance[a], x.balanceF[a], (x.refs[a] ?? []).join(','))
   for (const c of x.positions) {
     parts.push('|', c.len)
-    for (let s = 0; s < c.len; s++) parts.push(c.account[s], c.qty[s], c.cost[s], c.costF[s], c.isolatedMargin[s], c.isolatedMarginF[s], c.isolated[s])
+    for (let s = 0; s < c.len; s++)
+      parts.push(
+        c.account[s],
+        c.qty[s],
+        c.cost[s],
+        c.costF[s],
+        c.isolatedMargin[s],
+        c.isolatedMarginF[s],
+        c.isolated[s],
+      )
   }
   const w = x.wf
-  parts.push('|', w.fund, w.settlement, w.residue, w.engQ.join(','), w.engC.join(','), w.adlMode, w.now, w.events.len)
+  parts.push(
+    '|',
+    w.fund,
+    w.settlement,
+    w.residue,
+    w.engQ.join(','),
+    w.engC.join(','),
+    w.adlMode,
+    w.now,
+    w.events.len,
+  )
   parts.push(w.histT.slice(w.histHead).join(','), w.histF.slice(w.histHead).join(','))
   return parts.join(' ')
 }
@@ -138,7 +190,12 @@ function positions(e: CoreEngine): Pos[] {
   } catch {
     return [] // an overflow at these marks: draw host calls without positions
   }
-  return Array.from(p.account, (a, i) => ({ account: a, market: p.market[i]!, qty: p.qty[i]!, isolated: p.isolated[i] === 1 }))
+  return Array.from(p.account, (a, i) => ({
+    account: a,
+    market: p.market[i]!,
+    qty: p.qty[i]!,
+    isolated: p.isolated[i] === 1,
+  }))
 }
 
 function run(seed: bigint): void {
@@ -150,7 +207,12 @@ function run(seed: bigint): void {
   const where = () => `seed ${seed} step ${step}`
 
   const compareState = () => {
-    const s = engines.map((e) => [attempt(() => e.events(0n)), attempt(() => e.ledger()), attempt(() => e.accountRows(null)), attempt(() => e.positionRisks(null))])
+    const s = engines.map((e) => [
+      attempt(() => e.events(0n)),
+      attempt(() => e.ledger()),
+      attempt(() => e.accountRows(null)),
+      attempt(() => e.positionRisks(null)),
+    ])
     expectSame(s[1], s[0], where())
   }
 
@@ -164,18 +226,25 @@ function run(seed: bigint): void {
     const o = outs[0]!
     if ('code' in o) {
       stats.errors++
-      if (o.code === 'PANIC' || o.code === 'UNCODED') expect.fail(`${where()}: ${o.code} ${o.message}`)
-      if (o.message.includes('has no isolated position in market') || o.message.includes('is isolated: name its market')) stats.scopeRejected++
+      if (o.code === 'PANIC' || o.code === 'UNCODED')
+        expect.fail(`${where()}: ${o.code} ${o.message}`)
+      if (
+        o.message.includes('has no isolated position in market') ||
+        o.message.includes('is isolated: name its market')
+      )
+        stats.scopeRejected++
       if (opts.waterfall) {
         const after = jsFingerprint(js)
-        if (after !== print) expect(after, `${where()}: a failed call leaves the engine untouched`).toBe(print)
+        if (after !== print)
+          expect(after, `${where()}: a failed call leaves the engine untouched`).toBe(print)
         if (o.code === 'OVERFLOW') stats.rollbacks++
       }
     }
     if (opts.waterfall) {
       engines.forEach((e, i) => {
         const after = e.ledger().cashTotal
-        if (after !== cash[i]) expect(after, `${where()}: cash conserved on engine ${i}`).toBe(cash[i])
+        if (after !== cash[i])
+          expect(after, `${where()}: cash conserved on engine ${i}`).toBe(cash[i])
       })
     }
     compareState()
@@ -230,11 +299,22 @@ function run(seed: bigint): void {
     }
   }
   // A few balances negative (some beyond what any price can restore: takeover at mark, deficit).
-  const balances = BigInt64Array.from(notional, (v) => (r.chance(0.1) ? -((v * r.big(0n, 150n)) / 100n) - r.mag(3) : (v * r.big(1n, 40n)) / 100n + r.big(0n, 5n)))
+  const balances = BigInt64Array.from(notional, (v) =>
+    r.chance(0.1)
+      ? -((v * r.big(0n, 150n)) / 100n) - r.mag(3)
+      : (v * r.big(1n, 40n)) / 100n + r.big(0n, 5n),
+  )
   const totalNotional = notional.reduce((x, y) => x + y, 0n)
   both((e) => e.addAccounts(ids, balances))
   {
-    const args = [Uint32Array.from(rowsA), Uint32Array.from(rowsM), BigInt64Array.from(rowsQ), BigInt64Array.from(rowsP), BigInt64Array.from(rowsI), Uint8Array.from(rowsF)] as const
+    const args = [
+      Uint32Array.from(rowsA),
+      Uint32Array.from(rowsM),
+      BigInt64Array.from(rowsQ),
+      BigInt64Array.from(rowsP),
+      BigInt64Array.from(rowsI),
+      Uint8Array.from(rowsF),
+    ] as const
     both((e) => e.setPositions(...args))
   }
 
@@ -242,7 +322,12 @@ function run(seed: bigint): void {
   let now = 0n
   const cfg = randomConfig(r)
   both((e) => e.configureWaterfall(cfg))
-  const fund0 = r.pick([0n, r.mag(4), (totalNotional * r.big(1n, 10n)) / 1000n, (totalNotional * r.big(1n, 10n)) / 100n])
+  const fund0 = r.pick([
+    0n,
+    r.mag(4),
+    (totalNotional * r.big(1n, 10n)) / 1000n,
+    (totalNotional * r.big(1n, 10n)) / 100n,
+  ])
   both((e) => e.depositFund(fund0, 0n), { waterfall: true })
 
   const randomAccount = () => (r.chance(0.05) ? na + r.int(0, 3) : r.int(0, na - 1))
@@ -278,7 +363,11 @@ function run(seed: bigint): void {
           const m = plan.market[i]!
           const delta = plan.qty[i]!
           // Near mark, or (a bad book) well past it on the losing side: deficits, fund, bad debt.
-          const bad = r.chance(0.35) ? (delta > 0n ? r.big(500n, 950n) : r.big(1050n, 1500n)) : r.big(980n, 1020n)
+          const bad = r.chance(0.35)
+            ? delta > 0n
+              ? r.big(500n, 950n)
+              : r.big(1050n, 1500n)
+            : r.big(980n, 1020n)
           const price = (marks[m]! * bad) / 1000n + 1n
           both((e) => e.settleLiquidationFill(a, im, m, delta, price), { waterfall: true })
         }
@@ -288,7 +377,8 @@ function run(seed: bigint): void {
       case 1: {
         // planLiquidation of a real scope, a cross account, or (rarely) an out-of-range market.
         const a = p && r.chance(0.7) ? p.account : randomAccount()
-        const im = p && p.isolated && r.chance(0.7) ? p.market : r.chance(0.03) ? nm + r.int(0, 2) : CROSS
+        const im =
+          p && p.isolated && r.chance(0.7) ? p.market : r.chance(0.03) ? nm + r.int(0, 2) : CROSS
         const o = both((e) => e.planLiquidation(a, im))
         if ('ok' in o) {
           const plan = o.ok as { takeover: boolean; market: Uint32Array }
@@ -306,7 +396,11 @@ function run(seed: bigint): void {
         if (r.chance(0.1)) delta = r.pick([-delta, 0n, p.qty * 2n, I64_MAX])
         const mark = marks[p.market]!
         // Mostly near the mark; sometimes far on the losing side (full closes there leave deficits).
-        const bad = r.chance(0.3) ? (p.qty > 0n ? r.big(400n, 900n) : r.big(1100n, 1600n)) : r.big(900n, 1100n)
+        const bad = r.chance(0.3)
+          ? p.qty > 0n
+            ? r.big(400n, 900n)
+            : r.big(1100n, 1600n)
+          : r.big(900n, 1100n)
         let price = (mark * bad) / 1000n + 1n
         if (r.chance(0.06)) price = r.pick([0n, -5n, 10n ** 15n + 1n, I64_MAX])
         // Now and then the wrong scope: an isolated one naming a cross position, or the cross
@@ -321,7 +415,12 @@ function run(seed: bigint): void {
       case 5: {
         const a = p && r.chance(0.6) ? p.account : randomAccount()
         const mismatched = !!p && !p.isolated && r.chance(0.05) // an isolated scope naming a cross position
-        const im = p && (p.isolated || mismatched) && r.chance(0.9) ? p.market : r.chance(0.05) ? nm + 5 : CROSS
+        const im =
+          p && (p.isolated || mismatched) && r.chance(0.9)
+            ? p.market
+            : r.chance(0.05)
+              ? nm + 5
+              : CROSS
         both((e) => e.takeOver(a, im), { waterfall: true })
         return
       }
@@ -352,7 +451,9 @@ function run(seed: bigint): void {
       }
       case 10: {
         const m = randomMarketIndex()
-        const rate = r.chance(0.05) ? r.pick([100_000_000n, -100_000_000n, -I64_MAX - 1n]) : r.big(-3_000_000n, 3_000_000n) * r.big(0n, 1n)
+        const rate = r.chance(0.05)
+          ? r.pick([100_000_000n, -100_000_000n, -I64_MAX - 1n])
+          : r.big(-3_000_000n, 3_000_000n) * r.big(0n, 1n)
         both((e) => e.settleFunding(m, rate), { waterfall: true })
         return
       }
@@ -374,7 +475,11 @@ function run(seed: bigint): void {
       case 13: {
         const a = p && r.chance(0.8) ? p.account : randomAccount()
         const kind = r.chance(0.05) ? 3 : r.int(0, 2)
-        const ppm = r.chance(0.05) ? r.pick([0n, -1n, 1_000_000n]) : kind === 2 ? r.big(0n, 500_000n) : r.big(100_000n, 20_000_000n)
+        const ppm = r.chance(0.05)
+          ? r.pick([0n, -1n, 1_000_000n])
+          : kind === 2
+            ? r.big(0n, 500_000n)
+            : r.big(100_000n, 20_000_000n)
         const m = p && r.chance(0.8) ? p.market : randomMarketIndex()
         const fee = r.chance(0.05) ? 100_000_000n : r.big(0n, 1_000_000n)
         both((e) => e.planDeleveraging(a, kind, ppm, m, fee))
@@ -498,8 +603,29 @@ describe.skipIf(!native)('waterfall parity: native vs TypeScript', () => {
 describe.skipIf(!native)('waterfall parity: fund history', () => {
   it('prunes the history under a short window, so a wider window later does not see the old peak', () => {
     const outs = [new native!.NativeEngine(0), new JsEngine(0)].map((e) => {
-      const market: MarketInit = { symbol: 'X', kind: 0, priceDecimals: 0, qtyDecimals: 0, contractSize: 1n, basis: 0, form: 0, floors: BigInt64Array.of(0n), mmr: BigInt64Array.of(1_000_000n), imr: BigInt64Array.of(2_000_000n), mark: 100n }
-      const cfg = (window: bigint): WaterfallInit => ({ feeRate: 0n, bufferRate: 0n, ranking: 0, adlAtMark: false, policy: 1, triggerPpm: 500n, stopPpm: 100n, window })
+      const market: MarketInit = {
+        symbol: 'X',
+        kind: 0,
+        priceDecimals: 0,
+        qtyDecimals: 0,
+        contractSize: 1n,
+        basis: 0,
+        form: 0,
+        floors: BigInt64Array.of(0n),
+        mmr: BigInt64Array.of(1_000_000n),
+        imr: BigInt64Array.of(2_000_000n),
+        mark: 100n,
+      }
+      const cfg = (window: bigint): WaterfallInit => ({
+        feeRate: 0n,
+        bufferRate: 0n,
+        ranking: 0,
+        adlAtMark: false,
+        policy: 1,
+        triggerPpm: 500n,
+        stopPpm: 100n,
+        window,
+      })
       e.addMarket(market)
       e.addAccounts(['broke'], BigInt64Array.of(-7n))
       e.configureWaterfall(cfg(1n))
@@ -553,13 +679,41 @@ describe.skipIf(!native)('waterfall parity: ADL selection in long queues', () =>
       const tie = r.chance(0.5) // many identical positions
       const qty = Array.from({ length: n }, () => -(tie ? r.pick([10n, 20n]) : r.big(1n, 200n)))
       const entry = Array.from({ length: n }, () => (tie ? 100_000n : r.big(90_000n, 110_000n)))
-      const bal = Array.from({ length: n }, () => (tie ? 1_000_000_000n : r.big(100_000_000n, 10_000_000_000n)))
+      const bal = Array.from({ length: n }, () =>
+        tie ? 1_000_000_000n : r.big(100_000_000n, 10_000_000_000n),
+      )
       const iso = Array.from({ length: n }, () => (r.chance(0.2) ? 1 : 0))
-      const need = r.pick([BigInt(r.int(1, 500)), BigInt(r.int(500, 5_000)), BigInt(r.int(5_000, 30_000)), 10n ** 6n])
-      const market: MarketInit = { symbol: 'L', kind: r.int(0, 1), priceDecimals: 2, qtyDecimals: 0, contractSize: 1n, basis: 0, form: 0, floors: BigInt64Array.of(0n), mmr: BigInt64Array.of(1_000_000n), imr: BigInt64Array.of(2_000_000n), mark: 100_000n }
+      const need = r.pick([
+        BigInt(r.int(1, 500)),
+        BigInt(r.int(500, 5_000)),
+        BigInt(r.int(5_000, 30_000)),
+        10n ** 6n,
+      ])
+      const market: MarketInit = {
+        symbol: 'L',
+        kind: r.int(0, 1),
+        priceDecimals: 2,
+        qtyDecimals: 0,
+        contractSize: 1n,
+        basis: 0,
+        form: 0,
+        floors: BigInt64Array.of(0n),
+        mmr: BigInt64Array.of(1_000_000n),
+        imr: BigInt64Array.of(2_000_000n),
+        mark: 100_000n,
+      }
       const outs = [new native!.NativeEngine(6), new JsEngine(6)].map((e) => {
         e.addMarket(market)
-        e.configureWaterfall({ feeRate: 0n, bufferRate: 0n, ranking, adlAtMark: false, policy: 0, triggerPpm: 0n, stopPpm: 0n, window: 0n })
+        e.configureWaterfall({
+          feeRate: 0n,
+          bufferRate: 0n,
+          ranking,
+          adlAtMark: false,
+          policy: 0,
+          triggerPpm: 0n,
+          stopPpm: 0n,
+          window: 0n,
+        })
         e.addAccounts(ids, BigInt64Array.from([0n, ...bal]))
         e.setPositions(
           Uint32Array.from({ length: n + 1 }, (_, i) => i),
@@ -570,7 +724,11 @@ describe.skipIf(!native)('waterfall parity: ADL selection in long queues', () =>
           Uint8Array.from([0, ...iso]),
         )
         e.setMarks(Uint32Array.of(0), BigInt64Array.of(99_000n))
-        const out = [attempt(() => e.takeOver(0, CROSS)), attempt(() => e.autoDeleverage(0)), attempt(() => e.adlQueue(0, -1, ranking))]
+        const out = [
+          attempt(() => e.takeOver(0, CROSS)),
+          attempt(() => e.autoDeleverage(0)),
+          attempt(() => e.adlQueue(0, -1, ranking)),
+        ]
         return [out, e.events(0n), e.ledger(), e.positionRisks(null)]
       })
       expect(sameValue(outs[1], outs[0]), `ranking ${ranking} seed ${seed}`).toBe(true)
@@ -586,11 +744,51 @@ describe.skipIf(!native)('waterfall parity: ADL selection in long queues', () =>
  * result or a coded error), conservation, SPEC's rounding.
  */
 describe.skipIf(!native)('waterfall parity: fixed Rust defects', () => {
-  const linear = (symbol: string, mark: bigint, P = 0): MarketInit => ({ symbol, kind: 0, priceDecimals: P, qtyDecimals: 0, contractSize: 1n, basis: 0, form: 0, floors: BigInt64Array.of(0n), mmr: BigInt64Array.of(1_000_000n), imr: BigInt64Array.of(2_000_000n), mark })
-  const inverse = (symbol: string, mark: bigint, P: number, size: bigint): MarketInit => ({ ...linear(symbol, mark, P), kind: 1, contractSize: size })
-  const exhausted: WaterfallInit = { feeRate: 0n, bufferRate: 0n, ranking: 0, adlAtMark: false, policy: 0, triggerPpm: 0n, stopPpm: 0n, window: 0n }
-  const open = (e: CoreEngine, acc: number[], mkt: number[], qty: bigint[], price: bigint[], im?: bigint[], flags?: number[]) =>
-    e.setPositions(Uint32Array.from(acc), Uint32Array.from(mkt), BigInt64Array.from(qty), BigInt64Array.from(price), BigInt64Array.from(im ?? qty.map(() => 0n)), Uint8Array.from(flags ?? qty.map(() => 0)))
+  const linear = (symbol: string, mark: bigint, P = 0): MarketInit => ({
+    symbol,
+    kind: 0,
+    priceDecimals: P,
+    qtyDecimals: 0,
+    contractSize: 1n,
+    basis: 0,
+    form: 0,
+    floors: BigInt64Array.of(0n),
+    mmr: BigInt64Array.of(1_000_000n),
+    imr: BigInt64Array.of(2_000_000n),
+    mark,
+  })
+  const inverse = (symbol: string, mark: bigint, P: number, size: bigint): MarketInit => ({
+    ...linear(symbol, mark, P),
+    kind: 1,
+    contractSize: size,
+  })
+  const exhausted: WaterfallInit = {
+    feeRate: 0n,
+    bufferRate: 0n,
+    ranking: 0,
+    adlAtMark: false,
+    policy: 0,
+    triggerPpm: 0n,
+    stopPpm: 0n,
+    window: 0n,
+  }
+  const open = (
+    e: CoreEngine,
+    acc: number[],
+    mkt: number[],
+    qty: bigint[],
+    price: bigint[],
+    im?: bigint[],
+    flags?: number[],
+  ) =>
+    e.setPositions(
+      Uint32Array.from(acc),
+      Uint32Array.from(mkt),
+      BigInt64Array.from(qty),
+      BigInt64Array.from(price),
+      BigInt64Array.from(im ?? qty.map(() => 0n)),
+      Uint8Array.from(flags ?? qty.map(() => 0)),
+    )
   /** Run `f` on both engines; they must agree. Returns the (common) result. */
   const onBoth = (q: number, f: (e: CoreEngine) => unknown): unknown => {
     const outs = [new native!.NativeEngine(q), new JsEngine(q)].map((e) => attempt(() => f(e)))
@@ -603,7 +801,11 @@ describe.skipIf(!native)('waterfall parity: fixed Rust defects', () => {
     const o = onBoth(2, (e) => {
       e.addMarket(linear('A', 10_000n, 2))
       e.addAccounts(['x'], BigInt64Array.of(100n))
-      return [attempt(() => e.planLiquidation(0, 7)), attempt(() => e.takeOver(0, 7)), attempt(() => e.settleLiquidationFill(0, 7, 0, 1n, 100n))]
+      return [
+        attempt(() => e.planLiquidation(0, 7)),
+        attempt(() => e.takeOver(0, 7)),
+        attempt(() => e.settleLiquidationFill(0, 7, 0, 1n, 100n)),
+      ]
     })
     const unknown = { code: 'UNKNOWN_MARKET', message: 'no market with index 7' }
     expect(o).toEqual({ ok: [unknown, unknown, unknown] })
@@ -614,12 +816,22 @@ describe.skipIf(!native)('waterfall parity: fixed Rust defects', () => {
       e.addMarket(inverse('I', 500_000n, 1, 100n))
       e.addAccounts(['x'], BigInt64Array.of(100_000_000n))
       open(e, [0], [0], [10n], [500_000n])
-      return [attempt(() => e.settleLiquidationFill(0, CROSS, 0, 5n, 0n)), attempt(() => e.settleLiquidationFill(0, CROSS, 0, 11n, 400_000n)), e.events(0n).kind.length]
+      return [
+        attempt(() => e.settleLiquidationFill(0, CROSS, 0, 5n, 0n)),
+        attempt(() => e.settleLiquidationFill(0, CROSS, 0, 11n, 400_000n)),
+        e.events(0n).kind.length,
+      ]
     })
     expect(o).toEqual({
       ok: [
-        { code: 'INVALID_PRICE', message: 'fill price must be within 1..=1000000000000000 ticks, got 0' },
-        { code: 'INVALID_QUANTITY', message: 'cannot close 11 lots of a position of 10 lots (account x, market I)' },
+        {
+          code: 'INVALID_PRICE',
+          message: 'fill price must be within 1..=1000000000000000 ticks, got 0',
+        },
+        {
+          code: 'INVALID_QUANTITY',
+          message: 'cannot close 11 lots of a position of 10 lots (account x, market I)',
+        },
         0,
       ],
     })
@@ -638,7 +850,14 @@ describe.skipIf(!native)('waterfall parity: fixed Rust defects', () => {
       const out = attempt(() => e.autoDeleverage(0))
       const ev = e.events(0n)
       const last = ev.kind.length - 1
-      return [before, out, Array.from(e.enginePosition(0)), EVENT_KINDS[ev.kind[last]!], ev.price[last], e.ledger().cashTotal - cash]
+      return [
+        before,
+        out,
+        Array.from(e.enginePosition(0)),
+        EVENT_KINDS[ev.kind[last]!],
+        ev.price[last],
+        e.ledger().cashTotal - cash,
+      ]
     })
     expect(o).toEqual({ ok: [[1n, 0n], { ok: undefined }, [0n, 0n], 'adlFill', 2n, 0n] })
   })
@@ -663,7 +882,13 @@ describe.skipIf(!native)('waterfall parity: fixed Rust defects', () => {
     const o = onBoth(0, (e) => {
       e.addMarket(linear('X', 100n))
       e.addAccounts(['broke'], BigInt64Array.of(-7n))
-      e.configureWaterfall({ ...exhausted, policy: 1, triggerPpm: 100_000n, stopPpm: 50_000n, window: U64_MAX })
+      e.configureWaterfall({
+        ...exhausted,
+        policy: 1,
+        triggerPpm: 100_000n,
+        stopPpm: 50_000n,
+        window: U64_MAX,
+      })
       e.depositFund(1000n, 0n)
       e.depositFund(9000n, 1n) // peak 10 000
       e.depositFund(-5000n, 2n) // a 50 % drawdown: ADL mode, evaluated by the deposit itself
@@ -677,7 +902,13 @@ describe.skipIf(!native)('waterfall parity: fixed Rust defects', () => {
     const o = onBoth(0, (e) => {
       e.addMarket(linear('X', 100n))
       e.addAccounts(['broke'], BigInt64Array.of(-7n))
-      e.configureWaterfall({ ...exhausted, policy: 1, triggerPpm: 100_000n, stopPpm: 50_000n, window: 100n })
+      e.configureWaterfall({
+        ...exhausted,
+        policy: 1,
+        triggerPpm: 100_000n,
+        stopPpm: 50_000n,
+        window: 100n,
+      })
       e.depositFund(1000n, 0n)
       e.depositFund(-200n, 1n) // 20 %: on
       e.depositFund(100n, 2n) // 10 % (not under the 5 % stop ratio): still on
@@ -685,7 +916,20 @@ describe.skipIf(!native)('waterfall parity: fixed Rust defects', () => {
       e.takeOver(0, CROSS) // the fund pays the deficit
       return [kinds(e), e.ledger().insuranceFund]
     })
-    expect(o).toEqual({ ok: [['fundDeposit', 'fundDeposit', 'adlModeOn', 'fundDeposit', 'fundDeposit', 'adlModeOff', 'fundPayment'], 953n] })
+    expect(o).toEqual({
+      ok: [
+        [
+          'fundDeposit',
+          'fundDeposit',
+          'adlModeOn',
+          'fundDeposit',
+          'fundDeposit',
+          'adlModeOff',
+          'fundPayment',
+        ],
+        953n,
+      ],
+    })
   })
 
   it('keeps fund history only under the drawdown policy: a peak from before it does not count', () => {
@@ -695,7 +939,13 @@ describe.skipIf(!native)('waterfall parity: fixed Rust defects', () => {
       e.configureWaterfall(exhausted)
       e.depositFund(1000n, 0n)
       e.depositFund(-600n, 1n) // a 60 % fall, but not recorded under the exhausted policy
-      e.configureWaterfall({ ...exhausted, policy: 1, triggerPpm: 100_000n, stopPpm: 50_000n, window: 1000n })
+      e.configureWaterfall({
+        ...exhausted,
+        policy: 1,
+        triggerPpm: 100_000n,
+        stopPpm: 50_000n,
+        window: 1000n,
+      })
       e.takeOver(0, CROSS) // peak = the fund itself: no drawdown, the fund pays
       return kinds(e)
     })
@@ -707,7 +957,15 @@ describe.skipIf(!native)('waterfall parity: fixed Rust defects', () => {
       e.addMarket(linear('A', 10_000n, 2))
       e.addMarket(linear('B', 10_000n, 2))
       e.addAccounts(['x', 'y'], BigInt64Array.of(100_000n, 100_000n))
-      open(e, [0, 1, 0], [0, 0, 1], [10n, -10n, 3n], [10_000n, 10_000n, 10_000n], [0n, 0n, 5_000n], [0, 0, 1])
+      open(
+        e,
+        [0, 1, 0],
+        [0, 0, 1],
+        [10n, -10n, 3n],
+        [10_000n, 10_000n, 10_000n],
+        [0n, 0n, 5_000n],
+        [0, 0, 1],
+      )
       e.setMarks(Uint32Array.of(0), BigInt64Array.of(12_000n))
       const before = e.ledger().cashTotal
       const out = [
@@ -718,9 +976,17 @@ describe.skipIf(!native)('waterfall parity: fixed Rust defects', () => {
         attempt(() => e.settleLiquidationFill(0, CROSS, 1, 3n, 10_000n)), // the B position is isolated
         attempt(() => e.settleLiquidationFill(1, CROSS, 1, 3n, 10_000n)), // y has nothing in B
       ]
-      return [out, e.ledger().cashTotal - before, Array.from(e.positionRisks(null).isolatedMargin), e.events(0n).kind.length]
+      return [
+        out,
+        e.ledger().cashTotal - before,
+        Array.from(e.positionRisks(null).isolatedMargin),
+        e.events(0n).kind.length,
+      ]
     })
-    const noIso = (acc: string, m: string) => ({ code: 'INVALID_ARGUMENT', message: `account ${acc} has no isolated position in market ${m}` })
+    const noIso = (acc: string, m: string) => ({
+      code: 'INVALID_ARGUMENT',
+      message: `account ${acc} has no isolated position in market ${m}`,
+    })
     expect(o).toEqual({
       ok: [
         [
@@ -728,7 +994,11 @@ describe.skipIf(!native)('waterfall parity: fixed Rust defects', () => {
           noIso('x', 'A'),
           noIso('x', 'A'),
           noIso('y', 'B'),
-          { code: 'INVALID_ARGUMENT', message: 'the position of account x in market B is isolated: name its market as the scope' },
+          {
+            code: 'INVALID_ARGUMENT',
+            message:
+              'the position of account x in market B is isolated: name its market as the scope',
+          },
           { code: 'INVALID_ARGUMENT', message: 'account y has no position in market B' },
         ],
         0n,
@@ -746,7 +1016,15 @@ describe.skipIf(!native)('waterfall parity: fixed Rust defects', () => {
       open(e, [0, 0], [0, 1], [9n, -9n], [1n, 1n])
       e.setMarks(Uint32Array.of(0, 1), BigInt64Array.of(10n ** 15n, 10n ** 15n)) // 9·10^33 atoms each
       const p = e.planDeleveraging(0, 1, 1_000_000n, 0, 0n)
-      return [p.reached, Array.from(p.orderMarket), Array.from(p.orderQty), p.equity, p.maintenanceMargin, p.notional, p.fees]
+      return [
+        p.reached,
+        Array.from(p.orderMarket),
+        Array.from(p.orderQty),
+        p.equity,
+        p.maintenanceMargin,
+        p.notional,
+        p.fees,
+      ]
     })
     // notional·10^6 used to wrap past 2^127 (target "met" with nothing closed, then OVERFLOW).
     expect(o).toEqual({ ok: [true, [0, 1], [9n, -9n], 10n ** 18n, 0n, 0n, 0n] })

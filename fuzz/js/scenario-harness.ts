@@ -12,9 +12,23 @@ import { DeleverageError } from '../../src/fallback/errors.js'
 /** The codes of docs/ERRORS.md a scenario may raise (INTERNAL is a bug; NATIVE_UNAVAILABLE is
  *  not reachable with an explicit implementation that loaded). */
 export const STABLE_CODES = new Set([
-  'OVERFLOW', 'INVALID_PRICE', 'INVALID_QUANTITY', 'INVALID_AMOUNT', 'INVALID_DECIMALS', 'INVALID_TIERS',
-  'INVALID_ARGUMENT', 'INVALID_ID', 'UNKNOWN_MARKET', 'UNKNOWN_ACCOUNT', 'DUPLICATE_MARKET', 'DUPLICATE_ACCOUNT',
-  'DUPLICATE_POSITION', 'LENGTH_MISMATCH', 'INVALID_NUMBER', 'TOO_MANY_DECIMALS', 'INVALID_SCENARIO',
+  'OVERFLOW',
+  'INVALID_PRICE',
+  'INVALID_QUANTITY',
+  'INVALID_AMOUNT',
+  'INVALID_DECIMALS',
+  'INVALID_TIERS',
+  'INVALID_ARGUMENT',
+  'INVALID_ID',
+  'UNKNOWN_MARKET',
+  'UNKNOWN_ACCOUNT',
+  'DUPLICATE_MARKET',
+  'DUPLICATE_ACCOUNT',
+  'DUPLICATE_POSITION',
+  'LENGTH_MISMATCH',
+  'INVALID_NUMBER',
+  'TOO_MANY_DECIMALS',
+  'INVALID_SCENARIO',
   'SETTLEMENT_MISMATCH',
 ])
 
@@ -24,7 +38,10 @@ const PATH = /^(\$|markets\[\d+\]|accounts\[\d+\]|waterfall|fill)[.:[ ]/
 
 export class Violation extends Error {
   override name = 'Violation'
-  constructor(readonly kind: string, message: string) {
+  constructor(
+    readonly kind: string,
+    message: string,
+  ) {
     super(`${kind}: ${message}`)
   }
 }
@@ -44,10 +61,15 @@ function bigJson(v: unknown): string {
 function classify(e: unknown, implementation: string, needPath: boolean, file: string): string {
   if (!(e instanceof DeleverageError)) {
     const err = e as Error
-    throw new Violation('foreign-exception', `${implementation}: ${err?.name}: ${err?.message}\n${err?.stack?.split('\n').slice(1, 6).join('\n')}`)
+    throw new Violation(
+      'foreign-exception',
+      `${implementation}: ${err?.name}: ${err?.message}\n${err?.stack?.split('\n').slice(1, 6).join('\n')}`,
+    )
   }
-  if (!STABLE_CODES.has(e.code)) throw new Violation('unstable-code', `${implementation}: ${e.code}: ${e.message}`)
-  if (needPath && !PATH.test(e.message) && !e.message.startsWith(`${file}: `)) throw new Violation('no-path', `${implementation}: ${e.code}: ${e.message}`)
+  if (!STABLE_CODES.has(e.code))
+    throw new Violation('unstable-code', `${implementation}: ${e.code}: ${e.message}`)
+  if (needPath && !PATH.test(e.message) && !e.message.startsWith(`${file}: `))
+    throw new Violation('no-path', `${implementation}: ${e.code}: ${e.message}`)
   return `${e.code}: ${e.message}`
 }
 
@@ -63,7 +85,9 @@ function outcome(file: string, implementation: 'js' | 'native'): string {
   }
   const { scenario, engine } = loaded
   try {
-    const sweep = engine.sweep(scenario.warningRatio === undefined ? {} : { warningRatio: scenario.warningRatio })
+    const sweep = engine.sweep(
+      scenario.warningRatio === undefined ? {} : { warningRatio: scenario.warningRatio },
+    )
     return `ok ${bigJson({ ledger: engine.ledger(), accounts: engine.accounts(), positions: engine.positions(), sweep })}`
   } catch (e) {
     return `use ${classify(e, implementation, false, file)}`
@@ -76,7 +100,11 @@ export function checkScenario(text: string, file: string): string {
   const js = outcome(file, 'js')
   if (hasNative) {
     const native = outcome(file, 'native')
-    if (native !== js) throw new Violation('parity', `native and TypeScript engines disagree:\n  native: ${native.slice(0, 600)}\n  ts:     ${js.slice(0, 600)}`)
+    if (native !== js)
+      throw new Violation(
+        'parity',
+        `native and TypeScript engines disagree:\n  native: ${native.slice(0, 600)}\n  ts:     ${js.slice(0, 600)}`,
+      )
   }
   return js
 }

@@ -45,7 +45,10 @@ let rngState = BigInt(opt('--seed', String(Date.now())))
 const seedDir = join(root, 'fuzz', 'corpus', 'scenario')
 const workDir = join(root, 'fuzz', 'corpus-work', 'scenario')
 const artifactDir = join(root, 'fuzz', 'artifacts', 'scenario')
-const scratch = join(existsSync('/dev/shm') ? '/dev/shm' : root, `deleverage-fuzz-scenario-${process.pid}.json`)
+const scratch = join(
+  existsSync('/dev/shm') ? '/dev/shm' : root,
+  `deleverage-fuzz-scenario-${process.pid}.json`,
+)
 
 // ---- randomness (seeded: a run is reproducible with --seed and the same corpus) ----------------
 function rand(n: number): number {
@@ -61,9 +64,15 @@ const pick = <T>(xs: readonly T[]): T => xs[rand(xs.length)]!
 // ---- the corpus ----------------------------------------------------------------------------------
 function readInputs(dir: string): string[] {
   if (!existsSync(dir)) return []
-  return readdirSync(dir).sort().map((f) => readFileSync(join(dir, f), 'utf8'))
+  return readdirSync(dir)
+    .sort()
+    .map((f) => readFileSync(join(dir, f), 'utf8'))
 }
-const seeds = [...readInputs(seedDir), ...readInputs(join(root, 'test', 'fixtures', 'scenarios')), ...readInputs(workDir)]
+const seeds = [
+  ...readInputs(seedDir),
+  ...readInputs(join(root, 'test', 'fixtures', 'scenarios')),
+  ...readInputs(workDir),
+]
 if (seeds.length === 0) seeds.push('{"markets":[],"accounts":[]}')
 
 // ---- coverage feedback ---------------------------------------------------------------------------
@@ -81,9 +90,30 @@ function post<T>(method: string, params?: object): T {
   return out as T
 }
 interface Coverage {
-  result: Array<{ scriptId: string; url: string; functions: Array<{ ranges: Array<{ startOffset: number; endOffset: number; count: number }> }> }>
+  result: Array<{
+    scriptId: string
+    url: string
+    functions: Array<{ ranges: Array<{ startOffset: number; endOffset: number; count: number }> }>
+  }>
 }
-const bucket = (c: number) => (c === 0 ? 0 : c === 1 ? 1 : c === 2 ? 2 : c === 3 ? 3 : c < 8 ? 4 : c < 16 ? 5 : c < 32 ? 6 : c < 128 ? 7 : 8)
+const bucket = (c: number) =>
+  c === 0
+    ? 0
+    : c === 1
+      ? 1
+      : c === 2
+        ? 2
+        : c === 3
+          ? 3
+          : c < 8
+            ? 4
+            : c < 16
+              ? 5
+              : c < 32
+                ? 6
+                : c < 128
+                  ? 7
+                  : 8
 const seen = new Set<string>()
 let blocksHit = new Set<string>()
 function newFeatures(): number {
@@ -110,42 +140,155 @@ function newFeatures(): number {
 
 // ---- mutation ------------------------------------------------------------------------------------
 const KEYS = [
-  'quoteDecimals', 'warningRatio', 'markets', 'accounts', 'description', 'insuranceFund', 'waterfall', 'fill',
-  'symbol', 'type', 'priceDecimals', 'qtyDecimals', 'contractSize', 'marginBasis', 'tierForm', 'tiers', 'mark',
-  'floor', 'mmr', 'imr', 'maxLeverage', 'maintAmount', 'id', 'balance', 'positions', 'qty', 'entry', 'cost',
-  'isolatedMargin', 'liquidationFee', 'buffer', 'ranking', 'adlPrice', 'fundPolicy', 'kind', 'trigger', 'stop',
-  'window', 'ppmPerLot', 'capPpm', '__proto__', 'constructor', 'toString',
+  'quoteDecimals',
+  'warningRatio',
+  'markets',
+  'accounts',
+  'description',
+  'insuranceFund',
+  'waterfall',
+  'fill',
+  'symbol',
+  'type',
+  'priceDecimals',
+  'qtyDecimals',
+  'contractSize',
+  'marginBasis',
+  'tierForm',
+  'tiers',
+  'mark',
+  'floor',
+  'mmr',
+  'imr',
+  'maxLeverage',
+  'maintAmount',
+  'id',
+  'balance',
+  'positions',
+  'qty',
+  'entry',
+  'cost',
+  'isolatedMargin',
+  'liquidationFee',
+  'buffer',
+  'ranking',
+  'adlPrice',
+  'fundPolicy',
+  'kind',
+  'trigger',
+  'stop',
+  'window',
+  'ppmPerLot',
+  'capPpm',
+  '__proto__',
+  'constructor',
+  'toString',
 ]
 const STRINGS = [
-  '', '0', '-0', '+0', '1', '-1', '0.5', '1.', '.5', ' 1 ', '1e5', '0x10', '1_000', '١', '00001.000',
-  '9223372036854775807', '9223372036854775808', '-9223372036854775808', '99999999999999999999999999999999999999999',
-  '0.000000000000000000000000000001', '1000000000000000', '1000000000000001', '100000000', '0.99999999', '125',
-  'linear', 'inverse', 'mark', 'entry', 'deduction', 'step', 'bitmex', 'binance', 'hyperliquid', 'prorata',
-  'bankruptcy', 'exhausted', 'drawdown', 'BTCUSDT', 'BTCUSD', 'whale', 'a b', 'x'.repeat(65), '\u0000', 'é', '\ud800',
+  '',
+  '0',
+  '-0',
+  '+0',
+  '1',
+  '-1',
+  '0.5',
+  '1.',
+  '.5',
+  ' 1 ',
+  '1e5',
+  '0x10',
+  '1_000',
+  '١',
+  '00001.000',
+  '9223372036854775807',
+  '9223372036854775808',
+  '-9223372036854775808',
+  '99999999999999999999999999999999999999999',
+  '0.000000000000000000000000000001',
+  '1000000000000000',
+  '1000000000000001',
+  '100000000',
+  '0.99999999',
+  '125',
+  'linear',
+  'inverse',
+  'mark',
+  'entry',
+  'deduction',
+  'step',
+  'bitmex',
+  'binance',
+  'hyperliquid',
+  'prorata',
+  'bankruptcy',
+  'exhausted',
+  'drawdown',
+  'BTCUSDT',
+  'BTCUSD',
+  'whale',
+  'a b',
+  'x'.repeat(65),
+  '\u0000',
+  'é',
+  '\ud800',
 ]
-const NUMBERS = [0, 1, -1, 2, 8, 10, 12, 13, 18, 19, 0.5, 1e21, 2 ** 32, 2 ** 53, 2 ** 53 + 2, 1e308, -0, 4294967295, 28800]
+const NUMBERS = [
+  0,
+  1,
+  -1,
+  2,
+  8,
+  10,
+  12,
+  13,
+  18,
+  19,
+  0.5,
+  1e21,
+  2 ** 32,
+  2 ** 53,
+  2 ** 53 + 2,
+  1e308,
+  -0,
+  4294967295,
+  28800,
+]
 type J = null | boolean | number | string | J[] | { [k: string]: J }
 
 function interesting(): J {
   switch (rand(9)) {
-    case 0: case 1: case 2: return pick(STRINGS)
-    case 3: case 4: return pick(NUMBERS)
-    case 5: return pick([null, true, false] as J[])
-    case 6: return []
-    case 7: return {}
-    default: return String(rand(10) < 5 ? rand(1000) : BigInt(rand(1e9)) * 10n ** BigInt(rand(25))) + (rand(3) === 0 ? `.${rand(1e6)}` : '')
+    case 0:
+    case 1:
+    case 2:
+      return pick(STRINGS)
+    case 3:
+    case 4:
+      return pick(NUMBERS)
+    case 5:
+      return pick([null, true, false] as J[])
+    case 6:
+      return []
+    case 7:
+      return {}
+    default:
+      return (
+        String(rand(10) < 5 ? rand(1000) : BigInt(rand(1e9)) * 10n ** BigInt(rand(25))) +
+        (rand(3) === 0 ? `.${rand(1e6)}` : '')
+      )
   }
 }
 
 /** Every container in the tree with the key or index of each child: the places to mutate. */
 function slots(v: J, out: Array<{ parent: J[] | { [k: string]: J }; key: string | number }> = []) {
   if (Array.isArray(v)) v.forEach((c, i) => (out.push({ parent: v, key: i }), slots(c, out)))
-  else if (v && typeof v === 'object') for (const k of Object.keys(v)) out.push({ parent: v, key: k }), slots(v[k]!, out)
+  else if (v && typeof v === 'object')
+    for (const k of Object.keys(v)) out.push({ parent: v, key: k }), slots(v[k]!, out)
   return out
 }
 function containers(v: J, out: Array<J[] | { [k: string]: J }> = []) {
-  if (Array.isArray(v)) (out.push(v), v.forEach((c) => containers(c, out)))
-  else if (v && typeof v === 'object') (out.push(v), Object.values(v).forEach((c) => containers(c, out)))
+  if (Array.isArray(v)) out.push(v), v.forEach((c) => containers(c, out))
+  else if (v && typeof v === 'object')
+    out.push(v), Object.values(v).forEach((c) => containers(c, out))
   return out
 }
 function subtree(text: string): J | undefined {
@@ -162,12 +305,18 @@ function subtree(text: string): J | undefined {
 /** Change a decimal string a little: a digit, its scale, its sign, its decimals. */
 function tweakDecimal(s: string): string {
   switch (rand(6)) {
-    case 0: return s + pick(['0', '1', '9', '.5', '000000000'])
-    case 1: return s.startsWith('-') ? s.slice(1) : '-' + s
-    case 2: return s.replace(/\d/, () => String(rand(10)))
-    case 3: return s.includes('.') ? s.split('.')[0]! : s + '.' + '0'.repeat(rand(20)) + '1'
-    case 4: return s.length > 1 ? s.slice(0, -1) : '0'
-    default: return '9'.repeat(1 + rand(25))
+    case 0:
+      return s + pick(['0', '1', '9', '.5', '000000000'])
+    case 1:
+      return s.startsWith('-') ? s.slice(1) : '-' + s
+    case 2:
+      return s.replace(/\d/, () => String(rand(10)))
+    case 3:
+      return s.includes('.') ? s.split('.')[0]! : s + '.' + '0'.repeat(rand(20)) + '1'
+    case 4:
+      return s.length > 1 ? s.slice(0, -1) : '0'
+    default:
+      return '9'.repeat(1 + rand(25))
   }
 }
 
@@ -188,14 +337,43 @@ function mutateTree(doc: J): J {
     const obj = parent as Record<string | number, J>
     const cur = obj[key]!
     switch (op) {
-      case 0: case 1: obj[key] = interesting(); break
-      case 2: if (typeof cur === 'string') obj[key] = tweakDecimal(cur); else obj[key] = interesting(); break
-      case 3: if (Array.isArray(parent)) parent.splice(key as number, 1); else delete obj[key]; break
-      case 4: if (Array.isArray(parent)) parent.splice(key as number, 0, structuredClone(cur)); else obj[pick(KEYS)] = structuredClone(cur); break
-      case 5: { const t = subtree(pick(corpus)); if (t !== undefined) obj[key] = t; break }
-      case 6: if (typeof cur === 'number') obj[key] = cur + pick([-1, 1, 1e6, -1e6, 0.5]); else obj[key] = pick(NUMBERS); break
-      case 7: if (typeof cur === 'string') obj[key] = Number(cur); else if (typeof cur === 'number') obj[key] = String(cur); else obj[key] = interesting(); break
-      default: { const other = pick(s); const o2 = other.parent as Record<string | number, J>; const tmp = o2[other.key]!; o2[other.key] = cur; obj[key] = tmp }
+      case 0:
+      case 1:
+        obj[key] = interesting()
+        break
+      case 2:
+        if (typeof cur === 'string') obj[key] = tweakDecimal(cur)
+        else obj[key] = interesting()
+        break
+      case 3:
+        if (Array.isArray(parent)) parent.splice(key as number, 1)
+        else delete obj[key]
+        break
+      case 4:
+        if (Array.isArray(parent)) parent.splice(key as number, 0, structuredClone(cur))
+        else obj[pick(KEYS)] = structuredClone(cur)
+        break
+      case 5: {
+        const t = subtree(pick(corpus))
+        if (t !== undefined) obj[key] = t
+        break
+      }
+      case 6:
+        if (typeof cur === 'number') obj[key] = cur + pick([-1, 1, 1e6, -1e6, 0.5])
+        else obj[key] = pick(NUMBERS)
+        break
+      case 7:
+        if (typeof cur === 'string') obj[key] = Number(cur)
+        else if (typeof cur === 'number') obj[key] = String(cur)
+        else obj[key] = interesting()
+        break
+      default: {
+        const other = pick(s)
+        const o2 = other.parent as Record<string | number, J>
+        const tmp = o2[other.key]!
+        o2[other.key] = cur
+        obj[key] = tmp
+      }
     }
   }
   return doc
@@ -207,12 +385,46 @@ function mutateBytes(text: string): string {
   for (let i = 0; i < n; i++) {
     const at = rand(t.length + 1)
     switch (rand(6)) {
-      case 0: t = t.slice(0, at) + t.slice(at + 1 + rand(8)); break
-      case 1: t = t.slice(0, at) + pick(['{', '}', '[', ']', '"', ',', ':', '0', '-', '.', 'e', '\\', '\u0000', ' ', 'null', '"x":1']) + t.slice(at); break
-      case 2: t = t.slice(0, at) + String.fromCharCode(rand(256)) + t.slice(at + 1); break
-      case 3: { const o = pick(corpus); const b = rand(o.length + 1); t = t.slice(0, at) + o.slice(b, b + rand(64)) + t.slice(at); break }
-      case 4: t = t.slice(0, at); break
-      default: t = t.slice(0, at) + JSON.stringify(pick(KEYS)) + t.slice(at)
+      case 0:
+        t = t.slice(0, at) + t.slice(at + 1 + rand(8))
+        break
+      case 1:
+        t =
+          t.slice(0, at) +
+          pick([
+            '{',
+            '}',
+            '[',
+            ']',
+            '"',
+            ',',
+            ':',
+            '0',
+            '-',
+            '.',
+            'e',
+            '\\',
+            '\u0000',
+            ' ',
+            'null',
+            '"x":1',
+          ]) +
+          t.slice(at)
+        break
+      case 2:
+        t = t.slice(0, at) + String.fromCharCode(rand(256)) + t.slice(at + 1)
+        break
+      case 3: {
+        const o = pick(corpus)
+        const b = rand(o.length + 1)
+        t = t.slice(0, at) + o.slice(b, b + rand(64)) + t.slice(at)
+        break
+      }
+      case 4:
+        t = t.slice(0, at)
+        break
+      default:
+        t = t.slice(0, at) + JSON.stringify(pick(KEYS)) + t.slice(at)
     }
   }
   return t
@@ -310,8 +522,14 @@ if (cmin) {
   }
   mkdirSync(seedDir, { recursive: true })
   for (const f of readdirSync(seedDir)) rmSync(join(seedDir, f))
-  for (const k of kept) writeFileSync(join(seedDir, `${createHash('sha1').update(k).digest('hex').slice(0, 16)}.json`), k)
-  console.log(`scenario cmin: ${seeds.length} inputs -> ${kept.length} in ${seedDir} (${kept.reduce((a, k) => a + k.length, 0)} bytes), ${seen.size} features`)
+  for (const k of kept)
+    writeFileSync(
+      join(seedDir, `${createHash('sha1').update(k).digest('hex').slice(0, 16)}.json`),
+      k,
+    )
+  console.log(
+    `scenario cmin: ${seeds.length} inputs -> ${kept.length} in ${seedDir} (${kept.reduce((a, k) => a + k.length, 0)} bytes), ${seen.size} features`,
+  )
   process.exit(0)
 }
 if (corpus.length === 0) corpus.push(seeds[0]!)
@@ -319,7 +537,9 @@ mkdirSync(workDir, { recursive: true })
 let runs = 0
 let lastReport = t0
 const deadline = t0 + seconds * 1000
-console.log(`scenario: ${seeds.length} seeds, ${corpus.length} kept, ${seen.size} features; native engine ${nativeLoaded ? 'loaded (parity checked)' : 'NOT loaded (TypeScript only)'}`)
+console.log(
+  `scenario: ${seeds.length} seeds, ${corpus.length} kept, ${seen.size} features; native engine ${nativeLoaded ? 'loaded (parity checked)' : 'NOT loaded (TypeScript only)'}`,
+)
 while (runs < maxRuns) {
   const now = performance.now()
   if (now >= deadline) break
@@ -334,10 +554,14 @@ while (runs < maxRuns) {
   if (now - lastReport > 10_000) {
     lastReport = now
     const s = (now - t0) / 1000
-    console.log(`#${runs} corpus ${corpus.length} features ${seen.size} blocks ${blocksHit.size} exec/s ${Math.round(runs / s)} findings ${findings.size}`)
+    console.log(
+      `#${runs} corpus ${corpus.length} features ${seen.size} blocks ${blocksHit.size} exec/s ${Math.round(runs / s)} findings ${findings.size}`,
+    )
   }
 }
 const secs = (performance.now() - t0) / 1000
-console.log(`Done ${runs} runs in ${Math.round(secs)} second(s): exec/s ${Math.round(runs / secs)}, corpus ${corpus.length}, features ${seen.size}, blocks ${blocksHit.size}, findings ${findings.size}`)
+console.log(
+  `Done ${runs} runs in ${Math.round(secs)} second(s): exec/s ${Math.round(runs / secs)}, corpus ${corpus.length}, features ${seen.size}, blocks ${blocksHit.size}, findings ${findings.size}`,
+)
 for (const f of findings.values()) console.log(`  finding: ${f}`)
 process.exit(findings.size ? 1 : 0)

@@ -42,7 +42,6 @@ export function candidate(account: number, qty: bigint, num: bigint, den: bigint
   return { account, qty, num, den, score: Number(num) / Number(den), size: Math.abs(Number(qty)) }
 }
 
-
 /** Bytewise comparison (Rust `[u8]::cmp`); ids are printable ASCII, so UTF-16 units are bytes. */
 export function cmpBytes(a: string, b: string): number {
   const n = Math.min(a.length, b.length)
@@ -80,14 +79,23 @@ export function queueOrder(x: Candidate, y: Candidate, ids: readonly string[]): 
   if (Math.abs(gap) > (Math.abs(fx) + Math.abs(fy)) * 1e-15) c = gap < 0 ? -1 : 1
   else if (x.num === y.num && x.den === y.den) c = 0
   else c = cmpFraction(y.num, y.den, x.num, x.den)
-  return c || (y.size < x.size ? -1 : y.size > x.size ? 1 : 0) || cmpBytes(ids[x.account] as string, ids[y.account] as string)
+  return (
+    c ||
+    (y.size < x.size ? -1 : y.size > x.size ? 1 : 0) ||
+    cmpBytes(ids[x.account] as string, ids[y.account] as string)
+  )
 }
 
 /**
  * Engine::adl_candidates: every position in `market` whose side is `side` (+1 long, −1 short),
  * scored (SPEC §9.1), in slot order. (The core's `exclude` is always None.)
  */
-export function adlCandidates(book: Book, market: number, side: number, ranking: number): Candidate[] {
+export function adlCandidates(
+  book: Book,
+  market: number,
+  side: number,
+  ranking: number,
+): Candidate[] {
   const mk = book.market(market)
   const col = book.col(market)
   const out: Candidate[] = []
@@ -97,7 +105,8 @@ export function adlCandidates(book: Book, market: number, side: number, ranking:
     const q = BigInt(col.qty[s] as number)
     const c = col.cost[s] as bigint
     if ((q > 0n ? 1n : q < 0n ? -1n : 0n) !== sideB) continue
-    const ctx = (e: unknown): unknown => withContext(e, `ADL score of account ${book.ids[a]}, market ${mk.symbol}`)
+    const ctx = (e: unknown): unknown =>
+      withContext(e, `ADL score of account ${book.ids[a]}, market ${mk.symbol}`)
     let upnl: bigint
     let equity: bigint
     let wallet: bigint
@@ -235,7 +244,12 @@ export function adlSelect(cands: Candidate[], need: bigint, ids: readonly string
  * Returns [candidate index, share > 0] in candidate order. `amount` ≤ total (lots) or any i64
  * (atoms); every product fits u128 in Rust (≤ 2^63 · 10^15).
  */
-function largestRemainder(cands: readonly Candidate[], amount: bigint, total: bigint, ids: readonly string[]): Array<[number, bigint]> {
+function largestRemainder(
+  cands: readonly Candidate[],
+  amount: bigint,
+  total: bigint,
+  ids: readonly string[],
+): Array<[number, bigint]> {
   const n = cands.length
   const share: bigint[] = new Array<bigint>(n)
   const rem: bigint[] = new Array<bigint>(n)
@@ -280,7 +294,11 @@ function largestRemainder(cands: readonly Candidate[], amount: bigint, total: bi
 }
 
 /** prorata_shares: shares of `need` lots (capped at the total) by size (SPEC §9.3). */
-export function prorataShares(cands: readonly Candidate[], need: bigint, ids: readonly string[]): Array<[number, bigint]> {
+export function prorataShares(
+  cands: readonly Candidate[],
+  need: bigint,
+  ids: readonly string[],
+): Array<[number, bigint]> {
   let total = 0n
   for (const c of cands) total += abs(c.qty)
   if (total === 0n) return []
@@ -288,7 +306,12 @@ export function prorataShares(cands: readonly Candidate[], need: bigint, ids: re
 }
 
 /** waterfall.rs prorata_amount: shares of `amount` atoms by size (SPEC §9.4). */
-export function prorataAmount(cands: readonly Candidate[], amount: bigint, total: bigint, ids: readonly string[]): Array<[number, bigint]> {
+export function prorataAmount(
+  cands: readonly Candidate[],
+  amount: bigint,
+  total: bigint,
+  ids: readonly string[],
+): Array<[number, bigint]> {
   return largestRemainder(cands, amount, total, ids)
 }
 

@@ -25,8 +25,23 @@ import {
 import { adlQueue, cmpBytes, indicator, rankingFromCode } from './adl.js'
 import { planDeleveraging, type DeleverageTarget } from './planner.js'
 import { Watch, type WatchStore } from './watch.js'
-import { Drawdown, Exhausted, Waterfall, type Book, type Columns, type FillModel, type WaterfallConfig } from './waterfall.js'
-import { DeleverageError, ErrorCode, overflow, rustDebugCut, rustDebugStr, withContext } from './errors.js'
+import {
+  Drawdown,
+  Exhausted,
+  Waterfall,
+  type Book,
+  type Columns,
+  type FillModel,
+  type WaterfallConfig,
+} from './waterfall.js'
+import {
+  DeleverageError,
+  ErrorCode,
+  overflow,
+  rustDebugCut,
+  rustDebugStr,
+  withContext,
+} from './errors.js'
 import { decodeSnapshot, encodeState, sealSnapshot, stateHashOf } from './snapshot.js'
 import { PairSet, ceilDivF, entryInDomainF, fastPathsEnabled, mmF, upnlF } from './fast.js'
 import { bankruptcyPrice, domain, liquidationPrice, type SolvedPrice } from './liq.js'
@@ -64,7 +79,8 @@ function invalidArg(message: string): DeleverageError {
 export function shown(v: unknown): string {
   if (typeof v === 'string') return rustDebugCut(v)
   if (typeof v === 'bigint') return `${v}n`
-  if (typeof v === 'number' || typeof v === 'boolean' || v === undefined || v === null) return String(v)
+  if (typeof v === 'number' || typeof v === 'boolean' || v === undefined || v === null)
+    return String(v)
   if (typeof v === 'symbol') return 'a symbol'
   if (typeof v === 'function') return 'a function'
   if (Array.isArray(v)) return 'an array'
@@ -117,10 +133,21 @@ function iso(market: number): number | null {
 // Brand checks through the intrinsic getters: a Proxy or an object faking Symbol.toStringTag or
 // `buffer` is not a typed array, and a typed array from another realm still is one.
 const TYPED_ARRAY_PROTO = Object.getPrototypeOf(Uint8Array.prototype) as object
-const TAG_OF = Object.getOwnPropertyDescriptor(TYPED_ARRAY_PROTO, Symbol.toStringTag)!.get! as (this: unknown) => string | undefined
-const BUFFER_OF = Object.getOwnPropertyDescriptor(TYPED_ARRAY_PROTO, 'buffer')!.get! as (this: unknown) => ArrayBufferLike
-const AB_LENGTH = Object.getOwnPropertyDescriptor(ArrayBuffer.prototype, 'byteLength')!.get! as (this: unknown) => number
-const SAB_LENGTH = typeof SharedArrayBuffer === 'undefined' ? null : (Object.getOwnPropertyDescriptor(SharedArrayBuffer.prototype, 'byteLength')!.get! as (this: unknown) => number)
+const TAG_OF = Object.getOwnPropertyDescriptor(TYPED_ARRAY_PROTO, Symbol.toStringTag)!.get! as (
+  this: unknown,
+) => string | undefined
+const BUFFER_OF = Object.getOwnPropertyDescriptor(TYPED_ARRAY_PROTO, 'buffer')!.get! as (
+  this: unknown,
+) => ArrayBufferLike
+const AB_LENGTH = Object.getOwnPropertyDescriptor(ArrayBuffer.prototype, 'byteLength')!.get! as (
+  this: unknown,
+) => number
+const SAB_LENGTH =
+  typeof SharedArrayBuffer === 'undefined'
+    ? null
+    : (Object.getOwnPropertyDescriptor(SharedArrayBuffer.prototype, 'byteLength')!.get! as (
+        this: unknown,
+      ) => number)
 
 function typedArrayKind(v: unknown): string | undefined {
   return TAG_OF.call(v)
@@ -144,7 +171,12 @@ function isShared(buffer: ArrayBufferLike): boolean {
  * may write it while the call runs, and what was validated must be what is used (the binding
  * copies every column for the same reason, crates/node/src/col.rs).
  */
-function typedArg<T extends Uint32Array | BigInt64Array | Uint8Array>(name: string, v: unknown, kind: string, make: (src: T) => T): T {
+function typedArg<T extends Uint32Array | BigInt64Array | Uint8Array>(
+  name: string,
+  v: unknown,
+  kind: string,
+  make: (src: T) => T,
+): T {
   if (typedArrayKind(v) !== kind) throw invalidArg(`${name} must be a ${kind}, got ${shown(v)}`)
   return isShared(BUFFER_OF.call(v)) ? make(v as T) : (v as T)
 }
@@ -181,19 +213,22 @@ function stringsArg(name: string, v: unknown): string[] {
 
 function maintArg(v: unknown): bigint[] | null {
   if (v === null || v === undefined) return null
-  if (!Array.isArray(v)) throw invalidArg(`maintAmount must be an array of bigint or null, got ${shown(v)}`)
+  if (!Array.isArray(v))
+    throw invalidArg(`maintAmount must be an array of bigint or null, got ${shown(v)}`)
   const n = v.length
   const out = new Array<bigint>(n)
   for (let i = 0; i < n; i++) {
     const x: unknown = v[i]
-    if (typeof x !== 'bigint') throw invalidArg(`maintAmount[${i}] must be a bigint, got ${shown(x)}`)
+    if (typeof x !== 'bigint')
+      throw invalidArg(`maintAmount[${i}] must be a bigint, got ${shown(x)}`)
     out[i] = x
   }
   return out
 }
 
 function objectArg(name: string, v: unknown): Record<string, unknown> {
-  if (typeof v !== 'object' || v === null || Array.isArray(v)) throw invalidArg(`${name} must be an object, got ${shown(v)}`)
+  if (typeof v !== 'object' || v === null || Array.isArray(v))
+    throw invalidArg(`${name} must be an object, got ${shown(v)}`)
   return v as Record<string, unknown>
 }
 
@@ -217,8 +252,10 @@ function marketInitArg(v: unknown): MarketInit {
   out.mark = bigintArg('mark', o.mark)
   if (maint !== null) out.maintAmount = maint
   // Optional market terms (SPEC §2.5, §5.4): absent or null means the default, as in the binding.
-  if (o.tickSize !== undefined && o.tickSize !== null) out.tickSize = bigintArg('tickSize', o.tickSize)
-  if (o.settleAsset !== undefined && o.settleAsset !== null) out.settleAsset = stringArg('settleAsset', o.settleAsset)
+  if (o.tickSize !== undefined && o.tickSize !== null)
+    out.tickSize = bigintArg('tickSize', o.tickSize)
+  if (o.settleAsset !== undefined && o.settleAsset !== null)
+    out.settleAsset = stringArg('settleAsset', o.settleAsset)
   return out
 }
 
@@ -247,7 +284,14 @@ const I64S = bigintsArg as ArgCheck
 const U8S = u8sArg as ArgCheck
 const STR = stringArg as ArgCheck
 const STRS = stringsArg as ArgCheck
-const POSITION_COLUMNS: Array<[string, ArgCheck]> = [['account', U32S], ['market', U32S], ['qty', I64S], ['price', I64S], ['isolatedMargin', I64S], ['flags', U8S]]
+const POSITION_COLUMNS: Array<[string, ArgCheck]> = [
+  ['account', U32S],
+  ['market', U32S],
+  ['qty', I64S],
+  ['price', I64S],
+  ['isolatedMargin', I64S],
+  ['flags', U8S],
+]
 
 /**
  * The argument conversions of every CoreEngine method, in parameter order: one table, one
@@ -257,15 +301,30 @@ const POSITION_COLUMNS: Array<[string, ArgCheck]> = [['account', U32S], ['market
  */
 export const CORE_ARGS: Partial<Record<keyof CoreEngine, Array<[string, ArgCheck]>>> = {
   addMarket: [['spec', (_n, v) => marketInitArg(v)]],
-  setMarks: [['markets', U32S], ['marks', I64S]],
-  addAccounts: [['ids', STRS], ['balances', I64S]],
+  setMarks: [
+    ['markets', U32S],
+    ['marks', I64S],
+  ],
+  addAccounts: [
+    ['ids', STRS],
+    ['balances', I64S],
+  ],
   addAccountsWithPositions: [['ids', STRS], ['balances', I64S], ...POSITION_COLUMNS],
-  setBalances: [['accounts', U32S], ['balances', I64S]],
+  setBalances: [
+    ['accounts', U32S],
+    ['balances', I64S],
+  ],
   removeAccounts: [['accounts', U32S]],
   setPositions: POSITION_COLUMNS,
   sweep: [['warningPpm', optBig]],
-  sweepParallel: [['warningPpm', optBig], ['threads', U32]],
-  sweepAsync: [['warningPpm', optBig], ['threads', U32]],
+  sweepParallel: [
+    ['warningPpm', optBig],
+    ['threads', U32],
+  ],
+  sweepAsync: [
+    ['warningPpm', optBig],
+    ['threads', U32],
+  ],
   accountRows: [['accounts', optU32s]],
   balances: [['accounts', U32S]],
   positionRisks: [['accounts', optU32s]],
@@ -273,22 +332,71 @@ export const CORE_ARGS: Partial<Record<keyof CoreEngine, Array<[string, ArgCheck
   accountId: [['index', U32]],
   marketIndex: [['symbol', STR]],
   configureWaterfall: [['config', (_n, v) => waterfallInitArg(v)]],
-  depositFund: [['amount', BIG], ['now', BIG]],
-  runWaterfall: [['model', U32], ['ppmPerLot', BIG], ['capPpm', BIG], ['now', BIG]],
-  planLiquidation: [['account', U32], ['isolatedMarket', U32]],
-  settleLiquidationFill: [['account', U32], ['isolatedMarket', U32], ['market', U32], ['qty', BIG], ['price', BIG]],
-  takeOver: [['account', U32], ['isolatedMarket', U32]],
-  settleEngineFill: [['market', U32], ['qty', BIG], ['price', BIG]],
+  depositFund: [
+    ['amount', BIG],
+    ['now', BIG],
+  ],
+  runWaterfall: [
+    ['model', U32],
+    ['ppmPerLot', BIG],
+    ['capPpm', BIG],
+    ['now', BIG],
+  ],
+  planLiquidation: [
+    ['account', U32],
+    ['isolatedMarket', U32],
+  ],
+  settleLiquidationFill: [
+    ['account', U32],
+    ['isolatedMarket', U32],
+    ['market', U32],
+    ['qty', BIG],
+    ['price', BIG],
+  ],
+  takeOver: [
+    ['account', U32],
+    ['isolatedMarket', U32],
+  ],
+  settleEngineFill: [
+    ['market', U32],
+    ['qty', BIG],
+    ['price', BIG],
+  ],
   autoDeleverage: [['market', U32]],
-  socialiseLoss: [['market', U32], ['amount', BIG], ['beneficiary', U32]],
-  settleFunding: [['market', U32], ['rate', BIG]],
+  socialiseLoss: [
+    ['market', U32],
+    ['amount', BIG],
+    ['beneficiary', U32],
+  ],
+  settleFunding: [
+    ['market', U32],
+    ['rate', BIG],
+  ],
   events: [['fromSeq', BIG]],
   trimEvents: [['beforeSeq', BIG]],
   enginePosition: [['market', U32]],
-  adlQueue: [['market', U32], ['side', i32Arg as ArgCheck], ['ranking', U32]],
-  planDeleveraging: [['account', U32], ['kind', U32], ['targetPpm', BIG], ['market', U32], ['feeRate', BIG]],
-  updateMarks: [['markets', U32S], ['marks', I64S]],
-  applyFills: [['account', U32S], ['market', U32S], ['qty', I64S], ['price', I64S]],
+  adlQueue: [
+    ['market', U32],
+    ['side', i32Arg as ArgCheck],
+    ['ranking', U32],
+  ],
+  planDeleveraging: [
+    ['account', U32],
+    ['kind', U32],
+    ['targetPpm', BIG],
+    ['market', U32],
+    ['feeRate', BIG],
+  ],
+  updateMarks: [
+    ['markets', U32S],
+    ['marks', I64S],
+  ],
+  applyFills: [
+    ['account', U32S],
+    ['market', U32S],
+    ['qty', I64S],
+    ['price', I64S],
+  ],
 }
 
 /** The converted arguments of a CoreEngine call (copies where the input could change under it). */
@@ -447,7 +555,13 @@ interface PositionRisk {
 }
 
 /** Receives each isolated row: exact `r`, or null with exact number equity/MM known not to fail. */
-type IsolatedSink = (account: number, market: number, r: MarginRow | null, eq: number, mm: number) => void
+type IsolatedSink = (
+  account: number,
+  market: number,
+  r: MarginRow | null,
+  eq: number,
+  mm: number,
+) => void
 
 /** Cross totals of every account (Σ uPnL, Σ MM over cross positions). */
 interface Totals {
@@ -471,7 +585,10 @@ export function checkId(id: string): void {
 
 function checkLengths(what: string, lens: number[]): void {
   if (lens.some((l) => l !== lens[0])) {
-    throw new DeleverageError(ErrorCode.LengthMismatch, `${what}: columns differ in length [${lens.join(', ')}]`)
+    throw new DeleverageError(
+      ErrorCode.LengthMismatch,
+      `${what}: columns differ in length [${lens.join(', ')}]`,
+    )
   }
 }
 
@@ -481,7 +598,13 @@ function exactF(x: bigint): number {
   return x < SAFE_BIG && x > -SAFE_BIG ? Number(x) : NaN
 }
 
-function marginRow(account: number, market: number, equity: bigint, mm: bigint, hasPositions: boolean): MarginRow {
+function marginRow(
+  account: number,
+  market: number,
+  equity: bigint,
+  mm: bigint,
+  hasPositions: boolean,
+): MarginRow {
   const eq = toI64(equity, 'equity (does not fit i64)')
   const maintenanceMargin = toI64(mm, 'maintenance margin (does not fit i64)')
   // Saturates at i64::MAX ppm, as the core does.
@@ -502,22 +625,47 @@ function marginRow(account: number, market: number, equity: bigint, mm: bigint, 
 
 /** MarginRow::overflowed: the row of a scope whose equity or MM leaves i64. */
 function overflowRow(account: number, market: number): MarginRow {
-  return { account, market, equity: 0n, maintenanceMargin: 0n, marginRatioPpm: -1n, liquidatable: false, equityF: 0, maintenanceMarginF: 0, overflow: true }
+  return {
+    account,
+    market,
+    equity: 0n,
+    maintenanceMargin: 0n,
+    marginRatioPpm: -1n,
+    liquidatable: false,
+    equityF: 0,
+    maintenanceMarginF: 0,
+    overflow: true,
+  }
 }
 
 const fitsI64 = (x: bigint): boolean => x <= I64_MAX && x >= -I64_MAX - 1n
 
 /** margin_row_or_overflow: one scope's numbers never stop the others' rows (SPEC §5.5). */
-function marginRowOrOverflow(account: number, market: number, equity: bigint, mm: bigint, hasPositions: boolean): MarginRow {
-  return fitsI64(equity) && fitsI64(mm) ? marginRow(account, market, equity, mm, hasPositions) : overflowRow(account, market)
+function marginRowOrOverflow(
+  account: number,
+  market: number,
+  equity: bigint,
+  mm: bigint,
+  hasPositions: boolean,
+): MarginRow {
+  return fitsI64(equity) && fitsI64(mm)
+    ? marginRow(account, market, equity, mm, hasPositions)
+    : overflowRow(account, market)
 }
 
 /** marginRow for exact number equity and MM that passed rowSafeF (so it cannot fail). */
-function marginRowF(account: number, market: number, eq: number, mm: number, hasPositions: boolean): MarginRow {
+function marginRowF(
+  account: number,
+  market: number,
+  eq: number,
+  mm: number,
+  hasPositions: boolean,
+): MarginRow {
   let ratio = -1n
   if (eq > 0) {
     const p = mm * 1e6
-    ratio = Math.abs(p) < SAFE ? BigInt(ceilDivF(p, eq)) : divCeil(BigInt(mm) * RATIO_SCALE, BigInt(eq))
+    ratio =
+      Math.abs(p) < SAFE ? BigInt(ceilDivF(p, eq)) : divCeil(BigInt(mm) * RATIO_SCALE, BigInt(eq))
   }
   return {
     account,
@@ -604,7 +752,8 @@ export class JsEngine implements CoreEngine {
 
   private market(m: number): Market {
     const mk = this.markets[m]
-    if (mk === undefined) throw new DeleverageError(ErrorCode.UnknownMarket, `no market with index ${m}`)
+    if (mk === undefined)
+      throw new DeleverageError(ErrorCode.UnknownMarket, `no market with index ${m}`)
     return mk
   }
 
@@ -631,7 +780,8 @@ export class JsEngine implements CoreEngine {
   /** The id of any account index ever given out, removed accounts included (events name them). */
   accountId(index: number): string {
     const a = u32Arg('index', index)
-    if (a >= this.accountsLen) throw new DeleverageError(ErrorCode.UnknownAccount, `no account with index ${a}`)
+    if (a >= this.accountsLen)
+      throw new DeleverageError(ErrorCode.UnknownAccount, `no account with index ${a}`)
     return this.ids[a] as string
   }
 
@@ -654,8 +804,14 @@ export class JsEngine implements CoreEngine {
     const imr = bigintsArg('imr', init.imr)
     const maint = maintArg(init.maintAmount)
     const mark = bigintArg('mark', init.mark)
-    const tickSize = init.tickSize === undefined || init.tickSize === null ? undefined : bigintArg('tickSize', init.tickSize)
-    const settleAsset = init.settleAsset === undefined || init.settleAsset === null ? null : stringArg('settleAsset', init.settleAsset)
+    const tickSize =
+      init.tickSize === undefined || init.tickSize === null
+        ? undefined
+        : bigintArg('tickSize', init.tickSize)
+    const settleAsset =
+      init.settleAsset === undefined || init.settleAsset === null
+        ? null
+        : stringArg('settleAsset', init.settleAsset)
     if (kind > 1) throw invalidArg(`market kind must be 0 (linear) or 1 (inverse), got ${kind}`)
     if (basis > 1) throw invalidArg(`margin basis must be 0 (mark) or 1 (entry), got ${basis}`)
     if (form > 1) throw invalidArg(`tier form must be 0 (deduction) or 1 (step), got ${form}`)
@@ -749,7 +905,10 @@ export class JsEngine implements CoreEngine {
         throw withContext(e, `row ${i}`)
       }
       if (this.accountById.has(id) || seen.has(id)) {
-        throw new DeleverageError(ErrorCode.DuplicateAccount, `row ${i}: account ${id} already exists`)
+        throw new DeleverageError(
+          ErrorCode.DuplicateAccount,
+          `row ${i}: account ${id} already exists`,
+        )
       }
       seen.add(id)
     }
@@ -814,7 +973,10 @@ export class JsEngine implements CoreEngine {
       const a = account[i] as number
       if (a >= n) {
         this.truncateAccounts(first)
-        throw new DeleverageError(ErrorCode.UnknownAccount, `row ${i}: account ${a} is not in the batch of ${n} accounts`)
+        throw new DeleverageError(
+          ErrorCode.UnknownAccount,
+          `row ${i}: account ${a} is not in the batch of ${n} accounts`,
+        )
       }
       absolute[i] = first + a
     }
@@ -854,7 +1016,11 @@ export class JsEngine implements CoreEngine {
       } catch (e) {
         throw withContext(e, `row ${i}`)
       }
-      if (seen.has(a)) throw new DeleverageError(ErrorCode.DuplicateAccount, `row ${i}: account index ${a} listed twice`)
+      if (seen.has(a))
+        throw new DeleverageError(
+          ErrorCode.DuplicateAccount,
+          `row ${i}: account index ${a} listed twice`,
+        )
       seen.add(a)
     }
     for (let i = 0; i < accounts.length; i++) {
@@ -878,7 +1044,10 @@ export class JsEngine implements CoreEngine {
         throw withContext(e, `row ${i}`)
       }
       if (seen.has(a)) {
-        throw new DeleverageError(ErrorCode.DuplicateAccount, `row ${i}: account index ${a} listed twice`)
+        throw new DeleverageError(
+          ErrorCode.DuplicateAccount,
+          `row ${i}: account index ${a} listed twice`,
+        )
       }
       seen.add(a)
     }
@@ -977,7 +1146,14 @@ export class JsEngine implements CoreEngine {
     isolatedMargin = bigintsArg('isolatedMargin', isolatedMargin)
     flags = u8sArg('flags', flags)
     const n = account.length
-    checkLengths('setPositions', [n, market.length, qty.length, price.length, isolatedMargin.length, flags.length])
+    checkLengths('setPositions', [
+      n,
+      market.length,
+      qty.length,
+      price.length,
+      isolatedMargin.length,
+      flags.length,
+    ])
     const staged = new BigInt64Array(n) // cost (the isolated margin is the row's own)
     const seen = new PairSet(n)
     for (let i = 0; i < n; i++) {
@@ -1011,13 +1187,20 @@ export class JsEngine implements CoreEngine {
         // The position's value must fit i64 atoms at some price, and an entry row's at its entry
         // (SPEC §2.3). The fast path proves both for an in-range entry; otherwise compute the domain.
         const proven =
-          (f & FLAG_COST_BASIS) === 0 && fastPathsEnabled() && p >= 1n && p <= PRICE_MAX_TICKS && entryInDomainF(mk, Number(q), Number(p))
+          (f & FLAG_COST_BASIS) === 0 &&
+          fastPathsEnabled() &&
+          p >= 1n &&
+          p <= PRICE_MAX_TICKS &&
+          entryInDomainF(mk, Number(q), Number(p))
         let lo = 0n
         let hi = 0n
         if (!proven) {
           ;[lo, hi] = domain(mk, q, 0)
           if (lo > hi) {
-            throw new DeleverageError(ErrorCode.Overflow, `position of ${q} lots is worth more than i64 atoms at every price`)
+            throw new DeleverageError(
+              ErrorCode.Overflow,
+              `position of ${q} lots is worth more than i64 atoms at every price`,
+            )
           }
         }
         let cost: bigint
@@ -1035,7 +1218,10 @@ export class JsEngine implements CoreEngine {
         } else {
           checkPrice(p, 'entry')
           if (!proven && (p < lo || p > hi)) {
-            throw new DeleverageError(ErrorCode.Overflow, `position of ${q} lots at ${p} ticks is worth more than i64 atoms`)
+            throw new DeleverageError(
+              ErrorCode.Overflow,
+              `position of ${q} lots at ${p} ticks is worth more than i64 atoms`,
+            )
           }
           cost = mk.costBasis(q, p)
           if (cost === 0n) {
@@ -1048,10 +1234,16 @@ export class JsEngine implements CoreEngine {
         const im = isolatedMargin[i] as bigint
         const isolated = (f & FLAG_ISOLATED) !== 0
         if (isolated && im < 0n) {
-          throw new DeleverageError(ErrorCode.InvalidAmount, `isolated margin must not be negative, got ${im}`)
+          throw new DeleverageError(
+            ErrorCode.InvalidAmount,
+            `isolated margin must not be negative, got ${im}`,
+          )
         }
         if (!isolated && im !== 0n) {
-          throw new DeleverageError(ErrorCode.InvalidAmount, `a cross position takes no isolated margin, got ${im}`)
+          throw new DeleverageError(
+            ErrorCode.InvalidAmount,
+            `a cross position takes no isolated margin, got ${im}`,
+          )
         }
         staged[i] = cost
       } catch (e) {
@@ -1100,7 +1292,13 @@ export class JsEngine implements CoreEngine {
    * uPnL and MM of slot s of market mi at the current mark, exact. `fu`/`fm` are the fast-path
    * results (NaN when not exact); the reference computes the rest, uPnL first as in Rust.
    */
-  private exactUpnlMm(mi: number, s: number, fu: number, fm: number, ctx: (e: unknown) => unknown): [bigint, bigint] {
+  private exactUpnlMm(
+    mi: number,
+    s: number,
+    fu: number,
+    fm: number,
+    ctx: (e: unknown) => unknown,
+  ): [bigint, bigint] {
     const mk = this.markets[mi] as Market
     const col = this.positions[mi] as MarketPositions
     const q = BigInt(col.qty[s] as number)
@@ -1158,7 +1356,8 @@ export class JsEngine implements CoreEngine {
               continue
             }
           }
-          const ctx = (e: unknown): unknown => withContext(e, `account ${this.ids[a]}, market ${mk.symbol}`)
+          const ctx = (e: unknown): unknown =>
+            withContext(e, `account ${this.ids[a]}, market ${mk.symbol}`)
           const [u, m] = this.exactUpnlMm(mi, s, fu, fm, ctx)
           let row: MarginRow
           try {
@@ -1185,7 +1384,8 @@ export class JsEngine implements CoreEngine {
           u = BigInt(fu)
           m = BigInt(fm)
         } else {
-          const ctx = (e: unknown): unknown => withContext(e, `account ${this.ids[a]}, market ${mk.symbol}`)
+          const ctx = (e: unknown): unknown =>
+            withContext(e, `account ${this.ids[a]}, market ${mk.symbol}`)
           ;[u, m] = this.exactUpnlMm(mi, s, fu, fm, ctx)
         }
         if (big[a] === 0) {
@@ -1262,7 +1462,13 @@ export class JsEngine implements CoreEngine {
    * Row j of `out` (equity, MM, ratio, liquidatable, status): account_rows for account a, with its
    * errors; equity or MM outside i64 is an OVERFLOW row when `orOverflow`, else cross_row's error.
    */
-  private writeCrossRow(a: number, out: MarginColumns, j: number, fast: boolean, orOverflow: boolean): void {
+  private writeCrossRow(
+    a: number,
+    out: MarginColumns,
+    j: number,
+    fast: boolean,
+    orOverflow: boolean,
+  ): void {
     out.status[j] = 0
     const refs = this.refs[a]
     const np = refs === undefined ? 0 : refs.length >> 1
@@ -1301,8 +1507,16 @@ export class JsEngine implements CoreEngine {
       }
       try {
         // Rust order: uPnL, its sum, MM, its sum.
-        bu = add(bu, pu === pu ? BigInt(pu) : mk.upnl(BigInt(q), col.cost[s] as bigint), 'account uPnL')
-        bm = add(bm, pm === pm ? BigInt(pm) : mk.maintenanceMargin(BigInt(q), col.cost[s] as bigint), 'account maintenance margin')
+        bu = add(
+          bu,
+          pu === pu ? BigInt(pu) : mk.upnl(BigInt(q), col.cost[s] as bigint),
+          'account uPnL',
+        )
+        bm = add(
+          bm,
+          pm === pm ? BigInt(pm) : mk.maintenanceMargin(BigInt(q), col.cost[s] as bigint),
+          'account maintenance margin',
+        )
       } catch (e) {
         throw withContext(e, `account ${this.ids[a]}`)
       }
@@ -1324,7 +1538,9 @@ export class JsEngine implements CoreEngine {
     let r: MarginRow
     try {
       const eq = add(this.balance[a] as bigint, bu, 'equity')
-      r = orOverflow ? marginRowOrOverflow(a, CROSS, eq, bm, hasCross) : marginRow(a, CROSS, eq, bm, hasCross)
+      r = orOverflow
+        ? marginRowOrOverflow(a, CROSS, eq, bm, hasCross)
+        : marginRow(a, CROSS, eq, bm, hasCross)
     } catch (e) {
       throw withContext(e, `account ${this.ids[a]}`)
     }
@@ -1373,7 +1589,10 @@ export class JsEngine implements CoreEngine {
   }
 
   sweep(warningPpm: bigint | null): MarginColumns {
-    const w = warningPpm === null || warningPpm === undefined ? null : i64Of(bigintArg('warningPpm', warningPpm), 'warningPpm')
+    const w =
+      warningPpm === null || warningPpm === undefined
+        ? null
+        : i64Of(bigintArg('warningPpm', warningPpm), 'warningPpm')
     if (w !== null && w <= 0n) {
       throw invalidArg(`warning ratio must be positive, got ${w} ppm`)
     }
@@ -1447,7 +1666,8 @@ export class JsEngine implements CoreEngine {
     const numeric = ae === ae && be === be && am === am && bm === bm
     const ap = ae === ae ? ae > 0 : a.equity > 0n
     const bp = be === be ? be > 0 : b.equity > 0n
-    if (!ap && !bp) c = ae === ae && be === be ? (ae < be ? -1 : ae > be ? 1 : 0) : cmpBig(a.equity, b.equity)
+    if (!ap && !bp)
+      c = ae === ae && be === be ? (ae < be ? -1 : ae > be ? 1 : 0) : cmpBig(a.equity, b.equity)
     else if (!ap) c = -1
     else if (!bp) c = 1
     else {
@@ -1466,7 +1686,8 @@ export class JsEngine implements CoreEngine {
     if (c !== 0) return c
     c = cmpBytes(this.ids[a.account] as string, this.ids[b.account] as string)
     if (c !== 0) return c
-    const sym = (r: MarginRow): string => (r.market === CROSS ? '' : (this.markets[r.market] as Market).symbol)
+    const sym = (r: MarginRow): string =>
+      r.market === CROSS ? '' : (this.markets[r.market] as Market).symbol
     return cmpBytes(sym(a), sym(b))
   }
 
@@ -1588,7 +1809,6 @@ export class JsEngine implements CoreEngine {
     }
   }
 
-
   // ---------------------------------------------------------------------------------------------
   // The liquidation watch (watch.rs, SPEC §14) and batched fills (fills.rs, SPEC §15).
 
@@ -1627,7 +1847,8 @@ export class JsEngine implements CoreEngine {
     if (!this.watch.isBuilt()) this.watch.build()
     this.watch.refresh()
     const rows: MarginRow[] = []
-    for (const [a, m] of this.watch.liq.sorted()) rows.push(m === CROSS ? this.crossRowOf(a) : this.isolatedRowOf(a, m))
+    for (const [a, m] of this.watch.liq.sorted())
+      rows.push(m === CROSS ? this.crossRowOf(a) : this.isolatedRowOf(a, m))
     rows.sort((x, y) => this.worseFirst(x, y))
     // Then the scopes that overflow, as the sweep lists them.
     const over = this.watch.over.sorted().map(([a, m]) => overflowRow(a, m))
@@ -1678,7 +1899,12 @@ export class JsEngine implements CoreEngine {
    * the position's side it closes first (SPEC §8.1), the rest opens or increases at the price
    * (SPEC §3.1); validated whole before anything changes.
    */
-  applyFills(account: Uint32Array, market: Uint32Array, qty: BigInt64Array, price: BigInt64Array): void {
+  applyFills(
+    account: Uint32Array,
+    market: Uint32Array,
+    qty: BigInt64Array,
+    price: BigInt64Array,
+  ): void {
     account = u32sArg('account', account)
     market = u32sArg('market', market)
     qty = bigintsArg('qty', qty)
@@ -1706,7 +1932,11 @@ export class JsEngine implements CoreEngine {
         throw withContext(e, `row ${i}`)
       }
       try {
-        if (dq === 0n) throw new DeleverageError(ErrorCode.InvalidQuantity, 'a fill must trade a non-zero quantity')
+        if (dq === 0n)
+          throw new DeleverageError(
+            ErrorCode.InvalidQuantity,
+            'a fill must trade a non-zero quantity',
+          )
         checkQty(dq, 'qty')
         checkPrice(p, 'fill price')
         const key = `${a}:${m}`
@@ -1716,7 +1946,12 @@ export class JsEngine implements CoreEngine {
           const s = this.slotOf(a, m)
           if (s >= 0) {
             const col = this.positions[m] as MarketPositions
-            cur = [BigInt(col.qty[s] as number), col.cost[s] as bigint, col.isolated[s] === 1, col.isolatedMargin[s] as bigint]
+            cur = [
+              BigInt(col.qty[s] as number),
+              col.cost[s] as bigint,
+              col.isolated[s] === 1,
+              col.isolatedMargin[s] as bigint,
+            ]
           } else {
             cur = [0n, 0n, false, 0n]
           }
@@ -1749,7 +1984,9 @@ export class JsEngine implements CoreEngine {
           // A position opens: the account's other positions, as the batch leaves them so far,
           // must settle in this market's asset.
           const held = (o: number): boolean => o !== m && (pos.get(`${a}:${o}`)?.[0] ?? 1n) !== 0n
-          const others = this.heldMarkets(a).filter(held).concat((opened.get(a) ?? []).filter(held))
+          const others = this.heldMarkets(a)
+            .filter(held)
+            .concat((opened.get(a) ?? []).filter(held))
           const other = firstOther(this.markets, m, others)
           if (other >= 0) throw mismatch(this.markets, this.ids[a] as string, m, other)
           const l = opened.get(a)
@@ -1762,11 +1999,17 @@ export class JsEngine implements CoreEngine {
           checkQty(nq, 'position qty after the fill')
           const [lo, hi] = domain(mk, nq, 0)
           if (p < lo || p > hi) {
-            throw new DeleverageError(ErrorCode.Overflow, `position of ${nq} lots at ${p} ticks is worth more than i64 atoms`)
+            throw new DeleverageError(
+              ErrorCode.Overflow,
+              `position of ${nq} lots at ${p} ticks is worth more than i64 atoms`,
+            )
           }
           const dc = mk.costBasis(rest, p)
           if (q === 0n && dc === 0n) {
-            throw new DeleverageError(ErrorCode.InvalidQuantity, `position of ${rest} lots at ${p} ticks is worth less than one atom`)
+            throw new DeleverageError(
+              ErrorCode.InvalidQuantity,
+              `position of ${rest} lots at ${p} ticks is worth less than one atom`,
+            )
           }
           c = toI64(add(c, dc, 'cost basis'), 'cost basis (does not fit i64)')
           q = nq
@@ -1854,20 +2097,25 @@ export class JsEngine implements CoreEngine {
       crossState: (a) => {
         const out = this.rowScratch
         this.writeCrossRow(a, out, 0, fastPathsEnabled(), true)
-        return out.status[0] === 1 ? null : [out.equity[0] as bigint, out.maintenanceMargin[0] as bigint]
+        return out.status[0] === 1
+          ? null
+          : [out.equity[0] as bigint, out.maintenanceMargin[0] as bigint]
       },
       liquidatableRows: () => {
         // OVERFLOW rows are never liquidated (SPEC §5.5).
         const r = this.sweep(null)
         const rows: Array<[number, number]> = []
-        for (let i = 0; i < r.account.length; i++) if (r.status[i] === 0) rows.push([r.account[i] as number, r.market[i] as number])
+        for (let i = 0; i < r.account.length; i++)
+          if (r.status[i] === 0) rows.push([r.account[i] as number, r.market[i] as number])
         return rows
       },
       collateralTotal: () => {
         let t = 0n
-        for (let a = 0; a < this.accountsLen; a++) if (this.alive[a] === 1) t += this.balance[a] as bigint
+        for (let a = 0; a < this.accountsLen; a++)
+          if (this.alive[a] === 1) t += this.balance[a] as bigint
         for (const col of this.positions) {
-          for (let s = 0; s < col.len; s++) if (col.isolated[s] === 1) t += col.isolatedMargin[s] as bigint
+          for (let s = 0; s < col.len; s++)
+            if (col.isolated[s] === 1) t += col.isolatedMargin[s] as bigint
         }
         return t
       },
@@ -1881,7 +2129,8 @@ export class JsEngine implements CoreEngine {
         // or as the beneficiary of a socialised loss): the watch re-checks exactly those.
         const ev = this.wf.events
         for (let i = this.txnFirstEvent; i < ev.len; i++) {
-          for (const x of [ev.account[i] as number, ev.counterparty[i] as number]) if (x !== CROSS) this.watch.touch(x)
+          for (const x of [ev.account[i] as number, ev.counterparty[i] as number])
+            if (x !== CROSS) this.watch.touch(x)
         }
       },
       rollbackUndo: () => {
@@ -1919,7 +2168,16 @@ export class JsEngine implements CoreEngine {
     const triggerPpm = bigintArg('triggerPpm', config.triggerPpm)
     const stopPpm = bigintArg('stopPpm', config.stopPpm)
     const window = bigintArg('window', config.window)
-    const c: WaterfallConfig = { feeRate: 0n, bufferRate: 0n, ranking: 0, adlAtMark, policy: Exhausted, triggerPpm: 0n, stopPpm: 0n, window: 0n }
+    const c: WaterfallConfig = {
+      feeRate: 0n,
+      bufferRate: 0n,
+      ranking: 0,
+      adlAtMark,
+      policy: Exhausted,
+      triggerPpm: 0n,
+      stopPpm: 0n,
+      window: 0n,
+    }
     if (policy === 1) {
       c.policy = Drawdown
       c.triggerPpm = i64Of(triggerPpm, 'triggerPpm')
@@ -1973,7 +2231,13 @@ export class JsEngine implements CoreEngine {
     }
   }
 
-  settleLiquidationFill(account: number, isolatedMarket: number, market: number, qty: bigint, price: bigint): void {
+  settleLiquidationFill(
+    account: number,
+    isolatedMarket: number,
+    market: number,
+    qty: bigint,
+    price: bigint,
+  ): void {
     const a = u32Arg('account', account)
     const im = u32Arg('isolatedMarket', isolatedMarket)
     const m = u32Arg('market', market)
@@ -2018,7 +2282,8 @@ export class JsEngine implements CoreEngine {
   events(fromSeq: bigint): EventColumns {
     const from = u64Of(bigintArg('fromSeq', fromSeq), 'fromSeq')
     const ev = this.wf.events
-    const lo = from <= BigInt(ev.base) ? 0 : from < BigInt(ev.next) ? Number(from) - ev.base : ev.len
+    const lo =
+      from <= BigInt(ev.base) ? 0 : from < BigInt(ev.next) ? Number(from) - ev.base : ev.len
     const n = ev.len - lo
     const seq = new BigInt64Array(n)
     for (let i = 0; i < n; i++) seq[i] = BigInt(ev.base + lo + i)
@@ -2033,7 +2298,6 @@ export class JsEngine implements CoreEngine {
       amount: ev.amount.slice(lo, ev.len),
     }
   }
-
 
   ledger(): Ledger {
     const w = this.wf
@@ -2087,7 +2351,13 @@ export class JsEngine implements CoreEngine {
    * Smallest reductions reaching a target: kind 0 margin ratio, 1 leverage (ppm), 2 distance of
    * `market`'s liquidation price from mark (ppm).
    */
-  planDeleveraging(account: number, kind: number, targetPpm: bigint, market: number, feeRate: bigint): DeleveragePlanColumns {
+  planDeleveraging(
+    account: number,
+    kind: number,
+    targetPpm: bigint,
+    market: number,
+    feeRate: bigint,
+  ): DeleveragePlanColumns {
     const a = u32Arg('account', account)
     const k = u32Arg('kind', kind)
     bigintArg('targetPpm', targetPpm)
@@ -2095,7 +2365,9 @@ export class JsEngine implements CoreEngine {
     bigintArg('feeRate', feeRate)
     const ppm = i64Of(targetPpm, 'targetPpm')
     if (k > 2) {
-      throw invalidArg(`target kind must be 0 (margin ratio), 1 (leverage) or 2 (liquidation distance), got ${k}`)
+      throw invalidArg(
+        `target kind must be 0 (margin ratio), 1 (leverage) or 2 (liquidation distance), got ${k}`,
+      )
     }
     const target: DeleverageTarget = { kind: k, ppm, market: m }
     const fee = i64Of(feeRate, 'feeRate')

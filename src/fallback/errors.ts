@@ -38,7 +38,9 @@ export const ApiErrorCode = {
 } as const
 
 /** Every code a DeleverageError can carry (docs/ERRORS.md lists each). */
-export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode] | (typeof ApiErrorCode)[keyof typeof ApiErrorCode]
+export type ErrorCode =
+  | (typeof ErrorCode)[keyof typeof ErrorCode]
+  | (typeof ApiErrorCode)[keyof typeof ApiErrorCode]
 
 /** Error thrown by the engine; `code` is one of the ErrorCode strings, `message` has no code prefix. */
 export class DeleverageError extends Error {
@@ -80,12 +82,24 @@ export function rustDebugStr(s: string): string {
     let cp = ch.codePointAt(0) as number
     if (cp >= 0xd800 && cp <= 0xdfff) cp = 0xfffd
     switch (cp) {
-      case 0x00: out += '\\0'; continue
-      case 0x09: out += '\\t'; continue
-      case 0x0a: out += '\\n'; continue
-      case 0x0d: out += '\\r'; continue
-      case 0x22: out += '\\"'; continue
-      case 0x5c: out += '\\\\'; continue
+      case 0x00:
+        out += '\\0'
+        continue
+      case 0x09:
+        out += '\\t'
+        continue
+      case 0x0a:
+        out += '\\n'
+        continue
+      case 0x0d:
+        out += '\\r'
+        continue
+      case 0x22:
+        out += '\\"'
+        continue
+      case 0x5c:
+        out += '\\\\'
+        continue
     }
     if (cp >= 0x20 && cp < 0x7f) {
       out += String.fromCharCode(cp)

@@ -15,7 +15,22 @@
 
 import { Linear, Mark, SAFE, type Market } from './market.js'
 import { P10F, ceilDivF, fastPathsEnabled, marginValueF, mmF, tierIndexF, upnlF } from './fast.js'
-import { Ceil, Floor, I64_MAX, PRICE_MAX_TICKS, RATE_DECIMALS, RATE_SCALE, abs, add, divCeil, divFloor, mul, pow10, ratio, sub } from './num.js'
+import {
+  Ceil,
+  Floor,
+  I64_MAX,
+  PRICE_MAX_TICKS,
+  RATE_DECIMALS,
+  RATE_SCALE,
+  abs,
+  add,
+  divCeil,
+  divFloor,
+  mul,
+  pow10,
+  ratio,
+  sub,
+} from './num.js'
 
 export interface SolvedPrice {
   /** The tick where the predicate holds while one tick better it does not (trigger price). */
@@ -47,7 +62,14 @@ export function domain(m: Market, qty: bigint, k: number): [bigint, bigint] {
   return [lo, hi]
 }
 
-export function liquidatableRef(m: Market, qty: bigint, cost: bigint, base: bigint, x: bigint, k: number): boolean {
+export function liquidatableRef(
+  m: Market,
+  qty: bigint,
+  cost: bigint,
+  base: bigint,
+  x: bigint,
+  k: number,
+): boolean {
   const g = sub(
     add(base, m.upnlAt(qty, cost, x, k), 'liquidation predicate'),
     m.maintenanceMarginAt(qty, cost, x, k),
@@ -56,7 +78,14 @@ export function liquidatableRef(m: Market, qty: bigint, cost: bigint, base: bigi
   return g <= 0n
 }
 
-export function solventRef(m: Market, qty: bigint, cost: bigint, base: bigint, x: bigint, k: number): boolean {
+export function solventRef(
+  m: Market,
+  qty: bigint,
+  cost: bigint,
+  base: bigint,
+  x: bigint,
+  k: number,
+): boolean {
   return add(base, m.upnlAt(qty, cost, x, k), 'bankruptcy predicate') >= 0n
 }
 
@@ -69,7 +98,15 @@ export function solventRef(m: Market, qty: bigint, cost: bigint, base: bigint, x
  * at x (§4.1), multiplied by a positive integer so that every term is an integer (liq.rs
  * exact_sign, which needs 256 bits for what BigInt does here).
  */
-export function exactSign(m: Market, qty: bigint, cost: bigint, base: bigint, x: bigint, k: number, withMm: boolean): number {
+export function exactSign(
+  m: Market,
+  qty: bigint,
+  cost: bigint,
+  base: bigint,
+  x: bigint,
+  k: number,
+  withMm: boolean,
+): number {
   let mmr = 0n
   let cum = 0n
   if (withMm) {
@@ -122,9 +159,16 @@ export function gridDomain(m: Market, qty: bigint): [bigint, bigint] | null {
 }
 
 /** Maximal runs of grid indices on which the maintenance tier does not change. */
-function tierSegmentsRef(m: Market, qty: bigint, cost: bigint, lo: bigint, hi: bigint): Array<[bigint, bigint]> {
+function tierSegmentsRef(
+  m: Market,
+  qty: bigint,
+  cost: bigint,
+  lo: bigint,
+  hi: bigint,
+): Array<[bigint, bigint]> {
   if (m.basis !== Mark || m.floors.length === 1) return [[lo, hi]]
-  const tierOf = (j: bigint): number => m.tierIndex(m.marginValueAt(qty, cost, j * m.tickSize, 0), 0)
+  const tierOf = (j: bigint): number =>
+    m.tierIndex(m.marginValueAt(qty, cost, j * m.tickSize, 0), 0)
   const segs: Array<[bigint, bigint]> = []
   let a = lo
   for (;;) {
@@ -137,7 +181,11 @@ function tierSegmentsRef(m: Market, qty: bigint, cost: bigint, lo: bigint, hi: b
 }
 
 /** The liquidation search of SPEC §6.1 over the runs, for predicate `pred` on grid indices. */
-function lastLiquidatable(segs: Array<[bigint, bigint]>, long: boolean, pred: (j: bigint) => boolean): bigint | null {
+function lastLiquidatable(
+  segs: Array<[bigint, bigint]>,
+  long: boolean,
+  pred: (j: bigint) => boolean,
+): bigint | null {
   if (long) {
     // A long's predicate falls as the mark rises within a tier: take the highest run where it
     // holds, and in it the last point where it holds.
@@ -159,7 +207,12 @@ function lastLiquidatable(segs: Array<[bigint, bigint]>, long: boolean, pred: (j
  * (one tier: the exact slack is monotone) on a prefix (long) or suffix (short) ending at or before
  * t; when it holds at the run's far end, a gallop from t finds the same point.
  */
-function exactLiquidationEdge(segs: Array<[bigint, bigint]>, long: boolean, t: bigint, ex: (j: bigint) => boolean): bigint | null {
+function exactLiquidationEdge(
+  segs: Array<[bigint, bigint]>,
+  long: boolean,
+  t: bigint,
+  ex: (j: bigint) => boolean,
+): bigint | null {
   const run = segs.find((r) => r[0] <= t && t <= r[1]) as [bigint, bigint]
   const far = long ? run[0] : run[1]
   if (!ex(far)) return lastLiquidatable(segs, long, ex)
@@ -168,14 +221,21 @@ function exactLiquidationEdge(segs: Array<[bigint, bigint]>, long: boolean, t: b
 
 /** From `from` (where the monotone predicate may fail) towards `to` (where it holds), by `step`:
  * the point nearest `from` where it equals `want`, doubling the stride, then bisecting. */
-function gallop(from: bigint, to: bigint, step: bigint, want: boolean, p: (x: bigint) => boolean): bigint {
+function gallop(
+  from: bigint,
+  to: bigint,
+  step: bigint,
+  want: boolean,
+  p: (x: bigint) => boolean,
+): bigint {
   if (p(from) === want) return from
   let miss = from
   let d = 1n
   for (;;) {
     let x = from + step * d
     if (step < 0n ? x < to : x > to) x = to
-    if (p(x) === want) return step < 0n ? lastWhereRef(x, miss, want, p) : lastWhereRef(miss, x, !want, p) + 1n
+    if (p(x) === want)
+      return step < 0n ? lastWhereRef(x, miss, want, p) : lastWhereRef(miss, x, !want, p) + 1n
     miss = x
     d *= 2n
   }
@@ -183,7 +243,13 @@ function gallop(from: bigint, to: bigint, step: bigint, want: boolean, p: (x: bi
 
 /** solvencyEdge on the exact predicate, found from the trigger t by a gallop (liq.rs
  * exact_solvency_edge); null when it holds at the domain's insolvent end. */
-function exactSolvencyEdge(lo: bigint, hi: bigint, long: boolean, t: bigint, ok: (j: bigint) => boolean): bigint | null {
+function exactSolvencyEdge(
+  lo: bigint,
+  hi: bigint,
+  long: boolean,
+  t: bigint,
+  ok: (j: bigint) => boolean,
+): bigint | null {
   const end = long ? lo : hi
   if (ok(end)) return null
   const step = long ? -1n : 1n
@@ -196,7 +262,17 @@ function exactSolvencyEdge(lo: bigint, hi: bigint, long: boolean, t: bigint, ok:
  * towards safety exactly when the exact slack there is < 0 (= 0: half-way, stays at e).
  * Returns the price; `t` (the trigger's grid index) when the exact predicate holds nowhere.
  */
-function nearestLiq(m: Market, qty: bigint, cost: bigint, base: bigint, segs: Array<[bigint, bigint]>, lo: bigint, hi: bigint, t: bigint, full: boolean): bigint {
+function nearestLiq(
+  m: Market,
+  qty: bigint,
+  cost: bigint,
+  base: bigint,
+  segs: Array<[bigint, bigint]>,
+  lo: bigint,
+  hi: bigint,
+  t: bigint,
+  full: boolean,
+): bigint {
   const g = m.tickSize
   const long = qty > 0n
   const ex = (j: bigint): boolean => exactSign(m, qty, cost, base, j * g, 0, true) <= 0
@@ -205,7 +281,8 @@ function nearestLiq(m: Market, qty: bigint, cost: bigint, base: bigint, segs: Ar
   if (e === null) return t * g
   const step = long ? 1n : -1n
   const inside = long ? e < hi : e > lo
-  const n = inside && exactSign(m, qty, cost, base, (10n * e + 5n * step) * g, 1, true) < 0 ? e + step : e
+  const n =
+    inside && exactSign(m, qty, cost, base, (10n * e + 5n * step) * g, 1, true) < 0 ? e + step : e
   return n * g
 }
 
@@ -213,7 +290,12 @@ function nearestLiq(m: Market, qty: bigint, cost: bigint, base: bigint, segs: Ar
  * Liquidation price of a position whose account has `base` (see module doc). null when the
  * predicate holds nowhere on the domain (a long that cannot fall far enough, say).
  */
-export function liquidationPriceRef(m: Market, qty: bigint, cost: bigint, base: bigint): SolvedPrice | null {
+export function liquidationPriceRef(
+  m: Market,
+  qty: bigint,
+  cost: bigint,
+  base: bigint,
+): SolvedPrice | null {
   if (qty === 0n) return null
   const d = gridDomain(m, qty)
   if (d === null) return null
@@ -227,7 +309,12 @@ export function liquidationPriceRef(m: Market, qty: bigint, cost: bigint, base: 
 
 /** SPEC §6.2 on grid indices: a long's lowest solvent point when the low end is not solvent and
  * the high end is (a short mirrored); null otherwise. */
-function solvencyEdge(lo: bigint, hi: bigint, long: boolean, ok: (j: bigint) => boolean): bigint | null {
+function solvencyEdge(
+  lo: bigint,
+  hi: bigint,
+  long: boolean,
+  ok: (j: bigint) => boolean,
+): bigint | null {
   if (long) {
     if (ok(lo) || !ok(hi)) return null
     return lastWhereRef(lo, hi, false, ok) + 1n
@@ -238,7 +325,16 @@ function solvencyEdge(lo: bigint, hi: bigint, long: boolean, ok: (j: bigint) => 
 
 /** Nearest bankruptcy grid point: from the exact edge e (solvent), one point worse when the exact
  * equity at the half-way point is > 0 (= 0: stays at e). */
-function nearestBk(m: Market, qty: bigint, cost: bigint, base: bigint, lo: bigint, hi: bigint, t: bigint, full: boolean): bigint {
+function nearestBk(
+  m: Market,
+  qty: bigint,
+  cost: bigint,
+  base: bigint,
+  lo: bigint,
+  hi: bigint,
+  t: bigint,
+  full: boolean,
+): bigint {
   const g = m.tickSize
   const ok = (j: bigint): boolean => exactSign(m, qty, cost, base, j * g, 0, false) >= 0
   const e = full ? solvencyEdge(lo, hi, qty > 0n, ok) : exactSolvencyEdge(lo, hi, qty > 0n, t, ok)
@@ -251,7 +347,12 @@ function nearestBk(m: Market, qty: bigint, cost: bigint, base: bigint, lo: bigin
  * Bankruptcy price: the grid point where equity is still ≥ 0 while one point worse it is < 0.
  * null when equity keeps its sign over the whole domain.
  */
-export function bankruptcyPriceRef(m: Market, qty: bigint, cost: bigint, base: bigint): SolvedPrice | null {
+export function bankruptcyPriceRef(
+  m: Market,
+  qty: bigint,
+  cost: bigint,
+  base: bigint,
+): SolvedPrice | null {
   if (qty === 0n) return null
   const d = gridDomain(m, qty)
   if (d === null) return null
@@ -331,11 +432,17 @@ class Search {
   tierOf(j: number): number {
     const x = j * this.g
     const v = marginValueF(this.m, this.qn, this.cn, x)
-    return v === v ? tierIndexF(this.m, v) : this.m.tierIndex(this.m.marginValueAt(this.qty, this.cost, BigInt(x), 0), 0)
+    return v === v
+      ? tierIndexF(this.m, v)
+      : this.m.tierIndex(this.m.marginValueAt(this.qty, this.cost, BigInt(x), 0), 0)
   }
 
   test(mode: number, x: number): boolean {
-    return mode === LIQ ? this.liq(x) : mode === SOLVENT ? this.solvent(x) : this.tierOf(x) === this.tier
+    return mode === LIQ
+      ? this.liq(x)
+      : mode === SOLVENT
+        ? this.solvent(x)
+        : this.tierOf(x) === this.tier
   }
 
   /** lastWhereRef on doubles (hi − lo > 1 keeps every midpoint an exact integer below 2^53). */
@@ -403,7 +510,12 @@ class Search {
 const search = new Search()
 const SAFE_BIG = BigInt(SAFE)
 
-export function liquidationPrice(m: Market, qty: bigint, cost: bigint, base: bigint): SolvedPrice | null {
+export function liquidationPrice(
+  m: Market,
+  qty: bigint,
+  cost: bigint,
+  base: bigint,
+): SolvedPrice | null {
   if (qty === 0n) return null
   const d = gridDomain(m, qty)
   if (d === null) return null
@@ -441,11 +553,20 @@ export function liquidationPrice(m: Market, qty: bigint, cost: bigint, base: big
   if (found < 0) return null
   const t = BigInt(found)
   const segsB: Array<[bigint, bigint]> = []
-  for (let i = 0; i < segs.length; i += 2) segsB.push([BigInt(segs[i] as number), BigInt(segs[i + 1] as number)])
-  return { conservative: t * m.tickSize, nearest: nearestLiq(m, qty, cost, base, segsB, loB, hiB, t, false) }
+  for (let i = 0; i < segs.length; i += 2)
+    segsB.push([BigInt(segs[i] as number), BigInt(segs[i + 1] as number)])
+  return {
+    conservative: t * m.tickSize,
+    nearest: nearestLiq(m, qty, cost, base, segsB, loB, hiB, t, false),
+  }
 }
 
-export function bankruptcyPrice(m: Market, qty: bigint, cost: bigint, base: bigint): SolvedPrice | null {
+export function bankruptcyPrice(
+  m: Market,
+  qty: bigint,
+  cost: bigint,
+  base: bigint,
+): SolvedPrice | null {
   if (qty === 0n) return null
   const d = gridDomain(m, qty)
   if (d === null) return null
@@ -465,5 +586,8 @@ export function bankruptcyPrice(m: Market, qty: bigint, cost: bigint, base: bigi
     if (!S.solvent(lo) || S.solvent(hi)) return null
     t = BigInt(S.lastWhere(lo, hi, true, SOLVENT))
   }
-  return { conservative: t * m.tickSize, nearest: nearestBk(m, qty, cost, base, loB, hiB, t, false) }
+  return {
+    conservative: t * m.tickSize,
+    nearest: nearestBk(m, qty, cost, base, loB, hiB, t, false),
+  }
 }

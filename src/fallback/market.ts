@@ -68,7 +68,12 @@ export const DEFAULT_LINEAR_ASSET = 'quote'
 
 /** A mark must lie on the market's price grid (SPEC §2.5); the message gives the tick size as a
  * decimal (P price decimals) and in price units. */
-export function checkOnGrid(p: bigint, tickSize: bigint, priceDecimals: number, what: string): void {
+export function checkOnGrid(
+  p: bigint,
+  tickSize: bigint,
+  priceDecimals: number,
+  what: string,
+): void {
   if (p % tickSize !== 0n) {
     throw new DeleverageError(
       ErrorCode.InvalidPrice,
@@ -89,13 +94,19 @@ export const SAFE = 2 ** 53
 
 export function checkPrice(p: bigint, what: string): void {
   if (p <= 0n || p > PRICE_MAX_TICKS) {
-    throw new DeleverageError(ErrorCode.InvalidPrice, `${what} must be within 1..=${PRICE_MAX_TICKS} ticks, got ${p}`)
+    throw new DeleverageError(
+      ErrorCode.InvalidPrice,
+      `${what} must be within 1..=${PRICE_MAX_TICKS} ticks, got ${p}`,
+    )
   }
 }
 
 export function checkQty(q: bigint, what: string): void {
   if ((q < 0n ? -q : q) > QTY_MAX_LOTS) {
-    throw new DeleverageError(ErrorCode.InvalidQuantity, `${what} must be within ±${QTY_MAX_LOTS} lots, got ${q}`)
+    throw new DeleverageError(
+      ErrorCode.InvalidQuantity,
+      `${what} must be within ±${QTY_MAX_LOTS} lots, got ${q}`,
+    )
   }
 }
 
@@ -116,7 +127,9 @@ function continuousMm(spec: MarketSpec, tiers: Tiers): boolean {
   if (spec.form !== Deduction) return false
   for (let i = 1; i < tiers.floors.length; i++) {
     // checked in Rust: a product beyond i128 is not a match
-    const derived = (tiers.floors[i] as bigint) * ((tiers.mmr[i] as bigint) - (tiers.mmr[i - 1] as bigint)) + (tiers.maint[i - 1] as bigint)
+    const derived =
+      (tiers.floors[i] as bigint) * ((tiers.mmr[i] as bigint) - (tiers.mmr[i - 1] as bigint)) +
+      (tiers.maint[i - 1] as bigint)
     if (derived > I128_MAX || derived < I128_MIN || derived !== tiers.maint[i]) return false
   }
   return true
@@ -161,7 +174,13 @@ export class Market {
   readonly cumHiF: Float64Array
   readonly cumLoF: Float64Array
 
-  private constructor(spec: MarketSpec, tiers: Tiers, quoteDecimals: number, tickSize: bigint, settleAsset: string) {
+  private constructor(
+    spec: MarketSpec,
+    tiers: Tiers,
+    quoteDecimals: number,
+    tickSize: bigint,
+    settleAsset: string,
+  ) {
     const q = quoteDecimals
     const p = spec.priceDecimals
     const d = spec.qtyDecimals
@@ -215,7 +234,8 @@ export class Market {
   /** Market::new: validate the spec (symbol, decimals, contract size, unit limits, mark, tiers). */
   static create(spec: MarketSpec, quoteDecimals: number): Market {
     const sym = spec.symbol
-    const bad = (code: ErrorCode, msg: string): DeleverageError => new DeleverageError(code, `market ${sym}: ${msg}`)
+    const bad = (code: ErrorCode, msg: string): DeleverageError =>
+      new DeleverageError(code, `market ${sym}: ${msg}`)
     if (!isValidId(sym)) {
       throw new DeleverageError(
         ErrorCode.InvalidId,
@@ -228,11 +248,20 @@ export class Market {
         `priceDecimals must be 0..=${MAX_PRICE_DECIMALS} and qtyDecimals 0..=${MAX_QTY_DECIMALS}, got ${spec.priceDecimals} and ${spec.qtyDecimals}`,
       )
     }
-    if (spec.kind === Inverse && (spec.contractSize < 1n || spec.contractSize > CONTRACT_SIZE_MAX)) {
-      throw bad(ErrorCode.InvalidArgument, `contractSize must be 1..=${CONTRACT_SIZE_MAX}, got ${spec.contractSize}`)
+    if (
+      spec.kind === Inverse &&
+      (spec.contractSize < 1n || spec.contractSize > CONTRACT_SIZE_MAX)
+    ) {
+      throw bad(
+        ErrorCode.InvalidArgument,
+        `contractSize must be 1..=${CONTRACT_SIZE_MAX}, got ${spec.contractSize}`,
+      )
     }
     if (spec.kind === Linear && spec.contractSize !== 1n) {
-      throw bad(ErrorCode.InvalidArgument, `contractSize applies to inverse markets only, got ${spec.contractSize}`)
+      throw bad(
+        ErrorCode.InvalidArgument,
+        `contractSize applies to inverse markets only, got ${spec.contractSize}`,
+      )
     }
     const q = quoteDecimals
     const p = spec.priceDecimals
@@ -253,12 +282,18 @@ export class Market {
     }
     const tickSize = spec.tickSize === undefined || spec.tickSize === 0n ? 1n : spec.tickSize
     if (tickSize < 1n || tickSize > PRICE_MAX_TICKS) {
-      throw bad(ErrorCode.InvalidArgument, `tickSize must be within 1..=${PRICE_MAX_TICKS} price units, got ${spec.tickSize}`)
+      throw bad(
+        ErrorCode.InvalidArgument,
+        `tickSize must be within 1..=${PRICE_MAX_TICKS} price units, got ${spec.tickSize}`,
+      )
     }
     let settleAsset: string
     if (spec.settleAsset !== undefined && spec.settleAsset !== null) {
       if (!isValidId(spec.settleAsset)) {
-        throw bad(ErrorCode.InvalidId, `settleAsset must be 1–64 printable ASCII characters, got ${rustDebugStr(spec.settleAsset)}`)
+        throw bad(
+          ErrorCode.InvalidId,
+          `settleAsset must be 1–64 printable ASCII characters, got ${rustDebugStr(spec.settleAsset)}`,
+        )
       }
       settleAsset = spec.settleAsset
     } else {
@@ -327,7 +362,9 @@ export class Market {
       const ac = cost < 0n ? -cost : cost
       return this.kind === Linear ? mul(ac, pow10(k), 'position value (entry)') : ac
     }
-    return this.kind === Linear ? mul(aq, x, 'position value (qty × mark)') : this.inverseValue(aq, x, k)
+    return this.kind === Linear
+      ? mul(aq, x, 'position value (qty × mark)')
+      : this.inverseValue(aq, x, k)
   }
 
   /** The tier whose floor is the highest not above `value` (value in tier units × 10^k). */
@@ -375,7 +412,12 @@ export class Market {
     const aq = qty < 0n ? -qty : qty
     if (this.kind === Linear) {
       const v = mul(aq, x, 'fee (qty × price)')
-      return scale(mul(v, rate, 'fee (value × rate)'), this.linAtomsExp - RATE_DECIMALS, round, 'fee (to atoms)')
+      return scale(
+        mul(v, rate, 'fee (value × rate)'),
+        this.linAtomsExp - RATE_DECIMALS,
+        round,
+        'fee (to atoms)',
+      )
     }
     const v = this.inverseValue(aq, x, 0)
     return scale(mul(v, rate, 'fee (value × rate)'), -RATE_DECIMALS, round, 'fee (to atoms)')
@@ -414,7 +456,8 @@ export class Market {
    */
   valueAtoms(qty: bigint, x: bigint): bigint {
     const aq = qty < 0n ? -qty : qty
-    if (this.kind === Linear) return scale(mul(aq, x, 'value'), this.linAtomsExp, Floor, 'value (to atoms)')
+    if (this.kind === Linear)
+      return scale(mul(aq, x, 'value'), this.linAtomsExp, Floor, 'value (to atoms)')
     return ratio(mul(aq, this.contractSize, 'value'), this.invValueExp, x, Floor, 'value')
   }
 
@@ -480,10 +523,14 @@ function buildTiers(spec: MarketSpec): Tiers {
       throw err(`tier ${i}: maintenance rate must be above 0 and below 1, got ${mmr}e-8`)
     }
     if (i > 0 && mmr < (spec.mmr[i - 1] as bigint)) {
-      throw err(`tier ${i}: maintenance rates must not decrease, got ${mmr}e-8 after ${spec.mmr[i - 1]}e-8`)
+      throw err(
+        `tier ${i}: maintenance rates must not decrease, got ${mmr}e-8 after ${spec.mmr[i - 1]}e-8`,
+      )
     }
     if (imr < mmr || imr > RATE_SCALE) {
-      throw err(`tier ${i}: initial rate must be within maintenance rate (${mmr}e-8) and 1, got ${imr}e-8`)
+      throw err(
+        `tier ${i}: initial rate must be within maintenance rate (${mmr}e-8) and 1, got ${imr}e-8`,
+      )
     }
     let derived = 0n
     if (i > 0) {

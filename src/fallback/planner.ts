@@ -44,7 +44,6 @@ interface Pos {
   notional: bigint
 }
 
-
 /** (equity, MM, notional) of the cross positions with `spent` taken from the balance. */
 function totals(balance: bigint, pos: readonly Pos[], spent: bigint): [bigint, bigint, bigint] {
   let e = sub(balance, spent, 'plan equity')
@@ -63,18 +62,32 @@ function spend(fees: bigint, fee: bigint, realised: bigint): bigint {
   return sub(add(fees, fee, 'plan fees'), realised, 'plan fees')
 }
 
-export function planDeleveraging(book: Book, a: number, target: DeleverageTarget, feeRate: bigint): DeleveragePlan {
+export function planDeleveraging(
+  book: Book,
+  a: number,
+  target: DeleverageTarget,
+  feeRate: bigint,
+): DeleveragePlan {
   book.account(a)
   if (!(feeRate >= 0n && feeRate < RATE_SCALE)) {
-    throw new DeleverageError(ErrorCode.InvalidArgument, `fee rate must be within 0 and 1, got ${feeRate}e-8`)
+    throw new DeleverageError(
+      ErrorCode.InvalidArgument,
+      `fee rate must be within 0 and 1, got ${feeRate}e-8`,
+    )
   }
   if ((target.kind === MarginRatio || target.kind === Leverage) && target.ppm <= 0n) {
-    throw new DeleverageError(ErrorCode.InvalidArgument, `target must be positive, got ${target.ppm} ppm`)
+    throw new DeleverageError(
+      ErrorCode.InvalidArgument,
+      `target must be positive, got ${target.ppm} ppm`,
+    )
   }
   if (target.kind === LiquidationDistance) {
     book.market(target.market)
     if (!(target.ppm >= 0n && target.ppm < 1_000_000n)) {
-      throw new DeleverageError(ErrorCode.InvalidArgument, `distance must be within 0 and 1, got ${target.ppm} ppm`)
+      throw new DeleverageError(
+        ErrorCode.InvalidArgument,
+        `distance must be within 0 and 1, got ${target.ppm} ppm`,
+      )
     }
   }
   const pos: Pos[] = []
@@ -116,7 +129,14 @@ export function planDeleveraging(book: Book, a: number, target: DeleverageTarget
       const np: Pos =
         q2 === 0n
           ? { m: p.m, q: 0n, cost: 0n, upnl: 0n, mm: 0n, notional: 0n }
-          : { m: p.m, q: q2, cost: c2, upnl: mk.upnl(q2, c2), mm: mk.maintenanceMargin(q2, c2), notional: mk.valueAtoms(q2, mk.mark) }
+          : {
+              m: p.m,
+              q: q2,
+              cost: c2,
+              upnl: mk.upnl(q2, c2),
+              mm: mk.maintenanceMargin(q2, c2),
+              notional: mk.valueAtoms(q2, mk.mark),
+            }
       return [np, realised, fee]
     }
     // Realised PnL moves into the balance; track it as part of `fees` (negated).
@@ -169,7 +189,13 @@ export function planDeleveraging(book: Book, a: number, target: DeleverageTarget
   }
 }
 
-function targetMet(book: Book, balance: bigint, pos: readonly Pos[], fees: bigint, target: DeleverageTarget): boolean {
+function targetMet(
+  book: Book,
+  balance: bigint,
+  pos: readonly Pos[],
+  fees: bigint,
+  target: DeleverageTarget,
+): boolean {
   const [e, mm, n] = totals(balance, pos, fees)
   switch (target.kind) {
     case MarginRatio:
@@ -186,10 +212,20 @@ function targetMet(book: Book, balance: bigint, pos: readonly Pos[], fees: bigin
 }
 
 /** Liquidation price of the position in `market` with the plan's positions and cash. */
-function liqAfter(book: Book, balance: bigint, pos: readonly Pos[], fees: bigint, market: number): SolvedPrice | null {
+function liqAfter(
+  book: Book,
+  balance: bigint,
+  pos: readonly Pos[],
+  fees: bigint,
+  market: number,
+): SolvedPrice | null {
   const p = pos.find((x) => x.m === market && x.q !== 0n)
   if (p === undefined) return null
   const [e, mm] = totals(balance, pos, fees)
-  const base = sub(sub(e, p.upnl, 'liquidation base'), sub(mm, p.mm, 'liquidation base'), 'liquidation base')
+  const base = sub(
+    sub(e, p.upnl, 'liquidation base'),
+    sub(mm, p.mm, 'liquidation base'),
+    'liquidation base',
+  )
   return liquidationPrice(book.markets[market] as Market, p.q, p.cost, base)
 }

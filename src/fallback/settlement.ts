@@ -14,7 +14,11 @@ export function oneAsset(markets: readonly Market[]): boolean {
 }
 
 /** The lowest-index market among `others` whose settlement asset differs from market `m`'s; -1 if none. */
-export function firstOther(markets: readonly Market[], m: number, others: Iterable<number>): number {
+export function firstOther(
+  markets: readonly Market[],
+  m: number,
+  others: Iterable<number>,
+): number {
   const asset = (markets[m] as Market).settleAsset
   let best = -1
   for (const o of others) {
@@ -23,7 +27,12 @@ export function firstOther(markets: readonly Market[], m: number, others: Iterab
   return best
 }
 
-export function mismatch(markets: readonly Market[], id: string, m: number, other: number): DeleverageError {
+export function mismatch(
+  markets: readonly Market[],
+  id: string,
+  m: number,
+  other: number,
+): DeleverageError {
   const mk = markets[m] as Market
   const ok = markets[other] as Market
   return new DeleverageError(
@@ -60,7 +69,13 @@ export function checkPositionRows(
     const m = market[i] as number
     const mine = touched.get(a) as number[]
     const before = opened.get(a) ?? []
-    const other = firstOther(markets, m, held(a).filter((o) => !mine.includes(o)).concat(before))
+    const other = firstOther(
+      markets,
+      m,
+      held(a)
+        .filter((o) => !mine.includes(o))
+        .concat(before),
+    )
     if (other >= 0) throw withContext(mismatch(markets, ids[a] as string, m, other), `row ${i}`)
     before.push(m)
     opened.set(a, before)

@@ -30,7 +30,14 @@ export interface StateView {
   ids: readonly string[]
   alive: Uint8Array
   balance: BigInt64Array
-  positions: ReadonlyArray<{ len: number; account: Uint32Array; qty: Float64Array; cost: BigInt64Array; isolated: Uint8Array; isolatedMargin: BigInt64Array }>
+  positions: ReadonlyArray<{
+    len: number
+    account: Uint32Array
+    qty: Float64Array
+    cost: BigInt64Array
+    isolated: Uint8Array
+    isolatedMargin: BigInt64Array
+  }>
   wf: Waterfall
   /** The liquidation watch's last report, (account, market) ascending (SPEC §14). */
   reported: ReadonlyArray<readonly [number, number]>
@@ -223,7 +230,8 @@ class Reader {
     this.dv = new DataView(b.buffer, b.byteOffset, b.byteLength)
   }
   private take(n: number, field: () => string): number {
-    if (this.end - this.pos < n) throw invalid(`offset ${this.pos}: ${field()}: the body ends at offset ${this.end}`)
+    if (this.end - this.pos < n)
+      throw invalid(`offset ${this.pos}: ${field()}: the body ends at offset ${this.end}`)
     const at = this.pos
     this.pos += n
     return at
@@ -301,29 +309,46 @@ export interface RestoredState {
 
 /** decode_snapshot (SPEC §12.3): every check and message as in Rust, in the same order. */
 export function decodeSnapshot(bytes: Uint8Array): RestoredState {
-  if (!(bytes instanceof Uint8Array)) throw new DeleverageError(ErrorCode.InvalidArgument, 'bytes must be a Uint8Array')
+  if (!(bytes instanceof Uint8Array))
+    throw new DeleverageError(ErrorCode.InvalidArgument, 'bytes must be a Uint8Array')
   const n = bytes.length
-  if (n < HEADER) throw new DeleverageError(ErrorCode.SnapshotTruncated, `snapshot of ${n} bytes is shorter than its ${HEADER}-byte header`)
+  if (n < HEADER)
+    throw new DeleverageError(
+      ErrorCode.SnapshotTruncated,
+      `snapshot of ${n} bytes is shorter than its ${HEADER}-byte header`,
+    )
   const head = bytes.subarray(0, 8)
   if (!head.every((x, i) => x === MAGIC_BYTES[i])) {
-    throw invalid(`not a deleverage snapshot: bytes 0..8 are ${hex(head)}, expected ${hex(MAGIC_BYTES)} ("DLVGSNAP")`)
+    throw invalid(
+      `not a deleverage snapshot: bytes 0..8 are ${hex(head)}, expected ${hex(MAGIC_BYTES)} ("DLVGSNAP")`,
+    )
   }
   const dv = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength)
   const version = dv.getUint32(8, true)
   if (version !== SNAPSHOT_FORMAT_VERSION) {
-    throw new DeleverageError(ErrorCode.SnapshotVersion, `snapshot format version ${version} (offset 8) is not supported; this engine reads version ${SNAPSHOT_FORMAT_VERSION}`)
+    throw new DeleverageError(
+      ErrorCode.SnapshotVersion,
+      `snapshot format version ${version} (offset 8) is not supported; this engine reads version ${SNAPSHOT_FORMAT_VERSION}`,
+    )
   }
   const len = dv.getBigUint64(12, true)
   const follow = BigInt(n - HEADER)
   if (follow < len + BigInt(CHECKSUM)) {
-    throw new DeleverageError(ErrorCode.SnapshotTruncated, `snapshot truncated: the header (offset 12) announces ${len} body bytes and a ${CHECKSUM}-byte checksum, ${follow} bytes follow the header`)
+    throw new DeleverageError(
+      ErrorCode.SnapshotTruncated,
+      `snapshot truncated: the header (offset 12) announces ${len} body bytes and a ${CHECKSUM}-byte checksum, ${follow} bytes follow the header`,
+    )
   }
   const end = HEADER + Number(len)
-  if (n > end + CHECKSUM) throw invalid(`${n - end - CHECKSUM} bytes after the checksum (offset ${end + CHECKSUM})`)
+  if (n > end + CHECKSUM)
+    throw invalid(`${n - end - CHECKSUM} bytes after the checksum (offset ${end + CHECKSUM})`)
   const digest = sha256(bytes.subarray(HEADER, end))
   const stored = bytes.subarray(end, end + CHECKSUM)
   if (!digest.every((x, i) => x === stored[i])) {
-    throw new DeleverageError(ErrorCode.SnapshotChecksum, `checksum mismatch (offset ${end}): the body hashes to ${hex(digest)}, the snapshot says ${hex(stored)}`)
+    throw new DeleverageError(
+      ErrorCode.SnapshotChecksum,
+      `checksum mismatch (offset ${end}): the body hashes to ${hex(digest)}, the snapshot says ${hex(stored)}`,
+    )
   }
   return decodeBody(new Reader(bytes, end))
 }
@@ -332,7 +357,14 @@ function decodeBody(r: Reader): RestoredState {
   let at = r.pos
   const q = r.u8(() => 'quoteDecimals')
   if (q > MAX_QUOTE_DECIMALS) {
-    throw refused(at, 'quoteDecimals', new DeleverageError(ErrorCode.InvalidDecimals, `quoteDecimals must be 0..=${MAX_QUOTE_DECIMALS}, got ${q}`))
+    throw refused(
+      at,
+      'quoteDecimals',
+      new DeleverageError(
+        ErrorCode.InvalidDecimals,
+        `quoteDecimals must be 0..=${MAX_QUOTE_DECIMALS}, got ${q}`,
+      ),
+    )
   }
   const markets: Market[] = []
   const symbols = new Set<string>()
@@ -343,16 +375,19 @@ function decodeBody(r: Reader): RestoredState {
     const symbol = r.id(() => f('symbol'))
     const kat = r.pos
     const kind = r.u8(() => f('kind'))
-    if (kind > 1) throw invalid(`offset ${kat}: ${f('kind')}: must be 0 (linear) or 1 (inverse), got ${kind}`)
+    if (kind > 1)
+      throw invalid(`offset ${kat}: ${f('kind')}: must be 0 (linear) or 1 (inverse), got ${kind}`)
     const priceDecimals = r.u8(() => f('priceDecimals'))
     const qtyDecimals = r.u8(() => f('qtyDecimals'))
     const contractSize = r.i64(() => f('contractSize'))
     const bat = r.pos
     const basis = r.u8(() => f('basis'))
-    if (basis > 1) throw invalid(`offset ${bat}: ${f('basis')}: must be 0 (mark) or 1 (entry), got ${basis}`)
+    if (basis > 1)
+      throw invalid(`offset ${bat}: ${f('basis')}: must be 0 (mark) or 1 (entry), got ${basis}`)
     const fat = r.pos
     const form = r.u8(() => f('form'))
-    if (form > 1) throw invalid(`offset ${fat}: ${f('form')}: must be 0 (deduction) or 1 (step), got ${form}`)
+    if (form > 1)
+      throw invalid(`offset ${fat}: ${f('form')}: must be 0 (deduction) or 1 (step), got ${form}`)
     const mark = r.i64(() => f('mark'))
     const tat = r.pos
     const tickSize = r.i64(() => f('tickSize'))
@@ -371,11 +406,28 @@ function decodeBody(r: Reader): RestoredState {
       imr.push(r.i64(() => g('imr')))
       maint.push(r.i128(() => g('maintAmount')))
     }
-    const spec: MarketSpec = { symbol, kind, priceDecimals, qtyDecimals, contractSize, basis, form, floors, mmr, imr, maintAmount: maint, mark, tickSize, settleAsset }
+    const spec: MarketSpec = {
+      symbol,
+      kind,
+      priceDecimals,
+      qtyDecimals,
+      contractSize,
+      basis,
+      form,
+      floors,
+      mmr,
+      imr,
+      maintAmount: maint,
+      mark,
+      tickSize,
+      settleAsset,
+    }
     // Engine::add_market: duplicate symbol, count, then Market::new.
     try {
-      if (symbols.has(symbol)) throw new DeleverageError(ErrorCode.DuplicateMarket, `market ${symbol} already exists`)
-      if (markets.length >= U32_MAX - 1) throw new DeleverageError(ErrorCode.InvalidArgument, 'too many markets')
+      if (symbols.has(symbol))
+        throw new DeleverageError(ErrorCode.DuplicateMarket, `market ${symbol} already exists`)
+      if (markets.length >= U32_MAX - 1)
+        throw new DeleverageError(ErrorCode.InvalidArgument, 'too many markets')
       markets.push(Market.create(spec, q))
     } catch (e) {
       throw refused(at, `market ${i}`, e)
@@ -398,10 +450,13 @@ function decodeBody(r: Reader): RestoredState {
     const balance = r.i64(() => f('balance'))
     if (isAlive) {
       const other = live.get(id)
-      if (other !== undefined) throw invalid(`offset ${at}: ${f('id')}: ${id} is also the id of live account ${other}`)
+      if (other !== undefined)
+        throw invalid(`offset ${at}: ${f('id')}: ${id} is also the id of live account ${other}`)
       live.set(id, a)
     } else if (balance !== 0n) {
-      throw invalid(`offset ${bat}: ${f('balance')}: a removed account's balance must be 0, got ${balance}`)
+      throw invalid(
+        `offset ${bat}: ${f('balance')}: a removed account's balance must be 0, got ${balance}`,
+      )
     }
     ids.push(id)
     alive.push(isAlive)
@@ -425,7 +480,8 @@ function decodeBody(r: Reader): RestoredState {
       const im = r.i64(() => f('isolatedMargin'))
       const bad = (what: string, msg: string) => invalid(`offset ${at}: ${f(what)}: ${msg}`)
       if (a >= na || !alive[a]) throw bad('account', `no live account with index ${a}`)
-      if (lastMarket[a] === m) throw bad('account', `account ${ids[a]} has two positions in market ${mk.symbol}`)
+      if (lastMarket[a] === m)
+        throw bad('account', `account ${ids[a]} has two positions in market ${mk.symbol}`)
       // One settlement asset per account (SPEC §5.4): the first position stands for all before.
       const m0 = firstMarket[a] as number
       if (m0 >= 0 && (markets[m0] as Market).settleAsset !== mk.settleAsset) {
@@ -441,8 +497,10 @@ function decodeBody(r: Reader): RestoredState {
       } catch (e) {
         throw refused(at, f('qty'), e)
       }
-      if (lo > hi) throw bad('qty', `position of ${qty} lots is worth more than i64 atoms at every price`)
-      if (cost !== 0n && cost > 0n !== qty > 0n) throw bad('cost', `cost basis must be 0 or have the sign of qty (${qty}), got ${cost}`)
+      if (lo > hi)
+        throw bad('qty', `position of ${qty} lots is worth more than i64 atoms at every price`)
+      if (cost !== 0n && cost > 0n !== qty > 0n)
+        throw bad('cost', `cost basis must be 0 or have the sign of qty (${qty}), got ${cost}`)
       if (mk.kind === Linear) {
         try {
           toI64(scale(cost, mk.quoteExp(), Floor, 'cost basis (to atoms)'), 'cost basis (to atoms)')
@@ -450,7 +508,8 @@ function decodeBody(r: Reader): RestoredState {
           throw refused(at, f('cost'), e)
         }
       }
-      if (!isolated && im !== 0n) throw bad('isolatedMargin', `a cross position takes no isolated margin, got ${im}`)
+      if (!isolated && im !== 0n)
+        throw bad('isolatedMargin', `a cross position takes no isolated margin, got ${im}`)
       lastMarket[a] = m
       rows.push({ account: a, qty, cost, isolated, isolatedMargin: im })
     }
@@ -476,10 +535,24 @@ function decodeBody(r: Reader): RestoredState {
   const stopPpm = r.i64(cf('stopPpm'))
   const window = r.u64(cf('window'))
   if (policy === Exhausted && !(triggerPpm === 0n && stopPpm === 0n && window === 0n)) {
-    throw invalid(`offset ${pat}: waterfall policy: the exhausted policy takes no trigger, stop or window, got ${triggerPpm}, ${stopPpm}, ${window}`)
+    throw invalid(
+      `offset ${pat}: waterfall policy: the exhausted policy takes no trigger, stop or window, got ${triggerPpm}, ${stopPpm}, ${window}`,
+    )
   }
-  if (policy !== Exhausted && policy !== Drawdown) throw invalid(`offset ${pat}: waterfall policy: must be 0 (exhausted) or 1 (drawdown), got ${policy}`)
-  const config: WaterfallInit = { feeRate, bufferRate, ranking, adlAtMark, policy, triggerPpm, stopPpm, window }
+  if (policy !== Exhausted && policy !== Drawdown)
+    throw invalid(
+      `offset ${pat}: waterfall policy: must be 0 (exhausted) or 1 (drawdown), got ${policy}`,
+    )
+  const config: WaterfallInit = {
+    feeRate,
+    bufferRate,
+    ranking,
+    adlAtMark,
+    policy,
+    triggerPpm,
+    stopPpm,
+    window,
+  }
   try {
     // Waterfall.configure only validates and stores the config; the book is not touched.
     new Waterfall(null as unknown as Book).configure(config)
@@ -505,7 +578,10 @@ function decodeBody(r: Reader): RestoredState {
     const at = r.pos
     const t = r.u64(() => `fund history ${h} time`)
     const fv = r.i64(() => `fund history ${h} fund`)
-    if (t < prev || t > now) throw invalid(`offset ${at}: fund history ${h} time: must be within ${prev} and now (${now}), got ${t}`)
+    if (t < prev || t > now)
+      throw invalid(
+        `offset ${at}: fund history ${h} time: must be within ${prev} and now (${now}), got ${t}`,
+      )
     prev = t
     histT.push(t)
     histF.push(fv)
@@ -513,7 +589,9 @@ function decodeBody(r: Reader): RestoredState {
   const cat = r.pos
   const ne = r.u64(cf('event count'))
   if (ne > BigInt(r.end - r.pos) / EVENT_BYTES) {
-    throw invalid(`offset ${cat}: waterfall event count: ${ne} events do not fit the ${r.end - r.pos} bytes left`)
+    throw invalid(
+      `offset ${cat}: waterfall event count: ${ne} events do not fit the ${r.end - r.pos} bytes left`,
+    )
   }
   const events: RestoredState['events'] = []
   for (let seq = 0; seq < Number(ne); seq++) {
@@ -527,22 +605,32 @@ function decodeBody(r: Reader): RestoredState {
     const qty = r.i64(() => f('qty'))
     const price = r.i64(() => f('price'))
     const amount = r.i64(() => f('amount'))
-    for (const [what, v, lim] of [['account', account, na], ['market', market, nm], ['counterparty', counterparty, na]] as const) {
-      if (v !== NONE && v >= lim) throw invalid(`offset ${at}: ${f(what)}: index ${v} is out of range`)
+    for (const [what, v, lim] of [
+      ['account', account, na],
+      ['market', market, nm],
+      ['counterparty', counterparty, na],
+    ] as const) {
+      if (v !== NONE && v >= lim)
+        throw invalid(`offset ${at}: ${f(what)}: index ${v} is out of range`)
     }
     events.push([k, account, market, counterparty, qty, price, amount])
   }
   const wat = r.pos
   const nr = r.u32(() => 'watch report count')
-  if (nr > Math.floor((r.end - r.pos) / 8)) throw invalid(`offset ${wat}: watch report count: ${nr} scopes do not fit the ${r.end - r.pos} bytes left`)
+  if (nr > Math.floor((r.end - r.pos) / 8))
+    throw invalid(
+      `offset ${wat}: watch report count: ${nr} scopes do not fit the ${r.end - r.pos} bytes left`,
+    )
   const reported: Array<[number, number]> = []
   for (let i = 0; i < nr; i++) {
     const at = r.pos
     const a = r.u32(() => `watch report ${i} account`)
     const m = r.u32(() => `watch report ${i} market`)
-    if (a >= na || (m !== NONE && m >= nm)) throw invalid(`offset ${at}: watch report ${i}: scope (${a}, ${m}) is out of range`)
+    if (a >= na || (m !== NONE && m >= nm))
+      throw invalid(`offset ${at}: watch report ${i}: scope (${a}, ${m}) is out of range`)
     const p = reported[reported.length - 1]
-    if (p !== undefined && (p[0] > a || (p[0] === a && p[1] >= m))) throw invalid(`offset ${at}: watch report ${i}: scopes must be strictly ascending`)
+    if (p !== undefined && (p[0] > a || (p[0] === a && p[1] >= m)))
+      throw invalid(`offset ${at}: watch report ${i}: scopes must be strictly ascending`)
     reported.push([a, m])
   }
   let firstSeq = 0
@@ -553,15 +641,48 @@ function decodeBody(r: Reader): RestoredState {
     // Seqs reach JavaScript hosts as numbers: both engines keep them within 2^53 − 1.
     const seqMax = BigInt(Number.MAX_SAFE_INTEGER)
     const room = ne < seqMax ? seqMax - ne : 0n
-    if (first === 0n || first > room) throw invalid(`offset ${at}: first event seq: ${first} must be within 1..=${room}`)
+    if (first === 0n || first > room)
+      throw invalid(`offset ${at}: first event seq: ${first} must be within 1..=${room}`)
     firstSeq = Number(first)
   }
-  if (r.pos !== r.end) throw invalid(`offset ${r.pos}: ${r.end - r.pos} bytes left over after the watch report`)
-  return { quoteDecimals: q, markets, ids, alive, balances, positions, config, fund, settlement, residue, adlMode, now, engQ, engC, histT, histF, events, reported, firstSeq }
+  if (r.pos !== r.end)
+    throw invalid(`offset ${r.pos}: ${r.end - r.pos} bytes left over after the watch report`)
+  return {
+    quoteDecimals: q,
+    markets,
+    ids,
+    alive,
+    balances,
+    positions,
+    config,
+    fund,
+    settlement,
+    residue,
+    adlMode,
+    now,
+    engQ,
+    engC,
+    histT,
+    histF,
+    events,
+    reported,
+    firstSeq,
+  }
 }
 
 /** Market headers of a snapshot the core has already accepted (for the public API's unit metadata). */
-export function snapshotMarkets(bytes: Uint8Array): { quoteDecimals: number; markets: Array<{ symbol: string; kind: number; priceDecimals: number; qtyDecimals: number; contractSize: bigint; tickSize: bigint; settleAsset: string }> } {
+export function snapshotMarkets(bytes: Uint8Array): {
+  quoteDecimals: number
+  markets: Array<{
+    symbol: string
+    kind: number
+    priceDecimals: number
+    qtyDecimals: number
+    contractSize: bigint
+    tickSize: bigint
+    settleAsset: string
+  }>
+} {
   const r = new Reader(bytes, bytes.length - CHECKSUM)
   const quoteDecimals = r.u8(() => 'quoteDecimals')
   const n = r.u32(() => 'market count')

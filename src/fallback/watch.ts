@@ -10,7 +10,17 @@ import type { Columns } from './waterfall.js'
 import { withContext } from './errors.js'
 import { domain } from './liq.js'
 import { Entry as EntryBasis, Linear, type Market } from './market.js'
-import { I128_MAX, I128_MIN, I64_MAX, PRICE_MAX_TICKS, RATE_SCALE, add, divCeil, pow10, sub } from './num.js'
+import {
+  I128_MAX,
+  I128_MIN,
+  I64_MAX,
+  PRICE_MAX_TICKS,
+  RATE_SCALE,
+  add,
+  divCeil,
+  pow10,
+  sub,
+} from './num.js'
 
 /** What the watch reads from the position store (implemented by JsEngine). */
 export interface WatchStore {
@@ -169,7 +179,12 @@ function guessTicks(mk: Market, q: bigint, x0: bigint, b: bigint, mmr: bigint): 
     const r = x * y
     return fitsI128(r) ? r : null
   }
-  const scaled = (num: bigint | null, den: bigint | null, e: number, div: bigint): bigint | null => {
+  const scaled = (
+    num: bigint | null,
+    den: bigint | null,
+    e: number,
+    div: bigint,
+  ): bigint | null => {
     if (num === null || den === null) return null
     if (e >= 0) {
       const d = checked(den, pow10(e))
@@ -193,7 +208,15 @@ function guessTicks(mk: Market, q: bigint, x0: bigint, b: bigint, mmr: bigint): 
 }
 
 /** watch.rs band: [lo, hi] ∋ x0 within which uPnL − MM moves by at most `bud` the wrong way. */
-function band(mk: Market, q: bigint, c: bigint, x0: bigint, f0: bigint, bud: bigint, liq: boolean): [bigint, bigint] {
+function band(
+  mk: Market,
+  q: bigint,
+  c: bigint,
+  x0: bigint,
+  f0: bigint,
+  bud: bigint,
+  liq: boolean,
+): [bigint, bigint] {
   if (bud < 2n * MARGIN) return [x0, x0]
   let dlo: bigint
   let dhi: bigint
@@ -242,7 +265,15 @@ function band(mk: Market, q: bigint, c: bigint, x0: bigint, f0: bigint, bud: big
 }
 
 /** watch.rs band_of: the band at the mark; [x0, x0] if uPnL − MM leaves i128. */
-function bandOf(mk: Market, q: bigint, c: bigint, u: bigint, mm: bigint, bud: bigint, liq: boolean): [bigint, bigint] {
+function bandOf(
+  mk: Market,
+  q: bigint,
+  c: bigint,
+  u: bigint,
+  mm: bigint,
+  bud: bigint,
+  liq: boolean,
+): [bigint, bigint] {
   const f0 = u - mm
   return fitsI128(f0) ? band(mk, q, c, mk.mark, f0, bud, liq) : [mk.mark, mk.mark]
 }
@@ -511,7 +542,12 @@ export class Watch {
       let pinned = false
       for (const [m, s] of cross) {
         const col = st.col(m)
-        const r = i64Room(st.markets[m] as Market, BigInt(col.qty[s] as number), col.cost[s] as bigint, roomShare)
+        const r = i64Room(
+          st.markets[m] as Market,
+          BigInt(col.qty[s] as number),
+          col.cost[s] as bigint,
+          roomShare,
+        )
         if (r === null) pinned = true
         else rooms.push([m, r[0], r[1]])
       }
@@ -520,7 +556,9 @@ export class Watch {
         const mk = st.markets[m] as Market
         const col = st.col(m)
         const share = byWeight ? (b * (mmi > 1n ? mmi : 1n)) / w : b / BigInt(cross.length)
-        const [lo, hi] = pinned ? [mk.mark, mk.mark] : bandOf(mk, BigInt(col.qty[s] as number), col.cost[s] as bigint, u, mmi, share, g <= 0n)
+        const [lo, hi] = pinned
+          ? [mk.mark, mk.mark]
+          : bandOf(mk, BigInt(col.qty[s] as number), col.cost[s] as bigint, u, mmi, share, g <= 0n)
         out.bands.push([m, lo, hi])
       }
     }
@@ -535,7 +573,8 @@ export class Watch {
     const scan: Scan = { bands: [], liq: [], over: [], room: [] }
     for (let a = 0; a < n; a++) {
       this.scanAccount(a, scan)
-      if (scan.bands.length > 0 || scan.liq.length > 0 || scan.over.length > 0) scans.push([a, { bands: scan.bands, liq: scan.liq, over: scan.over, room: scan.room }])
+      if (scan.bands.length > 0 || scan.liq.length > 0 || scan.over.length > 0)
+        scans.push([a, { bands: scan.bands, liq: scan.liq, over: scan.over, room: scan.room }])
     }
     this.gen = new Uint32Array(Math.max(16, n))
     this.dirty = new Uint8Array(Math.max(16, n))
@@ -582,7 +621,8 @@ export class Watch {
     this.lastRechecked = list.length
     for (let i = 0; i < list.length; i++) {
       const a = list[i] as number
-      for (const [m, lo, hi] of (scans[i] as Scan).bands) this.push(m, lo, hi, a, this.store.col(m).len)
+      for (const [m, lo, hi] of (scans[i] as Scan).bands)
+        this.push(m, lo, hi, a, this.store.col(m).len)
     }
     for (const sc of scans) for (const [m, lo, hi] of sc.room) this.narrow(m, lo, hi)
     for (const a of list) {
@@ -592,7 +632,8 @@ export class Watch {
       }
       for (const m of this.over.markets(a)) this.over.delete(a, m)
     }
-    for (let i = 0; i < list.length; i++) for (const m of (scans[i] as Scan).over) this.over.add(list[i] as number, m)
+    for (let i = 0; i < list.length; i++)
+      for (const m of (scans[i] as Scan).over) this.over.add(list[i] as number, m)
     for (let i = 0; i < list.length; i++) {
       const a = list[i] as number
       for (const m of (scans[i] as Scan).liq) {
@@ -625,7 +666,8 @@ export class Watch {
       this.refresh()
     } catch (e) {
       for (const [m, r] of rooms) this.room[m] = r
-      for (const p of popped) (p.upper ? (this.hi[p.m] as EntryHeap) : (this.lo[p.m] as EntryHeap)).push(p.key, p.a, p.g)
+      for (const p of popped)
+        (p.upper ? (this.hi[p.m] as EntryHeap) : (this.lo[p.m] as EntryHeap)).push(p.key, p.a, p.g)
       for (const a of this.dirtyList.splice(before)) this.dirty[a] = 0
       throw e
     }

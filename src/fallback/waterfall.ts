@@ -12,11 +12,34 @@
 // log and fund history).
 
 import type { WaterfallInit } from '../core.js'
-import { adlCandidates, adlSelect, candidate, ProRata, prorataAmount, prorataShares, type Candidate } from './adl.js'
+import {
+  adlCandidates,
+  adlSelect,
+  candidate,
+  ProRata,
+  prorataAmount,
+  prorataShares,
+  type Candidate,
+} from './adl.js'
 import { DeleverageError, ErrorCode, withContext } from './errors.js'
 import { bankruptcyPrice } from './liq.js'
 import { Linear, checkPrice, type Market } from './market.js'
-import { Floor, I128_MAX, I128_MIN, I64_MAX, I64_MIN, PRICE_MAX_TICKS, RATE_SCALE, abs, add, divCeil, divFloor, pow10, sub, toI64 } from './num.js'
+import {
+  Floor,
+  I128_MAX,
+  I128_MIN,
+  I64_MAX,
+  I64_MIN,
+  PRICE_MAX_TICKS,
+  RATE_SCALE,
+  abs,
+  add,
+  divCeil,
+  divFloor,
+  pow10,
+  sub,
+  toI64,
+} from './num.js'
 
 export const NONE = 0xffffffff
 
@@ -45,7 +68,16 @@ export const Drawdown = 1
 export type WaterfallConfig = WaterfallInit
 
 export function defaultConfig(): WaterfallConfig {
-  return { feeRate: 500_000n, bufferRate: 2_000_000n, ranking: 0, adlAtMark: false, policy: Exhausted, triggerPpm: 0n, stopPpm: 0n, window: 0n }
+  return {
+    feeRate: 500_000n,
+    bufferRate: 2_000_000n,
+    ranking: 0,
+    adlAtMark: false,
+    policy: Exhausted,
+    triggerPpm: 0n,
+    stopPpm: 0n,
+    window: 0n,
+  }
 }
 
 /** FillModel: AtMark, or Impact { ppmPerLot, capPpm }. */
@@ -65,7 +97,10 @@ export function fillPrice(model: FillModel, mark: bigint, delta: bigint): bigint
   const ad = delta < 0n ? -delta : delta
   let slip = model.ppmPerLot * ad
   if (slip > model.capPpm) slip = model.capPpm
-  const p = delta > 0n ? divFloor(mark * (1_000_000n - slip), 1_000_000n) : divCeil(mark * (1_000_000n + slip), 1_000_000n)
+  const p =
+    delta > 0n
+      ? divFloor(mark * (1_000_000n - slip), 1_000_000n)
+      : divCeil(mark * (1_000_000n + slip), 1_000_000n)
   return p < 1n ? 1n : p > PRICE_MAX_TICKS ? PRICE_MAX_TICKS : p
 }
 
@@ -130,7 +165,6 @@ function sign(x: bigint): bigint {
   return x > 0n ? 1n : x < 0n ? -1n : 0n
 }
 
-
 /** The event log (append-only but for rollback and trimming); seq = base + index. */
 export class EventLog {
   /** Seq of the first event kept: the events before it were trimmed (Engine::trim_events). */
@@ -151,15 +185,36 @@ export class EventLog {
 
   /** Engine::trim_events: drop the events with seq < before; numbering goes on. */
   trim(before: bigint): void {
-    if (before > BigInt(this.next)) throw new DeleverageError(ErrorCode.InvalidArgument, `beforeSeq ${before} is beyond the next event's seq ${this.next}`)
+    if (before > BigInt(this.next))
+      throw new DeleverageError(
+        ErrorCode.InvalidArgument,
+        `beforeSeq ${before} is beyond the next event's seq ${this.next}`,
+      )
     const k = before <= BigInt(this.base) ? 0 : Number(before) - this.base
     if (k === 0) return
-    for (const col of [this.kind, this.account, this.market, this.counterparty, this.qty, this.price, this.amount]) col.copyWithin(0, k, this.len)
+    for (const col of [
+      this.kind,
+      this.account,
+      this.market,
+      this.counterparty,
+      this.qty,
+      this.price,
+      this.amount,
+    ])
+      col.copyWithin(0, k, this.len)
     this.base += k
     this.len -= k
   }
 
-  push(kind: number, account: number, market: number, counterparty: number, qty: bigint, price: bigint, amount: bigint): void {
+  push(
+    kind: number,
+    account: number,
+    market: number,
+    counterparty: number,
+    qty: bigint,
+    price: bigint,
+    amount: bigint,
+  ): void {
     if (this.len === this.kind.length) {
       const cap = this.len * 2
       const g = <T extends { set(a: T): void }>(old: T, fresh: T): T => {
@@ -230,7 +285,15 @@ export class Waterfall {
     return this.book.collateralTotal() + this.fund + this.residue + this.settlement
   }
 
-  private emit(kind: number, account: number, market: number, counterparty: number, qty: bigint, price: bigint, amount: bigint): void {
+  private emit(
+    kind: number,
+    account: number,
+    market: number,
+    counterparty: number,
+    qty: bigint,
+    price: bigint,
+    amount: bigint,
+  ): void {
     this.events.push(kind, account, market, counterparty, qty, price, amount)
   }
 
@@ -300,7 +363,9 @@ export class Waterfall {
     if (c.policy === Drawdown) {
       const { triggerPpm: t, stopPpm: s, window: w } = c
       if (!(0n < s && s < t && t <= 1_000_000n) || w === 0n) {
-        throw bad(`drawdown policy needs 0 < stop < trigger ≤ 1 and a window > 0, got stop ${s} ppm, trigger ${t} ppm, window ${w}`)
+        throw bad(
+          `drawdown policy needs 0 < stop < trigger ≤ 1 and a window > 0, got stop ${s} ppm, trigger ${t} ppm, window ${w}`,
+        )
       }
     }
     this.config = c
@@ -310,7 +375,10 @@ export class Waterfall {
     const f = this.fund + amount
     // A withdrawal must not take the fund below zero; a deposit may refill a negative fund.
     if (f > I64_MAX || f < I64_MIN || (f < 0n && amount < 0n)) {
-      throw new DeleverageError(ErrorCode.InvalidAmount, `insurance fund of ${this.fund} cannot take a deposit of ${amount}`)
+      throw new DeleverageError(
+        ErrorCode.InvalidAmount,
+        `insurance fund of ${this.fund} cannot take a deposit of ${amount}`,
+      )
     }
     // A deposit brings money in from outside: the settlement account is its source. (Unchecked
     // i128 in Rust; it would take ~2^64 deposits of i64::MAX to wrap.)
@@ -332,7 +400,11 @@ export class Waterfall {
     if (c.policy !== Drawdown) return
     this.histT.push(this.now)
     this.histF.push(this.fund)
-    while (this.histHead < this.histT.length && this.now - (this.histT[this.histHead] as bigint) > c.window && this.histT.length - this.histHead > 1) {
+    while (
+      this.histHead < this.histT.length &&
+      this.now - (this.histT[this.histHead] as bigint) > c.window &&
+      this.histT.length - this.histHead > 1
+    ) {
       this.histHead++
     }
     this.compactHistory()
@@ -379,7 +451,10 @@ export class Waterfall {
   /** `m` is a valid market index here (the callers checked it). */
   private noPosition(a: number, m: number): DeleverageError {
     const mk = this.book.markets[m] as Market
-    return new DeleverageError(ErrorCode.InvalidArgument, `account ${this.book.ids[a]} has no position in market ${mk.symbol}`)
+    return new DeleverageError(
+      ErrorCode.InvalidArgument,
+      `account ${this.book.ids[a]} has no position in market ${mk.symbol}`,
+    )
   }
 
   /**
@@ -393,7 +468,10 @@ export class Waterfall {
       const mk = book.market(iso)
       const s = book.slotOf(a, iso)
       if (!(s >= 0 && book.col(iso).isolated[s] === 1)) {
-        throw new DeleverageError(ErrorCode.InvalidArgument, `account ${book.ids[a]} has no isolated position in market ${mk.symbol}`)
+        throw new DeleverageError(
+          ErrorCode.InvalidArgument,
+          `account ${book.ids[a]} has no isolated position in market ${mk.symbol}`,
+        )
       }
     }
   }
@@ -478,7 +556,8 @@ export class Waterfall {
     const c = this.config
     // Unchecked i128 in Rust; no overflow: 0 < eq ≤ mm here, and a position whose equity is at
     // most its MM has MM ≤ ~10^27 atoms (value·(1 − mmr) ≤ its cost), so mm·1.1·10^9 < 2^127.
-    const target = (e: bigint, m: bigint): boolean => e * RATE_SCALE >= m * (RATE_SCALE + c.bufferRate)
+    const target = (e: bigint, m: bigint): boolean =>
+      e * RATE_SCALE >= m * (RATE_SCALE + c.bufferRate)
     for (const [m, q, mmI] of this.scopePositions(a, iso)) {
       const mk = book.markets[m] as Market
       const s = book.slotOf(a, m)
@@ -525,7 +604,12 @@ export class Waterfall {
    * isolated margin), the counter-entry into settlement. An isolated position closed in full
    * returns what is left of its margin to the balance (the second value).
    */
-  private closePosition(a: number, m: number, delta: bigint, price: bigint): [bigint, bigint | null] {
+  private closePosition(
+    a: number,
+    m: number,
+    delta: bigint,
+    price: bigint,
+  ): [bigint, bigint | null] {
     const book = this.book
     const s = book.slotOf(a, m)
     if (s < 0) throw this.noPosition(a, m)
@@ -586,7 +670,11 @@ export class Waterfall {
     const s = iso === null ? -1 : book.slotOf(a, iso)
     if (s >= 0) {
       const m = iso as number
-      book.setIsolatedMargin(m, s, money((book.col(m).isolatedMargin[s] as bigint) - amount, 'isolated margin'))
+      book.setIsolatedMargin(
+        m,
+        s,
+        money((book.col(m).isolatedMargin[s] as bigint) - amount, 'isolated margin'),
+      )
     } else {
       book.setBalance(a, money(book.balance(a) - amount, 'balance'))
     }
@@ -598,7 +686,12 @@ export class Waterfall {
    * After a close: the fee, capped by what the scope has left, and a deficit (once the scope
    * holds nothing) to the fund or bad debt (SPEC §8.2, §8.4).
    */
-  private settleScope(a: number, iso: number | null, returned: bigint | null, feeFull: bigint): void {
+  private settleScope(
+    a: number,
+    iso: number | null,
+    returned: bigint | null,
+    feeFull: bigint,
+  ): void {
     const [left] = this.scopeLeft(a, iso, returned)
     const min = (x: bigint, y: bigint): bigint => (x < y ? x : y)
     this.chargeFee(a, iso, min(feeFull, left > 0n ? left : 0n))
@@ -608,7 +701,13 @@ export class Waterfall {
   }
 
   /** A liquidation fill on the account (reported by the host or made by the fill model). */
-  private liquidationFill(a: number, iso: number | null, m: number, delta: bigint, price: bigint): void {
+  private liquidationFill(
+    a: number,
+    iso: number | null,
+    m: number,
+    delta: bigint,
+    price: bigint,
+  ): void {
     this.checkClose(a, m, delta, price)
     const feeFull = (this.book.markets[m] as Market).rateOfValue(delta, price, this.config.feeRate)
     const [realised, returned] = this.closePosition(a, m, delta, price)
@@ -661,7 +760,14 @@ export class Waterfall {
           const s2 = refs[i + 1] as number
           const c2 = book.col(m2)
           if (m2 !== m && c2.isolated[s2] !== 1) {
-            base = add(base, (book.markets[m2] as Market).upnl(BigInt(c2.qty[s2] as number), c2.cost[s2] as bigint), 'bankruptcy base')
+            base = add(
+              base,
+              (book.markets[m2] as Market).upnl(
+                BigInt(c2.qty[s2] as number),
+                c2.cost[s2] as bigint,
+              ),
+              'bankruptcy base',
+            )
           }
         }
       }
@@ -818,7 +924,10 @@ export class Waterfall {
         try {
           this.unwind(m, model)
         } catch (e) {
-          throw withContext(e, `unwinding the liquidation engine in market ${(book.markets[m] as Market).symbol}`)
+          throw withContext(
+            e,
+            `unwinding the liquidation engine in market ${(book.markets[m] as Market).symbol}`,
+          )
         }
       }
       return first
@@ -827,12 +936,21 @@ export class Waterfall {
 
   // ---- host paths -----------------------------------------------------------------------------
 
-  settleLiquidationFill(a: number, iso: number | null, m: number, delta: bigint, price: bigint): void {
+  settleLiquidationFill(
+    a: number,
+    iso: number | null,
+    m: number,
+    delta: bigint,
+    price: bigint,
+  ): void {
     const book = this.book
     this.checkScope(a, iso)
     const mk = book.market(m)
     if (iso !== null && iso !== m) {
-      throw new DeleverageError(ErrorCode.InvalidArgument, 'an isolated liquidation fills only its own market')
+      throw new DeleverageError(
+        ErrorCode.InvalidArgument,
+        'an isolated liquidation fills only its own market',
+      )
     }
     if (iso === null) {
       const s = book.slotOf(a, m)
@@ -888,7 +1006,8 @@ export class Waterfall {
     const need = abs(q)
     const fills: Array<[number, bigint]> = []
     if (ranking === ProRata) {
-      for (const [i, n] of prorataShares(cands, need, ids)) fills.push([(cands[i] as Candidate).account, n])
+      for (const [i, n] of prorataShares(cands, need, ids))
+        fills.push([(cands[i] as Candidate).account, n])
     } else {
       let left = need
       for (const c of adlSelect(cands, need, ids)) {
@@ -920,7 +1039,10 @@ export class Waterfall {
     const mk = book.market(m)
     book.account(beneficiary)
     if (amount <= 0n) {
-      throw new DeleverageError(ErrorCode.InvalidAmount, `loss to socialise must be positive, got ${amount}`)
+      throw new DeleverageError(
+        ErrorCode.InvalidAmount,
+        `loss to socialise must be positive, got ${amount}`,
+      )
     }
     this.transaction(() => {
       const col = book.col(m)
@@ -932,14 +1054,21 @@ export class Waterfall {
         total += abs(q)
       }
       if (total === 0n) {
-        throw new DeleverageError(ErrorCode.InvalidArgument, `market ${mk.symbol} has no open positions to share a loss`)
+        throw new DeleverageError(
+          ErrorCode.InvalidArgument,
+          `market ${mk.symbol} has no open positions to share a loss`,
+        )
       }
       for (const [i, pay] of prorataAmount(cands, amount, total, book.ids)) {
         // Candidates were taken in slot order and paying moves no row: the slot is i.
         const acc = (cands[i] as Candidate).account
         const s = i
         if (col.isolated[s] === 1) {
-          book.setIsolatedMargin(m, s, money((col.isolatedMargin[s] as bigint) - pay, 'isolated margin'))
+          book.setIsolatedMargin(
+            m,
+            s,
+            money((col.isolatedMargin[s] as bigint) - pay, 'isolated margin'),
+          )
         } else {
           book.setBalance(acc, money(book.balance(acc) - pay, 'balance'))
         }
@@ -958,7 +1087,10 @@ export class Waterfall {
     const book = this.book
     book.market(m)
     if (abs(rate) >= RATE_SCALE) {
-      throw new DeleverageError(ErrorCode.InvalidArgument, `funding rate must be within ±1, got ${rate}e-8`)
+      throw new DeleverageError(
+        ErrorCode.InvalidArgument,
+        `funding rate must be within ±1, got ${rate}e-8`,
+      )
     }
     this.transaction(() => {
       const mk = book.markets[m] as Market
@@ -987,7 +1119,11 @@ export class Waterfall {
         netQty += q
         if (flow === 0n) continue
         if (col.isolated[s] === 1) {
-          book.setIsolatedMargin(m, s, money((col.isolatedMargin[s] as bigint) + flow, 'isolated margin'))
+          book.setIsolatedMargin(
+            m,
+            s,
+            money((col.isolatedMargin[s] as bigint) + flow, 'isolated margin'),
+          )
         } else {
           book.setBalance(acc, money(book.balance(acc) + flow, 'balance'))
         }
