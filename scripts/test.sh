@@ -16,6 +16,14 @@ step() { steps+=("$(printf '%-28s %4d s' "$1" $((SECONDS - $2)))"); }
 # Debug profile on purpose: it builds ~2x faster than the LTO release profile
 # and keeps integer overflow checks on (release wraps silently). The release
 # cdylib itself is exercised by vitest through the native loader.
+# Style first: it is the cheapest failure (rustfmt.toml, biome.json; CONTRIBUTING.md).
+echo "==> style (cargo fmt --check, biome)"
+t=$SECONDS
+cargo fmt --all --check
+(cd fuzz && cargo fmt --all --check)
+npx --no-install biome format .
+step "style" $t
+
 echo "==> cargo test --workspace"
 t=$SECONDS; cargo test --workspace; step "cargo test" $t
 
