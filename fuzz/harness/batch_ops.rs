@@ -97,18 +97,18 @@ pub fn seed_engine(quote_decimals: u32) -> Engine {
 pub fn dump(e: &Engine) -> String {
     use std::fmt::Write;
     let mut s = String::new();
-    let _ = write!(s, "q={} markets={:?}\n", e.quote_decimals(), e.markets());
+    let _ = writeln!(s, "q={} markets={:?}", e.quote_decimals(), e.markets());
     for (m, mk) in e.markets().iter().enumerate() {
-        let _ = write!(
+        let _ = writeln!(
             s,
-            "m{m} idx={:?} cols={:?} engine={:?}\n",
+            "m{m} idx={:?} cols={:?} engine={:?}",
             e.market_index(&mk.symbol),
             e.positions(m as u32),
             e.engine_position(m as u32)
         );
     }
     for (a, acc) in e.accounts().iter().enumerate() {
-        let _ = write!(s, "a{a} {:?} idx={:?}\n", acc, e.account_index(&acc.id));
+        let _ = writeln!(s, "a{a} {:?} idx={:?}", acc, e.account_index(&acc.id));
     }
     let _ = write!(
         s,

@@ -124,6 +124,9 @@ pub struct PositionRisk {
     pub bankruptcy: Option<SolvedPrice>,
 }
 
+/// Per-account (equity, maintenance margin) sums of a run of markets, and its isolated rows.
+type CrossTotals = (Vec<[i128; 2]>, Vec<MarginRow>);
+
 #[derive(Clone, Debug)]
 pub struct Engine {
     pub(crate) quote_decimals: u32,
@@ -867,7 +870,7 @@ impl Engine {
             }
         }
         cuts.push(n);
-        let parts: Vec<Result<(Vec<[i128; 2]>, Vec<MarginRow>)>> = std::thread::scope(|sc| {
+        let parts: Vec<Result<CrossTotals>> = std::thread::scope(|sc| {
             let handles: Vec<_> = cuts
                 .windows(2)
                 .map(|w| {

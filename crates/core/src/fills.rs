@@ -96,7 +96,7 @@ impl Engine {
             if rest != 0 && q == 0 && mixed {
                 // A position opens: the account's other positions, as the batch leaves them so
                 // far, must settle in this market's asset.
-                let held = |o: &u32| *o != m && pos.get(&(a, *o)).map_or(true, |s| s.0 != 0);
+                let held = |o: &u32| *o != m && pos.get(&(a, *o)).is_none_or(|s| s.0 != 0);
                 let existing = self.accounts[a as usize].positions.iter().map(|p| p.0).filter(held);
                 let new = opened.get(&a).into_iter().flatten().copied().filter(held);
                 if let Some(other) = crate::settlement::first_other(self, m, existing.chain(new)) {

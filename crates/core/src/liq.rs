@@ -59,9 +59,9 @@ impl I256 {
     fn add(self, o: I256) -> I256 {
         let mut r = [0u64; 4];
         let mut carry = 0u128;
-        for i in 0..4 {
-            let t = self.0[i] as u128 + o.0[i] as u128 + carry;
-            r[i] = t as u64;
+        for (ri, (a, b)) in r.iter_mut().zip(self.0.iter().zip(o.0.iter())) {
+            let t = *a as u128 + *b as u128 + carry;
+            *ri = t as u64;
             carry = t >> 64;
         }
         I256(r)

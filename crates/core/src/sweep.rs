@@ -67,6 +67,8 @@ struct Linear {
     du: i64,
 }
 
+// A plan is copied once per market per sweep, so its size does not matter; boxing would.
+#[allow(clippy::large_enum_variant)]
 #[derive(Clone, Copy)]
 enum Plan {
     Linear(Linear),

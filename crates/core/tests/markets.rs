@@ -8,6 +8,8 @@ use deleverage_core::*;
 mod common;
 use common::Rng;
 
+// A table row of a test: one argument per column reads better than a struct literal.
+#[allow(clippy::too_many_arguments)]
 fn one_tier(
     symbol: &str,
     kind: ContractKind,

@@ -335,7 +335,7 @@ fn forged_settlement_mix_is_refused() {
     let at = s.windows(5).rposition(|w| w == b"\x04USDT").expect("ETH's settle asset") + 1;
     let mut t = s.clone();
     t[at..at + 4].copy_from_slice(b"USDC");
-    let err = decode_snapshot(&reseal(t)).err().expect("refused");
+    let err = decode_snapshot(&reseal(t)).expect_err("refused");
     assert_eq!(err.code, ErrorCode::SnapshotInvalid);
     assert!(err.message.contains("SETTLEMENT_MISMATCH: account a cannot hold ETH (settles in USDC) beside BTC (settles in USDT)"), "{}", err.message);
 }

@@ -4,8 +4,9 @@
 //! - cash (balances + isolated margins + fund + residue + settlement) moves only by what the
 //!   host's own writes add or remove (accounts, balances, isolated margins), never by the waterfall;
 //! - the insurance fund stays ≥ 0 under the exhausted policy while only the engine decides
-//!   (less the netting losses no decision can avoid, SPEC §8.4)
-//!   (no host-reported engine fills, ADL at the bankruptcy price);
+//!   (less the netting losses no decision can avoid, SPEC §8.4) with no host-reported engine
+//!   fills and ADL at the bankruptcy price;
+//!
 //! and over the whole sequence:
 //! - snapshot → restore gives the same state hash, and the restored engine given the rest of the
 //!   operations ends in the same state as the original (the snapshot holds everything that

@@ -489,7 +489,8 @@ fn random_cascades_conserve_cash_never_overshoot_and_ignore_input_order() {
             }
             // Same outcome by account id, whatever the insertion order.
             let state = |b: &Book| {
-                let mut v: Vec<(String, i64, Vec<(u32, i64, i64)>)> =
+                type AccountState = (String, i64, Vec<(u32, i64, i64)>);
+                let mut v: Vec<AccountState> =
                     b.e.accounts()
                         .iter()
                         .enumerate()
