@@ -3,6 +3,8 @@
 // integer units (ticks, lots, atoms, rate units of 1e-8, ppm); decimal strings are handled by the
 // public API in src/engine.ts. docs/SPEC.md defines every formula; the two must agree bit for bit.
 
+import { CROSS, EVENT_KINDS, FLAG_COST_BASIS, FLAG_ISOLATED } from './generated/tables.js'
+
 /** Market definition in integer units (SPEC §2, §4). */
 export interface MarketInit {
   symbol: string
@@ -79,24 +81,8 @@ export interface WaterfallInit {
   window: bigint
 }
 
-/** Event kinds (SPEC §8–§10); the order is the Rust `EventKind` discriminant. */
-export const EVENT_KINDS = [
-  'liquidationFill',
-  'liquidationFee',
-  'takeover',
-  'fundPayment',
-  'engineFill',
-  'adlFill',
-  'socialisedLoss',
-  'badDebt',
-  'adlModeOn',
-  'adlModeOff',
-  'funding',
-  'fundDeposit',
-  'adlShortfall',
-  'residue',
-  'engineNetting',
-] as const
+/** Event kinds (SPEC §8–§10) by code, generated from the Rust `EventKind` (src/generated). */
+export { EVENT_KINDS }
 export type EventKind = (typeof EVENT_KINDS)[number]
 
 export interface EventColumns {
@@ -159,9 +145,7 @@ export interface WatchChanges {
   liquidatable: Uint8Array
 }
 
-export const CROSS = 0xffffffff
-export const FLAG_ISOLATED = 1
-export const FLAG_COST_BASIS = 2
+export { CROSS, FLAG_COST_BASIS, FLAG_ISOLATED }
 
 /** What the Rust binding's `NativeEngine` and the TypeScript `JsEngine` both implement. */
 export interface CoreEngine {

@@ -15,6 +15,7 @@ import {
 } from './core.js'
 import { formatRatio, formatUnits, parseUnits, describe, type Amount } from './decimal.js'
 import { DeleverageError, type ErrorCode } from './fallback/errors.js'
+import { ADL_RANKINGS } from './generated/tables.js'
 import { JsEngine, checkCoreArgs, shown, u32Arg, u8sArg } from './fallback/engine.js'
 import { snapshotMarkets } from './fallback/snapshot.js'
 import { JournalRecorder, JournaledCore, decodeJournal, replayEntries } from './journal.js'
@@ -160,8 +161,9 @@ export interface FillInput {
   price: Amount
 }
 
-export type AdlRanking = 'bitmex' | 'binance' | 'hyperliquid' | 'prorata'
-const RANKINGS: AdlRanking[] = ['bitmex', 'binance', 'hyperliquid', 'prorata']
+/** 'bitmex' | 'binance' | 'hyperliquid' | 'prorata' (src/generated/tables.ts, by code). */
+export type AdlRanking = (typeof ADL_RANKINGS)[number]
+const RANKINGS: readonly AdlRanking[] = ADL_RANKINGS
 
 export interface WaterfallOptions {
   /** Liquidation (clearance) fee on the closed value, e.g. "0.005"; goes to the insurance fund. */

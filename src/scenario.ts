@@ -14,6 +14,7 @@ import {
   type WaterfallOptions,
 } from './engine.js'
 import { DeleverageError } from './fallback/errors.js'
+import { ADL_RANKINGS } from './generated/tables.js'
 
 export interface Scenario {
   quoteDecimals?: number
@@ -206,12 +207,7 @@ function parseWaterfall(v: Json, p: string): WaterfallOptions {
   if (fee !== undefined) out.liquidationFee = fee
   const buffer = opt(w, 'buffer', amount, p)
   if (buffer !== undefined) out.buffer = buffer
-  const ranking = opt(
-    w,
-    'ranking',
-    oneOf(['bitmex', 'binance', 'hyperliquid', 'prorata'] as const),
-    p,
-  )
+  const ranking = opt(w, 'ranking', oneOf(ADL_RANKINGS), p)
   if (ranking) out.ranking = ranking
   const adlPrice = opt(w, 'adlPrice', oneOf(['bankruptcy', 'mark'] as const), p)
   if (adlPrice) out.adlPrice = adlPrice

@@ -7,15 +7,10 @@ import { DeleverageError, ErrorCode, withContext } from './errors.js'
 import { Linear } from './market.js'
 import { abs, add, cmpBig, mul } from './num.js'
 import type { Book } from './waterfall.js'
+import { AdlRankingCode } from '../generated/tables.js'
 
-/** AdlRanking: PnL% × effective leverage in profit, PnL% ÷ effective leverage in loss. */
-export const Bitmex = 0
-/** Account level: max(0, uPnL)/max(1, wallet) × MM/max(1, wallet + uPnL). */
-export const Binance = 1
-/** (mark/entry) × (notional/account value). */
-export const Hyperliquid = 2
-/** No queue: every opposite position shares in proportion to its size. */
-export const ProRata = 3
+// AdlRanking codes (generated from the Rust enum, whose variants say what each ranks by).
+export const { Bitmex, Binance, Hyperliquid, ProRata } = AdlRankingCode
 
 /** AdlRanking::from_code */
 export function rankingFromCode(c: number): number {

@@ -1,30 +1,10 @@
 // Mirror of crates/core/src/error.rs: one catalogue of error codes. The code strings are a stable
 // API shared with the Rust core (ErrorCode::as_str); messages must match it byte for byte.
 
-export const ErrorCode = {
-  /** An intermediate left the i128 range or a stored value the i64 range. */
-  Overflow: 'OVERFLOW',
-  InvalidPrice: 'INVALID_PRICE',
-  InvalidQuantity: 'INVALID_QUANTITY',
-  InvalidAmount: 'INVALID_AMOUNT',
-  InvalidDecimals: 'INVALID_DECIMALS',
-  InvalidTiers: 'INVALID_TIERS',
-  InvalidArgument: 'INVALID_ARGUMENT',
-  InvalidId: 'INVALID_ID',
-  UnknownMarket: 'UNKNOWN_MARKET',
-  UnknownAccount: 'UNKNOWN_ACCOUNT',
-  DuplicateMarket: 'DUPLICATE_MARKET',
-  DuplicateAccount: 'DUPLICATE_ACCOUNT',
-  DuplicatePosition: 'DUPLICATE_POSITION',
-  LengthMismatch: 'LENGTH_MISMATCH',
-  Internal: 'INTERNAL',
-  SnapshotTruncated: 'SNAPSHOT_TRUNCATED',
-  SnapshotChecksum: 'SNAPSHOT_CHECKSUM',
-  SnapshotVersion: 'SNAPSHOT_VERSION',
-  SnapshotInvalid: 'SNAPSHOT_INVALID',
-  /** A write that would make one account's margin combine two settlement assets (SPEC §5.4). */
-  SettlementMismatch: 'SETTLEMENT_MISMATCH',
-} as const
+import { CoreErrorCode } from '../generated/tables.js'
+
+/** The core's codes, generated from the Rust `ErrorCode` (src/generated/tables.ts). */
+export const ErrorCode = CoreErrorCode
 
 /** The codes only the API layer raises (decimal parsing, loading, scenarios, journals, the CLI). */
 export const ApiErrorCode = {

@@ -4,20 +4,18 @@
 
 import { overflow } from './errors.js'
 
-/** Maintenance/initial margin rates are integers of 10^-8 (0.5 % = 500_000). */
-export const RATE_DECIMALS = 8
-export const RATE_SCALE = 100_000_000n
-/** Margin ratios are returned in parts per million, rounded up (towards "worse"). */
-export const RATIO_SCALE = 1_000_000n
-/** Largest price, in ticks, the engine accepts and searches liquidation prices within. */
-export const PRICE_MAX_TICKS = 1_000_000_000_000_000n // 10^15
-/** Largest |quantity| in lots. */
-export const QTY_MAX_LOTS = 1_000_000_000_000_000n // 10^15
-export const MAX_QUOTE_DECIMALS = 18
-export const MAX_PRICE_DECIMALS = 12
-export const MAX_QTY_DECIMALS = 12
-/** Largest contract size (quote units per contract) of an inverse market. */
-export const CONTRACT_SIZE_MAX = 1_000_000_000n // 10^9
+// Limits and scales (SPEC §2.3), generated from the Rust core's num.rs.
+export {
+  CONTRACT_SIZE_MAX,
+  MAX_PRICE_DECIMALS,
+  MAX_QTY_DECIMALS,
+  MAX_QUOTE_DECIMALS,
+  PRICE_MAX_TICKS,
+  QTY_MAX_LOTS,
+  RATE_DECIMALS,
+  RATE_SCALE,
+  RATIO_SCALE,
+} from '../generated/tables.js'
 
 export const I128_MAX = (1n << 127n) - 1n
 export const I128_MIN = -(1n << 127n)

@@ -13,13 +13,13 @@ import { Linear, Market, checkQty, type MarketSpec } from './market.js'
 import { mismatch } from './settlement.js'
 import { Floor, MAX_QUOTE_DECIMALS, U32_MAX, scale, toI64 } from './num.js'
 import { Drawdown, Exhausted, Waterfall, type Book } from './waterfall.js'
+import { NONE, SNAPSHOT_FORMAT_VERSION } from '../generated/tables.js'
 
 export const SNAPSHOT_MAGIC = 'DLVGSNAP'
-export const SNAPSHOT_FORMAT_VERSION = 2
+export { SNAPSHOT_FORMAT_VERSION }
 const HEADER = 20
 const CHECKSUM = 32
 const EVENT_BYTES = 37n
-const NONE = 0xffffffff
 const MAGIC_BYTES = new TextEncoder().encode(SNAPSHOT_MAGIC)
 
 /** What the encoder reads (JsEngine provides it). */

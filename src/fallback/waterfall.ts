@@ -22,6 +22,7 @@ import {
   type Candidate,
 } from './adl.js'
 import { DeleverageError, ErrorCode, withContext } from './errors.js'
+import { EventKindCode, FundPolicyCode, NONE } from '../generated/tables.js'
 import { bankruptcyPrice } from './liq.js'
 import { Linear, checkPrice, type Market } from './market.js'
 import {
@@ -41,28 +42,27 @@ import {
   toI64,
 } from './num.js'
 
-export const NONE = 0xffffffff
+export { NONE }
 
-// EventKind (the Rust discriminants; names in src/core.ts EVENT_KINDS).
-export const LiquidationFill = 0
-export const LiquidationFee = 1
-export const Takeover = 2
-export const FundPayment = 3
-export const EngineFill = 4
-export const AdlFill = 5
-export const SocialisedLoss = 6
-export const BadDebt = 7
-export const AdlModeOn = 8
-export const AdlModeOff = 9
-export const Funding = 10
-export const FundDeposit = 11
-export const AdlShortfall = 12
-export const Residue = 13
-export const EngineNetting = 14
-
-// FundPolicy
-export const Exhausted = 0
-export const Drawdown = 1
+// EventKind and FundPolicy codes (generated from the Rust enums).
+export const {
+  LiquidationFill,
+  LiquidationFee,
+  Takeover,
+  FundPayment,
+  EngineFill,
+  AdlFill,
+  SocialisedLoss,
+  BadDebt,
+  AdlModeOn,
+  AdlModeOff,
+  Funding,
+  FundDeposit,
+  AdlShortfall,
+  Residue,
+  EngineNetting,
+} = EventKindCode
+export const { Exhausted, Drawdown } = FundPolicyCode
 
 /** The validated configuration: the binding's WaterfallInit (SPEC §8), held as given. */
 export type WaterfallConfig = WaterfallInit

@@ -17,6 +17,7 @@ mod pool;
 pub mod settlement;
 pub mod snapshot;
 mod sweep;
+pub mod tables;
 pub mod watch;
 pub mod waterfall;
 

@@ -54,37 +54,6 @@ impl Writer {
     }
 }
 
-fn ranking_code(r: AdlRanking) -> u8 {
-    match r {
-        AdlRanking::Bitmex => 0,
-        AdlRanking::Binance => 1,
-        AdlRanking::Hyperliquid => 2,
-        AdlRanking::ProRata => 3,
-    }
-}
-
-fn event_kind(k: u8) -> Option<EventKind> {
-    use EventKind::*;
-    Some(match k {
-        0 => LiquidationFill,
-        1 => LiquidationFee,
-        2 => Takeover,
-        3 => FundPayment,
-        4 => EngineFill,
-        5 => AdlFill,
-        6 => SocialisedLoss,
-        7 => BadDebt,
-        8 => AdlModeOn,
-        9 => AdlModeOff,
-        10 => Funding,
-        11 => FundDeposit,
-        12 => AdlShortfall,
-        13 => Residue,
-        14 => EngineNetting,
-        _ => return None,
-    })
-}
-
 fn hex(b: &[u8]) -> String {
     b.iter().map(|x| format!("{x:02x}")).collect()
 }
@@ -150,7 +119,7 @@ impl Engine {
         let c = wf.config;
         w.i64(c.fee_rate);
         w.i64(c.buffer_rate);
-        w.u8(ranking_code(c.ranking));
+        w.u8(c.ranking.code());
         w.u8(c.adl_at_mark as u8);
         match c.policy {
             FundPolicy::Exhausted => {
@@ -612,7 +581,7 @@ fn decode_body(mut r: Reader) -> Result<Engine> {
         let at = r.pos;
         let f = |what: &str| format!("event {seq} {what}");
         let k = r.u8(&|| f("kind"))?;
-        let kind = event_kind(k)
+        let kind = EventKind::from_code(k)
             .ok_or_else(|| invalid(format!("offset {at}: {}: no event kind {k}", f("kind"))))?;
         let account = r.u32(&|| f("account"))?;
         let market = r.u32(&|| f("market"))?;
