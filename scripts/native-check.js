@@ -62,7 +62,7 @@ function expectNative(engine, what) {
   return engine
 }
 
-// Same rounding as test/golden.test.ts: "field@N" is the venue's value rounded half-up to N places.
+// Same rounding as test/vectors.test.ts: "field@N" is the venue's value rounded half-up to N places.
 function roundHalfUp(decimal, places) {
   const [i, f = ''] = decimal.replace('-', '').split('.')
   const digits = BigInt(i + f.padEnd(places + 1, '0').slice(0, places + 1))
@@ -76,16 +76,14 @@ function roundHalfUp(decimal, places) {
 }
 
 function golden() {
-  const { cases } = JSON.parse(
-    fs.readFileSync(path.join(root, 'test/fixtures/golden/venues.json'), 'utf8'),
-  )
+  const { cases } = JSON.parse(fs.readFileSync(path.join(root, 'test/vectors/venues.json'), 'utf8'))
   let values = 0
   for (const implementation of ['native', 'js']) {
     for (const c of cases) {
       const engine = engineFromScenario(parseScenario(c.scenario), { implementation })
       check(engine.implementation === implementation, `${c.id}: engine is ${engine.implementation}`)
       const positions = engine.positions()
-      for (const { account, symbol, ...fields } of c.expect) {
+      for (const { account, symbol, ...fields } of c.steps[0].expectPositions) {
         const p = positions.find((x) => x.account === account && x.symbol === symbol)
         if (!p) {
           check(false, `${implementation} ${c.id} ${account} ${symbol}: no position`)

@@ -11,7 +11,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 VERSIONS=(22.23.5 24.22.3 26.12.1)
-FILES=(test/golden.test.ts test/parity.test.ts test/api.test.ts test/loader.test.ts test/bad-input.test.ts test/snapshot.test.ts)
+FILES=(test/vectors.test.ts test/parity.test.ts test/api.test.ts test/loader.test.ts test/bad-input.test.ts test/snapshot.test.ts)
 arch="$(node -p process.arch)"
 current="$(node -p 'process.versions.node.split(".")[0]')"
 wanted=("$@")

@@ -142,29 +142,6 @@ describe.each(IMPLEMENTATIONS)('market terms on the %s engine', (implementation)
   })
 })
 
-describe.each(IMPLEMENTATIONS)(
-  'hand-derived tick-0.5 example (test/fixtures/golden/tick-size.json) on the %s engine',
-  (implementation) => {
-    it('gives the derived trigger and nearest prices', () => {
-      const g = JSON.parse(
-        readFileSync(join(import.meta.dirname, 'fixtures/golden/tick-size.json'), 'utf8'),
-      )
-      const e = engine(implementation)
-      e.addMarket(g.market)
-      e.addAccounts([
-        { id: 'a', balance: '0', positions: [{ symbol: g.market.symbol, ...g.position }] },
-      ])
-      const p = e.positions(['a'])[0]!
-      expect({
-        liquidationPrice: p.liquidationPrice,
-        liquidationPriceNearest: p.liquidationPriceNearest,
-        bankruptcyPrice: p.bankruptcyPrice,
-        bankruptcyPriceNearest: p.bankruptcyPriceNearest,
-      }).toEqual(g.expected)
-    })
-  },
-)
-
 describe('scenario files', () => {
   it('report a settlement mix with the JSON path of the position', () => {
     const dir = mkdtempSync(join(tmpdir(), 'dlvg-'))
