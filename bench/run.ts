@@ -106,7 +106,7 @@ const ratioText = (r: number | null) => (r === null ? '—' : `${r.toFixed(r < 1
 function table(head: string[], rows: string[][]): void {
   const w = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)))
   for (const r of [head, ...rows])
-    console.log('  ' + r.map((c, i) => (i === 0 ? c.padEnd(w[i]!) : c.padStart(w[i]!))).join('  '))
+    console.log(`  ${r.map((c, i) => (i === 0 ? c.padEnd(w[i]!) : c.padStart(w[i]!))).join('  ')}`)
 }
 function timed<T>(f: () => T): [T, number] {
   const t0 = process.hrtime.bigint()
@@ -163,9 +163,12 @@ function writeBookFile(book: Book, file: string): void {
     if (m.maintAmount) throw new Error('the tool derives maintenance amounts')
     u32(m.kind, m.priceDecimals, m.qtyDecimals, m.basis, m.form, m.floors.length)
     i64([m.contractSize, m.mark])
-    i64(m.floors), i64(m.mmr), i64(m.imr)
+    i64(m.floors)
+    i64(m.mmr)
+    i64(m.imr)
   }
-  i64([BigInt(book.balances.length)]), parts.push(new Uint8Array(book.balances.buffer))
+  i64([BigInt(book.balances.length)])
+  parts.push(new Uint8Array(book.balances.buffer))
   i64([BigInt(book.qty.length)])
   for (const c of [
     book.account,
@@ -629,7 +632,7 @@ function finish(): never {
   )
   if (jsonOut !== undefined) {
     const file = jsonOut || 'bench-results.json'
-    writeFileSync(file, JSON.stringify(report, null, 2) + '\n')
+    writeFileSync(file, `${JSON.stringify(report, null, 2)}\n`)
     console.log(`wrote ${file}`)
   }
   if (sink === -1) console.log(sink)

@@ -24,5 +24,5 @@ for (const [project, outDir, type] of [
     console.error(`deleverage: tsc -p ${project} failed`)
     process.exit(r.status ?? 1)
   }
-  fs.writeFileSync(path.join(dist, outDir, 'package.json'), JSON.stringify({ type }) + '\n')
+  fs.writeFileSync(path.join(dist, outDir, 'package.json'), `${JSON.stringify({ type })}\n`)
 }

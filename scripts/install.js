@@ -67,8 +67,8 @@ function napiPlatformSuffix() {
   if (platform === 'win32') return `win32-${arch}-msvc`
   if (platform === 'darwin') return `darwin-${arch}`
   if (platform === 'linux') {
-    const header = process.report && process.report.getReport().header
-    const musl = !(header && header.glibcVersionRuntime)
+    const header = process.report?.getReport().header
+    const musl = !header?.glibcVersionRuntime
     if (arch === 'arm') return `linux-arm-${musl ? 'musleabihf' : 'gnueabihf'}`
     return `linux-${arch}-${musl ? 'musl' : 'gnu'}`
   }
@@ -205,8 +205,6 @@ try {
   buildNative()
 } catch (err) {
   // Belt and braces: the native step must never break the install.
-  console.log(
-    `deleverage: native module not built (${err && err.message}); deleverage ${FALLBACK}.`,
-  )
+  console.log(`deleverage: native module not built (${err?.message}); deleverage ${FALLBACK}.`)
 }
 buildTs()

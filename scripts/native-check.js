@@ -35,17 +35,17 @@ const { load } = dist('synthetic.js')
 
 const { binding, error } = loadNative()
 if (!binding) {
-  console.error('native-check: the native module did not load:', error && error.message)
+  console.error('native-check: the native module did not load:', error?.message)
   process.exit(1)
 }
 const loaded = Object.values(require.cache).find((m) => m.filename.endsWith('.node'))
 const wanted = process.env.NAPI_RS_NATIVE_LIBRARY_PATH
 if (wanted && (!loaded || loaded.filename !== wanted)) {
-  console.error(`native-check: loaded ${loaded && loaded.filename}, not ${wanted}`)
+  console.error(`native-check: loaded ${loaded?.filename}, not ${wanted}`)
   process.exit(1)
 }
 console.log(
-  `native-check: node ${process.version} ${process.platform}-${process.arch} (napi ${process.versions.napi}), core ${binding.coreVersion()}, module ${process.argv[2] || (loaded && loaded.filename)}`,
+  `native-check: node ${process.version} ${process.platform}-${process.arch} (napi ${process.versions.napi}), core ${binding.coreVersion()}, module ${process.argv[2] || loaded?.filename}`,
 )
 
 let failures = 0

@@ -87,7 +87,7 @@ function packMain({ out, release = false }) {
         ...pkg.optionalDependencies,
         ...platformPackages.releaseOptionalDependencies(pkg),
       }
-      fs.writeFileSync(path.join(stage, 'package.json'), JSON.stringify(pkg, null, 2) + '\n')
+      fs.writeFileSync(path.join(stage, 'package.json'), `${JSON.stringify(pkg, null, 2)}\n`)
       report = npmPack(stage, out)
     } finally {
       fs.rmSync(stage, { recursive: true, force: true })

@@ -40,8 +40,8 @@ function isMusl() {
   try {
     return fs.readFileSync('/usr/bin/ldd', 'utf8').includes('musl')
   } catch {
-    const header = process.report && process.report.getReport().header
-    return !(header && header.glibcVersionRuntime)
+    const header = process.report?.getReport().header
+    return !header?.glibcVersionRuntime
   }
 }
 
@@ -74,7 +74,7 @@ function targets(pkg = rootPackage()) {
 
 /** `napi.packageName` (what napi-rs names the platform packages after), else the package name. */
 function bindingPrefix(pkg) {
-  return (pkg.napi && pkg.napi.packageName) || pkg.name
+  return pkg.napi?.packageName || pkg.name
 }
 
 function packageName(pkg, suffix) {
@@ -154,7 +154,7 @@ function check({ release = false } = {}) {
   const wanted = releaseOptionalDependencies(pkg)
   if (release) {
     for (const [name, version] of Object.entries(wanted)) {
-      const got = pkg.optionalDependencies && pkg.optionalDependencies[name]
+      const got = pkg.optionalDependencies?.[name]
       if (got !== version)
         problems.push(
           `optionalDependencies.${name} is ${JSON.stringify(got)}, expected "${version}" (run: npx napi prepublish -t npm)`,

@@ -16,12 +16,12 @@ step() { steps+=("$(printf '%-28s %4d s' "$1" $((SECONDS - $2)))"); }
 # Debug profile on purpose: it builds ~2x faster than the LTO release profile
 # and keeps integer overflow checks on (release wraps silently). The release
 # cdylib itself is exercised by vitest through the native loader.
-# Style first: it is the cheapest failure (rustfmt.toml, biome.json; CONTRIBUTING.md).
-echo "==> style (cargo fmt --check, biome, clippy -D warnings)"
+# Style first: it is the cheapest failure (rustfmt.toml, biome.jsonc; CONTRIBUTING.md).
+echo "==> style (cargo fmt --check, biome check: format + lint, clippy -D warnings)"
 t=$SECONDS
 cargo fmt --all --check
 (cd fuzz && cargo fmt --all --check)
-npx --no-install biome format .
+npx --no-install biome check .
 cargo clippy --workspace --all-targets --quiet -- -D warnings
 step "style" $t
 

@@ -97,7 +97,7 @@ export function formatUnits(units: bigint, decimals: number): string {
   const neg = units < 0n
   const digits = (neg ? -units : units).toString().padStart(decimals + 1, '0')
   const int = digits.slice(0, digits.length - decimals)
-  const frac = decimals > 0 ? '.' + digits.slice(digits.length - decimals) : ''
+  const frac = decimals > 0 ? `.${digits.slice(digits.length - decimals)}` : ''
   return (neg ? '-' : '') + int + frac
 }
 

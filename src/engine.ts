@@ -394,7 +394,8 @@ export class Engine {
    * removed account keeps its id (SPEC §5), so the cache never goes stale. */
   private readonly ids: string[] = []
   private accountIdOf(i: number): string {
-    return (this.ids[i] ??= this.core.accountId(i))
+    this.ids[i] ??= this.core.accountId(i)
+    return this.ids[i]
   }
   private readonly marketList: MarketMeta[] = []
 

@@ -244,8 +244,13 @@ export function makeMarketBook(positions: number, accounts: number, seed = 20240
   let total = 0
   for (let a = 0; a < accounts; a++) total += count[a] = 1 + pick(next, COUNT_W, cntTotal)
   for (let a = 0; total !== positions; a = (a + 1) % accounts) {
-    if (total < positions && count[a]! < 8) count[a]!++, total++
-    else if (total > positions && count[a]! > 1) count[a]!--, total--
+    if (total < positions && count[a]! < 8) {
+      count[a]!++
+      total++
+    } else if (total > positions && count[a]! > 1) {
+      count[a]!--
+      total--
+    }
   }
   const balances = new BigInt64Array(accounts)
   const account = new Uint32Array(positions)

@@ -18,7 +18,10 @@ export interface Book {
 /** Park–Miller LCG: small, deterministic, identical everywhere. */
 export function lcg(seed: number) {
   let s = seed
-  return (n: number) => ((s = (s * 48271) % 2147483647), s % n)
+  return (n: number) => {
+    s = (s * 48271) % 2147483647
+    return s % n
+  }
 }
 
 const P = 2 // price decimals (cents)
@@ -213,7 +216,7 @@ export function makeRaggedBook(positions: number, opts: RaggedOptions = {}): Boo
       const hi = t + 1 < tiers ? FLOORS_QUOTE[t + 1]! : 2 * lo
       // notional in quote, log-uniform inside the tier; near-limit: 2–4·10^10 quote, whose value
       // in atoms (2–4·10^18) is near i64::MAX
-      const notional = near ? 2e10 * (1 + unit()) : lo * Math.pow(hi / lo, unit())
+      const notional = near ? 2e10 * (1 + unit()) : lo * (hi / lo) ** unit()
       let q = BigInt(Math.floor((notional * 10 ** D) / (Number(mk.mark) / 10 ** P)))
       if (q === 0n) q = 1n
       const long = rand(2) === 1

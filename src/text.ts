@@ -35,7 +35,7 @@ export class Output {
   }
 
   line(s = ''): boolean {
-    return this.write(s + '\n')
+    return this.write(`${s}\n`)
   }
 
   /** Hand the queued text to the stream; wait for 'drain' when its buffer is full. */

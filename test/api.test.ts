@@ -148,7 +148,10 @@ describe.each(IMPLEMENTATIONS)('Engine API on the %s engine', (implementation) =
 
   it('gives every position a liquidation price where the predicate flips (random accounts)', () => {
     let seed = 7919
-    const rand = (n: number) => ((seed = (seed * 48271) % 2147483647), seed % n)
+    const rand = (n: number) => {
+      seed = (seed * 48271) % 2147483647
+      return seed % n
+    }
     const e = engine(implementation)
     e.addMarket(BTC)
     e.addMarket({

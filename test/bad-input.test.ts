@@ -1,6 +1,6 @@
 // Bad input: a JS error with a stable code, and the engine state unchanged — on both engines.
 import { describe, expect, it } from 'vitest'
-import { type Engine, type MarketConfig } from '../src/index.js'
+import type { Engine, MarketConfig } from '../src/index.js'
 import { DeleverageError, Engine as EngineClass } from '../src/index.js'
 import { readFileSync } from 'node:fs'
 import { IMPLEMENTATIONS, codeOf, engine } from './helpers.js'

@@ -305,7 +305,7 @@ describe('deleverage simulate and per-command help', () => {
     const r = cli(['simulate', crash, '--path', f])
     expect(r.code).toBe(3)
     expect(r.err).toContain(
-      'INVALID_PATH: ' + f + ' line 3: column BTCUSDT: "25k" is not a decimal number',
+      `INVALID_PATH: ${f} line 3: column BTCUSDT: "25k" is not a decimal number`,
     )
     const bad = cli([
       'simulate',

@@ -1,7 +1,7 @@
 // Market terms (issue 12), on both engines: the nearest liquidation/bankruptcy price is the exact
 // crossing rounded to the grid (SPEC §6.3), tick sizes that are not powers of ten (§2.5), and one
 // settlement asset per account (§5.4), in the API and in scenario files.
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs'
+import { mkdtempSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'

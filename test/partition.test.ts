@@ -18,7 +18,10 @@ const worker = fileURLToPath(new URL('./fixtures/partition-worker.mjs', import.m
 
 function book(seed: number): Scenario {
   let s = seed
-  const rand = (n: number) => ((s = (s * 48271) % 2147483647), s % n)
+  const rand = (n: number) => {
+    s = (s * 48271) % 2147483647
+    return s % n
+  }
   const accounts: Scenario['accounts'] = [
     {
       id: 'bankrupt',

@@ -135,7 +135,7 @@ describe('report.html in headless chromium', () => {
       // sizes as displayed: thousands separators, 2 decimals truncated
       const shown = (x: string) => {
         const [i, f = ''] = x.split('.')
-        return i!.replace(/\B(?=(\d{3})+(?!\d))/g, ',') + (f ? '.' + (f + '00').slice(0, 2) : '')
+        return i!.replace(/\B(?=(\d{3})+(?!\d))/g, ',') + (f ? `.${(`${f}00`).slice(0, 2)}` : '')
       }
       expect(counts.events.slice(1).map((row) => [row[2], row[8]])).toEqual(
         largest.map((e) => [e.kind, shown(e.size)]),

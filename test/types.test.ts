@@ -117,18 +117,14 @@ describe('published types', () => {
     const report = JSON.parse(r.stdout) as AttwReport
     expect(report.analysis.problems).toEqual([])
     const main = report.analysis.entrypoints['.']!.resolutions
-    expect(main['node10']?.resolution?.fileName).toBe(
-      '/node_modules/deleverage/dist/cjs/index.d.ts',
-    )
+    expect(main.node10?.resolution?.fileName).toBe('/node_modules/deleverage/dist/cjs/index.d.ts')
     expect(main['node16-cjs']?.resolution?.fileName).toBe(
       '/node_modules/deleverage/dist/cjs/index.d.ts',
     )
     expect(main['node16-esm']?.resolution?.fileName).toBe(
       '/node_modules/deleverage/dist/esm/index.d.ts',
     )
-    expect(main['bundler']?.resolution?.fileName).toBe(
-      '/node_modules/deleverage/dist/esm/index.d.ts',
-    )
+    expect(main.bundler?.resolution?.fileName).toBe('/node_modules/deleverage/dist/esm/index.d.ts')
   })
 
   it('an ESM (.mts) and a CJS (.cts) consumer compile under nodenext, without @types/node', () => {

@@ -86,7 +86,7 @@ function step(
         return { account: [...c.account], market: [...c.market], liq: [...c.liquidatable] }
       }),
     )
-    if ('ok' in out[0]!) ms.forEach((m, i) => (marks[m] = ps[i]!))
+    if ('ok' in out[0]!) for (const [i, m] of ms.entries()) marks[m] = ps[i]!
     return out
   }
   if (op < 68) {

@@ -102,9 +102,10 @@ function randomConfig(r: Rng): WaterfallInit {
     if (k === 1) c.bufferRate = r.pick([-1n, 1_000_000_001n, -(1n << 70n)])
     if (k === 2) c.ranking = r.pick([4, 99])
     if (k === 3) c.policy = r.pick([2, 7])
-    if (k === 4) (c.policy = 1), (c.stopPpm = c.triggerPpm)
-    if (k === 5) (c.policy = 1), (c.window = r.pick([0n, -1n, 1n << 64n]))
-    if (k === 6) (c.policy = 1), (c.triggerPpm = 1_000_001n)
+    if (k >= 4) c.policy = 1
+    if (k === 4) c.stopPpm = c.triggerPpm
+    if (k === 5) c.window = r.pick([0n, -1n, 1n << 64n])
+    if (k === 6) c.triggerPpm = 1_000_001n
   }
   return c
 }
@@ -378,7 +379,7 @@ function run(seed: bigint): void {
         // planLiquidation of a real scope, a cross account, or (rarely) an out-of-range market.
         const a = p && r.chance(0.7) ? p.account : randomAccount()
         const im =
-          p && p.isolated && r.chance(0.7) ? p.market : r.chance(0.03) ? nm + r.int(0, 2) : CROSS
+          p?.isolated && r.chance(0.7) ? p.market : r.chance(0.03) ? nm + r.int(0, 2) : CROSS
         const o = both((e) => e.planLiquidation(a, im))
         if ('ok' in o) {
           const plan = o.ok as { takeover: boolean; market: Uint32Array }

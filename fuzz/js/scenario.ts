@@ -115,7 +115,7 @@ const bucket = (c: number) =>
                   ? 7
                   : 8
 const seen = new Set<string>()
-let blocksHit = new Set<string>()
+const blocksHit = new Set<string>()
 function newFeatures(): number {
   const cov = post<Coverage>('Profiler.takePreciseCoverage')
   let fresh = 0
@@ -280,15 +280,27 @@ function interesting(): J {
 
 /** Every container in the tree with the key or index of each child: the places to mutate. */
 function slots(v: J, out: Array<{ parent: J[] | { [k: string]: J }; key: string | number }> = []) {
-  if (Array.isArray(v)) v.forEach((c, i) => (out.push({ parent: v, key: i }), slots(c, out)))
-  else if (v && typeof v === 'object')
-    for (const k of Object.keys(v)) out.push({ parent: v, key: k }), slots(v[k]!, out)
+  if (Array.isArray(v)) {
+    v.forEach((c, i) => {
+      out.push({ parent: v, key: i })
+      slots(c, out)
+    })
+  } else if (v && typeof v === 'object') {
+    for (const k of Object.keys(v)) {
+      out.push({ parent: v, key: k })
+      slots(v[k]!, out)
+    }
+  }
   return out
 }
 function containers(v: J, out: Array<J[] | { [k: string]: J }> = []) {
-  if (Array.isArray(v)) out.push(v), v.forEach((c) => containers(c, out))
-  else if (v && typeof v === 'object')
-    out.push(v), Object.values(v).forEach((c) => containers(c, out))
+  if (Array.isArray(v)) {
+    out.push(v)
+    for (const c of v) containers(c, out)
+  } else if (v && typeof v === 'object') {
+    out.push(v)
+    for (const c of Object.values(v)) containers(c, out)
+  }
   return out
 }
 function subtree(text: string): J | undefined {
@@ -308,11 +320,11 @@ function tweakDecimal(s: string): string {
     case 0:
       return s + pick(['0', '1', '9', '.5', '000000000'])
     case 1:
-      return s.startsWith('-') ? s.slice(1) : '-' + s
+      return s.startsWith('-') ? s.slice(1) : `-${s}`
     case 2:
       return s.replace(/\d/, () => String(rand(10)))
     case 3:
-      return s.includes('.') ? s.split('.')[0]! : s + '.' + '0'.repeat(rand(20)) + '1'
+      return s.includes('.') ? s.split('.')[0]! : `${s}.${'0'.repeat(rand(20))}1`
     case 4:
       return s.length > 1 ? s.slice(0, -1) : '0'
     default:

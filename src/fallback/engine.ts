@@ -34,14 +34,7 @@ import {
   type FillModel,
   type WaterfallConfig,
 } from './waterfall.js'
-import {
-  DeleverageError,
-  ErrorCode,
-  overflow,
-  rustDebugCut,
-  rustDebugStr,
-  withContext,
-} from './errors.js'
+import { DeleverageError, ErrorCode, overflow, rustDebugCut, withContext } from './errors.js'
 import { decodeSnapshot, encodeState, sealSnapshot, stateHashOf } from './snapshot.js'
 import { PairSet, ceilDivF, entryInDomainF, fastPathsEnabled, mmF, upnlF } from './fast.js'
 import { bankruptcyPrice, domain, liquidationPrice, type SolvedPrice } from './liq.js'
@@ -404,7 +397,9 @@ export function checkCoreArgs(method: PropertyKey, args: unknown[]): unknown[] {
   const spec = CORE_ARGS[method as keyof CoreEngine]
   if (spec === undefined) return args
   const out = args.slice(0, Math.max(args.length, spec.length))
-  spec.forEach(([name, check], i) => (out[i] = check(name, args[i])))
+  spec.forEach(([name, check], i) => {
+    out[i] = check(name, args[i])
+  })
   return out
 }
 

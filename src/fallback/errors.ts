@@ -89,7 +89,7 @@ export function rustDebugStr(s: string): string {
     if (GRAPHEME_EXTEND.test(c) || NON_PRINTABLE.test(c)) out += `\\u{${cp.toString(16)}}`
     else out += c
   }
-  return out + '"'
+  return `${out}"`
 }
 
 /** crates/core error::debug_cut: rustDebugStr of the first 64 characters, then "…" if cut. */
@@ -97,7 +97,7 @@ export function rustDebugCut(s: string): string {
   let n = 0
   let end = 0
   for (const ch of s) {
-    if (n === 64) return rustDebugStr(s.slice(0, end)) + '…'
+    if (n === 64) return `${rustDebugStr(s.slice(0, end))}…`
     n++
     end += ch.length
   }

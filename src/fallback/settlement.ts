@@ -59,7 +59,10 @@ export function checkPositionRows(
   for (let i = 0; i < account.length; i++) {
     const a = account[i] as number
     let l = touched.get(a)
-    if (l === undefined) touched.set(a, (l = []))
+    if (l === undefined) {
+      l = []
+      touched.set(a, l)
+    }
     l.push(market[i] as number)
   }
   const opened = new Map<number, number[]>()

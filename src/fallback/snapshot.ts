@@ -208,8 +208,6 @@ export function sealSnapshot(body: Uint8Array): Uint8Array {
   return out
 }
 
-const U64_MAX = (1n << 64n) - 1n
-
 function invalid(msg: string): DeleverageError {
   return new DeleverageError(ErrorCode.SnapshotInvalid, msg)
 }

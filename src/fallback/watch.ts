@@ -35,7 +35,6 @@ export interface WatchStore {
 
 /** Rounding slack of uPnL − MM against its exact value (SPEC §14.2). */
 const MARGIN = 3n
-const PMAX = Number(PRICE_MAX_TICKS)
 
 /** Min-heap of band ends (key, account, generation) on parallel typed arrays. */
 class EntryHeap {
@@ -286,7 +285,10 @@ class ScopeSet {
   }
   add(a: number, m: number): void {
     let s = this.by.get(a)
-    if (s === undefined) this.by.set(a, (s = new Set()))
+    if (s === undefined) {
+      s = new Set()
+      this.by.set(a, s)
+    }
     s.add(m)
   }
   delete(a: number, m: number): void {
