@@ -6,6 +6,7 @@
 
 import type { MarketInit } from './core.js'
 import { formatUnits } from './decimal.js'
+import { RATIO_SCALE } from './generated/tables.js'
 import type { Book } from './synthetic.js'
 
 /** mulberry32: a small 32-bit generator; integer operations only, identical everywhere. */
@@ -42,7 +43,7 @@ function normalPpm(next: () => number, sdPpm: number): number {
   for (let i = 0; i < 4; i++) s += next() >>> 16
   // (s/65536 − 2)·√3 ≈ (s − 131072)·1.7320508/65536; keep integer: ·17320508 / (65536·10^7)
   // Plain IEEE multiply/divide (correctly rounded everywhere), no transcendental functions.
-  return Math.trunc(((s - 131072) * 17320508 * (sdPpm / 1e6)) / 655360)
+  return Math.trunc(((s - 131072) * 17320508 * (sdPpm / Number(RATIO_SCALE))) / 655360)
 }
 
 interface Bracket {
@@ -310,7 +311,7 @@ export function makeMarketBook(positions: number, accounts: number, seed = 20240
       account[i] = a
       market[i] = m
       qty[i] = side ? q : -q
-      entry[i] = (spec.price * BigInt(1_000_000 + off)) / 1_000_000n
+      entry[i] = (spec.price * (RATIO_SCALE + BigInt(off))) / RATIO_SCALE
       if (below(next, 100) < 8) {
         flags[i] = 1
         isolatedMargin[i] = notional / BigInt(l)
@@ -357,7 +358,7 @@ export function crashPath(
     out.push(
       markets.map((m) => {
         const f = BigInt(Math.max(0, Math.min(900_000, Math.round((fallPpm * m.beta) / 100))))
-        const p = (m.price * (1_000_000n - f)) / 1_000_000n
+        const p = (m.price * (RATIO_SCALE - f)) / RATIO_SCALE
         return p < 1n ? 1n : p
       }),
     )

@@ -4,6 +4,7 @@
 import { readFileSync } from 'node:fs'
 import { parseUnits } from './decimal.js'
 import { DeleverageError } from './fallback/errors.js'
+import { RATIO_SCALE } from './generated/tables.js'
 
 export interface PathMarket {
   symbol: string
@@ -88,7 +89,7 @@ export function readPathCsv(file: string, markets: PathMarket[]): bigint[][] {
 export function parseShock(text: string): bigint {
   const pct = /^([+-]?\d+(?:\.\d+)?)%$/.exec(text.trim())
   const ppm = pct ? parseUnits(pct[1]!, 4, '--shock') : parseUnits(text, 6, '--shock')
-  if (ppm <= -1_000_000n)
+  if (ppm <= -RATIO_SCALE)
     throw new DeleverageError('INVALID_ARGUMENT', `--shock must be above −100 %, got ${text}`)
   return ppm
 }
@@ -98,8 +99,8 @@ export function shockPath(markets: PathMarket[], shockPpm: bigint, steps: number
   return Array.from({ length: steps }, (_, k) =>
     markets.map((m) => {
       const p =
-        (m.mark * (1_000_000n * BigInt(steps) + shockPpm * BigInt(k + 1))) /
-        (1_000_000n * BigInt(steps))
+        (m.mark * (RATIO_SCALE * BigInt(steps) + shockPpm * BigInt(k + 1))) /
+        (RATIO_SCALE * BigInt(steps))
       return p < 1n ? 1n : p
     }),
   )

@@ -60,6 +60,8 @@ import {
 
 /** 2^63: |x| below it fits i64. */
 const I64_BOUND_F = 2 ** 63
+/** RATIO_SCALE as a double, for the ratios of the float fast paths. */
+const RATIO_SCALE_F = Number(RATIO_SCALE)
 
 // ---------------------------------------------------------------------------------------------
 // napi-layer argument conversions (done in crates/node before the core is called).
@@ -658,7 +660,7 @@ function marginRowF(
 ): MarginRow {
   let ratio = -1n
   if (eq > 0) {
-    const p = mm * 1e6
+    const p = mm * RATIO_SCALE_F
     ratio =
       Math.abs(p) < SAFE ? BigInt(ceilDivF(p, eq)) : divCeil(BigInt(mm) * RATIO_SCALE, BigInt(eq))
   }
@@ -680,7 +682,7 @@ function marginRowF(
  * (|MM·10^6| < 2^63 bounds the ratio when equity ≥ 1; both values are far inside i64).
  */
 function rowSafeF(eq: number, mm: number): boolean {
-  return Math.abs(eq) < SAFE && (eq <= 0 || Math.abs(mm * 1e6) < I64_BOUND_F)
+  return Math.abs(eq) < SAFE && (eq <= 0 || Math.abs(mm * RATIO_SCALE_F) < I64_BOUND_F)
 }
 
 function marginColumns(rows: MarginRow[]): MarginColumns {
@@ -1519,7 +1521,7 @@ export class JsEngine implements CoreEngine {
     if (exact) {
       const bal = this.balanceF[a] as number
       const eq = bal + fu
-      const p = fm * 1e6
+      const p = fm * RATIO_SCALE_F
       if (Math.abs(bal) < SAFE && Math.abs(eq) < SAFE && Math.abs(p) < SAFE) {
         out.equity[j] = BigInt(eq)
         out.maintenanceMargin[j] = BigInt(fm)
@@ -1606,7 +1608,7 @@ export class JsEngine implements CoreEngine {
     const warnF = (eq: number, mm: number): boolean => {
       if (w === null || eq <= mm || mm <= 0) return false
       if (eq <= 0) return true
-      const l = mm * 1e6
+      const l = mm * RATIO_SCALE_F
       const r = wF * eq
       if (wExact && l < SAFE && r < SAFE) return l >= r
       return BigInt(mm) * RATIO_SCALE >= w * BigInt(eq)
@@ -2204,7 +2206,7 @@ export class JsEngine implements CoreEngine {
     } else if (mdl === 1) {
       const k = i64Of(ppmPerLot, 'ppmPerLot')
       const cap = i64Of(capPpm, 'capPpm')
-      if (k < 0n || !(cap >= 0n && cap < 1_000_000n)) {
+      if (k < 0n || !(cap >= 0n && cap < RATIO_SCALE)) {
         throw invalidArg(`impact needs ppmPerLot ≥ 0 and 0 ≤ capPpm < 1000000, got ${k} and ${cap}`)
       }
       fill = { impact: true, ppmPerLot: k, capPpm: cap }

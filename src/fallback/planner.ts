@@ -10,7 +10,7 @@ import { cmpProducts } from './adl.js'
 import { DeleverageError, ErrorCode } from './errors.js'
 import { liquidationPrice, type SolvedPrice } from './liq.js'
 import type { Market } from './market.js'
-import { RATE_SCALE, abs, add, sub, toI64 } from './num.js'
+import { RATE_SCALE, RATIO_SCALE, abs, add, sub, toI64 } from './num.js'
 import type { Book } from './waterfall.js'
 
 export const MarginRatio = 0
@@ -83,7 +83,7 @@ export function planDeleveraging(
   }
   if (target.kind === LiquidationDistance) {
     book.market(target.market)
-    if (!(target.ppm >= 0n && target.ppm < 1_000_000n)) {
+    if (!(target.ppm >= 0n && target.ppm < RATIO_SCALE)) {
       throw new DeleverageError(
         ErrorCode.InvalidArgument,
         `distance must be within 0 and 1, got ${target.ppm} ppm`,
@@ -199,14 +199,14 @@ function targetMet(
   const [e, mm, n] = totals(balance, pos, fees)
   switch (target.kind) {
     case MarginRatio:
-      return mm === 0n || (e > 0n && cmpProducts(mm, 1_000_000n, target.ppm, e) <= 0)
+      return mm === 0n || (e > 0n && cmpProducts(mm, RATIO_SCALE, target.ppm, e) <= 0)
     case Leverage:
-      return n === 0n || (e > 0n && cmpProducts(n, 1_000_000n, target.ppm, e) <= 0)
+      return n === 0n || (e > 0n && cmpProducts(n, RATIO_SCALE, target.ppm, e) <= 0)
     default: {
       const lp = liqAfter(book, balance, pos, fees, target.market)
       if (lp === null) return true
       const mark = (book.markets[target.market] as Market).mark
-      return abs(mark - lp.conservative) * 1_000_000n >= target.ppm * mark
+      return abs(mark - lp.conservative) * RATIO_SCALE >= target.ppm * mark
     }
   }
 }

@@ -33,6 +33,7 @@ import {
   I64_MIN,
   PRICE_MAX_TICKS,
   RATE_SCALE,
+  RATIO_SCALE,
   abs,
   add,
   divCeil,
@@ -99,8 +100,8 @@ export function fillPrice(model: FillModel, mark: bigint, delta: bigint): bigint
   if (slip > model.capPpm) slip = model.capPpm
   const p =
     delta > 0n
-      ? divFloor(mark * (1_000_000n - slip), 1_000_000n)
-      : divCeil(mark * (1_000_000n + slip), 1_000_000n)
+      ? divFloor(mark * (RATIO_SCALE - slip), RATIO_SCALE)
+      : divCeil(mark * (RATIO_SCALE + slip), RATIO_SCALE)
   return p < 1n ? 1n : p > PRICE_MAX_TICKS ? PRICE_MAX_TICKS : p
 }
 
@@ -362,7 +363,7 @@ export class Waterfall {
     }
     if (c.policy === Drawdown) {
       const { triggerPpm: t, stopPpm: s, window: w } = c
-      if (!(0n < s && s < t && t <= 1_000_000n) || w === 0n) {
+      if (!(0n < s && s < t && t <= RATIO_SCALE) || w === 0n) {
         throw bad(
           `drawdown policy needs 0 < stop < trigger ≤ 1 and a window > 0, got stop ${s} ppm, trigger ${t} ppm, window ${w}`,
         )
@@ -426,7 +427,7 @@ export class Waterfall {
     if (peak === null || peak < fund) peak = fund
     const p = peak
     // drawdown ≥ x ⇔ (peak − fund)·10^6 ≥ x·peak (cross-multiplied)
-    const dd = (x: bigint): boolean => p > 0n && (p - fund) * 1_000_000n >= x * p
+    const dd = (x: bigint): boolean => p > 0n && (p - fund) * RATIO_SCALE >= x * p
     if (!this.adlMode && dd(c.triggerPpm)) {
       this.adlMode = true
       this.emit(AdlModeOn, NONE, NONE, NONE, 0n, 0n, this.fund)

@@ -67,7 +67,7 @@ impl Engine {
             }
             DeleverageTarget::LiquidationDistance { market, ppm } => {
                 self.market(market)?;
-                if !(0..1_000_000).contains(&ppm) {
+                if !(0..RATIO_SCALE).contains(&ppm) {
                     return Err(Error::new(
                         ErrorCode::InvalidArgument,
                         format!("distance must be within 0 and 1, got {ppm} ppm"),
@@ -190,17 +190,18 @@ impl Engine {
         Ok(match target {
             // exact 256-bit products: books near the limits must not wrap into "met"
             DeleverageTarget::MarginRatio(r) => {
-                mm == 0 || (e > 0 && cmp_products(mm, 1_000_000, r as i128, e).is_le())
+                mm == 0 || (e > 0 && cmp_products(mm, RATIO_SCALE as i128, r as i128, e).is_le())
             }
             DeleverageTarget::Leverage(l) => {
-                n == 0 || (e > 0 && cmp_products(n, 1_000_000, l as i128, e).is_le())
+                n == 0 || (e > 0 && cmp_products(n, RATIO_SCALE as i128, l as i128, e).is_le())
             }
             DeleverageTarget::LiquidationDistance { market, ppm } => {
                 match self.liq_after(balance, pos, fees, market)? {
                     None => true,
                     Some(lp) => {
                         let mark = self.markets[market as usize].mark as i128;
-                        (mark - lp.conservative as i128).abs() * 1_000_000 >= ppm as i128 * mark
+                        (mark - lp.conservative as i128).abs() * RATIO_SCALE as i128
+                            >= ppm as i128 * mark
                     }
                 }
             }

@@ -130,11 +130,11 @@ impl FillModel {
             FillModel::Impact { ppm_per_lot, cap_ppm } => {
                 let slip =
                     (ppm_per_lot as i128 * delta.unsigned_abs() as i128).min(cap_ppm as i128);
-                let m = mark as i128;
+                let (m, one) = (mark as i128, RATIO_SCALE as i128);
                 let p = if delta > 0 {
-                    div_floor(m * (1_000_000 - slip), 1_000_000)
+                    div_floor(m * (one - slip), one)
                 } else {
-                    div_ceil(m * (1_000_000 + slip), 1_000_000)
+                    div_ceil(m * (one + slip), one)
                 };
                 p.clamp(1, PRICE_MAX_TICKS as i128) as i64
             }
@@ -172,7 +172,8 @@ impl Engine {
             return bad(format!("buffer must be within 0 and 10, got {}e-8", c.buffer_rate));
         }
         if let FundPolicy::Drawdown { trigger_ppm, stop_ppm, window } = c.policy {
-            if !(0 < stop_ppm && stop_ppm < trigger_ppm && trigger_ppm <= 1_000_000) || window == 0
+            if !(0 < stop_ppm && stop_ppm < trigger_ppm && trigger_ppm <= RATIO_SCALE)
+                || window == 0
             {
                 return bad(format!("drawdown policy needs 0 < stop < trigger ≤ 1 and a window > 0, got stop {stop_ppm} ppm, trigger {trigger_ppm} ppm, window {window}"));
             }
@@ -381,7 +382,7 @@ impl Engine {
             .unwrap_or(fund)
             .max(fund);
         // drawdown ≥ x ⇔ (peak − fund)·10^6 ≥ x·peak (cross-multiplied)
-        let dd = |x: i64| peak > 0 && (peak - fund) * 1_000_000 >= x as i128 * peak;
+        let dd = |x: i64| peak > 0 && (peak - fund) * RATIO_SCALE as i128 >= x as i128 * peak;
         if !self.waterfall.adl_mode && dd(trigger_ppm) {
             self.waterfall.adl_mode = true;
             self.emit(EventKind::AdlModeOn, NONE, NONE, NONE, 0, 0, self.waterfall.fund);

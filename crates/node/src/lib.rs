@@ -206,7 +206,7 @@ fn fill_model(
         1 => {
             let k = i64_of(ppm_per_lot, "ppmPerLot")?;
             let cap = i64_of(cap_ppm, "capPpm")?;
-            if k < 0 || !(0..1_000_000).contains(&cap) {
+            if k < 0 || !(0..core::num::RATIO_SCALE).contains(&cap) {
                 return Err(invalid(format!(
                     "impact needs ppmPerLot ≥ 0 and 0 ≤ capPpm < 1000000, got {k} and {cap}"
                 )));
