@@ -149,6 +149,14 @@ function checkState(e: Engine, s: Step, at: string): void {
     expect(ledger[k], `${at}: ledger ${k}`).toBe(want)
 }
 
+it('the vectors hold every venue example, G1–G7', () => {
+  const cases = files.flatMap(
+    (f) => (JSON.parse(readFileSync(new URL(f, dir), 'utf8')) as { cases: Case[] }).cases,
+  )
+  const venues = cases.map((c) => c.id).filter((id) => /^G\d$/.test(id))
+  expect(venues.sort()).toEqual(['G1', 'G2', 'G3', 'G4', 'G5', 'G6', 'G7'])
+})
+
 describe.each(IMPLEMENTATIONS)('shared vectors on the %s engine', (implementation) => {
   for (const file of files) {
     const { cases } = JSON.parse(readFileSync(new URL(file, dir), 'utf8')) as { cases: Case[] }
