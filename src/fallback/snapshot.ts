@@ -13,7 +13,7 @@ import { Linear, Market, checkQty, type MarketSpec } from './market.js'
 import { mismatch } from './settlement.js'
 import { Floor, MAX_QUOTE_DECIMALS, U32_MAX, scale, toI64 } from './num.js'
 import { Drawdown, Exhausted, Waterfall, type Book } from './waterfall.js'
-import { NONE, SNAPSHOT_FORMAT_VERSION } from '../generated/tables.js'
+import { EVENT_KINDS, NONE, SNAPSHOT_FORMAT_VERSION } from '../generated/tables.js'
 
 export const SNAPSHOT_MAGIC = 'DLVGSNAP'
 export { SNAPSHOT_FORMAT_VERSION }
@@ -596,7 +596,7 @@ function decodeBody(r: Reader): RestoredState {
     const at = r.pos
     const f = (what: string) => `event ${seq} ${what}`
     const k = r.u8(() => f('kind'))
-    if (k > 14) throw invalid(`offset ${at}: ${f('kind')}: no event kind ${k}`)
+    if (k >= EVENT_KINDS.length) throw invalid(`offset ${at}: ${f('kind')}: no event kind ${k}`)
     const account = r.u32(() => f('account'))
     const market = r.u32(() => f('market'))
     const counterparty = r.u32(() => f('counterparty'))
