@@ -4,6 +4,7 @@
 // paths, which read the number mirrors kept on Market.
 
 import { DeleverageError, ErrorCode, rustDebugStr, withContext } from './errors.js'
+import { DEFAULT_LINEAR_ASSET } from '../generated/tables.js'
 import {
   CONTRACT_SIZE_MAX,
   I128_MAX,
@@ -64,7 +65,7 @@ export interface MarketSpec {
 }
 
 /** The settlement asset of a linear market that names none: the engine's quote asset. */
-export const DEFAULT_LINEAR_ASSET = 'quote'
+export { DEFAULT_LINEAR_ASSET }
 
 /** A mark must lie on the market's price grid (SPEC §2.5); the message gives the tick size as a
  * decimal (P price decimals) and in price units. */

@@ -13,10 +13,9 @@ import { Linear, Market, checkQty, type MarketSpec } from './market.js'
 import { mismatch } from './settlement.js'
 import { Floor, MAX_QUOTE_DECIMALS, U32_MAX, scale, toI64 } from './num.js'
 import { Drawdown, Exhausted, Waterfall, type Book } from './waterfall.js'
-import { EVENT_KINDS, NONE, SNAPSHOT_FORMAT_VERSION } from '../generated/tables.js'
+import { EVENT_KINDS, NONE, SNAPSHOT_FORMAT_VERSION, SNAPSHOT_MAGIC } from '../generated/tables.js'
 
-export const SNAPSHOT_MAGIC = 'DLVGSNAP'
-export { SNAPSHOT_FORMAT_VERSION }
+export { SNAPSHOT_FORMAT_VERSION, SNAPSHOT_MAGIC }
 const HEADER = 20
 const CHECKSUM = 32
 const EVENT_BYTES = 37n

@@ -123,3 +123,9 @@ export const FLAG_COST_BASIS = 2
 
 /** The snapshot format this engine writes (SPEC §12). */
 export const SNAPSHOT_FORMAT_VERSION = 2
+
+/** The first 8 bytes of a snapshot (SPEC §12.2). */
+export const SNAPSHOT_MAGIC = 'DLVGSNAP'
+
+/** The settlement asset of a linear market that names none (SPEC §5.4). */
+export const DEFAULT_LINEAR_ASSET = 'quote'

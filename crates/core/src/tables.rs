@@ -1,5 +1,5 @@
 //! The tables both engines share, defined once: event kinds, error codes, ADL rankings, fund
-//! policies, limits and scales. `tests/generated_tables.rs` writes them to
+//! policies, limits, scales and named strings. `tests/generated_tables.rs` writes them to
 //! `src/generated/tables.ts`, which the TypeScript side imports (never edit that file by hand);
 //! `scripts/check-generated.sh` fails when the committed copy is stale.
 //!
@@ -92,6 +92,19 @@ impl AdlRanking {
 
 /// Fund policy codes, in code order (the binding's `policy`, the snapshot's byte).
 pub const FUND_POLICIES: [&str; 2] = ["exhausted", "drawdown"];
+
+/// Named strings: (name, value, doc).
+pub fn strings() -> Vec<(&'static str, &'static str, &'static str)> {
+    let magic = std::str::from_utf8(crate::snapshot::SNAPSHOT_MAGIC).expect("ASCII magic");
+    vec![
+        ("SNAPSHOT_MAGIC", magic, "The first 8 bytes of a snapshot (SPEC §12.2)."),
+        (
+            "DEFAULT_LINEAR_ASSET",
+            crate::market::DEFAULT_LINEAR_ASSET,
+            "The settlement asset of a linear market that names none (SPEC §5.4).",
+        ),
+    ]
+}
 
 /// How a limit is written in TypeScript: a `number` (small counts) or a `bigint` (units).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -6,7 +6,7 @@
 use std::fmt::Write;
 
 use deleverage_core::adl::AdlRanking;
-use deleverage_core::tables::{TsType, FUND_POLICIES, LIMITS};
+use deleverage_core::tables::{strings, TsType, FUND_POLICIES, LIMITS};
 use deleverage_core::waterfall::EventKind;
 use deleverage_core::ErrorCode;
 
@@ -107,6 +107,9 @@ fn render() -> String {
             grouped(value)
         };
         writeln!(out, "export const {name} = {literal}{suffix}").unwrap();
+    }
+    for (name, value, doc) in strings() {
+        writeln!(out, "\n/** {doc} */\nexport const {name} = '{value}'").unwrap();
     }
     out
 }
