@@ -50,7 +50,7 @@ export {
   type WaterfallInit,
   type WatchChanges,
 } from './core.js'
-export { formatUnits, parseUnits, type Amount } from './decimal.js'
+export { formatUnits, parseUnits, units, type Amount, type Units } from './decimal.js'
 export { ApiErrorCode, DeleverageError, ErrorCode } from './fallback/errors.js'
 export { JsEngine } from './fallback/engine.js'
 export { compareQueueEntries, mergeAdlQueues, topOfQueue } from './partition.js'

@@ -1,7 +1,17 @@
 // The public API, run on both engines (the same suite passes whichever path is forced).
 import { describe, expect, it } from 'vitest'
-import { Engine, type MarketConfig } from '../src/index.js'
+import { DeleverageError, Engine, type MarketConfig, units } from '../src/index.js'
 import { IMPLEMENTATIONS, codeOf, engine } from './helpers.js'
+
+function thrownBy(f: () => unknown): DeleverageError {
+  try {
+    f()
+  } catch (e) {
+    if (e instanceof DeleverageError) return e
+    throw e
+  }
+  throw new Error('did not throw')
+}
 
 // dYdX-style named scenarios with prime-number prices so no two products collide by accident.
 const BTC: MarketConfig = {
@@ -136,10 +146,18 @@ describe.each(IMPLEMENTATIONS)('Engine API on the %s engine', (implementation) =
     expect(e.accounts().map((a) => a.account)).toEqual(['alice', 'carol', 'dave'])
   })
 
-  it('takes bigint units and exact numbers, and rejects inexact numbers', () => {
+  it('takes units(bigint) and exact numbers, and refuses a plain bigint and inexact numbers', () => {
     const e = book(implementation)
-    e.setBalances({ dave: 100000000n })
+    e.setBalances({ dave: units(100000000n) })
     expect(e.account('dave').balance).toBe('1.00000000')
+    const before = e.stateHash()
+    // A plain bigint could be units or a whole amount: refused, the message shows both readings.
+    const err = thrownBy(() => e.setBalances({ dave: 100000000n as unknown as string }))
+    expect(err.code).toBe('BIGINT_AMOUNT')
+    expect(err.message).toBe(
+      'balance of dave: a bigint is ambiguous here; pass a decimal string ("1.00000000" if 100000000n is integer units) or units(100000000n) (engine.core takes units)',
+    )
+    expect(e.stateHash()).toBe(before)
     e.setBalances({ dave: 2.5 })
     expect(e.account('dave').balance).toBe('2.50000000')
     expect(codeOf(() => e.setBalances({ dave: 1e21 }))).toBe('INVALID_NUMBER')
@@ -188,9 +206,9 @@ describe.each(IMPLEMENTATIONS)('Engine API on the %s engine', (implementation) =
           const entry = (marks[symbol]! * BigInt(900 + rand(200))) / 1000n
           return {
             symbol,
-            qty: q,
-            entry,
-            ...(rand(3) === 0 ? { isolatedMargin: BigInt(rand(2_000_000_000_00)) } : {}),
+            qty: units(q),
+            entry: units(entry),
+            ...(rand(3) === 0 ? { isolatedMargin: units(BigInt(rand(2_000_000_000_00))) } : {}),
           }
         }),
     }))
@@ -201,7 +219,7 @@ describe.each(IMPLEMENTATIONS)('Engine API on the %s engine', (implementation) =
       const long = !p.qty.startsWith('-')
       const lp = BigInt(p.liquidationPrice.replace('.', ''))
       const isLiq = (ticks: bigint) => {
-        e.setMarks({ [p.symbol]: ticks })
+        e.setMarks({ [p.symbol]: units(ticks) })
         const status = p.isolated
           ? e.positions([p.account]).find((x) => x.symbol === p.symbol)!
           : e.account(p.account)
@@ -219,7 +237,7 @@ describe.each(IMPLEMENTATIONS)('Engine API on the %s engine', (implementation) =
         isLiq(long ? lp + 1n : lp - 1n),
         `${p.account} ${p.symbol} one tick better than ${p.liquidationPrice}`,
       ).toBe(false)
-      e.setMarks({ [p.symbol]: marks[p.symbol]! })
+      e.setMarks({ [p.symbol]: units(marks[p.symbol]!) })
       checked++
     }
     expect(checked).toBeGreaterThan(40)
