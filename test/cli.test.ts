@@ -103,11 +103,15 @@ describe('deleverage check', () => {
     const r = cli(['check', isolatedBook])
     expect(r.err).toBe('')
     expect(r.code).toBe(0)
+    // Money at a display precision (2 decimals), thousands separated; --full-precision has them all.
     expect(r.out).toMatch(
-      /^iso-mm +BTCUSDT isolated +100\.00000000 +100\.00000000 +200\.00000000 +200\.00% +LIQUIDATABLE$/m,
+      /^iso-mm +BTCUSDT isolated +100\.00 +100\.00 +200\.00 +200\.00% +LIQUIDATABLE$/m,
     )
     expect(r.out).toMatch(
-      /^iso-underwater +BTCUSDT isolated +100\.00000000 +-2335\.50000000 +200\.00000000 +∞ +LIQUIDATABLE$/m,
+      /^iso-underwater +BTCUSDT isolated +100\.00 +-2,335\.50 +200\.00 +∞ +LIQUIDATABLE$/m,
+    )
+    expect(cli(['check', isolatedBook, '--full-precision']).out).toMatch(
+      /^iso-underwater +BTCUSDT isolated +100\.00000000 +-2,335\.50000000 +200\.00000000 +∞ +LIQUIDATABLE$/m,
     )
     expect(r.out).toMatch(/^healthy +ETHUSDT isolated .* ok$/m)
     expect(r.out).toContain(
