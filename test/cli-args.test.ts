@@ -5,6 +5,7 @@ import { spawnSync } from 'node:child_process'
 import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import { writeFileSync } from 'node:fs'
 import { fileURLToPath } from 'node:url'
 import { describe, expect, it } from 'vitest'
 import { COMMANDS } from '../src/cli.js'
@@ -157,6 +158,50 @@ describe('shock and money as people read them', () => {
     const json = JSON.parse(cli(['check', book, '--json']).out)
     expect(json.accounts.find((a: { account: string }) => a.account === 'hodler').balance).toBe(
       '100000.00000000',
+    )
+  })
+})
+
+describe('messages that say what is wrong', () => {
+  const doc = JSON.parse(readFileSync(book, 'utf8')) as {
+    markets: Array<Record<string, unknown>>
+    accounts: Array<{ positions: Array<Record<string, unknown>> }>
+  }
+  const file = (text: string) => {
+    const f = join(mkdtempSync(join(tmpdir(), 'deleverage-msg-')), 'scenario.json')
+    writeFileSync(f, text)
+    return f
+  }
+  const edited = (edit: (d: typeof doc) => void) => {
+    const d = structuredClone(doc)
+    edit(d)
+    return file(JSON.stringify(d, null, 1))
+  }
+
+  it('a missing field says "missing"', () => {
+    const r = cli(['check', edited((d) => delete d.accounts[0]!.positions[0]!.qty)])
+    expect(r.code).toBe(3)
+    expect(r.err).toBe(
+      'deleverage: INVALID_SCENARIO: accounts[0].positions[0].qty: missing (expected a decimal string such as "1.5")\n',
+    )
+  })
+
+  it('an unknown symbol names the field and lists the markets', () => {
+    const r = cli(['check', edited((d) => (d.accounts[1]!.positions[0]!.symbol = 'ETHUSDT'))])
+    expect(r.code).toBe(3)
+    expect(r.err).toBe(
+      'deleverage: UNKNOWN_MARKET: accounts[1].positions[0].symbol: unknown market "ETHUSDT" (the markets are BTCUSDT, BTCUSD)\n',
+    )
+  })
+
+  it('a JSON syntax error gives its line and column', () => {
+    const f = file('{\n "markets": [\n  {"symbol": "X",}\n ]\n}\n')
+    expect(cli(['check', f]).err).toBe(
+      `deleverage: INVALID_SCENARIO: ${f} line 3 column 18: not valid JSON (Expected double-quoted property name)\n`,
+    )
+    const cut = file('{"markets": [],\n "accounts": [')
+    expect(cli(['check', cut]).err).toBe(
+      `deleverage: INVALID_SCENARIO: ${cut} line 2 column 15: not valid JSON (Unexpected end of JSON input)\n`,
     )
   })
 })

@@ -225,7 +225,9 @@ describe('deleverage check', () => {
       scenarioFile({ markets: [market], accounts: [acc('a'), acc('b'), acc('c', 'Y')] }),
     ])
     expect(unknown.code).toBe(3)
-    expect(unknown.err).toBe('deleverage: UNKNOWN_MARKET: accounts[2]: unknown market "Y"\n')
+    expect(unknown.err).toBe(
+      'deleverage: UNKNOWN_MARKET: accounts[2].positions[0].symbol: unknown market "Y" (the markets are X)\n',
+    )
     const twice = cli([
       'check',
       scenarioFile({ markets: [market], accounts: [acc('a'), acc('b'), acc('a')] }),
