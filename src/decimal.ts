@@ -148,6 +148,7 @@ export function formatRatio(num: bigint, den: bigint, decimals: number): string 
 
 export function describe(v: unknown): string {
   if (v === null) return 'null'
+  if (v === undefined) return 'nothing (missing)'
   if (Array.isArray(v)) return 'an array'
   if (typeof v === 'string') return rustDebugCut(v)
   if (typeof v === 'object') return 'an object'

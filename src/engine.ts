@@ -17,6 +17,7 @@ import { formatRatio, formatUnits, parseUnits, describe, type Amount } from './d
 import { DeleverageError, type ErrorCode } from './fallback/errors.js'
 import { JsEngine, checkCoreArgs, shown, u32Arg, u8sArg } from './fallback/engine.js'
 import { snapshotMarkets } from './fallback/snapshot.js'
+import { PRICE_MAX_TICKS } from './fallback/num.js'
 import { JournalRecorder, JournaledCore, decodeJournal, replayEntries } from './journal.js'
 import { loadNative } from './native.js'
 
@@ -552,10 +553,7 @@ export class Engine {
       mmr,
       imr,
       ...(withAmount ? { maintAmount: maint } : {}),
-      mark: i64(
-        parseUnits(config.mark, P, `${where}: mark`, { positive: 'INVALID_PRICE' }),
-        `${where}: mark`,
-      ),
+      mark: priceUnits(config.mark, P, `${where}: mark`),
       ...(config.tickSize === undefined
         ? {}
         : {
@@ -590,10 +588,7 @@ export class Engine {
     entries.forEach(([sym, v], i) => {
       const m = this.market(sym)
       idx[i] = m.index
-      px[i] = i64(
-        parseUnits(v, m.priceDecimals, `mark of ${sym}`, { positive: 'INVALID_PRICE' }),
-        `mark of ${sym}`,
-      )
+      px[i] = priceUnits(v, m.priceDecimals, `mark of ${sym}`)
     })
     this.core.setMarks(idx, px)
   }
@@ -613,10 +608,7 @@ export class Engine {
     entries.forEach(([sym, v], i) => {
       const m = this.market(sym)
       idx[i] = m.index
-      px[i] = i64(
-        parseUnits(v, m.priceDecimals, `mark of ${sym}`, { positive: 'INVALID_PRICE' }),
-        `mark of ${sym}`,
-      )
+      px[i] = priceUnits(v, m.priceDecimals, `mark of ${sym}`)
     })
     const c = this.core.updateMarks(idx, px)
     return Array.from(c.account, (a, i) => ({
@@ -650,10 +642,7 @@ export class Engine {
       const m = this.market(f.symbol)
       market[i] = m.index
       qty[i] = i64(parseUnits(f.qty, m.qtyDecimals, `${at}.qty`), `${at}.qty`)
-      price[i] = i64(
-        parseUnits(f.price, m.priceDecimals, `${at}.price`, { positive: 'INVALID_PRICE' }),
-        `${at}.price`,
-      )
+      price[i] = priceUnits(f.price, m.priceDecimals, `${at}.price`)
     })
     this.core.applyFills(account, market, qty, price)
   }
@@ -761,10 +750,7 @@ export class Engine {
           throw new DeleverageError('INVALID_ARGUMENT', `${f}: give exactly one of entry and cost`)
         }
         if (r.entry !== undefined) {
-          out.price[i] = i64(
-            parseUnits(r.entry, m.priceDecimals, `${f}.entry`, { positive: 'INVALID_PRICE' }),
-            `${f}.entry`,
-          )
+          out.price[i] = priceUnits(r.entry, m.priceDecimals, `${f}.entry`)
         } else {
           flags |= FLAG_COST_BASIS
           out.price[i] = i64(parseUnits(r.cost, m.tierDecimals, `${f}.cost`), `${f}.cost`)
@@ -866,7 +852,7 @@ export class Engine {
       fill.isolated ? m.index : CROSS,
       m.index,
       i64(parseUnits(fill.qty, m.qtyDecimals, 'qty'), 'qty'),
-      i64(parseUnits(fill.price, m.priceDecimals, 'price', { positive: 'INVALID_PRICE' }), 'price'),
+      priceUnits(fill.price, m.priceDecimals, 'price'),
     )
     return this.events(from)
   }
@@ -883,7 +869,7 @@ export class Engine {
     this.core.settleEngineFill(
       m.index,
       i64(parseUnits(qty, m.qtyDecimals, 'qty'), 'qty'),
-      i64(parseUnits(price, m.priceDecimals, 'price', { positive: 'INVALID_PRICE' }), 'price'),
+      priceUnits(price, m.priceDecimals, 'price'),
     )
     return this.events(from)
   }
@@ -1292,6 +1278,18 @@ function entryPrice(m: MarketMeta, qty: bigint, cost: bigint, quoteDecimals: num
 
 const I64_MIN = -(2n ** 63n)
 const I64_MAX = 2n ** 63n - 1n
+
+/** A price in ticks: positive, and an i64. Beyond it (OVERFLOW) the message says the largest price
+ * a market of these decimals holds (SPEC §2.5: 10^15 ticks). */
+function priceUnits(v: unknown, decimals: number, field: string): bigint {
+  const ticks = parseUnits(v, decimals, field, { positive: 'INVALID_PRICE' })
+  if (ticks > I64_MAX)
+    throw new DeleverageError(
+      'OVERFLOW',
+      `${field}: ${formatUnits(ticks, decimals)} does not fit a 64-bit integer of ticks (the largest price a market of ${decimals} price decimals allows is ${formatUnits(PRICE_MAX_TICKS, decimals)})`,
+    )
+  return ticks
+}
 
 function i64(v: bigint, field: string): bigint {
   if (v < I64_MIN || v > I64_MAX)

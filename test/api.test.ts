@@ -257,3 +257,67 @@ describe('engine selection', () => {
     }
   })
 })
+
+// Issue 17, porting friction: messages show values as the user wrote them, the same on both engines.
+describe('messages in the units of the input', () => {
+  const market = (tiers: MarketConfig['tiers'], mark = '100') =>
+    ({ symbol: 'X', priceDecimals: 2, qtyDecimals: 3, tiers, mark }) as MarketConfig
+  const cases: Array<[string, MarketConfig, string]> = [
+    [
+      'a first maintenance amount that is not 0',
+      market([
+        { floor: '0', mmr: '0.004', maintAmount: '0.01' },
+        { floor: '50000', mmr: '0.005', maintAmount: '50' },
+      ]),
+      'INVALID_TIERS: market X: tier 0: maintenance amount must be 0, got 0.01',
+    ],
+    [
+      'a rate of 1 or more',
+      market([{ floor: '0', mmr: '1.5' }]),
+      'INVALID_TIERS: market X: tier 0: maintenance rate must be above 0 and below 1, got 1.5',
+    ],
+    [
+      'falling rates',
+      market([
+        { floor: '0', mmr: '0.005' },
+        { floor: '50000', mmr: '0.004' },
+      ]),
+      'INVALID_TIERS: market X: tier 1: maintenance rates must not decrease, got 0.004 after 0.005',
+    ],
+    [
+      'an initial rate below maintenance',
+      market([{ floor: '0', mmr: '0.004', imr: '0.003' }]),
+      'INVALID_TIERS: market X: tier 0: initial rate must be within maintenance rate (0.004) and 1, got 0.003',
+    ],
+    [
+      'floors that do not increase',
+      market([
+        { floor: '0', mmr: '0.004' },
+        { floor: '0.5', mmr: '0.005' },
+        { floor: '0.25', mmr: '0.006' },
+      ]),
+      'INVALID_TIERS: market X: tier 2: floors must increase strictly, got 0.25 after 0.5',
+    ],
+    [
+      'a given amount above the derived one',
+      market([
+        { floor: '0', mmr: '0.004', maintAmount: '0' },
+        { floor: '50000', mmr: '0.005', maintAmount: '50.5' },
+      ]),
+      'INVALID_TIERS: market X: tier 1: maintenance amount 50.5 exceeds 50 derived from the floor, so maintenance margin would fall at the tier boundary',
+    ],
+    [
+      'a mark beyond any price',
+      market([{ floor: '0', mmr: '0.004' }], '99999999999999999.00'),
+      'OVERFLOW: market X: mark: 99999999999999999.00 does not fit a 64-bit integer of ticks (the largest price a market of 2 price decimals allows is 10000000000000.00)',
+    ],
+  ]
+  for (const [name, config, message] of cases) {
+    it(`${name}: ${message}`, () => {
+      for (const implementation of IMPLEMENTATIONS) {
+        const err = thrownBy(() => engine(implementation).addMarket(config))
+        expect(`${err.code}: ${err.message}`, implementation).toBe(message)
+      }
+    })
+  }
+})
