@@ -90,6 +90,16 @@ export interface MarginStatus {
   liquidatable: boolean
   /** 'OVERFLOW' when the scope's equity or MM leaves i64 (numbers then "0", ratio null; SPEC §5.5). */
   status: 'ok' | 'OVERFLOW'
+  /** With `units: true` (EngineOptions): the same numbers as integers (atoms; ratio in ppm). */
+  units?: MarginUnits
+}
+
+/** A margin scope's numbers as integers: money in atoms of 10^-quoteDecimals, the ratio in ppm. */
+export interface MarginUnits {
+  equity: bigint
+  maintenanceMargin: bigint
+  shortfall: bigint
+  marginRatioPpm: bigint | null
 }
 
 export interface SweepReport {
@@ -135,10 +145,28 @@ export interface PositionReport {
   liquidationPriceNearest: string | null
   bankruptcyPrice: string | null
   bankruptcyPriceNearest: string | null
+  /** With `units: true` (EngineOptions): the same numbers as integers. */
+  units?: PositionUnits
+}
+
+/** A position's numbers as integers: qty in lots, prices in ticks (null: none), money in atoms,
+ * cost in the market's tier units (its notional units). */
+export interface PositionUnits {
+  qty: bigint
+  cost: bigint
+  isolatedMargin: bigint | null
+  unrealizedPnl: bigint
+  maintenanceMargin: bigint
+  liquidationPrice: bigint | null
+  liquidationPriceNearest: bigint | null
+  bankruptcyPrice: bigint | null
+  bankruptcyPriceNearest: bigint | null
 }
 
 export interface AccountStatus extends MarginStatus {
   balance: string
+  /** With `units: true` (EngineOptions): the scope's numbers and the balance, in atoms. */
+  units?: MarginUnits & { balance: bigint }
 }
 
 export interface AccountReport extends AccountStatus {
@@ -191,6 +219,8 @@ export interface WaterfallEvent {
   price: string | null
   /** Realised PnL, fee, payment or loss share, in the margin asset. */
   amount: string
+  /** With `units: true` (EngineOptions): qty in lots, price in ticks, amount in atoms. */
+  units?: { qty: bigint | null; price: bigint | null; amount: bigint }
 }
 
 export type DeleverageTarget =
@@ -225,6 +255,8 @@ export interface LedgerReport {
   /** Balances + isolated margins + fund + residue + settlement: constant under the waterfall. */
   cashTotal: string
   adlMode: boolean
+  /** With `units: true` (EngineOptions): the same amounts in atoms. */
+  units?: { insuranceFund: bigint; settlement: bigint; residue: bigint; cashTotal: bigint }
 }
 
 interface MarketMeta {
@@ -254,6 +286,11 @@ const RATE_SCALE = 10n ** 8n
 export interface EngineOptions {
   /** Decimals of the margin asset's atoms (default 8). */
   quoteDecimals?: number
+  /**
+   * Reports (sweep rows, accounts, positions, events, ledger) also carry their numbers as integer
+   * units in a `units` field, beside the decimal strings, for hosts that compute further.
+   */
+  units?: boolean
   /** 'auto' (default): native when it loads, else the TypeScript engine. */
   implementation?: Implementation | 'auto'
 }
@@ -386,6 +423,8 @@ export function toDeleverageError(e: unknown): unknown {
 export class Engine {
   readonly implementation: Implementation
   readonly quoteDecimals: number
+  /** Whether reports carry integer `units` beside the decimal strings (EngineOptions.units). */
+  readonly withUnits: boolean
   /** The integer-level engine (typed arrays in and out) for bulk paths. */
   readonly core: CoreEngine
   private readonly markets = new Map<string, MarketMeta>()
@@ -413,6 +452,7 @@ export class Engine {
     const { core, implementation } = createCore(options.implementation ?? 'auto', q, from)
     if (from !== undefined) q = snapshotMarkets(from).quoteDecimals
     this.quoteDecimals = q
+    this.withUnits = options.units === true
     // Markets are learnt from the core as it adds them — through this API, `core` or a replay —
     // so the wrapper never decodes an index it does not know (one source of truth).
     this.journaled = new JournaledCore(
@@ -916,6 +956,15 @@ export class Engine {
           hasTrade || c.qty[i] !== 0n ? (m ? formatUnits(c.qty[i]!, m.qtyDecimals) : null) : null,
         price: hasTrade ? formatUnits(c.price[i]!, m!.priceDecimals) : null,
         amount: formatUnits(c.amount[i]!, q),
+        ...(this.withUnits
+          ? {
+              units: {
+                qty: m && (hasTrade || c.qty[i] !== 0n) ? c.qty[i]! : null,
+                price: hasTrade ? c.price[i]! : null,
+                amount: c.amount[i]!,
+              },
+            }
+          : {}),
       }
     })
   }
@@ -937,6 +986,16 @@ export class Engine {
       residue: formatUnits(l.residue, q),
       cashTotal: formatUnits(l.cashTotal, q),
       adlMode: l.adlMode,
+      ...(this.withUnits
+        ? {
+            units: {
+              insuranceFund: l.insuranceFund,
+              settlement: l.settlement,
+              residue: l.residue,
+              cashTotal: l.cashTotal,
+            },
+          }
+        : {}),
     }
   }
 
@@ -1100,10 +1159,7 @@ export class Engine {
   accounts(): AccountStatus[] {
     const c = this.core.accountRows(null)
     const balances = this.core.balances(c.account)
-    return this.marginStatuses(c).map((r, i) => ({
-      ...r,
-      balance: formatUnits(balances[i]!, this.quoteDecimals),
-    }))
+    return this.marginStatuses(c).map((r, i) => this.withBalance(r, balances[i]!))
   }
 
   /** One account: its cross margin state and every position with prices (SPEC §6). */
@@ -1111,9 +1167,18 @@ export class Engine {
     const a = Uint32Array.of(this.accountIndex(id))
     const [status] = this.marginStatuses(this.core.accountRows(a))
     return {
-      ...status!,
-      balance: formatUnits(this.core.balances(a)[0]!, this.quoteDecimals),
+      ...this.withBalance(status!, this.core.balances(a)[0]!),
       positions: this.positionReports(a),
+    }
+  }
+
+  /** A cross scope with its account's balance (in `units` too, when reports carry them). */
+  private withBalance(r: MarginStatus, balance: bigint): AccountStatus {
+    const { units, ...rest } = r
+    return {
+      ...rest,
+      balance: formatUnits(balance, this.quoteDecimals),
+      ...(units ? { units: { ...units, balance } } : {}),
     }
   }
 
@@ -1149,6 +1214,20 @@ export class Engine {
         bankruptcyPriceNearest: price(c.bankruptcyPriceNearest[i]!),
       }
       if (withAccount) report.account = this.accountIdOf(c.account[i]!)
+      if (this.withUnits) {
+        const tick = (x: bigint) => (x === 0n ? null : x)
+        report.units = {
+          qty: c.qty[i]!,
+          cost: c.cost[i]!,
+          isolatedMargin: c.isolated[i] === 1 ? c.isolatedMargin[i]! : null,
+          unrealizedPnl: c.upnl[i]!,
+          maintenanceMargin: c.maintenanceMargin[i]!,
+          liquidationPrice: tick(c.liquidationPrice[i]!),
+          liquidationPriceNearest: tick(c.liquidationPriceNearest[i]!),
+          bankruptcyPrice: tick(c.bankruptcyPrice[i]!),
+          bankruptcyPriceNearest: tick(c.bankruptcyPriceNearest[i]!),
+        }
+      }
       out.push(report)
     }
     return out
@@ -1174,6 +1253,16 @@ export class Engine {
       shortfall: formatUnits(mm - eq, q),
       liquidatable: c.liquidatable[i] === 1,
       status: c.status[i] === 1 ? 'OVERFLOW' : 'ok',
+      ...(this.withUnits
+        ? {
+            units: {
+              equity: eq,
+              maintenanceMargin: mm,
+              shortfall: mm - eq,
+              marginRatioPpm: ppm < 0n ? null : ppm,
+            },
+          }
+        : {}),
     }
   }
 
@@ -1196,9 +1285,10 @@ export class Engine {
    */
   static restore(
     bytes: Uint8Array,
-    options: { implementation?: Implementation | 'auto' } = {},
+    options: { implementation?: Implementation | 'auto'; units?: boolean } = {},
   ): Engine {
-    return new Engine({ implementation: optionsArg('options', options).implementation }, bytes)
+    const o = optionsArg('options', options)
+    return new Engine({ implementation: o.implementation, units: o.units }, bytes)
   }
 
   /**

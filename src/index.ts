@@ -22,6 +22,8 @@ export {
   type Implementation,
   type MarginBasis,
   type MarginStatus,
+  type MarginUnits,
+  type PositionUnits,
   type MarketConfig,
   type PositionInput,
   type PositionReport,

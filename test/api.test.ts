@@ -1,6 +1,14 @@
 // The public API, run on both engines (the same suite passes whichever path is forced).
 import { describe, expect, it } from 'vitest'
-import { DeleverageError, Engine, type MarketConfig, units } from '../src/index.js'
+import {
+  DeleverageError,
+  Engine,
+  type MarginStatus,
+  type MarginUnits,
+  type MarketConfig,
+  parseUnits,
+  units,
+} from '../src/index.js'
 import { IMPLEMENTATIONS, codeOf, engine } from './helpers.js'
 
 function thrownBy(f: () => unknown): DeleverageError {
@@ -320,4 +328,79 @@ describe('messages in the units of the input', () => {
       }
     })
   }
+})
+
+// Issue 17: results in integer units beside the decimal strings, for hosts that compute further.
+describe.each(IMPLEMENTATIONS)('units: true on the %s engine', (implementation) => {
+  const withUnits = () => {
+    const plain = book(implementation)
+    const e = Engine.restore(plain.snapshot(), { implementation, units: true })
+    e.setMarks({ 'BTC-PERP': '26000.0', 'ETH-PERP': '2100.00' })
+    plain.setMarks({ 'BTC-PERP': '26000.0', 'ETH-PERP': '2100.00' })
+    return { e, plain }
+  }
+  const decimals = { 'BTC-PERP': { P: 1, D: 3 }, 'ETH-PERP': { P: 2, D: 2 } } as const
+  const q = 8
+  const u = (s: string | null, d: number) => (s === null ? null : parseUnits(s, d, 'test'))
+
+  it('every report carries its numbers as bigint units equal to its decimal strings', () => {
+    const { e, plain } = withUnits()
+    expect(plain.withUnits).toBe(false)
+    expect(e.withUnits).toBe(true)
+    const margin = (r: MarginStatus & { units?: MarginUnits }, extra = {}) =>
+      expect(r.units).toEqual({
+        ...extra,
+        equity: u(r.equity, q),
+        maintenanceMargin: u(r.maintenanceMargin, q),
+        shortfall: u(r.shortfall, q),
+        marginRatioPpm: u(r.marginRatio, 6),
+      })
+    const sweep = e.sweep({ warningRatio: '0.1' })
+    expect(sweep.liquidatable.length + sweep.warnings.length).toBeGreaterThan(1)
+    for (const r of [...sweep.liquidatable, ...sweep.warnings]) margin(r)
+    for (const a of e.accounts()) margin(a, { balance: u(a.balance, q) })
+    for (const p of e.positions()) {
+      const { P, D } = decimals[p.symbol as keyof typeof decimals]
+      expect(p.units).toEqual({
+        qty: u(p.qty, D),
+        cost: u(p.cost, P + D),
+        isolatedMargin: u(p.isolatedMargin, q),
+        unrealizedPnl: u(p.unrealizedPnl, q),
+        maintenanceMargin: u(p.maintenanceMargin, q),
+        liquidationPrice: u(p.liquidationPrice, P),
+        liquidationPriceNearest: u(p.liquidationPriceNearest, P),
+        bankruptcyPrice: u(p.bankruptcyPrice, P),
+        bankruptcyPriceNearest: u(p.bankruptcyPriceNearest, P),
+      })
+    }
+    // Without the option the reports are what they were: no units field.
+    expect(plain.positions()[0]).not.toHaveProperty('units')
+    expect(plain.accounts()[0]).not.toHaveProperty('units')
+    const strip = <T extends { units?: unknown }>({ units: _, ...rest }: T) => rest
+    expect(e.positions().map(strip)).toEqual(plain.positions())
+    expect(e.accounts().map(strip)).toEqual(plain.accounts())
+  })
+
+  it('events and the ledger too', () => {
+    const { e } = withUnits()
+    e.configureWaterfall({ liquidationFee: '0.005' })
+    e.depositInsuranceFund('1000')
+    const events = e.runWaterfall()
+    expect(events.some((ev) => ev.qty !== null)).toBe(true)
+    for (const ev of events) {
+      const m = ev.symbol ? decimals[ev.symbol as keyof typeof decimals] : { P: 0, D: 0 }
+      expect(ev.units).toEqual({
+        qty: u(ev.qty, m.D),
+        price: u(ev.price, m.P),
+        amount: u(ev.amount, q),
+      })
+    }
+    const l = e.ledger()
+    expect(l.units).toEqual({
+      insuranceFund: u(l.insuranceFund, q),
+      settlement: u(l.settlement, q),
+      residue: u(l.residue, q),
+      cashTotal: u(l.cashTotal, q),
+    })
+  })
 })
