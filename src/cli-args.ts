@@ -25,6 +25,8 @@ export interface Parsed {
 
 export interface Command {
   name: string
+  /** What it does, for `deleverage --help` (lines of about 85 characters). */
+  summary: string
   /** The command's own options; `--help` is added to every command. */
   options: Options
   /** Names of the positional arguments, in order (['scenario.json'] or []). */

@@ -50,30 +50,22 @@ import { columnWidths, displayDecimal, Output, table, tableRow } from './text.js
 /** Table rows printed by default: a book of millions of positions is for --json/--ndjson or --all. */
 const DEFAULT_LIMIT = 1000
 
-const USAGE = `deleverage — exact margin-risk engine for perpetual futures
+/** `deleverage --help`: the usage line (its help's first line) and summary of every command of
+ * `COMMANDS`, so a command added there is listed here too. */
+function overview(): string {
+  const usage = COMMANDS.map((c) => `  ${c.help.split('\n', 1)[0]}`).join('\n')
+  const summaries = COMMANDS.map(
+    (c) => `  ${c.name.padEnd(10)} ${c.summary.replaceAll('\n', `\n${' '.repeat(13)}`)}`,
+  ).join('\n')
+  return `deleverage — exact margin-risk engine for perpetual futures
 
 Usage:
-  deleverage check <scenario.json> [--json|--ndjson] [--limit N|--all] [--impl native|js] [--warning RATIO]
-  deleverage liquidate <scenario.json> [--json] [--limit N|--all] [--impl native|js] [--fill mark|impact:PPM_PER_LOT:CAP_PPM]
-  deleverage plan <scenario.json> --account ID --target ratio=R|leverage=L|distance=D@SYMBOL [--fee RATE] [--json]
-  deleverage simulate <scenario.json> (--path prices.csv | --shock PCT [--steps N]) [--policy P|all] [--report out.html] [--events out.csv|out.json] [--json|--csv]
-  deleverage demo [--impl native|js] [--positions N] [--accounts N] [--report out.html]
+${usage}
   deleverage <command> --help     (options and examples of one command)
   deleverage --version
 
 Commands:
-  check      Per margin scope (an account's cross positions, each isolated position): equity,
-             maintenance margin, margin ratio, liquidatable or margin call. Per position: uPnL,
-             maintenance margin, liquidation and bankruptcy price.
-  liquidate  Run the whole waterfall at the scenario's marks: liquidations, insurance fund,
-             ADL. Prints every event and the final state.
-  plan       Manual deleveraging: the smallest reductions of an account's cross positions that
-             reach a margin ratio, a leverage, or a distance to liquidation.
-  simulate   Drive the scenario along a price path: every step moves the marks, runs the
-             waterfall with price impact (the fills move the mark further), pays from the
-             insurance fund, deleverages or socialises; records every event; compares policies.
-  demo       The whole cascade on a built-in synthetic market of 1,000,000 positions: five
-             policies compared, a summary here and report.html with charts.
+${summaries}
 
 Examples (examples/ is shipped with the package; the CLI finds examples/… there when the current
 directory has no such file):
@@ -85,6 +77,7 @@ directory has no such file):
 Exit codes: 0 ok; 2 usage error; 3 invalid input (scenario, path or engine rejection; the message
 names the field, line or column); 1 unexpected error. Set DELEVERAGE_FORCE_JS=1 to force the
 TypeScript engine.`
+}
 
 const COMMON = `  --impl native|js  choose the engine (default: native when it loads)
   -h, --help        this text`
@@ -379,6 +372,9 @@ function display(a: Args, scenario: Scenario): Display {
 export const COMMANDS: Command[] = [
   {
     name: 'check',
+    summary: `Per margin scope (an account's cross positions, each isolated position): equity,
+maintenance margin, margin ratio, liquidatable or margin call. Per position: uPnL,
+maintenance margin, liquidation and bankruptcy price.`,
     options: {
       ...JSON_OUT,
       ndjson: { type: 'boolean' },
@@ -393,6 +389,8 @@ export const COMMANDS: Command[] = [
   },
   {
     name: 'liquidate',
+    summary: `Run the whole waterfall at the scenario's marks: liquidations, insurance fund,
+ADL. Prints every event and the final state.`,
     options: { ...JSON_OUT, ...ROWS, ...FILL, ...WARNING, ...IMPL, ...FULL },
     positionals: ['scenario.json'],
     help: HELP.liquidate!,
@@ -400,6 +398,8 @@ export const COMMANDS: Command[] = [
   },
   {
     name: 'plan',
+    summary: `Manual deleveraging: the smallest reductions of an account's cross positions that
+reach a margin ratio, a leverage, or a distance to liquidation.`,
     options: {
       account: { type: 'string', value: 'ID' },
       target: { type: 'string', value: 'ratio=R|leverage=L|distance=D@SYMBOL' },
@@ -418,6 +418,9 @@ export const COMMANDS: Command[] = [
   },
   {
     name: 'simulate',
+    summary: `Drive the scenario along a price path: every step moves the marks, runs the
+waterfall with price impact (the fills move the mark further), pays from the
+insurance fund, deleverages or socialises; records every event; compares policies.`,
     options: {
       path: { type: 'string', value: 'FILE' },
       shock: { type: 'string', value: 'PCT' },
@@ -448,6 +451,8 @@ export const COMMANDS: Command[] = [
   },
   {
     name: 'demo',
+    summary: `The whole cascade on a built-in synthetic market of 1,000,000 positions: five
+policies compared, a summary here and report.html with charts.`,
     options: {
       ...IMPL,
       positions: { type: 'string', value: 'N' },
@@ -942,7 +947,7 @@ export function main(argv: string[]): number | Promise<number> {
   quietEpipe()
   const [name, ...rest] = argv
   if (name === undefined || name === '-h' || name === '--help') {
-    print(USAGE)
+    print(overview())
     return 0
   }
   if (name === '--version') {

@@ -32,8 +32,13 @@ const RUNS: Record<string, string[]> = {
 }
 
 describe('strict options per command', () => {
-  it('every command is in the table and has a run above', () => {
+  it('every command is in the table, has a run above, and is listed by --help from its entry', () => {
     expect(COMMANDS.map((c) => c.name).sort()).toEqual(Object.keys(RUNS).sort())
+    const help = cli(['--help']).out
+    for (const c of COMMANDS) {
+      expect(help).toContain(`\n  ${c.help.split('\n', 1)[0]}\n`)
+      expect(help).toContain(`\n  ${c.name.padEnd(10)} ${c.summary.split('\n', 1)[0]}`)
+    }
   })
 
   for (const command of COMMANDS) {
