@@ -761,7 +761,7 @@ async function writeCheckTables(
     }
     if (n < total)
       out.line(
-        `… ${total - n} more rows (--all prints every row; --json or --ndjson gives everything)`,
+        `… ${displayDecimal(String(total - n))} more rows (--all prints every row; --json or --ndjson gives everything)`,
       )
     out.line()
     await out.flush()
@@ -885,7 +885,7 @@ async function writeLiquidate(
     for (const r of rows) if (out.line(tableRow(r, w))) await out.flush()
     if (shown.length < events.length)
       out.line(
-        `… ${events.length - shown.length} more events (--all prints every row; --json gives everything)`,
+        `… ${displayDecimal(String(events.length - shown.length))} more events (--all prints every row; --json gives everything)`,
       )
     out.line()
   }

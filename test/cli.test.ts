@@ -248,7 +248,7 @@ describe('deleverage check', () => {
     expect(cli(['liquidate', book, '--ndjson']).code).toBe(2)
     const two = cli(['check', crash, '--limit', '2'])
     expect(two.code).toBe(0)
-    expect(two.out).toMatch(/^… \d+ more rows \(--all prints every row/m)
+    expect(two.out).toMatch(/^… [\d,]+ more rows \(--all prints every row/m)
     const help = cli(['--help'])
     expect(help.code).toBe(0)
     expect(help.out).toContain('deleverage check <scenario.json>')
