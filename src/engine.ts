@@ -18,6 +18,7 @@ import { DeleverageError, type ErrorCode } from './fallback/errors.js'
 import { JsEngine, checkCoreArgs, shown, u32Arg, u8sArg } from './fallback/engine.js'
 import { snapshotMarkets } from './fallback/snapshot.js'
 import { PRICE_MAX_TICKS } from './fallback/num.js'
+import { knownMarkets } from './text.js'
 import { JournalRecorder, JournaledCore, decodeJournal, replayEntries } from './journal.js'
 import { loadNative } from './native.js'
 
@@ -616,7 +617,11 @@ export class Engine {
 
   private market(symbol: string): MarketMeta {
     const m = this.markets.get(symbol)
-    if (!m) throw new DeleverageError('UNKNOWN_MARKET', `unknown market ${describe(symbol)}`)
+    if (!m)
+      throw new DeleverageError(
+        'UNKNOWN_MARKET',
+        `unknown market ${describe(symbol)} (${knownMarkets([...this.markets.keys()])})`,
+      )
     return m
   }
 

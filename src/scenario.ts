@@ -14,6 +14,7 @@ import {
   type WaterfallOptions,
 } from './engine.js'
 import { DeleverageError } from './fallback/errors.js'
+import { knownMarkets } from './text.js'
 
 export interface Scenario {
   quoteDecimals?: number
@@ -209,21 +210,16 @@ export function parseScenario(doc: Json): Scenario {
   return s
 }
 
-/** Markets named in a message: a venue's file can hold hundreds. */
-const MARKETS_LISTED = 20
-
 /** Every position's market is one of the file's: else UNKNOWN_MARKET naming the field and the
  * markets the file has. */
 function knownSymbols(markets: MarketConfig[], accounts: AccountInput[]): void {
   const known = new Set(markets.map((m) => m.symbol))
-  const list = [...known].slice(0, MARKETS_LISTED).join(', ')
-  const more = known.size > MARKETS_LISTED ? `, … (${known.size} markets)` : ''
   accounts.forEach((a, i) =>
     a.positions?.forEach((p, j) => {
       if (!known.has(p.symbol))
         throw new DeleverageError(
           'UNKNOWN_MARKET',
-          `accounts[${i}].positions[${j}].symbol: unknown market ${JSON.stringify(p.symbol)} (${known.size ? `the markets are ${list}${more}` : 'the file has no market'})`,
+          `accounts[${i}].positions[${j}].symbol: unknown market ${JSON.stringify(p.symbol)} (${knownMarkets([...known])})`,
         )
     }),
   )

@@ -106,3 +106,13 @@ export function displayDecimal(s: string, decimals?: number): string {
   const grouped = int.replace(/\B(?=(\d{3})+(?!\d))/g, ',')
   return (m[1] === '-' && !zero ? '-' : '') + grouped + (frac ? '.' + frac : '')
 }
+
+/** Markets named in a message: a venue's file can hold hundreds. */
+const MARKETS_LISTED = 20
+
+/** "the markets are A, B, … (907 markets)" for an unknown-market message. */
+export function knownMarkets(symbols: string[]): string {
+  if (symbols.length === 0) return 'there is no market'
+  const more = symbols.length > MARKETS_LISTED ? `, … (${symbols.length} markets)` : ''
+  return `the markets are ${symbols.slice(0, MARKETS_LISTED).join(', ')}${more}`
+}

@@ -404,3 +404,16 @@ describe.each(IMPLEMENTATIONS)('units: true on the %s engine', (implementation) 
     })
   })
 })
+
+describe.each(IMPLEMENTATIONS)('an unknown market on the %s engine', (implementation) => {
+  it('names the markets the engine has', () => {
+    const e = book(implementation)
+    const err = thrownBy(() => e.setMarks({ 'SOL-PERP': '1' }))
+    expect(`${err.code}: ${err.message}`).toBe(
+      'UNKNOWN_MARKET: unknown market "SOL-PERP" (the markets are BTC-PERP, ETH-PERP)',
+    )
+    expect(thrownBy(() => engine(implementation).autoDeleverage('X')).message).toBe(
+      'unknown market "X" (there is no market)',
+    )
+  })
+})
