@@ -12,9 +12,20 @@ import {
   type SweepReport,
 } from './engine.js'
 import { DeleverageError } from './fallback/errors.js'
-import { createWriteStream, writeFileSync } from 'node:fs'
-import { basename } from 'node:path'
-import { formatUnits, parseUnits } from './decimal.js'
+import { createWriteStream, existsSync, readFileSync, writeFileSync } from 'node:fs'
+import { basename, join } from 'node:path'
+import {
+  type Command,
+  type Options,
+  type Parsed,
+  parseCommand,
+  positiveInt,
+  str,
+  UsageError,
+  type Values,
+} from './cli-args.js'
+import { formatRatio, formatUnits, parseUnits } from './decimal.js'
+import { findPackageRoot } from './native.js'
 import { demo } from './demo.js'
 import { parseShock, readPathCsv, shockPath } from './pricepath.js'
 import { renderReport, reportData } from './report.js'
@@ -34,47 +45,45 @@ import {
   type SimMarket,
   type SimResult,
 } from './simulate.js'
-import { columnWidths, Output, table, tableRow } from './text.js'
+import { columnWidths, displayDecimal, Output, table, tableRow } from './text.js'
 
 /** Table rows printed by default: a book of millions of positions is for --json/--ndjson or --all. */
 const DEFAULT_LIMIT = 1000
 
-const USAGE = `deleverage — exact margin-risk engine for perpetual futures
+/** `deleverage --help`: the usage line (its help's first line) and summary of every command of
+ * `COMMANDS`, so a command added there is listed here too. */
+function overview(): string {
+  const usage = COMMANDS.map((c) => `  ${c.help.split('\n', 1)[0]}`).join('\n')
+  const summaries = COMMANDS.map(
+    (c) => `  ${c.name.padEnd(10)} ${c.summary.replaceAll('\n', `\n${' '.repeat(13)}`)}`,
+  ).join('\n')
+  return `deleverage — exact margin-risk engine for perpetual futures
 
 Usage:
-  deleverage check <scenario.json> [--json|--ndjson] [--limit N|--all] [--impl native|js] [--warning RATIO]
-  deleverage liquidate <scenario.json> [--json] [--limit N|--all] [--impl native|js] [--fill mark|impact:PPM_PER_LOT:CAP_PPM]
-  deleverage plan <scenario.json> --account ID --target ratio=R|leverage=L|distance=D@SYMBOL [--fee RATE] [--json]
-  deleverage simulate <scenario.json> (--path prices.csv | --shock PCT [--steps N]) [--policy P|all] [--report out.html] [--events out.csv|out.json] [--json|--csv]
-  deleverage demo [--impl native|js] [--positions N] [--accounts N] [--report out.html]
+${usage}
   deleverage <command> --help     (options and examples of one command)
+  deleverage --version
 
 Commands:
-  check      Per margin scope (an account's cross positions, each isolated position): equity,
-             maintenance margin, margin ratio, liquidatable or margin call. Per position: uPnL,
-             maintenance margin, liquidation and bankruptcy price.
-  liquidate  Run the whole waterfall at the scenario's marks: liquidations, insurance fund,
-             ADL. Prints every event and the final state.
-  plan       Manual deleveraging: the smallest reductions of an account's cross positions that
-             reach a margin ratio, a leverage, or a distance to liquidation.
-  simulate   Drive the scenario along a price path: every step moves the marks, runs the
-             waterfall with price impact (the fills move the mark further), pays from the
-             insurance fund, deleverages or socialises; records every event; compares policies.
-  demo       The whole cascade on a built-in synthetic market of 1,000,000 positions: five
-             policies compared, a summary here and report.html with charts.
+${summaries}
 
-Examples:
-  deleverage check test/fixtures/golden/g1-binance.json
-  deleverage liquidate book.json --fill impact:20:50000
-  deleverage simulate book.json --shock -20% --steps 10 --policy all --report report.html
+Examples (examples/ is shipped with the package; the CLI finds examples/… there when the current
+directory has no such file):
+  deleverage check examples/small-book.json
+  deleverage liquidate examples/crash.json --fill impact:20:50000
+  deleverage simulate examples/crash.json --shock -20% --steps 10 --policy all --report report.html
   deleverage demo
 
 Exit codes: 0 ok; 2 usage error; 3 invalid input (scenario, path or engine rejection; the message
 names the field, line or column); 1 unexpected error. Set DELEVERAGE_FORCE_JS=1 to force the
 TypeScript engine.`
+}
 
 const COMMON = `  --impl native|js  choose the engine (default: native when it loads)
   -h, --help        this text`
+
+const FULL_HELP = `  --full-precision  money with every decimal of the scenario (default: 2 decimals, 8 when a
+                    market is inverse; JSON always has every decimal)`
 
 const HELP: Record<string, string> = {
   check: `deleverage check <scenario.json> [--json|--ndjson] [--limit N|--all] [--impl native|js] [--warning RATIO]
@@ -92,10 +101,11 @@ Options:
   --limit N         rows per table (default ${DEFAULT_LIMIT}; the summary counts the whole book)
   --all             every row of the tables
   --warning RATIO   margin-call level, e.g. 0.8 (default: the scenario's warningRatio)
+${FULL_HELP}
 ${COMMON}
 
 Examples:
-  deleverage check test/fixtures/golden/g1-binance.json
+  deleverage check examples/small-book.json
   deleverage check book.json --json > risk.json
   deleverage check book.json --ndjson | grep '"liquidatable":true'
   deleverage check book.json --warning 0.9 --impl js`,
@@ -109,10 +119,12 @@ Options:
                     (each order slips min(CAP, PPM × lots) ppm against it)
   --json            events, ledger, accounts and summary as JSON (as check --json)
   --limit N, --all  rows per table, as for check
+  --warning RATIO   margin-call level of the state after, as for check
+${FULL_HELP}
 ${COMMON}
 
 Examples:
-  deleverage liquidate test/fixtures/scenarios/crash.json
+  deleverage liquidate examples/crash.json
   deleverage liquidate book.json --fill impact:20:50000 --json > after.json`,
   plan: `deleverage plan <scenario.json> --account ID --target T [--fee RATE] [--json]
 
@@ -125,11 +137,12 @@ Options:
                     distance=0.1@SYMBOL (liquidation price at least 10 % from mark)
   --fee RATE        taker fee of the reducing orders (default 0)
   --json            the plan as JSON
+${FULL_HELP}
 ${COMMON}
 
 Examples:
-  deleverage plan book.json --account whale --target ratio=0.5 --fee 0.0005
-  deleverage plan book.json --account whale --target distance=0.1@BTCUSDT`,
+  deleverage plan examples/small-book.json --account whale --target ratio=0.5 --fee 0.0005
+  deleverage plan examples/small-book.json --account whale --target distance=0.1@BTCUSDT`,
   simulate: `deleverage simulate <scenario.json> (--path prices.csv | --shock PCT [--steps N]) [options]
 
 Cascade simulation (docs/SIMULATE.md). Each step sets the marks from the path, runs the
@@ -141,7 +154,8 @@ events and report.
 Path:
   --path FILE       CSV: header "step,SYMBOL,..." then one row of mark prices per step
                     (markets without a column keep their mark)
-  --shock PCT       every mark moves linearly to mark × (1 + PCT), e.g. -20% or -0.2
+  --shock PCT       every mark moves linearly to mark × (1 + PCT): -20% (a percentage) or -0.2
+                    (a fraction); the output says how it was read
   --steps N         steps of the shock (default 10)
 
 Policy and model:
@@ -159,11 +173,12 @@ Output:
   --json            print the results (steps, totals, largest events, events) as JSON
   --csv             print the events of the (first) policy as CSV
   A progress bar goes to stderr when it is a terminal.
+${FULL_HELP}
 ${COMMON}
 
 Examples:
-  deleverage simulate test/fixtures/scenarios/crash.json --shock -30% --steps 6
-  deleverage simulate book.json --path prices.csv --policy all --report report.html
+  deleverage simulate examples/crash.json --shock -30% --steps 6
+  deleverage simulate examples/crash.json --path examples/prices.csv --policy all --report report.html
   deleverage simulate book.json --shock -15% --events events.csv --json > summary.json`,
   demo: `deleverage demo [--impl native|js] [--positions N] [--accounts N] [--report FILE]
 
@@ -185,8 +200,6 @@ Examples:
   deleverage demo --positions 200000 --report /tmp/report.html`,
 }
 
-class UsageError extends Error {}
-
 interface Args {
   command: string
   file: string
@@ -196,6 +209,8 @@ interface Args {
   /** Table rows per table; null with --all. */
   limit: number | null
   impl: Implementation | 'auto'
+  /** Money in tables with every decimal of the scenario (default: a display precision). */
+  fullPrecision: boolean
   warning: string | undefined
   positions: number | undefined
   accounts: number | undefined
@@ -215,159 +230,275 @@ interface Args {
   events: string | undefined
 }
 
-const COMMANDS = ['check', 'liquidate', 'plan', 'simulate', 'demo']
+const IMPL: Options = { impl: { type: 'string', value: 'native|js' } }
+const FULL: Options = { 'full-precision': { type: 'boolean' } }
+const ROWS: Options = { limit: { type: 'string', value: 'N' }, all: { type: 'boolean' } }
+const FILL: Options = { fill: { type: 'string', value: 'mark|impact:PPM_PER_LOT:CAP_PPM' } }
+const WARNING: Options = { warning: { type: 'string', value: 'RATIO' } }
+const JSON_OUT: Options = { json: { type: 'boolean' } }
 
-function positiveInt(v: string | undefined, flag: string, what = 'a positive integer'): number {
-  const n = Number(v)
-  if (v === undefined || !/^\d+$/.test(v) || !Number.isSafeInteger(n) || n < 1)
-    throw new UsageError(`${flag} takes ${what}, got ${v ?? 'nothing'}`)
-  return n
+/** One option's value, checked and typed (the per-command rules are in `commandArgs`). */
+function optionArgs(v: Values): Partial<Args> {
+  const a: Partial<Args> = {}
+  if (v.all && v.limit !== undefined) throw new UsageError('give --limit N or --all, not both')
+  if (v.all) a.limit = null
+  else if (v.limit !== undefined) a.limit = positiveInt(v, 'limit')!
+  const impl = str(v, 'impl')
+  if (impl !== undefined) {
+    if (impl !== 'native' && impl !== 'js')
+      throw new UsageError(`--impl takes native or js, got ${impl}`)
+    a.impl = impl
+  }
+  const fill = str(v, 'fill')
+  if (fill !== undefined) a.fill = fillArg(fill)
+  const target = str(v, 'target')
+  if (target !== undefined) a.target = targetArg(target)
+  const shock = str(v, 'shock')
+  if (shock !== undefined) a.shock = shockArg(shock)
+  const policy = str(v, 'policy')
+  if (policy !== undefined) {
+    if (policy !== 'all' && !POLICIES.includes(policy as Policy))
+      throw new UsageError(`--policy takes ${POLICIES.join(', ')} or all, got ${policy}`)
+    a.policy = policy as Policy | 'all'
+  }
+  const depth = str(v, 'depth')
+  if (depth !== undefined && (!/^\d+(\.\d+)?$/.test(depth) || Number(depth) <= 0))
+    throw new UsageError(`--depth takes a positive percentage such as 2, got ${depth}`)
+  const events = str(v, 'events')
+  if (events !== undefined && !/\.(csv|json)$/i.test(events))
+    throw new UsageError(`--events takes a file name ending in .csv or .json, got ${events}`)
+  return a
 }
 
-function parseArgs(argv: string[]): Args | { help: string } {
-  const rest: string[] = []
+function fillArg(v: string): FillModel {
+  const m = /^impact:(\d+):(\d+)$/.exec(v)
+  if (v === 'mark') return 'mark'
+  if (m) return { ppmPerLot: Number(m[1]), capPpm: Number(m[2]) }
+  throw new UsageError(`--fill takes mark or impact:PPM_PER_LOT:CAP_PPM, got ${v || 'nothing'}`)
+}
+
+function targetArg(v: string): DeleverageTarget {
+  const m = /^(ratio|leverage|distance)=([0-9.]+)(?:@(.+))?$/.exec(v)
+  if (!m || (m[1] === 'distance') !== (m[3] !== undefined))
+    throw new UsageError(
+      `--target takes ratio=R, leverage=L or distance=D@SYMBOL, got ${v || 'nothing'}`,
+    )
+  return m[1] === 'ratio'
+    ? { marginRatio: m[2]! }
+    : m[1] === 'leverage'
+      ? { leverage: m[2]! }
+      : { liquidationDistance: m[2]!, symbol: m[3]! }
+}
+
+/** `-20%` is a percentage, `-0.2` a fraction; a bare number of 1 or more would be ≥ 100 %: refused
+ * with both readings rather than guessed. */
+function shockArg(v: string): string {
+  if (!/^[+-]?\d+(\.\d+)?%?$/.test(v))
+    throw new UsageError(`--shock takes a change such as -20% or -0.2, got ${v}`)
+  if (!v.endsWith('%') && Math.abs(Number(v)) >= 1)
+    throw new UsageError(
+      `--shock ${v} is a fraction (${v} = ${Number(v) * 100} %); write ${v}% for ${v} %, or a fraction such as -0.2`,
+    )
+  return v
+}
+
+/** How `--shock` was read, for the output: "−20 % (-0.2 read as a fraction)". */
+function shockReading(v: string): string {
+  if (v.endsWith('%')) return `${v.slice(0, -1)} %`
+  return `${formatRatio(parseUnits(v, 6, '--shock'), 10_000n, 2).replace(/\.?0+$/, '')} % (${v} read as a fraction)`
+}
+
+/** The Args of `command` from its parsed options; positionals are the scenario file, if any. */
+function commandArgs(command: string, p: Parsed): Args {
+  const v = p.values
+  const path = str(v, 'path')
   const a: Args = {
-    command: '',
-    file: '',
-    json: false,
-    ndjson: false,
-    csv: false,
+    command,
+    file: p.positionals[0] === undefined ? '' : resolveExample(p.positionals[0]),
+    json: v.json === true,
+    ndjson: v.ndjson === true,
+    csv: v.csv === true,
     limit: DEFAULT_LIMIT,
     impl: 'auto',
-    warning: undefined,
-    positions: undefined,
-    accounts: undefined,
-    threads: undefined,
+    fullPrecision: v['full-precision'] === true,
+    warning: str(v, 'warning'),
+    positions: positiveInt(v, 'positions'),
+    accounts: positiveInt(v, 'accounts'),
+    threads: positiveInt(v, 'threads'),
     fill: undefined,
-    account: undefined,
+    account: str(v, 'account'),
     target: undefined,
-    fee: undefined,
-    path: undefined,
+    fee: str(v, 'fee'),
+    path: path === undefined ? undefined : resolveExample(path),
     shock: undefined,
-    steps: undefined,
+    steps: positiveInt(v, 'steps'),
     policy: undefined,
-    depth: undefined,
-    rounds: undefined,
-    fund: undefined,
-    report: undefined,
-    events: undefined,
+    depth: str(v, 'depth'),
+    rounds: positiveInt(v, 'rounds'),
+    fund: str(v, 'fund'),
+    report: str(v, 'report'),
+    events: str(v, 'events'),
+    ...optionArgs(v),
   }
-  let help = false
-  let limitGiven = false
-  const value = (i: number, flag: string, what: string): string => {
-    const v = argv[i]
-    if (v === undefined || (v.startsWith('--') && v.length > 2))
-      throw new UsageError(`${flag} takes ${what}`)
-    return v
-  }
-  for (let i = 0; i < argv.length; i++) {
-    const arg = argv[i]!
-    if (arg === '-h' || arg === '--help') help = true
-    else if (arg === '--json') a.json = true
-    else if (arg === '--ndjson') a.ndjson = true
-    else if (arg === '--csv') a.csv = true
-    else if (arg === '--all') {
-      if (limitGiven) throw new UsageError('give --limit N or --all, not both')
-      a.limit = null
-      limitGiven = true
-    } else if (arg === '--limit') {
-      if (limitGiven) throw new UsageError('give --limit N or --all, not both')
-      a.limit = positiveInt(argv[++i], arg)
-      limitGiven = true
-    } else if (arg === '--impl') {
-      const v = argv[++i]
-      if (v !== 'native' && v !== 'js')
-        throw new UsageError(`--impl takes native or js, got ${v ?? 'nothing'}`)
-      a.impl = v
-    } else if (arg === '--warning') a.warning = value(++i, arg, 'a ratio such as 0.8')
-    else if (arg === '--fill') {
-      const v = argv[++i] ?? ''
-      const m = /^impact:(\d+):(\d+)$/.exec(v)
-      if (v === 'mark') a.fill = 'mark'
-      else if (m) a.fill = { ppmPerLot: Number(m[1]), capPpm: Number(m[2]) }
-      else
-        throw new UsageError(
-          `--fill takes mark or impact:PPM_PER_LOT:CAP_PPM, got ${v || 'nothing'}`,
-        )
-    } else if (arg === '--account') a.account = value(++i, arg, 'an account id')
-    else if (arg === '--fee') a.fee = value(++i, arg, 'a rate such as 0.0005')
-    else if (arg === '--target') {
-      const v = argv[++i] ?? ''
-      const m = /^(ratio|leverage|distance)=([0-9.]+)(?:@(.+))?$/.exec(v)
-      if (!m || (m[1] === 'distance') !== (m[3] !== undefined))
-        throw new UsageError(
-          `--target takes ratio=R, leverage=L or distance=D@SYMBOL, got ${v || 'nothing'}`,
-        )
-      a.target =
-        m[1] === 'ratio'
-          ? { marginRatio: m[2]! }
-          : m[1] === 'leverage'
-            ? { leverage: m[2]! }
-            : { liquidationDistance: m[2]!, symbol: m[3]! }
-    } else if (arg === '--positions') a.positions = positiveInt(argv[++i], arg)
-    else if (arg === '--accounts') a.accounts = positiveInt(argv[++i], arg)
-    else if (arg === '--threads') a.threads = positiveInt(argv[++i], arg)
-    else if (arg === '--path') a.path = value(++i, arg, 'a CSV file')
-    else if (arg === '--shock') {
-      const v = argv[++i]
-      if (v === undefined || !/^[+-]?\d+(\.\d+)?%?$/.test(v))
-        throw new UsageError(`--shock takes a change such as -20% or -0.2, got ${v ?? 'nothing'}`)
-      a.shock = v
-    } else if (arg === '--steps') a.steps = positiveInt(argv[++i], arg)
-    else if (arg === '--rounds') a.rounds = positiveInt(argv[++i], arg)
-    else if (arg === '--policy') {
-      const v = argv[++i]
-      if (v !== 'all' && !POLICIES.includes(v as Policy))
-        throw new UsageError(`--policy takes ${POLICIES.join(', ')} or all, got ${v ?? 'nothing'}`)
-      a.policy = v as Policy | 'all'
-    } else if (arg === '--depth') {
-      a.depth = value(++i, arg, 'a percentage such as 2')
-      if (!/^\d+(\.\d+)?$/.test(a.depth) || Number(a.depth) <= 0)
-        throw new UsageError(`--depth takes a positive percentage such as 2, got ${a.depth}`)
-    } else if (arg === '--fund') a.fund = value(++i, arg, 'an amount such as 1000000')
-    else if (arg === '--report') a.report = value(++i, arg, 'a file name such as report.html')
-    else if (arg === '--events') {
-      a.events = value(++i, arg, 'a file name ending in .csv or .json')
-      if (!/\.(csv|json)$/i.test(a.events))
-        throw new UsageError(`--events takes a file name ending in .csv or .json, got ${a.events}`)
-    } else if (arg.startsWith('-') && arg !== '-') throw new UsageError(`unknown option ${arg}`)
-    else rest.push(arg)
-  }
-  const [command, file] = rest
-  if (!command) return { help: USAGE }
-  if (!COMMANDS.includes(command)) throw new UsageError(`unknown command ${command}`)
-  if (help) return { help: HELP[command]! }
-  a.command = command
-  if (command === 'demo') {
-    if (rest.length > 1) throw new UsageError('demo takes no file')
-    if (
-      a.positions !== undefined &&
-      a.accounts !== undefined &&
-      (a.positions < a.accounts || a.positions > a.accounts * 8)
-    )
-      throw new UsageError('--positions must be 1 to 8 times --accounts')
-    if (a.positions !== undefined && a.accounts === undefined && a.positions < 4)
-      throw new UsageError('--positions takes at least 4')
-    return a
-  }
-  if (command === 'plan' && (!a.account || !a.target))
-    throw new UsageError('plan needs --account ID and --target ...')
-  if (a.ndjson && command !== 'check')
-    throw new UsageError('--ndjson goes with check (liquidate and simulate stream --json)')
   if (a.ndjson && a.json) throw new UsageError('give --json or --ndjson, not both')
-  if (!file || rest.length > 2)
-    throw new UsageError(
-      `usage: deleverage ${command} <scenario.json> (deleverage ${command} --help)`,
-    )
-  if (command === 'simulate') {
-    if ((a.path === undefined) === (a.shock === undefined))
-      throw new UsageError('simulate needs --path prices.csv or --shock PCT (not both)')
-    if (a.steps !== undefined && a.shock === undefined)
-      throw new UsageError('--steps goes with --shock')
-    if (a.json && a.csv) throw new UsageError('give --json or --csv, not both')
-  }
-  a.file = file
   return a
+}
+
+/** Display of money, prices and counts in tables (JSON output always has every decimal). */
+interface Display {
+  /** Money of an account or event; `symbol` (a market it holds) tells coin-settled money apart. */
+  money(s: string, symbol?: string | null): string
+  price(s: string): string
+  count(n: number): string
+}
+
+/** Money at 2 decimals (8 for an inverse market's coin), or every decimal with --full-precision;
+ * thousands separators everywhere. */
+function display(a: Args, scenario: Scenario): Display {
+  const q = scenario.quoteDecimals ?? 8
+  const coin = new Set(scenario.markets.filter((m) => m.type === 'inverse').map((m) => m.symbol))
+  return {
+    money: (s, symbol) =>
+      displayDecimal(
+        s,
+        a.fullPrecision ? undefined : Math.min(q, symbol && coin.has(symbol) ? 8 : 2),
+      ),
+    price: (s) => displayDecimal(s),
+    count: (n) => displayDecimal(String(n)),
+  }
+}
+
+/** The commands: one entry each (name, options, positionals, help, handler). */
+export const COMMANDS: Command[] = [
+  {
+    name: 'check',
+    summary: `Per margin scope (an account's cross positions, each isolated position): equity,
+maintenance margin, margin ratio, liquidatable or margin call. Per position: uPnL,
+maintenance margin, liquidation and bankruptcy price.`,
+    options: {
+      ...JSON_OUT,
+      ndjson: { type: 'boolean' },
+      ...ROWS,
+      ...WARNING,
+      ...IMPL,
+      ...FULL,
+    },
+    positionals: ['scenario.json'],
+    help: HELP.check!,
+    run: (p) => runBook(commandArgs('check', p)),
+  },
+  {
+    name: 'liquidate',
+    summary: `Run the whole waterfall at the scenario's marks: liquidations, insurance fund,
+ADL. Prints every event and the final state.`,
+    options: { ...JSON_OUT, ...ROWS, ...FILL, ...WARNING, ...IMPL, ...FULL },
+    positionals: ['scenario.json'],
+    help: HELP.liquidate!,
+    run: (p) => runBook(commandArgs('liquidate', p)),
+  },
+  {
+    name: 'plan',
+    summary: `Manual deleveraging: the smallest reductions of an account's cross positions that
+reach a margin ratio, a leverage, or a distance to liquidation.`,
+    options: {
+      account: { type: 'string', value: 'ID' },
+      target: { type: 'string', value: 'ratio=R|leverage=L|distance=D@SYMBOL' },
+      fee: { type: 'string', value: 'RATE' },
+      ...JSON_OUT,
+      ...IMPL,
+      ...FULL,
+    },
+    positionals: ['scenario.json'],
+    help: HELP.plan!,
+    run: (p) => {
+      const a = commandArgs('plan', p)
+      if (!a.account || !a.target) throw new UsageError('plan needs --account ID and --target T')
+      return runBook(a)
+    },
+  },
+  {
+    name: 'simulate',
+    summary: `Drive the scenario along a price path: every step moves the marks, runs the
+waterfall with price impact (the fills move the mark further), pays from the
+insurance fund, deleverages or socialises; records every event; compares policies.`,
+    options: {
+      path: { type: 'string', value: 'FILE' },
+      shock: { type: 'string', value: 'PCT' },
+      steps: { type: 'string', value: 'N' },
+      policy: { type: 'string', value: 'P' },
+      ...FILL,
+      depth: { type: 'string', value: 'PCT' },
+      rounds: { type: 'string', value: 'N' },
+      fund: { type: 'string', value: 'AMOUNT' },
+      report: { type: 'string', value: 'FILE' },
+      events: { type: 'string', value: 'FILE' },
+      ...JSON_OUT,
+      csv: { type: 'boolean' },
+      ...IMPL,
+      ...FULL,
+    },
+    positionals: ['scenario.json'],
+    help: HELP.simulate!,
+    run: (p) => {
+      const a = commandArgs('simulate', p)
+      if ((a.path === undefined) === (a.shock === undefined))
+        throw new UsageError('simulate needs --path prices.csv or --shock PCT (not both)')
+      if (a.steps !== undefined && a.shock === undefined)
+        throw new UsageError('--steps goes with --shock')
+      if (a.json && a.csv) throw new UsageError('give --json or --csv, not both')
+      return runBook(a)
+    },
+  },
+  {
+    name: 'demo',
+    summary: `The whole cascade on a built-in synthetic market of 1,000,000 positions: five
+policies compared, a summary here and report.html with charts.`,
+    options: {
+      ...IMPL,
+      positions: { type: 'string', value: 'N' },
+      accounts: { type: 'string', value: 'N' },
+      report: { type: 'string', value: 'FILE' },
+      threads: { type: 'string', value: 'N' },
+    },
+    positionals: [],
+    help: HELP.demo!,
+    run: (p) => runDemo(commandArgs('demo', p)),
+  },
+]
+
+function runDemo(a: Args): Promise<number> {
+  if (
+    a.positions !== undefined &&
+    a.accounts !== undefined &&
+    (a.positions < a.accounts || a.positions > a.accounts * 8)
+  )
+    throw new UsageError('--positions must be 1 to 8 times --accounts')
+  if (a.positions !== undefined && a.accounts === undefined && a.positions < 4)
+    throw new UsageError('--positions takes at least 4')
+  const bar = progressBar('simulating 5 policies')
+  return demo({
+    ...(a.positions ? { positions: a.positions } : {}),
+    ...(a.accounts ? { accounts: a.accounts } : {}),
+    ...(a.threads ? { threads: a.threads } : {}),
+    ...(a.report ? { report: a.report } : {}),
+    ...(a.impl !== 'auto' ? { implementation: a.impl } : {}),
+    ...(bar ? { progress: bar } : {}),
+  }).then(() => 0)
+}
+
+/** `examples/…` names a file shipped with the package when the current directory has none. */
+function resolveExample(file: string): string {
+  if (existsSync(file) || !/^examples[\\/]/.test(file)) return file
+  const root = findPackageRoot()
+  return root && existsSync(join(root, file)) ? join(root, file) : file
+}
+
+/** The package's version, from its package.json (src/, dist/cjs/ or an installed package). */
+function version(): string {
+  const root = findPackageRoot()
+  if (!root) return 'unknown'
+  return (JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as { version: string })
+    .version
 }
 
 // ---- check: every margin scope of the book, written as it is produced ----------------------
@@ -519,7 +650,7 @@ function pct(ratio: string | null, maintenanceMargin: string): string {
   if (ratio === null) return '∞'
   const [i, f = ''] = ratio.split('.')
   const ppm = BigInt(i! + f.padEnd(6, '0'))
-  return `${ppm / 10000n}.${(ppm % 10000n).toString().padStart(4, '0').slice(0, 2)}%`
+  return `${displayDecimal(String(ppm / 10000n))}.${(ppm % 10000n).toString().padStart(4, '0').slice(0, 2)}%`
 }
 
 const status = (s: { liquidatable?: boolean; warning?: boolean }) =>
@@ -548,15 +679,16 @@ const POSITION_HEAD = [
 
 /** The account's scope rows: its cross scope ('wallet' when it has no cross position, so no margin
  * scope: only the balance), then each isolated position as a scope of its own. */
-function scopeRows(a: CheckAccount): string[][] {
+function scopeRows(a: CheckAccount, show: Display): string[][] {
   const crossScope = a.positions.some((p) => !p.isolated)
+  const sym = a.positions[0]?.symbol // an account's markets share one settlement asset (SPEC §5.4)
   const rows = [
     [
       a.account,
       crossScope ? 'cross' : 'wallet',
-      a.balance,
-      a.equity,
-      a.maintenanceMargin,
+      show.money(a.balance, sym),
+      show.money(a.equity, sym),
+      show.money(a.maintenanceMargin, sym),
       pct(a.marginRatio, a.maintenanceMargin),
       crossScope ? status(a) : '—',
     ],
@@ -566,9 +698,9 @@ function scopeRows(a: CheckAccount): string[][] {
       rows.push([
         a.account,
         `${p.symbol} isolated`,
-        p.isolatedMargin!,
-        p.equity!,
-        p.maintenanceMargin,
+        show.money(p.isolatedMargin!, p.symbol),
+        show.money(p.equity!, p.symbol),
+        show.money(p.maintenanceMargin, p.symbol),
         pct(p.marginRatio!, p.maintenanceMargin),
         status(p),
       ])
@@ -576,16 +708,17 @@ function scopeRows(a: CheckAccount): string[][] {
   return rows
 }
 
-function positionRows(a: CheckAccount): string[][] {
+function positionRows(a: CheckAccount, show: Display): string[][] {
+  const price = (s: string | null) => (s === null ? '—' : show.price(s))
   return a.positions.map((p) => [
     a.account,
     p.symbol,
-    p.qty,
-    p.entryPrice,
-    p.unrealizedPnl,
-    p.maintenanceMargin,
-    p.liquidationPriceNearest ?? '—',
-    p.bankruptcyPriceNearest ?? '—',
+    show.price(p.qty),
+    show.price(p.entryPrice),
+    show.money(p.unrealizedPnl, p.symbol),
+    show.money(p.maintenanceMargin, p.symbol),
+    price(p.liquidationPriceNearest),
+    price(p.bankruptcyPriceNearest),
     p.isolated ? 'isolated' : 'cross',
   ])
 }
@@ -599,14 +732,15 @@ async function writeCheckTables(
   out: Output,
   walk: (c: CheckCounts) => Iterable<CheckAccount>,
   limit: number | null,
+  show: Display,
 ): Promise<CheckCounts> {
   const counts = newCounts()
   const kept = { scopes: [] as string[][], positions: [] as string[][] }
   const widths = { scopes: columnWidths([SCOPE_HEAD]), positions: columnWidths([POSITION_HEAD]) }
   let scopeRowCount = 0
   for (const a of walk(counts)) {
-    const s = scopeRows(a)
-    const p = positionRows(a)
+    const s = scopeRows(a, show)
+    const p = positionRows(a, show)
     scopeRowCount += s.length
     if (limit === null) {
       columnWidths(s, widths.scopes)
@@ -627,17 +761,22 @@ async function writeCheckTables(
     }
     if (n < total)
       out.line(
-        `… ${total - n} more rows (--all prints every row; --json or --ndjson gives everything)`,
+        `… ${displayDecimal(String(total - n))} more rows (--all prints every row; --json or --ndjson gives everything)`,
       )
     out.line()
     await out.flush()
   }
   if (limit === null) {
-    await section(SCOPE_HEAD, widths.scopes, flatRows(walk(newCounts()), scopeRows), scopeRowCount)
+    await section(
+      SCOPE_HEAD,
+      widths.scopes,
+      flatRows(walk(newCounts()), (a) => scopeRows(a, show)),
+      scopeRowCount,
+    )
     await section(
       POSITION_HEAD,
       widths.positions,
-      flatRows(walk(newCounts()), positionRows),
+      flatRows(walk(newCounts()), (a) => positionRows(a, show)),
       counts.positions,
     )
   } else {
@@ -659,10 +798,11 @@ function* flatRows(
   for (const a of accounts) yield* rows(a)
 }
 
-function summaryLine(c: CheckCounts, implementation: Implementation): string {
+function summaryLine(c: CheckCounts, implementation: Implementation, show: Display): string {
+  const n = show.count
   return (
-    `${c.accounts} accounts, ${c.positions} positions; ${c.scopes} margin scopes (${c.crossScopes} cross, ${c.isolatedScopes} isolated): ` +
-    `${c.liquidatable} liquidatable, ${c.marginCall} margin call (engine: ${implementation}; prices are the nearest tick, --json has the conservative trigger tick too)`
+    `${n(c.accounts)} accounts, ${n(c.positions)} positions; ${n(c.scopes)} margin scopes (${n(c.crossScopes)} cross, ${n(c.isolatedScopes)} isolated): ` +
+    `${n(c.liquidatable)} liquidatable, ${n(c.marginCall)} margin call (engine: ${implementation}; prices are the nearest tick, --json has the conservative trigger tick too)`
   )
 }
 
@@ -680,6 +820,7 @@ interface CheckOutput {
   format: 'table' | 'json' | 'ndjson'
   limit: number | null
   warning: string | undefined
+  show: Display
 }
 
 /** `check`'s output, streamed. JSON: {implementation, accounts: [...], summary}, one account a line. */
@@ -687,8 +828,8 @@ async function writeCheck(out: Output, engine: Engine, o: CheckOutput): Promise<
   const flags = sweepFlags(engine.sweep(o.warning === undefined ? {} : { warningRatio: o.warning }))
   const walk = (c: CheckCounts) => checkAccounts(engine, flags, c)
   if (o.format === 'table') {
-    const counts = await writeCheckTables(out, walk, o.limit)
-    out.line(summaryLine(counts, engine.implementation))
+    const counts = await writeCheckTables(out, walk, o.limit, o.show)
+    out.line(summaryLine(counts, engine.implementation, o.show))
     return out.flush()
   }
   const counts = newCounts()
@@ -728,14 +869,15 @@ async function writeLiquidate(
     out.line('No account is liquidatable at these marks.\n')
   } else {
     const shown = o.limit === null ? events : events.slice(0, o.limit)
+    const show = o.show
     const rows = shown.map((e) => [
       String(e.seq),
       e.kind,
       e.account ?? '',
       e.symbol ?? '',
-      e.qty ?? '',
-      e.price ?? '',
-      e.amount,
+      e.qty === null ? '' : show.price(e.qty),
+      e.price === null ? '' : show.price(e.price),
+      show.money(e.amount, e.symbol),
       e.counterparty ?? '',
     ])
     const w = columnWidths(rows, columnWidths([EVENT_HEAD]))
@@ -743,14 +885,14 @@ async function writeLiquidate(
     for (const r of rows) if (out.line(tableRow(r, w))) await out.flush()
     if (shown.length < events.length)
       out.line(
-        `… ${events.length - shown.length} more events (--all prints every row; --json gives everything)`,
+        `… ${displayDecimal(String(events.length - shown.length))} more events (--all prints every row; --json gives everything)`,
       )
     out.line()
   }
   await writeCheck(out, engine, o)
   const l = engine.ledger()
   out.line(
-    `insurance fund ${l.insuranceFund}${l.adlMode ? ' (ADL mode)' : ''}; settlement ${l.settlement}; residue ${l.residue}; cash total ${l.cashTotal}`,
+    `insurance fund ${o.show.money(l.insuranceFund)}${l.adlMode ? ' (ADL mode)' : ''}; settlement ${o.show.money(l.settlement)}; residue ${o.show.money(l.residue)}; cash total ${o.show.money(l.cashTotal)}`,
   )
   return out.flush()
 }
@@ -772,63 +914,95 @@ function progressBar(label: string): ((done: number, total: number) => void) | u
   }
 }
 
-export function main(argv: string[]): number | Promise<number> {
-  let args: Args | { help: string }
-  try {
-    args = parseArgs(argv)
-  } catch (e) {
-    if (e instanceof UsageError) {
-      console.error(`deleverage: ${e.message}\nRun 'deleverage --help' for usage.`)
-      return 2
-    }
-    throw e
+/** Without a listener, a reader that goes away (EPIPE: `deleverage … | head`) makes stdout emit an
+ * unhandled 'error' and Node prints a stack trace: the output just ends, as Unix tools do. */
+function quietEpipe(): void {
+  if (process.stdout.listenerCount('error') > 0) return
+  process.stdout.on('error', (e: NodeJS.ErrnoException) => {
+    if (e.code !== 'EPIPE') throw e
+  })
+}
+
+function print(text: string): void {
+  process.stdout.write(text + '\n')
+}
+
+/** The exit code of an error: 2 usage, 3 invalid input (a DeleverageError), 1 anything else. */
+function fail(e: unknown, command?: string): number {
+  if (e instanceof UsageError) {
+    console.error(
+      `deleverage: ${e.message}\nRun 'deleverage ${command ? command + ' ' : ''}--help' for usage.`,
+    )
+    return 2
   }
-  if ('help' in args) {
-    console.log(args.help)
+  if (e instanceof DeleverageError) {
+    console.error(`deleverage: ${e.code}: ${e.message}`)
+    return 3
+  }
+  console.error(e)
+  return 1
+}
+
+export function main(argv: string[]): number | Promise<number> {
+  quietEpipe()
+  const [name, ...rest] = argv
+  if (name === undefined || name === '-h' || name === '--help') {
+    print(overview())
     return 0
   }
-  const fail = (e: unknown): number => {
-    if (e instanceof DeleverageError) {
-      console.error(`deleverage: ${e.code}: ${e.message}`)
-      return 3
+  if (name === '--version') {
+    print(`deleverage ${version()}`)
+    return 0
+  }
+  const command = COMMANDS.find((c) => c.name === name)
+  if (!command)
+    return fail(
+      new UsageError(
+        name.startsWith('-')
+          ? `give the command first (deleverage <command> ${name}); commands: ${COMMANDS.map((c) => c.name).join(', ')}`
+          : `unknown command ${name}; commands: ${COMMANDS.map((c) => c.name).join(', ')}`,
+      ),
+    )
+  try {
+    const parsed = parseCommand(command, rest)
+    if (!parsed) {
+      print(command.help)
+      return 0
     }
-    console.error(e)
-    return 1
+    const r = command.run(parsed)
+    return typeof r === 'number' ? r : r.catch((e: unknown) => fail(e, command.name))
+  } catch (e) {
+    return fail(e, command.name)
   }
-  if (args.command === 'demo') {
-    const a = args
-    const bar = progressBar('simulating 5 policies')
-    return demo({
-      ...(a.positions ? { positions: a.positions } : {}),
-      ...(a.accounts ? { accounts: a.accounts } : {}),
-      ...(a.threads ? { threads: a.threads } : {}),
-      ...(a.report ? { report: a.report } : {}),
-      ...(a.impl !== 'auto' ? { implementation: a.impl } : {}),
-      ...(bar ? { progress: bar } : {}),
-    }).then(() => 0, fail)
-  }
+}
+
+/** check, liquidate, plan and simulate: a scenario file in, tables or JSON out. */
+async function runBook(a: Args): Promise<number> {
   const out = new Output(process.stdout)
-  const run = async (a: Args): Promise<number> => {
+  try {
     if (a.command === 'simulate') {
       await runSimulate(a, out)
       await out.flush()
       return 0
     }
-    const { engine, warningRatio, fill } = loadEngine(a)
+    const { engine, warningRatio, fill, show } = loadEngine(a)
     const o: CheckOutput = {
       format: a.ndjson ? 'ndjson' : a.json ? 'json' : 'table',
       limit: a.limit,
       warning: a.warning ?? warningRatio,
+      show,
     }
-    if (a.command === 'plan') writePlan(out, engine, a)
+    if (a.command === 'plan') writePlan(out, engine, a, o.show)
     else if (a.command === 'liquidate')
       await writeLiquidate(out, engine.runWaterfall({ fill: a.fill ?? fill ?? 'mark' }), engine, o)
     else await writeCheck(out, engine, o)
     await out.flush()
     return 0
+  } catch (e) {
+    // A reader that went away (EPIPE) is not an error: the output just ends.
+    if (out.closed) return 0
+    throw e
   }
-  // A reader that went away (EPIPE) is not an error: the output just ends.
-  return run(args).catch((e) => (out.closed ? 0 : fail(e)))
 }
 
 /** The engine and the few scenario fields the commands read; the parsed scenario (as big as the
@@ -837,12 +1011,18 @@ function loadEngine(a: Args): {
   engine: Engine
   warningRatio: string | undefined
   fill: FillModel | undefined
+  show: Display
 } {
   const { scenario, engine } = loadScenarioFile(a.file, { implementation: a.impl })
-  return { engine, warningRatio: scenario.warningRatio, fill: scenario.fill }
+  return {
+    engine,
+    warningRatio: scenario.warningRatio,
+    fill: scenario.fill,
+    show: display(a, scenario),
+  }
 }
 
-function writePlan(out: Output, engine: Engine, a: Args): void {
+function writePlan(out: Output, engine: Engine, a: Args, show: Display): void {
   const plan = engine.planDeleveraging(
     a.account!,
     a.target!,
@@ -859,16 +1039,21 @@ function writePlan(out: Output, engine: Engine, a: Args): void {
     return
   }
   if (plan.orders.length === 0) out.line(`${a.account} already meets the target.`)
-  else out.line(table([['reduce', 'qty'], ...plan.orders.map((o) => [o.symbol, o.qty])]))
+  else
+    out.line(table([['reduce', 'qty'], ...plan.orders.map((o) => [o.symbol, show.price(o.qty)])]))
   out.line(
-    `\n${plan.reached ? 'target reached' : 'TARGET NOT REACHABLE even closing everything'}; fees ${plan.fees}; after: equity ${plan.equity}, maintenance margin ${plan.maintenanceMargin}, notional ${plan.notional}`,
+    `\n${plan.reached ? 'target reached' : 'TARGET NOT REACHABLE even closing everything'}; fees ${show.money(plan.fees)}; after: equity ${show.money(plan.equity)}, maintenance margin ${show.money(plan.maintenanceMargin)}, notional ${show.money(plan.notional)}`,
   )
   if (plan.positions.length)
     out.line(
       '\n' +
         table([
           ['position', 'qty', 'liq. price'],
-          ...plan.positions.map((p) => [p.symbol, p.qty, p.liquidationPrice ?? '—']),
+          ...plan.positions.map((p) => [
+            p.symbol,
+            show.price(p.qty),
+            p.liquidationPrice === null ? '—' : show.price(p.liquidationPrice),
+          ]),
         ]),
     )
 }
@@ -1066,7 +1251,7 @@ async function runSimulate(a: Args, out: Output): Promise<void> {
       {
         title: `Deleveraging cascade: ${basename(a.file)}`,
         settings: [
-          `${a.path !== undefined ? `path ${basename(a.path)}` : `shock ${a.shock} over ${path.length} steps`}; fund ${formatUnits(fund, q)}; fills ${fillModel === 'mark' ? 'at mark' : `slip ${fill.ppmPerLot} ppm per lot up to ${fill.capPpm} ppm`}; depth ${a.depth ?? '2'} % of open interest per 1 %; ${main.implementation} engine`,
+          `${a.path !== undefined ? `path ${basename(a.path)}` : `shock ${shockReading(a.shock!)} over ${path.length} steps`}; fund ${formatUnits(fund, q)}; fills ${fillModel === 'mark' ? 'at mark' : `slip ${fill.ppmPerLot} ppm per lot up to ${fill.capPpm} ppm`}; depth ${a.depth ?? '2'} % of open interest per 1 %; ${main.implementation} engine`,
         ],
         results,
         quote: 'quote',
@@ -1096,26 +1281,30 @@ async function runSimulate(a: Args, out: Output): Promise<void> {
         'fund at end',
       ],
     ]
+    const show = display(a, scenario)
+    const n = show.count
     for (const r of results) {
       const t = r.totals
       rows.push([
         r.policy,
-        String(t.steps),
-        String(t.rounds),
-        String(t.partialFills),
-        String(t.takeovers),
-        String(t.adlFills),
-        String(t.socialised),
-        String(t.accountsTouched),
-        t.taken,
-        t.required,
-        t.overshoot,
-        t.insuranceFundEnd,
+        n(t.steps),
+        n(t.rounds),
+        n(t.partialFills),
+        n(t.takeovers),
+        n(t.adlFills),
+        n(t.socialised),
+        n(t.accountsTouched),
+        show.money(t.taken),
+        show.money(t.required),
+        show.money(t.overshoot),
+        show.money(t.insuranceFundEnd),
       ])
     }
+    if (a.shock !== undefined)
+      out.line(`shock ${shockReading(a.shock)} over ${n(path.length)} steps\n`)
     out.line(table(rows))
     out.line(
-      `\ncash ${results.every((r) => r.totals.cashConserved) ? 'conserved exactly at every step' : 'NOT CONSERVED'}; ${results.reduce((x, r) => x + r.totals.events, 0)} events (engine: ${main.implementation})`,
+      `\ncash ${results.every((r) => r.totals.cashConserved) ? 'conserved exactly at every step' : 'NOT CONSERVED'}; ${n(results.reduce((x, r) => x + r.totals.events, 0))} events (engine: ${main.implementation})`,
     )
     if (a.report !== undefined) out.line(`report: ${a.report}`)
     if (a.events !== undefined) out.line(`events: ${a.events}`)

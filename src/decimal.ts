@@ -4,8 +4,36 @@
 
 import { DeleverageError, rustDebugCut, type ErrorCode } from './fallback/errors.js'
 
-/** A decimal amount: a decimal string ("1535443.01"), a bigint of integer units, or an exact number. */
-export type Amount = string | bigint | number
+const UNITS = Symbol.for('deleverage.units')
+
+/**
+ * Integer units (ticks, lots, atoms of 10^-decimals) marked as such: `units(2600000n)` is a mark
+ * of 26000.00 on a 2-decimal market. A plain bigint is refused by the decimal API (BIGINT_AMOUNT)
+ * because a reader cannot tell `26000n` from 26000. The mark is a registered symbol, so values
+ * made by the ESM and the CJS entry (or two copies of the package) are both recognised.
+ */
+export interface Units {
+  readonly [UNITS]: bigint
+}
+
+/** Mark `value` as integer units for the decimal API (see `Units`). */
+export function units(value: bigint): Units {
+  if (typeof value !== 'bigint')
+    throw new DeleverageError(
+      'INVALID_NUMBER',
+      `units(): expected a bigint, got ${describe(value)}`,
+    )
+  return Object.freeze({ [UNITS]: value })
+}
+
+function unitsOf(value: unknown): bigint | undefined {
+  if (typeof value !== 'object' || value === null || !(UNITS in value)) return undefined
+  const v = (value as Units)[UNITS]
+  return typeof v === 'bigint' ? v : undefined
+}
+
+/** A decimal amount: a decimal string ("1535443.01"), an exact number, or `units(n)`. */
+export type Amount = string | number | Units
 
 const DECIMAL = /^([+-]?)(\d+)(?:\.(\d+))?$/
 /** Longest decimal string parsed: sign, 39 integer digits, point, trailing zeros and padding. */
@@ -20,7 +48,8 @@ export interface ParseRules {
 
 /**
  * Parse `value` into integer units of 10^-decimals. Strings and numbers are decimal amounts;
- * a bigint is taken as integer units already. `field` names the value in error messages.
+ * `units(n)` is integer units already; a plain bigint is refused (BIGINT_AMOUNT).
+ * `field` names the value in error messages.
  */
 export function parseUnits(
   value: unknown,
@@ -29,8 +58,14 @@ export function parseUnits(
   rules: ParseRules = {},
 ): bigint {
   let units: bigint
-  if (typeof value === 'bigint') {
-    units = value
+  const marked = unitsOf(value)
+  if (marked !== undefined) {
+    units = marked
+  } else if (typeof value === 'bigint') {
+    throw new DeleverageError(
+      'BIGINT_AMOUNT',
+      `${field}: a bigint is ambiguous here; pass a decimal string ("${formatUnits(value, decimals)}" if ${value}n is integer units) or units(${value}n) (engine.core takes units)`,
+    )
   } else {
     let text: string
     if (typeof value === 'number') {
@@ -57,7 +92,7 @@ export function parseUnits(
     } else {
       throw new DeleverageError(
         'INVALID_NUMBER',
-        `${field}: expected a decimal string, bigint or number, got ${describe(value)}`,
+        `${field}: expected a decimal string, number or units(bigint), got ${describe(value)}`,
       )
     }
     const m = DECIMAL.exec(text)
@@ -113,6 +148,7 @@ export function formatRatio(num: bigint, den: bigint, decimals: number): string 
 
 export function describe(v: unknown): string {
   if (v === null) return 'null'
+  if (v === undefined) return 'nothing (missing)'
   if (Array.isArray(v)) return 'an array'
   if (typeof v === 'string') return rustDebugCut(v)
   if (typeof v === 'object') return 'an object'

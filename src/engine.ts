@@ -18,6 +18,8 @@ import { DeleverageError, type ErrorCode } from './fallback/errors.js'
 import { ADL_RANKINGS } from './generated/tables.js'
 import { JsEngine, checkCoreArgs, shown, u32Arg, u8sArg } from './fallback/engine.js'
 import { snapshotMarkets } from './fallback/snapshot.js'
+import { PRICE_MAX_TICKS } from './fallback/num.js'
+import { knownMarkets } from './text.js'
 import { JournalRecorder, JournaledCore, decodeJournal, replayEntries } from './journal.js'
 import { loadNative } from './native.js'
 
@@ -90,6 +92,16 @@ export interface MarginStatus {
   liquidatable: boolean
   /** 'OVERFLOW' when the scope's equity or MM leaves i64 (numbers then "0", ratio null; SPEC §5.5). */
   status: 'ok' | 'OVERFLOW'
+  /** With `units: true` (EngineOptions): the same numbers as integers (atoms; ratio in ppm). */
+  units?: MarginUnits
+}
+
+/** A margin scope's numbers as integers: money in atoms of 10^-quoteDecimals, the ratio in ppm. */
+export interface MarginUnits {
+  equity: bigint
+  maintenanceMargin: bigint
+  shortfall: bigint
+  marginRatioPpm: bigint | null
 }
 
 export interface SweepReport {
@@ -135,10 +147,28 @@ export interface PositionReport {
   liquidationPriceNearest: string | null
   bankruptcyPrice: string | null
   bankruptcyPriceNearest: string | null
+  /** With `units: true` (EngineOptions): the same numbers as integers. */
+  units?: PositionUnits
+}
+
+/** A position's numbers as integers: qty in lots, prices in ticks (null: none), money in atoms,
+ * cost in the market's tier units (its notional units). */
+export interface PositionUnits {
+  qty: bigint
+  cost: bigint
+  isolatedMargin: bigint | null
+  unrealizedPnl: bigint
+  maintenanceMargin: bigint
+  liquidationPrice: bigint | null
+  liquidationPriceNearest: bigint | null
+  bankruptcyPrice: bigint | null
+  bankruptcyPriceNearest: bigint | null
 }
 
 export interface AccountStatus extends MarginStatus {
   balance: string
+  /** With `units: true` (EngineOptions): the scope's numbers and the balance, in atoms. */
+  units?: MarginUnits & { balance: bigint }
 }
 
 export interface AccountReport extends AccountStatus {
@@ -192,6 +222,8 @@ export interface WaterfallEvent {
   price: string | null
   /** Realised PnL, fee, payment or loss share, in the margin asset. */
   amount: string
+  /** With `units: true` (EngineOptions): qty in lots, price in ticks, amount in atoms. */
+  units?: { qty: bigint | null; price: bigint | null; amount: bigint }
 }
 
 export type DeleverageTarget =
@@ -226,6 +258,8 @@ export interface LedgerReport {
   /** Balances + isolated margins + fund + residue + settlement: constant under the waterfall. */
   cashTotal: string
   adlMode: boolean
+  /** With `units: true` (EngineOptions): the same amounts in atoms. */
+  units?: { insuranceFund: bigint; settlement: bigint; residue: bigint; cashTotal: bigint }
 }
 
 interface MarketMeta {
@@ -255,6 +289,11 @@ const RATE_SCALE = 10n ** 8n
 export interface EngineOptions {
   /** Decimals of the margin asset's atoms (default 8). */
   quoteDecimals?: number
+  /**
+   * Reports (sweep rows, accounts, positions, events, ledger) also carry their numbers as integer
+   * units in a `units` field, beside the decimal strings, for hosts that compute further.
+   */
+  units?: boolean
   /** 'auto' (default): native when it loads, else the TypeScript engine. */
   implementation?: Implementation | 'auto'
 }
@@ -387,6 +426,8 @@ export function toDeleverageError(e: unknown): unknown {
 export class Engine {
   readonly implementation: Implementation
   readonly quoteDecimals: number
+  /** Whether reports carry integer `units` beside the decimal strings (EngineOptions.units). */
+  readonly withUnits: boolean
   /** The integer-level engine (typed arrays in and out) for bulk paths. */
   readonly core: CoreEngine
   private readonly markets = new Map<string, MarketMeta>()
@@ -415,6 +456,7 @@ export class Engine {
     const { core, implementation } = createCore(options.implementation ?? 'auto', q, from)
     if (from !== undefined) q = snapshotMarkets(from).quoteDecimals
     this.quoteDecimals = q
+    this.withUnits = options.units === true
     // Markets are learnt from the core as it adds them — through this API, `core` or a replay —
     // so the wrapper never decodes an index it does not know (one source of truth).
     this.journaled = new JournaledCore(
@@ -555,10 +597,7 @@ export class Engine {
       mmr,
       imr,
       ...(withAmount ? { maintAmount: maint } : {}),
-      mark: i64(
-        parseUnits(config.mark, P, `${where}: mark`, { positive: 'INVALID_PRICE' }),
-        `${where}: mark`,
-      ),
+      mark: priceUnits(config.mark, P, `${where}: mark`),
       ...(config.tickSize === undefined
         ? {}
         : {
@@ -581,7 +620,11 @@ export class Engine {
 
   private market(symbol: string): MarketMeta {
     const m = this.markets.get(symbol)
-    if (!m) throw new DeleverageError('UNKNOWN_MARKET', `unknown market ${describe(symbol)}`)
+    if (!m)
+      throw new DeleverageError(
+        'UNKNOWN_MARKET',
+        `unknown market ${describe(symbol)} (${knownMarkets([...this.markets.keys()])})`,
+      )
     return m
   }
 
@@ -593,10 +636,7 @@ export class Engine {
     entries.forEach(([sym, v], i) => {
       const m = this.market(sym)
       idx[i] = m.index
-      px[i] = i64(
-        parseUnits(v, m.priceDecimals, `mark of ${sym}`, { positive: 'INVALID_PRICE' }),
-        `mark of ${sym}`,
-      )
+      px[i] = priceUnits(v, m.priceDecimals, `mark of ${sym}`)
     })
     this.core.setMarks(idx, px)
   }
@@ -616,10 +656,7 @@ export class Engine {
     entries.forEach(([sym, v], i) => {
       const m = this.market(sym)
       idx[i] = m.index
-      px[i] = i64(
-        parseUnits(v, m.priceDecimals, `mark of ${sym}`, { positive: 'INVALID_PRICE' }),
-        `mark of ${sym}`,
-      )
+      px[i] = priceUnits(v, m.priceDecimals, `mark of ${sym}`)
     })
     const c = this.core.updateMarks(idx, px)
     return Array.from(c.account, (a, i) => ({
@@ -653,10 +690,7 @@ export class Engine {
       const m = this.market(f.symbol)
       market[i] = m.index
       qty[i] = i64(parseUnits(f.qty, m.qtyDecimals, `${at}.qty`), `${at}.qty`)
-      price[i] = i64(
-        parseUnits(f.price, m.priceDecimals, `${at}.price`, { positive: 'INVALID_PRICE' }),
-        `${at}.price`,
-      )
+      price[i] = priceUnits(f.price, m.priceDecimals, `${at}.price`)
     })
     this.core.applyFills(account, market, qty, price)
   }
@@ -764,10 +798,7 @@ export class Engine {
           throw new DeleverageError('INVALID_ARGUMENT', `${f}: give exactly one of entry and cost`)
         }
         if (r.entry !== undefined) {
-          out.price[i] = i64(
-            parseUnits(r.entry, m.priceDecimals, `${f}.entry`, { positive: 'INVALID_PRICE' }),
-            `${f}.entry`,
-          )
+          out.price[i] = priceUnits(r.entry, m.priceDecimals, `${f}.entry`)
         } else {
           flags |= FLAG_COST_BASIS
           out.price[i] = i64(parseUnits(r.cost, m.tierDecimals, `${f}.cost`), `${f}.cost`)
@@ -869,7 +900,7 @@ export class Engine {
       fill.isolated ? m.index : CROSS,
       m.index,
       i64(parseUnits(fill.qty, m.qtyDecimals, 'qty'), 'qty'),
-      i64(parseUnits(fill.price, m.priceDecimals, 'price', { positive: 'INVALID_PRICE' }), 'price'),
+      priceUnits(fill.price, m.priceDecimals, 'price'),
     )
     return this.events(from)
   }
@@ -886,7 +917,7 @@ export class Engine {
     this.core.settleEngineFill(
       m.index,
       i64(parseUnits(qty, m.qtyDecimals, 'qty'), 'qty'),
-      i64(parseUnits(price, m.priceDecimals, 'price', { positive: 'INVALID_PRICE' }), 'price'),
+      priceUnits(price, m.priceDecimals, 'price'),
     )
     return this.events(from)
   }
@@ -933,6 +964,15 @@ export class Engine {
           hasTrade || c.qty[i] !== 0n ? (m ? formatUnits(c.qty[i]!, m.qtyDecimals) : null) : null,
         price: hasTrade ? formatUnits(c.price[i]!, m!.priceDecimals) : null,
         amount: formatUnits(c.amount[i]!, q),
+        ...(this.withUnits
+          ? {
+              units: {
+                qty: m && (hasTrade || c.qty[i] !== 0n) ? c.qty[i]! : null,
+                price: hasTrade ? c.price[i]! : null,
+                amount: c.amount[i]!,
+              },
+            }
+          : {}),
       }
     })
   }
@@ -954,6 +994,16 @@ export class Engine {
       residue: formatUnits(l.residue, q),
       cashTotal: formatUnits(l.cashTotal, q),
       adlMode: l.adlMode,
+      ...(this.withUnits
+        ? {
+            units: {
+              insuranceFund: l.insuranceFund,
+              settlement: l.settlement,
+              residue: l.residue,
+              cashTotal: l.cashTotal,
+            },
+          }
+        : {}),
     }
   }
 
@@ -1117,10 +1167,7 @@ export class Engine {
   accounts(): AccountStatus[] {
     const c = this.core.accountRows(null)
     const balances = this.core.balances(c.account)
-    return this.marginStatuses(c).map((r, i) => ({
-      ...r,
-      balance: formatUnits(balances[i]!, this.quoteDecimals),
-    }))
+    return this.marginStatuses(c).map((r, i) => this.withBalance(r, balances[i]!))
   }
 
   /** One account: its cross margin state and every position with prices (SPEC §6). */
@@ -1128,9 +1175,18 @@ export class Engine {
     const a = Uint32Array.of(this.accountIndex(id))
     const [status] = this.marginStatuses(this.core.accountRows(a))
     return {
-      ...status!,
-      balance: formatUnits(this.core.balances(a)[0]!, this.quoteDecimals),
+      ...this.withBalance(status!, this.core.balances(a)[0]!),
       positions: this.positionReports(a),
+    }
+  }
+
+  /** A cross scope with its account's balance (in `units` too, when reports carry them). */
+  private withBalance(r: MarginStatus, balance: bigint): AccountStatus {
+    const { units, ...rest } = r
+    return {
+      ...rest,
+      balance: formatUnits(balance, this.quoteDecimals),
+      ...(units ? { units: { ...units, balance } } : {}),
     }
   }
 
@@ -1166,6 +1222,20 @@ export class Engine {
         bankruptcyPriceNearest: price(c.bankruptcyPriceNearest[i]!),
       }
       if (withAccount) report.account = this.accountIdOf(c.account[i]!)
+      if (this.withUnits) {
+        const tick = (x: bigint) => (x === 0n ? null : x)
+        report.units = {
+          qty: c.qty[i]!,
+          cost: c.cost[i]!,
+          isolatedMargin: c.isolated[i] === 1 ? c.isolatedMargin[i]! : null,
+          unrealizedPnl: c.upnl[i]!,
+          maintenanceMargin: c.maintenanceMargin[i]!,
+          liquidationPrice: tick(c.liquidationPrice[i]!),
+          liquidationPriceNearest: tick(c.liquidationPriceNearest[i]!),
+          bankruptcyPrice: tick(c.bankruptcyPrice[i]!),
+          bankruptcyPriceNearest: tick(c.bankruptcyPriceNearest[i]!),
+        }
+      }
       out.push(report)
     }
     return out
@@ -1191,6 +1261,16 @@ export class Engine {
       shortfall: formatUnits(mm - eq, q),
       liquidatable: c.liquidatable[i] === 1,
       status: c.status[i] === 1 ? 'OVERFLOW' : 'ok',
+      ...(this.withUnits
+        ? {
+            units: {
+              equity: eq,
+              maintenanceMargin: mm,
+              shortfall: mm - eq,
+              marginRatioPpm: ppm < 0n ? null : ppm,
+            },
+          }
+        : {}),
     }
   }
 
@@ -1213,9 +1293,10 @@ export class Engine {
    */
   static restore(
     bytes: Uint8Array,
-    options: { implementation?: Implementation | 'auto' } = {},
+    options: { implementation?: Implementation | 'auto'; units?: boolean } = {},
   ): Engine {
-    return new Engine({ implementation: optionsArg('options', options).implementation }, bytes)
+    const o = optionsArg('options', options)
+    return new Engine({ implementation: o.implementation, units: o.units }, bytes)
   }
 
   /**
@@ -1295,6 +1376,18 @@ function entryPrice(m: MarketMeta, qty: bigint, cost: bigint, quoteDecimals: num
 
 const I64_MIN = -(2n ** 63n)
 const I64_MAX = 2n ** 63n - 1n
+
+/** A price in ticks: positive, and an i64. Beyond it (OVERFLOW) the message says the largest price
+ * a market of these decimals holds (SPEC §2.5: 10^15 ticks). */
+function priceUnits(v: unknown, decimals: number, field: string): bigint {
+  const ticks = parseUnits(v, decimals, field, { positive: 'INVALID_PRICE' })
+  if (ticks > I64_MAX)
+    throw new DeleverageError(
+      'OVERFLOW',
+      `${field}: ${formatUnits(ticks, decimals)} does not fit a 64-bit integer of ticks (the largest price a market of ${decimals} price decimals allows is ${formatUnits(PRICE_MAX_TICKS, decimals)})`,
+    )
+  return ticks
+}
 
 function i64(v: bigint, field: string): bigint {
   if (v < I64_MIN || v > I64_MAX)

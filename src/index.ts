@@ -22,6 +22,8 @@ export {
   type Implementation,
   type MarginBasis,
   type MarginStatus,
+  type MarginUnits,
+  type PositionUnits,
   type MarketConfig,
   type PositionInput,
   type PositionReport,
@@ -50,7 +52,7 @@ export {
   type WaterfallInit,
   type WatchChanges,
 } from './core.js'
-export { formatUnits, parseUnits, type Amount } from './decimal.js'
+export { formatUnits, parseUnits, units, type Amount, type Units } from './decimal.js'
 export { ApiErrorCode, DeleverageError, ErrorCode } from './fallback/errors.js'
 export { JsEngine } from './fallback/engine.js'
 export { compareQueueEntries, mergeAdlQueues, topOfQueue } from './partition.js'

@@ -15,6 +15,7 @@ import {
 } from './engine.js'
 import { DeleverageError } from './fallback/errors.js'
 import { ADL_RANKINGS } from './generated/tables.js'
+import { knownMarkets } from './text.js'
 
 export interface Scenario {
   quoteDecimals?: number
@@ -35,24 +36,33 @@ function fail(path: string, problem: string): never {
   throw new DeleverageError('INVALID_SCENARIO', `${path}: ${problem}`)
 }
 
+/** A field that is not there: say so, rather than "got undefined". */
+function present(v: Json, path: string, what: string): void {
+  if (v === undefined) fail(path, `missing (expected ${what})`)
+}
+
 function obj(v: Json, path: string): Record<string, Json> {
+  present(v, path, 'an object')
   if (typeof v !== 'object' || v === null || Array.isArray(v))
     fail(path, `expected an object, got ${describe(v)}`)
   return v as Record<string, Json>
 }
 
 function arr(v: Json, path: string): Json[] {
+  present(v, path, 'an array')
   if (!Array.isArray(v)) fail(path, `expected an array, got ${describe(v)}`)
   return v
 }
 
 function str(v: Json, path: string): string {
+  present(v, path, 'a string')
   if (typeof v !== 'string') fail(path, `expected a string, got ${describe(v)}`)
   return v
 }
 
 /** Amounts are decimal strings in files (never JSON numbers, which may already have lost digits). */
 function amount(v: Json, path: string): string {
+  present(v, path, 'a decimal string such as "1.5"')
   if (typeof v !== 'string')
     fail(path, `expected a decimal string such as "1.5", got ${describe(v)}`)
   if (!/^[+-]?\d+(\.\d+)?$/.test(v.trim()))
@@ -61,6 +71,7 @@ function amount(v: Json, path: string): string {
 }
 
 function int(v: Json, path: string): number {
+  present(v, path, 'a non-negative integer')
   if (typeof v !== 'number' || !Number.isInteger(v) || v < 0)
     fail(path, `expected a non-negative integer, got ${describe(v)}`)
   return v
@@ -187,6 +198,7 @@ export function parseScenario(doc: Json): Scenario {
           })
     return { id: str(a.id, `${p}.id`), balance: amount(a.balance, `${p}.balance`), positions }
   })
+  knownSymbols(markets, accounts)
   const s: Scenario = { markets, accounts }
   const fund = opt(root, 'insuranceFund', amount, '$')
   if (fund !== undefined) s.insuranceFund = fund
@@ -197,6 +209,21 @@ export function parseScenario(doc: Json): Scenario {
   const w = opt(root, 'warningRatio', amount, '$')
   if (w !== undefined) s.warningRatio = w
   return s
+}
+
+/** Every position's market is one of the file's: else UNKNOWN_MARKET naming the field and the
+ * markets the file has. */
+function knownSymbols(markets: MarketConfig[], accounts: AccountInput[]): void {
+  const known = new Set(markets.map((m) => m.symbol))
+  for (const [i, a] of accounts.entries()) {
+    for (const [j, p] of (a.positions ?? []).entries()) {
+      if (!known.has(p.symbol))
+        throw new DeleverageError(
+          'UNKNOWN_MARKET',
+          `accounts[${i}].positions[${j}].symbol: unknown market ${JSON.stringify(p.symbol)} (${knownMarkets([...known])})`,
+        )
+    }
+  }
 }
 
 function parseWaterfall(v: Json, p: string): WaterfallOptions {
@@ -324,13 +351,24 @@ export function readScenarioFile(file: string): Scenario {
   try {
     doc = JSON.parse(text)
   } catch (e) {
-    throw new DeleverageError(
-      'INVALID_SCENARIO',
-      `${file}: not valid JSON (${(e as Error).message})`,
-    )
+    throw new DeleverageError('INVALID_SCENARIO', `${file}${jsonErrorAt(text, e as Error)}`)
   }
   text = ''
   return parseScenario(doc)
+}
+
+/** ": not valid JSON (…)" with the line and column of the error (Node 20 gives only a position). */
+function jsonErrorAt(text: string, e: Error): string {
+  const position = /at position (\d+)/.exec(e.message)
+  let reason = e.message.replace(/ in JSON at position \d+.*$/s, '')
+  const end = /^Unexpected end of JSON input/.test(reason)
+  if (!position && !end) return `: not valid JSON (${reason})`
+  reason = reason.replace(/ \(line \d+ column \d+\)$/, '')
+  const at = position ? Number(position[1]) : text.length
+  const before = text.slice(0, at)
+  const line = before.split('\n').length
+  const column = at - before.lastIndexOf('\n')
+  return ` line ${line} column ${column}: not valid JSON (${reason})`
 }
 
 /** Read, parse and load a scenario file. */

@@ -81,3 +81,38 @@ export function table(rows: string[][]): string {
   const widths = columnWidths(rows)
   return rows.map((r) => tableRow(r, widths)).join('\n')
 }
+
+const DECIMAL_TEXT = /^([+-]?)(\d+)(?:\.(\d+))?$/
+
+/**
+ * A decimal string for people: thousands separators, and with `decimals` rounded half away from
+ * zero to that many places (an amount that rounds to zero loses its sign). Anything that is not a
+ * plain decimal (a "—", a ratio with "%") is returned as it is.
+ */
+export function displayDecimal(s: string, decimals?: number): string {
+  const m = DECIMAL_TEXT.exec(s)
+  if (!m) return s
+  let int = m[2]!
+  let frac = m[3] ?? ''
+  if (decimals !== undefined && frac.length > decimals) {
+    const up = frac.charCodeAt(decimals) >= 0x35 // the first dropped digit is 5 or more
+    let digits = BigInt(int + frac.slice(0, decimals))
+    if (up) digits += 1n
+    const text = digits.toString().padStart(decimals + 1, '0')
+    int = text.slice(0, text.length - decimals)
+    frac = text.slice(text.length - decimals)
+  }
+  const zero = /^0*$/.test(int + frac)
+  const grouped = int.replace(/\B(?=(\d{3})+(?!\d))/g, ',')
+  return (m[1] === '-' && !zero ? '-' : '') + grouped + (frac ? '.' + frac : '')
+}
+
+/** Markets named in a message: a venue's file can hold hundreds. */
+const MARKETS_LISTED = 20
+
+/** "the markets are A, B, … (907 markets)" for an unknown-market message. */
+export function knownMarkets(symbols: string[]): string {
+  if (symbols.length === 0) return 'there is no market'
+  const more = symbols.length > MARKETS_LISTED ? `, … (${symbols.length} markets)` : ''
+  return `the markets are ${symbols.slice(0, MARKETS_LISTED).join(', ')}${more}`
+}

@@ -1,7 +1,25 @@
 // The public API, run on both engines (the same suite passes whichever path is forced).
 import { describe, expect, it } from 'vitest'
-import { Engine, type MarketConfig } from '../src/index.js'
+import {
+  DeleverageError,
+  Engine,
+  type MarginStatus,
+  type MarginUnits,
+  type MarketConfig,
+  parseUnits,
+  units,
+} from '../src/index.js'
 import { IMPLEMENTATIONS, codeOf, engine } from './helpers.js'
+
+function thrownBy(f: () => unknown): DeleverageError {
+  try {
+    f()
+  } catch (e) {
+    if (e instanceof DeleverageError) return e
+    throw e
+  }
+  throw new Error('did not throw')
+}
 
 // dYdX-style named scenarios with prime-number prices so no two products collide by accident.
 const BTC: MarketConfig = {
@@ -136,10 +154,18 @@ describe.each(IMPLEMENTATIONS)('Engine API on the %s engine', (implementation) =
     expect(e.accounts().map((a) => a.account)).toEqual(['alice', 'carol', 'dave'])
   })
 
-  it('takes bigint units and exact numbers, and rejects inexact numbers', () => {
+  it('takes units(bigint) and exact numbers, and refuses a plain bigint and inexact numbers', () => {
     const e = book(implementation)
-    e.setBalances({ dave: 100000000n })
+    e.setBalances({ dave: units(100000000n) })
     expect(e.account('dave').balance).toBe('1.00000000')
+    const before = e.stateHash()
+    // A plain bigint could be units or a whole amount: refused, the message shows both readings.
+    const err = thrownBy(() => e.setBalances({ dave: 100000000n as unknown as string }))
+    expect(err.code).toBe('BIGINT_AMOUNT')
+    expect(err.message).toBe(
+      'balance of dave: a bigint is ambiguous here; pass a decimal string ("1.00000000" if 100000000n is integer units) or units(100000000n) (engine.core takes units)',
+    )
+    expect(e.stateHash()).toBe(before)
     e.setBalances({ dave: 2.5 })
     expect(e.account('dave').balance).toBe('2.50000000')
     expect(codeOf(() => e.setBalances({ dave: 1e21 }))).toBe('INVALID_NUMBER')
@@ -191,9 +217,9 @@ describe.each(IMPLEMENTATIONS)('Engine API on the %s engine', (implementation) =
           const entry = (marks[symbol]! * BigInt(900 + rand(200))) / 1000n
           return {
             symbol,
-            qty: q,
-            entry,
-            ...(rand(3) === 0 ? { isolatedMargin: BigInt(rand(2_000_000_000_00)) } : {}),
+            qty: units(q),
+            entry: units(entry),
+            ...(rand(3) === 0 ? { isolatedMargin: units(BigInt(rand(2_000_000_000_00))) } : {}),
           }
         }),
     }))
@@ -204,7 +230,7 @@ describe.each(IMPLEMENTATIONS)('Engine API on the %s engine', (implementation) =
       const long = !p.qty.startsWith('-')
       const lp = BigInt(p.liquidationPrice.replace('.', ''))
       const isLiq = (ticks: bigint) => {
-        e.setMarks({ [p.symbol]: ticks })
+        e.setMarks({ [p.symbol]: units(ticks) })
         const status = p.isolated
           ? e.positions([p.account]).find((x) => x.symbol === p.symbol)!
           : e.account(p.account)
@@ -222,7 +248,7 @@ describe.each(IMPLEMENTATIONS)('Engine API on the %s engine', (implementation) =
         isLiq(long ? lp + 1n : lp - 1n),
         `${p.account} ${p.symbol} one tick better than ${p.liquidationPrice}`,
       ).toBe(false)
-      e.setMarks({ [p.symbol]: marks[p.symbol]! })
+      e.setMarks({ [p.symbol]: units(marks[p.symbol]!) })
       checked++
     }
     expect(checked).toBeGreaterThan(40)
@@ -240,5 +266,157 @@ describe('engine selection', () => {
       if (prev === undefined) delete process.env.DELEVERAGE_FORCE_JS
       else process.env.DELEVERAGE_FORCE_JS = prev
     }
+  })
+})
+
+// Issue 17, porting friction: messages show values as the user wrote them, the same on both engines.
+describe('messages in the units of the input', () => {
+  const market = (tiers: MarketConfig['tiers'], mark = '100') =>
+    ({ symbol: 'X', priceDecimals: 2, qtyDecimals: 3, tiers, mark }) as MarketConfig
+  const cases: Array<[string, MarketConfig, string]> = [
+    [
+      'a first maintenance amount that is not 0',
+      market([
+        { floor: '0', mmr: '0.004', maintAmount: '0.01' },
+        { floor: '50000', mmr: '0.005', maintAmount: '50' },
+      ]),
+      'INVALID_TIERS: market X: tier 0: maintenance amount must be 0, got 0.01',
+    ],
+    [
+      'a rate of 1 or more',
+      market([{ floor: '0', mmr: '1.5' }]),
+      'INVALID_TIERS: market X: tier 0: maintenance rate must be above 0 and below 1, got 1.5',
+    ],
+    [
+      'falling rates',
+      market([
+        { floor: '0', mmr: '0.005' },
+        { floor: '50000', mmr: '0.004' },
+      ]),
+      'INVALID_TIERS: market X: tier 1: maintenance rates must not decrease, got 0.004 after 0.005',
+    ],
+    [
+      'an initial rate below maintenance',
+      market([{ floor: '0', mmr: '0.004', imr: '0.003' }]),
+      'INVALID_TIERS: market X: tier 0: initial rate must be within maintenance rate (0.004) and 1, got 0.003',
+    ],
+    [
+      'floors that do not increase',
+      market([
+        { floor: '0', mmr: '0.004' },
+        { floor: '0.5', mmr: '0.005' },
+        { floor: '0.25', mmr: '0.006' },
+      ]),
+      'INVALID_TIERS: market X: tier 2: floors must increase strictly, got 0.25 after 0.5',
+    ],
+    [
+      'a given amount above the derived one',
+      market([
+        { floor: '0', mmr: '0.004', maintAmount: '0' },
+        { floor: '50000', mmr: '0.005', maintAmount: '50.5' },
+      ]),
+      'INVALID_TIERS: market X: tier 1: maintenance amount 50.5 exceeds 50 derived from the floor, so maintenance margin would fall at the tier boundary',
+    ],
+    [
+      'a mark beyond any price',
+      market([{ floor: '0', mmr: '0.004' }], '99999999999999999.00'),
+      'OVERFLOW: market X: mark: 99999999999999999.00 does not fit a 64-bit integer of ticks (the largest price a market of 2 price decimals allows is 10000000000000.00)',
+    ],
+  ]
+  for (const [name, config, message] of cases) {
+    it(`${name}: ${message}`, () => {
+      for (const implementation of IMPLEMENTATIONS) {
+        const err = thrownBy(() => engine(implementation).addMarket(config))
+        expect(`${err.code}: ${err.message}`, implementation).toBe(message)
+      }
+    })
+  }
+})
+
+// Issue 17: results in integer units beside the decimal strings, for hosts that compute further.
+describe.each(IMPLEMENTATIONS)('units: true on the %s engine', (implementation) => {
+  const withUnits = () => {
+    const plain = book(implementation)
+    const e = Engine.restore(plain.snapshot(), { implementation, units: true })
+    e.setMarks({ 'BTC-PERP': '26000.0', 'ETH-PERP': '2100.00' })
+    plain.setMarks({ 'BTC-PERP': '26000.0', 'ETH-PERP': '2100.00' })
+    return { e, plain }
+  }
+  const decimals = { 'BTC-PERP': { P: 1, D: 3 }, 'ETH-PERP': { P: 2, D: 2 } } as const
+  const q = 8
+  const u = (s: string | null, d: number) => (s === null ? null : parseUnits(s, d, 'test'))
+
+  it('every report carries its numbers as bigint units equal to its decimal strings', () => {
+    const { e, plain } = withUnits()
+    expect(plain.withUnits).toBe(false)
+    expect(e.withUnits).toBe(true)
+    const margin = (r: MarginStatus & { units?: MarginUnits }, extra = {}) =>
+      expect(r.units).toEqual({
+        ...extra,
+        equity: u(r.equity, q),
+        maintenanceMargin: u(r.maintenanceMargin, q),
+        shortfall: u(r.shortfall, q),
+        marginRatioPpm: u(r.marginRatio, 6),
+      })
+    const sweep = e.sweep({ warningRatio: '0.1' })
+    expect(sweep.liquidatable.length + sweep.warnings.length).toBeGreaterThan(1)
+    for (const r of [...sweep.liquidatable, ...sweep.warnings]) margin(r)
+    for (const a of e.accounts()) margin(a, { balance: u(a.balance, q) })
+    for (const p of e.positions()) {
+      const { P, D } = decimals[p.symbol as keyof typeof decimals]
+      expect(p.units).toEqual({
+        qty: u(p.qty, D),
+        cost: u(p.cost, P + D),
+        isolatedMargin: u(p.isolatedMargin, q),
+        unrealizedPnl: u(p.unrealizedPnl, q),
+        maintenanceMargin: u(p.maintenanceMargin, q),
+        liquidationPrice: u(p.liquidationPrice, P),
+        liquidationPriceNearest: u(p.liquidationPriceNearest, P),
+        bankruptcyPrice: u(p.bankruptcyPrice, P),
+        bankruptcyPriceNearest: u(p.bankruptcyPriceNearest, P),
+      })
+    }
+    // Without the option the reports are what they were: no units field.
+    expect(plain.positions()[0]).not.toHaveProperty('units')
+    expect(plain.accounts()[0]).not.toHaveProperty('units')
+    const strip = <T extends { units?: unknown }>({ units: _, ...rest }: T) => rest
+    expect(e.positions().map(strip)).toEqual(plain.positions())
+    expect(e.accounts().map(strip)).toEqual(plain.accounts())
+  })
+
+  it('events and the ledger too', () => {
+    const { e } = withUnits()
+    e.configureWaterfall({ liquidationFee: '0.005' })
+    e.depositInsuranceFund('1000')
+    const events = e.runWaterfall()
+    expect(events.some((ev) => ev.qty !== null)).toBe(true)
+    for (const ev of events) {
+      const m = ev.symbol ? decimals[ev.symbol as keyof typeof decimals] : { P: 0, D: 0 }
+      expect(ev.units).toEqual({
+        qty: u(ev.qty, m.D),
+        price: u(ev.price, m.P),
+        amount: u(ev.amount, q),
+      })
+    }
+    const l = e.ledger()
+    expect(l.units).toEqual({
+      insuranceFund: u(l.insuranceFund, q),
+      settlement: u(l.settlement, q),
+      residue: u(l.residue, q),
+      cashTotal: u(l.cashTotal, q),
+    })
+  })
+})
+
+describe.each(IMPLEMENTATIONS)('an unknown market on the %s engine', (implementation) => {
+  it('names the markets the engine has', () => {
+    const e = book(implementation)
+    const err = thrownBy(() => e.setMarks({ 'SOL-PERP': '1' }))
+    expect(`${err.code}: ${err.message}`).toBe(
+      'UNKNOWN_MARKET: unknown market "SOL-PERP" (the markets are BTC-PERP, ETH-PERP)',
+    )
+    expect(thrownBy(() => engine(implementation).autoDeleverage('X')).message).toBe(
+      'unknown market "X" (there is no market)',
+    )
   })
 })

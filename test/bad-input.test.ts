@@ -1,7 +1,7 @@
 // Bad input: a JS error with a stable code, and the engine state unchanged — on both engines.
 import { describe, expect, it } from 'vitest'
 import type { Engine, MarketConfig } from '../src/index.js'
-import { DeleverageError, Engine as EngineClass } from '../src/index.js'
+import { DeleverageError, Engine as EngineClass, units } from '../src/index.js'
 import { readFileSync } from 'node:fs'
 import { IMPLEMENTATIONS, codeOf, engine } from './helpers.js'
 import { ApiErrorCode, ErrorCode } from '../src/fallback/errors.js'
@@ -47,13 +47,30 @@ const cases: Case[] = [
   ],
   ['negative mark', 'INVALID_PRICE', (e) => e.setMarks({ 'ETH-PERP': '-1.00' })],
   ['zero mark', 'INVALID_PRICE', (e) => e.setMarks({ 'ETH-PERP': '0' })],
-  ['zero mark as ticks', 'INVALID_PRICE', (e) => e.setMarks({ 'ETH-PERP': 0n })],
+  ['zero mark as ticks', 'INVALID_PRICE', (e) => e.setMarks({ 'ETH-PERP': units(0n) })],
+  [
+    'a plain bigint mark (units or a price?)',
+    'BIGINT_AMOUNT',
+    (e) => e.setMarks({ 'ETH-PERP': 26000n as unknown as string }),
+  ],
+  [
+    'a plain bigint qty in a fill',
+    'BIGINT_AMOUNT',
+    (e) =>
+      e.applyFills([
+        { account: 'a', symbol: 'ETH-PERP', qty: 1n as unknown as string, price: '1' },
+      ]),
+  ],
   [
     'negative entry',
     'INVALID_PRICE',
     (e) => e.setPositions([{ account: 'a', symbol: 'ETH-PERP', qty: '1', entry: '-5' }]),
   ],
-  ['mark beyond the price limit', 'INVALID_PRICE', (e) => e.setMarks({ 'ETH-PERP': 10n ** 16n })],
+  [
+    'mark beyond the price limit',
+    'INVALID_PRICE',
+    (e) => e.setMarks({ 'ETH-PERP': units(10n ** 16n) }),
+  ],
   [
     'too many decimals in a price',
     'TOO_MANY_DECIMALS',

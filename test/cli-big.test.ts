@@ -73,11 +73,13 @@ describe('check on a 160,000-position book', () => {
     const r = cli(['check', big, '--limit', '50'])
     expect(r.err).toBe('')
     expect(r.code).toBe(0)
-    expect(r.out).toContain(`${counts.accounts} accounts, ${counts.positions} positions;`)
+    // Counts in tables carry thousands separators (issue 17).
+    const n = (x: number) => x.toLocaleString('en')
+    expect(r.out).toContain(`${n(counts.accounts)} accounts, ${n(counts.positions)} positions;`)
     expect(r.out).toContain(
-      `: ${counts.liquidatable} liquidatable, ${counts.marginCall} margin call (engine: native`,
+      `: ${n(counts.liquidatable)} liquidatable, ${n(counts.marginCall)} margin call (engine: native`,
     )
-    expect(r.out).toContain(`… ${counts.positions - 50} more rows`)
+    expect(r.out).toContain(`… ${n(counts.positions - 50)} more rows`)
     expect(r.out.split('\n').length).toBeLessThan(120)
   })
 

@@ -103,11 +103,15 @@ describe('deleverage check', () => {
     const r = cli(['check', isolatedBook])
     expect(r.err).toBe('')
     expect(r.code).toBe(0)
+    // Money at a display precision (2 decimals), thousands separated; --full-precision has them all.
     expect(r.out).toMatch(
-      /^iso-mm +BTCUSDT isolated +100\.00000000 +100\.00000000 +200\.00000000 +200\.00% +LIQUIDATABLE$/m,
+      /^iso-mm +BTCUSDT isolated +100\.00 +100\.00 +200\.00 +200\.00% +LIQUIDATABLE$/m,
     )
     expect(r.out).toMatch(
-      /^iso-underwater +BTCUSDT isolated +100\.00000000 +-2335\.50000000 +200\.00000000 +∞ +LIQUIDATABLE$/m,
+      /^iso-underwater +BTCUSDT isolated +100\.00 +-2,335\.50 +200\.00 +∞ +LIQUIDATABLE$/m,
+    )
+    expect(cli(['check', isolatedBook, '--full-precision']).out).toMatch(
+      /^iso-underwater +BTCUSDT isolated +100\.00000000 +-2,335\.50000000 +200\.00000000 +∞ +LIQUIDATABLE$/m,
     )
     expect(r.out).toMatch(/^healthy +ETHUSDT isolated .* ok$/m)
     expect(r.out).toContain(
@@ -221,7 +225,9 @@ describe('deleverage check', () => {
       scenarioFile({ markets: [market], accounts: [acc('a'), acc('b'), acc('c', 'Y')] }),
     ])
     expect(unknown.code).toBe(3)
-    expect(unknown.err).toBe('deleverage: UNKNOWN_MARKET: accounts[2]: unknown market "Y"\n')
+    expect(unknown.err).toBe(
+      'deleverage: UNKNOWN_MARKET: accounts[2].positions[0].symbol: unknown market "Y" (the markets are X)\n',
+    )
     const twice = cli([
       'check',
       scenarioFile({ markets: [market], accounts: [acc('a'), acc('b'), acc('a')] }),
@@ -242,7 +248,7 @@ describe('deleverage check', () => {
     expect(cli(['liquidate', book, '--ndjson']).code).toBe(2)
     const two = cli(['check', crash, '--limit', '2'])
     expect(two.code).toBe(0)
-    expect(two.out).toMatch(/^… \d+ more rows \(--all prints every row/m)
+    expect(two.out).toMatch(/^… [\d,]+ more rows \(--all prints every row/m)
     const help = cli(['--help'])
     expect(help.code).toBe(0)
     expect(help.out).toContain('deleverage check <scenario.json>')

@@ -290,7 +290,7 @@ describe('market formulas (market.rs), hand-checked', () => {
     )
     expect(t.code).toBe('INVALID_TIERS')
     expect(t.message).toBe(
-      'market BTCUSDT: tier 1: maintenance amount 50000000000001 exceeds 50000000000000 derived from the floor, so maintenance margin would fall at the tier boundary',
+      'market BTCUSDT: tier 1: maintenance amount 50.000000000001 exceeds 50 derived from the floor, so maintenance margin would fall at the tier boundary',
     )
     expect(thrown(() => e.addMarket(linearInit({ kind: 2 }))).message).toBe(
       'market kind must be 0 (linear) or 1 (inverse), got 2',

@@ -154,3 +154,35 @@ describe('published types', () => {
     expect(r.status).toBe(0)
   })
 })
+
+describe('one implementation behind import and require', () => {
+  it('a DeleverageError thrown through either entry is instanceof the class of the other', () => {
+    const script = `
+import { createRequire } from 'node:module'
+import * as esm from 'deleverage'
+const cjs = createRequire(process.cwd() + '/')('deleverage')
+const thrown = (m) => {
+  try { new m.Engine().setMarks({ NOPE: '1' }) } catch (e) { return e }
+}
+const fromCjs = thrown(cjs)
+const fromEsm = thrown(esm)
+console.log(JSON.stringify({
+  code: fromCjs.code,
+  cjsIsEsm: fromCjs instanceof esm.DeleverageError,
+  esmIsCjs: fromEsm instanceof cjs.DeleverageError,
+  sameEngine: esm.Engine === cjs.Engine,
+}))`
+    const r = spawnSync(process.execPath, ['--input-type=module', '-e', script], {
+      cwd: consumer,
+      env: { ...process.env, DELEVERAGE_FORCE_JS: '1' },
+      encoding: 'utf8',
+    })
+    expect(r.status, r.stderr).toBe(0)
+    expect(JSON.parse(r.stdout)).toEqual({
+      code: 'UNKNOWN_MARKET',
+      cjsIsEsm: true,
+      esmIsCjs: true,
+      sameEngine: true,
+    })
+  })
+})

@@ -15,6 +15,8 @@ export const ApiErrorCode = {
   JournalInvalid: 'JOURNAL_INVALID',
   JournalMismatch: 'JOURNAL_MISMATCH',
   InvalidPath: 'INVALID_PATH',
+  /** A plain bigint where the decimal API takes an amount: use a decimal string or units(n). */
+  BigintAmount: 'BIGINT_AMOUNT',
 } as const
 
 /** Every code a DeleverageError can carry (docs/ERRORS.md lists each). */

@@ -90,6 +90,15 @@ function decimal(v: bigint, p: number): string {
   return frac === '' ? `${v / d}` : `${v / d}.${frac}`
 }
 
+/** v · 10^-p as the user writes it (any sign, any p, trailing zeros dropped): tier messages show
+ * rates, floors and amounts in the units of the input (crates/core market.rs `written`). */
+function written(v: bigint, p: number): string {
+  const digits = (v < 0n ? -v : v).toString().padStart(p + 1, '0')
+  const int = digits.slice(0, digits.length - p)
+  const frac = digits.slice(digits.length - p).replace(/0+$/, '')
+  return (v < 0n ? '-' : '') + int + (frac ? `.${frac}` : '')
+}
+
 /** Largest magnitude below which every integer is exact as a double. */
 export const SAFE = 2 ** 53
 
@@ -308,7 +317,7 @@ export class Market {
     }
     let tiers: Tiers
     try {
-      tiers = buildTiers(spec)
+      tiers = buildTiers(spec, quoteDecimals)
     } catch (e) {
       throw withContext(e, `market ${sym}`)
     }
@@ -499,8 +508,13 @@ interface Tiers {
 }
 
 /** Validate the tiers and derive maintenance amounts (SPEC §4.2). */
-function buildTiers(spec: MarketSpec): Tiers {
+function buildTiers(spec: MarketSpec, quoteDecimals: number): Tiers {
   const n = spec.floors.length
+  // Decimals of a floor (notional or value) and of a rate, for messages (see `written`).
+  const tierDecimals = spec.kind === Linear ? spec.priceDecimals + spec.qtyDecimals : quoteDecimals
+  const floorText = (v: bigint) => written(v, tierDecimals)
+  const rateText = (v: bigint) => written(v, RATE_DECIMALS)
+  const amountText = (v: bigint) => written(v, tierDecimals + RATE_DECIMALS)
   const err = (m: string): DeleverageError => new DeleverageError(ErrorCode.InvalidTiers, m)
   if (n === 0) throw err('at least one tier is required')
   const given = spec.maintAmount
@@ -511,26 +525,28 @@ function buildTiers(spec: MarketSpec): Tiers {
     )
   }
   const floors = spec.floors
-  if (floors[0] !== 0n) throw err(`tier 0 must start at 0, got floor ${floors[0]}`)
+  if (floors[0] !== 0n) throw err(`tier 0 must start at 0, got floor ${floorText(floors[0]!)}`)
   const out: Tiers = { floors: [], mmr: [], imr: [], maint: [] }
   for (let i = 0; i < n; i++) {
     const floor = floors[i] as bigint
     const mmr = spec.mmr[i] as bigint
     const imr = spec.imr[i] as bigint
     if (i > 0 && floor <= (floors[i - 1] as bigint)) {
-      throw err(`tier ${i}: floors must increase strictly, got ${floor} after ${floors[i - 1]}`)
+      throw err(
+        `tier ${i}: floors must increase strictly, got ${floorText(floor)} after ${floorText(floors[i - 1]!)}`,
+      )
     }
     if (mmr <= 0n || mmr >= RATE_SCALE) {
-      throw err(`tier ${i}: maintenance rate must be above 0 and below 1, got ${mmr}e-8`)
+      throw err(`tier ${i}: maintenance rate must be above 0 and below 1, got ${rateText(mmr)}`)
     }
     if (i > 0 && mmr < (spec.mmr[i - 1] as bigint)) {
       throw err(
-        `tier ${i}: maintenance rates must not decrease, got ${mmr}e-8 after ${spec.mmr[i - 1]}e-8`,
+        `tier ${i}: maintenance rates must not decrease, got ${rateText(mmr)} after ${rateText(spec.mmr[i - 1]!)}`,
       )
     }
     if (imr < mmr || imr > RATE_SCALE) {
       throw err(
-        `tier ${i}: initial rate must be within maintenance rate (${mmr}e-8) and 1, got ${imr}e-8`,
+        `tier ${i}: initial rate must be within maintenance rate (${rateText(mmr)}) and 1, got ${rateText(imr)}`,
       )
     }
     let derived = 0n
@@ -548,17 +564,20 @@ function buildTiers(spec: MarketSpec): Tiers {
       maint = spec.form === Deduction ? derived : 0n
     } else if (spec.form === Step) {
       const g = given[i] as bigint
-      if (g !== 0n) throw err(`tier ${i}: step-form tiers take no maintenance amount, got ${g}`)
+      if (g !== 0n)
+        throw err(`tier ${i}: step-form tiers take no maintenance amount, got ${amountText(g)}`)
       maint = 0n
     } else {
       const g = given[i] as bigint
-      if (g < 0n) throw err(`tier ${i}: maintenance amount must not be negative, got ${g}`)
-      if (i === 0 && g !== 0n) throw err(`tier 0: maintenance amount must be 0, got ${g}`)
+      if (g < 0n)
+        throw err(`tier ${i}: maintenance amount must not be negative, got ${amountText(g)}`)
+      if (i === 0 && g !== 0n)
+        throw err(`tier 0: maintenance amount must be 0, got ${amountText(g)}`)
       // Given amounts may only make MM jump up at a floor, never down (else the predicate is
       // not monotone in the value): g ≤ derived-from-previous.
       if (g > derived) {
         throw err(
-          `tier ${i}: maintenance amount ${g} exceeds ${derived} derived from the floor, so maintenance margin would fall at the tier boundary`,
+          `tier ${i}: maintenance amount ${amountText(g)} exceeds ${amountText(derived)} derived from the floor, so maintenance margin would fall at the tier boundary`,
         )
       }
       maint = g

@@ -161,6 +161,20 @@ fn decimal(v: i64, p: u32) -> String {
     }
 }
 
+/// v · 10^-p as the user writes it (any sign, any p, trailing zeros dropped): tier messages show
+/// rates, floors and amounts in the units of the input, not as integers of 10^-p.
+fn written(v: i128, p: u32) -> String {
+    let digits = format!("{:0>width$}", v.unsigned_abs(), width = p as usize + 1);
+    let (int, frac) = digits.split_at(digits.len() - p as usize);
+    let frac = frac.trim_end_matches('0');
+    let sign = if v < 0 { "-" } else { "" };
+    if frac.is_empty() {
+        format!("{sign}{int}")
+    } else {
+        format!("{sign}{int}.{frac}")
+    }
+}
+
 impl Market {
     /// A mark for this market: within range and on the price grid (SPEC §2.5).
     pub fn check_mark(&self, p: i64) -> Result<()> {
@@ -253,7 +267,8 @@ impl Market {
         check_price(spec.mark, "mark").map_err(|e| e.context(format!("market {sym}")))?;
         check_on_grid(spec.mark, tick_size, spec.price_decimals, "mark")
             .map_err(|e| e.context(format!("market {sym}")))?;
-        let mut tiers = build_tiers(&spec).map_err(|e| e.context(format!("market {sym}")))?;
+        let mut tiers =
+            build_tiers(&spec, quote_decimals).map_err(|e| e.context(format!("market {sym}")))?;
         let e = q - p - d - RATE_DECIMALS as i32;
         if spec.kind == ContractKind::Linear && e < 0 {
             for t in &mut tiers {
@@ -521,7 +536,15 @@ impl Market {
 }
 
 /// Validate the tiers and derive maintenance amounts (SPEC §4.2).
-fn build_tiers(spec: &MarketSpec) -> Result<Vec<Tier>> {
+fn build_tiers(spec: &MarketSpec, quote_decimals: u32) -> Result<Vec<Tier>> {
+    // Decimals of a floor (notional or value) and of a rate, for messages (see `written`).
+    let tier_decimals = match spec.kind {
+        ContractKind::Inverse => quote_decimals,
+        ContractKind::Linear => spec.price_decimals + spec.qty_decimals,
+    };
+    let floor_text = |v: i64| written(v as i128, tier_decimals);
+    let rate_text = |v: i64| written(v as i128, RATE_DECIMALS);
+    let amount_text = |v: i128| written(v, tier_decimals + RATE_DECIMALS);
     let n = spec.floors.len();
     let err = |m: String| Err(Error::new(ErrorCode::InvalidTiers, m));
     if n == 0 {
@@ -542,30 +565,37 @@ fn build_tiers(spec: &MarketSpec) -> Result<Vec<Tier>> {
         ));
     }
     if spec.floors[0] != 0 {
-        return err(format!("tier 0 must start at 0, got floor {}", spec.floors[0]));
+        return err(format!("tier 0 must start at 0, got floor {}", floor_text(spec.floors[0])));
     }
     let mut tiers: Vec<Tier> = Vec::with_capacity(n);
     for i in 0..n {
         let (floor, mmr, imr) = (spec.floors[i], spec.mmr[i], spec.imr[i]);
         if i > 0 && floor <= spec.floors[i - 1] {
             return err(format!(
-                "tier {i}: floors must increase strictly, got {floor} after {}",
-                spec.floors[i - 1]
+                "tier {i}: floors must increase strictly, got {} after {}",
+                floor_text(floor),
+                floor_text(spec.floors[i - 1])
             ));
         }
         if mmr <= 0 || mmr >= RATE_SCALE {
             return err(format!(
-                "tier {i}: maintenance rate must be above 0 and below 1, got {mmr}e-8"
+                "tier {i}: maintenance rate must be above 0 and below 1, got {}",
+                rate_text(mmr)
             ));
         }
         if i > 0 && mmr < spec.mmr[i - 1] {
             return err(format!(
-                "tier {i}: maintenance rates must not decrease, got {mmr}e-8 after {}e-8",
-                spec.mmr[i - 1]
+                "tier {i}: maintenance rates must not decrease, got {} after {}",
+                rate_text(mmr),
+                rate_text(spec.mmr[i - 1])
             ));
         }
         if imr < mmr || imr > RATE_SCALE {
-            return err(format!("tier {i}: initial rate must be within maintenance rate ({mmr}e-8) and 1, got {imr}e-8"));
+            return err(format!(
+                "tier {i}: initial rate must be within maintenance rate ({}) and 1, got {}",
+                rate_text(mmr),
+                rate_text(imr)
+            ));
         }
         let derived: i128 = if i == 0 {
             0
@@ -584,7 +614,7 @@ fn build_tiers(spec: &MarketSpec) -> Result<Vec<Tier>> {
                 if given[i] != 0 {
                     return err(format!(
                         "tier {i}: step-form tiers take no maintenance amount, got {}",
-                        given[i]
+                        amount_text(given[i])
                     ));
                 }
                 0
@@ -593,16 +623,20 @@ fn build_tiers(spec: &MarketSpec) -> Result<Vec<Tier>> {
                 let g = given[i];
                 if g < 0 {
                     return err(format!(
-                        "tier {i}: maintenance amount must not be negative, got {g}"
+                        "tier {i}: maintenance amount must not be negative, got {}",
+                        amount_text(g)
                     ));
                 }
                 if i == 0 && g != 0 {
-                    return err(format!("tier 0: maintenance amount must be 0, got {g}"));
+                    return err(format!(
+                        "tier 0: maintenance amount must be 0, got {}",
+                        amount_text(g)
+                    ));
                 }
                 // Given amounts may only make MM jump up at a floor, never down (else the
                 // predicate is not monotone in the value): g ≤ derived-from-previous.
                 if g > derived {
-                    return err(format!("tier {i}: maintenance amount {g} exceeds {derived} derived from the floor, so maintenance margin would fall at the tier boundary"));
+                    return err(format!("tier {i}: maintenance amount {} exceeds {} derived from the floor, so maintenance margin would fall at the tier boundary", amount_text(g), amount_text(derived)));
                 }
                 g
             }
