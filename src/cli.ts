@@ -773,6 +773,7 @@ function progressBar(label: string): ((done: number, total: number) => void) | u
 }
 
 export function main(argv: string[]): number | Promise<number> {
+  if (argv[0] === 'shard') return import('./shard/cli.js').then((m) => m.shardMain(argv.slice(1)))
   let args: Args | { help: string }
   try {
     args = parseArgs(argv)

@@ -62,7 +62,7 @@ export class ShardCore {
     setup: null,
   }
   /** While the ADL phase of a mark is open: that mark and the messages held meanwhile. */
-  held: { mark: number; buffer: Array<[bigint, InputMessage]> } | null = null
+  held: { mark: number; buffer: Array<[bigint, InputMessage]>; applied: string[] } | null = null
 
   /**
    * `localAdl`: one shard holding every account (partitions = 1) deleverages with the engine's own
@@ -209,7 +209,7 @@ export class ShardCore {
       }
       return void emit({ type: 'markDone', seq: m.seq, stateHash: e.stateHash() })
     }
-    this.held = { mark: m.seq, buffer: [] }
+    this.held = { mark: m.seq, buffer: [], applied: [] }
     fx.toCoordinator.push({
       v: 1,
       type: 'report',
@@ -243,7 +243,9 @@ export class ShardCore {
     m: Extract<InputMessage, { type: 'adlAlloc' }>,
     emit: (o: Out) => void,
   ): void {
-    if (this.held?.mark !== m.mark) return
+    // A coordinator that restarted re-sends what it sent: apply each market's allocation once.
+    if (this.held?.mark !== m.mark || this.held.applied.includes(m.symbol)) return
+    this.held.applied.push(m.symbol)
     for (const f of m.fills)
       if (partitionOf(f.account, this.partitions) === this.partition)
         this.events(e.settleAdlFill(f.account, m.symbol, f.qty, m.price), emit, m.mark)
