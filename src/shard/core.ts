@@ -113,13 +113,16 @@ export class ShardCore {
       return fx
     }
     this.apply(offset, m, fx)
-    // The ADL phase ended: apply what was held, in log order (a held mark may open a new phase).
-    while (!this.held && this.pending.length > 0) {
-      const [o, h] = this.pending.shift()!
+    // The ADL phase ended: apply what was held, in log order (a held mark may open a new phase,
+    // which then holds the rest).
+    let i = 0
+    while (!this.held && i < this.pending.length) {
+      const [o, h] = this.pending[i++]!
       this.apply(o, h, fx)
-      const opened = this.held as ShardCore['held']
-      if (opened) opened.buffer.push(...this.pending.splice(0))
     }
+    const opened = this.held as ShardCore['held']
+    if (opened && i < this.pending.length) opened.buffer.push(...this.pending.slice(i))
+    this.pending = []
     return fx
   }
 
@@ -186,9 +189,14 @@ export class ShardCore {
 
   private transfer(e: Engine, account: string, amount: string): void {
     const q = this.state.setup!.quoteDecimals ?? 8
-    const exists = e.accounts().some((a) => a.account === account)
-    if (!exists) return void e.addAccounts([{ id: account, balance: amount }])
-    const b = parseUnits(e.account(account).balance, q, 'balance') + parseUnits(amount, q, 'amount')
+    let balance: string
+    try {
+      balance = e.account(account).balance
+    } catch (err) {
+      if ((err as DeleverageError).code !== 'UNKNOWN_ACCOUNT') throw err
+      return void e.addAccounts([{ id: account, balance: amount }])
+    }
+    const b = parseUnits(balance, q, 'balance') + parseUnits(amount, q, 'amount')
     e.setBalances({ [account]: formatUnits(b, q) })
   }
 

@@ -48,7 +48,11 @@ export interface ConsumerLike {
   run(r: {
     autoCommit?: boolean
     eachBatchAutoResolve?: boolean
-    eachBatch: (p: { batch: Batch; heartbeat(): Promise<void> }) => Promise<void>
+    eachBatch: (p: {
+      batch: Batch
+      heartbeat(): Promise<void>
+      resolveOffset(offset: string): void
+    }) => Promise<void>
   }): Promise<void>
   seek(s: { topic: string; partition: number; offset: string }): void
   pause(t: Array<{ topic: string; partitions?: number[] }>): void
@@ -138,7 +142,7 @@ async function consumePartition(
   topic: string,
   partition: number,
   offset: string,
-  onBatch: (b: Batch) => Promise<void>,
+  onBatch: (b: Batch, heartbeat: () => Promise<void>) => Promise<void>,
 ): Promise<ConsumerLike> {
   const c = kafka.consumer({
     groupId,
@@ -152,13 +156,16 @@ async function consumePartition(
   await c.run({
     autoCommit: false,
     eachBatchAutoResolve: false,
-    eachBatch: async ({ batch }) => {
+    eachBatch: async ({ batch, heartbeat, resolveOffset }) => {
       if (batch.partition !== partition) {
         c.pause([{ topic, partitions: [batch.partition] }])
         return
       }
       if (!sought) return // the seek below has not taken effect yet
-      await onBatch(batch)
+      await onBatch(batch, heartbeat)
+      // The fetch position only (autoCommit is off): without it the batch is fetched again.
+      const last = batch.messages[batch.messages.length - 1]
+      if (last) resolveOffset(last.offset)
     },
   })
   // run() can return before the group is joined, and seek() refuses until it is.
@@ -261,7 +268,7 @@ export class ShardRunner {
       t.input,
       partition,
       this.core.state.nextOffset,
-      (b) => this.batch(b, seen),
+      (b, hb) => this.batch(b, seen, hb),
     )
   }
 
@@ -269,17 +276,17 @@ export class ShardRunner {
    * a restart resumes from the snapshot and de-duplicates, as after a crash. */
   failed: unknown = null
 
-  private async batch(b: Batch, seen: Set<string>): Promise<void> {
+  private async batch(b: Batch, seen: Set<string>, hb: () => Promise<void>): Promise<void> {
     if (this.failed) return
     try {
-      await this.process(b, seen)
+      await this.process(b, seen, hb)
     } catch (e) {
       this.failed = e
       this.o.onFailed?.(e)
     }
   }
 
-  private async process(b: Batch, seen: Set<string>): Promise<void> {
+  private async process(b: Batch, seen: Set<string>, hb: () => Promise<void>): Promise<void> {
     const t = topics(this.o.prefix)
     const outputs: OutputMessage[] = []
     const adl: AdlTopicMessage[] = []
@@ -289,7 +296,8 @@ export class ShardRunner {
       const fx = this.core.handle(off, decodeInput(m.value))
       for (const x of fx.outputs) if (!seen.delete(x.id)) outputs.push(x)
       adl.push(...fx.toCoordinator)
-      this.sinceSnapshot++
+      // Long batches (a replay, a released ADL phase) must not cost the group membership.
+      if (++this.sinceSnapshot % 2000 === 0) await hb()
     }
     const p = this.producer!
     if (adl.length > 0)
