@@ -64,7 +64,9 @@ async function publish(prefix: string, msgs: InputMessage[]): Promise<void> {
 async function ends(topic: string): Promise<bigint[]> {
   const a = kafka.admin()
   await a.connect()
-  const o = await a.fetchTopicOffsets(topic)
+  let o: Awaited<ReturnType<typeof a.fetchTopicOffsets>> = []
+  for (let tries = 0; tries < 50 && o.length === 0; tries++)
+    o = await a.fetchTopicOffsets(topic).catch(() => sleep(200).then(() => []))
   await a.disconnect()
   return Array.from({ length: o.length }, (_, p) => BigInt(o.find((x) => x.partition === p)!.high))
 }

@@ -112,8 +112,23 @@ export async function createTopics(
         { topic: t.adl, numPartitions: 1, replicationFactor: 1 },
       ],
     })
+    // Leaders can lag creation: ready when every partition answers an offsets request.
+    for (const topic of [t.input, t.output, t.adl])
+      await retrying(() => admin.fetchTopicOffsets(topic))
   } finally {
     await admin.disconnect()
+  }
+}
+
+/** `f`, retried for up to 30 s while the cluster settles (e.g. NOT_LEADER right after creation). */
+async function retrying<T>(f: () => Promise<T>): Promise<T> {
+  for (let tries = 0; ; tries++) {
+    try {
+      return await f()
+    } catch (e) {
+      if (tries >= 100) throw e
+      await new Promise((r) => setTimeout(r, 300))
+    }
   }
 }
 
@@ -193,7 +208,8 @@ async function idsFrom(
   const admin = kafka.admin()
   await admin.connect()
   const high = BigInt(
-    (await admin.fetchTopicOffsets(topic)).find((o) => o.partition === partition)?.high ?? '0',
+    (await retrying(() => admin.fetchTopicOffsets(topic))).find((o) => o.partition === partition)
+      ?.high ?? '0',
   )
   await admin.disconnect()
   const ids = new Set<string>()
