@@ -89,3 +89,23 @@ describe('shards over in-memory logs equal one engine', () => {
     }
   })
 })
+
+describe('deleverage shard (the command, without a broker)', () => {
+  it('is registered in the CLI and explains itself; a missing --brokers is a usage error', async () => {
+    const { main } = await import('../src/cli.js')
+    const logs: string[] = []
+    const [log, error] = [console.log, console.error]
+    console.log = (s: string) => logs.push(s)
+    console.error = (s: string) => logs.push(s)
+    try {
+      expect(await main(['shard', '--help'])).toBe(0)
+      expect(logs.join('\n')).toContain('--snapshot-dir')
+      expect(await main(['shard', '--partition', '0', '--partitions', '3'])).toBe(2)
+      expect(logs.join('\n')).toContain('--brokers is required')
+      expect(await main(['shard', '--brokers', 'x:1', '--partitions', '0'])).toBe(2)
+    } finally {
+      console.log = log
+      console.error = error
+    }
+  })
+})
