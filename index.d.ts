@@ -110,6 +110,11 @@ export declare class NativeEngine {
    * that the guards turn a panic into a JS error and the process and the engine live on.
    */
   __testPanic(at: string): Promise<MarginColumns> | void
+  /**
+   * Close `qty` lots (signed as the position) of the account's position in `market` at `price`,
+   * fee-free, as an ADL counterparty (an `adlFill` event).
+   */
+  settleAdlFill(account: number, market: number, qty: bigint, price: bigint): void
 }
 
 /** Version of the native binding crate. */

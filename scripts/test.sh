@@ -68,6 +68,11 @@ if ! node scripts/chromium.mjs; then
   fi
 fi
 
+# Apache Kafka for test/shard.test.ts: Maven fetches the broker's jars into node_modules/.cache once;
+# the test starts and stops the broker itself and fails with the reason if it cannot.
+echo "==> Kafka broker jars (scripts/kafka.sh fetch)"
+t=$SECONDS; bash scripts/kafka.sh fetch; step "kafka fetch" $t
+
 echo "==> vitest run"
 tmpdir="$(mktemp -d)"; trap 'rm -rf "$tmpdir"' EXIT
 results="$tmpdir/vitest.json"

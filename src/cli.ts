@@ -61,6 +61,7 @@ function overview(): string {
 
 Usage:
 ${usage}
+  deleverage shard --brokers H:P --partition N --partitions P --snapshot-dir DIR  (Kafka; docs/SCALE-OUT.md)
   deleverage <command> --help     (options and examples of one command)
   deleverage --version
 
@@ -954,6 +955,8 @@ export function main(argv: string[]): number | Promise<number> {
     print(`deleverage ${version()}`)
     return 0
   }
+  // The Kafka shard runner (docs/SCALE-OUT.md) parses its own options and loads kafkajs lazily.
+  if (name === 'shard') return import('./shard/cli.js').then((m) => m.shardMain(rest))
   const command = COMMANDS.find((c) => c.name === name)
   if (!command)
     return fail(

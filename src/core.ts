@@ -209,6 +209,8 @@ export interface CoreEngine {
   takeOver(account: number, isolatedMarket: number): void
   settleEngineFill(market: number, qty: bigint, price: bigint): void
   autoDeleverage(market: number): void
+  /** One merged ADL fill inside a shard (SPEC §16): fee-free close of `account` at `price`. */
+  settleAdlFill(account: number, market: number, qty: bigint, price: bigint): void
   socialiseLoss(market: number, amount: bigint, beneficiary: number): void
   settleFunding(market: number, rate: bigint): void
   events(fromSeq: bigint): EventColumns

@@ -1352,6 +1352,24 @@ export class Engine {
       )
     return e
   }
+
+  /**
+   * One fill of a merged ADL queue executed where the counterparty lives (SPEC §16,
+   * docs/SCALE-OUT.md): close `qty` (signed as the position) of `account`'s position in `symbol` at
+   * `price`, without a fee, as an `adlFill` event. The engine holding the taken-over position
+   * closes its side with `settleEngineFill`.
+   */
+  settleAdlFill(account: string, symbol: string, qty: Amount, price: Amount): WaterfallEvent[] {
+    const m = this.market(symbol)
+    const from = this.nextSeq()
+    this.core.settleAdlFill(
+      this.accountIndex(account),
+      m.index,
+      i64(parseUnits(qty, m.qtyDecimals, 'qty'), 'qty'),
+      i64(parseUnits(price, m.priceDecimals, 'price', { positive: 'INVALID_PRICE' }), 'price'),
+    )
+    return this.events(from)
+  }
 }
 
 /** Average entry for display: linear cost/qty ticks; inverse qty·size·10^t/cost; half-up to P+4. */

@@ -45,6 +45,7 @@ export const JOURNAL_OPS = [
   'updateMarks',
   'applyFills',
   'trimEvents',
+  'settleAdlFill',
 ] as const
 export type JournalOp = (typeof JOURNAL_OPS)[number]
 
@@ -529,6 +530,11 @@ export class JournaledCore implements CoreEngine {
   }
   autoDeleverage(market: number): void {
     this.rec('autoDeleverage', [market], () => this.inner.autoDeleverage(market))
+  }
+  settleAdlFill(account: number, market: number, qty: bigint, price: bigint): void {
+    this.rec('settleAdlFill', [account, market, qty, price], () =>
+      this.inner.settleAdlFill(account, market, qty, price),
+    )
   }
   socialiseLoss(market: number, amount: bigint, beneficiary: number): void {
     this.rec('socialiseLoss', [market, amount, beneficiary], () =>

@@ -339,6 +339,12 @@ const cases: Case[] = [
     (e) => e.settleEngineFill('ETH-PERP', '1', '2000'),
   ],
   ['ADL in an unknown market', 'UNKNOWN_MARKET', (e) => e.autoDeleverage('NOPE')],
+  [
+    'an ADL fill that would flip the position',
+    'INVALID_QUANTITY',
+    (e) => e.settleAdlFill('a', 'ETH-PERP', '2', '2000'),
+  ],
+  ['an ADL fill at price 0', 'INVALID_PRICE', (e) => e.settleAdlFill('a', 'ETH-PERP', '1', '0')],
   ['socialising a negative loss', 'INVALID_AMOUNT', (e) => e.socialiseLoss('ETH-PERP', '-5', 'a')],
   ['a funding rate of 100 %', 'INVALID_ARGUMENT', (e) => e.settleFunding('ETH-PERP', '1')],
   // Snapshots (restore makes a new engine; the one snapshotted must stay as it was).

@@ -23,6 +23,7 @@ import {
   type WatchChanges,
 } from '../core.js'
 import { adlQueue, cmpBytes, indicator, rankingFromCode } from './adl.js'
+import { settleAdlFill } from './adl-fill.js'
 import { planDeleveraging, type DeleverageTarget } from './planner.js'
 import { Watch, type WatchStore } from './watch.js'
 import {
@@ -358,6 +359,12 @@ export const CORE_ARGS: Partial<Record<keyof CoreEngine, Array<[string, ArgCheck
     ['price', BIG],
   ],
   autoDeleverage: [['market', U32]],
+  settleAdlFill: [
+    ['account', U32],
+    ['market', U32],
+    ['qty', BIG],
+    ['price', BIG],
+  ],
   socialiseLoss: [
     ['market', U32],
     ['amount', BIG],
@@ -2259,6 +2266,14 @@ export class JsEngine implements CoreEngine {
   autoDeleverage(market: number): void {
     const m = u32Arg('market', market)
     this.wf.autoDeleverage(m)
+  }
+
+  settleAdlFill(account: number, market: number, qty: bigint, price: bigint): void {
+    const a = u32Arg('account', account)
+    const m = u32Arg('market', market)
+    const q = i64Of(bigintArg('qty', qty), 'qty')
+    const p = i64Of(bigintArg('price', price), 'price')
+    settleAdlFill(this.wf, a, m, q, p)
   }
 
   socialiseLoss(market: number, amount: bigint, beneficiary: number): void {

@@ -1187,3 +1187,6 @@ impl Engine {
         })
     }
 }
+
+// Executing one merged ADL fill inside a shard (SPEC §16).
+mod adl_fill;

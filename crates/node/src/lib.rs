@@ -857,3 +857,6 @@ impl NativeEngine {
 
 // After NativeEngine: napi-rs expands an impl block only once it has seen the struct.
 mod snapshot;
+
+// Executing one merged ADL fill inside a shard (SPEC §16).
+mod adl_fill;

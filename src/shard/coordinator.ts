@@ -1,0 +1,132 @@
+// The ADL coordinator, without Kafka (docs/SCALE-OUT.md §3): reads the shards' reports and offers
+// (one partition of its own topic, so it sees them in one order) and answers with messages for
+// every input partition. Per mark: once every shard has reported its liquidation-engine
+// positions, each market whose net position is not zero, in market order, gets one round —
+// `adlCall` (offer your queue up to `need`), the offers merged by the engine's own total order
+// (`mergeAdlQueues`), `adlAlloc` — then `adlDone` releases the shards. Duplicates (a restarted
+// shard re-sending) are ignored by (mark, partition) and (mark, symbol, partition).
+
+import { formatUnits, parseUnits } from '../decimal.js'
+import { mergeAdlQueues } from '../partition.js'
+import type {
+  AdlAllocMessage,
+  AdlTopicMessage,
+  InputMessage,
+  OfferMessage,
+  ReportMessage,
+} from './protocol.js'
+
+interface Round {
+  mark: number
+  reports: ReportMessage[]
+  /** Markets still to deleverage this mark, in market order. */
+  todo: string[]
+  symbol: string
+  need: bigint
+  decimals: number
+  offers: Map<number, OfferMessage>
+}
+
+export class CoordinatorCore {
+  private reports = new Map<number, Map<number, ReportMessage>>()
+  private round: Round | null = null
+  doneMark = 0
+  /** Rounds finished, with their merged fills (for the benchmark and tests). */
+  readonly history: Array<{ mark: number; symbol: string; fills: AdlAllocMessage['fills'] }> = []
+
+  constructor(readonly partitions: number) {}
+
+  /** One message from the ADL topic; returns the messages to write into every input partition. */
+  handle(m: AdlTopicMessage): InputMessage[] {
+    if (m.mark <= this.doneMark) return []
+    if (m.type === 'offer') return this.offer(m)
+    const byPartition = this.reports.get(m.mark) ?? new Map<number, ReportMessage>()
+    this.reports.set(m.mark, byPartition)
+    byPartition.set(m.partition, m)
+    if (this.round || byPartition.size < this.partitions) return []
+    this.reports.delete(m.mark)
+    const reports = [...byPartition.values()].sort((a, b) => a.partition - b.partition)
+    const todo = reports[0]!.symbols.filter((s) => net(reports, s)[0] !== 0n)
+    return this.next(m.mark, reports, todo)
+  }
+
+  private next(mark: number, reports: ReportMessage[], todo: string[]): InputMessage[] {
+    const symbol = todo.shift()
+    if (symbol === undefined) {
+      this.round = null
+      this.doneMark = mark
+      return [{ v: 1, type: 'adlDone', mark }]
+    }
+    const [q, decimals] = net(reports, symbol)
+    const need = q < 0n ? -q : q
+    this.round = { mark, reports, todo, symbol, need, decimals, offers: new Map() }
+    // The liquidation engine holds q: ADL closes it against the opposite side.
+    const side = q > 0n ? 'short' : 'long'
+    return [{ v: 1, type: 'adlCall', mark, symbol, side, need: formatUnits(need, decimals) }]
+  }
+
+  private offer(m: OfferMessage): InputMessage[] {
+    const r = this.round
+    if (!r || r.mark !== m.mark || r.symbol !== m.symbol) return []
+    r.offers.set(m.partition, m)
+    if (r.offers.size < this.partitions) return []
+    const offers = [...r.offers.values()].sort((a, b) => a.partition - b.partition)
+    const merged = mergeAdlQueues(
+      offers.map((o) => o.entries),
+      formatUnits(r.need, r.decimals),
+    )
+    const [q] = net(r.reports, r.symbol)
+    const sign = q > 0n ? 1n : -1n
+    const fills = merged.map((f) => ({
+      account: f.account,
+      // The counterparty's position is opposite to the engine's: it closes -sign × take.
+      qty: formatUnits(-sign * parseUnits(f.take, r.decimals, 'take'), r.decimals),
+    }))
+    const taken = merged.reduce((s, f) => s + parseUnits(f.take, r.decimals, 'take'), 0n)
+    const alloc: AdlAllocMessage = {
+      v: 1,
+      type: 'adlAlloc',
+      mark: r.mark,
+      symbol: r.symbol,
+      price: r.reports[0]!.marks[r.symbol]!,
+      fills,
+      engineClose: engineCloses(r, sign, taken),
+    }
+    this.history.push({ mark: r.mark, symbol: r.symbol, fills })
+    return [alloc, ...this.next(r.mark, r.reports, r.todo)]
+  }
+}
+
+/** The net liquidation-engine position in `symbol` over all shards, and its decimals. */
+function net(reports: ReportMessage[], symbol: string): [bigint, number] {
+  const qs = reports.map((r) => r.enginePositions[symbol] ?? '0')
+  const d = Math.max(...qs.map((q) => q.split('.')[1]?.length ?? 0))
+  return [qs.reduce((s, q) => s + parseUnits(q, d, 'qty'), 0n), d]
+}
+
+/**
+ * Each shard closes its engine position at the ADL price: positions opposite to the net close in
+ * full (they net against the others, as inside one engine); the net side closes what ADL filled
+ * plus what netted, in partition order (a shortfall stays with the last ones).
+ */
+function engineCloses(r: Round, sign: bigint, taken: bigint): Record<string, string> {
+  const out: Record<string, string> = {}
+  const pos = r.reports.map(
+    (x) =>
+      [x.partition, parseUnits(x.enginePositions[r.symbol] ?? '0', r.decimals, 'qty')] as const,
+  )
+  let left = taken
+  for (const [p, q] of pos)
+    if (q * sign < 0n) {
+      out[p] = formatUnits(q, r.decimals)
+      left += q < 0n ? -q : q
+    }
+  for (const [p, q] of pos)
+    if (q * sign > 0n) {
+      const a = q < 0n ? -q : q
+      const c = a < left ? a : left
+      left -= c
+      if (c > 0n) out[p] = formatUnits(sign * c, r.decimals)
+    }
+  return out
+}

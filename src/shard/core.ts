@@ -1,0 +1,345 @@
+// One risk shard, without Kafka (docs/SCALE-OUT.md §3): a pure function of its partition's log.
+// `handle(offset, message)` applies one input message and returns what to publish: outputs (ids
+// "partition:offset:index") and messages for the ADL coordinator. Everything it does depends only
+// on the log, so restoring a snapshot and replaying from its offset reproduces every output.
+//
+// The ADL barrier: after a mark's liquidations the shard reports to the coordinator and holds
+// every other message until the coordinator's `adlDone` for that mark arrives in its log; held
+// messages are then applied in log order. So each shard's effective order is "mark, its ADL,
+// then what followed", exactly what one engine fed the same events does.
+
+import { formatUnits, parseUnits } from '../decimal.js'
+import { Engine, type AdlRanking, type WaterfallEvent } from '../engine.js'
+import { DeleverageError } from '../fallback/errors.js'
+import { topOfQueue } from '../partition.js'
+import {
+  partitionOf,
+  type AdlTopicMessage,
+  type InputMessage,
+  type MarkMessage,
+  type OutputMessage,
+  type SetupMessage,
+} from './protocol.js'
+
+export interface Effects {
+  outputs: OutputMessage[]
+  toCoordinator: AdlTopicMessage[]
+}
+
+/** Runner state besides the engine, carried in snapshots (JSON). */
+interface RunnerState {
+  nextOffset: string
+  lastMark: number
+  lastFunding: number
+  marks: Record<string, string>
+  /** The liquidation engine's position per market, lots signed, as decimal strings. */
+  enginePositions: Record<string, string>
+  setup: SetupMessage | null
+}
+
+export interface ShardSnapshot {
+  v: 1
+  partition: number
+  partitions: number
+  stateHash: string
+  state: RunnerState
+  /** Engine snapshot (SPEC §12.2), base64. */
+  engine: string
+  /** The output partition's end offset when the snapshot was taken (for de-duplication). */
+  outputEnd?: string
+}
+
+type Out = OutputMessage extends infer O ? (O extends unknown ? Omit<O, 'id' | 'v'> : never) : never
+
+export class ShardCore {
+  engine: Engine | null = null
+  state: RunnerState = {
+    nextOffset: '0',
+    lastMark: 0,
+    lastFunding: 0,
+    marks: {},
+    enginePositions: {},
+    setup: null,
+  }
+  /** While the ADL phase of a mark is open: that mark and the messages held meanwhile. */
+  held: { mark: number; buffer: Array<[bigint, InputMessage]>; applied: string[] } | null = null
+
+  /**
+   * `localAdl`: one shard holding every account (partitions = 1) deleverages with the engine's own
+   * autoDeleverage right after the liquidations, with no coordinator — the reference the tests
+   * hold the sharded run against, and a single-node deployment.
+   */
+  constructor(
+    readonly partition: number,
+    readonly partitions: number,
+    private readonly implementation: 'native' | 'js' | 'auto' = 'auto',
+    private readonly localAdl = false,
+  ) {}
+
+  static restore(s: ShardSnapshot, implementation: 'native' | 'js' | 'auto' = 'auto'): ShardCore {
+    const c = new ShardCore(s.partition, s.partitions, implementation)
+    c.state = structuredClone(s.state)
+    if (s.state.setup) {
+      c.engine = Engine.restore(Buffer.from(s.engine, 'base64'), { implementation })
+      if (c.engine.stateHash() !== s.stateHash)
+        throw new Error(`snapshot of partition ${s.partition}: state hash mismatch`)
+    }
+    return c
+  }
+
+  /** Snapshots are taken between ADL phases only, so no held message is ever lost. */
+  snapshot(): ShardSnapshot {
+    if (this.held) throw new Error('no snapshot inside an ADL phase')
+    return {
+      v: 1,
+      partition: this.partition,
+      partitions: this.partitions,
+      stateHash: this.stateHash(),
+      state: structuredClone(this.state),
+      engine: this.engine ? Buffer.from(this.engine.snapshot()).toString('base64') : '',
+    }
+  }
+
+  stateHash(): string {
+    return this.engine?.stateHash() ?? ''
+  }
+
+  /** Apply the message at `offset` of this partition; returns what to publish. */
+  handle(offset: bigint, m: InputMessage): Effects {
+    const fx: Effects = { outputs: [], toCoordinator: [] }
+    this.state.nextOffset = (offset + 1n).toString()
+    if (this.held && !this.isAdl(m)) {
+      this.held.buffer.push([offset, m])
+      return fx
+    }
+    this.apply(offset, m, fx)
+    // The ADL phase ended: apply what was held, in log order (a held mark may open a new phase,
+    // which then holds the rest).
+    let i = 0
+    while (!this.held && i < this.pending.length) {
+      const [o, h] = this.pending[i++]!
+      this.apply(o, h, fx)
+    }
+    const opened = this.held as ShardCore['held']
+    if (opened && i < this.pending.length) opened.buffer.push(...this.pending.slice(i))
+    this.pending = []
+    return fx
+  }
+
+  private pending: Array<[bigint, InputMessage]> = []
+
+  private isAdl(m: InputMessage): boolean {
+    return m.type === 'adlCall' || m.type === 'adlAlloc' || m.type === 'adlDone'
+  }
+
+  private apply(offset: bigint, m: InputMessage, fx: Effects): void {
+    let index = 0
+    const emit = (o: Out) =>
+      fx.outputs.push({ v: 1, id: `${this.partition}:${offset}:${index++}`, ...o } as OutputMessage)
+    if (m.type === 'setup') {
+      this.setup(m, emit)
+      return
+    }
+    const e = this.engine
+    if (!e) {
+      emit(reject(m, 'NOT_SET_UP', 'no setup message yet'))
+      return
+    }
+    try {
+      switch (m.type) {
+        case 'transfer':
+          this.transfer(e, m.account, m.amount)
+          break
+        case 'fill':
+          e.applyFills([{ account: m.account, symbol: m.symbol, qty: m.qty, price: m.price }])
+          break
+        case 'funding':
+          if (m.seq <= this.state.lastFunding) return
+          this.state.lastFunding = m.seq
+          this.events(e.settleFunding(m.symbol, m.rate), emit)
+          break
+        case 'mark':
+          this.mark(e, m, emit, fx)
+          break
+        case 'adlCall':
+          this.offer(e, m.mark, m.symbol, m.side, m.need, fx)
+          break
+        case 'adlAlloc':
+          this.allocate(e, m, emit)
+          break
+        case 'adlDone':
+          if (this.held?.mark === m.mark) {
+            this.pending = this.held.buffer
+            this.held = null
+          }
+          return
+      }
+    } catch (err) {
+      if (!(err instanceof DeleverageError) || m.type === 'mark' || this.isAdl(m)) throw err
+      emit(reject(m, err.code, err.message))
+    }
+  }
+
+  private setup(m: SetupMessage, emit: (o: Out) => void): void {
+    if (this.state.setup) return void emit(reject(m, 'ALREADY_SET_UP', 'setup applies once'))
+    if ((m.waterfall.ranking as string) === 'prorata')
+      return void emit(reject(m, 'INVALID_ARGUMENT', 'shards merge ranked queues only'))
+    const e = new Engine({
+      quoteDecimals: m.quoteDecimals ?? 8,
+      implementation: this.implementation,
+    })
+    for (const mk of m.markets) e.addMarket(mk)
+    // ADL at the mark: the price every shard and one engine agree on (SCALE-OUT.md §4).
+    e.configureWaterfall({ ...m.waterfall, adlPrice: 'mark' })
+    e.depositInsuranceFund(m.insuranceFund)
+    this.engine = e
+    this.state.setup = m
+    for (const mk of m.markets) this.state.marks[mk.symbol] = String(mk.mark)
+  }
+
+  private transfer(e: Engine, account: string, amount: string): void {
+    const q = this.state.setup!.quoteDecimals ?? 8
+    let balance: string
+    try {
+      balance = e.account(account).balance
+    } catch (err) {
+      if ((err as DeleverageError).code !== 'UNKNOWN_ACCOUNT') throw err
+      return void e.addAccounts([{ id: account, balance: amount }])
+    }
+    const b = parseUnits(balance, q, 'balance') + parseUnits(amount, q, 'amount')
+    e.setBalances({ [account]: formatUnits(b, q) })
+  }
+
+  private mark(e: Engine, m: MarkMessage, emit: (o: Out) => void, fx: Effects): void {
+    if (m.seq <= this.state.lastMark) return // a publisher's retry
+    this.state.lastMark = m.seq
+    Object.assign(this.state.marks, m.marks)
+    const taken = liquidateAtMark(e, m.marks, this.state.marks, emit, m.seq)
+    for (const [sym, q] of taken) addLots(this.state.enginePositions, sym, q)
+    const setup = this.state.setup!
+    if (this.localAdl) {
+      for (const { symbol } of setup.markets) {
+        if (!this.state.enginePositions[symbol]) continue
+        for (const v of e.autoDeleverage(symbol)) {
+          emit(eventOutput(v, m.seq))
+          if (v.kind === 'adlFill') addLots(this.state.enginePositions, symbol, v.qty!)
+        }
+      }
+      return void emit({ type: 'markDone', seq: m.seq, stateHash: e.stateHash() })
+    }
+    this.held = { mark: m.seq, buffer: [], applied: [] }
+    fx.toCoordinator.push({
+      v: 1,
+      type: 'report',
+      partition: this.partition,
+      partitions: this.partitions,
+      mark: m.seq,
+      ranking: setup.waterfall.ranking,
+      symbols: setup.markets.map((x) => x.symbol),
+      marks: { ...this.state.marks },
+      enginePositions: { ...this.state.enginePositions },
+    })
+    emit({ type: 'markDone', seq: m.seq, stateHash: e.stateHash() })
+  }
+
+  private offer(
+    e: Engine,
+    mark: number,
+    symbol: string,
+    side: 'long' | 'short',
+    need: string,
+    fx: Effects,
+  ): void {
+    if (this.held?.mark !== mark) return // a coordinator's retry of a finished phase
+    const ranking = this.state.setup!.waterfall.ranking
+    const entries = topOfQueue(e.adlQueue(symbol, side, ranking), need)
+    fx.toCoordinator.push({ v: 1, type: 'offer', partition: this.partition, mark, symbol, entries })
+  }
+
+  private allocate(
+    e: Engine,
+    m: Extract<InputMessage, { type: 'adlAlloc' }>,
+    emit: (o: Out) => void,
+  ): void {
+    // A coordinator that restarted re-sends what it sent: apply each market's allocation once.
+    if (this.held?.mark !== m.mark || this.held.applied.includes(m.symbol)) return
+    this.held.applied.push(m.symbol)
+    for (const f of m.fills)
+      if (partitionOf(f.account, this.partitions) === this.partition)
+        this.events(e.settleAdlFill(f.account, m.symbol, f.qty, m.price), emit, m.mark)
+    const close = m.engineClose[String(this.partition)]
+    if (close && !/^-?0(\.0*)?$/.test(close)) {
+      this.events(e.settleEngineFill(m.symbol, close, m.price), emit, m.mark)
+      addLots(this.state.enginePositions, m.symbol, negate(close))
+    }
+  }
+
+  private events(evs: WaterfallEvent[], emit: (o: Out) => void, mark?: number): void {
+    for (const v of evs) emit(eventOutput(v, mark))
+  }
+}
+
+function eventOutput(v: WaterfallEvent, mark?: number): Out {
+  const { kind, account, symbol, qty, price, amount } = v
+  return { type: 'event', kind, account, symbol, qty, price, amount, ...(mark ? { mark } : {}) }
+}
+
+function reject(m: InputMessage, code: string, message: string): Out {
+  return { type: 'rejected', input: m.type, code, message }
+}
+
+function negate(q: string): string {
+  return q.startsWith('-') ? q.slice(1) : `-${q}`
+}
+
+function addLots(pos: Record<string, string>, symbol: string, q: string): void {
+  const dec = decimalsOf(q, pos[symbol])
+  const sum = parseUnits(pos[symbol] ?? '0', dec, 'qty') + parseUnits(q, dec, 'qty')
+  if (sum === 0n) delete pos[symbol]
+  else pos[symbol] = formatUnits(sum, dec)
+}
+
+function decimalsOf(...qs: Array<string | undefined>): number {
+  return Math.max(...qs.map((q) => q?.split('.')[1]?.length ?? 0))
+}
+
+/**
+ * A mark's liquidations, the same in a shard and in one engine: every liquidatable account (and
+ * isolated position), worst first, gets its liquidation order (published) and is filled at the
+ * mark — partial orders by settleLiquidationFill, a takeover by takeOver (the liquidation engine
+ * takes the position; ADL unwinds it). Returns the quantities taken over, per market.
+ */
+export function liquidateAtMark(
+  e: Engine,
+  moved: Record<string, string>,
+  marks: Record<string, string>,
+  emit: (o: Out) => void,
+  seq: number,
+): Array<[string, string]> {
+  e.updateMarks(moved)
+  const taken: Array<[string, string]> = []
+  for (const s of e.liquidatable()) {
+    const iso = s.symbol ?? undefined
+    const plan = e.planLiquidation(s.account, iso)
+    emit({ type: 'liquidationOrder', account: s.account, symbol: s.symbol, mark: seq, ...plan })
+    const evs: WaterfallEvent[] = []
+    if (plan.takeover) evs.push(...e.takeOver(s.account, iso))
+    else
+      for (const o of plan.orders)
+        evs.push(
+          ...e.settleLiquidationFill(s.account, {
+            symbol: o.symbol,
+            qty: o.qty,
+            price: marks[o.symbol]!,
+            isolated: iso !== undefined,
+          }),
+        )
+    for (const v of evs) {
+      emit(eventOutput(v, seq))
+      if (v.kind === 'takeover') taken.push([v.symbol!, v.qty!])
+    }
+  }
+  return taken
+}
+
+export type { AdlRanking }
