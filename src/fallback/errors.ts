@@ -24,6 +24,10 @@ export const ErrorCode = {
   SnapshotInvalid: 'SNAPSHOT_INVALID',
   /** A write that would make one account's margin combine two settlement assets (SPEC §5.4). */
   SettlementMismatch: 'SETTLEMENT_MISMATCH',
+  /** An order id that names no open order (SPEC §16.7). */
+  UnknownOrder: 'UNKNOWN_ORDER',
+  /** A leverage outside 1..=the market's maximum (SPEC §16.1). */
+  InvalidLeverage: 'INVALID_LEVERAGE',
 } as const
 
 /** The codes only the API layer raises (decimal parsing, loading, scenarios, journals, the CLI). */

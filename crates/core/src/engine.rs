@@ -187,6 +187,11 @@ pub fn check_id(id: &str) -> Result<()> {
     Ok(())
 }
 
+/// `check_lengths` for the binding's own batches.
+pub fn check_lengths_pub(what: &str, lens: &[usize]) -> Result<()> {
+    check_lengths(what, lens)
+}
+
 pub(crate) fn check_lengths(what: &str, lens: &[usize]) -> Result<()> {
     if lens.iter().any(|&l| l != lens[0]) {
         return Err(Error::new(
