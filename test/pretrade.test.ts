@@ -12,7 +12,9 @@ const golden = JSON.parse(
 
 /** BTCUSDT with Binance's 2021-03-18 brackets, P = 2, D = 3, at a mark in ticks. */
 function book(e: Engine, mark: bigint, balance: bigint): void {
-  const floors = golden.btcusdtBrackets.map((b: string[]) => BigInt(b[0]) * 100_000n)
+  const floors = golden.btcusdtBrackets.map(
+    (b: [string, string, string]) => BigInt(b[0]) * 100_000n,
+  )
   const rate = (s: string) => BigInt(Math.round(Number(s) * 1e6)) * 100n
   e.core.addMarket({
     symbol: 'BTCUSDT',
@@ -23,8 +25,12 @@ function book(e: Engine, mark: bigint, balance: bigint): void {
     basis: 0,
     form: 0,
     floors: BigInt64Array.from(floors),
-    mmr: BigInt64Array.from(golden.btcusdtBrackets.map((b: string[]) => rate(b[1]))),
-    imr: BigInt64Array.from(golden.btcusdtBrackets.map((b: string[]) => rate(b[2]))),
+    mmr: BigInt64Array.from(
+      golden.btcusdtBrackets.map((b: [string, string, string]) => rate(b[1])),
+    ),
+    imr: BigInt64Array.from(
+      golden.btcusdtBrackets.map((b: [string, string, string]) => rate(b[2])),
+    ),
     mark,
   })
   e.core.addAccounts(['t'], BigInt64Array.of(balance))
