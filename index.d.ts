@@ -98,18 +98,6 @@ export declare class NativeEngine {
    * `market`'s liquidation price from mark (ppm).
    */
   planDeleveraging(account: number, kind: number, targetPpm: bigint, market: number, feeRate: bigint): DeleveragePlanColumns
-  /** SHA-256 of the canonical state, 64 hex digits; equal in both engines for equal states. */
-  stateHash(): string
-  /** A versioned, checksummed snapshot of the whole state (readable by both engines). */
-  snapshot(): Uint8Array
-  /** A new engine from a snapshot; SNAPSHOT_* errors name the offset and field. */
-  static restore(bytes: Uint8Array): NativeEngine
-  /**
-   * Test-only (needs DELEVERAGE_TEST_HOOKS=1 at call time): panic inside this export
-   * (`where` = "sync") or inside the compute of an off-thread sweep ("sweepAsync"), to show
-   * that the guards turn a panic into a JS error and the process and the engine live on.
-   */
-  __testPanic(at: string): Promise<MarginColumns> | void
   configurePreTrade(market: number, config: PreTradeInit): void
   leverage(account: number, market: number): number
   /** Returns the verdict code (0 accepted; the state changes only then). */
@@ -129,6 +117,18 @@ export declare class NativeEngine {
    * flattened.
    */
   openOrders(account: number): BigInt64Array
+  /** SHA-256 of the canonical state, 64 hex digits; equal in both engines for equal states. */
+  stateHash(): string
+  /** A versioned, checksummed snapshot of the whole state (readable by both engines). */
+  snapshot(): Uint8Array
+  /** A new engine from a snapshot; SNAPSHOT_* errors name the offset and field. */
+  static restore(bytes: Uint8Array): NativeEngine
+  /**
+   * Test-only (needs DELEVERAGE_TEST_HOOKS=1 at call time): panic inside this export
+   * (`where` = "sync") or inside the compute of an off-thread sweep ("sweepAsync"), to show
+   * that the guards turn a panic into a JS error and the process and the engine live on.
+   */
+  __testPanic(at: string): Promise<MarginColumns> | void
 }
 
 /** Version of the native binding crate. */

@@ -4,7 +4,7 @@
 import { describe, expect, it } from 'vitest'
 import { readFileSync } from 'node:fs'
 import { engine, IMPLEMENTATIONS } from './helpers.js'
-import type { Engine } from '../src/index.js'
+import { Engine } from '../src/index.js'
 
 const golden = JSON.parse(
   readFileSync(new URL('./fixtures/golden/pretrade.json', import.meta.url), 'utf8'),
@@ -101,9 +101,10 @@ function rng(seed: number) {
 }
 
 /** Random place/cancel/fill/check/leverage calls; every answer (or error code) recorded. */
-function run(impl: 'native' | 'js', seed: number): string[] {
+function run(impl: 'native' | 'js', seed: number, keep?: (e: Engine) => void): string[] {
   const r = rng(seed)
   const e = engine(impl, 6)
+  keep?.(e)
   book(e, BigInt(r(100_000, 5_000_000)), BigInt(r(0, 2_000_000_000)))
   e.core.addAccounts(['u', 'v'], BigInt64Array.of(BigInt(r(0, 2e9)), BigInt(r(0, 2e9))))
   e.core.configurePreTrade(0, {
@@ -169,6 +170,84 @@ describe('pre-trade parity', () => {
   it('native and TypeScript agree on random place/cancel/fill/check sequences', () => {
     for (let seed = 1; seed <= 40; seed++) {
       expect(run('js', seed)).toEqual(run('native', seed))
+    }
+  })
+})
+
+describe('pre-trade state in snapshots, the state hash and the journal', () => {
+  it('a snapshot carries leverage, settings and open orders to either engine', () => {
+    for (let seed = 1; seed <= 20; seed++) {
+      for (const [from, to] of [
+        ['js', 'native'],
+        ['native', 'js'],
+      ] as const) {
+        let e: Engine | undefined
+        run(from, seed, (x) => {
+          e = x
+        })
+        const src = e as Engine
+        const back = Engine.restore(src.snapshot(), { implementation: to })
+        expect(back.stateHash()).toBe(src.stateHash())
+        for (const a of [0, 1, 2]) {
+          expect(back.core.openOrders(a)).toEqual(src.core.openOrders(a))
+          expect(back.core.accountMargin(a)).toEqual(src.core.accountMargin(a))
+          expect(back.core.leverage(a, 0)).toBe(src.core.leverage(a, 0))
+        }
+      }
+    }
+  })
+  it('placing an order changes the state hash; a rejected one does not', () => {
+    for (const impl of IMPLEMENTATIONS) {
+      const e = engine(impl, 8)
+      book(e, 5_000_000n, 10n ** 13n)
+      const h0 = e.stateHash()
+      const place = (q: bigint) =>
+        e.core.placeOrders(
+          Uint32Array.of(0),
+          Uint32Array.of(0),
+          BigInt64Array.of(q),
+          BigInt64Array.of(5_000_000n),
+          Uint8Array.of(0),
+        )
+      expect(place(10n ** 9n).verdict[0]).not.toBe(0)
+      expect(e.stateHash()).toBe(h0)
+      expect(() => e.core.setLeverage(0, 0, 1000)).toThrow(/INVALID_LEVERAGE|leverage must be/)
+      expect(() => e.core.cancelOrders(BigInt64Array.of(7n))).toThrow(/no open order with id 7/)
+      expect(e.stateHash()).toBe(h0)
+      const id = place(1000n).id[0] as bigint
+      const h1 = e.stateHash()
+      expect(h1).not.toBe(h0)
+      e.core.cancelOrders(BigInt64Array.of(id))
+      expect(e.stateHash()).not.toBe(h1)
+    }
+  })
+  it('a journal of pre-trade calls replays on the other engine', () => {
+    for (const [from, to] of [
+      ['js', 'native'],
+      ['native', 'js'],
+    ] as const) {
+      const e = engine(from, 8)
+      const snap = e.snapshot()
+      e.startJournal()
+      book(e, 5_000_000n, 10n ** 13n)
+      e.core.configurePreTrade(0, { ...noCaps, takerFeeRate: 55_000n })
+      e.core.setLeverage(0, 0, 10)
+      const placed = e.core.placeOrders(
+        Uint32Array.of(0, 0),
+        Uint32Array.of(0, 0),
+        BigInt64Array.of(1000n, -500n),
+        BigInt64Array.of(4_990_000n, 0n),
+        Uint8Array.of(0, 0),
+      )
+      e.core.fillOrders(
+        BigInt64Array.of(placed.id[0] as bigint),
+        BigInt64Array.of(400n),
+        BigInt64Array.of(4_990_000n),
+      )
+      e.core.cancelOrders(BigInt64Array.of(placed.id[1] as bigint))
+      const j = e.journal()
+      const back = Engine.replay(snap, j, { implementation: to })
+      expect(back.stateHash()).toBe(e.stateHash())
     }
   })
 })

@@ -45,6 +45,7 @@ import {
   withContext,
 } from './errors.js'
 import { PreTrade, type OrderVerdict, type Pos } from './pretrade.js'
+import { encodePretrade, restorePretrade } from './pretrade-snapshot.js'
 import { decodeSnapshot, encodeState, sealSnapshot, stateHashOf } from './snapshot.js'
 import { PairSet, ceilDivF, entryInDomainF, fastPathsEnabled, mmF, upnlF } from './fast.js'
 import { bankruptcyPrice, domain, liquidationPrice, type SolvedPrice } from './liq.js'
@@ -2407,6 +2408,7 @@ export class JsEngine implements CoreEngine {
       positions: this.positions,
       wf: this.wf,
       reported: this.watch.reportedScopes(),
+      pretrade: encodePretrade(this.pretrade),
     })
   }
 
@@ -2473,6 +2475,7 @@ export class JsEngine implements CoreEngine {
     w.histHead = 0
     for (const [k, a, m, c, q, p, amt] of st.events) w.events.push(k, a, m, c, q, p, amt)
     e.watch.restoreReport(st.reported)
+    if (st.pretrade !== null) restorePretrade(e.pretrade, st.pretrade)
     return e
   }
 

@@ -130,6 +130,17 @@ export function maxLeverage(mk: Market): bigint {
   return RATE_SCALE / (mk.imr[0] as bigint)
 }
 
+/** Engine::check_leverage_value */
+export function checkLeverageValue(mk: Market, l: bigint): void {
+  const top = maxLeverage(mk)
+  if (!(l >= 1n && l <= top)) {
+    throw new DeleverageError(
+      ErrorCode.InvalidLeverage,
+      `market ${mk.symbol}: leverage must be 1..=${top}, got ${l}`,
+    )
+  }
+}
+
 function atomsCeil(mk: Market, fine: bigint, den: bigint, at: string): bigint {
   return ratio(fine, mk.kind === Linear ? mk.quoteExp() : 0, den, Ceil, at)
 }
@@ -611,13 +622,7 @@ export class PreTrade {
   setLeverage(a: number, m: number, l: bigint): number {
     this.h.account(a)
     const mk = this.h.market(m)
-    const top = maxLeverage(mk)
-    if (!(l >= 1n && l <= top)) {
-      throw new DeleverageError(
-        ErrorCode.InvalidLeverage,
-        `market ${mk.symbol}: leverage must be 1..=${top}, got ${l}`,
-      )
-    }
+    checkLeverageValue(mk, l)
     const before = this.marginWith(a, new Map())
     const key = `${a},${m}`
     const old = this.leverage.get(key)

@@ -16,6 +16,7 @@ pub mod order_check;
 pub mod planner;
 mod pool;
 pub mod pretrade;
+mod pretrade_snapshot;
 pub mod settlement;
 pub mod snapshot;
 mod sweep;

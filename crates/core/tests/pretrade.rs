@@ -304,3 +304,30 @@ fn what_if_reports_the_position_after() {
     assert_eq!(w.after.initial_margin, 250_000_000_000);
     assert_eq!(e.account_margin(0).unwrap().initial_margin, 0);
 }
+
+#[test]
+fn snapshots_carry_the_pretrade_state() {
+    let mut rng = Rng(0x2468_ace0);
+    for _ in 0..50 {
+        let mut e = random_book(&mut rng);
+        let plain = Engine::new(6).unwrap();
+        // An engine that never used pre-trade writes no section: its bytes are as before.
+        assert_eq!(
+            plain.state_bytes().len(),
+            Engine::restore(&plain.snapshot()).unwrap().state_bytes().len()
+        );
+        let batch: Vec<Order> = (0..6).map(|_| random_order(&mut rng, &e)).collect();
+        e.place_orders(&batch).unwrap();
+        if rng.range(0, 1) == 1 {
+            e.trim_events(0).unwrap();
+        }
+        let back = Engine::restore(&e.snapshot()).unwrap();
+        assert_eq!(back.state_hash(), e.state_hash());
+        for a in 0..6 {
+            assert_eq!(back.pretrade().orders_of(a), e.pretrade().orders_of(a));
+            assert_eq!(back.account_margin(a).unwrap(), e.account_margin(a).unwrap());
+        }
+        let o = random_order(&mut rng, &e);
+        assert_eq!(back.check_orders(&[o], true).unwrap(), e.check_orders(&[o], true).unwrap());
+    }
+}
