@@ -117,6 +117,13 @@ export declare class NativeEngine {
    * flattened.
    */
   openOrders(account: number): BigInt64Array
+  /**
+   * The account after the orders (all of `account`) fill (SPEC §16.7), flattened: margin
+   * before (7 as accountMargin), after (7), margin ratio ppm after (−1 unbounded), position
+   * count n, then n rows [market, qty, cost, isolated, liquidation, liquidation nearest,
+   * bankruptcy, bankruptcy nearest] (prices 0 when none).
+   */
+  whatIf(account: number, market: Uint32Array, qty: BigInt64Array, price: BigInt64Array): BigInt64Array
   /** SHA-256 of the canonical state, 64 hex digits; equal in both engines for equal states. */
   stateHash(): string
   /** A versioned, checksummed snapshot of the whole state (readable by both engines). */

@@ -297,6 +297,13 @@ export interface CoreEngine {
   ): bigint
   accountMargin(account: number): BigInt64Array
   openOrders(account: number): BigInt64Array
+  /** The account after the orders fill, flattened (crates/node/src/pretrade.rs what_if). */
+  whatIf(
+    account: number,
+    market: Uint32Array,
+    qty: BigInt64Array,
+    price: BigInt64Array,
+  ): BigInt64Array
 }
 
 /** A market's pre-trade settings in integer units (SPEC §16.1). */

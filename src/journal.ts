@@ -613,6 +613,9 @@ export class JournaledCore implements CoreEngine {
   openOrders(account: number): BigInt64Array {
     return this.inner.openOrders(account)
   }
+  whatIf(account: number, market: Uint32Array, qty: BigInt64Array, price: BigInt64Array) {
+    return this.inner.whatIf(account, market, qty, price)
+  }
   sweep(warningPpm: bigint | null): MarginColumns {
     return this.inner.sweep(warningPpm)
   }

@@ -251,3 +251,87 @@ describe('pre-trade state in snapshots, the state hash and the journal', () => {
     }
   })
 })
+
+describe.each(IMPLEMENTATIONS)('pre-trade decimal API (%s)', (impl) => {
+  function bybit(): Engine {
+    const e = engine(impl, 8)
+    e.addMarket({
+      symbol: 'BTCUSDT',
+      type: 'linear',
+      priceDecimals: 2,
+      qtyDecimals: 3,
+      marginBasis: 'mark',
+      tiers: [{ floor: '0', mmr: '0.005', imr: '0.01' }],
+      mark: '50000',
+    })
+    e.addAccounts([{ id: 'A', balance: '10000' }])
+    return e
+  }
+  it("Bybit's order cost, placing, filling and cancelling in decimals", () => {
+    const e = bybit()
+    e.configurePreTrade('BTCUSDT', { takerFeeRate: '0.0006' })
+    expect(e.setLeverage('A', 'BTCUSDT', 10)).toBe('ACCEPTED')
+    const [v] = e.checkOrders([
+      { account: 'A', symbol: 'BTCUSDT', side: 'buy', qty: '1', price: '50000' },
+    ])
+    expect(v).toMatchObject({
+      verdict: 'ACCEPTED',
+      initialMargin: '5000.00000000',
+      fee: '57.00000000',
+      cost: '5057.00000000',
+    })
+    expect(e.maxOrderQty('A', 'BTCUSDT', 'buy', { price: '50000' })).toBe('1.977')
+    const [p] = e.placeOrders([
+      { account: 'A', symbol: 'BTCUSDT', side: 'buy', qty: '1', price: '50000' },
+    ])
+    expect(p?.id).toBe('1')
+    expect(e.accountMargin('A').orderMargin).toBe('5057.00000000')
+    expect(e.openOrders('A')).toEqual([
+      {
+        id: '1',
+        symbol: 'BTCUSDT',
+        side: 'buy',
+        qty: '1.000',
+        price: '50000.00',
+        reduceOnly: false,
+      },
+    ])
+    e.fillOrders([{ account: 'A', id: '1', qty: '0.4', price: '50000' }])
+    expect(e.openOrders('A')[0]?.qty).toBe('0.600')
+    e.cancelOrders(['1'])
+    expect(e.accountMargin('A')).toMatchObject({
+      initialMargin: '2000.00000000',
+      orderMargin: '0.00000000',
+      available: '8000.00000000',
+    })
+    const w = e.whatIf('A', [{ symbol: 'BTCUSDT', side: 'buy', qty: '1' }])
+    expect(w.after.initialMargin).toBe('7000.00000000')
+    expect(w.positions[0]?.qty).toBe('1.400')
+    expect(w.positions[0]?.liquidationPrice).not.toBeNull()
+  })
+  it('bad input is refused with a code and changes nothing', () => {
+    const e = bybit()
+    const h = e.stateHash()
+    const o = { account: 'A', symbol: 'BTCUSDT', side: 'buy' as const, qty: '1' }
+    expect(() => e.placeOrders([{ ...o, qty: '0' }])).toThrow(
+      expect.objectContaining({ code: 'INVALID_QUANTITY' }),
+    )
+    expect(() => e.placeOrders([{ ...o, price: '50000.001' }])).toThrow(
+      expect.objectContaining({ code: 'TOO_MANY_DECIMALS' }),
+    )
+    expect(() => e.placeOrders([{ ...o, side: 'hold' as 'buy' }])).toThrow(
+      expect.objectContaining({ code: 'INVALID_ARGUMENT' }),
+    )
+    expect(() => e.setLeverage('A', 'BTCUSDT', 101)).toThrow(
+      expect.objectContaining({ code: 'INVALID_LEVERAGE' }),
+    )
+    expect(() => e.cancelOrders(['5'])).toThrow(expect.objectContaining({ code: 'UNKNOWN_ORDER' }))
+    expect(() => e.fillOrders([{ account: 'A', id: '5', qty: '1', price: '1' }])).toThrow(
+      expect.objectContaining({ code: 'UNKNOWN_ORDER' }),
+    )
+    expect(() => e.configurePreTrade('BTCUSDT', { priceBand: '1' })).toThrow(
+      expect.objectContaining({ code: 'INVALID_ARGUMENT' }),
+    )
+    expect(e.stateHash()).toBe(h)
+  })
+})

@@ -2649,4 +2649,48 @@ export class JsEngine implements CoreEngine {
     }
     return BigInt64Array.from(v)
   }
+
+  whatIf(account: number, market: Uint32Array, qty: BigInt64Array, price: BigInt64Array) {
+    checkLengths('whatIf', [market.length, qty.length, price.length])
+    const o = Array.from(market, (m, i) => ({
+      id: 0n,
+      account,
+      market: m,
+      qty: qty[i] as bigint,
+      price: price[i] as bigint,
+      reduceOnly: false,
+    }))
+    const w = this.pretrade.whatIf(account, o)
+    const v: bigint[] = []
+    const names = [
+      'equity',
+      'counted equity',
+      'initial margin',
+      'maintenance margin',
+      'order margin',
+      'available',
+    ]
+    for (const r of [w.before, w.after]) {
+      const xs = [
+        r.equity,
+        r.countedEquity,
+        r.initialMargin,
+        r.maintenanceMargin,
+        r.orderMargin,
+        r.available,
+      ]
+      xs.forEach((x, i) => {
+        if (x > I64_MAX || x < I64_MIN) throw overflow(names[i] as string)
+        v.push(x)
+      })
+      v.push(r.liquidating ? 1n : 0n)
+    }
+    v.push(w.marginRatioPpm ?? -1n, BigInt(w.positions.length))
+    for (const p of w.positions) {
+      v.push(BigInt(p.market), p.qty, p.cost, p.isolated ? 1n : 0n)
+      v.push(p.liquidation?.conservative ?? 0n, p.liquidation?.nearest ?? 0n)
+      v.push(p.bankruptcy?.conservative ?? 0n, p.bankruptcy?.nearest ?? 0n)
+    }
+    return BigInt64Array.from(v)
+  }
 }

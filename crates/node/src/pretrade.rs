@@ -188,4 +188,56 @@ impl NativeEngine {
         }
         Ok(v.into())
     }
+
+    /// The account after the orders (all of `account`) fill (SPEC §16.7), flattened: margin
+    /// before (7 as accountMargin), after (7), margin ratio ppm after (−1 unbounded), position
+    /// count n, then n rows [market, qty, cost, isolated, liquidation, liquidation nearest,
+    /// bankruptcy, bankruptcy nearest] (prices 0 when none).
+    #[napi(catch_unwind)]
+    pub fn what_if(
+        &self,
+        account: u32,
+        #[napi(ts_arg_type = "Uint32Array")] market: Col<u32>,
+        #[napi(ts_arg_type = "BigInt64Array")] qty: Col<i64>,
+        #[napi(ts_arg_type = "BigInt64Array")] price: Col<i64>,
+    ) -> Result<BigInt64Array> {
+        core::engine::check_lengths_pub("whatIf", &[market.len(), qty.len(), price.len()])
+            .map_err(err)?;
+        let o: Vec<Order> = (0..market.len())
+            .map(|i| Order {
+                id: 0,
+                account,
+                market: market[i],
+                qty: qty[i],
+                price: price[i],
+                reduce_only: false,
+            })
+            .collect();
+        let w = self.inner.what_if(account, &o).map_err(err)?;
+        let mut v = Vec::new();
+        for r in [w.before, w.after] {
+            for (x, what) in [
+                (r.equity, "equity"),
+                (r.counted_equity, "counted equity"),
+                (r.initial_margin, "initial margin"),
+                (r.maintenance_margin, "maintenance margin"),
+                (r.order_margin, "order margin"),
+                (r.available, "available"),
+            ] {
+                v.push(i128_out(x, what)?);
+            }
+            v.push(r.liquidating as i64);
+        }
+        v.push(w.margin_ratio_ppm.unwrap_or(-1));
+        v.push(w.positions.len() as i64);
+        let px = |p: Option<core::SolvedPrice>, n: bool| {
+            p.map_or(0, |s| if n { s.nearest } else { s.conservative })
+        };
+        for p in &w.positions {
+            v.extend([p.market as i64, p.qty, p.cost, p.isolated as i64]);
+            v.extend([px(p.liquidation, false), px(p.liquidation, true)]);
+            v.extend([px(p.bankruptcy, false), px(p.bankruptcy, true)]);
+        }
+        Ok(v.into())
+    }
 }
