@@ -1,6 +1,7 @@
 // The `deleverage` command line. Exit codes: 0 ok, 2 usage error, 3 invalid input (scenario, path
 // or engine rejection, with the field named), 1 anything unexpected (docs/CLI.md).
 
+import { runOrder, writePreTradeTable } from './cli-order.js'
 import {
   type DeleverageTarget,
   type Engine,
@@ -773,6 +774,7 @@ function progressBar(label: string): ((done: number, total: number) => void) | u
 }
 
 export function main(argv: string[]): number | Promise<number> {
+  if (argv[0] === 'order') return runOrder(argv.slice(1))
   let args: Args | { help: string }
   try {
     args = parseArgs(argv)
@@ -824,6 +826,7 @@ export function main(argv: string[]): number | Promise<number> {
     else if (a.command === 'liquidate')
       await writeLiquidate(out, engine.runWaterfall({ fill: a.fill ?? fill ?? 'mark' }), engine, o)
     else await writeCheck(out, engine, o)
+    if (a.command === 'check' && o.format === 'table') await writePreTradeTable(out, engine)
     await out.flush()
     return 0
   }

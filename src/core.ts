@@ -96,6 +96,7 @@ export const EVENT_KINDS = [
   'adlShortfall',
   'residue',
   'engineNetting',
+  'orderCancelled',
 ] as const
 export type EventKind = (typeof EVENT_KINDS)[number]
 

@@ -14,6 +14,7 @@ import {
   type WaterfallOptions,
 } from './engine.js'
 import { DeleverageError } from './fallback/errors.js'
+import { applyPreTrade, parsePreTrade, type PreTradeScenario } from './scenario-pretrade.js'
 
 export interface Scenario {
   quoteDecimals?: number
@@ -26,6 +27,8 @@ export interface Scenario {
   waterfall?: WaterfallOptions
   /** How `liquidate` fills the engine's orders (default: at mark). */
   fill?: FillModel
+  /** Pre-trade settings, leverage and open orders (src/scenario-pretrade.ts). */
+  preTrade?: PreTradeScenario
 }
 
 type Json = unknown
@@ -109,6 +112,7 @@ export function parseScenario(doc: Json): Scenario {
     'insuranceFund',
     'waterfall',
     'fill',
+    'preTrade',
   ])
   const markets = arr(root.markets, '$.markets').map((mv, i): MarketConfig => {
     const p = `markets[${i}]`
@@ -191,6 +195,7 @@ export function parseScenario(doc: Json): Scenario {
   if (fund !== undefined) s.insuranceFund = fund
   if (root.waterfall !== undefined) s.waterfall = parseWaterfall(root.waterfall, 'waterfall')
   if (root.fill !== undefined) s.fill = parseFill(root.fill, 'fill')
+  if (root.preTrade !== undefined) s.preTrade = parsePreTrade(root.preTrade)
   const q = opt(root, 'quoteDecimals', decimals, '$')
   if (q !== undefined) s.quoteDecimals = q
   const w = opt(root, 'warningRatio', amount, '$')
@@ -269,6 +274,7 @@ export function engineFromScenario(
     throw relabel(e, 'waterfall')
   }
   addScenarioAccounts(engine, s.accounts)
+  if (s.preTrade) applyPreTrade(engine, s.preTrade)
   return engine
 }
 

@@ -335,3 +335,42 @@ describe.each(IMPLEMENTATIONS)('pre-trade decimal API (%s)', (impl) => {
     expect(e.stateHash()).toBe(h)
   })
 })
+
+describe.each(IMPLEMENTATIONS)('liquidation cancels orders (%s)', (impl) => {
+  it("a liquidated account's risk-increasing orders go, as events; reduce-only ones stay", () => {
+    const e = engine(impl, 8)
+    e.addMarket({
+      symbol: 'BTCUSDT',
+      type: 'linear',
+      priceDecimals: 2,
+      qtyDecimals: 3,
+      marginBasis: 'mark',
+      tiers: [{ floor: '0', mmr: '0.005', imr: '0.01' }],
+      mark: '50000',
+    })
+    e.addAccounts([
+      { id: 'A', balance: '3000', positions: [{ symbol: 'BTCUSDT', qty: '1', entry: '50000' }] },
+      { id: 'B', balance: '100000' },
+    ])
+    e.configureWaterfall({})
+    const placed = e.placeOrders([
+      { account: 'A', symbol: 'BTCUSDT', side: 'buy', qty: '0.01', price: '49000' },
+      {
+        account: 'A',
+        symbol: 'BTCUSDT',
+        side: 'sell',
+        qty: '0.5',
+        price: '51000',
+        reduceOnly: true,
+      },
+      { account: 'B', symbol: 'BTCUSDT', side: 'buy', qty: '0.1', price: '49000' },
+    ])
+    expect(placed.map((p) => p.verdict)).toEqual(['ACCEPTED', 'ACCEPTED', 'ACCEPTED'])
+    e.setMarks({ BTCUSDT: '47200' })
+    const events = e.runWaterfall()
+    const cancelled = events.filter((x) => x.kind === 'orderCancelled')
+    expect(cancelled.map((x) => [x.account, x.qty, x.price])).toEqual([['A', '0.010', '49000.00']])
+    expect(e.openOrders('A').map((o) => o.reduceOnly)).toEqual([true])
+    expect(e.openOrders('B')).toHaveLength(1)
+  })
+})

@@ -2223,7 +2223,10 @@ export class JsEngine implements CoreEngine {
       throw invalidArg(`fill model must be 0 (mark) or 1 (impact), got ${mdl}`)
     }
     const t = u64Of(now, 'now')
-    return this.wf.runWaterfall(fill, t)
+    const from = this.wf.events.len
+    const r = this.wf.runWaterfall(fill, t)
+    this.pretrade.cancelLiquidated(this.wf, from)
+    return r
   }
 
   planLiquidation(account: number, isolatedMarket: number): PlanColumns {
@@ -2249,13 +2252,17 @@ export class JsEngine implements CoreEngine {
     const m = u32Arg('market', market)
     const q = i64Of(bigintArg('qty', qty), 'qty')
     const p = i64Of(bigintArg('price', price), 'price')
+    const from = this.wf.events.len
     this.wf.settleLiquidationFill(a, iso(im), m, q, p)
+    this.pretrade.cancelLiquidated(this.wf, from)
   }
 
   takeOver(account: number, isolatedMarket: number): void {
     const a = u32Arg('account', account)
     const im = u32Arg('isolatedMarket', isolatedMarket)
+    const from = this.wf.events.len
     this.wf.takeOver(a, iso(im))
+    this.pretrade.cancelLiquidated(this.wf, from)
   }
 
   settleEngineFill(market: number, qty: bigint, price: bigint): void {

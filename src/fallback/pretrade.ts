@@ -3,6 +3,7 @@
 
 import { DeleverageError, ErrorCode, withContext } from './errors.js'
 import { bankruptcyPrice, liquidationPrice, type SolvedPrice } from './liq.js'
+import { LiquidationFill, OrderCancelled, Takeover, type Waterfall } from './waterfall.js'
 import { Inverse, Linear, type Market, checkOnGrid, checkPrice, checkQty } from './market.js'
 import {
   Ceil,
@@ -652,6 +653,24 @@ export class PreTrade {
     }
     const after = this.marginWith(a, new Map()).available
     return after < 0n && after < before ? INSUFFICIENT_MARGIN : ACCEPTED
+  }
+
+  /** Engine::cancel_liquidated_orders (SPEC §16.9). */
+  cancelLiquidated(wf: Waterfall, from: number): void {
+    if (this.owner.size === 0) return
+    const ev = wf.events
+    const hit: number[] = []
+    for (let i = from; i < ev.len; i++) {
+      const k = ev.kind[i] as number
+      const a = ev.account[i] as number
+      if ((k === LiquidationFill || k === Takeover) && !hit.includes(a)) hit.push(a)
+    }
+    for (const a of hit) {
+      for (const o of this.ordersOf(a).filter((x) => !x.reduceOnly)) {
+        this.remove(o.id)
+        wf.emit(OrderCancelled, a, o.market, 0xffffffff, o.qty, o.price, BigInt.asIntN(64, o.id))
+      }
+    }
   }
 
   whatIf(a: number, orders: Order[]): WhatIf {

@@ -604,7 +604,7 @@ function decodeBody(r: Reader): RestoredState {
     const at = r.pos
     const f = (what: string) => `event ${seq} ${what}`
     const k = r.u8(() => f('kind'))
-    if (k > 14) throw invalid(`offset ${at}: ${f('kind')}: no event kind ${k}`)
+    if (k > 15) throw invalid(`offset ${at}: ${f('kind')}: no event kind ${k}`)
     const account = r.u32(() => f('account'))
     const market = r.u32(() => f('market'))
     const counterparty = r.u32(() => f('counterparty'))

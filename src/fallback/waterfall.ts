@@ -59,6 +59,7 @@ export const FundDeposit = 11
 export const AdlShortfall = 12
 export const Residue = 13
 export const EngineNetting = 14
+export const OrderCancelled = 15
 
 // FundPolicy
 export const Exhausted = 0
@@ -285,7 +286,7 @@ export class Waterfall {
     return this.book.collateralTotal() + this.fund + this.residue + this.settlement
   }
 
-  private emit(
+  emit(
     kind: number,
     account: number,
     market: number,

@@ -283,3 +283,39 @@ impl Engine {
 pub(crate) fn unknown_order(id: u64) -> Error {
     Error::new(ErrorCode::UnknownOrder, format!("no open order with id {id}"))
 }
+
+impl Engine {
+    /// After a liquidation step: cancel every non-reduce-only open order of each account the new
+    /// events (from index `from`) liquidated or took over, one `OrderCancelled` event per order
+    /// (SPEC §16.9). Reduce-only orders stay: they can only reduce.
+    pub(crate) fn cancel_liquidated_orders(&mut self, from: usize) {
+        use crate::waterfall::EventKind;
+        if self.pretrade.owner.is_empty() {
+            return;
+        }
+        let mut hit: Vec<u32> = Vec::new();
+        for ev in &self.waterfall.events[from..] {
+            let liq = matches!(ev.kind, EventKind::LiquidationFill | EventKind::Takeover);
+            if liq && !hit.contains(&ev.account) {
+                hit.push(ev.account);
+            }
+        }
+        for a in hit {
+            let gone: Vec<Order> =
+                self.pretrade.orders_of(a).iter().filter(|o| !o.reduce_only).copied().collect();
+            for o in gone {
+                self.pretrade.remove(o.id);
+                let none = u32::MAX;
+                self.emit(
+                    EventKind::OrderCancelled,
+                    a,
+                    o.market,
+                    none,
+                    o.qty,
+                    o.price,
+                    o.id as i64,
+                );
+            }
+        }
+    }
+}

@@ -81,6 +81,7 @@ fn event_kind(k: u8) -> Option<EventKind> {
         12 => AdlShortfall,
         13 => Residue,
         14 => EngineNetting,
+        15 => OrderCancelled,
         _ => return None,
     })
 }
