@@ -184,15 +184,12 @@ impl Engine {
     /// An account's margin (SPEC §16.4), with the tentative orders of a sequential batch.
     fn margin_with(&self, a: u32, extra: &Extra) -> Result<AccountMargin> {
         let acc = &self.accounts()[a as usize];
-        let list: Vec<(u32, Pos)> = acc
-            .positions
-            .iter()
-            .map(|&(m, s)| {
-                let (col, s) = (self.positions(m), s as usize);
-                (m, (col.qty[s], col.cost[s], col.isolated[s], col.isolated_margin[s] as i128))
-            })
-            .collect();
-        self.margin_from(a, acc.balance as i128, &list, extra)
+        // No list is built: the check runs per order and allocation would dominate it.
+        let list = acc.positions.iter().map(|&(m, s)| {
+            let (col, s) = (self.positions(m), s as usize);
+            (m, (col.qty[s], col.cost[s], col.isolated[s], col.isolated_margin[s] as i128))
+        });
+        self.margin_from(a, acc.balance as i128, list, extra)
     }
 
     /// The margin of account `a` were its balance and positions these (a what-if's, or its own).
@@ -200,14 +197,14 @@ impl Engine {
         &self,
         a: u32,
         balance: i128,
-        list: &[(u32, Pos)],
+        list: impl Iterator<Item = (u32, Pos)> + Clone,
         extra: &Extra,
     ) -> Result<AccountMargin> {
         let ctx = |e: Error| e.context(format!("account {}", self.accounts()[a as usize].id));
         let mut r =
             AccountMargin { equity: balance, counted_equity: balance, ..Default::default() };
         let mut has_cross = false;
-        for &(m, (q, c, iso, _)) in list {
+        for (m, (q, c, iso, _)) in list.clone() {
             let mk = &self.markets[m as usize];
             if iso || q == 0 {
                 continue;
@@ -227,7 +224,7 @@ impl Engine {
         markets.sort_unstable();
         markets.dedup();
         for m in markets {
-            let (q, c) = list.iter().find(|p| p.0 == m).map_or((0, 0), |p| (p.1 .0, p.1 .1));
+            let (q, c) = list.clone().find(|p| p.0 == m).map_or((0, 0), |p| (p.1 .0, p.1 .1));
             for buy in [true, false] {
                 let sd = self.side(a, m, buy, (q, c), extra).map_err(ctx)?;
                 r.order_margin = add(r.order_margin, sd.margin, "order margin").map_err(ctx)?;
@@ -588,7 +585,7 @@ impl Engine {
                 changed.push(o.market);
             }
         }
-        let after = self.margin_from(a, balance, &list, &HashMap::new())?;
+        let after = self.margin_from(a, balance, list.iter().copied(), &HashMap::new())?;
         let margin_ratio_ppm = if after.equity <= 0 {
             None
         } else {
