@@ -5,6 +5,7 @@
 import type { CoreEngine } from './core.js'
 import { type Amount, describe, formatUnits, parseUnits } from './decimal.js'
 import { DeleverageError } from './fallback/errors.js'
+import { VERDICTS } from './fallback/pretrade.js'
 
 export type OrderSide = 'buy' | 'sell'
 
@@ -17,15 +18,7 @@ export type OrderVerdictCode =
   | 'PRICE_BAND'
   | 'LIQUIDATING'
 
-export const VERDICT_CODES: OrderVerdictCode[] = [
-  'ACCEPTED',
-  'INSUFFICIENT_MARGIN',
-  'RISK_LIMIT',
-  'REDUCE_ONLY',
-  'OPEN_INTEREST_CAP',
-  'PRICE_BAND',
-  'LIQUIDATING',
-]
+export const VERDICT_CODES = VERDICTS as readonly OrderVerdictCode[]
 
 /** A market's pre-trade settings (SPEC §16.1); omitted fields take the defaults. */
 export interface PreTradeOptions {

@@ -26,94 +26,42 @@ describe('scenario preTrade section', () => {
   })
 })
 
+/** `deleverage order` on the fixture for one account and symbol BTCUSDT, then `rest`. */
+const order = (account: string, side: string, qty: string, ...rest: string[]) =>
+  cli([
+    'order',
+    file,
+    '--account',
+    account,
+    '--symbol',
+    'BTCUSDT',
+    '--side',
+    side,
+    '--qty',
+    qty,
+    ...rest,
+  ])
+
 describe('deleverage order', () => {
   it('prints the verdict, the cost, the largest quantity and the what-if', () => {
-    const r = cli([
-      'order',
-      file,
-      '--account',
-      'alice',
-      '--symbol',
-      'BTCUSDT',
-      '--side',
-      'buy',
-      '--qty',
-      '0.1',
-      '--price',
-      '50000',
-    ])
+    const r = order('alice', 'buy', '0.1', '--price', '50000')
     expect(r.err).toBe('')
     expect(r.code).toBe(0)
     expect(r.out).toContain('buy 0.1 BTCUSDT for alice: ACCEPTED')
     expect(r.out).toContain('if it fills:')
-    const j = JSON.parse(
-      cli([
-        'order',
-        file,
-        '--account',
-        'alice',
-        '--symbol',
-        'BTCUSDT',
-        '--side',
-        'buy',
-        '--qty',
-        '0.1',
-        '--price',
-        '50000',
-        '--json',
-      ]).out,
-    )
+    const j = JSON.parse(order('alice', 'buy', '0.1', '--price', '50000', '--json').out)
     expect(j.verdict).toBe('ACCEPTED')
     expect(j.whatIf.positions[0].qty).toBe('0.600')
     const both = IMPLEMENTATIONS.map(
-      (impl) =>
-        cli([
-          'order',
-          file,
-          '--account',
-          'bob',
-          '--symbol',
-          'BTCUSDT',
-          '--side',
-          'sell',
-          '--qty',
-          '1',
-          '--json',
-          '--implementation',
-          impl,
-        ]).out,
+      (impl) => order('bob', 'sell', '1', '--json', '--implementation', impl).out,
     )
     expect(JSON.parse(both[0]!).verdict).toBe('INSUFFICIENT_MARGIN')
     expect(both[0]).toBe(both[1])
   })
   it('refuses bad usage with exit code 2 and bad input with 3', () => {
     expect(cli(['order', file, '--account', 'alice']).code).toBe(2)
-    expect(
-      cli([
-        'order',
-        file,
-        '--account',
-        'alice',
-        '--symbol',
-        'BTCUSDT',
-        '--side',
-        'up',
-        '--qty',
-        '1',
-      ]).code,
-    ).toBe(2)
-    const r = cli([
-      'order',
-      file,
-      '--account',
-      'zed',
-      '--symbol',
-      'BTCUSDT',
-      '--side',
-      'buy',
-      '--qty',
-      '1',
-    ])
+    expect(order('alice', 'up', '1').code).toBe(2)
+    const r = order('zed', 'buy', '1')
     expect(r.code).toBe(3)
     expect(r.err).toContain('UNKNOWN_ACCOUNT')
   })

@@ -4,7 +4,7 @@
 import { describe, expect, it } from 'vitest'
 import { readFileSync } from 'node:fs'
 import { engine, IMPLEMENTATIONS } from './helpers.js'
-import { Engine } from '../src/index.js'
+import { Engine, type MarketConfig } from '../src/index.js'
 
 const golden = JSON.parse(
   readFileSync(new URL('./fixtures/golden/pretrade.json', import.meta.url), 'utf8'),
@@ -34,6 +34,17 @@ function book(e: Engine, mark: bigint, balance: bigint): void {
     mark,
   })
   e.core.addAccounts(['t'], BigInt64Array.of(balance))
+}
+
+/** BTCUSDT at 50,000, one tier: 0.5 % maintenance, 1 % initial (100x). */
+const BTC_1PCT: MarketConfig = {
+  symbol: 'BTCUSDT',
+  type: 'linear',
+  priceDecimals: 2,
+  qtyDecimals: 3,
+  marginBasis: 'mark',
+  tiers: [{ floor: '0', mmr: '0.005', imr: '0.01' }],
+  mark: '50000',
 }
 
 const noCaps = {
@@ -255,15 +266,7 @@ describe('pre-trade state in snapshots, the state hash and the journal', () => {
 describe.each(IMPLEMENTATIONS)('pre-trade decimal API (%s)', (impl) => {
   function bybit(): Engine {
     const e = engine(impl, 8)
-    e.addMarket({
-      symbol: 'BTCUSDT',
-      type: 'linear',
-      priceDecimals: 2,
-      qtyDecimals: 3,
-      marginBasis: 'mark',
-      tiers: [{ floor: '0', mmr: '0.005', imr: '0.01' }],
-      mark: '50000',
-    })
+    e.addMarket(BTC_1PCT)
     e.addAccounts([{ id: 'A', balance: '10000' }])
     return e
   }
@@ -339,15 +342,7 @@ describe.each(IMPLEMENTATIONS)('pre-trade decimal API (%s)', (impl) => {
 describe.each(IMPLEMENTATIONS)('liquidation cancels orders (%s)', (impl) => {
   it("a liquidated account's risk-increasing orders go, as events; reduce-only ones stay", () => {
     const e = engine(impl, 8)
-    e.addMarket({
-      symbol: 'BTCUSDT',
-      type: 'linear',
-      priceDecimals: 2,
-      qtyDecimals: 3,
-      marginBasis: 'mark',
-      tiers: [{ floor: '0', mmr: '0.005', imr: '0.01' }],
-      mark: '50000',
-    })
+    e.addMarket(BTC_1PCT)
     e.addAccounts([
       { id: 'A', balance: '3000', positions: [{ symbol: 'BTCUSDT', qty: '1', entry: '50000' }] },
       { id: 'B', balance: '100000' },

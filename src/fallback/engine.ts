@@ -44,7 +44,7 @@ import {
   rustDebugStr,
   withContext,
 } from './errors.js'
-import { PreTrade, type OrderVerdict, type Pos } from './pretrade.js'
+import { PreTrade, type AccountMargin, type OrderVerdict, type Pos } from './pretrade.js'
 import { encodePretrade, restorePretrade } from './pretrade-snapshot.js'
 import { decodeSnapshot, encodeState, sealSnapshot, stateHashOf } from './snapshot.js'
 import { PairSet, ceilDivF, entryInDomainF, fastPathsEnabled, mmF, upnlF } from './fast.js'
@@ -2626,27 +2626,7 @@ export class JsEngine implements CoreEngine {
   }
 
   accountMargin(account: number): BigInt64Array {
-    const r = this.pretrade.accountMargin(account)
-    const v = [
-      r.equity,
-      r.countedEquity,
-      r.initialMargin,
-      r.maintenanceMargin,
-      r.orderMargin,
-      r.available,
-    ].map((x, i) => {
-      const what = [
-        'equity',
-        'counted equity',
-        'initial margin',
-        'maintenance margin',
-        'order margin',
-        'available',
-      ][i] as string
-      if (x > I64_MAX || x < I64_MIN) throw overflow(what)
-      return x
-    })
-    return BigInt64Array.from([...v, r.liquidating ? 1n : 0n])
+    return BigInt64Array.from(accountMarginRow(this.pretrade.accountMargin(account)))
   }
 
   openOrders(account: number): BigInt64Array {
@@ -2668,30 +2648,7 @@ export class JsEngine implements CoreEngine {
       reduceOnly: false,
     }))
     const w = this.pretrade.whatIf(account, o)
-    const v: bigint[] = []
-    const names = [
-      'equity',
-      'counted equity',
-      'initial margin',
-      'maintenance margin',
-      'order margin',
-      'available',
-    ]
-    for (const r of [w.before, w.after]) {
-      const xs = [
-        r.equity,
-        r.countedEquity,
-        r.initialMargin,
-        r.maintenanceMargin,
-        r.orderMargin,
-        r.available,
-      ]
-      xs.forEach((x, i) => {
-        if (x > I64_MAX || x < I64_MIN) throw overflow(names[i] as string)
-        v.push(x)
-      })
-      v.push(r.liquidating ? 1n : 0n)
-    }
+    const v: bigint[] = [...accountMarginRow(w.before), ...accountMarginRow(w.after)]
     v.push(w.marginRatioPpm ?? -1n, BigInt(w.positions.length))
     for (const p of w.positions) {
       v.push(BigInt(p.market), p.qty, p.cost, p.isolated ? 1n : 0n)
@@ -2700,4 +2657,28 @@ export class JsEngine implements CoreEngine {
     }
     return BigInt64Array.from(v)
   }
+}
+
+/** crates/node/src/pretrade.rs margin_row: the account margin as 7 i64 (liquidating 0/1). */
+function accountMarginRow(r: AccountMargin): bigint[] {
+  const xs = [
+    r.equity,
+    r.countedEquity,
+    r.initialMargin,
+    r.maintenanceMargin,
+    r.orderMargin,
+    r.available,
+  ]
+  const names = [
+    'equity',
+    'counted equity',
+    'initial margin',
+    'maintenance margin',
+    'order margin',
+    'available',
+  ]
+  xs.forEach((x, i) => {
+    if (x > I64_MAX || x < I64_MIN) throw overflow(names[i] as string)
+  })
+  return [...xs, r.liquidating ? 1n : 0n]
 }

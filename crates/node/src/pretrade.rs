@@ -68,6 +68,24 @@ fn i128_out(x: i128, what: &str) -> Result<i64> {
     i64::try_from(x).map_err(|_| err(core::Error::overflow(what)))
 }
 
+/// [equity, countedEquity, initialMargin, maintenanceMargin, orderMargin, available,
+/// liquidating (0/1)], each checked into i64.
+fn margin_row(r: &core::order_check::AccountMargin) -> Result<Vec<i64>> {
+    let mut v = Vec::with_capacity(7);
+    for (x, what) in [
+        (r.equity, "equity"),
+        (r.counted_equity, "counted equity"),
+        (r.initial_margin, "initial margin"),
+        (r.maintenance_margin, "maintenance margin"),
+        (r.order_margin, "order margin"),
+        (r.available, "available"),
+    ] {
+        v.push(i128_out(x, what)?);
+    }
+    v.push(r.liquidating as i64);
+    Ok(v)
+}
+
 #[napi]
 impl NativeEngine {
     #[napi(catch_unwind)]
@@ -163,18 +181,7 @@ impl NativeEngine {
     #[napi(catch_unwind)]
     pub fn account_margin(&self, account: u32) -> Result<BigInt64Array> {
         let r = self.inner.account_margin(account).map_err(err)?;
-        let mut v = Vec::with_capacity(7);
-        for (x, what) in [
-            (r.equity, "equity"),
-            (r.counted_equity, "counted equity"),
-            (r.initial_margin, "initial margin"),
-            (r.maintenance_margin, "maintenance margin"),
-            (r.order_margin, "order margin"),
-            (r.available, "available"),
-        ] {
-            v.push(i128_out(x, what)?);
-        }
-        v.push(r.liquidating as i64);
+        let v = margin_row(&r)?;
         Ok(v.into())
     }
 
@@ -216,17 +223,7 @@ impl NativeEngine {
         let w = self.inner.what_if(account, &o).map_err(err)?;
         let mut v = Vec::new();
         for r in [w.before, w.after] {
-            for (x, what) in [
-                (r.equity, "equity"),
-                (r.counted_equity, "counted equity"),
-                (r.initial_margin, "initial margin"),
-                (r.maintenance_margin, "maintenance margin"),
-                (r.order_margin, "order margin"),
-                (r.available, "available"),
-            ] {
-                v.push(i128_out(x, what)?);
-            }
-            v.push(r.liquidating as i64);
+            v.extend(margin_row(&r)?);
         }
         v.push(w.margin_ratio_ppm.unwrap_or(-1));
         v.push(w.positions.len() as i64);
