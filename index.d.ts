@@ -98,6 +98,32 @@ export declare class NativeEngine {
    * `market`'s liquidation price from mark (ppm).
    */
   planDeleveraging(account: number, kind: number, targetPpm: bigint, market: number, feeRate: bigint): DeleveragePlanColumns
+  configurePreTrade(market: number, config: PreTradeInit): void
+  leverage(account: number, market: number): number
+  /** Returns the verdict code (0 accepted; the state changes only then). */
+  setLeverage(account: number, market: number, leverage: number): number
+  checkOrders(account: Uint32Array, market: Uint32Array, qty: BigInt64Array, price: BigInt64Array, reduceOnly: Uint8Array, sequential: boolean): OrderCheckColumns
+  placeOrders(account: Uint32Array, market: Uint32Array, qty: BigInt64Array, price: BigInt64Array, reduceOnly: Uint8Array): OrderCheckColumns
+  cancelOrders(ids: BigInt64Array): void
+  fillOrders(ids: BigInt64Array, qty: BigInt64Array, price: BigInt64Array): void
+  maxOrderQty(account: number, market: number, buy: boolean, price: bigint, reduceOnly: boolean): bigint
+  /**
+   * [equity, countedEquity, initialMargin, maintenanceMargin, orderMargin, available,
+   * liquidating (0/1)] in atoms (SPEC §16.4).
+   */
+  accountMargin(account: number): BigInt64Array
+  /**
+   * Open orders of one account, in placement order: [id, market, qty, price, reduceOnly] rows
+   * flattened.
+   */
+  openOrders(account: number): BigInt64Array
+  /**
+   * The account after the orders (all of `account`) fill (SPEC §16.7), flattened: margin
+   * before (7 as accountMargin), after (7), margin ratio ppm after (−1 unbounded), position
+   * count n, then n rows [market, qty, cost, isolated, liquidation, liquidation nearest,
+   * bankruptcy, bankruptcy nearest] (prices 0 when none).
+   */
+  whatIf(account: number, market: Uint32Array, qty: BigInt64Array, price: BigInt64Array): BigInt64Array
   /** SHA-256 of the canonical state, 64 hex digits; equal in both engines for equal states. */
   stateHash(): string
   /** A versioned, checksummed snapshot of the whole state (readable by both engines). */
@@ -194,6 +220,20 @@ export interface MarketInit {
   settleAsset?: string
 }
 
+/**
+ * The verdict of each order (SPEC §16.5): code 0 accepted, else the reason; the lots that open;
+ * the parts of its cost in atoms; the available balance before it. `id`: placeOrders only.
+ */
+export interface OrderCheckColumns {
+  verdict: Uint8Array
+  openQty: BigInt64Array
+  initialMargin: BigInt64Array
+  openLoss: BigInt64Array
+  fee: BigInt64Array
+  available: BigInt64Array
+  id: BigInt64Array
+}
+
 /** A liquidation plan: orders (market, qty to close) or a takeover. */
 export interface PlanColumns {
   takeover: boolean
@@ -215,6 +255,16 @@ export interface PositionRiskColumns {
   liquidationPriceNearest: BigInt64Array
   bankruptcyPrice: BigInt64Array
   bankruptcyPriceNearest: BigInt64Array
+}
+
+/** A market's pre-trade settings in integer units (SPEC §16.1). */
+export interface PreTradeInit {
+  defaultLeverage: number
+  priceBandPpm: bigint
+  maxOpenInterest: bigint
+  maxAccountPosition: bigint
+  excludeProfit: boolean
+  takerFeeRate: bigint
 }
 
 /** The ADL queue of one side of a market, in rank order, with indicator lights. */

@@ -17,6 +17,7 @@ import { loadNative } from '../src/native.js'
 import { lcg, load, makeRaggedBook, type Book } from '../src/synthetic.js'
 import { floatSweep, floatSweepScatter, makeFloatBook } from './float-peer.js'
 import { makePeer, peerSweep } from './peer.js'
+import { benchPreTrade } from './pretrade.js'
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..')
 const args = process.argv.slice(2)
@@ -585,6 +586,8 @@ function walk(
   report.fills = fills
   report.boundaryNs = boundary.meanMs * 1e6
 }
+
+report.pretrade = benchPreTrade(nat, ts, book3)
 
 // ADL: selection against the keyed sort, natural and adversarial order (native tool).
 {

@@ -1,6 +1,7 @@
 // The `deleverage` command line. Exit codes: 0 ok, 2 usage error, 3 invalid input (scenario, path
 // or engine rejection, with the field named), 1 anything unexpected (docs/CLI.md).
 
+import { runOrder, writePreTradeTable } from './cli-order.js'
 import {
   type DeleverageTarget,
   type Engine,
@@ -61,6 +62,7 @@ function overview(): string {
 
 Usage:
 ${usage}
+  deleverage order <scenario.json> --account A --symbol S --side buy|sell --qty Q [--price P] [--reduce-only]
   deleverage shard --brokers H:P --partition N --partitions P --snapshot-dir DIR  (Kafka; docs/SCALE-OUT.md)
   deleverage <command> --help     (options and examples of one command)
   deleverage --version
@@ -957,6 +959,8 @@ export function main(argv: string[]): number | Promise<number> {
   }
   // The Kafka shard runner (docs/SCALE-OUT.md) parses its own options and loads kafkajs lazily.
   if (name === 'shard') return import('./shard/cli.js').then((m) => m.shardMain(rest))
+  // Pre-trade: the verdict and the what-if of one order (src/cli-order.ts, its own parseArgs).
+  if (name === 'order') return runOrder(rest)
   const command = COMMANDS.find((c) => c.name === name)
   if (!command)
     return fail(
@@ -999,6 +1003,7 @@ async function runBook(a: Args): Promise<number> {
     else if (a.command === 'liquidate')
       await writeLiquidate(out, engine.runWaterfall({ fill: a.fill ?? fill ?? 'mark' }), engine, o)
     else await writeCheck(out, engine, o)
+    if (a.command === 'check' && o.format === 'table') await writePreTradeTable(out, engine)
     await out.flush()
     return 0
   } catch (e) {

@@ -252,4 +252,63 @@ export interface CoreEngine {
     qty: BigInt64Array,
     price: BigInt64Array,
   ): void
+  // Pre-trade risk (SPEC §17, src/pretrade-core.ts).
+  configurePreTrade(market: number, config: PreTradeInit): void
+  leverage(account: number, market: number): number
+  /** The verdict code (0 accepted; the state changes only then). */
+  setLeverage(account: number, market: number, leverage: number): number
+  checkOrders(
+    account: Uint32Array,
+    market: Uint32Array,
+    qty: BigInt64Array,
+    price: BigInt64Array,
+    reduceOnly: Uint8Array,
+    sequential: boolean,
+  ): OrderCheckColumns
+  placeOrders(
+    account: Uint32Array,
+    market: Uint32Array,
+    qty: BigInt64Array,
+    price: BigInt64Array,
+    reduceOnly: Uint8Array,
+  ): OrderCheckColumns
+  cancelOrders(ids: BigInt64Array): void
+  fillOrders(ids: BigInt64Array, qty: BigInt64Array, price: BigInt64Array): void
+  maxOrderQty(
+    account: number,
+    market: number,
+    buy: boolean,
+    price: bigint,
+    reduceOnly: boolean,
+  ): bigint
+  accountMargin(account: number): BigInt64Array
+  openOrders(account: number): BigInt64Array
+  /** The account after the orders fill, flattened (crates/node/src/pretrade.rs what_if). */
+  whatIf(
+    account: number,
+    market: Uint32Array,
+    qty: BigInt64Array,
+    price: BigInt64Array,
+  ): BigInt64Array
+}
+
+/** A market's pre-trade settings in integer units (SPEC §17.1). */
+export interface PreTradeInit {
+  defaultLeverage: number
+  priceBandPpm: bigint
+  maxOpenInterest: bigint
+  maxAccountPosition: bigint
+  excludeProfit: boolean
+  takerFeeRate: bigint
+}
+
+/** Verdicts of checkOrders/placeOrders (SPEC §17.5); `id` is empty for checkOrders. */
+export interface OrderCheckColumns {
+  verdict: Uint8Array
+  openQty: BigInt64Array
+  initialMargin: BigInt64Array
+  openLoss: BigInt64Array
+  fee: BigInt64Array
+  available: BigInt64Array
+  id: BigInt64Array
 }

@@ -14,6 +14,7 @@ import {
   type WaterfallInit,
 } from './core.js'
 import { formatRatio, formatUnits, parseUnits, describe, type Amount } from './decimal.js'
+import * as pt from './pretrade-api.js'
 import { DeleverageError, type ErrorCode } from './fallback/errors.js'
 import { ADL_RANKINGS } from './generated/tables.js'
 import { JsEngine, checkCoreArgs, shown, u32Arg, u8sArg } from './fallback/engine.js'
@@ -1369,6 +1370,66 @@ export class Engine {
       i64(parseUnits(price, m.priceDecimals, 'price', { positive: 'INVALID_PRICE' }), 'price'),
     )
     return this.events(from)
+  }
+
+  // ---- pre-trade risk (SPEC §17; src/pretrade-api.ts) ----------------------------------------
+
+  private preTradeCtx(): pt.PreTradeCtx {
+    return {
+      core: this.core,
+      quoteDecimals: this.quoteDecimals,
+      market: (s) => this.market(s),
+      marketAt: (i) => this.marketList[i] as MarketMeta,
+      accountIndex: (id) => this.accountIndex(id),
+    }
+  }
+  /** A market's pre-trade settings: default leverage, price band, OI caps, profit rule, fees. */
+  configurePreTrade(symbol: string, options: pt.PreTradeOptions): void {
+    pt.configurePreTrade(this.preTradeCtx(), symbol, options)
+  }
+  /** The leverage in force for an account in a market. */
+  leverage(account: string, symbol: string): number {
+    return this.core.leverage(this.accountIndex(account), this.market(symbol).index)
+  }
+  /** Choose a leverage; refused (state unchanged) with RISK_LIMIT or INSUFFICIENT_MARGIN. */
+  setLeverage(account: string, symbol: string, leverage: number): pt.OrderVerdictCode {
+    return pt.setLeverage(this.preTradeCtx(), account, symbol, leverage)
+  }
+  /** Check orders without placing them; `sequential`: each accepted one reserves for the next. */
+  checkOrders(orders: pt.OrderInput[], options: { sequential?: boolean } = {}) {
+    return pt.checkOrders(this.preTradeCtx(), orders, options.sequential === true)
+  }
+  /** Check sequentially and keep the accepted orders open (id null when rejected). */
+  placeOrders(orders: pt.OrderInput[]) {
+    return pt.placeOrders(this.preTradeCtx(), orders)
+  }
+  cancelOrders(ids: Array<string | bigint>): void {
+    pt.cancelOrders(this.preTradeCtx(), ids)
+  }
+  /** Fills of open orders: the positions change as applyFills; each order keeps what is left. */
+  fillOrders(fills: Array<{ account: string; id: string | bigint; qty: Amount; price: Amount }>) {
+    pt.fillOrders(this.preTradeCtx(), fills)
+  }
+  openOrders(account: string): pt.OpenOrder[] {
+    return pt.openOrders(this.preTradeCtx(), account)
+  }
+  /** The largest quantity checkOrders accepts (one lot more is refused). */
+  maxOrderQty(
+    account: string,
+    symbol: string,
+    side: pt.OrderSide,
+    options: { price?: Amount; reduceOnly?: boolean } = {},
+  ): string {
+    const c = this.preTradeCtx()
+    return pt.maxOrderQty(c, account, symbol, side, options.price, options.reduceOnly === true)
+  }
+  /** Equity, initial and maintenance margin, order margin and available balance. */
+  accountMargin(account: string): pt.AccountMarginReport {
+    return pt.accountMargin(this.preTradeCtx(), account)
+  }
+  /** The account after the orders fill, with the prices of every position they change. */
+  whatIf(account: string, orders: Array<Omit<pt.OrderInput, 'account'>>): pt.WhatIfReport {
+    return pt.whatIf(this.preTradeCtx(), account, orders as pt.OrderInput[])
   }
 }
 

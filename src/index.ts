@@ -68,3 +68,13 @@ export {
 export const implementation = defaultImplementation().implementation
 /** Why the native engine did not load (with its cause chain), or null. */
 export const nativeLoadError = defaultImplementation().loadError
+export type {
+  OrderInput,
+  OrderVerdictReport,
+  OrderVerdictCode,
+  PreTradeOptions,
+  OpenOrder,
+  AccountMarginReport,
+  WhatIfReport,
+  OrderSide,
+} from './pretrade-api.js'

@@ -13,6 +13,8 @@ import type {
   Ledger,
   MarginColumns,
   MarketInit,
+  OrderCheckColumns,
+  PreTradeInit,
   PlanColumns,
   PositionRiskColumns,
   QueueColumns,
@@ -46,6 +48,11 @@ export const JOURNAL_OPS = [
   'applyFills',
   'trimEvents',
   'settleAdlFill',
+  'configurePreTrade',
+  'setLeverage',
+  'placeOrders',
+  'cancelOrders',
+  'fillOrders',
 ] as const
 export type JournalOp = (typeof JOURNAL_OPS)[number]
 
@@ -562,6 +569,58 @@ export class JournaledCore implements CoreEngine {
   /** Reads the state; building the watch's index on first use changes no state the hash sees. */
   liquidatable(): MarginColumns {
     return this.inner.liquidatable()
+  }
+  configurePreTrade(market: number, config: PreTradeInit): void {
+    this.rec('configurePreTrade', [market, config], () =>
+      this.inner.configurePreTrade(market, config),
+    )
+  }
+  setLeverage(account: number, market: number, leverage: number): number {
+    return this.rec('setLeverage', [account, market, leverage], () =>
+      this.inner.setLeverage(account, market, leverage),
+    )
+  }
+  placeOrders(
+    account: Uint32Array,
+    market: Uint32Array,
+    qty: BigInt64Array,
+    price: BigInt64Array,
+    reduceOnly: Uint8Array,
+  ): OrderCheckColumns {
+    return this.rec('placeOrders', [account, market, qty, price, reduceOnly], () =>
+      this.inner.placeOrders(account, market, qty, price, reduceOnly),
+    )
+  }
+  cancelOrders(ids: BigInt64Array): void {
+    this.rec('cancelOrders', [ids], () => this.inner.cancelOrders(ids))
+  }
+  fillOrders(ids: BigInt64Array, qty: BigInt64Array, price: BigInt64Array): void {
+    this.rec('fillOrders', [ids, qty, price], () => this.inner.fillOrders(ids, qty, price))
+  }
+  leverage(account: number, market: number): number {
+    return this.inner.leverage(account, market)
+  }
+  checkOrders(
+    account: Uint32Array,
+    market: Uint32Array,
+    qty: BigInt64Array,
+    price: BigInt64Array,
+    reduceOnly: Uint8Array,
+    sequential: boolean,
+  ): OrderCheckColumns {
+    return this.inner.checkOrders(account, market, qty, price, reduceOnly, sequential)
+  }
+  maxOrderQty(account: number, market: number, buy: boolean, price: bigint, ro: boolean): bigint {
+    return this.inner.maxOrderQty(account, market, buy, price, ro)
+  }
+  accountMargin(account: number): BigInt64Array {
+    return this.inner.accountMargin(account)
+  }
+  openOrders(account: number): BigInt64Array {
+    return this.inner.openOrders(account)
+  }
+  whatIf(account: number, market: Uint32Array, qty: BigInt64Array, price: BigInt64Array) {
+    return this.inner.whatIf(account, market, qty, price)
   }
   sweep(warningPpm: bigint | null): MarginColumns {
     return this.inner.sweep(warningPpm)

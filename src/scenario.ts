@@ -16,6 +16,7 @@ import {
 import { DeleverageError } from './fallback/errors.js'
 import { ADL_RANKINGS } from './generated/tables.js'
 import { knownMarkets } from './text.js'
+import { applyPreTrade, parsePreTrade, type PreTradeScenario } from './scenario-pretrade.js'
 
 export interface Scenario {
   quoteDecimals?: number
@@ -28,6 +29,8 @@ export interface Scenario {
   waterfall?: WaterfallOptions
   /** How `liquidate` fills the engine's orders (default: at mark). */
   fill?: FillModel
+  /** Pre-trade settings, leverage and open orders (src/scenario-pretrade.ts). */
+  preTrade?: PreTradeScenario
 }
 
 type Json = unknown
@@ -121,6 +124,7 @@ export function parseScenario(doc: Json): Scenario {
     'insuranceFund',
     'waterfall',
     'fill',
+    'preTrade',
   ])
   const markets = arr(root.markets, '$.markets').map((mv, i): MarketConfig => {
     const p = `markets[${i}]`
@@ -204,6 +208,7 @@ export function parseScenario(doc: Json): Scenario {
   if (fund !== undefined) s.insuranceFund = fund
   if (root.waterfall !== undefined) s.waterfall = parseWaterfall(root.waterfall, 'waterfall')
   if (root.fill !== undefined) s.fill = parseFill(root.fill, 'fill')
+  if (root.preTrade !== undefined) s.preTrade = parsePreTrade(root.preTrade)
   const q = opt(root, 'quoteDecimals', decimals, '$')
   if (q !== undefined) s.quoteDecimals = q
   const w = opt(root, 'warningRatio', amount, '$')
@@ -292,6 +297,7 @@ export function engineFromScenario(
     throw relabel(e, 'waterfall')
   }
   addScenarioAccounts(engine, s.accounts)
+  if (s.preTrade) applyPreTrade(engine, s.preTrade)
   return engine
 }
 

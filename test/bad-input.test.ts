@@ -513,6 +513,31 @@ const cases: Case[] = [
       ['core.sweep', (e) => e.core.sweep(5 as never)],
     ] as Array<[string, (e: Engine) => unknown]>
   ).map(([name, act]): Case => [`null or non-object argument to ${name}`, 'INVALID_ARGUMENT', act]),
+  // Pre-trade (SPEC §17).
+  [
+    'order of zero qty',
+    'INVALID_QUANTITY',
+    (e) => e.placeOrders([{ account: 'a', symbol: 'ETH-PERP', side: 'buy', qty: '0' }]),
+  ],
+  [
+    'order price off the price decimals',
+    'TOO_MANY_DECIMALS',
+    (e) =>
+      e.checkOrders([{ account: 'a', symbol: 'ETH-PERP', side: 'buy', qty: '1', price: '1.001' }]),
+  ],
+  [
+    'order of an unknown account',
+    'UNKNOWN_ACCOUNT',
+    (e) => e.placeOrders([{ account: 'zz', symbol: 'ETH-PERP', side: 'sell', qty: '1' }]),
+  ],
+  ['leverage above the maximum', 'INVALID_LEVERAGE', (e) => e.setLeverage('a', 'ETH-PERP', 201)],
+  ['leverage zero', 'INVALID_LEVERAGE', (e) => e.setLeverage('a', 'ETH-PERP', 0)],
+  ['cancel of an unknown order', 'UNKNOWN_ORDER', (e) => e.cancelOrders(['1'])],
+  [
+    'price band of 100 %',
+    'INVALID_ARGUMENT',
+    (e) => e.configurePreTrade('ETH-PERP', { priceBand: '1' }),
+  ],
 ]
 
 describe.each(IMPLEMENTATIONS)('bad input on the %s engine', (implementation) => {

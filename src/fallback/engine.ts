@@ -16,6 +16,8 @@ import {
   type Ledger,
   type MarginColumns,
   type MarketInit,
+  type OrderCheckColumns,
+  type PreTradeInit,
   type PlanColumns,
   type PositionRiskColumns,
   type QueueColumns,
@@ -35,7 +37,16 @@ import {
   type FillModel,
   type WaterfallConfig,
 } from './waterfall.js'
-import { DeleverageError, ErrorCode, overflow, rustDebugCut, withContext } from './errors.js'
+import {
+  DeleverageError,
+  ErrorCode,
+  overflow,
+  rustDebugCut,
+  rustDebugStr,
+  withContext,
+} from './errors.js'
+import { PreTrade, type AccountMargin, type OrderVerdict, type Pos } from './pretrade.js'
+import { encodePretrade, restorePretrade } from './pretrade-snapshot.js'
 import { decodeSnapshot, encodeState, sealSnapshot, stateHashOf } from './snapshot.js'
 import { PairSet, ceilDivF, entryInDomainF, fastPathsEnabled, mmF, upnlF } from './fast.js'
 import { bankruptcyPrice, domain, liquidationPrice, type SolvedPrice } from './liq.js'
@@ -741,6 +752,8 @@ export class JsEngine implements CoreEngine {
   private readonly watch = new Watch(this.watchStore())
   /** Events before the running waterfall transaction (its accounts are re-checked on commit). */
   private txnFirstEvent = 0
+  /** Leverage, pre-trade settings and open orders (pretrade.ts, SPEC §17). */
+  readonly pretrade = new PreTrade(this.preTradeHost())
 
   /** Engine::new */
   constructor(quoteDecimals: number) {
@@ -2221,7 +2234,10 @@ export class JsEngine implements CoreEngine {
       throw invalidArg(`fill model must be 0 (mark) or 1 (impact), got ${mdl}`)
     }
     const t = u64Of(now, 'now')
-    return this.wf.runWaterfall(fill, t)
+    const from = this.wf.events.len
+    const r = this.wf.runWaterfall(fill, t)
+    this.pretrade.cancelLiquidated(this.wf, from)
+    return r
   }
 
   planLiquidation(account: number, isolatedMarket: number): PlanColumns {
@@ -2247,13 +2263,17 @@ export class JsEngine implements CoreEngine {
     const m = u32Arg('market', market)
     const q = i64Of(bigintArg('qty', qty), 'qty')
     const p = i64Of(bigintArg('price', price), 'price')
+    const from = this.wf.events.len
     this.wf.settleLiquidationFill(a, iso(im), m, q, p)
+    this.pretrade.cancelLiquidated(this.wf, from)
   }
 
   takeOver(account: number, isolatedMarket: number): void {
     const a = u32Arg('account', account)
     const im = u32Arg('isolatedMarket', isolatedMarket)
+    const from = this.wf.events.len
     this.wf.takeOver(a, iso(im))
+    this.pretrade.cancelLiquidated(this.wf, from)
   }
 
   settleEngineFill(market: number, qty: bigint, price: bigint): void {
@@ -2414,6 +2434,7 @@ export class JsEngine implements CoreEngine {
       positions: this.positions,
       wf: this.wf,
       reported: this.watch.reportedScopes(),
+      pretrade: encodePretrade(this.pretrade),
     })
   }
 
@@ -2480,6 +2501,203 @@ export class JsEngine implements CoreEngine {
     w.histHead = 0
     for (const [k, a, m, c, q, p, amt] of st.events) w.events.push(k, a, m, c, q, p, amt)
     e.watch.restoreReport(st.reported)
+    if (st.pretrade !== null) restorePretrade(e.pretrade, st.pretrade)
     return e
   }
+
+  // Pre-trade risk (SPEC §17): the logic is in pretrade.ts.
+  private preTradeHost() {
+    return {
+      market: (m: number) => this.market(m),
+      markets: () => this.markets,
+      account: (a: number) => this.account(a),
+      accountIdOf: (a: number) => this.ids[a] as string,
+      balanceOf: (a: number) => this.balance[a] as bigint,
+      positionsOf: (a: number) => {
+        const refs = this.refs[a] ?? []
+        const out: Array<[number, Pos]> = []
+        for (let i = 0; i < refs.length; i += 2) {
+          const m = refs[i] as number
+          const s = refs[i + 1] as number
+          const c = this.positions[m] as MarketPositions
+          const pos: Pos = [
+            BigInt(c.qty[s] as number),
+            c.cost[s] as bigint,
+            c.isolated[s] === 1,
+            c.isolatedMargin[s] as bigint,
+          ]
+          out.push([m, pos])
+        }
+        return out
+      },
+      sideLots: (m: number, buy: boolean) => {
+        const c = this.positions[m] as MarketPositions
+        let n = 0
+        for (let s = 0; s < c.len; s++) {
+          const q = c.qty[s] as number
+          if (q !== 0 && q > 0 === buy) n += Math.abs(q)
+        }
+        return BigInt(n)
+      },
+      applyFills: (a: Uint32Array, m: Uint32Array, q: BigInt64Array, p: BigInt64Array) =>
+        this.applyFills(a, m, q, p),
+    }
+  }
+
+  configurePreTrade(market: number, config: PreTradeInit): void {
+    this.pretrade.configure(market, {
+      defaultLeverage: BigInt(config.defaultLeverage),
+      priceBandPpm: config.priceBandPpm,
+      maxOpenInterest: config.maxOpenInterest,
+      maxAccountPosition: config.maxAccountPosition,
+      excludeProfit: config.excludeProfit,
+      takerFeeRate: config.takerFeeRate,
+    })
+  }
+
+  leverage(account: number, market: number): number {
+    return Number(this.pretrade.getLeverage(account, market))
+  }
+
+  setLeverage(account: number, market: number, leverage: number): number {
+    return this.pretrade.setLeverage(account, market, BigInt(leverage))
+  }
+
+  private orderRequests(
+    a: Uint32Array,
+    m: Uint32Array,
+    q: BigInt64Array,
+    p: BigInt64Array,
+    ro: Uint8Array,
+  ) {
+    checkLengths('checkOrders', [a.length, m.length, q.length, p.length, ro.length])
+    return Array.from(a, (account, i) => ({
+      id: 0n,
+      account,
+      market: m[i] as number,
+      qty: q[i] as bigint,
+      price: p[i] as bigint,
+      reduceOnly: ro[i] !== 0,
+    }))
+  }
+
+  private static orderColumns(v: OrderVerdict[], ids: bigint[]): OrderCheckColumns {
+    const col = (f: (x: OrderVerdict) => bigint) => BigInt64Array.from(v, f)
+    return {
+      verdict: Uint8Array.from(v, (x) => x.verdict),
+      openQty: col((x) => x.openQty),
+      initialMargin: col((x) => x.initialMargin),
+      openLoss: col((x) => x.openLoss),
+      fee: col((x) => x.fee),
+      available: col((x) => x.available),
+      id: BigInt64Array.from(ids),
+    }
+  }
+
+  checkOrders(
+    account: Uint32Array,
+    market: Uint32Array,
+    qty: BigInt64Array,
+    price: BigInt64Array,
+    reduceOnly: Uint8Array,
+    sequential: boolean,
+  ): OrderCheckColumns {
+    const o = this.orderRequests(account, market, qty, price, reduceOnly)
+    return JsEngine.orderColumns(this.pretrade.check(o, sequential), [])
+  }
+
+  placeOrders(
+    account: Uint32Array,
+    market: Uint32Array,
+    qty: BigInt64Array,
+    price: BigInt64Array,
+    reduceOnly: Uint8Array,
+  ): OrderCheckColumns {
+    const o = this.orderRequests(account, market, qty, price, reduceOnly)
+    const r = this.pretrade.place(o)
+    return JsEngine.orderColumns(
+      r.map((x) => x[0]),
+      r.map((x) => x[1]),
+    )
+  }
+
+  cancelOrders(ids: BigInt64Array): void {
+    this.pretrade.cancel(Array.from(ids, (x) => BigInt.asUintN(64, x)))
+  }
+
+  fillOrders(ids: BigInt64Array, qty: BigInt64Array, price: BigInt64Array): void {
+    checkLengths('fillOrders', [ids.length, qty.length, price.length])
+    this.pretrade.fill(
+      Array.from(ids, (x) => BigInt.asUintN(64, x)),
+      qty,
+      price,
+    )
+  }
+
+  maxOrderQty(
+    account: number,
+    market: number,
+    buy: boolean,
+    price: bigint,
+    reduceOnly: boolean,
+  ): bigint {
+    return this.pretrade.maxOrderQty(account, market, buy, price, reduceOnly)
+  }
+
+  accountMargin(account: number): BigInt64Array {
+    return BigInt64Array.from(accountMarginRow(this.pretrade.accountMargin(account)))
+  }
+
+  openOrders(account: number): BigInt64Array {
+    const v: bigint[] = []
+    for (const o of this.pretrade.ordersOf(account)) {
+      v.push(o.id, BigInt(o.market), o.qty, o.price, o.reduceOnly ? 1n : 0n)
+    }
+    return BigInt64Array.from(v)
+  }
+
+  whatIf(account: number, market: Uint32Array, qty: BigInt64Array, price: BigInt64Array) {
+    checkLengths('whatIf', [market.length, qty.length, price.length])
+    const o = Array.from(market, (m, i) => ({
+      id: 0n,
+      account,
+      market: m,
+      qty: qty[i] as bigint,
+      price: price[i] as bigint,
+      reduceOnly: false,
+    }))
+    const w = this.pretrade.whatIf(account, o)
+    const v: bigint[] = [...accountMarginRow(w.before), ...accountMarginRow(w.after)]
+    v.push(w.marginRatioPpm ?? -1n, BigInt(w.positions.length))
+    for (const p of w.positions) {
+      v.push(BigInt(p.market), p.qty, p.cost, p.isolated ? 1n : 0n)
+      v.push(p.liquidation?.conservative ?? 0n, p.liquidation?.nearest ?? 0n)
+      v.push(p.bankruptcy?.conservative ?? 0n, p.bankruptcy?.nearest ?? 0n)
+    }
+    return BigInt64Array.from(v)
+  }
+}
+
+/** crates/node/src/pretrade.rs margin_row: the account margin as 7 i64 (liquidating 0/1). */
+function accountMarginRow(r: AccountMargin): bigint[] {
+  const xs = [
+    r.equity,
+    r.countedEquity,
+    r.initialMargin,
+    r.maintenanceMargin,
+    r.orderMargin,
+    r.available,
+  ]
+  const names = [
+    'equity',
+    'counted equity',
+    'initial margin',
+    'maintenance margin',
+    'order margin',
+    'available',
+  ]
+  xs.forEach((x, i) => {
+    if (x > I64_MAX || x < I64_MIN) throw overflow(names[i] as string)
+  })
+  return [...xs, r.liquidating ? 1n : 0n]
 }

@@ -4,6 +4,7 @@
 // messages. The encoder reads the engine through `StateView`; the decoder returns validated plain
 // data that JsEngine.restore adopts.
 
+import { decodePretrade, type PretradeSection } from './pretrade-snapshot.js'
 import { createHash } from 'node:crypto'
 import type { WaterfallInit } from '../core.js'
 import { rankingFromCode } from './adl.js'
@@ -40,6 +41,8 @@ export interface StateView {
   wf: Waterfall
   /** The liquidation watch's last report, (account, market) ascending (SPEC §14). */
   reported: ReadonlyArray<readonly [number, number]>
+  /** The pre-trade section (SPEC §17.8), empty when unused. */
+  pretrade?: Uint8Array
 }
 
 class Writer {
@@ -178,6 +181,7 @@ export function encodeState(v: StateView): Uint8Array {
   }
   // Added after version 1 without a bump: the seq of the first event kept, only once events
   // were trimmed, so an untrimmed state's bytes and hash are as before.
+  for (const x of v.pretrade ?? []) w.u8(x)
   if (ev.base > 0) w.u64(BigInt(ev.base))
   return w.bytes()
 }
@@ -221,7 +225,7 @@ class Reader {
   pos = HEADER
   private readonly dv: DataView
   constructor(
-    private readonly b: Uint8Array,
+    readonly b: Uint8Array,
     readonly end: number,
   ) {
     this.dv = new DataView(b.buffer, b.byteOffset, b.byteLength)
@@ -302,6 +306,8 @@ export interface RestoredState {
   reported: Array<[number, number]>
   /** Seq of the first event kept (0 unless events were trimmed). */
   firstSeq: number
+  /** The pre-trade section (SPEC §17.8), null when absent. */
+  pretrade: PretradeSection | null
 }
 
 /** decode_snapshot (SPEC §12.3): every check and message as in Rust, in the same order. */
@@ -630,6 +636,12 @@ function decodeBody(r: Reader): RestoredState {
       throw invalid(`offset ${at}: watch report ${i}: scopes must be strictly ascending`)
     reported.push([a, m])
   }
+  let pretrade: PretradeSection | null = null
+  if (r.end - r.pos !== 0 && r.end - r.pos !== 8) {
+    const [sec, n] = decodePretrade(r.b, r.pos, r.end, markets, na)
+    pretrade = sec
+    r.pos += n
+  }
   let firstSeq = 0
   if (r.pos !== r.end) {
     // The trimmed-log field: events start at this seq (present only when it is not 0).
@@ -664,6 +676,7 @@ function decodeBody(r: Reader): RestoredState {
     events,
     reported,
     firstSeq,
+    pretrade,
   }
 }
 

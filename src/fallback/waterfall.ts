@@ -62,6 +62,7 @@ export const {
   AdlShortfall,
   Residue,
   EngineNetting,
+  OrderCancelled,
 } = EventKindCode
 export const { Exhausted, Drawdown } = FundPolicyCode
 
@@ -286,7 +287,7 @@ export class Waterfall {
     return this.book.collateralTotal() + this.fund + this.residue + this.settlement
   }
 
-  private emit(
+  emit(
     kind: number,
     account: number,
     market: number,

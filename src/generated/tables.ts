@@ -20,6 +20,7 @@ export const EVENT_KINDS = [
   'adlShortfall',
   'residue',
   'engineNetting',
+  'orderCancelled',
 ] as const
 
 /** Event kind codes by Rust variant. */
@@ -39,6 +40,7 @@ export const EventKindCode = {
   AdlShortfall: 12,
   Residue: 13,
   EngineNetting: 14,
+  OrderCancelled: 15,
 } as const
 
 /** The core's error codes (Rust `ErrorCode`; docs/ERRORS.md). */
@@ -63,6 +65,8 @@ export const CoreErrorCode = {
   SnapshotVersion: 'SNAPSHOT_VERSION',
   SnapshotInvalid: 'SNAPSHOT_INVALID',
   SettlementMismatch: 'SETTLEMENT_MISMATCH',
+  UnknownOrder: 'UNKNOWN_ORDER',
+  InvalidLeverage: 'INVALID_LEVERAGE',
 } as const
 
 /** ADL rankings by code (Rust `AdlRanking`; SPEC §9). */

@@ -142,6 +142,8 @@ pub struct Engine {
     /// Inverse writes of the running waterfall transaction (None outside one): the book's
     /// balances and position rows are restored from it when the transaction fails (waterfall.rs).
     pub(crate) undo: Option<Vec<Undo>>,
+    /// Leverage choices, pre-trade settings and open orders (pretrade.rs, SPEC §17).
+    pub(crate) pretrade: crate::pretrade::PreTrade,
 }
 
 /// One inverse write of the undo log (`Engine::undo`), applied in reverse order.
@@ -183,6 +185,11 @@ pub fn check_id(id: &str) -> Result<()> {
         ));
     }
     Ok(())
+}
+
+/// `check_lengths` for the binding's own batches.
+pub fn check_lengths_pub(what: &str, lens: &[usize]) -> Result<()> {
+    check_lengths(what, lens)
 }
 
 pub(crate) fn check_lengths(what: &str, lens: &[usize]) -> Result<()> {
@@ -314,6 +321,7 @@ impl Engine {
             waterfall: Default::default(),
             watch: Default::default(),
             undo: None,
+            pretrade: Default::default(),
         })
     }
 

@@ -33,6 +33,10 @@ pub enum ErrorCode {
     /// A write that would make one account's margin combine markets of different settlement
     /// assets (SPEC §5.4); the message names the account and both markets.
     SettlementMismatch,
+    /// An order id that names no open order (cancelled, filled, or never placed).
+    UnknownOrder,
+    /// A leverage outside 1..=the market's maximum (SPEC §17.1).
+    InvalidLeverage,
 }
 
 impl ErrorCode {
@@ -58,6 +62,8 @@ impl ErrorCode {
             ErrorCode::SnapshotVersion => "SNAPSHOT_VERSION",
             ErrorCode::SnapshotInvalid => "SNAPSHOT_INVALID",
             ErrorCode::SettlementMismatch => "SETTLEMENT_MISMATCH",
+            ErrorCode::UnknownOrder => "UNKNOWN_ORDER",
+            ErrorCode::InvalidLeverage => "INVALID_LEVERAGE",
         }
     }
 }

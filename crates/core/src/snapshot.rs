@@ -169,6 +169,8 @@ impl Engine {
         }
         // Added after version 1 without a bump: the seq of the first event kept, only once events
         // were trimmed (trim_events), so an untrimmed state's bytes and hash are as before.
+        // The pre-trade section (SPEC §17.8), only when used.
+        self.encode_pretrade(&mut w.0);
         let first = self.first_seq();
         if first > 0 {
             w.u64(first);
@@ -627,6 +629,9 @@ fn decode_body(mut r: Reader) -> Result<Engine> {
         reported.push((a, m));
     }
     e.watch.restore_report(reported);
+    if !matches!(r.end - r.pos, 0 | 8) {
+        r.pos += crate::pretrade_snapshot::decode_pretrade(&mut e, &r.b[r.pos..r.end], r.pos)?;
+    }
     if r.pos != r.end {
         // The trimmed-log field: events start at this seq (present only when it is not 0).
         let at = r.pos;

@@ -32,6 +32,7 @@ macro_rules! every {
 every!(EventKind:
     LiquidationFill, LiquidationFee, Takeover, FundPayment, EngineFill, AdlFill, SocialisedLoss,
     BadDebt, AdlModeOn, AdlModeOff, Funding, FundDeposit, AdlShortfall, Residue, EngineNetting,
+    OrderCancelled,
 );
 
 // In catalogue order (docs/ERRORS.md).
@@ -39,7 +40,7 @@ every!(ErrorCode:
     Overflow, InvalidPrice, InvalidQuantity, InvalidAmount, InvalidDecimals, InvalidTiers,
     InvalidArgument, InvalidId, UnknownMarket, UnknownAccount, DuplicateMarket, DuplicateAccount,
     DuplicatePosition, LengthMismatch, Internal, SnapshotTruncated, SnapshotChecksum,
-    SnapshotVersion, SnapshotInvalid, SettlementMismatch,
+    SnapshotVersion, SnapshotInvalid, SettlementMismatch, UnknownOrder, InvalidLeverage,
 );
 
 // In code order: ALL[c] is AdlRanking::from_code(c).
@@ -64,6 +65,7 @@ impl EventKind {
             EventKind::AdlShortfall => "adlShortfall",
             EventKind::Residue => "residue",
             EventKind::EngineNetting => "engineNetting",
+            EventKind::OrderCancelled => "orderCancelled",
         }
     }
 

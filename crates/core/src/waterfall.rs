@@ -80,6 +80,9 @@ pub enum EventKind {
     /// The liquidation engine took over a position opposite to one it held: qty of its own closed
     /// at price inside the engine (no book trade), amount = its PnL, to the fund.
     EngineNetting = 14,
+    /// The account was liquidated: its open order `amount` (the id) of qty at price was cancelled
+    /// (SPEC §17.9).
+    OrderCancelled = 15,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -249,7 +252,7 @@ impl Engine {
     }
 
     #[allow(clippy::too_many_arguments)]
-    fn emit(
+    pub(crate) fn emit(
         &mut self,
         kind: EventKind,
         account: u32,
@@ -916,7 +919,8 @@ impl Engine {
     /// All or nothing. Returns the first new event's seq.
     pub fn run_waterfall(&mut self, model: FillModel, now: u64) -> Result<u64> {
         let first = self.waterfall.next_seq;
-        self.transaction(|e| {
+        let from = self.waterfall.events.len();
+        let r = self.transaction(|e| {
             e.waterfall.now = e.waterfall.now.max(now);
             let rows = e.sweep(None)?.liquidatable;
             for r in rows {
@@ -943,7 +947,9 @@ impl Engine {
                 })?;
             }
             Ok(first)
-        })
+        })?;
+        self.cancel_liquidated_orders(from);
+        Ok(r)
     }
 
     /// Host path: plan the liquidation of one account (cross) or isolated position.
@@ -970,14 +976,20 @@ impl Engine {
             return Err(Error::new(ErrorCode::InvalidArgument, format!("the position of account {} in market {} is isolated: name its market as the scope", self.accounts[a as usize].id, self.markets[m as usize].symbol)));
         }
         self.check_close(a, m, delta, price)?;
-        self.transaction(|e| e.liquidation_fill(a, iso, m, delta, price))
+        let from = self.waterfall.events.len();
+        self.transaction(|e| e.liquidation_fill(a, iso, m, delta, price))?;
+        self.cancel_liquidated_orders(from);
+        Ok(())
     }
 
     /// Host path: move the account's (or isolated position's) positions to the liquidation engine
     /// at their bankruptcy prices.
     pub fn take_over(&mut self, a: u32, iso: Option<u32>) -> Result<()> {
         self.check_scope(a, iso)?;
-        self.transaction(|e| e.takeover(a, iso))
+        let from = self.waterfall.events.len();
+        self.transaction(|e| e.takeover(a, iso))?;
+        self.cancel_liquidated_orders(from);
+        Ok(())
     }
 
     /// Host path: the liquidation engine's own order in `m` filled in the book.

@@ -281,7 +281,7 @@ fn forged_bodies_are_validated_like_api_input() {
     );
     let ev_at = hist_at + 4;
     assert!(forge(ev_at, &1_000u64.to_le_bytes()).contains("do not fit"));
-    assert!(forge(ev_at + 8, &[15]).contains("no event kind 15"));
+    assert!(forge(ev_at + 8, &[16]).contains("no event kind 16"));
     assert!(forge(ev_at + 9, &5u32.to_le_bytes()).contains("index 5 is out of range"));
     // Never a panic, whatever the body says: random re-sealed garbage after a valid header. A
     // rejection is a SNAPSHOT_INVALID (the header and checksum are right); what is accepted is a

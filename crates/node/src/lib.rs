@@ -856,6 +856,7 @@ impl NativeEngine {
 }
 
 // After NativeEngine: napi-rs expands an impl block only once it has seen the struct.
+mod pretrade;
 mod snapshot;
 
 // Executing one merged ADL fill inside a shard (SPEC §16).

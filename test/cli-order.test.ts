@@ -1,0 +1,74 @@
+// `deleverage order` and the pre-trade table of `deleverage check`, on both engines.
+import { spawnSync } from 'node:child_process'
+import { join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { describe, expect, it } from 'vitest'
+import { loadScenarioFile } from '../src/scenario.js'
+import { IMPLEMENTATIONS } from './helpers.js'
+
+const root = fileURLToPath(new URL('..', import.meta.url))
+const file = join(root, 'test/fixtures/scenarios/pretrade.json')
+
+function cli(args: string[]) {
+  const r = spawnSync(process.execPath, [join(root, 'bin/deleverage.js'), ...args], {
+    encoding: 'utf8',
+  })
+  return { code: r.status, out: r.stdout, err: r.stderr }
+}
+
+describe('scenario preTrade section', () => {
+  it.each(IMPLEMENTATIONS)('loads settings, leverage and orders (%s)', (implementation) => {
+    const { engine } = loadScenarioFile(file, { implementation })
+    expect(engine.leverage('alice', 'BTCUSDT')).toBe(10)
+    expect(engine.openOrders('alice')).toHaveLength(1)
+    // 0.2 BTC at 49,500, 10x: 990 initial margin, fees 0.0006 × 9,900 × (2 − 0.1) = 11.286.
+    expect(engine.accountMargin('alice').orderMargin).toBe('1001.28600000')
+  })
+})
+
+/** `deleverage order` on the fixture for one account and symbol BTCUSDT, then `rest`. */
+const order = (account: string, side: string, qty: string, ...rest: string[]) =>
+  cli([
+    'order',
+    file,
+    '--account',
+    account,
+    '--symbol',
+    'BTCUSDT',
+    '--side',
+    side,
+    '--qty',
+    qty,
+    ...rest,
+  ])
+
+describe('deleverage order', () => {
+  it('prints the verdict, the cost, the largest quantity and the what-if', () => {
+    const r = order('alice', 'buy', '0.1', '--price', '50000')
+    expect(r.err).toBe('')
+    expect(r.code).toBe(0)
+    expect(r.out).toContain('buy 0.1 BTCUSDT for alice: ACCEPTED')
+    expect(r.out).toContain('if it fills:')
+    const j = JSON.parse(order('alice', 'buy', '0.1', '--price', '50000', '--json').out)
+    expect(j.verdict).toBe('ACCEPTED')
+    expect(j.whatIf.positions[0].qty).toBe('0.600')
+    const both = IMPLEMENTATIONS.map(
+      (impl) => order('bob', 'sell', '1', '--json', '--implementation', impl).out,
+    )
+    expect(JSON.parse(both[0]!).verdict).toBe('INSUFFICIENT_MARGIN')
+    expect(both[0]).toBe(both[1])
+  })
+  it('refuses bad usage with exit code 2 and bad input with 3', () => {
+    expect(cli(['order', file, '--account', 'alice']).code).toBe(2)
+    expect(order('alice', 'up', '1').code).toBe(2)
+    const r = order('zed', 'buy', '1')
+    expect(r.code).toBe(3)
+    expect(r.err).toContain('UNKNOWN_ACCOUNT')
+  })
+  it('check shows available balance and order margin', () => {
+    const r = cli(['check', file])
+    expect(r.code).toBe(0)
+    expect(r.out).toContain('pre-trade:')
+    expect(r.out).toMatch(/alice\s+1\s+1001\.28600000/)
+  })
+})
