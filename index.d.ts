@@ -109,7 +109,7 @@ export declare class NativeEngine {
   maxOrderQty(account: number, market: number, buy: boolean, price: bigint, reduceOnly: boolean): bigint
   /**
    * [equity, countedEquity, initialMargin, maintenanceMargin, orderMargin, available,
-   * liquidating (0/1)] in atoms (SPEC §16.4).
+   * liquidating (0/1)] in atoms (SPEC §17.4).
    */
   accountMargin(account: number): BigInt64Array
   /**
@@ -118,7 +118,7 @@ export declare class NativeEngine {
    */
   openOrders(account: number): BigInt64Array
   /**
-   * The account after the orders (all of `account`) fill (SPEC §16.7), flattened: margin
+   * The account after the orders (all of `account`) fill (SPEC §17.7), flattened: margin
    * before (7 as accountMargin), after (7), margin ratio ppm after (−1 unbounded), position
    * count n, then n rows [market, qty, cost, isolated, liquidation, liquidation nearest,
    * bankruptcy, bankruptcy nearest] (prices 0 when none).
@@ -221,7 +221,7 @@ export interface MarketInit {
 }
 
 /**
- * The verdict of each order (SPEC §16.5): code 0 accepted, else the reason; the lots that open;
+ * The verdict of each order (SPEC §17.5): code 0 accepted, else the reason; the lots that open;
  * the parts of its cost in atoms; the available balance before it. `id`: placeOrders only.
  */
 export interface OrderCheckColumns {
@@ -257,7 +257,7 @@ export interface PositionRiskColumns {
   bankruptcyPriceNearest: BigInt64Array
 }
 
-/** A market's pre-trade settings in integer units (SPEC §16.1). */
+/** A market's pre-trade settings in integer units (SPEC §17.1). */
 export interface PreTradeInit {
   defaultLeverage: number
   priceBandPpm: bigint
