@@ -110,6 +110,8 @@ export declare class NativeEngine {
    * that the guards turn a panic into a JS error and the process and the engine live on.
    */
   __testPanic(at: string): Promise<MarginColumns> | void
+  /** Long and short quantity, notional and count whose liquidation price lies in each bucket. */
+  liquidationMap(market: number, from: bigint, to: bigint, buckets: number): LiquidationMapColumns
 }
 
 /** Version of the native binding crate. */
@@ -151,6 +153,20 @@ export interface Ledger {
   adlMode: boolean
   /** The seq the next event will get. */
   nextSeq: bigint
+}
+
+/**
+ * `edges`: buckets + 1 ticks; the other columns buckets + 2 rows: [0] below `from`,
+ * [1..=buckets] the buckets, [buckets + 1] at or above `to`.
+ */
+export interface LiquidationMapColumns {
+  edges: BigInt64Array
+  longQty: BigInt64Array
+  longNotional: BigInt64Array
+  longCount: Uint32Array
+  shortQty: BigInt64Array
+  shortNotional: BigInt64Array
+  shortCount: Uint32Array
 }
 
 /** Margin rows: cross accounts (market = 0xffffffff) and isolated positions. */

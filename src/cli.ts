@@ -16,6 +16,7 @@ import { createWriteStream, writeFileSync } from 'node:fs'
 import { basename } from 'node:path'
 import { formatUnits, parseUnits } from './decimal.js'
 import { demo } from './demo.js'
+import { mapCommand } from './cli-map.js'
 import { parseShock, readPathCsv, shockPath } from './pricepath.js'
 import { renderReport, reportData } from './report.js'
 import {
@@ -773,6 +774,7 @@ function progressBar(label: string): ((done: number, total: number) => void) | u
 }
 
 export function main(argv: string[]): number | Promise<number> {
+  if (argv[0] === 'map') return mapCommand(argv.slice(1))
   let args: Args | { help: string }
   try {
     args = parseArgs(argv)

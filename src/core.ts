@@ -266,4 +266,21 @@ export interface CoreEngine {
     qty: BigInt64Array,
     price: BigInt64Array,
   ): void
+
+  // ---- the liquidation map (SPEC §16) -----------------------------------------------------
+  /** Long and short quantity, notional and count whose liquidation price lies in each of
+   * `buckets` buckets of [from, to) ticks of market m. */
+  liquidationMap(market: number, from: bigint, to: bigint, buckets: number): LiquidationMapColumns
+}
+
+/** The liquidation map's columns (SPEC §16): `edges` has buckets + 1 ticks; every other column
+ * buckets + 2 rows — [0] below `from`, [1..=buckets] the buckets, [buckets + 1] at or above `to`. */
+export interface LiquidationMapColumns {
+  edges: BigInt64Array
+  longQty: BigInt64Array
+  longNotional: BigInt64Array
+  longCount: Uint32Array
+  shortQty: BigInt64Array
+  shortNotional: BigInt64Array
+  shortCount: Uint32Array
 }

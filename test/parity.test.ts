@@ -77,7 +77,10 @@ function state(e: CoreEngine): unknown {
         (x) => x === 1,
       ).length
   }
-  return [attempt(() => e.accountRows(null)), sweep, risks]
+  // The liquidation map (SPEC §16) of every market over the whole price range (and an unknown
+  // index): every liquidation price in a bucket, so each is compared.
+  const maps = [0, 1, 2, 3].map((m) => attempt(() => e.liquidationMap(m, 1n, 10n ** 15n, 997)))
+  return [attempt(() => e.accountRows(null)), sweep, risks, maps]
 }
 
 function run(seed: bigint): { steps: number; errors: number } {

@@ -14,6 +14,7 @@ import {
   type DeleveragePlanColumns,
   type EventColumns,
   type Ledger,
+  type LiquidationMapColumns,
   type MarginColumns,
   type MarketInit,
   type PlanColumns,
@@ -45,6 +46,7 @@ import {
 import { decodeSnapshot, encodeState, sealSnapshot, stateHashOf } from './snapshot.js'
 import { PairSet, ceilDivF, entryInDomainF, fastPathsEnabled, mmF, upnlF } from './fast.js'
 import { bankruptcyPrice, domain, liquidationPrice, type SolvedPrice } from './liq.js'
+import { liquidationMapOf } from './liq-map.js'
 import { Linear, Market, SAFE, checkPrice, checkQty, isValidId, type MarketSpec } from './market.js'
 import { checkPositionRows, firstOther, mismatch, oneAsset } from './settlement.js'
 import {
@@ -328,6 +330,12 @@ export const CORE_ARGS: Partial<Record<keyof CoreEngine, Array<[string, ArgCheck
   accountRows: [['accounts', optU32s]],
   balances: [['accounts', U32S]],
   positionRisks: [['accounts', optU32s]],
+  liquidationMap: [
+    ['market', U32],
+    ['from', BIG],
+    ['to', BIG],
+    ['buckets', U32],
+  ],
   accountIndex: [['id', STR]],
   accountId: [['index', U32]],
   marketIndex: [['symbol', STR]],
@@ -1807,6 +1815,23 @@ export class JsEngine implements CoreEngine {
         throw withContext(e, `account ${id}, market ${mk.symbol}`)
       }
     }
+  }
+
+  /** The liquidation map (liq-map.ts, SPEC §16). */
+  liquidationMap(market: number, from: bigint, to: bigint, buckets: number): LiquidationMapColumns {
+    return liquidationMapOf(
+      {
+        markets: this.markets,
+        positions: this.positions,
+        refs: (a) => this.refs[a] ?? [],
+        balance: (a) => this.balance[a] as bigint,
+        id: (a) => this.ids[a] as string,
+      },
+      market,
+      from,
+      to,
+      buckets,
+    )
   }
 
   // ---------------------------------------------------------------------------------------------

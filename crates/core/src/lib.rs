@@ -9,6 +9,7 @@ pub mod engine;
 pub mod error;
 pub mod fills;
 pub mod liq;
+pub mod liq_map;
 pub mod market;
 pub mod memory;
 pub mod num;

@@ -856,4 +856,5 @@ impl NativeEngine {
 }
 
 // After NativeEngine: napi-rs expands an impl block only once it has seen the struct.
+mod liq_map;
 mod snapshot;
