@@ -18,7 +18,7 @@ import { formatUnits, parseUnits } from './decimal.js'
 import { demo } from './demo.js'
 import { mapCommand } from './cli-map.js'
 import { parseShock, readPathCsv, shockPath } from './pricepath.js'
-import { renderReport, reportData } from './report.js'
+import { renderReport, reportData, startLiquidationMap } from './report.js'
 import {
   engineFromScenario,
   loadScenarioFile,
@@ -1030,6 +1030,9 @@ async function runSimulate(a: Args, out: Output): Promise<void> {
     a.fund !== undefined ? '--fund' : 'insuranceFund',
     { nonNegative: 'INVALID_AMOUNT' },
   )
+  const liqMap =
+    a.report &&
+    startLiquidationMap(probe, metas[0]!.symbol, metas[0]!.mark, metas[0]!.priceDecimals)
   const policies: Policy[] =
     a.policy === 'all' ? [...POLICIES] : [a.policy ?? scenario.waterfall?.ranking ?? 'bitmex']
   const { ranking: _r, ...waterfall } = scenario.waterfall ?? {}
@@ -1051,7 +1054,7 @@ async function runSimulate(a: Args, out: Output): Promise<void> {
           insuranceFund: fund,
           fill,
           feedback: { ...(a.rounds ? { maxRounds: a.rounds } : {}) },
-          keepEvents: wantEvents && k === 0,
+          keepEvents: (wantEvents || a.report !== undefined) && k === 0,
           ...(bar
             ? { onProgress: (d: number) => bar(k * path.length + d, policies.length * path.length) }
             : {}),
@@ -1072,6 +1075,8 @@ async function runSimulate(a: Args, out: Output): Promise<void> {
         ],
         results,
         quote: 'quote',
+        scenarioFile: a.file,
+        ...(liqMap ? { liquidationMap: liqMap } : {}),
       },
       metas.map((m) => formatUnits(m.mark, m.priceDecimals)),
     )
