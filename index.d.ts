@@ -98,6 +98,8 @@ export declare class NativeEngine {
    * `market`'s liquidation price from mark (ppm).
    */
   planDeleveraging(account: number, kind: number, targetPpm: bigint, market: number, feeRate: bigint): DeleveragePlanColumns
+  /** Long and short quantity, notional and count whose liquidation price lies in each bucket. */
+  liquidationMap(market: number, from: bigint, to: bigint, buckets: number): LiquidationMapColumns
   /** SHA-256 of the canonical state, 64 hex digits; equal in both engines for equal states. */
   stateHash(): string
   /** A versioned, checksummed snapshot of the whole state (readable by both engines). */
@@ -110,8 +112,6 @@ export declare class NativeEngine {
    * that the guards turn a panic into a JS error and the process and the engine live on.
    */
   __testPanic(at: string): Promise<MarginColumns> | void
-  /** Long and short quantity, notional and count whose liquidation price lies in each bucket. */
-  liquidationMap(market: number, from: bigint, to: bigint, buckets: number): LiquidationMapColumns
 }
 
 /** Version of the native binding crate. */
@@ -203,6 +203,8 @@ export interface MarketInit {
   tickSize?: bigint
   /** Settlement asset (SPEC §5.4); omitted: "quote" for linear, the symbol for inverse. */
   settleAsset?: string
+  /** Taker fee rate (10^-8) counted in the liquidation condition (SPEC §4.4); omitted: 0. */
+  takerFee?: bigint
 }
 
 /** A liquidation plan: orders (market, qty to close) or a takeover. */

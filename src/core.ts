@@ -30,6 +30,9 @@ export interface MarketInit {
   tickSize?: bigint
   /** Settlement asset (SPEC §5.4); omit for 'quote' (linear) or the market's symbol (inverse). */
   settleAsset?: string
+  /** Taker fee rate, 1e-8 units, counted in the liquidation condition (OKX, Gate; SPEC §17):
+   * added to every tier's maintenance rate; omit for 0. */
+  takerFee?: bigint
 }
 
 /** Margin rows: cross accounts (market = CROSS) and isolated positions. */

@@ -56,6 +56,10 @@ export interface MarketConfig {
    * engine's quote asset) and the market's own symbol for inverse ones. An account holds
    * markets of one settlement asset only. */
   settleAsset?: string
+  /** OKX and Gate count the taker fee in the liquidation condition: (margin + uPnL) =
+   * notional × (mmr + fee). A rate such as '0.0005', added to every tier's maintenance rate
+   * (SPEC §17), so margin ratios, maintenance margins and liquidation prices include it. */
+  takerFeeRate?: Amount
 }
 
 export interface PositionInput {
@@ -569,6 +573,14 @@ export class Engine {
       ...(config.settleAsset === undefined
         ? {}
         : { settleAsset: settleAssetOf(config.settleAsset, where) }),
+      ...(config.takerFeeRate === undefined
+        ? {}
+        : {
+            takerFee: i64(
+              parseUnits(config.takerFeeRate, RATE_DECIMALS, `${where}: takerFeeRate`),
+              `${where}: takerFeeRate`,
+            ),
+          }),
     }
   }
 

@@ -47,6 +47,7 @@ import { decodeSnapshot, encodeState, sealSnapshot, stateHashOf } from './snapsh
 import { PairSet, ceilDivF, entryInDomainF, fastPathsEnabled, mmF, upnlF } from './fast.js'
 import { bankruptcyPrice, domain, liquidationPrice, type SolvedPrice } from './liq.js'
 import { liquidationMapOf } from './liq-map.js'
+import { foldTakerFee } from './taker-fee.js'
 import { Linear, Market, SAFE, checkPrice, checkQty, isValidId, type MarketSpec } from './market.js'
 import { checkPositionRows, firstOther, mismatch, oneAsset } from './settlement.js'
 import {
@@ -258,6 +259,8 @@ function marketInitArg(v: unknown): MarketInit {
     out.tickSize = bigintArg('tickSize', o.tickSize)
   if (o.settleAsset !== undefined && o.settleAsset !== null)
     out.settleAsset = stringArg('settleAsset', o.settleAsset)
+  if (o.takerFee !== undefined && o.takerFee !== null)
+    out.takerFee = bigintArg('takerFee', o.takerFee)
   return out
 }
 
@@ -844,6 +847,7 @@ export class JsEngine implements CoreEngine {
       tickSize: tickSize === undefined ? 0n : i64Of(tickSize, 'tickSize'),
       settleAsset,
     }
+    foldTakerFee(spec, init.takerFee === undefined ? 0n : i64Of(init.takerFee, 'takerFee'))
     if (this.marketBySymbol.has(spec.symbol)) {
       throw new DeleverageError(ErrorCode.DuplicateMarket, `market ${spec.symbol} already exists`)
     }

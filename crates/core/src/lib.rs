@@ -18,6 +18,7 @@ mod pool;
 pub mod settlement;
 pub mod snapshot;
 mod sweep;
+pub mod taker_fee;
 pub mod watch;
 pub mod waterfall;
 
