@@ -203,7 +203,7 @@ export interface MarketInit {
   tickSize?: bigint
   /** Settlement asset (SPEC §5.4); omitted: "quote" for linear, the symbol for inverse. */
   settleAsset?: string
-  /** Taker fee rate (10^-8) counted in the liquidation condition (SPEC §4.4); omitted: 0. */
+  /** Taker fee rate (10^-8) counted in the liquidation condition (SPEC §17); omitted: 0. */
   takerFee?: bigint
 }
 

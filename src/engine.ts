@@ -1411,10 +1411,11 @@ function nameArg(what: string, v: unknown): string {
       'INVALID_ID',
       `${what} "__proto__" cannot be used: it is not a key a plain object can hold`,
     )
+  // More than 64 UTF-16 units is more than 64 bytes of UTF-8: refused before any conversion.
   if (v.length > 64)
     throw new DeleverageError(
       'INVALID_ID',
-      `${what} must be 1–64 printable ASCII characters, got ${shown(v)}`,
+      `${what} must be 1–64 bytes of UTF-8 without spaces or control characters, got ${shown(v)}`,
     )
   return v
 }

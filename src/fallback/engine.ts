@@ -589,7 +589,7 @@ export function checkId(id: string): void {
   if (!isValidId(id)) {
     throw new DeleverageError(
       ErrorCode.InvalidId,
-      `account id must be 1–64 printable ASCII characters, got ${rustDebugCut(id)}`,
+      `account id must be 1–64 bytes of UTF-8 without spaces or control characters, got ${rustDebugCut(id)}`,
     )
   }
 }
