@@ -98,6 +98,8 @@ export declare class NativeEngine {
    * `market`'s liquidation price from mark (ppm).
    */
   planDeleveraging(account: number, kind: number, targetPpm: bigint, market: number, feeRate: bigint): DeleveragePlanColumns
+  /** Long and short quantity, notional and count whose liquidation price lies in each bucket. */
+  liquidationMap(market: number, from: bigint, to: bigint, buckets: number): LiquidationMapColumns
   configurePreTrade(market: number, config: PreTradeInit): void
   leverage(account: number, market: number): number
   /** Returns the verdict code (0 accepted; the state changes only then). */
@@ -184,6 +186,20 @@ export interface Ledger {
   nextSeq: bigint
 }
 
+/**
+ * `edges`: buckets + 1 ticks; the other columns buckets + 2 rows: [0] below `from`,
+ * [1..=buckets] the buckets, [buckets + 1] at or above `to`.
+ */
+export interface LiquidationMapColumns {
+  edges: BigInt64Array
+  longQty: BigInt64Array
+  longNotional: BigInt64Array
+  longCount: Uint32Array
+  shortQty: BigInt64Array
+  shortNotional: BigInt64Array
+  shortCount: Uint32Array
+}
+
 /** Margin rows: cross accounts (market = 0xffffffff) and isolated positions. */
 export interface MarginColumns {
   account: Uint32Array
@@ -218,6 +234,8 @@ export interface MarketInit {
   tickSize?: bigint
   /** Settlement asset (SPEC §5.4); omitted: "quote" for linear, the symbol for inverse. */
   settleAsset?: string
+  /** Taker fee rate (10^-8) counted in the liquidation condition (SPEC §19); omitted: 0. */
+  takerFee?: bigint
 }
 
 /**

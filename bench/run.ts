@@ -16,6 +16,7 @@ import type { Watch } from '../src/fallback/watch.js'
 import { loadNative } from '../src/native.js'
 import { lcg, load, makeRaggedBook, type Book } from '../src/synthetic.js'
 import { floatSweep, floatSweepScatter, makeFloatBook } from './float-peer.js'
+import { benchLiquidationMap } from './liq-map.js'
 import { makePeer, peerSweep } from './peer.js'
 import { benchPreTrade } from './pretrade.js'
 
@@ -456,6 +457,8 @@ report.book3pct = run3
     jsLayer,
   }
 }
+
+report.liquidationMap = benchLiquidationMap(nat, ts, book3, measure)
 
 // Incremental: a walk on the marks where accounts really are re-checked, index build beside it.
 interface WalkResult {

@@ -28,8 +28,9 @@ import {
 import { formatRatio, formatUnits, parseUnits } from './decimal.js'
 import { findPackageRoot } from './native.js'
 import { demo } from './demo.js'
+import { mapCommand } from './cli-map.js'
 import { parseShock, readPathCsv, shockPath } from './pricepath.js'
-import { renderReport, reportData } from './report.js'
+import { renderReport, reportData, startLiquidationMap } from './report.js'
 import {
   engineFromScenario,
   loadScenarioFile,
@@ -63,6 +64,7 @@ function overview(): string {
 Usage:
 ${usage}
   deleverage order <scenario.json> --account A --symbol S --side buy|sell --qty Q [--price P] [--reduce-only]
+  deleverage map <scenario.json> --symbol S [--from P --to P --buckets N] [--json]
   deleverage shard --brokers H:P --partition N --partitions P --snapshot-dir DIR  (Kafka; docs/SCALE-OUT.md)
   deleverage <command> --help     (options and examples of one command)
   deleverage --version
@@ -961,6 +963,8 @@ export function main(argv: string[]): number | Promise<number> {
   if (name === 'shard') return import('./shard/cli.js').then((m) => m.shardMain(rest))
   // Pre-trade: the verdict and the what-if of one order (src/cli-order.ts, its own parseArgs).
   if (name === 'order') return runOrder(rest)
+  // The liquidation map of one market (src/cli-map.ts, its own parseArgs).
+  if (name === 'map') return mapCommand(rest)
   const command = COMMANDS.find((c) => c.name === name)
   if (!command)
     return fail(
@@ -1221,6 +1225,9 @@ async function runSimulate(a: Args, out: Output): Promise<void> {
     a.fund !== undefined ? '--fund' : 'insuranceFund',
     { nonNegative: 'INVALID_AMOUNT' },
   )
+  const liqMap =
+    a.report &&
+    startLiquidationMap(probe, metas[0]!.symbol, metas[0]!.mark, metas[0]!.priceDecimals)
   const policies: Policy[] =
     a.policy === 'all' ? [...POLICIES] : [a.policy ?? scenario.waterfall?.ranking ?? 'bitmex']
   const { ranking: _r, ...waterfall } = scenario.waterfall ?? {}
@@ -1242,7 +1249,7 @@ async function runSimulate(a: Args, out: Output): Promise<void> {
           insuranceFund: fund,
           fill,
           feedback: { ...(a.rounds ? { maxRounds: a.rounds } : {}) },
-          keepEvents: wantEvents && k === 0,
+          keepEvents: (wantEvents || a.report !== undefined) && k === 0,
           ...(bar
             ? { onProgress: (d: number) => bar(k * path.length + d, policies.length * path.length) }
             : {}),
@@ -1263,6 +1270,8 @@ async function runSimulate(a: Args, out: Output): Promise<void> {
         ],
         results,
         quote: 'quote',
+        scenarioFile: a.file,
+        ...(liqMap ? { liquidationMap: liqMap } : {}),
       },
       metas.map((m) => formatUnits(m.mark, m.priceDecimals)),
     )

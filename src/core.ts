@@ -32,6 +32,9 @@ export interface MarketInit {
   tickSize?: bigint
   /** Settlement asset (SPEC §5.4); omit for 'quote' (linear) or the market's symbol (inverse). */
   settleAsset?: string
+  /** Taker fee rate, 1e-8 units, counted in the liquidation condition (OKX, Gate; SPEC §19):
+   * added to every tier's maintenance rate; omit for 0. */
+  takerFee?: bigint
 }
 
 /** Margin rows: cross accounts (market = CROSS) and isolated positions. */
@@ -290,6 +293,11 @@ export interface CoreEngine {
     qty: BigInt64Array,
     price: BigInt64Array,
   ): BigInt64Array
+
+  // ---- the liquidation map (SPEC §18) -----------------------------------------------------
+  /** Long and short quantity, notional and count whose liquidation price lies in each of
+   * `buckets` buckets of [from, to) ticks of market m. */
+  liquidationMap(market: number, from: bigint, to: bigint, buckets: number): LiquidationMapColumns
 }
 
 /** A market's pre-trade settings in integer units (SPEC §17.1). */
@@ -311,4 +319,16 @@ export interface OrderCheckColumns {
   fee: BigInt64Array
   available: BigInt64Array
   id: BigInt64Array
+}
+
+/** The liquidation map's columns (SPEC §18): `edges` has buckets + 1 ticks; every other column
+ * buckets + 2 rows — [0] below `from`, [1..=buckets] the buckets, [buckets + 1] at or above `to`. */
+export interface LiquidationMapColumns {
+  edges: BigInt64Array
+  longQty: BigInt64Array
+  longNotional: BigInt64Array
+  longCount: Uint32Array
+  shortQty: BigInt64Array
+  shortNotional: BigInt64Array
+  shortCount: Uint32Array
 }

@@ -60,6 +60,10 @@ export interface MarketConfig {
    * engine's quote asset) and the market's own symbol for inverse ones. An account holds
    * markets of one settlement asset only. */
   settleAsset?: string
+  /** OKX and Gate count the taker fee in the liquidation condition: (margin + uPnL) =
+   * notional × (mmr + fee). A rate such as '0.0005', added to every tier's maintenance rate
+   * (SPEC §19), so margin ratios, maintenance margins and liquidation prices include it. */
+  takerFeeRate?: Amount
 }
 
 export interface PositionInput {
@@ -612,6 +616,14 @@ export class Engine {
       ...(config.settleAsset === undefined
         ? {}
         : { settleAsset: settleAssetOf(config.settleAsset, where) }),
+      ...(config.takerFeeRate === undefined
+        ? {}
+        : {
+            takerFee: i64(
+              parseUnits(config.takerFeeRate, RATE_DECIMALS, `${where}: takerFeeRate`),
+              `${where}: takerFeeRate`,
+            ),
+          }),
     }
   }
 
@@ -1431,6 +1443,40 @@ export class Engine {
   whatIf(account: string, orders: Array<Omit<pt.OrderInput, 'account'>>): pt.WhatIfReport {
     return pt.whatIf(this.preTradeCtx(), account, orders as pt.OrderInput[])
   }
+
+  /**
+   * The liquidation map of one market (SPEC §18): per price bucket of [from, to), the long and
+   * short quantity, notional (at the liquidation price, in the market's settlement asset) and
+   * count of positions whose liquidation price lies in it — cross positions with the other marks
+   * fixed, isolated ones on their own margin; `below` and `above` hold the rest. Exact.
+   */
+  liquidationMap(symbol: string, options: LiquidationMapOptions): LiquidationMapReport {
+    const m = this.market(symbol)
+    const o = optionsArg('options', options) as LiquidationMapOptions
+    const px = (v: Amount, what: string) =>
+      i64(parseUnits(v, m.priceDecimals, what, { positive: 'INVALID_PRICE' }), what)
+    const buckets = Number(intArg('buckets', o.buckets ?? 50, 1n, 100_000n))
+    const c = this.core.liquidationMap(m.index, px(o.from, 'from'), px(o.to, 'to'), buckets)
+    const q = this.quoteDecimals
+    const side = (i: number): LiquidationMapSums => ({
+      longQty: formatUnits(c.longQty[i]!, m.qtyDecimals),
+      longNotional: formatUnits(c.longNotional[i]!, q),
+      longCount: c.longCount[i]!,
+      shortQty: formatUnits(c.shortQty[i]!, m.qtyDecimals),
+      shortNotional: formatUnits(c.shortNotional[i]!, q),
+      shortCount: c.shortCount[i]!,
+    })
+    return {
+      symbol,
+      buckets: Array.from({ length: buckets }, (_, i) => ({
+        from: formatUnits(c.edges[i]!, m.priceDecimals),
+        to: formatUnits(c.edges[i + 1]!, m.priceDecimals),
+        ...side(i + 1),
+      })),
+      below: side(0),
+      above: side(buckets + 1),
+    }
+  }
 }
 
 /** Average entry for display: linear cost/qty ticks; inverse qty·size·10^t/cost; half-up to P+4. */
@@ -1540,10 +1586,38 @@ function nameArg(what: string, v: unknown): string {
       'INVALID_ID',
       `${what} "__proto__" cannot be used: it is not a key a plain object can hold`,
     )
+  // More than 64 UTF-16 units is more than 64 bytes of UTF-8: refused before any conversion.
   if (v.length > 64)
     throw new DeleverageError(
       'INVALID_ID',
-      `${what} must be 1–64 printable ASCII characters, got ${shown(v)}`,
+      `${what} must be 1–64 bytes of UTF-8 without spaces or control characters, got ${shown(v)}`,
     )
   return v
+}
+
+/** Options of `Engine.liquidationMap`: prices as the market's decimals; 50 buckets by default. */
+export interface LiquidationMapOptions {
+  from: Amount
+  to: Amount
+  buckets?: number
+}
+
+/** Long and short sums of one bucket (quantities in base units or contracts, notional in the
+ * market's settlement asset, valued at each position's liquidation price). */
+export interface LiquidationMapSums {
+  longQty: string
+  longNotional: string
+  longCount: number
+  shortQty: string
+  shortNotional: string
+  shortCount: number
+}
+
+export interface LiquidationMapReport {
+  symbol: string
+  /** Bucket i covers [from, to) (prices as decimals). */
+  buckets: Array<LiquidationMapSums & { from: string; to: string }>
+  /** Liquidation prices below the range, and at or above its end. */
+  below: LiquidationMapSums
+  above: LiquidationMapSums
 }

@@ -33,6 +33,9 @@ export {
   type TierForm,
   type WatchChange,
   type FillInput,
+  type LiquidationMapOptions,
+  type LiquidationMapReport,
+  type LiquidationMapSums,
 } from './engine.js'
 export {
   CROSS,
@@ -44,6 +47,7 @@ export {
   type EventColumns,
   type EventKind,
   type Ledger,
+  type LiquidationMapColumns,
   type MarginColumns,
   type MarketInit,
   type PlanColumns,

@@ -11,6 +11,7 @@ import type {
   DeleveragePlanColumns,
   EventColumns,
   Ledger,
+  LiquidationMapColumns,
   MarginColumns,
   MarketInit,
   OrderCheckColumns,
@@ -639,6 +640,9 @@ export class JournaledCore implements CoreEngine {
   }
   positionRisks(accounts: Uint32Array | null): PositionRiskColumns {
     return this.inner.positionRisks(accounts)
+  }
+  liquidationMap(market: number, from: bigint, to: bigint, buckets: number): LiquidationMapColumns {
+    return this.inner.liquidationMap(market, from, to, buckets)
   }
   accountIndex(id: string): number | null {
     return this.inner.accountIndex(id)

@@ -6,6 +6,7 @@
 
 import { formatUnits, parseUnits } from './decimal.js'
 import type { AdlQueueEntry } from './engine.js'
+import { cmpBytes } from './fallback/adl.js'
 
 /** The market's quantity decimals, as the engine formats every qty (else `need`'s own). */
 function qtyDecimals(entries: AdlQueueEntry[], need: string): number {
@@ -29,7 +30,7 @@ export function compareQueueEntries(x: AdlQueueEntry, y: AdlQueueEntry): number 
   const sx = lots(x.qty, d, 'qty')
   const sy = lots(y.qty, d, 'qty')
   if (sx !== sy) return sx > sy ? -1 : 1
-  return x.account < y.account ? -1 : x.account > y.account ? 1 : 0
+  return cmpBytes(x.account, y.account)
 }
 
 /**

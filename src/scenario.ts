@@ -141,6 +141,7 @@ export function parseScenario(doc: Json): Scenario {
       'mark',
       'tickSize',
       'settleAsset',
+      'takerFeeRate',
     ])
     const tiers = arr(m.tiers, `${p}.tiers`).map((tv, j): TierConfig => {
       const tp = `${p}.tiers[${j}]`
@@ -175,6 +176,8 @@ export function parseScenario(doc: Json): Scenario {
     if (tick !== undefined) out.tickSize = tick
     const asset = opt(m, 'settleAsset', str, p)
     if (asset !== undefined) out.settleAsset = asset
+    const fee = opt(m, 'takerFeeRate', amount, p)
+    if (fee !== undefined) out.takerFeeRate = fee
     return out
   })
   const accounts = arr(root.accounts, '$.accounts').map((av, i): AccountInput => {

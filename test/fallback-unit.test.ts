@@ -275,7 +275,7 @@ describe('market formulas (market.rs), hand-checked', () => {
   it('rejects bad markets with the Rust messages', () => {
     const e = new JsEngine(6)
     expect(thrown(() => e.addMarket(linearInit({ symbol: 'a b' }))).message).toBe(
-      'market symbol must be 1–64 printable ASCII characters, got "a b"',
+      'market symbol must be 1–64 bytes of UTF-8 without spaces or control characters, got "a b"',
     )
     expect(
       thrown(() => e.addMarket(linearInit({ priceDecimals: 9, qtyDecimals: 8 }))).message,
@@ -430,7 +430,7 @@ describe('batches are atomic', () => {
     )
     expect(thrown(() => e.addAccounts(['d', 'd'], i64s(1n, 2n))).code).toBe('DUPLICATE_ACCOUNT')
     expect(thrown(() => e.addAccounts(['d', 'e\tf'], i64s(1n, 2n))).message).toBe(
-      'row 1: account id must be 1–64 printable ASCII characters, got "e\\tf"',
+      'row 1: account id must be 1–64 bytes of UTF-8 without spaces or control characters, got "e\\tf"',
     )
     expect(thrown(() => e.setMarks(u32s(0, 1), i64s(1n, 0n))).message).toBe(
       'row 1 (market BTCUSD_INV): mark must be within 1..=1000000000000000 ticks, got 0',

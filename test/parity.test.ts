@@ -77,7 +77,11 @@ function state(e: CoreEngine): unknown {
         (x) => x === 1,
       ).length
   }
-  return [attempt(() => e.accountRows(null)), sweep, risks]
+  // The liquidation map (SPEC §18) of every market over the whole price range (and an unknown
+  // index): every liquidation price in one of 7 buckets, so each is in the sums compared (few
+  // buckets: deep equality of long typed arrays would dominate the run).
+  const maps = [0, 1, 2, 3].map((m) => attempt(() => e.liquidationMap(m, 1n, 10n ** 15n, 7)))
+  return [attempt(() => e.accountRows(null)), sweep, risks, maps]
 }
 
 function run(seed: bigint): { steps: number; errors: number } {

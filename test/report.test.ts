@@ -3,7 +3,8 @@
 // errors, and a screenshot is taken. The browser is the system's /usr/bin/chromium when present,
 // else the one in the dev dependency @sparticuz/chromium (scripts/chromium.mjs says which).
 import { spawnSync } from 'node:child_process'
-import { mkdtempSync, readFileSync, statSync, writeFileSync } from 'node:fs'
+import { createHash } from 'node:crypto'
+import { copyFileSync, mkdtempSync, readFileSync, statSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath, pathToFileURL } from 'node:url'
@@ -67,6 +68,7 @@ describe('report.html in headless chromium', () => {
     const out = JSON.parse(r.stdout) as {
       results: Array<{
         policy: string
+        markets: string[]
         steps: unknown[]
         largestEvents: Array<{ kind: string; size: string }>
         marginRatios: { before: { counts: number[] } }
@@ -140,6 +142,114 @@ describe('report.html in headless chromium', () => {
       expect(counts.events.slice(1).map((row) => [row[2], row[8]])).toEqual(
         largest.map((e) => [e.kind, shown(e.size)]),
       )
+      // The axes, measured in the page: every label inside its chart (nothing clipped), of a
+      // visible size, tick labels not overlapping each other or the axis titles, no bar over a
+      // y label; counts tick in whole numbers; the asset named; colours not reused.
+      const axes = (await page.evaluate(`(() => {
+        const box = (e) => { const r = e.getBoundingClientRect(); return { l: r.left, r: r.right, t: r.top, b: r.bottom, w: r.width, h: r.height } }
+        const meet = (a, b) => a.l < b.r - 0.5 && b.l < a.r - 0.5 && a.t < b.b - 0.5 && b.t < a.b - 0.5
+        const charts = {}
+        for (const svg of document.querySelectorAll('svg[data-chart]')) {
+          const s = box(svg)
+          const texts = Array.from(svg.querySelectorAll('text'))
+          const labels = texts.map((t) => ({ cls: t.getAttribute('class') || '', text: t.textContent, ...box(t), hidden: getComputedStyle(t).visibility !== 'visible' || Number(getComputedStyle(t).opacity) === 0 }))
+          const clipped = labels.filter((b) => b.l < s.l - 0.5 || b.r > s.r + 0.5 || b.t < s.t - 0.5 || b.b > s.b + 0.5).map((b) => b.text)
+          const invisible = labels.filter((b) => b.hidden || b.w < 1 || b.h < 1).map((b) => b.text)
+          const overlaps = []
+          for (let i = 0; i < labels.length; i++)
+            for (let j = i + 1; j < labels.length; j++)
+              if (meet(labels[i], labels[j])) overlaps.push(labels[i].text + ' / ' + labels[j].text)
+          const bars = Array.from(svg.querySelectorAll('rect')).map(box)
+          const underBars = labels.filter((b) => b.cls === 'ytick' && bars.some((r) => r.w > 0 && r.h > 0 && meet(r, b))).map((b) => b.text)
+          charts[svg.getAttribute('data-chart')] = {
+            clipped, invisible, overlaps, underBars,
+            yticks: labels.filter((b) => b.cls === 'ytick').map((b) => b.text),
+            xticks: labels.filter((b) => b.cls === 'xtick').length,
+            titles: labels.filter((b) => b.cls.includes('axis-title')).map((b) => b.text),
+            bars: svg.querySelectorAll('rect').length,
+          }
+        }
+        const stroke = (sel) => Array.from(document.querySelectorAll(sel), (e) => e.getAttribute('stroke') + ' ' + (e.getAttribute('stroke-dasharray') || ''))
+        return {
+          charts,
+          markStrokes: stroke('[data-chart="mark"] polyline.mark-line'),
+          pathStroke: stroke('[data-chart="mark"] polyline.path-line')[0],
+          legends: Array.from(document.querySelectorAll('#chart-adl .legend span'), (e) => e.textContent),
+          markets: Array.from(document.querySelectorAll('#markets tr'), (tr) => tr.children[0].textContent),
+          paid: document.querySelectorAll('#paid tr').length,
+          losers: document.querySelectorAll('#losers tr').length,
+          paidNote: document.getElementById('paid-note').textContent,
+          provenance: document.getElementById('provenance').textContent,
+        }
+      })()`)) as {
+        charts: Record<
+          string,
+          {
+            clipped: string[]
+            invisible: string[]
+            overlaps: string[]
+            underBars: string[]
+            yticks: string[]
+            xticks: number
+            titles: string[]
+            bars: number
+          }
+        >
+        markStrokes: string[]
+        pathStroke: string
+        legends: string[]
+        markets: string[]
+        paid: number
+        losers: number
+        paidNote: string
+        provenance: string
+      }
+      expect(Object.keys(axes.charts).sort()).toEqual([
+        'adl',
+        'fund',
+        'liq',
+        'map',
+        'mark',
+        'ratio',
+      ])
+      for (const [id, c] of Object.entries(axes.charts)) {
+        expect({ id, clipped: c.clipped, invisible: c.invisible }).toEqual({
+          id,
+          clipped: [],
+          invisible: [],
+        })
+        expect({ id, overlaps: c.overlaps, underBars: c.underBars }).toEqual({
+          id,
+          overlaps: [],
+          underBars: [],
+        })
+        expect(c.yticks.length, id).toBeGreaterThanOrEqual(2)
+        expect(c.xticks, id).toBeGreaterThanOrEqual(2)
+      }
+      // counts: whole ticks (a log axis: 0, 1, 10, …)
+      for (const t of axes.charts.ratio!.yticks) expect(t).toMatch(/^(0|1|10|100|1k|10k|100k|1M)$/)
+      // one tick label per bucket of the histogram, the last one included
+      expect(axes.charts.ratio!.xticks).toBe(out.results[0]!.marginRatios.before.counts.length)
+      // the x axis says what a step is, the y axes the scenario's asset
+      expect(axes.charts.mark!.titles[0]).toBe('step')
+      expect(axes.charts.liq!.titles[1]).toBe('volume (USDT)')
+      expect(axes.charts.fund!.titles[1]).toBe('fund (USDT)')
+      // 8 markets, 8 distinct colours, none the path's
+      expect(new Set(axes.markStrokes).size).toBe(8)
+      expect(axes.markStrokes).not.toContain(axes.pathStroke)
+      // the socialised policy's legend speaks of loss shares, never of ADL
+      const soc = axes.legends.find((l) => l.startsWith('socialised'))!
+      expect(soc).not.toMatch(/ADL/)
+      // the liquidation map: two bars per bucket
+      expect(axes.charts.map!.bars).toBe(60)
+      // per market, who paid, provenance
+      expect(axes.markets.slice(1)).toEqual(out.results[0]!.markets)
+      expect(axes.paidNote).toMatch(/accounts were deleveraged|Nobody/)
+      expect(axes.losers).toBeGreaterThan(1)
+      const version = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')).version
+      expect(axes.provenance).toContain(`deleverage ${version}`)
+      const sha = createHash('sha256').update(readFileSync(scenario)).digest('hex')
+      expect(axes.provenance).toContain(sha)
       expect(errors).toEqual([])
       expect(requests.filter((u) => !u.startsWith('file:'))).toEqual([])
       const shot = join(dir, 'report.png')
@@ -149,6 +259,9 @@ describe('report.html in headless chromium', () => {
         Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]),
       )
       expect(statSync(shot).size).toBeGreaterThan(30_000)
+      // DELEVERAGE_UPDATE_SCREENSHOT=1 refreshes the README's picture from this run.
+      if (process.env.DELEVERAGE_UPDATE_SCREENSHOT === '1')
+        copyFileSync(shot, join(root, 'docs/report.png'))
     } finally {
       await browser.close()
     }

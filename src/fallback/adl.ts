@@ -37,12 +37,18 @@ export function candidate(account: number, qty: bigint, num: bigint, den: bigint
   return { account, qty, num, den, score: Number(num) / Number(den), size: Math.abs(Number(qty)) }
 }
 
-/** Bytewise comparison (Rust `[u8]::cmp`); ids are printable ASCII, so UTF-16 units are bytes. */
+/** Bytewise comparison of the UTF-8 encodings (Rust `str::cmp`): the order of code points, which
+ * UTF-16 units keep except that a surrogate (U+10000 and above) sorts after U+E000–U+FFFF. */
 export function cmpBytes(a: string, b: string): number {
   const n = Math.min(a.length, b.length)
   for (let i = 0; i < n; i++) {
-    const d = a.charCodeAt(i) - b.charCodeAt(i)
-    if (d !== 0) return d < 0 ? -1 : 1
+    let x = a.charCodeAt(i)
+    let y = b.charCodeAt(i)
+    if (x === y) continue
+    // Lift surrogates above the rest of the BMP, as their code points are.
+    if (x >= 0xd800 && x <= 0xdfff) x += 0x10000
+    if (y >= 0xd800 && y <= 0xdfff) y += 0x10000
+    return x < y ? -1 : 1
   }
   return a.length < b.length ? -1 : a.length > b.length ? 1 : 0
 }

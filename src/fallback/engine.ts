@@ -14,6 +14,7 @@ import {
   type DeleveragePlanColumns,
   type EventColumns,
   type Ledger,
+  type LiquidationMapColumns,
   type MarginColumns,
   type MarketInit,
   type OrderCheckColumns,
@@ -50,6 +51,8 @@ import { encodePretrade, restorePretrade } from './pretrade-snapshot.js'
 import { decodeSnapshot, encodeState, sealSnapshot, stateHashOf } from './snapshot.js'
 import { PairSet, ceilDivF, entryInDomainF, fastPathsEnabled, mmF, upnlF } from './fast.js'
 import { bankruptcyPrice, domain, liquidationPrice, type SolvedPrice } from './liq.js'
+import { liquidationMapOf } from './liq-map.js'
+import { foldTakerFee } from './taker-fee.js'
 import { Linear, Market, SAFE, checkPrice, checkQty, isValidId, type MarketSpec } from './market.js'
 import { checkPositionRows, firstOther, mismatch, oneAsset } from './settlement.js'
 import {
@@ -263,6 +266,8 @@ function marketInitArg(v: unknown): MarketInit {
     out.tickSize = bigintArg('tickSize', o.tickSize)
   if (o.settleAsset !== undefined && o.settleAsset !== null)
     out.settleAsset = stringArg('settleAsset', o.settleAsset)
+  if (o.takerFee !== undefined && o.takerFee !== null)
+    out.takerFee = bigintArg('takerFee', o.takerFee)
   return out
 }
 
@@ -335,6 +340,12 @@ export const CORE_ARGS: Partial<Record<keyof CoreEngine, Array<[string, ArgCheck
   accountRows: [['accounts', optU32s]],
   balances: [['accounts', U32S]],
   positionRisks: [['accounts', optU32s]],
+  liquidationMap: [
+    ['market', U32],
+    ['from', BIG],
+    ['to', BIG],
+    ['buckets', U32],
+  ],
   accountIndex: [['id', STR]],
   accountId: [['index', U32]],
   marketIndex: [['symbol', STR]],
@@ -593,7 +604,7 @@ export function checkId(id: string): void {
   if (!isValidId(id)) {
     throw new DeleverageError(
       ErrorCode.InvalidId,
-      `account id must be 1–64 printable ASCII characters, got ${rustDebugCut(id)}`,
+      `account id must be 1–64 bytes of UTF-8 without spaces or control characters, got ${rustDebugCut(id)}`,
     )
   }
 }
@@ -853,6 +864,7 @@ export class JsEngine implements CoreEngine {
       tickSize: tickSize === undefined ? 0n : i64Of(tickSize, 'tickSize'),
       settleAsset,
     }
+    foldTakerFee(spec, init.takerFee === undefined ? 0n : i64Of(init.takerFee, 'takerFee'))
     if (this.marketBySymbol.has(spec.symbol)) {
       throw new DeleverageError(ErrorCode.DuplicateMarket, `market ${spec.symbol} already exists`)
     }
@@ -1824,6 +1836,23 @@ export class JsEngine implements CoreEngine {
         throw withContext(e, `account ${id}, market ${mk.symbol}`)
       }
     }
+  }
+
+  /** The liquidation map (liq-map.ts, SPEC §18). */
+  liquidationMap(market: number, from: bigint, to: bigint, buckets: number): LiquidationMapColumns {
+    return liquidationMapOf(
+      {
+        markets: this.markets,
+        positions: this.positions,
+        refs: (a) => this.refs[a] ?? [],
+        balance: (a) => this.balance[a] as bigint,
+        id: (a) => this.ids[a] as string,
+      },
+      market,
+      from,
+      to,
+      buckets,
+    )
   }
 
   // ---------------------------------------------------------------------------------------------

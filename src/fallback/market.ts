@@ -120,13 +120,23 @@ export function checkQty(q: bigint, what: string): void {
   }
 }
 
-/** 1–64 printable ASCII characters (0x21..=0x7e): the rule for market symbols and account ids. */
+/** The rule for market symbols, settlement assets and account ids (Rust `valid_name`): 1–64 bytes
+ * of UTF-8, no space and no control character (U+0000–U+0020, U+007F–U+009F); a lone surrogate
+ * is not UTF-8. Compared bytewise (`cmpBytes`). */
 export function isValidId(s: string): boolean {
-  const n = s.length
-  if (n === 0 || n > 64) return false
-  for (let i = 0; i < n; i++) {
+  if (s.length === 0) return false
+  let bytes = 0
+  for (let i = 0; i < s.length; i++) {
     const c = s.charCodeAt(i)
-    if (c < 0x21 || c > 0x7e) return false
+    if (c <= 0x20 || (c >= 0x7f && c <= 0x9f)) return false
+    if (c >= 0xd800 && c <= 0xdbff) {
+      const d = s.charCodeAt(i + 1)
+      if (!(d >= 0xdc00 && d <= 0xdfff)) return false
+      bytes += 4
+      i++
+    } else if (c >= 0xdc00 && c <= 0xdfff) return false
+    else bytes += c < 0x80 ? 1 : c < 0x800 ? 2 : 3
+    if (bytes > 64) return false
   }
   return true
 }
@@ -249,7 +259,7 @@ export class Market {
     if (!isValidId(sym)) {
       throw new DeleverageError(
         ErrorCode.InvalidId,
-        `market symbol must be 1–64 printable ASCII characters, got ${rustDebugStr(sym)}`,
+        `market symbol must be 1–64 bytes of UTF-8 without spaces or control characters, got ${rustDebugStr(sym)}`,
       )
     }
     if (spec.priceDecimals > MAX_PRICE_DECIMALS || spec.qtyDecimals > MAX_QTY_DECIMALS) {
@@ -302,7 +312,7 @@ export class Market {
       if (!isValidId(spec.settleAsset)) {
         throw bad(
           ErrorCode.InvalidId,
-          `settleAsset must be 1–64 printable ASCII characters, got ${rustDebugStr(spec.settleAsset)}`,
+          `settleAsset must be 1–64 bytes of UTF-8 without spaces or control characters, got ${rustDebugStr(spec.settleAsset)}`,
         )
       }
       settleAsset = spec.settleAsset

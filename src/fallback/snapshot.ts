@@ -10,7 +10,7 @@ import type { WaterfallInit } from '../core.js'
 import { rankingFromCode } from './adl.js'
 import { DeleverageError, ErrorCode } from './errors.js'
 import { domain } from './liq.js'
-import { Linear, Market, checkQty, type MarketSpec } from './market.js'
+import { Linear, Market, checkQty, isValidId, type MarketSpec } from './market.js'
 import { mismatch } from './settlement.js'
 import { Floor, MAX_QUOTE_DECIMALS, U32_MAX, scale, toI64 } from './num.js'
 import { Drawdown, Exhausted, Waterfall, type Book } from './waterfall.js'
@@ -21,6 +21,8 @@ const HEADER = 20
 const CHECKSUM = 32
 const EVENT_BYTES = 37n
 const MAGIC_BYTES = new TextEncoder().encode(SNAPSHOT_MAGIC)
+const UTF8 = new TextEncoder()
+const UTF8_STRICT = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true })
 
 /** What the encoder reads (JsEngine provides it). */
 export interface StateView {
@@ -84,11 +86,13 @@ class Writer {
     this.view.setBigInt64(this.len + 8, BigInt.asIntN(64, v >> 64n), true)
     this.len += 16
   }
-  /** Ids and symbols: 1–64 ASCII characters, one length byte. */
+  /** Ids and symbols: one length byte, then 1–64 bytes of UTF-8. */
   id(s: string): void {
-    this.u8(s.length)
-    this.room(s.length)
-    for (let i = 0; i < s.length; i++) this.buf[this.len++] = s.charCodeAt(i)
+    const b = UTF8.encode(s)
+    this.u8(b.length)
+    this.room(b.length)
+    this.buf.set(b, this.len)
+    this.len += b.length
   }
   bytes(): Uint8Array {
     return this.buf.subarray(0, this.len)
@@ -264,13 +268,15 @@ class Reader {
     const n = this.u8(field)
     const from = this.take(n, field)
     let s = ''
-    let ok = n > 0 && n <= 64
-    for (let i = 0; i < n; i++) {
-      const c = this.b[from + i] as number
-      if (c < 0x21 || c > 0x7e) ok = false
-      s += String.fromCharCode(c)
+    try {
+      s = UTF8_STRICT.decode(this.b.subarray(from, from + n))
+    } catch {
+      s = ''
     }
-    if (!ok) throw invalid(`offset ${at}: ${field()}: must be 1–64 printable ASCII characters`)
+    if (!isValidId(s))
+      throw invalid(
+        `offset ${at}: ${field()}: must be 1–64 bytes of UTF-8 without spaces or control characters`,
+      )
     return s
   }
 }
@@ -446,7 +452,7 @@ function decodeBody(r: Reader): RestoredState {
   for (let a = 0; a < na; a++) {
     const at = r.pos
     const f = (what: string) => `account ${a} ${what}`
-    // r.id enforces what Engine::check_id would (1–64 printable ASCII characters).
+    // r.id enforces what Engine::check_id would (1–64 bytes of UTF-8, no spaces or controls).
     const id = r.id(() => f('id'))
     const isAlive = r.flag(() => f('alive'))
     const bat = r.pos

@@ -175,11 +175,12 @@ pub(crate) enum Undo {
 }
 
 pub fn check_id(id: &str) -> Result<()> {
-    if id.is_empty() || id.len() > 64 || !id.bytes().all(|b| b.is_ascii_graphic()) {
+    if !crate::market::valid_name(id) {
         return Err(Error::new(
             ErrorCode::InvalidId,
             format!(
-                "account id must be 1–64 printable ASCII characters, got {}",
+                "account id must be {}, got {}",
+                crate::market::NAME_RULE,
                 crate::error::debug_cut(id)
             ),
         ));

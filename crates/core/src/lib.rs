@@ -9,6 +9,7 @@ pub mod engine;
 pub mod error;
 pub mod fills;
 pub mod liq;
+pub mod liq_map;
 pub mod market;
 pub mod memory;
 pub mod num;
@@ -21,6 +22,7 @@ pub mod settlement;
 pub mod snapshot;
 mod sweep;
 pub mod tables;
+pub mod taker_fee;
 pub mod watch;
 pub mod waterfall;
 

@@ -161,7 +161,14 @@ fn exact_sign(
 }
 
 #[inline]
-fn liquidatable(m: &Market, qty: i64, cost: i64, base: i128, x: i64, k: u32) -> Result<bool> {
+pub(crate) fn liquidatable(
+    m: &Market,
+    qty: i64,
+    cost: i64,
+    base: i128,
+    x: i64,
+    k: u32,
+) -> Result<bool> {
     let g = sub(
         add(base, m.upnl_at(qty, cost, x, k)?, "liquidation predicate")?,
         m.maintenance_margin_at(qty, cost, x, k)?,
@@ -195,7 +202,7 @@ fn last_where(
 }
 
 /// The position's domain (SPEC §2.3) as grid indices j (price j·tickSize); None when empty.
-fn grid_domain(m: &Market, qty: i64) -> Result<Option<(i64, i64)>> {
+pub(crate) fn grid_domain(m: &Market, qty: i64) -> Result<Option<(i64, i64)>> {
     let (lo, hi) = domain(m, qty, 0)?;
     let g = m.tick_size;
     let (jlo, jhi) =
@@ -204,7 +211,13 @@ fn grid_domain(m: &Market, qty: i64) -> Result<Option<(i64, i64)>> {
 }
 
 /// Maximal runs of grid indices on which the maintenance tier does not change.
-fn tier_segments(m: &Market, qty: i64, cost: i64, lo: i64, hi: i64) -> Result<Vec<(i64, i64)>> {
+pub(crate) fn tier_segments(
+    m: &Market,
+    qty: i64,
+    cost: i64,
+    lo: i64,
+    hi: i64,
+) -> Result<Vec<(i64, i64)>> {
     if m.basis == MarginBasis::Entry || m.tiers.len() == 1 {
         return Ok(vec![(lo, hi)]);
     }
@@ -229,7 +242,7 @@ fn tier_segments(m: &Market, qty: i64, cost: i64, lo: i64, hi: i64) -> Result<Ve
 }
 
 /// The liquidation search of SPEC §6.1 over the runs, for predicate `pred` on grid indices.
-fn last_liquidatable(
+pub(crate) fn last_liquidatable(
     segs: &[(i64, i64)],
     long: bool,
     pred: &mut impl FnMut(i64) -> Result<bool>,

@@ -114,6 +114,15 @@ pub struct Market {
     pub(crate) continuous_mm: bool,
 }
 
+/// The rule for market symbols, settlement assets and account ids, as messages state it.
+pub const NAME_RULE: &str = "1–64 bytes of UTF-8 without spaces or control characters";
+
+/// 1–64 bytes of UTF-8 (a `str` is UTF-8), no space and no control character (U+0000–U+0020,
+/// U+007F–U+009F). Names compare bytewise (`str::cmp`) everywhere: sorts, ties, the state bytes.
+pub fn valid_name(s: &str) -> bool {
+    !s.is_empty() && s.len() <= 64 && s.chars().all(|c| c > ' ' && !c.is_control())
+}
+
 pub fn check_price(p: i64, what: &str) -> Result<()> {
     if p <= 0 || p > PRICE_MAX_TICKS {
         return Err(Error::new(
@@ -194,10 +203,10 @@ impl Market {
     pub fn with_terms(spec: MarketSpec, terms: MarketTerms, quote_decimals: u32) -> Result<Market> {
         let sym = &spec.symbol;
         let bad = |code, msg: String| Err(Error::new(code, format!("market {sym}: {msg}")));
-        if sym.is_empty() || sym.len() > 64 || !sym.bytes().all(|b| b.is_ascii_graphic()) {
+        if !valid_name(sym) {
             return Err(Error::new(
                 ErrorCode::InvalidId,
-                format!("market symbol must be 1–64 printable ASCII characters, got {sym:?}"),
+                format!("market symbol must be {NAME_RULE}, got {sym:?}"),
             ));
         }
         if spec.price_decimals > MAX_PRICE_DECIMALS || spec.qty_decimals > MAX_QTY_DECIMALS {
@@ -253,10 +262,10 @@ impl Market {
         }
         let settle_asset = match terms.settle_asset {
             Some(a) => {
-                if a.is_empty() || a.len() > 64 || !a.bytes().all(|b| b.is_ascii_graphic()) {
+                if !valid_name(&a) {
                     return bad(
                         ErrorCode::InvalidId,
-                        format!("settleAsset must be 1–64 printable ASCII characters, got {a:?}"),
+                        format!("settleAsset must be {NAME_RULE}, got {a:?}"),
                     );
                 }
                 a

@@ -248,18 +248,19 @@ impl<'a> Reader<'a> {
             v => Err(invalid(format!("offset {at}: {}: must be 0 or 1, got {v}", field()))),
         }
     }
-    /// An id or symbol: a length byte, then 1–64 printable ASCII bytes.
+    /// An id or symbol: a length byte, then 1–64 bytes of UTF-8 (market.rs `valid_name`).
     fn id(&mut self, field: &dyn Fn() -> String) -> Result<String> {
         let at = self.pos;
         let n = self.u8(field)? as usize;
         let s = self.take(n, field)?;
-        if n == 0 || n > 64 || !s.iter().all(|b| b.is_ascii_graphic()) {
-            return Err(invalid(format!(
-                "offset {at}: {}: must be 1–64 printable ASCII characters",
-                field()
-            )));
+        match std::str::from_utf8(s) {
+            Ok(s) if crate::market::valid_name(s) => Ok(s.to_string()),
+            _ => Err(invalid(format!(
+                "offset {at}: {}: must be {}",
+                field(),
+                crate::market::NAME_RULE
+            ))),
         }
-        Ok(String::from_utf8(s.to_vec()).unwrap())
     }
 }
 

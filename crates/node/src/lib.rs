@@ -61,6 +61,8 @@ pub struct MarketInit {
     pub tick_size: Option<BigInt>,
     /// Settlement asset (SPEC §5.4); omitted: "quote" for linear, the symbol for inverse.
     pub settle_asset: Option<String>,
+    /// Taker fee rate (10^-8) counted in the liquidation condition (SPEC §19); omitted: 0.
+    pub taker_fee: Option<BigInt>,
 }
 
 /// Margin rows: cross accounts (market = 0xffffffff) and isolated positions.
@@ -425,7 +427,8 @@ impl NativeEngine {
             },
             settle_asset: spec.settle_asset,
         };
-        self.write(|e| e.add_market_with(s, terms))
+        let fee = spec.taker_fee.as_ref().map(|f| i64_of(f, "takerFee")).transpose()?.unwrap_or(0);
+        self.write(|e| e.add_market_with_fee(s, terms, fee))
     }
 
     #[napi(catch_unwind)]
@@ -856,6 +859,7 @@ impl NativeEngine {
 }
 
 // After NativeEngine: napi-rs expands an impl block only once it has seen the struct.
+mod liq_map;
 mod pretrade;
 mod snapshot;
 

@@ -1,0 +1,182 @@
+//! The liquidation map (SPEC §18): per price bucket of one market, the long and short quantity
+//! and notional whose liquidation price (SPEC §6, the conservative trigger) lies in the bucket —
+//! cross positions with the other marks fixed, isolated positions on their own margin.
+//!
+//! The watch's index (watch.rs) keeps bands, not prices, so the map solves each position of the
+//! market: the trigger search of liq.rs, with the tier runs of a linear mark-basis market found in
+//! closed form (the tier is monotone in the price, so its run ends are unique and any correct
+//! method finds the same ones) — the bisection on the predicate itself is liq.rs's, step for step,
+//! so the map's prices are exactly those `position_risks` reports.
+
+use crate::engine::Engine;
+use crate::error::{Error, ErrorCode, Result};
+use crate::liq::{grid_domain, last_liquidatable, liquidatable, tier_segments};
+use crate::market::{check_price, ContractKind, MarginBasis, Market};
+use crate::num::*;
+
+/// Most buckets a map may ask for.
+pub const MAP_BUCKETS_MAX: u32 = 100_000;
+
+/// Per bucket sums; index 0 holds the prices below `from`, 1..=n the buckets, n + 1 the prices at
+/// or above `to`. Positions without a liquidation price are not counted.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct LiquidationMap {
+    /// n + 1 bucket edges in ticks: bucket i (1-based) is [edges[i−1], edges[i]).
+    pub edges: Vec<i64>,
+    pub long_qty: Vec<i64>,
+    pub long_notional: Vec<i64>,
+    pub long_count: Vec<u32>,
+    pub short_qty: Vec<i64>,
+    pub short_notional: Vec<i64>,
+    pub short_count: Vec<u32>,
+}
+
+/// The bucket of price x: 0 below `from`, n + 1 at or above `to`, else
+/// 1 + floor((x − from)·n / (to − from)). Edge i is from + ceil(i·(to − from)/n), so x lies in
+/// bucket i + 1 exactly when edge i ≤ x < edge i + 1.
+pub fn bucket_of(x: i64, from: i64, to: i64, n: u32) -> usize {
+    if x < from {
+        0
+    } else if x >= to {
+        n as usize + 1
+    } else {
+        1 + ((x - from) as i128 * n as i128 / (to - from) as i128) as usize
+    }
+}
+
+fn check_map_args(from: i64, to: i64, buckets: u32) -> Result<()> {
+    check_price(from, "from")?;
+    check_price(to, "to")?;
+    let bad = |msg: String| Err(Error::new(ErrorCode::InvalidArgument, msg));
+    if from >= to {
+        return bad(format!("from must be below to, got {from} and {to} ticks"));
+    }
+    if buckets == 0 || buckets > MAP_BUCKETS_MAX || buckets as i64 > to - from {
+        return bad(format!(
+            "buckets must be within 1..={} (and at most to − from = {} ticks), got {buckets}",
+            MAP_BUCKETS_MAX,
+            to - from
+        ));
+    }
+    Ok(())
+}
+
+/// The runs of grid indices on which the tier does not change: liq.rs's `tier_segments`, with a
+/// linear mark-basis run's end in closed form (the last j with |q|·j·g < next floor), verified.
+fn runs(m: &Market, qty: i64, cost: i64, lo: i64, hi: i64) -> Result<Vec<(i64, i64)>> {
+    if m.kind != ContractKind::Linear || m.basis != MarginBasis::Mark || m.tiers.len() == 1 {
+        return tier_segments(m, qty, cost, lo, hi);
+    }
+    let g = m.tick_size as i128;
+    let aq = (qty as i128).abs();
+    let tier_of = |j: i64| m.tier_index(aq * (j as i128 * g), 0);
+    let mut segs = Vec::with_capacity(m.tiers.len());
+    let mut a = lo;
+    loop {
+        let t = tier_of(a);
+        let b = match m.tiers.get(t + 1) {
+            None => hi,
+            Some(next) => (div_ceil(next.floor as i128, aq * g) - 1).min(hi as i128) as i64,
+        };
+        if b < a || tier_of(b) != t || (b < hi && tier_of(b + 1) == t) {
+            // Not expected (the closed form is exact); the general search decides.
+            return tier_segments(m, qty, cost, lo, hi);
+        }
+        segs.push((a, b));
+        if b == hi {
+            return Ok(segs);
+        }
+        a = b + 1;
+    }
+}
+
+/// The conservative liquidation price of liq.rs's `liquidation_price` (None where it has none).
+pub fn liquidation_trigger(m: &Market, qty: i64, cost: i64, base: i128) -> Result<Option<i64>> {
+    if qty == 0 {
+        return Ok(None);
+    }
+    let Some((lo, hi)) = grid_domain(m, qty)? else { return Ok(None) };
+    let g = m.tick_size;
+    let segs = runs(m, qty, cost, lo, hi)?;
+    let t = last_liquidatable(&segs, qty > 0, &mut |j| liquidatable(m, qty, cost, base, j * g, 0))?;
+    Ok(t.map(|t| t * g))
+}
+
+impl Engine {
+    /// The liquidation map of market m over [from, to) ticks in `buckets` buckets (SPEC §18).
+    pub fn liquidation_map(
+        &self,
+        m: u32,
+        from: i64,
+        to: i64,
+        buckets: u32,
+    ) -> Result<LiquidationMap> {
+        let mk = self.market(m)?;
+        check_map_args(from, to, buckets)?;
+        let n = buckets as usize + 2;
+        let (mut lq, mut ln, mut sq, mut sn) =
+            (vec![0i128; n], vec![0i128; n], vec![0i128; n], vec![0i128; n]);
+        let (mut lc, mut sc) = (vec![0u32; n], vec![0u32; n]);
+        let col = &self.positions[m as usize];
+        for s in 0..col.qty.len() {
+            let (a, q, c) = (col.account[s], col.qty[s], col.cost[s]);
+            let id = &self.accounts[a as usize].id;
+            let ctx = |e: Error| e.context(format!("account {id}, market {}", mk.symbol));
+            let base = if col.isolated[s] {
+                col.isolated_margin[s] as i128
+            } else {
+                self.cross_base(a, m).map_err(ctx)?
+            };
+            let Some(x) = liquidation_trigger(mk, q, c, base).map_err(ctx)? else { continue };
+            let v = mk.value_atoms(q, x).map_err(ctx)?;
+            let b = bucket_of(x, from, to, buckets);
+            let aq = (q as i128).abs();
+            if q > 0 {
+                (lq[b], ln[b], lc[b]) = (lq[b] + aq, ln[b] + v, lc[b] + 1);
+            } else {
+                (sq[b], sn[b], sc[b]) = (sq[b] + aq, sn[b] + v, sc[b] + 1);
+            }
+        }
+        let fit = |v: Vec<i128>, what: &'static str| -> Result<Vec<i64>> {
+            v.into_iter().map(|x| to_i64(x, what)).collect()
+        };
+        let w = (to - from) as i128;
+        Ok(LiquidationMap {
+            edges: (0..=buckets as i128)
+                .map(|i| from + div_ceil(i * w, buckets as i128) as i64)
+                .collect(),
+            long_qty: fit(lq, "liquidation map long quantity (does not fit i64)")?,
+            long_notional: fit(ln, "liquidation map long notional (does not fit i64)")?,
+            long_count: lc,
+            short_qty: fit(sq, "liquidation map short quantity (does not fit i64)")?,
+            short_notional: fit(sn, "liquidation map short notional (does not fit i64)")?,
+            short_count: sc,
+        })
+    }
+
+    /// base of SPEC §6 for the cross position of account a in market m: the balance plus the
+    /// other cross positions' uPnL − MM at their marks (as `position_risks` sums them).
+    fn cross_base(&self, a: u32, m: u32) -> Result<i128> {
+        let acc = &self.accounts[a as usize];
+        let (mut upnl, mut mm) = (0i128, 0i128);
+        let (mut own_u, mut own_mm) = (0i128, 0i128);
+        for &(pm, s) in &acc.positions {
+            let (mk, col) = (&self.markets[pm as usize], &self.positions[pm as usize]);
+            let s = s as usize;
+            if col.isolated[s] {
+                continue;
+            }
+            let u = mk.upnl(col.qty[s], col.cost[s])?;
+            let mmi = mk.maintenance_margin(col.qty[s], col.cost[s])?;
+            upnl = add(upnl, u, "account uPnL")?;
+            mm = add(mm, mmi, "account maintenance margin")?;
+            if pm == m {
+                (own_u, own_mm) = (u, mmi);
+            }
+        }
+        let others_u = sub(upnl, own_u, "uPnL of the other positions")?;
+        let others_mm = sub(mm, own_mm, "maintenance margin of the other positions")?;
+        let b = add(acc.balance as i128, others_u, "bankruptcy base")?;
+        sub(b, others_mm, "liquidation base")
+    }
+}
