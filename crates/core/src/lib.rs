@@ -16,6 +16,7 @@ pub mod planner;
 mod pool;
 pub mod settlement;
 pub mod snapshot;
+mod store;
 mod sweep;
 pub mod watch;
 pub mod waterfall;
