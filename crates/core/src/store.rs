@@ -215,8 +215,16 @@ impl BlockCell {
 }
 
 impl Clone for BlockCell {
+    /// A copy of the layout, or — while a sweep on another thread holds it (the binding copies
+    /// the engine on write while an async sweep runs) — an empty one, rebuilt on its first
+    /// sweep: a copy never waits for a sweep.
     fn clone(&self) -> Self {
-        BlockCell(Mutex::new(self.0.lock().unwrap_or_else(|p| p.into_inner()).clone()))
+        let copy = match self.0.try_lock() {
+            Ok(g) => g.clone(),
+            Err(std::sync::TryLockError::Poisoned(p)) => p.into_inner().clone(),
+            Err(std::sync::TryLockError::WouldBlock) => Blocks::default(),
+        };
+        BlockCell(Mutex::new(copy))
     }
 }
 
