@@ -353,7 +353,7 @@ function memoryOf(book: Book, nat: Engine, ts: Engine, tsStore: number): MemoryR
   }
   const nb = (k: string) => (nativeMem ? `${(nativeMem[k] as number).toFixed(1)} B` : 'skipped')
   console.log(
-    `  live bytes per position: native store ${nb('storeBytesPerPosition')}, with the watch index ${nb('withIndexBytesPerPosition')} (counting allocator); ` +
+    `  live bytes per position: native store ${nb('storeBytesPerPosition')}, with the sweep's blocked layout ${nb('withLayoutBytesPerPosition')}, with the watch index too ${nb('withIndexBytesPerPosition')} (counting allocator); ` +
       `TypeScript store ${r.typescriptStoreBytesPerPosition.toFixed(1)} B, with the index ${r.typescriptWithIndexBytesPerPosition.toFixed(1)} B (V8 heap + array buffers after GC)`,
   )
   console.log(

@@ -447,6 +447,11 @@ impl Engine {
             return Err(Error::new(ErrorCode::InvalidArgument, "too many accounts"));
         }
         let first = self.accounts.len() as u32;
+        if ids.len() >= self.accounts.len() {
+            // A bulk load: room for exactly the batch rather than doubling (live bytes).
+            self.accounts.reserve_exact(ids.len());
+            self.account_by_id.reserve(ids.len());
+        }
         for (id, &balance) in ids.iter().zip(balances) {
             self.blocks.touch(self.accounts.len() as u32);
             self.account_by_id.insert(id.clone(), self.accounts.len() as u32);
@@ -789,6 +794,7 @@ impl Engine {
             staged.push((cost, im));
         }
         crate::settlement::check_position_rows(self, rows)?;
+        self.reserve_rows(rows);
         for (i, &(cost, im)) in staged.iter().enumerate() {
             let (a, m, q) = (rows.account[i], rows.market[i], rows.qty[i]);
             self.watch.touch(a);
@@ -800,6 +806,25 @@ impl Engine {
             self.write_position(a, m, q, cost, iso, im);
         }
         Ok(())
+    }
+
+    /// Before a bulk write: exact room in each market's columns for its rows of the batch when
+    /// they are at least as many as the column holds (a load), so a loaded book does not carry
+    /// the slack of doubling; small batches grow the usual amortised way.
+    fn reserve_rows(&mut self, rows: &PositionRows) {
+        let mut per = vec![0usize; self.positions.len()];
+        for (&m, &q) in rows.market.iter().zip(rows.qty) {
+            per[m as usize] += (q != 0) as usize;
+        }
+        for (col, n) in self.positions.iter_mut().zip(per) {
+            if n > 0 && n >= col.qty.len() && col.qty.capacity() - col.qty.len() < n {
+                col.account.reserve_exact(n);
+                col.qty.reserve_exact(n);
+                col.cost.reserve_exact(n);
+                col.isolated_margin.reserve_exact(n);
+                col.isolated.reserve_exact(n);
+            }
+        }
     }
 
     /// Store a validated non-zero position: in place, or appended to the market's columns with
