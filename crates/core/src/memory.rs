@@ -1,5 +1,6 @@
-//! What an engine holds on the heap (the sweep's blocked copy counted exactly), estimated from its containers' capacities: the binding
-//! reports it to V8 (napi_adjust_external_memory) so that dropped engines are collected in time.
+//! What an engine holds on the heap, estimated from its containers' capacities (the sweep's
+//! blocked copy counted exactly): the binding reports it to V8 (napi_adjust_external_memory) so
+//! that dropped engines are collected in time.
 //! O(markets), not O(accounts): per-account heap (id, position references) is estimated from
 //! the counts, not walked.
 

@@ -102,6 +102,13 @@ impl Blocks {
             self.blocks.resize_with(n, Block::default);
             self.dirty.resize(n, true);
             let todo: Vec<usize> = (0..n).filter(|&b| self.dirty[b]).collect();
+            if todo.len() * 4 > n {
+                // Most of the book changed (a load, a funding round): one pass over the columns.
+                self.blocks = build_all(e);
+                self.dirty.fill(false);
+                self.any_dirty = false;
+                return self.check(e);
+            }
             let built: Vec<Mutex<Option<Block>>> = todo.iter().map(|_| Mutex::new(None)).collect();
             // A block takes tens of microseconds: a few dirty ones are not worth a thread.
             let threads = if todo.len() >= 16 { threads } else { 1 };
@@ -117,61 +124,103 @@ impl Blocks {
             }
             self.any_dirty = self.dirty.iter().any(|&d| d);
         }
-        // Every write path must mark its block: the tests' debug builds check it on every sweep.
+        self.check(e);
+    }
+
+    /// Every write path must mark its block: the tests' debug builds check it on every sweep.
+    fn check(&self, _e: &Engine) {
         #[cfg(debug_assertions)]
         for (b, blk) in self.blocks.iter().enumerate() {
-            assert!(self.dirty[b] || *blk == build(e, b), "block {b} is stale");
+            assert!(self.dirty[b] || *blk == build(_e, b), "block {b} is stale");
         }
     }
 }
 
-/// Block `b` built from the columns.
+/// A block's positions as they are gathered, before they are grouped.
+#[derive(Default)]
+struct Staged {
+    rows: Vec<(u32, u16, i64, i64)>,
+    iso: Vec<(u32, u16, i64, i64, i64)>,
+    side: Vec<Side>,
+}
+
+impl Staged {
+    /// Sort a position of market `m`, account offset `off`, into its list.
+    #[inline]
+    fn put(&mut self, m: u32, off: u16, col: &crate::engine::MarketPositions, s: usize) {
+        let (qty, cost, isolated) = (col.qty[s], col.cost[s], col.isolated[s]);
+        if !small(qty, cost) {
+            let isolated_margin = col.isolated_margin[s];
+            self.side.push(Side { m, off, isolated, qty, cost, isolated_margin });
+        } else if isolated {
+            self.iso.push((m, off, qty, cost, col.isolated_margin[s]));
+        } else {
+            self.rows.push((m, off, qty, cost));
+        }
+    }
+
+    /// The block: rows grouped by market (by offset inside a market), the side list by offset.
+    fn assemble(mut self, bal: Vec<i64>) -> Block {
+        let mut blk = Block { bal, ..Block::default() };
+        self.rows.sort_unstable_by_key(|r| (r.0, r.1));
+        blk.off.reserve_exact(self.rows.len());
+        blk.qty.reserve_exact(self.rows.len());
+        blk.cost.reserve_exact(self.rows.len());
+        for (i, &(m, off, q, c)) in self.rows.iter().enumerate() {
+            extend(&mut blk.segs, m, i);
+            blk.off.push(off);
+            blk.qty.push(q);
+            blk.cost.push(c);
+        }
+        self.iso.sort_unstable_by_key(|r| (r.0, r.1));
+        for (i, &(m, off, q, c, im)) in self.iso.iter().enumerate() {
+            extend(&mut blk.iso_segs, m, i);
+            blk.iso.off.push(off);
+            blk.iso.qty.push(q);
+            blk.iso.cost.push(c);
+            blk.iso.isolated_margin.push(im);
+        }
+        self.side.sort_unstable_by_key(|s| (s.off, s.m));
+        blk.wide = self.side.iter().any(|s| !s.isolated);
+        blk.segs.shrink_to_fit();
+        blk.iso_segs.shrink_to_fit();
+        self.side.shrink_to_fit();
+        blk.side = self.side;
+        blk
+    }
+}
+
+/// Block `b` built from the columns, through its accounts' position references.
 pub(crate) fn build(e: &Engine, b: usize) -> Block {
     let lo = b * BLOCK;
     let hi = (lo + BLOCK).min(e.accounts.len());
-    let mut blk = Block { bal: Vec::with_capacity(hi - lo), ..Block::default() };
-    let mut rows: Vec<(u32, u16, i64, i64)> = Vec::new();
-    let mut iso: Vec<(u32, u16, i64, i64, i64)> = Vec::new();
+    let mut st = Staged::default();
     for (a, acc) in e.accounts[lo..hi].iter().enumerate() {
-        blk.bal.push(acc.balance);
-        let off = a as u16;
         for &(m, s) in &acc.positions {
-            let (col, s) = (&e.positions[m as usize], s as usize);
-            let (qty, cost) = (col.qty[s], col.cost[s]);
-            let isolated = col.isolated[s];
-            if isolated && small(qty, cost) {
-                iso.push((m, off, qty, cost, col.isolated_margin[s]));
-            } else if !small(qty, cost) {
-                blk.wide |= !isolated;
-                let isolated_margin = col.isolated_margin[s];
-                blk.side.push(Side { m, off, isolated, qty, cost, isolated_margin });
-            } else {
-                rows.push((m, off, qty, cost));
-            }
+            st.put(m, a as u16, &e.positions[m as usize], s as usize);
         }
     }
-    rows.sort_unstable_by_key(|r| (r.0, r.1));
-    blk.off.reserve_exact(rows.len());
-    blk.qty.reserve_exact(rows.len());
-    blk.cost.reserve_exact(rows.len());
-    for (i, &(m, off, q, c)) in rows.iter().enumerate() {
-        extend(&mut blk.segs, m, i);
-        blk.off.push(off);
-        blk.qty.push(q);
-        blk.cost.push(c);
+    st.assemble(e.accounts[lo..hi].iter().map(|a| a.balance).collect())
+}
+
+/// Every block, reading the columns in order (a block at a time reads them at random: after a
+/// load that is several times slower).
+pub(crate) fn build_all(e: &Engine) -> Vec<Block> {
+    let n = e.accounts.len().div_ceil(BLOCK);
+    let mut st: Vec<Staged> = (0..n).map(|_| Staged::default()).collect();
+    for (m, col) in e.positions.iter().enumerate() {
+        for (s, &a) in col.account.iter().enumerate() {
+            let a = a as usize;
+            st[a / BLOCK].put(m as u32, (a % BLOCK) as u16, col, s);
+        }
     }
-    iso.sort_unstable_by_key(|r| (r.0, r.1));
-    for (i, &(m, off, q, c, im)) in iso.iter().enumerate() {
-        extend(&mut blk.iso_segs, m, i);
-        blk.iso.off.push(off);
-        blk.iso.qty.push(q);
-        blk.iso.cost.push(c);
-        blk.iso.isolated_margin.push(im);
-    }
-    blk.segs.shrink_to_fit();
-    blk.iso_segs.shrink_to_fit();
-    blk.side.shrink_to_fit();
-    blk
+    st.into_iter()
+        .enumerate()
+        .map(|(b, st)| {
+            let hi = ((b + 1) * BLOCK).min(e.accounts.len());
+            st.assemble(e.accounts[b * BLOCK..hi].iter().map(|a| a.balance).collect())
+        })
+        .collect()
 }
 
 /// Row `i` (of market `m`) extends the last run or starts one.
