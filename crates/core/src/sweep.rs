@@ -141,6 +141,8 @@ trait Acc: Copy + Default + Send + Sync + 'static {
     fn put(&mut self, u: i128, m: i128) -> Result<()>;
     fn put64(&mut self, u: i64, m: i64);
     fn get(&self) -> (i128, i128);
+    /// The sums when they are i64 (the narrow accumulator), for the account check's fast path.
+    fn get64(&self) -> Option<(i64, i64)>;
 }
 
 impl Acc for [i64; 2] {
@@ -159,6 +161,10 @@ impl Acc for [i64; 2] {
     #[inline(always)]
     fn get(&self) -> (i128, i128) {
         (self[0] as i128, self[1] as i128)
+    }
+    #[inline(always)]
+    fn get64(&self) -> Option<(i64, i64)> {
+        Some((self[0], self[1]))
     }
 }
 
@@ -179,6 +185,10 @@ impl Acc for [i128; 2] {
     #[inline(always)]
     fn get(&self) -> (i128, i128) {
         (self[0], self[1])
+    }
+    #[inline(always)]
+    fn get64(&self) -> Option<(i64, i64)> {
+        None
     }
 }
 
@@ -204,6 +214,14 @@ fn scope_row(
         return Ok(None);
     }
     Ok(Some(margin_row_or_overflow(a, m, eq, mm, true)))
+}
+
+/// `wanted` for values inside i64 (the products still in i128: one widening multiply each).
+#[inline(always)]
+fn wanted64(eq: i64, mm: i64, warning_ppm: Option<i64>) -> bool {
+    eq <= mm
+        || warning_ppm
+            .is_some_and(|w| mm > 0 && mm as i128 * RATIO_SCALE as i128 >= w as i128 * eq as i128)
 }
 
 #[inline(always)]
@@ -338,6 +356,14 @@ impl Engine {
             self.side_row(base, s, cx, acc, rows)?;
         }
         for (o, &bal) in blk.bal.iter().enumerate() {
+            // The common case in i64: no cross position, or a healthy account that fits.
+            if let Some((u, mm)) = acc[o].get64() {
+                match bal.checked_add(u) {
+                    _ if mm == 0 => continue,
+                    Some(eq) if !wanted64(eq, mm, cx.warning_ppm) => continue,
+                    _ => {}
+                }
+            }
             let (u, mm) = acc[o].get();
             if mm == 0 {
                 continue; // no cross position (each has MM ≥ 1)
@@ -413,10 +439,11 @@ impl Engine {
             Plan::Linear(l) => {
                 let mut hits: Vec<(usize, i64, i64)> = Vec::new();
                 linear_dispatch(l, off, q, c, |i, _, u, mm| {
-                    // Most isolated scopes are healthy and fit i64: no row, no call.
-                    let eq = im[i] as i128 + u as i128;
-                    if i64::try_from(eq).is_err() || wanted(eq, mm as i128, w) {
-                        hits.push((i, u, mm));
+                    // Most isolated scopes are healthy and fit i64: no row, no call. An equity
+                    // outside i64 (the add overflows) is an OVERFLOW row: a hit too.
+                    match im[i].checked_add(u) {
+                        Some(eq) if !wanted64(eq, mm, w) => {}
+                        _ => hits.push((i, u, mm)),
                     }
                 });
                 for (i, u, mm) in hits {
