@@ -7,11 +7,15 @@
 //!   the rates and amounts divided by their common factor with 10^(8−s) (equal by algebra);
 //! - uPnL = floor((q · mark·10^s⁺ − cost · 10^s⁺) / 10^s⁻).
 //!
-//! The store keeps an upper bound of |q| and |cost| per market (`MarketPositions::bound`), which
-//! proves once per sweep that these products fit i64; a market where it does not (or an inverse
-//! market) takes the general i128 formulas of market.rs, so every result is the same. When the
-//! bounds of all markets together prove an account's sums fit i64, the per-account accumulators
-//! are i64 pairs (16 bytes), else i128 with checked additions.
+//! The store keeps an upper bound of |q| and |cost| per market over its rows that are not near
+//! the limit (`MarketPositions::bound`), which proves once per sweep that these products fit
+//! i64; a market where it does not (or an inverse market) takes the general i128 formulas of
+//! market.rs, so every result is the same. The sweep walks the blocked layout (store.rs): per
+//! block, each market's run of cross rows through the kernel into the block's accumulators, the
+//! isolated runs with their scope check, the near-limit side list through the general formulas,
+//! then the block's accounts — one pass. When the bounds of all markets together prove an
+//! account's sums fit i64, the accumulators are i64 pairs (16 KiB a block), else (and in any
+//! block with a near-limit cross position) i128 with checked additions.
 
 use crate::engine::{margin_row_or_overflow, Engine, MarginRow, SweepResult};
 use crate::error::{Error, ErrorCode, Result};
