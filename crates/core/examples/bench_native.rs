@@ -171,16 +171,22 @@ fn memory(path: &str) {
     let build_ms = t.elapsed().as_secs_f64() * 1e3;
     let store = live() - before;
     let peak_build = PEAK.load(Relaxed) as isize - before;
+    // The sweep's blocked layout is built on the first sweep.
+    let t = Instant::now();
+    e.sweep(None).unwrap();
+    let layout_ms = t.elapsed().as_secs_f64() * 1e3;
+    let with_layout = live() - before;
     let t = Instant::now();
     let liq = e.watch_liquidatable().unwrap().len();
     let index_ms = t.elapsed().as_secs_f64() * 1e3;
     let with_index = live() - before;
     println!(
-        "{{\"positions\":{},\"accounts\":{},\"storeBytes\":{store},\"storeBytesPerPosition\":{:.2},\"withIndexBytes\":{with_index},\"withIndexBytesPerPosition\":{:.2},\"peakBuildBytesPerPosition\":{:.2},\"buildMs\":{build_ms:.1},\"indexBuildMs\":{index_ms:.1},\"liquidatable\":{liq}}}",
+        "{{\"positions\":{},\"accounts\":{},\"storeBytes\":{store},\"storeBytesPerPosition\":{:.2},\"withIndexBytes\":{with_index},\"withIndexBytesPerPosition\":{:.2},\"withLayoutBytesPerPosition\":{:.2},\"layoutBuildMs\":{layout_ms:.1},\"peakBuildBytesPerPosition\":{:.2},\"buildMs\":{build_ms:.1},\"indexBuildMs\":{index_ms:.1},\"liquidatable\":{liq}}}",
         book.qty.len(),
         book.balances.len(),
         store as f64 / n,
         with_index as f64 / n,
+        with_layout as f64 / n,
         peak_build as f64 / n,
     );
     drop(e);

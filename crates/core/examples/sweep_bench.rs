@@ -95,7 +95,8 @@ fn main() {
     };
     if let Ok(mode) = std::env::var("ONLY") {
         // For `perf stat`: one code path, many times.
-        for _ in 0..if mode == "setup" { 0 } else { 20 } {
+        let n = std::env::var("N").ok().and_then(|n| n.parse().ok()).unwrap_or(20);
+        for _ in 0..if mode == "setup" { 0 } else { n } {
             let r = match mode.as_str() {
                 "ref" => e.sweep_reference(Some(800_000), 1),
                 _ => e.sweep_threads(Some(800_000), 1),

@@ -24,16 +24,21 @@ pub struct MarketPositions {
     /// Isolated margin in atoms; meaningful where `isolated` is set.
     pub isolated_margin: Vec<i64>,
     pub isolated: Vec<bool>,
-    /// Upper bounds of |qty| and |cost| over the rows ever written here (never lowered): the
-    /// sweep kernel proves from them once per sweep that its i64 products cannot overflow.
+    /// Upper bounds of |qty| and |cost| over the rows ever written here that are not near the
+    /// limit (`store::NEAR`; never lowered): the sweep kernel proves from them once per sweep
+    /// that its i64 products cannot overflow.
     max_qty: u64,
     max_cost: u64,
 }
 
 impl MarketPositions {
-    /// Raise the bounds to cover a row about to be written.
+    /// Raise the bounds to cover a row about to be written, unless the sweep keeps it in its
+    /// side list (near-limit, `store::NEAR`): it would make the whole market leave the kernel.
     #[inline]
     pub(crate) fn note(&mut self, qty: i64, cost: i64) {
+        if !crate::store::small(qty, cost) {
+            return;
+        }
         self.max_qty = self.max_qty.max(qty.unsigned_abs());
         self.max_cost = self.max_cost.max(cost.unsigned_abs());
     }
@@ -139,6 +144,9 @@ pub struct Engine {
     pub(crate) waterfall: crate::waterfall::WaterfallState,
     /// The incremental liquidation index (watch.rs), built on first use.
     pub(crate) watch: crate::watch::Watch,
+    /// The sweep's blocked copy of the book (store.rs): every balance or position write marks
+    /// its account's block (`blocks.touch`), the next sweep rebuilds what is marked.
+    pub(crate) blocks: crate::store::BlockCell,
     /// Inverse writes of the running waterfall transaction (None outside one): the book's
     /// balances and position rows are restored from it when the transaction fails (waterfall.rs).
     pub(crate) undo: Option<Vec<Undo>>,
@@ -321,6 +329,7 @@ impl Engine {
             account_by_id: HashMap::new(),
             waterfall: Default::default(),
             watch: Default::default(),
+            blocks: Default::default(),
             undo: None,
             pretrade: Default::default(),
         })
@@ -447,7 +456,13 @@ impl Engine {
             return Err(Error::new(ErrorCode::InvalidArgument, "too many accounts"));
         }
         let first = self.accounts.len() as u32;
+        if ids.len() >= self.accounts.len() {
+            // A bulk load: room for exactly the batch rather than doubling (live bytes).
+            self.accounts.reserve_exact(ids.len());
+            self.account_by_id.reserve(ids.len());
+        }
         for (id, &balance) in ids.iter().zip(balances) {
+            self.blocks.touch(self.accounts.len() as u32);
             self.account_by_id.insert(id.clone(), self.accounts.len() as u32);
             self.accounts.push(Account {
                 id: id.clone(),
@@ -491,6 +506,7 @@ impl Engine {
 
     /// Take back accounts added from index `first` on that nothing refers to yet (no positions).
     fn truncate_accounts(&mut self, first: u32) {
+        self.blocks.touch(first);
         for acc in self.accounts.drain(first as usize..) {
             debug_assert!(acc.positions.is_empty());
             self.account_by_id.remove(&acc.id);
@@ -513,6 +529,7 @@ impl Engine {
         for (&a, &b) in accounts.iter().zip(balances) {
             self.accounts[a as usize].balance = b;
             self.watch.touch(a);
+            self.blocks.touch(a);
         }
         Ok(())
     }
@@ -554,6 +571,7 @@ impl Engine {
             return;
         };
         let slot = self.accounts[a as usize].positions[ref_at].1;
+        self.blocks.touch(a);
         let col = &mut self.positions[m as usize];
         let s = slot as usize;
         if let Some(log) = self.undo.as_mut() {
@@ -586,6 +604,7 @@ impl Engine {
 
     /// Write an account's balance (recorded in the undo log inside a waterfall transaction).
     pub(crate) fn put_balance(&mut self, a: u32, v: i64) {
+        self.blocks.touch(a);
         let acc = &mut self.accounts[a as usize];
         if let Some(log) = self.undo.as_mut() {
             log.push(Undo::Balance { a, old: acc.balance });
@@ -595,6 +614,7 @@ impl Engine {
 
     /// Write row `s` of market `m` (recorded in the undo log inside a waterfall transaction).
     pub(crate) fn put_row(&mut self, m: u32, s: usize, qty: i64, cost: i64, isolated_margin: i64) {
+        self.blocks.touch(self.positions[m as usize].account[s]);
         let col = &mut self.positions[m as usize];
         if let Some(log) = self.undo.as_mut() {
             log.push(Undo::Row {
@@ -623,15 +643,20 @@ impl Engine {
     pub(crate) fn roll_back(&mut self, log: Vec<Undo>) {
         for u in log.into_iter().rev() {
             match u {
-                Undo::Balance { a, old } => self.accounts[a as usize].balance = old,
+                Undo::Balance { a, old } => {
+                    self.blocks.touch(a);
+                    self.accounts[a as usize].balance = old
+                }
                 Undo::Row { m, s, qty, cost, isolated_margin } => {
                     let col = &mut self.positions[m as usize];
                     let s = s as usize;
+                    self.blocks.touch(col.account[s]);
                     col.qty[s] = qty;
                     col.cost[s] = cost;
                     col.isolated_margin[s] = isolated_margin;
                 }
                 Undo::Removed { a, m, s, ref_at, qty, cost, isolated_margin, isolated } => {
+                    self.blocks.touch(a);
                     let col = &mut self.positions[m as usize];
                     let si = s as usize;
                     // Undo the swap: the row now at `s` (if any) goes back to the end.
@@ -778,6 +803,7 @@ impl Engine {
             staged.push((cost, im));
         }
         crate::settlement::check_position_rows(self, rows)?;
+        self.reserve_rows(rows);
         for (i, &(cost, im)) in staged.iter().enumerate() {
             let (a, m, q) = (rows.account[i], rows.market[i], rows.qty[i]);
             self.watch.touch(a);
@@ -791,10 +817,30 @@ impl Engine {
         Ok(())
     }
 
+    /// Before a bulk write: exact room in each market's columns for its rows of the batch when
+    /// they are at least as many as the column holds (a load), so a loaded book does not carry
+    /// the slack of doubling; small batches grow the usual amortised way.
+    fn reserve_rows(&mut self, rows: &PositionRows) {
+        let mut per = vec![0usize; self.positions.len()];
+        for (&m, &q) in rows.market.iter().zip(rows.qty) {
+            per[m as usize] += (q != 0) as usize;
+        }
+        for (col, n) in self.positions.iter_mut().zip(per) {
+            if n > 0 && n >= col.qty.len() && col.qty.capacity() - col.qty.len() < n {
+                col.account.reserve_exact(n);
+                col.qty.reserve_exact(n);
+                col.cost.reserve_exact(n);
+                col.isolated_margin.reserve_exact(n);
+                col.isolated.reserve_exact(n);
+            }
+        }
+    }
+
     /// Store a validated non-zero position: in place, or appended to the market's columns with
     /// the account's (market, slot) reference kept in market order.
     pub(crate) fn write_position(&mut self, a: u32, m: u32, q: i64, cost: i64, iso: bool, im: i64) {
         let existing = self.slot_of(a, m);
+        self.blocks.touch(a);
         let col = &mut self.positions[m as usize];
         col.note(q, cost);
         match existing {

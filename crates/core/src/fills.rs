@@ -146,6 +146,7 @@ impl Engine {
         for (a, b) in bal {
             self.accounts[a as usize].balance = b;
             self.watch.touch(a);
+            self.blocks.touch(a);
         }
         self.waterfall.settlement = settlement;
         Ok(())

@@ -20,6 +20,7 @@ pub mod pretrade;
 mod pretrade_snapshot;
 pub mod settlement;
 pub mod snapshot;
+mod store;
 mod sweep;
 pub mod tables;
 pub mod taker_fee;

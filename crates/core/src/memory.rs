@@ -1,5 +1,6 @@
-//! What an engine holds on the heap, estimated from its containers' capacities: the binding
-//! reports it to V8 (napi_adjust_external_memory) so that dropped engines are collected in time.
+//! What an engine holds on the heap, estimated from its containers' capacities (the sweep's
+//! blocked copy counted exactly): the binding reports it to V8 (napi_adjust_external_memory) so
+//! that dropped engines are collected in time.
 //! O(markets), not O(accounts): per-account heap (id, position references) is estimated from
 //! the counts, not walked.
 
@@ -24,5 +25,6 @@ impl Engine {
             + self.markets.len() * 1024
             + self.waterfall.events.capacity() * size_of::<Event>()
             + self.watch_index_bytes()
+            + self.blocks.heap_bytes()
     }
 }

@@ -7,51 +7,24 @@
 //!   the rates and amounts divided by their common factor with 10^(8−s) (equal by algebra);
 //! - uPnL = floor((q · mark·10^s⁺ − cost · 10^s⁺) / 10^s⁻).
 //!
-//! The store keeps an upper bound of |q| and |cost| per market (`MarketPositions::bound`), which
-//! proves once per sweep that these products fit i64; a market where it does not (or an inverse
-//! market) takes the general i128 formulas of market.rs, so every result is the same. When the
-//! bounds of all markets together prove an account's sums fit i64, the per-account accumulators
-//! are i64 pairs (16 bytes), else i128 with checked additions.
+//! The store keeps an upper bound of |q| and |cost| per market over its rows that are not near
+//! the limit (`MarketPositions::bound`), which proves once per sweep that these products fit
+//! i64; a market where it does not (or an inverse market) takes the general i128 formulas of
+//! market.rs, so every result is the same. The sweep walks the blocked layout (store.rs): per
+//! block, each market's run of cross rows through the kernel into the block's accumulators, the
+//! isolated runs with their scope check, the near-limit side list through the general formulas,
+//! then the block's accounts — one pass. When the bounds of all markets together prove an
+//! account's sums fit i64, the accumulators are i64 pairs (16 KiB a block), else (and in any
+//! block with a near-limit cross position) i128 with checked additions.
 
-use crate::engine::{margin_row_or_overflow, prefetch, Engine, MarginRow, SweepResult};
+use crate::engine::{margin_row_or_overflow, Engine, MarginRow, SweepResult};
 use crate::error::{Error, ErrorCode, Result};
 use crate::market::{ContractKind, MarginBasis, Market};
 use crate::num::*;
+use crate::store::{Block, BLOCK};
 use std::sync::Mutex;
-
-/// Most spare accumulator arrays kept per width (one per thread of a sweep), and the largest
-/// kept: process-wide memory V8 does not see, so bounded (8 MiB is 512k accounts at i64).
-const SPARES: usize = 4;
-const SPARE_BYTES: usize = 8 << 20;
-
-/// An accumulator array of `n` zeros: a spare one refilled (a fresh allocation of megabytes is
-/// a page fault per 4 KiB on every sweep), else a new one.
-fn zeroed<A: Acc>(n: usize) -> Vec<A> {
-    let spare = A::spares().lock().unwrap_or_else(|e| e.into_inner()).pop();
-    match spare {
-        Some(mut v) => {
-            v.clear();
-            v.resize(n, A::default());
-            v
-        }
-        None => vec![A::default(); n],
-    }
-}
-
-fn give_back<A: Acc>(v: Vec<A>) {
-    if v.capacity() * std::mem::size_of::<A>() > SPARE_BYTES {
-        return;
-    }
-    let mut s = A::spares().lock().unwrap_or_else(|e| e.into_inner());
-    if s.len() < SPARES {
-        s.push(v);
-    }
-}
-
 /// Most tiers the kernel's fixed arrays hold; a market with more takes the general formulas.
 const MAX_TIERS: usize = 16;
-/// How many positions ahead the sweep fetches the account accumulator.
-const PREFETCH_AHEAD: usize = 16;
 
 /// Constants of one linear market at the current mark.
 #[derive(Clone, Copy)]
@@ -169,18 +142,14 @@ fn general_bound(mk: &Market, max_qty: i64, max_cost: i64) -> Option<i128> {
 
 /// A per-account accumulator of (Σ uPnL, Σ MM) over cross positions.
 trait Acc: Copy + Default + Send + Sync + 'static {
-    /// Spare accumulator arrays of this width, kept between sweeps.
-    fn spares() -> &'static Mutex<Vec<Vec<Self>>>;
     fn put(&mut self, u: i128, m: i128) -> Result<()>;
     fn put64(&mut self, u: i64, m: i64);
     fn get(&self) -> (i128, i128);
+    /// The sums when they are i64 (the narrow accumulator), for the account check's fast path.
+    fn get64(&self) -> Option<(i64, i64)>;
 }
 
 impl Acc for [i64; 2] {
-    fn spares() -> &'static Mutex<Vec<Vec<Self>>> {
-        static S: Mutex<Vec<Vec<[i64; 2]>>> = Mutex::new(Vec::new());
-        &S
-    }
     #[inline(always)]
     fn put(&mut self, u: i128, m: i128) -> Result<()> {
         // The bounds proved that every account's sums fit i64.
@@ -197,13 +166,13 @@ impl Acc for [i64; 2] {
     fn get(&self) -> (i128, i128) {
         (self[0] as i128, self[1] as i128)
     }
+    #[inline(always)]
+    fn get64(&self) -> Option<(i64, i64)> {
+        Some((self[0], self[1]))
+    }
 }
 
 impl Acc for [i128; 2] {
-    fn spares() -> &'static Mutex<Vec<Vec<Self>>> {
-        static S: Mutex<Vec<Vec<[i128; 2]>>> = Mutex::new(Vec::new());
-        &S
-    }
     #[inline(always)]
     fn put(&mut self, u: i128, m: i128) -> Result<()> {
         self[0] = add(self[0], u, "account uPnL")?;
@@ -220,6 +189,10 @@ impl Acc for [i128; 2] {
     #[inline(always)]
     fn get(&self) -> (i128, i128) {
         (self[0], self[1])
+    }
+    #[inline(always)]
+    fn get64(&self) -> Option<(i64, i64)> {
+        None
     }
 }
 
@@ -247,6 +220,14 @@ fn scope_row(
     Ok(Some(margin_row_or_overflow(a, m, eq, mm, true)))
 }
 
+/// `wanted` for values inside i64 (the products still in i128: one widening multiply each).
+#[inline(always)]
+fn wanted64(eq: i64, mm: i64, warning_ppm: Option<i64>) -> bool {
+    eq <= mm
+        || warning_ppm
+            .is_some_and(|w| mm > 0 && mm as i128 * RATIO_SCALE as i128 >= w as i128 * eq as i128)
+}
+
 #[inline(always)]
 fn floor_div64(a: i64, d: i64) -> i64 {
     let (q, r) = (a / d, a % d);
@@ -267,191 +248,75 @@ fn ceil_div64(a: i64, d: i64) -> i64 {
     }
 }
 
-/// One contiguous run of slots of one market.
-#[derive(Clone, Copy, Debug)]
-struct Part {
-    m: u32,
-    lo: usize,
-    hi: usize,
+/// The kernel: one market's run of rows of a block, its constants in registers; `take(i, offset,
+/// uPnL, MM)` per row (an add into the block's accumulators, or an isolated scope's check). The
+/// const flags pick the key, whether a division is needed and how many tier limits to compare
+/// (limits past the market's last tier are i64::MAX), so the loop carries no such branch, and
+/// no error path: the bounds proved every product fits.
+#[inline(always)]
+fn linear_seg<F, const BY_QTY: bool, const NO_DV: bool, const NO_DU: bool, const NT: usize>(
+    l: &Linear,
+    off: &[u16],
+    qty: &[i64],
+    cost: &[i64],
+    mut take: F,
+) where
+    F: FnMut(usize, usize, i64, i64),
+{
+    let n = off.len();
+    let (qty, cost) = (&qty[..n], &cost[..n]);
+    let (lim, a, b) = (l.lim, l.a, l.b);
+    let (dv, m_up, c_up, du) = (l.dv, l.m_up, l.c_up, l.du);
+    for i in 0..n {
+        let (q, c) = (qty[i], cost[i]);
+        let key = if BY_QTY { q.abs() } else { c.abs() };
+        let mut t = 0usize;
+        for &x in &lim[1..NT] {
+            t += (key >= x) as usize;
+        }
+        let t = t & (MAX_TIERS - 1);
+        let fine = key * a[t] - b[t];
+        let mm = if NO_DV { fine } else { ceil_div64(fine, dv) };
+        let un = q * m_up - c * c_up;
+        let u = if NO_DU { un } else { floor_div64(un, du) };
+        take(i, off[i] as usize & (BLOCK - 1), u, mm);
+    }
 }
 
-/// What one task of the first phase produced.
-struct Partial<A> {
-    totals: Vec<A>,
-    rows: Vec<MarginRow>,
+/// `linear_seg` with its flags chosen from the plan (one copy per sink and flag set).
+#[inline(never)]
+fn linear_dispatch<F>(l: &Linear, off: &[u16], q: &[i64], c: &[i64], take: F)
+where
+    F: FnMut(usize, usize, i64, i64),
+{
+    macro_rules! go {
+        ($q:literal, $v:literal, $u:literal) => {
+            match l.tiers {
+                0..=4 => linear_seg::<F, $q, $v, $u, 4>(l, off, q, c, take),
+                5..=8 => linear_seg::<F, $q, $v, $u, 8>(l, off, q, c, take),
+                _ => linear_seg::<F, $q, $v, $u, MAX_TIERS>(l, off, q, c, take),
+            }
+        };
+    }
+    match (l.by_qty, l.dv == 1, l.du == 1) {
+        (true, true, true) => go!(true, true, true),
+        (true, true, false) => go!(true, true, false),
+        (true, false, true) => go!(true, false, true),
+        (true, false, false) => go!(true, false, false),
+        (false, true, true) => go!(false, true, true),
+        (false, true, false) => go!(false, true, false),
+        (false, false, true) => go!(false, false, true),
+        (false, false, false) => go!(false, false, false),
+    }
+}
+
+/// What the sweep of one block needs besides the block.
+struct Ctx<'a> {
+    plans: &'a [Plan],
+    warning_ppm: Option<i64>,
 }
 
 impl Engine {
-    /// Split the market-major sequence of positions into `n` runs of about equal length.
-    fn sweep_parts(&self, n: usize) -> Vec<Vec<Part>> {
-        let total = self.position_count();
-        let per = total.div_ceil(n).max(1);
-        let mut out = vec![Vec::new(); n];
-        let (mut task, mut room) = (0, per);
-        for (m, col) in self.positions.iter().enumerate() {
-            let mut lo = 0;
-            let len = col.qty.len();
-            while lo < len {
-                let take = room.min(len - lo);
-                out[task].push(Part { m: m as u32, lo, hi: lo + take });
-                lo += take;
-                room -= take;
-                if room == 0 && task + 1 < n {
-                    task += 1;
-                    room = per;
-                }
-            }
-        }
-        out
-    }
-
-    /// The first phase over some runs: cross sums into `totals`, isolated rows out.
-    fn sweep_runs<A: Acc>(
-        &self,
-        plans: &[Plan],
-        parts: &[Part],
-        warning_ppm: Option<i64>,
-        out: &mut Partial<A>,
-    ) -> Result<()> {
-        for p in parts {
-            match &plans[p.m as usize] {
-                Plan::Linear(l) => {
-                    let small = l.tiers <= 4;
-                    macro_rules! go {
-                        ($q:literal, $v:literal, $u:literal) => {
-                            if small {
-                                self.linear_run::<A, $q, $v, $u, 4>(l, *p, warning_ppm, out)?
-                            } else {
-                                self.linear_run::<A, $q, $v, $u, MAX_TIERS>(
-                                    l,
-                                    *p,
-                                    warning_ppm,
-                                    out,
-                                )?
-                            }
-                        };
-                    }
-                    match (l.by_qty, l.dv == 1, l.du == 1) {
-                        (true, true, true) => go!(true, true, true),
-                        (true, true, false) => go!(true, true, false),
-                        (true, false, true) => go!(true, false, true),
-                        (true, false, false) => go!(true, false, false),
-                        (false, true, true) => go!(false, true, true),
-                        (false, true, false) => go!(false, true, false),
-                        (false, false, true) => go!(false, false, true),
-                        (false, false, false) => go!(false, false, false),
-                    }
-                }
-                Plan::General => self.general_run(*p, warning_ppm, out)?,
-            }
-        }
-        Ok(())
-    }
-
-    /// The kernel: a run of one linear market with its constants (the const flags pick the
-    /// key, whether a division is needed and how many tier limits to compare — the limits past
-    /// the market's last tier are i64::MAX — so the loop carries no such branch).
-    #[inline(never)]
-    fn linear_run<
-        A: Acc,
-        const BY_QTY: bool,
-        const NO_DV: bool,
-        const NO_DU: bool,
-        const NT: usize,
-    >(
-        &self,
-        l: &Linear,
-        p: Part,
-        warning_ppm: Option<i64>,
-        out: &mut Partial<A>,
-    ) -> Result<()> {
-        let col = &self.positions[p.m as usize];
-        let (acc, qty, cost, iso) = (
-            &col.account[p.lo..p.hi],
-            &col.qty[p.lo..p.hi],
-            &col.cost[p.lo..p.hi],
-            &col.isolated[p.lo..p.hi],
-        );
-        let im = &col.isolated_margin[p.lo..p.hi];
-        let totals = &mut out.totals[..];
-        let (lim, a, b) = (l.lim, l.a, l.b);
-        let (dv, m_up, c_up, du) = (l.dv, l.m_up, l.c_up, l.du);
-        let n = qty.len();
-        for i in 0..n {
-            let ahead = acc[(i + PREFETCH_AHEAD).min(n - 1)] as usize;
-            prefetch(&totals[ahead.min(totals.len() - 1)]);
-            let (q, c) = (qty[i], cost[i]);
-            let key = if BY_QTY { q.abs() } else { c.abs() };
-            let mut t = 0usize;
-            for &x in &lim[1..NT] {
-                t += (key >= x) as usize;
-            }
-            let t = t & (MAX_TIERS - 1);
-            let fine = key * a[t] - b[t];
-            let mm = if NO_DV { fine } else { ceil_div64(fine, dv) };
-            let un = q * m_up - c * c_up;
-            let u = if NO_DU { un } else { floor_div64(un, du) };
-            if iso[i] {
-                // Most isolated scopes are healthy and fit i64: no row, no call.
-                let eq = im[i] as i128 + u as i128;
-                if i64::try_from(eq).is_ok() && !wanted(eq, mm as i128, warning_ppm) {
-                    continue;
-                }
-                self.isolated_at(p.m, p.lo + i, u as i128, mm as i128, warning_ppm, &mut out.rows)?;
-            } else {
-                totals[acc[i] as usize].put64(u, mm);
-            }
-        }
-        Ok(())
-    }
-
-    #[cold]
-    #[inline(never)]
-    fn isolated_at(
-        &self,
-        m: u32,
-        s: usize,
-        u: i128,
-        mm: i128,
-        warning_ppm: Option<i64>,
-        rows: &mut Vec<MarginRow>,
-    ) -> Result<()> {
-        let col = &self.positions[m as usize];
-        let a = col.account[s];
-        let eq = col.isolated_margin[s] as i128 + u;
-        if let Some(r) =
-            scope_row(a, m, eq, mm, warning_ppm).map_err(|e| self.position_ctx(e, a, m))?
-        {
-            rows.push(r);
-        }
-        Ok(())
-    }
-
-    /// A run of a market the kernel's constants do not cover: the general i128 formulas.
-    fn general_run<A: Acc>(
-        &self,
-        p: Part,
-        warning_ppm: Option<i64>,
-        out: &mut Partial<A>,
-    ) -> Result<()> {
-        let (mk, col) = (&self.markets[p.m as usize], &self.positions[p.m as usize]);
-        for s in p.lo..p.hi {
-            let a = col.account[s];
-            let ctx = |e: Error| self.position_ctx(e, a, p.m);
-            let u = mk.upnl(col.qty[s], col.cost[s]).map_err(ctx)?;
-            let m = mk.maintenance_margin(col.qty[s], col.cost[s]).map_err(ctx)?;
-            if col.isolated[s] {
-                let eq = add(col.isolated_margin[s] as i128, u, "isolated equity").map_err(ctx)?;
-                if let Some(r) = scope_row(a, p.m, eq, m, warning_ppm).map_err(ctx)? {
-                    out.rows.push(r);
-                }
-            } else {
-                out.totals[a as usize].put(u, m).map_err(ctx)?;
-            }
-        }
-        Ok(())
-    }
-
     fn position_ctx(&self, e: Error, a: u32, m: u32) -> Error {
         e.context(format!(
             "account {}, market {}",
@@ -459,40 +324,160 @@ impl Engine {
         ))
     }
 
-    /// The second phase over accounts lo..hi: equity from the (per-task) sums, rows wanted.
-    fn account_rows_from<A: Acc>(
+    /// Sweep block `b`: its market runs into the accumulators, its side list, then the account
+    /// check of its accounts — one pass, rows only for scopes in a list.
+    fn sweep_block<A: Acc>(
         &self,
-        partials: &[Partial<A>],
-        lo: usize,
-        hi: usize,
-        warning_ppm: Option<i64>,
+        b: usize,
+        blk: &Block,
+        cx: &Ctx,
+        acc: &mut [A; BLOCK],
         rows: &mut Vec<MarginRow>,
     ) -> Result<()> {
-        for a in lo..hi {
-            let (mut u, mut mm) = partials[0].totals[a].get();
-            for p in &partials[1..] {
-                let (u2, m2) = p.totals[a].get();
-                u = add(u, u2, "account uPnL")?;
-                mm = add(mm, m2, "account maintenance margin")?;
+        let base = (b * BLOCK) as u32;
+        acc[..blk.bal.len()].fill(A::default());
+        for sg in &blk.segs {
+            let (lo, hi) = (sg.lo as usize, sg.hi as usize);
+            let (off, q, c) = (&blk.off[lo..hi], &blk.qty[lo..hi], &blk.cost[lo..hi]);
+            match &cx.plans[sg.m as usize] {
+                Plan::Linear(l) => linear_dispatch(l, off, q, c, |_, o, u, m| acc[o].put64(u, m)),
+                Plan::General => {
+                    let mk = &self.markets[sg.m as usize];
+                    for i in 0..off.len() {
+                        let a = base + off[i] as u32;
+                        let ctx = |e: Error| self.position_ctx(e, a, sg.m);
+                        let u = mk.upnl(q[i], c[i]).map_err(ctx)?;
+                        let m = mk.maintenance_margin(q[i], c[i]).map_err(ctx)?;
+                        acc[off[i] as usize & (BLOCK - 1)].put(u, m).map_err(ctx)?;
+                    }
+                }
             }
+        }
+        for sg in &blk.iso_segs {
+            self.isolated_seg(base, blk, sg, cx, rows)?;
+        }
+        for s in &blk.side {
+            self.side_row(base, s, cx, acc, rows)?;
+        }
+        for (o, &bal) in blk.bal.iter().enumerate() {
+            // The common case in i64: no cross position, or a healthy account that fits.
+            if let Some((u, mm)) = acc[o].get64() {
+                match bal.checked_add(u) {
+                    _ if mm == 0 => continue,
+                    Some(eq) if !wanted64(eq, mm, cx.warning_ppm) => continue,
+                    _ => {}
+                }
+            }
+            let (u, mm) = acc[o].get();
             if mm == 0 {
                 continue; // no cross position (each has MM ≥ 1)
             }
-            let acc = &self.accounts[a];
-            let ctx = |e: Error| e.context(format!("account {}", acc.id));
-            let eq = add(acc.balance as i128, u, "equity").map_err(ctx)?;
-            if let Some(r) = scope_row(a as u32, u32::MAX, eq, mm, warning_ppm).map_err(ctx)? {
+            let a = base + o as u32;
+            let ctx = |e: Error| e.context(format!("account {}", self.accounts[a as usize].id));
+            let eq = add(bal as i128, u, "equity").map_err(ctx)?;
+            if let Some(r) = scope_row(a, u32::MAX, eq, mm, cx.warning_ppm).map_err(ctx)? {
                 rows.push(r);
             }
         }
         Ok(())
     }
 
-    /// The sweep split into exactly `threads` tasks on the persistent pool (tests use it on small
-    /// books, which `sweep_threads` keeps on one thread); identical output for any count (sums
-    /// are exact, rows are sorted by a total order).
+    /// A position of the side list: an isolated scope's row, or a near-limit cross position's
+    /// sums (the block's accumulators are i128 then).
+    #[cold]
+    fn side_row<A: Acc>(
+        &self,
+        base: u32,
+        s: &crate::store::Side,
+        cx: &Ctx,
+        acc: &mut [A; BLOCK],
+        rows: &mut Vec<MarginRow>,
+    ) -> Result<()> {
+        let a = base + s.off as u32;
+        let ctx = |e: Error| self.position_ctx(e, a, s.m);
+        let mk = &self.markets[s.m as usize];
+        let u = mk.upnl(s.qty, s.cost).map_err(ctx)?;
+        let mm = mk.maintenance_margin(s.qty, s.cost).map_err(ctx)?;
+        if !s.isolated {
+            return acc[s.off as usize & (BLOCK - 1)].put(u, mm).map_err(ctx);
+        }
+        self.isolated_row(a, s.m, s.isolated_margin, u, mm, cx, rows)
+    }
+
+    /// An isolated scope's row when it is in a list.
+    #[allow(clippy::too_many_arguments)]
+    fn isolated_row(
+        &self,
+        a: u32,
+        m: u32,
+        isolated_margin: i64,
+        u: i128,
+        mm: i128,
+        cx: &Ctx,
+        rows: &mut Vec<MarginRow>,
+    ) -> Result<()> {
+        let ctx = |e: Error| self.position_ctx(e, a, m);
+        let eq = add(isolated_margin as i128, u, "isolated equity").map_err(ctx)?;
+        if let Some(r) = scope_row(a, m, eq, mm, cx.warning_ppm).map_err(ctx)? {
+            rows.push(r);
+        }
+        Ok(())
+    }
+
+    /// One market's isolated rows of a block: the kernel checks each scope, and only those in
+    /// a list (few) take the row builder.
+    fn isolated_seg(
+        &self,
+        base: u32,
+        blk: &Block,
+        sg: &crate::store::Seg,
+        cx: &Ctx,
+        rows: &mut Vec<MarginRow>,
+    ) -> Result<()> {
+        let (lo, hi) = (sg.lo as usize, sg.hi as usize);
+        let r = &blk.iso;
+        let (off, q, c, im) =
+            (&r.off[lo..hi], &r.qty[lo..hi], &r.cost[lo..hi], &r.isolated_margin[lo..hi]);
+        let w = cx.warning_ppm;
+        match &cx.plans[sg.m as usize] {
+            Plan::Linear(l) => {
+                let mut hits: Vec<(usize, i64, i64)> = Vec::new();
+                linear_dispatch(l, off, q, c, |i, _, u, mm| {
+                    // Most isolated scopes are healthy and fit i64: no row, no call. An equity
+                    // outside i64 (the add overflows) is an OVERFLOW row: a hit too.
+                    match im[i].checked_add(u) {
+                        Some(eq) if !wanted64(eq, mm, w) => {}
+                        _ => hits.push((i, u, mm)),
+                    }
+                });
+                for (i, u, mm) in hits {
+                    let a = base + off[i] as u32;
+                    self.isolated_row(a, sg.m, im[i], u as i128, mm as i128, cx, rows)?;
+                }
+            }
+            Plan::General => {
+                let mk = &self.markets[sg.m as usize];
+                for i in 0..off.len() {
+                    let a = base + off[i] as u32;
+                    let ctx = |e: Error| self.position_ctx(e, a, sg.m);
+                    let u = mk.upnl(q[i], c[i]).map_err(ctx)?;
+                    let mm = mk.maintenance_margin(q[i], c[i]).map_err(ctx)?;
+                    self.isolated_row(a, sg.m, im[i], u, mm, cx, rows)?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The sweep over the blocked layout in `threads` tasks' worth of block ranges on the
+    /// persistent pool (tests use it on small books, which `sweep_threads` keeps on one
+    /// thread); identical output for any count (sums are exact, rows sorted by a total order).
     #[doc(hidden)]
     pub fn sweep_kernel(&self, warning_ppm: Option<i64>, threads: usize) -> Result<SweepResult> {
+        let threads = threads.clamp(1, 64);
+        let mut guard = self.blocks.0.lock().unwrap_or_else(|e| e.into_inner());
+        guard.refresh(self, threads);
+        let blocks = &guard.blocks;
         let mut plans = Vec::with_capacity(self.markets.len());
         let mut sum: Option<i128> = Some(0);
         for (mk, col) in self.markets.iter().zip(&self.positions) {
@@ -503,22 +488,47 @@ impl Engine {
                 sum = sum.zip(b).and_then(|(s, b)| s.checked_add(b));
             }
         }
-        // An account has at most one position per market, so this bounds its sums.
+        // An account has at most one position per market, and the blocks' rows are within the
+        // markets' bounds (near-limit ones are in side lists, whose blocks sum in i128).
         let narrow = sum.is_some_and(|s| s <= i64::MAX as i128);
-        let threads = threads.clamp(1, 64);
-        let rows = if narrow {
-            self.sweep_with::<[i64; 2]>(&plans, warning_ppm, threads)?
-        } else {
-            self.sweep_with::<[i128; 2]>(&plans, warning_ppm, threads)?
-        };
+        let cx = Ctx { plans: &plans, warning_ppm };
+        // Tasks of about equal position counts, a few per thread so a slow one evens out.
+        let total: usize = blocks.iter().map(Block::positions).sum();
+        let tasks = if threads == 1 { 1 } else { (threads * 4).min(blocks.len()).max(1) };
+        let per = total.div_ceil(tasks).max(1);
+        let mut cuts = vec![0usize];
+        let mut run = 0usize;
+        for (b, blk) in blocks.iter().enumerate() {
+            run += blk.positions();
+            if run >= per * cuts.len() && cuts.len() < tasks {
+                cuts.push(b + 1);
+            }
+        }
+        if *cuts.last().unwrap() != blocks.len() {
+            cuts.push(blocks.len());
+        }
+        let outs: Vec<Mutex<Option<Result<Vec<MarginRow>>>>> =
+            (1..cuts.len()).map(|_| Default::default()).collect();
+        crate::pool::run(outs.len(), threads, &|i| {
+            let r = self.sweep_blocks(blocks, cuts[i]..cuts[i + 1], &cx, narrow);
+            *outs[i].lock().unwrap_or_else(|e| e.into_inner()) = Some(r);
+        })
+        .map_err(|_| Error::new(ErrorCode::Internal, "a sweep thread panicked"))?;
+        drop(guard);
         let mut res = SweepResult::default();
-        for r in rows {
-            if r.overflow {
-                res.overflow.push(r);
-            } else if r.liquidatable {
-                res.liquidatable.push(r);
-            } else {
-                res.warnings.push(r);
+        for o in outs {
+            let rows = o
+                .into_inner()
+                .unwrap_or_else(|e| e.into_inner())
+                .ok_or_else(|| Error::new(ErrorCode::Internal, "a sweep task did not run"))??;
+            for r in rows {
+                if r.overflow {
+                    res.overflow.push(r);
+                } else if r.liquidatable {
+                    res.liquidatable.push(r);
+                } else {
+                    res.warnings.push(r);
+                }
             }
         }
         let cmp = |x: &MarginRow, y: &MarginRow| {
@@ -530,51 +540,26 @@ impl Engine {
         Ok(res)
     }
 
-    fn sweep_with<A: Acc>(
+    /// Blocks in `range`, each with i64 accumulators when the bounds allow, else i128.
+    fn sweep_blocks(
         &self,
-        plans: &[Plan],
-        warning_ppm: Option<i64>,
-        threads: usize,
+        blocks: &[Block],
+        range: std::ops::Range<usize>,
+        cx: &Ctx,
+        narrow: bool,
     ) -> Result<Vec<MarginRow>> {
-        let n = self.accounts.len();
-        let parts = self.sweep_parts(threads);
-        let partials: Vec<std::sync::Mutex<Option<Result<Partial<A>>>>> =
-            (0..threads).map(|_| Default::default()).collect();
-        crate::pool::run(threads, threads, &|i| {
-            let mut p = Partial { totals: zeroed::<A>(n), rows: Vec::new() };
-            let r = self.sweep_runs(plans, &parts[i], warning_ppm, &mut p).map(|_| p);
-            *partials[i].lock().unwrap_or_else(|e| e.into_inner()) = Some(r);
-        })
-        .map_err(|_| Error::new(ErrorCode::Internal, "a sweep thread panicked"))?;
-        let mut done = Vec::with_capacity(threads);
-        for p in partials {
-            done.push(
-                p.into_inner()
-                    .unwrap_or_else(|e| e.into_inner())
-                    .ok_or_else(|| Error::new(ErrorCode::Internal, "a sweep task did not run"))??,
-            );
-        }
-        let mut rows: Vec<MarginRow> =
-            done.iter_mut().flat_map(|p| std::mem::take(&mut p.rows)).collect();
-        let per = n.div_ceil(threads).max(1);
-        let outs: Vec<std::sync::Mutex<Option<Result<Vec<MarginRow>>>>> =
-            (0..threads).map(|_| Default::default()).collect();
-        crate::pool::run(threads, threads, &|i| {
-            let (lo, hi) = ((i * per).min(n), ((i + 1) * per).min(n));
-            let mut v = Vec::new();
-            let r = self.account_rows_from(&done, lo, hi, warning_ppm, &mut v).map(|_| v);
-            *outs[i].lock().unwrap_or_else(|e| e.into_inner()) = Some(r);
-        })
-        .map_err(|_| Error::new(ErrorCode::Internal, "a sweep thread panicked"))?;
-        for p in done {
-            give_back(p.totals);
-        }
-        for o in outs {
-            rows.extend(
-                o.into_inner()
-                    .unwrap_or_else(|e| e.into_inner())
-                    .ok_or_else(|| Error::new(ErrorCode::Internal, "a sweep task did not run"))??,
-            );
+        let mut rows = Vec::new();
+        let mut narrow_acc: Option<Box<[[i64; 2]; BLOCK]>> = None;
+        let mut wide_acc: Option<Box<[[i128; 2]; BLOCK]>> = None;
+        for b in range {
+            let blk = &blocks[b];
+            if narrow && !blk.wide {
+                let acc = narrow_acc.get_or_insert_with(|| Box::new([[0; 2]; BLOCK]));
+                self.sweep_block(b, blk, cx, acc, &mut rows)?;
+            } else {
+                let acc = wide_acc.get_or_insert_with(|| Box::new([[0; 2]; BLOCK]));
+                self.sweep_block(b, blk, cx, acc, &mut rows)?;
+            }
         }
         Ok(rows)
     }

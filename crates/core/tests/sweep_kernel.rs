@@ -196,3 +196,89 @@ fn tier_limits_are_exact_at_the_floor() {
     // equity = balance (entry = mark) ≤ MM exactly for the balances at MM − 1 and MM.
     assert_eq!(r.liquidatable.len(), 2 * floors[1..].len());
 }
+
+/// A random write: open, replace or close a position (sometimes a near-limit one, given as a
+/// cost basis above 2^56 atoms, which the sweep keeps in its side list), or move a balance.
+fn write(rng: &mut Rng, e: &mut Engine) {
+    let na = e.accounts().len() as u32;
+    let a = rng.range(0, na as i64 - 1) as u32;
+    if e.account(a).is_err() {
+        return;
+    }
+    if rng.range(0, 4) == 0 {
+        let _ = e.set_balances(&[a], &[rng.range(-10i64.pow(12), 10i64.pow(15))]);
+        return;
+    }
+    let m = rng.range(0, e.markets().len() as i64 - 1) as u32;
+    let mark = e.markets()[m as usize].mark;
+    let side = rng.pick(&[1, -1]);
+    let (qty, price, flags) = match rng.range(0, 9) {
+        0 => (0, 1, 0),
+        1 => {
+            let cost = rng.range(1 << 57, 1 << 61);
+            (side * rng.range(1, 10i64.pow(6)), side * cost, FLAG_COST_BASIS)
+        }
+        _ => {
+            let entry = (mark + rng.range(-mark / 2, mark / 2)).max(1);
+            let mag = rng.range(0, 7) as u32;
+            (side * rng.range(1, 10i64.pow(mag)), entry, 0)
+        }
+    };
+    let iso = qty != 0 && rng.range(0, 5) == 0;
+    let im = if iso { rng.range(0, 10i64.pow(14)) } else { 0 };
+    let _ = e.set_positions(&PositionRows {
+        account: &[a],
+        market: &[m],
+        qty: &[qty],
+        price: &[price],
+        isolated_margin: &[im],
+        flags: &[flags | if iso { FLAG_ISOLATED } else { 0 }],
+    });
+}
+
+/// Books of several blocks of accounts (the sweep's layout keeps 1024 per block), changed by
+/// writes between sweeps: every change reaches the layout (the debug build also checks each
+/// block against a fresh build on every sweep), near-limit positions sit in the side list, and
+/// the rows stay the reference's at every thread count.
+#[test]
+fn the_blocked_layout_follows_writes_across_blocks() {
+    let mut rng = Rng(0xD1B5_4A32_D192_ED03);
+    let (mut rows, mut near) = (0, 0);
+    for round in 0..6 {
+        let mut e = book(&mut rng, round % 2 == 0);
+        let ids: Vec<String> = (0..2_600).map(|i| format!("b{round}-{i}")).collect();
+        let balances: Vec<i64> = ids.iter().map(|_| rng.range(0, 10i64.pow(13))).collect();
+        e.add_accounts(&ids, &balances).unwrap();
+        for _ in 0..6_000 {
+            write(&mut rng, &mut e);
+        }
+        rows += same(&e, &format!("round {round}")).0;
+        for step in 0..40 {
+            // Mostly one write between sweeps, so other blocks stay clean.
+            for _ in 0..rng.pick(&[1, 1, 1, 2, 100]) {
+                write(&mut rng, &mut e);
+            }
+            match step {
+                10 => {
+                    let dead: Vec<u32> = (0..40).map(|i| 1_000 + i * 7).collect();
+                    e.remove_accounts(&dead).unwrap();
+                }
+                20 => {
+                    let more: Vec<String> = (0..700).map(|i| format!("c{round}-{i}")).collect();
+                    e.add_accounts(&more, &vec![10i64.pow(9); 700]).unwrap();
+                }
+                _ => {}
+            }
+            if step % 4 == 0 {
+                let mark = e.markets()[0].mark;
+                e.set_marks(&[0], &[(mark + rng.range(-mark / 3, mark / 3)).max(1)]).unwrap();
+            }
+            rows += same(&e, &format!("round {round}, step {step}")).0;
+        }
+        near += (0..e.markets().len() as u32)
+            .map(|m| e.positions(m).cost.iter().filter(|c| c.unsigned_abs() > 1 << 56).count())
+            .sum::<usize>();
+    }
+    assert!(rows > 1_000, "{rows} rows");
+    assert!(near > 100, "{near} near-limit positions");
+}
