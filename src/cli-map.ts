@@ -7,7 +7,7 @@ import { formatUnits, parseUnits } from './decimal.js'
 import type { LiquidationMapReport, LiquidationMapSums } from './engine.js'
 import { DeleverageError } from './fallback/errors.js'
 import { loadScenarioFile } from './scenario.js'
-import { Output, table } from './text.js'
+import { displayDecimal, Output, table } from './text.js'
 
 export const MAP_HELP = `deleverage map <scenario.json> --symbol S [--from P] [--to P] [--buckets N] [--json] [--impl native|js]
 
@@ -22,6 +22,7 @@ Options:
   --buckets N    number of equal buckets, 1–100000 (default 50)
   --json         the report as JSON (decimal strings)
   --impl I       native or js (default: native when it loads)
+  --full-precision  every decimal of the amounts (tables round money to 2, coin to 8)
 
 Example:
   deleverage map examples/small-book.json --symbol BTCUSDT --from 20000 --to 40000 --buckets 20`
@@ -33,6 +34,7 @@ const OPTIONS = {
   buckets: { type: 'string' },
   json: { type: 'boolean' },
   impl: { type: 'string' },
+  'full-precision': { type: 'boolean' },
   help: { type: 'boolean', short: 'h' },
 } as const
 
@@ -75,7 +77,11 @@ export async function mapCommand(argv: string[]): Promise<number> {
       ...(o.buckets ? { buckets: Number(o.buckets) } : {}),
     })
     if (o.json) out.line(JSON.stringify(map, null, 2))
-    else writeMapTable(out, map, mark, engine.implementation)
+    else {
+      // Money at 2 decimals (8 for a coin-settled market), as `check` prints it.
+      const places = o['full-precision'] ? undefined : mk?.type === 'inverse' ? 8 : 2
+      writeMapTable(out, map, mark, engine.implementation, places)
+    }
     await out.flush()
     return 0
   } catch (e) {
@@ -94,25 +100,32 @@ function usage(msg: string): number {
   return 2
 }
 
-function writeMapTable(out: Output, map: LiquidationMapReport, mark: string, impl: string): void {
+function writeMapTable(
+  out: Output,
+  map: LiquidationMapReport,
+  mark: string,
+  impl: string,
+  places: number | undefined,
+): void {
+  const n = (s: string) => displayDecimal(s)
   const row = (label: string, s: LiquidationMapSums) => [
     label,
-    String(s.longCount),
-    s.longQty,
-    s.longNotional,
-    String(s.shortCount),
-    s.shortQty,
-    s.shortNotional,
+    n(String(s.longCount)),
+    n(s.longQty),
+    displayDecimal(s.longNotional, places),
+    n(String(s.shortCount)),
+    n(s.shortQty),
+    displayDecimal(s.shortNotional, places),
   ]
   const first = map.buckets[0]!.from
   const last = map.buckets[map.buckets.length - 1]!.to
   const rows = [
     ['price bucket', 'longs', 'long qty', 'long notional', 'shorts', 'short qty', 'short notional'],
-    row(`below ${first}`, map.below),
-    ...map.buckets.map((b) => row(`${b.from} – ${b.to}`, b)),
-    row(`${last} and above`, map.above),
+    row(`below ${n(first)}`, map.below),
+    ...map.buckets.map((b) => row(`${n(b.from)} – ${n(b.to)}`, b)),
+    row(`${n(last)} and above`, map.above),
   ]
-  out.line(`liquidation map of ${map.symbol} (mark ${mark}); notional at the liquidation price`)
+  out.line(`liquidation map of ${map.symbol} (mark ${n(mark)}); notional at the liquidation price`)
   out.line(table(rows))
   out.line(`\n(engine: ${impl}; positions without a liquidation price are not counted)`)
 }

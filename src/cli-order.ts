@@ -8,10 +8,10 @@ import type { Engine, Implementation } from './engine.js'
 import { DeleverageError } from './fallback/errors.js'
 import type { OrderSide } from './pretrade-api.js'
 import { loadScenarioFile } from './scenario.js'
-import { type Output, table } from './text.js'
+import { displayDecimal, type Output, table } from './text.js'
 
 export const ORDER_HELP = `usage: deleverage order <scenario.json> --account A --symbol S --side buy|sell --qty Q
-                        [--price P] [--reduce-only] [--json] [--implementation native|js]
+                        [--price P] [--reduce-only] [--json] [--impl native|js] [--full-precision]
 
 Checks one order against the account's margin (leverage, initial margin, open orders, reduce-only,
 open-interest caps, price band, liquidating accounts) and prints the verdict, its cost, the
@@ -35,7 +35,11 @@ export function runOrder(argv: string[]): number {
   }
   try {
     const impl = v.implementation
-    const { engine } = loadScenarioFile(v.file, impl ? { implementation: impl } : {})
+    const { scenario, engine } = loadScenarioFile(v.file, impl ? { implementation: impl } : {})
+    // Tables show money at 2 decimals (8 for a coin-settled market), as `check` does.
+    const coin = scenario.markets.some((m) => m.symbol === v.symbol && m.type === 'inverse')
+    const money = (s: string) => displayDecimal(s, v.fullPrecision ? undefined : coin ? 8 : 2)
+    const num = (s: string) => displayDecimal(s)
     const order = {
       account: v.account,
       symbol: v.symbol,
@@ -59,12 +63,12 @@ export function runOrder(argv: string[]): number {
         ['', 'initial margin', 'open loss', 'fee', 'cost', 'available', 'max qty'],
         [
           'order',
-          verdict!.initialMargin,
-          verdict!.openLoss,
-          verdict!.fee,
-          verdict!.cost,
-          verdict!.available,
-          maxQty,
+          money(verdict!.initialMargin),
+          money(verdict!.openLoss),
+          money(verdict!.fee),
+          money(verdict!.cost),
+          money(verdict!.available),
+          num(maxQty),
         ],
       ]),
     )
@@ -74,11 +78,11 @@ export function runOrder(argv: string[]): number {
         ['', 'equity', 'initial margin', 'maintenance', 'order margin', 'available'],
         ...(['before', 'after'] as const).map((k) => [
           k,
-          w[k].equity,
-          w[k].initialMargin,
-          w[k].maintenanceMargin,
-          w[k].orderMargin,
-          w[k].available,
+          money(w[k].equity),
+          money(w[k].initialMargin),
+          money(w[k].maintenanceMargin),
+          money(w[k].orderMargin),
+          money(w[k].available),
         ]),
       ]),
     )
@@ -88,10 +92,10 @@ export function runOrder(argv: string[]): number {
         ['symbol', 'qty', 'liquidation', 'liquidation (nearest)', 'bankruptcy'],
         ...w.positions.map((p) => [
           p.symbol,
-          p.qty,
-          p.liquidationPrice ?? '-',
-          p.liquidationPriceNearest ?? '-',
-          p.bankruptcyPrice ?? '-',
+          num(p.qty),
+          p.liquidationPrice ? num(p.liquidationPrice) : '-',
+          p.liquidationPriceNearest ? num(p.liquidationPriceNearest) : '-',
+          p.bankruptcyPrice ? num(p.bankruptcyPrice) : '-',
         ]),
       ]),
     )
@@ -117,7 +121,8 @@ function parse(argv: string[]) {
       price: { type: 'string' },
       'reduce-only': { type: 'boolean', default: false },
       json: { type: 'boolean', default: false },
-      implementation: { type: 'string' },
+      impl: { type: 'string' },
+      'full-precision': { type: 'boolean', default: false },
       help: { type: 'boolean', short: 'h', default: false },
     },
   })
@@ -127,9 +132,9 @@ function parse(argv: string[]) {
     if (values[k] === undefined) throw new Usage(`order needs --${k}`)
   if (values.side !== 'buy' && values.side !== 'sell')
     throw new Usage(`--side must be buy or sell, got ${values.side}`)
-  const impl = values.implementation
+  const impl = values.impl
   if (impl !== undefined && impl !== 'native' && impl !== 'js')
-    throw new Usage(`--implementation must be native or js, got ${impl}`)
+    throw new Usage(`--impl must be native or js, got ${impl}`)
   return {
     file: positionals[0] as string,
     account: values.account as string,
@@ -140,6 +145,7 @@ function parse(argv: string[]) {
     reduceOnly: values['reduce-only'] === true,
     json: values.json === true,
     implementation: impl as Implementation | undefined,
+    fullPrecision: values['full-precision'] === true,
   }
 }
 
@@ -155,9 +161,9 @@ export function preTradeTable(engine: Engine): string {
       return [
         a.account,
         `${engine.openOrders(a.account).length}`,
-        m.orderMargin,
-        m.initialMargin,
-        m.available,
+        displayDecimal(m.orderMargin, 2),
+        displayDecimal(m.initialMargin, 2),
+        displayDecimal(m.available, 2),
       ]
     })
   if (rows.length === 0) return ''

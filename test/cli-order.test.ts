@@ -53,7 +53,7 @@ describe('deleverage order', () => {
     expect(j.verdict).toBe('ACCEPTED')
     expect(j.whatIf.positions[0].qty).toBe('0.600')
     const both = IMPLEMENTATIONS.map(
-      (impl) => order('bob', 'sell', '1', '--json', '--implementation', impl).out,
+      (impl) => order('bob', 'sell', '1', '--json', '--impl', impl).out,
     )
     expect(JSON.parse(both[0]!).verdict).toBe('INSUFFICIENT_MARGIN')
     expect(both[0]).toBe(both[1])
@@ -69,6 +69,6 @@ describe('deleverage order', () => {
     const r = cli(['check', file])
     expect(r.code).toBe(0)
     expect(r.out).toContain('pre-trade:')
-    expect(r.out).toMatch(/alice\s+1\s+1001\.28600000/)
+    expect(r.out).toMatch(/alice\s+1\s+1,001\.29/)
   })
 })

@@ -166,7 +166,7 @@ describe('deleverage map', () => {
     expect(t.err).toBe('')
     expect(t.code).toBe(0)
     expect(t.out).toMatch(/liquidation map of BTCUSDT/)
-    expect(t.out).toMatch(/25000\.00 – 30000\.00/)
+    expect(t.out).toMatch(/25,000\.00 – 30,000\.00/)
     const j = [
       cli([book, '--symbol', 'BTCUSDT', '--json', '--impl', 'native']),
       cli([book, '--symbol', 'BTCUSDT', '--json', '--impl', 'js']),
