@@ -71,21 +71,28 @@ async function ends(topic: string): Promise<bigint[]> {
   return Array.from({ length: o.length }, (_, p) => BigInt(o.find((x) => x.partition === p)!.high))
 }
 
-/** Every record of a topic, per partition, in offset order. */
+/** Every record of a topic, per partition, in offset order. Stored by offset: a consumer that
+ * restarts (the group coordinator moving, a rebalance) reads records again. */
 async function readAll(topic: string): Promise<Buffer[][]> {
   const end = await ends(topic)
   const out: Buffer[][] = end.map(() => [])
+  const got = end.map(() => 0n)
   const c = kafka.consumer({ groupId: `read-${topic}-${Math.random()}`, maxWaitTimeInMs: 20 })
   await c.connect()
   await c.subscribe({ topic, fromBeginning: true })
   await c.run({
     eachBatch: async ({ batch }) => {
-      for (const m of batch.messages) out[batch.partition]!.push(m.value!)
+      for (const m of batch.messages) {
+        const o = Number(m.offset)
+        if (out[batch.partition]![o] === undefined) got[batch.partition]!++
+        out[batch.partition]![o] = m.value!
+      }
     },
   })
   const deadline = Date.now() + 30_000
-  while (out.some((x, p) => BigInt(x.length) < end[p]!) && Date.now() < deadline) await sleep(50)
+  while (got.some((n, p) => n < end[p]!) && Date.now() < deadline) await sleep(50)
   await c.disconnect()
+  if (got.some((n, p) => n < end[p]!)) throw new Error(`${topic}: read ${got} of ${end} records`)
   return out
 }
 
