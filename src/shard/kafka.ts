@@ -297,7 +297,17 @@ export class ShardRunner {
    * a restart resumes from the snapshot and de-duplicates, as after a crash. */
   failed: unknown = null
 
-  private async batch(b: Batch, seen: Set<string>, hb: () => Promise<void>): Promise<void> {
+  /** Batches one after another, even when a consumer restarted by the client delivers again
+   * while the previous run's batch is still publishing. */
+  private last: Promise<void> = Promise.resolve()
+
+  private batch(b: Batch, seen: Set<string>, hb: () => Promise<void>): Promise<void> {
+    const next = this.last.then(() => this.batchNow(b, seen, hb))
+    this.last = next
+    return next
+  }
+
+  private async batchNow(b: Batch, seen: Set<string>, hb: () => Promise<void>): Promise<void> {
     if (this.failed) return
     this.busy = true
     try {
