@@ -61,6 +61,10 @@ listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT
 log.dirs=$dir/data
 num.partitions=1
 offsets.topic.replication.factor=1
+# One partition each (not 50): the group and transaction coordinators load in a moment, so the
+# first consumers join without "not the coordinator" restarts.
+offsets.topic.num.partitions=1
+transaction.state.log.num.partitions=1
 transaction.state.log.replication.factor=1
 transaction.state.log.min.isr=1
 share.coordinator.state.topic.replication.factor=1

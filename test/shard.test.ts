@@ -71,56 +71,98 @@ async function ends(topic: string): Promise<bigint[]> {
   return Array.from({ length: o.length }, (_, p) => BigInt(o.find((x) => x.partition === p)!.high))
 }
 
-/** Every record of a topic, per partition, in offset order. */
+/** Every record of a topic, per partition, in offset order. Stored by offset: a consumer that
+ * restarts (the group coordinator moving, a rebalance) reads records again. */
 async function readAll(topic: string): Promise<Buffer[][]> {
   const end = await ends(topic)
   const out: Buffer[][] = end.map(() => [])
+  const got = end.map(() => 0n)
   const c = kafka.consumer({ groupId: `read-${topic}-${Math.random()}`, maxWaitTimeInMs: 20 })
   await c.connect()
   await c.subscribe({ topic, fromBeginning: true })
   await c.run({
     eachBatch: async ({ batch }) => {
-      for (const m of batch.messages) out[batch.partition]!.push(m.value!)
+      for (const m of batch.messages) {
+        const o = Number(m.offset)
+        if (out[batch.partition]![o] === undefined) got[batch.partition]!++
+        out[batch.partition]![o] = m.value!
+      }
     },
   })
   const deadline = Date.now() + 30_000
-  while (out.some((x, p) => BigInt(x.length) < end[p]!) && Date.now() < deadline) await sleep(50)
+  while (got.some((n, p) => n < end[p]!) && Date.now() < deadline) await sleep(50)
   await c.disconnect()
+  if (got.some((n, p) => n < end[p]!)) throw new Error(`${topic}: read ${got} of ${end} records`)
   return out
 }
 
-/** Until every shard has read its whole partition and the coordinator has closed `lastMark`. */
-async function settle(
-  prefix: string,
-  offsets: () => bigint[],
-  coordinator: CoordinatorRunner,
-  lastMark: number,
-): Promise<void> {
+/** Where a shard is: the input offset it has published through, its last mark, whether held. */
+interface Progress {
+  offset: bigint
+  lastMark: number
+  held: boolean
+}
+const progressOf = (s: ShardRunner): Progress => ({
+  offset: s.published,
+  lastMark: s.core.state.lastMark,
+  held: s.core.held !== null,
+})
+
+/**
+ * Until every shard has published its whole partition as written when the stream was, applied
+ * `lastMark` and left its ADL phase. Released means `adlDone(lastMark)` was applied, and every
+ * allocation of that mark precedes it in the partition: the state is final whatever the
+ * coordinator's timing (its own `doneMark` moves before its messages reach the brokers).
+ */
+async function settle(prefix: string, progress: () => Progress[], lastMark: number): Promise<void> {
+  const end = await ends(topics(prefix).input)
   const deadline = Date.now() + 60_000
   for (;;) {
-    const end = await ends(topics(prefix).input)
-    if (coordinator.core.doneMark >= lastMark && offsets().every((o, p) => o >= end[p]!)) return
-    if (Date.now() > deadline) throw new Error(`shards did not settle: at ${offsets()} of ${end}`)
+    const now = progress()
+    if (now.every((s, p) => s.offset >= end[p]! && s.lastMark >= lastMark && !s.held)) return
+    if (Date.now() > deadline)
+      throw new Error(`shards did not settle: ${JSON.stringify(now, (_, v) => `${v}`)} of ${end}`)
     await sleep(100)
+  }
+}
+
+/** `k`, whose producers deliver the ADL allocations of mark `mark` (the last one) `ms` late, as a
+ * slow broker or network would: the shards must not be taken for finished while they travel. */
+function lateAllocations(k: KafkaLike, mark: number, ms: number): KafkaLike {
+  const late = (v: Buffer) => {
+    const m = decode<InputMessage>(v)
+    return m.type === 'adlAlloc' && m.mark >= mark
+  }
+  return {
+    admin: () => k.admin(),
+    consumer: (o) => k.consumer(o),
+    producer: (o) => {
+      const p = k.producer(o)
+      const send: typeof p.send = async (r) => {
+        if (r.messages.some((m) => late(m.value))) await sleep(ms)
+        return p.send(r)
+      }
+      return { connect: () => p.connect(), disconnect: () => p.disconnect(), send }
+    },
   }
 }
 
 async function runSharded(prefix: string, stream: InputMessage[], snapshotDir: string) {
   await createTopics(kafka, P, prefix)
-  const coordinator = new CoordinatorRunner({ kafka, partitions: P, prefix })
+  const lastMark = Math.max(...stream.map((m) => (m.type === 'mark' ? m.seq : 0)))
+  const coordinator = new CoordinatorRunner({
+    kafka: lateAllocations(kafka, lastMark, 400),
+    partitions: P,
+    prefix,
+  })
   const shards = Array.from(
     { length: P },
     (_, partition) => new ShardRunner({ kafka, partition, partitions: P, prefix, snapshotDir }),
   )
   await Promise.all([coordinator.start(), ...shards.map((s) => s.start())])
   await publish(prefix, stream)
-  const lastMark = Math.max(...stream.map((m) => (m.type === 'mark' ? m.seq : 0)))
-  await settle(
-    prefix,
-    () => shards.map((s) => BigInt(s.core.state.nextOffset)),
-    coordinator,
-    lastMark,
-  )
+  await settle(prefix, () => shards.map(progressOf), lastMark)
+  expect(coordinator.core.doneMark).toBe(lastMark)
   await Promise.all([coordinator.stop(), ...shards.map((s) => s.stop())])
   const outputs = (await readAll(topics(prefix).output)).flat().map((b) => decode<OutputMessage>(b))
   return { shards: shards.map((s) => s.core), coordinator: coordinator.core, outputs }
@@ -202,10 +244,13 @@ describe('risk shards on a real Kafka broker', () => {
         ],
         { cwd: root, stdio: ['ignore', 'ignore', 'inherit'] },
       )
-    const snapOffset = () =>
-      existsSync(file)
-        ? BigInt((JSON.parse(readFileSync(file, 'utf8')) as ShardSnapshot).state.nextOffset)
-        : -1n
+    // Snapshots are taken between ADL phases only, after what they cover is published.
+    const snapProgress = (): Progress => {
+      if (!existsSync(file)) return { offset: -1n, lastMark: 0, held: true }
+      const { state } = JSON.parse(readFileSync(file, 'utf8')) as ShardSnapshot
+      return { offset: BigInt(state.nextOffset), lastMark: state.lastMark, held: false }
+    }
+    const snapOffset = () => snapProgress().offset
     let shard1 = child()
     // Publish 40 %, wait for shard 1's first snapshots, publish more and kill it while it works.
     const [a, b] = [Math.floor(stream.length * 0.4), Math.floor(stream.length * 0.6)]
@@ -223,8 +268,8 @@ describe('risk shards on a real Kafka broker', () => {
     const outBefore = (await ends(topics(prefix).output))[1]!
     shard1 = child()
     const lastMark = Math.max(...stream.map((m) => (m.type === 'mark' ? m.seq : 0)))
-    const [n0, n2] = others.map((s) => () => BigInt(s.core.state.nextOffset))
-    await settle(prefix, () => [n0!(), snapOffset(), n2!()], coordinator, lastMark)
+    const [s0, s2] = others
+    await settle(prefix, () => [progressOf(s0!), snapProgress(), progressOf(s2!)], lastMark)
     shard1.kill('SIGTERM')
     await new Promise((r) => shard1.once('exit', r))
     await Promise.all([coordinator.stop(), ...others.map((s) => s.stop())])

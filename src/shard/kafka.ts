@@ -253,6 +253,11 @@ export class ShardRunner {
   private outputEnd = 0n
   private sinceSnapshot = 0
   private lastSnapshotMs = 0
+  /** A batch is being applied or published: no snapshot may be taken meanwhile. */
+  private busy = false
+  private idleTimer: NodeJS.Timeout | null = null
+  /** The input offset up to which every output and ADL message is published (tests, CLI). */
+  published = 0n
 
   constructor(private readonly o: ShardOptions) {}
 
@@ -292,13 +297,26 @@ export class ShardRunner {
    * a restart resumes from the snapshot and de-duplicates, as after a crash. */
   failed: unknown = null
 
-  private async batch(b: Batch, seen: Set<string>, hb: () => Promise<void>): Promise<void> {
+  /** Batches one after another, even when a consumer restarted by the client delivers again
+   * while the previous run's batch is still publishing. */
+  private last: Promise<void> = Promise.resolve()
+
+  private batch(b: Batch, seen: Set<string>, hb: () => Promise<void>): Promise<void> {
+    const next = this.last.then(() => this.batchNow(b, seen, hb))
+    this.last = next
+    return next
+  }
+
+  private async batchNow(b: Batch, seen: Set<string>, hb: () => Promise<void>): Promise<void> {
     if (this.failed) return
+    this.busy = true
     try {
       await this.process(b, seen, hb)
     } catch (e) {
       this.failed = e
       this.o.onFailed?.(e)
+    } finally {
+      this.busy = false
     }
   }
 
@@ -312,8 +330,10 @@ export class ShardRunner {
       const fx = this.core.handle(off, decodeInput(m.value))
       for (const x of fx.outputs) if (!seen.delete(x.id)) outputs.push(x)
       adl.push(...fx.toCoordinator)
-      // Long batches (a replay, a released ADL phase) must not cost the group membership.
-      if (++this.sinceSnapshot % 2000 === 0) await hb()
+      // Long batches (a replay, a released ADL phase) must not cost the group membership. A
+      // failed heartbeat (a rebalance) must not abandon the batch: its effects are applied and
+      // still to be published; the group re-joins after it, and re-delivery is skipped by offset.
+      if (++this.sinceSnapshot % 2000 === 0) await hb().catch(() => undefined)
     }
     const p = this.producer!
     if (adl.length > 0)
@@ -329,11 +349,25 @@ export class ShardRunner {
       })
       this.outputEnd = BigInt(r[0]?.baseOffset ?? '0') + BigInt(outputs.length)
     }
+    this.published = BigInt(this.core.state.nextOffset)
     this.o.onPublished?.(this.core, outputs)
     const caughtUp = BigInt(this.core.state.nextOffset) >= BigInt(b.highWatermark)
     const every = this.o.snapshotEvery ?? 1000
     const idle = caughtUp && Date.now() - this.lastSnapshotMs > 200
     if (!this.core.held && (this.sinceSnapshot >= every || idle)) this.writeSnapshot()
+    else if (caughtUp) this.snapshotWhenIdle()
+  }
+
+  /** Caught up but snapshotted less than 200 ms ago: snapshot later if nothing else arrives, so
+   * the last batch of a burst is never left out of the snapshot. */
+  private snapshotWhenIdle(): void {
+    if (this.idleTimer) return
+    this.idleTimer = setTimeout(() => {
+      this.idleTimer = null
+      if (this.busy || this.failed || this.core.held || this.sinceSnapshot === 0) return
+      this.writeSnapshot()
+    }, 250)
+    this.idleTimer.unref()
   }
 
   /** Atomically: write a new file, then rename it over the old one. */
@@ -346,6 +380,8 @@ export class ShardRunner {
   }
 
   async stop(): Promise<void> {
+    if (this.idleTimer) clearTimeout(this.idleTimer)
+    this.idleTimer = null
     await this.consumer?.disconnect()
     await this.producer?.disconnect()
   }
