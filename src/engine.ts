@@ -1578,6 +1578,8 @@ const U64_MAX = 2n ** 64n - 1n
 
 /** A name (symbol, account id) as the API takes it. `__proto__` cannot be a key of a record (an
  * object literal makes it the prototype), so setMarks/setBalances could never name it: refused. */
+const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/
+
 function nameArg(what: string, v: unknown): string {
   if (typeof v !== 'string')
     throw new DeleverageError('INVALID_ID', `${what} must be a string, got ${shown(v)}`)
@@ -1586,8 +1588,9 @@ function nameArg(what: string, v: unknown): string {
       'INVALID_ID',
       `${what} "__proto__" cannot be used: it is not a key a plain object can hold`,
     )
-  // More than 64 UTF-16 units is more than 64 bytes of UTF-8: refused before any conversion.
-  if (v.length > 64)
+  // More than 64 UTF-16 units is more than 64 bytes of UTF-8: refused before any conversion. A
+  // lone surrogate has no UTF-8 form: napi would turn it into U+FFFD, so both engines refuse it here.
+  if (v.length > 64 || LONE_SURROGATE.test(v))
     throw new DeleverageError(
       'INVALID_ID',
       `${what} must be 1–64 bytes of UTF-8 without spaces or control characters, got ${shown(v)}`,
