@@ -34,7 +34,7 @@ export const STABLE_CODES = new Set([
 
 /** Where an error may say it is: a JSON path of the document (`$.x`, `markets[2].tiers[0].mmr`,
  *  `accounts[1]`, `waterfall`, `fill`) or the file itself (read / JSON errors). */
-const PATH = /^(\$|markets\[\d+\]|accounts\[\d+\]|waterfall|fill)[.:[ ]/
+const PATH = /^(\$|markets\[\d+\]|accounts\[\d+\]|waterfall|fill|preTrade)[.:[ ]/
 
 export class Violation extends Error {
   override name = 'Violation'
@@ -68,7 +68,8 @@ function classify(e: unknown, implementation: string, needPath: boolean, file: s
   }
   if (!STABLE_CODES.has(e.code))
     throw new Violation('unstable-code', `${implementation}: ${e.code}: ${e.message}`)
-  if (needPath && !PATH.test(e.message) && !e.message.startsWith(`${file}: `))
+  const fileError = e.message.startsWith(`${file}: `) || e.message.startsWith(`${file} line `)
+  if (needPath && !PATH.test(e.message) && !fileError)
     throw new Violation('no-path', `${implementation}: ${e.code}: ${e.message}`)
   return `${e.code}: ${e.message}`
 }
