@@ -128,13 +128,8 @@ export function configurePreTrade(c: PreTradeCtx, symbol: string, o: PreTradeOpt
   if (typeof o !== 'object' || o === null)
     throw bad(`options: expected an object, got ${describe(o)}`)
   const m = c.market(symbol)
-  // Out of i64 is refused here, as the binding words it, so both engines give the same error.
-  const units = (v: Amount | undefined, d: number, f: string) => {
-    const x = v === undefined ? 0n : parseUnits(v, d, f)
-    if (x !== BigInt.asIntN(64, x))
-      throw new DeleverageError('INVALID_ARGUMENT', `${f} does not fit a 64-bit integer`)
-    return x
-  }
+  const units = (v: Amount | undefined, d: number, f: string) =>
+    v === undefined ? 0n : parseUnits(v, d, f)
   c.core.configurePreTrade(m.index, {
     defaultLeverage:
       o.defaultLeverage === undefined ? 0 : leverageArg('defaultLeverage', o.defaultLeverage),

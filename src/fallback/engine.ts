@@ -271,6 +271,19 @@ function marketInitArg(v: unknown): MarketInit {
   return out
 }
 
+/** PreTradeInit read once, in the binding's field order, into a fresh object. */
+function preTradeInitArg(v: unknown): PreTradeInit {
+  const o = objectArg('config', v)
+  return {
+    defaultLeverage: u32Arg('defaultLeverage', o.defaultLeverage),
+    priceBandPpm: bigintArg('priceBandPpm', o.priceBandPpm),
+    maxOpenInterest: bigintArg('maxOpenInterest', o.maxOpenInterest),
+    maxAccountPosition: bigintArg('maxAccountPosition', o.maxAccountPosition),
+    excludeProfit: boolArg('excludeProfit', o.excludeProfit),
+    takerFeeRate: bigintArg('takerFeeRate', o.takerFeeRate),
+  }
+}
+
 /** WaterfallInit read once, in the binding's field order, into a fresh object. */
 function waterfallInitArg(v: unknown): WaterfallInit {
   const o = objectArg('config', v)
@@ -296,6 +309,7 @@ const I64S = bigintsArg as ArgCheck
 const U8S = u8sArg as ArgCheck
 const STR = stringArg as ArgCheck
 const STRS = stringsArg as ArgCheck
+const BOOL = boolArg as ArgCheck
 const POSITION_COLUMNS: Array<[string, ArgCheck]> = [
   ['account', U32S],
   ['market', U32S],
@@ -303,6 +317,14 @@ const POSITION_COLUMNS: Array<[string, ArgCheck]> = [
   ['price', I64S],
   ['isolatedMargin', I64S],
   ['flags', U8S],
+]
+
+const ORDER_COLUMNS: Array<[string, ArgCheck]> = [
+  ['account', U32S],
+  ['market', U32S],
+  ['qty', I64S],
+  ['price', I64S],
+  ['reduceOnly', U8S],
 ]
 
 /**
@@ -414,6 +436,42 @@ export const CORE_ARGS: Partial<Record<keyof CoreEngine, Array<[string, ArgCheck
   updateMarks: [
     ['markets', U32S],
     ['marks', I64S],
+  ],
+  configurePreTrade: [
+    ['market', U32],
+    ['config', (_n, v) => preTradeInitArg(v)],
+  ],
+  leverage: [
+    ['account', U32],
+    ['market', U32],
+  ],
+  setLeverage: [
+    ['account', U32],
+    ['market', U32],
+    ['leverage', U32],
+  ],
+  checkOrders: [...ORDER_COLUMNS, ['sequential', BOOL]],
+  placeOrders: ORDER_COLUMNS,
+  cancelOrders: [['ids', I64S]],
+  fillOrders: [
+    ['ids', I64S],
+    ['qty', I64S],
+    ['price', I64S],
+  ],
+  maxOrderQty: [
+    ['account', U32],
+    ['market', U32],
+    ['buy', BOOL],
+    ['price', BIG],
+    ['reduceOnly', BOOL],
+  ],
+  accountMargin: [['account', U32]],
+  openOrders: [['account', U32]],
+  whatIf: [
+    ['account', U32],
+    ['market', U32S],
+    ['qty', I64S],
+    ['price', I64S],
   ],
   applyFills: [
     ['account', U32S],
@@ -2574,13 +2632,14 @@ export class JsEngine implements CoreEngine {
   }
 
   configurePreTrade(market: number, config: PreTradeInit): void {
+    // As crates/node/src/pretrade.rs converts them: every amount must fit i64.
     this.pretrade.configure(market, {
       defaultLeverage: BigInt(config.defaultLeverage),
-      priceBandPpm: config.priceBandPpm,
-      maxOpenInterest: config.maxOpenInterest,
-      maxAccountPosition: config.maxAccountPosition,
+      priceBandPpm: i64Of(config.priceBandPpm, 'priceBandPpm'),
+      maxOpenInterest: i64Of(config.maxOpenInterest, 'maxOpenInterest'),
+      maxAccountPosition: i64Of(config.maxAccountPosition, 'maxAccountPosition'),
       excludeProfit: config.excludeProfit,
-      takerFeeRate: config.takerFeeRate,
+      takerFeeRate: i64Of(config.takerFeeRate, 'takerFeeRate'),
     })
   }
 
