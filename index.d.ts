@@ -143,6 +143,13 @@ export declare class NativeEngine {
    * fee-free, as an ADL counterparty (an `adlFill` event).
    */
   settleAdlFill(account: number, market: number, qty: bigint, price: bigint): void
+  /**
+   * The whole waterfall on the libuv pool, as `run_waterfall`; resolves to the first new
+   * event's seq. The engine is this task's until it settles: call `finishAsync` then.
+   */
+  runWaterfallAsync(model: number, ppmPerLot: bigint, capPpm: bigint, now: bigint): Promise<bigint>
+  /** Takes the engine back after `runWaterfallAsync` settled (`ENGINE_BUSY` before). */
+  finishAsync(): void
 }
 
 /** Version of the native binding crate. */

@@ -201,6 +201,10 @@ export interface CoreEngine {
   depositFund(amount: bigint, now: bigint): void
   /** model 0 = at mark, 1 = impact (ppmPerLot, capPpm). Returns the first new event's seq. */
   runWaterfall(model: number, ppmPerLot: bigint, capPpm: bigint, now: bigint): bigint
+  /** runWaterfall off the JS thread (native only; `Engine.runWaterfallAsync` defers the
+   * TypeScript engine's sync call instead). The engine is the task's until `finishAsync`. */
+  runWaterfallAsync?(model: number, ppmPerLot: bigint, capPpm: bigint, now: bigint): Promise<bigint>
+  finishAsync?(): void
   planLiquidation(account: number, isolatedMarket: number): PlanColumns
   settleLiquidationFill(
     account: number,

@@ -368,6 +368,7 @@ function guardCore(
   core: CoreEngine,
   native: boolean,
   onMarket: (index: number, spec: MarketInit) => void,
+  busy: Busy = { running: false },
 ): CoreEngine {
   // One wrapper per method, made on first use: a call costs the checks plus a try/catch, not a
   // Proxy trap and a fresh closure every time (the bulk path calls these per batch).
@@ -379,6 +380,7 @@ function guardCore(
       const v = Reflect.get(target, prop, target)
       if (typeof v !== 'function') return v
       const f = (...raw: unknown[]) => {
+        if (busy.running && !BUSY_EXEMPT.has(prop)) throw engineBusy()
         const args = checkCoreArgs(prop, raw)
         let r: unknown
         try {
@@ -447,6 +449,8 @@ export class Engine {
 
   /** Journals mutating calls while a journal is open (src/journal.ts); `core` is this. */
   private readonly journaled: JournaledCore
+  /** Set while `runWaterfallAsync` holds the engine: every core call is refused meanwhile. */
+  private readonly busy: Busy = { running: false }
 
   /** A new engine; with `from`, the engine a snapshot describes (see `Engine.restore`). */
   constructor(options: EngineOptions = {}, from?: Uint8Array) {
@@ -465,8 +469,11 @@ export class Engine {
     // Markets are learnt from the core as it adds them — through this API, `core` or a replay —
     // so the wrapper never decodes an index it does not know (one source of truth).
     this.journaled = new JournaledCore(
-      guardCore(core, implementation === 'native', (index, spec) =>
-        this.addMarketMeta(index, spec, this.quoteDecimals),
+      guardCore(
+        core,
+        implementation === 'native',
+        (index, spec) => this.addMarketMeta(index, spec, this.quoteDecimals),
+        this.busy,
       ),
     )
     this.core = this.journaled
@@ -867,21 +874,48 @@ export class Engine {
 
   /** The whole waterfall at the current marks (all or nothing); returns its events. */
   runWaterfall(options: { fill?: FillModel; now?: number | bigint } = {}): WaterfallEvent[] {
-    options = optionsArg('options', options)
-    const fill = options.fill ?? 'mark'
-    const now = intArg('now', options.now ?? 0, 0n, U64_MAX)
-    if (fill !== 'mark' && (typeof fill !== 'object' || fill === null))
-      throw invalidArgument(`fill must be "mark" or { ppmPerLot, capPpm }, got ${shown(fill)}`)
-    const first =
-      fill === 'mark'
-        ? this.core.runWaterfall(0, 0n, 0n, now)
-        : this.core.runWaterfall(
-            1,
-            intArg('fill.ppmPerLot', fill.ppmPerLot, I64_MIN, I64_MAX),
-            intArg('fill.capPpm', fill.capPpm, I64_MIN, I64_MAX),
-            now,
-          )
-    return this.events(first)
+    return this.events(this.core.runWaterfall(...waterfallArgs(options)))
+  }
+
+  /**
+   * `runWaterfall` off the JS thread (native: the libuv pool; TypeScript: deferred to the next
+   * turn of the event loop): the same events. The engine is the call's until the promise settles:
+   * any other call on it meanwhile — reads included — throws `ENGINE_BUSY` and changes nothing.
+   */
+  async runWaterfallAsync(
+    options: { fill?: FillModel; now?: number | bigint } = {},
+  ): Promise<WaterfallEvent[]> {
+    const args = waterfallArgs(options)
+    if (this.busy.running) throw engineBusy()
+    this.busy.running = true
+    let settle: () => bigint
+    try {
+      const first = await this.waterfallOffThread(args)
+      settle = () => first
+    } catch (e) {
+      settle = () => {
+        throw e
+      }
+    } finally {
+      this.busy.running = false
+    }
+    // No await from here on: nothing runs between the engine's return and the journal entry.
+    return this.events(this.journaled.recordSettled('runWaterfall', args, settle))
+  }
+
+  private async waterfallOffThread(args: WaterfallArgs): Promise<bigint> {
+    const core = this.journaled.inner
+    if (core.runWaterfallAsync === undefined) {
+      await new Promise((resolve) => setImmediate(resolve))
+      // From here the sync call runs to its end: no other call can come in between.
+      this.busy.running = false
+      return core.runWaterfall(...args)
+    }
+    try {
+      return await core.runWaterfallAsync(...args)
+    } finally {
+      core.finishAsync!()
+    }
   }
 
   /** What liquidating the account (or its isolated position in `symbol`) would do now. */
@@ -1623,4 +1657,40 @@ export interface LiquidationMapReport {
   /** Liquidation prices below the range, and at or above its end. */
   below: LiquidationMapSums
   above: LiquidationMapSums
+}
+
+// ---- runWaterfallAsync: the engine held by one call ----------------------------------------
+
+interface Busy {
+  running: boolean
+}
+
+/** Calls the engine makes itself while it holds the busy flag (the native task and its end). */
+const BUSY_EXEMPT = new Set<PropertyKey>(['runWaterfallAsync', 'finishAsync'])
+
+/** The native binding's own `ENGINE_BUSY` says the same. */
+function engineBusy(): DeleverageError {
+  return new DeleverageError(
+    'ENGINE_BUSY',
+    'runWaterfallAsync is running on this engine; wait for its promise',
+  )
+}
+
+type WaterfallArgs = [model: number, ppmPerLot: bigint, capPpm: bigint, now: bigint]
+
+/** runWaterfall's options as the core's arguments (checked before anything runs). */
+function waterfallArgs(options: { fill?: FillModel; now?: number | bigint }): WaterfallArgs {
+  options = optionsArg('options', options)
+  const fill = options.fill ?? 'mark'
+  const now = intArg('now', options.now ?? 0, 0n, U64_MAX)
+  if (fill !== 'mark' && (typeof fill !== 'object' || fill === null))
+    throw invalidArgument(`fill must be "mark" or { ppmPerLot, capPpm }, got ${shown(fill)}`)
+  return fill === 'mark'
+    ? [0, 0n, 0n, now]
+    : [
+        1,
+        intArg('fill.ppmPerLot', fill.ppmPerLot, I64_MIN, I64_MAX),
+        intArg('fill.capPpm', fill.capPpm, I64_MIN, I64_MAX),
+        now,
+      ]
 }

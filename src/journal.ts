@@ -515,6 +515,12 @@ export class JournaledCore implements CoreEngine {
       this.inner.runWaterfall(model, ppmPerLot, capPpm, now),
     )
   }
+  /** A call that ran off the JS thread (`Engine.runWaterfallAsync`), journaled as its sync op
+   * once it settled: `settle` returns its result or throws its error; a replay runs the sync op. */
+  recordSettled<T>(op: JournalOp, args: unknown[], settle: () => T): T {
+    return this.rec(op, args, settle)
+  }
+
   settleLiquidationFill(
     account: number,
     isolatedMarket: number,

@@ -67,6 +67,7 @@ export const CoreErrorCode = {
   SettlementMismatch: 'SETTLEMENT_MISMATCH',
   UnknownOrder: 'UNKNOWN_ORDER',
   InvalidLeverage: 'INVALID_LEVERAGE',
+  EngineBusy: 'ENGINE_BUSY',
 } as const
 
 /** ADL rankings by code (Rust `AdlRanking`; SPEC §9). */

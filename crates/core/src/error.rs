@@ -37,6 +37,8 @@ pub enum ErrorCode {
     UnknownOrder,
     /// A leverage outside 1..=the market's maximum (SPEC §17.1).
     InvalidLeverage,
+    /// A call while an async call that holds the engine exclusively (`runWaterfallAsync`) runs.
+    EngineBusy,
 }
 
 impl ErrorCode {
@@ -64,6 +66,7 @@ impl ErrorCode {
             ErrorCode::SettlementMismatch => "SETTLEMENT_MISMATCH",
             ErrorCode::UnknownOrder => "UNKNOWN_ORDER",
             ErrorCode::InvalidLeverage => "INVALID_LEVERAGE",
+            ErrorCode::EngineBusy => "ENGINE_BUSY",
         }
     }
 }

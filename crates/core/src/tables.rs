@@ -41,6 +41,7 @@ every!(ErrorCode:
     InvalidArgument, InvalidId, UnknownMarket, UnknownAccount, DuplicateMarket, DuplicateAccount,
     DuplicatePosition, LengthMismatch, Internal, SnapshotTruncated, SnapshotChecksum,
     SnapshotVersion, SnapshotInvalid, SettlementMismatch, UnknownOrder, InvalidLeverage,
+    EngineBusy,
 );
 
 // In code order: ALL[c] is AdlRanking::from_code(c).

@@ -245,6 +245,8 @@ pub struct NativeEngine {
     reported: i64,
     /// The env this object lives in: every call comes on its JS thread.
     env: napi::sys::napi_env,
+    /// While `runWaterfallAsync` runs: where its task puts the engine back (waterfall_async.rs).
+    parked: Option<waterfall_async::Parked>,
 }
 
 /// Older generations that pending async sweeps may keep alive beside the current state.
@@ -257,6 +259,7 @@ impl NativeEngine {
             pending: Vec::new(),
             reported: 0,
             env: env.raw(),
+            parked: None,
         };
         e.report_memory();
         e
@@ -265,6 +268,7 @@ impl NativeEngine {
     /// A write: on the shared state's own copy if a pending sweep still holds it (copy-on-write),
     /// then the new size reported to V8.
     fn write<R>(&mut self, f: impl FnOnce(&mut core::Engine) -> core::Result<R>) -> Result<R> {
+        self.unpark()?;
         let r = f(Arc::make_mut(&mut self.inner)).map_err(err);
         self.report_memory();
         r
@@ -865,3 +869,6 @@ mod snapshot;
 
 // Executing one merged ADL fill inside a shard (SPEC §16).
 mod adl_fill;
+
+// The waterfall off the JS thread, holding the engine exclusively (SPEC: async waterfall).
+mod waterfall_async;
