@@ -13,6 +13,8 @@ export interface OptionSpec {
   short?: string
   /** The value's placeholder in messages and help: `--limit N`. */
   value?: string
+  /** What it does, for help generated from the table (`commandHelp`). */
+  help?: string
 }
 
 export type Options = Record<string, OptionSpec>
@@ -127,4 +129,41 @@ export function positiveInt(v: Values, name: string): number | undefined {
   if (!/^\d+$/.test(s) || !Number.isSafeInteger(n) || n < 1)
     throw new UsageError(`--${name} takes a positive integer, got ${s}`)
   return n
+}
+
+/** A command's help generated from its table entry: the usage line (required options shown
+ * bare, the rest in brackets), what it does, every option with its text, then the examples. */
+export function commandHelp(h: {
+  name: string
+  positionals: string[]
+  required: string[]
+  about: string
+  options: Options
+  examples: string[]
+}): string {
+  const flag = ([name, o]: [string, OptionSpec]) =>
+    `--${name}${o.type === 'string' ? ` ${o.value ?? 'VALUE'}` : ''}`
+  const entries = Object.entries(h.options)
+  const usage = [
+    `deleverage ${h.name}`,
+    ...h.positionals.map((p) => `<${p}>`),
+    ...entries.filter(([n]) => h.required.includes(n)).map(flag),
+    ...entries.filter(([n]) => !h.required.includes(n)).map((e) => `[${flag(e)}]`),
+  ].join(' ')
+  const width = Math.max(...entries.map((e) => flag(e).length), 10) + 2
+  const lines = [...entries, ['help', { type: 'boolean', short: 'h', help: 'this text' }] as const]
+    .map(([n, o]) => {
+      const left = (n === 'help' ? '-h, --help' : flag([n, o])).padEnd(width)
+      return `  ${left}${(o.help ?? '').replaceAll('\n', `\n${' '.repeat(width + 2)}`)}`
+    })
+    .join('\n')
+  return `${usage}\n\n${h.about}\n\nOptions:\n${lines}\n\nExamples:\n${h.examples.map((e) => `  ${e}`).join('\n')}`
+}
+
+/** Options a command cannot run without (they are in its usage line too): a usage error naming
+ * them. */
+export function requireOptions(command: string, v: Values, names: string[]): void {
+  const missing = names.filter((n) => v[n] === undefined)
+  if (missing.length > 0)
+    throw new UsageError(`${command} needs ${missing.map((n) => `--${n}`).join(', ')}`)
 }

@@ -1,152 +1,162 @@
 // `deleverage order <scenario> --account A --symbol S --side buy|sell --qty Q [--price P]
-// [--reduce-only] [--json] [--implementation native|js]`: the pre-trade verdict of one order
-// (SPEC §17.5), the largest quantity accepted, and the what-if of its fill (§17.7). Also the
-// pre-trade table `deleverage check` prints (available balance and order margin).
+// [--reduce-only] [--json] [--impl native|js]`: the pre-trade verdict of one order (SPEC §17.5),
+// the largest quantity accepted, and the what-if of its fill (§17.7). Registered in the CLI's
+// COMMANDS table (src/cli.ts) with the options below. Also the pre-trade table `deleverage check`
+// prints (available balance and order margin).
 
-import { parseArgs } from 'node:util'
+import {
+  type Command,
+  commandHelp,
+  type Options,
+  type Parsed,
+  requireOptions,
+  str,
+  UsageError,
+} from './cli-args.js'
 import type { Engine, Implementation } from './engine.js'
-import { DeleverageError } from './fallback/errors.js'
 import type { OrderSide } from './pretrade-api.js'
 import { loadScenarioFile } from './scenario.js'
 import { displayDecimal, type Output, table } from './text.js'
 
-export const ORDER_HELP = `usage: deleverage order <scenario.json> --account A --symbol S --side buy|sell --qty Q
-                        [--price P] [--reduce-only] [--json] [--impl native|js] [--full-precision]
+export const ORDER_OPTIONS: Options = {
+  account: { type: 'string', value: 'A', help: 'the account placing the order' },
+  symbol: { type: 'string', value: 'S', help: 'the market' },
+  side: { type: 'string', value: 'buy|sell', help: 'the side' },
+  qty: { type: 'string', value: 'Q', help: "the quantity, in the market's lots" },
+  price: { type: 'string', value: 'P', help: 'limit price (default: a market order at the mark)' },
+  'reduce-only': { type: 'boolean', help: 'the order may only reduce the position' },
+  json: { type: 'boolean', help: 'verdict, largest quantity and what-if as JSON' },
+  impl: {
+    type: 'string',
+    value: 'native|js',
+    help: 'choose the engine (default: native when it loads)',
+  },
+  'full-precision': {
+    type: 'boolean',
+    help: 'money with every decimal of the scenario (default: 2 decimals, 8 for a coin)',
+  },
+}
 
-Checks one order against the account's margin (leverage, initial margin, open orders, reduce-only,
+const REQUIRED = ['account', 'symbol', 'side', 'qty']
+
+export const ORDER_HELP = commandHelp({
+  name: 'order',
+  positionals: ['scenario.json'],
+  required: REQUIRED,
+  about: `Checks one order against the account's margin (leverage, initial margin, open orders, reduce-only,
 open-interest caps, price band, liquidating accounts) and prints the verdict, its cost, the
 largest quantity that would be accepted, and the account after the order fills (equity, margins,
-available balance, and the liquidation and bankruptcy prices of the position it changes).`
+available balance, and the liquidation and bankruptcy prices of the position it changes).`,
+  options: ORDER_OPTIONS,
+  examples: [
+    'deleverage order examples/small-book.json --account hodler --symbol BTCUSDT --side buy --qty 2',
+    'deleverage order book.json --account a1 --symbol ETHUSDT --side sell --qty 2 --price 3100 --json',
+  ],
+})
 
-class Usage extends Error {}
+/** The `order` entry of the CLI's COMMANDS table. */
+export const ORDER_COMMAND: Command = {
+  name: 'order',
+  summary: `Pre-trade check of one order: the verdict, its cost, the largest quantity accepted,
+and the account and liquidation prices after it fills.`,
+  options: ORDER_OPTIONS,
+  positionals: ['scenario.json'],
+  help: ORDER_HELP,
+  run: (p) => runOrder(p),
+}
 
-export function runOrder(argv: string[]): number {
-  let v: ReturnType<typeof parse>
-  try {
-    v = parse(argv)
-  } catch (e) {
-    if (!(e instanceof Usage) && !(e instanceof TypeError)) throw e
-    console.error(`deleverage: ${(e as Error).message}\nRun 'deleverage order --help' for usage.`)
-    return 2
-  }
-  if (v === null) {
-    console.log(ORDER_HELP)
-    return 0
-  }
-  try {
-    const impl = v.implementation
-    const { scenario, engine } = loadScenarioFile(v.file, impl ? { implementation: impl } : {})
-    // Tables show money at 2 decimals (8 for a coin-settled market), as `check` does.
-    const coin = scenario.markets.some((m) => m.symbol === v.symbol && m.type === 'inverse')
-    const money = (s: string) => displayDecimal(s, v.fullPrecision ? undefined : coin ? 8 : 2)
-    const num = (s: string) => displayDecimal(s)
-    const order = {
-      account: v.account,
-      symbol: v.symbol,
-      side: v.side,
-      qty: v.qty,
-      ...(v.price !== undefined ? { price: v.price } : {}),
-      reduceOnly: v.reduceOnly,
-    }
-    const [verdict] = engine.checkOrders([order])
-    const opts = { ...(v.price !== undefined ? { price: v.price } : {}), reduceOnly: v.reduceOnly }
-    const maxQty = engine.maxOrderQty(v.account, v.symbol, v.side, opts)
-    const whatIf = engine.whatIf(v.account, [order])
-    if (v.json) {
-      console.log(JSON.stringify({ order, ...verdict, maxQty, whatIf }, null, 2))
-      return 0
-    }
-    const w = whatIf
-    console.log(`${v.side} ${v.qty} ${v.symbol} for ${v.account}: ${verdict?.verdict}`)
-    console.log(
-      table([
-        ['', 'initial margin', 'open loss', 'fee', 'cost', 'available', 'max qty'],
-        [
-          'order',
-          money(verdict!.initialMargin),
-          money(verdict!.openLoss),
-          money(verdict!.fee),
-          money(verdict!.cost),
-          money(verdict!.available),
-          num(maxQty),
-        ],
-      ]),
-    )
-    console.log('\nif it fills:')
-    console.log(
-      table([
-        ['', 'equity', 'initial margin', 'maintenance', 'order margin', 'available'],
-        ...(['before', 'after'] as const).map((k) => [
-          k,
-          money(w[k].equity),
-          money(w[k].initialMargin),
-          money(w[k].maintenanceMargin),
-          money(w[k].orderMargin),
-          money(w[k].available),
-        ]),
-      ]),
-    )
-    console.log(`margin ratio after: ${w.marginRatio ?? 'unbounded'}`)
-    console.log(
-      table([
-        ['symbol', 'qty', 'liquidation', 'liquidation (nearest)', 'bankruptcy'],
-        ...w.positions.map((p) => [
-          p.symbol,
-          num(p.qty),
-          p.liquidationPrice ? num(p.liquidationPrice) : '-',
-          p.liquidationPriceNearest ? num(p.liquidationPriceNearest) : '-',
-          p.bankruptcyPrice ? num(p.bankruptcyPrice) : '-',
-        ]),
-      ]),
-    )
-    return 0
-  } catch (e) {
-    if (e instanceof DeleverageError) {
-      console.error(`deleverage: ${e.code}: ${e.message}`)
-      return 3
-    }
-    throw e
+/** The order `deleverage order` was given, checked (usage errors exit 2). */
+function orderArgs(p: Parsed) {
+  const v = p.values
+  requireOptions('order', v, REQUIRED)
+  const side = str(v, 'side')
+  if (side !== 'buy' && side !== 'sell')
+    throw new UsageError(`--side takes buy or sell, got ${side}`)
+  const impl = str(v, 'impl')
+  if (impl !== undefined && impl !== 'native' && impl !== 'js')
+    throw new UsageError(`--impl takes native or js, got ${impl}`)
+  const price = str(v, 'price')
+  return {
+    order: {
+      account: str(v, 'account')!,
+      symbol: str(v, 'symbol')!,
+      side: side as OrderSide,
+      qty: str(v, 'qty')!,
+      ...(price !== undefined ? { price } : {}),
+      reduceOnly: v['reduce-only'] === true,
+    },
+    implementation: impl as Implementation | undefined,
   }
 }
 
-function parse(argv: string[]) {
-  const { values, positionals } = parseArgs({
-    args: argv,
-    allowPositionals: true,
-    options: {
-      account: { type: 'string' },
-      symbol: { type: 'string' },
-      side: { type: 'string' },
-      qty: { type: 'string' },
-      price: { type: 'string' },
-      'reduce-only': { type: 'boolean', default: false },
-      json: { type: 'boolean', default: false },
-      impl: { type: 'string' },
-      'full-precision': { type: 'boolean', default: false },
-      help: { type: 'boolean', short: 'h', default: false },
-    },
+/** `deleverage order …`, parsed by the COMMANDS table; engine errors go to its handler (exit 3). */
+export function runOrder(p: Parsed): number {
+  const { order, implementation } = orderArgs(p)
+  const { scenario, engine } = loadScenarioFile(
+    p.positionals[0]!,
+    implementation ? { implementation } : {},
+  )
+  const [verdict] = engine.checkOrders([order])
+  const { account, symbol, side, price, reduceOnly } = order
+  const maxQty = engine.maxOrderQty(account, symbol, side, {
+    ...(price !== undefined ? { price } : {}),
+    reduceOnly,
   })
-  if (values.help) return null
-  if (positionals.length !== 1) throw new Usage('order takes one scenario file')
-  for (const k of ['account', 'symbol', 'side', 'qty'] as const)
-    if (values[k] === undefined) throw new Usage(`order needs --${k}`)
-  if (values.side !== 'buy' && values.side !== 'sell')
-    throw new Usage(`--side must be buy or sell, got ${values.side}`)
-  const impl = values.impl
-  if (impl !== undefined && impl !== 'native' && impl !== 'js')
-    throw new Usage(`--impl must be native or js, got ${impl}`)
-  return {
-    file: positionals[0] as string,
-    account: values.account as string,
-    symbol: values.symbol as string,
-    side: values.side as OrderSide,
-    qty: values.qty as string,
-    price: values.price,
-    reduceOnly: values['reduce-only'] === true,
-    json: values.json === true,
-    implementation: impl as Implementation | undefined,
-    fullPrecision: values['full-precision'] === true,
+  const whatIf = engine.whatIf(account, [order])
+  if (p.values.json) {
+    console.log(JSON.stringify({ order, ...verdict, maxQty, whatIf }, null, 2))
+    return 0
   }
+  // Tables show money at 2 decimals (8 for a coin-settled market), as `check` does.
+  const coin = scenario.markets.some((m) => m.symbol === symbol && m.type === 'inverse')
+  const places = p.values['full-precision'] ? undefined : coin ? 8 : 2
+  console.log(`${side} ${order.qty} ${symbol} for ${account}: ${verdict?.verdict}`)
+  console.log(orderTables(verdict!, maxQty, whatIf, (s) => displayDecimal(s, places)))
+  return 0
+}
+
+type Verdict = ReturnType<Engine['checkOrders']>[number]
+type WhatIf = ReturnType<Engine['whatIf']>
+
+/** The verdict's costs, the account before and after the fill, and the positions it changes. */
+function orderTables(
+  verdict: Verdict,
+  maxQty: string,
+  w: WhatIf,
+  money: (s: string) => string,
+): string {
+  const num = (s: string) => displayDecimal(s)
+  const costs = ['initialMargin', 'openLoss', 'fee', 'cost', 'available'] as const
+  const state = [
+    'equity',
+    'initialMargin',
+    'maintenanceMargin',
+    'orderMargin',
+    'available',
+  ] as const
+  const price = (s: string | null | undefined) => (s ? num(s) : '-')
+  return [
+    table([
+      ['', 'initial margin', 'open loss', 'fee', 'cost', 'available', 'max qty'],
+      ['order', ...costs.map((k) => money(verdict[k])), num(maxQty)],
+    ]),
+    '\nif it fills:',
+    table([
+      ['', 'equity', 'initial margin', 'maintenance', 'order margin', 'available'],
+      ...(['before', 'after'] as const).map((k) => [k, ...state.map((f) => money(w[k][f]))]),
+    ]),
+    `margin ratio after: ${w.marginRatio ?? 'unbounded'}`,
+    table([
+      ['symbol', 'qty', 'liquidation', 'liquidation (nearest)', 'bankruptcy'],
+      ...w.positions.map((q) => [
+        q.symbol,
+        num(q.qty),
+        price(q.liquidationPrice),
+        price(q.liquidationPriceNearest),
+        price(q.bankruptcyPrice),
+      ]),
+    ]),
+  ].join('\n')
 }
 
 /** For `deleverage check` (table output, books up to 10,000 accounts): available balance and

@@ -1,7 +1,7 @@
 // The `deleverage` command line. Exit codes: 0 ok, 2 usage error, 3 invalid input (scenario, path
 // or engine rejection, with the field named), 1 anything unexpected (docs/CLI.md).
 
-import { runOrder, writePreTradeTable } from './cli-order.js'
+import { ORDER_COMMAND, writePreTradeTable } from './cli-order.js'
 import {
   type DeleverageTarget,
   type Engine,
@@ -28,7 +28,8 @@ import {
 import { formatRatio, formatUnits, parseUnits } from './decimal.js'
 import { findPackageRoot } from './native.js'
 import { demo } from './demo.js'
-import { mapCommand } from './cli-map.js'
+import { MAP_COMMAND } from './cli-map.js'
+import { SHARD_COMMAND } from './cli-shard.js'
 import { parseShock, readPathCsv, shockPath } from './pricepath.js'
 import { renderReport, reportData, startLiquidationMap } from './report.js'
 import {
@@ -63,9 +64,6 @@ function overview(): string {
 
 Usage:
 ${usage}
-  deleverage order <scenario.json> --account A --symbol S --side buy|sell --qty Q [--price P] [--reduce-only]
-  deleverage map <scenario.json> --symbol S [--from P --to P --buckets N] [--json]
-  deleverage shard --brokers H:P --partition N --partitions P --snapshot-dir DIR  (Kafka; docs/SCALE-OUT.md)
   deleverage <command> --help     (options and examples of one command)
   deleverage --version
 
@@ -469,6 +467,10 @@ policies compared, a summary here and report.html with charts.`,
     help: HELP.demo!,
     run: (p) => runDemo(commandArgs('demo', p)),
   },
+  // Each in its own file, options declared there.
+  ORDER_COMMAND,
+  MAP_COMMAND,
+  SHARD_COMMAND,
 ]
 
 function runDemo(a: Args): Promise<number> {
@@ -959,12 +961,6 @@ export function main(argv: string[]): number | Promise<number> {
     print(`deleverage ${version()}`)
     return 0
   }
-  // The Kafka shard runner (docs/SCALE-OUT.md) parses its own options and loads kafkajs lazily.
-  if (name === 'shard') return import('./shard/cli.js').then((m) => m.shardMain(rest))
-  // Pre-trade: the verdict and the what-if of one order (src/cli-order.ts, its own parseArgs).
-  if (name === 'order') return runOrder(rest)
-  // The liquidation map of one market (src/cli-map.ts, its own parseArgs).
-  if (name === 'map') return mapCommand(rest)
   const command = COMMANDS.find((c) => c.name === name)
   if (!command)
     return fail(

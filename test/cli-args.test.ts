@@ -29,6 +29,21 @@ const RUNS: Record<string, string[]> = {
   plan: ['plan', book, '--account', 'whale', '--target', 'ratio=0.5'],
   simulate: ['simulate', crash, '--shock', '-20%', '--steps', '2'],
   demo: ['demo', '--positions', '400', '--accounts', '100', '--report', join(tmpdir(), 'x.html')],
+  order: [
+    'order',
+    book,
+    '--account',
+    'hodler',
+    '--symbol',
+    'BTCUSDT',
+    '--side',
+    'buy',
+    '--qty',
+    '2',
+  ],
+  map: ['map', book, '--symbol', 'BTCUSDT'],
+  // (needs a Kafka broker to run: only its refusals are tested here; test/shard.test.ts runs it)
+  shard: ['shard', '--brokers', '127.0.0.1:1', '--partitions', '1'],
 }
 
 describe('strict options per command', () => {
@@ -69,6 +84,25 @@ describe('strict options per command', () => {
     expect(cli(['--json', 'check', book]).err).toContain('give the command first')
   })
 
+  it('order, map and shard: required options, help generated from their table entries', () => {
+    expect(cli(['order', book, '--account', 'hodler']).err).toContain(
+      'order needs --symbol, --side, --qty',
+    )
+    expect(cli(['map', book]).err).toContain('map needs --symbol')
+    for (const c of COMMANDS.filter((x) => ['order', 'map', 'shard'].includes(x.name))) {
+      const help = cli([c.name, '--help'])
+      expect(help.code).toBe(0)
+      for (const [name, o] of Object.entries(c.options)) {
+        expect(o.help, `${c.name} --${name}`).toBeTruthy()
+        expect(help.out).toMatch(
+          new RegExp(
+            `\\n  --${name}\\b.* {2}${o.help!.split('\n')[0]!.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}`,
+          ),
+        )
+      }
+    }
+  })
+
   it('--version prints the package version', () => {
     const pkg = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as { version: string }
     const r = cli(['--version'])
@@ -78,8 +112,9 @@ describe('strict options per command', () => {
 
 describe('a reader that goes away (EPIPE) ends every command quietly', () => {
   // `| true`: the reader exits before the CLI writes its first byte, so every write is EPIPE.
+  const { shard: _needsKafka, ...runnable } = RUNS
   const runs = {
-    ...RUNS,
+    ...runnable,
     help: ['--help'],
     version: ['--version'],
     'check --help': ['check', '-h'],
@@ -125,6 +160,10 @@ describe('example scenarios shipped in the package', () => {
     expect(r.err).toBe('')
     expect(r.code).toBe(0)
     expect(cli(['liquidate', 'examples/crash.json', '--fill', 'impact:20:50000']).code).toBe(0)
+    for (const c of COMMANDS.filter((x) => x.name === 'order' || x.name === 'map'))
+      for (const line of c.help.split('\n').filter((l) => l.startsWith('  deleverage ')))
+        if (line.includes('examples/'))
+          expect(cli(line.trim().split(/ +/).slice(1)).code, line).toBe(0)
   })
 })
 
