@@ -9,7 +9,7 @@ const { policy, positions, accounts, implementation } = workerData as {
   accounts: number
   implementation: 'native' | 'js' | undefined
 }
-const { result, ms } = runDemoPolicy(policy, positions, accounts, implementation, (d) =>
+const run = runDemoPolicy(policy, positions, accounts, implementation, (d) =>
   parentPort!.postMessage({ progress: d }),
 )
-parentPort!.postMessage({ result, ms })
+parentPort!.postMessage(run)

@@ -14,7 +14,7 @@ import { formatUnits } from './decimal.js'
 import { Engine, type Implementation } from './engine.js'
 import { crashPath, makeMarketBook, SIM_MARKETS } from './market-sim.js'
 import { moduleDir } from './native-require.cjs'
-import { renderReport, reportData } from './report.js'
+import { type EventTables, eventTables, renderReport, reportData } from './report.js'
 import { POLICIES, simulate, type Policy, type SimMarket, type SimResult } from './simulate.js'
 import { load, type Book } from './synthetic.js'
 import { table } from './text.js'
@@ -68,7 +68,7 @@ export function runDemoPolicy(
   accounts: number,
   implementation: Implementation | undefined,
   onProgress?: (d: number, t: number) => void,
-): { result: SimResult; ms: number } {
+): DemoRun {
   const t0 = performance.now()
   const book = makeMarketBook(positions, accounts, DEMO.bookSeed)
   const engine = new Engine({
@@ -95,10 +95,22 @@ export function runDemoPolicy(
       insuranceFund: DEMO.insuranceFund * 10n ** BigInt(book.quoteDecimals),
       fill: DEMO.fill,
       feedback: DEMO.feedback,
+      // The report's per-market and who-paid tables come from the primary run's events: kept,
+      // summed here, and dropped (a 1M-position crash has too many to send between threads).
+      keepEvents: policy === POLICIES[0],
       ...(onProgress ? { onProgress } : {}),
     },
   )
-  return { result, ms: performance.now() - t0 }
+  const tables = result.events ? eventTables(result) : undefined
+  delete result.events
+  return { result, ms: performance.now() - t0, ...(tables ? { tables } : {}) }
+}
+
+/** One policy's run: its result (without events), time, and the event tables of the primary one. */
+export interface DemoRun {
+  result: SimResult
+  ms: number
+  tables?: EventTables
 }
 
 /** USDT with thousands separators and no decimals, for the terminal (the JSON/report keep all). */
@@ -112,8 +124,8 @@ async function runAll(
   o: DemoOptions,
   positions: number,
   accounts: number,
-): Promise<Map<Policy, { result: SimResult; ms: number }>> {
-  const out = new Map<Policy, { result: SimResult; ms: number }>()
+): Promise<Map<Policy, DemoRun>> {
+  const out = new Map<Policy, DemoRun>()
   const total = POLICIES.length * DEMO.steps
   const done = new Map<Policy, number>()
   const tick = (p: Policy, d: number) => {
@@ -140,13 +152,13 @@ async function runAll(
   const worker = async () => {
     for (let p = queue.shift(); p; p = queue.shift()) {
       const policy = p
-      const r = await new Promise<{ result: SimResult; ms: number }>((resolve, reject) => {
+      const r = await new Promise<DemoRun>((resolve, reject) => {
         const w = new Worker(workerFile, {
           workerData: { policy, positions, accounts, implementation: o.implementation },
         })
-        w.on('message', (m: { progress?: number; result?: SimResult; ms?: number }) => {
-          if (m.progress !== undefined) tick(policy, m.progress)
-          else resolve({ result: m.result!, ms: m.ms! })
+        w.on('message', (m: { progress: number } | DemoRun) => {
+          if ('progress' in m) tick(policy, m.progress)
+          else resolve(m)
         })
         w.on('error', reject)
         w.on(
@@ -256,6 +268,7 @@ export async function demo(
       ],
       results,
       quote: 'USDT',
+      ...(runs.get(POLICIES[0]!)!.tables ? { eventTables: runs.get(POLICIES[0]!)!.tables! } : {}),
     },
     start,
   )

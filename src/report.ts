@@ -25,6 +25,20 @@ export interface ReportInput {
   scenarioFile?: string
   /** The liquidation map of the first market at the start marks (`startLiquidationMap`). */
   liquidationMap?: LiquidationMapReport
+  /** The primary run's per-market and who-paid tables, when they were computed where its events
+   * were kept (`eventTables`; the demo's worker threads send these, not the events). */
+  eventTables?: EventTables
+}
+
+/** The tables the report derives from a run's events (null without events). */
+export interface EventTables {
+  perMarket: MarketBreakdown[] | null
+  whoPaid: WhoPaid | null
+}
+
+/** The per-market and who-paid tables of a run that kept its events. */
+export function eventTables(r: SimResult): EventTables {
+  return { perMarket: perMarket(r), whoPaid: whoPaid(r) }
 }
 
 /** Sums of one market over the primary run's events. */
@@ -236,8 +250,7 @@ export function reportData(input: ReportInput, start: string[]): ReportData {
     })),
     marginRatios: p.marginRatios,
     largestEvents: p.largestEvents,
-    perMarket: perMarket(p),
-    whoPaid: whoPaid(p),
+    ...(input.eventTables ?? eventTables(p)),
     liquidationMap: input.liquidationMap ?? null,
     provenance: provenance(input.scenarioFile),
   }

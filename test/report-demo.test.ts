@@ -1,0 +1,91 @@
+// `deleverage demo`'s report in a real headless browser: the demo keeps the primary run's events
+// (summed in its worker thread), so the per-market and who-paid tables are filled — they said
+// "This run kept no events" before. Chromium as in test/report.test.ts.
+import { spawnSync } from 'node:child_process'
+import { mkdtempSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { fileURLToPath, pathToFileURL } from 'node:url'
+import { chromium } from 'playwright-core'
+import { describe, expect, it } from 'vitest'
+
+const root = fileURLToPath(new URL('..', import.meta.url))
+const { findChromium, CHROMIUM_ARGS } = (await import(
+  pathToFileURL(join(root, 'scripts/chromium.mjs')).href
+)) as {
+  findChromium: () => {
+    executablePath: string | null
+    env?: Record<string, string>
+    reason?: string
+  }
+  CHROMIUM_ARGS: string[]
+}
+
+describe('the demo report in headless chromium', () => {
+  it('fills the per-market and who-paid tables from the primary run', async () => {
+    const found = findChromium()
+    expect(found.executablePath, `no Chromium for the browser test: ${found.reason}`).not.toBeNull()
+    const dir = mkdtempSync(join(tmpdir(), 'deleverage-demo-report-'))
+    const report = join(dir, 'report.html')
+    const r = spawnSync(
+      process.execPath,
+      [
+        join(root, 'bin/deleverage.js'),
+        'demo',
+        '--positions',
+        '8000',
+        '--accounts',
+        '2000',
+        '--report',
+        report,
+      ],
+      { encoding: 'utf8' },
+    )
+    expect(r.stderr).toBe('')
+    expect(r.status).toBe(0)
+    const browser = await chromium.launchPersistentContext(
+      mkdtempSync(join(tmpdir(), 'deleverage-chromium-')),
+      {
+        executablePath: found.executablePath!,
+        env: { ...process.env, ...found.env } as Record<string, string>,
+        headless: true,
+        args: CHROMIUM_ARGS,
+      },
+    )
+    try {
+      const page = await browser.newPage()
+      const errors: string[] = []
+      page.on('pageerror', (e) => errors.push(e.message))
+      await page.goto(pathToFileURL(report).href)
+      await page.waitForSelector('body[data-rendered="true"]')
+      const t = (await page.evaluate(`(() => {
+        const rows = (id) => Array.from(document.querySelectorAll('#' + id + ' tr'), (tr) => Array.from(tr.children, (c) => c.textContent))
+        return {
+          markets: rows('markets'),
+          paid: rows('paid'),
+          losers: rows('losers'),
+          marketsNote: document.getElementById('markets-note').textContent,
+          paidNote: document.getElementById('paid-note').textContent,
+        }
+      })()`)) as {
+        markets: string[][]
+        paid: string[][]
+        losers: string[][]
+        marketsNote: string
+        paidNote: string
+      }
+      expect(errors).toEqual([])
+      expect(t.marketsNote).not.toContain('kept no events')
+      expect(t.paidNote).not.toContain('kept no events')
+      // the demo's eight perpetuals, each with liquidations in the crash
+      expect(t.markets.slice(1).map((row) => row[0])).toHaveLength(8)
+      expect(t.markets.slice(1).every((row) => row[1] !== '0')).toBe(true)
+      // at this size the fund covers every deficit (no ADL: the note says so); the largest
+      // losers of the liquidations are listed
+      expect(t.paidNote).toMatch(/accounts were deleveraged|Nobody/)
+      expect(t.losers.length).toBeGreaterThan(5)
+    } finally {
+      await browser.close()
+    }
+  }, 180_000)
+})
