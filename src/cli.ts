@@ -28,6 +28,7 @@ import {
 import { formatRatio, formatUnits, parseUnits } from './decimal.js'
 import { findPackageRoot } from './native.js'
 import { demo } from './demo.js'
+import { takerFeeLine } from './cli-fees.js'
 import { MAP_COMMAND } from './cli-map.js'
 import { SHARD_COMMAND } from './cli-shard.js'
 import { parseShock, readPathCsv, shockPath } from './pricepath.js'
@@ -992,7 +993,7 @@ async function runBook(a: Args): Promise<number> {
       await out.flush()
       return 0
     }
-    const { engine, warningRatio, fill, show } = loadEngine(a)
+    const { engine, warningRatio, fill, show, fees } = loadEngine(a)
     const o: CheckOutput = {
       format: a.ndjson ? 'ndjson' : a.json ? 'json' : 'table',
       limit: a.limit,
@@ -1003,7 +1004,10 @@ async function runBook(a: Args): Promise<number> {
     else if (a.command === 'liquidate')
       await writeLiquidate(out, engine.runWaterfall({ fill: a.fill ?? fill ?? 'mark' }), engine, o)
     else await writeCheck(out, engine, o)
-    if (a.command === 'check' && o.format === 'table') await writePreTradeTable(out, engine)
+    if (a.command === 'check' && o.format === 'table') {
+      out.line(fees)
+      await writePreTradeTable(out, engine)
+    }
     await out.flush()
     return 0
   } catch (e) {
@@ -1020,6 +1024,7 @@ function loadEngine(a: Args): {
   warningRatio: string | undefined
   fill: FillModel | undefined
   show: Display
+  fees: string
 } {
   const { scenario, engine } = loadScenarioFile(a.file, { implementation: a.impl })
   return {
@@ -1027,6 +1032,7 @@ function loadEngine(a: Args): {
     warningRatio: scenario.warningRatio,
     fill: scenario.fill,
     show: display(a, scenario),
+    fees: takerFeeLine(scenario.markets),
   }
 }
 
@@ -1263,6 +1269,7 @@ async function runSimulate(a: Args, out: Output): Promise<void> {
         title: `Deleveraging cascade: ${basename(a.file)}`,
         settings: [
           `${a.path !== undefined ? `path ${basename(a.path)}` : `shock ${shockReading(a.shock!)} over ${path.length} steps`}; fund ${formatUnits(fund, q)}; fills ${fillModel === 'mark' ? 'at mark' : `slip ${fill.ppmPerLot} ppm per lot up to ${fill.capPpm} ppm`}; depth ${a.depth ?? '2'} % of open interest per 1 %; ${main.implementation} engine`,
+          takerFeeLine(scenario.markets),
         ],
         results,
         quote: 'quote',

@@ -12,6 +12,7 @@ import { join, relative } from 'node:path'
 import { Worker } from 'node:worker_threads'
 import { formatUnits } from './decimal.js'
 import { Engine, type Implementation } from './engine.js'
+import { takerFeeLine } from './cli-fees.js'
 import { crashPath, makeMarketBook, SIM_MARKETS } from './market-sim.js'
 import { moduleDir } from './native-require.cjs'
 import { type EventTables, eventTables, renderReport, reportData } from './report.js'
@@ -265,6 +266,7 @@ export async function demo(
         `${positions.toLocaleString('en')} positions, ${accounts.toLocaleString('en')} accounts, ${SIM_MARKETS.length} USDT perpetuals with Binance-shaped brackets (seed ${DEMO.bookSeed})`,
         `Path: ${DEMO.steps} one-minute steps, BTC −${DEMO.depthPct} % at the low, two rebounds (seed ${DEMO.pathSeed}); liquidation flow moves the mark (depth 2 % of open interest per 1 %, half recovered per minute)`,
         `Waterfall: fee 0.5 %, buffer 2 %, fills slip 1 ppm per lot up to 3 %, ADL at the bankruptcy price; insurance fund ${usd(DEMO.insuranceFund.toString())} USDT; ${impl} engine`,
+        takerFeeLine([]),
       ],
       results,
       quote: 'USDT',
