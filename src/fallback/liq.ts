@@ -510,23 +510,38 @@ class Search {
 const search = new Search()
 const SAFE_BIG = BigInt(SAFE)
 
+const REFERENCE = 'reference'
+
+/** The setup both solvers share: the position's grid domain (SPEC §2.3), null when there is none
+ * (flat, or empty); REFERENCE when the fast search cannot run on it (fast paths off, or indices
+ * beyond 2^53) and the reference solver must; else the domain, with `search` set up on it. */
+function fastDomain(
+  m: Market,
+  qty: bigint,
+  cost: bigint,
+  base: bigint,
+): { lo: number; hi: number; loB: bigint; hiB: bigint } | null | typeof REFERENCE {
+  if (qty === 0n) return null
+  const d = gridDomain(m, qty)
+  if (d === null) return null
+  const [loB, hiB] = d
+  if (!fastPathsEnabled() || loB >= SAFE_BIG || hiB >= SAFE_BIG || loB < 0n || hiB < 0n)
+    return REFERENCE
+  search.init(m, qty, cost, base)
+  return { lo: Number(loB), hi: Number(hiB), loB, hiB }
+}
+
 export function liquidationPrice(
   m: Market,
   qty: bigint,
   cost: bigint,
   base: bigint,
 ): SolvedPrice | null {
-  if (qty === 0n) return null
-  const d = gridDomain(m, qty)
+  const d = fastDomain(m, qty, cost, base)
   if (d === null) return null
-  const [loB, hiB] = d
-  if (!fastPathsEnabled() || loB >= SAFE_BIG || hiB >= SAFE_BIG || loB < 0n || hiB < 0n) {
-    return liquidationPriceRef(m, qty, cost, base)
-  }
-  const lo = Number(loB)
-  const hi = Number(hiB)
+  if (d === REFERENCE) return liquidationPriceRef(m, qty, cost, base)
+  const { lo, hi, loB, hiB } = d
   const S = search
-  S.init(m, qty, cost, base)
   const segs = S.tierSegments(lo, hi)
   let found = -1
   if (qty > 0n) {
@@ -567,17 +582,11 @@ export function bankruptcyPrice(
   cost: bigint,
   base: bigint,
 ): SolvedPrice | null {
-  if (qty === 0n) return null
-  const d = gridDomain(m, qty)
+  const d = fastDomain(m, qty, cost, base)
   if (d === null) return null
-  const [loB, hiB] = d
-  if (!fastPathsEnabled() || loB >= SAFE_BIG || hiB >= SAFE_BIG || loB < 0n || hiB < 0n) {
-    return bankruptcyPriceRef(m, qty, cost, base)
-  }
-  const lo = Number(loB)
-  const hi = Number(hiB)
+  if (d === REFERENCE) return bankruptcyPriceRef(m, qty, cost, base)
+  const { lo, hi, loB, hiB } = d
   const S = search
-  S.init(m, qty, cost, base)
   let t: bigint
   if (qty > 0n) {
     if (S.solvent(lo) || !S.solvent(hi)) return null
