@@ -94,9 +94,11 @@ describe('deleverage shard (the command, without a broker)', () => {
   it('is registered in the CLI and explains itself; a missing --brokers is a usage error', async () => {
     const { main } = await import('../src/cli.js')
     const logs: string[] = []
-    const [log, error] = [console.log, console.error]
+    const [log, error, write] = [console.log, console.error, process.stdout.write]
     console.log = (s: string) => logs.push(s)
     console.error = (s: string) => logs.push(s)
+    // the COMMANDS table prints a command's --help to stdout itself
+    process.stdout.write = ((s: string) => logs.push(s) > 0) as typeof process.stdout.write
     try {
       expect(await main(['shard', '--help'])).toBe(0)
       expect(logs.join('\n')).toContain('--snapshot-dir')
@@ -106,6 +108,7 @@ describe('deleverage shard (the command, without a broker)', () => {
     } finally {
       console.log = log
       console.error = error
+      process.stdout.write = write
     }
   })
 })
