@@ -835,6 +835,7 @@ impl Engine {
                 col.isolated.reserve_exact(n);
             }
         }
+        crate::id_index::reserve_refs(&mut self.accounts, rows);
     }
 
     /// Store a validated non-zero position: in place, or appended to the market's columns with
