@@ -9,9 +9,9 @@ use std::mem::size_of;
 use crate::engine::{Account, Engine};
 use crate::waterfall::Event;
 
-/// Heap bytes per account beyond its `Account` slot: the id string and about two position
-/// references (the id index is counted exactly).
-const ACCOUNT_EXTRA_BYTES: usize = 24 + 2 * 8;
+/// Heap bytes per account beyond its `Account` slot: the id string (its references are counted
+/// per position, the id index exactly).
+const ACCOUNT_EXTRA_BYTES: usize = 24;
 /// Heap bytes per position row: the columns (u32 account, 3 × i64, bool) and a reference.
 const POSITION_BYTES: usize = 4 + 3 * 8 + 1 + 8;
 
