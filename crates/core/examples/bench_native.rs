@@ -180,8 +180,10 @@ fn memory(path: &str) {
     let liq = e.watch_liquidatable().unwrap().len();
     let index_ms = t.elapsed().as_secs_f64() * 1e3;
     let with_index = live() - before;
+    // The estimate the binding reports to V8, beside what the allocator counted.
+    let estimate = e.heap_bytes() as f64 / n;
     println!(
-        "{{\"positions\":{},\"accounts\":{},\"storeBytes\":{store},\"storeBytesPerPosition\":{:.2},\"withIndexBytes\":{with_index},\"withIndexBytesPerPosition\":{:.2},\"withLayoutBytesPerPosition\":{:.2},\"layoutBuildMs\":{layout_ms:.1},\"peakBuildBytesPerPosition\":{:.2},\"buildMs\":{build_ms:.1},\"indexBuildMs\":{index_ms:.1},\"liquidatable\":{liq}}}",
+        "{{\"positions\":{},\"accounts\":{},\"storeBytes\":{store},\"storeBytesPerPosition\":{:.2},\"withIndexBytes\":{with_index},\"withIndexBytesPerPosition\":{:.2},\"withLayoutBytesPerPosition\":{:.2},\"layoutBuildMs\":{layout_ms:.1},\"peakBuildBytesPerPosition\":{:.2},\"buildMs\":{build_ms:.1},\"indexBuildMs\":{index_ms:.1},\"liquidatable\":{liq},\"estimatedBytesPerPosition\":{estimate:.2}}}",
         book.qty.len(),
         book.balances.len(),
         store as f64 / n,

@@ -139,7 +139,8 @@ pub struct Engine {
     pub(crate) market_by_symbol: HashMap<String, u32>,
     pub(crate) positions: Vec<MarketPositions>,
     pub(crate) accounts: Vec<Account>,
-    pub(crate) account_by_id: HashMap<String, u32>,
+    /// Live accounts by id, over the ids in `accounts` (id_index.rs: no second copy).
+    pub(crate) account_by_id: crate::id_index::IdIndex,
     /// The liquidation → insurance fund → ADL state (waterfall.rs).
     pub(crate) waterfall: crate::waterfall::WaterfallState,
     /// The incremental liquidation index (watch.rs), built on first use.
@@ -326,7 +327,7 @@ impl Engine {
             market_by_symbol: HashMap::new(),
             positions: Vec::new(),
             accounts: Vec::new(),
-            account_by_id: HashMap::new(),
+            account_by_id: crate::id_index::IdIndex::default(),
             waterfall: Default::default(),
             watch: Default::default(),
             blocks: Default::default(),
@@ -350,7 +351,7 @@ impl Engine {
         self.market_by_symbol.get(symbol).copied()
     }
     pub fn account_index(&self, id: &str) -> Option<u32> {
-        self.account_by_id.get(id).copied()
+        self.account_by_id.get(&self.accounts, id)
     }
     pub fn accounts(&self) -> &[Account] {
         &self.accounts
@@ -445,7 +446,7 @@ impl Engine {
         let mut seen = HashMap::with_capacity(ids.len());
         for (i, id) in ids.iter().enumerate() {
             check_id(id).map_err(|e| e.context(format!("row {i}")))?;
-            if self.account_by_id.contains_key(id) || seen.insert(id.as_str(), i).is_some() {
+            if self.account_index(id).is_some() || seen.insert(id.as_str(), i).is_some() {
                 return Err(Error::new(
                     ErrorCode::DuplicateAccount,
                     format!("row {i}: account {id} already exists"),
@@ -459,17 +460,17 @@ impl Engine {
         if ids.len() >= self.accounts.len() {
             // A bulk load: room for exactly the batch rather than doubling (live bytes).
             self.accounts.reserve_exact(ids.len());
-            self.account_by_id.reserve(ids.len());
+            self.account_by_id.reserve(&self.accounts, ids.len());
         }
         for (id, &balance) in ids.iter().zip(balances) {
             self.blocks.touch(self.accounts.len() as u32);
-            self.account_by_id.insert(id.clone(), self.accounts.len() as u32);
             self.accounts.push(Account {
                 id: id.clone(),
                 balance,
                 alive: true,
                 positions: Vec::new(),
             });
+            self.account_by_id.insert(&self.accounts, self.accounts.len() as u32 - 1);
         }
         Ok(first)
     }
@@ -507,10 +508,11 @@ impl Engine {
     /// Take back accounts added from index `first` on that nothing refers to yet (no positions).
     fn truncate_accounts(&mut self, first: u32) {
         self.blocks.touch(first);
-        for acc in self.accounts.drain(first as usize..) {
-            debug_assert!(acc.positions.is_empty());
-            self.account_by_id.remove(&acc.id);
+        for a in first..self.accounts.len() as u32 {
+            debug_assert!(self.accounts[a as usize].positions.is_empty());
+            self.account_by_id.remove(&self.accounts, a);
         }
+        self.accounts.truncate(first as usize);
     }
 
     pub fn set_balances(&mut self, accounts: &[u32], balances: &[i64]) -> Result<()> {
@@ -550,9 +552,8 @@ impl Engine {
             while let Some(&(m, _)) = self.accounts[a as usize].positions.last() {
                 self.remove_position(a, m);
             }
-            let acc = &mut self.accounts[a as usize];
-            acc.alive = false;
-            self.account_by_id.remove(&acc.id);
+            self.account_by_id.remove(&self.accounts, a);
+            self.accounts[a as usize].alive = false;
             self.watch.touch(a);
         }
         Ok(())
@@ -834,6 +835,7 @@ impl Engine {
                 col.isolated.reserve_exact(n);
             }
         }
+        crate::id_index::reserve_refs(&mut self.accounts, rows);
     }
 
     /// Store a validated non-zero position: in place, or appended to the market's columns with

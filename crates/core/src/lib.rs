@@ -8,6 +8,7 @@ pub mod adl;
 pub mod engine;
 pub mod error;
 pub mod fills;
+mod id_index;
 pub mod liq;
 pub mod liq_map;
 pub mod market;

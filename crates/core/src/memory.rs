@@ -9,9 +9,9 @@ use std::mem::size_of;
 use crate::engine::{Account, Engine};
 use crate::waterfall::Event;
 
-/// Heap bytes per account beyond its `Account` slot: the id string, its key in the id map, the
-/// map slot, and about two position references.
-const ACCOUNT_EXTRA_BYTES: usize = 2 * 24 + 32 + 2 * 8;
+/// Heap bytes per account beyond its `Account` slot: the id string (its references are counted
+/// per position, the id index exactly).
+const ACCOUNT_EXTRA_BYTES: usize = 24;
 /// Heap bytes per position row: the columns (u32 account, 3 × i64, bool) and a reference.
 const POSITION_BYTES: usize = 4 + 3 * 8 + 1 + 8;
 
@@ -26,5 +26,6 @@ impl Engine {
             + self.waterfall.events.capacity() * size_of::<Event>()
             + self.watch_index_bytes()
             + self.blocks.heap_bytes()
+            + self.account_by_id.heap_bytes()
     }
 }

@@ -428,13 +428,12 @@ fn decode_body(mut r: Reader) -> Result<Engine> {
         let bat = r.pos;
         let balance = r.i64(&|| f("balance"))?;
         if alive {
-            if let Some(&other) = e.account_by_id.get(&id) {
+            if let Some(other) = e.account_index(&id) {
                 return Err(invalid(format!(
                     "offset {at}: {}: {id} is also the id of live account {other}",
                     f("id")
                 )));
             }
-            e.account_by_id.insert(id.clone(), a);
         } else if balance != 0 {
             return Err(invalid(format!(
                 "offset {bat}: {}: a removed account's balance must be 0, got {balance}",
@@ -442,6 +441,9 @@ fn decode_body(mut r: Reader) -> Result<Engine> {
             )));
         }
         e.accounts.push(Account { id, balance, alive, positions: Vec::new() });
+        if alive {
+            e.account_by_id.insert(&e.accounts, a);
+        }
     }
 
     for m in 0..nm {
