@@ -451,6 +451,13 @@ export const CORE_ARGS: Partial<Record<keyof CoreEngine, Array<[string, ArgCheck
     ['leverage', U32],
   ],
   checkOrders: [...ORDER_COLUMNS, ['sequential', BOOL]],
+  checkOrder: [
+    ['account', U32],
+    ['market', U32],
+    ['qty', BIG],
+    ['price', BIG],
+    ['reduceOnly', BOOL],
+  ],
   placeOrders: ORDER_COLUMNS,
   cancelOrders: [['ids', I64S]],
   fillOrders: [
@@ -2692,6 +2699,27 @@ export class JsEngine implements CoreEngine {
   ): OrderCheckColumns {
     const o = this.orderRequests(account, market, qty, price, reduceOnly)
     return JsEngine.orderColumns(this.pretrade.check(o, sequential), [])
+  }
+
+  checkOrder(
+    account: number,
+    market: number,
+    qty: bigint,
+    price: bigint,
+    reduceOnly: boolean,
+  ): BigInt64Array {
+    // Converted as the binding converts them (i64_of), so the same values are refused alike.
+    const o = { id: 0n, account, market, reduceOnly }
+    const order = { ...o, qty: i64Of(qty, 'qty'), price: i64Of(price, 'price') }
+    const v = this.pretrade.check([order], false)[0] as OrderVerdict
+    return BigInt64Array.of(
+      BigInt(v.verdict),
+      v.openQty,
+      v.initialMargin,
+      v.openLoss,
+      v.fee,
+      v.available,
+    )
   }
 
   placeOrders(

@@ -127,6 +127,32 @@ impl NativeEngine {
         Ok(columns(&v, vec![]))
     }
 
+    /// One order, checked as `checkOrders` does (SPEC §17.5), without the columns: [verdict,
+    /// openQty, initialMargin, openLoss, fee, available]. The latency path: one typed array out
+    /// and none in, where a one-row `checkOrders` converts five in and builds seven out.
+    #[napi(catch_unwind)]
+    pub fn check_order(
+        &self,
+        account: u32,
+        market: u32,
+        qty: BigInt,
+        price: BigInt,
+        reduce_only: bool,
+    ) -> Result<BigInt64Array> {
+        let o = Order {
+            id: 0,
+            account,
+            market,
+            qty: i64_of(&qty, "qty")?,
+            price: i64_of(&price, "price")?,
+            reduce_only,
+        };
+        let v = self.inner.check_orders(std::slice::from_ref(&o), false).map_err(err)?;
+        let x = v[0];
+        Ok(vec![x.verdict as i64, x.open_qty, x.initial_margin, x.open_loss, x.fee, x.available]
+            .into())
+    }
+
     #[napi(catch_unwind)]
     pub fn place_orders(
         &mut self,
