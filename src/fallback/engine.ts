@@ -1152,6 +1152,8 @@ export class JsEngine implements CoreEngine {
         if (r === undefined || r.length === 0) break
         this.removePosition(a, r[r.length - 2] as number)
       }
+      // No order may outlive its account (SPEC §17.9).
+      this.pretrade.cancelOrdersOf(this.wf, a, true)
       this.alive[a] = 0
       this.accountById.delete(this.ids[a] as string)
       this.liveCount--

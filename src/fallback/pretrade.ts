@@ -665,11 +665,15 @@ export class PreTrade {
       const a = ev.account[i] as number
       if ((k === LiquidationFill || k === Takeover) && !hit.includes(a)) hit.push(a)
     }
-    for (const a of hit) {
-      for (const o of this.ordersOf(a).filter((x) => !x.reduceOnly)) {
-        this.remove(o.id)
-        wf.emit(OrderCancelled, a, o.market, 0xffffffff, o.qty, o.price, BigInt.asIntN(64, o.id))
-      }
+    for (const a of hit) this.cancelOrdersOf(wf, a, false)
+  }
+
+  /** Engine::cancel_orders_of: account a's open orders (reduce-only too when `all`) go, in
+   * placement order, one OrderCancelled event each. */
+  cancelOrdersOf(wf: Waterfall, a: number, all: boolean): void {
+    for (const o of this.ordersOf(a).filter((x) => all || !x.reduceOnly)) {
+      this.remove(o.id)
+      wf.emit(OrderCancelled, a, o.market, 0xffffffff, o.qty, o.price, BigInt.asIntN(64, o.id))
     }
   }
 

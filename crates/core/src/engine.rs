@@ -550,6 +550,8 @@ impl Engine {
             while let Some(&(m, _)) = self.accounts[a as usize].positions.last() {
                 self.remove_position(a, m);
             }
+            // No order may outlive its account (SPEC §17.9).
+            self.cancel_orders_of(a, true);
             let acc = &mut self.accounts[a as usize];
             acc.alive = false;
             self.account_by_id.remove(&acc.id);

@@ -301,21 +301,20 @@ impl Engine {
             }
         }
         for a in hit {
-            let gone: Vec<Order> =
-                self.pretrade.orders_of(a).iter().filter(|o| !o.reduce_only).copied().collect();
-            for o in gone {
-                self.pretrade.remove(o.id);
-                let none = u32::MAX;
-                self.emit(
-                    EventKind::OrderCancelled,
-                    a,
-                    o.market,
-                    none,
-                    o.qty,
-                    o.price,
-                    o.id as i64,
-                );
-            }
+            self.cancel_orders_of(a, false);
+        }
+    }
+
+    /// Cancel account `a`'s open orders (reduce-only ones too when `all`), in placement order,
+    /// one `OrderCancelled` event each.
+    pub(crate) fn cancel_orders_of(&mut self, a: u32, all: bool) {
+        use crate::waterfall::EventKind;
+        let gone: Vec<Order> =
+            self.pretrade.orders_of(a).iter().filter(|o| all || !o.reduce_only).copied().collect();
+        for o in gone {
+            self.pretrade.remove(o.id);
+            let none = u32::MAX;
+            self.emit(EventKind::OrderCancelled, a, o.market, none, o.qty, o.price, o.id as i64);
         }
     }
 }
