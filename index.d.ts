@@ -288,7 +288,7 @@ export interface PreTradeInit {
   maxOpenInterest: bigint
   maxAccountPosition: bigint
   excludeProfit: boolean
-  takerFeeRate: bigint
+  orderCostFeeRate: bigint
 }
 
 /** The ADL queue of one side of a market, in rank order, with indicator lights. */

@@ -316,7 +316,7 @@ export interface PreTradeInit {
   maxOpenInterest: bigint
   maxAccountPosition: bigint
   excludeProfit: boolean
-  takerFeeRate: bigint
+  orderCostFeeRate: bigint
 }
 
 /** Verdicts of checkOrders/placeOrders (SPEC §17.5); `id` is empty for checkOrders. */

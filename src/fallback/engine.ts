@@ -280,8 +280,25 @@ function preTradeInitArg(v: unknown): PreTradeInit {
     maxOpenInterest: bigintArg('maxOpenInterest', o.maxOpenInterest),
     maxAccountPosition: bigintArg('maxAccountPosition', o.maxAccountPosition),
     excludeProfit: boolArg('excludeProfit', o.excludeProfit),
-    takerFeeRate: bigintArg('takerFeeRate', o.takerFeeRate),
+    // takerFeeRate: the deprecated name (journals written before the rename replay).
+    orderCostFeeRate: bigintArg(
+      'orderCostFeeRate',
+      deprecatedAlias(o, 'orderCostFeeRate', 'takerFeeRate', 'config'),
+    ),
   }
+}
+
+/** `o[name]`, or the value under its deprecated `alias` when only that is given (both: refused). */
+export function deprecatedAlias(
+  o: Record<string, unknown>,
+  name: string,
+  alias: string,
+  where: string,
+): unknown {
+  if (o[alias] === undefined) return o[name]
+  if (o[name] !== undefined)
+    throw invalidArg(`${where}: give ${name} or its deprecated alias ${alias}, not both`)
+  return o[alias]
 }
 
 /** WaterfallInit read once, in the binding's field order, into a fresh object. */
@@ -2648,7 +2665,7 @@ export class JsEngine implements CoreEngine {
       maxOpenInterest: i64Of(config.maxOpenInterest, 'maxOpenInterest'),
       maxAccountPosition: i64Of(config.maxAccountPosition, 'maxAccountPosition'),
       excludeProfit: config.excludeProfit,
-      takerFeeRate: i64Of(config.takerFeeRate, 'takerFeeRate'),
+      orderCostFeeRate: i64Of(config.orderCostFeeRate, 'orderCostFeeRate'),
     })
   }
 

@@ -45,7 +45,7 @@ export interface PreTradeConfig {
   maxOpenInterest: bigint
   maxAccountPosition: bigint
   excludeProfit: boolean
-  takerFeeRate: bigint
+  orderCostFeeRate: bigint
 }
 
 export function defaultConfig(): PreTradeConfig {
@@ -55,7 +55,7 @@ export function defaultConfig(): PreTradeConfig {
     maxOpenInterest: 0n,
     maxAccountPosition: 0n,
     excludeProfit: false,
-    takerFeeRate: 0n,
+    orderCostFeeRate: 0n,
   }
 }
 
@@ -184,10 +184,10 @@ function orderCost(
   const v = lotsValue(mk, open, assumingPrice(mk, buy, p))
   const im = atomsCeil(mk, v, l, 'order initial margin')
   let fee = 0n
-  if (cfg.takerFeeRate !== 0n) {
+  if (cfg.orderCostFeeRate !== 0n) {
     const closeWorse = buy === (mk.kind === Inverse)
     const k = 2n * l + (closeWorse ? 1n : -1n)
-    const fine = mul(mul(v, cfg.takerFeeRate, 'order fee'), k, 'order fee')
+    const fine = mul(mul(v, cfg.orderCostFeeRate, 'order fee'), k, 'order fee')
     fee = atomsCeil(mk, fine, RATE_SCALE * l, 'order fee')
   }
   return [v, im, loss, fee]
@@ -299,8 +299,8 @@ export class PreTrade {
     ] as const) {
       if (!(v >= 0n && v <= QTY_MAX_LOTS)) bad(what, v, `0 (none) or 1..=${QTY_MAX_LOTS} lots`)
     }
-    if (!(c.takerFeeRate >= 0n && c.takerFeeRate < RATE_SCALE))
-      bad('takerFeeRate', c.takerFeeRate, '0 or below 1')
+    if (!(c.orderCostFeeRate >= 0n && c.orderCostFeeRate < RATE_SCALE))
+      bad('orderCostFeeRate', c.orderCostFeeRate, '0 or below 1')
     while (this.config.length <= m) this.config.push(defaultConfig())
     this.config[m] = { ...c }
   }

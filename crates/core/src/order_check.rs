@@ -107,13 +107,13 @@ fn order_cost(
     }
     let v = lots_value(mk, open, assuming_price(mk, buy, p))?;
     let im = atoms_ceil(mk, v, l as i128, "order initial margin")?;
-    let fee = if cfg.taker_fee_rate == 0 {
+    let fee = if cfg.order_cost_fee_rate == 0 {
         0
     } else {
         // open fee v·f plus close fee v·f·(1 ∓ 1/l) (Bybit): v·f·(2l ∓ 1)/l.
         let close_worse = buy == (mk.kind == ContractKind::Inverse);
         let k = 2 * l as i128 + if close_worse { 1 } else { -1 };
-        let fine = mul(mul(v, cfg.taker_fee_rate as i128, "order fee")?, k, "order fee")?;
+        let fine = mul(mul(v, cfg.order_cost_fee_rate as i128, "order fee")?, k, "order fee")?;
         atoms_ceil(mk, fine, RATE_SCALE as i128 * l as i128, "order fee")?
     };
     Ok((v, im, loss, fee))

@@ -18,7 +18,7 @@ pub struct PreTradeInit {
     pub max_open_interest: BigInt,
     pub max_account_position: BigInt,
     pub exclude_profit: bool,
-    pub taker_fee_rate: BigInt,
+    pub order_cost_fee_rate: BigInt,
 }
 
 /// The verdict of each order (SPEC §17.5): code 0 accepted, else the reason; the lots that open;
@@ -96,7 +96,7 @@ impl NativeEngine {
             max_open_interest: i64_of(&config.max_open_interest, "maxOpenInterest")?,
             max_account_position: i64_of(&config.max_account_position, "maxAccountPosition")?,
             exclude_profit: config.exclude_profit,
-            taker_fee_rate: i64_of(&config.taker_fee_rate, "takerFeeRate")?,
+            order_cost_fee_rate: i64_of(&config.order_cost_fee_rate, "orderCostFeeRate")?,
         };
         self.write(|e| e.configure_pretrade(market, c))
     }
