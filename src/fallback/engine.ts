@@ -541,6 +541,31 @@ class MarketPositions implements Columns {
   isolatedMargin = new BigInt64Array(8)
   isolatedMarginF = new Float64Array(8)
   isolated = new Uint8Array(8)
+  /** Σ|qty| per side (0 long, 1 short), kept by every write (count) for the pre-trade
+   * open-interest cap: the part below 2^52 in a double (each step is < 2^50, so it stays
+   * exact), the rest moved into a bigint. */
+  private lotsF = [0, 0]
+  private lotsBig = [0n, 0n]
+
+  private count(old: number, q: number): void {
+    if (old !== 0) this.addLots(old < 0 ? 1 : 0, -Math.abs(old))
+    if (q !== 0) this.addLots(q < 0 ? 1 : 0, Math.abs(q))
+  }
+
+  private addLots(side: number, d: number): void {
+    let v = (this.lotsF[side] as number) + d
+    if (Math.abs(v) > 2 ** 52) {
+      this.lotsBig[side] = (this.lotsBig[side] as bigint) + BigInt(v)
+      v = 0
+    }
+    this.lotsF[side] = v
+  }
+
+  /** MarketPositions::open_interest: lots of all positions on the long (buy) or short side. */
+  openInterest(buy: boolean): bigint {
+    const i = buy ? 0 : 1
+    return (this.lotsBig[i] as bigint) + BigInt(this.lotsF[i] as number)
+  }
 
   private grow(): void {
     const cap = this.account.length * 2
@@ -558,6 +583,7 @@ class MarketPositions implements Columns {
   }
 
   write(s: number, q: bigint, cost: bigint, im: bigint, iso: boolean): void {
+    this.count(this.qty[s] as number, Number(q))
     this.qty[s] = Number(q)
     this.cost[s] = cost
     this.costF[s] = Number(cost)
@@ -570,11 +596,13 @@ class MarketPositions implements Columns {
     if (this.len === this.account.length) this.grow()
     const s = this.len++
     this.account[s] = a
+    this.qty[s] = 0 // a slot past the end may hold a removed row's qty
     this.write(s, q, cost, im, iso)
     return s
   }
 
   setQtyCost(s: number, q: bigint, cost: bigint): void {
+    this.count(this.qty[s] as number, Number(q))
     this.qty[s] = Number(q)
     this.cost[s] = cost
     this.costF[s] = Number(cost)
@@ -598,6 +626,7 @@ class MarketPositions implements Columns {
 
   /** Exact inverse of swapRemove(s) when `r` is the row it removed (capacity is still there). */
   unswapRemove(s: number, r: SavedRow): void {
+    this.count(0, r.qty)
     const last = this.len++
     if (s !== last) {
       this.account[last] = this.account[s] as number
@@ -619,6 +648,7 @@ class MarketPositions implements Columns {
 
   /** Vec::swap_remove on every column. */
   swapRemove(s: number): void {
+    this.count(this.qty[s] as number, 0)
     const last = --this.len
     if (s !== last) {
       this.account[s] = this.account[last] as number
@@ -2643,15 +2673,8 @@ export class JsEngine implements CoreEngine {
         }
         return out
       },
-      sideLots: (m: number, buy: boolean) => {
-        const c = this.positions[m] as MarketPositions
-        let n = 0
-        for (let s = 0; s < c.len; s++) {
-          const q = c.qty[s] as number
-          if (q !== 0 && q > 0 === buy) n += Math.abs(q)
-        }
-        return BigInt(n)
-      },
+      sideLots: (m: number, buy: boolean) =>
+        (this.positions[m] as MarketPositions).openInterest(buy),
       applyFills: (a: Uint32Array, m: Uint32Array, q: BigInt64Array, p: BigInt64Array) =>
         this.applyFills(a, m, q, p),
     }

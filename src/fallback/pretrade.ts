@@ -489,14 +489,7 @@ export class PreTrade {
     return p === undefined ? [0n, 0n, false, 0n] : p[1]
   }
 
-  private prepare(
-    a: number,
-    m: number,
-    buy: boolean,
-    price: bigint,
-    extra: Extra,
-    oi: Map<string, bigint>,
-  ): Prepared {
+  private prepare(a: number, m: number, buy: boolean, price: bigint, extra: Extra): Prepared {
     const mk = this.h.market(m)
     const cfg = this.configOf(m)
     const p = price === 0n ? mk.mark : price
@@ -513,16 +506,8 @@ export class PreTrade {
     const bandOk =
       band === 0n ||
       (buy ? pm <= mk.mark * (BAND_SCALE + band) : pm >= mk.mark * (BAND_SCALE - band))
-    let marketLots = 0n
-    if (cfg.maxOpenInterest > 0n) {
-      const key = `${m},${buy}`
-      let v = oi.get(key)
-      if (v === undefined) {
-        v = this.h.sideLots(m, buy)
-        oi.set(key, v)
-      }
-      marketLots = v
-    }
+    // Kept by every position write: no scan of the market per order.
+    const marketLots = cfg.maxOpenInterest > 0n ? this.h.sideLots(m, buy) : 0n
     const leverage = this.leverageOf(a, m, mk)
     const posLots = q !== 0n && q > 0n === buy ? (q < 0n ? -q : q) : 0n
     return {
@@ -587,12 +572,11 @@ export class PreTrade {
   check(orders: Order[], sequential: boolean): OrderVerdict[] {
     for (const [i, o] of orders.entries()) ctxRow(i, () => this.checkRequest(o))
     const extra: Extra = new Map()
-    const oi = new Map<string, bigint>()
     let next = this.nextId
     return orders.map((o, i) => {
       let p: Prepared | undefined
       ctxRow(i, () => {
-        p = this.prepare(o.account, o.market, o.qty > 0n, o.price, extra, oi)
+        p = this.prepare(o.account, o.market, o.qty > 0n, o.price, extra)
       })
       const pr = p as Prepared
       const v = PreTrade.judge(pr, o.qty < 0n ? -o.qty : o.qty, o.reduceOnly)
@@ -609,7 +593,7 @@ export class PreTrade {
 
   maxOrderQty(a: number, m: number, buy: boolean, price: bigint, reduceOnly: boolean): bigint {
     this.checkRequest({ id: 0n, account: a, market: m, qty: 1n, price, reduceOnly })
-    const p = this.prepare(a, m, buy, price, new Map(), new Map())
+    const p = this.prepare(a, m, buy, price, new Map())
     let lo = 0n
     let hi = QTY_MAX_LOTS + 1n
     while (hi - lo > 1n) {

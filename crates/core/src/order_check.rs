@@ -287,7 +287,6 @@ impl Engine {
         buy: bool,
         price: i64,
         extra: &Extra,
-        oi: &mut HashMap<(u32, bool), i128>,
     ) -> Result<Prepared<'_>> {
         let mk = &self.markets[m as usize];
         let cfg = self.pretrade.config(m);
@@ -309,18 +308,9 @@ impl Engine {
             } else {
                 pm >= mm * (BAND_SCALE as i128 - band)
             };
-        let market_lots = if cfg.max_open_interest > 0 {
-            *oi.entry((m, buy)).or_insert_with(|| {
-                let col = self.positions(m);
-                col.qty
-                    .iter()
-                    .filter(|&&x| (x > 0) == buy && x != 0)
-                    .map(|&x| x.abs() as i128)
-                    .sum()
-            })
-        } else {
-            0
-        };
+        // Kept by every position write: no scan of the market per order.
+        let market_lots =
+            if cfg.max_open_interest > 0 { self.positions(m).open_interest(buy) } else { 0 };
         let leverage = self.leverage_of(a, m, mk);
         let pos_lots = if q != 0 && (q > 0) == buy { q.abs() } else { 0 };
         Ok(Prepared {
@@ -403,13 +393,12 @@ impl Engine {
             self.check_request(o).map_err(|e| e.context(format!("row {i}")))?;
         }
         let mut extra: Extra = HashMap::new();
-        let mut oi = HashMap::new();
         let mut next = self.pretrade.next_id;
         let mut out = Vec::with_capacity(orders.len());
         for (i, o) in orders.iter().enumerate() {
             self.prefetch_ahead(orders, i);
             let ctx = |e: Error| e.context(format!("row {i}"));
-            let p = self.prepare(o.account, o.market, o.qty > 0, o.price, &extra, &mut oi);
+            let p = self.prepare(o.account, o.market, o.qty > 0, o.price, &extra);
             let p = p.map_err(ctx)?;
             let v = Self::judge(&p, o.qty.abs(), o.reduce_only);
             if sequential && v.verdict == Verdict::Accepted {
@@ -458,7 +447,7 @@ impl Engine {
     ) -> Result<i64> {
         let probe = Order { id: 0, account: a, market: m, qty: 1, price, reduce_only };
         self.check_request(&probe)?;
-        let p = self.prepare(a, m, buy, price, &HashMap::new(), &mut HashMap::new())?;
+        let p = self.prepare(a, m, buy, price, &HashMap::new())?;
         // Acceptance is monotone in the quantity (every check grows with the open lots).
         let (mut lo, mut hi) = (0i64, QTY_MAX_LOTS + 1);
         while hi - lo > 1 {
