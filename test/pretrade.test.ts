@@ -354,25 +354,34 @@ describe.each(IMPLEMENTATIONS)('pre-trade decimal API (%s)', (impl) => {
   })
 })
 
+/** A reduce-only order of A that closes half its long. */
+const reduceOnlySellOfA = {
+  account: 'A',
+  symbol: 'BTCUSDT',
+  side: 'sell',
+  qty: '0.5',
+  price: '51000',
+  reduceOnly: true,
+} as const
+
+/** A, long 1 BTC at 50,000 with `balanceA`, and B with 100,000, on BTC_1PCT. */
+function longAandB(impl: 'native' | 'js', balanceA: string): Engine {
+  const e = engine(impl, 8)
+  e.addMarket(BTC_1PCT)
+  e.addAccounts([
+    { id: 'A', balance: balanceA, positions: [{ symbol: 'BTCUSDT', qty: '1', entry: '50000' }] },
+    { id: 'B', balance: '100000' },
+  ])
+  return e
+}
+
 describe.each(IMPLEMENTATIONS)('liquidation cancels orders (%s)', (impl) => {
   it("a liquidated account's risk-increasing orders go, as events; reduce-only ones stay", () => {
-    const e = engine(impl, 8)
-    e.addMarket(BTC_1PCT)
-    e.addAccounts([
-      { id: 'A', balance: '3000', positions: [{ symbol: 'BTCUSDT', qty: '1', entry: '50000' }] },
-      { id: 'B', balance: '100000' },
-    ])
+    const e = longAandB(impl, '3000')
     e.configureWaterfall({})
     const placed = e.placeOrders([
       { account: 'A', symbol: 'BTCUSDT', side: 'buy', qty: '0.01', price: '49000' },
-      {
-        account: 'A',
-        symbol: 'BTCUSDT',
-        side: 'sell',
-        qty: '0.5',
-        price: '51000',
-        reduceOnly: true,
-      },
+      reduceOnlySellOfA,
       { account: 'B', symbol: 'BTCUSDT', side: 'buy', qty: '0.1', price: '49000' },
     ])
     expect(placed.map((p) => p.verdict)).toEqual(['ACCEPTED', 'ACCEPTED', 'ACCEPTED'])
@@ -428,23 +437,11 @@ function cols(q: bigint, p: bigint, ro: boolean) {
 
 describe.each(IMPLEMENTATIONS)('removing an account cancels its orders (%s)', (impl) => {
   it('every open order of the account goes with it, as events, reduce-only ones too', () => {
-    const e = engine(impl, 8)
-    e.addMarket(BTC_1PCT)
-    e.addAccounts([
-      { id: 'A', balance: '100000', positions: [{ symbol: 'BTCUSDT', qty: '1', entry: '50000' }] },
-      { id: 'B', balance: '100000' },
-    ])
+    const e = longAandB(impl, '100000')
     const placed = e.placeOrders([
       { account: 'A', symbol: 'BTCUSDT', side: 'buy', qty: '0.2', price: '49000' },
       { account: 'B', symbol: 'BTCUSDT', side: 'buy', qty: '0.1', price: '49000' },
-      {
-        account: 'A',
-        symbol: 'BTCUSDT',
-        side: 'sell',
-        qty: '0.5',
-        price: '51000',
-        reduceOnly: true,
-      },
+      reduceOnlySellOfA,
     ])
     expect(placed.map((p) => p.verdict)).toEqual(['ACCEPTED', 'ACCEPTED', 'ACCEPTED'])
     const a = e.accountIndex('A')
