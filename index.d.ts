@@ -105,6 +105,12 @@ export declare class NativeEngine {
   /** Returns the verdict code (0 accepted; the state changes only then). */
   setLeverage(account: number, market: number, leverage: number): number
   checkOrders(account: Uint32Array, market: Uint32Array, qty: BigInt64Array, price: BigInt64Array, reduceOnly: Uint8Array, sequential: boolean): OrderCheckColumns
+  /**
+   * One order, checked as `checkOrders` does (SPEC §17.5), without the columns: [verdict,
+   * openQty, initialMargin, openLoss, fee, available]. The latency path: one typed array out
+   * and none in, where a one-row `checkOrders` converts five in and builds seven out.
+   */
+  checkOrder(account: number, market: number, qty: bigint, price: bigint, reduceOnly: boolean): BigInt64Array
   placeOrders(account: Uint32Array, market: Uint32Array, qty: BigInt64Array, price: BigInt64Array, reduceOnly: Uint8Array): OrderCheckColumns
   cancelOrders(ids: BigInt64Array): void
   fillOrders(ids: BigInt64Array, qty: BigInt64Array, price: BigInt64Array): void
@@ -289,7 +295,7 @@ export interface PreTradeInit {
   maxOpenInterest: bigint
   maxAccountPosition: bigint
   excludeProfit: boolean
-  takerFeeRate: bigint
+  orderCostFeeRate: bigint
 }
 
 /** The ADL queue of one side of a market, in rank order, with indicator lights. */

@@ -272,6 +272,15 @@ export interface CoreEngine {
     reduceOnly: Uint8Array,
     sequential: boolean,
   ): OrderCheckColumns
+  /** One order checked as checkOrders does: [verdict, openQty, initialMargin, openLoss, fee,
+   * available] (the single-order latency path: no columns in or out). */
+  checkOrder(
+    account: number,
+    market: number,
+    qty: bigint,
+    price: bigint,
+    reduceOnly: boolean,
+  ): BigInt64Array
   placeOrders(
     account: Uint32Array,
     market: Uint32Array,
@@ -311,7 +320,7 @@ export interface PreTradeInit {
   maxOpenInterest: bigint
   maxAccountPosition: bigint
   excludeProfit: boolean
-  takerFeeRate: bigint
+  orderCostFeeRate: bigint
 }
 
 /** Verdicts of checkOrders/placeOrders (SPEC §17.5); `id` is empty for checkOrders. */

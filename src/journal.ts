@@ -617,6 +617,9 @@ export class JournaledCore implements CoreEngine {
   ): OrderCheckColumns {
     return this.inner.checkOrders(account, market, qty, price, reduceOnly, sequential)
   }
+  checkOrder(account: number, market: number, qty: bigint, price: bigint, ro: boolean) {
+    return this.inner.checkOrder(account, market, qty, price, ro)
+  }
   maxOrderQty(account: number, market: number, buy: boolean, price: bigint, ro: boolean): bigint {
     return this.inner.maxOrderQty(account, market, buy, price, ro)
   }

@@ -5,6 +5,7 @@
 import type { CoreEngine } from './core.js'
 import { type Amount, describe, formatUnits, parseUnits } from './decimal.js'
 import { DeleverageError } from './fallback/errors.js'
+import { deprecatedAlias } from './fallback/engine.js'
 import { VERDICTS } from './fallback/pretrade.js'
 
 export type OrderSide = 'buy' | 'sell'
@@ -32,7 +33,10 @@ export interface PreTradeOptions {
   maxAccountPosition?: Amount
   /** Unrealised profit is not available for new orders (Bybit classic). Default false. */
   excludeProfit?: boolean
-  /** Taker fee rate, e.g. "0.0006": Bybit's fees to open and close join the order cost. */
+  /** Fee rate of the order cost, e.g. "0.0006": Bybit's fees to open and close (at its taker
+   * rate) join the order cost. Not the market's takerFeeRate (SPEC §19). */
+  orderCostFeeRate?: Amount
+  /** @deprecated The old name of orderCostFeeRate (it collided with the market's takerFeeRate). */
   takerFeeRate?: Amount
 }
 
@@ -137,7 +141,16 @@ export function configurePreTrade(c: PreTradeCtx, symbol: string, o: PreTradeOpt
     maxOpenInterest: units(o.maxOpenInterest, m.qtyDecimals, 'maxOpenInterest'),
     maxAccountPosition: units(o.maxAccountPosition, m.qtyDecimals, 'maxAccountPosition'),
     excludeProfit: o.excludeProfit === true,
-    takerFeeRate: units(o.takerFeeRate, 8, 'takerFeeRate'),
+    orderCostFeeRate: units(
+      deprecatedAlias(
+        o as Record<string, unknown>,
+        'orderCostFeeRate',
+        'takerFeeRate',
+        'options',
+      ) as Amount | undefined,
+      8,
+      o.takerFeeRate === undefined ? 'orderCostFeeRate' : 'takerFeeRate',
+    ),
   })
 }
 

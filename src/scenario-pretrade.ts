@@ -42,7 +42,9 @@ export function parsePreTrade(v: unknown): PreTradeScenario {
   for (const [sym, o] of Object.entries((v.markets ?? {}) as Record<string, unknown>)) {
     if (!isObj(o)) fail(`${p}.markets.${sym}`, `expected an object, got ${describe(o)}`)
     const keys = ['defaultLeverage', 'priceBand', 'maxOpenInterest', 'maxAccountPosition']
-    only(o, `${p}.markets.${sym}`, [...keys, 'excludeProfit', 'takerFeeRate'])
+    // takerFeeRate: the deprecated name of orderCostFeeRate, still read.
+    const fee = ['orderCostFeeRate', 'takerFeeRate']
+    only(o, `${p}.markets.${sym}`, [...keys, 'excludeProfit', ...fee])
   }
   for (const k of ['leverage', 'orders'] as const) {
     const list = v[k]

@@ -530,6 +530,26 @@ const cases: Case[] = [
     'UNKNOWN_ACCOUNT',
     (e) => e.placeOrders([{ account: 'zz', symbol: 'ETH-PERP', side: 'sell', qty: '1' }]),
   ],
+  [
+    'single-order check of an unknown account',
+    'UNKNOWN_ACCOUNT',
+    (e) => e.core.checkOrder(99, 0, 1n, 0n, false),
+  ],
+  [
+    'single-order check of qty beyond i64',
+    'INVALID_ARGUMENT',
+    (e) => e.core.checkOrder(0, 0, 1n << 63n, 0n, false),
+  ],
+  [
+    'single-order check of zero qty',
+    'INVALID_QUANTITY',
+    (e) => e.core.checkOrder(0, 0, 0n, 0n, false),
+  ],
+  [
+    'pre-trade fee rate under both its names',
+    'INVALID_ARGUMENT',
+    (e) => e.configurePreTrade('ETH-PERP', { orderCostFeeRate: '0.0006', takerFeeRate: '0.0006' }),
+  ],
   ['leverage above the maximum', 'INVALID_LEVERAGE', (e) => e.setLeverage('a', 'ETH-PERP', 201)],
   ['leverage zero', 'INVALID_LEVERAGE', (e) => e.setLeverage('a', 'ETH-PERP', 0)],
   ['cancel of an unknown order', 'UNKNOWN_ORDER', (e) => e.cancelOrders(['1'])],

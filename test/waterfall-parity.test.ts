@@ -130,6 +130,7 @@ function jsFingerprint(e: CoreEngine): string {
       isolatedMargin: BigInt64Array
       isolatedMarginF: Float64Array
       isolated: Uint8Array
+      openInterest(buy: boolean): bigint
     }>
     wf: {
       fund: bigint
@@ -149,6 +150,16 @@ function jsFingerprint(e: CoreEngine): string {
   for (let a = 0; a < x.accountsLen; a++)
     parts.push(x.balance[a], x.balanceF[a], (x.refs[a] ?? []).join(','))
   for (const c of x.positions) {
+    // The running open interest (pre-trade cap) must count the rows after every call.
+    const rows = [0n, 0n]
+    for (let s = 0; s < c.len; s++) {
+      const q = c.qty[s] as number
+      if (q !== 0) rows[q > 0 ? 0 : 1]! += BigInt(Math.abs(q))
+    }
+    if (c.openInterest(true) !== rows[0] || c.openInterest(false) !== rows[1])
+      throw new Error(
+        `open interest ${c.openInterest(true)}/${c.openInterest(false)}, rows ${rows}`,
+      )
     parts.push('|', c.len)
     for (let s = 0; s < c.len; s++)
       parts.push(

@@ -280,8 +280,25 @@ function preTradeInitArg(v: unknown): PreTradeInit {
     maxOpenInterest: bigintArg('maxOpenInterest', o.maxOpenInterest),
     maxAccountPosition: bigintArg('maxAccountPosition', o.maxAccountPosition),
     excludeProfit: boolArg('excludeProfit', o.excludeProfit),
-    takerFeeRate: bigintArg('takerFeeRate', o.takerFeeRate),
+    // takerFeeRate: the deprecated name (journals written before the rename replay).
+    orderCostFeeRate: bigintArg(
+      'orderCostFeeRate',
+      deprecatedAlias(o, 'orderCostFeeRate', 'takerFeeRate', 'config'),
+    ),
   }
+}
+
+/** `o[name]`, or the value under its deprecated `alias` when only that is given (both: refused). */
+export function deprecatedAlias(
+  o: Record<string, unknown>,
+  name: string,
+  alias: string,
+  where: string,
+): unknown {
+  if (o[alias] === undefined) return o[name]
+  if (o[name] !== undefined)
+    throw invalidArg(`${where}: give ${name} or its deprecated alias ${alias}, not both`)
+  return o[alias]
 }
 
 /** WaterfallInit read once, in the binding's field order, into a fresh object. */
@@ -451,6 +468,13 @@ export const CORE_ARGS: Partial<Record<keyof CoreEngine, Array<[string, ArgCheck
     ['leverage', U32],
   ],
   checkOrders: [...ORDER_COLUMNS, ['sequential', BOOL]],
+  checkOrder: [
+    ['account', U32],
+    ['market', U32],
+    ['qty', BIG],
+    ['price', BIG],
+    ['reduceOnly', BOOL],
+  ],
   placeOrders: ORDER_COLUMNS,
   cancelOrders: [['ids', I64S]],
   fillOrders: [
@@ -517,6 +541,31 @@ class MarketPositions implements Columns {
   isolatedMargin = new BigInt64Array(8)
   isolatedMarginF = new Float64Array(8)
   isolated = new Uint8Array(8)
+  /** Σ|qty| per side (0 long, 1 short), kept by every write (count) for the pre-trade
+   * open-interest cap: the part below 2^52 in a double (each step is < 2^50, so it stays
+   * exact), the rest moved into a bigint. */
+  private lotsF = [0, 0]
+  private lotsBig = [0n, 0n]
+
+  private count(old: number, q: number): void {
+    if (old !== 0) this.addLots(old < 0 ? 1 : 0, -Math.abs(old))
+    if (q !== 0) this.addLots(q < 0 ? 1 : 0, Math.abs(q))
+  }
+
+  private addLots(side: number, d: number): void {
+    let v = (this.lotsF[side] as number) + d
+    if (Math.abs(v) > 2 ** 52) {
+      this.lotsBig[side] = (this.lotsBig[side] as bigint) + BigInt(v)
+      v = 0
+    }
+    this.lotsF[side] = v
+  }
+
+  /** MarketPositions::open_interest: lots of all positions on the long (buy) or short side. */
+  openInterest(buy: boolean): bigint {
+    const i = buy ? 0 : 1
+    return (this.lotsBig[i] as bigint) + BigInt(this.lotsF[i] as number)
+  }
 
   private grow(): void {
     const cap = this.account.length * 2
@@ -534,6 +583,7 @@ class MarketPositions implements Columns {
   }
 
   write(s: number, q: bigint, cost: bigint, im: bigint, iso: boolean): void {
+    this.count(this.qty[s] as number, Number(q))
     this.qty[s] = Number(q)
     this.cost[s] = cost
     this.costF[s] = Number(cost)
@@ -546,11 +596,13 @@ class MarketPositions implements Columns {
     if (this.len === this.account.length) this.grow()
     const s = this.len++
     this.account[s] = a
+    this.qty[s] = 0 // a slot past the end may hold a removed row's qty
     this.write(s, q, cost, im, iso)
     return s
   }
 
   setQtyCost(s: number, q: bigint, cost: bigint): void {
+    this.count(this.qty[s] as number, Number(q))
     this.qty[s] = Number(q)
     this.cost[s] = cost
     this.costF[s] = Number(cost)
@@ -574,6 +626,7 @@ class MarketPositions implements Columns {
 
   /** Exact inverse of swapRemove(s) when `r` is the row it removed (capacity is still there). */
   unswapRemove(s: number, r: SavedRow): void {
+    this.count(0, r.qty)
     const last = this.len++
     if (s !== last) {
       this.account[last] = this.account[s] as number
@@ -595,6 +648,7 @@ class MarketPositions implements Columns {
 
   /** Vec::swap_remove on every column. */
   swapRemove(s: number): void {
+    this.count(this.qty[s] as number, 0)
     const last = --this.len
     if (s !== last) {
       this.account[s] = this.account[last] as number
@@ -1145,6 +1199,8 @@ export class JsEngine implements CoreEngine {
         if (r === undefined || r.length === 0) break
         this.removePosition(a, r[r.length - 2] as number)
       }
+      // No order may outlive its account (SPEC §17.9).
+      this.pretrade.cancelOrdersOf(this.wf, a, true)
       this.alive[a] = 0
       this.accountById.delete(this.ids[a] as string)
       this.liveCount--
@@ -2617,15 +2673,8 @@ export class JsEngine implements CoreEngine {
         }
         return out
       },
-      sideLots: (m: number, buy: boolean) => {
-        const c = this.positions[m] as MarketPositions
-        let n = 0
-        for (let s = 0; s < c.len; s++) {
-          const q = c.qty[s] as number
-          if (q !== 0 && q > 0 === buy) n += Math.abs(q)
-        }
-        return BigInt(n)
-      },
+      sideLots: (m: number, buy: boolean) =>
+        (this.positions[m] as MarketPositions).openInterest(buy),
       applyFills: (a: Uint32Array, m: Uint32Array, q: BigInt64Array, p: BigInt64Array) =>
         this.applyFills(a, m, q, p),
     }
@@ -2639,7 +2688,7 @@ export class JsEngine implements CoreEngine {
       maxOpenInterest: i64Of(config.maxOpenInterest, 'maxOpenInterest'),
       maxAccountPosition: i64Of(config.maxAccountPosition, 'maxAccountPosition'),
       excludeProfit: config.excludeProfit,
-      takerFeeRate: i64Of(config.takerFeeRate, 'takerFeeRate'),
+      orderCostFeeRate: i64Of(config.orderCostFeeRate, 'orderCostFeeRate'),
     })
   }
 
@@ -2692,6 +2741,27 @@ export class JsEngine implements CoreEngine {
   ): OrderCheckColumns {
     const o = this.orderRequests(account, market, qty, price, reduceOnly)
     return JsEngine.orderColumns(this.pretrade.check(o, sequential), [])
+  }
+
+  checkOrder(
+    account: number,
+    market: number,
+    qty: bigint,
+    price: bigint,
+    reduceOnly: boolean,
+  ): BigInt64Array {
+    // Converted as the binding converts them (i64_of), so the same values are refused alike.
+    const o = { id: 0n, account, market, reduceOnly }
+    const order = { ...o, qty: i64Of(qty, 'qty'), price: i64Of(price, 'price') }
+    const v = this.pretrade.check([order], false)[0] as OrderVerdict
+    return BigInt64Array.of(
+      BigInt(v.verdict),
+      v.openQty,
+      v.initialMargin,
+      v.openLoss,
+      v.fee,
+      v.available,
+    )
   }
 
   placeOrders(

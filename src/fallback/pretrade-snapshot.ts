@@ -48,7 +48,7 @@ export function encodePretrade(p: PreTrade): Uint8Array {
     i64(c.maxOpenInterest)
     i64(c.maxAccountPosition)
     u8(c.excludeProfit ? 1 : 0)
-    i64(c.takerFeeRate)
+    i64(c.orderCostFeeRate)
   }
   u32(lev.length)
   for (const [a, m, l] of lev) {
@@ -121,7 +121,7 @@ export function decodePretrade(
       maxOpenInterest: i64(f),
       maxAccountPosition: i64(f),
       excludeProfit: flag(f),
-      takerFeeRate: i64(f),
+      orderCostFeeRate: i64(f),
     }
     try {
       pt.configure(m, c)

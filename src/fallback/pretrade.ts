@@ -45,7 +45,7 @@ export interface PreTradeConfig {
   maxOpenInterest: bigint
   maxAccountPosition: bigint
   excludeProfit: boolean
-  takerFeeRate: bigint
+  orderCostFeeRate: bigint
 }
 
 export function defaultConfig(): PreTradeConfig {
@@ -55,7 +55,7 @@ export function defaultConfig(): PreTradeConfig {
     maxOpenInterest: 0n,
     maxAccountPosition: 0n,
     excludeProfit: false,
-    takerFeeRate: 0n,
+    orderCostFeeRate: 0n,
   }
 }
 
@@ -184,10 +184,10 @@ function orderCost(
   const v = lotsValue(mk, open, assumingPrice(mk, buy, p))
   const im = atomsCeil(mk, v, l, 'order initial margin')
   let fee = 0n
-  if (cfg.takerFeeRate !== 0n) {
+  if (cfg.orderCostFeeRate !== 0n) {
     const closeWorse = buy === (mk.kind === Inverse)
     const k = 2n * l + (closeWorse ? 1n : -1n)
-    const fine = mul(mul(v, cfg.takerFeeRate, 'order fee'), k, 'order fee')
+    const fine = mul(mul(v, cfg.orderCostFeeRate, 'order fee'), k, 'order fee')
     fee = atomsCeil(mk, fine, RATE_SCALE * l, 'order fee')
   }
   return [v, im, loss, fee]
@@ -299,8 +299,8 @@ export class PreTrade {
     ] as const) {
       if (!(v >= 0n && v <= QTY_MAX_LOTS)) bad(what, v, `0 (none) or 1..=${QTY_MAX_LOTS} lots`)
     }
-    if (!(c.takerFeeRate >= 0n && c.takerFeeRate < RATE_SCALE))
-      bad('takerFeeRate', c.takerFeeRate, '0 or below 1')
+    if (!(c.orderCostFeeRate >= 0n && c.orderCostFeeRate < RATE_SCALE))
+      bad('orderCostFeeRate', c.orderCostFeeRate, '0 or below 1')
     while (this.config.length <= m) this.config.push(defaultConfig())
     this.config[m] = { ...c }
   }
@@ -489,14 +489,7 @@ export class PreTrade {
     return p === undefined ? [0n, 0n, false, 0n] : p[1]
   }
 
-  private prepare(
-    a: number,
-    m: number,
-    buy: boolean,
-    price: bigint,
-    extra: Extra,
-    oi: Map<string, bigint>,
-  ): Prepared {
+  private prepare(a: number, m: number, buy: boolean, price: bigint, extra: Extra): Prepared {
     const mk = this.h.market(m)
     const cfg = this.configOf(m)
     const p = price === 0n ? mk.mark : price
@@ -513,16 +506,8 @@ export class PreTrade {
     const bandOk =
       band === 0n ||
       (buy ? pm <= mk.mark * (BAND_SCALE + band) : pm >= mk.mark * (BAND_SCALE - band))
-    let marketLots = 0n
-    if (cfg.maxOpenInterest > 0n) {
-      const key = `${m},${buy}`
-      let v = oi.get(key)
-      if (v === undefined) {
-        v = this.h.sideLots(m, buy)
-        oi.set(key, v)
-      }
-      marketLots = v
-    }
+    // Kept by every position write: no scan of the market per order.
+    const marketLots = cfg.maxOpenInterest > 0n ? this.h.sideLots(m, buy) : 0n
     const leverage = this.leverageOf(a, m, mk)
     const posLots = q !== 0n && q > 0n === buy ? (q < 0n ? -q : q) : 0n
     return {
@@ -587,12 +572,11 @@ export class PreTrade {
   check(orders: Order[], sequential: boolean): OrderVerdict[] {
     for (const [i, o] of orders.entries()) ctxRow(i, () => this.checkRequest(o))
     const extra: Extra = new Map()
-    const oi = new Map<string, bigint>()
     let next = this.nextId
     return orders.map((o, i) => {
       let p: Prepared | undefined
       ctxRow(i, () => {
-        p = this.prepare(o.account, o.market, o.qty > 0n, o.price, extra, oi)
+        p = this.prepare(o.account, o.market, o.qty > 0n, o.price, extra)
       })
       const pr = p as Prepared
       const v = PreTrade.judge(pr, o.qty < 0n ? -o.qty : o.qty, o.reduceOnly)
@@ -609,7 +593,7 @@ export class PreTrade {
 
   maxOrderQty(a: number, m: number, buy: boolean, price: bigint, reduceOnly: boolean): bigint {
     this.checkRequest({ id: 0n, account: a, market: m, qty: 1n, price, reduceOnly })
-    const p = this.prepare(a, m, buy, price, new Map(), new Map())
+    const p = this.prepare(a, m, buy, price, new Map())
     let lo = 0n
     let hi = QTY_MAX_LOTS + 1n
     while (hi - lo > 1n) {
@@ -665,11 +649,15 @@ export class PreTrade {
       const a = ev.account[i] as number
       if ((k === LiquidationFill || k === Takeover) && !hit.includes(a)) hit.push(a)
     }
-    for (const a of hit) {
-      for (const o of this.ordersOf(a).filter((x) => !x.reduceOnly)) {
-        this.remove(o.id)
-        wf.emit(OrderCancelled, a, o.market, 0xffffffff, o.qty, o.price, BigInt.asIntN(64, o.id))
-      }
+    for (const a of hit) this.cancelOrdersOf(wf, a, false)
+  }
+
+  /** Engine::cancel_orders_of: account a's open orders (reduce-only too when `all`) go, in
+   * placement order, one OrderCancelled event each. */
+  cancelOrdersOf(wf: Waterfall, a: number, all: boolean): void {
+    for (const o of this.ordersOf(a).filter((x) => all || !x.reduceOnly)) {
+      this.remove(o.id)
+      wf.emit(OrderCancelled, a, o.market, 0xffffffff, o.qty, o.price, BigInt.asIntN(64, o.id))
     }
   }
 

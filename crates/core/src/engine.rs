@@ -29,6 +29,9 @@ pub struct MarketPositions {
     /// that its i64 products cannot overflow.
     max_qty: u64,
     max_cost: u64,
+    /// Σ|qty| of the long and of the short rows, kept by every write (`count`): the pre-trade
+    /// open-interest cap reads it instead of scanning the market (SPEC §17.5).
+    lots: [i128; 2],
 }
 
 impl MarketPositions {
@@ -41,6 +44,29 @@ impl MarketPositions {
         }
         self.max_qty = self.max_qty.max(qty.unsigned_abs());
         self.max_cost = self.max_cost.max(cost.unsigned_abs());
+    }
+    /// A row's qty goes from `old` to `new` (0: no row): keep the open interest per side.
+    #[inline]
+    pub(crate) fn count(&mut self, old: i64, new: i64) {
+        for (q, sign) in [(old, -1), (new, 1)] {
+            if q != 0 {
+                self.lots[usize::from(q < 0)] += sign * i128::from(q.unsigned_abs());
+            }
+        }
+    }
+    /// Lots of all positions on the long (`buy`) or short side.
+    pub fn open_interest(&self, buy: bool) -> i128 {
+        let lots = self.lots[usize::from(!buy)];
+        debug_assert_eq!(
+            lots,
+            self.qty
+                .iter()
+                .filter(|&&q| q != 0 && (q > 0) == buy)
+                .map(|&q| i128::from(q.unsigned_abs()))
+                .sum::<i128>(),
+            "open interest out of step with the rows"
+        );
+        lots
     }
     /// (max |qty|, max |cost|) of the rows stored, saturated at i64::MAX.
     pub(crate) fn bound(&self) -> (i64, i64) {
@@ -552,6 +578,8 @@ impl Engine {
             while let Some(&(m, _)) = self.accounts[a as usize].positions.last() {
                 self.remove_position(a, m);
             }
+            // No order may outlive its account (SPEC §17.9).
+            self.cancel_orders_of(a, true);
             self.account_by_id.remove(&self.accounts, a);
             self.accounts[a as usize].alive = false;
             self.watch.touch(a);
@@ -587,6 +615,7 @@ impl Engine {
                 isolated: col.isolated[s],
             });
         }
+        col.count(col.qty[s], 0);
         col.account.swap_remove(s);
         col.qty.swap_remove(s);
         col.cost.swap_remove(s);
@@ -627,6 +656,7 @@ impl Engine {
             });
         }
         col.note(qty, cost);
+        col.count(col.qty[s], qty);
         col.qty[s] = qty;
         col.cost[s] = cost;
         col.isolated_margin[s] = isolated_margin;
@@ -652,6 +682,7 @@ impl Engine {
                     let col = &mut self.positions[m as usize];
                     let s = s as usize;
                     self.blocks.touch(col.account[s]);
+                    col.count(col.qty[s], qty);
                     col.qty[s] = qty;
                     col.cost[s] = cost;
                     col.isolated_margin[s] = isolated_margin;
@@ -660,6 +691,7 @@ impl Engine {
                     self.blocks.touch(a);
                     let col = &mut self.positions[m as usize];
                     let si = s as usize;
+                    col.count(0, qty);
                     // Undo the swap: the row now at `s` (if any) goes back to the end.
                     if si < col.account.len() {
                         let moved = col.account[si];
@@ -848,6 +880,7 @@ impl Engine {
         match existing {
             Some(s) => {
                 let s = s as usize;
+                col.count(col.qty[s], q);
                 col.qty[s] = q;
                 col.cost[s] = cost;
                 col.isolated_margin[s] = im;
@@ -855,6 +888,7 @@ impl Engine {
             }
             None => {
                 let slot = col.qty.len() as u32;
+                col.count(0, q);
                 col.account.push(a);
                 col.qty.push(q);
                 col.cost.push(cost);

@@ -28,8 +28,9 @@ pub struct PreTradeConfig {
     pub max_account_position: i64,
     /// Unrealised profit is not available for new orders (Bybit classic); losses always count.
     pub exclude_profit: bool,
-    /// Taker fee rate (10^-8) whose open and close fees the order cost includes (Bybit); 0: none.
-    pub taker_fee_rate: i64,
+    /// Fee rate (10^-8) of the open and close fees the order cost includes (Bybit's taker rate);
+    /// 0: none. Not the market's `taker_fee_rate` of the liquidation condition (SPEC §19).
+    pub order_cost_fee_rate: i64,
 }
 
 /// An open order: `qty` signed (> 0 buy), remaining lots; `price` in ticks.
@@ -148,8 +149,8 @@ impl Engine {
                 return bad(what, v, format!("0 (none) or 1..={QTY_MAX_LOTS} lots"));
             }
         }
-        if !(0..RATE_SCALE).contains(&c.taker_fee_rate) {
-            return bad("takerFeeRate", c.taker_fee_rate, "0 or below 1".into());
+        if !(0..RATE_SCALE).contains(&c.order_cost_fee_rate) {
+            return bad("orderCostFeeRate", c.order_cost_fee_rate, "0 or below 1".into());
         }
         let pt = &mut self.pretrade;
         if pt.config.len() <= m as usize {
@@ -301,21 +302,20 @@ impl Engine {
             }
         }
         for a in hit {
-            let gone: Vec<Order> =
-                self.pretrade.orders_of(a).iter().filter(|o| !o.reduce_only).copied().collect();
-            for o in gone {
-                self.pretrade.remove(o.id);
-                let none = u32::MAX;
-                self.emit(
-                    EventKind::OrderCancelled,
-                    a,
-                    o.market,
-                    none,
-                    o.qty,
-                    o.price,
-                    o.id as i64,
-                );
-            }
+            self.cancel_orders_of(a, false);
+        }
+    }
+
+    /// Cancel account `a`'s open orders (reduce-only ones too when `all`), in placement order,
+    /// one `OrderCancelled` event each.
+    pub(crate) fn cancel_orders_of(&mut self, a: u32, all: bool) {
+        use crate::waterfall::EventKind;
+        let gone: Vec<Order> =
+            self.pretrade.orders_of(a).iter().filter(|o| all || !o.reduce_only).copied().collect();
+        for o in gone {
+            self.pretrade.remove(o.id);
+            let none = u32::MAX;
+            self.emit(EventKind::OrderCancelled, a, o.market, none, o.qty, o.price, o.id as i64);
         }
     }
 }

@@ -39,7 +39,7 @@ impl Engine {
             }
             w.extend_from_slice(&c.max_account_position.to_le_bytes());
             w.push(c.exclude_profit as u8);
-            w.extend_from_slice(&c.taker_fee_rate.to_le_bytes());
+            w.extend_from_slice(&c.order_cost_fee_rate.to_le_bytes());
         }
         w.extend_from_slice(&(p.leverage.len() as u32).to_le_bytes());
         for (&(a, m), &l) in &p.leverage {
@@ -127,7 +127,7 @@ pub(crate) fn decode_pretrade(e: &mut Engine, b: &[u8], base: usize) -> Result<u
             max_open_interest: r.i64(&f)?,
             max_account_position: r.i64(&f)?,
             exclude_profit: r.flag(&f)?,
-            taker_fee_rate: r.i64(&f)?,
+            order_cost_fee_rate: r.i64(&f)?,
         };
         e.configure_pretrade(m, c).map_err(|x| refused(at, &f, x))?;
     }

@@ -515,6 +515,7 @@ fn decode_body(mut r: Reader) -> Result<Engine> {
             }
             let col = &mut e.positions[m as usize];
             col.note(qty, cost);
+            col.count(0, qty);
             col.account.push(a);
             col.qty.push(qty);
             col.cost.push(cost);

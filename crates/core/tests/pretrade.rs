@@ -73,7 +73,7 @@ fn binance_order_cost() {
 fn bybit_order_cost() {
     let mut e = Engine::new(8).unwrap();
     e.add_market(btcusdt(5_000_000)).unwrap();
-    let cfg = PreTradeConfig { taker_fee_rate: 60_000, ..Default::default() };
+    let cfg = PreTradeConfig { order_cost_fee_rate: 60_000, ..Default::default() };
     e.configure_pretrade(0, cfg).unwrap();
     e.add_accounts(&["t".into()], &[1_000_000_000_000]).unwrap();
     assert_eq!(e.set_leverage(0, 0, 10).unwrap(), Verdict::Accepted);
@@ -119,7 +119,7 @@ fn random_book(rng: &mut Rng) -> Engine {
             max_account_position: rng.pick(&[0, 20_000]),
             max_open_interest: rng.pick(&[0, 60_000]),
             exclude_profit: rng.range(0, 1) == 1,
-            taker_fee_rate: rng.pick(&[0, 55_000]),
+            order_cost_fee_rate: rng.pick(&[0, 55_000]),
             ..Default::default()
         };
         e.configure_pretrade(i as u32, cfg).unwrap();

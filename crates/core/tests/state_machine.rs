@@ -268,6 +268,23 @@ fn apply(e: &mut Engine, op: &Op) -> std::result::Result<(), ErrorCode> {
     r.map_err(|x| x.code)
 }
 
+/// The running open interest per market side (kept by every position write, read by the
+/// pre-trade cap) equals a count of the rows: after liquidations, roll-backs, removals, restores.
+fn open_interest_in_step(e: &Engine) -> bool {
+    (0..e.markets().len() as u32).all(|m| {
+        let col = e.positions(m);
+        [true, false].iter().all(|&buy| {
+            let rows: i128 = col
+                .qty
+                .iter()
+                .filter(|&&q| q != 0 && (q > 0) == buy)
+                .map(|&q| i128::from(q.unsigned_abs()))
+                .sum();
+            col.open_interest(buy) == rows
+        })
+    })
+}
+
 fn start() -> Engine {
     let mut e = Engine::new(8).unwrap();
     e.add_market(linear()).unwrap();
@@ -334,6 +351,7 @@ proptest! {
                 let floor = fund_before.min(0) + forced;
                 prop_assert!(e.insurance_fund() >= floor, "step {i} {op:?}: fund {} below {floor} (before {fund_before}, netting losses {forced}) under the exhausted policy", e.insurance_fund());
             }
+            prop_assert!(open_interest_in_step(&e), "step {i} {op:?}: open interest out of step");
             outcomes.push(r);
         }
         let hash = e.state_hash();
@@ -341,6 +359,7 @@ proptest! {
         // Snapshot round trip.
         let back = decode_snapshot(&e.snapshot()).unwrap();
         prop_assert!(back.state_bytes() == e.state_bytes());
+        prop_assert!(open_interest_in_step(&back), "open interest after restore");
 
         // Restore at the cut and continue with the rest: the same end state.
         let mut resumed = decode_snapshot(&at_cut.expect("the cut is inside the sequence")).unwrap();

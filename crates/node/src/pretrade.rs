@@ -18,7 +18,7 @@ pub struct PreTradeInit {
     pub max_open_interest: BigInt,
     pub max_account_position: BigInt,
     pub exclude_profit: bool,
-    pub taker_fee_rate: BigInt,
+    pub order_cost_fee_rate: BigInt,
 }
 
 /// The verdict of each order (SPEC §17.5): code 0 accepted, else the reason; the lots that open;
@@ -96,7 +96,7 @@ impl NativeEngine {
             max_open_interest: i64_of(&config.max_open_interest, "maxOpenInterest")?,
             max_account_position: i64_of(&config.max_account_position, "maxAccountPosition")?,
             exclude_profit: config.exclude_profit,
-            taker_fee_rate: i64_of(&config.taker_fee_rate, "takerFeeRate")?,
+            order_cost_fee_rate: i64_of(&config.order_cost_fee_rate, "orderCostFeeRate")?,
         };
         self.write(|e| e.configure_pretrade(market, c))
     }
@@ -125,6 +125,32 @@ impl NativeEngine {
         let o = requests(&account, &market, &qty, &price, &reduce_only).map_err(err)?;
         let v = self.inner.check_orders(&o, sequential).map_err(err)?;
         Ok(columns(&v, vec![]))
+    }
+
+    /// One order, checked as `checkOrders` does (SPEC §17.5), without the columns: [verdict,
+    /// openQty, initialMargin, openLoss, fee, available]. The latency path: one typed array out
+    /// and none in, where a one-row `checkOrders` converts five in and builds seven out.
+    #[napi(catch_unwind)]
+    pub fn check_order(
+        &self,
+        account: u32,
+        market: u32,
+        qty: BigInt,
+        price: BigInt,
+        reduce_only: bool,
+    ) -> Result<BigInt64Array> {
+        let o = Order {
+            id: 0,
+            account,
+            market,
+            qty: i64_of(&qty, "qty")?,
+            price: i64_of(&price, "price")?,
+            reduce_only,
+        };
+        let v = self.inner.check_orders(std::slice::from_ref(&o), false).map_err(err)?;
+        let x = v[0];
+        Ok(vec![x.verdict as i64, x.open_qty, x.initial_margin, x.open_loss, x.fee, x.available]
+            .into())
     }
 
     #[napi(catch_unwind)]
