@@ -9,7 +9,14 @@ import { CoordinatorCore } from '../src/shard/coordinator.js'
 import { ShardCore } from '../src/shard/core.js'
 import type { AdlTopicMessage, InputMessage, OutputMessage } from '../src/shard/protocol.js'
 import { Rng } from './helpers.js'
-import { accountState, comparable, randomStream, reference, targets } from './shard-helpers.js'
+import {
+  accountState,
+  comparable,
+  expectStatusesAndOrders,
+  randomStream,
+  reference,
+  targets,
+} from './shard-helpers.js'
 
 const P = 3
 
@@ -66,6 +73,7 @@ describe('shards over in-memory logs equal one engine', () => {
       const b = comparable(run.outputs.flat())
       expect(a.liquidations.length).toBeGreaterThan(20)
       expect(b.liquidations).toEqual(a.liquidations)
+      expectStatusesAndOrders(a, b)
       // ADL: the same fills (exact amounts), and in the same merged order.
       expect(a.adl.length).toBeGreaterThan(3)
       expect([...b.adl].sort()).toEqual([...a.adl].sort())

@@ -9,17 +9,26 @@
 // then what followed", exactly what one engine fed the same events does.
 
 import { formatUnits, parseUnits } from '../decimal.js'
-import { Engine, type AdlRanking, type WaterfallEvent } from '../engine.js'
+import {
+  Engine,
+  type AdlRanking,
+  type MarginStatus,
+  type WaterfallEvent,
+  type WatchChange,
+} from '../engine.js'
 import { DeleverageError } from '../fallback/errors.js'
 import { topOfQueue } from '../partition.js'
+import * as orders from './orders.js'
 import {
   partitionOf,
   type AdlTopicMessage,
+  type OutputBody,
   type InputMessage,
   type MarkMessage,
   type OutputMessage,
   type SetupMessage,
 } from './protocol.js'
+import { statusOutputs } from './status.js'
 
 export interface Effects {
   outputs: OutputMessage[]
@@ -35,6 +44,25 @@ interface RunnerState {
   /** The liquidation engine's position per market, lots signed, as decimal strings. */
   enginePositions: Record<string, string>
   setup: SetupMessage | null
+  /** Scopes not healthy, by scopeKey (status.ts). */
+  statuses: Record<string, 'warning' | 'liquidatable'>
+  /** Open orders: the host's refs ↔ the engine's ids (orders.ts). */
+  orders: orders.OrderRefs
+  lastPreTrade: number
+}
+
+function initialState(): RunnerState {
+  return {
+    nextOffset: '0',
+    lastMark: 0,
+    lastFunding: 0,
+    marks: {},
+    enginePositions: {},
+    setup: null,
+    statuses: {},
+    orders: { refs: {}, byId: {} },
+    lastPreTrade: 0,
+  }
 }
 
 export interface ShardSnapshot {
@@ -49,18 +77,11 @@ export interface ShardSnapshot {
   outputEnd?: string
 }
 
-type Out = OutputMessage extends infer O ? (O extends unknown ? Omit<O, 'id' | 'v'> : never) : never
+type Out = OutputBody
 
 export class ShardCore {
   engine: Engine | null = null
-  state: RunnerState = {
-    nextOffset: '0',
-    lastMark: 0,
-    lastFunding: 0,
-    marks: {},
-    enginePositions: {},
-    setup: null,
-  }
+  state: RunnerState = initialState()
   /** While the ADL phase of a mark is open: that mark and the messages held meanwhile. */
   held: { mark: number; buffer: Array<[bigint, InputMessage]>; applied: string[] } | null = null
 
@@ -78,7 +99,7 @@ export class ShardCore {
 
   static restore(s: ShardSnapshot, implementation: 'native' | 'js' | 'auto' = 'auto'): ShardCore {
     const c = new ShardCore(s.partition, s.partitions, implementation)
-    c.state = structuredClone(s.state)
+    c.state = { ...initialState(), ...structuredClone(s.state) }
     if (s.state.setup) {
       c.engine = Engine.restore(Buffer.from(s.engine, 'base64'), { implementation })
       if (c.engine.stateHash() !== s.stateHash)
@@ -134,8 +155,16 @@ export class ShardCore {
 
   private apply(offset: bigint, m: InputMessage, fx: Effects): void {
     let index = 0
-    const emit = (o: Out) =>
+    const emit = (o: Out) => {
+      // A liquidation's cancelled orders are named by the host's refs.
+      if (o.type === 'event' && o.kind === 'orderCancelled')
+        o = orders.cancelledByLiquidation(
+          this.state.orders,
+          o,
+          this.state.setup!.quoteDecimals ?? 8,
+        )
       fx.outputs.push({ v: 1, id: `${this.partition}:${offset}:${index++}`, ...o } as OutputMessage)
+    }
     if (m.type === 'setup') {
       this.setup(m, emit)
       return
@@ -152,6 +181,26 @@ export class ShardCore {
           break
         case 'fill':
           e.applyFills([{ account: m.account, symbol: m.symbol, qty: m.qty, price: m.price }])
+          break
+        case 'configurePreTrade':
+          if (m.seq <= this.state.lastPreTrade) return
+          e.configurePreTrade(m.symbol, m.options)
+          this.state.lastPreTrade = m.seq
+          break
+        case 'setLeverage': {
+          const verdict = e.setLeverage(m.account, m.symbol, m.leverage)
+          const { account, symbol, leverage } = m
+          emit({ type: 'leverage', account, symbol, leverage, verdict })
+          break
+        }
+        case 'placeOrders':
+          for (const o of orders.placeOrders(e, this.state.orders, m)) emit(o)
+          break
+        case 'cancelOrders':
+          for (const o of orders.cancelOrders(e, this.state.orders, m)) emit(o)
+          break
+        case 'fillOrders':
+          orders.fillOrders(e, this.state.orders, m)
           break
         case 'funding':
           if (m.seq <= this.state.lastFunding) return
@@ -214,7 +263,12 @@ export class ShardCore {
     if (m.seq <= this.state.lastMark) return // a publisher's retry
     this.state.lastMark = m.seq
     Object.assign(this.state.marks, m.marks)
-    const taken = liquidateAtMark(e, m.marks, this.state.marks, emit, m.seq)
+    const status = (changes: WatchChange[], liq: MarginStatus[]) => {
+      const w = this.state.setup!.warningRatio
+      for (const o of statusOutputs(e, this.state.statuses, changes, liq, w))
+        emit({ ...o, mark: m.seq })
+    }
+    const taken = liquidateAtMark(e, m.marks, this.state.marks, emit, m.seq, status)
     for (const [sym, q] of taken) addLots(this.state.enginePositions, sym, q)
     const setup = this.state.setup!
     if (this.localAdl) {
@@ -307,7 +361,8 @@ function decimalsOf(...qs: Array<string | undefined>): number {
  * A mark's liquidations, the same in a shard and in one engine: every liquidatable account (and
  * isolated position), worst first, gets its liquidation order (published) and is filled at the
  * mark — partial orders by settleLiquidationFill, a takeover by takeOver (the liquidation engine
- * takes the position; ADL unwinds it). Returns the quantities taken over, per market.
+ * takes the position; ADL unwinds it). `status` first sees the watch's transitions and the
+ * liquidatable rows. Returns the quantities taken over, per market.
  */
 export function liquidateAtMark(
   e: Engine,
@@ -315,10 +370,13 @@ export function liquidateAtMark(
   marks: Record<string, string>,
   emit: (o: Out) => void,
   seq: number,
+  status?: (changes: WatchChange[], liquidatable: MarginStatus[]) => void,
 ): Array<[string, string]> {
-  e.updateMarks(moved)
+  const changes = e.updateMarks(moved)
+  const liquidatable = e.liquidatable()
+  status?.(changes, liquidatable)
   const taken: Array<[string, string]> = []
-  for (const s of e.liquidatable()) {
+  for (const s of liquidatable) {
     const iso = s.symbol ?? undefined
     const plan = e.planLiquidation(s.account, iso)
     emit({ type: 'liquidationOrder', account: s.account, symbol: s.symbol, mark: seq, ...plan })
