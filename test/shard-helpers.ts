@@ -14,7 +14,7 @@ import { Rng } from './helpers.js'
 
 export const SYMBOLS = ['BTC-PERP', 'ETH-PERP']
 
-export function setupMessage(ranking: Exclude<AdlRanking, 'prorata'>): SetupMessage {
+export function setupMessage(ranking: AdlRanking): SetupMessage {
   return {
     v: 1,
     type: 'setup',
@@ -50,7 +50,7 @@ const dec = (v: number, d: number) => (v / 10 ** d).toFixed(d)
 /** The global order of events the producer writes (setup and marks go to every partition). */
 export function randomStream(
   seed: bigint,
-  ranking: Exclude<AdlRanking, 'prorata'>,
+  ranking: AdlRanking,
   accounts: number,
   steps: number,
 ): InputMessage[] {

@@ -19,8 +19,11 @@ import {
 import { DeleverageError } from '../fallback/errors.js'
 import { topOfQueue } from '../partition.js'
 import * as orders from './orders.js'
+import * as prorata from './prorata.js'
 import {
   partitionOf,
+  type AdlAllocMessage,
+  type AdlCallMessage,
   type AdlTopicMessage,
   type OutputBody,
   type InputMessage,
@@ -211,7 +214,8 @@ export class ShardCore {
           this.mark(e, m, emit, fx)
           break
         case 'adlCall':
-          this.offer(e, m.mark, m.symbol, m.side, m.need, fx)
+          if (m.prorata) this.proRataOffer(e, m, fx)
+          else this.offer(e, m.mark, m.symbol, m.side, m.need, fx)
           break
         case 'adlAlloc':
           this.allocate(e, m, emit)
@@ -231,8 +235,6 @@ export class ShardCore {
 
   private setup(m: SetupMessage, emit: (o: Out) => void): void {
     if (this.state.setup) return void emit(reject(m, 'ALREADY_SET_UP', 'setup applies once'))
-    if ((m.waterfall.ranking as string) === 'prorata')
-      return void emit(reject(m, 'INVALID_ARGUMENT', 'shards merge ranked queues only'))
     const e = new Engine({
       quoteDecimals: m.quoteDecimals ?? 8,
       implementation: this.implementation,
@@ -310,17 +312,52 @@ export class ShardCore {
     fx.toCoordinator.push({ v: 1, type: 'offer', partition: this.partition, mark, symbol, entries })
   }
 
-  private allocate(
-    e: Engine,
-    m: Extract<InputMessage, { type: 'adlAlloc' }>,
-    emit: (o: Out) => void,
-  ): void {
+  /** Lots of `symbol` from a decimal quantity (its market's decimals). */
+  private lots(symbol: string): (q: string) => bigint {
+    const d = this.state.setup!.markets.find((x) => x.symbol === symbol)!.qtyDecimals
+    return (q) => parseUnits(q, d, 'qty')
+  }
+
+  /** The three phases of a pro-rata round (prorata.ts): the side's total, Σ floors, and the best
+   * `left` remainders. */
+  private proRataOffer(e: Engine, m: AdlCallMessage, fx: Effects): void {
+    if (this.held?.mark !== m.mark) return // a coordinator's retry of a finished phase
+    const queue = e.adlQueue(m.symbol, m.side, 'prorata')
+    const lots = this.lots(m.symbol)
+    const offer = { v: 1, type: 'offer', partition: this.partition, mark: m.mark, symbol: m.symbol }
+    const p = m.prorata!
+    if (p.phase === 'total') {
+      const total = prorata.sideTotal(queue, lots).toString()
+      return void fx.toCoordinator.push({ ...offer, type: 'offer', v: 1, entries: [], total })
+    }
+    const [need, total] = [lots(m.need), BigInt(p.total)]
+    if (p.phase === 'floors') {
+      const floors = prorata.floorSum(queue, need, total, lots).toString()
+      return void fx.toCoordinator.push({ ...offer, type: 'offer', v: 1, entries: [], floors })
+    }
+    const entries = prorata.bestRemainders(queue, need, total, BigInt(p.left ?? '0'), lots)
+    fx.toCoordinator.push({ ...offer, type: 'offer', v: 1, entries })
+  }
+
+  /** This shard's fills of an allocation: listed (ranked), or its pro-rata shares. */
+  private fillsOf(e: Engine, m: AdlAllocMessage): Array<{ account: string; qty: string }> {
+    const p = m.prorata
+    if (!p) return m.fills.filter((f) => partitionOf(f.account, this.partitions) === this.partition)
+    const lots = this.lots(m.symbol)
+    const d = this.state.setup!.markets.find((x) => x.symbol === m.symbol)!.qtyDecimals
+    const sign = p.side === 'long' ? 1n : -1n
+    const queue = e.adlQueue(m.symbol, p.side, 'prorata')
+    return prorata
+      .shares(queue, lots(p.need), BigInt(p.total), new Set(p.bonus), lots)
+      .map((s) => ({ account: s.entry.account, qty: formatUnits(sign * s.take, d) }))
+  }
+
+  private allocate(e: Engine, m: AdlAllocMessage, emit: (o: Out) => void): void {
     // A coordinator that restarted re-sends what it sent: apply each market's allocation once.
     if (this.held?.mark !== m.mark || this.held.applied.includes(m.symbol)) return
     this.held.applied.push(m.symbol)
-    for (const f of m.fills)
-      if (partitionOf(f.account, this.partitions) === this.partition)
-        this.events(e.settleAdlFill(f.account, m.symbol, f.qty, m.price), emit, m.mark)
+    for (const f of this.fillsOf(e, m))
+      this.events(e.settleAdlFill(f.account, m.symbol, f.qty, m.price), emit, m.mark)
     const close = m.engineClose[String(this.partition)]
     if (close && !/^-?0(\.0*)?$/.test(close)) {
       this.events(e.settleEngineFill(m.symbol, close, m.price), emit, m.mark)

@@ -20,7 +20,7 @@ export interface SetupMessage {
   type: 'setup'
   quoteDecimals?: number
   markets: MarketConfig[]
-  waterfall: WaterfallOptions & { ranking: Exclude<AdlRanking, 'prorata'> }
+  waterfall: WaterfallOptions & { ranking: AdlRanking }
   /** Deposited into each shard's fund (each shard holds its own fund: SCALE-OUT.md §4). */
   insuranceFund: string
   /** A margin ratio (MM / equity, e.g. "0.8"): scopes at or above it and not liquidatable are in
@@ -65,6 +65,8 @@ export interface AdlCallMessage {
   symbol: string
   side: 'long' | 'short'
   need: string
+  /** Pro rata (prorata.ts): which of the three phases; `need` is then N = min(need, T). */
+  prorata?: { phase: 'total' } | { phase: 'floors' | 'remainders'; total: string; left?: string }
 }
 /** Coordinator → every partition: the merged fills (qty signed as each counterparty's position,
  * in merged order) and each partition's close of its liquidation engine's position. */
@@ -76,6 +78,9 @@ export interface AdlAllocMessage {
   price: string
   fills: Array<{ account: string; qty: string }>
   engineClose: Record<string, string>
+  /** Pro rata: no fills listed; each shard gives its positions floor(N·q/T), one lot more to the
+   * accounts in `bonus` (the largest remainders). */
+  prorata?: { side: 'long' | 'short'; need: string; total: string; bonus: string[] }
 }
 /** Coordinator → every partition: the ADL phase of mark `mark` is over. */
 export interface AdlDoneMessage {
@@ -166,6 +171,9 @@ export interface OfferMessage {
   mark: number
   symbol: string
   entries: AdlQueueEntry[]
+  /** Pro rata, phase `total`: Σ |q| of the side; phase `floors`: Σ floor(N·q/T). */
+  total?: string
+  floors?: string
 }
 export type AdlTopicMessage = ReportMessage | OfferMessage
 
