@@ -190,20 +190,11 @@ export class ShardCore {
           e.configurePreTrade(m.symbol, m.options)
           this.state.lastPreTrade = m.seq
           break
-        case 'setLeverage': {
-          const verdict = e.setLeverage(m.account, m.symbol, m.leverage)
-          const { account, symbol, leverage } = m
-          emit({ type: 'leverage', account, symbol, leverage, verdict })
-          break
-        }
+        case 'setLeverage':
         case 'placeOrders':
-          for (const o of orders.placeOrders(e, this.state.orders, m)) emit(o)
-          break
         case 'cancelOrders':
-          for (const o of orders.cancelOrders(e, this.state.orders, m)) emit(o)
-          break
         case 'fillOrders':
-          orders.fillOrders(e, this.state.orders, m)
+          for (const o of orders.handle(e, this.state.orders, m)) emit(o)
           break
         case 'funding':
           if (m.seq <= this.state.lastFunding) return

@@ -11,6 +11,7 @@ import type {
   FillOrdersMessage,
   OutputBody,
   PlaceOrdersMessage,
+  SetLeverageMessage,
 } from './protocol.js'
 
 /** ref ↔ engine id of the open orders: `refs` by "account ref", `byId` by id. */
@@ -20,6 +21,28 @@ export interface OrderRefs {
 }
 
 const key = (account: string, ref: string) => `${account} ${ref}`
+
+/** One keyed pre-trade message of the input topic; returns its outputs. */
+export function handle(
+  e: Engine,
+  o: OrderRefs,
+  m: SetLeverageMessage | PlaceOrdersMessage | CancelOrdersMessage | FillOrdersMessage,
+): OutputBody[] {
+  switch (m.type) {
+    case 'setLeverage': {
+      const verdict = e.setLeverage(m.account, m.symbol, m.leverage)
+      const { account, symbol, leverage } = m
+      return [{ type: 'leverage', account, symbol, leverage, verdict }]
+    }
+    case 'placeOrders':
+      return placeOrders(e, o, m)
+    case 'cancelOrders':
+      return cancelOrders(e, o, m)
+    case 'fillOrders':
+      fillOrders(e, o, m)
+      return []
+  }
+}
 
 function bad(message: string): DeleverageError {
   return new DeleverageError('INVALID_ARGUMENT', message)
