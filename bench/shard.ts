@@ -196,7 +196,13 @@ async function adlRound(kafka: KafkaLike, ranking: 'bitmex' | 'prorata'): Promis
   const coordinator = new CoordinatorRunner({ kafka, partitions: P, prefix })
   const shards = [0, 1, 2].map(
     (partition) =>
-      new ShardRunner({ kafka, partition, partitions: P, prefix, snapshotDir: join(dir, 'adl') }),
+      new ShardRunner({
+        kafka,
+        partition,
+        partitions: P,
+        prefix,
+        snapshotDir: join(dir, prefix),
+      }),
   )
   const adl = new Map<number, number>()
   const fills = new Map<number, number>()
@@ -260,7 +266,7 @@ async function adlRound(kafka: KafkaLike, ranking: 'bitmex' | 'prorata'): Promis
     coordinator.stop(),
     ...shards.map((s) => s.stop()),
   ])
-  const phases = ranking === 'prorata' ? ', pro rata: 3 phases' : ''
+  const phases = ranking === 'prorata' ? ': 3 phases' : ''
   return `3. cross-shard ADL (3 shards, ${ranking}${phases}): mark → last ADL fill received, ${rounds.length} rounds (${Math.min(...n)}–${Math.max(...n)} fills each): p50 ${pct(rounds, 50).toFixed(1)} ms, p99 ${pct(rounds, 99).toFixed(1)} ms`
 }
 
