@@ -1,9 +1,10 @@
 // The shard protocol without a broker (docs/SCALE-OUT.md): three ShardCores and the coordinator
 // over in-memory partition logs, scheduled in a random interleaving — the producer, the shards
 // and the coordinator each advance at random, so ADL calls land in the logs among later events,
-// as they do on Kafka — end with exactly the per-account state, liquidations and ADL fills of
-// one engine fed the same stream; and a shard restored from a mid-stream snapshot replays to the
-// same state hash and outputs.
+// as they do on Kafka — end with exactly the per-account state, liquidations, ADL fills (ranked
+// and pro rata), status changes, margin calls and order outputs of one engine fed the same
+// stream; and a shard restored from a mid-stream snapshot replays to the same state hash and
+// outputs.
 import { describe, expect, it } from 'vitest'
 import { CoordinatorCore } from '../src/shard/coordinator.js'
 import { ShardCore } from '../src/shard/core.js'
