@@ -1,13 +1,15 @@
 // Shards on a real Kafka broker (docs/SCALE-OUT.md §6): `npm run bench:shard`. Starts a KRaft
 // broker with scripts/kafka.sh on this machine — the broker, the shards and the coordinator share
 // its cores — and measures
-//   1. messages per second through one shard (fills and marks, outputs published),
+//   1. messages per second through one shard (fills, orders and marks; outputs published, status
+//      changes and margin calls included),
 //   2. latency from publishing a mark to receiving its first liquidation order (p50/p99),
 //   3. the cross-shard ADL round: a mark that takes over a position in one of 3 shards, until
-//      every ADL fill of the merged queue is published.
+//      every ADL fill of the merged queue is published — ranked (one round trip) and pro rata
+//      (three phases).
 import { execFileSync } from 'node:child_process'
 import { mkdtempSync, rmSync } from 'node:fs'
-import { tmpdir } from 'node:os'
+import { loadavg, tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import {
@@ -75,12 +77,28 @@ async function throughput(kafka: KafkaLike): Promise<string> {
       qty: k % 2 ? '0.001' : '-0.001',
       price: '30000.0',
     })
+    // Orders over the log: one order per 10 fills, half of them cancelled later.
+    if (k % 10 === 9)
+      msgs.push({
+        v: 1,
+        type: 'placeOrders',
+        account: `acct-${i}`,
+        orders: [{ ref: `o${k}`, symbol: 'BTC-PERP', side: 'buy', qty: '0.01', price: '29000.0' }],
+      })
+    if (k % 20 === 19)
+      msgs.push({
+        v: 1,
+        type: 'cancelOrders',
+        account: `acct-${(k - 10) % 2000}`,
+        refs: [`o${k - 10}`],
+      })
     if (k % 100 === 99)
       msgs.push({ v: 1, type: 'mark', seq: ++seq, marks: { 'BTC-PERP': `${30000 - (k % 7)}.0` } })
   }
   await send(kafka, prefix, msgs, 1)
   const coordinator = new CoordinatorRunner({ kafka, partitions: 1, prefix })
   let outputs = 0
+  const byType = new Map<string, number>()
   const shard = new ShardRunner({
     kafka,
     partition: 0,
@@ -89,6 +107,7 @@ async function throughput(kafka: KafkaLike): Promise<string> {
     snapshotDir: join(dir, 'tput'),
     onPublished: (_, o) => {
       outputs += o.length
+      for (const x of o) byType.set(x.type, (byType.get(x.type) ?? 0) + 1)
     },
   })
   await coordinator.start()
@@ -115,7 +134,8 @@ async function throughput(kafka: KafkaLike): Promise<string> {
   clearInterval(progress)
   const s = (performance.now() - t0) / 1000
   await Promise.all([shard.stop(), coordinator.stop()])
-  return `1. one shard: ${msgs.length} input messages (${seq} marks, each an ADL barrier round trip) in ${s.toFixed(2)} s = ${Math.round(msgs.length / s)} msg/s, ${outputs} outputs published (incl. startup and group join)`
+  const types = [...byType].map(([t, n]) => `${t} ${n}`).join(', ')
+  return `1. one shard: ${msgs.length} input messages (${seq} marks, each an ADL barrier round trip; orders and cancels included) in ${s.toFixed(2)} s = ${Math.round(msgs.length / s)} msg/s, ${outputs} outputs published (${types}; incl. startup and group join)`
 }
 
 /** Outputs as they arrive, with their arrival time. */
@@ -169,14 +189,20 @@ async function latency(kafka: KafkaLike): Promise<string> {
   return `2. mark → first liquidation order received: ${lat.length} marks, p50 ${pct(lat, 50).toFixed(1)} ms, p99 ${pct(lat, 99).toFixed(1)} ms`
 }
 
-async function adlRound(kafka: KafkaLike): Promise<string> {
-  const prefix = 'b-adl'
+async function adlRound(kafka: KafkaLike, ranking: 'bitmex' | 'prorata'): Promise<string> {
+  const prefix = `b-adl-${ranking}`
   const P = 3
   await createTopics(kafka, P, prefix)
   const coordinator = new CoordinatorRunner({ kafka, partitions: P, prefix })
   const shards = [0, 1, 2].map(
     (partition) =>
-      new ShardRunner({ kafka, partition, partitions: P, prefix, snapshotDir: join(dir, 'adl') }),
+      new ShardRunner({
+        kafka,
+        partition,
+        partitions: P,
+        prefix,
+        snapshotDir: join(dir, prefix),
+      }),
   )
   const adl = new Map<number, number>()
   const fills = new Map<number, number>()
@@ -187,7 +213,7 @@ async function adlRound(kafka: KafkaLike): Promise<string> {
     }
   })
   await Promise.all([coordinator.start(), ...shards.map((s) => s.start())])
-  const setup: InputMessage[] = [setupMessage('bitmex')]
+  const setup: InputMessage[] = [setupMessage(ranking)]
   for (let i = 0; i < 300; i++) {
     setup.push({ v: 1, type: 'transfer', account: `s-${i}`, amount: '5000' })
     setup.push({
@@ -240,7 +266,8 @@ async function adlRound(kafka: KafkaLike): Promise<string> {
     coordinator.stop(),
     ...shards.map((s) => s.stop()),
   ])
-  return `3. cross-shard ADL (3 shards): mark → last ADL fill received, ${rounds.length} rounds (${Math.min(...n)}–${Math.max(...n)} fills each): p50 ${pct(rounds, 50).toFixed(1)} ms, p99 ${pct(rounds, 99).toFixed(1)} ms`
+  const phases = ranking === 'prorata' ? ': 3 phases' : ''
+  return `3. cross-shard ADL (3 shards, ${ranking}${phases}): mark → last ADL fill received, ${rounds.length} rounds (${Math.min(...n)}–${Math.max(...n)} fills each): p50 ${pct(rounds, 50).toFixed(1)} ms, p99 ${pct(rounds, 99).toFixed(1)} ms`
 }
 
 async function main() {
@@ -256,15 +283,26 @@ async function main() {
     console.error('bench:shard: timed out')
     stopBroker()
     process.exit(1)
-  }, 300_000).unref()
+  }, 420_000).unref()
   try {
     const kafka = createKafka([`127.0.0.1:${port}`], 'deleverage-bench')
     console.log(
       `Kafka 4.4.0 KRaft broker (-Xmx512m) on 127.0.0.1, sharing this machine's cores with the shards`,
     )
+    console.log(
+      `load average before: ${loadavg()
+        .map((x) => x.toFixed(2))
+        .join(' ')}`,
+    )
     console.log(await throughput(kafka))
     console.log(await latency(kafka))
-    console.log(await adlRound(kafka))
+    console.log(await adlRound(kafka, 'bitmex'))
+    console.log(await adlRound(kafka, 'prorata'))
+    console.log(
+      `load average after: ${loadavg()
+        .map((x) => x.toFixed(2))
+        .join(' ')}`,
+    )
   } finally {
     stopBroker()
     rmSync(dir, { recursive: true, force: true })

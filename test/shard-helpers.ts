@@ -1,6 +1,7 @@
 // Shared by the shard tests: a random event stream of leveraged accounts over two markets (marks
 // that walk and sometimes jump, so that liquidations, takeovers and ADL all happen), the
 // one-engine reference run, and what is compared.
+import { expect } from 'vitest'
 import type { AdlRanking } from '../src/index.js'
 import { ShardCore } from '../src/shard/core.js'
 import {
@@ -13,7 +14,7 @@ import { Rng } from './helpers.js'
 
 export const SYMBOLS = ['BTC-PERP', 'ETH-PERP']
 
-export function setupMessage(ranking: Exclude<AdlRanking, 'prorata'>): SetupMessage {
+export function setupMessage(ranking: AdlRanking): SetupMessage {
   return {
     v: 1,
     type: 'setup',
@@ -37,6 +38,7 @@ export function setupMessage(ranking: Exclude<AdlRanking, 'prorata'>): SetupMess
       },
     ],
     waterfall: { ranking, liquidationFee: '0.005' },
+    warningRatio: '0.5',
     // Large enough that no shard's fund runs dry: every deficit is paid, so what happens to an
     // account does not depend on which fund it meets (each shard holds its own).
     insuranceFund: '1000000000',
@@ -48,7 +50,7 @@ const dec = (v: number, d: number) => (v / 10 ** d).toFixed(d)
 /** The global order of events the producer writes (setup and marks go to every partition). */
 export function randomStream(
   seed: bigint,
-  ranking: Exclude<AdlRanking, 'prorata'>,
+  ranking: AdlRanking,
   accounts: number,
   steps: number,
 ): InputMessage[] {
@@ -60,7 +62,16 @@ export function randomStream(
   const marks = { 'BTC-PERP': 300000, 'ETH-PERP': 200000 } // in ticks
   let seq = 0
   let fundingSeq = 0
+  out.push({
+    v: 1,
+    type: 'configurePreTrade',
+    seq: 1,
+    symbol: 'BTC-PERP',
+    options: { priceBand: '0.05', maxAccountPosition: '40' },
+  })
+  const orders = new OrderFlow(r, ids)
   for (let s = 0; s < steps; s++) {
+    out.push(...orders.step(marks))
     for (let k = 0; k < 6; k++) {
       const sym = r.pick(SYMBOLS)
       const q = sym === 'BTC-PERP' ? r.int(1, 1500) : r.int(1, 5000)
@@ -102,6 +113,69 @@ export function randomStream(
   return out
 }
 
+/** Random pre-trade traffic: leverage choices, orders (limit, market, reduce-only) named by
+ * refs, cancels and fills of earlier refs — some already gone, so some are rejected. */
+class OrderFlow {
+  private placed: Array<{ account: string; ref: string; qty: number; sym: string }> = []
+  private n = 0
+  constructor(
+    private readonly r: Rng,
+    private readonly ids: string[],
+  ) {}
+
+  step(marks: Record<string, number>): InputMessage[] {
+    const r = this.r
+    const out: InputMessage[] = []
+    if (r.chance(0.3)) {
+      const leverage = r.int(1, 30)
+      out.push({
+        v: 1,
+        type: 'setLeverage',
+        account: r.pick(this.ids),
+        symbol: r.pick(SYMBOLS),
+        leverage,
+      })
+    }
+    for (let k = r.int(0, 3); k > 0; k--) {
+      const account = r.pick(this.ids)
+      const list = Array.from({ length: r.int(1, 3) }, () => {
+        const sym = r.pick(SYMBOLS)
+        const btc = sym === 'BTC-PERP'
+        const qty = btc ? r.int(1, 3000) : r.int(1, 8000)
+        const ref = `o${++this.n}`
+        this.placed.push({ account, ref, qty, sym })
+        const px = Math.max(1, marks[sym]! + r.int(-20000, 20000))
+        return {
+          ref,
+          symbol: sym,
+          side: r.chance(0.5) ? ('buy' as const) : ('sell' as const),
+          qty: dec(qty, btc ? 3 : 2),
+          ...(r.chance(0.7) ? { price: dec(px, btc ? 1 : 2) } : {}),
+          ...(r.chance(0.15) ? { reduceOnly: true } : {}),
+        }
+      })
+      out.push({ v: 1, type: 'placeOrders', account, orders: list })
+    }
+    if (this.placed.length > 0 && r.chance(0.4)) {
+      const o = r.pick(this.placed)
+      out.push({ v: 1, type: 'cancelOrders', account: o.account, refs: [o.ref] })
+    }
+    if (this.placed.length > 0 && r.chance(0.6)) {
+      const o = r.pick(this.placed)
+      const q = r.chance(0.5) ? o.qty : Math.max(1, o.qty >> 1)
+      const btc = o.sym === 'BTC-PERP'
+      const price = dec(marks[o.sym]! + r.int(-300, 300), btc ? 1 : 2)
+      out.push({
+        v: 1,
+        type: 'fillOrders',
+        account: o.account,
+        fills: [{ ref: o.ref, qty: dec(q, btc ? 3 : 2), price }],
+      })
+    }
+    return out
+  }
+}
+
 /** Where the producer writes a message: its account's partition, or every partition. */
 export function targets(m: InputMessage, partitions: number): number[] {
   if ('account' in m) return [partitionOf(m.account, partitions)]
@@ -127,11 +201,23 @@ export function accountState(core: ShardCore, ids?: string[]): Record<string, un
   return out
 }
 
-/** ADL fills in merged order per (mark, market), and liquidation events, comparable across runs. */
-export function comparable(outputs: OutputMessage[]): { adl: string[]; liquidations: string[] } {
+/** ADL fills in merged order per (mark, market); liquidation events, statuses and margin calls,
+ * and the order outputs (sorted): comparable across runs, whatever the partitioning. */
+export function comparable(outputs: OutputMessage[]): {
+  adl: string[]
+  liquidations: string[]
+  statuses: string[]
+  orders: string[]
+} {
   const adl: string[] = []
   const liquidations: string[] = []
+  const statuses: string[] = []
+  const orders: string[] = []
   for (const o of outputs) {
+    const { id: _, v: __, ...body } = o
+    if (o.type === 'statusChange' || o.type === 'marginCall') statuses.push(JSON.stringify(body))
+    if (['orderVerdict', 'leverage', 'orderCancelled', 'rejected'].includes(o.type))
+      orders.push(JSON.stringify(body))
     if (o.type !== 'event') continue
     const line = `${o.mark} ${o.kind} ${o.account} ${o.symbol} ${o.qty} ${o.price} ${o.amount}`
     if (o.kind === 'adlFill') adl.push(line)
@@ -140,5 +226,36 @@ export function comparable(outputs: OutputMessage[]): { adl: string[]; liquidati
     )
       liquidations.push(line)
   }
-  return { adl, liquidations: liquidations.sort() }
+  return {
+    adl,
+    liquidations: liquidations.sort(),
+    statuses: statuses.sort(),
+    orders: orders.sort(),
+  }
+}
+
+/** Status changes, margin calls and order outputs of a sharded run equal one engine's, and (with
+ * `everyKind`) the stream exercised each kind of them. */
+export function expectStatusesAndOrders(
+  a: ReturnType<typeof comparable>,
+  b: ReturnType<typeof comparable>,
+  everyKind = true,
+): void {
+  expect(b.statuses).toEqual(a.statuses)
+  expect(b.orders).toEqual(a.orders)
+  expect(a.statuses.length).toBeGreaterThan(20)
+  expect(a.orders.length).toBeGreaterThan(20)
+  if (!everyKind) return
+  const has = (lines: string[], s: string) => lines.some((l) => l.includes(s))
+  for (const s of ['"to":"warning"', '"to":"liquidatable"', '"to":"healthy"', '"level":"warning"'])
+    expect(has(a.statuses, s)).toBe(true)
+  for (const s of [
+    '"verdict":"ACCEPTED"',
+    '"verdict":"INSUFFICIENT_MARGIN"',
+    '"reason":"request"',
+    '"reason":"liquidation"',
+    '"code":"UNKNOWN_ORDER"',
+    '"type":"leverage"',
+  ])
+    expect(has(a.orders, s), s).toBe(true)
 }

@@ -8,6 +8,7 @@
 
 import { formatUnits, parseUnits } from '../decimal.js'
 import { mergeAdlQueues } from '../partition.js'
+import { bestRemainders } from './prorata.js'
 import type {
   AdlAllocMessage,
   AdlTopicMessage,
@@ -25,6 +26,8 @@ interface Round {
   need: bigint
   decimals: number
   offers: Map<number, OfferMessage>
+  /** Pro rata (prorata.ts): the phase, and once known T and N = min(need, T), in lots. */
+  prorata?: { phase: 'total' | 'floors' | 'remainders'; total: bigint; n: bigint; left: bigint }
 }
 
 export class CoordinatorCore {
@@ -32,7 +35,13 @@ export class CoordinatorCore {
   private round: Round | null = null
   doneMark = 0
   /** Rounds finished, with their merged fills (for the benchmark and tests). */
-  readonly history: Array<{ mark: number; symbol: string; fills: AdlAllocMessage['fills'] }> = []
+  readonly history: Array<{
+    mark: number
+    symbol: string
+    fills: AdlAllocMessage['fills']
+    /** Pro rata: the accounts given a lot more by largest remainder. */
+    bonus?: string[]
+  }> = []
 
   constructor(readonly partitions: number) {}
 
@@ -60,9 +69,63 @@ export class CoordinatorCore {
     const [q, decimals] = net(reports, symbol)
     const need = q < 0n ? -q : q
     this.round = { mark, reports, todo, symbol, need, decimals, offers: new Map() }
+    if (reports[0]!.ranking === 'prorata')
+      this.round.prorata = { phase: 'total', total: 0n, n: need, left: 0n }
+    return [this.call(this.round)]
+  }
+
+  private call(r: Round): InputMessage {
     // The liquidation engine holds q: ADL closes it against the opposite side.
-    const side = q > 0n ? 'short' : 'long'
-    return [{ v: 1, type: 'adlCall', mark, symbol, side, need: formatUnits(need, decimals) }]
+    const side = net(r.reports, r.symbol)[0] > 0n ? 'short' : 'long'
+    const p = r.prorata
+    const call = { v: 1, type: 'adlCall', mark: r.mark, symbol: r.symbol, side } as const
+    if (!p) return { ...call, need: formatUnits(r.need, r.decimals) }
+    const need = formatUnits(p.n, r.decimals)
+    if (p.phase === 'total') return { ...call, need, prorata: { phase: 'total' } }
+    if (p.phase === 'floors')
+      return { ...call, need, prorata: { phase: p.phase, total: `${p.total}` } }
+    return { ...call, need, prorata: { phase: p.phase, total: `${p.total}`, left: `${p.left}` } }
+  }
+
+  /** A pro-rata phase is complete (every shard offered): the next phase, or the allocation. */
+  private proRataNext(r: Round, offers: OfferMessage[]): InputMessage[] {
+    const p = r.prorata!
+    r.offers = new Map()
+    let bonus: string[] = []
+    if (p.phase === 'total') {
+      p.total = offers.reduce((s, o) => s + BigInt(o.total ?? '0'), 0n)
+      // Lots beyond the side's total cannot be placed (a shortfall, as in one engine).
+      p.n = r.need < p.total ? r.need : p.total
+      p.phase = 'floors'
+      if (p.n > 0n) return [this.call(r)]
+    } else if (p.phase === 'floors') {
+      // What the floors leave: at most one lot per position, by largest remainder.
+      p.left = p.n - offers.reduce((s, o) => s + BigInt(o.floors ?? '0'), 0n)
+      p.phase = 'remainders'
+      if (p.left > 0n) return [this.call(r)]
+    } else {
+      const lots = (q: string) => parseUnits(q, r.decimals, 'qty')
+      const all = offers.flatMap((o) => o.entries)
+      bonus = bestRemainders(all, p.n, p.total, p.left, lots).map((e) => e.account)
+    }
+    const [q] = net(r.reports, r.symbol)
+    const alloc: AdlAllocMessage = {
+      v: 1,
+      type: 'adlAlloc',
+      mark: r.mark,
+      symbol: r.symbol,
+      price: r.reports[0]!.marks[r.symbol]!,
+      fills: [],
+      engineClose: engineCloses(r, q > 0n ? 1n : -1n, p.n),
+      prorata: {
+        side: q > 0n ? 'short' : 'long',
+        need: formatUnits(p.n, r.decimals),
+        total: `${p.total}`,
+        bonus,
+      },
+    }
+    this.history.push({ mark: r.mark, symbol: r.symbol, fills: [], bonus })
+    return [alloc, ...this.next(r.mark, r.reports, r.todo)]
   }
 
   private offer(m: OfferMessage): InputMessage[] {
@@ -71,6 +134,7 @@ export class CoordinatorCore {
     r.offers.set(m.partition, m)
     if (r.offers.size < this.partitions) return []
     const offers = [...r.offers.values()].sort((a, b) => a.partition - b.partition)
+    if (r.prorata) return this.proRataNext(r, offers)
     const merged = mergeAdlQueues(
       offers.map((o) => o.entries),
       formatUnits(r.need, r.decimals),

@@ -9,17 +9,29 @@
 // then what followed", exactly what one engine fed the same events does.
 
 import { formatUnits, parseUnits } from '../decimal.js'
-import { Engine, type AdlRanking, type WaterfallEvent } from '../engine.js'
+import {
+  Engine,
+  type AdlRanking,
+  type MarginStatus,
+  type WaterfallEvent,
+  type WatchChange,
+} from '../engine.js'
 import { DeleverageError } from '../fallback/errors.js'
 import { topOfQueue } from '../partition.js'
+import * as orders from './orders.js'
+import * as prorata from './prorata.js'
 import {
   partitionOf,
+  type AdlAllocMessage,
+  type AdlCallMessage,
   type AdlTopicMessage,
+  type OutputBody,
   type InputMessage,
   type MarkMessage,
   type OutputMessage,
   type SetupMessage,
 } from './protocol.js'
+import { statusOutputs } from './status.js'
 
 export interface Effects {
   outputs: OutputMessage[]
@@ -35,6 +47,25 @@ interface RunnerState {
   /** The liquidation engine's position per market, lots signed, as decimal strings. */
   enginePositions: Record<string, string>
   setup: SetupMessage | null
+  /** Scopes not healthy, by scopeKey (status.ts). */
+  statuses: Record<string, 'warning' | 'liquidatable'>
+  /** Open orders: the host's refs ↔ the engine's ids (orders.ts). */
+  orders: orders.OrderRefs
+  lastPreTrade: number
+}
+
+function initialState(): RunnerState {
+  return {
+    nextOffset: '0',
+    lastMark: 0,
+    lastFunding: 0,
+    marks: {},
+    enginePositions: {},
+    setup: null,
+    statuses: {},
+    orders: { refs: {}, byId: {} },
+    lastPreTrade: 0,
+  }
 }
 
 export interface ShardSnapshot {
@@ -49,18 +80,11 @@ export interface ShardSnapshot {
   outputEnd?: string
 }
 
-type Out = OutputMessage extends infer O ? (O extends unknown ? Omit<O, 'id' | 'v'> : never) : never
+type Out = OutputBody
 
 export class ShardCore {
   engine: Engine | null = null
-  state: RunnerState = {
-    nextOffset: '0',
-    lastMark: 0,
-    lastFunding: 0,
-    marks: {},
-    enginePositions: {},
-    setup: null,
-  }
+  state: RunnerState = initialState()
   /** While the ADL phase of a mark is open: that mark and the messages held meanwhile. */
   held: { mark: number; buffer: Array<[bigint, InputMessage]>; applied: string[] } | null = null
 
@@ -78,7 +102,7 @@ export class ShardCore {
 
   static restore(s: ShardSnapshot, implementation: 'native' | 'js' | 'auto' = 'auto'): ShardCore {
     const c = new ShardCore(s.partition, s.partitions, implementation)
-    c.state = structuredClone(s.state)
+    c.state = { ...initialState(), ...structuredClone(s.state) }
     if (s.state.setup) {
       c.engine = Engine.restore(Buffer.from(s.engine, 'base64'), { implementation })
       if (c.engine.stateHash() !== s.stateHash)
@@ -134,8 +158,16 @@ export class ShardCore {
 
   private apply(offset: bigint, m: InputMessage, fx: Effects): void {
     let index = 0
-    const emit = (o: Out) =>
+    const emit = (o: Out) => {
+      // A liquidation's cancelled orders are named by the host's refs.
+      if (o.type === 'event' && o.kind === 'orderCancelled')
+        o = orders.cancelledByLiquidation(
+          this.state.orders,
+          o,
+          this.state.setup!.quoteDecimals ?? 8,
+        )
       fx.outputs.push({ v: 1, id: `${this.partition}:${offset}:${index++}`, ...o } as OutputMessage)
+    }
     if (m.type === 'setup') {
       this.setup(m, emit)
       return
@@ -153,6 +185,17 @@ export class ShardCore {
         case 'fill':
           e.applyFills([{ account: m.account, symbol: m.symbol, qty: m.qty, price: m.price }])
           break
+        case 'configurePreTrade':
+          if (m.seq <= this.state.lastPreTrade) return
+          e.configurePreTrade(m.symbol, m.options)
+          this.state.lastPreTrade = m.seq
+          break
+        case 'setLeverage':
+        case 'placeOrders':
+        case 'cancelOrders':
+        case 'fillOrders':
+          for (const o of orders.handle(e, this.state.orders, m)) emit(o)
+          break
         case 'funding':
           if (m.seq <= this.state.lastFunding) return
           this.state.lastFunding = m.seq
@@ -162,7 +205,8 @@ export class ShardCore {
           this.mark(e, m, emit, fx)
           break
         case 'adlCall':
-          this.offer(e, m.mark, m.symbol, m.side, m.need, fx)
+          if (m.prorata) this.proRataOffer(e, m, fx)
+          else this.offer(e, m.mark, m.symbol, m.side, m.need, fx)
           break
         case 'adlAlloc':
           this.allocate(e, m, emit)
@@ -182,8 +226,6 @@ export class ShardCore {
 
   private setup(m: SetupMessage, emit: (o: Out) => void): void {
     if (this.state.setup) return void emit(reject(m, 'ALREADY_SET_UP', 'setup applies once'))
-    if ((m.waterfall.ranking as string) === 'prorata')
-      return void emit(reject(m, 'INVALID_ARGUMENT', 'shards merge ranked queues only'))
     const e = new Engine({
       quoteDecimals: m.quoteDecimals ?? 8,
       implementation: this.implementation,
@@ -214,7 +256,12 @@ export class ShardCore {
     if (m.seq <= this.state.lastMark) return // a publisher's retry
     this.state.lastMark = m.seq
     Object.assign(this.state.marks, m.marks)
-    const taken = liquidateAtMark(e, m.marks, this.state.marks, emit, m.seq)
+    const status = (changes: WatchChange[], liq: MarginStatus[]) => {
+      const w = this.state.setup!.warningRatio
+      for (const o of statusOutputs(e, this.state.statuses, changes, liq, w))
+        emit({ ...o, mark: m.seq })
+    }
+    const taken = liquidateAtMark(e, m.marks, this.state.marks, emit, m.seq, status)
     for (const [sym, q] of taken) addLots(this.state.enginePositions, sym, q)
     const setup = this.state.setup!
     if (this.localAdl) {
@@ -256,17 +303,52 @@ export class ShardCore {
     fx.toCoordinator.push({ v: 1, type: 'offer', partition: this.partition, mark, symbol, entries })
   }
 
-  private allocate(
-    e: Engine,
-    m: Extract<InputMessage, { type: 'adlAlloc' }>,
-    emit: (o: Out) => void,
-  ): void {
+  /** Lots of `symbol` from a decimal quantity (its market's decimals). */
+  private lots(symbol: string): (q: string) => bigint {
+    const d = this.state.setup!.markets.find((x) => x.symbol === symbol)!.qtyDecimals
+    return (q) => parseUnits(q, d, 'qty')
+  }
+
+  /** The three phases of a pro-rata round (prorata.ts): the side's total, Σ floors, and the best
+   * `left` remainders. */
+  private proRataOffer(e: Engine, m: AdlCallMessage, fx: Effects): void {
+    if (this.held?.mark !== m.mark) return // a coordinator's retry of a finished phase
+    const queue = e.adlQueue(m.symbol, m.side, 'prorata')
+    const lots = this.lots(m.symbol)
+    const offer = { v: 1, type: 'offer', partition: this.partition, mark: m.mark, symbol: m.symbol }
+    const p = m.prorata!
+    if (p.phase === 'total') {
+      const total = prorata.sideTotal(queue, lots).toString()
+      return void fx.toCoordinator.push({ ...offer, type: 'offer', v: 1, entries: [], total })
+    }
+    const [need, total] = [lots(m.need), BigInt(p.total)]
+    if (p.phase === 'floors') {
+      const floors = prorata.floorSum(queue, need, total, lots).toString()
+      return void fx.toCoordinator.push({ ...offer, type: 'offer', v: 1, entries: [], floors })
+    }
+    const entries = prorata.bestRemainders(queue, need, total, BigInt(p.left ?? '0'), lots)
+    fx.toCoordinator.push({ ...offer, type: 'offer', v: 1, entries })
+  }
+
+  /** This shard's fills of an allocation: listed (ranked), or its pro-rata shares. */
+  private fillsOf(e: Engine, m: AdlAllocMessage): Array<{ account: string; qty: string }> {
+    const p = m.prorata
+    if (!p) return m.fills.filter((f) => partitionOf(f.account, this.partitions) === this.partition)
+    const lots = this.lots(m.symbol)
+    const d = this.state.setup!.markets.find((x) => x.symbol === m.symbol)!.qtyDecimals
+    const sign = p.side === 'long' ? 1n : -1n
+    const queue = e.adlQueue(m.symbol, p.side, 'prorata')
+    return prorata
+      .shares(queue, lots(p.need), BigInt(p.total), new Set(p.bonus), lots)
+      .map((s) => ({ account: s.entry.account, qty: formatUnits(sign * s.take, d) }))
+  }
+
+  private allocate(e: Engine, m: AdlAllocMessage, emit: (o: Out) => void): void {
     // A coordinator that restarted re-sends what it sent: apply each market's allocation once.
     if (this.held?.mark !== m.mark || this.held.applied.includes(m.symbol)) return
     this.held.applied.push(m.symbol)
-    for (const f of m.fills)
-      if (partitionOf(f.account, this.partitions) === this.partition)
-        this.events(e.settleAdlFill(f.account, m.symbol, f.qty, m.price), emit, m.mark)
+    for (const f of this.fillsOf(e, m))
+      this.events(e.settleAdlFill(f.account, m.symbol, f.qty, m.price), emit, m.mark)
     const close = m.engineClose[String(this.partition)]
     if (close && !/^-?0(\.0*)?$/.test(close)) {
       this.events(e.settleEngineFill(m.symbol, close, m.price), emit, m.mark)
@@ -307,7 +389,8 @@ function decimalsOf(...qs: Array<string | undefined>): number {
  * A mark's liquidations, the same in a shard and in one engine: every liquidatable account (and
  * isolated position), worst first, gets its liquidation order (published) and is filled at the
  * mark — partial orders by settleLiquidationFill, a takeover by takeOver (the liquidation engine
- * takes the position; ADL unwinds it). Returns the quantities taken over, per market.
+ * takes the position; ADL unwinds it). `status` first sees the watch's transitions and the
+ * liquidatable rows. Returns the quantities taken over, per market.
  */
 export function liquidateAtMark(
   e: Engine,
@@ -315,10 +398,13 @@ export function liquidateAtMark(
   marks: Record<string, string>,
   emit: (o: Out) => void,
   seq: number,
+  status?: (changes: WatchChange[], liquidatable: MarginStatus[]) => void,
 ): Array<[string, string]> {
-  e.updateMarks(moved)
+  const changes = e.updateMarks(moved)
+  const liquidatable = e.liquidatable()
+  status?.(changes, liquidatable)
   const taken: Array<[string, string]> = []
-  for (const s of e.liquidatable()) {
+  for (const s of liquidatable) {
     const iso = s.symbol ?? undefined
     const plan = e.planLiquidation(s.account, iso)
     emit({ type: 'liquidationOrder', account: s.account, symbol: s.symbol, mark: seq, ...plan })

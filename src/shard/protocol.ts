@@ -3,6 +3,7 @@
 // Kafka here, so the library, the shard, the coordinator and the tests share one definition.
 
 import type { AdlRanking, AdlQueueEntry, MarketConfig, WaterfallOptions } from '../engine.js'
+import type { OrderSide, OrderVerdictCode, PreTradeOptions } from '../pretrade-api.js'
 
 export const SCHEMA_VERSION = 1
 
@@ -19,9 +20,12 @@ export interface SetupMessage {
   type: 'setup'
   quoteDecimals?: number
   markets: MarketConfig[]
-  waterfall: WaterfallOptions & { ranking: Exclude<AdlRanking, 'prorata'> }
+  waterfall: WaterfallOptions & { ranking: AdlRanking }
   /** Deposited into each shard's fund (each shard holds its own fund: SCALE-OUT.md §4). */
   insuranceFund: string
+  /** A margin ratio (MM / equity, e.g. "0.8"): scopes at or above it and not liquidatable are in
+   * `warning` (SPEC §5.3). Omitted: statuses are healthy or liquidatable only. */
+  warningRatio?: string
 }
 /** Money in (positive) or out; creates the account on its first transfer. */
 export interface TransferMessage {
@@ -61,6 +65,8 @@ export interface AdlCallMessage {
   symbol: string
   side: 'long' | 'short'
   need: string
+  /** Pro rata (prorata.ts): which of the three phases; `need` is then N = min(need, T). */
+  prorata?: { phase: 'total' } | { phase: 'floors' | 'remainders'; total: string; left?: string }
 }
 /** Coordinator → every partition: the merged fills (qty signed as each counterparty's position,
  * in merged order) and each partition's close of its liquidation engine's position. */
@@ -72,6 +78,9 @@ export interface AdlAllocMessage {
   price: string
   fills: Array<{ account: string; qty: string }>
   engineClose: Record<string, string>
+  /** Pro rata: no fills listed; each shard gives its positions floor(N·q/T), one lot more to the
+   * accounts in `bonus` (the largest remainders). */
+  prorata?: { side: 'long' | 'short'; need: string; total: string; bonus: string[] }
 }
 /** Coordinator → every partition: the ADL phase of mark `mark` is over. */
 export interface AdlDoneMessage {
@@ -80,8 +89,59 @@ export interface AdlDoneMessage {
   mark: number
 }
 
+// ---- orders (SPEC §17): the pre-trade operations, keyed by account -------------------------------
+
+/** A market's pre-trade settings, written into every partition (`maxOpenInterest` is per shard). */
+export interface ConfigurePreTradeMessage {
+  v: 1
+  type: 'configurePreTrade'
+  seq: number
+  symbol: string
+  options: PreTradeOptions
+}
+export interface SetLeverageMessage {
+  v: 1
+  type: 'setLeverage'
+  account: string
+  symbol: string
+  leverage: number
+}
+/** Orders of one account, named by the host's own `ref` (unique among the account's open orders:
+ * the engine's ids are per shard, the refs are the host's). */
+export interface PlaceOrdersMessage {
+  v: 1
+  type: 'placeOrders'
+  account: string
+  orders: Array<{
+    ref: string
+    symbol: string
+    side: OrderSide
+    qty: string
+    price?: string
+    reduceOnly?: boolean
+  }>
+}
+export interface CancelOrdersMessage {
+  v: 1
+  type: 'cancelOrders'
+  account: string
+  refs: string[]
+}
+/** Fills of open orders of one account: `qty` positive, at most what is left of the order. */
+export interface FillOrdersMessage {
+  v: 1
+  type: 'fillOrders'
+  account: string
+  fills: Array<{ ref: string; qty: string; price: string }>
+}
+
 export type InputMessage =
   | SetupMessage
+  | ConfigurePreTradeMessage
+  | SetLeverageMessage
+  | PlaceOrdersMessage
+  | CancelOrdersMessage
+  | FillOrdersMessage
   | TransferMessage
   | FillMessage
   | MarkMessage
@@ -111,6 +171,9 @@ export interface OfferMessage {
   mark: number
   symbol: string
   entries: AdlQueueEntry[]
+  /** Pro rata, phase `total`: Σ |q| of the side; phase `floors`: Σ floor(N·q/T). */
+  total?: string
+  floors?: string
 }
 export type AdlTopicMessage = ReportMessage | OfferMessage
 
@@ -135,11 +198,59 @@ export type OutputMessage = { v: 1; id: string; mark?: number } & (
       amount: string
     }
   | { type: 'rejected'; input: string; code: string; message: string }
+  | {
+      /** A scope (cross account, or isolated position) moved between statuses at a mark. */
+      type: 'statusChange'
+      account: string
+      symbol: string | null
+      from: ScopeStatus
+      to: ScopeStatus
+    }
+  | {
+      /** A scope's status got worse at a mark: the account holder's notice, with the numbers. */
+      type: 'marginCall'
+      account: string
+      symbol: string | null
+      level: Exclude<ScopeStatus, 'healthy'>
+      equity: string
+      maintenanceMargin: string
+      marginRatio: string | null
+      shortfall: string
+    }
+  | {
+      type: 'orderVerdict'
+      account: string
+      ref: string
+      symbol: string
+      verdict: OrderVerdictCode
+      cost: string
+      available: string
+    }
+  | { type: 'leverage'; account: string; symbol: string; leverage: number; verdict: string }
+  | {
+      /** An open order gone: cancelled on request, or by its account's liquidation (SPEC §17.9). */
+      type: 'orderCancelled'
+      account: string
+      ref: string
+      symbol: string
+      side: OrderSide
+      qty: string
+      price: string
+      reason: 'request' | 'liquidation'
+    }
   | { type: 'markDone'; seq: number; stateHash: string }
 )
 
+/** Watch statuses (SPEC §14; `warning` with the setup's `warningRatio`, SPEC §5.3). */
+export type ScopeStatus = 'healthy' | 'warning' | 'liquidatable'
+
 const INPUT_TYPES = new Set([
   'setup',
+  'configurePreTrade',
+  'setLeverage',
+  'placeOrders',
+  'cancelOrders',
+  'fillOrders',
   'transfer',
   'fill',
   'mark',
@@ -197,3 +308,10 @@ function murmur2(data: Uint8Array): number {
   h ^= h >>> 15
   return h
 }
+
+/** An output before the shard gives it its `id` (and `v`). */
+export type OutputBody = OutputMessage extends infer O
+  ? O extends unknown
+    ? Omit<O, 'id' | 'v'>
+    : never
+  : never
