@@ -26,7 +26,7 @@ import {
   type WatchChanges,
 } from '../core.js'
 import { adlQueue, cmpBytes, indicator, rankingFromCode } from './adl.js'
-import { settleAdlFill } from './adl-fill.js'
+import { settleAdlFill } from './waterfall/adl-fill.js'
 import { planDeleveraging, type DeleverageTarget } from './planner.js'
 import { Watch, type WatchStore } from './watch.js'
 import {
@@ -37,7 +37,7 @@ import {
   type Columns,
   type FillModel,
   type WaterfallConfig,
-} from './waterfall.js'
+} from './waterfall/index.js'
 import {
   DeleverageError,
   ErrorCode,

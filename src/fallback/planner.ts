@@ -11,7 +11,7 @@ import { DeleverageError, ErrorCode } from './errors.js'
 import { liquidationPrice, type SolvedPrice } from './liq.js'
 import type { Market } from './market.js'
 import { RATE_SCALE, RATIO_SCALE, abs, add, sub, toI64 } from './num.js'
-import type { Book } from './waterfall.js'
+import type { Book } from './waterfall/index.js'
 
 export const MarginRatio = 0
 export const Leverage = 1

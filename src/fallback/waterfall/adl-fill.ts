@@ -4,8 +4,8 @@
 // holds the taken-over position closes its side with `settleEngineFill`. A free function over the
 // Waterfall (bracket access to its private steps) so the shared waterfall file gains no code.
 
-import { toI64 } from './num.js'
-import { AdlFill, NONE, type Waterfall } from './waterfall.js'
+import { toI64 } from '../num.js'
+import { AdlFill, NONE, type Waterfall } from './index.js'
 
 /** Waterfall::settle_adl_fill: close `delta` lots of account `a` in market `m` at `price`. */
 export function settleAdlFill(

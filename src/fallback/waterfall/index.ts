@@ -11,7 +11,7 @@
 // state is snapshotted (a few scalars, the engine positions, and lengths of the append-only event
 // log and fund history).
 
-import type { WaterfallInit } from '../core.js'
+import type { WaterfallInit } from '../../core.js'
 import {
   adlCandidates,
   adlSelect,
@@ -20,11 +20,11 @@ import {
   prorataAmount,
   prorataShares,
   type Candidate,
-} from './adl.js'
-import { DeleverageError, ErrorCode, withContext } from './errors.js'
-import { EventKindCode, FundPolicyCode, NONE } from '../generated/tables.js'
-import { bankruptcyPrice } from './liq.js'
-import { Linear, checkPrice, type Market } from './market.js'
+} from '../adl.js'
+import { DeleverageError, ErrorCode, withContext } from '../errors.js'
+import { EventKindCode, FundPolicyCode, NONE } from '../../generated/tables.js'
+import { bankruptcyPrice } from '../liq.js'
+import { Linear, checkPrice, type Market } from '../market.js'
 import {
   Floor,
   I128_MAX,
@@ -41,7 +41,7 @@ import {
   pow10,
   sub,
   toI64,
-} from './num.js'
+} from '../num.js'
 
 export { NONE }
 
