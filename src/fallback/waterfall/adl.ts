@@ -3,42 +3,21 @@
 // is deleveraged first) is ../adl.ts.
 
 import { adlCandidates, adlSelect, ProRata, prorataShares, type Candidate } from '../adl.js'
-import { Linear, type Market } from '../market.js'
-import { I128_MAX, I128_MIN, PRICE_MAX_TICKS, abs, divCeil, divFloor, pow10 } from '../num.js'
+import type { Market } from '../market.js'
+import { abs } from '../num.js'
 import { AdlFill, AdlShortfall, NONE, money, sign, type Waterfall } from './index.js'
+import { adlEntryPrice } from './math.js'
 import { engineClose } from './insurance-fund.js'
 
 /**
- * The price the engine's position is deleveraged at: its average entry rounded to the tick, or
- * the mark, by policy. A long engine sells at ≤ entry (floor), a short buys at ≥ entry (ceil)
- * (SPEC §9.2). The mark when the cost basis is 0 (an inverse position worth less than an atom
- * at entry: no entry price) or when the inverse products overflow i128.
+ * The price the liquidator's position is deleveraged at: its bankruptcy price (its average entry,
+ * `adlEntryPrice`) or the mark, by policy; the mark too when it has no entry.
  */
 export function adlPrice(w: Waterfall, m: number): bigint {
   const mk = w.book.markets[m] as Market
   const [q, cost] = w.enginePosition(m)
   if (w.config.adlAtMark || q === 0n) return mk.mark
-  if (cost === 0n) return mk.mark
-  let n: bigint
-  let d: bigint
-  if (mk.kind === Linear) {
-    // entry = cost / q ticks
-    n = cost
-    d = q
-  } else {
-    // entry = q·size·10^t / cost; both products checked (the mark on overflow)
-    const t = mk.inverseExp()
-    n = q * mk.contractSize * pow10(t > 0 ? t : 0)
-    d = cost * pow10(t < 0 ? -t : 0)
-    if (n > I128_MAX || n < I128_MIN || d > I128_MAX || d < I128_MIN) return mk.mark
-  }
-  // Divide with both operands made positive so the rounding direction is the intended one.
-  if (d < 0n) {
-    n = -n
-    d = -d
-  }
-  const p = q > 0n ? divFloor(n, d) : divCeil(n, d)
-  return p < 1n ? 1n : p > PRICE_MAX_TICKS ? PRICE_MAX_TICKS : p
+  return adlEntryPrice(mk, q, cost) ?? mk.mark
 }
 
 export function autoDeleverage(w: Waterfall, m: number): void {

@@ -3,8 +3,9 @@
 
 import { DeleverageError, ErrorCode } from '../errors.js'
 import type { Market } from '../market.js'
-import { Floor, RATE_SCALE, abs, add } from '../num.js'
+import { RATE_SCALE, abs, add } from '../num.js'
 import { Funding, NONE, Residue, money, type Waterfall } from './index.js'
+import { fundingFlow } from './math.js'
 
 /**
  * Settle a funding rate (10^-8 units, > 0: longs pay shorts) on every position of `m` by its
@@ -24,7 +25,6 @@ export function settleFunding(w: Waterfall, m: number, rate: bigint): void {
     const mk = book.markets[m] as Market
     const col = book.col(m)
     const n = col.len
-    const ar = abs(rate)
     // Unchecked i128 sums in Rust; every flow that is applied fits i64, so they cannot wrap.
     let paid = 0n
     let received = 0n
@@ -32,18 +32,9 @@ export function settleFunding(w: Waterfall, m: number, rate: bigint): void {
     for (let s = 0; s < n; s++) {
       const acc = col.account[s] as number
       const q = BigInt(col.qty[s] as number)
-      // Longs pay when rate > 0. Payers round up, receivers down.
-      const pays = q > 0n === rate > 0n
-      let flow: bigint
-      if (pays) {
-        const v = mk.rateOfValue(q, mk.mark, ar)
-        paid += v
-        flow = -v
-      } else {
-        const v = mk.rateOfValueRounded(q, mk.mark, ar, Floor)
-        received += v
-        flow = v
-      }
+      const flow = fundingFlow(mk, q, rate)
+      if (flow < 0n) paid -= flow
+      else received += flow
       netQty += q
       if (flow === 0n) continue
       if (col.isolated[s] === 1) {

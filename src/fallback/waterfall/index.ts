@@ -30,16 +30,7 @@ import { socialiseLoss } from './socialise.js'
 import { DeleverageError, ErrorCode, withContext } from '../errors.js'
 import { EventKindCode, FundPolicyCode, NONE } from '../../generated/tables.js'
 import { checkPrice, type Market } from '../market.js'
-import {
-  PRICE_MAX_TICKS,
-  RATE_SCALE,
-  RATIO_SCALE,
-  abs,
-  divCeil,
-  divFloor,
-  sub,
-  toI64,
-} from '../num.js'
+import { RATE_SCALE, RATIO_SCALE, abs, sub, toI64 } from '../num.js'
 
 export { NONE }
 
@@ -85,23 +76,6 @@ export interface FillModel {
   impact: boolean
   ppmPerLot: bigint
   capPpm: bigint
-}
-
-/**
- * FillModel::price: fill price of closing `delta` (a long closes by selling: lower; a short by
- * buying: higher). Impact moves it by min(cap, ppmPerLot·|delta|) ppm of mark (no overflow: the
- * product is at most i64·u64 in i128, and mark·(10^6 ± slip) ≤ 2·10^21).
- */
-export function fillPrice(model: FillModel, mark: bigint, delta: bigint): bigint {
-  if (!model.impact) return mark
-  const ad = delta < 0n ? -delta : delta
-  let slip = model.ppmPerLot * ad
-  if (slip > model.capPpm) slip = model.capPpm
-  const p =
-    delta > 0n
-      ? divFloor(mark * (RATIO_SCALE - slip), RATIO_SCALE)
-      : divCeil(mark * (RATIO_SCALE + slip), RATIO_SCALE)
-  return p < 1n ? 1n : p > PRICE_MAX_TICKS ? PRICE_MAX_TICKS : p
 }
 
 /** What a liquidation would do (SPEC §8.3). */

@@ -4,7 +4,7 @@
 
 import { DeleverageError, ErrorCode } from '../errors.js'
 import { checkPrice, type Market } from '../market.js'
-import { I64_MAX, I64_MIN, RATIO_SCALE, abs, sub } from '../num.js'
+import { I64_MAX, I64_MIN, abs, sub } from '../num.js'
 import {
   AdlModeOff,
   AdlModeOn,
@@ -15,12 +15,12 @@ import {
   FundDeposit,
   FundPayment,
   NONE,
-  fillPrice,
   money,
   sign,
   type FillModel,
   type Waterfall,
 } from './index.js'
+import { drawdownReached, fillPrice } from './math.js'
 import { deleverage } from './adl.js'
 
 export function depositFund(w: Waterfall, amount: bigint, now: bigint): void {
@@ -77,8 +77,7 @@ export function updateAdlMode(w: Waterfall): void {
   }
   if (peak === null || peak < fund) peak = fund
   const p = peak
-  // drawdown ≥ x ⇔ (peak − fund)·10^6 ≥ x·peak (cross-multiplied)
-  const dd = (x: bigint): boolean => p > 0n && (p - fund) * RATIO_SCALE >= x * p
+  const dd = (ppm: bigint): boolean => drawdownReached(p, fund, ppm)
   if (!w.adlMode && dd(c.triggerPpm)) {
     w.adlMode = true
     w.emit(AdlModeOn, NONE, NONE, NONE, 0n, 0n, w.fund)

@@ -7,19 +7,19 @@
 import { DeleverageError, ErrorCode } from '../errors.js'
 import { bankruptcyPrice } from '../liq.js'
 import type { Market } from '../market.js'
-import { RATE_SCALE, abs, add } from '../num.js'
+import { abs, add } from '../num.js'
 import {
   LiquidationFee,
   LiquidationFill,
   NONE,
   Takeover,
-  fillPrice,
   money,
   sign,
   type FillModel,
   type LiquidationPlan,
   type Waterfall,
 } from './index.js'
+import { cappedFee, fillPrice, meetsBuffer } from './math.js'
 import { coverDeficit, engineTake, moveFund } from './insurance-fund.js'
 
 /**
@@ -107,10 +107,7 @@ export function planLiquidation(w: Waterfall, a: number, iso: number | null): Li
     return plan
   }
   const c = w.config
-  // Unchecked i128 in Rust; no overflow: 0 < eq ≤ mm here, and a position whose equity is at
-  // most its MM has MM ≤ ~10^27 atoms (value·(1 − mmr) ≤ its cost), so mm·1.1·10^9 < 2^127.
-  const target = (e: bigint, m: bigint): boolean =>
-    e * RATE_SCALE >= m * (RATE_SCALE + c.bufferRate)
+  const target = (e: bigint, m: bigint): boolean => meetsBuffer(e, m, c.bufferRate)
   for (const [m, q, mmI] of scopePositions(w, a, iso)) {
     const mk = book.markets[m] as Market
     const s = book.slotOf(a, m)
@@ -202,9 +199,8 @@ export function settleScope(
   feeFull: bigint,
 ): void {
   const [left] = scopeLeft(w, a, iso, returned)
-  const min = (x: bigint, y: bigint): bigint => (x < y ? x : y)
-  chargeFee(w, a, iso, min(feeFull, left > 0n ? left : 0n))
-  const r2 = returned === null ? null : returned - min(feeFull, returned > 0n ? returned : 0n)
+  chargeFee(w, a, iso, cappedFee(feeFull, left))
+  const r2 = returned === null ? null : returned - cappedFee(feeFull, returned)
   const [left2, holds] = scopeLeft(w, a, iso, r2)
   if (left2 < 0n && !holds) coverDeficit(w, a, -left2)
 }

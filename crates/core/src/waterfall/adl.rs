@@ -4,42 +4,20 @@
 use crate::adl::{prorata_shares, AdlRanking};
 use crate::engine::Engine;
 use crate::error::Result;
-use crate::num::*;
 
+use super::math::adl_entry_price;
 use super::{money, EventKind, NONE};
 
 impl Engine {
-    /// The price the engine's position is deleveraged at: its bankruptcy price (the average entry
-    /// of what it took over, rounded to the tick in its own disfavour so the fund never gains
-    /// from rounding at the counterparties' expense) or the mark, by policy.
+    /// The price the liquidator's position is deleveraged at: its bankruptcy price (its average
+    /// entry, `math::adl_entry_price`) or the mark, by policy; the mark too when it has no entry.
     pub(super) fn adl_price(&self, m: u32) -> i64 {
         let mk = &self.markets[m as usize];
         let (q, cost) = self.engine_position(m);
         if self.waterfall.config.adl_at_mark || q == 0 {
             return mk.mark;
         }
-        if cost == 0 {
-            return mk.mark; // an inverse position worth less than an atom at entry: no entry price
-        }
-        // Divide with both operands made positive so the rounding direction is the intended one.
-        let (n, d) = match mk.kind {
-            // entry = cost / q ticks
-            crate::market::ContractKind::Linear => (cost as i128, q as i128),
-            // entry = q·size·10^t / cost
-            crate::market::ContractKind::Inverse => {
-                let t = mk.inverse_exp();
-                let n = (q as i128 * mk.contract_size as i128).checked_mul(pow10(t.max(0) as u32));
-                let d = (cost as i128).checked_mul(pow10((-t).max(0) as u32));
-                match (n, d) {
-                    (Some(n), Some(d)) => (n, d),
-                    _ => return mk.mark,
-                }
-            }
-        };
-        let (n, d) = if d < 0 { (-n, -d) } else { (n, d) };
-        // a long engine sells at ≤ entry (floor), a short buys at ≥ entry (ceil)
-        let p = if q > 0 { div_floor(n, d) } else { div_ceil(n, d) };
-        p.clamp(1, PRICE_MAX_TICKS as i128) as i64
+        adl_entry_price(mk, q, cost).unwrap_or(mk.mark)
     }
 
     /// ADL the liquidation engine's whole position in `m` against the opposite side, ranked or

@@ -5,6 +5,7 @@ use crate::engine::Engine;
 use crate::error::{Error, ErrorCode, Result};
 use crate::num::*;
 
+use super::math::funding_flow;
 use super::{money, EventKind, NONE};
 
 impl Engine {
@@ -29,17 +30,12 @@ impl Engine {
                     let c = &e.positions[m as usize];
                     (c.account[s], c.qty[s], c.isolated[s])
                 };
-                // Longs pay when rate > 0. Payers round up, receivers down.
-                let pays = (q > 0) == (rate > 0);
-                let flow = if pays {
-                    let v = mk.rate_of_value(q, mk.mark, rate.abs())?;
-                    paid += v;
-                    -v
+                let flow = funding_flow(&mk, q, rate)?;
+                if flow < 0 {
+                    paid -= flow;
                 } else {
-                    let v = mk.rate_of_value_rounded(q, mk.mark, rate.abs(), Round::Floor)?;
-                    received += v;
-                    v
-                };
+                    received += flow;
+                }
                 net_qty += q as i128;
                 if flow == 0 {
                     continue;

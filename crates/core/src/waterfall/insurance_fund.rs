@@ -7,6 +7,7 @@ use crate::error::{Error, ErrorCode, Result};
 use crate::market::check_price;
 use crate::num::*;
 
+use super::math::drawdown_reached;
 use super::{money, EventKind, FillModel, FundPolicy, NONE};
 
 impl Engine {
@@ -65,8 +66,7 @@ impl Engine {
             .max()
             .unwrap_or(fund)
             .max(fund);
-        // drawdown ≥ x ⇔ (peak − fund)·10^6 ≥ x·peak (cross-multiplied)
-        let dd = |x: i64| peak > 0 && (peak - fund) * RATIO_SCALE as i128 >= x as i128 * peak;
+        let dd = |ppm: i64| drawdown_reached(peak, fund, ppm);
         if !self.waterfall.adl_mode && dd(trigger_ppm) {
             self.waterfall.adl_mode = true;
             self.emit(EventKind::AdlModeOn, NONE, NONE, NONE, 0, 0, self.waterfall.fund);

@@ -7,6 +7,7 @@ use crate::error::{Error, ErrorCode, Result};
 use crate::liq::bankruptcy_price;
 use crate::num::*;
 
+use super::math::{capped_fee, meets_buffer};
 use super::{money, EventKind, FillModel, LiquidationPlan, NONE};
 
 impl Engine {
@@ -105,9 +106,7 @@ impl Engine {
             return Ok(plan);
         }
         let c = self.waterfall.config;
-        let target = |eq: i128, mm: i128| {
-            eq * RATE_SCALE as i128 >= mm * (RATE_SCALE + c.buffer_rate) as i128
-        };
+        let target = |eq: i128, mm: i128| meets_buffer(eq, mm, c.buffer_rate);
         for (m, q, mm_i) in self.scope_positions(a, iso)? {
             let mk = &self.markets[m as usize];
             let s = self.slot_of(a, m).unwrap() as usize;
@@ -221,9 +220,9 @@ impl Engine {
         fee_full: i128,
     ) -> Result<()> {
         let (left, _) = self.scope_left(a, iso, returned)?;
-        self.charge_fee(a, iso, fee_full.min(left.max(0)))?;
+        self.charge_fee(a, iso, capped_fee(fee_full, left))?;
         let (left, holds) =
-            self.scope_left(a, iso, returned.map(|r| r - fee_full.min(r.max(0))))?;
+            self.scope_left(a, iso, returned.map(|r| r - capped_fee(fee_full, r)))?;
         if left < 0 && !holds {
             self.cover_deficit(a, -left)?;
         }

@@ -130,26 +130,6 @@ pub enum FillModel {
     },
 }
 
-impl FillModel {
-    /// Fill price of closing `delta` (a long closes by selling: lower; a short by buying: higher).
-    pub fn price(&self, mark: i64, delta: i64) -> i64 {
-        match *self {
-            FillModel::AtMark => mark,
-            FillModel::Impact { ppm_per_lot, cap_ppm } => {
-                let slip =
-                    (ppm_per_lot as i128 * delta.unsigned_abs() as i128).min(cap_ppm as i128);
-                let (m, one) = (mark as i128, RATIO_SCALE as i128);
-                let p = if delta > 0 {
-                    div_floor(m * (one - slip), one)
-                } else {
-                    div_ceil(m * (one + slip), one)
-                };
-                p.clamp(1, PRICE_MAX_TICKS as i128) as i64
-            }
-        }
-    }
-}
-
 /// What a liquidation would do (SPEC §8.3).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct LiquidationPlan {
@@ -471,4 +451,5 @@ mod adl_fill;
 mod funding;
 mod insurance_fund;
 mod liquidation;
+pub mod math;
 mod socialise;
