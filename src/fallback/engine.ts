@@ -1350,29 +1350,45 @@ export class JsEngine implements CoreEngine {
       const iso = ((flags[i] as number) & FLAG_ISOLATED) !== 0
       const cost = staged[i] as bigint
       const im = isolatedMargin[i] as bigint
-      const col = this.positions[m] as MarketPositions
-      const existing = this.slotOf(a, m)
-      if (existing >= 0) {
-        col.write(existing, q, cost, im, iso)
-      } else {
-        const slot = col.push(a, q, cost, im, iso)
-        const r = this.refs[a]
-        if (r === undefined) {
-          this.refs[a] = [m, slot]
-        } else {
-          // partition_point(|(mm, _)| mm < m)
-          let lo = 0
-          let hi = r.length >> 1
-          while (lo < hi) {
-            const mid = (lo + hi) >> 1
-            if ((r[mid * 2] as number) < m) lo = mid + 1
-            else hi = mid
-          }
-          if (lo * 2 === r.length) r.push(m, slot)
-          else r.splice(lo * 2, 0, m, slot)
-        }
-      }
+      this.writePosition(a, m, q, cost, iso, im)
     }
+  }
+
+  /**
+   * Engine::write_position: write account a's position in market m in place, or append a row and
+   * insert (m, slot) into the account's market-sorted refs. The one position write of set_positions
+   * and apply_fills.
+   */
+  private writePosition(
+    a: number,
+    m: number,
+    q: bigint,
+    cost: bigint,
+    iso: boolean,
+    im: bigint,
+  ): void {
+    const col = this.positions[m] as MarketPositions
+    const existing = this.slotOf(a, m)
+    if (existing >= 0) {
+      col.write(existing, q, cost, im, iso)
+      return
+    }
+    const slot = col.push(a, q, cost, im, iso)
+    const r = this.refs[a]
+    if (r === undefined) {
+      this.refs[a] = [m, slot]
+      return
+    }
+    // partition_point(|(mm, _)| mm < m)
+    let lo = 0
+    let hi = r.length >> 1
+    while (lo < hi) {
+      const mid = (lo + hi) >> 1
+      if ((r[mid * 2] as number) < m) lo = mid + 1
+      else hi = mid
+    }
+    if (lo * 2 === r.length) r.push(m, slot)
+    else r.splice(lo * 2, 0, m, slot)
   }
 
   /**
@@ -2132,21 +2148,7 @@ export class JsEngine implements CoreEngine {
         this.removePosition(a, m)
         continue
       }
-      const col = this.positions[m] as MarketPositions
-      const s = this.slotOf(a, m)
-      if (s >= 0) {
-        col.write(s, q, c, im, iso)
-        continue
-      }
-      const slot = col.push(a, q, c, im, iso)
-      const r = this.refs[a]
-      if (r === undefined) {
-        this.refs[a] = [m, slot]
-      } else {
-        let at = 0
-        while (at < r.length && (r[at] as number) < m) at += 2
-        r.splice(at, 0, m, slot)
-      }
+      this.writePosition(a, m, q, c, iso, im)
     }
     for (const [a, b] of bal) {
       this.writeBalance(a, b)
