@@ -9,8 +9,8 @@
 import { cmpProducts } from './adl.js'
 import { DeleverageError, ErrorCode } from './errors.js'
 import { liquidationPrice, type SolvedPrice } from './liq.js'
-import type { Market } from './market.js'
-import { RATE_SCALE, RATIO_SCALE, abs, add, sub, toI64 } from './num.js'
+import { written, type Market } from './market.js'
+import { RATE_DECIMALS, RATE_SCALE, RATIO_SCALE, abs, add, sub, toI64 } from './num.js'
 import type { Book } from './waterfall/index.js'
 
 export const MarginRatio = 0
@@ -72,7 +72,7 @@ export function planDeleveraging(
   if (!(feeRate >= 0n && feeRate < RATE_SCALE)) {
     throw new DeleverageError(
       ErrorCode.InvalidArgument,
-      `fee rate must be within 0 and 1, got ${feeRate}e-8`,
+      `fee rate must be within 0 and 1, got ${written(feeRate, RATE_DECIMALS)}`,
     )
   }
   if ((target.kind === MarginRatio || target.kind === Leverage) && target.ppm <= 0n) {

@@ -55,7 +55,10 @@ impl Engine {
         if !(0..RATE_SCALE).contains(&fee_rate) {
             return Err(Error::new(
                 ErrorCode::InvalidArgument,
-                format!("fee rate must be within 0 and 1, got {fee_rate}e-8"),
+                format!(
+                    "fee rate must be within 0 and 1, got {}",
+                    crate::market::written(i128::from(fee_rate), RATE_DECIMALS)
+                ),
             ));
         }
         match target {

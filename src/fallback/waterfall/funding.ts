@@ -4,7 +4,7 @@
 import { DeleverageError, ErrorCode } from '../errors.js'
 import type { Market } from '../market.js'
 import { RATE_SCALE, abs, add } from '../num.js'
-import { Funding, NONE, Residue, money, type Waterfall } from './index.js'
+import { Funding, NONE, Residue, money, rateText, type Waterfall } from './index.js'
 import { fundingFlow } from './math.js'
 
 /**
@@ -18,7 +18,7 @@ export function settleFunding(w: Waterfall, m: number, rate: bigint): void {
   if (abs(rate) >= RATE_SCALE) {
     throw new DeleverageError(
       ErrorCode.InvalidArgument,
-      `funding rate must be within ±1, got ${rate}e-8`,
+      `funding rate must be within ±1, got ${rateText(rate)}`,
     )
   }
   w.transaction(() => {

@@ -29,8 +29,8 @@ import {
 import { socialiseLoss } from './socialise.js'
 import { DeleverageError, ErrorCode, withContext } from '../errors.js'
 import { EventKindCode, FundPolicyCode, NONE } from '../../generated/tables.js'
-import { checkPrice, type Market } from '../market.js'
-import { RATE_SCALE, RATIO_SCALE, abs, sub, toI64 } from '../num.js'
+import { checkPrice, written, type Market } from '../market.js'
+import { RATE_DECIMALS, RATE_SCALE, RATIO_SCALE, abs, sub, toI64 } from '../num.js'
 
 export { NONE }
 
@@ -129,6 +129,11 @@ export interface Book {
   beginUndo(): void
   commitUndo(): void
   rollbackUndo(): void
+}
+
+/** A rate (10^-8 units) as the user wrote it, for messages. */
+export function rateText(rate: bigint): string {
+  return written(rate, RATE_DECIMALS)
 }
 
 export function money(x: bigint, at: string): bigint {
@@ -325,10 +330,10 @@ export class Waterfall {
   configure(c: WaterfallConfig): void {
     const bad = (m: string): DeleverageError => new DeleverageError(ErrorCode.InvalidArgument, m)
     if (!(c.feeRate >= 0n && c.feeRate < RATE_SCALE)) {
-      throw bad(`fee rate must be within 0 and 1, got ${c.feeRate}e-8`)
+      throw bad(`fee rate must be within 0 and 1, got ${rateText(c.feeRate)}`)
     }
     if (!(c.bufferRate >= 0n && c.bufferRate <= RATE_SCALE * 10n)) {
-      throw bad(`buffer must be within 0 and 10, got ${c.bufferRate}e-8`)
+      throw bad(`buffer must be within 0 and 10, got ${rateText(c.bufferRate)}`)
     }
     if (c.policy === Drawdown) {
       const { triggerPpm: t, stopPpm: s, window: w } = c

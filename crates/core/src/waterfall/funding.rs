@@ -6,7 +6,7 @@ use crate::error::{Error, ErrorCode, Result};
 use crate::num::*;
 
 use super::math::funding_flow;
-use super::{money, EventKind, NONE};
+use super::{money, rate_text, EventKind, NONE};
 
 impl Engine {
     /// Settle a funding rate (10^-8 units, > 0: longs pay shorts) on every position of `m` by its
@@ -18,7 +18,7 @@ impl Engine {
         if rate.unsigned_abs() >= RATE_SCALE as u64 {
             return Err(Error::new(
                 ErrorCode::InvalidArgument,
-                format!("funding rate must be within ±1, got {rate}e-8"),
+                format!("funding rate must be within ±1, got {}", rate_text(rate)),
             ));
         }
         self.transaction(|e| {

@@ -142,6 +142,11 @@ pub struct LiquidationPlan {
     pub orders: Vec<(u32, i64)>,
 }
 
+/// A rate (10^-8 units) as the user wrote it, for messages.
+fn rate_text(rate: i64) -> String {
+    crate::market::written(i128::from(rate), RATE_DECIMALS)
+}
+
 fn money(x: i128, at: &'static str) -> Result<i64> {
     to_i64(x, at)
 }
@@ -154,10 +159,13 @@ impl Engine {
     pub fn configure_waterfall(&mut self, c: WaterfallConfig) -> Result<()> {
         let bad = |m: String| Err(Error::new(ErrorCode::InvalidArgument, m));
         if !(0..RATE_SCALE).contains(&c.fee_rate) {
-            return bad(format!("fee rate must be within 0 and 1, got {}e-8", c.fee_rate));
+            return bad(format!("fee rate must be within 0 and 1, got {}", rate_text(c.fee_rate)));
         }
         if !(0..=RATE_SCALE * 10).contains(&c.buffer_rate) {
-            return bad(format!("buffer must be within 0 and 10, got {}e-8", c.buffer_rate));
+            return bad(format!(
+                "buffer must be within 0 and 10, got {}",
+                rate_text(c.buffer_rate)
+            ));
         }
         if let FundPolicy::Drawdown { trigger_ppm, stop_ppm, window } = c.policy {
             if !(0 < stop_ppm && stop_ppm < trigger_ppm && trigger_ppm <= RATIO_SCALE)
