@@ -50,7 +50,14 @@ import { PreTrade, type AccountMargin, type OrderVerdict, type Pos } from './pre
 import { encodePretrade, restorePretrade } from './pretrade-snapshot.js'
 import { decodeSnapshot, encodeState, sealSnapshot, stateHashOf } from './snapshot.js'
 import { PairSet, ceilDivF, entryInDomainF, fastPathsEnabled, mmF, upnlF } from './fast.js'
-import { bankruptcyPrice, domain, liquidationPrice, type SolvedPrice } from './liq.js'
+import {
+  bankruptcyBase,
+  bankruptcyPrice,
+  domain,
+  liquidationBase,
+  liquidationPrice,
+  type SolvedPrice,
+} from './liq.js'
 import { liquidationMapOf } from './liq-map.js'
 import { foldTakerFee } from './taker-fee.js'
 import { Linear, Market, SAFE, checkPrice, checkQty, isValidId, type MarketSpec } from './market.js'
@@ -1891,8 +1898,8 @@ export class JsEngine implements CoreEngine {
           // Rust computes these two differences unchecked (wrapping in a release build).
           const othersU = sub(crossUpnl, u, 'uPnL of the other positions')
           const othersMm = sub(crossMm, mm, 'maintenance margin of the other positions')
-          bkBase = add(this.balance[a] as bigint, othersU, 'bankruptcy base')
-          lqBase = sub(bkBase, othersMm, 'liquidation base')
+          bkBase = bankruptcyBase(this.balance[a] as bigint, othersU)
+          lqBase = liquidationBase(bkBase, othersMm)
         }
         emit({
           account: a,

@@ -8,7 +8,7 @@
 
 import { cmpProducts } from './adl.js'
 import { DeleverageError, ErrorCode } from './errors.js'
-import { liquidationPrice, type SolvedPrice } from './liq.js'
+import { liquidationBase, liquidationPrice, type SolvedPrice } from './liq.js'
 import { written, type Market } from './market.js'
 import { RATE_DECIMALS, RATE_SCALE, RATIO_SCALE, abs, add, sub, toI64 } from './num.js'
 import type { Book } from './waterfall/index.js'
@@ -222,10 +222,10 @@ function liqAfter(
   const p = pos.find((x) => x.m === market && x.q !== 0n)
   if (p === undefined) return null
   const [e, mm] = totals(balance, pos, fees)
-  const base = sub(
+  // e − own uPnL is the bankruptcy base (collateral + the others' uPnL).
+  const base = liquidationBase(
     sub(e, p.upnl, 'liquidation base'),
     sub(mm, p.mm, 'liquidation base'),
-    'liquidation base',
   )
   return liquidationPrice(book.markets[market] as Market, p.q, p.cost, base)
 }

@@ -6,7 +6,9 @@ use std::cmp::Ordering;
 use std::collections::HashMap;
 
 use crate::error::{Error, ErrorCode, Result};
-use crate::liq::{bankruptcy_price, liquidation_price, SolvedPrice};
+use crate::liq::{
+    bankruptcy_base, bankruptcy_price, liquidation_base, liquidation_price, SolvedPrice,
+};
 use crate::market::{check_price, check_qty, Market, MarketSpec};
 use crate::num::*;
 
@@ -1131,8 +1133,8 @@ impl Engine {
                 let others_u = sub(cross_upnl, u, "uPnL of the other positions").map_err(ctx)?;
                 let others_mm =
                     sub(cross_mm, mm, "maintenance margin of the other positions").map_err(ctx)?;
-                let b = add(acc.balance as i128, others_u, "bankruptcy base").map_err(ctx)?;
-                (b, sub(b, others_mm, "liquidation base").map_err(ctx)?)
+                let b = bankruptcy_base(acc.balance as i128, others_u).map_err(ctx)?;
+                (b, liquidation_base(b, others_mm).map_err(ctx)?)
             };
             out.push(PositionRisk {
                 account: a,

@@ -5,7 +5,7 @@
 // Waterfall here.
 
 import { DeleverageError, ErrorCode } from '../errors.js'
-import { bankruptcyPrice } from '../liq.js'
+import { bankruptcyBase, bankruptcyPrice } from '../liq.js'
 import type { Market } from '../market.js'
 import { abs, add } from '../num.js'
 import {
@@ -240,20 +240,21 @@ export function takeover(w: Waterfall, a: number, iso: number | null): void {
     if (iso !== null) {
       base = col.isolatedMargin[s] as bigint
     } else {
-      base = book.balance(a)
+      let othersUpnl = 0n
       const refs = book.refs(a)
       for (let i = 0; i < refs.length; i += 2) {
         const m2 = refs[i] as number
         const s2 = refs[i + 1] as number
         const c2 = book.col(m2)
         if (m2 !== m && c2.isolated[s2] !== 1) {
-          base = add(
-            base,
+          othersUpnl = add(
+            othersUpnl,
             (book.markets[m2] as Market).upnl(BigInt(c2.qty[s2] as number), c2.cost[s2] as bigint),
             'bankruptcy base',
           )
         }
       }
+      base = bankruptcyBase(book.balance(a), othersUpnl)
     }
     const price = bankruptcyPrice(mk, q, cost, base)?.conservative ?? mk.mark
     // Unchecked in Rust; each fee is at most a position's value (≤ ~10^34 atoms).

@@ -4,7 +4,7 @@
 
 use crate::engine::Engine;
 use crate::error::{Error, ErrorCode, Result};
-use crate::liq::bankruptcy_price;
+use crate::liq::{bankruptcy_base, bankruptcy_price};
 use crate::num::*;
 
 use super::math::{capped_fee, meets_buffer};
@@ -269,19 +269,19 @@ impl Engine {
                 col.isolated_margin[s] as i128
             } else {
                 let acc = &self.accounts[a as usize];
-                let mut b = acc.balance as i128;
+                let mut others_upnl = 0i128;
                 for &(m2, s2) in &acc.positions {
                     let c2 = &self.positions[m2 as usize];
                     if m2 != m && !c2.isolated[s2 as usize] {
-                        b = add(
-                            b,
+                        others_upnl = add(
+                            others_upnl,
                             self.markets[m2 as usize]
                                 .upnl(c2.qty[s2 as usize], c2.cost[s2 as usize])?,
                             "bankruptcy base",
                         )?;
                     }
                 }
-                b
+                bankruptcy_base(acc.balance as i128, others_upnl)?
             };
             let price = bankruptcy_price(mk, q, cost, base)?.map_or(mk.mark, |p| p.conservative);
             fee_full += mk.rate_of_value(q, price, self.waterfall.config.fee_rate)?;
