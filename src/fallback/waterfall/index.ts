@@ -357,18 +357,27 @@ export class Waterfall {
 
   /** A close of `delta` lots at `price` must reduce an existing position without flipping it. */
   checkClose(a: number, m: number, delta: bigint, price: bigint): void {
+    this.book.market(m)
+    this.reducibleSlot(a, m, delta, price)
+  }
+
+  /**
+   * The slot of account a's position in m if closing `delta` lots of it at `price` reduces it
+   * without flipping it (the checks of checkClose, in its order, past the market's).
+   */
+  private reducibleSlot(a: number, m: number, delta: bigint, price: bigint): number {
     const book = this.book
-    const mk = book.market(m)
     const s = book.slotOf(a, m)
     if (s < 0) throw this.noPosition(a, m)
     const q = BigInt(book.col(m).qty[s] as number)
     if (delta === 0n || sign(delta) !== sign(q) || abs(delta) > abs(q)) {
       throw new DeleverageError(
         ErrorCode.InvalidQuantity,
-        `cannot close ${delta} lots of a position of ${q} lots (account ${book.ids[a]}, market ${mk.symbol})`,
+        `cannot close ${delta} lots of a position of ${q} lots (account ${book.ids[a]}, market ${(book.markets[m] as Market).symbol})`,
       )
     }
     checkPrice(price, 'fill price')
+    return s
   }
 
   /**
@@ -378,21 +387,13 @@ export class Waterfall {
    */
   closePosition(a: number, m: number, delta: bigint, price: bigint): [bigint, bigint | null] {
     const book = this.book
-    const s = book.slotOf(a, m)
-    if (s < 0) throw this.noPosition(a, m)
+    const s = this.reducibleSlot(a, m, delta, price)
     const col = book.col(m)
     const mk = book.markets[m] as Market
     const q = BigInt(col.qty[s] as number)
     const cost = col.cost[s] as bigint
     const iso = col.isolated[s] === 1
     const im = col.isolatedMargin[s] as bigint
-    if (delta === 0n || sign(delta) !== sign(q) || abs(delta) > abs(q)) {
-      throw new DeleverageError(
-        ErrorCode.InvalidQuantity,
-        `cannot close ${delta} lots of a position of ${q} lots (account ${book.ids[a]}, market ${mk.symbol})`,
-      )
-    }
-    checkPrice(price, 'fill price')
     const [closed, realised] = mk.closeAt(q, cost, delta, price)
     this.settlement = sub(this.settlement, realised, 'settlement')
     let returned: bigint | null = null

@@ -40,15 +40,7 @@ impl Engine {
                 Ok((r.equity as i128, r.maintenance_margin as i128))
             }
             Some(m) => {
-                let s = self.slot_of(a, m).ok_or_else(|| {
-                    Error::new(
-                        ErrorCode::InvalidArgument,
-                        format!(
-                            "account {} has no position in market {}",
-                            self.accounts[a as usize].id, self.markets[m as usize].symbol
-                        ),
-                    )
-                })? as usize;
+                let s = self.slot_of(a, m).ok_or_else(|| self.no_position(a, m))? as usize;
                 let (mk, col) = (&self.markets[m as usize], &self.positions[m as usize]);
                 let u = mk.upnl(col.qty[s], col.cost[s])?;
                 Ok((

@@ -332,16 +332,25 @@ impl Engine {
     /// A close of `delta` lots at `price` must reduce an existing position without flipping it.
     fn check_close(&self, a: u32, m: u32, delta: i64, price: i64) -> Result<()> {
         self.market(m)?;
-        let Some(s) = self.slot_of(a, m) else {
-            return Err(Error::new(
-                ErrorCode::InvalidArgument,
-                format!(
-                    "account {} has no position in market {}",
-                    self.accounts[a as usize].id, self.markets[m as usize].symbol
-                ),
-            ));
-        };
-        let q = self.positions[m as usize].qty[s as usize];
+        self.reducible_slot(a, m, delta, price).map(|_| ())
+    }
+
+    /// `m` is a valid market index here (the callers checked it).
+    fn no_position(&self, a: u32, m: u32) -> Error {
+        Error::new(
+            ErrorCode::InvalidArgument,
+            format!(
+                "account {} has no position in market {}",
+                self.accounts[a as usize].id, self.markets[m as usize].symbol
+            ),
+        )
+    }
+
+    /// The slot of account `a`'s position in `m` if closing `delta` lots of it at `price` reduces
+    /// it without flipping it (the checks of check_close, in its order, past the market's).
+    fn reducible_slot(&self, a: u32, m: u32, delta: i64, price: i64) -> Result<usize> {
+        let s = self.slot_of(a, m).ok_or_else(|| self.no_position(a, m))? as usize;
+        let q = self.positions[m as usize].qty[s];
         if delta == 0 || delta.signum() != q.signum() || delta.unsigned_abs() > q.unsigned_abs() {
             return Err(Error::new(
                 ErrorCode::InvalidQuantity,
@@ -351,7 +360,8 @@ impl Engine {
                 ),
             ));
         }
-        check_price(price, "fill price")
+        check_price(price, "fill price")?;
+        Ok(s)
     }
 
     /// Close `delta` lots of a position at `price`: realised PnL into its collateral (balance,
@@ -364,29 +374,11 @@ impl Engine {
         delta: i64,
         price: i64,
     ) -> Result<(i128, Option<i128>)> {
-        let s = self.slot_of(a, m).ok_or_else(|| {
-            Error::new(
-                ErrorCode::InvalidArgument,
-                format!(
-                    "account {} has no position in market {}",
-                    self.accounts[a as usize].id, self.markets[m as usize].symbol
-                ),
-            )
-        })? as usize;
+        let s = self.reducible_slot(a, m, delta, price)?;
         let (q, cost, iso, im) = {
             let col = &self.positions[m as usize];
             (col.qty[s], col.cost[s], col.isolated[s], col.isolated_margin[s])
         };
-        if delta == 0 || delta.signum() != q.signum() || delta.unsigned_abs() > q.unsigned_abs() {
-            return Err(Error::new(
-                ErrorCode::InvalidQuantity,
-                format!(
-                    "cannot close {delta} lots of a position of {q} lots (account {}, market {})",
-                    self.accounts[a as usize].id, self.markets[m as usize].symbol
-                ),
-            ));
-        }
-        check_price(price, "fill price")?;
         let (closed, realised) = self.markets[m as usize].close_at(q, cost, delta, price)?;
         self.waterfall.settlement = sub(self.waterfall.settlement, realised, "settlement")?;
         let mut returned = None;
