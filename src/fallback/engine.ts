@@ -1846,37 +1846,8 @@ export class JsEngine implements CoreEngine {
   private accountPositionRisks(a: number, emit: (r: PositionRisk) => void): void {
     const refs = this.refs[a] ?? []
     const id = this.ids[a] as string
-    const ctxAcc = (e: unknown): unknown => withContext(e, `account ${id}`)
-    const fast = fastPathsEnabled()
-    // Current uPnL and MM of each position; cross totals to fold into each `base`.
     const n = refs.length >> 1
-    const us: bigint[] = new Array<bigint>(n)
-    const mms: bigint[] = new Array<bigint>(n)
-    let crossUpnl = 0n
-    let crossMm = 0n
-    for (let i = 0; i < n; i++) {
-      const m = refs[2 * i] as number
-      const s = refs[2 * i + 1] as number
-      const mk = this.markets[m] as Market
-      const col = this.positions[m] as MarketPositions
-      let fu = NaN
-      let fm = NaN
-      if (fast) {
-        fu = upnlF(mk, col.qty[s] as number, col.costF[s] as number, mk.markF)
-        fm = mmF(mk, col.qty[s] as number, col.costF[s] as number, mk.markF)
-      }
-      const [u, mm] = this.exactUpnlMm(m, s, fu, fm, ctxAcc)
-      if (col.isolated[s] !== 1) {
-        try {
-          crossUpnl = add(crossUpnl, u, 'account uPnL')
-          crossMm = add(crossMm, mm, 'account maintenance margin')
-        } catch (e) {
-          throw ctxAcc(e)
-        }
-      }
-      us[i] = u
-      mms[i] = mm
-    }
+    const { us, mms, crossUpnl, crossMm } = this.accountUpnlMm(a)
     for (let i = 0; i < n; i++) {
       const m = refs[2 * i] as number
       const s = refs[2 * i + 1] as number
@@ -1917,6 +1888,50 @@ export class JsEngine implements CoreEngine {
         throw withContext(e, `account ${id}, market ${mk.symbol}`)
       }
     }
+  }
+
+  /**
+   * Current uPnL and MM of each of account a's positions (in refs order), and the cross totals
+   * to fold into each position's price base (account_position_risks' first pass).
+   */
+  private accountUpnlMm(a: number): {
+    us: bigint[]
+    mms: bigint[]
+    crossUpnl: bigint
+    crossMm: bigint
+  } {
+    const refs = this.refs[a] ?? []
+    const ctxAcc = (e: unknown): unknown => withContext(e, `account ${this.ids[a] as string}`)
+    const fast = fastPathsEnabled()
+    const n = refs.length >> 1
+    const us: bigint[] = new Array<bigint>(n)
+    const mms: bigint[] = new Array<bigint>(n)
+    let crossUpnl = 0n
+    let crossMm = 0n
+    for (let i = 0; i < n; i++) {
+      const m = refs[2 * i] as number
+      const s = refs[2 * i + 1] as number
+      const mk = this.markets[m] as Market
+      const col = this.positions[m] as MarketPositions
+      let fu = NaN
+      let fm = NaN
+      if (fast) {
+        fu = upnlF(mk, col.qty[s] as number, col.costF[s] as number, mk.markF)
+        fm = mmF(mk, col.qty[s] as number, col.costF[s] as number, mk.markF)
+      }
+      const [u, mm] = this.exactUpnlMm(m, s, fu, fm, ctxAcc)
+      if (col.isolated[s] !== 1) {
+        try {
+          crossUpnl = add(crossUpnl, u, 'account uPnL')
+          crossMm = add(crossMm, mm, 'account maintenance margin')
+        } catch (e) {
+          throw ctxAcc(e)
+        }
+      }
+      us[i] = u
+      mms[i] = mm
+    }
+    return { us, mms, crossUpnl, crossMm }
   }
 
   /** The liquidation map (liq-map.ts, SPEC §18). */
@@ -2214,24 +2229,8 @@ export class JsEngine implements CoreEngine {
           ? null
           : [out.equity[0] as bigint, out.maintenanceMargin[0] as bigint]
       },
-      liquidatableRows: () => {
-        // OVERFLOW rows are never liquidated (SPEC §5.5).
-        const r = this.sweep(null)
-        const rows: Array<[number, number]> = []
-        for (let i = 0; i < r.account.length; i++)
-          if (r.status[i] === 0) rows.push([r.account[i] as number, r.market[i] as number])
-        return rows
-      },
-      collateralTotal: () => {
-        let t = 0n
-        for (let a = 0; a < this.accountsLen; a++)
-          if (this.alive[a] === 1) t += this.balance[a] as bigint
-        for (const col of this.positions) {
-          for (let s = 0; s < col.len; s++)
-            if (col.isolated[s] === 1) t += col.isolatedMargin[s] as bigint
-        }
-        return t
-      },
+      liquidatableRows: () => this.liquidatableRows(),
+      collateralTotal: () => this.collateralTotal(),
       beginUndo: () => {
         this.undo = []
         this.txnFirstEvent = this.wf.events.len
@@ -2252,6 +2251,27 @@ export class JsEngine implements CoreEngine {
         for (let i = log.length - 1; i >= 0; i--) (log[i] as () => void)()
       },
     }
+  }
+
+  /** sweep(None).liquidatable as [account, market] pairs; OVERFLOW rows are never liquidated (SPEC §5.5). */
+  private liquidatableRows(): Array<[number, number]> {
+    const r = this.sweep(null)
+    const rows: Array<[number, number]> = []
+    for (let i = 0; i < r.account.length; i++)
+      if (r.status[i] === 0) rows.push([r.account[i] as number, r.market[i] as number])
+    return rows
+  }
+
+  /** Σ live balances + Σ isolated margins of isolated positions (part of Engine::cash_total). */
+  private collateralTotal(): bigint {
+    let t = 0n
+    for (let a = 0; a < this.accountsLen; a++)
+      if (this.alive[a] === 1) t += this.balance[a] as bigint
+    for (const col of this.positions) {
+      for (let s = 0; s < col.len; s++)
+        if (col.isolated[s] === 1) t += col.isolatedMargin[s] as bigint
+    }
+    return t
   }
 
   /** One-row scratch for crossRow. */
