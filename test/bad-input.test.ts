@@ -812,3 +812,21 @@ describe('the error catalogue', () => {
     }
   })
 })
+
+describe('rates in messages are decimals as the user wrote them (issue 14 item 6)', () => {
+  // Internal units (10^-8) leaked into these messages as e.g. "150000000e-8".
+  const rated: Array<[name: string, act: (e: Engine) => unknown, shown: string]> = [
+    ['fee rate', (e) => e.configureWaterfall({ liquidationFee: '1.5' }), 'got 1.5'],
+    ['buffer', (e) => e.configureWaterfall({ buffer: '10.25' }), 'got 10.25'],
+    ['funding rate', (e) => e.settleFunding('ETH-PERP', '-1.005'), 'got -1.005'],
+    ['planner fee', (e) => e.planDeleveraging('a', { leverage: '2' }, { fee: '1' }), 'got 1'],
+  ]
+  it.each(rated)('%s', (_name, act, shown) => {
+    const messages = IMPLEMENTATIONS.map((impl) => errorOf(() => act(seeded(impl))).message)
+    for (const m of messages) {
+      expect(m).toContain(shown)
+      expect(m).not.toContain('e-8')
+    }
+    expect(new Set(messages).size).toBe(1)
+  })
+})

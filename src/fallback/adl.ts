@@ -6,7 +6,7 @@
 import { DeleverageError, ErrorCode, withContext } from './errors.js'
 import { Linear } from './market.js'
 import { abs, add, cmpBig, mul } from './num.js'
-import type { Book } from './waterfall.js'
+import type { Book } from './waterfall/index.js'
 import { AdlRankingCode } from '../generated/tables.js'
 
 // AdlRanking codes (generated from the Rust enum, whose variants say what each ranks by).

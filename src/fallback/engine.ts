@@ -26,7 +26,7 @@ import {
   type WatchChanges,
 } from '../core.js'
 import { adlQueue, cmpBytes, indicator, rankingFromCode } from './adl.js'
-import { settleAdlFill } from './adl-fill.js'
+import { settleAdlFill } from './waterfall/adl-fill.js'
 import { planDeleveraging, type DeleverageTarget } from './planner.js'
 import { Watch, type WatchStore } from './watch.js'
 import {
@@ -37,7 +37,7 @@ import {
   type Columns,
   type FillModel,
   type WaterfallConfig,
-} from './waterfall.js'
+} from './waterfall/index.js'
 import {
   DeleverageError,
   ErrorCode,
@@ -50,7 +50,14 @@ import { PreTrade, type AccountMargin, type OrderVerdict, type Pos } from './pre
 import { encodePretrade, restorePretrade } from './pretrade-snapshot.js'
 import { decodeSnapshot, encodeState, sealSnapshot, stateHashOf } from './snapshot.js'
 import { PairSet, ceilDivF, entryInDomainF, fastPathsEnabled, mmF, upnlF } from './fast.js'
-import { bankruptcyPrice, domain, liquidationPrice, type SolvedPrice } from './liq.js'
+import {
+  bankruptcyBase,
+  bankruptcyPrice,
+  domain,
+  liquidationBase,
+  liquidationPrice,
+  type SolvedPrice,
+} from './liq.js'
 import { liquidationMapOf } from './liq-map.js'
 import { foldTakerFee } from './taker-fee.js'
 import { Linear, Market, SAFE, checkPrice, checkQty, isValidId, type MarketSpec } from './market.js'
@@ -1406,29 +1413,45 @@ export class JsEngine implements CoreEngine {
       const iso = ((flags[i] as number) & FLAG_ISOLATED) !== 0
       const cost = staged[i] as bigint
       const im = isolatedMargin[i] as bigint
-      const col = this.positions[m] as MarketPositions
-      const existing = this.slotOf(a, m)
-      if (existing >= 0) {
-        col.write(existing, q, cost, im, iso)
-      } else {
-        const slot = col.push(a, q, cost, im, iso)
-        const r = this.refs[a]
-        if (r === undefined) {
-          this.refs[a] = [m, slot]
-        } else {
-          // partition_point(|(mm, _)| mm < m)
-          let lo = 0
-          let hi = r.length >> 1
-          while (lo < hi) {
-            const mid = (lo + hi) >> 1
-            if ((r[mid * 2] as number) < m) lo = mid + 1
-            else hi = mid
-          }
-          if (lo * 2 === r.length) r.push(m, slot)
-          else r.splice(lo * 2, 0, m, slot)
-        }
-      }
+      this.writePosition(a, m, q, cost, iso, im)
     }
+  }
+
+  /**
+   * Engine::write_position: write account a's position in market m in place, or append a row and
+   * insert (m, slot) into the account's market-sorted refs. The one position write of set_positions
+   * and apply_fills.
+   */
+  private writePosition(
+    a: number,
+    m: number,
+    q: bigint,
+    cost: bigint,
+    iso: boolean,
+    im: bigint,
+  ): void {
+    const col = this.positions[m] as MarketPositions
+    const existing = this.slotOf(a, m)
+    if (existing >= 0) {
+      col.write(existing, q, cost, im, iso)
+      return
+    }
+    const slot = col.push(a, q, cost, im, iso)
+    const r = this.refs[a]
+    if (r === undefined) {
+      this.refs[a] = [m, slot]
+      return
+    }
+    // partition_point(|(mm, _)| mm < m)
+    let lo = 0
+    let hi = r.length >> 1
+    while (lo < hi) {
+      const mid = (lo + hi) >> 1
+      if ((r[mid * 2] as number) < m) lo = mid + 1
+      else hi = mid
+    }
+    if (lo * 2 === r.length) r.push(m, slot)
+    else r.splice(lo * 2, 0, m, slot)
   }
 
   /**
@@ -1879,9 +1902,63 @@ export class JsEngine implements CoreEngine {
   private accountPositionRisks(a: number, emit: (r: PositionRisk) => void): void {
     const refs = this.refs[a] ?? []
     const id = this.ids[a] as string
-    const ctxAcc = (e: unknown): unknown => withContext(e, `account ${id}`)
+    const n = refs.length >> 1
+    const { us, mms, crossUpnl, crossMm } = this.accountUpnlMm(a)
+    for (let i = 0; i < n; i++) {
+      const m = refs[2 * i] as number
+      const s = refs[2 * i + 1] as number
+      const mk = this.markets[m] as Market
+      const col = this.positions[m] as MarketPositions
+      const u = us[i] as bigint
+      const mm = mms[i] as bigint
+      const q = BigInt(col.qty[s] as number)
+      const c = col.cost[s] as bigint
+      const iso = col.isolated[s] === 1
+      try {
+        // base for bankruptcy: collateral + others' uPnL; for liquidation also − others' MM.
+        let bkBase: bigint
+        let lqBase: bigint
+        if (iso) {
+          bkBase = col.isolatedMargin[s] as bigint
+          lqBase = bkBase
+        } else {
+          // Rust computes these two differences unchecked (wrapping in a release build).
+          const othersU = sub(crossUpnl, u, 'uPnL of the other positions')
+          const othersMm = sub(crossMm, mm, 'maintenance margin of the other positions')
+          bkBase = bankruptcyBase(this.balance[a] as bigint, othersU)
+          lqBase = liquidationBase(bkBase, othersMm)
+        }
+        emit({
+          account: a,
+          market: m,
+          qty: q,
+          cost: c,
+          isolated: iso,
+          isolatedMargin: col.isolatedMargin[s] as bigint,
+          upnl: toI64(u, 'uPnL (does not fit i64)'),
+          maintenanceMargin: toI64(mm, 'maintenance margin (does not fit i64)'),
+          liquidation: liquidationPrice(mk, q, c, lqBase),
+          bankruptcy: bankruptcyPrice(mk, q, c, bkBase),
+        })
+      } catch (e) {
+        throw withContext(e, `account ${id}, market ${mk.symbol}`)
+      }
+    }
+  }
+
+  /**
+   * Current uPnL and MM of each of account a's positions (in refs order), and the cross totals
+   * to fold into each position's price base (account_position_risks' first pass).
+   */
+  private accountUpnlMm(a: number): {
+    us: bigint[]
+    mms: bigint[]
+    crossUpnl: bigint
+    crossMm: bigint
+  } {
+    const refs = this.refs[a] ?? []
+    const ctxAcc = (e: unknown): unknown => withContext(e, `account ${this.ids[a] as string}`)
     const fast = fastPathsEnabled()
-    // Current uPnL and MM of each position; cross totals to fold into each `base`.
     const n = refs.length >> 1
     const us: bigint[] = new Array<bigint>(n)
     const mms: bigint[] = new Array<bigint>(n)
@@ -1910,46 +1987,7 @@ export class JsEngine implements CoreEngine {
       us[i] = u
       mms[i] = mm
     }
-    for (let i = 0; i < n; i++) {
-      const m = refs[2 * i] as number
-      const s = refs[2 * i + 1] as number
-      const mk = this.markets[m] as Market
-      const col = this.positions[m] as MarketPositions
-      const u = us[i] as bigint
-      const mm = mms[i] as bigint
-      const q = BigInt(col.qty[s] as number)
-      const c = col.cost[s] as bigint
-      const iso = col.isolated[s] === 1
-      try {
-        // base for bankruptcy: collateral + others' uPnL; for liquidation also − others' MM.
-        let bkBase: bigint
-        let lqBase: bigint
-        if (iso) {
-          bkBase = col.isolatedMargin[s] as bigint
-          lqBase = bkBase
-        } else {
-          // Rust computes these two differences unchecked (wrapping in a release build).
-          const othersU = sub(crossUpnl, u, 'uPnL of the other positions')
-          const othersMm = sub(crossMm, mm, 'maintenance margin of the other positions')
-          bkBase = add(this.balance[a] as bigint, othersU, 'bankruptcy base')
-          lqBase = sub(bkBase, othersMm, 'liquidation base')
-        }
-        emit({
-          account: a,
-          market: m,
-          qty: q,
-          cost: c,
-          isolated: iso,
-          isolatedMargin: col.isolatedMargin[s] as bigint,
-          upnl: toI64(u, 'uPnL (does not fit i64)'),
-          maintenanceMargin: toI64(mm, 'maintenance margin (does not fit i64)'),
-          liquidation: liquidationPrice(mk, q, c, lqBase),
-          bankruptcy: bankruptcyPrice(mk, q, c, bkBase),
-        })
-      } catch (e) {
-        throw withContext(e, `account ${id}, market ${mk.symbol}`)
-      }
-    }
+    return { us, mms, crossUpnl, crossMm }
   }
 
   /** The liquidation map (liq-map.ts, SPEC §18). */
@@ -2188,21 +2226,7 @@ export class JsEngine implements CoreEngine {
         this.removePosition(a, m)
         continue
       }
-      const col = this.positions[m] as MarketPositions
-      const s = this.slotOf(a, m)
-      if (s >= 0) {
-        col.write(s, q, c, im, iso)
-        continue
-      }
-      const slot = col.push(a, q, c, im, iso)
-      const r = this.refs[a]
-      if (r === undefined) {
-        this.refs[a] = [m, slot]
-      } else {
-        let at = 0
-        while (at < r.length && (r[at] as number) < m) at += 2
-        r.splice(at, 0, m, slot)
-      }
+      this.writePosition(a, m, q, c, iso, im)
     }
     for (const [a, b] of bal) {
       this.writeBalance(a, b)
@@ -2261,24 +2285,8 @@ export class JsEngine implements CoreEngine {
           ? null
           : [out.equity[0] as bigint, out.maintenanceMargin[0] as bigint]
       },
-      liquidatableRows: () => {
-        // OVERFLOW rows are never liquidated (SPEC §5.5).
-        const r = this.sweep(null)
-        const rows: Array<[number, number]> = []
-        for (let i = 0; i < r.account.length; i++)
-          if (r.status[i] === 0) rows.push([r.account[i] as number, r.market[i] as number])
-        return rows
-      },
-      collateralTotal: () => {
-        let t = 0n
-        for (let a = 0; a < this.accountsLen; a++)
-          if (this.alive[a] === 1) t += this.balance[a] as bigint
-        for (const col of this.positions) {
-          for (let s = 0; s < col.len; s++)
-            if (col.isolated[s] === 1) t += col.isolatedMargin[s] as bigint
-        }
-        return t
-      },
+      liquidatableRows: () => this.liquidatableRows(),
+      collateralTotal: () => this.collateralTotal(),
       beginUndo: () => {
         this.undo = []
         this.txnFirstEvent = this.wf.events.len
@@ -2299,6 +2307,27 @@ export class JsEngine implements CoreEngine {
         for (let i = log.length - 1; i >= 0; i--) (log[i] as () => void)()
       },
     }
+  }
+
+  /** sweep(None).liquidatable as [account, market] pairs; OVERFLOW rows are never liquidated (SPEC §5.5). */
+  private liquidatableRows(): Array<[number, number]> {
+    const r = this.sweep(null)
+    const rows: Array<[number, number]> = []
+    for (let i = 0; i < r.account.length; i++)
+      if (r.status[i] === 0) rows.push([r.account[i] as number, r.market[i] as number])
+    return rows
+  }
+
+  /** Σ live balances + Σ isolated margins of isolated positions (part of Engine::cash_total). */
+  private collateralTotal(): bigint {
+    let t = 0n
+    for (let a = 0; a < this.accountsLen; a++)
+      if (this.alive[a] === 1) t += this.balance[a] as bigint
+    for (const col of this.positions) {
+      for (let s = 0; s < col.len; s++)
+        if (col.isolated[s] === 1) t += col.isolatedMargin[s] as bigint
+    }
+    return t
   }
 
   /** One-row scratch for crossRow. */

@@ -600,3 +600,17 @@ export function bankruptcyPrice(
     nearest: nearestBk(m, qty, cost, base, loB, hiB, t, false),
   }
 }
+
+/**
+ * bankruptcy_base: SPEC §6's base of one position for its bankruptcy price, collateral + Σ uPnL
+ * of the account's other cross positions (an isolated position's base is its isolated margin
+ * alone). The one place engine (position risks), planner and waterfall (takeover) form it.
+ */
+export function bankruptcyBase(collateral: bigint, othersUpnl: bigint): bigint {
+  return add(collateral, othersUpnl, 'bankruptcy base')
+}
+
+/** liquidation_base: the bankruptcy base − Σ MM of the other cross positions (SPEC §6). */
+export function liquidationBase(bankruptcyBase: bigint, othersMm: bigint): bigint {
+  return sub(bankruptcyBase, othersMm, 'liquidation base')
+}

@@ -92,7 +92,7 @@ function decimal(v: bigint, p: number): string {
 
 /** v · 10^-p as the user writes it (any sign, any p, trailing zeros dropped): tier messages show
  * rates, floors and amounts in the units of the input (crates/core market.rs `written`). */
-function written(v: bigint, p: number): string {
+export function written(v: bigint, p: number): string {
   const digits = (v < 0n ? -v : v).toString().padStart(p + 1, '0')
   const int = digits.slice(0, digits.length - p)
   const frac = digits.slice(digits.length - p).replace(/0+$/, '')

@@ -8,10 +8,10 @@
 
 import { cmpProducts } from './adl.js'
 import { DeleverageError, ErrorCode } from './errors.js'
-import { liquidationPrice, type SolvedPrice } from './liq.js'
-import type { Market } from './market.js'
-import { RATE_SCALE, RATIO_SCALE, abs, add, sub, toI64 } from './num.js'
-import type { Book } from './waterfall.js'
+import { liquidationBase, liquidationPrice, type SolvedPrice } from './liq.js'
+import { written, type Market } from './market.js'
+import { RATE_DECIMALS, RATE_SCALE, RATIO_SCALE, abs, add, sub, toI64 } from './num.js'
+import type { Book } from './waterfall/index.js'
 
 export const MarginRatio = 0
 export const Leverage = 1
@@ -72,7 +72,7 @@ export function planDeleveraging(
   if (!(feeRate >= 0n && feeRate < RATE_SCALE)) {
     throw new DeleverageError(
       ErrorCode.InvalidArgument,
-      `fee rate must be within 0 and 1, got ${feeRate}e-8`,
+      `fee rate must be within 0 and 1, got ${written(feeRate, RATE_DECIMALS)}`,
     )
   }
   if ((target.kind === MarginRatio || target.kind === Leverage) && target.ppm <= 0n) {
@@ -222,10 +222,10 @@ function liqAfter(
   const p = pos.find((x) => x.m === market && x.q !== 0n)
   if (p === undefined) return null
   const [e, mm] = totals(balance, pos, fees)
-  const base = sub(
+  // e − own uPnL is the bankruptcy base (collateral + the others' uPnL).
+  const base = liquidationBase(
     sub(e, p.upnl, 'liquidation base'),
     sub(mm, p.mm, 'liquidation base'),
-    'liquidation base',
   )
   return liquidationPrice(book.markets[market] as Market, p.q, p.cost, base)
 }

@@ -3,7 +3,7 @@
 
 import { DeleverageError, ErrorCode, withContext } from './errors.js'
 import { bankruptcyPrice, liquidationPrice, type SolvedPrice } from './liq.js'
-import { LiquidationFill, OrderCancelled, Takeover, type Waterfall } from './waterfall.js'
+import { LiquidationFill, OrderCancelled, Takeover, type Waterfall } from './waterfall/index.js'
 import { Inverse, Linear, type Market, checkOnGrid, checkPrice, checkQty } from './market.js'
 import {
   Ceil,

@@ -13,7 +13,7 @@ import { domain } from './liq.js'
 import { Linear, Market, checkQty, isValidId, type MarketSpec } from './market.js'
 import { mismatch } from './settlement.js'
 import { Floor, MAX_QUOTE_DECIMALS, U32_MAX, scale, toI64 } from './num.js'
-import { Drawdown, Exhausted, Waterfall, type Book } from './waterfall.js'
+import { Drawdown, Exhausted, Waterfall, type Book } from './waterfall/index.js'
 import { EVENT_KINDS, NONE, SNAPSHOT_FORMAT_VERSION, SNAPSHOT_MAGIC } from '../generated/tables.js'
 
 export { SNAPSHOT_FORMAT_VERSION, SNAPSHOT_MAGIC }

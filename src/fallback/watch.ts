@@ -6,7 +6,7 @@
 // reports equals a full sweep's answer; the bands only decide what is re-checked.
 
 import { CROSS } from '../core.js'
-import type { Columns } from './waterfall.js'
+import type { Columns } from './waterfall/index.js'
 import { withContext } from './errors.js'
 import { domain } from './liq.js'
 import { Entry as EntryBasis, Linear, type Market } from './market.js'

@@ -6,7 +6,9 @@ use std::cmp::Ordering;
 use std::collections::HashMap;
 
 use crate::error::{Error, ErrorCode, Result};
-use crate::liq::{bankruptcy_price, liquidation_price, SolvedPrice};
+use crate::liq::{
+    bankruptcy_base, bankruptcy_price, liquidation_base, liquidation_price, SolvedPrice,
+};
 use crate::market::{check_price, check_qty, Market, MarketSpec};
 use crate::num::*;
 
@@ -288,6 +290,65 @@ pub(crate) fn worse_first(
             ids[a.account as usize].id.as_bytes().cmp(ids[b.account as usize].id.as_bytes())
         })
         .then_with(|| sym(a).as_bytes().cmp(sym(b).as_bytes()))
+}
+/// The cost basis of one set_positions row (SPEC §2.3, §3.1) with its checks: the value fits i64
+/// atoms at some price (and at the entry), a given cost basis has qty's sign, an isolated margin
+/// only on an isolated position and never negative. `q` ≠ 0 and the flags are known bits.
+fn row_cost(mk: &Market, q: i64, p: i64, f: u8, im: i64) -> Result<i64> {
+    // The position's value must fit i64 atoms at some price (SPEC §2.3).
+    let (lo, hi) = crate::liq::domain(mk, q, 0)?;
+    if lo > hi {
+        return Err(Error::new(
+            ErrorCode::Overflow,
+            format!("position of {q} lots is worth more than i64 atoms at every price"),
+        ));
+    }
+    let cost = if f & FLAG_COST_BASIS != 0 {
+        if p == 0 || (p > 0) != (q > 0) {
+            return Err(Error::new(
+                ErrorCode::InvalidAmount,
+                format!("cost basis must be non-zero with the sign of qty ({q}), got {p}"),
+            ));
+        }
+        if mk.kind == crate::market::ContractKind::Linear {
+            to_i64(
+                scale(p as i128, mk.quote_exp(), Round::Floor, "cost basis (to atoms)")?,
+                "cost basis (to atoms)",
+            )?;
+        }
+        p
+    } else {
+        check_price(p, "entry")?;
+        // ... and at its entry.
+        if p < lo || p > hi {
+            return Err(Error::new(
+                ErrorCode::Overflow,
+                format!("position of {q} lots at {p} ticks is worth more than i64 atoms"),
+            ));
+        }
+        let c = mk.cost_basis(q, p)?;
+        if c == 0 {
+            return Err(Error::new(
+                ErrorCode::InvalidQuantity,
+                format!("position of {q} lots at {p} ticks is worth less than one atom"),
+            ));
+        }
+        c
+    };
+    let isolated = f & FLAG_ISOLATED != 0;
+    if isolated && im < 0 {
+        return Err(Error::new(
+            ErrorCode::InvalidAmount,
+            format!("isolated margin must not be negative, got {im}"),
+        ));
+    }
+    if !isolated && im != 0 {
+        return Err(Error::new(
+            ErrorCode::InvalidAmount,
+            format!("a cross position takes no isolated margin, got {im}"),
+        ));
+    }
+    Ok(cost)
 }
 
 fn check_warning(warning_ppm: Option<i64>) -> Result<()> {
@@ -778,61 +839,7 @@ impl Engine {
                 staged.push((0, 0));
                 continue;
             }
-            // The position's value must fit i64 atoms at some price (SPEC §2.3).
-            let (lo, hi) = crate::liq::domain(mk, q, 0).map_err(ctx)?;
-            if lo > hi {
-                return Err(ctx(Error::new(
-                    ErrorCode::Overflow,
-                    format!("position of {q} lots is worth more than i64 atoms at every price"),
-                )));
-            }
-            let cost = if f & FLAG_COST_BASIS != 0 {
-                if p == 0 || (p > 0) != (q > 0) {
-                    return Err(ctx(Error::new(
-                        ErrorCode::InvalidAmount,
-                        format!("cost basis must be non-zero with the sign of qty ({q}), got {p}"),
-                    )));
-                }
-                if mk.kind == crate::market::ContractKind::Linear {
-                    to_i64(
-                        scale(p as i128, mk.quote_exp(), Round::Floor, "cost basis (to atoms)")
-                            .map_err(ctx)?,
-                        "cost basis (to atoms)",
-                    )
-                    .map_err(ctx)?;
-                }
-                p
-            } else {
-                check_price(p, "entry").map_err(ctx)?;
-                // ... and at its entry.
-                if p < lo || p > hi {
-                    return Err(ctx(Error::new(
-                        ErrorCode::Overflow,
-                        format!("position of {q} lots at {p} ticks is worth more than i64 atoms"),
-                    )));
-                }
-                let c = mk.cost_basis(q, p).map_err(ctx)?;
-                if c == 0 {
-                    return Err(ctx(Error::new(
-                        ErrorCode::InvalidQuantity,
-                        format!("position of {q} lots at {p} ticks is worth less than one atom"),
-                    )));
-                }
-                c
-            };
-            let isolated = f & FLAG_ISOLATED != 0;
-            if isolated && im < 0 {
-                return Err(ctx(Error::new(
-                    ErrorCode::InvalidAmount,
-                    format!("isolated margin must not be negative, got {im}"),
-                )));
-            }
-            if !isolated && im != 0 {
-                return Err(ctx(Error::new(
-                    ErrorCode::InvalidAmount,
-                    format!("a cross position takes no isolated margin, got {im}"),
-                )));
-            }
+            let cost = row_cost(mk, q, p, f, im).map_err(ctx)?;
             staged.push((cost, im));
         }
         crate::settlement::check_position_rows(self, rows)?;
@@ -1167,8 +1174,8 @@ impl Engine {
                 let others_u = sub(cross_upnl, u, "uPnL of the other positions").map_err(ctx)?;
                 let others_mm =
                     sub(cross_mm, mm, "maintenance margin of the other positions").map_err(ctx)?;
-                let b = add(acc.balance as i128, others_u, "bankruptcy base").map_err(ctx)?;
-                (b, sub(b, others_mm, "liquidation base").map_err(ctx)?)
+                let b = bankruptcy_base(acc.balance as i128, others_u).map_err(ctx)?;
+                (b, liquidation_base(b, others_mm).map_err(ctx)?)
             };
             out.push(PositionRisk {
                 account: a,

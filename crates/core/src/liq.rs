@@ -428,6 +428,19 @@ fn solvency_edge(
     }
 }
 
+/// SPEC §6's base of one position for its bankruptcy price: collateral + Σ uPnL of the account's
+/// other cross positions (an isolated position's base is its isolated margin alone). The one
+/// place engine (position risks), planner and waterfall (takeover) form it.
+pub fn bankruptcy_base(collateral: i128, others_upnl: i128) -> Result<i128> {
+    add(collateral, others_upnl, "bankruptcy base")
+}
+
+/// SPEC §6's base for the liquidation price: the bankruptcy base − Σ MM of the other cross
+/// positions.
+pub fn liquidation_base(bankruptcy_base: i128, others_mm: i128) -> Result<i128> {
+    sub(bankruptcy_base, others_mm, "liquidation base")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

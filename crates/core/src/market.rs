@@ -171,8 +171,9 @@ fn decimal(v: i64, p: u32) -> String {
 }
 
 /// v · 10^-p as the user writes it (any sign, any p, trailing zeros dropped): tier messages show
-/// rates, floors and amounts in the units of the input, not as integers of 10^-p.
-fn written(v: i128, p: u32) -> String {
+/// rates, floors and amounts in the units of the input, not as integers of 10^-p; so do the
+/// waterfall's and the planner's rate messages.
+pub(crate) fn written(v: i128, p: u32) -> String {
     let digits = format!("{:0>width$}", v.unsigned_abs(), width = p as usize + 1);
     let (int, frac) = digits.split_at(digits.len() - p as usize);
     let frac = frac.trim_end_matches('0');

@@ -5,7 +5,7 @@
 use crate::adl::cmp_products;
 use crate::engine::Engine;
 use crate::error::{Error, ErrorCode, Result};
-use crate::liq::{liquidation_price, SolvedPrice};
+use crate::liq::{liquidation_base, liquidation_price, SolvedPrice};
 use crate::num::*;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -55,7 +55,10 @@ impl Engine {
         if !(0..RATE_SCALE).contains(&fee_rate) {
             return Err(Error::new(
                 ErrorCode::InvalidArgument,
-                format!("fee rate must be within 0 and 1, got {fee_rate}e-8"),
+                format!(
+                    "fee rate must be within 0 and 1, got {}",
+                    crate::market::written(i128::from(fee_rate), RATE_DECIMALS)
+                ),
             ));
         }
         match target {
@@ -218,10 +221,10 @@ impl Engine {
     ) -> Result<Option<SolvedPrice>> {
         let Some(p) = pos.iter().find(|p| p.m == market && p.q != 0) else { return Ok(None) };
         let (e, mm, _) = totals(balance, pos, fees)?;
-        let base = sub(
+        // e − own uPnL is the bankruptcy base (collateral + the others' uPnL).
+        let base = liquidation_base(
             sub(e, p.upnl, "liquidation base")?,
             sub(mm, p.mm, "liquidation base")?,
-            "liquidation base",
         )?;
         liquidation_price(&self.markets[market as usize], p.q, p.cost, base)
     }

@@ -2,10 +2,10 @@
 // counterparty lives (SPEC §16). The close is exactly the one `deleverage` makes — fee-free, at
 // the given price, an `adlFill` event — with the counter-entry left in settlement; the engine that
 // holds the taken-over position closes its side with `settleEngineFill`. A free function over the
-// Waterfall (bracket access to its private steps) so the shared waterfall file gains no code.
+// Waterfall, as the other stages are (waterfall/*.ts).
 
-import { toI64 } from './num.js'
-import { AdlFill, NONE, type Waterfall } from './waterfall.js'
+import { toI64 } from '../num.js'
+import { AdlFill, NONE, type Waterfall } from './index.js'
 
 /** Waterfall::settle_adl_fill: close `delta` lots of account `a` in market `m` at `price`. */
 export function settleAdlFill(
@@ -15,10 +15,10 @@ export function settleAdlFill(
   delta: bigint,
   price: bigint,
 ): void {
-  w['book'].account(a)
-  w['checkClose'](a, m, delta, price)
+  w.book.account(a)
+  w.checkClose(a, m, delta, price)
   w.transaction(() => {
-    const [realised] = w['closePosition'](a, m, delta, price)
-    w['emit'](AdlFill, a, m, NONE, delta, price, toI64(realised, 'realised PnL'))
+    const [realised] = w.closePosition(a, m, delta, price)
+    w.emit(AdlFill, a, m, NONE, delta, price, toI64(realised, 'realised PnL'))
   })
 }

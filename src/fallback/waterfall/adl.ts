@@ -1,0 +1,64 @@
+// Mirror of crates/core/src/waterfall/adl.rs: auto-deleveraging execution (SPEC §9.2), the
+// liquidator's position closed against the opposite side at the ADL price. The ranking itself (who
+// is deleveraged first) is ../adl.ts.
+
+import { adlCandidates, adlSelect, ProRata, prorataShares, type Candidate } from '../adl.js'
+import type { Market } from '../market.js'
+import { abs } from '../num.js'
+import { AdlFill, AdlShortfall, NONE, money, sign, type Waterfall } from './index.js'
+import { adlEntryPrice } from './math.js'
+import { engineClose } from './insurance-fund.js'
+
+/**
+ * The price the liquidator's position is deleveraged at: its bankruptcy price (its average entry,
+ * `adlEntryPrice`) or the mark, by policy; the mark too when it has no entry.
+ */
+export function adlPrice(w: Waterfall, m: number): bigint {
+  const mk = w.book.markets[m] as Market
+  const [q, cost] = w.enginePosition(m)
+  if (w.config.adlAtMark || q === 0n) return mk.mark
+  return adlEntryPrice(mk, q, cost) ?? mk.mark
+}
+
+export function autoDeleverage(w: Waterfall, m: number): void {
+  w.book.market(m)
+  w.transaction(() => deleverage(w, m))
+}
+
+/**
+ * ADL the liquidation engine's whole position in `m` against the opposite side, ranked or pro
+ * rata; exactly the engine's quantity, never more (SPEC §9.2).
+ */
+export function deleverage(w: Waterfall, m: number): void {
+  const [q] = w.enginePosition(m)
+  if (q === 0n) return
+  const price = adlPrice(w, m)
+  const ranking = w.config.ranking
+  const sq = sign(q)
+  const ids = w.book.ids
+  const cands = adlCandidates(w.book, m, -Number(sq), ranking)
+  const need = abs(q)
+  const fills: Array<[number, bigint]> = []
+  if (ranking === ProRata) {
+    for (const [i, n] of prorataShares(cands, need, ids))
+      fills.push([(cands[i] as Candidate).account, n])
+  } else {
+    let left = need
+    for (const c of adlSelect(cands, need, ids)) {
+      const aq = abs(c.qty)
+      const take = left < aq ? left : aq
+      left -= take
+      if (take > 0n) fills.push([c.account, take])
+    }
+  }
+  let done = 0n
+  for (const [acc, take] of fills) {
+    // The counterparty closes `take` of its (opposite) position at the ADL price.
+    const delta = -sq * take
+    const [realised] = w.closePosition(acc, m, delta, price)
+    w.emit(AdlFill, acc, m, NONE, delta, price, money(realised, 'realised PnL'))
+    engineClose(w, m, sq * take, price)
+    done += take
+  }
+  if (done < need) w.emit(AdlShortfall, NONE, m, NONE, sq * (need - done), price, 0n)
+}
