@@ -523,24 +523,15 @@ export class Engine {
       )
     nameArg('market symbol', config.symbol)
     const where = `market ${config.symbol}`
-    const type = config.type ?? 'linear'
-    if (type !== 'linear' && type !== 'inverse')
-      throw new DeleverageError(
-        'INVALID_ARGUMENT',
-        `${where}: type must be "linear" or "inverse", got ${describe(type)}`,
-      )
-    const basis = config.marginBasis ?? 'mark'
-    if (basis !== 'mark' && basis !== 'entry')
-      throw new DeleverageError(
-        'INVALID_ARGUMENT',
-        `${where}: marginBasis must be "mark" or "entry", got ${describe(basis)}`,
-      )
-    const form = config.tierForm ?? 'deduction'
-    if (form !== 'deduction' && form !== 'step')
-      throw new DeleverageError(
-        'INVALID_ARGUMENT',
-        `${where}: tierForm must be "deduction" or "step", got ${describe(form)}`,
-      )
+    const type = marketChoice(where, 'type', config.type ?? 'linear', 'linear', 'inverse')
+    const basis = marketChoice(where, 'marginBasis', config.marginBasis ?? 'mark', 'mark', 'entry')
+    const form = marketChoice(
+      where,
+      'tierForm',
+      config.tierForm ?? 'deduction',
+      'deduction',
+      'step',
+    )
     for (const k of ['priceDecimals', 'qtyDecimals'] as const) {
       const d = config[k]
       if (!Number.isInteger(d) || d < 0 || d > 12)
@@ -552,51 +543,12 @@ export class Engine {
     const P = config.priceDecimals
     const D = config.qtyDecimals
     const tierDecimals = type === 'inverse' ? this.quoteDecimals : P + D
-    if (!Array.isArray(config.tiers) || config.tiers.length === 0)
-      throw new DeleverageError('INVALID_TIERS', `${where}: tiers must be a non-empty array`)
-    const withAmount = config.tiers.filter((t) => t?.maintAmount !== undefined).length
-    if (withAmount !== 0 && withAmount !== config.tiers.length) {
-      throw new DeleverageError(
-        'INVALID_TIERS',
-        `${where}: give maintAmount on every tier or on none`,
-      )
-    }
-    const n = config.tiers.length
-    const floors = new BigInt64Array(n)
-    const mmr = new BigInt64Array(n)
-    const imr = new BigInt64Array(n)
-    const maint: bigint[] = []
-    config.tiers.forEach((t, i) => {
-      const f = `${where}: tiers[${i}]`
-      if (typeof t !== 'object' || t === null)
-        throw new DeleverageError('INVALID_TIERS', `${f}: expected an object, got ${describe(t)}`)
-      floors[i] = i64(
-        parseUnits(t.floor, tierDecimals, `${f}.floor`, { nonNegative: 'INVALID_TIERS' }),
-        `${f}.floor`,
-      )
-      mmr[i] = i64(parseUnits(t.mmr, RATE_DECIMALS, `${f}.mmr`), `${f}.mmr`)
-      if (t.imr !== undefined && t.maxLeverage !== undefined)
-        throw new DeleverageError('INVALID_TIERS', `${f}: give imr or maxLeverage, not both`)
-      if (t.imr !== undefined) {
-        imr[i] = i64(parseUnits(t.imr, RATE_DECIMALS, `${f}.imr`), `${f}.imr`)
-      } else if (t.maxLeverage !== undefined) {
-        // imr = ceil(1 / leverage) in rate units; leverage parsed with up to 8 decimals.
-        const lev = parseUnits(t.maxLeverage, RATE_DECIMALS, `${f}.maxLeverage`, {
-          positive: 'INVALID_TIERS',
-        })
-        imr[i] = (RATE_SCALE * RATE_SCALE + lev - 1n) / lev
-      } else {
-        imr[i] = mmr[i]! * 2n < RATE_SCALE ? mmr[i]! * 2n : RATE_SCALE
-      }
-      if (withAmount)
-        maint.push(parseUnits(t.maintAmount, tierDecimals + RATE_DECIMALS, `${f}.maintAmount`))
-    })
-    let contractSize = 1n
-    if (config.contractSize !== undefined)
-      contractSize = i64(
-        parseUnits(config.contractSize, 0, `${where}: contractSize`),
-        `${where}: contractSize`,
-      )
+    const { floors, mmr, imr, maint, withAmount } = marketTiers(config.tiers, where, tierDecimals)
+    const size = config.contractSize
+    const contractSize =
+      size === undefined
+        ? 1n
+        : i64(parseUnits(size, 0, `${where}: contractSize`), `${where}: contractSize`)
     return {
       symbol: config.symbol,
       kind: type === 'inverse' ? 1 : 0,
@@ -1693,4 +1645,74 @@ function waterfallArgs(options: { fill?: FillModel; now?: number | bigint }): Wa
         intArg('fill.capPpm', fill.capPpm, I64_MIN, I64_MAX),
         now,
       ]
+}
+
+/** Engine.marketInit's tier table: each tier's floor, mmr and imr in integer units (SPEC §4.2). */
+function marketTiers(
+  tiers: MarketConfig['tiers'],
+  where: string,
+  tierDecimals: number,
+): {
+  floors: BigInt64Array
+  mmr: BigInt64Array
+  imr: BigInt64Array
+  maint: bigint[]
+  withAmount: boolean
+} {
+  if (!Array.isArray(tiers) || tiers.length === 0)
+    throw new DeleverageError('INVALID_TIERS', `${where}: tiers must be a non-empty array`)
+  const withAmount = tiers.filter((t) => t?.maintAmount !== undefined).length
+  if (withAmount !== 0 && withAmount !== tiers.length) {
+    throw new DeleverageError(
+      'INVALID_TIERS',
+      `${where}: give maintAmount on every tier or on none`,
+    )
+  }
+  const n = tiers.length
+  const floors = new BigInt64Array(n)
+  const mmr = new BigInt64Array(n)
+  const imr = new BigInt64Array(n)
+  const maint: bigint[] = []
+  tiers.forEach((t, i) => {
+    const f = `${where}: tiers[${i}]`
+    if (typeof t !== 'object' || t === null)
+      throw new DeleverageError('INVALID_TIERS', `${f}: expected an object, got ${describe(t)}`)
+    floors[i] = i64(
+      parseUnits(t.floor, tierDecimals, `${f}.floor`, { nonNegative: 'INVALID_TIERS' }),
+      `${f}.floor`,
+    )
+    mmr[i] = i64(parseUnits(t.mmr, RATE_DECIMALS, `${f}.mmr`), `${f}.mmr`)
+    if (t.imr !== undefined && t.maxLeverage !== undefined)
+      throw new DeleverageError('INVALID_TIERS', `${f}: give imr or maxLeverage, not both`)
+    if (t.imr !== undefined) {
+      imr[i] = i64(parseUnits(t.imr, RATE_DECIMALS, `${f}.imr`), `${f}.imr`)
+    } else if (t.maxLeverage !== undefined) {
+      // imr = ceil(1 / leverage) in rate units; leverage parsed with up to 8 decimals.
+      const lev = parseUnits(t.maxLeverage, RATE_DECIMALS, `${f}.maxLeverage`, {
+        positive: 'INVALID_TIERS',
+      })
+      imr[i] = (RATE_SCALE * RATE_SCALE + lev - 1n) / lev
+    } else {
+      imr[i] = mmr[i]! * 2n < RATE_SCALE ? mmr[i]! * 2n : RATE_SCALE
+    }
+    if (withAmount)
+      maint.push(parseUnits(t.maintAmount, tierDecimals + RATE_DECIMALS, `${f}.maintAmount`))
+  })
+  return { floors, mmr, imr, maint, withAmount: withAmount !== 0 }
+}
+
+/** One of a market field's two spellings, or INVALID_ARGUMENT naming both. */
+function marketChoice<A extends string, B extends string>(
+  where: string,
+  field: string,
+  value: unknown,
+  a: A,
+  b: B,
+): A | B {
+  if (value !== a && value !== b)
+    throw new DeleverageError(
+      'INVALID_ARGUMENT',
+      `${where}: ${field} must be "${a}" or "${b}", got ${describe(value)}`,
+    )
+  return value as A | B
 }

@@ -8,25 +8,7 @@ use deleverage_core::waterfall::{EventKind, FillModel, FundPolicy, WaterfallConf
 use deleverage_core::*;
 
 mod common;
-use common::Rng;
-
-/// Linear market: price 2 decimals, qty 3 decimals, quote 8 decimals, one tier.
-fn linear(symbol: &str, mmr: i64, mark: i64) -> MarketSpec {
-    MarketSpec {
-        symbol: symbol.into(),
-        kind: ContractKind::Linear,
-        price_decimals: 2,
-        qty_decimals: 3,
-        contract_size: 1,
-        basis: MarginBasis::Mark,
-        form: TierForm::Deduction,
-        floors: vec![0],
-        mmr: vec![mmr],
-        imr: vec![(mmr * 2).min(100_000_000)],
-        maint_amount: None,
-        mark,
-    }
-}
+use common::{one_tier as linear, Rng};
 
 const USD: i64 = 100_000_000; // one quote unit in atoms (Q = 8)
 
@@ -223,18 +205,11 @@ fn drawdown_policy_starts_adl_at_the_trigger_and_stops_above_the_stop_ratio() {
 #[test]
 fn inverse_market_takeover_and_adl() {
     let spec = MarketSpec {
-        symbol: "BTCUSD".into(),
         kind: ContractKind::Inverse,
         price_decimals: 1,
         qty_decimals: 0,
         contract_size: 100,
-        basis: MarginBasis::Mark,
-        form: TierForm::Deduction,
-        floors: vec![0],
-        mmr: vec![500_000],
-        imr: vec![1_000_000],
-        maint_amount: None,
-        mark: 300_110,
+        ..linear("BTCUSD", 500_000, 300_110)
     };
     let mut b = Book::new(vec![spec], cfg(500_000, 0), 0);
     // 1 009 contracts × 100 USD long at 30 011, isolated margin 0.3 BTC
