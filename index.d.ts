@@ -80,6 +80,8 @@ export declare class NativeEngine {
   planLiquidation(account: number, isolatedMarket: number): PlanColumns
   settleLiquidationFill(account: number, isolatedMarket: number, market: number, qty: bigint, price: bigint): void
   takeOver(account: number, isolatedMarket: number): void
+  settleLiquidatorFill(market: number, qty: bigint, price: bigint): void
+  /** @deprecated Renamed `settleLiquidatorFill` (the venue's liquidation engine is the liquidator). */
   settleEngineFill(market: number, qty: bigint, price: bigint): void
   autoDeleverage(market: number): void
   socialiseLoss(market: number, amount: bigint, beneficiary: number): void
@@ -89,7 +91,9 @@ export declare class NativeEngine {
   ledger(): Ledger
   /** The sequence number the next event will get (O(1); `ledger()` also sums the cash). */
   nextSeq(): bigint
-  /** The liquidation engine's open position in a market: [qty, cost basis]. */
+  /** The liquidator's open position in a market: [qty, cost basis]. */
+  liquidatorPosition(market: number): BigInt64Array
+  /** @deprecated Renamed `liquidatorPosition`. */
   enginePosition(market: number): BigInt64Array
   /** The ranked ADL queue of one side (1 long, -1 short) with indicator lights. */
   adlQueue(market: number, side: number, ranking: number): QueueColumns

@@ -214,6 +214,8 @@ export interface CoreEngine {
     price: bigint,
   ): void
   takeOver(account: number, isolatedMarket: number): void
+  settleLiquidatorFill(market: number, qty: bigint, price: bigint): void
+  /** @deprecated Renamed `settleLiquidatorFill` (the venue's liquidation engine is the liquidator). */
   settleEngineFill(market: number, qty: bigint, price: bigint): void
   autoDeleverage(market: number): void
   /** One merged ADL fill inside a shard (SPEC §16): fee-free close of `account` at `price`. */
@@ -226,7 +228,9 @@ export interface CoreEngine {
   nextSeq(): bigint
   /** Drop the events with seq < beforeSeq (at most nextSeq()); numbering goes on (SPEC §8.6). */
   trimEvents(beforeSeq: bigint): void
-  /** The liquidation engine's position: [qty, cost basis]. */
+  /** The liquidator's position: [qty, cost basis]. */
+  liquidatorPosition(market: number): BigInt64Array
+  /** @deprecated Renamed `liquidatorPosition`. */
   enginePosition(market: number): BigInt64Array
   adlQueue(market: number, side: number, ranking: number): QueueColumns
   /** kind 0 margin ratio, 1 leverage, 2 liquidation distance of `market` (all targets in ppm). */

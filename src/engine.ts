@@ -910,15 +910,20 @@ export class Engine {
     return this.events(from)
   }
 
-  settleEngineFill(symbol: string, qty: Amount, price: Amount): WaterfallEvent[] {
+  settleLiquidatorFill(symbol: string, qty: Amount, price: Amount): WaterfallEvent[] {
     const m = this.market(symbol)
     const from = this.nextSeq()
-    this.core.settleEngineFill(
+    this.core.settleLiquidatorFill(
       m.index,
       i64(parseUnits(qty, m.qtyDecimals, 'qty'), 'qty'),
       priceUnits(price, m.priceDecimals, 'price'),
     )
     return this.events(from)
+  }
+
+  /** @deprecated Renamed `settleLiquidatorFill` (the venue's liquidation engine is the liquidator). */
+  settleEngineFill(symbol: string, qty: Amount, price: Amount): WaterfallEvent[] {
+    return this.settleLiquidatorFill(symbol, qty, price)
   }
 
   autoDeleverage(symbol: string): WaterfallEvent[] {
@@ -1356,7 +1361,7 @@ export class Engine {
    * One fill of a merged ADL queue executed where the counterparty lives (SPEC §16,
    * docs/SCALE-OUT.md): close `qty` (signed as the position) of `account`'s position in `symbol` at
    * `price`, without a fee, as an `adlFill` event. The engine holding the taken-over position
-   * closes its side with `settleEngineFill`.
+   * closes its side with `settleLiquidatorFill`.
    */
   settleAdlFill(account: string, symbol: string, qty: Amount, price: Amount): WaterfallEvent[] {
     const m = this.market(symbol)

@@ -40,7 +40,7 @@ export const JOURNAL_OPS = [
   'runWaterfall',
   'settleLiquidationFill',
   'takeOver',
-  'settleEngineFill',
+  'settleLiquidatorFill',
   'autoDeleverage',
   'socialiseLoss',
   'settleFunding',
@@ -537,10 +537,15 @@ export class JournaledCore implements CoreEngine {
       this.inner.takeOver(account, isolatedMarket),
     )
   }
-  settleEngineFill(market: number, qty: bigint, price: bigint): void {
-    this.rec('settleEngineFill', [market, qty, price], () =>
-      this.inner.settleEngineFill(market, qty, price),
+  settleLiquidatorFill(market: number, qty: bigint, price: bigint): void {
+    this.rec('settleLiquidatorFill', [market, qty, price], () =>
+      this.inner.settleLiquidatorFill(market, qty, price),
     )
+  }
+
+  /** @deprecated Renamed `settleLiquidatorFill`; journalled under the same opcode. */
+  settleEngineFill(market: number, qty: bigint, price: bigint): void {
+    this.settleLiquidatorFill(market, qty, price)
   }
   autoDeleverage(market: number): void {
     this.rec('autoDeleverage', [market], () => this.inner.autoDeleverage(market))
@@ -680,8 +685,13 @@ export class JournaledCore implements CoreEngine {
   ledger(): Ledger {
     return this.inner.ledger()
   }
+  liquidatorPosition(market: number): BigInt64Array {
+    return this.inner.liquidatorPosition(market)
+  }
+
+  /** @deprecated Renamed `liquidatorPosition`. */
   enginePosition(market: number): BigInt64Array {
-    return this.inner.enginePosition(market)
+    return this.liquidatorPosition(market)
   }
   adlQueue(market: number, side: number, ranking: number): QueueColumns {
     return this.inner.adlQueue(market, side, ranking)

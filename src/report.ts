@@ -310,7 +310,7 @@ Overshoot = taken − required. Amounts in ${esc(data.quote)}; exact values in t
 <section><h2>Per market (${esc(data.policies[0]?.policy ?? '')} run)</h2><table id="markets"></table><p class="note" id="markets-note">Liquidations: partial fills and takeovers (notional at the fill price). ADL: fills against the opposite side (notional at the ADL price). Loss shared: socialised loss shares.</p></section>
 <section><h2>Who paid (${esc(data.policies[0]?.policy ?? '')} run)</h2><p class="note" id="paid-note"></p>
 <div class="grid"><div><h2>Most taken from (ADL notional or loss share)</h2><table id="paid"></table></div><div><h2>Largest losers in liquidations (realised PnL)</h2><table id="losers"></table></div></div></section>
-<section><h2>Largest events</h2><table id="events"></table><p class="note">Ranked by size: notional at the fill price for trades, the amount for payments. Account — is the liquidation engine. Amounts shown to 2 decimals; the JSON output has every digit.</p></section>
+<section><h2>Largest events</h2><table id="events"></table><p class="note">Ranked by size: notional at the fill price for trades, the amount for payments. Account — is the liquidator. Amounts shown to 2 decimals; the JSON output has every digit.</p></section>
 <p class="provenance" id="provenance">deleverage ${esc(pv.version)} · scenario ${esc(pv.scenario)}${pv.scenarioSha256 ? ` (SHA-256 ${esc(pv.scenarioSha256)})` : ''} · generated ${esc(pv.generated)}</p>
 </main>
 <script type="application/json" id="report-data">${json}</script>
@@ -491,7 +491,7 @@ const SCRIPT = String.raw`(function () {
     var neg = D.policies.filter(function (p) { return lo(p.fund.map(num)) < 0; }).map(function (p) { return p.policy; });
     document.getElementById('fund-note').textContent = neg.length === 0
       ? 'The fund never went below zero.'
-      : 'Below zero (' + neg.join(', ') + '): when the liquidation engine takes over a position against its own opposite position, the two net at the bankruptcy prices and the fund bears the loss even below zero — the venue\'s own bad debt (SPEC §8). The darker line is zero.';
+      : 'Below zero (' + neg.join(', ') + '): when the liquidator takes over a position against its own opposite position, the two net at the bankruptcy prices and the fund bears the loss even below zero — the venue\'s own bad debt (SPEC §8). The darker line is zero.';
   })();
 
   // 4. Taken per step: ADL notional for the ranked policies, loss shares for the socialised one.

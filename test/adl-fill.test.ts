@@ -1,7 +1,7 @@
 // settleAdlFill (SPEC §16): one merged ADL fill executed where the counterparty lives. Both
 // engines agree bit for bit on random books and random (valid and invalid) calls; and executing
 // the fills of the engine's own ADL one by one — settleAdlFill for each counterparty, then
-// settleEngineFill for the engine's side — leaves every account, position and the ledger exactly
+// settleLiquidatorFill for the engine's side — leaves every account, position and the ledger exactly
 // where autoDeleverage leaves them, on the three ranked formulas and both ADL prices.
 import { describe, expect, it } from 'vitest'
 import type { AdlRanking, Engine, Implementation } from '../src/index.js'
@@ -90,7 +90,7 @@ describe.each(IMPLEMENTATIONS)(
             const ev = split.settleAdlFill(f.account!, symbol, f.qty!, f.price!)
             expect(ev).toEqual([{ ...f, seq: ev[0]!.seq }])
             const engineSide = f.qty!.startsWith('-') ? f.qty!.slice(1) : `-${f.qty}`
-            split.settleEngineFill(symbol, engineSide, f.price!)
+            split.settleLiquidatorFill(symbol, engineSide, f.price!)
             fills++
           }
         }

@@ -336,7 +336,7 @@ const cases: Case[] = [
   [
     'an engine fill with no engine position',
     'INVALID_QUANTITY',
-    (e) => e.settleEngineFill('ETH-PERP', '1', '2000'),
+    (e) => e.settleLiquidatorFill('ETH-PERP', '1', '2000'),
   ],
   ['ADL in an unknown market', 'UNKNOWN_MARKET', (e) => e.autoDeleverage('NOPE')],
   [

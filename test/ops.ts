@@ -320,8 +320,8 @@ export function applyOp(c: CoreEngine, op: Op): unknown {
     case 'takeOver':
       return c.takeOver(op.a, op.iso ?? CROSS)
     case 'engineFill': {
-      const q = op.m < 2 ? c.enginePosition(op.m)[0]! : 1n
-      return c.settleEngineFill(op.m, part(q, op.frac), pct(markOf(c, op.m), op.pricePct))
+      const q = op.m < 2 ? c.liquidatorPosition(op.m)[0]! : 1n
+      return c.settleLiquidatorFill(op.m, part(q, op.frac), pct(markOf(c, op.m), op.pricePct))
     }
     case 'adl':
       return c.autoDeleverage(op.m)

@@ -136,8 +136,8 @@ function jsFingerprint(e: CoreEngine): string {
       fund: bigint
       settlement: bigint
       residue: bigint
-      engQ: bigint[]
-      engC: bigint[]
+      liqQ: bigint[]
+      liqC: bigint[]
       adlMode: boolean
       histT: bigint[]
       histF: bigint[]
@@ -178,8 +178,8 @@ function jsFingerprint(e: CoreEngine): string {
     w.fund,
     w.settlement,
     w.residue,
-    w.engQ.join(','),
-    w.engC.join(','),
+    w.liqQ.join(','),
+    w.liqC.join(','),
     w.adlMode,
     w.now,
     w.events.len,
@@ -439,14 +439,14 @@ function run(seed: bigint): void {
       case 6:
       case 7: {
         const m = randomMarketIndex()
-        const ep = m < nm ? nat.enginePosition(m) : BigInt64Array.of(0n, 0n)
+        const ep = m < nm ? nat.liquidatorPosition(m) : BigInt64Array.of(0n, 0n)
         const eq = ep[0]!
         let delta = eq === 0n ? r.big(-5n, 5n) : r.chance(0.4) ? eq : (eq * r.big(1n, 99n)) / 100n
         if (delta === 0n && eq !== 0n) delta = eq
         if (r.chance(0.1)) delta = r.pick([-delta, eq * 2n, 0n])
         let price = m < nm ? (marks[m]! * r.big(900n, 1100n)) / 1000n + 1n : 100n
         if (r.chance(0.05)) price = r.pick([0n, -1n, 10n ** 15n + 1n])
-        both((e) => e.settleEngineFill(m, delta, price), { waterfall: true })
+        both((e) => e.settleLiquidatorFill(m, delta, price), { waterfall: true })
         return
       }
       case 8: {
@@ -511,7 +511,7 @@ function run(seed: bigint): void {
       }
       case 16: {
         const m = randomMarketIndex()
-        both((e) => e.enginePosition(m))
+        both((e) => e.liquidatorPosition(m))
         const from = r.pick([0n, 3n, 1n << 40n, U64_MAX])
         both((e) => e.events(from))
         return
@@ -567,7 +567,7 @@ function run(seed: bigint): void {
     const calls = r.int(0, 2)
     for (let c = 0; c < calls; c++) hostCall()
   }
-  for (let m = 0; m < nm; m++) both((e) => e.enginePosition(m))
+  for (let m = 0; m < nm; m++) both((e) => e.liquidatorPosition(m))
   countKinds(js)
 }
 
@@ -849,7 +849,7 @@ describe.skipIf(!native)('waterfall parity: fixed Rust defects', () => {
     })
   })
 
-  it('deleverages an inverse long engine position whose cost basis rounded to 0 at the mark (was a panic)', () => {
+  it('deleverages an inverse long liquidator position whose cost basis rounded to 0 at the mark (was a panic)', () => {
     const o = onBoth(0, (e) => {
       e.addMarket(inverse('I', 1n, 0, 1n))
       e.configureWaterfall(exhausted)
@@ -857,7 +857,7 @@ describe.skipIf(!native)('waterfall parity: fixed Rust defects', () => {
       open(e, [0, 1], [0, 0], [1n, -1n], [1n, 1n])
       e.setMarks(Uint32Array.of(0), BigInt64Array.of(2n))
       e.takeOver(0, CROSS) // no bankruptcy price: taken at mark 2, cost basis floor(1/2) = 0
-      const before = Array.from(e.enginePosition(0))
+      const before = Array.from(e.liquidatorPosition(0))
       const cash = e.ledger().cashTotal
       const out = attempt(() => e.autoDeleverage(0))
       const ev = e.events(0n)
@@ -865,7 +865,7 @@ describe.skipIf(!native)('waterfall parity: fixed Rust defects', () => {
       return [
         before,
         out,
-        Array.from(e.enginePosition(0)),
+        Array.from(e.liquidatorPosition(0)),
         EVENT_KINDS[ev.kind[last]!],
         ev.price[last],
         e.ledger().cashTotal - cash,
@@ -874,7 +874,7 @@ describe.skipIf(!native)('waterfall parity: fixed Rust defects', () => {
     expect(o).toEqual({ ok: [[1n, 0n], { ok: undefined }, [0n, 0n], 'adlFill', 2n, 0n] })
   })
 
-  it('deleverages a short engine at its entry rounded up (SPEC §9.2), the fund bearing the rounding', () => {
+  it('deleverages a short liquidator position at its entry rounded up (SPEC §9.2), the fund bearing the rounding', () => {
     const o = onBoth(2, (e) => {
       e.addMarket(linear('A', 1000n))
       e.configureWaterfall(exhausted)
@@ -882,7 +882,7 @@ describe.skipIf(!native)('waterfall parity: fixed Rust defects', () => {
       open(e, [0, 1, 2], [0, 0, 0], [-2n, -1n, 3n], [1000n, 1001n, 1000n])
       e.takeOver(0, CROSS)
       e.takeOver(1, CROSS)
-      const engine = Array.from(e.enginePosition(0)) // [-3, -3001]: entry 1000.33…
+      const engine = Array.from(e.liquidatorPosition(0)) // [-3, -3001]: entry 1000.33…
       e.autoDeleverage(0)
       const ev = e.events(0n)
       return [engine, ev.price[2], e.ledger().insuranceFund]

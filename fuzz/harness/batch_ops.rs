@@ -104,7 +104,7 @@ pub fn dump(e: &Engine) -> String {
             "m{m} idx={:?} cols={:?} engine={:?}",
             e.market_index(&mk.symbol),
             e.positions(m as u32),
-            e.engine_position(m as u32)
+            e.liquidator_position(m as u32)
         );
     }
     for (a, acc) in e.accounts().iter().enumerate() {
@@ -450,7 +450,7 @@ pub fn run(data: &[u8]) {
                 let m = inp.index(nm);
                 let q = inp.i64_near(500);
                 let p = inp.i64_near(250_000);
-                e.settle_engine_fill(m, q, p)
+                e.settle_liquidator_fill(m, q, p)
             }
             12 => {
                 let m = inp.index(nm);

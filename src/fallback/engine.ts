@@ -421,7 +421,7 @@ export const CORE_ARGS: Partial<Record<keyof CoreEngine, Array<[string, ArgCheck
     ['account', U32],
     ['isolatedMarket', U32],
   ],
-  settleEngineFill: [
+  settleLiquidatorFill: [
     ['market', U32],
     ['qty', BIG],
     ['price', BIG],
@@ -444,7 +444,7 @@ export const CORE_ARGS: Partial<Record<keyof CoreEngine, Array<[string, ArgCheck
   ],
   events: [['fromSeq', BIG]],
   trimEvents: [['beforeSeq', BIG]],
-  enginePosition: [['market', U32]],
+  liquidatorPosition: [['market', U32]],
   adlQueue: [
     ['market', U32],
     ['side', i32Arg as ArgCheck],
@@ -511,6 +511,10 @@ export const CORE_ARGS: Partial<Record<keyof CoreEngine, Array<[string, ArgCheck
     ['price', I64S],
   ],
 }
+
+// The deprecated names convert their arguments as the new ones do.
+CORE_ARGS.settleEngineFill = CORE_ARGS.settleLiquidatorFill
+CORE_ARGS.enginePosition = CORE_ARGS.liquidatorPosition
 
 /** The converted arguments of a CoreEngine call (copies where the input could change under it). */
 export function checkCoreArgs(method: PropertyKey, args: unknown[]): unknown[] {
@@ -2448,11 +2452,16 @@ export class JsEngine implements CoreEngine {
     this.pretrade.cancelLiquidated(this.wf, from)
   }
 
-  settleEngineFill(market: number, qty: bigint, price: bigint): void {
+  settleLiquidatorFill(market: number, qty: bigint, price: bigint): void {
     const m = u32Arg('market', market)
     const q = i64Of(bigintArg('qty', qty), 'qty')
     const p = i64Of(bigintArg('price', price), 'price')
-    this.wf.settleEngineFill(m, q, p)
+    this.wf.settleLiquidatorFill(m, q, p)
+  }
+
+  /** @deprecated Renamed `settleLiquidatorFill`. */
+  settleEngineFill(market: number, qty: bigint, price: bigint): void {
+    this.settleLiquidatorFill(market, qty, price)
   }
 
   autoDeleverage(market: number): void {
@@ -2525,12 +2534,17 @@ export class JsEngine implements CoreEngine {
     this.wf.events.trim(u64Of(bigintArg('beforeSeq', beforeSeq), 'beforeSeq'))
   }
 
-  /** The liquidation engine's open position in a market: [qty, cost basis]. */
-  enginePosition(market: number): BigInt64Array {
+  /** The liquidator's open position in a market: [qty, cost basis]. */
+  liquidatorPosition(market: number): BigInt64Array {
     const m = u32Arg('market', market)
     this.market(m)
-    const [q, c] = this.wf.enginePosition(m)
+    const [q, c] = this.wf.liquidatorPosition(m)
     return BigInt64Array.of(q, c)
+  }
+
+  /** @deprecated Renamed `liquidatorPosition`. */
+  enginePosition(market: number): BigInt64Array {
+    return this.liquidatorPosition(market)
   }
 
   /** The ranked ADL queue of one side (1 long, -1 short) with indicator lights. */
@@ -2665,8 +2679,8 @@ export class JsEngine implements CoreEngine {
     w.residue = st.residue
     w.adlMode = st.adlMode
     w.now = st.now
-    w.engQ = st.engQ
-    w.engC = st.engC
+    w.liqQ = st.liqQ
+    w.liqC = st.liqC
     w.events.base = st.firstSeq
     w.histT = st.histT
     w.histF = st.histF

@@ -2,7 +2,7 @@
 // account's margin — cross and isolated positions alike, all drawing on one balance — may only
 // combine markets that settle in one asset. set_positions (and addAccountsWithPositions through
 // it) and applyFills check it before they change anything; the waterfall cannot mix (takeovers
-// go to the liquidation engine, ADL and liquidation fills only reduce).
+// go to the liquidator, ADL and liquidation fills only reduce).
 
 import { DeleverageError, ErrorCode, withContext } from './errors.js'
 import type { Market } from './market.js'

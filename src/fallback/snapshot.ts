@@ -157,7 +157,7 @@ export function encodeState(v: StateView): Uint8Array {
   w.u8(wf.adlMode ? 1 : 0)
   w.u64(wf.now)
   for (let m = 0; m < v.markets.length; m++) {
-    const [q, cost] = wf.enginePosition(m)
+    const [q, cost] = wf.liquidatorPosition(m)
     w.i64(q)
     w.i64(cost)
   }
@@ -304,8 +304,8 @@ export interface RestoredState {
   residue: bigint
   adlMode: boolean
   now: bigint
-  engQ: bigint[]
-  engC: bigint[]
+  liqQ: bigint[]
+  liqC: bigint[]
   histT: bigint[]
   histF: bigint[]
   events: Array<[number, number, number, number, bigint, bigint, bigint]>
@@ -573,11 +573,11 @@ function decodeBody(r: Reader): RestoredState {
   const residue = r.i64(cf('residue'))
   const adlMode = r.flag(cf('adlMode'))
   const now = r.u64(cf('now'))
-  const engQ: bigint[] = []
-  const engC: bigint[] = []
+  const liqQ: bigint[] = []
+  const liqC: bigint[] = []
   for (let m = 0; m < nm; m++) {
-    engQ.push(r.i64(() => `liquidation engine position ${m} qty`))
-    engC.push(r.i64(() => `liquidation engine position ${m} cost`))
+    liqQ.push(r.i64(() => `liquidator position ${m} qty`))
+    liqC.push(r.i64(() => `liquidator position ${m} cost`))
   }
   const nh = r.u32(cf('fund history count'))
   const histT: bigint[] = []
@@ -675,8 +675,8 @@ function decodeBody(r: Reader): RestoredState {
     residue,
     adlMode,
     now,
-    engQ,
-    engC,
+    liqQ,
+    liqC,
     histT,
     histF,
     events,

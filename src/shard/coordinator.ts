@@ -75,7 +75,7 @@ export class CoordinatorCore {
   }
 
   private call(r: Round): InputMessage {
-    // The liquidation engine holds q: ADL closes it against the opposite side.
+    // The liquidator holds q: ADL closes it against the opposite side.
     const side = net(r.reports, r.symbol)[0] > 0n ? 'short' : 'long'
     const p = r.prorata
     const call = { v: 1, type: 'adlCall', mark: r.mark, symbol: r.symbol, side } as const
@@ -116,7 +116,7 @@ export class CoordinatorCore {
       symbol: r.symbol,
       price: r.reports[0]!.marks[r.symbol]!,
       fills: [],
-      engineClose: engineCloses(r, q > 0n ? 1n : -1n, p.n),
+      liquidatorClose: liquidatorCloses(r, q > 0n ? 1n : -1n, p.n),
       prorata: {
         side: q > 0n ? 'short' : 'long',
         need: formatUnits(p.n, r.decimals),
@@ -154,14 +154,14 @@ export class CoordinatorCore {
       symbol: r.symbol,
       price: r.reports[0]!.marks[r.symbol]!,
       fills,
-      engineClose: engineCloses(r, sign, taken),
+      liquidatorClose: liquidatorCloses(r, sign, taken),
     }
     this.history.push({ mark: r.mark, symbol: r.symbol, fills })
     return [alloc, ...this.next(r.mark, r.reports, r.todo)]
   }
 }
 
-/** The net liquidation-engine position in `symbol` over all shards, and its decimals. */
+/** The net liquidator position in `symbol` over all shards, and its decimals. */
 function net(reports: ReportMessage[], symbol: string): [bigint, number] {
   const qs = reports.map((r) => r.enginePositions[symbol] ?? '0')
   const d = Math.max(...qs.map((q) => q.split('.')[1]?.length ?? 0))
@@ -169,11 +169,11 @@ function net(reports: ReportMessage[], symbol: string): [bigint, number] {
 }
 
 /**
- * Each shard closes its engine position at the ADL price: positions opposite to the net close in
+ * Each shard closes its liquidator position at the ADL price: positions opposite to the net close in
  * full (they net against the others, as inside one engine); the net side closes what ADL filled
  * plus what netted, in partition order (a shortfall stays with the last ones).
  */
-function engineCloses(r: Round, sign: bigint, taken: bigint): Record<string, string> {
+function liquidatorCloses(r: Round, sign: bigint, taken: bigint): Record<string, string> {
   const out: Record<string, string> = {}
   const pos = r.reports.map(
     (x) =>

@@ -44,7 +44,7 @@ interface RunnerState {
   lastMark: number
   lastFunding: number
   marks: Record<string, string>
-  /** The liquidation engine's position per market, lots signed, as decimal strings. */
+  /** The liquidator's position per market, lots signed, as decimal strings. */
   enginePositions: Record<string, string>
   setup: SetupMessage | null
   /** Scopes not healthy, by scopeKey (status.ts). */
@@ -349,9 +349,9 @@ export class ShardCore {
     this.held.applied.push(m.symbol)
     for (const f of this.fillsOf(e, m))
       this.events(e.settleAdlFill(f.account, m.symbol, f.qty, m.price), emit, m.mark)
-    const close = m.engineClose[String(this.partition)]
+    const close = m.liquidatorClose[String(this.partition)]
     if (close && !/^-?0(\.0*)?$/.test(close)) {
-      this.events(e.settleEngineFill(m.symbol, close, m.price), emit, m.mark)
+      this.events(e.settleLiquidatorFill(m.symbol, close, m.price), emit, m.mark)
       addLots(this.state.enginePositions, m.symbol, negate(close))
     }
   }
@@ -388,7 +388,7 @@ function decimalsOf(...qs: Array<string | undefined>): number {
 /**
  * A mark's liquidations, the same in a shard and in one engine: every liquidatable account (and
  * isolated position), worst first, gets its liquidation order (published) and is filled at the
- * mark — partial orders by settleLiquidationFill, a takeover by takeOver (the liquidation engine
+ * mark — partial orders by settleLiquidationFill, a takeover by takeOver (the liquidator
  * takes the position; ADL unwinds it). `status` first sees the watch's transitions and the
  * liquidatable rows. Returns the quantities taken over, per market.
  */

@@ -69,7 +69,7 @@ export interface AdlCallMessage {
   prorata?: { phase: 'total' } | { phase: 'floors' | 'remainders'; total: string; left?: string }
 }
 /** Coordinator → every partition: the merged fills (qty signed as each counterparty's position,
- * in merged order) and each partition's close of its liquidation engine's position. */
+ * in merged order) and each partition's close of its liquidator's position. */
 export interface AdlAllocMessage {
   v: 1
   type: 'adlAlloc'
@@ -77,7 +77,7 @@ export interface AdlAllocMessage {
   symbol: string
   price: string
   fills: Array<{ account: string; qty: string }>
-  engineClose: Record<string, string>
+  liquidatorClose: Record<string, string>
   /** Pro rata: no fills listed; each shard gives its positions floor(N·q/T), one lot more to the
    * accounts in `bonus` (the largest remainders). */
   prorata?: { side: 'long' | 'short'; need: string; total: string; bonus: string[] }
@@ -152,7 +152,7 @@ export type InputMessage =
 
 // ---- the ADL topic (shards → coordinator, one partition) --------------------------------------
 
-/** After a mark's liquidations: the shard's liquidation-engine positions and the marks. */
+/** After a mark's liquidations: the shard's liquidator positions and the marks. */
 export interface ReportMessage {
   v: 1
   type: 'report'

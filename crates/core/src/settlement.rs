@@ -3,7 +3,7 @@
 //! returns to the same balance — may only combine markets that settle in one asset. Every write
 //! that can open a position in a market an account does not hold checks it here, before it
 //! changes anything: `set_positions` (and `add_accounts_with_positions` through it) and
-//! `apply_fills`. The waterfall cannot mix: takeovers move positions to the liquidation engine
+//! `apply_fills`. The waterfall cannot mix: takeovers move positions to the liquidator
 //! (no account), ADL and liquidation fills only reduce, loss shares and funding touch balances.
 
 use std::collections::HashMap;

@@ -1,6 +1,6 @@
 //! The state hash, snapshots and restore (SPEC §12). One canonical byte encoding of the whole
 //! engine state — markets, accounts (removed ones too: indices are never reused), positions in
-//! storage order, the waterfall's configuration, fund, ledger, liquidation-engine positions, fund
+//! storage order, the waterfall's configuration, fund, ledger, liquidator positions, fund
 //! history and event log — is the body of a snapshot; its SHA-256 is the state hash and the
 //! snapshot's checksum. The TypeScript engine (src/fallback/snapshot.ts) writes the same bytes.
 //!
@@ -141,7 +141,7 @@ impl Engine {
         w.u8(wf.adl_mode as u8);
         w.u64(wf.now);
         for m in 0..self.markets.len() as u32 {
-            let (q, cost) = self.engine_position(m);
+            let (q, cost) = self.liquidator_position(m);
             w.i64(q);
             w.i64(cost);
         }
@@ -553,9 +553,9 @@ fn decode_body(mut r: Reader) -> Result<Engine> {
     wf.adl_mode = r.flag(&cf("adlMode"))?;
     wf.now = r.u64(&cf("now"))?;
     for m in 0..nm {
-        let q = r.i64(&|| format!("liquidation engine position {m} qty"))?;
-        let c = r.i64(&|| format!("liquidation engine position {m} cost"))?;
-        wf.engine_positions.push((q, c));
+        let q = r.i64(&|| format!("liquidator position {m} qty"))?;
+        let c = r.i64(&|| format!("liquidator position {m} cost"))?;
+        wf.liquidator_positions.push((q, c));
     }
     let nh = r.u32(&cf("fund history count"))?;
     let mut prev = 0u64;

@@ -232,8 +232,8 @@ fn apply(e: &mut Engine, op: &Op) -> std::result::Result<(), ErrorCode> {
         }
         Op::TakeOver { a, iso } => e.take_over(a, iso),
         Op::EngineFill { m, frac, price_pct } => {
-            let q = if m < 2 { e.engine_position(m).0 } else { 1 };
-            e.settle_engine_fill(
+            let q = if m < 2 { e.liquidator_position(m).0 } else { 1 };
+            e.settle_liquidator_fill(
                 m,
                 q / 4 * frac + if frac == 4 { q % 4 } else { 0 },
                 pct(mark(e, m), price_pct),

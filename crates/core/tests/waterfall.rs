@@ -130,7 +130,7 @@ fn a_long_and_a_short_taken_over_in_one_run_net_inside_the_engine_and_the_fund_p
         .expect("netting inside the engine");
     assert_eq!(net.qty.abs(), 10_000);
     assert_eq!(net.amount, -200 * USD);
-    assert_eq!(b.e.engine_position(0), (0, 0), "nothing left in the engine, not even a cost");
+    assert_eq!(b.e.liquidator_position(0), (0, 0), "nothing left in the engine, not even a cost");
     let fund_events: i64 = events
         .iter()
         .filter(|x| {
@@ -164,7 +164,7 @@ fn netting_the_fund_cannot_pay_for_leaves_the_fund_negative_and_the_winners_unto
         -200 * USD
     );
     assert_eq!((b.qty(wl, 0), b.qty(ws, 0)), (20_000, -20_000));
-    assert_eq!(b.e.engine_position(0), (0, 0));
+    assert_eq!(b.e.liquidator_position(0), (0, 0));
     assert_eq!(b.e.insurance_fund(), -200 * USD);
 }
 
@@ -326,7 +326,7 @@ fn random_cascades_conserve_cash_never_overshoot_and_ignore_input_order() {
                     .filter(|r| r.market == m)
                     .map(|r| r.qty)
                     .sum::<i64>()
-                    + b.e.engine_position(m).0
+                    + b.e.liquidator_position(m).0
             };
             let before = [oi(&fwd, 0), oi(&fwd, 1)];
             for b in [&mut fwd, &mut rev] {
@@ -366,7 +366,7 @@ fn random_cascades_conserve_cash_never_overshoot_and_ignore_input_order() {
                         })
                         .collect();
                 v.sort();
-                (v, b.e.insurance_fund(), b.e.engine_position(0), b.e.engine_position(1))
+                (v, b.e.insurance_fund(), b.e.liquidator_position(0), b.e.liquidator_position(1))
             };
             assert_eq!(
                 state(&fwd),
@@ -498,7 +498,7 @@ mod regressions {
     }
 
     #[test]
-    fn an_engine_position_with_a_zero_cost_basis_deleverages_at_mark() {
+    fn a_liquidator_position_with_a_zero_cost_basis_deleverages_at_mark() {
         let mut e = Engine::new(0).unwrap();
         e.add_market(inverse_unit()).unwrap();
         e.add_accounts(&["x".into(), "y".into()], &[5, 5]).unwrap();
@@ -515,7 +515,7 @@ mod regressions {
         let cash = e.cash_total();
         e.take_over(0, None).unwrap();
         assert_eq!(
-            e.engine_position(0),
+            e.liquidator_position(0),
             (1, 0),
             "a takeover at 2 of a 1-unit inverse long has cost floor(1/2) = 0"
         );
@@ -546,7 +546,7 @@ mod regressions {
     }
 
     #[test]
-    fn a_short_engine_position_deleverages_at_its_entry_rounded_up() {
+    fn a_short_liquidator_position_deleverages_at_its_entry_rounded_up() {
         let mut b = Book::new(vec![linear("ETH", 1_000_000, 1_000)], cfg(0, 0), 0);
         // Two shorts taken over at different bankruptcy prices (40.01 and 35.01) leave the engine
         // short 3 lots at a fractional average entry: ADL must buy at its ceiling.
@@ -556,7 +556,7 @@ mod regressions {
         b.mark(0, 5_000);
         b.e.take_over(a1, None).unwrap();
         b.e.take_over(a2, None).unwrap();
-        let (q, cost) = b.e.engine_position(0);
+        let (q, cost) = b.e.liquidator_position(0);
         assert_eq!(q, -3);
         assert_ne!(cost % 3, 0, "the test needs a fractional entry to tell floor from ceil");
         b.e.auto_deleverage(0).unwrap();

@@ -735,9 +735,20 @@ impl NativeEngine {
     }
 
     #[napi(catch_unwind)]
-    pub fn settle_engine_fill(&mut self, market: u32, qty: BigInt, price: BigInt) -> Result<()> {
+    pub fn settle_liquidator_fill(
+        &mut self,
+        market: u32,
+        qty: BigInt,
+        price: BigInt,
+    ) -> Result<()> {
         let (q, p) = (i64_of(&qty, "qty")?, i64_of(&price, "price")?);
-        self.write(|e| e.settle_engine_fill(market, q, p))
+        self.write(|e| e.settle_liquidator_fill(market, q, p))
+    }
+
+    /// @deprecated Renamed `settleLiquidatorFill` (the venue's liquidation engine is the liquidator).
+    #[napi(catch_unwind)]
+    pub fn settle_engine_fill(&mut self, market: u32, qty: BigInt, price: BigInt) -> Result<()> {
+        self.settle_liquidator_fill(market, qty, price)
     }
 
     #[napi(catch_unwind)]
@@ -793,12 +804,18 @@ impl NativeEngine {
         BigInt::from(self.inner.next_seq())
     }
 
-    /// The liquidation engine's open position in a market: [qty, cost basis].
+    /// The liquidator's open position in a market: [qty, cost basis].
+    #[napi(catch_unwind)]
+    pub fn liquidator_position(&self, market: u32) -> Result<BigInt64Array> {
+        self.inner.market(market).map_err(err)?;
+        let (q, c) = self.inner.liquidator_position(market);
+        Ok(vec![q, c].into())
+    }
+
+    /// @deprecated Renamed `liquidatorPosition`.
     #[napi(catch_unwind)]
     pub fn engine_position(&self, market: u32) -> Result<BigInt64Array> {
-        self.inner.market(market).map_err(err)?;
-        let (q, c) = self.inner.engine_position(market);
-        Ok(vec![q, c].into())
+        self.liquidator_position(market)
     }
 
     /// The ranked ADL queue of one side (1 long, -1 short) with indicator lights.

@@ -1,7 +1,7 @@
 // Mirror of crates/core/src/waterfall/adl_fill.rs: one merged ADL fill executed where the
 // counterparty lives (SPEC §16). The close is exactly the one `deleverage` makes — fee-free, at
 // the given price, an `adlFill` event — with the counter-entry left in settlement; the engine that
-// holds the taken-over position closes its side with `settleEngineFill`. A free function over the
+// holds the taken-over position closes its side with `settleLiquidatorFill`. A free function over the
 // Waterfall, as the other stages are (waterfall/*.ts).
 
 import { toI64 } from '../num.js'

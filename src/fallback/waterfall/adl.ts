@@ -7,7 +7,7 @@ import type { Market } from '../market.js'
 import { abs } from '../num.js'
 import { AdlFill, AdlShortfall, NONE, money, sign, type Waterfall } from './index.js'
 import { adlEntryPrice } from './math.js'
-import { engineClose } from './insurance-fund.js'
+import { liquidatorClose } from './insurance-fund.js'
 
 /**
  * The price the liquidator's position is deleveraged at: its bankruptcy price (its average entry,
@@ -15,7 +15,7 @@ import { engineClose } from './insurance-fund.js'
  */
 export function adlPrice(w: Waterfall, m: number): bigint {
   const mk = w.book.markets[m] as Market
-  const [q, cost] = w.enginePosition(m)
+  const [q, cost] = w.liquidatorPosition(m)
   if (w.config.adlAtMark || q === 0n) return mk.mark
   return adlEntryPrice(mk, q, cost) ?? mk.mark
 }
@@ -26,11 +26,11 @@ export function autoDeleverage(w: Waterfall, m: number): void {
 }
 
 /**
- * ADL the liquidation engine's whole position in `m` against the opposite side, ranked or pro
- * rata; exactly the engine's quantity, never more (SPEC §9.2).
+ * ADL the liquidator's whole position in `m` against the opposite side, ranked or pro
+ * rata; exactly the liquidator's quantity, never more (SPEC §9.2).
  */
 export function deleverage(w: Waterfall, m: number): void {
-  const [q] = w.enginePosition(m)
+  const [q] = w.liquidatorPosition(m)
   if (q === 0n) return
   const price = adlPrice(w, m)
   const ranking = w.config.ranking
@@ -57,7 +57,7 @@ export function deleverage(w: Waterfall, m: number): void {
     const delta = -sq * take
     const [realised] = w.closePosition(acc, m, delta, price)
     w.emit(AdlFill, acc, m, NONE, delta, price, money(realised, 'realised PnL'))
-    engineClose(w, m, sq * take, price)
+    liquidatorClose(w, m, sq * take, price)
     done += take
   }
   if (done < need) w.emit(AdlShortfall, NONE, m, NONE, sq * (need - done), price, 0n)

@@ -12,13 +12,13 @@
 // The Waterfall reaches the position store through the narrow `Book` interface that JsEngine
 // implements. Rust's `transaction` (run on a clone, keep it on success; the engine stays whole even
 // if the step panics) is an undo log here: the store records the inverse of every write made inside
-// a transaction, the waterfall state is snapshotted (a few scalars, the engine positions, and
+// a transaction, the waterfall state is snapshotted (a few scalars, the liquidator positions, and
 // lengths of the append-only event log and fund history).
 
 import type { WaterfallInit } from '../../core.js'
 import { autoDeleverage } from './adl.js'
 import { settleFunding } from './funding.js'
-import { depositFund, settleEngineFill, unwind } from './insurance-fund.js'
+import { depositFund, settleLiquidatorFill, unwind } from './insurance-fund.js'
 import {
   liquidateScope,
   planLiquidation,
@@ -228,8 +228,8 @@ interface Snapshot {
   events: number
   histHead: number
   histLen: number
-  engQ: bigint[]
-  engC: bigint[]
+  liqQ: bigint[]
+  liqC: bigint[]
 }
 
 export class Waterfall {
@@ -238,9 +238,9 @@ export class Waterfall {
   /** Counter-entry of every realised PnL and funding imbalance (the rest of the market); i128. */
   settlement = 0n
   residue = 0n
-  /** Positions held by the liquidation engine after takeovers, per market (Rust Vec, grown on demand). */
-  engQ: bigint[] = []
-  engC: bigint[] = []
+  /** Positions held by the liquidator after takeovers, per market (Rust Vec, grown on demand). */
+  liqQ: bigint[] = []
+  liqC: bigint[] = []
   adlMode = false
   /** (time, fund) after each fund movement (a VecDeque: entries before `histHead` are popped). */
   histT: bigint[] = []
@@ -253,8 +253,8 @@ export class Waterfall {
 
   constructor(readonly book: Book) {}
 
-  enginePosition(m: number): [bigint, bigint] {
-    return m < this.engQ.length ? [this.engQ[m] as bigint, this.engC[m] as bigint] : [0n, 0n]
+  liquidatorPosition(m: number): [bigint, bigint] {
+    return m < this.liqQ.length ? [this.liqQ[m] as bigint, this.liqC[m] as bigint] : [0n, 0n]
   }
 
   /** Engine::cash_total */
@@ -289,8 +289,8 @@ export class Waterfall {
       events: this.events.len,
       histHead: this.histHead,
       histLen: this.histT.length,
-      engQ: this.engQ.slice(),
-      engC: this.engC.slice(),
+      liqQ: this.liqQ.slice(),
+      liqC: this.liqC.slice(),
     }
     this.book.beginUndo()
     this.inTxn = true
@@ -309,8 +309,8 @@ export class Waterfall {
       this.histHead = snap.histHead
       this.histT.length = snap.histLen
       this.histF.length = snap.histLen
-      this.engQ = snap.engQ
-      this.engC = snap.engC
+      this.liqQ = snap.liqQ
+      this.liqC = snap.liqC
       throw e
     } finally {
       this.inTxn = false
@@ -439,14 +439,14 @@ export class Waterfall {
           }
         }
       }
-      // The liquidation engine unwinds once per market, in market order.
+      // The liquidator unwinds once per market, in market order.
       for (let m = 0; m < book.markets.length; m++) {
         try {
           unwind(this, m, model)
         } catch (e) {
           throw withContext(
             e,
-            `unwinding the liquidation engine in market ${(book.markets[m] as Market).symbol}`,
+            `unwinding the liquidator in market ${(book.markets[m] as Market).symbol}`,
           )
         }
       }
@@ -478,8 +478,8 @@ export class Waterfall {
     takeOver(this, a, iso)
   }
 
-  settleEngineFill(m: number, delta: bigint, price: bigint): void {
-    settleEngineFill(this, m, delta, price)
+  settleLiquidatorFill(m: number, delta: bigint, price: bigint): void {
+    settleLiquidatorFill(this, m, delta, price)
   }
 
   autoDeleverage(m: number): void {

@@ -117,78 +117,78 @@ export function coverDeficit(w: Waterfall, a: number, deficit: bigint): void {
 }
 
 /**
- * The liquidation engine takes `q` at `price` (SPEC §8.4). Against an opposite engine
- * position the two net inside the engine at `price` — one account holding both, as at a
- * venue — with the engine's PnL to the fund (an `engineNetting` event, no book trade). The
+ * The liquidator takes `q` at `price` (SPEC §8.4). Against an opposite liquidator
+ * position the two net inside the liquidator at `price` — one account holding both, as at a
+ * venue — with the liquidator's PnL to the fund (an `engineNetting` event, no book trade). The
  * rest opens at `price`.
  */
-export function engineTake(w: Waterfall, m: number, q: bigint, price: bigint): void {
-  while (w.engQ.length <= m) {
-    w.engQ.push(0n)
-    w.engC.push(0n)
+export function liquidatorTake(w: Waterfall, m: number, q: bigint, price: bigint): void {
+  while (w.liqQ.length <= m) {
+    w.liqQ.push(0n)
+    w.liqC.push(0n)
   }
-  const held = w.engQ[m] as bigint
+  const held = w.liqQ[m] as bigint
   let open = q
   if (held !== 0n && held > 0n !== q > 0n) {
     const h = held < 0n ? -held : held
     const t = q < 0n ? -q : q
     const delta = (held < 0n ? -1n : 1n) * (h < t ? h : t)
-    const pnl = engineClose(w, m, delta, price)
-    w.emit(EngineNetting, NONE, m, NONE, delta, price, money(pnl, 'engine PnL'))
+    const pnl = liquidatorClose(w, m, delta, price)
+    w.emit(EngineNetting, NONE, m, NONE, delta, price, money(pnl, 'liquidator PnL'))
     open = q + delta
   }
   if (open !== 0n) {
     const cost = (w.book.markets[m] as Market).costBasis(open, price)
-    w.engQ[m] = money((w.engQ[m] as bigint) + open, 'engine position')
-    w.engC[m] = money((w.engC[m] as bigint) + cost, 'engine cost basis')
+    w.liqQ[m] = money((w.liqQ[m] as bigint) + open, 'liquidator position')
+    w.liqC[m] = money((w.liqC[m] as bigint) + cost, 'liquidator cost basis')
   }
 }
 
 /**
- * Close `delta` of the liquidation engine's position in `m` at `price`; its PnL goes to the
+ * Close `delta` of the liquidator's position in `m` at `price`; its PnL goes to the
  * fund. Returns that PnL.
  */
-export function engineClose(w: Waterfall, m: number, delta: bigint, price: bigint): bigint {
-  const [q, cost] = w.enginePosition(m)
+export function liquidatorClose(w: Waterfall, m: number, delta: bigint, price: bigint): bigint {
+  const [q, cost] = w.liquidatorPosition(m)
   const [closed, pnl] = (w.book.markets[m] as Market).closeAt(q, cost, delta, price)
-  w.engQ[m] = q - delta
-  w.engC[m] = cost - closed
+  w.liqQ[m] = q - delta
+  w.liqC[m] = cost - closed
   w.settlement = sub(w.settlement, pnl, 'settlement')
   moveFund(w, pnl)
   return pnl
 }
 
 /**
- * Unwind the liquidation engine's position in `m`: in the book at the model's price when the
+ * Unwind the liquidator's position in `m`: in the book at the model's price when the
  * fund can absorb the result, else by ADL against the opposite side (SPEC §8.4, §9).
  */
 export function unwind(w: Waterfall, m: number, model: FillModel): void {
-  const [q, cost] = w.enginePosition(m)
+  const [q, cost] = w.liquidatorPosition(m)
   if (q === 0n) return
   const mk = w.book.markets[m] as Market
   const price = fillPrice(model, mk.mark, q)
   const [, pnl] = mk.closeAt(q, cost, q, price)
   updateAdlMode(w)
   if (pnl >= 0n || fundCanAbsorb(w, -pnl)) {
-    const p = engineClose(w, m, q, price)
-    w.emit(EngineFill, NONE, m, NONE, q, price, money(p, 'engine PnL'))
+    const p = liquidatorClose(w, m, q, price)
+    w.emit(EngineFill, NONE, m, NONE, q, price, money(p, 'liquidator PnL'))
     return
   }
   deleverage(w, m)
 }
 
-export function settleEngineFill(w: Waterfall, m: number, delta: bigint, price: bigint): void {
+export function settleLiquidatorFill(w: Waterfall, m: number, delta: bigint, price: bigint): void {
   const mk = w.book.market(m)
   checkPrice(price, 'fill price')
-  const [q] = w.enginePosition(m)
+  const [q] = w.liquidatorPosition(m)
   if (delta === 0n || sign(delta) !== sign(q) || abs(delta) > abs(q)) {
     throw new DeleverageError(
       ErrorCode.InvalidQuantity,
-      `cannot close ${delta} lots of the liquidation engine's ${q} lots in market ${mk.symbol}`,
+      `cannot close ${delta} lots of the liquidator's ${q} lots in market ${mk.symbol}`,
     )
   }
   w.transaction(() => {
-    const pnl = engineClose(w, m, delta, price)
-    w.emit(EngineFill, NONE, m, NONE, delta, price, money(pnl, 'engine PnL'))
+    const pnl = liquidatorClose(w, m, delta, price)
+    w.emit(EngineFill, NONE, m, NONE, delta, price, money(pnl, 'liquidator PnL'))
   })
 }

@@ -20,7 +20,7 @@ import {
   type Waterfall,
 } from './index.js'
 import { cappedFee, fillPrice, meetsBuffer } from './math.js'
-import { coverDeficit, engineTake, moveFund } from './insurance-fund.js'
+import { coverDeficit, liquidatorTake, moveFund } from './insurance-fund.js'
 
 /**
  * A liquidation scope must exist: the account, and for an isolated scope a market in which the
@@ -222,7 +222,7 @@ export function liquidationFill(
 }
 
 /**
- * Move the scope's positions to the liquidation engine at their bankruptcy prices, largest
+ * Move the scope's positions to the liquidator at their bankruptcy prices, largest
  * MM first, each solved with the others at mark (SPEC §8.3); then the fee, capped by what is
  * left, and a deficit to the fund or bad debt.
  */
@@ -262,14 +262,14 @@ export function takeover(w: Waterfall, a: number, iso: number | null): void {
     const [realised, r] = w.closePosition(a, m, q, price)
     returned = r
     w.emit(Takeover, a, m, NONE, q, price, money(realised, 'realised PnL'))
-    engineTake(w, m, q, price)
+    liquidatorTake(w, m, q, price)
   }
   settleScope(w, a, iso, returned, feeFull)
 }
 
 /**
  * Liquidate one account (or isolated position) now: plan, fill the orders with the model, take
- * over what partial closes cannot save, and unwind what the engine took over.
+ * over what partial closes cannot save, and unwind what the liquidator took over.
  */
 export function liquidateScope(
   w: Waterfall,

@@ -13,22 +13,22 @@ impl Engine {
     /// entry, `math::adl_entry_price`) or the mark, by policy; the mark too when it has no entry.
     pub(super) fn adl_price(&self, m: u32) -> i64 {
         let mk = &self.markets[m as usize];
-        let (q, cost) = self.engine_position(m);
+        let (q, cost) = self.liquidator_position(m);
         if self.waterfall.config.adl_at_mark || q == 0 {
             return mk.mark;
         }
         adl_entry_price(mk, q, cost).unwrap_or(mk.mark)
     }
 
-    /// ADL the liquidation engine's whole position in `m` against the opposite side, ranked or
-    /// pro rata; exactly the engine's quantity, never more (SPEC §9.2).
+    /// ADL the liquidator's whole position in `m` against the opposite side, ranked or
+    /// pro rata; exactly the liquidator's quantity, never more (SPEC §9.2).
     pub fn auto_deleverage(&mut self, m: u32) -> Result<()> {
         self.market(m)?;
         self.transaction(|e| e.deleverage(m))
     }
 
     pub(super) fn deleverage(&mut self, m: u32) -> Result<()> {
-        let (q, _) = self.engine_position(m);
+        let (q, _) = self.liquidator_position(m);
         if q == 0 {
             return Ok(());
         }
@@ -69,7 +69,7 @@ impl Engine {
                 price,
                 money(realised, "realised PnL")?,
             );
-            self.engine_close(m, q.signum() * take as i64, price)?;
+            self.liquidator_close(m, q.signum() * take as i64, price)?;
             done += take;
         }
         if done < need {

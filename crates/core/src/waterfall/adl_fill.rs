@@ -3,7 +3,7 @@
 //! each shard closes its own counterparties' parts. The close is exactly the one `deleverage`
 //! makes — fee-free, at the given ADL price, an `adlFill` event — with the counter-entry left in
 //! settlement: the engine holding the taken-over position closes its side with
-//! `settle_engine_fill`.
+//! `settle_liquidator_fill`.
 
 use super::{money, EventKind, NONE};
 use crate::engine::Engine;

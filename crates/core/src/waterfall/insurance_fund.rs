@@ -108,12 +108,12 @@ impl Engine {
         Ok(())
     }
 
-    /// The liquidation engine takes `q` at `price` (SPEC §8.4). Against an opposite engine
-    /// position the two net inside the engine at `price` — one account holding both, as at a
-    /// venue — with the engine's PnL to the fund (an `engineNetting` event, no book trade). The
+    /// The liquidator takes `q` at `price` (SPEC §8.4). Against an opposite liquidator
+    /// position the two net inside the liquidator at `price` — one account holding both, as at a
+    /// venue — with the liquidator's PnL to the fund (an `engineNetting` event, no book trade). The
     /// rest opens at `price`.
-    pub(super) fn engine_take(&mut self, m: u32, q: i64, price: i64) -> Result<()> {
-        let ep = &mut self.waterfall.engine_positions;
+    pub(super) fn liquidator_take(&mut self, m: u32, q: i64, price: i64) -> Result<()> {
+        let ep = &mut self.waterfall.liquidator_positions;
         if ep.len() <= m as usize {
             ep.resize(m as usize + 1, (0, 0));
         }
@@ -122,7 +122,7 @@ impl Engine {
         if held != 0 && (held > 0) != (q > 0) {
             // Both at most QTY_MAX in size: no overflow.
             let delta = held.signum() * held.abs().min(q.abs());
-            let pnl = self.engine_close(m, delta, price)?;
+            let pnl = self.liquidator_close(m, delta, price)?;
             self.emit(
                 EventKind::EngineNetting,
                 NONE,
@@ -130,36 +130,36 @@ impl Engine {
                 NONE,
                 delta,
                 price,
-                money(pnl, "engine PnL")?,
+                money(pnl, "liquidator PnL")?,
             );
             open = q + delta;
         }
         if open != 0 {
             let cost = self.markets[m as usize].cost_basis(open, price)?;
-            let (held, held_cost) = self.engine_position(m);
-            self.waterfall.engine_positions[m as usize] = (
-                money(held as i128 + open as i128, "engine position")?,
-                money(held_cost as i128 + cost as i128, "engine cost basis")?,
+            let (held, held_cost) = self.liquidator_position(m);
+            self.waterfall.liquidator_positions[m as usize] = (
+                money(held as i128 + open as i128, "liquidator position")?,
+                money(held_cost as i128 + cost as i128, "liquidator cost basis")?,
             );
         }
         Ok(())
     }
 
-    /// Close `delta` of the liquidation engine's position in `m` at `price`; its PnL goes to the
+    /// Close `delta` of the liquidator's position in `m` at `price`; its PnL goes to the
     /// fund. Returns that PnL.
-    pub(super) fn engine_close(&mut self, m: u32, delta: i64, price: i64) -> Result<i128> {
-        let (q, cost) = self.engine_position(m);
+    pub(super) fn liquidator_close(&mut self, m: u32, delta: i64, price: i64) -> Result<i128> {
+        let (q, cost) = self.liquidator_position(m);
         let (closed, pnl) = self.markets[m as usize].close_at(q, cost, delta, price)?;
-        self.waterfall.engine_positions[m as usize] = (q - delta, cost - closed);
+        self.waterfall.liquidator_positions[m as usize] = (q - delta, cost - closed);
         self.waterfall.settlement = sub(self.waterfall.settlement, pnl, "settlement")?;
         self.move_fund(pnl)?;
         Ok(pnl)
     }
 
-    /// Unwind the liquidation engine's position in `m`: in the book at the model's price when
+    /// Unwind the liquidator's position in `m`: in the book at the model's price when
     /// the fund can absorb the result, else by ADL against the opposite side (SPEC §8.4, §9).
     pub(super) fn unwind(&mut self, m: u32, model: FillModel) -> Result<()> {
-        let (q, cost) = self.engine_position(m);
+        let (q, cost) = self.liquidator_position(m);
         if q == 0 {
             return Ok(());
         }
@@ -168,30 +168,46 @@ impl Engine {
         let (_, pnl) = mk.close_at(q, cost, q, price)?;
         self.update_adl_mode();
         if pnl >= 0 || self.fund_can_absorb(-pnl) {
-            let pnl = self.engine_close(m, q, price)?;
-            self.emit(EventKind::EngineFill, NONE, m, NONE, q, price, money(pnl, "engine PnL")?);
+            let pnl = self.liquidator_close(m, q, price)?;
+            self.emit(
+                EventKind::EngineFill,
+                NONE,
+                m,
+                NONE,
+                q,
+                price,
+                money(pnl, "liquidator PnL")?,
+            );
             return Ok(());
         }
         self.deleverage(m)
     }
 
-    /// Host path: the liquidation engine's own order in `m` filled in the book.
-    pub fn settle_engine_fill(&mut self, m: u32, delta: i64, price: i64) -> Result<()> {
+    /// Host path: the liquidator's own order in `m` filled in the book.
+    pub fn settle_liquidator_fill(&mut self, m: u32, delta: i64, price: i64) -> Result<()> {
         self.market(m)?;
         check_price(price, "fill price")?;
-        let (q, _) = self.engine_position(m);
+        let (q, _) = self.liquidator_position(m);
         if delta == 0 || delta.signum() != q.signum() || delta.unsigned_abs() > q.unsigned_abs() {
             return Err(Error::new(
                 ErrorCode::InvalidQuantity,
                 format!(
-                    "cannot close {delta} lots of the liquidation engine's {q} lots in market {}",
+                    "cannot close {delta} lots of the liquidator's {q} lots in market {}",
                     self.markets[m as usize].symbol
                 ),
             ));
         }
         self.transaction(|e| {
-            let pnl = e.engine_close(m, delta, price)?;
-            e.emit(EventKind::EngineFill, NONE, m, NONE, delta, price, money(pnl, "engine PnL")?);
+            let pnl = e.liquidator_close(m, delta, price)?;
+            e.emit(
+                EventKind::EngineFill,
+                NONE,
+                m,
+                NONE,
+                delta,
+                price,
+                money(pnl, "liquidator PnL")?,
+            );
             Ok(())
         })
     }

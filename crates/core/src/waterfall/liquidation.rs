@@ -246,7 +246,7 @@ impl Engine {
         self.settle_scope(a, iso, returned, fee_full)
     }
 
-    /// Move the scope's positions to the liquidation engine at their bankruptcy prices, largest
+    /// Move the scope's positions to the liquidator at their bankruptcy prices, largest
     /// MM first, each solved with the others at mark (SPEC §8.3); then the fee, capped by what is
     /// left, and a deficit to the fund or bad debt.
     pub(super) fn takeover(&mut self, a: u32, iso: Option<u32>) -> Result<()> {
@@ -280,7 +280,7 @@ impl Engine {
             let (realised, r) = self.close_position(a, m, q, price)?;
             returned = r;
             self.emit(EventKind::Takeover, a, m, NONE, q, price, money(realised, "realised PnL")?);
-            self.engine_take(m, q, price)?;
+            self.liquidator_take(m, q, price)?;
         }
         self.settle_scope(a, iso, returned, fee_full)
     }
@@ -347,7 +347,7 @@ impl Engine {
         Ok(())
     }
 
-    /// Host path: move the account's (or isolated position's) positions to the liquidation engine
+    /// Host path: move the account's (or isolated position's) positions to the liquidator
     /// at their bankruptcy prices.
     pub fn take_over(&mut self, a: u32, iso: Option<u32>) -> Result<()> {
         self.check_scope(a, iso)?;

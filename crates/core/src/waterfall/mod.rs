@@ -60,11 +60,11 @@ pub enum EventKind {
     LiquidationFill = 0,
     /// Fee from the account to the insurance fund.
     LiquidationFee = 1,
-    /// The position moved to the liquidation engine at the bankruptcy price; amount = realised PnL.
+    /// The position moved to the liquidator at the bankruptcy price; amount = realised PnL.
     Takeover = 2,
     /// The insurance fund paid an account's deficit (amount > 0).
     FundPayment = 3,
-    /// The liquidation engine closed in the book; amount = its PnL, booked to the fund.
+    /// The liquidator closed in the book; amount = its PnL, booked to the fund.
     EngineFill = 4,
     /// ADL: `account` (the counterparty) closed qty at price; amount = its realised PnL.
     AdlFill = 5,
@@ -78,11 +78,11 @@ pub enum EventKind {
     Funding = 10,
     /// The fund was credited (amount > 0) or debited by the host.
     FundDeposit = 11,
-    /// ADL could not find enough opposite quantity: qty lots stay with the liquidation engine.
+    /// ADL could not find enough opposite quantity: qty lots stay with the liquidator.
     AdlShortfall = 12,
     /// Rounding residue (funding) moved to the residue sink.
     Residue = 13,
-    /// The liquidation engine took over a position opposite to one it held: qty of its own closed
+    /// The liquidator took over a position opposite to one it held: qty of its own closed
     /// at price inside the engine (no book trade), amount = its PnL, to the fund.
     EngineNetting = 14,
     /// The account was liquidated: its open order `amount` (the id) of qty at price was cancelled
@@ -109,8 +109,8 @@ pub struct WaterfallState {
     /// Counter-entry of every realised PnL and funding imbalance (the rest of the market).
     pub settlement: i128,
     pub residue: i64,
-    /// Positions held by the liquidation engine after takeovers, per market: (qty, cost basis).
-    pub engine_positions: Vec<(i64, i64)>,
+    /// Positions held by the liquidator after takeovers, per market: (qty, cost basis).
+    pub liquidator_positions: Vec<(i64, i64)>,
     pub adl_mode: bool,
     /// (time, fund) after each fund movement, for the drawdown window.
     pub fund_history: VecDeque<(u64, i64)>,
@@ -230,8 +230,8 @@ impl Engine {
         self.waterfall.adl_mode
     }
 
-    pub fn engine_position(&self, m: u32) -> (i64, i64) {
-        self.waterfall.engine_positions.get(m as usize).copied().unwrap_or((0, 0))
+    pub fn liquidator_position(&self, m: u32) -> (i64, i64) {
+        self.waterfall.liquidator_positions.get(m as usize).copied().unwrap_or((0, 0))
     }
 
     /// Every unit of money the engine holds: balances, isolated margins, fund, residue and the
@@ -406,7 +406,7 @@ impl Engine {
 
     /// The whole waterfall at the current marks: sweep, then every liquidatable account and
     /// isolated position worst first (re-checked when its turn comes), liquidated with the fill
-    /// model; then the liquidation engine unwinds what it holds, once per market in market order
+    /// model; then the liquidator unwinds what it holds, once per market in market order
     /// (one fill or one ADL for all of a market's takeovers), the fund and ADL as policy says.
     /// All or nothing. Returns the first new event's seq.
     pub fn run_waterfall(&mut self, model: FillModel, now: u64) -> Result<u64> {
@@ -433,7 +433,7 @@ impl Engine {
             for m in 0..e.markets.len() as u32 {
                 e.unwind(m, model).map_err(|x| {
                     x.context(format!(
-                        "unwinding the liquidation engine in market {}",
+                        "unwinding the liquidator in market {}",
                         e.markets[m as usize].symbol
                     ))
                 })?;
