@@ -6,7 +6,7 @@
 import { DeleverageError, ErrorCode, withContext } from './errors.js'
 import { Linear } from './market.js'
 import { abs, add, cmpBig, mul } from './num.js'
-import type { Book } from './waterfall/index.js'
+import type { PositionStore } from './waterfall/index.js'
 import { AdlRankingCode } from '../generated/tables.js'
 
 // AdlRanking codes (generated from the Rust enum, whose variants say what each ranks by).
@@ -92,13 +92,13 @@ export function queueOrder(x: Candidate, y: Candidate, ids: readonly string[]): 
  * scored (SPEC §9.1), in slot order. (The core's `exclude` is always None.)
  */
 export function adlCandidates(
-  book: Book,
+  store: PositionStore,
   market: number,
   side: number,
   ranking: number,
 ): Candidate[] {
-  const mk = book.market(market)
-  const col = book.col(market)
+  const mk = store.market(market)
+  const col = store.col(market)
   const out: Candidate[] = []
   const sideB = BigInt(side)
   for (let s = 0; s < col.len; s++) {
@@ -107,7 +107,7 @@ export function adlCandidates(
     const c = col.cost[s] as bigint
     if ((q > 0n ? 1n : q < 0n ? -1n : 0n) !== sideB) continue
     const ctx = (e: unknown): unknown =>
-      withContext(e, `ADL score of account ${book.ids[a]}, market ${mk.symbol}`)
+      withContext(e, `ADL score of account ${store.ids[a]}, market ${mk.symbol}`)
     let upnl: bigint
     let equity: bigint
     let wallet: bigint
@@ -132,10 +132,10 @@ export function adlCandidates(
     } else {
       // errors carry the account context, as account_rows does; an OVERFLOW account has no exact
       // score, so it is not a counterparty while it overflows (SPEC §5.5)
-      const st = book.crossState(a)
+      const st = store.crossState(a)
       if (st === null) continue
       const [eq, mm] = st
-      const bal = book.balance(a)
+      const bal = store.balance(a)
       equity = eq
       wallet = bal
       accUpnl = eq - bal
@@ -189,9 +189,14 @@ export function adlCandidates(
 }
 
 /** Engine::adl_queue: the candidates in full rank order. */
-export function adlQueue(book: Book, market: number, side: number, ranking: number): Candidate[] {
-  const c = adlCandidates(book, market, side, ranking)
-  const ids = book.ids
+export function adlQueue(
+  store: PositionStore,
+  market: number,
+  side: number,
+  ranking: number,
+): Candidate[] {
+  const c = adlCandidates(store, market, side, ranking)
+  const ids = store.ids
   c.sort((x, y) => queueOrder(x, y, ids))
   return c
 }

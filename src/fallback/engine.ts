@@ -33,7 +33,7 @@ import {
   Drawdown,
   Exhausted,
   Waterfall,
-  type Book,
+  type PositionStore,
   type Columns,
   type FillModel,
   type WaterfallConfig,
@@ -879,9 +879,9 @@ export class JsEngine implements CoreEngine {
   /** Inverse writes of the running waterfall transaction (null outside one). */
   private undo: Array<() => void> | null = null
   /** The store as the waterfall sees it (waterfall.ts). */
-  private readonly book: Book = this.makeBook()
+  private readonly store: PositionStore = this.makeStore()
   /** Waterfall state and algorithms (crates/core/src/waterfall.rs). */
-  private readonly wf = new Waterfall(this.book)
+  private readonly wf = new Waterfall(this.store)
   /** The liquidation watch (watch.ts), built on first use. */
   private readonly watch = new Watch(this.watchStore())
   /** Events before the running waterfall transaction (its accounts are re-checked on commit). */
@@ -2242,7 +2242,7 @@ export class JsEngine implements CoreEngine {
   // ---------------------------------------------------------------------------------------------
   // The waterfall (waterfall.rs, adl.rs, planner.rs), with crates/node's argument handling.
 
-  private makeBook(): Book {
+  private makeStore(): PositionStore {
     return {
       markets: this.markets,
       ids: this.ids, // both arrays only grow in place
@@ -2554,7 +2554,7 @@ export class JsEngine implements CoreEngine {
     const rk = u32Arg('ranking', ranking)
     if (sd !== 1 && sd !== -1) throw invalidArg(`side must be 1 (long) or -1 (short), got ${sd}`)
     const r = rankingFromCode(rk)
-    const q = adlQueue(this.book, m, sd, r)
+    const q = adlQueue(this.store, m, sd, r)
     return {
       account: Uint32Array.from(q, (c) => c.account),
       qty: BigInt64Array.from(q, (c) => c.qty),
@@ -2589,7 +2589,7 @@ export class JsEngine implements CoreEngine {
     }
     const target: DeleverageTarget = { kind: k, ppm, market: m }
     const fee = i64Of(feeRate, 'feeRate')
-    const p = planDeleveraging(this.book, a, target, fee)
+    const p = planDeleveraging(this.store, a, target, fee)
     return {
       reached: p.reached,
       fees: p.fees,

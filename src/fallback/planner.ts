@@ -11,7 +11,7 @@ import { DeleverageError, ErrorCode } from './errors.js'
 import { liquidationBase, liquidationPrice, type SolvedPrice } from './liq.js'
 import { written, type Market } from './market.js'
 import { RATE_DECIMALS, RATE_SCALE, RATIO_SCALE, abs, add, sub, toI64 } from './num.js'
-import type { Book } from './waterfall/index.js'
+import type { PositionStore } from './waterfall/index.js'
 
 export const MarginRatio = 0
 export const Leverage = 1
@@ -63,12 +63,12 @@ function spend(fees: bigint, fee: bigint, realised: bigint): bigint {
 }
 
 export function planDeleveraging(
-  book: Book,
+  store: PositionStore,
   a: number,
   target: DeleverageTarget,
   feeRate: bigint,
 ): DeleveragePlan {
-  book.account(a)
+  store.account(a)
   if (!(feeRate >= 0n && feeRate < RATE_SCALE)) {
     throw new DeleverageError(
       ErrorCode.InvalidArgument,
@@ -82,7 +82,7 @@ export function planDeleveraging(
     )
   }
   if (target.kind === LiquidationDistance) {
-    book.market(target.market)
+    store.market(target.market)
     if (!(target.ppm >= 0n && target.ppm < RATIO_SCALE)) {
       throw new DeleverageError(
         ErrorCode.InvalidArgument,
@@ -91,20 +91,20 @@ export function planDeleveraging(
     }
   }
   const pos: Pos[] = []
-  const refs = book.refs(a)
+  const refs = store.refs(a)
   for (let i = 0; i < refs.length; i += 2) {
     const m = refs[i] as number
     const s = refs[i + 1] as number
-    const col = book.col(m)
+    const col = store.col(m)
     if (col.isolated[s] === 1) continue
-    const mk = book.markets[m] as Market
+    const mk = store.markets[m] as Market
     const q = BigInt(col.qty[s] as number)
     const cost = col.cost[s] as bigint
     const upnl = mk.upnl(q, cost)
     const mm = mk.maintenanceMargin(q, cost)
     pos.push({ m, q, cost, upnl, mm, notional: mk.valueAtoms(q, mk.mark) })
   }
-  const balance = book.balance(a)
+  const balance = store.balance(a)
   let fees = 0n
   // Reduction order: largest maintenance margin first, then market index (as liquidation).
   const order = Array.from({ length: pos.length }, (_, i) => i)
@@ -114,12 +114,12 @@ export function planDeleveraging(
     return py.mm < px.mm ? -1 : py.mm > px.mm ? 1 : px.m - py.m
   })
   const orders: Array<[number, bigint]> = []
-  const met = (v: readonly Pos[], f: bigint): boolean => targetMet(book, balance, v, f, target)
+  const met = (v: readonly Pos[], f: bigint): boolean => targetMet(store, balance, v, f, target)
   let reached = met(pos, fees)
   for (const i of order) {
     if (reached) break
     const p = pos[i] as Pos
-    const mk = book.markets[p.m] as Market
+    const mk = store.markets[p.m] as Market
     // The position after closing |d| lots at mark, and the fee for it.
     const apply = (d: bigint): [Pos, bigint, bigint] => {
       const fee = mk.rateOfValue(d, mk.mark, feeRate)
@@ -170,13 +170,13 @@ export function planDeleveraging(
   // fee is below its order's value, so it cannot wrap.)
   let feeTotal = 0n
   for (const [m, d] of orders) {
-    const mk = book.markets[m] as Market
+    const mk = store.markets[m] as Market
     feeTotal += mk.rateOfValue(d, mk.mark, feeRate)
   }
   const [equity, mm, notional] = totals(balance, pos, fees)
   const after: Array<[number, bigint, SolvedPrice | null]> = []
   for (const p of pos) {
-    if (p.q !== 0n) after.push([p.m, p.q, liqAfter(book, balance, pos, fees, p.m)])
+    if (p.q !== 0n) after.push([p.m, p.q, liqAfter(store, balance, pos, fees, p.m)])
   }
   return {
     orders,
@@ -190,7 +190,7 @@ export function planDeleveraging(
 }
 
 function targetMet(
-  book: Book,
+  store: PositionStore,
   balance: bigint,
   pos: readonly Pos[],
   fees: bigint,
@@ -203,9 +203,9 @@ function targetMet(
     case Leverage:
       return n === 0n || (e > 0n && cmpProducts(n, RATIO_SCALE, target.ppm, e) <= 0)
     default: {
-      const lp = liqAfter(book, balance, pos, fees, target.market)
+      const lp = liqAfter(store, balance, pos, fees, target.market)
       if (lp === null) return true
-      const mark = (book.markets[target.market] as Market).mark
+      const mark = (store.markets[target.market] as Market).mark
       return abs(mark - lp.conservative) * RATIO_SCALE >= target.ppm * mark
     }
   }
@@ -213,7 +213,7 @@ function targetMet(
 
 /** Liquidation price of the position in `market` with the plan's positions and cash. */
 function liqAfter(
-  book: Book,
+  store: PositionStore,
   balance: bigint,
   pos: readonly Pos[],
   fees: bigint,
@@ -227,5 +227,5 @@ function liqAfter(
     sub(e, p.upnl, 'liquidation base'),
     sub(mm, p.mm, 'liquidation base'),
   )
-  return liquidationPrice(book.markets[market] as Market, p.q, p.cost, base)
+  return liquidationPrice(store.markets[market] as Market, p.q, p.cost, base)
 }

@@ -13,7 +13,7 @@ import { domain } from './liq.js'
 import { Linear, Market, checkQty, isValidId, type MarketSpec } from './market.js'
 import { mismatch } from './settlement.js'
 import { Floor, MAX_QUOTE_DECIMALS, U32_MAX, scale, toI64 } from './num.js'
-import { Drawdown, Exhausted, Waterfall, type Book } from './waterfall/index.js'
+import { Drawdown, Exhausted, Waterfall, type PositionStore } from './waterfall/index.js'
 import { EVENT_KINDS, NONE, SNAPSHOT_FORMAT_VERSION, SNAPSHOT_MAGIC } from '../generated/tables.js'
 
 export { SNAPSHOT_FORMAT_VERSION, SNAPSHOT_MAGIC }
@@ -564,7 +564,7 @@ function decodeBody(r: Reader): RestoredState {
   }
   try {
     // Waterfall.configure only validates and stores the config; the book is not touched.
-    new Waterfall(null as unknown as Book).configure(config)
+    new Waterfall(null as unknown as PositionStore).configure(config)
   } catch (e) {
     throw refused(at, 'waterfall config', e)
   }

@@ -15,7 +15,7 @@ export function settleAdlFill(
   delta: bigint,
   price: bigint,
 ): void {
-  w.book.account(a)
+  w.store.account(a)
   w.checkClose(a, m, delta, price)
   w.transaction(() => {
     const [realised] = w.closePosition(a, m, delta, price)

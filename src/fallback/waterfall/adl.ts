@@ -14,14 +14,14 @@ import { liquidatorClose } from './insurance-fund.js'
  * `adlEntryPrice`) or the mark, by policy; the mark too when it has no entry.
  */
 export function adlPrice(w: Waterfall, m: number): bigint {
-  const mk = w.book.markets[m] as Market
+  const mk = w.store.markets[m] as Market
   const [q, cost] = w.liquidatorPosition(m)
   if (w.config.adlAtMark || q === 0n) return mk.mark
   return adlEntryPrice(mk, q, cost) ?? mk.mark
 }
 
 export function autoDeleverage(w: Waterfall, m: number): void {
-  w.book.market(m)
+  w.store.market(m)
   w.transaction(() => deleverage(w, m))
 }
 
@@ -35,8 +35,8 @@ export function deleverage(w: Waterfall, m: number): void {
   const price = adlPrice(w, m)
   const ranking = w.config.ranking
   const sq = sign(q)
-  const ids = w.book.ids
-  const cands = adlCandidates(w.book, m, -Number(sq), ranking)
+  const ids = w.store.ids
+  const cands = adlCandidates(w.store, m, -Number(sq), ranking)
   const need = abs(q)
   const fills: Array<[number, bigint]> = []
   if (ranking === ProRata) {

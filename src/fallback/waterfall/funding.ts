@@ -13,8 +13,8 @@ import { fundingFlow } from './math.js'
  * residue sink (balanced open interest) or to settlement (SPEC §10).
  */
 export function settleFunding(w: Waterfall, m: number, rate: bigint): void {
-  const book = w.book
-  book.market(m)
+  const store = w.store
+  store.market(m)
   if (abs(rate) >= RATE_SCALE) {
     throw new DeleverageError(
       ErrorCode.InvalidArgument,
@@ -22,8 +22,8 @@ export function settleFunding(w: Waterfall, m: number, rate: bigint): void {
     )
   }
   w.transaction(() => {
-    const mk = book.markets[m] as Market
-    const col = book.col(m)
+    const mk = store.markets[m] as Market
+    const col = store.col(m)
     const n = col.len
     // Unchecked i128 sums in Rust; every flow that is applied fits i64, so they cannot wrap.
     let paid = 0n
@@ -38,13 +38,13 @@ export function settleFunding(w: Waterfall, m: number, rate: bigint): void {
       netQty += q
       if (flow === 0n) continue
       if (col.isolated[s] === 1) {
-        book.setIsolatedMargin(
+        store.setIsolatedMargin(
           m,
           s,
           money((col.isolatedMargin[s] as bigint) + flow, 'isolated margin'),
         )
       } else {
-        book.setBalance(acc, money(book.balance(acc) + flow, 'balance'))
+        store.setBalance(acc, money(store.balance(acc) + flow, 'balance'))
       }
       w.emit(Funding, acc, m, NONE, q, mk.mark, money(flow, 'funding'))
     }

@@ -9,7 +9,7 @@
 // `impl Engine` methods are functions of the Waterfall there (`f(w, …)` for `self.f(…)`); the class
 // keeps one-line entry points for the engine.
 //
-// The Waterfall reaches the position store through the narrow `Book` interface that JsEngine
+// The Waterfall reaches the position store through the narrow `PositionStore` interface that JsEngine
 // implements. Rust's `transaction` (run on a clone, keep it on success; the engine stays whole even
 // if the step panics) is an undo log here: the store records the inverse of every write made inside
 // a transaction, the waterfall state is snapshotted (a few scalars, the liquidator positions, and
@@ -99,7 +99,7 @@ export interface Columns {
 }
 
 /** What the waterfall needs from the position store (implemented by JsEngine). */
-export interface Book {
+export interface PositionStore {
   readonly markets: readonly Market[]
   /** Account ids by index. */
   readonly ids: readonly string[]
@@ -251,7 +251,7 @@ export class Waterfall {
   readonly events = new EventLog()
   private inTxn = false
 
-  constructor(readonly book: Book) {}
+  constructor(readonly store: PositionStore) {}
 
   liquidatorPosition(m: number): [bigint, bigint] {
     return m < this.liqQ.length ? [this.liqQ[m] as bigint, this.liqC[m] as bigint] : [0n, 0n]
@@ -259,7 +259,7 @@ export class Waterfall {
 
   /** Engine::cash_total */
   cashTotal(): bigint {
-    return this.book.collateralTotal() + this.fund + this.residue + this.settlement
+    return this.store.collateralTotal() + this.fund + this.residue + this.settlement
   }
 
   emit(
@@ -292,14 +292,14 @@ export class Waterfall {
       liqQ: this.liqQ.slice(),
       liqC: this.liqC.slice(),
     }
-    this.book.beginUndo()
+    this.store.beginUndo()
     this.inTxn = true
     try {
       const r = f()
-      this.book.commitUndo()
+      this.store.commitUndo()
       return r
     } catch (e) {
-      this.book.rollbackUndo()
+      this.store.rollbackUndo()
       this.fund = snap.fund
       this.settlement = snap.settlement
       this.residue = snap.residue
@@ -348,16 +348,16 @@ export class Waterfall {
 
   /** `m` is a valid market index here (the callers checked it). */
   noPosition(a: number, m: number): DeleverageError {
-    const mk = this.book.markets[m] as Market
+    const mk = this.store.markets[m] as Market
     return new DeleverageError(
       ErrorCode.InvalidArgument,
-      `account ${this.book.ids[a]} has no position in market ${mk.symbol}`,
+      `account ${this.store.ids[a]} has no position in market ${mk.symbol}`,
     )
   }
 
   /** A close of `delta` lots at `price` must reduce an existing position without flipping it. */
   checkClose(a: number, m: number, delta: bigint, price: bigint): void {
-    this.book.market(m)
+    this.store.market(m)
     this.reducibleSlot(a, m, delta, price)
   }
 
@@ -366,14 +366,14 @@ export class Waterfall {
    * without flipping it (the checks of checkClose, in its order, past the market's).
    */
   private reducibleSlot(a: number, m: number, delta: bigint, price: bigint): number {
-    const book = this.book
-    const s = book.slotOf(a, m)
+    const store = this.store
+    const s = store.slotOf(a, m)
     if (s < 0) throw this.noPosition(a, m)
-    const q = BigInt(book.col(m).qty[s] as number)
+    const q = BigInt(store.col(m).qty[s] as number)
     if (delta === 0n || sign(delta) !== sign(q) || abs(delta) > abs(q)) {
       throw new DeleverageError(
         ErrorCode.InvalidQuantity,
-        `cannot close ${delta} lots of a position of ${q} lots (account ${book.ids[a]}, market ${(book.markets[m] as Market).symbol})`,
+        `cannot close ${delta} lots of a position of ${q} lots (account ${store.ids[a]}, market ${(store.markets[m] as Market).symbol})`,
       )
     }
     checkPrice(price, 'fill price')
@@ -386,10 +386,10 @@ export class Waterfall {
    * returns what is left of its margin to the balance (the second value).
    */
   closePosition(a: number, m: number, delta: bigint, price: bigint): [bigint, bigint | null] {
-    const book = this.book
+    const store = this.store
     const s = this.reducibleSlot(a, m, delta, price)
-    const col = book.col(m)
-    const mk = book.markets[m] as Market
+    const col = store.col(m)
+    const mk = store.markets[m] as Market
     const q = BigInt(col.qty[s] as number)
     const cost = col.cost[s] as bigint
     const iso = col.isolated[s] === 1
@@ -402,17 +402,17 @@ export class Waterfall {
       // the limit; wrapped or not, the result is then far outside i64 and money() fails alike.
       const im2 = im + realised
       if (delta === q) {
-        book.removePosition(a, m)
-        book.setBalance(a, money(book.balance(a) + im2, 'balance'))
+        store.removePosition(a, m)
+        store.setBalance(a, money(store.balance(a) + im2, 'balance'))
         returned = im2
       } else {
-        book.setQtyCost(m, s, q - delta, cost - closed)
-        book.setIsolatedMargin(m, s, money(im2, 'isolated margin'))
+        store.setQtyCost(m, s, q - delta, cost - closed)
+        store.setIsolatedMargin(m, s, money(im2, 'isolated margin'))
       }
     } else {
-      book.setBalance(a, money(book.balance(a) + realised, 'balance'))
-      if (delta === q) book.removePosition(a, m)
-      else book.setQtyCost(m, s, q - delta, cost - closed)
+      store.setBalance(a, money(store.balance(a) + realised, 'balance'))
+      if (delta === q) store.removePosition(a, m)
+      else store.setQtyCost(m, s, q - delta, cost - closed)
     }
     return [realised, returned]
   }
@@ -426,27 +426,27 @@ export class Waterfall {
     const first = BigInt(this.events.next)
     return this.transaction(() => {
       if (now > this.now) this.now = now
-      const book = this.book
-      for (const [a, market] of book.liquidatableRows()) {
+      const store = this.store
+      for (const [a, market] of store.liquidatableRows()) {
         const iso = market !== NONE ? market : null
-        if (iso !== null && book.slotOf(a, iso) < 0) continue // closed by an earlier ADL
+        if (iso !== null && store.slotOf(a, iso) < 0) continue // closed by an earlier ADL
         const [eq, mm] = scopeState(this, a, iso)
         if (mm > 0n && eq <= mm) {
           try {
             liquidateScope(this, a, iso, model)
           } catch (e) {
-            throw withContext(e, `liquidating account ${book.ids[a]}`)
+            throw withContext(e, `liquidating account ${store.ids[a]}`)
           }
         }
       }
       // The liquidator unwinds once per market, in market order.
-      for (let m = 0; m < book.markets.length; m++) {
+      for (let m = 0; m < store.markets.length; m++) {
         try {
           unwind(this, m, model)
         } catch (e) {
           throw withContext(
             e,
-            `unwinding the liquidator in market ${(book.markets[m] as Market).symbol}`,
+            `unwinding the liquidator in market ${(store.markets[m] as Market).symbol}`,
           )
         }
       }

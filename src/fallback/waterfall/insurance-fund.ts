@@ -110,7 +110,7 @@ export function coverDeficit(w: Waterfall, a: number, deficit: bigint): void {
   }
   if (pay > 0n) {
     moveFund(w, -pay)
-    w.book.setBalance(a, money(w.book.balance(a) + pay, 'balance'))
+    w.store.setBalance(a, money(w.store.balance(a) + pay, 'balance'))
     w.emit(FundPayment, a, NONE, NONE, 0n, 0n, money(pay, 'fund payment'))
   }
   if (deficit > pay) w.emit(BadDebt, a, NONE, NONE, 0n, 0n, money(deficit - pay, 'bad debt'))
@@ -138,7 +138,7 @@ export function liquidatorTake(w: Waterfall, m: number, q: bigint, price: bigint
     open = q + delta
   }
   if (open !== 0n) {
-    const cost = (w.book.markets[m] as Market).costBasis(open, price)
+    const cost = (w.store.markets[m] as Market).costBasis(open, price)
     w.liqQ[m] = money((w.liqQ[m] as bigint) + open, 'liquidator position')
     w.liqC[m] = money((w.liqC[m] as bigint) + cost, 'liquidator cost basis')
   }
@@ -150,7 +150,7 @@ export function liquidatorTake(w: Waterfall, m: number, q: bigint, price: bigint
  */
 export function liquidatorClose(w: Waterfall, m: number, delta: bigint, price: bigint): bigint {
   const [q, cost] = w.liquidatorPosition(m)
-  const [closed, pnl] = (w.book.markets[m] as Market).closeAt(q, cost, delta, price)
+  const [closed, pnl] = (w.store.markets[m] as Market).closeAt(q, cost, delta, price)
   w.liqQ[m] = q - delta
   w.liqC[m] = cost - closed
   w.settlement = sub(w.settlement, pnl, 'settlement')
@@ -165,7 +165,7 @@ export function liquidatorClose(w: Waterfall, m: number, delta: bigint, price: b
 export function unwind(w: Waterfall, m: number, model: FillModel): void {
   const [q, cost] = w.liquidatorPosition(m)
   if (q === 0n) return
-  const mk = w.book.markets[m] as Market
+  const mk = w.store.markets[m] as Market
   const price = fillPrice(model, mk.mark, q)
   const [, pnl] = mk.closeAt(q, cost, q, price)
   updateAdlMode(w)
@@ -178,7 +178,7 @@ export function unwind(w: Waterfall, m: number, model: FillModel): void {
 }
 
 export function settleLiquidatorFill(w: Waterfall, m: number, delta: bigint, price: bigint): void {
-  const mk = w.book.market(m)
+  const mk = w.store.market(m)
   checkPrice(price, 'fill price')
   const [q] = w.liquidatorPosition(m)
   if (delta === 0n || sign(delta) !== sign(q) || abs(delta) > abs(q)) {

@@ -27,15 +27,15 @@ import { coverDeficit, liquidatorTake, moveFund } from './insurance-fund.js'
  * account holds an isolated position.
  */
 export function checkScope(w: Waterfall, a: number, iso: number | null): void {
-  const book = w.book
-  book.account(a)
+  const store = w.store
+  store.account(a)
   if (iso !== null) {
-    const mk = book.market(iso)
-    const s = book.slotOf(a, iso)
-    if (!(s >= 0 && book.col(iso).isolated[s] === 1)) {
+    const mk = store.market(iso)
+    const s = store.slotOf(a, iso)
+    if (!(s >= 0 && store.col(iso).isolated[s] === 1)) {
       throw new DeleverageError(
         ErrorCode.InvalidArgument,
-        `account ${book.ids[a]} has no isolated position in market ${mk.symbol}`,
+        `account ${store.ids[a]} has no isolated position in market ${mk.symbol}`,
       )
     }
   }
@@ -43,12 +43,12 @@ export function checkScope(w: Waterfall, a: number, iso: number | null): void {
 
 /** Equity and MM of the liquidation scope: the cross account, or one isolated position. */
 export function scopeState(w: Waterfall, a: number, iso: number | null): [bigint, bigint] {
-  const book = w.book
-  if (iso === null) return book.crossRow(a)
-  const s = book.slotOf(a, iso)
+  const store = w.store
+  if (iso === null) return store.crossRow(a)
+  const s = store.slotOf(a, iso)
   if (s < 0) throw w.noPosition(a, iso)
-  const mk = book.markets[iso] as Market
-  const col = book.col(iso)
+  const mk = store.markets[iso] as Market
+  const col = store.col(iso)
   const q = BigInt(col.qty[s] as number)
   const c = col.cost[s] as bigint
   const u = mk.upnl(q, c)
@@ -66,17 +66,17 @@ export function scopePositions(
   a: number,
   iso: number | null,
 ): Array<[number, bigint, bigint]> {
-  const book = w.book
-  const refs = book.refs(a)
+  const store = w.store
+  const refs = store.refs(a)
   const v: Array<[number, bigint, bigint]> = []
   for (let i = 0; i < refs.length; i += 2) {
     const m = refs[i] as number
     const s = refs[i + 1] as number
-    const col = book.col(m)
+    const col = store.col(m)
     const inScope = iso === null ? col.isolated[s] !== 1 : iso === m
     if (inScope) {
       const q = BigInt(col.qty[s] as number)
-      v.push([m, q, (book.markets[m] as Market).maintenanceMargin(q, col.cost[s] as bigint)])
+      v.push([m, q, (store.markets[m] as Market).maintenanceMargin(q, col.cost[s] as bigint)])
     }
   }
   v.sort((x, y) => (y[2] < x[2] ? -1 : y[2] > x[2] ? 1 : x[0] - y[0]))
@@ -84,9 +84,9 @@ export function scopePositions(
 }
 
 export function hasCross(w: Waterfall, a: number): boolean {
-  const refs = w.book.refs(a)
+  const refs = w.store.refs(a)
   for (let i = 0; i < refs.length; i += 2) {
-    if (w.book.col(refs[i] as number).isolated[refs[i + 1] as number] !== 1) return true
+    if (w.store.col(refs[i] as number).isolated[refs[i + 1] as number] !== 1) return true
   }
   return false
 }
@@ -97,7 +97,7 @@ export function hasCross(w: Waterfall, a: number): boolean {
  * ≤ 0 or when closing everything would leave it negative (SPEC §8.3).
  */
 export function planLiquidation(w: Waterfall, a: number, iso: number | null): LiquidationPlan {
-  const book = w.book
+  const store = w.store
   checkScope(w, a, iso)
   let [eq, mm] = scopeState(w, a, iso)
   const plan: LiquidationPlan = { account: a, isolatedMarket: iso, takeover: false, orders: [] }
@@ -109,9 +109,9 @@ export function planLiquidation(w: Waterfall, a: number, iso: number | null): Li
   const c = w.config
   const target = (e: bigint, m: bigint): boolean => meetsBuffer(e, m, c.bufferRate)
   for (const [m, q, mmI] of scopePositions(w, a, iso)) {
-    const mk = book.markets[m] as Market
-    const s = book.slotOf(a, m)
-    const cost = book.col(m).cost[s] as bigint
+    const mk = store.markets[m] as Market
+    const s = store.slotOf(a, m)
+    const cost = store.col(m).cost[s] as bigint
     // State after closing |d| lots at mark: equity − fee, MM with the rest of the position.
     const after = (d: bigint): [bigint, bigint] => {
       const fee = mk.rateOfValue(d, mk.mark, c.feeRate)
@@ -161,27 +161,27 @@ export function scopeLeft(
   returned: bigint | null,
 ): [bigint, boolean] {
   if (iso !== null) {
-    if (w.book.slotOf(a, iso) >= 0) return [scopeState(w, a, iso)[0], true]
+    if (w.store.slotOf(a, iso) >= 0) return [scopeState(w, a, iso)[0], true]
     return [returned ?? 0n, false]
   }
-  const [eq] = w.book.crossRow(a)
+  const [eq] = w.store.crossRow(a)
   return [eq, hasCross(w, a)]
 }
 
 /** Take `amount` (≥ 0) from the scope's collateral into the fund, as the liquidation fee. */
 export function chargeFee(w: Waterfall, a: number, iso: number | null, amount: bigint): void {
   if (amount <= 0n) return
-  const book = w.book
-  const s = iso === null ? -1 : book.slotOf(a, iso)
+  const store = w.store
+  const s = iso === null ? -1 : store.slotOf(a, iso)
   if (s >= 0) {
     const m = iso as number
-    book.setIsolatedMargin(
+    store.setIsolatedMargin(
       m,
       s,
-      money((book.col(m).isolatedMargin[s] as bigint) - amount, 'isolated margin'),
+      money((store.col(m).isolatedMargin[s] as bigint) - amount, 'isolated margin'),
     )
   } else {
-    book.setBalance(a, money(book.balance(a) - amount, 'balance'))
+    store.setBalance(a, money(store.balance(a) - amount, 'balance'))
   }
   moveFund(w, amount)
   w.emit(LiquidationFee, a, iso ?? NONE, NONE, 0n, 0n, money(amount, 'liquidation fee'))
@@ -215,7 +215,7 @@ export function liquidationFill(
   price: bigint,
 ): void {
   w.checkClose(a, m, delta, price)
-  const feeFull = (w.book.markets[m] as Market).rateOfValue(delta, price, w.config.feeRate)
+  const feeFull = (w.store.markets[m] as Market).rateOfValue(delta, price, w.config.feeRate)
   const [realised, returned] = w.closePosition(a, m, delta, price)
   w.emit(LiquidationFill, a, m, NONE, delta, price, money(realised, 'realised PnL'))
   settleScope(w, a, iso, returned, feeFull)
@@ -227,13 +227,13 @@ export function liquidationFill(
  * left, and a deficit to the fund or bad debt.
  */
 export function takeover(w: Waterfall, a: number, iso: number | null): void {
-  const book = w.book
+  const store = w.store
   let feeFull = 0n
   let returned: bigint | null = null
   for (const [m, q] of scopePositions(w, a, iso)) {
-    const mk = book.markets[m] as Market
-    const col = book.col(m)
-    const s = book.slotOf(a, m)
+    const mk = store.markets[m] as Market
+    const col = store.col(m)
+    const s = store.slotOf(a, m)
     const cost = col.cost[s] as bigint
     // Bankruptcy base (SPEC §6): collateral + the other cross positions' uPnL at mark.
     let base: bigint
@@ -241,20 +241,20 @@ export function takeover(w: Waterfall, a: number, iso: number | null): void {
       base = col.isolatedMargin[s] as bigint
     } else {
       let othersUpnl = 0n
-      const refs = book.refs(a)
+      const refs = store.refs(a)
       for (let i = 0; i < refs.length; i += 2) {
         const m2 = refs[i] as number
         const s2 = refs[i + 1] as number
-        const c2 = book.col(m2)
+        const c2 = store.col(m2)
         if (m2 !== m && c2.isolated[s2] !== 1) {
           othersUpnl = add(
             othersUpnl,
-            (book.markets[m2] as Market).upnl(BigInt(c2.qty[s2] as number), c2.cost[s2] as bigint),
+            (store.markets[m2] as Market).upnl(BigInt(c2.qty[s2] as number), c2.cost[s2] as bigint),
             'bankruptcy base',
           )
         }
       }
-      base = bankruptcyBase(book.balance(a), othersUpnl)
+      base = bankruptcyBase(store.balance(a), othersUpnl)
     }
     const price = bankruptcyPrice(mk, q, cost, base)?.conservative ?? mk.mark
     // Unchecked in Rust; each fee is at most a position's value (≤ ~10^34 atoms).
@@ -277,16 +277,16 @@ export function liquidateScope(
   iso: number | null,
   model: FillModel,
 ): void {
-  const book = w.book
+  const store = w.store
   const plan = planLiquidation(w, a, iso)
   if (!plan.takeover) {
     for (const [m, delta] of plan.orders) {
-      const price = fillPrice(model, (book.markets[m] as Market).mark, delta)
+      const price = fillPrice(model, (store.markets[m] as Market).mark, delta)
       liquidationFill(w, a, iso, m, delta, price)
     }
   }
   // Orders filled worse than planned can leave the scope bankrupt: take over the rest.
-  const stillOpen = iso !== null ? book.slotOf(a, iso) >= 0 : hasCross(w, a)
+  const stillOpen = iso !== null ? store.slotOf(a, iso) >= 0 : hasCross(w, a)
   if (stillOpen) {
     const [eq] = scopeState(w, a, iso)
     if (plan.takeover || eq <= 0n) takeover(w, a, iso)
@@ -301,9 +301,9 @@ export function settleLiquidationFill(
   delta: bigint,
   price: bigint,
 ): void {
-  const book = w.book
+  const store = w.store
   checkScope(w, a, iso)
-  const mk = book.market(m)
+  const mk = store.market(m)
   if (iso !== null && iso !== m) {
     throw new DeleverageError(
       ErrorCode.InvalidArgument,
@@ -311,11 +311,11 @@ export function settleLiquidationFill(
     )
   }
   if (iso === null) {
-    const s = book.slotOf(a, m)
-    if (s >= 0 && book.col(m).isolated[s] === 1) {
+    const s = store.slotOf(a, m)
+    if (s >= 0 && store.col(m).isolated[s] === 1) {
       throw new DeleverageError(
         ErrorCode.InvalidArgument,
-        `the position of account ${book.ids[a]} in market ${mk.symbol} is isolated: name its market as the scope`,
+        `the position of account ${store.ids[a]} in market ${mk.symbol} is isolated: name its market as the scope`,
       )
     }
   }

@@ -12,9 +12,9 @@ import { SocialisedLoss, money, type Waterfall } from './index.js'
  * collateral to the beneficiary's balance.
  */
 export function socialiseLoss(w: Waterfall, m: number, amount: bigint, beneficiary: number): void {
-  const book = w.book
-  const mk = book.market(m)
-  book.account(beneficiary)
+  const store = w.store
+  const mk = store.market(m)
+  store.account(beneficiary)
   if (amount <= 0n) {
     throw new DeleverageError(
       ErrorCode.InvalidAmount,
@@ -22,7 +22,7 @@ export function socialiseLoss(w: Waterfall, m: number, amount: bigint, beneficia
     )
   }
   w.transaction(() => {
-    const col = book.col(m)
+    const col = store.col(m)
     const cands: Candidate[] = []
     let total = 0n
     for (let s = 0; s < col.len; s++) {
@@ -36,21 +36,21 @@ export function socialiseLoss(w: Waterfall, m: number, amount: bigint, beneficia
         `market ${mk.symbol} has no open positions to share a loss`,
       )
     }
-    for (const [i, pay] of prorataAmount(cands, amount, total, book.ids)) {
+    for (const [i, pay] of prorataAmount(cands, amount, total, store.ids)) {
       // Candidates were taken in slot order and paying moves no row: the slot is i.
       const acc = (cands[i] as Candidate).account
       const s = i
       if (col.isolated[s] === 1) {
-        book.setIsolatedMargin(
+        store.setIsolatedMargin(
           m,
           s,
           money((col.isolatedMargin[s] as bigint) - pay, 'isolated margin'),
         )
       } else {
-        book.setBalance(acc, money(book.balance(acc) - pay, 'balance'))
+        store.setBalance(acc, money(store.balance(acc) - pay, 'balance'))
       }
       w.emit(SocialisedLoss, acc, m, beneficiary, 0n, 0n, pay)
     }
-    book.setBalance(beneficiary, money(book.balance(beneficiary) + amount, 'balance'))
+    store.setBalance(beneficiary, money(store.balance(beneficiary) + amount, 'balance'))
   })
 }

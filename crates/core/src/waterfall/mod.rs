@@ -83,7 +83,7 @@ pub enum EventKind {
     /// Rounding residue (funding) moved to the residue sink.
     Residue = 13,
     /// The liquidator took over a position opposite to one it held: qty of its own closed
-    /// at price inside the engine (no book trade), amount = its PnL, to the fund.
+    /// at price inside the liquidator (no book trade), amount = its PnL, to the fund.
     EngineNetting = 14,
     /// The account was liquidated: its open order `amount` (the id) of qty at price was cancelled
     /// (SPEC §17.9).
