@@ -2,7 +2,7 @@
 // JavaScript — Float64Array columns, positions grouped by account, tiers counted without
 // branches, one pass that decides each account as its last position is read. Not exact (floats,
 // Binance's formulas); the bench prints how far its counts are from the exact engines'.
-import type { Book } from '../src/synthetic.js'
+import type { SyntheticMarket } from '../src/synthetic.js'
 
 /** Thresholds per market (tiers 1–4, +Infinity past the last) and rates/amounts per tier (5). */
 const T = 4
@@ -30,7 +30,7 @@ export interface FloatBook {
   account: Uint32Array
 }
 
-export function makeFloatBook(book: Book): FloatBook {
+export function makeFloatBook(book: SyntheticMarket): FloatBook {
   const n = book.qty.length
   const A = book.balances.length
   const M = book.markets.length

@@ -4,7 +4,7 @@
 import os from 'node:os'
 import { fileURLToPath } from 'node:url'
 import { Engine } from '../src/engine.js'
-import { load, makeRaggedBook, type Book } from '../src/synthetic.js'
+import { load, makeRaggedMarket, type SyntheticMarket } from '../src/synthetic.js'
 
 type Measure = { name: string; meanMs: number; rmePct: number; dropped: boolean; load: number }
 type MeasureFn = (name: string, fn: () => number, positions?: number) => Measure
@@ -27,7 +27,7 @@ function median(name: string, fn: () => number, runs = 15): Measure {
 export function benchLiquidationMap(
   nat: Engine,
   ts: Engine | null,
-  book: Book,
+  book: SyntheticMarket,
   measure: MeasureFn = median,
 ): Record<string, unknown> {
   const markets = book.markets.length
@@ -76,7 +76,7 @@ export function benchLiquidationMap(
 
 if (process.argv[1] === fileURLToPath(import.meta.url)) {
   const n = Number(process.argv[2] ?? 1_000_000)
-  const book = makeRaggedBook(n, { liquidatablePct: 3, seed: 4099 })
+  const book = makeRaggedMarket(n, { liquidatablePct: 3, seed: 4099 })
   const nat = new Engine({ implementation: 'native', quoteDecimals: book.quoteDecimals })
   load(nat, book)
   benchLiquidationMap(nat, null, book)

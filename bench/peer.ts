@@ -1,5 +1,5 @@
 // The peer: a plain object-graph JavaScript implementation, the way a team writes it by hand.
-import type { Book } from '../src/synthetic.js'
+import type { SyntheticMarket } from '../src/synthetic.js'
 
 /**
  * The peer: what a team writes by hand in plain JavaScript — an object per account and per
@@ -20,7 +20,10 @@ export interface PeerAccount {
   }>
 }
 
-export function makePeer(book: Book): { markets: PeerMarket[]; accounts: PeerAccount[] } {
+export function makePeer(book: SyntheticMarket): {
+  markets: PeerMarket[]
+  accounts: PeerAccount[]
+} {
   const markets = book.markets.map((m) => {
     const tiers: PeerMarket['tiers'] = []
     for (let t = 0; t < m.floors.length; t++) {

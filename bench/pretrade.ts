@@ -3,7 +3,7 @@
 // against the TypeScript engine, with their ratio measured in the same run.
 import os from 'node:os'
 import type { Engine } from '../src/engine.js'
-import { type Book, lcg } from '../src/synthetic.js'
+import { type SyntheticMarket, lcg } from '../src/synthetic.js'
 
 interface Orders {
   account: Uint32Array
@@ -15,7 +15,7 @@ interface Orders {
 
 /** n orders of accounts that hold positions: ±1–50 lots, limit prices within 2 % of the mark
  * (one in eight a market order), one in ten reduce-only. */
-function makeOrders(book: Book, n: number, seed: number): Orders {
+function makeOrders(book: SyntheticMarket, n: number, seed: number): Orders {
   const r = lcg(seed)
   const o: Orders = {
     account: new Uint32Array(n),
@@ -76,7 +76,7 @@ function batch(e: Engine, o: Orders, k: number, calls: number, sequential = fals
   return { ordersPerCall: k, calls, nsPerOrder: Number(process.hrtime.bigint() - s) / (calls * k) }
 }
 
-export function benchPreTrade(nat: Engine, ts: Engine, book: Book) {
+export function benchPreTrade(nat: Engine, ts: Engine, book: SyntheticMarket) {
   const o = makeOrders(book, 100_000, 60_013)
   // The two engines must agree before their speeds are compared.
   const a = check(nat, slice(o, 0, 1_000), true)

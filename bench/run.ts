@@ -14,7 +14,7 @@ import type { MarginColumns } from '../src/core.js'
 import { Engine } from '../src/engine.js'
 import type { Watch } from '../src/fallback/watch.js'
 import { loadNative } from '../src/native.js'
-import { lcg, load, makeRaggedBook, type Book } from '../src/synthetic.js'
+import { lcg, load, makeRaggedMarket, type SyntheticMarket } from '../src/synthetic.js'
 import { floatSweep, floatSweepScatter, makeFloatBook } from './float-peer.js'
 import { benchLiquidationMap } from './liq-map.js'
 import { makePeer, peerSweep } from './peer.js'
@@ -155,7 +155,7 @@ function runTool(...a: string[]): Record<string, number | boolean> | null {
   return JSON.parse(r.stdout)
 }
 /** The book in the tool's format (little-endian, see read_book in bench_native.rs). */
-function writeBookFile(book: Book, file: string): void {
+function writeBookFile(book: SyntheticMarket, file: string): void {
   const parts: Uint8Array[] = [new TextEncoder().encode('DLVBOOK1')]
   const u32 = (...xs: number[]) => parts.push(new Uint8Array(Uint32Array.from(xs).buffer))
   const i64 = (xs: bigint[] | BigInt64Array) =>
@@ -297,7 +297,7 @@ function interleavedMinimum(
 }
 
 function sweepBook(
-  book: Book,
+  book: SyntheticMarket,
   liquidatablePct: number,
   label: string,
 ): { run: BookRun; nat: Engine; ts: Engine; tsStoreBytes: number } {
@@ -407,7 +407,7 @@ interface MemoryRun {
   native: Record<string, number | boolean> | null
 }
 /** `tsStore`: the live JS bytes the TypeScript engine added when it was loaded (sweepBook). */
-function memoryOf(book: Book, nat: Engine, ts: Engine, tsStore: number): MemoryRun {
+function memoryOf(book: SyntheticMarket, nat: Engine, ts: Engine, tsStore: number): MemoryRun {
   const n = book.qty.length
   // TypeScript: the live heap the engine holds, then with its watch index built (first liquidatable()).
   const store = tsStore
@@ -450,7 +450,7 @@ const report: Record<string, unknown> = {
 }
 const bySize = report.sizes as Record<string, unknown>
 for (const n of sizes) {
-  const book = makeRaggedBook(n, { liquidatablePct: 0.1 })
+  const book = makeRaggedMarket(n, { liquidatablePct: 0.1 })
   const { run, nat, ts, tsStoreBytes } = sweepBook(book, 0.1, `[${fmtN(n)}] book`)
   const memory = memoryOf(book, nat, ts, tsStoreBytes)
   bySize[String(n)] = { ...run, memory }
@@ -459,7 +459,7 @@ for (const n of sizes) {
 
 if (sizesOnly) finish()
 // The 3 % book: many rows to build, the public API's cost per row, the watch re-checking.
-const book3 = makeRaggedBook(MAIN, { liquidatablePct: 3, seed: 4099 })
+const book3 = makeRaggedMarket(MAIN, { liquidatablePct: 3, seed: 4099 })
 const { run: run3, nat, ts } = sweepBook(book3, 3, `[${fmtN(MAIN)}] book, 3 % liquidatable`)
 report.book3pct = run3
 

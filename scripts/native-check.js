@@ -28,8 +28,8 @@ delete process.env.DELEVERAGE_FORCE_JS
 
 const dist = (m) => require(path.join(root, 'dist', 'cjs', m))
 const { Engine, engineFromScenario, parseScenario, loadNative } = dist('index.js')
-const { makeMarketBook, crashPath, SIM_MARKETS } = dist('market-sim.js')
-const { depthFromBook, DEMO } = dist('demo.js')
+const { makeSimMarket, crashPath, SIM_MARKETS } = dist('market-sim.js')
+const { depthFromMarket, DEMO } = dist('demo.js')
 const { simulate, POLICIES } = dist('simulate.js')
 const { load } = dist('synthetic.js')
 
@@ -109,11 +109,11 @@ function golden() {
 // The cascade simulator on a seeded market, every policy, both engines: liquidations, takeovers,
 // ADL and socialised losses; the whole result and the final state hash must be identical.
 function simulateOn(implementation, policy, positions, accounts) {
-  const book = makeMarketBook(positions, accounts, 11)
+  const book = makeSimMarket(positions, accounts, 11)
   const engine = new Engine({ quoteDecimals: book.quoteDecimals, implementation })
   if (implementation === 'native') expectNative(engine, 'parity')
   load(engine, book)
-  const depth = depthFromBook(book, DEMO.depthDivisor)
+  const depth = depthFromMarket(book, DEMO.depthDivisor)
   const markets = book.markets.map((m, j) => ({
     index: j,
     symbol: m.symbol,

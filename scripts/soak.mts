@@ -19,7 +19,7 @@
 
 import os from 'node:os'
 import { Engine } from '../src/engine.js'
-import { lcg, load, makeBook } from '../src/synthetic.js'
+import { lcg, load, makeSyntheticMarket } from '../src/synthetic.js'
 
 const args = process.argv.slice(2)
 const opt = (name: string, dflt: string) => {
@@ -56,7 +56,7 @@ console.log(
 )
 
 const t0 = performance.now()
-const book = makeBook(positions, accounts, marketsN)
+const book = makeSyntheticMarket(positions, accounts, marketsN)
 const engine = new Engine({ quoteDecimals: book.quoteDecimals, implementation })
 load(engine, book)
 const core = engine.core

@@ -13,11 +13,11 @@ import { Worker } from 'node:worker_threads'
 import { formatUnits } from './decimal.js'
 import { Engine, type Implementation } from './engine.js'
 import { takerFeeLine } from './cli-fees.js'
-import { crashPath, makeMarketBook, SIM_MARKETS } from './market-sim.js'
+import { crashPath, makeSimMarket, SIM_MARKETS } from './market-sim.js'
 import { moduleDir } from './native-require.cjs'
 import { type EventTables, eventTables, renderReport, reportData } from './report.js'
 import { POLICIES, simulate, type Policy, type SimMarket, type SimResult } from './simulate.js'
-import { load, type Book } from './synthetic.js'
+import { load, type SyntheticMarket } from './synthetic.js'
 import { table } from './text.js'
 
 export interface DemoOptions {
@@ -42,14 +42,14 @@ export const DEMO = {
   /** Opening insurance fund, USDT. */
   insuranceFund: 150_000_000n,
   fill: { ppmPerLot: 1n, capPpm: 30_000n },
-  /** Book depth per 1 % mark move, as a share of the market's long open interest at the start: 1/50 = 2 %. */
+  /** Order-book depth per 1 % mark move, as a share of the market's long open interest at the start: 1/50 = 2 %. */
   depthDivisor: 50n,
   feedback: { maxRounds: 1, resiliencePpm: 500_000, capPpm: 30_000 },
   waterfall: { liquidationFee: '0.005', buffer: '0.02' },
 }
 
 /** Depth per market: long open interest (atoms at the start price) / divisor. */
-export function depthFromBook(book: Book, divisor: bigint): bigint[] {
+export function depthFromMarket(book: SyntheticMarket, divisor: bigint): bigint[] {
   const oi = book.markets.map(() => 0n)
   for (let i = 0; i < book.qty.length; i++)
     if (book.qty[i]! > 0n) oi[book.market[i]!]! += book.qty[i]!
@@ -71,13 +71,13 @@ export function runDemoPolicy(
   onProgress?: (d: number, t: number) => void,
 ): DemoRun {
   const t0 = performance.now()
-  const book = makeMarketBook(positions, accounts, DEMO.bookSeed)
+  const book = makeSimMarket(positions, accounts, DEMO.bookSeed)
   const engine = new Engine({
     quoteDecimals: book.quoteDecimals,
     ...(implementation ? { implementation } : {}),
   })
   load(engine, book)
-  const depth = depthFromBook(book, DEMO.depthDivisor)
+  const depth = depthFromMarket(book, DEMO.depthDivisor)
   const markets: SimMarket[] = book.markets.map((m, j) => ({
     index: j,
     symbol: m.symbol,

@@ -7,7 +7,7 @@
 import type { MarketInit } from './core.js'
 import { formatUnits } from './decimal.js'
 import { RATIO_SCALE } from './generated/tables.js'
-import type { Book } from './synthetic.js'
+import type { SyntheticMarket } from './synthetic.js'
 
 /** mulberry32: a small 32-bit generator; integer operations only, identical everywhere. */
 export function rng(seed: number): () => number {
@@ -229,9 +229,13 @@ const COUNT_W = [6, 12, 16, 24, 16, 12, 8, 6]
  * the crowded side); 8 % are isolated. Entries are spread around the start price (sd 2.5 %),
  * never so far against the position that it starts below maintenance margin.
  */
-export function makeMarketBook(positions: number, accounts: number, seed = 20240805): Book {
+export function makeSimMarket(
+  positions: number,
+  accounts: number,
+  seed = 20240805,
+): SyntheticMarket {
   if (positions < accounts || positions > accounts * 8)
-    throw new RangeError('makeMarketBook: 1 to 8 positions per account')
+    throw new RangeError('makeSimMarket: 1 to 8 positions per account')
   const next = rng(seed)
   const markets = SIM_MARKETS.map(marketInit)
   const sumW = (w: readonly number[]) => w.reduce((a, b) => a + b, 0)
@@ -367,7 +371,10 @@ export function crashPath(
 }
 
 /** The book as a scenario document (docs/SCENARIO.md), e.g. to run `deleverage simulate` on it. */
-export function scenarioFromBook(book: Book, insuranceFund: string): Record<string, unknown> {
+export function scenarioFromMarket(
+  book: SyntheticMarket,
+  insuranceFund: string,
+): Record<string, unknown> {
   const f = formatUnits
   const Qd = book.quoteDecimals
   const accounts = Array.from(book.balances, (b, a) => ({

@@ -1,9 +1,10 @@
-// A deterministic synthetic book (benchmarks, demo): markets with Binance-like brackets, accounts
+// A deterministic synthetic market (benchmarks, demo): markets with Binance-like brackets, accounts
 // with a spread of leverage, in integer units (typed arrays) ready for the bulk API.
 import type { MarketInit } from './core.js'
 import type { Engine } from './engine.js'
 
-export interface Book {
+/** Accounts and positions over several markets: no order book (issue 14: "Book" named one). */
+export interface SyntheticMarket {
   quoteDecimals: number
   markets: MarketInit[]
   balances: BigInt64Array
@@ -28,12 +29,12 @@ const P = 2 // price decimals (cents)
 const D = 3 // qty decimals
 const Q = 8 // quote atoms
 
-export function makeBook(
+export function makeSyntheticMarket(
   positions: number,
   accounts: number,
   markets: number,
   seed = 104729,
-): Book {
+): SyntheticMarket {
   const rand = lcg(seed)
   const ms: MarketInit[] = []
   for (let m = 0; m < markets; m++) {
@@ -102,7 +103,7 @@ export function makeBook(
 }
 
 /** Load a book through the bulk path: markets in integer units, then typed-array columns. */
-export function load(engine: Engine, book: Book): void {
+export function load(engine: Engine, book: SyntheticMarket): void {
   for (const m of book.markets) engine.addMarketUnits(m)
   engine.core.addAccounts(
     Array.from({ length: book.balances.length }, (_, i) => `acct-${i}`),
@@ -118,7 +119,7 @@ export function load(engine: Engine, book: Book): void {
   )
 }
 
-/** Options of `makeRaggedBook` (every field has a default). */
+/** Options of `makeRaggedMarket` (every field has a default). */
 export interface RaggedOptions {
   markets?: number
   /** Share of cross accounts and isolated positions made liquidatable, in percent (0.1, 3). */
@@ -155,7 +156,7 @@ function floatMargin(ms: MarketInit[], m: number, q: bigint, entry: bigint): [nu
  * accounts with one position near the limits (so an i64 fast path has to fall back for them).
  * Linear markets, mark basis, deduction tiers; positions come account by account.
  */
-export function makeRaggedBook(positions: number, opts: RaggedOptions = {}): Book {
+export function makeRaggedMarket(positions: number, opts: RaggedOptions = {}): SyntheticMarket {
   const {
     markets = 64,
     liquidatablePct = 0.1,

@@ -2,11 +2,11 @@
 // made while it runs do not leak into it), errors as coded rejections — on both engines.
 import { describe, expect, it } from 'vitest'
 import { Engine } from '../src/index.js'
-import { load, makeBook } from '../src/synthetic.js'
+import { load, makeSyntheticMarket } from '../src/synthetic.js'
 import { IMPLEMENTATIONS } from './helpers.js'
 
 describe.each(IMPLEMENTATIONS)('sweepAsync on the %s engine', (implementation) => {
-  const book = makeBook(40_000, 10_000, 16)
+  const book = makeSyntheticMarket(40_000, 10_000, 16)
   const e = new Engine({ implementation, quoteDecimals: book.quoteDecimals })
   load(e, book)
   const idx = Uint32Array.from(book.markets, (_, i) => i)

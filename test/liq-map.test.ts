@@ -7,7 +7,7 @@ import { fileURLToPath } from 'node:url'
 import { describe, expect, it } from 'vitest'
 import { Engine, JsEngine, type CoreEngine } from '../src/index.js'
 import { loadNative } from '../src/native.js'
-import { load, makeRaggedBook } from '../src/synthetic.js'
+import { load, makeRaggedMarket } from '../src/synthetic.js'
 import { IMPLEMENTATIONS, attempt, codeOf } from './helpers.js'
 
 const native = loadNative().binding
@@ -99,7 +99,7 @@ function bucketed(c: CoreEngine, m: number, from: bigint, to: bigint, n: number)
 
 describe.skipIf(!native)('liquidationMap on a ragged book', () => {
   it('is every reported liquidation price bucketed, equal in both engines', () => {
-    const book = makeRaggedBook(4_000, { markets: 8, liquidatablePct: 3, seed: 11 })
+    const book = makeRaggedMarket(4_000, { markets: 8, liquidatablePct: 3, seed: 11 })
     const engines = (['native', 'js'] as const).map((impl) => {
       const e = new Engine({ quoteDecimals: 8, implementation: impl })
       load(e, book)

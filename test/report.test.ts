@@ -10,7 +10,7 @@ import { join } from 'node:path'
 import { fileURLToPath, pathToFileURL } from 'node:url'
 import { chromium } from 'playwright-core'
 import { describe, expect, it } from 'vitest'
-import { makeMarketBook, scenarioFromBook } from '../src/market-sim.js'
+import { makeSimMarket, scenarioFromMarket } from '../src/market-sim.js'
 
 const root = fileURLToPath(new URL('..', import.meta.url))
 
@@ -35,7 +35,7 @@ describe('report.html in headless chromium', () => {
     console.log(`report.test: Chromium from ${found.source}`)
     const dir = mkdtempSync(join(tmpdir(), 'deleverage-report-'))
     const scenario = join(dir, 'market.json')
-    writeFileSync(scenario, JSON.stringify(scenarioFromBook(makeMarketBook(3000, 800, 5), '5000')))
+    writeFileSync(scenario, JSON.stringify(scenarioFromMarket(makeSimMarket(3000, 800, 5), '5000')))
     const csv = join(dir, 'prices.csv')
     // a fall with a rebound, BTC and ETH only (the other markets keep their marks)
     writeFileSync(

@@ -2,9 +2,9 @@
 // engines: determinism, cash conservation at every step, the mark feedback, policy sanity and an
 // independent recomputation of the ADL give-ups from the decimal event strings.
 import { describe, expect, it } from 'vitest'
-import { depthFromBook, DEMO } from '../src/demo.js'
+import { depthFromMarket, DEMO } from '../src/demo.js'
 import { Engine } from '../src/engine.js'
-import { crashPath, makeMarketBook, SIM_MARKETS } from '../src/market-sim.js'
+import { crashPath, makeSimMarket, SIM_MARKETS } from '../src/market-sim.js'
 import { parsePathCsv, shockPath } from '../src/pricepath.js'
 import {
   displaced,
@@ -24,10 +24,10 @@ function run(
   implementation: 'native' | 'js' = 'native',
   keepEvents = true,
 ): SimResult {
-  const book = makeMarketBook(POS, ACC, 11)
+  const book = makeSimMarket(POS, ACC, 11)
   const engine = new Engine({ quoteDecimals: book.quoteDecimals, implementation })
   load(engine, book)
-  const depth = depthFromBook(book, DEMO.depthDivisor)
+  const depth = depthFromMarket(book, DEMO.depthDivisor)
   const markets: SimMarket[] = book.markets.map((m, j) => ({
     index: j,
     symbol: m.symbol,

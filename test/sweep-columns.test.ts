@@ -2,10 +2,10 @@
 // symbols and decimal rows made only on request. It must give exactly sweep()'s rows.
 import { describe, expect, it } from 'vitest'
 import { CROSS } from '../src/index.js'
-import { load, makeRaggedBook } from '../src/synthetic.js'
+import { load, makeRaggedMarket } from '../src/synthetic.js'
 import { IMPLEMENTATIONS, codeOf, engine } from './helpers.js'
 
-const book = makeRaggedBook(6_000, { liquidatablePct: 3, nearLimit: 4, seed: 31 })
+const book = makeRaggedMarket(6_000, { liquidatablePct: 3, nearLimit: 4, seed: 31 })
 
 describe.each(IMPLEMENTATIONS)('sweepColumns on the %s engine', (implementation) => {
   const e = engine(implementation)

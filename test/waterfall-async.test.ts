@@ -3,11 +3,11 @@
 // changes nothing. On both engines; journaled like the sync call.
 import { describe, expect, it } from 'vitest'
 import { DeleverageError, Engine } from '../src/index.js'
-import { load, makeBook } from '../src/synthetic.js'
+import { load, makeSyntheticMarket } from '../src/synthetic.js'
 import { loadNative } from '../src/native.js'
 import { IMPLEMENTATIONS } from './helpers.js'
 
-const book = makeBook(20_000, 5_000, 8)
+const book = makeSyntheticMarket(20_000, 5_000, 8)
 const idx = Uint32Array.from(book.markets, (_, i) => i)
 const shocked = BigInt64Array.from(book.markets, (m) => (m.mark * 85n) / 100n)
 

@@ -1,4 +1,4 @@
-//! Timing of the full sweep on the bench book of src/synthetic.ts (makeBook): 64 linear markets
+//! Timing of the full sweep on the bench book of src/synthetic.ts (makeSyntheticMarket): 64 linear markets
 //! with 3–5 Binance-like brackets, 4 positions per account, 10 % isolated. Prints the minimum over
 //! repeats (the machine is shared): `cargo run --release --example sweep_bench -- 1000000 250000`.
 use deleverage_core::*;
