@@ -725,7 +725,8 @@ function positionRows(a: CheckAccount, show: Display): string[][] {
     show.price(p.entryPrice),
     show.money(p.unrealizedPnl, p.symbol),
     show.money(p.maintenanceMargin, p.symbol),
-    price(p.liquidationPriceNearest),
+    // No price: say why (SPEC §6.4), 'never' or 'always'.
+    p.liquidationPriceReason ?? price(p.liquidationPriceNearest),
     price(p.bankruptcyPriceNearest),
     p.isolated ? 'isolated' : 'cross',
   ])

@@ -16,7 +16,7 @@ import {
 import { formatRatio, formatUnits, parseUnits, describe, type Amount } from './decimal.js'
 import * as pt from './pretrade-api.js'
 import { DeleverageError, type ErrorCode } from './fallback/errors.js'
-import { ADL_RANKINGS } from './generated/tables.js'
+import { ADL_RANKINGS, LIQUIDATION_PRICE_REASONS } from './generated/tables.js'
 import { JsEngine, checkCoreArgs, shown, u32Arg, u8sArg } from './fallback/engine.js'
 import { snapshotMarkets } from './fallback/snapshot.js'
 import { PRICE_MAX_TICKS } from './fallback/num.js'
@@ -146,15 +146,21 @@ export interface PositionReport {
   isolatedMargin: string | null
   unrealizedPnl: string
   maintenanceMargin: string
-  /** Conservative trigger tick (SPEC §6.1); null when out of range. */
+  /** Conservative trigger tick (SPEC §6.1); null when there is none: see the reason. */
   liquidationPrice: string | null
   /** Nearest tick to the exact crossing, as venues display it (SPEC §6.3). */
   liquidationPriceNearest: string | null
+  /** Why the liquidation price is null (SPEC §6.4): 'never' (no mark in range liquidates the
+   * position), 'always' (every mark in range does); null when there is a price. */
+  liquidationPriceReason: LiquidationPriceReason | null
   bankruptcyPrice: string | null
   bankruptcyPriceNearest: string | null
   /** With `units: true` (EngineOptions): the same numbers as integers. */
   units?: PositionUnits
 }
+
+/** Why a position has no liquidation price (SPEC §6.4). */
+export type LiquidationPriceReason = 'never' | 'always'
 
 /** A position's numbers as integers: qty in lots, prices in ticks (null: none), money in atoms,
  * cost in the market's tier units (its notional units). */
@@ -1206,6 +1212,9 @@ export class Engine {
       const m = this.marketList[c.market[i]!]!
       const P = m.priceDecimals
       const price = (x: bigint) => (x === 0n ? null : formatUnits(x, P))
+      const why = c.liquidationPriceReason[i]!
+      // 'always': the solver's edge tick is no price to show; 'never' already reads 0.
+      const liq = (x: bigint) => (why === 0 ? x : 0n)
       const report: PositionReport & { account?: string } = {
         symbol: m.symbol,
         qty: formatUnits(c.qty[i]!, m.qtyDecimals),
@@ -1215,8 +1224,10 @@ export class Engine {
         isolatedMargin: c.isolated[i] === 1 ? formatUnits(c.isolatedMargin[i]!, q) : null,
         unrealizedPnl: formatUnits(c.upnl[i]!, q),
         maintenanceMargin: formatUnits(c.maintenanceMargin[i]!, q),
-        liquidationPrice: price(c.liquidationPrice[i]!),
-        liquidationPriceNearest: price(c.liquidationPriceNearest[i]!),
+        liquidationPrice: price(liq(c.liquidationPrice[i]!)),
+        liquidationPriceNearest: price(liq(c.liquidationPriceNearest[i]!)),
+        liquidationPriceReason:
+          why === 0 ? null : (LIQUIDATION_PRICE_REASONS[why] as LiquidationPriceReason),
         bankruptcyPrice: price(c.bankruptcyPrice[i]!),
         bankruptcyPriceNearest: price(c.bankruptcyPriceNearest[i]!),
       }
@@ -1229,8 +1240,8 @@ export class Engine {
           isolatedMargin: c.isolated[i] === 1 ? c.isolatedMargin[i]! : null,
           unrealizedPnl: c.upnl[i]!,
           maintenanceMargin: c.maintenanceMargin[i]!,
-          liquidationPrice: tick(c.liquidationPrice[i]!),
-          liquidationPriceNearest: tick(c.liquidationPriceNearest[i]!),
+          liquidationPrice: tick(liq(c.liquidationPrice[i]!)),
+          liquidationPriceNearest: tick(liq(c.liquidationPriceNearest[i]!)),
           bankruptcyPrice: tick(c.bankruptcyPrice[i]!),
           bankruptcyPriceNearest: tick(c.bankruptcyPriceNearest[i]!),
         }

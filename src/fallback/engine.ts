@@ -56,6 +56,7 @@ import {
   domain,
   liquidationBase,
   liquidationPrice,
+  liquidationPriceReason,
   type SolvedPrice,
 } from './liq.js'
 import { liquidationMapOf } from './liq-map.js'
@@ -1878,6 +1879,7 @@ export class JsEngine implements CoreEngine {
       liquidationPriceNearest: new BigInt64Array(total),
       bankruptcyPrice: new BigInt64Array(total),
       bankruptcyPriceNearest: new BigInt64Array(total),
+      liquidationPriceReason: new Uint8Array(total),
     }
     let j = 0
     const emit = (r: PositionRisk): void => {
@@ -1893,6 +1895,8 @@ export class JsEngine implements CoreEngine {
       out.liquidationPriceNearest[j] = r.liquidation?.nearest ?? 0n
       out.bankruptcyPrice[j] = r.bankruptcy?.conservative ?? 0n
       out.bankruptcyPriceNearest[j] = r.bankruptcy?.nearest ?? 0n
+      const mk = this.markets[r.market] as Market
+      out.liquidationPriceReason[j] = liquidationPriceReason(mk, r.qty, r.liquidation)
       j++
     }
     for (let i = 0; i < list.length; i++) this.accountPositionRisks(list[i] as number, emit)
@@ -2860,6 +2864,7 @@ export class JsEngine implements CoreEngine {
       v.push(BigInt(p.market), p.qty, p.cost, p.isolated ? 1n : 0n)
       v.push(p.liquidation?.conservative ?? 0n, p.liquidation?.nearest ?? 0n)
       v.push(p.bankruptcy?.conservative ?? 0n, p.bankruptcy?.nearest ?? 0n)
+      v.push(BigInt(p.liquidationReason))
     }
     return BigInt64Array.from(v)
   }

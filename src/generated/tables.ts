@@ -90,6 +90,9 @@ export const FundPolicyCode = {
   Drawdown: 1,
 } as const
 
+/** Liquidation-price reasons by code (SPEC §6.4). */
+export const LIQUIDATION_PRICE_REASONS = ['price', 'never', 'always'] as const
+
 /** Maintenance/initial margin rates are integers of 10^-8 (0.5 % = 500_000). */
 export const RATE_DECIMALS = 8
 

@@ -94,6 +94,8 @@ pub struct PositionRiskColumns {
     pub liquidation_price_nearest: BigInt64Array,
     pub bankruptcy_price: BigInt64Array,
     pub bankruptcy_price_nearest: BigInt64Array,
+    /// Why no liquidation price: a code of the core's LIQUIDATION_PRICE_REASONS (0 = has one).
+    pub liquidation_price_reason: Uint8Array,
 }
 
 fn margin_columns(rows: &[core::MarginRow]) -> MarginColumns {
@@ -621,6 +623,11 @@ impl NativeEngine {
             liquidation_price_nearest: r
                 .iter()
                 .map(|x| price(x.liquidation, true))
+                .collect::<Vec<_>>()
+                .into(),
+            liquidation_price_reason: r
+                .iter()
+                .map(|x| x.liquidation_reason)
                 .collect::<Vec<_>>()
                 .into(),
             bankruptcy_price: r
