@@ -39,6 +39,8 @@ const stats = {
   plannedTakeovers: 0,
   queues: 0,
   scopeRejected: 0,
+  /** Loss shares the socialise fund policy charged (paid into the fund: no counterparty). */
+  fundShares: 0,
 }
 
 function randomMarket(r: Rng, i: number, q: number): MarketInit {
@@ -82,7 +84,7 @@ function valueAtoms(m: MarketInit, q: number, qty: bigint, price: bigint): bigin
 }
 
 function randomConfig(r: Rng): WaterfallInit {
-  const policy = r.chance(0.5) ? 1 : 0
+  const policy = r.pick([0, 1, 1, 2]) // exhausted, drawdown (twice as often: it has parameters), socialise
   const trigger = r.pick([2n, 1_000n, 10_000n, 100_000n, r.big(2n, 1_000_000n)])
   const c: WaterfallInit = {
     feeRate: r.pick([0n, 100_000n, 500_000n, r.big(0n, 3_000_000n)]),
@@ -101,7 +103,7 @@ function randomConfig(r: Rng): WaterfallInit {
     if (k === 0) c.feeRate = r.pick([-1n, 100_000_000n, 1n << 70n])
     if (k === 1) c.bufferRate = r.pick([-1n, 1_000_000_001n, -(1n << 70n)])
     if (k === 2) c.ranking = r.pick([4, 99])
-    if (k === 3) c.policy = r.pick([2, 7])
+    if (k === 3) c.policy = r.pick([3, 7])
     if (k >= 4) c.policy = 1
     if (k === 4) c.stopPpm = c.triggerPpm
     if (k === 5) c.window = r.pick([0n, -1n, 1n << 64n])
@@ -561,7 +563,11 @@ function run(seed: bigint): void {
 }
 
 function countKinds(e: CoreEngine): void {
-  for (const k of e.events(0n).kind) kindCount[k] = kindCount[k]! + 1
+  const ev = e.events(0n)
+  ev.kind.forEach((k, i) => {
+    kindCount[k] = kindCount[k]! + 1
+    if (EVENT_KINDS[k] === 'socialisedLoss' && ev.counterparty[i] === CROSS) stats.fundShares++
+  })
 }
 
 describe.skipIf(!native)('waterfall parity: native vs TypeScript', () => {
@@ -585,6 +591,7 @@ describe.skipIf(!native)('waterfall parity: native vs TypeScript', () => {
     expect(count.fundPayment).toBeGreaterThan(100)
     expect(count.badDebt).toBeGreaterThan(90)
     expect(count.socialisedLoss).toBeGreaterThan(450)
+    expect(stats.fundShares).toBeGreaterThan(0)
     expect(count.funding).toBeGreaterThan(4_000)
     expect(count.fundDeposit).toBeGreaterThan(1_500)
     expect(count.adlModeOn).toBeGreaterThan(40)

@@ -12,18 +12,11 @@
 // log and fund history).
 
 import type { WaterfallInit } from '../core.js'
-import {
-  adlCandidates,
-  adlSelect,
-  candidate,
-  ProRata,
-  prorataAmount,
-  prorataShares,
-  type Candidate,
-} from './adl.js'
+import { adlCandidates, adlSelect, ProRata, prorataShares, type Candidate } from './adl.js'
 import { DeleverageError, ErrorCode, withContext } from './errors.js'
 import { EventKindCode, FundPolicyCode, NONE } from '../generated/tables.js'
 import { bankruptcyPrice } from './liq.js'
+import { chargeLossShares, socialiseShortfall } from './socialised-loss.js'
 import { Linear, checkPrice, type Market } from './market.js'
 import {
   Floor,
@@ -64,7 +57,7 @@ export const {
   EngineNetting,
   OrderCancelled,
 } = EventKindCode
-export const { Exhausted, Drawdown } = FundPolicyCode
+export const { Exhausted, Drawdown, Socialise } = FundPolicyCode
 
 /** The validated configuration: the binding's WaterfallInit (SPEC §8), held as given. */
 export type WaterfallConfig = WaterfallInit
@@ -443,7 +436,7 @@ export class Waterfall {
     return !this.adlMode && this.fund >= loss
   }
 
-  private moveFund(delta: bigint): void {
+  moveFund(delta: bigint): void {
     this.fund = money(this.fund + delta, 'insurance fund')
     this.recordFund()
   }
@@ -693,13 +686,17 @@ export class Waterfall {
     iso: number | null,
     returned: bigint | null,
     feeFull: bigint,
+    m: number,
   ): void {
     const [left] = this.scopeLeft(a, iso, returned)
     const min = (x: bigint, y: bigint): bigint => (x < y ? x : y)
     this.chargeFee(a, iso, min(feeFull, left > 0n ? left : 0n))
     const r2 = returned === null ? null : returned - min(feeFull, returned > 0n ? returned : 0n)
     const [left2, holds] = this.scopeLeft(a, iso, r2)
-    if (left2 < 0n && !holds) this.coverDeficit(a, -left2)
+    if (left2 < 0n && !holds) {
+      socialiseShortfall(this, this.book, m, -left2)
+      this.coverDeficit(a, -left2)
+    }
   }
 
   /** A liquidation fill on the account (reported by the host or made by the fill model). */
@@ -714,7 +711,7 @@ export class Waterfall {
     const feeFull = (this.book.markets[m] as Market).rateOfValue(delta, price, this.config.feeRate)
     const [realised, returned] = this.closePosition(a, m, delta, price)
     this.emit(LiquidationFill, a, m, NONE, delta, price, money(realised, 'realised PnL'))
-    this.settleScope(a, iso, returned, feeFull)
+    this.settleScope(a, iso, returned, feeFull, m)
   }
 
   /**
@@ -745,7 +742,9 @@ export class Waterfall {
     const book = this.book
     let feeFull = 0n
     let returned: bigint | null = null
+    let last = NONE // the market a deficit is socialised in: the last taken over
     for (const [m, q] of this.scopePositions(a, iso)) {
+      last = m
       const mk = book.markets[m] as Market
       const col = book.col(m)
       const s = book.slotOf(a, m)
@@ -781,7 +780,7 @@ export class Waterfall {
       this.emit(Takeover, a, m, NONE, q, price, money(realised, 'realised PnL'))
       this.engineTake(m, q, price)
     }
-    this.settleScope(a, iso, returned, feeFull)
+    this.settleScope(a, iso, returned, feeFull, last)
   }
 
   /**
@@ -801,6 +800,13 @@ export class Waterfall {
       const h = held < 0n ? -held : held
       const t = q < 0n ? -q : q
       const delta = (held < 0n ? -1n : 1n) * (h < t ? h : t)
+      const [, loss] = (this.book.markets[m] as Market).closeAt(
+        held,
+        this.engC[m] as bigint,
+        delta,
+        price,
+      )
+      socialiseShortfall(this, this.book, m, -loss)
       const pnl = this.engineClose(m, delta, price)
       this.emit(EngineNetting, NONE, m, NONE, delta, price, money(pnl, 'engine PnL'))
       open = q + delta
@@ -870,6 +876,7 @@ export class Waterfall {
     const price = fillPrice(model, mk.mark, q)
     const [, pnl] = mk.closeAt(q, cost, q, price)
     this.updateAdlMode()
+    socialiseShortfall(this, this.book, m, -pnl)
     if (pnl >= 0n || this.fundCanAbsorb(-pnl)) {
       const p = this.engineClose(m, q, price)
       this.emit(EngineFill, NONE, m, NONE, q, price, money(p, 'engine PnL'))
@@ -1047,34 +1054,11 @@ export class Waterfall {
       )
     }
     this.transaction(() => {
-      const col = book.col(m)
-      const cands: Candidate[] = []
-      let total = 0n
-      for (let s = 0; s < col.len; s++) {
-        const q = BigInt(col.qty[s] as number)
-        cands.push(candidate(col.account[s] as number, q, 0n, 1n))
-        total += abs(q)
-      }
-      if (total === 0n) {
+      if (!chargeLossShares(this, book, m, amount, beneficiary)) {
         throw new DeleverageError(
           ErrorCode.InvalidArgument,
           `market ${mk.symbol} has no open positions to share a loss`,
         )
-      }
-      for (const [i, pay] of prorataAmount(cands, amount, total, book.ids)) {
-        // Candidates were taken in slot order and paying moves no row: the slot is i.
-        const acc = (cands[i] as Candidate).account
-        const s = i
-        if (col.isolated[s] === 1) {
-          book.setIsolatedMargin(
-            m,
-            s,
-            money((col.isolatedMargin[s] as bigint) - pay, 'isolated margin'),
-          )
-        } else {
-          book.setBalance(acc, money(book.balance(acc) - pay, 'balance'))
-        }
-        this.emit(SocialisedLoss, acc, m, beneficiary, 0n, 0n, pay)
       }
       book.setBalance(beneficiary, money(book.balance(beneficiary) + amount, 'balance'))
     })

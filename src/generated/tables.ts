@@ -81,12 +81,13 @@ export const AdlRankingCode = {
 } as const
 
 /** Fund policies by code (SPEC §8.4). */
-export const FUND_POLICIES = ['exhausted', 'drawdown'] as const
+export const FUND_POLICIES = ['exhausted', 'drawdown', 'socialise'] as const
 
 /** Fund policy codes. */
 export const FundPolicyCode = {
   Exhausted: 0,
   Drawdown: 1,
+  Socialise: 2,
 } as const
 
 /** Maintenance/initial margin rates are integers of 10^-8 (0.5 % = 500_000). */

@@ -20,6 +20,7 @@ pub mod pretrade;
 mod pretrade_snapshot;
 pub mod settlement;
 pub mod snapshot;
+mod socialised_loss;
 mod store;
 mod sweep;
 pub mod tables;

@@ -93,7 +93,7 @@ impl AdlRanking {
 }
 
 /// Fund policy codes, in code order (the binding's `policy`, the snapshot's byte).
-pub const FUND_POLICIES: [&str; 2] = ["exhausted", "drawdown"];
+pub const FUND_POLICIES: [&str; 3] = ["exhausted", "drawdown", "socialise"];
 
 /// Named strings: (name, value, doc).
 pub fn strings() -> Vec<(&'static str, &'static str, &'static str)> {

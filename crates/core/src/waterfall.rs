@@ -22,6 +22,9 @@ pub enum FundPolicy {
     /// Bybit-like hysteresis: ADL mode starts when the fund's drawdown from its peak within the
     /// window reaches `trigger_ppm`, and ends when it is back at or below `stop_ppm`.
     Drawdown { trigger_ppm: i64, stop_ppm: i64, window: u64 },
+    /// Never ADL: what the fund lacks for a loss is charged to the market's open positions, both
+    /// sides, by size (SPEC "The socialise fund policy"; Drift's loss socialisation).
+    Socialise,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -400,7 +403,7 @@ impl Engine {
         !self.waterfall.adl_mode && self.waterfall.fund as i128 >= loss
     }
 
-    fn move_fund(&mut self, delta: i128) -> Result<()> {
+    pub(crate) fn move_fund(&mut self, delta: i128) -> Result<()> {
         self.waterfall.fund = money(self.waterfall.fund as i128 + delta, "insurance fund")?;
         self.record_fund();
         Ok(())
@@ -689,12 +692,14 @@ impl Engine {
         iso: Option<u32>,
         returned: Option<i128>,
         fee_full: i128,
+        m: u32,
     ) -> Result<()> {
         let (left, _) = self.scope_left(a, iso, returned)?;
         self.charge_fee(a, iso, fee_full.min(left.max(0)))?;
         let (left, holds) =
             self.scope_left(a, iso, returned.map(|r| r - fee_full.min(r.max(0))))?;
         if left < 0 && !holds {
+            self.socialise_shortfall(m, -left)?;
             self.cover_deficit(a, -left)?;
         }
         Ok(())
@@ -722,7 +727,7 @@ impl Engine {
             price,
             money(realised, "realised PnL")?,
         );
-        self.settle_scope(a, iso, returned, fee_full)
+        self.settle_scope(a, iso, returned, fee_full, m)
     }
 
     /// The fund pays an account's deficit if policy lets it; what it cannot pay stays as bad debt
@@ -752,7 +757,9 @@ impl Engine {
     fn takeover(&mut self, a: u32, iso: Option<u32>) -> Result<()> {
         let mut fee_full = 0i128;
         let mut returned = None;
+        let mut last = NONE; // the market a deficit is socialised in: the last taken over
         for (m, q, _) in self.scope_positions(a, iso)? {
+            last = m;
             let (mk, col) = (&self.markets[m as usize], &self.positions[m as usize]);
             let s = self.slot_of(a, m).unwrap() as usize;
             let cost = col.cost[s];
@@ -782,7 +789,7 @@ impl Engine {
             self.emit(EventKind::Takeover, a, m, NONE, q, price, money(realised, "realised PnL")?);
             self.engine_take(m, q, price)?;
         }
-        self.settle_scope(a, iso, returned, fee_full)
+        self.settle_scope(a, iso, returned, fee_full, last)
     }
 
     /// The liquidation engine takes `q` at `price` (SPEC §8.4). Against an opposite engine
@@ -794,11 +801,13 @@ impl Engine {
         if ep.len() <= m as usize {
             ep.resize(m as usize + 1, (0, 0));
         }
-        let (held, _) = ep[m as usize];
+        let (held, held_cost) = ep[m as usize];
         let mut open = q;
         if held != 0 && (held > 0) != (q > 0) {
             // Both at most QTY_MAX in size: no overflow.
             let delta = held.signum() * held.abs().min(q.abs());
+            let (_, pnl) = self.markets[m as usize].close_at(held, held_cost, delta, price)?;
+            self.socialise_shortfall(m, -pnl)?;
             let pnl = self.engine_close(m, delta, price)?;
             self.emit(
                 EventKind::EngineNetting,
@@ -877,6 +886,7 @@ impl Engine {
         let price = model.price(mk.mark, q);
         let (_, pnl) = mk.close_at(q, cost, q, price)?;
         self.update_adl_mode();
+        self.socialise_shortfall(m, -pnl)?;
         if pnl >= 0 || self.fund_can_absorb(-pnl) {
             let pnl = self.engine_close(m, q, price)?;
             self.emit(EventKind::EngineFill, NONE, m, NONE, q, price, money(pnl, "engine PnL")?);
@@ -1092,16 +1102,7 @@ impl Engine {
             ));
         }
         self.transaction(|e| {
-            let col = &e.positions[m as usize];
-            let cands: Vec<crate::adl::Candidate> = (0..col.qty.len())
-                .map(|s| crate::adl::Candidate {
-                    account: col.account[s],
-                    qty: col.qty[s],
-                    num: 0,
-                    den: 1,
-                })
-                .collect();
-            if cands.is_empty() {
+            if !e.charge_loss_shares(m, amount as i128, beneficiary)? {
                 return Err(Error::new(
                     ErrorCode::InvalidArgument,
                     format!(
@@ -1109,22 +1110,6 @@ impl Engine {
                         e.markets[m as usize].symbol
                     ),
                 ));
-            }
-            let shares = prorata_shares(e, &cands, amount as u128);
-            for (i, pay) in shares {
-                // Candidates were taken in slot order and paying moves no row: the slot is i.
-                let (acc, s) = (cands[i].account, i);
-                let col = &e.positions[m as usize];
-                if col.isolated[s] {
-                    let im =
-                        money(col.isolated_margin[s] as i128 - pay as i128, "isolated margin")?;
-                    e.put_isolated_margin(m, s, im);
-                } else {
-                    let b =
-                        money(e.accounts[acc as usize].balance as i128 - pay as i128, "balance")?;
-                    e.put_balance(acc, b);
-                }
-                e.emit(EventKind::SocialisedLoss, acc, m, beneficiary, 0, 0, pay as i64);
             }
             let b = money(
                 e.accounts[beneficiary as usize].balance as i128 + amount as i128,
