@@ -15,6 +15,7 @@ import type { WaterfallInit } from '../core.js'
 import { adlCandidates, adlSelect, ProRata, prorataShares, type Candidate } from './adl.js'
 import { DeleverageError, ErrorCode, withContext } from './errors.js'
 import { EventKindCode, FundPolicyCode, NONE } from '../generated/tables.js'
+import { absorbAdlRounding } from './adl-rounding.js'
 import { bankruptcyPrice } from './liq.js'
 import { chargeLossShares, socialiseShortfall } from './socialised-loss.js'
 import { Linear, checkPrice, type Market } from './market.js'
@@ -1027,6 +1028,7 @@ export class Waterfall {
       }
     }
     let done = 0n
+    const fundBefore = this.fund
     for (const [acc, take] of fills) {
       // The counterparty closes `take` of its (opposite) position at the ADL price.
       const delta = -sq * take
@@ -1035,6 +1037,7 @@ export class Waterfall {
       this.engineClose(m, sq * take, price)
       done += take
     }
+    absorbAdlRounding(this, m, fundBefore)
     if (done < need) this.emit(AdlShortfall, NONE, m, NONE, sq * (need - done), price, 0n)
   }
 

@@ -5,6 +5,7 @@
 //! (crates/node) and the TypeScript engine (src/fallback) implement the same specification.
 
 pub mod adl;
+mod adl_rounding;
 pub mod engine;
 pub mod error;
 pub mod fills;
