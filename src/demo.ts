@@ -15,7 +15,7 @@ import { Engine, type Implementation } from './engine.js'
 import { crashPath, makeMarketBook, SIM_MARKETS } from './market-sim.js'
 import { moduleDir } from './native-require.cjs'
 import { renderReport, reportData } from './report.js'
-import { POLICIES, simulate, type Policy, type SimMarket, type SimResult } from './simulate.js'
+import { LOSS_RULES, simulate, type LossRule, type SimMarket, type SimResult } from './simulate.js'
 import { load, type Book } from './synthetic.js'
 import { table } from './text.js'
 
@@ -63,7 +63,7 @@ export function depthFromBook(book: Book, divisor: bigint): bigint[] {
 
 /** Run one policy on a freshly built book (what each worker does). */
 export function runDemoPolicy(
-  policy: Policy,
+  lossRule: LossRule,
   positions: number,
   accounts: number,
   implementation: Implementation | undefined,
@@ -90,7 +90,7 @@ export function runDemoPolicy(
     { engine, markets },
     {
       path: crashPath(SIM_MARKETS, DEMO.steps, DEMO.depthPct, DEMO.pathSeed),
-      policy,
+      lossRule,
       waterfall: DEMO.waterfall,
       insuranceFund: DEMO.insuranceFund * 10n ** BigInt(book.quoteDecimals),
       fill: DEMO.fill,
@@ -112,11 +112,11 @@ async function runAll(
   o: DemoOptions,
   positions: number,
   accounts: number,
-): Promise<Map<Policy, { result: SimResult; ms: number }>> {
-  const out = new Map<Policy, { result: SimResult; ms: number }>()
-  const total = POLICIES.length * DEMO.steps
-  const done = new Map<Policy, number>()
-  const tick = (p: Policy, d: number) => {
+): Promise<Map<LossRule, { result: SimResult; ms: number }>> {
+  const out = new Map<LossRule, { result: SimResult; ms: number }>()
+  const total = LOSS_RULES.length * DEMO.steps
+  const done = new Map<LossRule, number>()
+  const tick = (p: LossRule, d: number) => {
     done.set(p, d)
     o.progress?.(
       [...done.values()].reduce((a, b) => a + b, 0),
@@ -126,17 +126,17 @@ async function runAll(
   const workerFile = join(moduleDir, 'demo-worker.js')
   const threads = Math.max(
     1,
-    Math.min(o.threads ?? Math.min(2, availableParallelism()), POLICIES.length),
+    Math.min(o.threads ?? Math.min(2, availableParallelism()), LOSS_RULES.length),
   )
   if (threads === 1 || !existsSync(workerFile)) {
-    for (const p of POLICIES)
+    for (const p of LOSS_RULES)
       out.set(
         p,
         runDemoPolicy(p, positions, accounts, o.implementation, (d) => tick(p, d)),
       )
     return out
   }
-  const queue = [...POLICIES]
+  const queue = [...LOSS_RULES]
   const worker = async () => {
     for (let p = queue.shift(); p; p = queue.shift()) {
       const policy = p
@@ -178,7 +178,7 @@ export async function demo(
     `path: ${DEMO.steps} one-minute steps, BTC −${DEMO.depthPct} % at the low with two rebounds (alts by beta); fund ${usd(DEMO.insuranceFund.toString())} USDT; fills slip 1 ppm per lot up to 3 %; liquidation flow moves the mark (depth 2 % of open interest per 1 %)\n`,
   )
   const runs = await runAll({ ...o, implementation: impl }, positions, accounts)
-  const results = POLICIES.map((p) => runs.get(p)!.result)
+  const results = LOSS_RULES.map((p) => runs.get(p)!.result)
   const main = results[0]!
   const rows: string[][] = [
     [
@@ -205,12 +205,12 @@ export async function demo(
       usd(s.insuranceFund),
     ])
   }
-  log(`the crash under ${main.policy} ranking (steps with liquidations; USDT):`)
+  log(`the crash under ${main.lossRule} ranking (steps with liquidations; USDT):`)
   log(table(rows))
   log('')
   const cmp: string[][] = [
     [
-      'policy',
+      'loss rule',
       'ADL fills',
       'loss shares',
       'accounts touched',
@@ -225,7 +225,7 @@ export async function demo(
   for (const r of results) {
     const t = r.totals
     cmp.push([
-      r.policy,
+      r.lossRule,
       t.adlFills.toLocaleString('en'),
       t.socialised.toLocaleString('en'),
       t.accountsTouched.toLocaleString('en'),
@@ -234,7 +234,7 @@ export async function demo(
       usd(t.overshoot),
       usd(t.insuranceFundEnd),
       usd(t.liquidationVolume),
-      (runs.get(r.policy)!.ms / 1000).toFixed(1),
+      (runs.get(r.lossRule)!.ms / 1000).toFixed(1),
     ])
   }
   log(
@@ -262,7 +262,7 @@ export async function demo(
   writeFileSync(reportPath, renderReport(data))
   const ms = performance.now() - t0
   log(
-    `\n${events.toLocaleString('en')} events over ${POLICIES.length} runs of ${DEMO.steps} steps (${results.reduce((a, r) => a + r.totals.rounds, 0)} waterfall rounds); cash ${conserved ? 'conserved exactly at every step in every run' : 'NOT CONSERVED'}.`,
+    `\n${events.toLocaleString('en')} events over ${LOSS_RULES.length} runs of ${DEMO.steps} steps (${results.reduce((a, r) => a + r.totals.rounds, 0)} waterfall rounds); cash ${conserved ? 'conserved exactly at every step in every run' : 'NOT CONSERVED'}.`,
   )
   log(
     `report: ${relative(process.cwd(), reportPath) || reportPath}  (total ${(ms / 1000).toFixed(1)} s)`,
