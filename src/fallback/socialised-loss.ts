@@ -13,6 +13,8 @@ import type { Book, WaterfallConfig } from './waterfall.js'
 export interface FundHolder {
   readonly config: WaterfallConfig
   readonly fund: bigint
+  /** Socialise policy: shortfalls the fund advanced in this operation, per market. */
+  socialisePending: Array<[number, bigint]>
   moveFund(delta: bigint): void
   emit(
     kind: number,
@@ -67,13 +69,31 @@ export function chargeLossShares(
 
 /**
  * Under the socialise fund policy, before the fund pays a loss of `loss` atoms arising in market
- * `m`: what the fund lacks (`loss − max(fund, 0)`) is charged to `m`'s open positions and paid
- * into the fund, so the fund then pays the whole loss. A market with no open position, or no
- * market, leaves the fund short (the usual bad debt or ADL path follows). Other policies: nothing.
+ * `m`: the fund advances what it lacks (`loss − max(fund, 0)`), so it then pays the whole loss,
+ * and `m`'s open positions repay it once at the end of the operation (`chargeSocialised`). A
+ * market with no open position, or no market, leaves the fund short (the usual bad debt or ADL
+ * path follows). Other policies: nothing.
  */
 export function socialiseShortfall(wf: FundHolder, book: Book, m: number, loss: bigint): void {
   // NONE: a scope that held no position (a host takeover of a bare deficit) names no market.
   if (wf.config.policy !== FundPolicyCode.Socialise || m === NONE) return
   const short = loss - (wf.fund > 0n ? wf.fund : 0n)
-  if (short > 0n && chargeLossShares(wf, book, m, short, NONE)) wf.moveFund(short)
+  if (short <= 0n || book.col(m).len === 0) return
+  const p = wf.socialisePending.find((x) => x[0] === m)
+  if (p) p[1] += short
+  else wf.socialisePending.push([m, short])
+  wf.moveFund(short)
+}
+
+/**
+ * At the end of an operation: each market's advanced shortfall is charged to its open positions
+ * then, in market order, into the fund; a market left with no position cannot repay, and the fund
+ * keeps the loss (it may go below zero).
+ */
+export function chargeSocialised(wf: FundHolder, book: Book): void {
+  const pending = wf.socialisePending
+  wf.socialisePending = []
+  pending.sort((a, b) => a[0] - b[0])
+  for (const [m, amount] of pending)
+    if (!chargeLossShares(wf, book, m, amount, NONE)) wf.moveFund(-amount)
 }

@@ -17,7 +17,7 @@ import { DeleverageError, ErrorCode, withContext } from './errors.js'
 import { EventKindCode, FundPolicyCode, NONE } from '../generated/tables.js'
 import { absorbAdlRounding } from './adl-rounding.js'
 import { bankruptcyPrice } from './liq.js'
-import { chargeLossShares, socialiseShortfall } from './socialised-loss.js'
+import { chargeLossShares, chargeSocialised, socialiseShortfall } from './socialised-loss.js'
 import { Linear, checkPrice, type Market } from './market.js'
 import {
   Floor,
@@ -266,6 +266,8 @@ export class Waterfall {
   /** u64 */
   now = 0n
   readonly events = new EventLog()
+  /** Socialise policy: shortfalls advanced in this operation (empty between operations). */
+  socialisePending: Array<[number, bigint]> = []
   private inTxn = false
 
   constructor(private readonly book: Book) {}
@@ -315,10 +317,12 @@ export class Waterfall {
     this.inTxn = true
     try {
       const r = f()
+      chargeSocialised(this, this.book)
       this.book.commitUndo()
       return r
     } catch (e) {
       this.book.rollbackUndo()
+      this.socialisePending = []
       this.fund = snap.fund
       this.settlement = snap.settlement
       this.residue = snap.residue

@@ -40,18 +40,38 @@ impl Engine {
     }
 
     /// Under the socialise fund policy, before the fund pays a loss of `loss` atoms arising in
-    /// market `m`: what the fund lacks (`loss − max(fund, 0)`) is charged to `m`'s open positions
-    /// and paid into the fund, so the fund then pays the whole loss. A market with no open
-    /// position, or no market, leaves the fund short (the usual bad debt or ADL path follows).
-    /// Other policies: nothing.
+    /// market `m`: the fund advances what it lacks (`loss − max(fund, 0)`), so it then pays the
+    /// whole loss, and `m`'s open positions repay it once at the end of the operation
+    /// (`charge_socialised`: one charge per market, not one pass over the market per deficit). A
+    /// market with no open position, or no market, leaves the fund short (the usual bad debt or
+    /// ADL path follows). Other policies: nothing.
     pub(crate) fn socialise_shortfall(&mut self, m: u32, loss: i128) -> Result<()> {
         // NONE: a scope that held no position (a host takeover of a bare deficit) names no market.
         if self.waterfall.config.policy != FundPolicy::Socialise || m == NONE {
             return Ok(());
         }
         let short = loss - i128::from(self.waterfall.fund.max(0));
-        if short > 0 && self.charge_loss_shares(m, short, NONE)? {
-            self.move_fund(short)?;
+        if short <= 0 || self.positions[m as usize].qty.is_empty() {
+            return Ok(());
+        }
+        let pending = &mut self.waterfall.socialise_pending;
+        match pending.iter_mut().find(|p| p.0 == m) {
+            Some(p) => p.1 += short,
+            None => pending.push((m, short)),
+        }
+        self.move_fund(short)
+    }
+
+    /// At the end of an operation: each market's advanced shortfall is charged to its open
+    /// positions then, in market order, into the fund; a market left with no position cannot
+    /// repay, and the fund keeps the loss (it may go below zero).
+    pub(crate) fn charge_socialised(&mut self) -> Result<()> {
+        let mut pending = std::mem::take(&mut self.waterfall.socialise_pending);
+        pending.sort_unstable_by_key(|p| p.0);
+        for (m, amount) in pending {
+            if !self.charge_loss_shares(m, amount, NONE)? {
+                self.move_fund(-amount)?;
+            }
         }
         Ok(())
     }

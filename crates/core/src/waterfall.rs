@@ -115,6 +115,9 @@ pub struct WaterfallState {
     pub now: u64,
     pub events: Vec<Event>,
     pub next_seq: u64,
+    /// Socialise policy: shortfalls the fund advanced in this operation, per market (empty
+    /// between operations, so not part of the state bytes).
+    pub socialise_pending: Vec<(u32, i128)>,
 }
 
 /// How the engine fills its own orders (simulation, or hosts without a book).
@@ -293,7 +296,11 @@ impl Engine {
         self.waterfall.events = events;
         let first = self.waterfall.events.len();
         self.undo = Some(Vec::new());
-        let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f(self)));
+        let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            let v = f(self)?;
+            self.charge_socialised()?;
+            Ok(v)
+        }));
         let log = self.undo.take().unwrap_or_default();
         let v = match r {
             Ok(Ok(v)) => v,
