@@ -16,7 +16,7 @@ import {
 import { formatRatio, formatUnits, parseUnits, describe, type Amount } from './decimal.js'
 import * as pt from './pretrade-api.js'
 import { DeleverageError, type ErrorCode } from './fallback/errors.js'
-import { ADL_RANKINGS, LIQUIDATION_PRICE_REASONS } from './generated/tables.js'
+import { ADL_RANKINGS, FUND_POLICIES, LIQUIDATION_PRICE_REASONS } from './generated/tables.js'
 import { JsEngine, checkCoreArgs, shown, u32Arg, u8sArg } from './fallback/engine.js'
 import { snapshotMarkets } from './fallback/snapshot.js'
 import { PRICE_MAX_TICKS } from './fallback/num.js'
@@ -214,10 +214,14 @@ export interface WaterfallOptions {
   ranking?: AdlRanking
   /** Price ADL closes at: the bankrupt position's bankruptcy price (default) or the mark. */
   adlPrice?: 'bankruptcy' | 'mark'
-  /** "exhausted" (default), or Bybit-like drawdown hysteresis over a window of `now` units. */
+  /**
+   * "exhausted" (default), Bybit-like drawdown hysteresis over a window of `now` units, or
+   * "socialise": never ADL, what the fund lacks is charged to the market's positions (SPEC).
+   */
   fundPolicy?:
     | { kind: 'exhausted' }
     | { kind: 'drawdown'; trigger: Amount; stop: Amount; window: number | bigint }
+    | { kind: 'socialise' }
 }
 
 /** How the engine fills its own liquidation orders: at mark, or with linear price impact. */
@@ -803,9 +807,9 @@ export class Engine {
       'fundPolicy',
       o.fundPolicy ?? { kind: 'exhausted' },
     )
-    if (p.kind !== 'exhausted' && p.kind !== 'drawdown')
+    if (p.kind !== 'exhausted' && p.kind !== 'drawdown' && p.kind !== 'socialise')
       throw invalidArgument(
-        `fundPolicy.kind must be "exhausted" or "drawdown", got ${shown((p as { kind: unknown }).kind)}`,
+        `fundPolicy.kind must be "exhausted", "drawdown" or "socialise", got ${shown((p as { kind: unknown }).kind)}`,
       )
     const adlPrice = o.adlPrice ?? 'bankruptcy'
     if (adlPrice !== 'bankruptcy' && adlPrice !== 'mark')
@@ -815,7 +819,7 @@ export class Engine {
       bufferRate: rate(o.buffer, 2_000_000n, 'buffer'),
       ranking,
       adlAtMark: adlPrice === 'mark',
-      policy: p.kind === 'drawdown' ? 1 : 0,
+      policy: FUND_POLICIES.indexOf(p.kind),
       triggerPpm: p.kind === 'drawdown' ? parseUnits(p.trigger, 6, 'fundPolicy.trigger') : 0n,
       stopPpm: p.kind === 'drawdown' ? parseUnits(p.stop, 6, 'fundPolicy.stop') : 0n,
       window: p.kind === 'drawdown' ? intArg('fundPolicy.window', p.window, 0n, U64_MAX) : 0n,

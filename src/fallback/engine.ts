@@ -32,6 +32,7 @@ import { Watch, type WatchStore } from './watch.js'
 import {
   Drawdown,
   Exhausted,
+  Socialise,
   Waterfall,
   type Book,
   type Columns,
@@ -2376,8 +2377,12 @@ export class JsEngine implements CoreEngine {
       c.triggerPpm = i64Of(triggerPpm, 'triggerPpm')
       c.stopPpm = i64Of(stopPpm, 'stopPpm')
       c.window = u64Of(window, 'window')
+    } else if (policy === 2) {
+      c.policy = Socialise
     } else if (policy !== 0) {
-      throw invalidArg(`fund policy must be 0 (exhausted) or 1 (drawdown), got ${policy}`)
+      throw invalidArg(
+        `fund policy must be 0 (exhausted), 1 (drawdown) or 2 (socialise), got ${policy}`,
+      )
     }
     c.feeRate = i64Of(feeRate, 'feeRate')
     c.bufferRate = i64Of(bufferRate, 'bufferRate')

@@ -82,12 +82,13 @@ export const AdlRankingCode = {
 } as const
 
 /** Fund policies by code (SPEC §8.4). */
-export const FUND_POLICIES = ['exhausted', 'drawdown'] as const
+export const FUND_POLICIES = ['exhausted', 'drawdown', 'socialise'] as const
 
 /** Fund policy codes. */
 export const FundPolicyCode = {
   Exhausted: 0,
   Drawdown: 1,
+  Socialise: 2,
 } as const
 
 /** Liquidation-price reasons by code (SPEC §6.4). */

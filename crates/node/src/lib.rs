@@ -677,9 +677,10 @@ impl NativeEngine {
                 stop_ppm: i64_of(&c.stop_ppm, "stopPpm")?,
                 window: u64_of(&c.window, "window")?,
             },
+            2 => core::waterfall::FundPolicy::Socialise,
             p => {
                 return Err(invalid(format!(
-                    "fund policy must be 0 (exhausted) or 1 (drawdown), got {p}"
+                    "fund policy must be 0 (exhausted), 1 (drawdown) or 2 (socialise), got {p}"
                 )))
             }
         };
