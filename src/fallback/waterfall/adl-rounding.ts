@@ -1,5 +1,5 @@
-// Mirror of crates/core/src/waterfall/adl_rounding.rs: the liquidator's rounding loss at ADL (SPEC "ADL
-// rounding and the fund"). ADL closes the liquidator's position at its average entry rounded to
+// Mirror of crates/core/src/waterfall/adl_rounding.rs: the liquidator's rounding loss at ADL
+// (SPEC §22). ADL closes the liquidator's position at its average entry rounded to
 // the tick in its own disfavour, and every close rounds against the closer (§8.1), so its PnL at
 // ADL is a small loss by construction; what the (often empty) fund cannot pay of it goes to the
 // residue sink instead of taking the fund below zero.

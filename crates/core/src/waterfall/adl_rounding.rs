@@ -1,4 +1,4 @@
-//! The liquidator's rounding loss at ADL (SPEC "ADL rounding and the fund"). ADL closes the
+//! The liquidator's rounding loss at ADL (SPEC §22). ADL closes the
 //! liquidator's position at its average entry rounded to the tick in its own disfavour, and every
 //! close rounds against the closer (§8.1; an inverse position opened and closed at one price
 //! loses an atom), so the liquidator's PnL at ADL is a small loss by construction. ADL runs because

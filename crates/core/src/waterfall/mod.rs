@@ -28,7 +28,7 @@ pub enum FundPolicy {
     /// window reaches `trigger_ppm`, and ends when it is back at or below `stop_ppm`.
     Drawdown { trigger_ppm: i64, stop_ppm: i64, window: u64 },
     /// Never ADL: what the fund lacks for a loss is charged to the market's open positions, both
-    /// sides, by size (SPEC "The socialise fund policy"; Drift's loss socialisation).
+    /// sides, by size (SPEC §21; Drift's loss socialisation).
     Socialise,
 }
 

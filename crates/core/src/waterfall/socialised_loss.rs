@@ -1,4 +1,4 @@
-//! Loss socialisation (SPEC §9.4 and "The socialise fund policy"): a loss shared by every open
+//! Loss socialisation (SPEC §9.4 and §21): a loss shared by every open
 //! position of a market, both sides, pro rata by size (the §9.3 rule over atoms). Used by the
 //! host's `socialiseLoss` (to a beneficiary account) and by the socialise fund policy, which
 //! raises what the insurance fund lacks from the market instead of deleveraging it.
