@@ -895,7 +895,7 @@ describe.skipIf(!native)('waterfall parity: fixed Rust defects', () => {
       return [engine, ev.price[2], e.ledger().insuranceFund, e.ledger().residue]
     })
     // ADL at 1001 (was 1000, truncated: fund +100): the liquidator loses 200 of rounding, which
-    // the empty fund cannot pay, so it comes from the residue sink (SPEC "ADL rounding and the fund")
+    // the empty fund cannot pay, so it comes from the residue sink (SPEC §22)
     expect(o).toEqual({ ok: [[-3n, -3001n], 1001n, 0n, -200n] })
   })
 
