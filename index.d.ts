@@ -133,7 +133,8 @@ export declare class NativeEngine {
    * The account after the orders (all of `account`) fill (SPEC §17.7), flattened: margin
    * before (7 as accountMargin), after (7), margin ratio ppm after (−1 unbounded), position
    * count n, then n rows [market, qty, cost, isolated, liquidation, liquidation nearest,
-   * bankruptcy, bankruptcy nearest] (prices 0 when none).
+   * bankruptcy, bankruptcy nearest, liquidation reason] (prices 0 when none; the reason a code
+   * of LIQUIDATION_PRICE_REASONS, SPEC §6.4).
    */
   whatIf(account: number, market: Uint32Array, qty: BigInt64Array, price: BigInt64Array): BigInt64Array
   /** SHA-256 of the canonical state, 64 hex digits; equal in both engines for equal states. */
@@ -290,6 +291,8 @@ export interface PositionRiskColumns {
   liquidationPriceNearest: BigInt64Array
   bankruptcyPrice: BigInt64Array
   bankruptcyPriceNearest: BigInt64Array
+  /** Why no liquidation price: a code of the core's LIQUIDATION_PRICE_REASONS (0 = has one). */
+  liquidationPriceReason: Uint8Array
 }
 
 /** A market's pre-trade settings in integer units (SPEC §17.1). */

@@ -151,8 +151,9 @@ function orderTables(
       ...w.positions.map((q) => [
         q.symbol,
         num(q.qty),
-        price(q.liquidationPrice),
-        price(q.liquidationPriceNearest),
+        // No price: the reason instead (SPEC §6.4).
+        q.liquidationPriceReason ?? price(q.liquidationPrice),
+        q.liquidationPriceReason ?? price(q.liquidationPriceNearest),
         price(q.bankruptcyPrice),
       ]),
     ]),

@@ -41,10 +41,10 @@ import {
 } from './scenario.js'
 import {
   DEFAULT_FEEDBACK,
-  Money,
-  POLICIES,
+  LOSS_RULES,
+  MarketValues,
   simulate,
-  type Policy,
+  type LossRule,
   type SimEvent,
   type SimMarket,
   type SimResult,
@@ -75,7 +75,7 @@ Examples (examples/ is shipped with the package; the CLI finds examples/… ther
 directory has no such file):
   deleverage check examples/small-book.json
   deleverage liquidate examples/crash.json --fill impact:20:50000
-  deleverage simulate examples/crash.json --shock -20% --steps 10 --policy all --report report.html
+  deleverage simulate examples/crash.json --shock -20% --steps 10 --loss-rule all --report report.html
   deleverage demo
 
 Exit codes: 0 ok; 2 usage error; 3 invalid input (scenario, path or engine rejection; the message
@@ -162,8 +162,10 @@ Path:
                     (a fraction); the output says how it was read
   --steps N         steps of the shock (default 10)
 
-Policy and model:
-  --policy P        bitmex | binance | hyperliquid | prorata | socialised | all
+Loss rule and model:
+  --loss-rule R     who bears what the insurance fund cannot pay: ADL ranked bitmex | binance |
+                    hyperliquid, ADL prorata, socialised (the socialise fund policy) | all
+                    (--policy R: the old name of this option)
                     (default: the scenario's waterfall.ranking, else bitmex; all compares the five)
   --fill MODEL      impact:PPM_PER_LOT:CAP_PPM (default: the scenario's fill, else impact:1:30000)
                     or mark
@@ -172,17 +174,17 @@ Policy and model:
   --fund AMOUNT     opening insurance fund (default: the scenario's insuranceFund, else 0)
 
 Output:
-  --report FILE     write the HTML report (charts, policy table, largest events)
-  --events FILE     write every event of the (first) policy: FILE.csv or FILE.json
+  --report FILE     write the HTML report (charts, loss-rule table, largest events)
+  --events FILE     write every event of the (first) loss rule: FILE.csv or FILE.json
   --json            print the results (steps, totals, largest events, events) as JSON
-  --csv             print the events of the (first) policy as CSV
+  --csv             print the events of the (first) loss rule as CSV
   A progress bar goes to stderr when it is a terminal.
 ${FULL_HELP}
 ${COMMON}
 
 Examples:
   deleverage simulate examples/crash.json --shock -30% --steps 6
-  deleverage simulate examples/crash.json --path examples/prices.csv --policy all --report report.html
+  deleverage simulate examples/crash.json --path examples/prices.csv --loss-rule all --report report.html
   deleverage simulate book.json --shock -15% --events events.csv --json > summary.json`,
   demo: `deleverage demo [--impl native|js] [--positions N] [--accounts N] [--report FILE]
 
@@ -226,7 +228,7 @@ interface Args {
   path: string | undefined
   shock: string | undefined
   steps: number | undefined
-  policy: Policy | 'all' | undefined
+  lossRule: LossRule | 'all' | undefined
   depth: string | undefined
   rounds: number | undefined
   fund: string | undefined
@@ -259,11 +261,15 @@ function optionArgs(v: Values): Partial<Args> {
   if (target !== undefined) a.target = targetArg(target)
   const shock = str(v, 'shock')
   if (shock !== undefined) a.shock = shockArg(shock)
-  const policy = str(v, 'policy')
-  if (policy !== undefined) {
-    if (policy !== 'all' && !POLICIES.includes(policy as Policy))
-      throw new UsageError(`--policy takes ${POLICIES.join(', ')} or all, got ${policy}`)
-    a.policy = policy as Policy | 'all'
+  // --policy is the old name of --loss-rule (the word now means only the fund policy)
+  if (v['loss-rule'] !== undefined && v.policy !== undefined)
+    throw new UsageError('give --loss-rule or its old name --policy, not both')
+  const flag = v.policy !== undefined ? 'policy' : 'loss-rule'
+  const rule = str(v, flag)
+  if (rule !== undefined) {
+    if (rule !== 'all' && !LOSS_RULES.includes(rule as LossRule))
+      throw new UsageError(`--${flag} takes ${LOSS_RULES.join(', ')} or all, got ${rule}`)
+    a.lossRule = rule as LossRule | 'all'
   }
   const depth = str(v, 'depth')
   if (depth !== undefined && (!/^\d+(\.\d+)?$/.test(depth) || Number(depth) <= 0))
@@ -336,7 +342,7 @@ function commandArgs(command: string, p: Parsed): Args {
     path: path === undefined ? undefined : resolveExample(path),
     shock: undefined,
     steps: positiveInt(v, 'steps'),
-    policy: undefined,
+    lossRule: undefined,
     depth: str(v, 'depth'),
     rounds: positiveInt(v, 'rounds'),
     fund: str(v, 'fund'),
@@ -429,7 +435,8 @@ insurance fund, deleverages or socialises; records every event; compares policie
       path: { type: 'string', value: 'FILE' },
       shock: { type: 'string', value: 'PCT' },
       steps: { type: 'string', value: 'N' },
-      policy: { type: 'string', value: 'P' },
+      'loss-rule': { type: 'string', value: 'R' },
+      policy: { type: 'string', value: 'R' },
       ...FILL,
       depth: { type: 'string', value: 'PCT' },
       rounds: { type: 'string', value: 'N' },
@@ -725,7 +732,8 @@ function positionRows(a: CheckAccount, show: Display): string[][] {
     show.price(p.entryPrice),
     show.money(p.unrealizedPnl, p.symbol),
     show.money(p.maintenanceMargin, p.symbol),
-    price(p.liquidationPriceNearest),
+    // No price: say why (SPEC §6.4), 'never' or 'always'.
+    p.liquidationPriceReason ?? price(p.liquidationPriceNearest),
     price(p.bankruptcyPriceNearest),
     p.isolated ? 'isolated' : 'cross',
   ])
@@ -1075,7 +1083,7 @@ function writePlan(out: Output, engine: Engine, a: Args, show: Display): void {
 // ---- simulate ------------------------------------------------------------------------------
 
 const CSV_HEAD = [
-  'policy',
+  'lossRule',
   'step',
   'round',
   'seq',
@@ -1096,14 +1104,14 @@ function csvField(v: string | number | null): string {
 }
 
 /** The events as CSV, a line at a time. */
-async function writeEventsCsv(out: Output, policy: string, events: SimEvent[]): Promise<void> {
+async function writeEventsCsv(out: Output, lossRule: string, events: SimEvent[]): Promise<void> {
   out.line(CSV_HEAD.join(','))
   for (const e of events) {
     if (out.closed) return
     if (
       out.line(
         [
-          policy,
+          lossRule,
           e.step,
           e.round,
           e.seq,
@@ -1126,7 +1134,7 @@ async function writeEventsCsv(out: Output, policy: string, events: SimEvent[]): 
 }
 
 /** The events to FILE.csv or FILE.json, streamed (millions of events are more than one string holds). */
-async function writeEventsFile(file: string, policy: string, events: SimEvent[]): Promise<void> {
+async function writeEventsFile(file: string, lossRule: string, events: SimEvent[]): Promise<void> {
   const stream = createWriteStream(file)
   const out = new Output(stream)
   if (/\.json$/i.test(file)) {
@@ -1135,7 +1143,7 @@ async function writeEventsFile(file: string, policy: string, events: SimEvent[])
     out.line('\n]')
     await out.flush()
   } else {
-    await writeEventsCsv(out, policy, events)
+    await writeEventsCsv(out, lossRule, events)
   }
   await new Promise<void>((resolve, reject) =>
     stream.end((e?: Error | null) => (e ? reject(e) : resolve())),
@@ -1192,7 +1200,7 @@ async function runSimulate(a: Args, out: Output): Promise<void> {
   }
   const markets: SimMarket[] = metas.map((m, j) => {
     const lots = oi[probe.marketIndex(m.symbol)]!
-    const money = new Money(
+    const money = new MarketValues(
       {
         index: j,
         symbol: m.symbol,
@@ -1230,30 +1238,30 @@ async function runSimulate(a: Args, out: Output): Promise<void> {
   const liqMap =
     a.report &&
     startLiquidationMap(probe, metas[0]!.symbol, metas[0]!.mark, metas[0]!.priceDecimals)
-  const policies: Policy[] =
-    a.policy === 'all' ? [...POLICIES] : [a.policy ?? scenario.waterfall?.ranking ?? 'bitmex']
+  const rules: LossRule[] =
+    a.lossRule === 'all' ? [...LOSS_RULES] : [a.lossRule ?? scenario.waterfall?.ranking ?? 'bitmex']
   const { ranking: _r, ...waterfall } = scenario.waterfall ?? {}
   void _r
   const wantEvents = a.events !== undefined || a.csv || a.json
   const bar = progressBar(
-    `simulating ${policies.length > 1 ? policies.length + ' policies' : policies[0]}`,
+    `simulating ${rules.length > 1 ? rules.length + ' loss rules' : rules[0]}`,
   )
   const results: SimResult[] = []
-  policies.forEach((policy, k) => {
+  rules.forEach((lossRule, k) => {
     const engine = k === 0 ? probe : build()
     results.push(
       simulate(
         { engine, markets },
         {
           path,
-          policy,
+          lossRule,
           waterfall,
           insuranceFund: fund,
           fill,
           feedback: { ...(a.rounds ? { maxRounds: a.rounds } : {}) },
           keepEvents: (wantEvents || a.report !== undefined) && k === 0,
           ...(bar
-            ? { onProgress: (d: number) => bar(k * path.length + d, policies.length * path.length) }
+            ? { onProgress: (d: number) => bar(k * path.length + d, rules.length * path.length) }
             : {}),
         },
       ),
@@ -1261,7 +1269,7 @@ async function runSimulate(a: Args, out: Output): Promise<void> {
   })
   const main = results[0]!
   if (a.events !== undefined) {
-    await writeEventsFile(a.events, main.policy, main.events!)
+    await writeEventsFile(a.events, main.lossRule, main.events!)
   }
   if (a.report !== undefined) {
     const data = reportData(
@@ -1283,11 +1291,11 @@ async function runSimulate(a: Args, out: Output): Promise<void> {
   if (a.json) {
     await writeSimJson(out, main.implementation, results)
   } else if (a.csv) {
-    await writeEventsCsv(out, main.policy, main.events!)
+    await writeEventsCsv(out, main.lossRule, main.events!)
   } else {
     const rows = [
       [
-        'policy',
+        'loss rule',
         'steps',
         'rounds',
         'partial fills',
@@ -1306,7 +1314,7 @@ async function runSimulate(a: Args, out: Output): Promise<void> {
     for (const r of results) {
       const t = r.totals
       rows.push([
-        r.policy,
+        r.lossRule,
         n(t.steps),
         n(t.rounds),
         n(t.partialFills),

@@ -66,6 +66,8 @@ export interface PositionRiskColumns {
   liquidationPriceNearest: BigInt64Array
   bankruptcyPrice: BigInt64Array
   bankruptcyPriceNearest: BigInt64Array
+  /** Why no liquidation price: a code of LIQUIDATION_PRICE_REASONS (0 = it has one, SPEC §6.4). */
+  liquidationPriceReason: Uint8Array
 }
 
 /** Waterfall configuration in integer units (SPEC §8). */

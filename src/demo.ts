@@ -16,7 +16,7 @@ import { takerFeeLine } from './cli-fees.js'
 import { crashPath, makeSimMarket, SIM_MARKETS } from './market-sim.js'
 import { moduleDir } from './native-require.cjs'
 import { type EventTables, eventTables, renderReport, reportData } from './report.js'
-import { POLICIES, simulate, type Policy, type SimMarket, type SimResult } from './simulate.js'
+import { LOSS_RULES, simulate, type LossRule, type SimMarket, type SimResult } from './simulate.js'
 import { load, type SyntheticMarket } from './synthetic.js'
 import { table } from './text.js'
 
@@ -62,9 +62,9 @@ export function depthFromMarket(book: SyntheticMarket, divisor: bigint): bigint[
   })
 }
 
-/** Run one policy on a freshly built book (what each worker does). */
+/** Run one loss rule on a freshly built book (what each worker does). */
 export function runDemoPolicy(
-  policy: Policy,
+  lossRule: LossRule,
   positions: number,
   accounts: number,
   implementation: Implementation | undefined,
@@ -91,14 +91,14 @@ export function runDemoPolicy(
     { engine, markets },
     {
       path: crashPath(SIM_MARKETS, DEMO.steps, DEMO.depthPct, DEMO.pathSeed),
-      policy,
+      lossRule,
       waterfall: DEMO.waterfall,
       insuranceFund: DEMO.insuranceFund * 10n ** BigInt(book.quoteDecimals),
       fill: DEMO.fill,
       feedback: DEMO.feedback,
       // The report's per-market and who-paid tables come from the primary run's events: kept,
       // summed here, and dropped (a 1M-position crash has too many to send between threads).
-      keepEvents: policy === POLICIES[0],
+      keepEvents: lossRule === LOSS_RULES[0],
       ...(onProgress ? { onProgress } : {}),
     },
   )
@@ -125,11 +125,11 @@ async function runAll(
   o: DemoOptions,
   positions: number,
   accounts: number,
-): Promise<Map<Policy, DemoRun>> {
-  const out = new Map<Policy, DemoRun>()
-  const total = POLICIES.length * DEMO.steps
-  const done = new Map<Policy, number>()
-  const tick = (p: Policy, d: number) => {
+): Promise<Map<LossRule, DemoRun>> {
+  const out = new Map<LossRule, DemoRun>()
+  const total = LOSS_RULES.length * DEMO.steps
+  const done = new Map<LossRule, number>()
+  const tick = (p: LossRule, d: number) => {
     done.set(p, d)
     o.progress?.(
       [...done.values()].reduce((a, b) => a + b, 0),
@@ -139,17 +139,17 @@ async function runAll(
   const workerFile = join(moduleDir, 'demo-worker.js')
   const threads = Math.max(
     1,
-    Math.min(o.threads ?? Math.min(2, availableParallelism()), POLICIES.length),
+    Math.min(o.threads ?? Math.min(2, availableParallelism()), LOSS_RULES.length),
   )
   if (threads === 1 || !existsSync(workerFile)) {
-    for (const p of POLICIES)
+    for (const p of LOSS_RULES)
       out.set(
         p,
         runDemoPolicy(p, positions, accounts, o.implementation, (d) => tick(p, d)),
       )
     return out
   }
-  const queue = [...POLICIES]
+  const queue = [...LOSS_RULES]
   const worker = async () => {
     for (let p = queue.shift(); p; p = queue.shift()) {
       const policy = p
@@ -191,7 +191,7 @@ export async function demo(
     `path: ${DEMO.steps} one-minute steps, BTC −${DEMO.depthPct} % at the low with two rebounds (alts by beta); fund ${usd(DEMO.insuranceFund.toString())} USDT; fills slip 1 ppm per lot up to 3 %; liquidation flow moves the mark (depth 2 % of open interest per 1 %)\n`,
   )
   const runs = await runAll({ ...o, implementation: impl }, positions, accounts)
-  const results = POLICIES.map((p) => runs.get(p)!.result)
+  const results = LOSS_RULES.map((p) => runs.get(p)!.result)
   const main = results[0]!
   const rows: string[][] = [
     [
@@ -218,12 +218,12 @@ export async function demo(
       usd(s.insuranceFund),
     ])
   }
-  log(`the crash under ${main.policy} ranking (steps with liquidations; USDT):`)
+  log(`the crash under ${main.lossRule} ranking (steps with liquidations; USDT):`)
   log(table(rows))
   log('')
   const cmp: string[][] = [
     [
-      'policy',
+      'loss rule',
       'ADL fills',
       'loss shares',
       'accounts touched',
@@ -238,7 +238,7 @@ export async function demo(
   for (const r of results) {
     const t = r.totals
     cmp.push([
-      r.policy,
+      r.lossRule,
       t.adlFills.toLocaleString('en'),
       t.socialised.toLocaleString('en'),
       t.accountsTouched.toLocaleString('en'),
@@ -247,7 +247,7 @@ export async function demo(
       usd(t.overshoot),
       usd(t.insuranceFundEnd),
       usd(t.liquidationVolume),
-      (runs.get(r.policy)!.ms / 1000).toFixed(1),
+      (runs.get(r.lossRule)!.ms / 1000).toFixed(1),
     ])
   }
   log(
@@ -270,14 +270,16 @@ export async function demo(
       ],
       results,
       quote: 'USDT',
-      ...(runs.get(POLICIES[0]!)!.tables ? { eventTables: runs.get(POLICIES[0]!)!.tables! } : {}),
+      ...(runs.get(LOSS_RULES[0]!)!.tables
+        ? { eventTables: runs.get(LOSS_RULES[0]!)!.tables! }
+        : {}),
     },
     start,
   )
   writeFileSync(reportPath, renderReport(data))
   const ms = performance.now() - t0
   log(
-    `\n${events.toLocaleString('en')} events over ${POLICIES.length} runs of ${DEMO.steps} steps (${results.reduce((a, r) => a + r.totals.rounds, 0)} waterfall rounds); cash ${conserved ? 'conserved exactly at every step in every run' : 'NOT CONSERVED'}.`,
+    `\n${events.toLocaleString('en')} events over ${LOSS_RULES.length} runs of ${DEMO.steps} steps (${results.reduce((a, r) => a + r.totals.rounds, 0)} waterfall rounds); cash ${conserved ? 'conserved exactly at every step in every run' : 'NOT CONSERVED'}.`,
   )
   log(
     `report: ${relative(process.cwd(), reportPath) || reportPath}  (total ${(ms / 1000).toFixed(1)} s)`,

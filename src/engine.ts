@@ -16,7 +16,7 @@ import {
 import { formatRatio, formatUnits, parseUnits, describe, type Amount } from './decimal.js'
 import * as pt from './pretrade-api.js'
 import { DeleverageError, type ErrorCode } from './fallback/errors.js'
-import { ADL_RANKINGS } from './generated/tables.js'
+import { ADL_RANKINGS, FUND_POLICIES, LIQUIDATION_PRICE_REASONS } from './generated/tables.js'
 import { JsEngine, checkCoreArgs, shown, u32Arg, u8sArg } from './fallback/engine.js'
 import { snapshotMarkets } from './fallback/snapshot.js'
 import { PRICE_MAX_TICKS } from './fallback/num.js'
@@ -146,15 +146,21 @@ export interface PositionReport {
   isolatedMargin: string | null
   unrealizedPnl: string
   maintenanceMargin: string
-  /** Conservative trigger tick (SPEC §6.1); null when out of range. */
+  /** Conservative trigger tick (SPEC §6.1); null when there is none: see the reason. */
   liquidationPrice: string | null
   /** Nearest tick to the exact crossing, as venues display it (SPEC §6.3). */
   liquidationPriceNearest: string | null
+  /** Why the liquidation price is null (SPEC §6.4): 'never' (no mark in range liquidates the
+   * position), 'always' (every mark in range does); null when there is a price. */
+  liquidationPriceReason: LiquidationPriceReason | null
   bankruptcyPrice: string | null
   bankruptcyPriceNearest: string | null
   /** With `units: true` (EngineOptions): the same numbers as integers. */
   units?: PositionUnits
 }
+
+/** Why a position has no liquidation price (SPEC §6.4). */
+export type LiquidationPriceReason = 'never' | 'always'
 
 /** A position's numbers as integers: qty in lots, prices in ticks (null: none), money in atoms,
  * cost in the market's tier units (its notional units). */
@@ -208,10 +214,14 @@ export interface WaterfallOptions {
   ranking?: AdlRanking
   /** Price ADL closes at: the bankrupt position's bankruptcy price (default) or the mark. */
   adlPrice?: 'bankruptcy' | 'mark'
-  /** "exhausted" (default), or Bybit-like drawdown hysteresis over a window of `now` units. */
+  /**
+   * "exhausted" (default), Bybit-like drawdown hysteresis over a window of `now` units, or
+   * "socialise": never ADL, what the fund lacks is charged to the market's positions (SPEC).
+   */
   fundPolicy?:
     | { kind: 'exhausted' }
     | { kind: 'drawdown'; trigger: Amount; stop: Amount; window: number | bigint }
+    | { kind: 'socialise' }
 }
 
 /** How the engine fills its own liquidation orders: at mark, or with linear price impact. */
@@ -797,9 +807,9 @@ export class Engine {
       'fundPolicy',
       o.fundPolicy ?? { kind: 'exhausted' },
     )
-    if (p.kind !== 'exhausted' && p.kind !== 'drawdown')
+    if (p.kind !== 'exhausted' && p.kind !== 'drawdown' && p.kind !== 'socialise')
       throw invalidArgument(
-        `fundPolicy.kind must be "exhausted" or "drawdown", got ${shown((p as { kind: unknown }).kind)}`,
+        `fundPolicy.kind must be "exhausted", "drawdown" or "socialise", got ${shown((p as { kind: unknown }).kind)}`,
       )
     const adlPrice = o.adlPrice ?? 'bankruptcy'
     if (adlPrice !== 'bankruptcy' && adlPrice !== 'mark')
@@ -809,7 +819,7 @@ export class Engine {
       bufferRate: rate(o.buffer, 2_000_000n, 'buffer'),
       ranking,
       adlAtMark: adlPrice === 'mark',
-      policy: p.kind === 'drawdown' ? 1 : 0,
+      policy: FUND_POLICIES.indexOf(p.kind),
       triggerPpm: p.kind === 'drawdown' ? parseUnits(p.trigger, 6, 'fundPolicy.trigger') : 0n,
       stopPpm: p.kind === 'drawdown' ? parseUnits(p.stop, 6, 'fundPolicy.stop') : 0n,
       window: p.kind === 'drawdown' ? intArg('fundPolicy.window', p.window, 0n, U64_MAX) : 0n,
@@ -1211,6 +1221,9 @@ export class Engine {
       const m = this.marketList[c.market[i]!]!
       const P = m.priceDecimals
       const price = (x: bigint) => (x === 0n ? null : formatUnits(x, P))
+      const why = c.liquidationPriceReason[i]!
+      // 'always': the solver's edge tick is no price to show; 'never' already reads 0.
+      const liq = (x: bigint) => (why === 0 ? x : 0n)
       const report: PositionReport & { account?: string } = {
         symbol: m.symbol,
         qty: formatUnits(c.qty[i]!, m.qtyDecimals),
@@ -1220,8 +1233,10 @@ export class Engine {
         isolatedMargin: c.isolated[i] === 1 ? formatUnits(c.isolatedMargin[i]!, q) : null,
         unrealizedPnl: formatUnits(c.upnl[i]!, q),
         maintenanceMargin: formatUnits(c.maintenanceMargin[i]!, q),
-        liquidationPrice: price(c.liquidationPrice[i]!),
-        liquidationPriceNearest: price(c.liquidationPriceNearest[i]!),
+        liquidationPrice: price(liq(c.liquidationPrice[i]!)),
+        liquidationPriceNearest: price(liq(c.liquidationPriceNearest[i]!)),
+        liquidationPriceReason:
+          why === 0 ? null : (LIQUIDATION_PRICE_REASONS[why] as LiquidationPriceReason),
         bankruptcyPrice: price(c.bankruptcyPrice[i]!),
         bankruptcyPriceNearest: price(c.bankruptcyPriceNearest[i]!),
       }
@@ -1234,8 +1249,8 @@ export class Engine {
           isolatedMargin: c.isolated[i] === 1 ? c.isolatedMargin[i]! : null,
           unrealizedPnl: c.upnl[i]!,
           maintenanceMargin: c.maintenanceMargin[i]!,
-          liquidationPrice: tick(c.liquidationPrice[i]!),
-          liquidationPriceNearest: tick(c.liquidationPriceNearest[i]!),
+          liquidationPrice: tick(liq(c.liquidationPrice[i]!)),
+          liquidationPriceNearest: tick(liq(c.liquidationPriceNearest[i]!)),
           bankruptcyPrice: tick(c.bankruptcyPrice[i]!),
           bankruptcyPriceNearest: tick(c.bankruptcyPriceNearest[i]!),
         }

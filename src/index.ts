@@ -24,6 +24,7 @@ export {
   type MarginStatus,
   type MarginUnits,
   type PositionUnits,
+  type LiquidationPriceReason,
   type MarketConfig,
   type PositionInput,
   type PositionReport,

@@ -5,6 +5,8 @@
 import type { CoreEngine } from './core.js'
 import { type Amount, describe, formatUnits, parseUnits } from './decimal.js'
 import { DeleverageError } from './fallback/errors.js'
+import type { LiquidationPriceReason } from './engine.js'
+import { LIQUIDATION_PRICE_REASONS } from './generated/tables.js'
 import { deprecatedAlias } from './fallback/engine.js'
 import { VERDICTS } from './fallback/pretrade.js'
 
@@ -92,8 +94,10 @@ export interface WhatIfReport {
     qty: string
     entryCost: string
     isolated: boolean
+    /** Null when there is none: liquidationPriceReason says why (SPEC §6.4). */
     liquidationPrice: string | null
     liquidationPriceNearest: string | null
+    liquidationPriceReason: LiquidationPriceReason | null
     bankruptcyPrice: string | null
     bankruptcyPriceNearest: string | null
   }>
@@ -349,16 +353,20 @@ export function whatIf(c: PreTradeCtx, account: string, orders: OrderInput[]): W
   const n = Number(v[15])
   const positions = []
   for (let i = 0; i < n; i++) {
-    const r = 16 + 8 * i
+    const r = 16 + 9 * i
     const m = c.marketAt(Number(v[r]))
     const px = (x: bigint) => (x === 0n ? null : formatUnits(x, m.priceDecimals))
+    const why = Number(v[r + 8])
+    const liq = (x: bigint) => px(why === 0 ? x : 0n)
     positions.push({
       symbol: m.symbol,
       qty: formatUnits(v[r + 1] as bigint, m.qtyDecimals),
       entryCost: `${v[r + 2]}`,
       isolated: v[r + 3] === 1n,
-      liquidationPrice: px(v[r + 4] as bigint),
-      liquidationPriceNearest: px(v[r + 5] as bigint),
+      liquidationPrice: liq(v[r + 4] as bigint),
+      liquidationPriceNearest: liq(v[r + 5] as bigint),
+      liquidationPriceReason:
+        why === 0 ? null : (LIQUIDATION_PRICE_REASONS[why] as LiquidationPriceReason),
       bankruptcyPrice: px(v[r + 6] as bigint),
       bankruptcyPriceNearest: px(v[r + 7] as bigint),
     })

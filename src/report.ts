@@ -242,9 +242,9 @@ export function reportData(input: ReportInput, start: string[]): ReportData {
     liquidationVolume: p.steps.map((s) => s.liquidationVolume),
     adlVolume: p.steps.map((s) => s.adlVolume),
     policies: input.results.map((r) => ({
-      policy: r.policy,
+      policy: r.lossRule,
       fund: [r.totals.insuranceFundStart, ...r.steps.map((s) => s.insuranceFund)],
-      adlVolume: r.steps.map((s) => (r.policy === 'socialised' ? s.taken : s.adlVolume)),
+      adlVolume: r.steps.map((s) => (r.lossRule === 'socialised' ? s.taken : s.adlVolume)),
       taken: r.steps.map((s) => s.taken),
       totals: r.totals,
     })),

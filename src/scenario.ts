@@ -14,7 +14,7 @@ import {
   type WaterfallOptions,
 } from './engine.js'
 import { DeleverageError } from './fallback/errors.js'
-import { ADL_RANKINGS } from './generated/tables.js'
+import { ADL_RANKINGS, FUND_POLICIES } from './generated/tables.js'
 import { knownMarkets } from './text.js'
 import { applyPreTrade, parsePreTrade, type PreTradeScenario } from './scenario-pretrade.js'
 
@@ -248,8 +248,8 @@ function parseWaterfall(v: Json, p: string): WaterfallOptions {
   if (adlPrice) out.adlPrice = adlPrice
   if (w.fundPolicy !== undefined) {
     const fp = obj(w.fundPolicy, `${p}.fundPolicy`)
-    const kind = oneOf(['exhausted', 'drawdown'] as const)(fp.kind, `${p}.fundPolicy.kind`)
-    if (kind === 'exhausted') {
+    const kind = oneOf(FUND_POLICIES)(fp.kind, `${p}.fundPolicy.kind`)
+    if (kind !== 'drawdown') {
       only(fp, `${p}.fundPolicy`, ['kind'])
       out.fundPolicy = { kind }
     } else {

@@ -2,16 +2,21 @@
 // (liquidations with price impact, takeovers, the insurance fund, ADL or loss socialisation), and
 // the liquidation flow moves the mark further before the next round. Every step is recorded.
 // All money is exact (bigint atoms, decimal strings in the result); floats appear only in the
-// chart-ready series. The engine is used through its public integer interface (`engine.core`);
-// nothing here changes what the engine computes.
+// chart-ready series. The engine is used through its public integer interface (`engine.core`):
+// it does all the accounting (the socialised rule is its socialise fund policy); the simulator
+// only moves the marks and reads what happened from the events and the ledger.
 
 import { CROSS, EVENT_KINDS, type EventColumns } from './core.js'
 import { formatUnits } from './decimal.js'
 import type { AdlRanking, Engine, WaterfallOptions } from './engine.js'
 import { DeleverageError } from './fallback/errors.js'
 
-export type Policy = AdlRanking | 'socialised'
-export const POLICIES: readonly Policy[] = [
+/**
+ * Who bears what the insurance fund cannot pay (loss allocation): an ADL ranking, or
+ * `socialised` — the engine's socialise fund policy (SPEC), which charges the market's positions.
+ */
+export type LossRule = AdlRanking | 'socialised'
+export const LOSS_RULES: readonly LossRule[] = [
   'bitmex',
   'binance',
   'hyperliquid',
@@ -49,8 +54,8 @@ export interface FeedbackModel {
 export interface SimOptions {
   /** Path prices in ticks, [step][market index]. */
   path: bigint[][]
-  policy: Policy
-  /** Fee, buffer, ADL price, fund policy; the ranking is the policy's. */
+  lossRule: LossRule
+  /** Fee, buffer, ADL price, fund policy; the ranking (and for `socialised` the fund policy) is the loss rule's. */
   waterfall?: Omit<WaterfallOptions, 'ranking'>
   /** Opening insurance fund, atoms. */
   insuranceFund: bigint
@@ -103,7 +108,7 @@ export interface StepRecord {
   liquidationVolume: string
   adlVolume: string
   fees: string
-  /** The insurance fund at the end of the step (for `socialised`, net of the credit line). */
+  /** The insurance fund at the end of the step (the ledger's). */
   insuranceFund: string
   /** Taken from traders this step: ADL give-ups against mark, or socialised shares. */
   taken: string
@@ -123,7 +128,7 @@ export interface Histogram {
 }
 
 export interface SimResult {
-  policy: Policy
+  lossRule: LossRule
   implementation: string
   markets: string[]
   steps: StepRecord[]
@@ -154,19 +159,6 @@ export interface SimResult {
   events?: SimEvent[]
 }
 
-// Event kinds (src/core.ts EVENT_KINDS order).
-const kindCode = (k: (typeof EVENT_KINDS)[number]) => EVENT_KINDS.indexOf(k)
-const K = {
-  fill: kindCode('liquidationFill'),
-  fee: kindCode('liquidationFee'),
-  takeover: kindCode('takeover'),
-  fundPayment: kindCode('fundPayment'),
-  engineFill: kindCode('engineFill'),
-  adlFill: kindCode('adlFill'),
-  badDebt: kindCode('badDebt'),
-  netting: kindCode('engineNetting'),
-}
-
 const PPM = 1_000_000n
 
 function divFloor(a: bigint, b: bigint): bigint {
@@ -175,61 +167,6 @@ function divFloor(a: bigint, b: bigint): bigint {
 }
 function divCeil(a: bigint, b: bigint): bigint {
   return -divFloor(-a, b)
-}
-const abs = (x: bigint) => (x < 0n ? -x : x)
-const max0 = (x: bigint) => (x > 0n ? x : 0n)
-
-/**
- * Position arithmetic of SPEC §3.1 and §8.1, written again here (not imported from either
- * engine) so that the simulator's own bookkeeping checks the engine's event amounts.
- */
-export class Money {
-  /** linear: atoms per value unit is 10^s; inverse: 10^t factor (SPEC §2.1, §2.2) */
-  private readonly e: number
-  /** 10^|e|, once (it is used on every event). */
-  private readonly pow: bigint
-  constructor(
-    readonly m: SimMarket,
-    quoteDecimals: number,
-  ) {
-    this.e = m.inverse
-      ? m.priceDecimals - m.qtyDecimals + quoteDecimals
-      : quoteDecimals - m.priceDecimals - m.qtyDecimals
-    this.pow = 10n ** BigInt(Math.abs(this.e))
-  }
-  private scaleFloor(v: bigint): bigint {
-    return this.e >= 0 ? v * this.pow : divFloor(v, this.pow)
-  }
-  /** ceil(q·size·10^t / x), signed q (inverse value in atoms). */
-  private invValue(q: bigint, x: bigint): bigint {
-    const n = q * this.m.contractSize
-    return this.e >= 0 ? divCeil(n * this.pow, x) : divCeil(n, x * this.pow)
-  }
-  costBasis(q: bigint, price: bigint): bigint {
-    if (!this.m.inverse) return q * price
-    const n = q * this.m.contractSize
-    return this.e >= 0 ? divFloor(n * this.pow, price) : divFloor(n, price * this.pow)
-  }
-  /** Close d of (q, cost) at x: [closed cost share, realised PnL atoms] (SPEC §8.1). */
-  close(q: bigint, cost: bigint, d: bigint, x: bigint): [bigint, bigint] {
-    if (!this.m.inverse) {
-      const closed = d === q ? cost : divCeil(cost * d, q)
-      return [closed, this.scaleFloor(d * x - closed)]
-    }
-    const closed = d === q ? cost : divFloor(cost * d, q)
-    return [closed, closed - this.invValue(d, x)]
-  }
-  /** What closing d at x instead of at the mark costs the closing account (≥ 0 when x is worse). */
-  giveUp(d: bigint, x: bigint, mark: bigint): bigint {
-    if (!this.m.inverse) return this.scaleFloor(d * (mark - x))
-    return this.invValue(d, x) - this.invValue(d, mark)
-  }
-  /** |q| at x in atoms (volume; floor). */
-  notional(q: bigint, x: bigint): bigint {
-    const aq = abs(q)
-    if (!this.m.inverse) return this.scaleFloor(aq * x)
-    return -this.invValue(-aq, x) // floor(|q|·size·10^t/x)
-  }
 }
 
 /** The mark after a displacement: path·(10^6 + disp)/10^6, floored, at least one tick. */
@@ -283,415 +220,378 @@ export function marginHistogram(engine: Engine): Histogram {
   return { labels: RATIO_LABELS.slice(), counts }
 }
 
-/** Run one policy along the path on a freshly loaded engine. */
-export function simulate(setup: SimSetup, o: SimOptions): SimResult {
-  const { engine, markets } = setup
-  const core = engine.core
-  const q = engine.quoteDecimals
-  const fmt = (x: bigint) => formatUnits(x, q)
-  const fb: FeedbackModel = { ...DEFAULT_FEEDBACK, ...o.feedback }
-  if (!(fb.maxRounds >= 1))
-    throw new DeleverageError(
-      'INVALID_ARGUMENT',
-      `feedback.maxRounds must be ≥ 1, got ${fb.maxRounds}`,
-    )
-  const nm = markets.length
-  const money = markets.map((m) => new Money(m, q))
-  const socialised = o.policy === 'socialised'
-  engine.configureWaterfall({
-    ...(o.waterfall ?? {}),
-    ranking: o.policy === 'socialised' ? 'prorata' : o.policy,
-  })
-  const before = marginHistogram(engine)
-  if (o.insuranceFund > 0n) core.depositFund(o.insuranceFund, 0n)
-  // Socialised loss (docs/SIMULATE.md): the fund pays what it has and the rest of a market's
-  // loss is shared by every position of that market (SPEC §9.4). The engine's waterfall ADLs
-  // when its fund cannot pay, so here the engine runs on a credit line deposited into its fund
-  // (it then always unwinds in the book), the true fund is tracked from the events, and what it
-  // could not pay is socialised into a recovery account that repays the line:
-  //   engine fund = true fund + credit deposited − recovery balance   (checked every round).
-  let recovery = -1
-  let credit = 0n
-  if (socialised) {
-    recovery = core.addAccounts(['~insurance-fund-credit'], BigInt64Array.of(0n))
+/** Values in the margin asset of one market (SPEC §2): what the simulator measures events by. */
+export class MarketValues {
+  /** linear: atoms per value unit is 10^s; inverse: 10^t factor (SPEC §2.1, §2.2) */
+  private readonly e: number
+  private readonly pow: bigint
+  constructor(
+    readonly m: SimMarket,
+    quoteDecimals: number,
+  ) {
+    this.e = m.inverse
+      ? m.priceDecimals - m.qtyDecimals + quoteDecimals
+      : quoteDecimals - m.priceDecimals - m.qtyDecimals
+    this.pow = 10n ** BigInt(Math.abs(this.e))
   }
-  let fund = o.insuranceFund // the true fund
-  const fundStart = fund
-  const disp = new Array<bigint>(nm).fill(0n)
-  const pending = new Array<bigint>(nm).fill(0n) // socialised: owed by each market this step
-  const touched = new Uint8Array(core.accountCount() + 1)
-  let accountsTouched = 0
-  const steps: StepRecord[] = []
-  const topN = o.topEvents ?? 20
-  const top: Array<{ size: bigint; ev: SimEvent }> = []
-  const events: SimEvent[] | undefined = o.keepEvents ? [] : undefined
-  const all = Uint32Array.from(markets, (m) => m.index)
-  const T = {
-    rounds: 0,
-    events: 0,
-    partialFills: 0,
-    takeovers: 0,
-    engineFills: 0,
-    adlFills: 0,
-    socialised: 0,
-    liq: 0n,
-    adl: 0n,
-    fees: 0n,
-    taken: 0n,
-    required: 0n,
-    overshoot: 0n,
-    badDebt: 0n,
-    conserved: true,
+  private scaleFloor(v: bigint): bigint {
+    return this.e >= 0 ? v * this.pow : divFloor(v, this.pow)
   }
-  const marketPos = new Map(markets.map((m, i) => [m.index, i]))
-  const idOf = (i: number) => (i === CROSS ? null : core.accountId(i))
-  const decode = (
-    c: EventColumns,
-    i: number,
-    step: number,
-    round: number,
-    size: bigint,
-  ): SimEvent => {
+  /** ceil(q·size·10^t / x), signed q (inverse value in atoms). */
+  private invValue(q: bigint, x: bigint): bigint {
+    const n = q * this.m.contractSize
+    return this.e >= 0 ? divCeil(n * this.pow, x) : divCeil(n, x * this.pow)
+  }
+  /** What closing d at x instead of at the mark costs the closing account (≥ 0 when x is worse). */
+  giveUp(d: bigint, x: bigint, mark: bigint): bigint {
+    if (!this.m.inverse) return this.scaleFloor(d * (mark - x))
+    return this.invValue(d, x) - this.invValue(d, mark)
+  }
+  /** Unrealised PnL of (q, cost) at x in atoms (SPEC §3.2, rounded down). */
+  upnl(q: bigint, cost: bigint, x: bigint): bigint {
+    return this.m.inverse ? cost - this.invValue(q, x) : this.scaleFloor(q * x - cost)
+  }
+  /** |q| at x in atoms (volume; floor). */
+  notional(q: bigint, x: bigint): bigint {
+    const aq = q < 0n ? -q : q
+    if (!this.m.inverse) return this.scaleFloor(aq * x)
+    return -this.invValue(-aq, x) // floor(|q|·size·10^t/x)
+  }
+}
+
+/** Counts and sums of a step (and, summed, of the run). */
+interface Tally {
+  rounds: number
+  partialFills: number
+  takeovers: number
+  engineFills: number
+  adlFills: number
+  socialised: number
+  liq: bigint
+  adl: bigint
+  fees: bigint
+  taken: bigint
+  required: bigint
+  overshoot: bigint
+  badDebt: bigint
+}
+
+const emptyTally = (): Tally => ({
+  rounds: 0,
+  partialFills: 0,
+  takeovers: 0,
+  engineFills: 0,
+  adlFills: 0,
+  socialised: 0,
+  liq: 0n,
+  adl: 0n,
+  fees: 0n,
+  taken: 0n,
+  required: 0n,
+  overshoot: 0n,
+  badDebt: 0n,
+})
+
+function addTally(t: Tally, s: Tally): void {
+  const a = t as unknown as Record<string, number | bigint>
+  const b = s as unknown as Record<string, number | bigint>
+  for (const k of Object.keys(a))
+    a[k] = typeof a[k] === 'bigint' ? a[k] + (b[k] as bigint) : (a[k] as number) + (b[k] as number)
+}
+
+/** What one waterfall round added up to, beyond the step's tally. */
+interface Round {
+  /** Signed book flow per market (closing a long sells: negative), atoms. */
+  flow: bigint[]
+  /**
+   * Bankrupt losses valued at the round's marks: deficits, plus what takeovers hand the
+   * liquidator, less what it still holds at the end (valued at mark; it is counted when closed).
+   */
+  losses: bigint
+  /** Fund at the round's start (≥ 0) plus the round's fees and liquidator gains. */
+  capacity: bigint
+}
+
+/** The run: the engine, its markets and what has been recorded so far. */
+class Run {
+  readonly core: Engine['core']
+  readonly values: MarketValues[]
+  readonly pos: Map<number, number>
+  readonly touched: Uint8Array
+  accountsTouched = 0
+  events = 0
+  readonly top: Array<{ size: bigint; ev: SimEvent }> = []
+  readonly kept: SimEvent[] | undefined
+  constructor(
+    readonly setup: SimSetup,
+    readonly o: SimOptions,
+  ) {
+    this.core = setup.engine.core
+    this.values = setup.markets.map((m) => new MarketValues(m, setup.engine.quoteDecimals))
+    this.pos = new Map(setup.markets.map((m, i) => [m.index, i]))
+    this.touched = new Uint8Array(this.core.accountCount() + 1)
+    this.kept = o.keepEvents ? [] : undefined
+  }
+  fmt(x: bigint): string {
+    return formatUnits(x, this.setup.engine.quoteDecimals)
+  }
+  touch(a: number): void {
+    if (!this.touched[a]) (this.touched[a] = 1), this.accountsTouched++
+  }
+  /** Record event i (largest-first list and, when asked, every event). */
+  record(c: EventColumns, i: number, step: number, round: number, size: bigint): void {
+    const topN = this.o.topEvents ?? 20
+    const top = this.top
+    if (topN > 0 && size > 0n && (top.length < topN || size > top[top.length - 1]!.size)) {
+      let k = top.length
+      while (k > 0 && top[k - 1]!.size < size) k--
+      top.splice(k, 0, { size, ev: this.decode(c, i, step, round, size) })
+      if (top.length > topN) top.pop()
+    }
+    this.kept?.push(this.decode(c, i, step, round, size))
+  }
+  private decode(c: EventColumns, i: number, step: number, round: number, size: bigint): SimEvent {
     const mi = c.market[i]!
-    const m = mi === CROSS ? null : markets[marketPos.get(mi)!]!
+    const m = mi === CROSS ? null : this.setup.markets[this.pos.get(mi)!]!
     const trade = m !== null && c.price[i] !== 0n
+    const id = (a: number) => (a === CROSS ? null : this.core.accountId(a))
     return {
       step,
       round,
       seq: Number(c.seq[i]!),
       kind: EVENT_KINDS[c.kind[i]!]!,
-      account: idOf(c.account[i]!),
+      account: id(c.account[i]!),
       symbol: m?.symbol ?? null,
-      counterparty: idOf(c.counterparty[i]!),
+      counterparty: id(c.counterparty[i]!),
       qty: m && (trade || c.qty[i] !== 0n) ? formatUnits(c.qty[i]!, m.qtyDecimals) : null,
       price: trade ? formatUnits(c.price[i]!, m!.priceDecimals) : null,
-      amount: fmt(c.amount[i]!),
-      size: fmt(size),
+      amount: this.fmt(c.amount[i]!),
+      size: this.fmt(size),
     }
   }
-  const offer = (c: EventColumns, i: number, step: number, round: number, size: bigint) => {
-    if (topN > 0 && (top.length < topN || size > top[top.length - 1]!.size)) {
-      const ev = decode(c, i, step, round, size)
-      let k = top.length
-      while (k > 0 && top[k - 1]!.size < size) k--
-      top.splice(k, 0, { size, ev })
-      if (top.length > topN) top.pop()
-    }
+}
+
+/**
+ * One event into the step's tally and the round's sums; returns its size (what "largest" ranks
+ * by: notional at the fill price for trades, the amount for payments, 0 for the rest).
+ */
+function tallyEvent(run: Run, c: EventColumns, i: number, marks: bigint[], t: Tally, r: Round) {
+  const kind = EVENT_KINDS[c.kind[i]!]
+  const j = c.market[i] === CROSS ? -1 : run.pos.get(c.market[i]!)!
+  const [d, x, amt] = [c.qty[i]!, c.price[i]!, c.amount[i]!]
+  const v = run.values[j]
+  const size = v && x !== 0n ? v.notional(d, x) : amt > 0n ? amt : 0n
+  switch (kind) {
+    case 'liquidationFill':
+    case 'engineFill':
+      if (kind === 'liquidationFill') t.partialFills++
+      else t.engineFills++
+      t.liq += size
+      r.flow[j]! -= d > 0n ? size : -size // closing a long sells
+      if (kind === 'engineFill' && amt > 0n) r.capacity += amt
+      return size
+    case 'takeover':
+      t.takeovers++
+      t.liq += size
+      // The liquidator holds d bought at x: valued at the mark, its loss is the account's gain.
+      r.losses -= v!.giveUp(d, x, marks[j]!)
+      return size
+    case 'engineNetting':
+      if (amt > 0n) r.capacity += amt
+      return 0n
+    case 'liquidationFee':
+      t.fees += amt
+      r.capacity += amt
+      return size
+    case 'fundPayment':
+    case 'badDebt':
+      r.losses += amt
+      if (kind === 'badDebt') t.badDebt += amt
+      return size
+    case 'adlFill':
+      t.adlFills++
+      t.adl += size
+      t.taken += v!.giveUp(d, x, marks[j]!)
+      run.touch(c.account[i]!)
+      return size
+    case 'socialisedLoss':
+      if (amt <= 0n) return 0n
+      t.socialised++
+      t.taken += amt
+      run.touch(c.account[i]!)
+      return size
+    default:
+      return 0n
   }
-  for (let s = 0; s < o.path.length; s++) {
-    const path = o.path[s]!
-    if (path.length !== nm)
-      throw new DeleverageError(
-        'INVALID_ARGUMENT',
-        `path step ${s + 1}: ${path.length} prices for ${nm} markets`,
-      )
-    for (let j = 0; j < nm; j++) disp[j] = (disp[j]! * (PPM - BigInt(fb.resiliencePpm))) / PPM
-    const rec = {
-      rounds: 0,
-      partialFills: 0,
-      takeovers: 0,
-      engineFills: 0,
-      adlFills: 0,
-      socialised: 0,
-      liq: 0n,
-      adl: 0n,
-      fees: 0n,
-      taken: 0n,
-      required: 0n,
-      overshoot: 0n,
-      badDebt: 0n,
-    }
-    const cashBefore = core.ledger().cashTotal
-    let marks = path.map((p, j) => displaced(p, disp[j]!))
+}
+
+/** The liquidator's positions (`liquidatorPosition`) valued at `marks`: its unrealised PnL, atoms. */
+function liquidatorUpnl(run: Run, marks: bigint[]): bigint {
+  let u = 0n
+  run.setup.markets.forEach((m, j) => {
+    const [q, cost] = run.core.liquidatorPosition(m.index)
+    if (q !== 0n) u += run.values[j]!.upnl(q!, cost!, marks[j]!)
+  })
+  return u
+}
+
+/** One waterfall round at `marks`: the engine runs, the events are tallied. */
+function runRound(run: Run, step: number, round: number, marks: bigint[], t: Tally): Round {
+  const { core, o } = run
+  const fund = core.ledger().insuranceFund
+  const r: Round = {
+    flow: marks.map(() => 0n),
+    losses: 0n,
+    capacity: fund > 0n ? fund : 0n,
+  }
+  const held = liquidatorUpnl(run, marks)
+  const c = core.events(core.runWaterfall(1, o.fill.ppmPerLot, o.fill.capPpm, BigInt(step)))
+  const n = c.seq.length
+  run.events += n
+  for (let i = 0; i < n; i++) run.record(c, i, step, round, tallyEvent(run, c, i, marks, t, r))
+  r.losses += liquidatorUpnl(run, marks) - held
+  const required = r.losses - r.capacity
+  if (required > 0n) t.required += required
+  return r
+}
+
+/**
+ * The round's liquidation flow moves the marks further (linear impact against the book's depth);
+ * returns whether a mark moved by a tick.
+ */
+function moveMarks(run: Run, path: bigint[], disp: bigint[], flow: bigint[], marks: bigint[]) {
+  const fb = feedbackOf(run.o)
+  const cap = BigInt(fb.capPpm)
+  let moved = false
+  for (let j = 0; j < disp.length; j++) {
+    if (flow[j] === 0n) continue
+    let shift = (flow[j]! * 10_000n) / run.setup.markets[j]!.depth
+    if (shift > cap) shift = cap
+    if (shift < -cap) shift = -cap
+    disp[j]! += shift
+    if (disp[j]! < -900_000n) disp[j] = -900_000n
+    if (displaced(path[j]!, disp[j]!) !== marks[j]) moved = true
+  }
+  return moved
+}
+
+const feedbackOf = (o: SimOptions): FeedbackModel => ({ ...DEFAULT_FEEDBACK, ...o.feedback })
+
+/** One step of the path: decay, up to maxRounds rounds with mark feedback, the step's record. */
+function runStep(run: Run, s: number, disp: bigint[], totals: Tally): StepRecord {
+  const { core, o, setup } = run
+  const fb = feedbackOf(o)
+  const path = o.path[s]!
+  const nm = setup.markets.length
+  if (path.length !== nm)
+    throw new DeleverageError(
+      'INVALID_ARGUMENT',
+      `path step ${s + 1}: ${path.length} prices for ${nm} markets`,
+    )
+  for (let j = 0; j < nm; j++) disp[j] = (disp[j]! * (PPM - BigInt(fb.resiliencePpm))) / PPM
+  const all = Uint32Array.from(setup.markets, (m) => m.index)
+  const t = emptyTally()
+  const cashBefore = core.ledger().cashTotal
+  const ticks = (ps: bigint[]) => ps.map((p, j) => formatUnits(p, setup.markets[j]!.priceDecimals))
+  let marks = path.map((p, j) => displaced(p, disp[j]!))
+  core.setMarks(all, BigInt64Array.from(marks))
+  const roundMarks: string[][] = []
+  for (let r = 0; r < fb.maxRounds; r++) {
+    t.rounds++
+    roundMarks.push(ticks(marks))
+    const { flow } = runRound(run, s + 1, r + 1, marks, t)
+    if (!moveMarks(run, path, disp, flow, marks)) break
+    marks = path.map((p, j) => displaced(p, disp[j]!))
     core.setMarks(all, BigInt64Array.from(marks))
-    const roundMarks: string[][] = []
-    for (let r = 0; r < fb.maxRounds; r++) {
-      rec.rounds++
-      roundMarks.push(marks.map((p, j) => formatUnits(p, markets[j]!.priceDecimals)))
-      if (socialised) {
-        // Keep the line far above any round's losses; deposits come from settlement (§8.5).
-        const e = core.ledger().insuranceFund
-        if (e < 2n ** 61n) {
-          const top = 2n ** 62n - e
-          core.depositFund(top, BigInt(s + 1))
-          credit += top
-        }
-      }
-      const fundStartRound = fund
-      // The engine's own position per market before the run, followed through the round's events.
-      const pq = markets.map((m) => core.enginePosition(m.index)[0]!)
-      const pc = markets.map((m) => core.enginePosition(m.index)[1]!)
-      const first = core.runWaterfall(1, o.fill.ppmPerLot, o.fill.capPpm, BigInt(s + 1))
-      const c = core.events(first)
-      const n = c.seq.length
-      T.events += n
-      const flow = new Array<bigint>(nm).fill(0n)
-      const deficit = new Array<bigint>(nm).fill(0n)
-      const lastMarket = new Map<number, number>()
-      let B = 0n // bankrupt losses at mark
-      let capacity = max0(fundStartRound)
-      let taken = 0n
-      const outflow = (x: bigint, j: number) => {
-        if (!socialised) {
-          fund -= x
-          return
-        }
-        const avail = max0(fund)
-        const paid = x < avail ? x : avail
-        fund -= paid
-        deficit[j]! += x - paid
-      }
-      // A takeover lands in the engine after the netting it sets off against an opposite engine
-      // position (SPEC §8.4, the next event); so it waits here for one event (one at a time).
-      let taking: { j: number; q: bigint; x: bigint } | null = null
-      const land = () => {
-        if (!taking) return
-        const { j, q, x } = taking
-        pq[j]! += q
-        pc[j]! += money[j]!.costBasis(q, x)
-        taking = null
-      }
-      for (let i = 0; i < n; i++) {
-        const kind = c.kind[i]!
-        const a = c.account[i]!
-        const j = c.market[i] === CROSS ? -1 : marketPos.get(c.market[i]!)!
-        const d = c.qty[i]!
-        const x = c.price[i]!
-        const amt = c.amount[i]!
-        let size = 0n
-        if (taking && !(taking.j === j && kind === K.netting)) land()
-        switch (kind) {
-          case K.fill: {
-            size = money[j]!.notional(d, x)
-            rec.partialFills++
-            rec.liq += size
-            flow[j]! -= d > 0n ? size : -size // closing a long sells
-            lastMarket.set(a, j)
-            break
-          }
-          case K.fee:
-            fund += amt
-            capacity += amt
-            rec.fees += amt
-            size = amt
-            break
-          case K.takeover: {
-            size = money[j]!.notional(d, x)
-            rec.takeovers++
-            rec.liq += size
-            taking = { j, q: d, x }
-            lastMarket.set(a, j)
-            break
-          }
-          case K.netting: {
-            // the engine's held position closes d at x against the takeover, no book trade
-            const [closed, pnl] = money[j]!.close(pq[j]!, pc[j]!, d, x)
-            if (pnl !== amt)
-              throw new DeleverageError(
-                'INTERNAL',
-                `simulator bookkeeping: netting PnL ${amt} ≠ ${pnl} recomputed`,
-              )
-            B -= pnl // both legs valued at mark add up to the netting's PnL
-            pq[j]! -= d
-            pc[j]! -= closed
-            taking!.q += d
-            land()
-            if (pnl >= 0n) {
-              fund += pnl
-              capacity += pnl
-            } else outflow(-pnl, j)
-            break
-          }
-          case K.fundPayment:
-            size = amt
-            B += amt
-            outflow(amt, lastMarket.get(a) ?? 0)
-            break
-          case K.engineFill: {
-            const [closed, pnl] = money[j]!.close(pq[j]!, pc[j]!, d, x)
-            if (pnl !== amt)
-              throw new DeleverageError(
-                'INTERNAL',
-                `simulator bookkeeping: engine fill PnL ${amt} ≠ ${pnl} recomputed`,
-              )
-            const [, atMark] = money[j]!.close(pq[j]!, pc[j]!, d, marks[j]!)
-            B -= atMark
-            pq[j]! -= d
-            pc[j]! -= closed
-            size = money[j]!.notional(d, x)
-            rec.engineFills++
-            rec.liq += size
-            flow[j]! -= d > 0n ? size : -size
-            if (pnl >= 0n) {
-              fund += pnl
-              capacity += pnl
-            } else outflow(-pnl, j)
-            break
-          }
-          case K.adlFill: {
-            // the counterparty closes d at x; the engine closes −d at the same price
-            const [closed, pnl] = money[j]!.close(pq[j]!, pc[j]!, -d, x)
-            const [, atMark] = money[j]!.close(pq[j]!, pc[j]!, -d, marks[j]!)
-            B -= atMark
-            pq[j]! += d
-            pc[j]! -= closed
-            fund += pnl
-            const g = money[j]!.giveUp(d, x, marks[j]!)
-            taken += g
-            size = money[j]!.notional(d, x)
-            rec.adlFills++
-            rec.adl += size
-            if (!touched[a]) (touched[a] = 1), accountsTouched++
-            break
-          }
-          case K.badDebt:
-            size = amt
-            B += amt
-            rec.badDebt += amt
-            break
-        }
-        if (size > 0n) offer(c, i, s + 1, r + 1, size)
-        if (events) events.push(decode(c, i, s + 1, r + 1, size))
-      }
-      land()
-      if (socialised) {
-        for (let j = 0; j < nm; j++) pending[j]! += deficit[j]!
-        const e = core.ledger().insuranceFund
-        const rb = core.balances(Uint32Array.of(recovery))[0]!
-        const owed = pending.reduce((x, y) => x + y, 0n)
-        if (e !== fund + credit - rb - owed)
-          throw new DeleverageError(
-            'INTERNAL',
-            `simulator bookkeeping: engine fund ${e} ≠ true fund ${fund} + credit ${credit} − recovered ${rb} − to socialise ${owed}`,
-          )
-      } else if (core.ledger().insuranceFund !== fund) {
-        throw new DeleverageError(
-          'INTERNAL',
-          `simulator bookkeeping: fund ${core.ledger().insuranceFund} ≠ ${fund} followed through the events`,
-        )
-      }
-      for (let j = 0; j < nm; j++) {
-        const [eq, ec] = core.enginePosition(markets[j]!.index)
-        if (eq !== pq[j] || ec !== pc[j])
-          throw new DeleverageError(
-            'INTERNAL',
-            `simulator bookkeeping: engine position in ${markets[j]!.symbol} (${eq}, ${ec}) ≠ (${pq[j]}, ${pc[j]})`,
-          )
-      }
-      const required = max0(B - capacity)
-      rec.taken += taken
-      rec.required += required
-      // The round's liquidation flow moves the mark further (linear impact against the book's depth).
-      let moved = false
-      for (let j = 0; j < nm; j++) {
-        if (flow[j] === 0n) continue
-        let shift = (flow[j]! * 10_000n) / markets[j]!.depth
-        const cap = BigInt(fb.capPpm)
-        if (shift > cap) shift = cap
-        if (shift < -cap) shift = -cap
-        disp[j]! += shift
-        if (disp[j]! < -900_000n) disp[j] = -900_000n
-        const m2 = displaced(path[j]!, disp[j]!)
-        if (m2 !== marks[j]) moved = true
-      }
-      if (!moved) break
-      marks = path.map((p, j) => displaced(p, disp[j]!))
-      core.setMarks(all, BigInt64Array.from(marks))
-      if (r + 1 === fb.maxRounds) break // the step ends at the moved mark; the next step runs there
-    }
-    if (socialised) {
-      // What the fund could not pay this step is shared by every position of the market, once a
-      // step (one settlement a minute), into the recovery account that repays the credit line.
-      for (let j = 0; j < nm; j++) {
-        if (pending[j]! <= 0n) continue
-        const f2 = core.nextSeq()
-        core.socialiseLoss(markets[j]!.index, pending[j]!, recovery)
-        pending[j] = 0n
-        const c2 = core.events(f2)
-        T.events += c2.seq.length
-        const acc = c2.account
-        const amts = c2.amount
-        for (let i = 0; i < acc.length; i++) {
-          const amt = amts[i]!
-          if (amt <= 0n) continue
-          rec.taken += amt
-          rec.socialised++
-          const a = acc[i]!
-          if (!touched[a]) (touched[a] = 1), accountsTouched++
-          offer(c2, i, s + 1, rec.rounds, amt)
-          if (events) events.push(decode(c2, i, s + 1, rec.rounds, amt))
-        }
-      }
-    }
-    const cashAfter = core.ledger().cashTotal
-    if (cashAfter !== cashBefore) T.conserved = false
-    rec.overshoot = rec.taken - rec.required
-    T.rounds += rec.rounds
-    T.partialFills += rec.partialFills
-    T.takeovers += rec.takeovers
-    T.engineFills += rec.engineFills
-    T.adlFills += rec.adlFills
-    T.socialised += rec.socialised
-    T.liq += rec.liq
-    T.adl += rec.adl
-    T.fees += rec.fees
-    T.taken += rec.taken
-    T.required += rec.required
-    T.overshoot += rec.overshoot
-    T.badDebt += rec.badDebt
-    steps.push({
-      step: s + 1,
-      rounds: rec.rounds,
-      path: path.map((p, j) => formatUnits(p, markets[j]!.priceDecimals)),
-      mark: marks.map((p, j) => formatUnits(p, markets[j]!.priceDecimals)),
-      roundMarks,
-      partialFills: rec.partialFills,
-      takeovers: rec.takeovers,
-      engineFills: rec.engineFills,
-      adlFills: rec.adlFills,
-      socialised: rec.socialised,
-      liquidationVolume: fmt(rec.liq),
-      adlVolume: fmt(rec.adl),
-      fees: fmt(rec.fees),
-      insuranceFund: fmt(fund),
-      taken: fmt(rec.taken),
-      required: fmt(rec.required),
-      overshoot: fmt(rec.overshoot),
-      badDebt: fmt(rec.badDebt),
-      cashBefore: fmt(cashBefore),
-      cashAfter: fmt(cashAfter),
-    })
+  }
+  const cashAfter = core.ledger().cashTotal
+  t.overshoot = t.taken - t.required
+  addTally(totals, t)
+  const fmt = (x: bigint) => run.fmt(x)
+  return {
+    step: s + 1,
+    rounds: t.rounds,
+    path: ticks(path),
+    mark: ticks(marks),
+    roundMarks,
+    partialFills: t.partialFills,
+    takeovers: t.takeovers,
+    engineFills: t.engineFills,
+    adlFills: t.adlFills,
+    socialised: t.socialised,
+    liquidationVolume: fmt(t.liq),
+    adlVolume: fmt(t.adl),
+    fees: fmt(t.fees),
+    insuranceFund: fmt(core.ledger().insuranceFund),
+    taken: fmt(t.taken),
+    required: fmt(t.required),
+    overshoot: fmt(t.overshoot),
+    badDebt: fmt(t.badDebt),
+    cashBefore: fmt(cashBefore),
+    cashAfter: fmt(cashAfter),
+  }
+}
+
+/** The engine's waterfall for a loss rule: its ranking, and for `socialised` its fund policy. */
+function configure(engine: Engine, o: SimOptions): void {
+  const socialised = o.lossRule === 'socialised'
+  engine.configureWaterfall({
+    ...(o.waterfall ?? {}),
+    ranking: socialised ? 'prorata' : (o.lossRule as AdlRanking),
+    ...(socialised ? { fundPolicy: { kind: 'socialise' as const } } : {}),
+  })
+}
+
+/** Run one loss rule along the path on a freshly loaded engine. */
+export function simulate(setup: SimSetup, o: SimOptions): SimResult {
+  const { engine, markets } = setup
+  const fb = feedbackOf(o)
+  if (!(fb.maxRounds >= 1))
+    throw new DeleverageError(
+      'INVALID_ARGUMENT',
+      `feedback.maxRounds must be ≥ 1, got ${fb.maxRounds}`,
+    )
+  configure(engine, o)
+  const before = marginHistogram(engine)
+  if (o.insuranceFund > 0n) engine.core.depositFund(o.insuranceFund, 0n)
+  const run = new Run(setup, o)
+  const disp = markets.map(() => 0n)
+  const totals = emptyTally()
+  const steps: StepRecord[] = []
+  for (let s = 0; s < o.path.length; s++) {
+    steps.push(runStep(run, s, disp, totals))
     o.onProgress?.(s + 1, o.path.length)
   }
+  const fmt = (x: bigint) => run.fmt(x)
   const result: SimResult = {
-    policy: o.policy,
+    lossRule: o.lossRule,
     implementation: engine.implementation,
     markets: markets.map((m) => m.symbol),
     steps,
     totals: {
       steps: steps.length,
-      rounds: T.rounds,
-      events: T.events,
-      partialFills: T.partialFills,
-      takeovers: T.takeovers,
-      engineFills: T.engineFills,
-      adlFills: T.adlFills,
-      socialised: T.socialised,
-      liquidationVolume: fmt(T.liq),
-      adlVolume: fmt(T.adl),
-      fees: fmt(T.fees),
-      taken: fmt(T.taken),
-      required: fmt(T.required),
-      overshoot: fmt(T.overshoot),
-      badDebt: fmt(T.badDebt),
-      accountsTouched,
-      insuranceFundStart: fmt(fundStart),
-      insuranceFundEnd: fmt(fund),
-      cashConserved: T.conserved,
+      rounds: totals.rounds,
+      events: run.events,
+      partialFills: totals.partialFills,
+      takeovers: totals.takeovers,
+      engineFills: totals.engineFills,
+      adlFills: totals.adlFills,
+      socialised: totals.socialised,
+      liquidationVolume: fmt(totals.liq),
+      adlVolume: fmt(totals.adl),
+      fees: fmt(totals.fees),
+      taken: fmt(totals.taken),
+      required: fmt(totals.required),
+      overshoot: fmt(totals.overshoot),
+      badDebt: fmt(totals.badDebt),
+      accountsTouched: run.accountsTouched,
+      insuranceFundStart: fmt(o.insuranceFund),
+      insuranceFundEnd: fmt(engine.core.ledger().insuranceFund),
+      cashConserved: steps.every((x) => x.cashAfter === x.cashBefore),
     },
     marginRatios: { before, after: marginHistogram(engine) },
-    largestEvents: top.map((t) => t.ev),
+    largestEvents: run.top.map((x) => x.ev),
   }
-  if (events) result.events = events
+  if (run.kept) result.events = run.kept
   return result
 }

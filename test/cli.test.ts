@@ -279,7 +279,7 @@ describe('deleverage simulate and per-command help', () => {
     expect(csv.code).toBe(0)
     const lines = csv.out.trim().split('\n')
     expect(lines[0]).toBe(
-      'policy,step,round,seq,kind,account,symbol,counterparty,qty,price,amount,size',
+      'lossRule,step,round,seq,kind,account,symbol,counterparty,qty,price,amount,size',
     )
     const json = cli([
       'simulate',
@@ -328,6 +328,19 @@ describe('deleverage simulate and per-command help', () => {
     expect(cli(['simulate', crash, '--shock', 'lots']).code).toBe(2)
     expect(cli(['simulate', crash, '--shock', '-5%', '--policy', 'fifo']).code).toBe(2)
     expect(cli(['simulate', crash, '--shock', '-5%', '--events', 'x.txt']).code).toBe(2)
+    expect(cli(['simulate', crash, '--shock', '-5%', '--loss-rule', 'fifo']).code).toBe(2)
+    const both = cli(['simulate', crash, '--shock', '-5%', '--loss-rule', 'all', '--policy', 'all'])
+    expect(both.code).toBe(2)
+    expect(both.err).toContain('not both')
+  })
+
+  it('takes --loss-rule, and --policy as its old name', () => {
+    const args = ['simulate', crash, '--shock', '-30%', '--steps', '3', '--json']
+    const now = cli([...args, '--loss-rule', 'prorata'])
+    const old = cli([...args, '--policy', 'prorata'])
+    expect(now.code).toBe(0)
+    expect(now.out).toBe(old.out)
+    expect(JSON.parse(now.out).results[0].lossRule).toBe('prorata')
   })
 })
 

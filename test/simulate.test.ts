@@ -8,9 +8,9 @@ import { crashPath, makeSimMarket, SIM_MARKETS } from '../src/market-sim.js'
 import { parsePathCsv, shockPath } from '../src/pricepath.js'
 import {
   displaced,
-  POLICIES,
+  LOSS_RULES,
   simulate,
-  type Policy,
+  type LossRule,
   type SimMarket,
   type SimResult,
 } from '../src/simulate.js'
@@ -20,7 +20,7 @@ const POS = 4000
 const ACC = 1000
 
 function run(
-  policy: Policy,
+  policy: LossRule,
   implementation: 'native' | 'js' = 'native',
   keepEvents = true,
 ): SimResult {
@@ -41,7 +41,7 @@ function run(
     { engine, markets },
     {
       path: crashPath(SIM_MARKETS, 12, 20, 3),
-      policy,
+      lossRule: policy,
       waterfall: DEMO.waterfall,
       insuranceFund: 20_000n * 10n ** 8n,
       fill: DEMO.fill,
@@ -51,7 +51,7 @@ function run(
   )
 }
 
-const results = new Map<Policy, SimResult>(POLICIES.map((p) => [p, run(p)]))
+const results = new Map<LossRule, SimResult>(LOSS_RULES.map((p) => [p, run(p)]))
 
 /** Exact decimal string → bigint at `d` decimals (independent of src/decimal.ts). */
 function units(s: string, d: number): bigint {
@@ -75,7 +75,7 @@ describe('simulate', () => {
   })
 
   it('gives identical results on the TypeScript engine', () => {
-    for (const p of ['hyperliquid', 'socialised'] as Policy[])
+    for (const p of ['hyperliquid', 'socialised'] as LossRule[])
       expect({ ...run(p, 'js'), implementation: 'native' }).toEqual(results.get(p))
   })
 
@@ -102,7 +102,7 @@ describe('simulate', () => {
 
   it('compares policies: pro-rata touches more accounts, socialised loss never deleverages', () => {
     const ranked = ['bitmex', 'binance', 'hyperliquid'].map(
-      (p) => results.get(p as Policy)!.totals.accountsTouched,
+      (p) => results.get(p as LossRule)!.totals.accountsTouched,
     )
     const pr = results.get('prorata')!.totals
     for (const n of ranked) expect(pr.accountsTouched).toBeGreaterThanOrEqual(n)
@@ -110,12 +110,17 @@ describe('simulate', () => {
     expect(so.totals.adlFills).toBe(0)
     expect(so.events!.some((e) => e.kind === 'adlFill')).toBe(false)
     expect(so.totals.socialised).toBeGreaterThan(0)
-    // every loss share paid went to the fund's recovery; nothing else left as bad debt
+    // the engine's socialise fund policy: every share is paid into the fund (no counterparty
+    // account), so the fund never goes below zero and nothing is left as bad debt
+    const shares = so.events!.filter((e) => e.kind === 'socialisedLoss')
+    expect(shares.length).toBe(so.totals.socialised)
+    for (const e of shares) expect(e.counterparty).toBeNull()
+    for (const s of so.steps) expect(units(s.insuranceFund, 8)).toBeGreaterThanOrEqual(0n)
     expect(units(so.totals.badDebt, 8)).toBe(0n)
   })
 
   it('recomputes what ADL took from winners from the decimal events alone', () => {
-    for (const p of ['bitmex', 'binance', 'hyperliquid', 'prorata'] as Policy[]) {
+    for (const p of ['bitmex', 'binance', 'hyperliquid', 'prorata'] as LossRule[]) {
       const r = results.get(p)!
       let steps = 0
       for (const s of r.steps) {

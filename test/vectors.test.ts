@@ -79,9 +79,12 @@ function act(e: Engine, s: Step): WaterfallEvent[] {
     case 'setMarks':
       e.setMarks(a.marks)
       return []
-    case 'configureWaterfall':
-      e.configureWaterfall(a.config)
+    case 'configureWaterfall': {
+      // A fund policy without parameters is named by a string in the vectors.
+      const { fundPolicy, ...rest } = a.config as { fundPolicy?: 'exhausted' | 'socialise' }
+      e.configureWaterfall(fundPolicy ? { ...rest, fundPolicy: { kind: fundPolicy } } : rest)
       return []
+    }
     case 'depositInsuranceFund':
       e.depositInsuranceFund(a.amount)
       return []

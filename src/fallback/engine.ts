@@ -32,20 +32,14 @@ import { Watch, type WatchStore } from './watch.js'
 import {
   Drawdown,
   Exhausted,
+  Socialise,
   Waterfall,
   type PositionStore,
   type Columns,
   type FillModel,
   type WaterfallConfig,
 } from './waterfall/index.js'
-import {
-  DeleverageError,
-  ErrorCode,
-  overflow,
-  rustDebugCut,
-  rustDebugStr,
-  withContext,
-} from './errors.js'
+import { DeleverageError, ErrorCode, overflow, rustDebugCut, withContext } from './errors.js'
 import { PreTrade, type AccountMargin, type OrderVerdict, type Pos } from './pretrade.js'
 import { encodePretrade, restorePretrade } from './pretrade-snapshot.js'
 import { decodeSnapshot, encodeState, sealSnapshot, stateHashOf } from './snapshot.js'
@@ -56,6 +50,7 @@ import {
   domain,
   liquidationBase,
   liquidationPrice,
+  liquidationPriceReason,
   type SolvedPrice,
 } from './liq.js'
 import { liquidationMapOf } from './liq-map.js'
@@ -1882,6 +1877,7 @@ export class JsEngine implements CoreEngine {
       liquidationPriceNearest: new BigInt64Array(total),
       bankruptcyPrice: new BigInt64Array(total),
       bankruptcyPriceNearest: new BigInt64Array(total),
+      liquidationPriceReason: new Uint8Array(total),
     }
     let j = 0
     const emit = (r: PositionRisk): void => {
@@ -1897,6 +1893,8 @@ export class JsEngine implements CoreEngine {
       out.liquidationPriceNearest[j] = r.liquidation?.nearest ?? 0n
       out.bankruptcyPrice[j] = r.bankruptcy?.conservative ?? 0n
       out.bankruptcyPriceNearest[j] = r.bankruptcy?.nearest ?? 0n
+      const mk = this.markets[r.market] as Market
+      out.liquidationPriceReason[j] = liquidationPriceReason(mk, r.qty, r.liquidation)
       j++
     }
     for (let i = 0; i < list.length; i++) this.accountPositionRisks(list[i] as number, emit)
@@ -2376,8 +2374,12 @@ export class JsEngine implements CoreEngine {
       c.triggerPpm = i64Of(triggerPpm, 'triggerPpm')
       c.stopPpm = i64Of(stopPpm, 'stopPpm')
       c.window = u64Of(window, 'window')
+    } else if (policy === 2) {
+      c.policy = Socialise
     } else if (policy !== 0) {
-      throw invalidArg(`fund policy must be 0 (exhausted) or 1 (drawdown), got ${policy}`)
+      throw invalidArg(
+        `fund policy must be 0 (exhausted), 1 (drawdown) or 2 (socialise), got ${policy}`,
+      )
     }
     c.feeRate = i64Of(feeRate, 'feeRate')
     c.bufferRate = i64Of(bufferRate, 'bufferRate')
@@ -2874,6 +2876,7 @@ export class JsEngine implements CoreEngine {
       v.push(BigInt(p.market), p.qty, p.cost, p.isolated ? 1n : 0n)
       v.push(p.liquidation?.conservative ?? 0n, p.liquidation?.nearest ?? 0n)
       v.push(p.bankruptcy?.conservative ?? 0n, p.bankruptcy?.nearest ?? 0n)
+      v.push(BigInt(p.liquidationReason))
     }
     return BigInt64Array.from(v)
   }

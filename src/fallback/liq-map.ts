@@ -5,9 +5,9 @@
 
 import type { LiquidationMapColumns } from '../core.js'
 import { DeleverageError, ErrorCode, withContext } from './errors.js'
-import { liquidationPrice } from './liq.js'
-import { checkPrice, type Market } from './market.js'
-import { add, divCeil, sub, toI64 } from './num.js'
+import { gridDomain, liquidationPrice } from './liq.js'
+import { checkPrice, Linear, Mark, type Market } from './market.js'
+import { add, divCeil, divFloor, pow10, sub, toI64 } from './num.js'
 
 /** Most buckets a map may ask for. */
 export const MAP_BUCKETS_MAX = 100_000
@@ -85,6 +85,104 @@ function crossBase(st: MapStore, a: number, m: number): bigint {
   return sub(b, othersMm, 'liquidation base')
 }
 
+/** The slack bounds of one run (liq_map.rs `Slack`): (A·j + B)/D bounds the predicate's slack
+ * from above, within 2 atoms, so A·j + B ≤ 0 proves liquidatable and A·j + B ≥ 2D proves not. */
+interface Slack {
+  a: bigint
+  b: bigint
+  twoD: bigint
+}
+
+const R8 = pow10(8)
+
+/** liq_map.rs `Slack::of_run` (no i128 limit here: where Rust's products overflow it takes the
+ * predicate's search, which finds the same price). */
+function slackOf(m: Market, q: bigint, c: bigint, base: bigint, j: bigint): Slack {
+  const aq = q < 0n ? -q : q
+  const t = m.tierIndex(aq * m.tickSize * j, 0)
+  const e = m.linAtomsExp - 8
+  const [d, f] = e < 0 ? [pow10(-e), 1n] : [1n, pow10(e)]
+  const perLot = q * R8 - aq * (m.mmr[t] as bigint)
+  const c0 = (m.maintAmount[t] as bigint) - c * R8
+  return { a: f * m.tickSize * perLot, b: base * d + f * c0, twoD: 2n * d }
+}
+
+function decides(s: Slack, j: bigint): boolean | null {
+  const v = s.a * j + s.b
+  return v <= 0n ? true : v >= s.twoD ? false : null
+}
+
+/** liq_map.rs `Slack::edge`: the settled run's liquidation edge, or null. */
+function edgeOf(s: Slack, long: boolean): bigint | null {
+  let e: bigint
+  let next: bigint
+  if (long && s.a > 0n) {
+    e = divFloor(-s.b, s.a)
+    next = divCeil(s.twoD - s.b, s.a) - 1n
+  } else if (!long && s.a < 0n) {
+    e = divCeil(s.b, -s.a)
+    next = divFloor(s.b - s.twoD, -s.a) + 1n
+  } else return null
+  return e === next ? e : null
+}
+
+/** liq_map.rs `runs`: the tier runs of a linear mark-basis position in closed form, verified;
+ * null where the closed form does not hold (the predicate's search then runs). */
+function runsOf(m: Market, q: bigint, lo: bigint, hi: bigint): Array<[bigint, bigint]> | null {
+  if (m.floors.length === 1) return [[lo, hi]]
+  const g = m.tickSize
+  const aq = q < 0n ? -q : q
+  const tierOf = (j: bigint) => m.tierIndex(aq * j * g, 0)
+  const segs: Array<[bigint, bigint]> = []
+  let a = lo
+  for (;;) {
+    const t = tierOf(a)
+    const next = m.floors[t + 1]
+    let b = next === undefined ? hi : divCeil(next, aq * g) - 1n
+    if (b > hi) b = hi
+    if (b < a || tierOf(b) !== t || (b < hi && tierOf(b + 1n) === t)) return null
+    segs.push([a, b])
+    if (b === hi) return segs
+    a = b + 1n
+  }
+}
+
+/** liq_map.rs `settled_search`: undefined when a probe lies between the bounds. */
+function settledSearch(
+  m: Market,
+  q: bigint,
+  c: bigint,
+  base: bigint,
+  segs: Array<[bigint, bigint]>,
+): bigint | null | undefined {
+  const long = q > 0n
+  for (let i = 0; i < segs.length; i++) {
+    const [a, b] = segs[long ? segs.length - 1 - i : i] as [bigint, bigint]
+    const s = slackOf(m, q, c, base, a)
+    const [near, far] = long ? [a, b] : [b, a]
+    const hit = decides(s, near)
+    if (hit === null) return undefined
+    if (!hit) continue
+    const all = decides(s, far)
+    if (all === null) return undefined
+    return all ? far : (edgeOf(s, long) ?? undefined)
+  }
+  return null
+}
+
+/** liq_map.rs `liquidation_trigger`: the conservative liquidation price, in ticks, or null. */
+function liquidationTrigger(m: Market, q: bigint, c: bigint, base: bigint): bigint | null {
+  if (m.kind === Linear && m.basis === Mark && q !== 0n) {
+    const d = gridDomain(m, q)
+    if (d === null) return null
+    const segs = runsOf(m, q, d[0], d[1])
+    const t = segs === null ? undefined : settledSearch(m, q, c, base, segs)
+    if (t !== undefined) return t === null ? null : t * m.tickSize
+  }
+  const p = liquidationPrice(m, q, c, base)
+  return p === null ? null : p.conservative
+}
+
 /** The liquidation map of market m over [from, to) ticks in `buckets` buckets (SPEC §18). */
 export function liquidationMapOf(
   st: MapStore,
@@ -110,9 +208,8 @@ export function liquidationMapOf(
     const c = col.cost[s] as bigint
     try {
       const base = col.isolated[s] === 1 ? (col.isolatedMargin[s] as bigint) : crossBase(st, a, m)
-      const p = liquidationPrice(mk, q, c, base)
-      if (p === null) continue
-      const x = p.conservative
+      const x = liquidationTrigger(mk, q, c, base)
+      if (x === null) continue
       const v = mk.valueAtoms(q, x)
       const b = bucketOf(x, from, to, buckets)
       if (q > 0n) {

@@ -614,3 +614,17 @@ export function bankruptcyBase(collateral: bigint, othersUpnl: bigint): bigint {
 export function liquidationBase(bankruptcyBase: bigint, othersMm: bigint): bigint {
   return sub(bankruptcyBase, othersMm, 'liquidation base')
 }
+
+/**
+ * Why a position's liquidation price is not shown (SPEC §6.4), as a code of
+ * LIQUIDATION_PRICE_REASONS: 0 = it has one; 1 = never (the predicate holds nowhere on the
+ * domain); 2 = always (it holds at the domain's safe end: a long's highest price, a short's
+ * lowest). `p` is liquidationPrice's answer for the same position. Rust: liq.rs.
+ */
+export function liquidationPriceReason(m: Market, qty: bigint, p: SolvedPrice | null): number {
+  if (p === null) return 1
+  const d = gridDomain(m, qty)
+  if (d === null) return 1
+  const edge = qty > 0n ? d[1] : d[0]
+  return p.conservative === edge * m.tickSize ? 2 : 0
+}

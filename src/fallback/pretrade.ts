@@ -2,7 +2,12 @@
 // leverage, open orders, order checks, maxOrderQty, what-if. Same arithmetic, same errors.
 
 import { DeleverageError, ErrorCode, withContext } from './errors.js'
-import { bankruptcyPrice, liquidationPrice, type SolvedPrice } from './liq.js'
+import {
+  bankruptcyPrice,
+  liquidationPrice,
+  liquidationPriceReason,
+  type SolvedPrice,
+} from './liq.js'
 import { LiquidationFill, OrderCancelled, Takeover, type Waterfall } from './waterfall/index.js'
 import { Inverse, Linear, type Market, checkOnGrid, checkPrice, checkQty } from './market.js'
 import {
@@ -115,6 +120,8 @@ export interface WhatIfPosition {
   cost: bigint
   isolated: boolean
   liquidation: SolvedPrice | null
+  /** Code of LIQUIDATION_PRICE_REASONS (SPEC §6.4). */
+  liquidationReason: number
   bankruptcy: SolvedPrice | null
 }
 
@@ -714,12 +721,14 @@ export class PreTrade {
       bk = add(bk, u, 'bankruptcy base')
       lq = add(lq, sub(u, om.maintenanceMargin(oq, oc), 'base'), 'liquidation base')
     }
+    const liquidation = liquidationPrice(mk, q, c, lq)
     return {
       market: m,
       qty: q,
       cost: c,
       isolated: iso,
-      liquidation: liquidationPrice(mk, q, c, lq),
+      liquidation,
+      liquidationReason: liquidationPriceReason(mk, q, liquidation),
       bankruptcy: bankruptcyPrice(mk, q, c, bk),
     }
   }

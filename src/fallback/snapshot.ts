@@ -13,7 +13,7 @@ import { domain } from './liq.js'
 import { Linear, Market, checkQty, isValidId, type MarketSpec } from './market.js'
 import { mismatch } from './settlement.js'
 import { Floor, MAX_QUOTE_DECIMALS, U32_MAX, scale, toI64 } from './num.js'
-import { Drawdown, Exhausted, Waterfall, type PositionStore } from './waterfall/index.js'
+import { Drawdown, Exhausted, Socialise, Waterfall, type PositionStore } from './waterfall/index.js'
 import { EVENT_KINDS, NONE, SNAPSHOT_FORMAT_VERSION, SNAPSHOT_MAGIC } from '../generated/tables.js'
 
 export { SNAPSHOT_FORMAT_VERSION, SNAPSHOT_MAGIC }
@@ -548,9 +548,14 @@ function decodeBody(r: Reader): RestoredState {
       `offset ${pat}: waterfall policy: the exhausted policy takes no trigger, stop or window, got ${triggerPpm}, ${stopPpm}, ${window}`,
     )
   }
-  if (policy !== Exhausted && policy !== Drawdown)
+  if (policy === Socialise && !(triggerPpm === 0n && stopPpm === 0n && window === 0n)) {
     throw invalid(
-      `offset ${pat}: waterfall policy: must be 0 (exhausted) or 1 (drawdown), got ${policy}`,
+      `offset ${pat}: waterfall policy: the socialise policy takes no trigger, stop or window, got ${triggerPpm}, ${stopPpm}, ${window}`,
+    )
+  }
+  if (policy !== Exhausted && policy !== Drawdown && policy !== Socialise)
+    throw invalid(
+      `offset ${pat}: waterfall policy: must be 0 (exhausted), 1 (drawdown) or 2 (socialise), got ${policy}`,
     )
   const config: WaterfallInit = {
     feeRate,

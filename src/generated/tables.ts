@@ -82,13 +82,17 @@ export const AdlRankingCode = {
 } as const
 
 /** Fund policies by code (SPEC §8.4). */
-export const FUND_POLICIES = ['exhausted', 'drawdown'] as const
+export const FUND_POLICIES = ['exhausted', 'drawdown', 'socialise'] as const
 
 /** Fund policy codes. */
 export const FundPolicyCode = {
   Exhausted: 0,
   Drawdown: 1,
+  Socialise: 2,
 } as const
+
+/** Liquidation-price reasons by code (SPEC §6.4). */
+export const LIQUIDATION_PRICE_REASONS = ['price', 'never', 'always'] as const
 
 /** Maintenance/initial margin rates are integers of 10^-8 (0.5 % = 500_000). */
 export const RATE_DECIMALS = 8

@@ -1,6 +1,6 @@
 // The ADL coordinator, without Kafka (docs/SCALE-OUT.md §3): reads the shards' reports and offers
 // (one partition of its own topic, so it sees them in one order) and answers with messages for
-// every input partition. Per mark: once every shard has reported its liquidation-engine
+// every input partition. Per mark: once every shard has reported its liquidator
 // positions, each market whose net position is not zero, in market order, gets one round —
 // `adlCall` (offer your queue up to `need`), the offers merged by the engine's own total order
 // (`mergeAdlQueues`), `adlAlloc` — then `adlDone` releases the shards. Duplicates (a restarted

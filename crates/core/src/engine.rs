@@ -7,7 +7,8 @@ use std::collections::HashMap;
 
 use crate::error::{Error, ErrorCode, Result};
 use crate::liq::{
-    bankruptcy_base, bankruptcy_price, liquidation_base, liquidation_price, SolvedPrice,
+    bankruptcy_base, bankruptcy_price, liquidation_base, liquidation_price,
+    liquidation_price_reason, SolvedPrice,
 };
 use crate::market::{check_price, check_qty, Market, MarketSpec};
 use crate::num::*;
@@ -154,6 +155,8 @@ pub struct PositionRisk {
     pub upnl: i64,
     pub maintenance_margin: i64,
     pub liquidation: Option<SolvedPrice>,
+    /// Code of `tables::LIQUIDATION_PRICE_REASONS` (SPEC §6.4).
+    pub liquidation_reason: u8,
     pub bankruptcy: Option<SolvedPrice>,
 }
 
@@ -1177,6 +1180,7 @@ impl Engine {
                 let b = bankruptcy_base(acc.balance as i128, others_u).map_err(ctx)?;
                 (b, liquidation_base(b, others_mm).map_err(ctx)?)
             };
+            let lq = liquidation_price(mk, q, c, lq_base).map_err(ctx)?;
             out.push(PositionRisk {
                 account: a,
                 market: m,
@@ -1187,7 +1191,8 @@ impl Engine {
                 upnl: to_i64(u, "uPnL (does not fit i64)").map_err(ctx)?,
                 maintenance_margin: to_i64(mm, "maintenance margin (does not fit i64)")
                     .map_err(ctx)?,
-                liquidation: liquidation_price(mk, q, c, lq_base).map_err(ctx)?,
+                liquidation: lq,
+                liquidation_reason: liquidation_price_reason(mk, q, lq).map_err(ctx)?,
                 bankruptcy: bankruptcy_price(mk, q, c, bk_base).map_err(ctx)?,
             });
         }

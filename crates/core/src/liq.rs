@@ -441,10 +441,55 @@ pub fn liquidation_base(bankruptcy_base: i128, others_mm: i128) -> Result<i128> 
     sub(bankruptcy_base, others_mm, "liquidation base")
 }
 
+/// Why a position's liquidation price is not shown (SPEC §6.4), as a code of
+/// `tables::LIQUIDATION_PRICE_REASONS`: 0 = it has one; 1 = never (the predicate holds nowhere
+/// on the domain); 2 = always (it holds at the domain's safe end, the highest price for a long,
+/// the lowest for a short, so no mark in range keeps the position safe). `p` is
+/// `liquidation_price`'s answer for the same position.
+pub fn liquidation_price_reason(m: &Market, qty: i64, p: Option<SolvedPrice>) -> Result<u8> {
+    let Some(s) = p else { return Ok(1) };
+    let Some((lo, hi)) = grid_domain(m, qty)? else { return Ok(1) };
+    let edge = if qty > 0 { hi } else { lo };
+    Ok(if s.conservative == edge * m.tick_size { 2 } else { 0 })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::market::{MarketSpec, MarketTerms, TierForm};
+
+    /// SPEC §6.4's reasons: a long backed beyond its notional is never liquidatable, a short
+    /// whose account owes more than it can earn always is, and alice of liq-map.test.ts
+    /// (1 BTC long at 30 000, 3 000 margin, mmr 0.5 %) has her price, 27135.67.
+    #[test]
+    fn liquidation_price_reasons() {
+        let spec = MarketSpec {
+            symbol: "M".into(),
+            kind: ContractKind::Linear,
+            price_decimals: 2,
+            qty_decimals: 3,
+            contract_size: 1,
+            basis: MarginBasis::Mark,
+            form: TierForm::Deduction,
+            floors: vec![0],
+            mmr: vec![500_000],
+            imr: vec![1_000_000],
+            maint_amount: None,
+            mark: 3_000_000,
+        };
+        let m =
+            Market::with_terms(spec, MarketTerms { tick_size: 1, settle_asset: None }, 8).unwrap();
+        let unit = 100_000_000i128;
+        let solve = |q: i64, base: i128| {
+            let cost = m.cost_basis(q, 3_000_000).unwrap();
+            let p = liquidation_price(&m, q, cost, base * unit).unwrap();
+            (p.map(|s| s.conservative), liquidation_price_reason(&m, q, p).unwrap())
+        };
+        assert_eq!(solve(1000, 100_000), (None, 1));
+        // The solver's own answer stays the domain's low edge (the map and planner use it).
+        assert_eq!(solve(-1000, -40_000), (Some(1), 2));
+        assert_eq!(solve(1000, 3_000), (Some(2_713_567), 0));
+    }
 
     /// The gallops from the trigger find the same exact edges as the full searches, on random
     /// tiered markets and positions (tick sizes included).

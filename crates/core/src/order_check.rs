@@ -5,7 +5,7 @@ use std::collections::HashMap;
 
 use crate::engine::Engine;
 use crate::error::{Error, Result};
-use crate::liq::{bankruptcy_price, liquidation_price, SolvedPrice};
+use crate::liq::{bankruptcy_price, liquidation_price, liquidation_price_reason, SolvedPrice};
 use crate::market::{ContractKind, Market};
 use crate::num::*;
 use crate::pretrade::{Order, PreTradeConfig, Verdict, BAND_SCALE};
@@ -511,6 +511,8 @@ pub struct WhatIfPosition {
     pub cost: i64,
     pub isolated: bool,
     pub liquidation: Option<SolvedPrice>,
+    /// Code of `tables::LIQUIDATION_PRICE_REASONS` (SPEC §6.4).
+    pub liquidation_reason: u8,
     pub bankruptcy: Option<SolvedPrice>,
 }
 
@@ -635,12 +637,14 @@ impl Engine {
             bk = add(bk, u, "bankruptcy base")?;
             lq = add(lq, sub(u, om.maintenance_margin(oq, oc)?, "base")?, "liquidation base")?;
         }
+        let liquidation = liquidation_price(mk, q, c, lq)?;
         Ok(WhatIfPosition {
             market: m,
             qty: q,
             cost: c,
             isolated: iso,
-            liquidation: liquidation_price(mk, q, c, lq)?,
+            liquidation,
+            liquidation_reason: liquidation_price_reason(mk, q, liquidation)?,
             bankruptcy: bankruptcy_price(mk, q, c, bk)?,
         })
     }

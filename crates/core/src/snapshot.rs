@@ -134,6 +134,12 @@ impl Engine {
                 w.i64(stop_ppm);
                 w.u64(window);
             }
+            FundPolicy::Socialise => {
+                w.u8(2);
+                w.i64(0);
+                w.i64(0);
+                w.u64(0);
+            }
         }
         w.i64(wf.fund);
         w.i128(wf.settlement);
@@ -542,7 +548,9 @@ fn decode_body(mut r: Reader) -> Result<Engine> {
         0 if trigger_ppm == 0 && stop_ppm == 0 && window == 0 => FundPolicy::Exhausted,
         0 => return Err(invalid(format!("offset {pat}: waterfall policy: the exhausted policy takes no trigger, stop or window, got {trigger_ppm}, {stop_ppm}, {window}"))),
         1 => FundPolicy::Drawdown { trigger_ppm, stop_ppm, window },
-        p => return Err(invalid(format!("offset {pat}: waterfall policy: must be 0 (exhausted) or 1 (drawdown), got {p}"))),
+        2 if trigger_ppm == 0 && stop_ppm == 0 && window == 0 => FundPolicy::Socialise,
+        2 => return Err(invalid(format!("offset {pat}: waterfall policy: the socialise policy takes no trigger, stop or window, got {trigger_ppm}, {stop_ppm}, {window}"))),
+        p => return Err(invalid(format!("offset {pat}: waterfall policy: must be 0 (exhausted), 1 (drawdown) or 2 (socialise), got {p}"))),
     };
     e.configure_waterfall(WaterfallConfig { fee_rate, buffer_rate, ranking, adl_at_mark, policy })
         .map_err(|x| refused(at, "waterfall config", x))?;

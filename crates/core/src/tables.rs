@@ -94,7 +94,11 @@ impl AdlRanking {
 }
 
 /// Fund policy codes, in code order (the binding's `policy`, the snapshot's byte).
-pub const FUND_POLICIES: [&str; 2] = ["exhausted", "drawdown"];
+pub const FUND_POLICIES: [&str; 3] = ["exhausted", "drawdown", "socialise"];
+
+/// Liquidation-price reasons by code (SPEC §6.4, `liq::liquidation_price_reason`): "price" when
+/// the position has one, else why not.
+pub const LIQUIDATION_PRICE_REASONS: [&str; 3] = ["price", "never", "always"];
 
 /// Named strings: (name, value, doc).
 pub fn strings() -> Vec<(&'static str, &'static str, &'static str)> {

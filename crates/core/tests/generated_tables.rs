@@ -6,7 +6,7 @@
 use std::fmt::Write;
 
 use deleverage_core::adl::AdlRanking;
-use deleverage_core::tables::{strings, TsType, FUND_POLICIES, LIMITS};
+use deleverage_core::tables::{strings, TsType, FUND_POLICIES, LIMITS, LIQUIDATION_PRICE_REASONS};
 use deleverage_core::waterfall::EventKind;
 use deleverage_core::ErrorCode;
 
@@ -95,6 +95,12 @@ fn render() -> String {
         .map(|(c, p)| (p[..1].to_uppercase() + &p[1..], c.to_string()))
         .collect();
     object(&mut out, "Fund policy codes.", "FundPolicyCode", &policy_codes);
+    list(
+        &mut out,
+        "Liquidation-price reasons by code (SPEC §6.4).",
+        "LIQUIDATION_PRICE_REASONS",
+        &LIQUIDATION_PRICE_REASONS,
+    );
     for &(name, value, ty, doc) in LIMITS {
         out.push('\n');
         if !doc.is_empty() {

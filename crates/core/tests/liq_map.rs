@@ -126,3 +126,65 @@ fn bad_ranges_are_refused() {
     assert_eq!(code(e.liquidation_map(0, 1, 10, 0)), ErrorCode::InvalidArgument);
     assert!(e.liquidation_map(0, 1, 10, 9).is_ok());
 }
+
+/// The map's shortcut (a bound on the rounded slack that settles the predicate away from its
+/// edge) against the plain search that evaluates the predicate at every step: the same price for
+/// linear mark-basis positions whose base puts the edge anywhere, rounding in both directions
+/// (quote decimals below and above price + qty decimals), ticks, and one to five tiers.
+#[test]
+fn the_slack_bound_never_changes_the_price() {
+    use deleverage_core::liq_map::{liquidation_trigger, liquidation_trigger_plain};
+    let mut rng = Rng(0x5eed_1234_abcd_0002);
+    let mut solved = 0;
+    for _ in 0..300 {
+        let mut e = Engine::new(rng.range(0, 12) as u32).unwrap();
+        let p = rng.range(0, 4) as u32;
+        let g = rng.pick(&[1, 3, 5, 25]);
+        let n = rng.range(1, 5) as usize;
+        let (mut floors, mut mmr) = (vec![0i64], vec![rng.range(1, 5_000_000)]);
+        for t in 1..n {
+            let d = rng.range(3, 12) as u32;
+            floors.push(floors[t - 1] + rng.range(1, 10i64.pow(d)));
+            mmr.push(mmr[t - 1] + rng.range(0, 3_000_000));
+        }
+        let d = rng.range(1, 6) as u32;
+        let mark = (rng.range(1, 10i64.pow(d)) * 10i64.pow(p)).max(g) / g * g;
+        let spec = MarketSpec {
+            symbol: "M".into(),
+            kind: ContractKind::Linear,
+            price_decimals: p,
+            qty_decimals: rng.range(0, 4) as u32,
+            contract_size: 1,
+            basis: MarginBasis::Mark,
+            form: rng.pick(&[TierForm::Deduction, TierForm::Step]),
+            imr: mmr.iter().map(|m| m * 2).collect(),
+            floors,
+            mmr,
+            maint_amount: None,
+            mark,
+        };
+        e.add_market_with(spec, MarketTerms { tick_size: g, settle_asset: None }).unwrap();
+        let m = &e.markets()[0];
+        for _ in 0..40 {
+            let d = rng.range(0, 9) as u32;
+            let qty = rng.range(1, 10i64.pow(d)) * rng.pick(&[1, -1]);
+            let entry = (m.mark + rng.range(-m.mark / 2, m.mark / 2)).max(g) / g * g;
+            let Ok(cost) = m.cost_basis(qty, entry) else { continue };
+            // base near the maintenance margin at the mark, so the edge lands near it, plus
+            // small offsets that move it by single atoms
+            let mm = m.maintenance_margin_at(qty, cost, m.mark, 0).unwrap_or(0);
+            let scale = 10i128.pow(rng.range(0, 6) as u32);
+            let base =
+                mm + rng.range(-1000, 1000) as i128 * scale / 1000 + rng.range(-3, 3) as i128;
+            let plain = liquidation_trigger_plain(m, qty, cost, base);
+            let fast = liquidation_trigger(m, qty, cost, base);
+            match (&plain, &fast) {
+                (Ok(a), Ok(b)) => assert_eq!(a, b, "qty {qty} cost {cost} base {base}"),
+                (Err(a), Err(b)) => assert_eq!(a.code, b.code),
+                _ => panic!("qty {qty} cost {cost} base {base}: {plain:?} vs {fast:?}"),
+            }
+            solved += usize::from(matches!(plain, Ok(Some(_))));
+        }
+    }
+    assert!(solved > 5_000, "{solved}");
+}

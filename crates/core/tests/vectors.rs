@@ -7,7 +7,7 @@ use std::path::Path;
 
 use deleverage_core::adl::AdlRanking;
 use deleverage_core::market::MarketTerms;
-use deleverage_core::waterfall::{Event, FillModel, WaterfallConfig, NONE};
+use deleverage_core::waterfall::{Event, FillModel, FundPolicy, WaterfallConfig, NONE};
 use deleverage_core::*;
 use serde_json::{Map, Value};
 
@@ -203,6 +203,13 @@ impl Runner {
                 "buffer" => config.buffer_rate = units64(v, RATE_DECIMALS),
                 "ranking" => {
                     config.ranking = *AdlRanking::ALL.iter().find(|r| r.name() == v).unwrap()
+                }
+                "fundPolicy" => {
+                    config.policy = match v {
+                        "exhausted" => FundPolicy::Exhausted,
+                        "socialise" => FundPolicy::Socialise,
+                        _ => panic!("runner: fund policy {v}"),
+                    }
                 }
                 _ => panic!("runner: waterfall option {k}"),
             }

@@ -94,6 +94,8 @@ pub struct PositionRiskColumns {
     pub liquidation_price_nearest: BigInt64Array,
     pub bankruptcy_price: BigInt64Array,
     pub bankruptcy_price_nearest: BigInt64Array,
+    /// Why no liquidation price: a code of the core's LIQUIDATION_PRICE_REASONS (0 = has one).
+    pub liquidation_price_reason: Uint8Array,
 }
 
 fn margin_columns(rows: &[core::MarginRow]) -> MarginColumns {
@@ -623,6 +625,11 @@ impl NativeEngine {
                 .map(|x| price(x.liquidation, true))
                 .collect::<Vec<_>>()
                 .into(),
+            liquidation_price_reason: r
+                .iter()
+                .map(|x| x.liquidation_reason)
+                .collect::<Vec<_>>()
+                .into(),
             bankruptcy_price: r
                 .iter()
                 .map(|x| price(x.bankruptcy, false))
@@ -670,9 +677,10 @@ impl NativeEngine {
                 stop_ppm: i64_of(&c.stop_ppm, "stopPpm")?,
                 window: u64_of(&c.window, "window")?,
             },
+            2 => core::waterfall::FundPolicy::Socialise,
             p => {
                 return Err(invalid(format!(
-                    "fund policy must be 0 (exhausted) or 1 (drawdown), got {p}"
+                    "fund policy must be 0 (exhausted), 1 (drawdown) or 2 (socialise), got {p}"
                 )))
             }
         };

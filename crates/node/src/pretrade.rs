@@ -225,7 +225,8 @@ impl NativeEngine {
     /// The account after the orders (all of `account`) fill (SPEC §17.7), flattened: margin
     /// before (7 as accountMargin), after (7), margin ratio ppm after (−1 unbounded), position
     /// count n, then n rows [market, qty, cost, isolated, liquidation, liquidation nearest,
-    /// bankruptcy, bankruptcy nearest] (prices 0 when none).
+    /// bankruptcy, bankruptcy nearest, liquidation reason] (prices 0 when none; the reason a code
+    /// of LIQUIDATION_PRICE_REASONS, SPEC §6.4).
     #[napi(catch_unwind)]
     pub fn what_if(
         &self,
@@ -260,6 +261,7 @@ impl NativeEngine {
             v.extend([p.market as i64, p.qty, p.cost, p.isolated as i64]);
             v.extend([px(p.liquidation, false), px(p.liquidation, true)]);
             v.extend([px(p.bankruptcy, false), px(p.bankruptcy, true)]);
+            v.push(i64::from(p.liquidation_reason));
         }
         Ok(v.into())
     }

@@ -8,6 +8,7 @@ import { abs } from '../num.js'
 import { AdlFill, AdlShortfall, NONE, money, sign, type Waterfall } from './index.js'
 import { adlEntryPrice } from './math.js'
 import { liquidatorClose } from './insurance-fund.js'
+import { absorbAdlRounding } from './adl-rounding.js'
 
 /**
  * The price the liquidator's position is deleveraged at: its bankruptcy price (its average entry,
@@ -52,6 +53,7 @@ export function deleverage(w: Waterfall, m: number): void {
     }
   }
   let done = 0n
+  const fundBefore = w.fund
   for (const [acc, take] of fills) {
     // The counterparty closes `take` of its (opposite) position at the ADL price.
     const delta = -sq * take
@@ -60,5 +62,6 @@ export function deleverage(w: Waterfall, m: number): void {
     liquidatorClose(w, m, sq * take, price)
     done += take
   }
+  absorbAdlRounding(w, m, fundBefore)
   if (done < need) w.emit(AdlShortfall, NONE, m, NONE, sq * (need - done), price, 0n)
 }

@@ -27,6 +27,7 @@ import {
   takeOver,
 } from './liquidation.js'
 import { socialiseLoss } from './socialise.js'
+import { chargeSocialised } from './socialised-loss.js'
 import { DeleverageError, ErrorCode, withContext } from '../errors.js'
 import { EventKindCode, FundPolicyCode, NONE } from '../../generated/tables.js'
 import { checkPrice, written, type Market } from '../market.js'
@@ -53,7 +54,7 @@ export const {
   EngineNetting,
   OrderCancelled,
 } = EventKindCode
-export const { Exhausted, Drawdown } = FundPolicyCode
+export const { Exhausted, Drawdown, Socialise } = FundPolicyCode
 
 /** The validated configuration: the binding's WaterfallInit (SPEC §8), held as given. */
 export type WaterfallConfig = WaterfallInit
@@ -249,6 +250,8 @@ export class Waterfall {
   /** u64 */
   now = 0n
   readonly events = new EventLog()
+  /** Socialise policy: shortfalls advanced in this operation (empty between operations). */
+  socialisePending: Array<[number, bigint]> = []
   private inTxn = false
 
   constructor(readonly store: PositionStore) {}
@@ -296,10 +299,12 @@ export class Waterfall {
     this.inTxn = true
     try {
       const r = f()
+      chargeSocialised(this, this.store)
       this.store.commitUndo()
       return r
     } catch (e) {
       this.store.rollbackUndo()
+      this.socialisePending = []
       this.fund = snap.fund
       this.settlement = snap.settlement
       this.residue = snap.residue

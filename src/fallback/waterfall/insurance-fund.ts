@@ -22,6 +22,7 @@ import {
 } from './index.js'
 import { drawdownReached, fillPrice } from './math.js'
 import { deleverage } from './adl.js'
+import { socialiseShortfall } from './socialised-loss.js'
 
 export function depositFund(w: Waterfall, amount: bigint, now: bigint): void {
   const f = w.fund + amount
@@ -133,6 +134,8 @@ export function liquidatorTake(w: Waterfall, m: number, q: bigint, price: bigint
     const h = held < 0n ? -held : held
     const t = q < 0n ? -q : q
     const delta = (held < 0n ? -1n : 1n) * (h < t ? h : t)
+    const [, loss] = (w.store.markets[m] as Market).closeAt(held, w.liqC[m] as bigint, delta, price)
+    socialiseShortfall(w, w.store, m, -loss)
     const pnl = liquidatorClose(w, m, delta, price)
     w.emit(EngineNetting, NONE, m, NONE, delta, price, money(pnl, 'liquidator PnL'))
     open = q + delta
@@ -169,6 +172,7 @@ export function unwind(w: Waterfall, m: number, model: FillModel): void {
   const price = fillPrice(model, mk.mark, q)
   const [, pnl] = mk.closeAt(q, cost, q, price)
   updateAdlMode(w)
+  socialiseShortfall(w, w.store, m, -pnl)
   if (pnl >= 0n || fundCanAbsorb(w, -pnl)) {
     const p = liquidatorClose(w, m, q, price)
     w.emit(EngineFill, NONE, m, NONE, q, price, money(p, 'liquidator PnL'))

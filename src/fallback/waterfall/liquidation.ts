@@ -21,6 +21,7 @@ import {
 } from './index.js'
 import { cappedFee, fillPrice, meetsBuffer } from './math.js'
 import { coverDeficit, liquidatorTake, moveFund } from './insurance-fund.js'
+import { socialiseShortfall } from './socialised-loss.js'
 
 /**
  * A liquidation scope must exist: the account, and for an isolated scope a market in which the
@@ -197,12 +198,16 @@ export function settleScope(
   iso: number | null,
   returned: bigint | null,
   feeFull: bigint,
+  m: number,
 ): void {
   const [left] = scopeLeft(w, a, iso, returned)
   chargeFee(w, a, iso, cappedFee(feeFull, left))
   const r2 = returned === null ? null : returned - cappedFee(feeFull, returned)
   const [left2, holds] = scopeLeft(w, a, iso, r2)
-  if (left2 < 0n && !holds) coverDeficit(w, a, -left2)
+  if (left2 < 0n && !holds) {
+    socialiseShortfall(w, w.store, m, -left2)
+    coverDeficit(w, a, -left2)
+  }
 }
 
 /** A liquidation fill on the account (reported by the host or made by the fill model). */
@@ -218,7 +223,7 @@ export function liquidationFill(
   const feeFull = (w.store.markets[m] as Market).rateOfValue(delta, price, w.config.feeRate)
   const [realised, returned] = w.closePosition(a, m, delta, price)
   w.emit(LiquidationFill, a, m, NONE, delta, price, money(realised, 'realised PnL'))
-  settleScope(w, a, iso, returned, feeFull)
+  settleScope(w, a, iso, returned, feeFull, m)
 }
 
 /**
@@ -230,7 +235,9 @@ export function takeover(w: Waterfall, a: number, iso: number | null): void {
   const store = w.store
   let feeFull = 0n
   let returned: bigint | null = null
+  let last = NONE // the market a deficit is socialised in: the last taken over
   for (const [m, q] of scopePositions(w, a, iso)) {
+    last = m
     const mk = store.markets[m] as Market
     const col = store.col(m)
     const s = store.slotOf(a, m)
@@ -264,7 +271,7 @@ export function takeover(w: Waterfall, a: number, iso: number | null): void {
     w.emit(Takeover, a, m, NONE, q, price, money(realised, 'realised PnL'))
     liquidatorTake(w, m, q, price)
   }
-  settleScope(w, a, iso, returned, feeFull)
+  settleScope(w, a, iso, returned, feeFull, last)
 }
 
 /**

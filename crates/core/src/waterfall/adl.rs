@@ -56,6 +56,7 @@ impl Engine {
                 .collect()
         };
         let mut done = 0u64;
+        let fund_before = self.waterfall.fund;
         for (acc, take) in fills {
             // The counterparty closes `take` of its (opposite) position at the ADL price.
             let delta = -q.signum() * take as i64;
@@ -72,6 +73,7 @@ impl Engine {
             self.liquidator_close(m, q.signum() * take as i64, price)?;
             done += take;
         }
+        self.absorb_adl_rounding(m, fund_before)?;
         if done < need {
             self.emit(
                 EventKind::AdlShortfall,

@@ -81,7 +81,7 @@ impl Engine {
         !self.waterfall.adl_mode && self.waterfall.fund as i128 >= loss
     }
 
-    pub(super) fn move_fund(&mut self, delta: i128) -> Result<()> {
+    pub(crate) fn move_fund(&mut self, delta: i128) -> Result<()> {
         self.waterfall.fund = money(self.waterfall.fund as i128 + delta, "insurance fund")?;
         self.record_fund();
         Ok(())
@@ -117,11 +117,13 @@ impl Engine {
         if ep.len() <= m as usize {
             ep.resize(m as usize + 1, (0, 0));
         }
-        let (held, _) = ep[m as usize];
+        let (held, held_cost) = ep[m as usize];
         let mut open = q;
         if held != 0 && (held > 0) != (q > 0) {
             // Both at most QTY_MAX in size: no overflow.
             let delta = held.signum() * held.abs().min(q.abs());
+            let (_, pnl) = self.markets[m as usize].close_at(held, held_cost, delta, price)?;
+            self.socialise_shortfall(m, -pnl)?;
             let pnl = self.liquidator_close(m, delta, price)?;
             self.emit(
                 EventKind::EngineNetting,
@@ -167,6 +169,7 @@ impl Engine {
         let price = model.price(mk.mark, q);
         let (_, pnl) = mk.close_at(q, cost, q, price)?;
         self.update_adl_mode();
+        self.socialise_shortfall(m, -pnl)?;
         if pnl >= 0 || self.fund_can_absorb(-pnl) {
             let pnl = self.liquidator_close(m, q, price)?;
             self.emit(

@@ -210,12 +210,14 @@ impl Engine {
         iso: Option<u32>,
         returned: Option<i128>,
         fee_full: i128,
+        m: u32,
     ) -> Result<()> {
         let (left, _) = self.scope_left(a, iso, returned)?;
         self.charge_fee(a, iso, capped_fee(fee_full, left))?;
         let (left, holds) =
             self.scope_left(a, iso, returned.map(|r| r - capped_fee(fee_full, r)))?;
         if left < 0 && !holds {
+            self.socialise_shortfall(m, -left)?;
             self.cover_deficit(a, -left)?;
         }
         Ok(())
@@ -243,7 +245,7 @@ impl Engine {
             price,
             money(realised, "realised PnL")?,
         );
-        self.settle_scope(a, iso, returned, fee_full)
+        self.settle_scope(a, iso, returned, fee_full, m)
     }
 
     /// Move the scope's positions to the liquidator at their bankruptcy prices, largest
@@ -252,7 +254,9 @@ impl Engine {
     pub(super) fn takeover(&mut self, a: u32, iso: Option<u32>) -> Result<()> {
         let mut fee_full = 0i128;
         let mut returned = None;
+        let mut last = NONE; // the market a deficit is socialised in: the last taken over
         for (m, q, _) in self.scope_positions(a, iso)? {
+            last = m;
             let (mk, col) = (&self.markets[m as usize], &self.positions[m as usize]);
             let s = self.slot_of(a, m).unwrap() as usize;
             let cost = col.cost[s];
@@ -282,7 +286,7 @@ impl Engine {
             self.emit(EventKind::Takeover, a, m, NONE, q, price, money(realised, "realised PnL")?);
             self.liquidator_take(m, q, price)?;
         }
-        self.settle_scope(a, iso, returned, fee_full)
+        self.settle_scope(a, iso, returned, fee_full, last)
     }
 
     /// Liquidate one account (or isolated position) now: plan, fill the orders with the model,

@@ -27,6 +27,9 @@ pub enum FundPolicy {
     /// Bybit-like hysteresis: ADL mode starts when the fund's drawdown from its peak within the
     /// window reaches `trigger_ppm`, and ends when it is back at or below `stop_ppm`.
     Drawdown { trigger_ppm: i64, stop_ppm: i64, window: u64 },
+    /// Never ADL: what the fund lacks for a loss is charged to the market's open positions, both
+    /// sides, by size (SPEC §21; Drift's loss socialisation).
+    Socialise,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -117,6 +120,9 @@ pub struct WaterfallState {
     pub now: u64,
     pub events: Vec<Event>,
     pub next_seq: u64,
+    /// Socialise policy: shortfalls the fund advanced in this operation, per market (empty
+    /// between operations, so not part of the state bytes).
+    pub socialise_pending: Vec<(u32, i128)>,
 }
 
 /// How the engine fills its own orders (simulation, or hosts without a book).
@@ -290,7 +296,11 @@ impl Engine {
         self.waterfall.events = events;
         let first = self.waterfall.events.len();
         self.undo = Some(Vec::new());
-        let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f(self)));
+        let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            let v = f(self)?;
+            self.charge_socialised()?;
+            Ok(v)
+        }));
         let log = self.undo.take().unwrap_or_default();
         let v = match r {
             Ok(Ok(v)) => v,
@@ -448,8 +458,10 @@ impl Engine {
 mod adl;
 // Executing one merged ADL fill inside a shard (SPEC §16).
 mod adl_fill;
+mod adl_rounding;
 mod funding;
 mod insurance_fund;
 mod liquidation;
 pub mod math;
 mod socialise;
+mod socialised_loss;
