@@ -30,6 +30,7 @@ export const STABLE_CODES = new Set([
   'TOO_MANY_DECIMALS',
   'INVALID_SCENARIO',
   'SETTLEMENT_MISMATCH',
+  'INVALID_LEVERAGE',
 ])
 
 /** Where an error may say it is: a JSON path of the document (`$.x`, `markets[2].tiers[0].mmr`,
