@@ -10,6 +10,7 @@ import {
   type Options,
   type Parsed,
   requireOptions,
+  resolveExample,
   str,
   UsageError,
 } from './cli-args.js'
@@ -93,7 +94,7 @@ function orderArgs(p: Parsed) {
 export function runOrder(p: Parsed): number {
   const { order, implementation } = orderArgs(p)
   const { scenario, engine } = loadScenarioFile(
-    p.positionals[0]!,
+    resolveExample(p.positionals[0]!),
     implementation ? { implementation } : {},
   )
   const [verdict] = engine.checkOrders([order])

@@ -13,7 +13,7 @@ import {
   type SweepReport,
 } from './engine.js'
 import { DeleverageError } from './fallback/errors.js'
-import { createWriteStream, existsSync, readFileSync, writeFileSync } from 'node:fs'
+import { createWriteStream, readFileSync, writeFileSync } from 'node:fs'
 import { basename, join } from 'node:path'
 import {
   type Command,
@@ -21,6 +21,7 @@ import {
   type Parsed,
   parseCommand,
   positiveInt,
+  resolveExample,
   str,
   UsageError,
   type Values,
@@ -499,13 +500,6 @@ function runDemo(a: Args): Promise<number> {
     ...(a.impl !== 'auto' ? { implementation: a.impl } : {}),
     ...(bar ? { progress: bar } : {}),
   }).then(() => 0)
-}
-
-/** `examples/…` names a file shipped with the package when the current directory has none. */
-function resolveExample(file: string): string {
-  if (existsSync(file) || !/^examples[\\/]/.test(file)) return file
-  const root = findPackageRoot()
-  return root && existsSync(join(root, file)) ? join(root, file) : file
 }
 
 /** The package's version, from its package.json (src/, dist/cjs/ or an installed package). */

@@ -155,6 +155,21 @@ describe('example scenarios shipped in the package', () => {
     expect(cli(['check', 'examples/crash.json'], cwd).out).toMatch(/^4 accounts, 4 positions/m)
   })
 
+  it('order and map find examples/… in the package too, as their help examples promise', () => {
+    const cwd = mkdtempSync(join(tmpdir(), 'deleverage-cwd-'))
+    for (const c of COMMANDS.filter((x) => x.name === 'order' || x.name === 'map')) {
+      const lines = c.help
+        .split('\n')
+        .filter((l) => l.startsWith('  deleverage ') && l.includes('examples/'))
+      expect(lines.length, c.name).toBeGreaterThan(0)
+      for (const line of lines) {
+        const r = cli(line.trim().split(/ +/).slice(1), cwd)
+        expect(r.err, line).toBe('')
+        expect(r.code, line).toBe(0)
+      }
+    }
+  })
+
   it('the help examples run', () => {
     const r = cli(['simulate', 'examples/crash.json', '--path', 'examples/prices.csv'])
     expect(r.err).toBe('')
