@@ -92,6 +92,8 @@ export interface WhatIfReport {
   positions: Array<{
     symbol: string
     qty: string
+    /** The position's exact cost basis after the fills, as `PositionReport.cost` (linear: quote,
+     * inverse: margin asset). */
     entryCost: string
     isolated: boolean
     /** Null when there is none: liquidationPriceReason says why (SPEC §6.4). */
@@ -108,6 +110,8 @@ interface Meta {
   symbol: string
   priceDecimals: number
   qtyDecimals: number
+  /** Decimals of the market's cost basis (`PositionReport.cost`). */
+  tierDecimals: number
 }
 
 /** What the Engine lends: its core and its name lookups. */
@@ -361,7 +365,7 @@ export function whatIf(c: PreTradeCtx, account: string, orders: OrderInput[]): W
     positions.push({
       symbol: m.symbol,
       qty: formatUnits(v[r + 1] as bigint, m.qtyDecimals),
-      entryCost: `${v[r + 2]}`,
+      entryCost: formatUnits(v[r + 2] as bigint, m.tierDecimals),
       isolated: v[r + 3] === 1n,
       liquidationPrice: liq(v[r + 4] as bigint),
       liquidationPriceNearest: liq(v[r + 5] as bigint),

@@ -4,7 +4,7 @@
 import { describe, expect, it } from 'vitest'
 import { readFileSync } from 'node:fs'
 import { engine, IMPLEMENTATIONS } from './helpers.js'
-import { Engine, type MarketConfig } from '../src/index.js'
+import { Engine, type MarketConfig, type OrderInput } from '../src/index.js'
 import { engineFromScenario, parseScenario } from '../src/scenario.js'
 
 const golden = JSON.parse(
@@ -326,6 +326,37 @@ describe.each(IMPLEMENTATIONS)('pre-trade decimal API (%s)', (impl) => {
     expect(w.after.initialMargin).toBe('7000.00000000')
     expect(w.positions[0]?.qty).toBe('1.400')
     expect(w.positions[0]?.liquidationPrice).not.toBeNull()
+  })
+  it('whatIf reports each position as account() reports it once the fill is applied', () => {
+    const e = bybit()
+    e.addMarket({
+      symbol: 'XBTUSD',
+      type: 'inverse',
+      priceDecimals: 1,
+      qtyDecimals: 0,
+      contractSize: '1',
+      settleAsset: 'XBT',
+      tiers: [{ floor: '0', mmr: '0.005' }],
+      mark: '26000.5',
+    })
+    e.addAccounts([{ id: 'B', balance: '1' }])
+    e.applyFills([
+      { account: 'A', symbol: 'BTCUSDT', qty: '0.3', price: '49000' },
+      { account: 'B', symbol: 'XBTUSD', qty: '-700', price: '25000' },
+    ])
+    const cases: Array<[string, OrderInput]> = [
+      ['A', { account: 'A', symbol: 'BTCUSDT', side: 'buy', qty: '0.7', price: '50500' }],
+      ['B', { account: 'B', symbol: 'XBTUSD', side: 'sell', qty: '1000', price: '26100.5' }],
+    ]
+    for (const [a, o] of cases) {
+      const w = e.whatIf(a, [o])
+      const qty = o.side === 'buy' ? `${o.qty}` : `-${o.qty}`
+      e.applyFills([{ account: a, symbol: o.symbol, qty, price: o.price! }])
+      const after = e.account(a).positions
+      expect(w.positions.map((p) => [p.symbol, p.qty, p.entryCost, p.liquidationPrice])).toEqual(
+        after.map((p) => [p.symbol, p.qty, p.cost, p.liquidationPrice]),
+      )
+    }
   })
   it('bad input is refused with a code and changes nothing', () => {
     const e = bybit()
