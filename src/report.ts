@@ -348,6 +348,12 @@ const SCRIPT = String.raw`(function () {
   function hi(a) { var m = -Infinity; for (var i = 0; i < a.length; i++) if (a[i] > m) m = a[i]; return m; }
   function sum(a) { var s = 0; for (var i = 0; i < a.length; i++) s += a[i]; return s; }
   function num(s) { return Number(s); }
+  // A price as given, with thousands separators and no trailing zeros: bucket edges are exact,
+  // and fmt's 19.5k → "20k" would give neighbouring buckets the same label.
+  function exact(s) {
+    var p = String(s).split('.'), f = (p[1] || '').replace(/0+$/, '');
+    return p[0].replace(/\B(?=(\d{3})+(?!\d))/g, ',') + (f ? '.' + f : '');
+  }
   function fmt(v) {
     var a = Math.abs(v), sign = v < 0 ? '−' : '';
     function d(x, n) { var s = x.toFixed(n); return n > 0 ? s.replace(/\.?0+$/, '') : s; }
@@ -531,7 +537,7 @@ const SCRIPT = String.raw`(function () {
     if (!M) { note.textContent = 'Not computed for this report.'; return; }
     var lv = M.buckets.map(function (x) { return num(x.longNotional); });
     var sv = M.buckets.map(function (x) { return num(x.shortNotional); });
-    var f = frame(host, { id: 'map', label: 'liquidation map of ' + M.symbol, n: M.buckets.length, min: 0, max: hi(lv.concat(sv, [1])), xTitle: M.symbol + ' price (bucket start)', yTitle: 'notional (' + Q + ')', xLabels: M.buckets.map(function (x) { return fmt(num(x.from)); }), band: true });
+    var f = frame(host, { id: 'map', label: 'liquidation map of ' + M.symbol, n: M.buckets.length, min: 0, max: hi(lv.concat(sv, [1])), xTitle: M.symbol + ' price (bucket start)', yTitle: 'notional (' + Q + ')', xLabels: M.buckets.map(function (x) { return exact(x.from); }), band: true });
     var w = f.slot * 0.4;
     M.buckets.forEach(function (x, i) {
       bar(f, i, -w, w, lv[i], '#e15759', 'map-long', x.longNotional, x.from + '–' + x.to + ': ' + x.longCount + ' longs, ' + x.longNotional + ' ' + Q);

@@ -165,6 +165,7 @@ describe('report.html in headless chromium', () => {
             clipped, invisible, overlaps, underBars,
             yticks: labels.filter((b) => b.cls === 'ytick').map((b) => b.text),
             xticks: labels.filter((b) => b.cls === 'xtick').length,
+            xtickTexts: labels.filter((b) => b.cls === 'xtick').map((b) => b.text),
             titles: labels.filter((b) => b.cls.includes('axis-title')).map((b) => b.text),
             bars: svg.querySelectorAll('rect').length,
           }
@@ -191,6 +192,7 @@ describe('report.html in headless chromium', () => {
             underBars: string[]
             yticks: string[]
             xticks: number
+            xtickTexts: string[]
             titles: string[]
             bars: number
           }
@@ -242,6 +244,12 @@ describe('report.html in headless chromium', () => {
       expect(soc).not.toMatch(/ADL/)
       // the liquidation map: two bars per bucket
       expect(axes.charts.map!.bars).toBe(60)
+      // each bucket labelled with its exact start price (no two alike, none rounded)
+      const data = JSON.parse(
+        readFileSync(report, 'utf8').match(/id="report-data">(.*?)<\/script>/s)![1]!,
+      ) as { liquidationMap: { buckets: Array<{ from: string }> } }
+      const starts = data.liquidationMap.buckets.map((b) => Number(b.from))
+      expect(axes.charts.map!.xtickTexts.map((t) => Number(t.replaceAll(',', '')))).toEqual(starts)
       // per market, who paid, provenance
       expect(axes.markets.slice(1)).toEqual(out.results[0]!.markets)
       expect(axes.paidNote).toMatch(/accounts were deleveraged|Nobody/)
