@@ -1270,7 +1270,7 @@ async function runSimulate(a: Args, out: Output): Promise<void> {
       {
         title: `Deleveraging cascade: ${basename(a.file)}`,
         settings: [
-          `${a.path !== undefined ? `path ${basename(a.path)}` : `shock ${shockReading(a.shock!)} over ${path.length} steps`}; fund ${formatUnits(fund, q)}; fills ${fillModel === 'mark' ? 'at mark' : `slip ${fill.ppmPerLot} ppm per lot up to ${fill.capPpm} ppm`}; depth ${a.depth ?? '2'} % of open interest per 1 %; ${main.implementation} engine`,
+          `${a.path !== undefined ? `path ${basename(a.path)}` : `shock ${shockReading(a.shock!)} over ${path.length} steps`}; fund ${display(a, scenario).money(formatUnits(fund, q))}; fills ${fillModel === 'mark' ? 'at mark' : `slip ${fill.ppmPerLot} ppm per lot up to ${fill.capPpm} ppm`}; depth ${a.depth ?? '2'} % of open interest per 1 %; ${main.implementation} engine`,
           takerFeeLine(scenario.markets),
         ],
         results,

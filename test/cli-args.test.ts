@@ -219,6 +219,16 @@ describe('shock and money as people read them', () => {
       '100000.00000000',
     )
   })
+
+  it("the report's settings line shows the fund at the display precision", () => {
+    const html = join(mkdtempSync(join(tmpdir(), 'deleverage-rep-')), 'report.html')
+    const run = (...more: string[]) =>
+      cli(['simulate', crash, '--shock', '-20%', '--steps', '2', '--report', html, ...more])
+    expect(run().code).toBe(0)
+    expect(readFileSync(html, 'utf8')).toMatch(/over 2 steps; fund 1,500\.00; fills/)
+    expect(run('--full-precision').code).toBe(0)
+    expect(readFileSync(html, 'utf8')).toMatch(/over 2 steps; fund 1,500\.00000000; fills/)
+  })
 })
 
 describe('messages that say what is wrong', () => {
