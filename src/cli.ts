@@ -363,6 +363,16 @@ interface Display {
   count(n: number): string
 }
 
+/** The asset the report's money is in: the markets' one settlement asset when they name it (a
+ * linear market without settleAsset is 'quote', which the report replaces by the symbols' common
+ * suffix), else 'quote' (markets of several assets: their atoms add up, SPEC §5.4). */
+function reportAsset(scenario: Scenario): string {
+  const assets = new Set(
+    scenario.markets.map((m) => m.settleAsset ?? (m.type === 'inverse' ? m.symbol : 'quote')),
+  )
+  return assets.size === 1 ? [...assets][0]! : 'quote'
+}
+
 /** Money at 2 decimals (8 for an inverse market's coin), or every decimal with --full-precision;
  * thousands separators everywhere. */
 function display(a: Args, scenario: Scenario): Display {
@@ -1274,7 +1284,7 @@ async function runSimulate(a: Args, out: Output): Promise<void> {
           takerFeeLine(scenario.markets),
         ],
         results,
-        quote: 'quote',
+        quote: reportAsset(scenario),
         scenarioFile: a.file,
         ...(liqMap ? { liquidationMap: liqMap } : {}),
       },

@@ -229,6 +229,27 @@ describe('shock and money as people read them', () => {
     expect(run('--full-precision').code).toBe(0)
     expect(readFileSync(html, 'utf8')).toMatch(/over 2 steps; fund 1,500\.00000000; fills/)
   })
+
+  it("the report's axes name the scenario's settlement asset", () => {
+    const doc = JSON.parse(readFileSync(crash, 'utf8'))
+    const dir = mkdtempSync(join(tmpdir(), 'deleverage-asset-'))
+    const usdc = join(dir, 'usdc.json')
+    doc.markets = doc.markets.filter((m: { type: string }) => m.type !== 'inverse')
+    doc.markets[0].symbol = 'BTC-PERP'
+    doc.markets[0].settleAsset = 'USDC'
+    doc.accounts = doc.accounts.filter((x: { positions?: Array<{ symbol: string }> }) =>
+      (x.positions ?? []).every((q) => q.symbol === 'BTCUSDT'),
+    )
+    for (const x of doc.accounts) for (const q of x.positions ?? []) q.symbol = 'BTC-PERP'
+    writeFileSync(usdc, JSON.stringify(doc))
+    const html = join(dir, 'report.html')
+    const r = cli(['simulate', usdc, '--shock', '-20%', '--steps', '2', '--report', html])
+    expect(r.err).toBe('')
+    expect(readFileSync(html, 'utf8')).toMatch(/"quote":"USDC"/)
+    // crash.json settles in USDT and BTC: no one asset to name
+    cli(['simulate', crash, '--shock', '-20%', '--steps', '2', '--report', html])
+    expect(readFileSync(html, 'utf8')).toMatch(/"quote":"quote units"/)
+  })
 })
 
 describe('messages that say what is wrong', () => {
