@@ -66,6 +66,8 @@ describe('the demo report in headless chromium', () => {
           losers: rows('losers'),
           marketsNote: document.getElementById('markets-note').textContent,
           paidNote: document.getElementById('paid-note').textContent,
+          mapNote: document.getElementById('map-note').textContent,
+          mapBars: document.querySelectorAll('[data-chart="map"] rect').length,
         }
       })()`)) as {
         markets: string[][]
@@ -73,6 +75,8 @@ describe('the demo report in headless chromium', () => {
         losers: string[][]
         marketsNote: string
         paidNote: string
+        mapNote: string
+        mapBars: number
       }
       expect(errors).toEqual([])
       expect(t.marketsNote).not.toContain('kept no events')
@@ -84,6 +88,9 @@ describe('the demo report in headless chromium', () => {
       // losers of the liquidations are listed
       expect(t.paidNote).toMatch(/accounts were deleveraged|Nobody/)
       expect(t.losers.length).toBeGreaterThan(5)
+      // the liquidation map of the first market at the start marks: a chart, two bars a bucket
+      expect(t.mapNote).not.toContain('Not computed')
+      expect(t.mapBars).toBe(60)
     } finally {
       await browser.close()
     }
