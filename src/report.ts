@@ -527,7 +527,8 @@ const SCRIPT = String.raw`(function () {
       bar(f, i, 0, w, a.counts[i], '#f28e2b', 'bar-after', a.counts[i], lab + ' after: ' + a.counts[i]);
     });
     var n = b.labels.length;
-    legend(host, [['before (' + sum(b.counts) + ' accounts with positions; ≥ 100 %: ' + b.counts[n - 2] + ', equity ≤ 0: ' + b.counts[n - 1] + ')', '#4e79a7'], ['after (' + sum(a.counts) + '; ≥ 100 %: ' + a.counts[n - 2] + ', equity ≤ 0: ' + a.counts[n - 1] + ')', '#f28e2b']]);
+    var k = function (v) { return v.toLocaleString('en'); };
+    legend(host, [['before (' + k(sum(b.counts)) + ' accounts with positions; ≥ 100 %: ' + k(b.counts[n - 2]) + ', equity ≤ 0: ' + k(b.counts[n - 1]) + ')', '#4e79a7'], ['after (' + k(sum(a.counts)) + '; ≥ 100 %: ' + k(a.counts[n - 2]) + ', equity ≤ 0: ' + k(a.counts[n - 1]) + ')', '#f28e2b']]);
   })();
 
   // 6. Liquidation map: long and short notional per price bucket at the start marks.

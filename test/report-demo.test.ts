@@ -68,6 +68,7 @@ describe('the demo report in headless chromium', () => {
           paidNote: document.getElementById('paid-note').textContent,
           mapNote: document.getElementById('map-note').textContent,
           mapBars: document.querySelectorAll('[data-chart="map"] rect').length,
+          ratioLegend: Array.from(document.querySelectorAll('#chart-ratio .legend span'), (e) => e.textContent),
         }
       })()`)) as {
         markets: string[][]
@@ -77,6 +78,7 @@ describe('the demo report in headless chromium', () => {
         paidNote: string
         mapNote: string
         mapBars: number
+        ratioLegend: string[]
       }
       expect(errors).toEqual([])
       expect(t.marketsNote).not.toContain('kept no events')
@@ -91,6 +93,8 @@ describe('the demo report in headless chromium', () => {
       // the liquidation map of the first market at the start marks: a chart, two bars a bucket
       expect(t.mapNote).not.toContain('Not computed')
       expect(t.mapBars).toBe(60)
+      // counts in legends with thousands separators, as in the tables
+      expect(t.ratioLegend[0]).toMatch(/^before \(\d{1,3}(,\d{3})+ accounts with positions;/)
     } finally {
       await browser.close()
     }
