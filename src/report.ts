@@ -561,6 +561,12 @@ const SCRIPT = String.raw`(function () {
     rows.forEach(function (r) { var row = t.insertRow(); r.forEach(function (c) { row.insertCell().textContent = c; }); });
   }
   var n = function (v) { return v.toLocaleString('en'); };
+  // A quantity or price with every digit as given, its integer part grouped ('' for none).
+  function group(s) {
+    if (!s) return '';
+    var p = String(s).split('.');
+    return p[0].replace(/\B(?=(\d{3})+(?!\d))/g, ',') + (p.length > 1 ? '.' + p[1] : '');
+  }
   table('policies', ['policy', 'ADL fills', 'loss shares', 'accounts touched', 'taken', 'required', 'overshoot', 'fund at end', 'liquidation volume', 'bad debt left'],
     D.policies.map(function (p) { var t = p.totals; return [p.policy, n(t.adlFills), n(t.socialised), n(t.accountsTouched), dec(t.taken), dec(t.required), dec(t.overshoot), dec(t.insuranceFundEnd), dec(t.liquidationVolume), dec(t.badDebt)]; }));
   if (D.perMarket) {
@@ -577,6 +583,6 @@ const SCRIPT = String.raw`(function () {
     table('losers', ['account', 'realised loss (' + Q + ')'], W.losers.map(function (r) { return [r.account, dec(r.loss)]; }));
   } else document.getElementById('paid-note').textContent = 'This run kept no events (run with --events to see who paid).';
   table('events', ['step', 'round', 'event', 'account', 'market', 'qty', 'price', 'amount', 'size (' + Q + ')'],
-    D.largestEvents.map(function (e) { return [String(e.step), String(e.round), e.kind, e.account || '—', e.symbol || '', e.qty || '', e.price || '', dec(e.amount), dec(e.size)]; }));
+    D.largestEvents.map(function (e) { return [String(e.step), String(e.round), e.kind, e.account || '—', e.symbol || '', group(e.qty), group(e.price), dec(e.amount), dec(e.size)]; }));
   document.body.setAttribute('data-rendered', 'true');
 })();`

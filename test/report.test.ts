@@ -70,7 +70,12 @@ describe('report.html in headless chromium', () => {
         policy: string
         markets: string[]
         steps: unknown[]
-        largestEvents: Array<{ kind: string; size: string }>
+        largestEvents: Array<{
+          kind: string
+          size: string
+          qty: string | null
+          price: string | null
+        }>
         marginRatios: { before: { counts: number[] } }
       }>
     }
@@ -142,6 +147,13 @@ describe('report.html in headless chromium', () => {
       expect(counts.events.slice(1).map((row) => [row[2], row[8]])).toEqual(
         largest.map((e) => [e.kind, shown(e.size)]),
       )
+      // prices with every tick decimal and thousands separators (64,000.0, not 64000.0)
+      const grouped = (x: string | null) =>
+        x === null ? '' : x.replace(/^(-?\d+)/, (i) => i.replace(/\B(?=(\d{3})+(?!\d))/g, ','))
+      expect(counts.events.slice(1).map((row) => [row[5], row[6]])).toEqual(
+        largest.map((e) => [grouped(e.qty), grouped(e.price)]),
+      )
+      expect(largest.some((e) => e.price !== null && Number(e.price) >= 1000)).toBe(true)
       // The axes, measured in the page: every label inside its chart (nothing clipped), of a
       // visible size, tick labels not overlapping each other or the axis titles, no bar over a
       // y label; counts tick in whole numbers; the asset named; colours not reused.
