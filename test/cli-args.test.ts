@@ -276,6 +276,17 @@ describe('messages that say what is wrong', () => {
     )
   })
 
+  it('an amount too large for the engine is shown as written, with the largest allowed', () => {
+    const r = cli([
+      'check',
+      edited((d) => (d.accounts[0]!.positions[0]!.qty = '99999999999999999')),
+    ])
+    expect(r.code).toBe(3)
+    expect(r.err).toBe(
+      'deleverage: OVERFLOW: accounts[0]: positions[0].qty: 99999999999999999.000 is beyond ±9223372036854775.807, the most a 64-bit integer of 3-decimal units holds\n',
+    )
+  })
+
   it('an unknown symbol names the field and lists the markets', () => {
     const r = cli(['check', edited((d) => (d.accounts[1]!.positions[0]!.symbol = 'ETHUSDT'))])
     expect(r.code).toBe(3)
