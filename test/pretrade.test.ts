@@ -381,6 +381,19 @@ describe.each(IMPLEMENTATIONS)('pre-trade decimal API (%s)', (impl) => {
     expect(() => e.configurePreTrade('BTCUSDT', { priceBand: '1' })).toThrow(
       expect.objectContaining({ code: 'INVALID_ARGUMENT' }),
     )
+    // an unknown account or market names the order's field, as other order errors do
+    expect(() => e.checkOrders([o, { ...o, account: 'Z' }])).toThrow(
+      expect.objectContaining({
+        code: 'UNKNOWN_ACCOUNT',
+        message: 'orders[1].account: unknown account "Z"',
+      }),
+    )
+    expect(() => e.placeOrders([{ ...o, symbol: 'ETHUSDT' }])).toThrow(
+      expect.objectContaining({
+        code: 'UNKNOWN_MARKET',
+        message: 'orders[0].symbol: unknown market "ETHUSDT" (the markets are BTCUSDT)',
+      }),
+    )
     expect(e.stateHash()).toBe(h)
   })
 })
