@@ -1018,7 +1018,7 @@ async function runBook(a: Args): Promise<number> {
     else await writeCheck(out, engine, o)
     if (a.command === 'check' && o.format === 'table') {
       out.line(fees)
-      await writePreTradeTable(out, engine)
+      await writePreTradeTable(out, engine, o.show.money)
     }
     await out.flush()
     return 0

@@ -87,4 +87,30 @@ describe('deleverage order', () => {
     expect(r.out).toContain('pre-trade:')
     expect(r.out).toMatch(/alice\s+1\s+1,001\.29/)
   })
+  it("check's pre-trade table shows a coin's money at 8 decimals, like the other tables", () => {
+    const doc = JSON.parse(readFileSync(join(root, 'examples/small-book.json'), 'utf8'))
+    doc.accounts.find((a: { id: string }) => a.id === 'coin').balance = '1'
+    doc.preTrade = {
+      orders: [{ account: 'coin', symbol: 'BTCUSD', side: 'sell', qty: '100', price: '30000.0' }],
+    }
+    const f = join(mkdtempSync(join(tmpdir(), 'deleverage-pt-')), 'coin.json')
+    writeFileSync(f, JSON.stringify(doc))
+    const { engine } = loadScenarioFile(f)
+    const m = engine.accountMargin('coin')
+    const r = cli(['check', f])
+    expect(r.code).toBe(0)
+    const row = r.out
+      .split('pre-trade:')[1]!
+      .split('\n')
+      .find((l) => l.startsWith('coin'))!
+    expect(row.trim().split(/ {2,}/)).toEqual([
+      'coin',
+      '1',
+      m.orderMargin,
+      m.initialMargin,
+      m.available,
+    ])
+    expect(m.orderMargin).toMatch(/^0\.\d{8}$/)
+    expect(m.orderMargin).not.toBe('0.00000000')
+  })
 })
