@@ -589,11 +589,7 @@ export class Engine {
       ...(config.takerFeeRate === undefined
         ? {}
         : {
-            takerFee: i64(
-              parseUnits(config.takerFeeRate, RATE_DECIMALS, `${where}: takerFeeRate`),
-              `${where}: takerFeeRate`,
-              RATE_DECIMALS,
-            ),
+            takerFee: units64(config.takerFeeRate, RATE_DECIMALS, `${where}: takerFeeRate`),
           }),
     }
   }
@@ -1534,6 +1530,11 @@ function priceUnits(v: unknown, decimals: number, field: string): bigint {
       `${field}: ${formatUnits(ticks, decimals)} does not fit a 64-bit integer of ticks (the largest price a market of ${decimals} price decimals allows is ${formatUnits(PRICE_MAX_TICKS, decimals)})`,
     )
   return ticks
+}
+
+/** A decimal input as i64 units at `decimals`, named `field` in its errors. */
+function units64(v: Amount, decimals: number, field: string): bigint {
+  return i64(parseUnits(v, decimals, field), field, decimals)
 }
 
 /** v as i64; `decimals` (of the units v was parsed at) shows it as the user wrote it. */
