@@ -3,7 +3,10 @@
 // positional arguments, its help and its handler. An option the command does not take is a usage
 // error (exit 2) naming the command's options, never silently ignored.
 
+import { existsSync } from 'node:fs'
+import { join } from 'node:path'
 import { parseArgs } from 'node:util'
+import { findPackageRoot } from './native.js'
 
 /** A usage error: exit code 2, the message and a pointer to the command's help. */
 export class UsageError extends Error {}
@@ -35,6 +38,13 @@ export interface Command {
   positionals: string[]
   help: string
   run(args: Parsed): number | Promise<number>
+}
+
+/** `examples/…` names a file shipped with the package when the current directory has none. */
+export function resolveExample(file: string): string {
+  if (existsSync(file) || !/^examples[\\/]/.test(file)) return file
+  const root = findPackageRoot()
+  return root && existsSync(join(root, file)) ? join(root, file) : file
 }
 
 const HELP: Options = { help: { type: 'boolean', short: 'h' } }

@@ -8,6 +8,7 @@ import {
   type Options,
   type Parsed,
   requireOptions,
+  resolveExample,
   str,
   UsageError,
 } from './cli-args.js'
@@ -83,7 +84,7 @@ export async function mapCommand(p: Parsed): Promise<number> {
   const buckets = str(v, 'buckets')
   if (buckets !== undefined && !/^[1-9]\d*$/.test(buckets))
     throw new UsageError(`--buckets takes a positive integer, got ${buckets}`)
-  const { scenario, engine } = loadScenarioFile(p.positionals[0]!, {
+  const { scenario, engine } = loadScenarioFile(resolveExample(p.positionals[0]!), {
     ...(impl ? { implementation: impl as 'native' | 'js' } : {}),
   })
   const mk = scenario.markets.find((m) => m.symbol === symbol)

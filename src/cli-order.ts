@@ -10,6 +10,7 @@ import {
   type Options,
   type Parsed,
   requireOptions,
+  resolveExample,
   str,
   UsageError,
 } from './cli-args.js'
@@ -93,7 +94,7 @@ function orderArgs(p: Parsed) {
 export function runOrder(p: Parsed): number {
   const { order, implementation } = orderArgs(p)
   const { scenario, engine } = loadScenarioFile(
-    p.positionals[0]!,
+    resolveExample(p.positionals[0]!),
     implementation ? { implementation } : {},
   )
   const [verdict] = engine.checkOrders([order])
@@ -160,29 +161,43 @@ function orderTables(
   ].join('\n')
 }
 
+/** Money as `check` shows it: `symbol` (a market the account trades) tells a coin apart. */
+export type ShowMoney = (s: string, symbol?: string | null) => string
+
 /** For `deleverage check` (table output, books up to 10,000 accounts): available balance and
- * order margin of every account that has open orders. */
-export function preTradeTable(engine: Engine): string {
+ * order margin of every account that has open orders, money as the other tables show it. */
+export function preTradeTable(
+  engine: Engine,
+  money: ShowMoney = (s) => displayDecimal(s, 2),
+): string {
   const all = engine.accounts()
   if (all.length > 10_000) return ''
-  const rows = all
-    .filter((a) => engine.openOrders(a.account).length > 0)
-    .map((a) => {
-      const m = engine.accountMargin(a.account)
-      return [
+  const rows = all.flatMap((a) => {
+    const orders = engine.openOrders(a.account)
+    if (orders.length === 0) return []
+    const m = engine.accountMargin(a.account)
+    // An account settles in one asset (SPEC §5.4): any of its orders' markets names it.
+    const at = orders[0]!.symbol
+    return [
+      [
         a.account,
-        `${engine.openOrders(a.account).length}`,
-        displayDecimal(m.orderMargin, 2),
-        displayDecimal(m.initialMargin, 2),
-        displayDecimal(m.available, 2),
-      ]
-    })
+        `${orders.length}`,
+        money(m.orderMargin, at),
+        money(m.initialMargin, at),
+        money(m.available, at),
+      ],
+    ]
+  })
   if (rows.length === 0) return ''
   const head = ['account', 'open orders', 'order margin', 'initial margin', 'available']
   return `\npre-trade:\n${table([head, ...rows])}\n`
 }
 
-export async function writePreTradeTable(out: Output, engine: Engine): Promise<void> {
-  const t = preTradeTable(engine)
+export async function writePreTradeTable(
+  out: Output,
+  engine: Engine,
+  money?: ShowMoney,
+): Promise<void> {
+  const t = preTradeTable(engine, money)
   if (t !== '') out.write(t)
 }

@@ -13,7 +13,7 @@ import {
   type SweepReport,
 } from './engine.js'
 import { DeleverageError } from './fallback/errors.js'
-import { createWriteStream, existsSync, readFileSync, writeFileSync } from 'node:fs'
+import { createWriteStream, readFileSync, writeFileSync } from 'node:fs'
 import { basename, join } from 'node:path'
 import {
   type Command,
@@ -21,6 +21,7 @@ import {
   type Parsed,
   parseCommand,
   positiveInt,
+  resolveExample,
   str,
   UsageError,
   type Values,
@@ -362,6 +363,16 @@ interface Display {
   count(n: number): string
 }
 
+/** The asset the report's money is in: the markets' one settlement asset when they name it (a
+ * linear market without settleAsset is 'quote', which the report replaces by the symbols' common
+ * suffix), else 'quote' (markets of several assets: their atoms add up, SPEC §5.4). */
+function reportAsset(scenario: Scenario): string {
+  const assets = new Set(
+    scenario.markets.map((m) => m.settleAsset ?? (m.type === 'inverse' ? m.symbol : 'quote')),
+  )
+  return assets.size === 1 ? [...assets][0]! : 'quote'
+}
+
 /** Money at 2 decimals (8 for an inverse market's coin), or every decimal with --full-precision;
  * thousands separators everywhere. */
 function display(a: Args, scenario: Scenario): Display {
@@ -499,13 +510,6 @@ function runDemo(a: Args): Promise<number> {
     ...(a.impl !== 'auto' ? { implementation: a.impl } : {}),
     ...(bar ? { progress: bar } : {}),
   }).then(() => 0)
-}
-
-/** `examples/…` names a file shipped with the package when the current directory has none. */
-function resolveExample(file: string): string {
-  if (existsSync(file) || !/^examples[\\/]/.test(file)) return file
-  const root = findPackageRoot()
-  return root && existsSync(join(root, file)) ? join(root, file) : file
 }
 
 /** The package's version, from its package.json (src/, dist/cjs/ or an installed package). */
@@ -1014,7 +1018,7 @@ async function runBook(a: Args): Promise<number> {
     else await writeCheck(out, engine, o)
     if (a.command === 'check' && o.format === 'table') {
       out.line(fees)
-      await writePreTradeTable(out, engine)
+      await writePreTradeTable(out, engine, o.show.money)
     }
     await out.flush()
     return 0
@@ -1276,11 +1280,11 @@ async function runSimulate(a: Args, out: Output): Promise<void> {
       {
         title: `Deleveraging cascade: ${basename(a.file)}`,
         settings: [
-          `${a.path !== undefined ? `path ${basename(a.path)}` : `shock ${shockReading(a.shock!)} over ${path.length} steps`}; fund ${formatUnits(fund, q)}; fills ${fillModel === 'mark' ? 'at mark' : `slip ${fill.ppmPerLot} ppm per lot up to ${fill.capPpm} ppm`}; depth ${a.depth ?? '2'} % of open interest per 1 %; ${main.implementation} engine`,
+          `${a.path !== undefined ? `path ${basename(a.path)}` : `shock ${shockReading(a.shock!)} over ${path.length} steps`}; fund ${display(a, scenario).money(formatUnits(fund, q))}; fills ${fillModel === 'mark' ? 'at mark' : `slip ${fill.ppmPerLot} ppm per lot up to ${fill.capPpm} ppm`}; depth ${a.depth ?? '2'} % of open interest per 1 %; ${main.implementation} engine`,
           takerFeeLine(scenario.markets),
         ],
         results,
-        quote: 'quote',
+        quote: reportAsset(scenario),
         scenarioFile: a.file,
         ...(liqMap ? { liquidationMap: liqMap } : {}),
       },

@@ -15,7 +15,14 @@ import { Engine, type Implementation } from './engine.js'
 import { takerFeeLine } from './cli-fees.js'
 import { crashPath, makeSimMarket, SIM_MARKETS } from './market-sim.js'
 import { moduleDir } from './native-require.cjs'
-import { type EventTables, eventTables, renderReport, reportData } from './report.js'
+import {
+  type EventTables,
+  eventTables,
+  renderReport,
+  reportData,
+  startLiquidationMap,
+} from './report.js'
+import type { LiquidationMapReport } from './engine.js'
 import { LOSS_RULES, simulate, type LossRule, type SimMarket, type SimResult } from './simulate.js'
 import { load, type SyntheticMarket } from './synthetic.js'
 import { table } from './text.js'
@@ -77,6 +84,12 @@ export function runDemoPolicy(
     ...(implementation ? { implementation } : {}),
   })
   load(engine, book)
+  // The report's liquidation map: the primary run's book at the start marks, as simulate does.
+  const first = book.markets[0]!
+  const liquidationMap =
+    lossRule === LOSS_RULES[0]
+      ? startLiquidationMap(engine, first.symbol, first.mark, first.priceDecimals)
+      : undefined
   const depth = depthFromMarket(book, DEMO.depthDivisor)
   const markets: SimMarket[] = book.markets.map((m, j) => ({
     index: j,
@@ -104,7 +117,12 @@ export function runDemoPolicy(
   )
   const tables = result.events ? eventTables(result) : undefined
   delete result.events
-  return { result, ms: performance.now() - t0, ...(tables ? { tables } : {}) }
+  return {
+    result,
+    ms: performance.now() - t0,
+    ...(tables ? { tables } : {}),
+    ...(liquidationMap ? { liquidationMap } : {}),
+  }
 }
 
 /** One policy's run: its result (without events), time, and the event tables of the primary one. */
@@ -112,6 +130,8 @@ export interface DemoRun {
   result: SimResult
   ms: number
   tables?: EventTables
+  /** The primary run's liquidation map at the start marks (the report's chart). */
+  liquidationMap?: LiquidationMapReport
 }
 
 /** USDT with thousands separators and no decimals, for the terminal (the JSON/report keep all). */
@@ -272,6 +292,9 @@ export async function demo(
       quote: 'USDT',
       ...(runs.get(LOSS_RULES[0]!)!.tables
         ? { eventTables: runs.get(LOSS_RULES[0]!)!.tables! }
+        : {}),
+      ...(runs.get(LOSS_RULES[0]!)!.liquidationMap
+        ? { liquidationMap: runs.get(LOSS_RULES[0]!)!.liquidationMap! }
         : {}),
     },
     start,

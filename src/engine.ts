@@ -558,7 +558,7 @@ export class Engine {
     const contractSize =
       size === undefined
         ? 1n
-        : i64(parseUnits(size, 0, `${where}: contractSize`), `${where}: contractSize`)
+        : i64(parseUnits(size, 0, `${where}: contractSize`), `${where}: contractSize`, 0)
     return {
       symbol: config.symbol,
       kind: type === 'inverse' ? 1 : 0,
@@ -580,6 +580,7 @@ export class Engine {
                 positive: 'INVALID_ARGUMENT',
               }),
               `${where}: tickSize`,
+              P,
             ),
           }),
       ...(config.settleAsset === undefined
@@ -588,10 +589,7 @@ export class Engine {
       ...(config.takerFeeRate === undefined
         ? {}
         : {
-            takerFee: i64(
-              parseUnits(config.takerFeeRate, RATE_DECIMALS, `${where}: takerFeeRate`),
-              `${where}: takerFeeRate`,
-            ),
+            takerFee: units64(config.takerFeeRate, RATE_DECIMALS, `${where}: takerFeeRate`),
           }),
     }
   }
@@ -671,7 +669,7 @@ export class Engine {
       account[i] = this.accountIndex(f.account)
       const m = this.market(f.symbol)
       market[i] = m.index
-      qty[i] = i64(parseUnits(f.qty, m.qtyDecimals, `${at}.qty`), `${at}.qty`)
+      qty[i] = i64(parseUnits(f.qty, m.qtyDecimals, `${at}.qty`), `${at}.qty`, m.qtyDecimals)
       price[i] = priceUnits(f.price, m.priceDecimals, `${at}.price`)
     })
     this.core.applyFills(account, market, qty, price)
@@ -694,6 +692,7 @@ export class Engine {
       i64(
         parseUnits(a.balance, this.quoteDecimals, `accounts[${i}].balance`),
         `accounts[${i}].balance`,
+        this.quoteDecimals,
       ),
     )
     const rows: PositionInput[] = accounts.flatMap((a, i) =>
@@ -720,7 +719,11 @@ export class Engine {
     this.core.setBalances(
       Uint32Array.from(entries, ([id]) => this.accountIndex(id)),
       BigInt64Array.from(entries, ([id, v]) =>
-        i64(parseUnits(v, this.quoteDecimals, `balance of ${id}`), `balance of ${id}`),
+        i64(
+          parseUnits(v, this.quoteDecimals, `balance of ${id}`),
+          `balance of ${id}`,
+          this.quoteDecimals,
+        ),
       ),
     )
   }
@@ -764,7 +767,7 @@ export class Engine {
       out.account[i] = acc ?? this.accountIndex(r.account)
       const m = this.market(r.symbol)
       out.market[i] = m.index
-      out.qty[i] = i64(parseUnits(r.qty, m.qtyDecimals, `${f}.qty`), `${f}.qty`)
+      out.qty[i] = i64(parseUnits(r.qty, m.qtyDecimals, `${f}.qty`), `${f}.qty`, m.qtyDecimals)
       let flags = 0
       if (r.isolatedMargin !== undefined) {
         flags |= FLAG_ISOLATED
@@ -773,6 +776,7 @@ export class Engine {
             nonNegative: 'INVALID_AMOUNT',
           }),
           `${f}.isolatedMargin`,
+          this.quoteDecimals,
         )
       }
       if (out.qty[i] !== 0n) {
@@ -783,7 +787,11 @@ export class Engine {
           out.price[i] = priceUnits(r.entry, m.priceDecimals, `${f}.entry`)
         } else {
           flags |= FLAG_COST_BASIS
-          out.price[i] = i64(parseUnits(r.cost, m.tierDecimals, `${f}.cost`), `${f}.cost`)
+          out.price[i] = i64(
+            parseUnits(r.cost, m.tierDecimals, `${f}.cost`),
+            `${f}.cost`,
+            m.tierDecimals,
+          )
         }
       }
       out.flags[i] = flags
@@ -829,7 +837,7 @@ export class Engine {
 
   depositInsuranceFund(amount: Amount, now: number | bigint = 0): void {
     this.core.depositFund(
-      i64(parseUnits(amount, this.quoteDecimals, 'amount'), 'amount'),
+      i64(parseUnits(amount, this.quoteDecimals, 'amount'), 'amount', this.quoteDecimals),
       intArg('now', now, 0n, U64_MAX),
     )
   }
@@ -908,7 +916,7 @@ export class Engine {
       this.accountIndex(account),
       fill.isolated ? m.index : CROSS,
       m.index,
-      i64(parseUnits(fill.qty, m.qtyDecimals, 'qty'), 'qty'),
+      i64(parseUnits(fill.qty, m.qtyDecimals, 'qty'), 'qty', m.qtyDecimals),
       priceUnits(fill.price, m.priceDecimals, 'price'),
     )
     return this.events(from)
@@ -925,7 +933,7 @@ export class Engine {
     const from = this.nextSeq()
     this.core.settleLiquidatorFill(
       m.index,
-      i64(parseUnits(qty, m.qtyDecimals, 'qty'), 'qty'),
+      i64(parseUnits(qty, m.qtyDecimals, 'qty'), 'qty', m.qtyDecimals),
       priceUnits(price, m.priceDecimals, 'price'),
     )
     return this.events(from)
@@ -947,7 +955,7 @@ export class Engine {
     const from = this.nextSeq()
     this.core.socialiseLoss(
       this.market(symbol).index,
-      i64(parseUnits(amount, this.quoteDecimals, 'amount'), 'amount'),
+      i64(parseUnits(amount, this.quoteDecimals, 'amount'), 'amount', this.quoteDecimals),
       this.accountIndex(beneficiary),
     )
     return this.events(from)
@@ -1384,8 +1392,12 @@ export class Engine {
     this.core.settleAdlFill(
       this.accountIndex(account),
       m.index,
-      i64(parseUnits(qty, m.qtyDecimals, 'qty'), 'qty'),
-      i64(parseUnits(price, m.priceDecimals, 'price', { positive: 'INVALID_PRICE' }), 'price'),
+      i64(parseUnits(qty, m.qtyDecimals, 'qty'), 'qty', m.qtyDecimals),
+      i64(
+        parseUnits(price, m.priceDecimals, 'price', { positive: 'INVALID_PRICE' }),
+        'price',
+        m.priceDecimals,
+      ),
     )
     return this.events(from)
   }
@@ -1520,9 +1532,20 @@ function priceUnits(v: unknown, decimals: number, field: string): bigint {
   return ticks
 }
 
-function i64(v: bigint, field: string): bigint {
+/** A decimal input as i64 units at `decimals`, named `field` in its errors. */
+function units64(v: Amount, decimals: number, field: string): bigint {
+  return i64(parseUnits(v, decimals, field), field, decimals)
+}
+
+/** v as i64; `decimals` (of the units v was parsed at) shows it as the user wrote it. */
+function i64(v: bigint, field: string, decimals?: number): bigint {
   if (v < I64_MIN || v > I64_MAX)
-    throw new DeleverageError('OVERFLOW', `${field}: ${v} units do not fit a 64-bit integer`)
+    throw new DeleverageError(
+      'OVERFLOW',
+      decimals === undefined
+        ? `${field}: ${v} units do not fit a 64-bit integer`
+        : `${field}: ${formatUnits(v, decimals)} is beyond ±${formatUnits(I64_MAX, decimals)}, the most a 64-bit integer of ${decimals}-decimal units holds`,
+    )
   return v
 }
 
@@ -1700,12 +1723,13 @@ function marketTiers(
     floors[i] = i64(
       parseUnits(t.floor, tierDecimals, `${f}.floor`, { nonNegative: 'INVALID_TIERS' }),
       `${f}.floor`,
+      tierDecimals,
     )
-    mmr[i] = i64(parseUnits(t.mmr, RATE_DECIMALS, `${f}.mmr`), `${f}.mmr`)
+    mmr[i] = i64(parseUnits(t.mmr, RATE_DECIMALS, `${f}.mmr`), `${f}.mmr`, RATE_DECIMALS)
     if (t.imr !== undefined && t.maxLeverage !== undefined)
       throw new DeleverageError('INVALID_TIERS', `${f}: give imr or maxLeverage, not both`)
     if (t.imr !== undefined) {
-      imr[i] = i64(parseUnits(t.imr, RATE_DECIMALS, `${f}.imr`), `${f}.imr`)
+      imr[i] = i64(parseUnits(t.imr, RATE_DECIMALS, `${f}.imr`), `${f}.imr`, RATE_DECIMALS)
     } else if (t.maxLeverage !== undefined) {
       // imr = ceil(1 / leverage) in rate units; leverage parsed with up to 8 decimals.
       const lev = parseUnits(t.maxLeverage, RATE_DECIMALS, `${f}.maxLeverage`, {

@@ -4,7 +4,7 @@
 
 import type { CoreEngine } from './core.js'
 import { type Amount, describe, formatUnits, parseUnits } from './decimal.js'
-import { DeleverageError } from './fallback/errors.js'
+import { DeleverageError, withContext } from './fallback/errors.js'
 import type { LiquidationPriceReason } from './engine.js'
 import { LIQUIDATION_PRICE_REASONS } from './generated/tables.js'
 import { deprecatedAlias } from './fallback/engine.js'
@@ -92,6 +92,8 @@ export interface WhatIfReport {
   positions: Array<{
     symbol: string
     qty: string
+    /** The position's exact cost basis after the fills, as `PositionReport.cost` (linear: quote,
+     * inverse: margin asset). */
     entryCost: string
     isolated: boolean
     /** Null when there is none: liquidationPriceReason says why (SPEC §6.4). */
@@ -108,6 +110,8 @@ interface Meta {
   symbol: string
   priceDecimals: number
   qtyDecimals: number
+  /** Decimals of the market's cost basis (`PositionReport.cost`). */
+  tierDecimals: number
 }
 
 /** What the Engine lends: its core and its name lookups. */
@@ -170,6 +174,15 @@ export function setLeverage(
   return VERDICT_CODES[v] as OrderVerdictCode
 }
 
+/** f(), its error (an unknown account or market) prefixed with the field that named it. */
+function named<T>(field: string, f: () => T): T {
+  try {
+    return f()
+  } catch (e) {
+    throw withContext(e, field)
+  }
+}
+
 /** Orders as typed columns (the core's form). */
 export function orderColumns(c: PreTradeCtx, orders: OrderInput[]) {
   if (!Array.isArray(orders)) throw bad(`orders: expected an array, got ${describe(orders)}`)
@@ -187,8 +200,8 @@ export function orderColumns(c: PreTradeCtx, orders: OrderInput[]) {
       throw bad(`${at}: expected an object, got ${describe(o)}`)
     if (o.side !== 'buy' && o.side !== 'sell')
       throw bad(`${at}.side: expected 'buy' or 'sell', got ${describe(o.side)}`)
-    cols.account[i] = c.accountIndex(o.account)
-    const m = c.market(o.symbol)
+    cols.account[i] = named(`${at}.account`, () => c.accountIndex(o.account))
+    const m = named(`${at}.symbol`, () => c.market(o.symbol))
     cols.market[i] = m.index
     const q = parseUnits(o.qty, m.qtyDecimals, `${at}.qty`, { positive: 'INVALID_QUANTITY' })
     cols.qty[i] = o.side === 'buy' ? q : -q
@@ -361,7 +374,7 @@ export function whatIf(c: PreTradeCtx, account: string, orders: OrderInput[]): W
     positions.push({
       symbol: m.symbol,
       qty: formatUnits(v[r + 1] as bigint, m.qtyDecimals),
-      entryCost: `${v[r + 2]}`,
+      entryCost: formatUnits(v[r + 2] as bigint, m.tierDecimals),
       isolated: v[r + 3] === 1n,
       liquidationPrice: liq(v[r + 4] as bigint),
       liquidationPriceNearest: liq(v[r + 5] as bigint),

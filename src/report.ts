@@ -348,6 +348,12 @@ const SCRIPT = String.raw`(function () {
   function hi(a) { var m = -Infinity; for (var i = 0; i < a.length; i++) if (a[i] > m) m = a[i]; return m; }
   function sum(a) { var s = 0; for (var i = 0; i < a.length; i++) s += a[i]; return s; }
   function num(s) { return Number(s); }
+  // A price as given, with thousands separators and no trailing zeros: bucket edges are exact,
+  // and fmt's 19.5k → "20k" would give neighbouring buckets the same label.
+  function exact(s) {
+    var p = String(s).split('.'), f = (p[1] || '').replace(/0+$/, '');
+    return p[0].replace(/\B(?=(\d{3})+(?!\d))/g, ',') + (f ? '.' + f : '');
+  }
   function fmt(v) {
     var a = Math.abs(v), sign = v < 0 ? '−' : '';
     function d(x, n) { var s = x.toFixed(n); return n > 0 ? s.replace(/\.?0+$/, '') : s; }
@@ -521,7 +527,8 @@ const SCRIPT = String.raw`(function () {
       bar(f, i, 0, w, a.counts[i], '#f28e2b', 'bar-after', a.counts[i], lab + ' after: ' + a.counts[i]);
     });
     var n = b.labels.length;
-    legend(host, [['before (' + sum(b.counts) + ' accounts with positions; ≥ 100 %: ' + b.counts[n - 2] + ', equity ≤ 0: ' + b.counts[n - 1] + ')', '#4e79a7'], ['after (' + sum(a.counts) + '; ≥ 100 %: ' + a.counts[n - 2] + ', equity ≤ 0: ' + a.counts[n - 1] + ')', '#f28e2b']]);
+    var k = function (v) { return v.toLocaleString('en'); };
+    legend(host, [['before (' + k(sum(b.counts)) + ' accounts with positions; ≥ 100 %: ' + k(b.counts[n - 2]) + ', equity ≤ 0: ' + k(b.counts[n - 1]) + ')', '#4e79a7'], ['after (' + k(sum(a.counts)) + '; ≥ 100 %: ' + k(a.counts[n - 2]) + ', equity ≤ 0: ' + k(a.counts[n - 1]) + ')', '#f28e2b']]);
   })();
 
   // 6. Liquidation map: long and short notional per price bucket at the start marks.
@@ -531,7 +538,7 @@ const SCRIPT = String.raw`(function () {
     if (!M) { note.textContent = 'Not computed for this report.'; return; }
     var lv = M.buckets.map(function (x) { return num(x.longNotional); });
     var sv = M.buckets.map(function (x) { return num(x.shortNotional); });
-    var f = frame(host, { id: 'map', label: 'liquidation map of ' + M.symbol, n: M.buckets.length, min: 0, max: hi(lv.concat(sv, [1])), xTitle: M.symbol + ' price (bucket start)', yTitle: 'notional (' + Q + ')', xLabels: M.buckets.map(function (x) { return fmt(num(x.from)); }), band: true });
+    var f = frame(host, { id: 'map', label: 'liquidation map of ' + M.symbol, n: M.buckets.length, min: 0, max: hi(lv.concat(sv, [1])), xTitle: M.symbol + ' price (bucket start)', yTitle: 'notional (' + Q + ')', xLabels: M.buckets.map(function (x) { return exact(x.from); }), band: true });
     var w = f.slot * 0.4;
     M.buckets.forEach(function (x, i) {
       bar(f, i, -w, w, lv[i], '#e15759', 'map-long', x.longNotional, x.from + '–' + x.to + ': ' + x.longCount + ' longs, ' + x.longNotional + ' ' + Q);
@@ -554,6 +561,12 @@ const SCRIPT = String.raw`(function () {
     rows.forEach(function (r) { var row = t.insertRow(); r.forEach(function (c) { row.insertCell().textContent = c; }); });
   }
   var n = function (v) { return v.toLocaleString('en'); };
+  // A quantity or price with every digit as given, its integer part grouped ('' for none).
+  function group(s) {
+    if (!s) return '';
+    var p = String(s).split('.');
+    return p[0].replace(/\B(?=(\d{3})+(?!\d))/g, ',') + (p.length > 1 ? '.' + p[1] : '');
+  }
   table('policies', ['policy', 'ADL fills', 'loss shares', 'accounts touched', 'taken', 'required', 'overshoot', 'fund at end', 'liquidation volume', 'bad debt left'],
     D.policies.map(function (p) { var t = p.totals; return [p.policy, n(t.adlFills), n(t.socialised), n(t.accountsTouched), dec(t.taken), dec(t.required), dec(t.overshoot), dec(t.insuranceFundEnd), dec(t.liquidationVolume), dec(t.badDebt)]; }));
   if (D.perMarket) {
@@ -570,6 +583,6 @@ const SCRIPT = String.raw`(function () {
     table('losers', ['account', 'realised loss (' + Q + ')'], W.losers.map(function (r) { return [r.account, dec(r.loss)]; }));
   } else document.getElementById('paid-note').textContent = 'This run kept no events (run with --events to see who paid).';
   table('events', ['step', 'round', 'event', 'account', 'market', 'qty', 'price', 'amount', 'size (' + Q + ')'],
-    D.largestEvents.map(function (e) { return [String(e.step), String(e.round), e.kind, e.account || '—', e.symbol || '', e.qty || '', e.price || '', dec(e.amount), dec(e.size)]; }));
+    D.largestEvents.map(function (e) { return [String(e.step), String(e.round), e.kind, e.account || '—', e.symbol || '', group(e.qty), group(e.price), dec(e.amount), dec(e.size)]; }));
   document.body.setAttribute('data-rendered', 'true');
 })();`

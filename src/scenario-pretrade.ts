@@ -82,10 +82,17 @@ export function applyPreTrade(engine: Engine, s: PreTradeScenario): void {
     })
   }
   for (const [i, o] of (s.orders ?? []).entries()) {
-    at(`preTrade.orders[${i}]`, () => {
+    const path = `preTrade.orders[${i}]`
+    try {
       const [r] = engine.placeOrders([o])
       if (r?.verdict !== 'ACCEPTED')
         throw new DeleverageError('INVALID_SCENARIO', `order refused: ${r?.verdict}`)
-    })
+    } catch (e) {
+      if (!(e instanceof DeleverageError)) throw e
+      // placeOrders names a field within its one-order list ("orders[0].qty: …"): continue the
+      // scenario's path instead ("preTrade.orders[3].qty: …").
+      const field = e.message.startsWith('orders[0].') ? e.message.slice('orders[0]'.length) : null
+      throw new DeleverageError(e.code, field ? `${path}${field}` : `${path}: ${e.message}`)
+    }
   }
 }

@@ -155,6 +155,21 @@ describe('example scenarios shipped in the package', () => {
     expect(cli(['check', 'examples/crash.json'], cwd).out).toMatch(/^4 accounts, 4 positions/m)
   })
 
+  it('order and map find examples/… in the package too, as their help examples promise', () => {
+    const cwd = mkdtempSync(join(tmpdir(), 'deleverage-cwd-'))
+    for (const c of COMMANDS.filter((x) => x.name === 'order' || x.name === 'map')) {
+      const lines = c.help
+        .split('\n')
+        .filter((l) => l.startsWith('  deleverage ') && l.includes('examples/'))
+      expect(lines.length, c.name).toBeGreaterThan(0)
+      for (const line of lines) {
+        const r = cli(line.trim().split(/ +/).slice(1), cwd)
+        expect(r.err, line).toBe('')
+        expect(r.code, line).toBe(0)
+      }
+    }
+  })
+
   it('the help examples run', () => {
     const r = cli(['simulate', 'examples/crash.json', '--path', 'examples/prices.csv'])
     expect(r.err).toBe('')
@@ -204,6 +219,37 @@ describe('shock and money as people read them', () => {
       '100000.00000000',
     )
   })
+
+  it("the report's settings line shows the fund at the display precision", () => {
+    const html = join(mkdtempSync(join(tmpdir(), 'deleverage-rep-')), 'report.html')
+    const run = (...more: string[]) =>
+      cli(['simulate', crash, '--shock', '-20%', '--steps', '2', '--report', html, ...more])
+    expect(run().code).toBe(0)
+    expect(readFileSync(html, 'utf8')).toMatch(/over 2 steps; fund 1,500\.00; fills/)
+    expect(run('--full-precision').code).toBe(0)
+    expect(readFileSync(html, 'utf8')).toMatch(/over 2 steps; fund 1,500\.00000000; fills/)
+  })
+
+  it("the report's axes name the scenario's settlement asset", () => {
+    const doc = JSON.parse(readFileSync(crash, 'utf8'))
+    const dir = mkdtempSync(join(tmpdir(), 'deleverage-asset-'))
+    const usdc = join(dir, 'usdc.json')
+    doc.markets = doc.markets.filter((m: { type: string }) => m.type !== 'inverse')
+    doc.markets[0].symbol = 'BTC-PERP'
+    doc.markets[0].settleAsset = 'USDC'
+    doc.accounts = doc.accounts.filter((x: { positions?: Array<{ symbol: string }> }) =>
+      (x.positions ?? []).every((q) => q.symbol === 'BTCUSDT'),
+    )
+    for (const x of doc.accounts) for (const q of x.positions ?? []) q.symbol = 'BTC-PERP'
+    writeFileSync(usdc, JSON.stringify(doc))
+    const html = join(dir, 'report.html')
+    const r = cli(['simulate', usdc, '--shock', '-20%', '--steps', '2', '--report', html])
+    expect(r.err).toBe('')
+    expect(readFileSync(html, 'utf8')).toMatch(/"quote":"USDC"/)
+    // crash.json settles in USDT and BTC: no one asset to name
+    cli(['simulate', crash, '--shock', '-20%', '--steps', '2', '--report', html])
+    expect(readFileSync(html, 'utf8')).toMatch(/"quote":"quote units"/)
+  })
 })
 
 describe('messages that say what is wrong', () => {
@@ -227,6 +273,17 @@ describe('messages that say what is wrong', () => {
     expect(r.code).toBe(3)
     expect(r.err).toBe(
       'deleverage: INVALID_SCENARIO: accounts[0].positions[0].qty: missing (expected a decimal string such as "1.5")\n',
+    )
+  })
+
+  it('an amount too large for the engine is shown as written, with the largest allowed', () => {
+    const r = cli([
+      'check',
+      edited((d) => (d.accounts[0]!.positions[0]!.qty = '99999999999999999')),
+    ])
+    expect(r.code).toBe(3)
+    expect(r.err).toBe(
+      'deleverage: OVERFLOW: accounts[0]: positions[0].qty: 99999999999999999.000 is beyond ±9223372036854775.807, the most a 64-bit integer of 3-decimal units holds\n',
     )
   })
 

@@ -4,7 +4,7 @@
 import { describe, expect, it } from 'vitest'
 import { readFileSync } from 'node:fs'
 import { engine, IMPLEMENTATIONS } from './helpers.js'
-import { Engine, type MarketConfig } from '../src/index.js'
+import { Engine, type MarketConfig, type OrderInput } from '../src/index.js'
 import { engineFromScenario, parseScenario } from '../src/scenario.js'
 
 const golden = JSON.parse(
@@ -192,6 +192,114 @@ describe('pre-trade parity', () => {
   })
 })
 
+/** Two markets of the decimal API — linear and inverse, each at mark or entry basis — and six
+ * accounts, odd ones on the inverse market, some positions isolated; random pre-trade settings. */
+function mixedBook(impl: 'native' | 'js', r: ReturnType<typeof rng>) {
+  const e = new Engine({ quoteDecimals: 8, implementation: impl })
+  const basis = () => (r(0, 1) ? 'entry' : 'mark') as 'entry' | 'mark'
+  e.addMarket({
+    ...BTC_1PCT,
+    symbol: 'LIN',
+    marginBasis: basis(),
+    mark: `${r(20000, 40000)}.${r(10, 99)}`,
+  })
+  e.addMarket({
+    symbol: 'INV',
+    type: 'inverse',
+    priceDecimals: 1,
+    qtyDecimals: 0,
+    contractSize: '100',
+    settleAsset: 'BTC',
+    marginBasis: basis(),
+    mark: `${r(20000, 40000)}.${r(0, 9)}`,
+    tiers: [
+      { floor: '0', mmr: '0.005', maxLeverage: '100' },
+      { floor: '5', mmr: '0.01', maxLeverage: '50' },
+    ],
+  })
+  const accounts = Array.from({ length: 6 }, (_, i) => {
+    const inv = i % 2 === 1
+    const symbol = inv ? 'INV' : 'LIN'
+    const qty = inv ? `${r(-3000, 3000) || 1}` : `${(r(-5000, 5000) || 1) / 1000}`
+    const iso = r(0, 3) === 0 ? { isolatedMargin: inv ? `0.${r(1, 9)}` : `${r(100, 3000)}` } : {}
+    const position = { symbol, qty, entry: `${r(18000, 42000)}.0`, ...iso }
+    const balance = inv ? `${r(0, 20)}.${r(0, 99)}` : `${r(0, 50000)}`
+    return { id: `a${i}`, balance, positions: r(0, 2) ? [position] : [], symbol }
+  })
+  e.addAccounts(accounts.map(({ symbol: _, ...a }) => a))
+  for (const sym of ['LIN', 'INV'])
+    e.configurePreTrade(sym, {
+      priceBand: r(0, 1) ? '0.05' : '0',
+      excludeProfit: r(0, 1) === 1,
+      orderCostFeeRate: r(0, 1) ? '0.0006' : '0',
+      ...(r(0, 1) ? { maxAccountPosition: sym === 'LIN' ? '8' : '8000' } : {}),
+    })
+  return { e, accounts }
+}
+
+/** Random decimal-API calls on mixedBook, whatIf included; every answer or error recorded. */
+function mixedRun(impl: 'native' | 'js', seed: number): string[] {
+  const r = rng(seed)
+  const { e, accounts } = mixedBook(impl, r)
+  const out: string[] = []
+  const rec = (f: () => unknown) => {
+    try {
+      out.push(JSON.stringify(f()) ?? 'no value')
+    } catch (x) {
+      out.push(`error ${(x as { code: string }).code}: ${(x as Error).message}`)
+    }
+  }
+  for (let step = 0; step < 30; step++) {
+    const a = accounts[r(0, 5)]!
+    const inv = a.symbol === 'INV'
+    const order = (): OrderInput => ({
+      account: a.id,
+      symbol: a.symbol,
+      side: r(0, 1) ? 'buy' : 'sell',
+      qty: inv ? `${r(1, 4000)}` : `${r(1, 6000) / 1000}`,
+      ...(r(0, 3) ? { price: `${r(20000, 42000)}.${inv ? r(0, 9) : r(10, 99)}` } : {}),
+      reduceOnly: r(0, 4) === 0,
+    })
+    const op = r(0, 6)
+    if (op === 0) rec(() => e.setLeverage(a.id, a.symbol, r(1, 110)))
+    if (op === 1)
+      rec(() => e.checkOrders([order(), order(), order()], { sequential: r(0, 1) === 1 }))
+    if (op === 2) rec(() => e.placeOrders([order(), order()]))
+    if (op === 3) rec(() => e.whatIf(a.id, [order(), order()]))
+    if (op === 4) {
+      const { side, price, reduceOnly } = order()
+      rec(() => e.maxOrderQty(a.id, a.symbol, side, { ...(price ? { price } : {}), reduceOnly }))
+    }
+    const open = e.openOrders(a.id)
+    if (op === 5 && open.length > 0) {
+      const o = open[r(0, open.length - 1)]!
+      rec(() => e.fillOrders([{ account: a.id, id: o.id, qty: o.qty, price: o.price }]))
+    }
+    if (op === 6)
+      rec(() => e.setMarks({ LIN: `${r(15000, 45000)}.00`, INV: `${r(15000, 45000)}.0` }))
+    rec(() => accounts.map((x) => e.accountMargin(x.id)))
+    out.push(e.stateHash())
+  }
+  return out
+}
+
+describe('pre-trade parity on inverse, entry-basis and isolated books', () => {
+  it('native and TypeScript agree through the decimal API, whatIf included', () => {
+    const seen: string[] = []
+    for (let seed = 1; seed <= 60; seed++) {
+      const js = mixedRun('js', seed)
+      expect(js).toEqual(mixedRun('native', seed))
+      seen.push(...js)
+    }
+    // the runs reach every kind of answer, not only errors
+    const all = seen.join('\n')
+    for (const v of ['ACCEPTED', 'INSUFFICIENT_MARGIN', 'REDUCE_ONLY', 'PRICE_BAND', 'RISK_LIMIT'])
+      expect(all, v).toContain(`"${v}"`)
+    expect(all).toMatch(/"bankruptcyPrice":"\d/)
+    expect(seen.filter((l) => l.startsWith('error')).length).toBeLessThan(seen.length / 10)
+  })
+})
+
 describe('pre-trade state in snapshots, the state hash and the journal', () => {
   it('a snapshot carries leverage, settings and open orders to either engine', () => {
     for (let seed = 1; seed <= 20; seed++) {
@@ -327,6 +435,37 @@ describe.each(IMPLEMENTATIONS)('pre-trade decimal API (%s)', (impl) => {
     expect(w.positions[0]?.qty).toBe('1.400')
     expect(w.positions[0]?.liquidationPrice).not.toBeNull()
   })
+  it('whatIf reports each position as account() reports it once the fill is applied', () => {
+    const e = bybit()
+    e.addMarket({
+      symbol: 'XBTUSD',
+      type: 'inverse',
+      priceDecimals: 1,
+      qtyDecimals: 0,
+      contractSize: '1',
+      settleAsset: 'XBT',
+      tiers: [{ floor: '0', mmr: '0.005' }],
+      mark: '26000.5',
+    })
+    e.addAccounts([{ id: 'B', balance: '1' }])
+    e.applyFills([
+      { account: 'A', symbol: 'BTCUSDT', qty: '0.3', price: '49000' },
+      { account: 'B', symbol: 'XBTUSD', qty: '-700', price: '25000' },
+    ])
+    const cases: Array<[string, OrderInput]> = [
+      ['A', { account: 'A', symbol: 'BTCUSDT', side: 'buy', qty: '0.7', price: '50500' }],
+      ['B', { account: 'B', symbol: 'XBTUSD', side: 'sell', qty: '1000', price: '26100.5' }],
+    ]
+    for (const [a, o] of cases) {
+      const w = e.whatIf(a, [o])
+      const qty = o.side === 'buy' ? `${o.qty}` : `-${o.qty}`
+      e.applyFills([{ account: a, symbol: o.symbol, qty, price: o.price! }])
+      const after = e.account(a).positions
+      expect(w.positions.map((p) => [p.symbol, p.qty, p.entryCost, p.liquidationPrice])).toEqual(
+        after.map((p) => [p.symbol, p.qty, p.cost, p.liquidationPrice]),
+      )
+    }
+  })
   it('bad input is refused with a code and changes nothing', () => {
     const e = bybit()
     const h = e.stateHash()
@@ -349,6 +488,19 @@ describe.each(IMPLEMENTATIONS)('pre-trade decimal API (%s)', (impl) => {
     )
     expect(() => e.configurePreTrade('BTCUSDT', { priceBand: '1' })).toThrow(
       expect.objectContaining({ code: 'INVALID_ARGUMENT' }),
+    )
+    // an unknown account or market names the order's field, as other order errors do
+    expect(() => e.checkOrders([o, { ...o, account: 'Z' }])).toThrow(
+      expect.objectContaining({
+        code: 'UNKNOWN_ACCOUNT',
+        message: 'orders[1].account: unknown account "Z"',
+      }),
+    )
+    expect(() => e.placeOrders([{ ...o, symbol: 'ETHUSDT' }])).toThrow(
+      expect.objectContaining({
+        code: 'UNKNOWN_MARKET',
+        message: 'orders[0].symbol: unknown market "ETHUSDT" (the markets are BTCUSDT)',
+      }),
     )
     expect(e.stateHash()).toBe(h)
   })

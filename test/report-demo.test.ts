@@ -66,6 +66,9 @@ describe('the demo report in headless chromium', () => {
           losers: rows('losers'),
           marketsNote: document.getElementById('markets-note').textContent,
           paidNote: document.getElementById('paid-note').textContent,
+          mapNote: document.getElementById('map-note').textContent,
+          mapBars: document.querySelectorAll('[data-chart="map"] rect').length,
+          ratioLegend: Array.from(document.querySelectorAll('#chart-ratio .legend span'), (e) => e.textContent),
         }
       })()`)) as {
         markets: string[][]
@@ -73,6 +76,9 @@ describe('the demo report in headless chromium', () => {
         losers: string[][]
         marketsNote: string
         paidNote: string
+        mapNote: string
+        mapBars: number
+        ratioLegend: string[]
       }
       expect(errors).toEqual([])
       expect(t.marketsNote).not.toContain('kept no events')
@@ -84,6 +90,11 @@ describe('the demo report in headless chromium', () => {
       // losers of the liquidations are listed
       expect(t.paidNote).toMatch(/accounts were deleveraged|Nobody/)
       expect(t.losers.length).toBeGreaterThan(5)
+      // the liquidation map of the first market at the start marks: a chart, two bars a bucket
+      expect(t.mapNote).not.toContain('Not computed')
+      expect(t.mapBars).toBe(60)
+      // counts in legends with thousands separators, as in the tables
+      expect(t.ratioLegend[0]).toMatch(/^before \(\d{1,3}(,\d{3})+ accounts with positions;/)
     } finally {
       await browser.close()
     }

@@ -70,7 +70,12 @@ describe('report.html in headless chromium', () => {
         policy: string
         markets: string[]
         steps: unknown[]
-        largestEvents: Array<{ kind: string; size: string }>
+        largestEvents: Array<{
+          kind: string
+          size: string
+          qty: string | null
+          price: string | null
+        }>
         marginRatios: { before: { counts: number[] } }
       }>
     }
@@ -142,6 +147,13 @@ describe('report.html in headless chromium', () => {
       expect(counts.events.slice(1).map((row) => [row[2], row[8]])).toEqual(
         largest.map((e) => [e.kind, shown(e.size)]),
       )
+      // prices with every tick decimal and thousands separators (64,000.0, not 64000.0)
+      const grouped = (x: string | null) =>
+        x === null ? '' : x.replace(/^(-?\d+)/, (i) => i.replace(/\B(?=(\d{3})+(?!\d))/g, ','))
+      expect(counts.events.slice(1).map((row) => [row[5], row[6]])).toEqual(
+        largest.map((e) => [grouped(e.qty), grouped(e.price)]),
+      )
+      expect(largest.some((e) => e.price !== null && Number(e.price) >= 1000)).toBe(true)
       // The axes, measured in the page: every label inside its chart (nothing clipped), of a
       // visible size, tick labels not overlapping each other or the axis titles, no bar over a
       // y label; counts tick in whole numbers; the asset named; colours not reused.
@@ -165,6 +177,7 @@ describe('report.html in headless chromium', () => {
             clipped, invisible, overlaps, underBars,
             yticks: labels.filter((b) => b.cls === 'ytick').map((b) => b.text),
             xticks: labels.filter((b) => b.cls === 'xtick').length,
+            xtickTexts: labels.filter((b) => b.cls === 'xtick').map((b) => b.text),
             titles: labels.filter((b) => b.cls.includes('axis-title')).map((b) => b.text),
             bars: svg.querySelectorAll('rect').length,
           }
@@ -191,6 +204,7 @@ describe('report.html in headless chromium', () => {
             underBars: string[]
             yticks: string[]
             xticks: number
+            xtickTexts: string[]
             titles: string[]
             bars: number
           }
@@ -242,6 +256,12 @@ describe('report.html in headless chromium', () => {
       expect(soc).not.toMatch(/ADL/)
       // the liquidation map: two bars per bucket
       expect(axes.charts.map!.bars).toBe(60)
+      // each bucket labelled with its exact start price (no two alike, none rounded)
+      const data = JSON.parse(
+        readFileSync(report, 'utf8').match(/id="report-data">(.*?)<\/script>/s)![1]!,
+      ) as { liquidationMap: { buckets: Array<{ from: string }> } }
+      const starts = data.liquidationMap.buckets.map((b) => Number(b.from))
+      expect(axes.charts.map!.xtickTexts.map((t) => Number(t.replaceAll(',', '')))).toEqual(starts)
       // per market, who paid, provenance
       expect(axes.markets.slice(1)).toEqual(out.results[0]!.markets)
       expect(axes.paidNote).toMatch(/accounts were deleveraged|Nobody/)

@@ -62,6 +62,11 @@ describe.each(IMPLEMENTATIONS)('takerFeeRate (%s)', (impl) => {
         })
     expect(codeOf(add('1'))).toBe('INVALID_ARGUMENT')
     expect(codeOf(add('-0.001'))).toBe('INVALID_ARGUMENT')
+    // the rate as the user wrote it, under the name they wrote (not "120000000e-8")
+    expect(add('1.2')).toThrow(
+      'market ETH_USDT: takerFeeRate must be at least 0 and below 1, got 1.2',
+    )
+    expect(add('-0.001')).toThrow('takerFeeRate must be at least 0 and below 1, got -0.001')
     expect(codeOf(add('0.006', '100'))).toBe('INVALID_TIERS')
     expect(e.stateHash()).toBe(before)
     expect(codeOf(add('0.0005'))).toBe('did not throw')

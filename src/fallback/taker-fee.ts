@@ -3,7 +3,7 @@
 // at registration, before the tiers are validated.
 
 import { DeleverageError, ErrorCode } from './errors.js'
-import type { MarketSpec } from './market.js'
+import { type MarketSpec, written } from './market.js'
 import { I64_MAX, RATE_SCALE } from './num.js'
 
 /** Engine::add_market_with_fee's fold: 0 ≤ fee < 1 (1e-8 units), mmr + fee saturating at i64. */
@@ -11,7 +11,7 @@ export function foldTakerFee(spec: MarketSpec, fee: bigint): void {
   if (fee < 0n || fee >= RATE_SCALE) {
     throw new DeleverageError(
       ErrorCode.InvalidArgument,
-      `market ${spec.symbol}: takerFee must be at least 0 and below 1, got ${fee}e-8`,
+      `market ${spec.symbol}: takerFeeRate must be at least 0 and below 1, got ${written(fee, 8)}`,
     )
   }
   spec.mmr = spec.mmr.map((m) => (m + fee > I64_MAX ? I64_MAX : m + fee))

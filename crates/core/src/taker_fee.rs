@@ -4,7 +4,7 @@
 
 use crate::engine::Engine;
 use crate::error::{Error, ErrorCode, Result};
-use crate::market::{MarketSpec, MarketTerms};
+use crate::market::{written, MarketSpec, MarketTerms};
 use crate::num::RATE_SCALE;
 
 impl Engine {
@@ -22,7 +22,8 @@ impl Engine {
             return Err(Error::new(
                 ErrorCode::InvalidArgument,
                 format!(
-                    "market {sym}: takerFee must be at least 0 and below 1, got {taker_fee}e-8"
+                    "market {sym}: takerFeeRate must be at least 0 and below 1, got {}",
+                    written(i128::from(taker_fee), 8)
                 ),
             ));
         }
