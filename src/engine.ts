@@ -305,8 +305,9 @@ export interface EngineOptions {
   /** Decimals of the margin asset's atoms (default 8). */
   quoteDecimals?: number
   /**
-   * Reports (sweep rows, accounts, positions, events, ledger) also carry their numbers as integer
-   * units in a `units` field, beside the decimal strings, for hosts that compute further.
+   * Reports (sweep rows, accounts, positions, events, ledger, order verdicts, open orders, account
+   * margin, what-if, liquidation map) also carry their numbers as integer units in a `units`
+   * field, beside the decimal strings, for hosts that compute further.
    */
   units?: boolean
   /** 'auto' (default): native when it loads, else the TypeScript engine. */
@@ -1408,6 +1409,7 @@ export class Engine {
     return {
       core: this.core,
       quoteDecimals: this.quoteDecimals,
+      withUnits: this.withUnits,
       market: (s) => this.market(s),
       marketAt: (i) => this.marketList[i] as MarketMeta,
       accountIndex: (id) => this.accountIndex(id),
@@ -1483,14 +1485,30 @@ export class Engine {
       shortQty: formatUnits(c.shortQty[i]!, m.qtyDecimals),
       shortNotional: formatUnits(c.shortNotional[i]!, q),
       shortCount: c.shortCount[i]!,
+      ...(this.withUnits
+        ? {
+            units: {
+              longQty: c.longQty[i]!,
+              longNotional: c.longNotional[i]!,
+              shortQty: c.shortQty[i]!,
+              shortNotional: c.shortNotional[i]!,
+            },
+          }
+        : {}),
     })
+    const bucket = (i: number) => {
+      const [from, to] = [c.edges[i]!, c.edges[i + 1]!]
+      const { units, ...sums } = side(i + 1)
+      return {
+        from: formatUnits(from, m.priceDecimals),
+        to: formatUnits(to, m.priceDecimals),
+        ...sums,
+        ...(units ? { units: { ...units, from, to } } : {}),
+      }
+    }
     return {
       symbol,
-      buckets: Array.from({ length: buckets }, (_, i) => ({
-        from: formatUnits(c.edges[i]!, m.priceDecimals),
-        to: formatUnits(c.edges[i + 1]!, m.priceDecimals),
-        ...side(i + 1),
-      })),
+      buckets: Array.from({ length: buckets }, (_, i) => bucket(i)),
       below: side(0),
       above: side(buckets + 1),
     }
@@ -1643,12 +1661,28 @@ export interface LiquidationMapSums {
   shortQty: string
   shortNotional: string
   shortCount: number
+  /** With `units: true` (EngineOptions): quantities in lots, notional in atoms. */
+  units?: LiquidationMapSumsUnits
+}
+
+export interface LiquidationMapSumsUnits {
+  longQty: bigint
+  longNotional: bigint
+  shortQty: bigint
+  shortNotional: bigint
 }
 
 export interface LiquidationMapReport {
   symbol: string
   /** Bucket i covers [from, to) (prices as decimals). */
-  buckets: Array<LiquidationMapSums & { from: string; to: string }>
+  buckets: Array<
+    LiquidationMapSums & {
+      from: string
+      to: string
+      /** With `units: true`: the sums' units and the bucket's edges in ticks. */
+      units?: LiquidationMapSumsUnits & { from: bigint; to: bigint }
+    }
+  >
   /** Liquidation prices below the range, and at or above its end. */
   below: LiquidationMapSums
   above: LiquidationMapSums

@@ -37,6 +37,7 @@ export {
   type LiquidationMapOptions,
   type LiquidationMapReport,
   type LiquidationMapSums,
+  type LiquidationMapSumsUnits,
 } from './engine.js'
 export {
   CROSS,
@@ -81,5 +82,7 @@ export type {
   OpenOrder,
   AccountMarginReport,
   WhatIfReport,
+  MarginReportUnits,
+  WhatIfPositionUnits,
   OrderSide,
 } from './pretrade-api.js'

@@ -64,6 +64,16 @@ export interface OrderVerdictReport {
   cost: string
   /** The account's available balance before this order. */
   available: string
+  /** With `units: true` (EngineOptions): the same numbers as integers (qty in lots, money in
+   * atoms). */
+  units?: {
+    openQty: bigint
+    initialMargin: bigint
+    openLoss: bigint
+    fee: bigint
+    cost: bigint
+    available: bigint
+  }
 }
 
 export interface OpenOrder {
@@ -73,6 +83,8 @@ export interface OpenOrder {
   qty: string
   price: string
   reduceOnly: boolean
+  /** With `units: true`: qty in lots (positive), price in ticks. */
+  units?: { qty: bigint; price: bigint }
 }
 
 export interface AccountMarginReport {
@@ -82,6 +94,27 @@ export interface AccountMarginReport {
   orderMargin: string
   available: string
   liquidating: boolean
+  /** With `units: true`: the same amounts in atoms. */
+  units?: MarginReportUnits
+}
+
+export interface MarginReportUnits {
+  equity: bigint
+  initialMargin: bigint
+  maintenanceMargin: bigint
+  orderMargin: bigint
+  available: bigint
+}
+
+/** A what-if position's numbers as integers: qty in lots, cost in the market's cost units,
+ * prices in ticks (null when there is none). */
+export interface WhatIfPositionUnits {
+  qty: bigint
+  entryCost: bigint
+  liquidationPrice: bigint | null
+  liquidationPriceNearest: bigint | null
+  bankruptcyPrice: bigint | null
+  bankruptcyPriceNearest: bigint | null
 }
 
 export interface WhatIfReport {
@@ -102,7 +135,11 @@ export interface WhatIfReport {
     liquidationPriceReason: LiquidationPriceReason | null
     bankruptcyPrice: string | null
     bankruptcyPriceNearest: string | null
+    /** With `units: true`: the same numbers as integers. */
+    units?: WhatIfPositionUnits
   }>
+  /** With `units: true`: the margin ratio in ppm (null as marginRatio). */
+  units?: { marginRatioPpm: bigint | null }
 }
 
 interface Meta {
@@ -118,6 +155,8 @@ interface Meta {
 export interface PreTradeCtx {
   core: CoreEngine
   quoteDecimals: number
+  /** Reports carry integer `units` beside the decimal strings (EngineOptions.units). */
+  withUnits: boolean
   market(symbol: string): Meta
   marketAt(index: number): Meta
   accountIndex(id: string): number
@@ -225,15 +264,27 @@ function verdicts(
     const im = r.initialMargin[i] as bigint
     const loss = r.openLoss[i] as bigint
     const fee = r.fee[i] as bigint
-    return {
+    const open = r.openQty[i] as bigint
+    const available = r.available[i] as bigint
+    const report: OrderVerdictReport = {
       verdict: VERDICT_CODES[v] as OrderVerdictCode,
-      openQty: formatUnits(r.openQty[i] as bigint, m.qtyDecimals),
+      openQty: formatUnits(open, m.qtyDecimals),
       initialMargin: formatUnits(im, q),
       openLoss: formatUnits(loss, q),
       fee: formatUnits(fee, q),
       cost: formatUnits(im + loss + fee, q),
-      available: formatUnits(r.available[i] as bigint, q),
+      available: formatUnits(available, q),
     }
+    if (c.withUnits)
+      report.units = {
+        openQty: open,
+        initialMargin: im,
+        openLoss: loss,
+        fee,
+        cost: im + loss + fee,
+        available,
+      }
+    return report
   })
 }
 
@@ -307,14 +358,18 @@ export function openOrders(c: PreTradeCtx, account: string): OpenOrder[] {
   for (let i = 0; i < rows.length; i += 5) {
     const m = c.marketAt(Number(rows[i + 1]))
     const q = rows[i + 2] as bigint
-    out.push({
+    const qty = q < 0n ? -q : q
+    const price = rows[i + 3] as bigint
+    const order: OpenOrder = {
       id: `${rows[i]}`,
       symbol: m.symbol,
       side: q > 0n ? 'buy' : 'sell',
-      qty: formatUnits(q < 0n ? -q : q, m.qtyDecimals),
-      price: formatUnits(rows[i + 3] as bigint, m.priceDecimals),
+      qty: formatUnits(qty, m.qtyDecimals),
+      price: formatUnits(price, m.priceDecimals),
       reduceOnly: rows[i + 4] === 1n,
-    })
+    }
+    if (c.withUnits) order.units = { qty, price }
+    out.push(order)
   }
   return out
 }
@@ -338,20 +393,30 @@ export function maxOrderQty(
   return formatUnits(c.core.maxOrderQty(a, m.index, side === 'buy', p, reduceOnly), m.qtyDecimals)
 }
 
-function marginReport(v: BigInt64Array, at: number, q: number): AccountMarginReport {
-  const f = (i: number) => formatUnits(v[at + i] as bigint, q)
-  return {
+function marginReport(c: PreTradeCtx, v: BigInt64Array, at: number): AccountMarginReport {
+  const n = (i: number) => v[at + i] as bigint
+  const f = (i: number) => formatUnits(n(i), c.quoteDecimals)
+  const report: AccountMarginReport = {
     equity: f(0),
     initialMargin: f(2),
     maintenanceMargin: f(3),
     orderMargin: f(4),
     available: f(5),
-    liquidating: v[at + 6] === 1n,
+    liquidating: n(6) === 1n,
   }
+  if (c.withUnits)
+    report.units = {
+      equity: n(0),
+      initialMargin: n(2),
+      maintenanceMargin: n(3),
+      orderMargin: n(4),
+      available: n(5),
+    }
+  return report
 }
 
 export function accountMargin(c: PreTradeCtx, account: string): AccountMarginReport {
-  return marginReport(c.core.accountMargin(c.accountIndex(account)), 0, c.quoteDecimals)
+  return marginReport(c, c.core.accountMargin(c.accountIndex(account)), 0)
 }
 
 export function whatIf(c: PreTradeCtx, account: string, orders: OrderInput[]): WhatIfReport {
@@ -361,33 +426,47 @@ export function whatIf(c: PreTradeCtx, account: string, orders: OrderInput[]): W
   )
   const a = c.accountIndex(account)
   const v = c.core.whatIf(a, k.market, k.qty, k.price)
-  const q = c.quoteDecimals
   const ratio = v[14] as bigint
   const n = Number(v[15])
   const positions = []
-  for (let i = 0; i < n; i++) {
-    const r = 16 + 9 * i
-    const m = c.marketAt(Number(v[r]))
-    const px = (x: bigint) => (x === 0n ? null : formatUnits(x, m.priceDecimals))
-    const why = Number(v[r + 8])
-    const liq = (x: bigint) => px(why === 0 ? x : 0n)
-    positions.push({
-      symbol: m.symbol,
-      qty: formatUnits(v[r + 1] as bigint, m.qtyDecimals),
-      entryCost: formatUnits(v[r + 2] as bigint, m.tierDecimals),
-      isolated: v[r + 3] === 1n,
-      liquidationPrice: liq(v[r + 4] as bigint),
-      liquidationPriceNearest: liq(v[r + 5] as bigint),
-      liquidationPriceReason:
-        why === 0 ? null : (LIQUIDATION_PRICE_REASONS[why] as LiquidationPriceReason),
-      bankruptcyPrice: px(v[r + 6] as bigint),
-      bankruptcyPriceNearest: px(v[r + 7] as bigint),
-    })
-  }
-  return {
-    before: marginReport(v, 0, q),
-    after: marginReport(v, 7, q),
+  for (let i = 0; i < n; i++) positions.push(whatIfPosition(c, v, 16 + 9 * i))
+  const report: WhatIfReport = {
+    before: marginReport(c, v, 0),
+    after: marginReport(c, v, 7),
     marginRatio: ratio < 0n ? null : formatUnits(ratio, 6),
     positions,
+  }
+  if (c.withUnits) report.units = { marginRatioPpm: ratio < 0n ? null : ratio }
+  return report
+}
+
+/** One position row of the what-if vector (SPEC §17.7), starting at `r`. */
+function whatIfPosition(c: PreTradeCtx, v: BigInt64Array, r: number): WhatIfReport['positions'][0] {
+  const m = c.marketAt(Number(v[r]))
+  const why = Number(v[r + 8])
+  // A price of 0 is "none"; a liquidation price also when the reason says there is none.
+  const tick = (x: bigint) => (x === 0n ? null : x)
+  const liq = (x: bigint) => tick(why === 0 ? x : 0n)
+  const u: WhatIfPositionUnits = {
+    qty: v[r + 1] as bigint,
+    entryCost: v[r + 2] as bigint,
+    liquidationPrice: liq(v[r + 4] as bigint),
+    liquidationPriceNearest: liq(v[r + 5] as bigint),
+    bankruptcyPrice: tick(v[r + 6] as bigint),
+    bankruptcyPriceNearest: tick(v[r + 7] as bigint),
+  }
+  const px = (x: bigint | null) => (x === null ? null : formatUnits(x, m.priceDecimals))
+  return {
+    symbol: m.symbol,
+    qty: formatUnits(u.qty, m.qtyDecimals),
+    entryCost: formatUnits(u.entryCost, m.tierDecimals),
+    isolated: v[r + 3] === 1n,
+    liquidationPrice: px(u.liquidationPrice),
+    liquidationPriceNearest: px(u.liquidationPriceNearest),
+    liquidationPriceReason:
+      why === 0 ? null : (LIQUIDATION_PRICE_REASONS[why] as LiquidationPriceReason),
+    bankruptcyPrice: px(u.bankruptcyPrice),
+    bankruptcyPriceNearest: px(u.bankruptcyPriceNearest),
+    ...(c.withUnits ? { units: u } : {}),
   }
 }

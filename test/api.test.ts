@@ -406,6 +406,78 @@ describe.each(IMPLEMENTATIONS)('units: true on the %s engine', (implementation) 
       cashTotal: u(l.cashTotal, q),
     })
   })
+
+  it('pre-trade reports and the liquidation map too', () => {
+    const { e, plain } = withUnits()
+    const { P, D } = decimals['BTC-PERP']
+    const orders = [
+      { account: 'dave', symbol: 'BTC-PERP', side: 'buy', qty: '0.5', price: '25900.0' },
+      { account: 'alice', symbol: 'BTC-PERP', side: 'sell', qty: '2.5', price: '26100.5' },
+    ] as const
+    const money = (r: { units?: Record<string, bigint> }, fields: Record<string, string>) =>
+      expect(r.units).toEqual(
+        Object.fromEntries(Object.entries(fields).map(([k, v]) => [k, u(v, q)])),
+      )
+    const verdicts = e.checkOrders([...orders])
+    const plainVerdicts = plain.checkOrders([...orders])
+    expect(verdicts.map((v) => v.verdict)).toContain('ACCEPTED')
+    for (const { units, verdict: _, openQty, ...amounts } of verdicts) {
+      const { openQty: lots, ...atoms } = units ?? {}
+      expect(lots).toBe(u(openQty, D))
+      money({ units: atoms as Record<string, bigint> }, amounts)
+    }
+    e.placeOrders([orders[0]])
+    plain.placeOrders([orders[0]])
+    for (const o of e.openOrders('dave'))
+      expect(o.units).toEqual({ qty: u(o.qty, D), price: u(o.price, P) })
+    const { units: mUnits, liquidating: _, ...margin } = e.accountMargin('alice')
+    money({ units: mUnits }, margin)
+    const w = e.whatIf('alice', [{ symbol: 'BTC-PERP', side: 'sell', qty: '0.5' }])
+    expect(w.units).toEqual({ marginRatioPpm: u(w.marginRatio, 6) })
+    expect(w.positions.length).toBeGreaterThan(0)
+    for (const p of w.positions)
+      expect(p.units).toEqual({
+        qty: u(p.qty, D),
+        entryCost: u(p.entryCost, P + D),
+        liquidationPrice: u(p.liquidationPrice, P),
+        liquidationPriceNearest: u(p.liquidationPriceNearest, P),
+        bankruptcyPrice: u(p.bankruptcyPrice, P),
+        bankruptcyPriceNearest: u(p.bankruptcyPriceNearest, P),
+      })
+    const map = e.liquidationMap('BTC-PERP', { from: '10000', to: '40000', buckets: 6 })
+    const sums = (x: (typeof map)['below']) => ({
+      longQty: u(x.longQty, D),
+      longNotional: u(x.longNotional, q),
+      shortQty: u(x.shortQty, D),
+      shortNotional: u(x.shortNotional, q),
+    })
+    for (const b of map.buckets)
+      expect(b.units).toEqual({ ...sums(b), from: u(b.from, P), to: u(b.to, P) })
+    expect(map.below.units).toEqual(sums(map.below))
+    expect(map.above.units).toEqual(sums(map.above))
+    expect(map.buckets.some((b) => b.longCount + b.shortCount > 0)).toBe(true)
+    // The same reports without units on the plain engine, field for field.
+    const strip = (x: unknown): unknown =>
+      Array.isArray(x)
+        ? x.map(strip)
+        : x !== null && typeof x === 'object'
+          ? Object.fromEntries(
+              Object.entries(x)
+                .filter(([k]) => k !== 'units')
+                .map(([k, v]) => [k, strip(v)]),
+            )
+          : x
+    expect(strip(verdicts)).toEqual(plainVerdicts)
+    expect(strip(w)).toEqual(
+      plain.whatIf('alice', [{ symbol: 'BTC-PERP', side: 'sell', qty: '0.5' }]),
+    )
+    expect(strip(map)).toEqual(
+      plain.liquidationMap('BTC-PERP', { from: '10000', to: '40000', buckets: 6 }),
+    )
+    expect(JSON.stringify(plain.accountMargin('alice'), (_k, v) => typeof v)).not.toContain(
+      'bigint',
+    )
+  })
 })
 
 describe.each(IMPLEMENTATIONS)('an unknown market on the %s engine', (implementation) => {
