@@ -79,7 +79,7 @@ describe.each(IMPLEMENTATIONS)('market terms on the %s engine', (implementation)
       message = (x as Error).message
     }
     expect(message).toBe(
-      'row 0 (market XBTUSD): mark must be a multiple of the tick size 0.5 (5 price units), got 400002',
+      'row 0 (market XBTUSD): mark must be a multiple of the tick size 0.5 (5 price units), got 40000.2 (400002 price units)',
     )
     expect(codeOf(() => e.updateMarks({ XBTUSD: '40000.7' }))).toBe('INVALID_PRICE')
     expect(e.stateHash()).toBe(before)

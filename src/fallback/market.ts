@@ -78,7 +78,7 @@ export function checkOnGrid(
   if (p % tickSize !== 0n) {
     throw new DeleverageError(
       ErrorCode.InvalidPrice,
-      `${what} must be a multiple of the tick size ${decimal(tickSize, priceDecimals)} (${tickSize} price units), got ${p}`,
+      `${what} must be a multiple of the tick size ${decimal(tickSize, priceDecimals)} (${tickSize} price units), got ${decimal(p, priceDecimals)} (${p} price units)`,
     )
   }
 }

@@ -150,8 +150,9 @@ pub fn check_on_grid(p: i64, tick_size: i64, price_decimals: u32, what: &str) ->
         return Err(Error::new(
             ErrorCode::InvalidPrice,
             format!(
-                "{what} must be a multiple of the tick size {} ({tick_size} price units), got {p}",
-                decimal(tick_size, price_decimals)
+                "{what} must be a multiple of the tick size {} ({tick_size} price units), got {} ({p} price units)",
+                decimal(tick_size, price_decimals),
+                decimal(p, price_decimals)
             ),
         ));
     }

@@ -213,7 +213,7 @@ fn marks_must_lie_on_the_grid() {
     assert_eq!(err.code, ErrorCode::InvalidPrice);
     assert_eq!(
         err.message,
-        "market XBTUSD: mark must be a multiple of the tick size 0.5 (5 price units), got 300003"
+        "market XBTUSD: mark must be a multiple of the tick size 0.5 (5 price units), got 30000.3 (300003 price units)"
     );
     let err = e
         .add_market_with(spec.clone(), MarketTerms { tick_size: -5, settle_asset: None })
