@@ -572,7 +572,7 @@ export class Engine {
       mmr,
       imr,
       ...(withAmount ? { maintAmount: maint } : {}),
-      mark: priceUnits(config.mark, P, `${where}: mark`),
+      mark: markUnits(config.mark, P, `${where}: mark`),
       ...(config.tickSize === undefined
         ? {}
         : {
@@ -611,15 +611,21 @@ export class Engine {
 
   /** Batch mark update: { BTCUSDT: "31967.27", ... }. All or nothing. */
   setMarks(marks: Record<string, Amount>): void {
+    const { idx, px } = this.markColumns(marks)
+    this.core.setMarks(idx, px)
+  }
+
+  /** Marks by symbol as the core's columns: market indices and prices in ticks. */
+  private markColumns(marks: Record<string, Amount>) {
     const entries = recordArg('marks', marks)
     const idx = new Uint32Array(entries.length)
     const px = new BigInt64Array(entries.length)
     entries.forEach(([sym, v], i) => {
       const m = this.market(sym)
       idx[i] = m.index
-      px[i] = priceUnits(v, m.priceDecimals, `mark of ${sym}`)
+      px[i] = markUnits(v, m.priceDecimals, `mark of ${sym}`)
     })
-    this.core.setMarks(idx, px)
+    return { idx, px }
   }
 
   // ---- the liquidation watch and batched fills (SPEC §14, §15) -----------------------------
@@ -631,14 +637,7 @@ export class Engine {
    * first call builds the index and reports everything liquidatable.
    */
   updateMarks(marks: Record<string, Amount>): WatchChange[] {
-    const entries = recordArg('marks', marks)
-    const idx = new Uint32Array(entries.length)
-    const px = new BigInt64Array(entries.length)
-    entries.forEach(([sym, v], i) => {
-      const m = this.market(sym)
-      idx[i] = m.index
-      px[i] = priceUnits(v, m.priceDecimals, `mark of ${sym}`)
-    })
+    const { idx, px } = this.markColumns(marks)
     const c = this.core.updateMarks(idx, px)
     return Array.from(c.account, (a, i) => ({
       account: this.accountIdOf(a),
@@ -1476,7 +1475,19 @@ export class Engine {
     const px = (v: Amount, what: string) =>
       i64(parseUnits(v, m.priceDecimals, what, { positive: 'INVALID_PRICE' }), what)
     const buckets = Number(intArg('buckets', o.buckets ?? 50, 1n, 100_000n))
-    const c = this.core.liquidationMap(m.index, px(o.from, 'from'), px(o.to, 'to'), buckets)
+    const [from, to] = [px(o.from, 'from'), px(o.to, 'to')]
+    // The core checks the range in ticks; say it in prices, as the user wrote them.
+    if (from >= to)
+      throw new DeleverageError(
+        'INVALID_ARGUMENT',
+        `from must be below to, got ${formatUnits(from, m.priceDecimals)} and ${formatUnits(to, m.priceDecimals)}`,
+      )
+    if (BigInt(buckets) > to - from)
+      throw new DeleverageError(
+        'INVALID_ARGUMENT',
+        `buckets must be at most the ${to - from} price steps of ${formatUnits(1n, m.priceDecimals)} between from and to, got ${buckets}`,
+      )
+    const c = this.core.liquidationMap(m.index, from, to, buckets)
     const q = this.quoteDecimals
     const side = (i: number): LiquidationMapSums => ({
       longQty: formatUnits(c.longQty[i]!, m.qtyDecimals),
@@ -1546,6 +1557,18 @@ function priceUnits(v: unknown, decimals: number, field: string): bigint {
     throw new DeleverageError(
       'OVERFLOW',
       `${field}: ${formatUnits(ticks, decimals)} does not fit a 64-bit integer of ticks (the largest price a market of ${decimals} price decimals allows is ${formatUnits(PRICE_MAX_TICKS, decimals)})`,
+    )
+  return ticks
+}
+
+/** A mark in ticks: a price (above) within SPEC §2.5's 10^15 ticks, the limit stated as a price
+ * (the core says the same in ticks, for the units API). */
+function markUnits(v: unknown, decimals: number, field: string): bigint {
+  const ticks = priceUnits(v, decimals, field)
+  if (ticks > PRICE_MAX_TICKS)
+    throw new DeleverageError(
+      'INVALID_PRICE',
+      `${field}: must be at most ${formatUnits(PRICE_MAX_TICKS, decimals)} (10^15 ticks at ${decimals} price decimals), got ${formatUnits(ticks, decimals)}`,
     )
   return ticks
 }

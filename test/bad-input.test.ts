@@ -830,3 +830,41 @@ describe('rates in messages are decimals as the user wrote them (issue 14 item 6
     expect(new Set(messages).size).toBe(1)
   })
 })
+
+describe('prices in messages are prices as the user wrote them (issue 17)', () => {
+  // These spoke in ticks: "must be within 1..=1000000000000000 ticks, got 2000000000000000".
+  const priced: Array<[name: string, code: string, act: (e: Engine) => unknown, shown: string]> = [
+    [
+      'a mark beyond 10^15 ticks',
+      'INVALID_PRICE',
+      (e) => e.setMarks({ 'ETH-PERP': '20000000000000' }),
+      'mark of ETH-PERP: must be at most 10000000000000.00 (10^15 ticks at 2 price decimals), got 20000000000000.00',
+    ],
+    [
+      'a mark off the tick size',
+      'INVALID_PRICE',
+      (e) => e.addMarket({ ...ETH, symbol: 'X', tickSize: '0.03', mark: '100.01' }),
+      'got 100.01 (10001 price units)',
+    ],
+    [
+      'a map range the wrong way round',
+      'INVALID_ARGUMENT',
+      (e) => e.liquidationMap('ETH-PERP', { from: '3100', to: '2900' }),
+      'from must be below to, got 3100.00 and 2900.00',
+    ],
+    [
+      'a map with more buckets than price steps',
+      'INVALID_ARGUMENT',
+      (e) => e.liquidationMap('ETH-PERP', { from: '2000', to: '2000.05', buckets: 6 }),
+      'buckets must be at most the 5 price steps of 0.01 between from and to, got 6',
+    ],
+  ]
+  it.each(priced)('%s', (_name, code, act, shown) => {
+    const errors = IMPLEMENTATIONS.map((impl) => errorOf(() => act(seeded(impl))))
+    for (const err of errors) {
+      expect(err.code).toBe(code)
+      expect(err.message).toContain(shown)
+    }
+    expect(new Set(errors.map((e) => e.message)).size).toBe(1)
+  })
+})
