@@ -405,7 +405,8 @@ const SCRIPT = String.raw`(function () {
       el('line', { x1: L, x2: W - R, y1: y(t), y2: y(t), stroke: '#e3e6ec' }, svg);
       el('text', { x: L - 6, y: y(t) + 4, 'text-anchor': 'end', 'class': 'ytick' }, svg, yl[k]);
     });
-    if (a < 0) el('line', { x1: L, x2: W - R, y1: y(0), y2: y(0), stroke: '#5d6677', 'stroke-width': 1.5, 'class': 'zero' }, svg);
+    // Zero dotted and grey, so it never reads as one of the (solid, coloured) series.
+    if (a < 0) el('line', { x1: L, x2: W - R, y1: y(0), y2: y(0), stroke: '#5d6677', 'stroke-width': 1, 'stroke-dasharray': '1 3', 'class': 'zero' }, svg);
     el('line', { x1: L, x2: W - R, y1: y(a), y2: y(a), stroke: '#9aa1ad' }, svg);
     // x labels: every one in band charts (turned when they do not fit); in line charts as many
     // as fit side by side, always the first and the last.
@@ -435,9 +436,9 @@ const SCRIPT = String.raw`(function () {
     el('text', { x: 14, y: my, transform: 'rotate(-90 14 ' + my + ')', 'text-anchor': 'middle', 'class': 'title axis-title' }, svg, o.yTitle);
     return { svg: svg, x: x, y: y, W: W, H: H, L: L, R: R, T: T, B: B, slot: slot, lo: a };
   }
-  function line(f, values, c, cls, d) {
+  function line(f, values, c, cls, d, width) {
     var pts = values.map(function (v, i) { return f.x(i).toFixed(1) + ',' + f.y(v).toFixed(1); }).join(' ');
-    var at = { points: pts, fill: 'none', stroke: c, 'stroke-width': 2, 'class': cls, 'data-n': values.length };
+    var at = { points: pts, fill: 'none', stroke: c, 'stroke-width': width || 2, 'class': cls, 'data-n': values.length };
     if (d) at['stroke-dasharray'] = d;
     return el('polyline', at, f.svg);
   }
@@ -456,6 +457,19 @@ const SCRIPT = String.raw`(function () {
     });
     host.appendChild(d);
   }
+  // Series drawn widest first, each 1.5 px narrower than the one before: where runs share a path
+  // every colour still shows, as nested bands. sameAs(k): the first earlier identical series.
+  function lines(f, series, cls) {
+    series.forEach(function (s, k) { line(f, s, color(k), cls, dash(k), 2 + 1.5 * (series.length - 1 - k)); });
+  }
+  function sameAs(series, k) {
+    for (var j = 0; j < k; j++) if (series[j].join() === series[k].join()) return j;
+    return -1;
+  }
+  function sameNote(series, names, k) {
+    var j = sameAs(series, k);
+    return j < 0 ? '' : ' — same path as ' + names[j];
+  }
   var Q = D.quote;
   var stepLabels = [0].concat(D.steps);
 
@@ -470,8 +484,8 @@ const SCRIPT = String.raw`(function () {
     var all = [].concat.apply(path0, series);
     var f = frame(host, { id: 'mark', label: 'mark price path', n: stepLabels.length, min: lo(all), max: hi(all), fit: true, xTitle: D.stepUnit, yTitle: 'change from start (%)', xLabels: stepLabels });
     line(f, path0, PATH_COLOR, 'path-line', '4 3');
-    series.forEach(function (s, j) { line(f, s, color(j), 'mark-line', dash(j)); });
-    legend(host, [[D.markets[0] + ' path (before impact)', PATH_COLOR, true]].concat(D.markets.map(function (m, j) { return [m + ' mark', color(j), !!dash(j)]; })));
+    lines(f, series, 'mark-line');
+    legend(host, [[D.markets[0] + ' path (before impact)', PATH_COLOR, true]].concat(D.markets.map(function (m, j) { return [m + ' mark' + sameNote(series, D.markets, j), color(j), !!dash(j)]; })));
   })();
 
   // 2. Liquidation volume per step (bars).
@@ -492,12 +506,13 @@ const SCRIPT = String.raw`(function () {
     var series = D.policies.map(function (p) { return p.fund.map(num); });
     var all = [].concat.apply([], series);
     var f = frame(host, { id: 'fund', label: 'insurance fund', n: stepLabels.length, min: lo(all), max: hi(all), xTitle: D.stepUnit, yTitle: 'fund (' + Q + ')', xLabels: stepLabels });
-    series.forEach(function (s, k) { line(f, s, color(k), 'fund-line', dash(k)); });
-    legend(host, D.policies.map(function (p, k) { return [p.policy, color(k), !!dash(k)]; }));
+    var names = D.policies.map(function (p) { return p.policy; });
+    lines(f, series, 'fund-line');
+    legend(host, D.policies.map(function (p, k) { return [p.policy + sameNote(series, names, k), color(k), !!dash(k)]; }));
     var neg = D.policies.filter(function (p) { return lo(p.fund.map(num)) < 0; }).map(function (p) { return p.policy; });
     document.getElementById('fund-note').textContent = neg.length === 0
       ? 'The fund never went below zero.'
-      : 'Below zero (' + neg.join(', ') + '): when the liquidator takes over a position against its own opposite position, the two net at the bankruptcy prices and the fund bears the loss even below zero — the venue\'s own bad debt (SPEC §8). The darker line is zero.';
+      : 'Below zero (' + neg.join(', ') + '): when the liquidator takes over a position against its own opposite position, the two net at the bankruptcy prices and the fund bears the loss even below zero — the venue\'s own bad debt (SPEC §8). The dotted line is zero.';
   })();
 
   // 4. Taken per step: ADL notional for the ranked policies, loss shares for the socialised one.
@@ -506,12 +521,13 @@ const SCRIPT = String.raw`(function () {
     var series = D.policies.map(function (p) { return p.taken.map(num); });
     var all = [].concat.apply([0], series);
     var f = frame(host, { id: 'adl', label: 'taken per step', n: D.steps.length, min: lo(all), max: hi(all), xTitle: D.stepUnit, yTitle: 'taken (' + Q + ')', xLabels: D.steps });
-    series.forEach(function (s, k) { line(f, s, color(k), 'adl-line', dash(k)); });
+    var names = D.policies.map(function (p) { return p.policy; });
+    lines(f, series, 'adl-line');
     legend(host, D.policies.map(function (p, k) {
       var t = p.totals, what = p.policy === 'socialised'
         ? (t.socialised > 0 ? 'loss shared ' + fmt(num(t.taken)) + ' ' + Q : 'no loss shared')
         : (t.adlFills > 0 ? 'ADL notional ' + fmt(sum(p.adlVolume.map(num))) + ' ' + Q : 'no ADL');
-      return [p.policy + ' (' + what + ')', color(k), !!dash(k)];
+      return [p.policy + ' (' + what + ')' + sameNote(series, names, k), color(k), !!dash(k)];
     }));
   })();
 

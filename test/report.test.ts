@@ -188,6 +188,9 @@ describe('report.html in headless chromium', () => {
           markStrokes: stroke('[data-chart="mark"] polyline.mark-line'),
           pathStroke: stroke('[data-chart="mark"] polyline.path-line')[0],
           legends: Array.from(document.querySelectorAll('#chart-adl .legend span'), (e) => e.textContent),
+          fundLegends: Array.from(document.querySelectorAll('#chart-fund .legend span'), (e) => e.textContent),
+          fundWidths: Array.from(document.querySelectorAll('[data-chart="fund"] polyline.fund-line'), (e) => Number(e.getAttribute('stroke-width'))),
+          zeroDash: Array.from(document.querySelectorAll('line.zero'), (e) => e.getAttribute('stroke-dasharray')),
           markets: Array.from(document.querySelectorAll('#markets tr'), (tr) => tr.children[0].textContent),
           paid: document.querySelectorAll('#paid tr').length,
           losers: document.querySelectorAll('#losers tr').length,
@@ -212,6 +215,9 @@ describe('report.html in headless chromium', () => {
         markStrokes: string[]
         pathStroke: string
         legends: string[]
+        fundLegends: string[]
+        fundWidths: number[]
+        zeroDash: Array<string | null>
         markets: string[]
         paid: number
         losers: number
@@ -254,6 +260,19 @@ describe('report.html in headless chromium', () => {
       // the socialised policy's legend speaks of loss shares, never of ADL
       const soc = axes.legends.find((l) => l.startsWith('socialised'))!
       expect(soc).not.toMatch(/ADL/)
+      // runs that share a fund path stay visible: drawn widest first, and the legend says so
+      const runs = JSON.parse(
+        readFileSync(report, 'utf8').match(/id="report-data">(.*?)<\/script>/s)![1]!,
+      ) as { policies: Array<{ policy: string; fund: string[] }> }
+      const widths = axes.fundWidths
+      expect(widths.length).toBe(runs.policies.length)
+      for (let k = 1; k < widths.length; k++) expect(widths[k]).toBeLessThan(widths[k - 1]!)
+      runs.policies.forEach((p, k) => {
+        const j = runs.policies.findIndex((q) => q.fund.join() === p.fund.join())
+        const note = j < k ? ` — same path as ${runs.policies[j]!.policy}` : ''
+        expect(axes.fundLegends[k]).toBe(p.policy + note)
+      })
+      for (const d of axes.zeroDash) expect(d).toBe('1 3')
       // the liquidation map: two bars per bucket
       expect(axes.charts.map!.bars).toBe(60)
       // each bucket labelled with its exact start price (no two alike, none rounded)
