@@ -131,6 +131,11 @@ describe.each(IMPLEMENTATIONS)('market terms on the %s engine', (implementation)
       expect((out as { message: string }).message).toMatch(
         /account (lin|new|coin) cannot hold \S+ \(settles in \S+\) beside \S+ \(settles in \S+\)/,
       )
+      // The default asset is named as the default, with what to do about it.
+      const msg = (out as { message: string }).message
+      if (msg.includes('(settles in quote)'))
+        expect(msg).toContain('a linear market without settleAsset settles in "quote"')
+      else expect(msg).not.toContain('without settleAsset')
     }
     expect(e.stateHash()).toBe(before)
     // Same asset combines; a replacement in one batch is no mix.

@@ -6,6 +6,7 @@
 
 import { DeleverageError, ErrorCode, withContext } from './errors.js'
 import type { Market } from './market.js'
+import { DEFAULT_LINEAR_ASSET } from '../generated/tables.js'
 
 /** Every market settles in the same asset: nothing can mix. */
 export function oneAsset(markets: readonly Market[]): boolean {
@@ -35,9 +36,15 @@ export function mismatch(
 ): DeleverageError {
   const mk = markets[m] as Market
   const ok = markets[other] as Market
+  // "quote" is the default, not an asset the user named: say where it comes from.
+  const d = DEFAULT_LINEAR_ASSET
+  const hint =
+    mk.settleAsset === d || ok.settleAsset === d
+      ? ` (a linear market without settleAsset settles in "${d}": give it the asset the other names)`
+      : ''
   return new DeleverageError(
     ErrorCode.SettlementMismatch,
-    `account ${id} cannot hold ${mk.symbol} (settles in ${mk.settleAsset}) beside ${ok.symbol} (settles in ${ok.settleAsset}): one account's margin combines markets of one settlement asset`,
+    `account ${id} cannot hold ${mk.symbol} (settles in ${mk.settleAsset}) beside ${ok.symbol} (settles in ${ok.settleAsset}): one account's margin combines markets of one settlement asset${hint}`,
   )
 }
 

@@ -10,6 +10,7 @@ use std::collections::HashMap;
 
 use crate::engine::{Engine, PositionRows};
 use crate::error::{Error, ErrorCode, Result};
+use crate::market::DEFAULT_LINEAR_ASSET;
 
 /// Every market settles in the same asset: nothing can mix (the common case, checked in O(markets)).
 pub fn one_asset(e: &Engine) -> bool {
@@ -26,10 +27,17 @@ pub fn first_other(e: &Engine, m: u32, markets: impl Iterator<Item = u32>) -> Op
 /// The error for account `a` holding market `m` beside market `other`.
 pub fn mismatch(e: &Engine, a: u32, m: u32, other: u32) -> Error {
     let (mk, ok) = (&e.markets()[m as usize], &e.markets()[other as usize]);
+    // "quote" is the default, not an asset the user named: say where it comes from.
+    let default = DEFAULT_LINEAR_ASSET;
+    let hint = if mk.settle_asset == default || ok.settle_asset == default {
+        format!(" (a linear market without settleAsset settles in \"{default}\": give it the asset the other names)")
+    } else {
+        String::new()
+    };
     Error::new(
         ErrorCode::SettlementMismatch,
         format!(
-            "account {} cannot hold {} (settles in {}) beside {} (settles in {}): one account's margin combines markets of one settlement asset",
+            "account {} cannot hold {} (settles in {}) beside {} (settles in {}): one account's margin combines markets of one settlement asset{hint}",
             e.accounts()[a as usize].id, mk.symbol, mk.settle_asset, ok.symbol, ok.settle_asset
         ),
     )

@@ -313,7 +313,7 @@ fn mixing_settlement_assets_is_refused() {
     for (flags, im) in [(&[0u8][..], &[0i64][..]), (&[FLAG_ISOLATED][..], &[1_000i64][..])] {
         let err = e.set_positions(&rows(&[0], &[1], &[10], flags, im)).unwrap_err();
         assert_eq!(err.code, ErrorCode::SettlementMismatch);
-        assert_eq!(err.message, "row 0: account lin cannot hold BTCUSD (settles in BTCUSD) beside BTCUSDT (settles in quote): one account's margin combines markets of one settlement asset");
+        assert_eq!(err.message, "row 0: account lin cannot hold BTCUSD (settles in BTCUSD) beside BTCUSDT (settles in quote): one account's margin combines markets of one settlement asset (a linear market without settleAsset settles in \"quote\": give it the asset the other names)");
     }
     let err = e.apply_fills(&[1, 1], &[1, 2], &[10, 5], &[300_000, 200_000]).unwrap_err();
     assert_eq!(err.code, ErrorCode::SettlementMismatch);
