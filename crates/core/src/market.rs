@@ -76,6 +76,29 @@ pub struct MarketSpec {
     pub mark: i64,
 }
 
+impl MarketSpec {
+    /// A linear market with one tier (mark basis, deduction form): price 2 decimals, qty 3, MM
+    /// rate `mmr` and IM twice that (at most 100 %), at `mark` ticks. The market the tests, the
+    /// examples and the fuzz seed start from; they change what differs with struct update syntax
+    /// (`MarketSpec { mark: 5, ..MarketSpec::one_tier("X", 500_000, 1) }`).
+    pub fn one_tier(symbol: &str, mmr: i64, mark: i64) -> MarketSpec {
+        MarketSpec {
+            symbol: symbol.into(),
+            kind: ContractKind::Linear,
+            price_decimals: 2,
+            qty_decimals: 3,
+            contract_size: 1,
+            basis: MarginBasis::Mark,
+            form: TierForm::Deduction,
+            floors: vec![0],
+            mmr: vec![mmr],
+            imr: vec![(mmr * 2).min(RATE_SCALE)],
+            maint_amount: None,
+            mark,
+        }
+    }
+}
+
 /// Market settings added after `MarketSpec` (kept apart so every existing spec literal stays
 /// valid): the price grid and the settlement asset. `Default` is tick 1, the default asset.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
