@@ -4,6 +4,7 @@
 // error (exit 2) naming the command's options, never silently ignored.
 
 import { parseArgs } from 'node:util'
+import type { Implementation } from './engine.js'
 
 /** A usage error: exit code 2, the message and a pointer to the command's help. */
 export class UsageError extends Error {}
@@ -119,6 +120,21 @@ function usageMessage(command: Command, e: unknown): string {
 export function str(v: Values, name: string): string | undefined {
   const x = v[name]
   return typeof x === 'string' ? x : undefined
+}
+
+/** The `--impl` option of a command that loads a scenario. */
+export const IMPL_OPTION: OptionSpec = {
+  type: 'string',
+  value: 'native|js',
+  help: 'choose the engine (default: native when it loads)',
+}
+
+/** `--impl`: the engine asked for, or undefined when not given. */
+export function implArg(v: Values): Implementation | undefined {
+  const impl = str(v, 'impl')
+  if (impl !== undefined && impl !== 'native' && impl !== 'js')
+    throw new UsageError(`--impl takes native or js, got ${impl}`)
+  return impl
 }
 
 /** A positive integer option (`--steps 10`). */
