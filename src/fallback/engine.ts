@@ -80,6 +80,7 @@ import {
   exactUpnlMm,
   marginColumns,
   marginRow,
+  newMarginColumns,
   overflowRow,
   sweepRows,
   worseFirst,
@@ -898,15 +899,7 @@ export class JsEngine implements CoreEngine {
   accountRows(accounts: Uint32Array | null): MarginColumns {
     const list = this.accountList(accounts)
     const n = list.length
-    const out: MarginColumns = {
-      account: new Uint32Array(n),
-      market: new Uint32Array(n),
-      equity: new BigInt64Array(n),
-      maintenanceMargin: new BigInt64Array(n),
-      marginRatioPpm: new BigInt64Array(n),
-      liquidatable: new Uint8Array(n),
-      status: new Uint8Array(n),
-    }
+    const out = newMarginColumns(n)
     out.market.fill(CROSS)
     const fast = fastPathsEnabled()
     const v = this.view()

@@ -4,10 +4,10 @@
 // inverse in `undo`, and a failed step replays them backwards (SPEC §8). On commit the liquidation
 // watch re-checks every account the step's events name.
 
-import { CROSS, type MarginColumns } from '../core.js'
+import { CROSS } from '../core.js'
 import { fastPathsEnabled } from './fast.js'
 import type { Market } from './market.js'
-import { type StoreView, sweepRows, writeCrossRow } from './sweep.js'
+import { newMarginColumns, type StoreView, sweepRows, writeCrossRow } from './sweep.js'
 import type { Columns, PositionStore } from './waterfall/index.js'
 
 /** The engine internals the adapter reads and writes. */
@@ -43,15 +43,7 @@ export class EngineStore implements PositionStore {
   /** Events before the running waterfall transaction (its accounts are re-checked on commit). */
   private txnFirstEvent = 0
   /** One-row scratch for crossRow. */
-  private readonly rowScratch: MarginColumns = {
-    account: new Uint32Array(1),
-    market: new Uint32Array(1),
-    equity: new BigInt64Array(1),
-    maintenanceMargin: new BigInt64Array(1),
-    marginRatioPpm: new BigInt64Array(1),
-    liquidatable: new Uint8Array(1),
-    status: new Uint8Array(1),
-  }
+  private readonly rowScratch = newMarginColumns(1)
 
   constructor(private readonly host: StoreHost) {
     this.markets = host.markets

@@ -165,9 +165,9 @@ function rowSafeF(eq: number, mm: number): boolean {
   return Math.abs(eq) < SAFE && (eq <= 0 || Math.abs(mm * RATIO_SCALE_F) < I64_BOUND_F)
 }
 
-export function marginColumns(rows: MarginRow[]): MarginColumns {
-  const n = rows.length
-  const out: MarginColumns = {
+/** Zeroed margin columns of n rows. */
+export function newMarginColumns(n: number): MarginColumns {
+  return {
     account: new Uint32Array(n),
     market: new Uint32Array(n),
     equity: new BigInt64Array(n),
@@ -176,6 +176,11 @@ export function marginColumns(rows: MarginRow[]): MarginColumns {
     liquidatable: new Uint8Array(n),
     status: new Uint8Array(n),
   }
+}
+
+export function marginColumns(rows: MarginRow[]): MarginColumns {
+  const n = rows.length
+  const out = newMarginColumns(n)
   for (let i = 0; i < n; i++) {
     const r = rows[i] as MarginRow
     out.status[i] = r.overflow ? 1 : 0
