@@ -233,7 +233,7 @@ function crossTotals(v: StoreView, onIsolated: IsolatedSink | null): Totals {
     bigUpnl: new Map(),
     bigMm: new Map(),
   }
-  const { upnl, mm, big, bigUpnl, bigMm } = tot
+  const { upnl, mm, big } = tot
   const fast = fastPathsEnabled()
   for (let mi = 0; mi < v.markets.length; mi++) {
     const mk = v.markets[mi] as Market
@@ -252,63 +252,91 @@ function crossTotals(v: StoreView, onIsolated: IsolatedSink | null): Totals {
         fu = upnlF(mk, qty[s] as number, costF[s] as number, x)
         fm = mmF(mk, qty[s] as number, costF[s] as number, x)
       }
-      const exact = fu === fu && fm === fm
       if (isolated[s] === 1) {
-        if (exact) {
-          const imF = col.isolatedMarginF[s] as number
-          const eq = imF + fu
-          if (Math.abs(imF) < SAFE && rowSafeF(eq, fm)) {
-            // No error possible: the row is only needed when it is reported.
-            if (onIsolated !== null) onIsolated(a, mi, null, eq, fm)
-            continue
-          }
-        }
-        const ctx = (e: unknown): unknown =>
-          withContext(e, `account ${v.ids[a]}, market ${mk.symbol}`)
-        const [u, m] = exactUpnlMm(v, mi, s, fu, fm, ctx)
-        let row: MarginRow
-        try {
-          const eq = add(col.isolatedMargin[s] as bigint, u, 'isolated equity')
-          row = marginRowOrOverflow(a, mi, eq, m, true)
-        } catch (e) {
-          throw ctx(e)
-        }
-        if (onIsolated !== null) onIsolated(a, mi, row, NaN, NaN)
+        isolatedRow(v, mi, s, fu, fm, onIsolated)
         continue
       }
-      let u: bigint
-      let m: bigint
-      if (exact) {
-        if (big[a] === 0) {
-          const nu = (upnl[a] as number) + fu
-          const nmm = (mm[a] as number) + fm
-          if (Math.abs(nu) < SAFE && Math.abs(nmm) < SAFE) {
-            upnl[a] = nu
-            mm[a] = nmm
-            continue
-          }
+      if (fu === fu && fm === fm && big[a] === 0) {
+        const nu = (upnl[a] as number) + fu
+        const nmm = (mm[a] as number) + fm
+        if (Math.abs(nu) < SAFE && Math.abs(nmm) < SAFE) {
+          upnl[a] = nu
+          mm[a] = nmm
+          continue
         }
-        u = BigInt(fu)
-        m = BigInt(fm)
-      } else {
-        const ctx = (e: unknown): unknown =>
-          withContext(e, `account ${v.ids[a]}, market ${mk.symbol}`)
-        ;[u, m] = exactUpnlMm(v, mi, s, fu, fm, ctx)
       }
-      if (big[a] === 0) {
-        big[a] = 1
-        bigUpnl.set(a, BigInt(upnl[a] as number))
-        bigMm.set(a, BigInt(mm[a] as number))
-      }
-      try {
-        bigUpnl.set(a, add(bigUpnl.get(a) as bigint, u, 'account uPnL'))
-        bigMm.set(a, add(bigMm.get(a) as bigint, m, 'account maintenance margin'))
-      } catch (e) {
-        throw withContext(e, `account ${v.ids[a]}, market ${mk.symbol}`)
-      }
+      addCrossBig(v, tot, mi, s, fu, fm)
     }
   }
   return tot
+}
+
+/** crossTotals for an isolated position: its row to `onIsolated` (checked even when null). */
+function isolatedRow(
+  v: StoreView,
+  mi: number,
+  s: number,
+  fu: number,
+  fm: number,
+  onIsolated: IsolatedSink | null,
+): void {
+  const mk = v.markets[mi] as Market
+  const col = v.positions[mi] as MarketPositions
+  const a = col.account[s] as number
+  if (fu === fu && fm === fm) {
+    const imF = col.isolatedMarginF[s] as number
+    const eq = imF + fu
+    if (Math.abs(imF) < SAFE && rowSafeF(eq, fm)) {
+      // No error possible: the row is only needed when it is reported.
+      if (onIsolated !== null) onIsolated(a, mi, null, eq, fm)
+      return
+    }
+  }
+  const ctx = (e: unknown): unknown => withContext(e, `account ${v.ids[a]}, market ${mk.symbol}`)
+  const [u, m] = exactUpnlMm(v, mi, s, fu, fm, ctx)
+  let row: MarginRow
+  try {
+    const eq = add(col.isolatedMargin[s] as bigint, u, 'isolated equity')
+    row = marginRowOrOverflow(a, mi, eq, m, true)
+  } catch (e) {
+    throw ctx(e)
+  }
+  if (onIsolated !== null) onIsolated(a, mi, row, NaN, NaN)
+}
+
+/** crossTotals for a cross position whose sums leave the exact doubles: the account's totals
+ * move to BigInt (with Rust's checks) from here on. */
+function addCrossBig(
+  v: StoreView,
+  tot: Totals,
+  mi: number,
+  s: number,
+  fu: number,
+  fm: number,
+): void {
+  const mk = v.markets[mi] as Market
+  const a = (v.positions[mi] as MarketPositions).account[s] as number
+  const { upnl, mm, big, bigUpnl, bigMm } = tot
+  let u: bigint
+  let m: bigint
+  if (fu === fu && fm === fm) {
+    u = BigInt(fu)
+    m = BigInt(fm)
+  } else {
+    const ctx = (e: unknown): unknown => withContext(e, `account ${v.ids[a]}, market ${mk.symbol}`)
+    ;[u, m] = exactUpnlMm(v, mi, s, fu, fm, ctx)
+  }
+  if (big[a] === 0) {
+    big[a] = 1
+    bigUpnl.set(a, BigInt(upnl[a] as number))
+    bigMm.set(a, BigInt(mm[a] as number))
+  }
+  try {
+    bigUpnl.set(a, add(bigUpnl.get(a) as bigint, u, 'account uPnL'))
+    bigMm.set(a, add(bigMm.get(a) as bigint, m, 'account maintenance margin'))
+  } catch (e) {
+    throw withContext(e, `account ${v.ids[a]}, market ${mk.symbol}`)
+  }
 }
 
 /** The cross row of account a from the totals, exactly as Rust builds it (with its errors). */
@@ -388,25 +416,31 @@ export function writeCrossRow(
     }
   }
   if (exact) {
-    const bal = v.balanceF[a] as number
-    const eq = bal + fu
-    const p = fm * RATIO_SCALE_F
-    if (Math.abs(bal) < SAFE && Math.abs(eq) < SAFE && Math.abs(p) < SAFE) {
-      out.equity[j] = BigInt(eq)
-      out.maintenanceMargin[j] = BigInt(fm)
-      out.marginRatioPpm[j] = eq > 0 ? BigInt(ceilDivF(p, eq)) : -1n
-      out.liquidatable[j] = hasCross && eq <= fm ? 1 : 0
-      return
-    }
+    if (writeRowF(out, j, v.balanceF[a] as number, fu, fm, hasCross)) return
     bu = BigInt(fu)
     bm = BigInt(fm)
   }
+  writeRowBig(v, a, out, j, bu, bm, hasCross, orOverflow)
+}
+
+/** writeCrossRow's finish on BigInt sums: row j as cross_row builds it, with its errors, or
+ * the OVERFLOW row (SPEC §5.5) when `orOverflow`. */
+function writeRowBig(
+  v: StoreView,
+  a: number,
+  out: MarginColumns,
+  j: number,
+  upnl: bigint,
+  mm: bigint,
+  hasCross: boolean,
+  orOverflow: boolean,
+): void {
   let r: MarginRow
   try {
-    const eq = add(v.balance[a] as bigint, bu, 'equity')
+    const eq = add(v.balance[a] as bigint, upnl, 'equity')
     r = orOverflow
-      ? marginRowOrOverflow(a, CROSS, eq, bm, hasCross)
-      : marginRow(a, CROSS, eq, bm, hasCross)
+      ? marginRowOrOverflow(a, CROSS, eq, mm, hasCross)
+      : marginRow(a, CROSS, eq, mm, hasCross)
   } catch (e) {
     throw withContext(e, `account ${v.ids[a]}`)
   }
@@ -415,6 +449,26 @@ export function writeCrossRow(
   out.maintenanceMargin[j] = r.maintenanceMargin
   out.marginRatioPpm[j] = r.marginRatioPpm
   out.liquidatable[j] = r.liquidatable ? 1 : 0
+}
+
+/** writeCrossRow's finish on exact doubles (balance, Σ uPnL, Σ MM): row j written and true, or
+ * false when equity or MM·10^6 would leave the 2^53 range (the BigInt row then decides). */
+function writeRowF(
+  out: MarginColumns,
+  j: number,
+  bal: number,
+  fu: number,
+  fm: number,
+  hasCross: boolean,
+): boolean {
+  const eq = bal + fu
+  const p = fm * RATIO_SCALE_F
+  if (!(Math.abs(bal) < SAFE && Math.abs(eq) < SAFE && Math.abs(p) < SAFE)) return false
+  out.equity[j] = BigInt(eq)
+  out.maintenanceMargin[j] = BigInt(fm)
+  out.marginRatioPpm[j] = eq > 0 ? BigInt(ceilDivF(p, eq)) : -1n
+  out.liquidatable[j] = hasCross && eq <= fm ? 1 : 0
+  return true
 }
 
 /**
