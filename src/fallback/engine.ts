@@ -280,6 +280,76 @@ export function checkLengths(what: string, lens: number[]): void {
   }
 }
 
+/**
+ * Engine's row_cost: the cost basis of one setPositions row (SPEC §2.3, §3.1) with its checks —
+ * the value fits i64 atoms at some price (and at the entry), a given cost basis has qty's sign,
+ * an isolated margin only on an isolated position and never negative. `q` ≠ 0 and the flags are
+ * known bits. An in-range entry's domain is proven on doubles instead of computed (fast.ts).
+ */
+function rowCost(mk: Market, q: bigint, p: bigint, f: number, im: bigint): bigint {
+  // The position's value must fit i64 atoms at some price, and an entry row's at its entry
+  // (SPEC §2.3). The fast path proves both for an in-range entry; otherwise compute the domain.
+  const proven =
+    (f & FLAG_COST_BASIS) === 0 &&
+    fastPathsEnabled() &&
+    p >= 1n &&
+    p <= PRICE_MAX_TICKS &&
+    entryInDomainF(mk, Number(q), Number(p))
+  let lo = 0n
+  let hi = 0n
+  if (!proven) {
+    ;[lo, hi] = domain(mk, q, 0)
+    if (lo > hi) {
+      throw new DeleverageError(
+        ErrorCode.Overflow,
+        `position of ${q} lots is worth more than i64 atoms at every price`,
+      )
+    }
+  }
+  let cost: bigint
+  if ((f & FLAG_COST_BASIS) !== 0) {
+    if (p === 0n || p > 0n !== q > 0n) {
+      throw new DeleverageError(
+        ErrorCode.InvalidAmount,
+        `cost basis must be non-zero with the sign of qty (${q}), got ${p}`,
+      )
+    }
+    if (mk.kind === Linear) {
+      toI64(scale(p, mk.quoteExp(), Floor, 'cost basis (to atoms)'), 'cost basis (to atoms)')
+    }
+    cost = p
+  } else {
+    checkPrice(p, 'entry')
+    if (!proven && (p < lo || p > hi)) {
+      throw new DeleverageError(
+        ErrorCode.Overflow,
+        `position of ${q} lots at ${p} ticks is worth more than i64 atoms`,
+      )
+    }
+    cost = mk.costBasis(q, p)
+    if (cost === 0n) {
+      throw new DeleverageError(
+        ErrorCode.InvalidQuantity,
+        `position of ${q} lots at ${p} ticks is worth less than one atom`,
+      )
+    }
+  }
+  const isolated = (f & FLAG_ISOLATED) !== 0
+  if (isolated && im < 0n) {
+    throw new DeleverageError(
+      ErrorCode.InvalidAmount,
+      `isolated margin must not be negative, got ${im}`,
+    )
+  }
+  if (!isolated && im !== 0n) {
+    throw new DeleverageError(
+      ErrorCode.InvalidAmount,
+      `a cross position takes no isolated margin, got ${im}`,
+    )
+  }
+  return cost
+}
+
 export class JsEngine implements CoreEngine {
   private readonly quoteDecimals: number
   private readonly markets: Market[] = []
@@ -755,69 +825,7 @@ export class JsEngine implements CoreEngine {
           staged[i] = 0n
           continue
         }
-        const p = price[i] as bigint
-        // The position's value must fit i64 atoms at some price, and an entry row's at its entry
-        // (SPEC §2.3). The fast path proves both for an in-range entry; otherwise compute the domain.
-        const proven =
-          (f & FLAG_COST_BASIS) === 0 &&
-          fastPathsEnabled() &&
-          p >= 1n &&
-          p <= PRICE_MAX_TICKS &&
-          entryInDomainF(mk, Number(q), Number(p))
-        let lo = 0n
-        let hi = 0n
-        if (!proven) {
-          ;[lo, hi] = domain(mk, q, 0)
-          if (lo > hi) {
-            throw new DeleverageError(
-              ErrorCode.Overflow,
-              `position of ${q} lots is worth more than i64 atoms at every price`,
-            )
-          }
-        }
-        let cost: bigint
-        if ((f & FLAG_COST_BASIS) !== 0) {
-          if (p === 0n || p > 0n !== q > 0n) {
-            throw new DeleverageError(
-              ErrorCode.InvalidAmount,
-              `cost basis must be non-zero with the sign of qty (${q}), got ${p}`,
-            )
-          }
-          if (mk.kind === Linear) {
-            toI64(scale(p, mk.quoteExp(), Floor, 'cost basis (to atoms)'), 'cost basis (to atoms)')
-          }
-          cost = p
-        } else {
-          checkPrice(p, 'entry')
-          if (!proven && (p < lo || p > hi)) {
-            throw new DeleverageError(
-              ErrorCode.Overflow,
-              `position of ${q} lots at ${p} ticks is worth more than i64 atoms`,
-            )
-          }
-          cost = mk.costBasis(q, p)
-          if (cost === 0n) {
-            throw new DeleverageError(
-              ErrorCode.InvalidQuantity,
-              `position of ${q} lots at ${p} ticks is worth less than one atom`,
-            )
-          }
-        }
-        const im = isolatedMargin[i] as bigint
-        const isolated = (f & FLAG_ISOLATED) !== 0
-        if (isolated && im < 0n) {
-          throw new DeleverageError(
-            ErrorCode.InvalidAmount,
-            `isolated margin must not be negative, got ${im}`,
-          )
-        }
-        if (!isolated && im !== 0n) {
-          throw new DeleverageError(
-            ErrorCode.InvalidAmount,
-            `a cross position takes no isolated margin, got ${im}`,
-          )
-        }
-        staged[i] = cost
+        staged[i] = rowCost(mk, q, price[i] as bigint, f, isolatedMargin[i] as bigint)
       } catch (e) {
         throw withContext(e, `row ${i} (account ${this.ids[a]}, market ${mk.symbol})`)
       }
