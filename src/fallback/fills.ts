@@ -13,6 +13,9 @@ import { add, sub, toI64 } from './num.js'
 import { firstOther, mismatch, oneAsset } from './settlement.js'
 import type { Columns } from './waterfall/index.js'
 
+/** A position as the batch leaves it: (qty, cost basis, isolated, isolated margin). */
+type Staged = [bigint, bigint, boolean, bigint]
+
 /** What a batch of fills reads and writes of the engine (JsEngine's store, outside a transaction). */
 export interface FillStore {
   readonly markets: readonly Market[]
@@ -50,8 +53,7 @@ export function applyFills(
 ): void {
   const n = account.length
   checkLengths('applyFills', [n, market.length, qty.length, price.length])
-  // (qty, cost, isolated, isolated margin) as the batch leaves each touched position
-  const pos = new Map<string, [bigint, bigint, boolean, bigint]>()
+  const pos = new Map<string, Staged>()
   const order: Array<[number, number]> = []
   const bal = new Map<number, bigint>()
   let settlement = st.wf.settlement
@@ -82,44 +84,12 @@ export function applyFills(
       let cur = pos.get(key)
       if (cur === undefined) {
         order.push([a, m])
-        const s = st.slotOf(a, m)
-        if (s >= 0) {
-          const col = st.col(m)
-          cur = [
-            BigInt(col.qty[s] as number),
-            col.cost[s] as bigint,
-            col.isolated[s] === 1,
-            col.isolatedMargin[s] as bigint,
-          ]
-        } else {
-          cur = [0n, 0n, false, 0n]
-        }
+        cur = stagedPosition(st, a, m)
       }
-      let [q, c, iso, im] = cur
       let b = bal.get(a) ?? st.balance(a)
-      let rest = dq
-      if (q !== 0n && dq > 0n !== q > 0n) {
-        // Close min(|dq|, |q|) of the position (the close has the position's sign).
-        const close = (dq < 0n ? -dq : dq) >= (q < 0n ? -q : q) ? q : -dq
-        const [closed, realised] = mk.closeAt(q, c, close, p)
-        settlement = sub(settlement, realised, 'settlement')
-        if (iso) {
-          const im2 = add(im, realised, 'isolated margin')
-          if (close === q) {
-            b = toI64(add(b, im2, 'balance'), 'balance')
-            im = 0n
-            iso = false
-          } else {
-            im = toI64(im2, 'isolated margin')
-          }
-        } else {
-          b = toI64(add(b, realised, 'balance'), 'balance')
-        }
-        q -= close
-        c -= closed
-        rest = dq + close
-      }
-      if (rest !== 0n && q === 0n && mixed) {
+      let rest: bigint
+      ;[cur, b, settlement, rest] = closePart(mk, cur, b, settlement, dq, p)
+      if (rest !== 0n && cur[0] === 0n && mixed) {
         // A position opens: the account's other positions, as the batch leaves them so far,
         // must settle in this market's asset.
         const held = (o: number): boolean => o !== m && (pos.get(`${a}:${o}`)?.[0] ?? 1n) !== 0n
@@ -133,36 +103,40 @@ export function applyFills(
         if (l === undefined) opened.set(a, [m])
         else l.push(m)
       }
-      if (rest !== 0n) {
-        // Open or increase at the fill price; a new position is a cross position.
-        const nq = q + rest
-        checkQty(nq, 'position qty after the fill')
-        const [lo, hi] = domain(mk, nq, 0)
-        if (p < lo || p > hi) {
-          throw new DeleverageError(
-            ErrorCode.Overflow,
-            `position of ${nq} lots at ${p} ticks is worth more than i64 atoms`,
-          )
-        }
-        const dc = mk.costBasis(rest, p)
-        if (q === 0n && dc === 0n) {
-          throw new DeleverageError(
-            ErrorCode.InvalidQuantity,
-            `position of ${rest} lots at ${p} ticks is worth less than one atom`,
-          )
-        }
-        c = toI64(add(c, dc, 'cost basis'), 'cost basis (does not fit i64)')
-        q = nq
-      }
-      pos.set(key, [q, c, iso, im])
+      if (rest !== 0n) cur = openPart(mk, cur, rest, p)
+      pos.set(key, cur)
       bal.set(a, b)
     } catch (e) {
       throw withContext(e, `row ${i} (account ${st.ids[a]}, market ${mk.symbol})`)
     }
   }
-  // Commit in order of first appearance (slots do not depend on hashing).
+  commitFills(st, order, pos, bal, settlement)
+}
+
+/** The position of account a in market m as a batch starts from it (flat when none). */
+function stagedPosition(st: FillStore, a: number, m: number): Staged {
+  const s = st.slotOf(a, m)
+  if (s < 0) return [0n, 0n, false, 0n]
+  const col = st.col(m)
+  return [
+    BigInt(col.qty[s] as number),
+    col.cost[s] as bigint,
+    col.isolated[s] === 1,
+    col.isolatedMargin[s] as bigint,
+  ]
+}
+
+/** Write a validated batch: positions in order of first appearance (slots do not depend on
+ * hashing), then the balances and the settlement account. */
+function commitFills(
+  st: FillStore,
+  order: Array<[number, number]>,
+  pos: Map<string, Staged>,
+  bal: Map<number, bigint>,
+  settlement: bigint,
+): void {
   for (const [a, m] of order) {
-    const [q, c, iso, im] = pos.get(`${a}:${m}`) as [bigint, bigint, boolean, bigint]
+    const [q, c, iso, im] = pos.get(`${a}:${m}`) as Staged
     st.touch(a)
     if (q === 0n) {
       st.removePosition(a, m)
@@ -175,4 +149,65 @@ export function applyFills(
     st.touch(a)
   }
   st.wf.settlement = settlement
+}
+
+/**
+ * The closing part of a fill of `dq` lots at `p` against position `cur` (SPEC §8.1): min(|dq|,
+ * |q|) closes at `p`, its realised PnL goes to the balance `b` (through the isolated margin,
+ * which a full close returns to the balance) and its counter-entry to `settlement`. Returns the
+ * position, balance and settlement after it and the lots left to open (all of `dq` when it adds
+ * to the position or the position is flat).
+ */
+function closePart(
+  mk: Market,
+  cur: Staged,
+  b: bigint,
+  settlement: bigint,
+  dq: bigint,
+  p: bigint,
+): [Staged, bigint, bigint, bigint] {
+  let [q, c, iso, im] = cur
+  if (q === 0n || dq > 0n === q > 0n) return [cur, b, settlement, dq]
+  // Close min(|dq|, |q|) of the position (the close has the position's sign).
+  const close = (dq < 0n ? -dq : dq) >= (q < 0n ? -q : q) ? q : -dq
+  const [closed, realised] = mk.closeAt(q, c, close, p)
+  settlement = sub(settlement, realised, 'settlement')
+  if (iso) {
+    const im2 = add(im, realised, 'isolated margin')
+    if (close === q) {
+      b = toI64(add(b, im2, 'balance'), 'balance')
+      im = 0n
+      iso = false
+    } else {
+      im = toI64(im2, 'isolated margin')
+    }
+  } else {
+    b = toI64(add(b, realised, 'balance'), 'balance')
+  }
+  q -= close
+  c -= closed
+  return [[q, c, iso, im], b, settlement, dq + close]
+}
+
+/** The opening part of a fill: `rest` lots added to position `cur` at the fill price `p`
+ * (SPEC §3.1); a new position is a cross position. */
+function openPart(mk: Market, cur: Staged, rest: bigint, p: bigint): Staged {
+  const [q, c, iso, im] = cur
+  const nq = q + rest
+  checkQty(nq, 'position qty after the fill')
+  const [lo, hi] = domain(mk, nq, 0)
+  if (p < lo || p > hi) {
+    throw new DeleverageError(
+      ErrorCode.Overflow,
+      `position of ${nq} lots at ${p} ticks is worth more than i64 atoms`,
+    )
+  }
+  const dc = mk.costBasis(rest, p)
+  if (q === 0n && dc === 0n) {
+    throw new DeleverageError(
+      ErrorCode.InvalidQuantity,
+      `position of ${rest} lots at ${p} ticks is worth less than one atom`,
+    )
+  }
+  return [nq, toI64(add(c, dc, 'cost basis'), 'cost basis (does not fit i64)'), iso, im]
 }
