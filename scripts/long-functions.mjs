@@ -23,6 +23,8 @@ export const EXEMPT = {
   'crates/core/src/snapshot.rs:state_bytes': 'an encoder: one write per field, in format order',
   'src/fallback/snapshot.ts:decodeBody': 'a decoder: one read and check per field, in format order',
   'src/fallback/snapshot.ts:encodeState': 'an encoder: one write per field, in format order',
+  'src/fallback/pretrade-snapshot.ts:decodePretrade':
+    'a decoder: one read and check per field of the pre-trade section, in format order',
   'src/scenario.ts:parseScenario': 'a decoder: one check per field of the scenario format',
 }
 
@@ -48,9 +50,12 @@ const TS_FN = [
 ]
 const NOT_METHOD = new Set(['if', 'for', 'while', 'switch', 'catch', 'return', 'function', 'new'])
 
-/** Braces of one line outside strings and comments; `state` carries block comments/templates. */
+/** Braces of one line outside strings and comments (`depth`, its change; `peak`, the deepest it
+ * reaches), and its parentheses (`parens`); `state` carries block comments/templates. */
 function braces(line, state) {
   let depth = 0
+  let peak = 0
+  let parens = 0
   for (let i = 0; i < line.length; i++) {
     const c = line[i]
     const two = line.slice(i, i + 2)
@@ -71,20 +76,24 @@ function braces(line, state) {
       state.block = true
       i++
     } else if (c === '"' || c === '`' || (c === "'" && !state.rust)) state.quote = c
-    else if (c === '{') depth++
+    else if (c === '{') peak = Math.max(peak, ++depth)
     else if (c === '}') depth--
+    else if (c === '(') parens++
+    else if (c === ')') parens--
   }
   if (state.quote !== '`') state.quote = null
-  return depth
+  return { depth, peak, parens }
 }
 
 function scan(path) {
   const rust = path.endsWith('.rs')
   const lines = readFileSync(join(root, path), 'utf8').split('\n')
   const found = []
-  const open = [] // [name, startLine, depthBefore]
+  // { name, start line, depth and parentheses before it, whether its body has opened }
+  const open = []
   const state = { block: false, quote: null, rust }
   let depth = 0
+  let parens = 0
   lines.forEach((line, i) => {
     let name = null
     if (!state.block && !state.quote) {
@@ -92,14 +101,23 @@ function scan(path) {
       if (m && !NOT_METHOD.has(m[1])) name = m[1]
     }
     const before = depth
-    depth += braces(line, state)
-    if (name) open.push([name, i + 1, before])
-    while (open.length && depth <= open.at(-1)[2] && i + 1 > open.at(-1)[1]) {
-      const [n, start] = open.pop()
-      found.push({ path, name: n, start, lines: i + 2 - start })
+    const b = braces(line, state)
+    depth += b.depth
+    parens += b.parens
+    if (name) open.push({ name, start: i + 1, before, parens: parens - b.parens, body: false })
+    const top = open.at(-1)
+    if (top && !top.body) {
+      // The body opens on the signature's first line or on its last (a parameter list over
+      // several lines). A signature that ends without one (a trait or interface item, an
+      // overload, or a call the pattern took for a method) is no function.
+      if (before + b.peak > top.before) top.body = true
+      else if (rust ? /;\s*$/.test(line) : parens <= top.parens) open.pop()
+      return
     }
-    // a signature without a body (trait item, overload) closes at once
-    if (name && depth === before && /;\s*$/.test(line)) open.pop()
+    while (open.length && depth <= open.at(-1).before && i + 1 > open.at(-1).start) {
+      const f = open.pop()
+      found.push({ path, name: f.name, start: f.start, lines: i + 2 - f.start })
+    }
   })
   return found
 }

@@ -6,6 +6,7 @@
 import { existsSync } from 'node:fs'
 import { join } from 'node:path'
 import { parseArgs } from 'node:util'
+import type { Implementation } from './engine.js'
 import { findPackageRoot } from './native.js'
 
 /** A usage error: exit code 2, the message and a pointer to the command's help. */
@@ -129,6 +130,21 @@ function usageMessage(command: Command, e: unknown): string {
 export function str(v: Values, name: string): string | undefined {
   const x = v[name]
   return typeof x === 'string' ? x : undefined
+}
+
+/** The `--impl` option of a command that loads a scenario. */
+export const IMPL_OPTION: OptionSpec = {
+  type: 'string',
+  value: 'native|js',
+  help: 'choose the engine (default: native when it loads)',
+}
+
+/** `--impl`: the engine asked for, or undefined when not given. */
+export function implArg(v: Values): Implementation | undefined {
+  const impl = str(v, 'impl')
+  if (impl !== undefined && impl !== 'native' && impl !== 'js')
+    throw new UsageError(`--impl takes native or js, got ${impl}`)
+  return impl
 }
 
 /** A positive integer option (`--steps 10`). */

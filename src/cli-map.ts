@@ -5,6 +5,8 @@
 import {
   type Command,
   commandHelp,
+  IMPL_OPTION,
+  implArg,
   type Options,
   type Parsed,
   requireOptions,
@@ -31,11 +33,7 @@ export const MAP_OPTIONS: Options = {
   },
   buckets: { type: 'string', value: 'N', help: 'number of equal buckets, 1–100000 (default 50)' },
   json: { type: 'boolean', help: 'the report as JSON (decimal strings)' },
-  impl: {
-    type: 'string',
-    value: 'native|js',
-    help: 'choose the engine (default: native when it loads)',
-  },
+  impl: IMPL_OPTION,
   'full-precision': {
     type: 'boolean',
     help: 'every decimal of the amounts (tables round money to 2, coin to 8)',
@@ -78,14 +76,12 @@ export async function mapCommand(p: Parsed): Promise<number> {
   const v = p.values
   requireOptions('map', v, ['symbol'])
   const symbol = str(v, 'symbol')!
-  const impl = str(v, 'impl')
-  if (impl !== undefined && impl !== 'native' && impl !== 'js')
-    throw new UsageError(`--impl takes native or js, got ${impl}`)
+  const impl = implArg(v)
   const buckets = str(v, 'buckets')
   if (buckets !== undefined && !/^[1-9]\d*$/.test(buckets))
     throw new UsageError(`--buckets takes a positive integer, got ${buckets}`)
   const { scenario, engine } = loadScenarioFile(resolveExample(p.positionals[0]!), {
-    ...(impl ? { implementation: impl as 'native' | 'js' } : {}),
+    ...(impl ? { implementation: impl } : {}),
   })
   const mk = scenario.markets.find((m) => m.symbol === symbol)
   const P = mk?.priceDecimals ?? 0

@@ -7,6 +7,8 @@
 import {
   type Command,
   commandHelp,
+  IMPL_OPTION,
+  implArg,
   type Options,
   type Parsed,
   requireOptions,
@@ -14,7 +16,7 @@ import {
   str,
   UsageError,
 } from './cli-args.js'
-import type { Engine, Implementation } from './engine.js'
+import type { Engine } from './engine.js'
 import type { OrderSide } from './pretrade-api.js'
 import { loadScenarioFile } from './scenario.js'
 import { displayDecimal, type Output, table } from './text.js'
@@ -27,11 +29,7 @@ export const ORDER_OPTIONS: Options = {
   price: { type: 'string', value: 'P', help: 'limit price (default: a market order at the mark)' },
   'reduce-only': { type: 'boolean', help: 'the order may only reduce the position' },
   json: { type: 'boolean', help: 'verdict, largest quantity and what-if as JSON' },
-  impl: {
-    type: 'string',
-    value: 'native|js',
-    help: 'choose the engine (default: native when it loads)',
-  },
+  impl: IMPL_OPTION,
   'full-precision': {
     type: 'boolean',
     help: 'money with every decimal of the scenario (default: 2 decimals, 8 for a coin)',
@@ -73,9 +71,7 @@ function orderArgs(p: Parsed) {
   const side = str(v, 'side')
   if (side !== 'buy' && side !== 'sell')
     throw new UsageError(`--side takes buy or sell, got ${side}`)
-  const impl = str(v, 'impl')
-  if (impl !== undefined && impl !== 'native' && impl !== 'js')
-    throw new UsageError(`--impl takes native or js, got ${impl}`)
+  const impl = implArg(v)
   const price = str(v, 'price')
   return {
     order: {
@@ -86,7 +82,7 @@ function orderArgs(p: Parsed) {
       ...(price !== undefined ? { price } : {}),
       reduceOnly: v['reduce-only'] === true,
     },
-    implementation: impl as Implementation | undefined,
+    implementation: impl,
   }
 }
 

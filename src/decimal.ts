@@ -46,6 +46,40 @@ export interface ParseRules {
   nonNegative?: ErrorCode
 }
 
+/** A decimal amount given as a string or number, as text to parse: a number only where it
+ * converts exactly, a string only up to MAX_DECIMAL_CHARS (INVALID_NUMBER otherwise). */
+function decimalText(value: unknown, field: string): string {
+  let text: string
+  if (typeof value === 'number') {
+    if (!Number.isFinite(value)) {
+      throw new DeleverageError('INVALID_NUMBER', `${field}: ${value} is not a finite number`)
+    }
+    text = String(value)
+    if (/e/i.test(text) || (Number.isInteger(value) && !Number.isSafeInteger(value))) {
+      throw new DeleverageError(
+        'INVALID_NUMBER',
+        `${field}: ${value} cannot be converted exactly; pass a decimal string or bigint`,
+      )
+    }
+  } else if (typeof value === 'string') {
+    // Bounded before any parsing: a string of millions of digits is refused at once, not after
+    // seconds of regex and BigInt work (i128 needs 39 digits, 18 decimals at most follow).
+    if (value.length > MAX_DECIMAL_CHARS) {
+      throw new DeleverageError(
+        'INVALID_NUMBER',
+        `${field}: ${rustDebugCut(value)} (${value.length} characters) is longer than any amount (${MAX_DECIMAL_CHARS})`,
+      )
+    }
+    text = value.trim()
+  } else {
+    throw new DeleverageError(
+      'INVALID_NUMBER',
+      `${field}: expected a decimal string, number or units(bigint), got ${describe(value)}`,
+    )
+  }
+  return text
+}
+
 /**
  * Parse `value` into integer units of 10^-decimals. Strings and numbers are decimal amounts;
  * `units(n)` is integer units already; a plain bigint is refused (BIGINT_AMOUNT).
@@ -67,34 +101,7 @@ export function parseUnits(
       `${field}: a bigint is ambiguous here; pass a decimal string ("${formatUnits(value, decimals)}" if ${value}n is integer units) or units(${value}n) (engine.core takes units)`,
     )
   } else {
-    let text: string
-    if (typeof value === 'number') {
-      if (!Number.isFinite(value)) {
-        throw new DeleverageError('INVALID_NUMBER', `${field}: ${value} is not a finite number`)
-      }
-      text = String(value)
-      if (/e/i.test(text) || (Number.isInteger(value) && !Number.isSafeInteger(value))) {
-        throw new DeleverageError(
-          'INVALID_NUMBER',
-          `${field}: ${value} cannot be converted exactly; pass a decimal string or bigint`,
-        )
-      }
-    } else if (typeof value === 'string') {
-      // Bounded before any parsing: a string of millions of digits is refused at once, not after
-      // seconds of regex and BigInt work (i128 needs 39 digits, 18 decimals at most follow).
-      if (value.length > MAX_DECIMAL_CHARS) {
-        throw new DeleverageError(
-          'INVALID_NUMBER',
-          `${field}: ${rustDebugCut(value)} (${value.length} characters) is longer than any amount (${MAX_DECIMAL_CHARS})`,
-        )
-      }
-      text = value.trim()
-    } else {
-      throw new DeleverageError(
-        'INVALID_NUMBER',
-        `${field}: expected a decimal string, number or units(bigint), got ${describe(value)}`,
-      )
-    }
+    const text = decimalText(value, field)
     const m = DECIMAL.exec(text)
     if (!m) {
       throw new DeleverageError(

@@ -195,24 +195,8 @@ async function runAll(
   return out
 }
 
-export async function demo(
-  o: DemoOptions = {},
-): Promise<{ results: SimResult[]; reportPath: string; ms: number }> {
-  const log = o.log ?? ((l: string) => console.log(l))
-  const positions = o.positions ?? 1_000_000
-  const accounts = o.accounts ?? Math.max(1, Math.floor(positions / 4))
-  const t0 = performance.now()
-  const impl = o.implementation ?? new Engine().implementation
-  log(`deleverage demo — ${impl} engine`)
-  log(
-    `market: ${positions.toLocaleString('en')} positions, ${accounts.toLocaleString('en')} accounts, ${SIM_MARKETS.length} perpetuals (${SIM_MARKETS.map((m) => m.symbol).join(', ')}) with Binance-shaped brackets`,
-  )
-  log(
-    `path: ${DEMO.steps} one-minute steps, BTC −${DEMO.depthPct} % at the low with two rebounds (alts by beta); fund ${usd(DEMO.insuranceFund.toString())} USDT; fills slip 1 ppm per lot up to 3 %; liquidation flow moves the mark (depth 2 % of open interest per 1 %)\n`,
-  )
-  const runs = await runAll({ ...o, implementation: impl }, positions, accounts)
-  const results = LOSS_RULES.map((p) => runs.get(p)!.result)
-  const main = results[0]!
+/** The steps of the crash that had liquidations, as a table (USDT). */
+function crashTable(main: SimResult): string[][] {
   const rows: string[][] = [
     [
       'step',
@@ -238,9 +222,11 @@ export async function demo(
       usd(s.insuranceFund),
     ])
   }
-  log(`the crash under ${main.lossRule} ranking (steps with liquidations; USDT):`)
-  log(table(rows))
-  log('')
+  return rows
+}
+
+/** One row per loss rule, compared on the same book and path (USDT). */
+function policyTable(results: SimResult[], runs: Map<LossRule, { ms: number }>): string[][] {
   const cmp: string[][] = [
     [
       'loss rule',
@@ -270,6 +256,32 @@ export async function demo(
       (runs.get(r.lossRule)!.ms / 1000).toFixed(1),
     ])
   }
+  return cmp
+}
+
+export async function demo(
+  o: DemoOptions = {},
+): Promise<{ results: SimResult[]; reportPath: string; ms: number }> {
+  const log = o.log ?? ((l: string) => console.log(l))
+  const positions = o.positions ?? 1_000_000
+  const accounts = o.accounts ?? Math.max(1, Math.floor(positions / 4))
+  const t0 = performance.now()
+  const impl = o.implementation ?? new Engine().implementation
+  log(`deleverage demo — ${impl} engine`)
+  log(
+    `market: ${positions.toLocaleString('en')} positions, ${accounts.toLocaleString('en')} accounts, ${SIM_MARKETS.length} perpetuals (${SIM_MARKETS.map((m) => m.symbol).join(', ')}) with Binance-shaped brackets`,
+  )
+  log(
+    `path: ${DEMO.steps} one-minute steps, BTC −${DEMO.depthPct} % at the low with two rebounds (alts by beta); fund ${usd(DEMO.insuranceFund.toString())} USDT; fills slip 1 ppm per lot up to 3 %; liquidation flow moves the mark (depth 2 % of open interest per 1 %)\n`,
+  )
+  const runs = await runAll({ ...o, implementation: impl }, positions, accounts)
+  const results = LOSS_RULES.map((p) => runs.get(p)!.result)
+  const main = results[0]!
+  const rows = crashTable(main)
+  log(`the crash under ${main.lossRule} ranking (steps with liquidations; USDT):`)
+  log(table(rows))
+  log('')
+  const cmp = policyTable(results, runs)
   log(
     "policies compared on the same book and path (USDT; taken = winners' profit given up against mark, or loss shares;",
   )

@@ -223,6 +223,58 @@ const BALANCE_W = [120, 180, 180, 150, 120, 90, 70, 50, 30, 8, 2]
 // Positions per account: 1–8, mean 4.
 const COUNT_W = [6, 12, 16, 24, 16, 12, 8, 6]
 
+const sumW = (w: readonly number[]) => w.reduce((a, b) => a + b, 0)
+
+/** Positions per account (1–8), drawn, then adjusted one at a time until they total `positions`. */
+function positionCounts(next: () => number, accounts: number, positions: number): Uint8Array {
+  const cntTotal = sumW(COUNT_W)
+  const count = new Uint8Array(accounts)
+  let total = 0
+  for (let a = 0; a < accounts; a++) total += count[a] = 1 + pick(next, COUNT_W, cntTotal)
+  for (let a = 0; total !== positions; a = (a + 1) % accounts) {
+    if (total < positions && count[a]! < 8) {
+      count[a]!++
+      total++
+    } else if (total > positions && count[a]! > 1) {
+      count[a]!--
+      total--
+    }
+  }
+  return count
+}
+
+/** The leverage and notional (atoms) of a position taking `part`/`partsTotal` of an account's
+ * `lev`× balance, the leverage lowered to the bracket the notional falls in (whales get less). */
+function bracketNotional(
+  spec: SimMarketSpec,
+  balance: bigint,
+  lev: number,
+  part: number,
+  partsTotal: number,
+): [number, bigint] {
+  const atoms = 10n ** BigInt(Q)
+  let l = Math.min(lev, spec.brackets[0]!.maxLeverage)
+  let notional = (balance * BigInt(l) * BigInt(part)) / BigInt(partsTotal)
+  for (;;) {
+    const usdt = notional / atoms
+    let b = spec.brackets[0]!
+    for (const x of spec.brackets) if (BigInt(x.floor) <= usdt) b = x
+    if (b.maxLeverage >= l) return [l, notional]
+    l = b.maxLeverage
+    notional = (balance * BigInt(l) * BigInt(part)) / BigInt(partsTotal)
+  }
+}
+
+/** An entry's offset from the price in ppm: N(0, 2.5 %), but at most 40 % of the margin (1/l)
+ * against the position (a long loses when entry > price, a short when entry < price). */
+function entryOffsetPpm(next: () => number, long: boolean, l: number): number {
+  let off = normalPpm(next, 25_000)
+  const maxAgainst = Math.floor(400_000 / l)
+  if (long && off > maxAgainst) off = maxAgainst - below(next, 1 + Math.floor(maxAgainst / 2))
+  if (!long && -off > maxAgainst) off = -(maxAgainst - below(next, 1 + Math.floor(maxAgainst / 2)))
+  return off
+}
+
 /**
  * The demo book: `positions` positions over `accounts` accounts (positions/accounts must be
  * between 1 and 8 on average) in the eight markets. 55 % of accounts lean long (a crash hurts
@@ -238,25 +290,11 @@ export function makeSimMarket(
     throw new RangeError('makeSimMarket: 1 to 8 positions per account')
   const next = rng(seed)
   const markets = SIM_MARKETS.map(marketInit)
-  const sumW = (w: readonly number[]) => w.reduce((a, b) => a + b, 0)
   const levTotal = sumW(LEVERAGE_W)
   const balTotal = sumW(BALANCE_W)
-  const cntTotal = sumW(COUNT_W)
   const mktW = SIM_MARKETS.map((m) => m.weight)
   const mktTotal = sumW(mktW)
-  // Positions per account: draw, then adjust one at a time until the total is exact.
-  const count = new Uint8Array(accounts)
-  let total = 0
-  for (let a = 0; a < accounts; a++) total += count[a] = 1 + pick(next, COUNT_W, cntTotal)
-  for (let a = 0; total !== positions; a = (a + 1) % accounts) {
-    if (total < positions && count[a]! < 8) {
-      count[a]!++
-      total++
-    } else if (total > positions && count[a]! > 1) {
-      count[a]!--
-      total--
-    }
-  }
+  const count = positionCounts(next, accounts, positions)
   const balances = new BigInt64Array(accounts)
   const account = new Uint32Array(positions)
   const market = new Uint32Array(positions)
@@ -289,29 +327,13 @@ export function makeSimMarket(
       while (used[m]) m = (m + 1) % SIM_MARKETS.length
       used[m] = 1
       const spec = SIM_MARKETS[m]!
-      // leverage within the bracket the position's notional falls in (whales get less)
-      let l = Math.min(lev, spec.brackets[0]!.maxLeverage)
-      let notional = (balance * BigInt(l) * BigInt(parts[k]!)) / BigInt(partsTotal) // atoms
-      for (;;) {
-        const usdt = notional / atoms
-        let b = spec.brackets[0]!
-        for (const x of spec.brackets) if (BigInt(x.floor) <= usdt) b = x
-        if (b.maxLeverage >= l) break
-        l = b.maxLeverage
-        notional = (balance * BigInt(l) * BigInt(parts[k]!)) / BigInt(partsTotal)
-      }
+      const [l, notional] = bracketNotional(spec, balance, lev, parts[k]!, partsTotal)
       // lots = notional / price, in units: atoms·10^(P+D) / (ticks·10^Q)
       let q =
         (notional * 10n ** BigInt(spec.priceDecimals + spec.qtyDecimals)) / (spec.price * atoms)
       if (q < 1n) q = 1n
       const side = below(next, 100) < 85 ? long : !long
-      // entry offset: N(0, 2.5 %), but at most 40 % of the margin (1/l) against the position
-      let off = normalPpm(next, 25_000)
-      const maxAgainst = Math.floor(400_000 / l)
-      // a long loses when entry > price (off > 0); a short when entry < price
-      if (side && off > maxAgainst) off = maxAgainst - below(next, 1 + Math.floor(maxAgainst / 2))
-      if (!side && -off > maxAgainst)
-        off = -(maxAgainst - below(next, 1 + Math.floor(maxAgainst / 2)))
+      const off = entryOffsetPpm(next, side, l)
       account[i] = a
       market[i] = m
       qty[i] = side ? q : -q

@@ -7,7 +7,7 @@ import { type Amount, describe, formatUnits, parseUnits } from './decimal.js'
 import { DeleverageError, withContext } from './fallback/errors.js'
 import type { LiquidationPriceReason } from './engine.js'
 import { LIQUIDATION_PRICE_REASONS } from './generated/tables.js'
-import { deprecatedAlias } from './fallback/engine.js'
+import { deprecatedAlias } from './fallback/napi-args.js'
 import { VERDICTS } from './fallback/pretrade.js'
 
 export type OrderSide = 'buy' | 'sell'

@@ -29,6 +29,41 @@ const P = 2 // price decimals (cents)
 const D = 3 // qty decimals
 const Q = 8 // quote atoms
 
+/**
+ * A linear mark-basis market with deduction tiers at `floors` (tier units): MM rates from
+ * 0.4–0.7 %, doubling each tier, IM twice MM, the mark 10–50 000 quote. Draws the rate, then
+ * the mark.
+ */
+function tieredMarket(rand: (n: number) => number, symbol: string, floors: bigint[]): MarketInit {
+  const mmr: bigint[] = [400_000n + BigInt(rand(4)) * 100_000n]
+  for (let t = 1; t < floors.length; t++) mmr.push(mmr[t - 1]! * 2n)
+  return {
+    symbol,
+    kind: 0,
+    priceDecimals: P,
+    qtyDecimals: D,
+    contractSize: 1n,
+    basis: 0,
+    form: 0,
+    floors: BigInt64Array.from(floors),
+    mmr: BigInt64Array.from(mmr),
+    imr: BigInt64Array.from(mmr, (x) => x * 2n),
+    mark: BigInt(1_000 + rand(5_000_000)) * 10n ** BigInt(P),
+  }
+}
+
+/** Zeroed position columns of a synthetic book, in SyntheticMarket's order. */
+function positionColumns(n: number) {
+  return {
+    account: new Uint32Array(n),
+    market: new Uint32Array(n),
+    qty: new BigInt64Array(n),
+    entry: new BigInt64Array(n),
+    isolatedMargin: new BigInt64Array(n),
+    flags: new Uint8Array(n),
+  }
+}
+
 export function makeSyntheticMarket(
   positions: number,
   accounts: number,
@@ -40,35 +75,16 @@ export function makeSyntheticMarket(
   for (let m = 0; m < markets; m++) {
     const tiers = 3 + (m % 3) // 3–5 brackets
     const floors: bigint[] = [0n]
-    const mmr: bigint[] = [400_000n + BigInt(rand(4)) * 100_000n] // 0.4 %–0.7 %
-    for (let t = 1; t < tiers; t++) {
+    for (let t = 1; t < tiers; t++)
       floors.push(floors[t - 1]! * 5n + 50_000n * 10n ** BigInt(P + D) * BigInt(t))
-      mmr.push(mmr[t - 1]! * 2n)
-    }
-    ms.push({
-      symbol: `M${m}-PERP`,
-      kind: 0,
-      priceDecimals: P,
-      qtyDecimals: D,
-      contractSize: 1n,
-      basis: 0,
-      form: 0,
-      floors: BigInt64Array.from(floors),
-      mmr: BigInt64Array.from(mmr),
-      imr: BigInt64Array.from(mmr, (x) => x * 2n),
-      mark: BigInt(1_000 + rand(5_000_000)) * 10n ** BigInt(P), // 10 .. 50,000 quote
-    })
+    ms.push(tieredMarket(rand, `M${m}-PERP`, floors))
   }
   const balances = BigInt64Array.from(
     { length: accounts },
     () => BigInt(100 + rand(50_000)) * 10n ** BigInt(Q),
   )
-  const account = new Uint32Array(positions)
-  const market = new Uint32Array(positions)
-  const qty = new BigInt64Array(positions)
-  const entry = new BigInt64Array(positions)
-  const isolatedMargin = new BigInt64Array(positions)
-  const flags = new Uint8Array(positions)
+  const cols = positionColumns(positions)
+  const { account, market, qty, entry, isolatedMargin, flags } = cols
   const perAccount = positions / accounts
   for (let i = 0; i < positions; i++) {
     const a = Math.floor(i / perAccount)
@@ -89,17 +105,7 @@ export function makeSyntheticMarket(
       isolatedMargin[i] = notionalAtoms / lev
     }
   }
-  return {
-    quoteDecimals: Q,
-    markets: ms,
-    balances,
-    account,
-    market,
-    qty,
-    entry,
-    isolatedMargin,
-    flags,
-  }
+  return { quoteDecimals: Q, markets: ms, balances, ...cols }
 }
 
 /** Load a book through the bulk path: markets in integer units, then typed-array columns. */
@@ -149,6 +155,40 @@ function floatMargin(ms: MarketInit[], m: number, q: bigint, entry: bigint): [nu
 }
 
 /**
+ * One position of a ragged account in market `mk`: sized log-uniformly inside a random tier (or
+ * near the i64 limit when `near`), long or short, isolated by `isolatedPct` %, its entry within
+ * ±4 % of the mark (against the position when it must be liquidatable, so the balance stays
+ * positive). Draws from `rand` in a fixed order.
+ */
+function raggedPosition(
+  rand: (n: number) => number,
+  mk: MarketInit,
+  near: boolean,
+  bad: boolean,
+  isolatedPct: number,
+  liqP: number,
+): { sq: bigint; e: bigint; iso: boolean; isoBad: boolean } {
+  const unit = () => rand(1_000_000) / 1_000_000
+  const tiers = mk.floors.length
+  const t = rand(tiers)
+  const lo = FLOORS_QUOTE[t]! || 2_000
+  const hi = t + 1 < tiers ? FLOORS_QUOTE[t + 1]! : 2 * lo
+  // notional in quote, log-uniform inside the tier; near-limit: 2–4·10^10 quote, whose value
+  // in atoms (2–4·10^18) is near i64::MAX
+  const notional = near ? 2e10 * (1 + unit()) : lo * (hi / lo) ** unit()
+  let q = BigInt(Math.floor((notional * 10 ** D) / (Number(mk.mark) / 10 ** P)))
+  if (q === 0n) q = 1n
+  const long = rand(2) === 1
+  const iso = !near && unit() * 100 < isolatedPct
+  const isoBad = iso && unit() < liqP
+  // losing entries for what must be liquidatable, so the balance stays positive
+  const adverse = (iso ? isoBad : bad) ? 1 : rand(2) ? 1 : -1
+  const dev = BigInt(rand(400) * adverse) // ±4 % in 0.01 % steps
+  const e = (mk.mark * (10_000n + (long ? dev : -dev))) / 10_000n
+  return { sq: long ? q : -q, e, iso, isoBad }
+}
+
+/**
  * A book that is not easy: ragged accounts (1–7 positions in distinct markets), positions sized
  * into every maintenance tier (3–5 per market), `isolatedPct` % isolated, `liquidatablePct` % of
  * the cross accounts and of the isolated positions liquidatable (by 2–60 % of their MM, so a float
@@ -168,32 +208,11 @@ export function makeRaggedMarket(positions: number, opts: RaggedOptions = {}): S
   const unit = () => rand(1_000_000) / 1_000_000
   const ms: MarketInit[] = []
   for (let m = 0; m < markets; m++) {
-    const tiers = 3 + (m % 3)
-    const mmr = [400_000n + BigInt(rand(4)) * 100_000n]
-    for (let t = 1; t < tiers; t++) mmr.push(mmr[t - 1]! * 2n)
-    ms.push({
-      symbol: `R${m}-PERP`,
-      kind: 0,
-      priceDecimals: P,
-      qtyDecimals: D,
-      contractSize: 1n,
-      basis: 0,
-      form: 0,
-      floors: BigInt64Array.from(
-        FLOORS_QUOTE.slice(0, tiers),
-        (f) => BigInt(f) * 10n ** BigInt(P + D),
-      ),
-      mmr: BigInt64Array.from(mmr),
-      imr: BigInt64Array.from(mmr, (x) => x * 2n),
-      mark: BigInt(1_000 + rand(5_000_000)) * 10n ** BigInt(P),
-    })
+    const floors = FLOORS_QUOTE.slice(0, 3 + (m % 3)).map((f) => BigInt(f) * 10n ** BigInt(P + D))
+    ms.push(tieredMarket(rand, `R${m}-PERP`, floors))
   }
-  const account = new Uint32Array(positions)
-  const market = new Uint32Array(positions)
-  const qty = new BigInt64Array(positions)
-  const entry = new BigInt64Array(positions)
-  const isoMargin = new BigInt64Array(positions)
-  const flags = new Uint8Array(positions)
+  const cols = positionColumns(positions)
+  const { account, market, qty, entry, isolatedMargin, flags } = cols
   const balances = new BigInt64Array(positions)
   const liqP = liquidatablePct / 100
   const atoms = (quote: number) =>
@@ -210,24 +229,7 @@ export function makeRaggedMarket(positions: number, opts: RaggedOptions = {}): S
     let mm = 0
     for (let k = 0; k < n; k++) {
       const m = (start + k) % markets
-      const mk = ms[m]!
-      const tiers = mk.floors.length
-      const t = rand(tiers)
-      const lo = FLOORS_QUOTE[t]! || 2_000
-      const hi = t + 1 < tiers ? FLOORS_QUOTE[t + 1]! : 2 * lo
-      // notional in quote, log-uniform inside the tier; near-limit: 2–4·10^10 quote, whose value
-      // in atoms (2–4·10^18) is near i64::MAX
-      const notional = near ? 2e10 * (1 + unit()) : lo * (hi / lo) ** unit()
-      let q = BigInt(Math.floor((notional * 10 ** D) / (Number(mk.mark) / 10 ** P)))
-      if (q === 0n) q = 1n
-      const long = rand(2) === 1
-      const iso = !near && unit() * 100 < isolatedPct
-      const isoBad = iso && unit() < liqP
-      // losing entries for what must be liquidatable, so the balance stays positive
-      const adverse = (iso ? isoBad : bad) ? 1 : rand(2) ? 1 : -1
-      const dev = BigInt(rand(400) * adverse) // ±4 % in 0.01 % steps
-      const e = (mk.mark * (10_000n + (long ? dev : -dev))) / 10_000n
-      const sq = long ? q : -q
+      const { sq, e, iso, isoBad } = raggedPosition(rand, ms[m]!, near, bad, isolatedPct, liqP)
       const [u, pm] = floatMargin(ms, m, sq, e)
       account[i] = a
       market[i] = m
@@ -238,7 +240,7 @@ export function makeRaggedMarket(positions: number, opts: RaggedOptions = {}): S
         const margin = isoBad
           ? pm - u - pm * (0.02 + 0.58 * unit())
           : pm - u + pm * (0.1 + 20 * unit())
-        isoMargin[i] = atoms(Math.max(margin, 0))
+        isolatedMargin[i] = atoms(Math.max(margin, 0))
       } else {
         upnl += u
         mm += pm
@@ -252,15 +254,5 @@ export function makeRaggedMarket(positions: number, opts: RaggedOptions = {}): S
       : mm * (warn ? 0.02 + 0.08 * unit() : near ? 0.1 + unit() : 0.1 + 20 * unit())
     balances[a] = atoms(mm - upnl + extra)
   }
-  return {
-    quoteDecimals: Q,
-    markets: ms,
-    balances: balances.slice(0, a),
-    account,
-    market,
-    qty,
-    entry,
-    isolatedMargin: isoMargin,
-    flags,
-  }
+  return { quoteDecimals: Q, markets: ms, balances: balances.slice(0, a), ...cols }
 }

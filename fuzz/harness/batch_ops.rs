@@ -27,18 +27,10 @@ use super::input::Input;
 pub fn seed_engine(quote_decimals: u32) -> Engine {
     let mut e = Engine::new(quote_decimals).expect("seed: quote decimals");
     e.add_market(MarketSpec {
-        symbol: "BTC-PERP".into(),
-        kind: ContractKind::Linear,
-        price_decimals: 2,
-        qty_decimals: 3,
-        contract_size: 1,
-        basis: MarginBasis::Mark,
-        form: TierForm::Deduction,
         floors: vec![0, 5_000_000_000, 25_000_000_000],
         mmr: vec![400_000, 500_000, 1_000_000],
         imr: vec![800_000, 1_000_000, 2_000_000],
-        maint_amount: None,
-        mark: 3_000_000,
+        ..MarketSpec::one_tier("BTC-PERP", 500_000, 3_000_000)
     })
     .expect("seed: BTC-PERP");
     e.add_market(MarketSpec {
@@ -57,18 +49,12 @@ pub fn seed_engine(quote_decimals: u32) -> Engine {
     })
     .expect("seed: XBTUSD");
     e.add_market(MarketSpec {
-        symbol: "ETH-PERP".into(),
-        kind: ContractKind::Linear,
-        price_decimals: 2,
         qty_decimals: 2,
-        contract_size: 1,
-        basis: MarginBasis::Mark,
-        form: TierForm::Deduction,
         floors: vec![0, 1_000_000_000],
         mmr: vec![500_000, 1_000_000],
         imr: vec![1_000_000, 2_000_000],
         maint_amount: Some(vec![0, 100]),
-        mark: 200_000,
+        ..MarketSpec::one_tier("ETH-PERP", 500_000, 200_000)
     })
     .expect("seed: ETH-PERP");
     let ids: Vec<String> = (0..6).map(|i| format!("a{i}")).collect();

@@ -4,7 +4,7 @@
 // order, and the shortest prefix of the queue that covers the needed quantity.
 
 import { DeleverageError, ErrorCode, withContext } from './errors.js'
-import { Linear } from './market.js'
+import { Linear, type Market } from './market.js'
 import { abs, add, cmpBig, mul } from './num.js'
 import type { PositionStore } from './waterfall/index.js'
 import { AdlRankingCode } from '../generated/tables.js'
@@ -151,41 +151,48 @@ export function adlCandidates(
     } catch (e) {
       throw ctx(e)
     }
-    const eq = equity < 1n ? 1n : equity
-    let num: bigint
-    let den: bigint
-    switch (ranking) {
-      case Bitmex:
-        // PnL% = uPnL/entryValue; leverage = notional/equity.
-        if (upnl >= 0n) {
-          num = mul(upnl, notional, 'ADL score')
-          den = mul(entryValue, eq, 'ADL score')
-        } else {
-          num = mul(upnl, eq, 'ADL score')
-          den = mul(entryValue, notional, 'ADL score')
-        }
-        break
-      case Binance: {
-        num = mul(accUpnl > 0n ? accUpnl : 0n, accMm, 'ADL score')
-        const wu = add(wallet, accUpnl, 'ADL score')
-        den = mul(wallet > 1n ? wallet : 1n, wu > 1n ? wu : 1n, 'ADL score')
-        break
-      }
-      case Hyperliquid: {
-        // mark/entry from values: linear markValue/entryValue, inverse the reverse.
-        const pn = mk.kind === Linear ? notional : entryValue
-        const pd = mk.kind === Linear ? entryValue : notional
-        num = mul(pn, notional, 'ADL score')
-        den = mul(pd, eq, 'ADL score')
-        break
-      }
-      default:
-        num = 0n
-        den = 1n
-    }
+    const parts = { upnl, notional, entryValue, equity, wallet, accUpnl, accMm }
+    const [num, den] = adlScore(mk, ranking, parts)
     out.push(candidate(a, q, num, den))
   }
   return out
+}
+
+/** What one position's ADL score is made of (SPEC §9.1): its uPnL, notional and entry value
+ * (each at least 1), the equity behind it, and its account's wallet, uPnL and MM. */
+interface ScoreParts {
+  upnl: bigint
+  notional: bigint
+  entryValue: bigint
+  equity: bigint
+  wallet: bigint
+  accUpnl: bigint
+  accMm: bigint
+}
+
+/** adl_score: the ADL score of a position under `ranking` as [num, den] (SPEC §9.1). */
+function adlScore(mk: Market, ranking: number, p: ScoreParts): [bigint, bigint] {
+  const { upnl, notional, entryValue, wallet, accUpnl } = p
+  const eq = p.equity < 1n ? 1n : p.equity
+  switch (ranking) {
+    case Bitmex:
+      // PnL% = uPnL/entryValue; leverage = notional/equity.
+      if (upnl >= 0n) return [mul(upnl, notional, 'ADL score'), mul(entryValue, eq, 'ADL score')]
+      return [mul(upnl, eq, 'ADL score'), mul(entryValue, notional, 'ADL score')]
+    case Binance: {
+      const num = mul(accUpnl > 0n ? accUpnl : 0n, p.accMm, 'ADL score')
+      const wu = add(wallet, accUpnl, 'ADL score')
+      return [num, mul(wallet > 1n ? wallet : 1n, wu > 1n ? wu : 1n, 'ADL score')]
+    }
+    case Hyperliquid: {
+      // mark/entry from values: linear markValue/entryValue, inverse the reverse.
+      const pn = mk.kind === Linear ? notional : entryValue
+      const pd = mk.kind === Linear ? entryValue : notional
+      return [mul(pn, notional, 'ADL score'), mul(pd, eq, 'ADL score')]
+    }
+    default:
+      return [0n, 1n]
+  }
 }
 
 /** Engine::adl_queue: the candidates in full rank order. */

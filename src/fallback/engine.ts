@@ -1,10 +1,10 @@
 // Mirror of crates/core/src/engine.rs: the position store (columnar per market) and the margin
 // state read from it — account equity, maintenance margin, the full sweep and per-position risk.
 // Mutations validate every row first and only then commit, so a rejected batch leaves the engine
-// untouched. JsEngine also performs the argument conversions the napi binding does before it
-// calls Rust (typed-array kinds, u32 numbers, i64/i128 ranges), with the same error codes.
-// The waterfall (waterfall.ts, adl.ts, planner.ts) reaches the store through `book`; writes it
-// makes inside a transaction are recorded in `undo` and reverted if the transaction fails.
+// untouched. JsEngine is the CoreEngine of the fallback: where the napi binding converts arguments
+// inside a method, it does the same (napi-args.ts), then runs the rule here or dispatches to its
+// module — the sweep's number fast paths (sweep.ts), batched fills (fills.ts), the waterfall
+// through its store adapter (position-store.ts, waterfall/), the watch, planner and pre-trade.
 
 import {
   CROSS,
@@ -25,7 +25,7 @@ import {
   type WaterfallInit,
   type WatchChanges,
 } from '../core.js'
-import { adlQueue, cmpBytes, indicator, rankingFromCode } from './adl.js'
+import { adlQueue, indicator, rankingFromCode } from './adl.js'
 import { settleAdlFill } from './waterfall/adl-fill.js'
 import { planDeleveraging, type DeleverageTarget } from './planner.js'
 import { Watch, type WatchStore } from './watch.js'
@@ -34,16 +34,16 @@ import {
   Exhausted,
   Socialise,
   Waterfall,
-  type PositionStore,
   type Columns,
   type FillModel,
   type WaterfallConfig,
 } from './waterfall/index.js'
 import { DeleverageError, ErrorCode, overflow, rustDebugCut, withContext } from './errors.js'
-import { PreTrade, type AccountMargin, type OrderVerdict, type Pos } from './pretrade.js'
+import { PreTrade, type OrderVerdict, type Pos } from './pretrade.js'
 import { encodePretrade, restorePretrade } from './pretrade-snapshot.js'
 import { decodeSnapshot, encodeState, sealSnapshot, stateHashOf } from './snapshot.js'
-import { PairSet, ceilDivF, entryInDomainF, fastPathsEnabled, mmF, upnlF } from './fast.js'
+import { PairSet, entryInDomainF, fastPathsEnabled, mmF, upnlF } from './fast.js'
+import { applyFills, type FillStore } from './fills.js'
 import {
   bankruptcyBase,
   bankruptcyPrice,
@@ -54,473 +54,54 @@ import {
   type SolvedPrice,
 } from './liq.js'
 import { liquidationMapOf } from './liq-map.js'
+import {
+  accountMarginRow,
+  bigintArg,
+  bigintsArg,
+  boolArg,
+  i32Arg,
+  i64Of,
+  invalidArg,
+  iso,
+  maintArg,
+  marketInitArg,
+  stringArg,
+  stringsArg,
+  u32Arg,
+  u32sArg,
+  u64Of,
+  u8sArg,
+  waterfallInitArg,
+} from './napi-args.js'
+import { EngineStore, type StoreHost } from './position-store.js'
+import {
+  type MarginRow,
+  type StoreView,
+  exactUpnlMm,
+  marginColumns,
+  marginRow,
+  newMarginColumns,
+  overflowRow,
+  sweepRows,
+  worseFirst,
+  writeCrossRow,
+} from './sweep.js'
 import { foldTakerFee } from './taker-fee.js'
-import { Linear, Market, SAFE, checkPrice, checkQty, isValidId, type MarketSpec } from './market.js'
-import { checkPositionRows, firstOther, mismatch, oneAsset } from './settlement.js'
+import { Linear, Market, checkPrice, checkQty, isValidId, type MarketSpec } from './market.js'
+import { checkPositionRows } from './settlement.js'
 import {
   Floor,
   I128_MAX,
   I128_MIN,
-  I64_MAX,
-  I64_MIN,
   MAX_QUOTE_DECIMALS,
   RATIO_SCALE,
   PRICE_MAX_TICKS,
   U32_MAX,
   add,
-  cmpBig,
-  divCeil,
   scale,
   sub,
   toI64,
 } from './num.js'
-
-/** 2^63: |x| below it fits i64. */
-const I64_BOUND_F = 2 ** 63
-/** RATIO_SCALE as a double, for the ratios of the float fast paths. */
-const RATIO_SCALE_F = Number(RATIO_SCALE)
-
-// ---------------------------------------------------------------------------------------------
-// napi-layer argument conversions (done in crates/node before the core is called).
-
-function invalidArg(message: string): DeleverageError {
-  return new DeleverageError(ErrorCode.InvalidArgument, message)
-}
-
-/** A value as an error message shows it: strings quoted and cut (rustDebugCut), others by kind. */
-export function shown(v: unknown): string {
-  if (typeof v === 'string') return rustDebugCut(v)
-  if (typeof v === 'bigint') return `${v}n`
-  if (typeof v === 'number' || typeof v === 'boolean' || v === undefined || v === null)
-    return String(v)
-  if (typeof v === 'symbol') return 'a symbol'
-  if (typeof v === 'function') return 'a function'
-  if (Array.isArray(v)) return 'an array'
-  return typedArrayKind(v) ?? 'an object'
-}
-
-export function u32Arg(name: string, v: unknown): number {
-  if (typeof v !== 'number' || !Number.isInteger(v) || v < 0 || v > U32_MAX) {
-    throw invalidArg(`${name} must be a non-negative integer (u32), got ${shown(v)}`)
-  }
-  return v
-}
-
-function bigintArg(name: string, v: unknown): bigint {
-  if (typeof v !== 'bigint') throw invalidArg(`${name} must be a bigint, got ${shown(v)}`)
-  return v
-}
-
-/** crates/node i64_of: a BigInt that must fit i64. */
-function i64Of(v: bigint, what: string): bigint {
-  if (v > I64_MAX || v < I64_MIN) throw invalidArg(`${what} does not fit a 64-bit integer`)
-  return v
-}
-
-const U64_MAX = (1n << 64n) - 1n
-
-/** crates/node u64_of: a BigInt that must be a non-negative 64-bit integer. */
-function u64Of(v: bigint, what: string): bigint {
-  if (v < 0n || v > U64_MAX) throw invalidArg(`${what} must be a non-negative 64-bit integer`)
-  return v
-}
-
-export function i32Arg(name: string, v: unknown): number {
-  if (typeof v !== 'number' || !Number.isInteger(v) || v < -0x80000000 || v > 0x7fffffff) {
-    throw invalidArg(`${name} must be an integer (i32), got ${shown(v)}`)
-  }
-  return v
-}
-
-function boolArg(name: string, v: unknown): boolean {
-  if (typeof v !== 'boolean') throw invalidArg(`${name} must be a boolean, got ${shown(v)}`)
-  return v
-}
-
-/** crates/node iso(): CROSS means the cross account, anything else an isolated market. */
-function iso(market: number): number | null {
-  return market === CROSS ? null : market
-}
-
-// Brand checks through the intrinsic getters: a Proxy or an object faking Symbol.toStringTag or
-// `buffer` is not a typed array, and a typed array from another realm still is one.
-const TYPED_ARRAY_PROTO = Object.getPrototypeOf(Uint8Array.prototype) as object
-const TAG_OF = Object.getOwnPropertyDescriptor(TYPED_ARRAY_PROTO, Symbol.toStringTag)!.get! as (
-  this: unknown,
-) => string | undefined
-const BUFFER_OF = Object.getOwnPropertyDescriptor(TYPED_ARRAY_PROTO, 'buffer')!.get! as (
-  this: unknown,
-) => ArrayBufferLike
-const AB_LENGTH = Object.getOwnPropertyDescriptor(ArrayBuffer.prototype, 'byteLength')!.get! as (
-  this: unknown,
-) => number
-const SAB_LENGTH =
-  typeof SharedArrayBuffer === 'undefined'
-    ? null
-    : (Object.getOwnPropertyDescriptor(SharedArrayBuffer.prototype, 'byteLength')!.get! as (
-        this: unknown,
-      ) => number)
-
-function typedArrayKind(v: unknown): string | undefined {
-  return TAG_OF.call(v)
-}
-
-/** ArrayBuffer's own byteLength getter throws for anything else (a SharedArrayBuffer among them):
- * the common case, a plain buffer, returns without an exception (a throw per argument cost ≈ 10 µs
- * of stack capture per call). */
-function isShared(buffer: ArrayBufferLike): boolean {
-  if (SAB_LENGTH === null) return false
-  try {
-    AB_LENGTH.call(buffer)
-    return false
-  } catch {
-    return true
-  }
-}
-
-/**
- * A typed-array argument of one kind. One on a SharedArrayBuffer is copied first: another thread
- * may write it while the call runs, and what was validated must be what is used (the binding
- * copies every column for the same reason, crates/node/src/col.rs).
- */
-function typedArg<T extends Uint32Array | BigInt64Array | Uint8Array>(
-  name: string,
-  v: unknown,
-  kind: string,
-  make: (src: T) => T,
-): T {
-  if (typedArrayKind(v) !== kind) throw invalidArg(`${name} must be a ${kind}, got ${shown(v)}`)
-  return isShared(BUFFER_OF.call(v)) ? make(v as T) : (v as T)
-}
-
-export function bigintsArg(name: string, v: unknown): BigInt64Array {
-  return typedArg<BigInt64Array>(name, v, 'BigInt64Array', (a) => new BigInt64Array(a))
-}
-
-export function u32sArg(name: string, v: unknown): Uint32Array {
-  return typedArg<Uint32Array>(name, v, 'Uint32Array', (a) => new Uint32Array(a))
-}
-
-export function u8sArg(name: string, v: unknown): Uint8Array {
-  return typedArg<Uint8Array>(name, v, 'Uint8Array', (a) => new Uint8Array(a))
-}
-
-function stringArg(name: string, v: unknown): string {
-  if (typeof v !== 'string') throw invalidArg(`${name} must be a string, got ${shown(v)}`)
-  return v
-}
-
-/** An array of strings, read once into a fresh array (a Proxy or getter cannot change it later). */
-function stringsArg(name: string, v: unknown): string[] {
-  if (!Array.isArray(v)) throw invalidArg(`${name} must be an array of strings, got ${shown(v)}`)
-  const n = v.length
-  const out = new Array<string>(n)
-  for (let i = 0; i < n; i++) {
-    const x: unknown = v[i]
-    if (typeof x !== 'string') throw invalidArg(`${name}[${i}] must be a string, got ${shown(x)}`)
-    out[i] = x
-  }
-  return out
-}
-
-function maintArg(v: unknown): bigint[] | null {
-  if (v === null || v === undefined) return null
-  if (!Array.isArray(v))
-    throw invalidArg(`maintAmount must be an array of bigint or null, got ${shown(v)}`)
-  const n = v.length
-  const out = new Array<bigint>(n)
-  for (let i = 0; i < n; i++) {
-    const x: unknown = v[i]
-    if (typeof x !== 'bigint')
-      throw invalidArg(`maintAmount[${i}] must be a bigint, got ${shown(x)}`)
-    out[i] = x
-  }
-  return out
-}
-
-function objectArg(name: string, v: unknown): Record<string, unknown> {
-  if (typeof v !== 'object' || v === null || Array.isArray(v))
-    throw invalidArg(`${name} must be an object, got ${shown(v)}`)
-  return v as Record<string, unknown>
-}
-
-/** MarketInit read once, field by field in the binding's order, into a fresh object. */
-function marketInitArg(v: unknown): MarketInit {
-  const o = objectArg('spec', v)
-  const out: MarketInit = {
-    symbol: stringArg('symbol', o.symbol),
-    kind: u32Arg('kind', o.kind),
-    priceDecimals: u32Arg('priceDecimals', o.priceDecimals),
-    qtyDecimals: u32Arg('qtyDecimals', o.qtyDecimals),
-    contractSize: bigintArg('contractSize', o.contractSize),
-    basis: u32Arg('basis', o.basis),
-    form: u32Arg('form', o.form),
-    floors: new BigInt64Array(bigintsArg('floors', o.floors)),
-    mmr: new BigInt64Array(bigintsArg('mmr', o.mmr)),
-    imr: new BigInt64Array(bigintsArg('imr', o.imr)),
-    mark: 0n,
-  }
-  const maint = maintArg(o.maintAmount)
-  out.mark = bigintArg('mark', o.mark)
-  if (maint !== null) out.maintAmount = maint
-  // Optional market terms (SPEC §2.5, §5.4): absent or null means the default, as in the binding.
-  if (o.tickSize !== undefined && o.tickSize !== null)
-    out.tickSize = bigintArg('tickSize', o.tickSize)
-  if (o.settleAsset !== undefined && o.settleAsset !== null)
-    out.settleAsset = stringArg('settleAsset', o.settleAsset)
-  if (o.takerFee !== undefined && o.takerFee !== null)
-    out.takerFee = bigintArg('takerFee', o.takerFee)
-  return out
-}
-
-/** PreTradeInit read once, in the binding's field order, into a fresh object. */
-function preTradeInitArg(v: unknown): PreTradeInit {
-  const o = objectArg('config', v)
-  return {
-    defaultLeverage: u32Arg('defaultLeverage', o.defaultLeverage),
-    priceBandPpm: bigintArg('priceBandPpm', o.priceBandPpm),
-    maxOpenInterest: bigintArg('maxOpenInterest', o.maxOpenInterest),
-    maxAccountPosition: bigintArg('maxAccountPosition', o.maxAccountPosition),
-    excludeProfit: boolArg('excludeProfit', o.excludeProfit),
-    // takerFeeRate: the deprecated name (journals written before the rename replay).
-    orderCostFeeRate: bigintArg(
-      'orderCostFeeRate',
-      deprecatedAlias(o, 'orderCostFeeRate', 'takerFeeRate', 'config'),
-    ),
-  }
-}
-
-/** `o[name]`, or the value under its deprecated `alias` when only that is given (both: refused). */
-export function deprecatedAlias(
-  o: Record<string, unknown>,
-  name: string,
-  alias: string,
-  where: string,
-): unknown {
-  if (o[alias] === undefined) return o[name]
-  if (o[name] !== undefined)
-    throw invalidArg(`${where}: give ${name} or its deprecated alias ${alias}, not both`)
-  return o[alias]
-}
-
-/** WaterfallInit read once, in the binding's field order, into a fresh object. */
-function waterfallInitArg(v: unknown): WaterfallInit {
-  const o = objectArg('config', v)
-  return {
-    feeRate: bigintArg('feeRate', o.feeRate),
-    bufferRate: bigintArg('bufferRate', o.bufferRate),
-    ranking: u32Arg('ranking', o.ranking),
-    adlAtMark: boolArg('adlAtMark', o.adlAtMark),
-    policy: u32Arg('policy', o.policy),
-    triggerPpm: bigintArg('triggerPpm', o.triggerPpm),
-    stopPpm: bigintArg('stopPpm', o.stopPpm),
-    window: bigintArg('window', o.window),
-  }
-}
-
-type ArgCheck = (name: string, v: unknown) => unknown
-const optBig: ArgCheck = (n, v) => (v === null || v === undefined ? null : bigintArg(n, v))
-const optU32s: ArgCheck = (n, v) => (v === null || v === undefined ? null : u32sArg(n, v))
-const U32 = u32Arg as ArgCheck
-const BIG = bigintArg as ArgCheck
-const U32S = u32sArg as ArgCheck
-const I64S = bigintsArg as ArgCheck
-const U8S = u8sArg as ArgCheck
-const STR = stringArg as ArgCheck
-const STRS = stringsArg as ArgCheck
-const BOOL = boolArg as ArgCheck
-const POSITION_COLUMNS: Array<[string, ArgCheck]> = [
-  ['account', U32S],
-  ['market', U32S],
-  ['qty', I64S],
-  ['price', I64S],
-  ['isolatedMargin', I64S],
-  ['flags', U8S],
-]
-
-const ORDER_COLUMNS: Array<[string, ArgCheck]> = [
-  ['account', U32S],
-  ['market', U32S],
-  ['qty', I64S],
-  ['price', I64S],
-  ['reduceOnly', U8S],
-]
-
-/**
- * The argument conversions of every CoreEngine method, in parameter order: one table, one
- * message per bad argument, for both engines. `checkCoreArgs` runs it before either engine is
- * called (src/engine.ts), so a call the conversions refuse is refused alike by both — and a
- * journal holding it replays on either (SPEC §13).
- */
-export const CORE_ARGS: Partial<Record<keyof CoreEngine, Array<[string, ArgCheck]>>> = {
-  addMarket: [['spec', (_n, v) => marketInitArg(v)]],
-  setMarks: [
-    ['markets', U32S],
-    ['marks', I64S],
-  ],
-  addAccounts: [
-    ['ids', STRS],
-    ['balances', I64S],
-  ],
-  addAccountsWithPositions: [['ids', STRS], ['balances', I64S], ...POSITION_COLUMNS],
-  setBalances: [
-    ['accounts', U32S],
-    ['balances', I64S],
-  ],
-  removeAccounts: [['accounts', U32S]],
-  setPositions: POSITION_COLUMNS,
-  sweep: [['warningPpm', optBig]],
-  sweepParallel: [
-    ['warningPpm', optBig],
-    ['threads', U32],
-  ],
-  sweepAsync: [
-    ['warningPpm', optBig],
-    ['threads', U32],
-  ],
-  accountRows: [['accounts', optU32s]],
-  balances: [['accounts', U32S]],
-  positionRisks: [['accounts', optU32s]],
-  liquidationMap: [
-    ['market', U32],
-    ['from', BIG],
-    ['to', BIG],
-    ['buckets', U32],
-  ],
-  accountIndex: [['id', STR]],
-  accountId: [['index', U32]],
-  marketIndex: [['symbol', STR]],
-  configureWaterfall: [['config', (_n, v) => waterfallInitArg(v)]],
-  depositFund: [
-    ['amount', BIG],
-    ['now', BIG],
-  ],
-  runWaterfall: [
-    ['model', U32],
-    ['ppmPerLot', BIG],
-    ['capPpm', BIG],
-    ['now', BIG],
-  ],
-  planLiquidation: [
-    ['account', U32],
-    ['isolatedMarket', U32],
-  ],
-  settleLiquidationFill: [
-    ['account', U32],
-    ['isolatedMarket', U32],
-    ['market', U32],
-    ['qty', BIG],
-    ['price', BIG],
-  ],
-  takeOver: [
-    ['account', U32],
-    ['isolatedMarket', U32],
-  ],
-  settleLiquidatorFill: [
-    ['market', U32],
-    ['qty', BIG],
-    ['price', BIG],
-  ],
-  autoDeleverage: [['market', U32]],
-  settleAdlFill: [
-    ['account', U32],
-    ['market', U32],
-    ['qty', BIG],
-    ['price', BIG],
-  ],
-  socialiseLoss: [
-    ['market', U32],
-    ['amount', BIG],
-    ['beneficiary', U32],
-  ],
-  settleFunding: [
-    ['market', U32],
-    ['rate', BIG],
-  ],
-  events: [['fromSeq', BIG]],
-  trimEvents: [['beforeSeq', BIG]],
-  liquidatorPosition: [['market', U32]],
-  adlQueue: [
-    ['market', U32],
-    ['side', i32Arg as ArgCheck],
-    ['ranking', U32],
-  ],
-  planDeleveraging: [
-    ['account', U32],
-    ['kind', U32],
-    ['targetPpm', BIG],
-    ['market', U32],
-    ['feeRate', BIG],
-  ],
-  updateMarks: [
-    ['markets', U32S],
-    ['marks', I64S],
-  ],
-  configurePreTrade: [
-    ['market', U32],
-    ['config', (_n, v) => preTradeInitArg(v)],
-  ],
-  leverage: [
-    ['account', U32],
-    ['market', U32],
-  ],
-  setLeverage: [
-    ['account', U32],
-    ['market', U32],
-    ['leverage', U32],
-  ],
-  checkOrders: [...ORDER_COLUMNS, ['sequential', BOOL]],
-  checkOrder: [
-    ['account', U32],
-    ['market', U32],
-    ['qty', BIG],
-    ['price', BIG],
-    ['reduceOnly', BOOL],
-  ],
-  placeOrders: ORDER_COLUMNS,
-  cancelOrders: [['ids', I64S]],
-  fillOrders: [
-    ['ids', I64S],
-    ['qty', I64S],
-    ['price', I64S],
-  ],
-  maxOrderQty: [
-    ['account', U32],
-    ['market', U32],
-    ['buy', BOOL],
-    ['price', BIG],
-    ['reduceOnly', BOOL],
-  ],
-  accountMargin: [['account', U32]],
-  openOrders: [['account', U32]],
-  whatIf: [
-    ['account', U32],
-    ['market', U32S],
-    ['qty', I64S],
-    ['price', I64S],
-  ],
-  applyFills: [
-    ['account', U32S],
-    ['market', U32S],
-    ['qty', I64S],
-    ['price', I64S],
-  ],
-}
-
-// The deprecated names convert their arguments as the new ones do.
-CORE_ARGS.settleEngineFill = CORE_ARGS.settleLiquidatorFill
-CORE_ARGS.enginePosition = CORE_ARGS.liquidatorPosition
-
-/** The converted arguments of a CoreEngine call (copies where the input could change under it). */
-export function checkCoreArgs(method: PropertyKey, args: unknown[]): unknown[] {
-  const spec = CORE_ARGS[method as keyof CoreEngine]
-  if (spec === undefined) return args
-  const out = args.slice(0, Math.max(args.length, spec.length))
-  spec.forEach(([name, check], i) => {
-    out[i] = check(name, args[i])
-  })
-  return out
-}
 
 // ---------------------------------------------------------------------------------------------
 // Store.
@@ -535,7 +116,7 @@ interface SavedRow {
 }
 
 /** Columns of one market's positions (structure of arrays: no object per position). */
-class MarketPositions implements Columns {
+export class MarketPositions implements Columns {
   len = 0
   account = new Uint32Array(8)
   /** |qty| ≤ 10^15 < 2^53, so the double is exact. */
@@ -668,23 +249,6 @@ class MarketPositions implements Columns {
   }
 }
 
-/** Margin state of an account's cross positions (or of one isolated position). */
-interface MarginRow {
-  account: number
-  /** CROSS for a cross account; the market of an isolated position. */
-  market: number
-  equity: bigint
-  maintenanceMargin: bigint
-  /** MM / equity in ppm rounded up; -1n when equity ≤ 0 (unbounded). */
-  marginRatioPpm: bigint
-  liquidatable: boolean
-  /** equity and MM as exact doubles, or NaN when beyond 2^53 (for the sort comparator). */
-  equityF: number
-  maintenanceMarginF: number
-  /** Equity or MM leaves i64: status OVERFLOW (SPEC §5.5), equity and MM 0, ratio -1. */
-  overflow: boolean
-}
-
 interface PositionRisk {
   account: number
   market: number
@@ -698,26 +262,6 @@ interface PositionRisk {
   bankruptcy: SolvedPrice | null
 }
 
-/** Receives each isolated row: exact `r`, or null with exact number equity/MM known not to fail. */
-type IsolatedSink = (
-  account: number,
-  market: number,
-  r: MarginRow | null,
-  eq: number,
-  mm: number,
-) => void
-
-/** Cross totals of every account (Σ uPnL, Σ MM over cross positions). */
-interface Totals {
-  /** Exact sums while `big[a]` is 0 (|sum| < 2^53). */
-  upnl: Float64Array
-  mm: Float64Array
-  /** 1: the account's sums live in bigUpnl / bigMm instead. */
-  big: Uint8Array
-  bigUpnl: Map<number, bigint>
-  bigMm: Map<number, bigint>
-}
-
 export function checkId(id: string): void {
   if (!isValidId(id)) {
     throw new DeleverageError(
@@ -727,7 +271,7 @@ export function checkId(id: string): void {
   }
 }
 
-function checkLengths(what: string, lens: number[]): void {
+export function checkLengths(what: string, lens: number[]): void {
   if (lens.some((l) => l !== lens[0])) {
     throw new DeleverageError(
       ErrorCode.LengthMismatch,
@@ -736,124 +280,74 @@ function checkLengths(what: string, lens: number[]): void {
   }
 }
 
-const SAFE_BIG = BigInt(SAFE)
-
-function exactF(x: bigint): number {
-  return x < SAFE_BIG && x > -SAFE_BIG ? Number(x) : NaN
-}
-
-function marginRow(
-  account: number,
-  market: number,
-  equity: bigint,
-  mm: bigint,
-  hasPositions: boolean,
-): MarginRow {
-  const eq = toI64(equity, 'equity (does not fit i64)')
-  const maintenanceMargin = toI64(mm, 'maintenance margin (does not fit i64)')
-  // Saturates at i64::MAX ppm, as the core does.
-  const ratio = eq > 0n ? divCeil(mm * RATIO_SCALE, eq) : -1n
-  const marginRatioPpm = ratio > I64_MAX ? I64_MAX : ratio
-  return {
-    account,
-    market,
-    equity: eq,
-    maintenanceMargin,
-    marginRatioPpm,
-    liquidatable: hasPositions && eq <= maintenanceMargin,
-    equityF: exactF(eq),
-    maintenanceMarginF: exactF(maintenanceMargin),
-    overflow: false,
-  }
-}
-
-/** MarginRow::overflowed: the row of a scope whose equity or MM leaves i64. */
-function overflowRow(account: number, market: number): MarginRow {
-  return {
-    account,
-    market,
-    equity: 0n,
-    maintenanceMargin: 0n,
-    marginRatioPpm: -1n,
-    liquidatable: false,
-    equityF: 0,
-    maintenanceMarginF: 0,
-    overflow: true,
-  }
-}
-
-const fitsI64 = (x: bigint): boolean => x <= I64_MAX && x >= -I64_MAX - 1n
-
-/** margin_row_or_overflow: one scope's numbers never stop the others' rows (SPEC §5.5). */
-function marginRowOrOverflow(
-  account: number,
-  market: number,
-  equity: bigint,
-  mm: bigint,
-  hasPositions: boolean,
-): MarginRow {
-  return fitsI64(equity) && fitsI64(mm)
-    ? marginRow(account, market, equity, mm, hasPositions)
-    : overflowRow(account, market)
-}
-
-/** marginRow for exact number equity and MM that passed rowSafeF (so it cannot fail). */
-function marginRowF(
-  account: number,
-  market: number,
-  eq: number,
-  mm: number,
-  hasPositions: boolean,
-): MarginRow {
-  let ratio = -1n
-  if (eq > 0) {
-    const p = mm * RATIO_SCALE_F
-    ratio =
-      Math.abs(p) < SAFE ? BigInt(ceilDivF(p, eq)) : divCeil(BigInt(mm) * RATIO_SCALE, BigInt(eq))
-  }
-  return {
-    account,
-    market,
-    equity: BigInt(eq),
-    maintenanceMargin: BigInt(mm),
-    marginRatioPpm: ratio,
-    liquidatable: hasPositions && eq <= mm,
-    equityF: eq,
-    maintenanceMarginF: mm,
-    overflow: false,
-  }
-}
-
 /**
- * Fast check of a margin row with exact number equity and MM: true when margin_row cannot fail
- * (|MM·10^6| < 2^63 bounds the ratio when equity ≥ 1; both values are far inside i64).
+ * Engine's row_cost: the cost basis of one setPositions row (SPEC §2.3, §3.1) with its checks —
+ * the value fits i64 atoms at some price (and at the entry), a given cost basis has qty's sign,
+ * an isolated margin only on an isolated position and never negative. `q` ≠ 0 and the flags are
+ * known bits. An in-range entry's domain is proven on doubles instead of computed (fast.ts).
  */
-function rowSafeF(eq: number, mm: number): boolean {
-  return Math.abs(eq) < SAFE && (eq <= 0 || Math.abs(mm * RATIO_SCALE_F) < I64_BOUND_F)
-}
-
-function marginColumns(rows: MarginRow[]): MarginColumns {
-  const n = rows.length
-  const out: MarginColumns = {
-    account: new Uint32Array(n),
-    market: new Uint32Array(n),
-    equity: new BigInt64Array(n),
-    maintenanceMargin: new BigInt64Array(n),
-    marginRatioPpm: new BigInt64Array(n),
-    liquidatable: new Uint8Array(n),
-    status: new Uint8Array(n),
+function rowCost(mk: Market, q: bigint, p: bigint, f: number, im: bigint): bigint {
+  // The position's value must fit i64 atoms at some price, and an entry row's at its entry
+  // (SPEC §2.3). The fast path proves both for an in-range entry; otherwise compute the domain.
+  const proven =
+    (f & FLAG_COST_BASIS) === 0 &&
+    fastPathsEnabled() &&
+    p >= 1n &&
+    p <= PRICE_MAX_TICKS &&
+    entryInDomainF(mk, Number(q), Number(p))
+  let lo = 0n
+  let hi = 0n
+  if (!proven) {
+    ;[lo, hi] = domain(mk, q, 0)
+    if (lo > hi) {
+      throw new DeleverageError(
+        ErrorCode.Overflow,
+        `position of ${q} lots is worth more than i64 atoms at every price`,
+      )
+    }
   }
-  for (let i = 0; i < n; i++) {
-    const r = rows[i] as MarginRow
-    out.status[i] = r.overflow ? 1 : 0
-    out.account[i] = r.account
-    out.market[i] = r.market
-    out.equity[i] = r.equity
-    out.maintenanceMargin[i] = r.maintenanceMargin
-    out.marginRatioPpm[i] = r.marginRatioPpm
-    out.liquidatable[i] = r.liquidatable ? 1 : 0
+  let cost: bigint
+  if ((f & FLAG_COST_BASIS) !== 0) {
+    if (p === 0n || p > 0n !== q > 0n) {
+      throw new DeleverageError(
+        ErrorCode.InvalidAmount,
+        `cost basis must be non-zero with the sign of qty (${q}), got ${p}`,
+      )
+    }
+    if (mk.kind === Linear) {
+      toI64(scale(p, mk.quoteExp(), Floor, 'cost basis (to atoms)'), 'cost basis (to atoms)')
+    }
+    cost = p
+  } else {
+    checkPrice(p, 'entry')
+    if (!proven && (p < lo || p > hi)) {
+      throw new DeleverageError(
+        ErrorCode.Overflow,
+        `position of ${q} lots at ${p} ticks is worth more than i64 atoms`,
+      )
+    }
+    cost = mk.costBasis(q, p)
+    if (cost === 0n) {
+      throw new DeleverageError(
+        ErrorCode.InvalidQuantity,
+        `position of ${q} lots at ${p} ticks is worth less than one atom`,
+      )
+    }
   }
-  return out
+  const isolated = (f & FLAG_ISOLATED) !== 0
+  if (isolated && im < 0n) {
+    throw new DeleverageError(
+      ErrorCode.InvalidAmount,
+      `isolated margin must not be negative, got ${im}`,
+    )
+  }
+  if (!isolated && im !== 0n) {
+    throw new DeleverageError(
+      ErrorCode.InvalidAmount,
+      `a cross position takes no isolated margin, got ${im}`,
+    )
+  }
+  return cost
 }
 
 export class JsEngine implements CoreEngine {
@@ -871,16 +365,14 @@ export class JsEngine implements CoreEngine {
   private accountsLen = 0
   private liveCount = 0
   private readonly accountById = new Map<string, number>()
-  /** Inverse writes of the running waterfall transaction (null outside one). */
-  private undo: Array<() => void> | null = null
-  /** The store as the waterfall sees it (waterfall.ts). */
-  private readonly store: PositionStore = this.makeStore()
+  /** The store as the waterfall sees it, with the transaction's undo log (position-store.ts). */
+  private readonly store = new EngineStore(this.storeHost())
   /** Waterfall state and algorithms (crates/core/src/waterfall.rs). */
   private readonly wf = new Waterfall(this.store)
   /** The liquidation watch (watch.ts), built on first use. */
   private readonly watch = new Watch(this.watchStore())
-  /** Events before the running waterfall transaction (its accounts are re-checked on commit). */
-  private txnFirstEvent = 0
+  /** The store as a batch of fills sees it (fills.ts). */
+  private readonly fillStore = this.makeFillStore()
   /** Leverage, pre-trade settings and open orders (pretrade.ts, SPEC §17). */
   readonly pretrade = new PreTrade(this.preTradeHost())
 
@@ -1247,7 +739,7 @@ export class JsEngine implements CoreEngine {
     const slot = this.slotOf(a, m)
     if (slot < 0) return
     const col = this.positions[m] as MarketPositions
-    const saved = this.undo === null ? null : col.row(slot)
+    const saved = this.store.undo === null ? null : col.row(slot)
     col.swapRemove(slot)
     let movedRefs: number[] | null = null
     let movedAt = -1
@@ -1265,10 +757,11 @@ export class JsEngine implements CoreEngine {
     const r = this.refs[a] as number[]
     const i = JsEngine.findRef(r, m)
     if (i >= 0) r.splice(i, 2)
-    if (this.undo !== null) {
+    const undo = this.store.undo
+    if (undo !== null) {
       // Undone in reverse order, so every index here is valid again when this runs.
       const last = col.len
-      this.undo.push(() => {
+      undo.push(() => {
         if (i >= 0) r.splice(i, 0, m, slot)
         if (movedRefs !== null) movedRefs[movedAt + 1] = last
         col.unswapRemove(slot, saved as SavedRow)
@@ -1332,69 +825,7 @@ export class JsEngine implements CoreEngine {
           staged[i] = 0n
           continue
         }
-        const p = price[i] as bigint
-        // The position's value must fit i64 atoms at some price, and an entry row's at its entry
-        // (SPEC §2.3). The fast path proves both for an in-range entry; otherwise compute the domain.
-        const proven =
-          (f & FLAG_COST_BASIS) === 0 &&
-          fastPathsEnabled() &&
-          p >= 1n &&
-          p <= PRICE_MAX_TICKS &&
-          entryInDomainF(mk, Number(q), Number(p))
-        let lo = 0n
-        let hi = 0n
-        if (!proven) {
-          ;[lo, hi] = domain(mk, q, 0)
-          if (lo > hi) {
-            throw new DeleverageError(
-              ErrorCode.Overflow,
-              `position of ${q} lots is worth more than i64 atoms at every price`,
-            )
-          }
-        }
-        let cost: bigint
-        if ((f & FLAG_COST_BASIS) !== 0) {
-          if (p === 0n || p > 0n !== q > 0n) {
-            throw new DeleverageError(
-              ErrorCode.InvalidAmount,
-              `cost basis must be non-zero with the sign of qty (${q}), got ${p}`,
-            )
-          }
-          if (mk.kind === Linear) {
-            toI64(scale(p, mk.quoteExp(), Floor, 'cost basis (to atoms)'), 'cost basis (to atoms)')
-          }
-          cost = p
-        } else {
-          checkPrice(p, 'entry')
-          if (!proven && (p < lo || p > hi)) {
-            throw new DeleverageError(
-              ErrorCode.Overflow,
-              `position of ${q} lots at ${p} ticks is worth more than i64 atoms`,
-            )
-          }
-          cost = mk.costBasis(q, p)
-          if (cost === 0n) {
-            throw new DeleverageError(
-              ErrorCode.InvalidQuantity,
-              `position of ${q} lots at ${p} ticks is worth less than one atom`,
-            )
-          }
-        }
-        const im = isolatedMargin[i] as bigint
-        const isolated = (f & FLAG_ISOLATED) !== 0
-        if (isolated && im < 0n) {
-          throw new DeleverageError(
-            ErrorCode.InvalidAmount,
-            `isolated margin must not be negative, got ${im}`,
-          )
-        }
-        if (!isolated && im !== 0n) {
-          throw new DeleverageError(
-            ErrorCode.InvalidAmount,
-            `a cross position takes no isolated margin, got ${im}`,
-          )
-        }
-        staged[i] = cost
+        staged[i] = rowCost(mk, q, price[i] as bigint, f, isolatedMargin[i] as bigint)
       } catch (e) {
         throw withContext(e, `row ${i} (account ${this.ids[a]}, market ${mk.symbol})`)
       }
@@ -1453,134 +884,6 @@ export class JsEngine implements CoreEngine {
     else r.splice(lo * 2, 0, m, slot)
   }
 
-  /**
-   * uPnL and MM of slot s of market mi at the current mark, exact. `fu`/`fm` are the fast-path
-   * results (NaN when not exact); the reference computes the rest, uPnL first as in Rust.
-   */
-  private exactUpnlMm(
-    mi: number,
-    s: number,
-    fu: number,
-    fm: number,
-    ctx: (e: unknown) => unknown,
-  ): [bigint, bigint] {
-    const mk = this.markets[mi] as Market
-    const col = this.positions[mi] as MarketPositions
-    const q = BigInt(col.qty[s] as number)
-    const c = col.cost[s] as bigint
-    try {
-      const u = fu === fu ? BigInt(fu) : mk.upnl(q, c)
-      const m = fm === fm ? BigInt(fm) : mk.maintenanceMargin(q, c)
-      return [u, m]
-    } catch (e) {
-      throw ctx(e)
-    }
-  }
-
-  /**
-   * Cross totals of every account at the current marks: (Σ uPnL, Σ MM) over cross positions,
-   * plus the isolated rows (checked like Rust even when `onIsolated` is null). One pass over the
-   * columns, market by market, slot by slot.
-   */
-  private crossTotals(onIsolated: IsolatedSink | null): Totals {
-    const n = this.accountsLen
-    const tot: Totals = {
-      upnl: new Float64Array(n),
-      mm: new Float64Array(n),
-      big: new Uint8Array(n),
-      bigUpnl: new Map(),
-      bigMm: new Map(),
-    }
-    const { upnl, mm, big, bigUpnl, bigMm } = tot
-    const fast = fastPathsEnabled()
-    for (let mi = 0; mi < this.markets.length; mi++) {
-      const mk = this.markets[mi] as Market
-      const col = this.positions[mi] as MarketPositions
-      const x = mk.markF
-      const accs = col.account
-      const qty = col.qty
-      const costF = col.costF
-      const isolated = col.isolated
-      const len = col.len
-      for (let s = 0; s < len; s++) {
-        const a = accs[s] as number
-        let fu = NaN
-        let fm = NaN
-        if (fast) {
-          fu = upnlF(mk, qty[s] as number, costF[s] as number, x)
-          fm = mmF(mk, qty[s] as number, costF[s] as number, x)
-        }
-        const exact = fu === fu && fm === fm
-        if (isolated[s] === 1) {
-          if (exact) {
-            const imF = col.isolatedMarginF[s] as number
-            const eq = imF + fu
-            if (Math.abs(imF) < SAFE && rowSafeF(eq, fm)) {
-              // No error possible: the row is only needed when it is reported.
-              if (onIsolated !== null) onIsolated(a, mi, null, eq, fm)
-              continue
-            }
-          }
-          const ctx = (e: unknown): unknown =>
-            withContext(e, `account ${this.ids[a]}, market ${mk.symbol}`)
-          const [u, m] = this.exactUpnlMm(mi, s, fu, fm, ctx)
-          let row: MarginRow
-          try {
-            const eq = add(col.isolatedMargin[s] as bigint, u, 'isolated equity')
-            row = marginRowOrOverflow(a, mi, eq, m, true)
-          } catch (e) {
-            throw ctx(e)
-          }
-          if (onIsolated !== null) onIsolated(a, mi, row, NaN, NaN)
-          continue
-        }
-        let u: bigint
-        let m: bigint
-        if (exact) {
-          if (big[a] === 0) {
-            const nu = (upnl[a] as number) + fu
-            const nmm = (mm[a] as number) + fm
-            if (Math.abs(nu) < SAFE && Math.abs(nmm) < SAFE) {
-              upnl[a] = nu
-              mm[a] = nmm
-              continue
-            }
-          }
-          u = BigInt(fu)
-          m = BigInt(fm)
-        } else {
-          const ctx = (e: unknown): unknown =>
-            withContext(e, `account ${this.ids[a]}, market ${mk.symbol}`)
-          ;[u, m] = this.exactUpnlMm(mi, s, fu, fm, ctx)
-        }
-        if (big[a] === 0) {
-          big[a] = 1
-          bigUpnl.set(a, BigInt(upnl[a] as number))
-          bigMm.set(a, BigInt(mm[a] as number))
-        }
-        try {
-          bigUpnl.set(a, add(bigUpnl.get(a) as bigint, u, 'account uPnL'))
-          bigMm.set(a, add(bigMm.get(a) as bigint, m, 'account maintenance margin'))
-        } catch (e) {
-          throw withContext(e, `account ${this.ids[a]}, market ${mk.symbol}`)
-        }
-      }
-    }
-    return tot
-  }
-
-  /** The cross row of account a from the totals, exactly as Rust builds it (with its errors). */
-  private crossRowExact(tot: Totals, a: number, hasPositions: boolean): MarginRow {
-    const u = tot.big[a] === 1 ? (tot.bigUpnl.get(a) as bigint) : BigInt(tot.upnl[a] as number)
-    const m = tot.big[a] === 1 ? (tot.bigMm.get(a) as bigint) : BigInt(tot.mm[a] as number)
-    try {
-      const eq = add(this.balance[a] as bigint, u, 'equity')
-      return marginRowOrOverflow(a, CROSS, eq, m, hasPositions)
-    } catch (e) {
-      throw withContext(e, `account ${this.ids[a]}`)
-    }
-  }
-
   /** The accounts a query covers: the given ones (checked), or every live one in index order. */
   private accountList(accounts: Uint32Array | null): Uint32Array {
     if (accounts === null || accounts === undefined) {
@@ -1604,116 +907,16 @@ export class JsEngine implements CoreEngine {
   accountRows(accounts: Uint32Array | null): MarginColumns {
     const list = this.accountList(accounts)
     const n = list.length
-    const out: MarginColumns = {
-      account: new Uint32Array(n),
-      market: new Uint32Array(n),
-      equity: new BigInt64Array(n),
-      maintenanceMargin: new BigInt64Array(n),
-      marginRatioPpm: new BigInt64Array(n),
-      liquidatable: new Uint8Array(n),
-      status: new Uint8Array(n),
-    }
+    const out = newMarginColumns(n)
     out.market.fill(CROSS)
     const fast = fastPathsEnabled()
+    const v = this.view()
     for (let j = 0; j < n; j++) {
       const a = list[j] as number
       out.account[j] = a
-      this.writeCrossRow(a, out, j, fast, true)
+      writeCrossRow(v, a, out, j, fast, true)
     }
     return out
-  }
-
-  /**
-   * Row j of `out` (equity, MM, ratio, liquidatable, status): account_rows for account a, with its
-   * errors; equity or MM outside i64 is an OVERFLOW row when `orOverflow`, else cross_row's error.
-   */
-  private writeCrossRow(
-    a: number,
-    out: MarginColumns,
-    j: number,
-    fast: boolean,
-    orOverflow: boolean,
-  ): void {
-    out.status[j] = 0
-    const refs = this.refs[a]
-    const np = refs === undefined ? 0 : refs.length >> 1
-    let hasCross = false
-    // Exact number sums while `exact`; BigInt sums (with Rust's checks) from the first value
-    // that is not exact or would leave the 2^53 range.
-    let exact = true
-    let fu = 0
-    let fm = 0
-    let bu = 0n
-    let bm = 0n
-    for (let i = 0; i < np; i++) {
-      const m = (refs as number[])[2 * i] as number
-      const s = (refs as number[])[2 * i + 1] as number
-      const col = this.positions[m] as MarketPositions
-      if (col.isolated[s] === 1) continue
-      hasCross = true
-      const mk = this.markets[m] as Market
-      const q = col.qty[s] as number
-      const c = col.costF[s] as number
-      const pu = fast ? upnlF(mk, q, c, mk.markF) : NaN
-      const pm = fast ? mmF(mk, q, c, mk.markF) : NaN
-      if (exact && pu === pu && pm === pm) {
-        const nu = fu + pu
-        const nm = fm + pm
-        if (Math.abs(nu) < SAFE && Math.abs(nm) < SAFE) {
-          fu = nu
-          fm = nm
-          continue
-        }
-      }
-      if (exact) {
-        exact = false
-        bu = BigInt(fu)
-        bm = BigInt(fm)
-      }
-      try {
-        // Rust order: uPnL, its sum, MM, its sum.
-        bu = add(
-          bu,
-          pu === pu ? BigInt(pu) : mk.upnl(BigInt(q), col.cost[s] as bigint),
-          'account uPnL',
-        )
-        bm = add(
-          bm,
-          pm === pm ? BigInt(pm) : mk.maintenanceMargin(BigInt(q), col.cost[s] as bigint),
-          'account maintenance margin',
-        )
-      } catch (e) {
-        throw withContext(e, `account ${this.ids[a]}`)
-      }
-    }
-    if (exact) {
-      const bal = this.balanceF[a] as number
-      const eq = bal + fu
-      const p = fm * RATIO_SCALE_F
-      if (Math.abs(bal) < SAFE && Math.abs(eq) < SAFE && Math.abs(p) < SAFE) {
-        out.equity[j] = BigInt(eq)
-        out.maintenanceMargin[j] = BigInt(fm)
-        out.marginRatioPpm[j] = eq > 0 ? BigInt(ceilDivF(p, eq)) : -1n
-        out.liquidatable[j] = hasCross && eq <= fm ? 1 : 0
-        return
-      }
-      bu = BigInt(fu)
-      bm = BigInt(fm)
-    }
-    let r: MarginRow
-    try {
-      const eq = add(this.balance[a] as bigint, bu, 'equity')
-      r = orOverflow
-        ? marginRowOrOverflow(a, CROSS, eq, bm, hasCross)
-        : marginRow(a, CROSS, eq, bm, hasCross)
-    } catch (e) {
-      throw withContext(e, `account ${this.ids[a]}`)
-    }
-    out.status[j] = r.overflow ? 1 : 0
-    out.equity[j] = r.equity
-    out.maintenanceMargin[j] = r.maintenanceMargin
-    out.marginRatioPpm[j] = r.marginRatioPpm
-    out.liquidatable[j] = r.liquidatable ? 1 : 0
   }
 
   /** Wallet balances of the given accounts. */
@@ -1761,99 +964,7 @@ export class JsEngine implements CoreEngine {
     if (w !== null && w <= 0n) {
       throw invalidArg(`warning ratio must be positive, got ${w} ppm`)
     }
-    const wF = w === null ? NaN : Number(w)
-    const wExact = w !== null && wF < SAFE
-    const liquidatable: MarginRow[] = []
-    const warnings: MarginRow[] = []
-    const overflow: MarginRow[] = []
-    // ratio ≥ w ⇔ MM·10^6 ≥ w·equity (cross-multiplied); equity ≤ 0 is unbounded.
-    const warn = (r: MarginRow): boolean =>
-      w !== null &&
-      !r.liquidatable &&
-      r.maintenanceMargin > 0n &&
-      (r.equity <= 0n || r.maintenanceMargin * RATIO_SCALE >= w * r.equity)
-    /** The same test on exact numbers of a row known not to fail (see rowSafeF). */
-    const warnF = (eq: number, mm: number): boolean => {
-      if (w === null || eq <= mm || mm <= 0) return false
-      if (eq <= 0) return true
-      const l = mm * RATIO_SCALE_F
-      const r = wF * eq
-      if (wExact && l < SAFE && r < SAFE) return l >= r
-      return BigInt(mm) * RATIO_SCALE >= w * BigInt(eq)
-    }
-    const place = (r: MarginRow): void => {
-      if (r.overflow) overflow.push(r)
-      else if (r.liquidatable) liquidatable.push(r)
-      else if (warn(r)) warnings.push(r)
-    }
-    // Isolated rows as the pass meets them (Rust collects them all first; placing cannot fail,
-    // so the order of placement is immaterial — both lists are sorted by a total order).
-    const tot = this.crossTotals((a, mi, r, eq, mm) => {
-      if (r !== null) place(r)
-      else if (eq <= mm || warnF(eq, mm)) place(marginRowF(a, mi, eq, mm, true))
-    })
-    const fast = fastPathsEnabled()
-    for (let a = 0; a < this.accountsLen; a++) {
-      const refs = this.refs[a]
-      if (this.alive[a] !== 1 || refs === undefined || refs.length === 0) continue
-      // Skip the row build for the common healthy account quickly.
-      if (tot.big[a] === 0 ? tot.mm[a] === 0 : tot.bigMm.get(a) === 0n) continue // only isolated positions
-      if (fast && tot.big[a] === 0) {
-        const bal = this.balanceF[a] as number
-        const eq = bal + (tot.upnl[a] as number)
-        const mm = tot.mm[a] as number
-        if (Math.abs(bal) < SAFE && rowSafeF(eq, mm)) {
-          if (eq <= mm || warnF(eq, mm)) place(marginRowF(a, CROSS, eq, mm, true))
-          continue
-        }
-      }
-      place(this.crossRowExact(tot, a, true))
-    }
-    const cmp = (x: MarginRow, y: MarginRow): number => this.worseFirst(x, y)
-    liquidatable.sort(cmp)
-    warnings.sort(cmp)
-    overflow.sort(cmp)
-    return marginColumns(liquidatable.concat(warnings, overflow))
-  }
-
-  /**
-   * Worst first: higher margin ratio (equity ≤ 0 counts as unbounded, lower equity worse), then
-   * larger shortfall, then account id, then market symbol. Ratios compare by cross-multiplication,
-   * never by division.
-   */
-  private worseFirst(a: MarginRow, b: MarginRow): number {
-    let c: number
-    const ae = a.equityF
-    const be = b.equityF
-    const am = a.maintenanceMarginF
-    const bm = b.maintenanceMarginF
-    // Exact doubles where every product/difference stays below 2^53, else BigInt.
-    const numeric = ae === ae && be === be && am === am && bm === bm
-    const ap = ae === ae ? ae > 0 : a.equity > 0n
-    const bp = be === be ? be > 0 : b.equity > 0n
-    if (!ap && !bp)
-      c = ae === ae && be === be ? (ae < be ? -1 : ae > be ? 1 : 0) : cmpBig(a.equity, b.equity)
-    else if (!ap) c = -1
-    else if (!bp) c = 1
-    else {
-      // a worse ⇔ mm_a/eq_a > mm_b/eq_b ⇔ mm_a·eq_b > mm_b·eq_a
-      const l = am * be
-      const r = bm * ae
-      if (numeric && Math.abs(l) < SAFE && Math.abs(r) < SAFE) c = r < l ? -1 : r > l ? 1 : 0
-      else c = cmpBig(b.maintenanceMargin * a.equity, a.maintenanceMargin * b.equity)
-    }
-    if (c !== 0) return c
-    // larger shortfall (MM − equity) first
-    const sa = am - ae
-    const sb = bm - be
-    if (numeric && Math.abs(sa) < SAFE && Math.abs(sb) < SAFE) c = sb < sa ? -1 : sb > sa ? 1 : 0
-    else c = cmpBig(b.maintenanceMargin - b.equity, a.maintenanceMargin - a.equity)
-    if (c !== 0) return c
-    c = cmpBytes(this.ids[a.account] as string, this.ids[b.account] as string)
-    if (c !== 0) return c
-    const sym = (r: MarginRow): string =>
-      r.market === CROSS ? '' : (this.markets[r.market] as Market).symbol
-    return cmpBytes(sym(a), sym(b))
+    return sweepRows(this.view(), w)
   }
 
   /**
@@ -1961,6 +1072,7 @@ export class JsEngine implements CoreEngine {
     const refs = this.refs[a] ?? []
     const ctxAcc = (e: unknown): unknown => withContext(e, `account ${this.ids[a] as string}`)
     const fast = fastPathsEnabled()
+    const v = this.view()
     const n = refs.length >> 1
     const us: bigint[] = new Array<bigint>(n)
     const mms: bigint[] = new Array<bigint>(n)
@@ -1977,7 +1089,7 @@ export class JsEngine implements CoreEngine {
         fu = upnlF(mk, col.qty[s] as number, col.costF[s] as number, mk.markF)
         fm = mmF(mk, col.qty[s] as number, col.costF[s] as number, mk.markF)
       }
-      const [u, mm] = this.exactUpnlMm(m, s, fu, fm, ctxAcc)
+      const [u, mm] = exactUpnlMm(v, m, s, fu, fm, ctxAcc)
       if (col.isolated[s] !== 1) {
         try {
           crossUpnl = add(crossUpnl, u, 'account uPnL')
@@ -2010,7 +1122,7 @@ export class JsEngine implements CoreEngine {
   }
 
   // ---------------------------------------------------------------------------------------------
-  // The liquidation watch (watch.rs, SPEC §14) and batched fills (fills.rs, SPEC §15).
+  // The liquidation watch (watch.rs, SPEC §14) and batched fills (fills.ts, SPEC §15).
 
   private watchStore(): WatchStore {
     return {
@@ -2049,10 +1161,11 @@ export class JsEngine implements CoreEngine {
     const rows: MarginRow[] = []
     for (const [a, m] of this.watch.liq.sorted())
       rows.push(m === CROSS ? this.crossRowOf(a) : this.isolatedRowOf(a, m))
-    rows.sort((x, y) => this.worseFirst(x, y))
+    const v = this.view()
+    rows.sort((x, y) => worseFirst(v, x, y))
     // Then the scopes that overflow, as the sweep lists them.
     const over = this.watch.over.sorted().map(([a, m]) => overflowRow(a, m))
-    over.sort((x, y) => this.worseFirst(x, y))
+    over.sort((x, y) => worseFirst(v, x, y))
     return marginColumns(rows.concat(over))
   }
 
@@ -2094,11 +1207,7 @@ export class JsEngine implements CoreEngine {
     }
   }
 
-  /**
-   * Engine::apply_fills: account[i] traded qty[i] lots (signed) of market[i] at price[i]. Against
-   * the position's side it closes first (SPEC §8.1), the rest opens or increases at the price
-   * (SPEC §3.1); validated whole before anything changes.
-   */
+  /** Engine::apply_fills (fills.ts), after the binding's conversions. */
   applyFills(
     account: Uint32Array,
     market: Uint32Array,
@@ -2109,238 +1218,61 @@ export class JsEngine implements CoreEngine {
     market = u32sArg('market', market)
     qty = bigintsArg('qty', qty)
     price = bigintsArg('price', price)
-    const n = account.length
-    checkLengths('applyFills', [n, market.length, qty.length, price.length])
-    // (qty, cost, isolated, isolated margin) as the batch leaves each touched position
-    const pos = new Map<string, [bigint, bigint, boolean, bigint]>()
-    const order: Array<[number, number]> = []
-    const bal = new Map<number, bigint>()
-    let settlement = this.wf.settlement
-    // Markets each account opened in this batch, kept only where assets can mix (SPEC §5.4).
-    const mixed = !oneAsset(this.markets)
-    const opened = new Map<number, number[]>()
-    for (let i = 0; i < n; i++) {
-      const a = account[i] as number
-      const m = market[i] as number
-      const dq = qty[i] as bigint
-      const p = price[i] as bigint
-      let mk: Market
-      try {
-        this.account(a)
-        mk = this.market(m)
-      } catch (e) {
-        throw withContext(e, `row ${i}`)
-      }
-      try {
-        if (dq === 0n)
-          throw new DeleverageError(
-            ErrorCode.InvalidQuantity,
-            'a fill must trade a non-zero quantity',
-          )
-        checkQty(dq, 'qty')
-        checkPrice(p, 'fill price')
-        const key = `${a}:${m}`
-        let cur = pos.get(key)
-        if (cur === undefined) {
-          order.push([a, m])
-          const s = this.slotOf(a, m)
-          if (s >= 0) {
-            const col = this.positions[m] as MarketPositions
-            cur = [
-              BigInt(col.qty[s] as number),
-              col.cost[s] as bigint,
-              col.isolated[s] === 1,
-              col.isolatedMargin[s] as bigint,
-            ]
-          } else {
-            cur = [0n, 0n, false, 0n]
-          }
-        }
-        let [q, c, iso, im] = cur
-        let b = bal.get(a) ?? (this.balance[a] as bigint)
-        let rest = dq
-        if (q !== 0n && dq > 0n !== q > 0n) {
-          // Close min(|dq|, |q|) of the position (the close has the position's sign).
-          const close = (dq < 0n ? -dq : dq) >= (q < 0n ? -q : q) ? q : -dq
-          const [closed, realised] = mk.closeAt(q, c, close, p)
-          settlement = sub(settlement, realised, 'settlement')
-          if (iso) {
-            const im2 = add(im, realised, 'isolated margin')
-            if (close === q) {
-              b = toI64(add(b, im2, 'balance'), 'balance')
-              im = 0n
-              iso = false
-            } else {
-              im = toI64(im2, 'isolated margin')
-            }
-          } else {
-            b = toI64(add(b, realised, 'balance'), 'balance')
-          }
-          q -= close
-          c -= closed
-          rest = dq + close
-        }
-        if (rest !== 0n && q === 0n && mixed) {
-          // A position opens: the account's other positions, as the batch leaves them so far,
-          // must settle in this market's asset.
-          const held = (o: number): boolean => o !== m && (pos.get(`${a}:${o}`)?.[0] ?? 1n) !== 0n
-          const others = this.heldMarkets(a)
-            .filter(held)
-            .concat((opened.get(a) ?? []).filter(held))
-          const other = firstOther(this.markets, m, others)
-          if (other >= 0) throw mismatch(this.markets, this.ids[a] as string, m, other)
-          const l = opened.get(a)
-          if (l === undefined) opened.set(a, [m])
-          else l.push(m)
-        }
-        if (rest !== 0n) {
-          // Open or increase at the fill price; a new position is a cross position.
-          const nq = q + rest
-          checkQty(nq, 'position qty after the fill')
-          const [lo, hi] = domain(mk, nq, 0)
-          if (p < lo || p > hi) {
-            throw new DeleverageError(
-              ErrorCode.Overflow,
-              `position of ${nq} lots at ${p} ticks is worth more than i64 atoms`,
-            )
-          }
-          const dc = mk.costBasis(rest, p)
-          if (q === 0n && dc === 0n) {
-            throw new DeleverageError(
-              ErrorCode.InvalidQuantity,
-              `position of ${rest} lots at ${p} ticks is worth less than one atom`,
-            )
-          }
-          c = toI64(add(c, dc, 'cost basis'), 'cost basis (does not fit i64)')
-          q = nq
-        }
-        pos.set(key, [q, c, iso, im])
-        bal.set(a, b)
-      } catch (e) {
-        throw withContext(e, `row ${i} (account ${this.ids[a]}, market ${mk.symbol})`)
-      }
+    applyFills(this.fillStore, account, market, qty, price)
+  }
+
+  private makeFillStore(): FillStore {
+    return {
+      markets: this.markets,
+      ids: this.ids, // both arrays only grow in place
+      wf: this.wf,
+      account: (a) => this.account(a),
+      market: (m) => this.market(m),
+      col: (m) => this.positions[m] as MarketPositions,
+      slotOf: (a, m) => this.slotOf(a, m),
+      balance: (a) => this.balance[a] as bigint,
+      heldMarkets: (a) => this.heldMarkets(a),
+      touch: (a) => this.watch.touch(a),
+      removePosition: (a, m) => this.removePosition(a, m),
+      writePosition: (a, m, q, cost, iso, im) => this.writePosition(a, m, q, cost, iso, im),
+      writeBalance: (a, v) => this.writeBalance(a, v),
     }
-    // Commit in order of first appearance (slots do not depend on hashing).
-    for (const [a, m] of order) {
-      const [q, c, iso, im] = pos.get(`${a}:${m}`) as [bigint, bigint, boolean, bigint]
-      this.watch.touch(a)
-      if (q === 0n) {
-        this.removePosition(a, m)
-        continue
-      }
-      this.writePosition(a, m, q, c, iso, im)
-    }
-    for (const [a, b] of bal) {
-      this.writeBalance(a, b)
-      this.watch.touch(a)
-    }
-    this.wf.settlement = settlement
   }
 
   // ---------------------------------------------------------------------------------------------
   // The waterfall (waterfall.rs, adl.rs, planner.rs), with crates/node's argument handling.
 
-  private makeStore(): PositionStore {
+  /** The columns as the sweep reads them (sweep.ts): the current arrays, taken per call. */
+  private view(): StoreView {
+    return {
+      markets: this.markets,
+      positions: this.positions,
+      ids: this.ids,
+      refs: this.refs,
+      balance: this.balance,
+      balanceF: this.balanceF,
+      alive: this.alive,
+      accountsLen: this.accountsLen,
+    }
+  }
+
+  /** What the waterfall's store adapter reaches of the engine (position-store.ts). */
+  private storeHost(): StoreHost {
     return {
       markets: this.markets,
       ids: this.ids, // both arrays only grow in place
+      view: () => this.view(),
       market: (m) => this.market(m),
       account: (a) => this.account(a),
       col: (m) => this.positions[m] as MarketPositions,
       refs: (a) => this.refs[a] ?? [],
       slotOf: (a, m) => this.slotOf(a, m),
       balance: (a) => this.balance[a] as bigint,
-      setBalance: (a, v) => {
-        if (this.undo !== null) {
-          const old = this.balance[a] as bigint
-          this.undo.push(() => this.writeBalance(a, old))
-        }
-        this.writeBalance(a, v)
-      },
-      setQtyCost: (m, s, q, cost) => {
-        const col = this.positions[m] as MarketPositions
-        if (this.undo !== null) {
-          const oq = BigInt(col.qty[s] as number)
-          const oc = col.cost[s] as bigint
-          this.undo.push(() => col.setQtyCost(s, oq, oc))
-        }
-        col.setQtyCost(s, q, cost)
-      },
-      setIsolatedMargin: (m, s, im) => {
-        const col = this.positions[m] as MarketPositions
-        if (this.undo !== null) {
-          const old = col.isolatedMargin[s] as bigint
-          this.undo.push(() => col.setIsolatedMargin(s, old))
-        }
-        col.setIsolatedMargin(s, im)
-      },
+      writeBalance: (a, v) => this.writeBalance(a, v),
       removePosition: (a, m) => this.removePosition(a, m),
-      crossRow: (a) => {
-        const out = this.rowScratch
-        this.writeCrossRow(a, out, 0, fastPathsEnabled(), false)
-        return [out.equity[0] as bigint, out.maintenanceMargin[0] as bigint]
-      },
-      crossState: (a) => {
-        const out = this.rowScratch
-        this.writeCrossRow(a, out, 0, fastPathsEnabled(), true)
-        return out.status[0] === 1
-          ? null
-          : [out.equity[0] as bigint, out.maintenanceMargin[0] as bigint]
-      },
-      liquidatableRows: () => this.liquidatableRows(),
-      collateralTotal: () => this.collateralTotal(),
-      beginUndo: () => {
-        this.undo = []
-        this.txnFirstEvent = this.wf.events.len
-      },
-      commitUndo: () => {
-        this.undo = null
-        // Every account a waterfall step changes is named in one of its events (as the account,
-        // or as the beneficiary of a socialised loss): the watch re-checks exactly those.
-        const ev = this.wf.events
-        for (let i = this.txnFirstEvent; i < ev.len; i++) {
-          for (const x of [ev.account[i] as number, ev.counterparty[i] as number])
-            if (x !== CROSS) this.watch.touch(x)
-        }
-      },
-      rollbackUndo: () => {
-        const log = this.undo as Array<() => void>
-        this.undo = null
-        for (let i = log.length - 1; i >= 0; i--) (log[i] as () => void)()
-      },
+      touch: (a) => this.watch.touch(a),
+      events: () => this.wf.events,
     }
-  }
-
-  /** sweep(None).liquidatable as [account, market] pairs; OVERFLOW rows are never liquidated (SPEC §5.5). */
-  private liquidatableRows(): Array<[number, number]> {
-    const r = this.sweep(null)
-    const rows: Array<[number, number]> = []
-    for (let i = 0; i < r.account.length; i++)
-      if (r.status[i] === 0) rows.push([r.account[i] as number, r.market[i] as number])
-    return rows
-  }
-
-  /** Σ live balances + Σ isolated margins of isolated positions (part of Engine::cash_total). */
-  private collateralTotal(): bigint {
-    let t = 0n
-    for (let a = 0; a < this.accountsLen; a++)
-      if (this.alive[a] === 1) t += this.balance[a] as bigint
-    for (const col of this.positions) {
-      for (let s = 0; s < col.len; s++)
-        if (col.isolated[s] === 1) t += col.isolatedMargin[s] as bigint
-    }
-    return t
-  }
-
-  /** One-row scratch for crossRow. */
-  private readonly rowScratch: MarginColumns = {
-    account: new Uint32Array(1),
-    market: new Uint32Array(1),
-    equity: new BigInt64Array(1),
-    maintenanceMargin: new BigInt64Array(1),
-    marginRatioPpm: new BigInt64Array(1),
-    liquidatable: new Uint8Array(1),
-    status: new Uint8Array(1),
   }
 
   private writeBalance(a: number, v: bigint): void {
@@ -2880,28 +1812,4 @@ export class JsEngine implements CoreEngine {
     }
     return BigInt64Array.from(v)
   }
-}
-
-/** crates/node/src/pretrade.rs margin_row: the account margin as 7 i64 (liquidating 0/1). */
-function accountMarginRow(r: AccountMargin): bigint[] {
-  const xs = [
-    r.equity,
-    r.countedEquity,
-    r.initialMargin,
-    r.maintenanceMargin,
-    r.orderMargin,
-    r.available,
-  ]
-  const names = [
-    'equity',
-    'counted equity',
-    'initial margin',
-    'maintenance margin',
-    'order margin',
-    'available',
-  ]
-  xs.forEach((x, i) => {
-    if (x > I64_MAX || x < I64_MIN) throw overflow(names[i] as string)
-  })
-  return [...xs, r.liquidating ? 1n : 0n]
 }

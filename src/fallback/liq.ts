@@ -512,6 +512,23 @@ const SAFE_BIG = BigInt(SAFE)
 
 const REFERENCE = 'reference'
 
+/** A solver of one position's price: (market, qty, cost basis, base) → the price, or null. */
+type PriceSolver = (m: Market, qty: bigint, cost: bigint, base: bigint) => SolvedPrice | null
+/** A position's grid domain as tick indices, numbers and bigints, with `search` set up on it. */
+type FastDomain = { lo: number; hi: number; loB: bigint; hiB: bigint }
+
+/** The solver that runs `fast` on the position's fastDomain, or `reference` where it cannot. */
+function withFastSearch(
+  reference: PriceSolver,
+  fast: (...args: [...Parameters<PriceSolver>, FastDomain]) => SolvedPrice | null,
+): PriceSolver {
+  return (m, qty, cost, base) => {
+    const d = fastDomain(m, qty, cost, base)
+    if (d === null) return null
+    return d === REFERENCE ? reference(m, qty, cost, base) : fast(m, qty, cost, base, d)
+  }
+}
+
 /** The setup both solvers share: the position's grid domain (SPEC §2.3), null when there is none
  * (flat, or empty); REFERENCE when the fast search cannot run on it (fast paths off, or indices
  * beyond 2^53) and the reference solver must; else the domain, with `search` set up on it. */
@@ -520,7 +537,7 @@ function fastDomain(
   qty: bigint,
   cost: bigint,
   base: bigint,
-): { lo: number; hi: number; loB: bigint; hiB: bigint } | null | typeof REFERENCE {
+): FastDomain | null | typeof REFERENCE {
   if (qty === 0n) return null
   const d = gridDomain(m, qty)
   if (d === null) return null
@@ -531,75 +548,67 @@ function fastDomain(
   return { lo: Number(loB), hi: Number(hiB), loB, hiB }
 }
 
-export function liquidationPrice(
-  m: Market,
-  qty: bigint,
-  cost: bigint,
-  base: bigint,
-): SolvedPrice | null {
-  const d = fastDomain(m, qty, cost, base)
-  if (d === null) return null
-  if (d === REFERENCE) return liquidationPriceRef(m, qty, cost, base)
-  const { lo, hi, loB, hiB } = d
-  const S = search
-  const segs = S.tierSegments(lo, hi)
-  let found = -1
-  if (qty > 0n) {
-    // A long's predicate falls as the mark rises within a tier: take the highest run where it
-    // holds, and in it the last tick where it holds.
-    for (let i = segs.length - 2; i >= 0; i -= 2) {
-      const a = segs[i] as number
-      const b = segs[i + 1] as number
-      if (S.liq(a)) {
-        found = S.liq(b) ? b : S.lastWhere(a, b, true, LIQ)
-        break
+/** liquidationPriceRef's answer (SPEC §6), by the number search where the domain allows. */
+export const liquidationPrice: PriceSolver = withFastSearch(
+  liquidationPriceRef,
+  (m, qty, cost, base, d) => {
+    const { lo, hi, loB, hiB } = d
+    const S = search
+    const segs = S.tierSegments(lo, hi)
+    let found = -1
+    if (qty > 0n) {
+      // A long's predicate falls as the mark rises within a tier: take the highest run where it
+      // holds, and in it the last tick where it holds.
+      for (let i = segs.length - 2; i >= 0; i -= 2) {
+        const a = segs[i] as number
+        const b = segs[i + 1] as number
+        if (S.liq(a)) {
+          found = S.liq(b) ? b : S.lastWhere(a, b, true, LIQ)
+          break
+        }
+      }
+    } else {
+      for (let i = 0; i < segs.length; i += 2) {
+        const a = segs[i] as number
+        const b = segs[i + 1] as number
+        if (S.liq(b)) {
+          found = S.liq(a) ? a : S.lastWhere(a, b, false, LIQ) + 1
+          break
+        }
       }
     }
-  } else {
-    for (let i = 0; i < segs.length; i += 2) {
-      const a = segs[i] as number
-      const b = segs[i + 1] as number
-      if (S.liq(b)) {
-        found = S.liq(a) ? a : S.lastWhere(a, b, false, LIQ) + 1
-        break
-      }
+    if (found < 0) return null
+    const t = BigInt(found)
+    const segsB: Array<[bigint, bigint]> = []
+    for (let i = 0; i < segs.length; i += 2)
+      segsB.push([BigInt(segs[i] as number), BigInt(segs[i + 1] as number)])
+    return {
+      conservative: t * m.tickSize,
+      nearest: nearestLiq(m, qty, cost, base, segsB, loB, hiB, t, false),
     }
-  }
-  if (found < 0) return null
-  const t = BigInt(found)
-  const segsB: Array<[bigint, bigint]> = []
-  for (let i = 0; i < segs.length; i += 2)
-    segsB.push([BigInt(segs[i] as number), BigInt(segs[i + 1] as number)])
-  return {
-    conservative: t * m.tickSize,
-    nearest: nearestLiq(m, qty, cost, base, segsB, loB, hiB, t, false),
-  }
-}
+  },
+)
 
-export function bankruptcyPrice(
-  m: Market,
-  qty: bigint,
-  cost: bigint,
-  base: bigint,
-): SolvedPrice | null {
-  const d = fastDomain(m, qty, cost, base)
-  if (d === null) return null
-  if (d === REFERENCE) return bankruptcyPriceRef(m, qty, cost, base)
-  const { lo, hi, loB, hiB } = d
-  const S = search
-  let t: bigint
-  if (qty > 0n) {
-    if (S.solvent(lo) || !S.solvent(hi)) return null
-    t = BigInt(S.lastWhere(lo, hi, false, SOLVENT) + 1)
-  } else {
-    if (!S.solvent(lo) || S.solvent(hi)) return null
-    t = BigInt(S.lastWhere(lo, hi, true, SOLVENT))
-  }
-  return {
-    conservative: t * m.tickSize,
-    nearest: nearestBk(m, qty, cost, base, loB, hiB, t, false),
-  }
-}
+/** bankruptcyPriceRef's answer (SPEC §6), by the number search where the domain allows. */
+export const bankruptcyPrice: PriceSolver = withFastSearch(
+  bankruptcyPriceRef,
+  (m, qty, cost, base, d) => {
+    const { lo, hi, loB, hiB } = d
+    const S = search
+    let t: bigint
+    if (qty > 0n) {
+      if (S.solvent(lo) || !S.solvent(hi)) return null
+      t = BigInt(S.lastWhere(lo, hi, false, SOLVENT) + 1)
+    } else {
+      if (!S.solvent(lo) || S.solvent(hi)) return null
+      t = BigInt(S.lastWhere(lo, hi, true, SOLVENT))
+    }
+    return {
+      conservative: t * m.tickSize,
+      nearest: nearestBk(m, qty, cost, base, loB, hiB, t, false),
+    }
+  },
+)
 
 /**
  * bankruptcy_base: SPEC §6's base of one position for its bankruptcy price, collateral + Σ uPnL

@@ -251,74 +251,11 @@ export class Market {
     }
   }
 
-  /** Market::new: validate the spec (symbol, decimals, contract size, unit limits, mark, tiers). */
+  /** Market::new: validate the spec (units, terms, mark, tiers). */
   static create(spec: MarketSpec, quoteDecimals: number): Market {
+    checkUnits(spec, quoteDecimals)
     const sym = spec.symbol
-    const bad = (code: ErrorCode, msg: string): DeleverageError =>
-      new DeleverageError(code, `market ${sym}: ${msg}`)
-    if (!isValidId(sym)) {
-      throw new DeleverageError(
-        ErrorCode.InvalidId,
-        `market symbol must be 1–64 bytes of UTF-8 without spaces or control characters, got ${rustDebugStr(sym)}`,
-      )
-    }
-    if (spec.priceDecimals > MAX_PRICE_DECIMALS || spec.qtyDecimals > MAX_QTY_DECIMALS) {
-      throw bad(
-        ErrorCode.InvalidDecimals,
-        `priceDecimals must be 0..=${MAX_PRICE_DECIMALS} and qtyDecimals 0..=${MAX_QTY_DECIMALS}, got ${spec.priceDecimals} and ${spec.qtyDecimals}`,
-      )
-    }
-    if (
-      spec.kind === Inverse &&
-      (spec.contractSize < 1n || spec.contractSize > CONTRACT_SIZE_MAX)
-    ) {
-      throw bad(
-        ErrorCode.InvalidArgument,
-        `contractSize must be 1..=${CONTRACT_SIZE_MAX}, got ${spec.contractSize}`,
-      )
-    }
-    if (spec.kind === Linear && spec.contractSize !== 1n) {
-      throw bad(
-        ErrorCode.InvalidArgument,
-        `contractSize applies to inverse markets only, got ${spec.contractSize}`,
-      )
-    }
-    const q = quoteDecimals
-    const p = spec.priceDecimals
-    const d = spec.qtyDecimals
-    // Unit limits that keep every intermediate inside i128 over the whole search domain
-    // (SPEC §2.3): linear value units at most 10^10 finer than atoms; inverse t ≤ 12.
-    if (spec.kind === Linear && p + d > q + 10) {
-      throw bad(
-        ErrorCode.InvalidDecimals,
-        `priceDecimals + qtyDecimals (${p + d}) may exceed quoteDecimals (${q}) by at most 10`,
-      )
-    }
-    if (spec.kind === Inverse && (p - d + q > 12 || d - p - q > 12)) {
-      throw bad(
-        ErrorCode.InvalidDecimals,
-        `|priceDecimals − qtyDecimals + quoteDecimals| (${p - d + q}) must be at most 12 for an inverse market`,
-      )
-    }
-    const tickSize = spec.tickSize === undefined || spec.tickSize === 0n ? 1n : spec.tickSize
-    if (tickSize < 1n || tickSize > PRICE_MAX_TICKS) {
-      throw bad(
-        ErrorCode.InvalidArgument,
-        `tickSize must be within 1..=${PRICE_MAX_TICKS} price units, got ${spec.tickSize}`,
-      )
-    }
-    let settleAsset: string
-    if (spec.settleAsset !== undefined && spec.settleAsset !== null) {
-      if (!isValidId(spec.settleAsset)) {
-        throw bad(
-          ErrorCode.InvalidId,
-          `settleAsset must be 1–64 bytes of UTF-8 without spaces or control characters, got ${rustDebugStr(spec.settleAsset)}`,
-        )
-      }
-      settleAsset = spec.settleAsset
-    } else {
-      settleAsset = spec.kind === Linear ? DEFAULT_LINEAR_ASSET : sym
-    }
+    const [tickSize, settleAsset] = resolveTerms(spec)
     try {
       checkPrice(spec.mark, 'mark')
       checkOnGrid(spec.mark, tickSize, spec.priceDecimals, 'mark')
@@ -517,48 +454,93 @@ interface Tiers {
   maint: bigint[]
 }
 
-/** Validate the tiers and derive maintenance amounts (SPEC §4.2). */
-function buildTiers(spec: MarketSpec, quoteDecimals: number): Tiers {
-  const n = spec.floors.length
-  // Decimals of a floor (notional or value) and of a rate, for messages (see `written`).
-  const tierDecimals = spec.kind === Linear ? spec.priceDecimals + spec.qtyDecimals : quoteDecimals
-  const floorText = (v: bigint) => written(v, tierDecimals)
-  const rateText = (v: bigint) => written(v, RATE_DECIMALS)
-  const amountText = (v: bigint) => written(v, tierDecimals + RATE_DECIMALS)
-  const err = (m: string): DeleverageError => new DeleverageError(ErrorCode.InvalidTiers, m)
-  if (n === 0) throw err('at least one tier is required')
-  const given = spec.maintAmount
-  if (spec.mmr.length !== n || spec.imr.length !== n || (given !== null && given.length !== n)) {
+/** SPEC §2: the symbol, the decimals, the contract size, and the unit limits that keep every
+ * intermediate inside i128 over the whole search domain (§2.3). Market::check_units */
+function checkUnits(spec: MarketSpec, quoteDecimals: number): void {
+  const sym = spec.symbol
+  const bad = (code: ErrorCode, msg: string): DeleverageError =>
+    new DeleverageError(code, `market ${sym}: ${msg}`)
+  if (!isValidId(sym)) {
     throw new DeleverageError(
-      ErrorCode.LengthMismatch,
-      `tier columns differ in length (floors ${n}, mmr ${spec.mmr.length}, imr ${spec.imr.length}, maintAmount ${given === null ? n : given.length})`,
+      ErrorCode.InvalidId,
+      `market symbol must be 1–64 bytes of UTF-8 without spaces or control characters, got ${rustDebugStr(sym)}`,
     )
   }
-  const floors = spec.floors
-  if (floors[0] !== 0n) throw err(`tier 0 must start at 0, got floor ${floorText(floors[0]!)}`)
+  if (spec.priceDecimals > MAX_PRICE_DECIMALS || spec.qtyDecimals > MAX_QTY_DECIMALS) {
+    throw bad(
+      ErrorCode.InvalidDecimals,
+      `priceDecimals must be 0..=${MAX_PRICE_DECIMALS} and qtyDecimals 0..=${MAX_QTY_DECIMALS}, got ${spec.priceDecimals} and ${spec.qtyDecimals}`,
+    )
+  }
+  if (spec.kind === Inverse && (spec.contractSize < 1n || spec.contractSize > CONTRACT_SIZE_MAX)) {
+    throw bad(
+      ErrorCode.InvalidArgument,
+      `contractSize must be 1..=${CONTRACT_SIZE_MAX}, got ${spec.contractSize}`,
+    )
+  }
+  if (spec.kind === Linear && spec.contractSize !== 1n) {
+    throw bad(
+      ErrorCode.InvalidArgument,
+      `contractSize applies to inverse markets only, got ${spec.contractSize}`,
+    )
+  }
+  const q = quoteDecimals
+  const p = spec.priceDecimals
+  const d = spec.qtyDecimals
+  // Unit limits that keep every intermediate inside i128 over the whole search domain
+  // (SPEC §2.3): linear value units at most 10^10 finer than atoms; inverse t ≤ 12.
+  if (spec.kind === Linear && p + d > q + 10) {
+    throw bad(
+      ErrorCode.InvalidDecimals,
+      `priceDecimals + qtyDecimals (${p + d}) may exceed quoteDecimals (${q}) by at most 10`,
+    )
+  }
+  if (spec.kind === Inverse && (p - d + q > 12 || d - p - q > 12)) {
+    throw bad(
+      ErrorCode.InvalidDecimals,
+      `|priceDecimals − qtyDecimals + quoteDecimals| (${p - d + q}) must be at most 12 for an inverse market`,
+    )
+  }
+}
+
+/** The price grid and the settlement asset of the spec's terms, defaults resolved (SPEC §2.5,
+ * §5.4). Market::resolve_terms */
+function resolveTerms(spec: MarketSpec): [bigint, string] {
+  const sym = spec.symbol
+  const bad = (code: ErrorCode, msg: string): DeleverageError =>
+    new DeleverageError(code, `market ${sym}: ${msg}`)
+  const tickSize = spec.tickSize === undefined || spec.tickSize === 0n ? 1n : spec.tickSize
+  if (tickSize < 1n || tickSize > PRICE_MAX_TICKS) {
+    throw bad(
+      ErrorCode.InvalidArgument,
+      `tickSize must be within 1..=${PRICE_MAX_TICKS} price units, got ${spec.tickSize}`,
+    )
+  }
+  let settleAsset: string
+  if (spec.settleAsset !== undefined && spec.settleAsset !== null) {
+    if (!isValidId(spec.settleAsset)) {
+      throw bad(
+        ErrorCode.InvalidId,
+        `settleAsset must be 1–64 bytes of UTF-8 without spaces or control characters, got ${rustDebugStr(spec.settleAsset)}`,
+      )
+    }
+    settleAsset = spec.settleAsset
+  } else {
+    settleAsset = spec.kind === Linear ? DEFAULT_LINEAR_ASSET : sym
+  }
+  return [tickSize, settleAsset]
+}
+
+/** Validate the tiers and derive maintenance amounts (SPEC §4.2). */
+function buildTiers(spec: MarketSpec, quoteDecimals: number): Tiers {
+  const text = TierText.of(spec, quoteDecimals)
+  checkTierColumns(spec, text)
   const out: Tiers = { floors: [], mmr: [], imr: [], maint: [] }
-  for (let i = 0; i < n; i++) {
-    const floor = floors[i] as bigint
+  for (let i = 0; i < spec.floors.length; i++) {
+    checkTier(spec, i, text)
+    const floor = spec.floors[i] as bigint
     const mmr = spec.mmr[i] as bigint
     const imr = spec.imr[i] as bigint
-    if (i > 0 && floor <= (floors[i - 1] as bigint)) {
-      throw err(
-        `tier ${i}: floors must increase strictly, got ${floorText(floor)} after ${floorText(floors[i - 1]!)}`,
-      )
-    }
-    if (mmr <= 0n || mmr >= RATE_SCALE) {
-      throw err(`tier ${i}: maintenance rate must be above 0 and below 1, got ${rateText(mmr)}`)
-    }
-    if (i > 0 && mmr < (spec.mmr[i - 1] as bigint)) {
-      throw err(
-        `tier ${i}: maintenance rates must not decrease, got ${rateText(mmr)} after ${rateText(spec.mmr[i - 1]!)}`,
-      )
-    }
-    if (imr < mmr || imr > RATE_SCALE) {
-      throw err(
-        `tier ${i}: initial rate must be within maintenance rate (${rateText(mmr)}) and 1, got ${rateText(imr)}`,
-      )
-    }
     let derived = 0n
     if (i > 0) {
       const prevMmr = out.mmr[i - 1] as bigint
@@ -569,33 +551,110 @@ function buildTiers(spec: MarketSpec, quoteDecimals: number): Tiers {
         'maintenance amount (derived)',
       )
     }
-    let maint: bigint
-    if (given === null) {
-      maint = spec.form === Deduction ? derived : 0n
-    } else if (spec.form === Step) {
-      const g = given[i] as bigint
-      if (g !== 0n)
-        throw err(`tier ${i}: step-form tiers take no maintenance amount, got ${amountText(g)}`)
-      maint = 0n
-    } else {
-      const g = given[i] as bigint
-      if (g < 0n)
-        throw err(`tier ${i}: maintenance amount must not be negative, got ${amountText(g)}`)
-      if (i === 0 && g !== 0n)
-        throw err(`tier 0: maintenance amount must be 0, got ${amountText(g)}`)
-      // Given amounts may only make MM jump up at a floor, never down (else the predicate is
-      // not monotone in the value): g ≤ derived-from-previous.
-      if (g > derived) {
-        throw err(
-          `tier ${i}: maintenance amount ${amountText(g)} exceeds ${amountText(derived)} derived from the floor, so maintenance margin would fall at the tier boundary`,
-        )
-      }
-      maint = g
-    }
     out.floors.push(floor)
     out.mmr.push(mmr)
     out.imr.push(imr)
-    out.maint.push(maint)
+    out.maint.push(maintAmountOf(spec, i, derived, text))
   }
   return out
+}
+
+/** How a market's tier values are written in messages (see `written`): floors (notional or
+ * value) in the market's value decimals, rates in 10^-8, amounts in both. */
+class TierText {
+  private constructor(private readonly decimals: number) {}
+
+  static of(spec: MarketSpec, quoteDecimals: number): TierText {
+    return new TierText(
+      spec.kind === Linear ? spec.priceDecimals + spec.qtyDecimals : quoteDecimals,
+    )
+  }
+
+  floor(v: bigint): string {
+    return written(v, this.decimals)
+  }
+
+  rate(v: bigint): string {
+    return written(v, RATE_DECIMALS)
+  }
+
+  amount(v: bigint): string {
+    return written(v, this.decimals + RATE_DECIMALS)
+  }
+}
+
+function tiersError(m: string): DeleverageError {
+  return new DeleverageError(ErrorCode.InvalidTiers, m)
+}
+
+/** SPEC §4.2: at least one tier, every column as long as the floors, the first floor 0. */
+function checkTierColumns(spec: MarketSpec, text: TierText): void {
+  const n = spec.floors.length
+  if (n === 0) throw tiersError('at least one tier is required')
+  const given = spec.maintAmount
+  if (spec.mmr.length !== n || spec.imr.length !== n || (given !== null && given.length !== n)) {
+    throw new DeleverageError(
+      ErrorCode.LengthMismatch,
+      `tier columns differ in length (floors ${n}, mmr ${spec.mmr.length}, imr ${spec.imr.length}, maintAmount ${given === null ? n : given.length})`,
+    )
+  }
+  const floors = spec.floors
+  if (floors[0] !== 0n)
+    throw tiersError(`tier 0 must start at 0, got floor ${text.floor(floors[0]!)}`)
+}
+
+/** SPEC §4.2 for tier i: floors increase strictly, 0 < MM rate < 1 and never decreasing,
+ * MM rate ≤ IM rate ≤ 1. */
+function checkTier(spec: MarketSpec, i: number, text: TierText): void {
+  const floors = spec.floors
+  const floor = floors[i] as bigint
+  const mmr = spec.mmr[i] as bigint
+  const imr = spec.imr[i] as bigint
+  if (i > 0 && floor <= (floors[i - 1] as bigint)) {
+    throw tiersError(
+      `tier ${i}: floors must increase strictly, got ${text.floor(floor)} after ${text.floor(floors[i - 1]!)}`,
+    )
+  }
+  if (mmr <= 0n || mmr >= RATE_SCALE) {
+    throw tiersError(
+      `tier ${i}: maintenance rate must be above 0 and below 1, got ${text.rate(mmr)}`,
+    )
+  }
+  if (i > 0 && mmr < (spec.mmr[i - 1] as bigint)) {
+    throw tiersError(
+      `tier ${i}: maintenance rates must not decrease, got ${text.rate(mmr)} after ${text.rate(spec.mmr[i - 1]!)}`,
+    )
+  }
+  if (imr < mmr || imr > RATE_SCALE) {
+    throw tiersError(
+      `tier ${i}: initial rate must be within maintenance rate (${text.rate(mmr)}) and 1, got ${text.rate(imr)}`,
+    )
+  }
+}
+
+/** Tier i's maintenance amount (SPEC §4.2): `derived` from the floors, 0 in step form, or the
+ * given one, checked against the derived. */
+function maintAmountOf(spec: MarketSpec, i: number, derived: bigint, text: TierText): bigint {
+  const given = spec.maintAmount
+  if (given === null) return spec.form === Deduction ? derived : 0n
+  const g = given[i] as bigint
+  if (spec.form === Step) {
+    if (g !== 0n)
+      throw tiersError(
+        `tier ${i}: step-form tiers take no maintenance amount, got ${text.amount(g)}`,
+      )
+    return 0n
+  }
+  if (g < 0n)
+    throw tiersError(`tier ${i}: maintenance amount must not be negative, got ${text.amount(g)}`)
+  if (i === 0 && g !== 0n)
+    throw tiersError(`tier 0: maintenance amount must be 0, got ${text.amount(g)}`)
+  // Given amounts may only make MM jump up at a floor, never down (else the predicate is
+  // not monotone in the value): g ≤ derived-from-previous.
+  if (g > derived) {
+    throw tiersError(
+      `tier ${i}: maintenance amount ${text.amount(g)} exceeds ${text.amount(derived)} derived from the floor, so maintenance margin would fall at the tier boundary`,
+    )
+  }
+  return g
 }

@@ -68,42 +68,8 @@ export function planDeleveraging(
   target: DeleverageTarget,
   feeRate: bigint,
 ): DeleveragePlan {
-  store.account(a)
-  if (!(feeRate >= 0n && feeRate < RATE_SCALE)) {
-    throw new DeleverageError(
-      ErrorCode.InvalidArgument,
-      `fee rate must be within 0 and 1, got ${written(feeRate, RATE_DECIMALS)}`,
-    )
-  }
-  if ((target.kind === MarginRatio || target.kind === Leverage) && target.ppm <= 0n) {
-    throw new DeleverageError(
-      ErrorCode.InvalidArgument,
-      `target must be positive, got ${target.ppm} ppm`,
-    )
-  }
-  if (target.kind === LiquidationDistance) {
-    store.market(target.market)
-    if (!(target.ppm >= 0n && target.ppm < RATIO_SCALE)) {
-      throw new DeleverageError(
-        ErrorCode.InvalidArgument,
-        `distance must be within 0 and 1, got ${target.ppm} ppm`,
-      )
-    }
-  }
-  const pos: Pos[] = []
-  const refs = store.refs(a)
-  for (let i = 0; i < refs.length; i += 2) {
-    const m = refs[i] as number
-    const s = refs[i + 1] as number
-    const col = store.col(m)
-    if (col.isolated[s] === 1) continue
-    const mk = store.markets[m] as Market
-    const q = BigInt(col.qty[s] as number)
-    const cost = col.cost[s] as bigint
-    const upnl = mk.upnl(q, cost)
-    const mm = mk.maintenanceMargin(q, cost)
-    pos.push({ m, q, cost, upnl, mm, notional: mk.valueAtoms(q, mk.mark) })
-  }
+  checkPlan(store, a, target, feeRate)
+  const pos = crossPositions(store, a)
   const balance = store.balance(a)
   let fees = 0n
   // Reduction order: largest maintenance margin first, then market index (as liquidation).
@@ -119,26 +85,7 @@ export function planDeleveraging(
   for (const i of order) {
     if (reached) break
     const p = pos[i] as Pos
-    const mk = store.markets[p.m] as Market
-    // The position after closing |d| lots at mark, and the fee for it.
-    const apply = (d: bigint): [Pos, bigint, bigint] => {
-      const fee = mk.rateOfValue(d, mk.mark, feeRate)
-      const [closed, realised] = mk.closeAt(p.q, p.cost, d, mk.mark)
-      const q2 = p.q - d
-      const c2 = p.cost - closed
-      const np: Pos =
-        q2 === 0n
-          ? { m: p.m, q: 0n, cost: 0n, upnl: 0n, mm: 0n, notional: 0n }
-          : {
-              m: p.m,
-              q: q2,
-              cost: c2,
-              upnl: mk.upnl(q2, c2),
-              mm: mk.maintenanceMargin(q2, c2),
-              notional: mk.valueAtoms(q2, mk.mark),
-            }
-      return [np, realised, fee]
-    }
+    const apply = (d: bigint) => closeAtMark(store, p, d, feeRate)
     // Realised PnL moves into the balance; track it as part of `fees` (negated).
     const withD = (d: bigint): boolean => {
       const [np, realised, fee] = apply(d)
@@ -166,6 +113,97 @@ export function planDeleveraging(
     fees = spend(fees, fee, realised)
     orders.push([p.m, d])
   }
+  return planOf(store, balance, pos, fees, orders, reached, feeRate)
+}
+
+/** SPEC §11's arguments: a live account, a fee rate within [0, 1), a positive target (a
+ * distance within [0, 1) of a known market). */
+function checkPlan(
+  store: PositionStore,
+  a: number,
+  target: DeleverageTarget,
+  feeRate: bigint,
+): void {
+  store.account(a)
+  if (!(feeRate >= 0n && feeRate < RATE_SCALE)) {
+    throw new DeleverageError(
+      ErrorCode.InvalidArgument,
+      `fee rate must be within 0 and 1, got ${written(feeRate, RATE_DECIMALS)}`,
+    )
+  }
+  if ((target.kind === MarginRatio || target.kind === Leverage) && target.ppm <= 0n) {
+    throw new DeleverageError(
+      ErrorCode.InvalidArgument,
+      `target must be positive, got ${target.ppm} ppm`,
+    )
+  }
+  if (target.kind === LiquidationDistance) {
+    store.market(target.market)
+    if (!(target.ppm >= 0n && target.ppm < RATIO_SCALE)) {
+      throw new DeleverageError(
+        ErrorCode.InvalidArgument,
+        `distance must be within 0 and 1, got ${target.ppm} ppm`,
+      )
+    }
+  }
+}
+
+/** The account's cross positions at the current marks (the planner leaves isolated ones). */
+function crossPositions(store: PositionStore, a: number): Pos[] {
+  const pos: Pos[] = []
+  const refs = store.refs(a)
+  for (let i = 0; i < refs.length; i += 2) {
+    const m = refs[i] as number
+    const s = refs[i + 1] as number
+    const col = store.col(m)
+    if (col.isolated[s] === 1) continue
+    const mk = store.markets[m] as Market
+    const q = BigInt(col.qty[s] as number)
+    const cost = col.cost[s] as bigint
+    const upnl = mk.upnl(q, cost)
+    const mm = mk.maintenanceMargin(q, cost)
+    pos.push({ m, q, cost, upnl, mm, notional: mk.valueAtoms(q, mk.mark) })
+  }
+  return pos
+}
+
+/** Position p after closing `d` lots at mark: the position, its realised PnL and the fee. */
+function closeAtMark(
+  store: PositionStore,
+  p: Pos,
+  d: bigint,
+  feeRate: bigint,
+): [Pos, bigint, bigint] {
+  const mk = store.markets[p.m] as Market
+  const fee = mk.rateOfValue(d, mk.mark, feeRate)
+  const [closed, realised] = mk.closeAt(p.q, p.cost, d, mk.mark)
+  const q2 = p.q - d
+  const c2 = p.cost - closed
+  const np: Pos =
+    q2 === 0n
+      ? { m: p.m, q: 0n, cost: 0n, upnl: 0n, mm: 0n, notional: 0n }
+      : {
+          m: p.m,
+          q: q2,
+          cost: c2,
+          upnl: mk.upnl(q2, c2),
+          mm: mk.maintenanceMargin(q2, c2),
+          notional: mk.valueAtoms(q2, mk.mark),
+        }
+  return [np, realised, fee]
+}
+
+/** The plan from the positions as its `orders` leave them; `fees` is the fees less the
+ * realised PnL taken into the balance. */
+function planOf(
+  store: PositionStore,
+  balance: bigint,
+  pos: readonly Pos[],
+  fees: bigint,
+  orders: Array<[number, bigint]>,
+  reached: boolean,
+  feeRate: bigint,
+): DeleveragePlan {
   // `fees` folded realised PnL in; report the fees alone. (An unchecked i128 sum in Rust; each
   // fee is below its order's value, so it cannot wrap.)
   let feeTotal = 0n

@@ -515,56 +515,67 @@ export class Watch {
         throw withContext(e, `account ${id}, market ${mk.symbol}`)
       }
     }
-    if (cross.length > 0) {
-      let eq: bigint
-      try {
-        eq = add(st.balance(a), upnl, 'equity')
-      } catch (e) {
-        throw withContext(e, `account ${id}`)
-      }
-      if (!fitsI64(eq) || !fitsI64(mm)) {
-        out.over.push(CROSS)
-        for (const [m] of cross) {
-          const x = (st.markets[m] as Market).mark
-          out.bands.push([m, x, x])
-        }
-        out.bands.sort((x, y) => x[0] - y[0])
-        return
-      }
-      if (eq <= mm) out.liq.push(CROSS)
-      const g = eq - mm
-      const b = budget(g)
-      let w = 0n
-      for (const p of cross) w += p[3] > 1n ? p[3] : 1n
-      const byWeight = fitsI128(b * w)
-      // The sums stay in i64 while every position stays within its share; one past it pins all.
-      const bal = st.balance(a)
-      const roomShare = (I64_MAX - (bal < 0n ? -bal : bal)) / BigInt(cross.length)
-      const rooms: Array<[number, bigint, bigint]> = []
-      let pinned = false
-      for (const [m, s] of cross) {
-        const col = st.col(m)
-        const r = i64Room(
-          st.markets[m] as Market,
-          BigInt(col.qty[s] as number),
-          col.cost[s] as bigint,
-          roomShare,
-        )
-        if (r === null) pinned = true
-        else rooms.push([m, r[0], r[1]])
-      }
-      if (!pinned) out.room.push(...rooms)
-      for (const [m, s, u, mmi] of cross) {
-        const mk = st.markets[m] as Market
-        const col = st.col(m)
-        const share = byWeight ? (b * (mmi > 1n ? mmi : 1n)) / w : b / BigInt(cross.length)
-        const [lo, hi] = pinned
-          ? [mk.mark, mk.mark]
-          : bandOf(mk, BigInt(col.qty[s] as number), col.cost[s] as bigint, u, mmi, share, g <= 0n)
-        out.bands.push([m, lo, hi])
-      }
-    }
+    if (cross.length > 0) this.scanCross(a, upnl, mm, cross, out)
     out.bands.sort((x, y) => x[0] - y[0])
+  }
+
+  /** scanAccount's cross scope, from the sums of its cross positions: whether it is
+   * liquidatable or OVERFLOW, and each position's band and i64 room (watch.rs scan_cross). */
+  private scanCross(
+    a: number,
+    upnl: bigint,
+    mm: bigint,
+    cross: Array<[number, number, bigint, bigint]>,
+    out: Scan,
+  ): void {
+    const st = this.store
+    const id = st.ids[a] as string
+    let eq: bigint
+    try {
+      eq = add(st.balance(a), upnl, 'equity')
+    } catch (e) {
+      throw withContext(e, `account ${id}`)
+    }
+    if (!fitsI64(eq) || !fitsI64(mm)) {
+      out.over.push(CROSS)
+      for (const [m] of cross) {
+        const x = (st.markets[m] as Market).mark
+        out.bands.push([m, x, x])
+      }
+      return
+    }
+    if (eq <= mm) out.liq.push(CROSS)
+    const g = eq - mm
+    const b = budget(g)
+    let w = 0n
+    for (const p of cross) w += p[3] > 1n ? p[3] : 1n
+    const byWeight = fitsI128(b * w)
+    // The sums stay in i64 while every position stays within its share; one past it pins all.
+    const bal = st.balance(a)
+    const roomShare = (I64_MAX - (bal < 0n ? -bal : bal)) / BigInt(cross.length)
+    const rooms: Array<[number, bigint, bigint]> = []
+    let pinned = false
+    for (const [m, s] of cross) {
+      const col = st.col(m)
+      const r = i64Room(
+        st.markets[m] as Market,
+        BigInt(col.qty[s] as number),
+        col.cost[s] as bigint,
+        roomShare,
+      )
+      if (r === null) pinned = true
+      else rooms.push([m, r[0], r[1]])
+    }
+    if (!pinned) out.room.push(...rooms)
+    for (const [m, s, u, mmi] of cross) {
+      const mk = st.markets[m] as Market
+      const col = st.col(m)
+      const share = byWeight ? (b * (mmi > 1n ? mmi : 1n)) / w : b / BigInt(cross.length)
+      const [lo, hi] = pinned
+        ? [mk.mark, mk.mark]
+        : bandOf(mk, BigInt(col.qty[s] as number), col.cost[s] as bigint, u, mmi, share, g <= 0n)
+      out.bands.push([m, lo, hi])
+    }
   }
 
   /** Build the index at the current marks; on error nothing changes. */

@@ -110,13 +110,7 @@ export class CoordinatorCore {
     }
     const [q] = net(r.reports, r.symbol)
     const alloc: AdlAllocMessage = {
-      v: 1,
-      type: 'adlAlloc',
-      mark: r.mark,
-      symbol: r.symbol,
-      price: r.reports[0]!.marks[r.symbol]!,
-      fills: [],
-      liquidatorClose: liquidatorCloses(r, q > 0n ? 1n : -1n, p.n),
+      ...allocOf(r, [], liquidatorCloses(r, q > 0n ? 1n : -1n, p.n)),
       prorata: {
         side: q > 0n ? 'short' : 'long',
         need: formatUnits(p.n, r.decimals),
@@ -147,15 +141,7 @@ export class CoordinatorCore {
       qty: formatUnits(-sign * parseUnits(f.take, r.decimals, 'take'), r.decimals),
     }))
     const taken = merged.reduce((s, f) => s + parseUnits(f.take, r.decimals, 'take'), 0n)
-    const alloc: AdlAllocMessage = {
-      v: 1,
-      type: 'adlAlloc',
-      mark: r.mark,
-      symbol: r.symbol,
-      price: r.reports[0]!.marks[r.symbol]!,
-      fills,
-      liquidatorClose: liquidatorCloses(r, sign, taken),
-    }
+    const alloc = allocOf(r, fills, liquidatorCloses(r, sign, taken))
     this.history.push({ mark: r.mark, symbol: r.symbol, fills })
     return [alloc, ...this.next(r.mark, r.reports, r.todo)]
   }
@@ -173,6 +159,16 @@ function net(reports: ReportMessage[], symbol: string): [bigint, number] {
  * full (they net against the others, as inside one engine); the net side closes what ADL filled
  * plus what netted, in partition order (a shortfall stays with the last ones).
  */
+/** Round r's adlAlloc message: its fills and the liquidator's closes, at the round's mark. */
+function allocOf(
+  r: Round,
+  fills: AdlAllocMessage['fills'],
+  liquidatorClose: AdlAllocMessage['liquidatorClose'],
+): AdlAllocMessage {
+  const price = r.reports[0]!.marks[r.symbol]!
+  return { v: 1, type: 'adlAlloc', mark: r.mark, symbol: r.symbol, price, fills, liquidatorClose }
+}
+
 function liquidatorCloses(r: Round, sign: bigint, taken: bigint): Record<string, string> {
   const out: Record<string, string> = {}
   const pos = r.reports.map(

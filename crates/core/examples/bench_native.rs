@@ -255,18 +255,10 @@ fn adl(n: usize) {
     let mut e = Engine::new(8).unwrap();
     let mark = 3_000_000i64; // 30 000.00
     e.add_market(MarketSpec {
-        symbol: "ADL-PERP".into(),
-        kind: ContractKind::Linear,
-        price_decimals: 2,
-        qty_decimals: 3,
-        contract_size: 1,
-        basis: MarginBasis::Mark,
-        form: TierForm::Deduction,
         floors: vec![0, 5_000_000_000],
         mmr: vec![400_000, 800_000],
         imr: vec![800_000, 1_600_000],
-        maint_amount: None,
-        mark,
+        ..MarketSpec::one_tier("ADL-PERP", 500_000, mark)
     })
     .unwrap();
     let ids: Vec<String> = (0..n).map(|i| format!("adl-{i}")).collect();

@@ -6,7 +6,7 @@ use std::cmp::Ordering;
 
 use crate::engine::Engine;
 use crate::error::{Error, ErrorCode, Result};
-use crate::market::ContractKind;
+use crate::market::{ContractKind, Market};
 use crate::num::*;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -100,6 +100,47 @@ fn queue_order(x: &Candidate, y: &Candidate, e: &Engine) -> Ordering {
         })
 }
 
+/// What one position's ADL score is made of (SPEC §9.1): its uPnL, notional and entry value
+/// (each at least 1), the equity behind it, and its account's wallet, uPnL and MM.
+struct ScoreParts {
+    upnl: i128,
+    notional: i128,
+    entry_value: i128,
+    equity: i128,
+    wallet: i128,
+    acc_upnl: i128,
+    acc_mm: i128,
+}
+
+/// The ADL score of a position under `ranking` as num/den (SPEC §9.1).
+fn adl_score(mk: &Market, ranking: AdlRanking, p: &ScoreParts) -> Result<(i128, i128)> {
+    let (upnl, notional, entry_value) = (p.upnl, p.notional, p.entry_value);
+    let (wallet, acc_upnl) = (p.wallet, p.acc_upnl);
+    let eq = p.equity.max(1);
+    Ok(match ranking {
+        // PnL% = uPnL/entryValue; leverage = notional/equity.
+        AdlRanking::Bitmex if upnl >= 0 => {
+            (mul(upnl, notional, "ADL score")?, mul(entry_value, eq, "ADL score")?)
+        }
+        AdlRanking::Bitmex => {
+            (mul(upnl, eq, "ADL score")?, mul(entry_value, notional, "ADL score")?)
+        }
+        AdlRanking::Binance => (
+            mul(acc_upnl.max(0), p.acc_mm, "ADL score")?,
+            mul(wallet.max(1), add(wallet, acc_upnl, "ADL score")?.max(1), "ADL score")?,
+        ),
+        AdlRanking::Hyperliquid => {
+            // mark/entry from values: linear markValue/entryValue, inverse the reverse.
+            let (pn, pd) = match mk.kind {
+                ContractKind::Linear => (notional, entry_value),
+                ContractKind::Inverse => (entry_value, notional),
+            };
+            (mul(pn, notional, "ADL score")?, mul(pd, eq, "ADL score")?)
+        }
+        AdlRanking::ProRata => (0, 1),
+    })
+}
+
 impl Engine {
     /// Every position in `market` whose side is `side` (+1 long, −1 short), scored (SPEC §9.1),
     /// excluding `exclude` (the bankrupt account). Unsorted.
@@ -121,21 +162,6 @@ impl Engine {
             self.cross_totals(0..self.markets.len()).ok().map(|t| t.0)
         } else {
             None
-        };
-        // None when the account's equity or MM leaves i64 (SPEC §5.5): no exact score, so it is
-        // not a counterparty while it overflows.
-        let cross_state = |a: u32| -> Result<Option<(i128, i128)>> {
-            if let Some(t) = &totals {
-                let [u, m] = t[a as usize];
-                let eq = (self.accounts[a as usize].balance as i128).checked_add(u);
-                if let Some(eq) =
-                    eq.filter(|&e| i64::try_from(e).is_ok() && i64::try_from(m).is_ok())
-                {
-                    return Ok(Some((eq, m)));
-                }
-            }
-            let (eq, mm, _) = self.cross_row_wide(a)?;
-            Ok((i64::try_from(eq).is_ok() && i64::try_from(mm).is_ok()).then_some((eq, mm)))
         };
         let mut out = Vec::with_capacity(side_len);
         for s in 0..col.qty.len() {
@@ -160,38 +186,44 @@ impl Engine {
                     mk.maintenance_margin(q, c).map_err(ctx)?,
                 )
             } else {
-                let Some((equity, mm)) = cross_state(a)? else { continue };
+                let Some((equity, mm)) = self.adl_cross_state(totals.as_deref(), a)? else {
+                    continue;
+                };
                 let bal = self.accounts[a as usize].balance as i128;
                 (equity, bal, equity - bal, mm)
             };
-            let notional = mk.value_atoms(q, mk.mark).map_err(ctx)?.max(1);
-            let entry_value = mk.entry_value_atoms(c).map_err(ctx)?.max(1);
-            let eq = equity.max(1);
-            let (num, den) = match ranking {
-                // PnL% = uPnL/entryValue; leverage = notional/equity.
-                AdlRanking::Bitmex if upnl >= 0 => {
-                    (mul(upnl, notional, "ADL score")?, mul(entry_value, eq, "ADL score")?)
-                }
-                AdlRanking::Bitmex => {
-                    (mul(upnl, eq, "ADL score")?, mul(entry_value, notional, "ADL score")?)
-                }
-                AdlRanking::Binance => (
-                    mul(acc_upnl.max(0), acc_mm, "ADL score")?,
-                    mul(wallet.max(1), add(wallet, acc_upnl, "ADL score")?.max(1), "ADL score")?,
-                ),
-                AdlRanking::Hyperliquid => {
-                    // mark/entry from values: linear markValue/entryValue, inverse the reverse.
-                    let (pn, pd) = match mk.kind {
-                        ContractKind::Linear => (notional, entry_value),
-                        ContractKind::Inverse => (entry_value, notional),
-                    };
-                    (mul(pn, notional, "ADL score")?, mul(pd, eq, "ADL score")?)
-                }
-                AdlRanking::ProRata => (0, 1),
+            let parts = ScoreParts {
+                upnl,
+                notional: mk.value_atoms(q, mk.mark).map_err(ctx)?.max(1),
+                entry_value: mk.entry_value_atoms(c).map_err(ctx)?.max(1),
+                equity,
+                wallet,
+                acc_upnl,
+                acc_mm,
             };
+            let (num, den) = adl_score(mk, ranking, &parts)?;
             out.push(Candidate { account: a, qty: q, num, den });
         }
         Ok(out)
+    }
+
+    /// The cross state (equity, MM) of account a, from the market-major `totals` when they hold
+    /// it exactly, else from its own positions. None when the equity or MM leaves i64 (SPEC
+    /// §5.5): no exact score, so it is not a counterparty while it overflows.
+    fn adl_cross_state(
+        &self,
+        totals: Option<&[[i128; 2]]>,
+        a: u32,
+    ) -> Result<Option<(i128, i128)>> {
+        if let Some(t) = totals {
+            let [u, m] = t[a as usize];
+            let eq = (self.accounts[a as usize].balance as i128).checked_add(u);
+            if let Some(eq) = eq.filter(|&e| i64::try_from(e).is_ok() && i64::try_from(m).is_ok()) {
+                return Ok(Some((eq, m)));
+            }
+        }
+        let (eq, mm, _) = self.cross_row_wide(a)?;
+        Ok((i64::try_from(eq).is_ok() && i64::try_from(mm).is_ok()).then_some((eq, mm)))
     }
 
     /// The queue in full rank order (for display and the indicator).

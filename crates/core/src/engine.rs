@@ -1203,23 +1203,10 @@ impl Engine {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::market::{ContractKind, MarginBasis, MarketSpec, TierForm};
+    use crate::market::MarketSpec;
 
     fn spec(symbol: &str) -> MarketSpec {
-        MarketSpec {
-            symbol: symbol.into(),
-            kind: ContractKind::Linear,
-            price_decimals: 1,
-            qty_decimals: 3,
-            contract_size: 1,
-            basis: MarginBasis::Mark,
-            form: TierForm::Deduction,
-            floors: vec![0],
-            mmr: vec![500_000],
-            imr: vec![1_000_000],
-            maint_amount: None,
-            mark: 300_000,
-        }
+        MarketSpec { price_decimals: 1, ..MarketSpec::one_tier(symbol, 500_000, 300_000) }
     }
 
     /// The waterfall's undo log takes back every kind of write in any order — removals of the

@@ -463,20 +463,7 @@ mod tests {
     /// (1 BTC long at 30 000, 3 000 margin, mmr 0.5 %) has her price, 27135.67.
     #[test]
     fn liquidation_price_reasons() {
-        let spec = MarketSpec {
-            symbol: "M".into(),
-            kind: ContractKind::Linear,
-            price_decimals: 2,
-            qty_decimals: 3,
-            contract_size: 1,
-            basis: MarginBasis::Mark,
-            form: TierForm::Deduction,
-            floors: vec![0],
-            mmr: vec![500_000],
-            imr: vec![1_000_000],
-            maint_amount: None,
-            mark: 3_000_000,
-        };
+        let spec = MarketSpec::one_tier("M", 500_000, 3_000_000);
         let m =
             Market::with_terms(spec, MarketTerms { tick_size: 1, settle_asset: None }, 8).unwrap();
         let unit = 100_000_000i128;

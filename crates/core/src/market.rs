@@ -76,6 +76,29 @@ pub struct MarketSpec {
     pub mark: i64,
 }
 
+impl MarketSpec {
+    /// A linear market with one tier (mark basis, deduction form): price 2 decimals, qty 3, MM
+    /// rate `mmr` and IM twice that (at most 100 %), at `mark` ticks. The market the tests, the
+    /// examples and the fuzz seed start from; they change what differs with struct update syntax
+    /// (`MarketSpec { mark: 5, ..MarketSpec::one_tier("X", 500_000, 1) }`).
+    pub fn one_tier(symbol: &str, mmr: i64, mark: i64) -> MarketSpec {
+        MarketSpec {
+            symbol: symbol.into(),
+            kind: ContractKind::Linear,
+            price_decimals: 2,
+            qty_decimals: 3,
+            contract_size: 1,
+            basis: MarginBasis::Mark,
+            form: TierForm::Deduction,
+            floors: vec![0],
+            mmr: vec![mmr],
+            imr: vec![(mmr * 2).min(RATE_SCALE)],
+            maint_amount: None,
+            mark,
+        }
+    }
+}
+
 /// Market settings added after `MarketSpec` (kept apart so every existing spec literal stays
 /// valid): the price grid and the settlement asset. `Default` is tick 1, the default asset.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -202,7 +225,9 @@ impl Market {
         Market::with_terms(spec, MarketTerms::default(), quote_decimals)
     }
 
-    pub fn with_terms(spec: MarketSpec, terms: MarketTerms, quote_decimals: u32) -> Result<Market> {
+    /// SPEC §2: the symbol, the decimals, the contract size, and the unit limits that keep every
+    /// intermediate inside i128 over the whole search domain (§2.3).
+    fn check_units(spec: &MarketSpec, quote_decimals: u32) -> Result<()> {
         let sym = &spec.symbol;
         let bad = |code, msg: String| Err(Error::new(code, format!("market {sym}: {msg}")));
         if !valid_name(sym) {
@@ -252,6 +277,13 @@ impl Market {
             }
             _ => {}
         }
+        Ok(())
+    }
+
+    /// The price grid and the settlement asset of `terms`, defaults resolved (SPEC §2.5, §5.4).
+    fn resolve_terms(spec: &MarketSpec, terms: MarketTerms) -> Result<(i64, String)> {
+        let sym = &spec.symbol;
+        let bad = |code, msg: String| Err(Error::new(code, format!("market {sym}: {msg}")));
         let tick_size = if terms.tick_size == 0 { 1 } else { terms.tick_size };
         if !(1..=PRICE_MAX_TICKS).contains(&tick_size) {
             return bad(
@@ -275,6 +307,17 @@ impl Market {
             None if spec.kind == ContractKind::Linear => DEFAULT_LINEAR_ASSET.to_string(),
             None => spec.symbol.clone(),
         };
+        Ok((tick_size, settle_asset))
+    }
+
+    /// Market::new with its terms: the spec validated (units, terms, mark, tiers), the tiers
+    /// reduced for the sweep's integer kernel where the units allow.
+    pub fn with_terms(spec: MarketSpec, terms: MarketTerms, quote_decimals: u32) -> Result<Market> {
+        Market::check_units(&spec, quote_decimals)?;
+        let sym = &spec.symbol;
+        let (q, p, d) =
+            (quote_decimals as i32, spec.price_decimals as i32, spec.qty_decimals as i32);
+        let (tick_size, settle_asset) = Market::resolve_terms(&spec, terms)?;
         check_price(spec.mark, "mark").map_err(|e| e.context(format!("market {sym}")))?;
         check_on_grid(spec.mark, tick_size, spec.price_decimals, "mark")
             .map_err(|e| e.context(format!("market {sym}")))?;
@@ -548,18 +591,62 @@ impl Market {
 
 /// Validate the tiers and derive maintenance amounts (SPEC §4.2).
 fn build_tiers(spec: &MarketSpec, quote_decimals: u32) -> Result<Vec<Tier>> {
-    // Decimals of a floor (notional or value) and of a rate, for messages (see `written`).
-    let tier_decimals = match spec.kind {
-        ContractKind::Inverse => quote_decimals,
-        ContractKind::Linear => spec.price_decimals + spec.qty_decimals,
-    };
-    let floor_text = |v: i64| written(v as i128, tier_decimals);
-    let rate_text = |v: i64| written(v as i128, RATE_DECIMALS);
-    let amount_text = |v: i128| written(v, tier_decimals + RATE_DECIMALS);
+    let text = TierText::of(spec, quote_decimals);
+    check_tier_columns(spec, &text)?;
+    let mut tiers: Vec<Tier> = Vec::with_capacity(spec.floors.len());
+    for i in 0..spec.floors.len() {
+        check_tier(spec, i, &text)?;
+        let (floor, mmr, imr) = (spec.floors[i], spec.mmr[i], spec.imr[i]);
+        let derived: i128 = if i == 0 {
+            0
+        } else {
+            let prev = &tiers[i - 1];
+            add(
+                mul(floor as i128, (mmr - prev.mmr) as i128, "maintenance amount (derived)")?,
+                prev.maint_amount,
+                "maintenance amount (derived)",
+            )?
+        };
+        let maint = maint_amount_of(spec, i, derived, &text)?;
+        tiers.push(Tier { floor, mmr, imr, maint_amount: maint, reduced: None });
+    }
+    Ok(tiers)
+}
+
+/// How a market's tier values are written in messages (see `written`): floors (notional or
+/// value) in the market's value decimals, rates in 10^-8, amounts in both.
+struct TierText {
+    decimals: u32,
+}
+
+impl TierText {
+    fn of(spec: &MarketSpec, quote_decimals: u32) -> TierText {
+        let decimals = match spec.kind {
+            ContractKind::Inverse => quote_decimals,
+            ContractKind::Linear => spec.price_decimals + spec.qty_decimals,
+        };
+        TierText { decimals }
+    }
+    fn floor(&self, v: i64) -> String {
+        written(v as i128, self.decimals)
+    }
+    fn rate(&self, v: i64) -> String {
+        written(v as i128, RATE_DECIMALS)
+    }
+    fn amount(&self, v: i128) -> String {
+        written(v, self.decimals + RATE_DECIMALS)
+    }
+}
+
+fn tiers_error<T>(m: String) -> Result<T> {
+    Err(Error::new(ErrorCode::InvalidTiers, m))
+}
+
+/// SPEC §4.2: at least one tier, every column as long as the floors, the first floor 0.
+fn check_tier_columns(spec: &MarketSpec, text: &TierText) -> Result<()> {
     let n = spec.floors.len();
-    let err = |m: String| Err(Error::new(ErrorCode::InvalidTiers, m));
     if n == 0 {
-        return err("at least one tier is required".into());
+        return tiers_error("at least one tier is required".into());
     }
     if spec.mmr.len() != n
         || spec.imr.len() != n
@@ -576,83 +663,83 @@ fn build_tiers(spec: &MarketSpec, quote_decimals: u32) -> Result<Vec<Tier>> {
         ));
     }
     if spec.floors[0] != 0 {
-        return err(format!("tier 0 must start at 0, got floor {}", floor_text(spec.floors[0])));
+        return tiers_error(format!(
+            "tier 0 must start at 0, got floor {}",
+            text.floor(spec.floors[0])
+        ));
     }
-    let mut tiers: Vec<Tier> = Vec::with_capacity(n);
-    for i in 0..n {
-        let (floor, mmr, imr) = (spec.floors[i], spec.mmr[i], spec.imr[i]);
-        if i > 0 && floor <= spec.floors[i - 1] {
-            return err(format!(
-                "tier {i}: floors must increase strictly, got {} after {}",
-                floor_text(floor),
-                floor_text(spec.floors[i - 1])
-            ));
-        }
-        if mmr <= 0 || mmr >= RATE_SCALE {
-            return err(format!(
-                "tier {i}: maintenance rate must be above 0 and below 1, got {}",
-                rate_text(mmr)
-            ));
-        }
-        if i > 0 && mmr < spec.mmr[i - 1] {
-            return err(format!(
-                "tier {i}: maintenance rates must not decrease, got {} after {}",
-                rate_text(mmr),
-                rate_text(spec.mmr[i - 1])
-            ));
-        }
-        if imr < mmr || imr > RATE_SCALE {
-            return err(format!(
-                "tier {i}: initial rate must be within maintenance rate ({}) and 1, got {}",
-                rate_text(mmr),
-                rate_text(imr)
-            ));
-        }
-        let derived: i128 = if i == 0 {
-            0
-        } else {
-            let prev = &tiers[i - 1];
-            add(
-                mul(floor as i128, (mmr - prev.mmr) as i128, "maintenance amount (derived)")?,
-                prev.maint_amount,
-                "maintenance amount (derived)",
-            )?
-        };
-        let maint = match (&spec.maint_amount, spec.form) {
-            (None, TierForm::Deduction) => derived,
-            (None, TierForm::Step) => 0,
-            (Some(given), TierForm::Step) => {
-                if given[i] != 0 {
-                    return err(format!(
-                        "tier {i}: step-form tiers take no maintenance amount, got {}",
-                        amount_text(given[i])
-                    ));
-                }
-                0
-            }
-            (Some(given), TierForm::Deduction) => {
-                let g = given[i];
-                if g < 0 {
-                    return err(format!(
-                        "tier {i}: maintenance amount must not be negative, got {}",
-                        amount_text(g)
-                    ));
-                }
-                if i == 0 && g != 0 {
-                    return err(format!(
-                        "tier 0: maintenance amount must be 0, got {}",
-                        amount_text(g)
-                    ));
-                }
-                // Given amounts may only make MM jump up at a floor, never down (else the
-                // predicate is not monotone in the value): g ≤ derived-from-previous.
-                if g > derived {
-                    return err(format!("tier {i}: maintenance amount {} exceeds {} derived from the floor, so maintenance margin would fall at the tier boundary", amount_text(g), amount_text(derived)));
-                }
-                g
-            }
-        };
-        tiers.push(Tier { floor, mmr, imr, maint_amount: maint, reduced: None });
+    Ok(())
+}
+
+/// SPEC §4.2 for tier i: floors increase strictly, 0 < MM rate < 1 and never decreasing,
+/// MM rate ≤ IM rate ≤ 1.
+fn check_tier(spec: &MarketSpec, i: usize, text: &TierText) -> Result<()> {
+    let (floor, mmr, imr) = (spec.floors[i], spec.mmr[i], spec.imr[i]);
+    if i > 0 && floor <= spec.floors[i - 1] {
+        return tiers_error(format!(
+            "tier {i}: floors must increase strictly, got {} after {}",
+            text.floor(floor),
+            text.floor(spec.floors[i - 1])
+        ));
     }
-    Ok(tiers)
+    if mmr <= 0 || mmr >= RATE_SCALE {
+        return tiers_error(format!(
+            "tier {i}: maintenance rate must be above 0 and below 1, got {}",
+            text.rate(mmr)
+        ));
+    }
+    if i > 0 && mmr < spec.mmr[i - 1] {
+        return tiers_error(format!(
+            "tier {i}: maintenance rates must not decrease, got {} after {}",
+            text.rate(mmr),
+            text.rate(spec.mmr[i - 1])
+        ));
+    }
+    if imr < mmr || imr > RATE_SCALE {
+        return tiers_error(format!(
+            "tier {i}: initial rate must be within maintenance rate ({}) and 1, got {}",
+            text.rate(mmr),
+            text.rate(imr)
+        ));
+    }
+    Ok(())
+}
+
+/// Tier i's maintenance amount (SPEC §4.2): `derived` from the floors, 0 in step form, or the
+/// given one, checked against the derived.
+fn maint_amount_of(spec: &MarketSpec, i: usize, derived: i128, text: &TierText) -> Result<i128> {
+    match (&spec.maint_amount, spec.form) {
+        (None, TierForm::Deduction) => Ok(derived),
+        (None, TierForm::Step) => Ok(0),
+        (Some(given), TierForm::Step) => {
+            if given[i] != 0 {
+                return tiers_error(format!(
+                    "tier {i}: step-form tiers take no maintenance amount, got {}",
+                    text.amount(given[i])
+                ));
+            }
+            Ok(0)
+        }
+        (Some(given), TierForm::Deduction) => {
+            let g = given[i];
+            if g < 0 {
+                return tiers_error(format!(
+                    "tier {i}: maintenance amount must not be negative, got {}",
+                    text.amount(g)
+                ));
+            }
+            if i == 0 && g != 0 {
+                return tiers_error(format!(
+                    "tier 0: maintenance amount must be 0, got {}",
+                    text.amount(g)
+                ));
+            }
+            // Given amounts may only make MM jump up at a floor, never down (else the
+            // predicate is not monotone in the value): g ≤ derived-from-previous.
+            if g > derived {
+                return tiers_error(format!("tier {i}: maintenance amount {} exceeds {} derived from the floor, so maintenance margin would fall at the tier boundary", text.amount(g), text.amount(derived)));
+            }
+            Ok(g)
+        }
+    }
 }

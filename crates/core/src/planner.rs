@@ -51,52 +51,9 @@ impl Engine {
         target: DeleverageTarget,
         fee_rate: i64,
     ) -> Result<DeleveragePlan> {
-        self.account(a)?;
-        if !(0..RATE_SCALE).contains(&fee_rate) {
-            return Err(Error::new(
-                ErrorCode::InvalidArgument,
-                format!(
-                    "fee rate must be within 0 and 1, got {}",
-                    crate::market::written(i128::from(fee_rate), RATE_DECIMALS)
-                ),
-            ));
-        }
-        match target {
-            DeleverageTarget::MarginRatio(p) | DeleverageTarget::Leverage(p) if p <= 0 => {
-                return Err(Error::new(
-                    ErrorCode::InvalidArgument,
-                    format!("target must be positive, got {p} ppm"),
-                ));
-            }
-            DeleverageTarget::LiquidationDistance { market, ppm } => {
-                self.market(market)?;
-                if !(0..RATIO_SCALE).contains(&ppm) {
-                    return Err(Error::new(
-                        ErrorCode::InvalidArgument,
-                        format!("distance must be within 0 and 1, got {ppm} ppm"),
-                    ));
-                }
-            }
-            _ => {}
-        }
-        let acc = &self.accounts[a as usize];
-        let mut pos: Vec<Pos> = Vec::new();
-        for &(m, s) in &acc.positions {
-            let (mk, col, s) = (&self.markets[m as usize], &self.positions[m as usize], s as usize);
-            if col.isolated[s] {
-                continue;
-            }
-            let (q, cost) = (col.qty[s], col.cost[s]);
-            pos.push(Pos {
-                m,
-                q,
-                cost,
-                upnl: mk.upnl(q, cost)?,
-                mm: mk.maintenance_margin(q, cost)?,
-                notional: mk.value_atoms(q, mk.mark)?,
-            });
-        }
-        let balance = acc.balance as i128;
+        self.check_plan(a, target, fee_rate)?;
+        let mut pos = self.cross_positions(a)?;
+        let balance = self.accounts[a as usize].balance as i128;
         let mut fees = 0i128;
         // Reduction order: largest maintenance margin first, then market index (as liquidation).
         let mut order: Vec<usize> = (0..pos.len()).collect();
@@ -111,26 +68,7 @@ impl Engine {
                 break;
             }
             let p = pos[i];
-            // The position after closing |d| lots at mark, and the fee for it.
-            let apply = |d: i64| -> Result<(Pos, i128, i128)> {
-                let mk = &self.markets[p.m as usize];
-                let fee = mk.rate_of_value(d, mk.mark, fee_rate)?;
-                let (closed, realised) = mk.close_at(p.q, p.cost, d, mk.mark)?;
-                let (q2, c2) = (p.q - d, p.cost - closed);
-                let np = if q2 == 0 {
-                    Pos { m: p.m, q: 0, cost: 0, upnl: 0, mm: 0, notional: 0 }
-                } else {
-                    Pos {
-                        m: p.m,
-                        q: q2,
-                        cost: c2,
-                        upnl: mk.upnl(q2, c2)?,
-                        mm: mk.maintenance_margin(q2, c2)?,
-                        notional: mk.value_atoms(q2, mk.mark)?,
-                    }
-                };
-                Ok((np, realised, fee))
-            };
+            let apply = |d: i64| self.close_at_mark(p, d, fee_rate);
             // Realised PnL moves into the balance; track it as part of `fees` (negated).
             let with = |d: i64| -> Result<bool> {
                 let (np, realised, fee) = apply(d)?;
@@ -159,6 +97,97 @@ impl Engine {
             fees = sub(add(fees, fee, "plan fees")?, realised, "plan fees")?;
             orders.push((p.m, d));
         }
+        self.plan_of(balance, &pos, fees, orders, reached, fee_rate)
+    }
+
+    /// SPEC §11's arguments: a live account, a fee rate within [0, 1), a positive target (a
+    /// distance within [0, 1) of a known market).
+    fn check_plan(&self, a: u32, target: DeleverageTarget, fee_rate: i64) -> Result<()> {
+        self.account(a)?;
+        if !(0..RATE_SCALE).contains(&fee_rate) {
+            return Err(Error::new(
+                ErrorCode::InvalidArgument,
+                format!(
+                    "fee rate must be within 0 and 1, got {}",
+                    crate::market::written(i128::from(fee_rate), RATE_DECIMALS)
+                ),
+            ));
+        }
+        match target {
+            DeleverageTarget::MarginRatio(p) | DeleverageTarget::Leverage(p) if p <= 0 => {
+                return Err(Error::new(
+                    ErrorCode::InvalidArgument,
+                    format!("target must be positive, got {p} ppm"),
+                ));
+            }
+            DeleverageTarget::LiquidationDistance { market, ppm } => {
+                self.market(market)?;
+                if !(0..RATIO_SCALE).contains(&ppm) {
+                    return Err(Error::new(
+                        ErrorCode::InvalidArgument,
+                        format!("distance must be within 0 and 1, got {ppm} ppm"),
+                    ));
+                }
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+
+    /// The account's cross positions at the current marks (the planner leaves isolated ones).
+    fn cross_positions(&self, a: u32) -> Result<Vec<Pos>> {
+        let acc = &self.accounts[a as usize];
+        let mut pos: Vec<Pos> = Vec::new();
+        for &(m, s) in &acc.positions {
+            let (mk, col, s) = (&self.markets[m as usize], &self.positions[m as usize], s as usize);
+            if col.isolated[s] {
+                continue;
+            }
+            let (q, cost) = (col.qty[s], col.cost[s]);
+            pos.push(Pos {
+                m,
+                q,
+                cost,
+                upnl: mk.upnl(q, cost)?,
+                mm: mk.maintenance_margin(q, cost)?,
+                notional: mk.value_atoms(q, mk.mark)?,
+            });
+        }
+        Ok(pos)
+    }
+
+    /// Position p after closing `d` lots at mark: the position, its realised PnL and the fee.
+    fn close_at_mark(&self, p: Pos, d: i64, fee_rate: i64) -> Result<(Pos, i128, i128)> {
+        let mk = &self.markets[p.m as usize];
+        let fee = mk.rate_of_value(d, mk.mark, fee_rate)?;
+        let (closed, realised) = mk.close_at(p.q, p.cost, d, mk.mark)?;
+        let (q2, c2) = (p.q - d, p.cost - closed);
+        let np = if q2 == 0 {
+            Pos { m: p.m, q: 0, cost: 0, upnl: 0, mm: 0, notional: 0 }
+        } else {
+            Pos {
+                m: p.m,
+                q: q2,
+                cost: c2,
+                upnl: mk.upnl(q2, c2)?,
+                mm: mk.maintenance_margin(q2, c2)?,
+                notional: mk.value_atoms(q2, mk.mark)?,
+            }
+        };
+        Ok((np, realised, fee))
+    }
+
+    /// The plan from the positions as its `orders` leave them; `fees` is the fees less the
+    /// realised PnL taken into the balance.
+    fn plan_of(
+        &self,
+        balance: i128,
+        pos: &[Pos],
+        fees: i128,
+        orders: Vec<(u32, i64)>,
+        reached: bool,
+        fee_rate: i64,
+    ) -> Result<DeleveragePlan> {
         // `fees` folded realised PnL in; report the fees alone.
         let fee_total: i128 = orders
             .iter()
@@ -166,10 +195,10 @@ impl Engine {
                 self.markets[m as usize].rate_of_value(d, self.markets[m as usize].mark, fee_rate)
             })
             .sum::<Result<i128>>()?;
-        let (equity, mm, notional) = totals(balance, &pos, fees)?;
+        let (equity, mm, notional) = totals(balance, pos, fees)?;
         let mut after = Vec::new();
         for p in pos.iter().filter(|p| p.q != 0) {
-            after.push((p.m, p.q, self.liq_after(balance, &pos, fees, p.m)?));
+            after.push((p.m, p.q, self.liq_after(balance, pos, fees, p.m)?));
         }
         Ok(DeleveragePlan {
             orders,

@@ -477,50 +477,57 @@ impl Engine {
             }
         }
         if !out.cross.is_empty() {
-            let ctx = |e: Error| e.context(format!("account {}", acc.id));
-            let eq = add(acc.balance as i128, upnl, "equity").map_err(ctx)?;
-            let r = margin_row_or_overflow(a, CROSS, eq, mm, true);
-            if r.overflow {
-                out.over.push(CROSS);
-                for &(m, ..) in &out.cross {
-                    let x = self.markets[m as usize].mark;
-                    out.bands.push((m, x, x));
-                }
-                out.bands.sort_unstable_by_key(|b| b.0);
-                return Ok(());
-            }
-            if r.liquidatable {
-                out.liq.push(CROSS);
-            }
-            let g = eq - mm;
-            let b = shares(budget(g), &out.cross);
-            // The account's sums stay in i64 while every position stays within its share; one
-            // past it pins them all (a move in any of its markets could then tip the sum).
-            let share = (i64::MAX as i128 - (acc.balance as i128).abs()) / out.cross.len() as i128;
-            let at = out.room.len();
-            let mut pinned = false;
-            for &(m, s, ..) in &out.cross {
-                let (mk, col) = (&self.markets[m as usize], &self.positions[m as usize]);
-                match i64_room(mk, col.qty[s], col.cost[s], share) {
-                    Some((lo, hi)) => out.room.push((m, lo, hi)),
-                    None => pinned = true,
-                }
-            }
-            if pinned {
-                out.room.truncate(at);
-            }
-            for (i, &(m, s, u, mmi)) in out.cross.iter().enumerate() {
-                let (mk, col) = (&self.markets[m as usize], &self.positions[m as usize]);
-                let band = if pinned {
-                    (mk.mark, mk.mark)
-                } else {
-                    band_of(mk, col.qty[s], col.cost[s], u, mmi, b[i], g <= 0)
-                };
-                out.bands.push((m, band.0, band.1));
-            }
+            self.scan_cross(a, upnl, mm, out)?;
         }
         // Bands in market order, as the account's positions are.
         out.bands.sort_unstable_by_key(|b| b.0);
+        Ok(())
+    }
+
+    /// scan_account's cross scope, from the sums of its cross positions (`out.cross`): whether
+    /// it is liquidatable or OVERFLOW, and each position's band and i64 room.
+    fn scan_cross(&self, a: u32, upnl: i128, mm: i128, out: &mut Scan) -> Result<()> {
+        let acc = &self.accounts[a as usize];
+        let ctx = |e: Error| e.context(format!("account {}", acc.id));
+        let eq = add(acc.balance as i128, upnl, "equity").map_err(ctx)?;
+        let r = margin_row_or_overflow(a, CROSS, eq, mm, true);
+        if r.overflow {
+            out.over.push(CROSS);
+            for &(m, ..) in &out.cross {
+                let x = self.markets[m as usize].mark;
+                out.bands.push((m, x, x));
+            }
+            return Ok(());
+        }
+        if r.liquidatable {
+            out.liq.push(CROSS);
+        }
+        let g = eq - mm;
+        let b = shares(budget(g), &out.cross);
+        // The account's sums stay in i64 while every position stays within its share; one
+        // past it pins them all (a move in any of its markets could then tip the sum).
+        let share = (i64::MAX as i128 - (acc.balance as i128).abs()) / out.cross.len() as i128;
+        let at = out.room.len();
+        let mut pinned = false;
+        for &(m, s, ..) in &out.cross {
+            let (mk, col) = (&self.markets[m as usize], &self.positions[m as usize]);
+            match i64_room(mk, col.qty[s], col.cost[s], share) {
+                Some((lo, hi)) => out.room.push((m, lo, hi)),
+                None => pinned = true,
+            }
+        }
+        if pinned {
+            out.room.truncate(at);
+        }
+        for (i, &(m, s, u, mmi)) in out.cross.iter().enumerate() {
+            let (mk, col) = (&self.markets[m as usize], &self.positions[m as usize]);
+            let band = if pinned {
+                (mk.mark, mk.mark)
+            } else {
+                band_of(mk, col.qty[s], col.cost[s], u, mmi, b[i], g <= 0)
+            };
+            out.bands.push((m, band.0, band.1));
+        }
         Ok(())
     }
 

@@ -5,7 +5,7 @@ use deleverage_core::adl::AdlRanking;
 use deleverage_core::*;
 
 mod common;
-use common::{one_tier, Rng};
+use common::Rng;
 
 #[test]
 fn selection_equals_the_head_of_the_full_sort() {
@@ -13,7 +13,7 @@ fn selection_equals_the_head_of_the_full_sort() {
     let mut cases = 0;
     for round in 0..40 {
         let mut e = Engine::new(8).unwrap();
-        e.add_market(one_tier("M", 500_000, 1_000_000)).unwrap();
+        e.add_market(MarketSpec::one_tier("M", 500_000, 1_000_000)).unwrap();
         let n = rng.range(0, 400) as usize;
         let ids: Vec<String> =
             (0..n).map(|i| format!("acc{:04}", rng.range(0, 99_999) * 10_000 + i as i64)).collect();
@@ -79,18 +79,10 @@ fn scores_of_a_large_side_use_the_accounts_cross_state() {
     let mut e = Engine::new(8).unwrap();
     for sym in ["A", "B"] {
         e.add_market(MarketSpec {
-            symbol: sym.into(),
-            kind: ContractKind::Linear,
-            price_decimals: 2,
-            qty_decimals: 3,
-            contract_size: 1,
-            basis: MarginBasis::Mark,
-            form: TierForm::Deduction,
             floors: vec![0, 10i64.pow(12)],
             mmr: vec![500_000, 1_000_000],
             imr: vec![1_000_000, 2_000_000],
-            maint_amount: None,
-            mark: 1_000_000,
+            ..MarketSpec::one_tier(sym, 500_000, 1_000_000)
         })
         .unwrap();
     }

@@ -7,6 +7,43 @@ use deleverage_core::*;
 mod common;
 use common::Rng;
 
+/// `n` random tiers: floors from 0, each up to 10^d above the last (d drawn within `digits`);
+/// rates from `first`, each up to `step` above the last.
+fn random_tiers(
+    rng: &mut Rng,
+    n: usize,
+    first: i64,
+    digits: (i64, i64),
+    step: i64,
+) -> (Vec<i64>, Vec<i64>) {
+    let (mut floors, mut mmr) = (vec![0i64], vec![first]);
+    for t in 1..n {
+        let d = rng.range(digits.0, digits.1) as u32;
+        floors.push(floors[t - 1] + rng.range(1, 10i64.pow(d)));
+        mmr.push(mmr[t - 1] + rng.range(0, step));
+    }
+    (floors, mmr)
+}
+
+/// Add `spec` with the tiers `(floors, mmr)` (IM twice the MM rate) in a form drawn from `rng`,
+/// on a grid of `tick` ticks.
+fn add_tiered(
+    e: &mut Engine,
+    rng: &mut Rng,
+    spec: MarketSpec,
+    (floors, mmr): (Vec<i64>, Vec<i64>),
+    tick: i64,
+) -> Result<u32> {
+    let spec = MarketSpec {
+        form: rng.pick(&[TierForm::Deduction, TierForm::Step]),
+        imr: mmr.iter().map(|m| m * 2).collect(),
+        floors,
+        mmr,
+        ..spec
+    };
+    e.add_market_with(spec, MarketTerms { tick_size: tick, settle_asset: None })
+}
+
 /// Tiered linear mark-basis markets (the closed-form tier runs) beside entry-basis and inverse
 /// ones, with tick sizes; a mark near 30 000.
 fn book(rng: &mut Rng) -> Engine {
@@ -18,15 +55,9 @@ fn book(rng: &mut Rng) -> Engine {
         let g = rng.pick(&[1, 5, 25]);
         let mark = 30_000 * 10i64.pow(p) / g * g;
         let n = rng.range(1, 5) as usize;
-        let mut floors = vec![0i64];
-        let mut mmr = vec![rng.range(100_000, 1_000_000)];
-        for t in 1..n {
-            let d = rng.range(4, 10) as u32;
-            floors.push(floors[t - 1] + rng.range(1, 10i64.pow(d)));
-            mmr.push(mmr[t - 1] + rng.range(0, 2_000_000));
-        }
+        let first = rng.range(100_000, 1_000_000);
+        let tiers = random_tiers(rng, n, first, (4, 10), 2_000_000);
         let spec = MarketSpec {
-            symbol: format!("M{i}"),
             kind,
             price_decimals: p,
             qty_decimals: if kind == ContractKind::Linear { 3 } else { 0 },
@@ -36,14 +67,9 @@ fn book(rng: &mut Rng) -> Engine {
             } else {
                 MarginBasis::Mark
             },
-            form: rng.pick(&[TierForm::Deduction, TierForm::Step]),
-            imr: mmr.iter().map(|m| m * 2).collect(),
-            floors,
-            mmr,
-            maint_amount: None,
-            mark,
+            ..MarketSpec::one_tier(&format!("M{i}"), 0, mark)
         };
-        e.add_market_with(spec, MarketTerms { tick_size: g, settle_asset: None }).unwrap();
+        add_tiered(&mut e, rng, spec, tiers, g).unwrap();
     }
     let ids: Vec<String> = (0..60).map(|a| format!("a{a}")).collect();
     let bal: Vec<i64> = (0..60)
@@ -141,29 +167,16 @@ fn the_slack_bound_never_changes_the_price() {
         let p = rng.range(0, 4) as u32;
         let g = rng.pick(&[1, 3, 5, 25]);
         let n = rng.range(1, 5) as usize;
-        let (mut floors, mut mmr) = (vec![0i64], vec![rng.range(1, 5_000_000)]);
-        for t in 1..n {
-            let d = rng.range(3, 12) as u32;
-            floors.push(floors[t - 1] + rng.range(1, 10i64.pow(d)));
-            mmr.push(mmr[t - 1] + rng.range(0, 3_000_000));
-        }
+        let first = rng.range(1, 5_000_000);
+        let tiers = random_tiers(&mut rng, n, first, (3, 12), 3_000_000);
         let d = rng.range(1, 6) as u32;
         let mark = (rng.range(1, 10i64.pow(d)) * 10i64.pow(p)).max(g) / g * g;
         let spec = MarketSpec {
-            symbol: "M".into(),
-            kind: ContractKind::Linear,
             price_decimals: p,
             qty_decimals: rng.range(0, 4) as u32,
-            contract_size: 1,
-            basis: MarginBasis::Mark,
-            form: rng.pick(&[TierForm::Deduction, TierForm::Step]),
-            imr: mmr.iter().map(|m| m * 2).collect(),
-            floors,
-            mmr,
-            maint_amount: None,
-            mark,
+            ..MarketSpec::one_tier("M", 0, mark)
         };
-        e.add_market_with(spec, MarketTerms { tick_size: g, settle_asset: None }).unwrap();
+        add_tiered(&mut e, &mut rng, spec, tiers, g).unwrap();
         let m = &e.markets()[0];
         for _ in 0..40 {
             let d = rng.range(0, 9) as u32;

@@ -7,21 +7,7 @@ use deleverage_core::*;
 fn engine(accounts: usize) -> Engine {
     let mut e = Engine::new(8).unwrap();
     for m in 0..8 {
-        e.add_market(MarketSpec {
-            symbol: format!("M{m}-PERP"),
-            kind: ContractKind::Linear,
-            price_decimals: 2,
-            qty_decimals: 3,
-            contract_size: 1,
-            basis: MarginBasis::Mark,
-            form: TierForm::Deduction,
-            floors: vec![0],
-            mmr: vec![500_000],
-            imr: vec![1_000_000],
-            maint_amount: None,
-            mark: 100_000,
-        })
-        .unwrap();
+        e.add_market(MarketSpec::one_tier(&format!("M{m}-PERP"), 500_000, 100_000)).unwrap();
     }
     let ids: Vec<String> = (0..accounts).map(|i| format!("acct-{i}")).collect();
     e.add_accounts(&ids, &vec![1_000_000_000_000; accounts]).unwrap();

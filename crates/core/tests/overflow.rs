@@ -6,15 +6,12 @@
 use deleverage_core::waterfall::FillModel;
 use deleverage_core::*;
 
-mod common;
-use common::one_tier;
-
 const WHALE: u32 = 0;
 const UNDER: u32 = 1;
 
 fn book() -> Engine {
     let mut e = Engine::new(12).unwrap();
-    e.add_market(one_tier("BTCUSDT", 500_000, 3_000_000)).unwrap();
+    e.add_market(MarketSpec::one_tier("BTCUSDT", 500_000, 3_000_000)).unwrap();
     let units = 10i64.pow(12);
     let ids: Vec<String> = ["whale", "under", "fine"].iter().map(|s| s.to_string()).collect();
     e.add_accounts(&ids, &[9_000_000 * units, 1_000 * units, 100_000 * units]).unwrap();

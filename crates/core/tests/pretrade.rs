@@ -29,18 +29,10 @@ const BTC_TABLE: [(i64, i64, i64); 10] = [
 /// BTCUSDT at P = 2, D = 3 (tier units 10^-5 USDT), mark in ticks.
 fn btcusdt(mark: i64) -> MarketSpec {
     MarketSpec {
-        symbol: "BTCUSDT".into(),
-        kind: ContractKind::Linear,
-        price_decimals: 2,
-        qty_decimals: 3,
-        contract_size: 1,
-        basis: MarginBasis::Mark,
-        form: TierForm::Deduction,
         floors: BTC_TABLE.iter().map(|t| t.0 * 100_000).collect(),
         mmr: BTC_TABLE.iter().map(|t| t.1).collect(),
         imr: BTC_TABLE.iter().map(|t| t.2).collect(),
-        maint_amount: None,
-        mark,
+        ..MarketSpec::one_tier("BTCUSDT", 500_000, mark)
     }
 }
 

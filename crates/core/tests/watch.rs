@@ -269,18 +269,11 @@ fn a_typical_tick_re_checks_only_what_it_crossed() {
     let mut e = Engine::new(q).unwrap();
     let m = e
         .add_market(MarketSpec {
-            symbol: "BTCUSDT".into(),
-            kind: ContractKind::Linear,
             price_decimals: 1,
-            qty_decimals: 3,
-            contract_size: 1,
-            basis: MarginBasis::Mark,
-            form: TierForm::Deduction,
             floors: vec![0, 50_000_000_000],
             mmr: vec![400_000, 500_000],
             imr: vec![1_000_000, 2_000_000],
-            maint_amount: None,
-            mark: 500_000,
+            ..MarketSpec::one_tier("BTCUSDT", 500_000, 500_000)
         })
         .unwrap();
     let n = 2_000u32;
@@ -324,22 +317,7 @@ fn state(e: &Engine) -> (Vec<PositionRisk>, Vec<i64>, i128) {
 fn fills_close_then_open_and_a_bad_row_changes_nothing() {
     let q = 6;
     let mut e = Engine::new(q).unwrap();
-    let m = e
-        .add_market(MarketSpec {
-            symbol: "ETHUSDT".into(),
-            kind: ContractKind::Linear,
-            price_decimals: 2,
-            qty_decimals: 3,
-            contract_size: 1,
-            basis: MarginBasis::Mark,
-            form: TierForm::Deduction,
-            floors: vec![0],
-            mmr: vec![500_000],
-            imr: vec![1_000_000],
-            maint_amount: None,
-            mark: 300_000,
-        })
-        .unwrap();
+    let m = e.add_market(MarketSpec::one_tier("ETHUSDT", 500_000, 300_000)).unwrap();
     e.add_accounts(&["x".into(), "y".into()], &[1_000_000_000, 1_000_000_000]).unwrap();
     // x buys 2 ETH at 3000.00, sells 3 at 3100.00: closes 2 (+200 USDT), opens 1 short at 3100.
     e.apply_fills(&[0, 0], &[m, m], &[2_000, -3_000], &[300_000, 310_000]).unwrap();

@@ -8,7 +8,7 @@ use deleverage_core::waterfall::{EventKind, FillModel, FundPolicy, WaterfallConf
 use deleverage_core::*;
 
 mod common;
-use common::{one_tier as linear, Rng};
+use common::Rng;
 
 const USD: i64 = 100_000_000; // one quote unit in atoms (Q = 8)
 
@@ -83,7 +83,11 @@ fn cfg(fee: i64, buffer: i64) -> WaterfallConfig {
 
 #[test]
 fn partial_liquidation_closes_the_smallest_quantity_that_restores_mm_plus_buffer() {
-    let mut b = Book::new(vec![linear("BTC", 1_000_000, 3_001_100)], cfg(500_000, 2_000_000), 0);
+    let mut b = Book::new(
+        vec![MarketSpec::one_tier("BTC", 1_000_000, 3_001_100)],
+        cfg(500_000, 2_000_000),
+        0,
+    );
     // long 10 @ 30011, mark moves to 29 011: uPnL −10 000; balance 12 000: equity 2 000 < MM 2 901.1
     let a = b.account("alice", 12_000 * USD, &[(0, 10_000, 3_001_100, None)]);
     b.mark(0, 2_901_100);
@@ -98,7 +102,11 @@ fn partial_liquidation_closes_the_smallest_quantity_that_restores_mm_plus_buffer
     // restored: equity ≥ MM × 1.02 (cross-multiplied), and one lot less would not have done it
     assert!(r.equity as i128 * 100 >= r.maintenance_margin as i128 * 102, "{r:?}");
     assert_eq!(b.qty(a, 0), 10_000 - d);
-    let mut less = Book::new(vec![linear("BTC", 1_000_000, 3_001_100)], cfg(500_000, 2_000_000), 0);
+    let mut less = Book::new(
+        vec![MarketSpec::one_tier("BTC", 1_000_000, 3_001_100)],
+        cfg(500_000, 2_000_000),
+        0,
+    );
     let a2 = less.account("alice", 12_000 * USD, &[(0, 10_000, 3_001_100, None)]);
     less.mark(0, 2_901_100);
     less.e.settle_liquidation_fill(a2, None, 0, d - 1, 2_901_100).unwrap();
@@ -113,7 +121,8 @@ fn partial_liquidation_closes_the_smallest_quantity_that_restores_mm_plus_buffer
 fn a_long_and_a_short_taken_over_in_one_run_net_inside_the_engine_and_the_fund_pays_the_gap() {
     // Regression: the engine summed both takeovers' cost bases, so the flat engine kept a cost
     // of 200 that never reached the fund.
-    let mut b = Book::new(vec![linear("ETH", 1_000_000, 200_000)], cfg(0, 0), 1_000 * USD);
+    let mut b =
+        Book::new(vec![MarketSpec::one_tier("ETH", 1_000_000, 200_000)], cfg(0, 0), 1_000 * USD);
     // long 10 @ 2 100 and short 10 @ 1 900, 900 each: bankrupt at 2 010 and 1 990; mark 2 000
     b.account("long", 900 * USD, &[(0, 10_000, 210_000, None)]);
     b.account("short", 900 * USD, &[(0, -10_000, 190_000, None)]);
@@ -152,7 +161,7 @@ fn a_long_and_a_short_taken_over_in_one_run_net_inside_the_engine_and_the_fund_p
 fn netting_the_fund_cannot_pay_for_leaves_the_fund_negative_and_the_winners_untouched() {
     // As above with an empty fund: the 200 lost between the two bankruptcy prices is the
     // engine's own, no order can avoid it, so the fund bears it below zero (SPEC §8.4).
-    let mut b = Book::new(vec![linear("ETH", 1_000_000, 200_000)], cfg(0, 0), 0);
+    let mut b = Book::new(vec![MarketSpec::one_tier("ETH", 1_000_000, 200_000)], cfg(0, 0), 0);
     b.account("long", 900 * USD, &[(0, 10_000, 210_000, None)]);
     b.account("short", 900 * USD, &[(0, -10_000, 190_000, None)]);
     let wl = b.account("winning-long", 10_000 * USD, &[(0, 20_000, 150_000, None)]);
@@ -172,7 +181,7 @@ fn netting_the_fund_cannot_pay_for_leaves_the_fund_negative_and_the_winners_unto
 fn drawdown_policy_starts_adl_at_the_trigger_and_stops_above_the_stop_ratio() {
     let policy = FundPolicy::Drawdown { trigger_ppm: 300_000, stop_ppm: 100_000, window: 1_000 };
     let mut b = Book::new(
-        vec![linear("ETH", 1_000_000, 200_300)],
+        vec![MarketSpec::one_tier("ETH", 1_000_000, 200_300)],
         WaterfallConfig { policy, ..cfg(0, 0) },
         1_000 * USD,
     );
@@ -209,7 +218,7 @@ fn inverse_market_takeover_and_adl() {
         price_decimals: 1,
         qty_decimals: 0,
         contract_size: 100,
-        ..linear("BTCUSD", 500_000, 300_110)
+        ..MarketSpec::one_tier("BTCUSD", 500_000, 300_110)
     };
     let mut b = Book::new(vec![spec], cfg(500_000, 0), 0);
     // 1 009 contracts × 100 USD long at 30 011, isolated margin 0.3 BTC
@@ -230,7 +239,7 @@ fn inverse_market_takeover_and_adl() {
 fn an_operation_that_fails_half_way_is_rolled_back_to_the_byte() {
     // Loss shares execute largest position first; the smallest holder's balance cannot take its
     // share (i64 overflow), after the others have paid theirs: the whole call is taken back.
-    let mut b = Book::new(vec![linear("SOL", 1_000_000, 10_000)], cfg(0, 0), 0);
+    let mut b = Book::new(vec![MarketSpec::one_tier("SOL", 1_000_000, 10_000)], cfg(0, 0), 0);
     let bankrupt = b.account("bankrupt", -100 * USD, &[]);
     b.account("big", 1_000 * USD, &[(0, 5_000, 10_000, None)]);
     b.account("mid", 1_000 * USD, &[(0, -3_000, 10_000, Some(50 * USD))]);
@@ -244,7 +253,7 @@ fn an_operation_that_fails_half_way_is_rolled_back_to_the_byte() {
 
 #[test]
 fn rejected_operations_change_nothing() {
-    let mut b = Book::new(vec![linear("ETH", 1_000_000, 200_300)], cfg(0, 0), 0);
+    let mut b = Book::new(vec![MarketSpec::one_tier("ETH", 1_000_000, 200_300)], cfg(0, 0), 0);
     let a = b.account("a", 1_000 * USD, &[(0, 1_000, 200_300, None)]);
     let before = b.e.state_bytes();
     assert_eq!(
@@ -288,7 +297,10 @@ fn random_book(rng: &mut Rng, n: usize) -> Vec<Spec> {
 fn build(specs: &[Spec], ranking: AdlRanking, fund: i64) -> Book {
     let config = WaterfallConfig { ranking, ..cfg(700_000, 2_000_000) };
     let mut b = Book::new(
-        vec![linear("ETH", 1_000_000, 200_300), linear("SOL", 2_000_000, 200_300)],
+        vec![
+            MarketSpec::one_tier("ETH", 1_000_000, 200_300),
+            MarketSpec::one_tier("SOL", 2_000_000, 200_300),
+        ],
         config,
         fund,
     );
@@ -391,7 +403,7 @@ mod planner {
         for (fee, lots) in
             [(0i64, 1_000_000_000i64), (1_000_000, 1_111_111_112), (2_000_000, 1_250_000_000)]
         {
-            let mut spec = linear("SOL", 10_000_000, 10_000);
+            let mut spec = MarketSpec::one_tier("SOL", 10_000_000, 10_000);
             spec.qty_decimals = 9;
             let mut b = Book::new(vec![spec], cfg(0, 0), 0);
             let a = b.account("drift", 90 * USD, &[(0, 10_000_000_000, 10_000, None)]);
@@ -405,7 +417,10 @@ mod planner {
 
     #[test]
     fn each_target_is_reached_by_the_smallest_reduction() {
-        let markets = vec![linear("BTC", 500_000, 3_001_100), linear("ETH", 1_000_000, 200_300)];
+        let markets = vec![
+            MarketSpec::one_tier("BTC", 500_000, 3_001_100),
+            MarketSpec::one_tier("ETH", 1_000_000, 200_300),
+        ];
         let mut b = Book::new(markets, cfg(0, 0), 0);
         let a = b.account(
             "t",
@@ -482,18 +497,10 @@ mod regressions {
 
     fn inverse_unit() -> MarketSpec {
         MarketSpec {
-            symbol: "INV".into(),
             kind: ContractKind::Inverse,
             price_decimals: 0,
             qty_decimals: 0,
-            contract_size: 1,
-            basis: MarginBasis::Mark,
-            form: TierForm::Deduction,
-            floors: vec![0],
-            mmr: vec![500_000],
-            imr: vec![1_000_000],
-            maint_amount: None,
-            mark: 1,
+            ..MarketSpec::one_tier("INV", 500_000, 1)
         }
     }
 
@@ -547,7 +554,7 @@ mod regressions {
 
     #[test]
     fn a_short_liquidator_position_deleverages_at_its_entry_rounded_up() {
-        let mut b = Book::new(vec![linear("ETH", 1_000_000, 1_000)], cfg(0, 0), 0);
+        let mut b = Book::new(vec![MarketSpec::one_tier("ETH", 1_000_000, 1_000)], cfg(0, 0), 0);
         // Two shorts taken over at different bankruptcy prices (40.01 and 35.01) leave the engine
         // short 3 lots at a fractional average entry: ADL must buy at its ceiling.
         let a1 = b.account("short1", 3_001_000, &[(0, -1, 1_000, None)]);
@@ -569,7 +576,8 @@ mod regressions {
 
     #[test]
     fn an_isolated_scope_must_name_an_isolated_position() {
-        let mut b = Book::new(vec![linear("ETH", 1_000_000, 200_300)], cfg(500_000, 0), 0);
+        let mut b =
+            Book::new(vec![MarketSpec::one_tier("ETH", 1_000_000, 200_300)], cfg(500_000, 0), 0);
         let a = b.account("a", 1_000 * USD, &[(0, 1_000, 200_300, None)]);
         let err = b.e.settle_liquidation_fill(a, Some(0), 0, 500, 200_300).unwrap_err();
         assert_eq!(err.code, ErrorCode::InvalidArgument);
@@ -591,7 +599,7 @@ mod regressions {
         let policy =
             FundPolicy::Drawdown { trigger_ppm: 300_000, stop_ppm: 100_000, window: u64::MAX };
         let mut b = Book::new(
-            vec![linear("ETH", 1_000_000, 200_300)],
+            vec![MarketSpec::one_tier("ETH", 1_000_000, 200_300)],
             WaterfallConfig { policy, ..cfg(0, 0) },
             0,
         );

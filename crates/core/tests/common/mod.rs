@@ -1,11 +1,9 @@
-//! Shared by the integration tests: a seeded xorshift generator (no external crates) and the
-//! one-tier market most tests start from.
-
-use deleverage_core::{ContractKind, MarginBasis, MarketSpec, TierForm};
+//! Shared by the integration tests: a seeded xorshift generator (no external crates). The one-tier
+//! market most tests start from is `MarketSpec::one_tier`.
 
 pub struct Rng(pub u64);
 
-// Not every test that takes one_tier draws numbers.
+// Not every test uses every draw.
 #[allow(dead_code)]
 impl Rng {
     pub fn next(&mut self) -> u64 {
@@ -19,26 +17,5 @@ impl Rng {
     }
     pub fn pick<T: Copy>(&mut self, xs: &[T]) -> T {
         xs[(self.next() % xs.len() as u64) as usize]
-    }
-}
-
-/// A linear market with one tier (mark basis, deduction form): price 2 decimals, qty 3, MM rate
-/// `mmr` and IM twice that (10^-8 units), at `mark` ticks. Tests change what they need with
-/// struct update syntax (`MarketSpec { mark: 5, ..one_tier("X", 500_000, 1) }`).
-#[allow(dead_code)]
-pub fn one_tier(symbol: &str, mmr: i64, mark: i64) -> MarketSpec {
-    MarketSpec {
-        symbol: symbol.into(),
-        kind: ContractKind::Linear,
-        price_decimals: 2,
-        qty_decimals: 3,
-        contract_size: 1,
-        basis: MarginBasis::Mark,
-        form: TierForm::Deduction,
-        floors: vec![0],
-        mmr: vec![mmr],
-        imr: vec![(mmr * 2).min(100_000_000)],
-        maint_amount: None,
-        mark,
     }
 }
