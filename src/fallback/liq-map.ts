@@ -5,7 +5,7 @@
 
 import type { LiquidationMapColumns } from '../core.js'
 import { DeleverageError, ErrorCode, withContext } from './errors.js'
-import { gridDomain, liquidationPrice } from './liq.js'
+import { bankruptcyBase, gridDomain, liquidationBase, liquidationPrice } from './liq.js'
 import { checkPrice, Linear, Mark, type Market } from './market.js'
 import { add, divCeil, divFloor, pow10, sub, toI64 } from './num.js'
 
@@ -81,8 +81,7 @@ function crossBase(st: MapStore, a: number, m: number): bigint {
   }
   const othersU = sub(upnl, ownU, 'uPnL of the other positions')
   const othersMm = sub(mm, ownMm, 'maintenance margin of the other positions')
-  const b = add(st.balance(a), othersU, 'bankruptcy base')
-  return sub(b, othersMm, 'liquidation base')
+  return liquidationBase(bankruptcyBase(st.balance(a), othersU), othersMm)
 }
 
 /** The slack bounds of one run (liq_map.rs `Slack`): (A·j + B)/D bounds the predicate's slack

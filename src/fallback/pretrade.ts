@@ -3,7 +3,9 @@
 
 import { DeleverageError, ErrorCode, withContext } from './errors.js'
 import {
+  bankruptcyBase,
   bankruptcyPrice,
+  liquidationBase,
   liquidationPrice,
   liquidationPriceReason,
   type SolvedPrice,
@@ -712,15 +714,17 @@ export class PreTrade {
   private whatIfPosition(m: number, pos: Pos, balance: bigint, list: Array<[number, Pos]>) {
     const [q, c, iso, im] = pos
     const mk = this.h.market(m)
-    let bk = iso ? im : balance
-    let lq = bk
+    let othersU = 0n
+    let othersMm = 0n
     for (const [o, [oq, oc, oiso]] of list) {
       if (iso || o === m || oiso || oq === 0n) continue
       const om = this.h.market(o)
-      const u = om.upnl(oq, oc)
-      bk = add(bk, u, 'bankruptcy base')
-      lq = add(lq, sub(u, om.maintenanceMargin(oq, oc), 'base'), 'liquidation base')
+      othersU = add(othersU, om.upnl(oq, oc), 'uPnL of the other positions')
+      const mm = om.maintenanceMargin(oq, oc)
+      othersMm = add(othersMm, mm, 'maintenance margin of the other positions')
     }
+    const bk = bankruptcyBase(iso ? im : balance, othersU)
+    const lq = liquidationBase(bk, othersMm)
     const liquidation = liquidationPrice(mk, q, c, lq)
     return {
       market: m,

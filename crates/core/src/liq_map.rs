@@ -10,7 +10,9 @@
 
 use crate::engine::Engine;
 use crate::error::{Error, ErrorCode, Result};
-use crate::liq::{grid_domain, last_liquidatable, liquidatable, tier_segments};
+use crate::liq::{
+    bankruptcy_base, grid_domain, last_liquidatable, liquidatable, liquidation_base, tier_segments,
+};
 use crate::market::{check_price, ContractKind, MarginBasis, Market};
 use crate::num::*;
 
@@ -311,7 +313,6 @@ impl Engine {
         }
         let others_u = sub(upnl, own_u, "uPnL of the other positions")?;
         let others_mm = sub(mm, own_mm, "maintenance margin of the other positions")?;
-        let b = add(acc.balance as i128, others_u, "bankruptcy base")?;
-        sub(b, others_mm, "liquidation base")
+        liquidation_base(bankruptcy_base(i128::from(acc.balance), others_u)?, others_mm)
     }
 }

@@ -5,7 +5,10 @@ use std::collections::HashMap;
 
 use crate::engine::Engine;
 use crate::error::{Error, Result};
-use crate::liq::{bankruptcy_price, liquidation_price, liquidation_price_reason, SolvedPrice};
+use crate::liq::{
+    bankruptcy_base, bankruptcy_price, liquidation_base, liquidation_price,
+    liquidation_price_reason, SolvedPrice,
+};
 use crate::market::{ContractKind, Market};
 use crate::num::*;
 use crate::pretrade::{Order, PreTradeConfig, Verdict, BAND_SCALE};
@@ -627,16 +630,18 @@ impl Engine {
         list: &[(u32, Pos)],
     ) -> Result<WhatIfPosition> {
         let mk = &self.markets[m as usize];
-        let (mut bk, mut lq) = if iso { (im, im) } else { (balance, balance) };
+        let (mut others_u, mut others_mm) = (0i128, 0i128);
         for &(o, (oq, oc, oiso, _)) in list {
             if iso || o == m || oiso || oq == 0 {
                 continue;
             }
             let om = &self.markets[o as usize];
-            let u = om.upnl(oq, oc)?;
-            bk = add(bk, u, "bankruptcy base")?;
-            lq = add(lq, sub(u, om.maintenance_margin(oq, oc)?, "base")?, "liquidation base")?;
+            others_u = add(others_u, om.upnl(oq, oc)?, "uPnL of the other positions")?;
+            let mm = om.maintenance_margin(oq, oc)?;
+            others_mm = add(others_mm, mm, "maintenance margin of the other positions")?;
         }
+        let bk = bankruptcy_base(if iso { im } else { balance }, others_u)?;
+        let lq = liquidation_base(bk, others_mm)?;
         let liquidation = liquidation_price(mk, q, c, lq)?;
         Ok(WhatIfPosition {
             market: m,
