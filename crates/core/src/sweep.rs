@@ -23,6 +23,10 @@ use crate::market::{ContractKind, MarginBasis, Market};
 use crate::num::*;
 use crate::store::{Block, BLOCK};
 use std::sync::Mutex;
+
+#[path = "sweep_simd.rs"]
+mod simd;
+
 /// Most tiers the kernel's fixed arrays hold; a market with more takes the general formulas.
 const MAX_TIERS: usize = 16;
 
@@ -147,6 +151,8 @@ trait Acc: Copy + Default + Send + Sync + 'static {
     fn get(&self) -> (i128, i128);
     /// The sums when they are i64 (the narrow accumulator), for the account check's fast path.
     fn get64(&self) -> Option<(i64, i64)>;
+    /// The block's accumulators as i64 pairs, when they are (for the vector account check).
+    fn narrow(acc: &[Self; BLOCK]) -> Option<&[[i64; 2]; BLOCK]>;
 }
 
 impl Acc for [i64; 2] {
@@ -170,6 +176,10 @@ impl Acc for [i64; 2] {
     fn get64(&self) -> Option<(i64, i64)> {
         Some((self[0], self[1]))
     }
+    #[inline(always)]
+    fn narrow(acc: &[Self; BLOCK]) -> Option<&[[i64; 2]; BLOCK]> {
+        Some(acc)
+    }
 }
 
 impl Acc for [i128; 2] {
@@ -192,6 +202,10 @@ impl Acc for [i128; 2] {
     }
     #[inline(always)]
     fn get64(&self) -> Option<(i64, i64)> {
+        None
+    }
+    #[inline(always)]
+    fn narrow(_: &[Self; BLOCK]) -> Option<&[[i64; 2]; BLOCK]> {
         None
     }
 }
@@ -314,6 +328,8 @@ where
 struct Ctx<'a> {
     plans: &'a [Plan],
     warning_ppm: Option<i64>,
+    /// Take the AVX-512 path (sweep_simd.rs) where a plan fits it.
+    simd: bool,
 }
 
 impl Engine {
@@ -340,7 +356,14 @@ impl Engine {
             let (lo, hi) = (sg.lo as usize, sg.hi as usize);
             let (off, q, c) = (&blk.off[lo..hi], &blk.qty[lo..hi], &blk.cost[lo..hi]);
             match &cx.plans[sg.m as usize] {
-                Plan::Linear(l) => linear_dispatch(l, off, q, c, |_, o, u, m| acc[o].put64(u, m)),
+                Plan::Linear(l) => {
+                    let mut put = |_: usize, o: usize, u: i64, m: i64| acc[o].put64(u, m);
+                    if cx.simd && simd::fits(l) {
+                        simd::linear_rows(l, off, q, c, &mut put);
+                    } else {
+                        linear_dispatch(l, off, q, c, put);
+                    }
+                }
                 Plan::General => {
                     let mk = &self.markets[sg.m as usize];
                     for i in 0..off.len() {
@@ -359,25 +382,52 @@ impl Engine {
         for s in &blk.side {
             self.side_row(base, s, cx, acc, rows)?;
         }
-        for (o, &bal) in blk.bal.iter().enumerate() {
-            // The common case in i64: no cross position, or a healthy account that fits.
-            if let Some((u, mm)) = acc[o].get64() {
-                match bal.checked_add(u) {
-                    _ if mm == 0 => continue,
-                    Some(eq) if !wanted64(eq, mm, cx.warning_ppm) => continue,
-                    _ => {}
+        match A::narrow(acc) {
+            Some(narrow) if cx.simd => {
+                // The vector filter drops the accounts proven healthy; the rest are checked.
+                let mut hits = Vec::new();
+                simd::account_hits(&blk.bal, narrow, cx.warning_ppm, &mut hits);
+                for o in hits {
+                    self.account_row(base, o, blk.bal[o], acc, cx, rows)?;
                 }
             }
-            let (u, mm) = acc[o].get();
-            if mm == 0 {
-                continue; // no cross position (each has MM ≥ 1)
+            _ => {
+                for (o, &bal) in blk.bal.iter().enumerate() {
+                    self.account_row(base, o, bal, acc, cx, rows)?;
+                }
             }
-            let a = base + o as u32;
-            let ctx = |e: Error| e.context(format!("account {}", self.accounts[a as usize].id));
-            let eq = add(bal as i128, u, "equity").map_err(ctx)?;
-            if let Some(r) = scope_row(a, u32::MAX, eq, mm, cx.warning_ppm).map_err(ctx)? {
-                rows.push(r);
+        }
+        Ok(())
+    }
+
+    /// The account check of the account at offset `o` of the block at `base`.
+    #[inline(always)]
+    fn account_row<A: Acc>(
+        &self,
+        base: u32,
+        o: usize,
+        bal: i64,
+        acc: &[A; BLOCK],
+        cx: &Ctx,
+        rows: &mut Vec<MarginRow>,
+    ) -> Result<()> {
+        // The common case in i64: no cross position, or a healthy account that fits.
+        if let Some((u, mm)) = acc[o].get64() {
+            match bal.checked_add(u) {
+                _ if mm == 0 => return Ok(()),
+                Some(eq) if !wanted64(eq, mm, cx.warning_ppm) => return Ok(()),
+                _ => {}
             }
+        }
+        let (u, mm) = acc[o].get();
+        if mm == 0 {
+            return Ok(()); // no cross position (each has MM ≥ 1)
+        }
+        let a = base + o as u32;
+        let ctx = |e: Error| e.context(format!("account {}", self.accounts[a as usize].id));
+        let eq = add(bal as i128, u, "equity").map_err(ctx)?;
+        if let Some(r) = scope_row(a, u32::MAX, eq, mm, cx.warning_ppm).map_err(ctx)? {
+            rows.push(r);
         }
         Ok(())
     }
@@ -440,6 +490,14 @@ impl Engine {
             (&r.off[lo..hi], &r.qty[lo..hi], &r.cost[lo..hi], &r.isolated_margin[lo..hi]);
         let w = cx.warning_ppm;
         match &cx.plans[sg.m as usize] {
+            Plan::Linear(l) if cx.simd && simd::fits(l) => {
+                let mut hits: Vec<(usize, i64, i64)> = Vec::new();
+                simd::isolated_hits(l, off, q, c, im, w, &mut hits);
+                for (i, u, mm) in hits {
+                    let a = base + off[i] as u32;
+                    self.isolated_row(a, sg.m, im[i], u as i128, mm as i128, cx, rows)?;
+                }
+            }
             Plan::Linear(l) => {
                 let mut hits: Vec<(usize, i64, i64)> = Vec::new();
                 linear_dispatch(l, off, q, c, |i, _, u, mm| {
@@ -474,6 +532,31 @@ impl Engine {
     /// thread); identical output for any count (sums are exact, rows sorted by a total order).
     #[doc(hidden)]
     pub fn sweep_kernel(&self, warning_ppm: Option<i64>, threads: usize) -> Result<SweepResult> {
+        self.sweep_kernel_with(warning_ppm, threads, simd::available())
+    }
+
+    /// `sweep_kernel` on the scalar kernel only (the vector path's tests compare against it).
+    #[doc(hidden)]
+    pub fn sweep_kernel_scalar(
+        &self,
+        warning_ppm: Option<i64>,
+        threads: usize,
+    ) -> Result<SweepResult> {
+        self.sweep_kernel_with(warning_ppm, threads, false)
+    }
+
+    /// Whether this machine takes the sweep's AVX-512 path.
+    #[doc(hidden)]
+    pub fn sweep_simd_available() -> bool {
+        simd::available()
+    }
+
+    fn sweep_kernel_with(
+        &self,
+        warning_ppm: Option<i64>,
+        threads: usize,
+        simd: bool,
+    ) -> Result<SweepResult> {
         let threads = threads.clamp(1, 64);
         let mut guard = self.blocks.0.lock().unwrap_or_else(|e| e.into_inner());
         guard.refresh(self, threads);
@@ -491,7 +574,7 @@ impl Engine {
         // An account has at most one position per market, and the blocks' rows are within the
         // markets' bounds (near-limit ones are in side lists, whose blocks sum in i128).
         let narrow = sum.is_some_and(|s| s <= i64::MAX as i128);
-        let cx = Ctx { plans: &plans, warning_ppm };
+        let cx = Ctx { plans: &plans, warning_ppm, simd };
         // Tasks of about equal position counts, a few per thread so a slow one evens out.
         let total: usize = blocks.iter().map(Block::positions).sum();
         let tasks = if threads == 1 { 1 } else { (threads * 4).min(blocks.len()).max(1) };

@@ -1,0 +1,307 @@
+//! The sweep kernel's AVX-512 path (x86-64 with AVX-512F and DQ, detected at run time; every
+//! other machine keeps the scalar kernel of sweep.rs). Eight rows a step, the same integer
+//! operations as `linear_seg` on i64 lanes — a tier count (compares against the limits in
+//! registers, a lane permute for A_t and B_t), three 64-bit multiplies — so every lane is the
+//! scalar kernel's value: the per-run bounds that prove the scalar products fit i64 prove these.
+//! Only the plans without divisions (dv = du = 1, the usual case) and with at most 8 tiers take
+//! it; the others stay scalar.
+//!
+//! The scope checks (isolated scopes, the block's accounts) are filters: a lane is dropped only
+//! when it is proven outside every list — its equity fits i64, equity > MM, and, with a warning
+//! ratio, MM ≤ 0 or MM·10^6 < w·equity computed in i64 where both products provably fit (|MM| ≤
+//! i64::MAX / 10^6, |equity| ≤ i64::MAX / |w|). Every other lane goes to the exact scalar check,
+//! so rows and errors are the scalar path's.
+
+use super::Linear;
+
+/// Is the AVX-512 path usable on this machine (checked once, then a cached flag)?
+pub(super) fn available() -> bool {
+    #[cfg(target_arch = "x86_64")]
+    {
+        std::arch::is_x86_feature_detected!("avx512f")
+            && std::arch::is_x86_feature_detected!("avx512dq")
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        false
+    }
+}
+
+/// Does this plan fit the vector kernel (no division, at most 8 tiers)?
+#[inline(always)]
+pub(super) fn fits(l: &Linear) -> bool {
+    l.dv == 1 && l.du == 1 && l.tiers <= 8
+}
+
+/// `take(i, offset, uPnL, MM)` for every row, eight at a time. The caller checked `available()`
+/// and `fits(l)`.
+#[inline(always)]
+pub(super) fn linear_rows<F>(l: &Linear, off: &[u16], q: &[i64], c: &[i64], take: &mut F)
+where
+    F: FnMut(usize, usize, i64, i64),
+{
+    #[cfg(target_arch = "x86_64")]
+    // SAFETY: the caller checked AVX-512F/DQ with `available()`; the slices are read within
+    // their lengths (masked loads at the tail).
+    unsafe {
+        if l.tiers <= 4 {
+            x86::linear_rows::<F, 4>(l, off, q, c, take)
+        } else {
+            x86::linear_rows::<F, 8>(l, off, q, c, take)
+        }
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        let _ = (l, off, q, c, take);
+        unreachable!("the vector kernel is x86-64 only");
+    }
+}
+
+/// The isolated scopes of one run that may be in a list: (row, uPnL, MM) pushed to `hits` for
+/// every row not proven healthy (see the module doc). Same preconditions as `linear_rows`.
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+pub(super) fn isolated_hits(
+    l: &Linear,
+    off: &[u16],
+    q: &[i64],
+    c: &[i64],
+    im: &[i64],
+    warning_ppm: Option<i64>,
+    hits: &mut Vec<(usize, i64, i64)>,
+) {
+    #[cfg(target_arch = "x86_64")]
+    // SAFETY: as in `linear_rows`.
+    unsafe {
+        let w = Warn::new(warning_ppm);
+        if l.tiers <= 4 {
+            x86::isolated_hits::<4>(l, off, q, c, im, w, hits)
+        } else {
+            x86::isolated_hits::<8>(l, off, q, c, im, w, hits)
+        }
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        let _ = (l, off, q, c, im, warning_ppm, hits);
+        unreachable!("the vector kernel is x86-64 only");
+    }
+}
+
+/// The block's accounts that may be in a list: offsets of accounts with a cross position whose
+/// equity (balance + Σ uPnL) is not proven healthy against Σ MM. Requires `available()`.
+pub(super) fn account_hits(
+    bal: &[i64],
+    acc: &[[i64; 2]],
+    warning_ppm: Option<i64>,
+    hits: &mut Vec<usize>,
+) {
+    assert!(acc.len() >= bal.len());
+    #[cfg(target_arch = "x86_64")]
+    // SAFETY: as in `linear_rows`; `acc` holds at least `bal.len()` pairs (asserted).
+    unsafe {
+        x86::account_hits(bal, acc, Warn::new(warning_ppm), hits)
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        let _ = (bal, acc, warning_ppm, hits);
+        unreachable!("the vector kernel is x86-64 only");
+    }
+}
+
+/// The warning test's constants: w, and the largest |MM| and |equity| whose products with
+/// 10^6 and w fit i64.
+#[derive(Clone, Copy)]
+#[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
+struct Warn {
+    on: bool,
+    w: i64,
+    mm_max: i64,
+    eq_max: i64,
+}
+
+impl Warn {
+    #[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
+    fn new(warning_ppm: Option<i64>) -> Warn {
+        let w = warning_ppm.unwrap_or(0);
+        let eq_max = (i64::MAX as u64 / w.unsigned_abs().max(1)) as i64;
+        let mm_max = i64::MAX / crate::num::RATIO_SCALE;
+        Warn { on: warning_ppm.is_some(), w, mm_max, eq_max }
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+mod x86 {
+    use super::{Linear, Warn};
+    use crate::store::BLOCK;
+    use std::arch::x86_64::*;
+
+    /// uPnL and MM of eight rows (lanes beyond `mask` are zero inputs, their outputs unused).
+    #[inline(always)]
+    unsafe fn row8<const NT: usize>(
+        l: &Linear,
+        lim: &[__m512i; 8],
+        (a, b, m_up, c_up): (__m512i, __m512i, __m512i, __m512i),
+        q: __m512i,
+        c: __m512i,
+    ) -> (__m512i, __m512i) {
+        let key = if l.by_qty { _mm512_abs_epi64(q) } else { _mm512_abs_epi64(c) };
+        let one = _mm512_set1_epi64(1);
+        let mut t = _mm512_setzero_si512();
+        for x in &lim[1..NT] {
+            let k = _mm512_cmpge_epi64_mask(key, *x);
+            t = _mm512_mask_add_epi64(t, k, t, one);
+        }
+        let at = _mm512_permutexvar_epi64(t, a);
+        let bt = _mm512_permutexvar_epi64(t, b);
+        let mm = _mm512_sub_epi64(_mm512_mullo_epi64(key, at), bt);
+        let u = _mm512_sub_epi64(_mm512_mullo_epi64(q, m_up), _mm512_mullo_epi64(c, c_up));
+        (u, mm)
+    }
+
+    /// The plan's constants as vectors: the tier limits, and (A, B, mark·10^s, 10^s).
+    #[inline(always)]
+    unsafe fn consts(l: &Linear) -> ([__m512i; 8], (__m512i, __m512i, __m512i, __m512i)) {
+        let lim = std::array::from_fn(|i| _mm512_set1_epi64(l.lim[i]));
+        // Tiers past the market's last are never chosen (their limits are i64::MAX).
+        let a = _mm512_loadu_si512(l.a.as_ptr().cast());
+        let b = _mm512_loadu_si512(l.b.as_ptr().cast());
+        (lim, (a, b, _mm512_set1_epi64(l.m_up), _mm512_set1_epi64(l.c_up)))
+    }
+
+    #[inline(always)]
+    unsafe fn load(x: &[i64], i: usize, k: __mmask8) -> __m512i {
+        _mm512_maskz_loadu_epi64(k, x.as_ptr().add(i))
+    }
+
+    /// The lanes of `k` under i..n.
+    #[inline(always)]
+    fn lanes(i: usize, n: usize) -> __mmask8 {
+        let r = n - i;
+        if r >= 8 {
+            0xff
+        } else {
+            ((1u32 << r) - 1) as __mmask8
+        }
+    }
+
+    #[target_feature(enable = "avx512f,avx512dq")]
+    pub(super) unsafe fn linear_rows<F, const NT: usize>(
+        l: &Linear,
+        off: &[u16],
+        q: &[i64],
+        c: &[i64],
+        take: &mut F,
+    ) where
+        F: FnMut(usize, usize, i64, i64),
+    {
+        let n = off.len();
+        let (q, c) = (&q[..n], &c[..n]);
+        let (lim, k) = consts(l);
+        let (mut u, mut mm) = ([0i64; 8], [0i64; 8]);
+        let mut i = 0;
+        while i < n {
+            let m = lanes(i, n);
+            let (uv, mv) = row8::<NT>(l, &lim, k, load(q, i, m), load(c, i, m));
+            _mm512_storeu_si512(u.as_mut_ptr().cast(), uv);
+            _mm512_storeu_si512(mm.as_mut_ptr().cast(), mv);
+            for j in 0..(n - i).min(8) {
+                take(i + j, off[i + j] as usize & (BLOCK - 1), u[j], mm[j]);
+            }
+            i += 8;
+        }
+    }
+
+    /// Lanes of (equity = base + u, MM) that may be in a list (see the module doc).
+    #[inline(always)]
+    unsafe fn maybe(base: __m512i, u: __m512i, mm: __m512i, w: &Warn) -> __mmask8 {
+        let eq = _mm512_add_epi64(base, u);
+        // Signed overflow of base + u: both inputs' signs differ from the sum's.
+        let ovf = _mm512_and_si512(_mm512_xor_si512(base, eq), _mm512_xor_si512(u, eq));
+        let zero = _mm512_setzero_si512();
+        let mut k = _mm512_cmplt_epi64_mask(ovf, zero) | _mm512_cmple_epi64_mask(eq, mm);
+        if w.on {
+            let pos = _mm512_cmpgt_epi64_mask(mm, zero);
+            let safe = _mm512_cmple_epu64_mask(mm, _mm512_set1_epi64(w.mm_max))
+                & _mm512_cmple_epu64_mask(_mm512_abs_epi64(eq), _mm512_set1_epi64(w.eq_max));
+            let lhs = _mm512_mullo_epi64(mm, _mm512_set1_epi64(crate::num::RATIO_SCALE));
+            let rhs = _mm512_mullo_epi64(eq, _mm512_set1_epi64(w.w));
+            k |= pos & (!safe | _mm512_cmpge_epi64_mask(lhs, rhs));
+        }
+        k
+    }
+
+    #[target_feature(enable = "avx512f,avx512dq")]
+    pub(super) unsafe fn isolated_hits<const NT: usize>(
+        l: &Linear,
+        off: &[u16],
+        q: &[i64],
+        c: &[i64],
+        im: &[i64],
+        w: Warn,
+        hits: &mut Vec<(usize, i64, i64)>,
+    ) {
+        let n = off.len();
+        let (q, c, im) = (&q[..n], &c[..n], &im[..n]);
+        let (lim, k) = consts(l);
+        let (mut u, mut mm) = ([0i64; 8], [0i64; 8]);
+        let mut i = 0;
+        while i < n {
+            let m = lanes(i, n);
+            let (uv, mv) = row8::<NT>(l, &lim, k, load(q, i, m), load(c, i, m));
+            let mut bits = maybe(load(im, i, m), uv, mv, &w) & m;
+            if bits != 0 {
+                _mm512_storeu_si512(u.as_mut_ptr().cast(), uv);
+                _mm512_storeu_si512(mm.as_mut_ptr().cast(), mv);
+                while bits != 0 {
+                    let j = bits.trailing_zeros() as usize;
+                    hits.push((i + j, u[j], mm[j]));
+                    bits &= bits - 1;
+                }
+            }
+            i += 8;
+        }
+    }
+
+    #[target_feature(enable = "avx512f,avx512dq")]
+    pub(super) unsafe fn account_hits(
+        bal: &[i64],
+        acc: &[[i64; 2]],
+        w: Warn,
+        hits: &mut Vec<usize>,
+    ) {
+        let n = bal.len();
+        let p = acc.as_ptr().cast::<i64>();
+        let even = _mm512_setr_epi64(0, 2, 4, 6, 8, 10, 12, 14);
+        let odd = _mm512_setr_epi64(1, 3, 5, 7, 9, 11, 13, 15);
+        let zero = _mm512_setzero_si512();
+        let mut i = 0;
+        while i < n {
+            let m = lanes(i, n);
+            // Pairs (u, mm) of accounts i..i+8: the low four from the first load, the rest
+            // from the second (lanes past n masked off, so never read).
+            let lo = _mm512_maskz_loadu_epi64(spread(m), p.add(2 * i));
+            let hi = _mm512_maskz_loadu_epi64(spread(m >> 4), p.add(2 * i + 8));
+            let u = _mm512_permutex2var_epi64(lo, even, hi);
+            let mm = _mm512_permutex2var_epi64(lo, odd, hi);
+            let cross = _mm512_cmpneq_epi64_mask(mm, zero);
+            let mut bits = maybe(load(bal, i, m), u, mm, &w) & cross & m;
+            while bits != 0 {
+                hits.push(i + bits.trailing_zeros() as usize);
+                bits &= bits - 1;
+            }
+            i += 8;
+        }
+    }
+
+    /// The load mask of four pairs from the low four bits of a lane mask.
+    #[inline(always)]
+    fn spread(m: __mmask8) -> __mmask8 {
+        let mut r = 0u8;
+        for j in 0..4 {
+            if m & (1 << j) != 0 {
+                r |= 3 << (2 * j);
+            }
+        }
+        r
+    }
+}
