@@ -151,8 +151,8 @@ trait Acc: Copy + Default + Send + Sync + 'static {
     fn get(&self) -> (i128, i128);
     /// The sums when they are i64 (the narrow accumulator), for the account check's fast path.
     fn get64(&self) -> Option<(i64, i64)>;
-    /// The block's accumulators as i64 pairs, when they are (for the vector account check).
-    fn narrow(acc: &[Self; BLOCK]) -> Option<&[[i64; 2]; BLOCK]>;
+    /// The block's accumulators as the vector account check reads them.
+    fn sums(acc: &[Self; BLOCK]) -> simd::Sums<'_>;
 }
 
 impl Acc for [i64; 2] {
@@ -177,8 +177,8 @@ impl Acc for [i64; 2] {
         Some((self[0], self[1]))
     }
     #[inline(always)]
-    fn narrow(acc: &[Self; BLOCK]) -> Option<&[[i64; 2]; BLOCK]> {
-        Some(acc)
+    fn sums(acc: &[Self; BLOCK]) -> simd::Sums<'_> {
+        simd::Sums::Narrow(acc)
     }
 }
 
@@ -205,8 +205,8 @@ impl Acc for [i128; 2] {
         None
     }
     #[inline(always)]
-    fn narrow(_: &[Self; BLOCK]) -> Option<&[[i64; 2]; BLOCK]> {
-        None
+    fn sums(acc: &[Self; BLOCK]) -> simd::Sums<'_> {
+        simd::Sums::Wide(acc)
     }
 }
 
@@ -382,19 +382,16 @@ impl Engine {
         for s in &blk.side {
             self.side_row(base, s, cx, acc, rows)?;
         }
-        match A::narrow(acc) {
-            Some(narrow) if cx.simd => {
-                // The vector filter drops the accounts proven healthy; the rest are checked.
-                let mut hits = Vec::new();
-                simd::account_hits(&blk.bal, narrow, cx.warning_ppm, &mut hits);
-                for o in hits {
-                    self.account_row(base, o, blk.bal[o], acc, cx, rows)?;
-                }
+        if cx.simd {
+            // The vector filter drops the accounts proven healthy; the rest are checked.
+            let mut hits = Vec::new();
+            simd::account_hits(&blk.bal, A::sums(acc), cx.warning_ppm, &mut hits);
+            for o in hits {
+                self.account_row(base, o, blk.bal[o], acc, cx, rows)?;
             }
-            _ => {
-                for (o, &bal) in blk.bal.iter().enumerate() {
-                    self.account_row(base, o, bal, acc, cx, rows)?;
-                }
+        } else {
+            for (o, &bal) in blk.bal.iter().enumerate() {
+                self.account_row(base, o, bal, acc, cx, rows)?;
             }
         }
         Ok(())

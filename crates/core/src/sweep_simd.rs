@@ -87,23 +87,40 @@ pub(super) fn isolated_hits(
     }
 }
 
+/// The block's accumulators, i64 or i128 pairs (Σ uPnL, Σ MM) per account.
+pub(super) enum Sums<'a> {
+    Narrow(&'a [[i64; 2]]),
+    Wide(&'a [[i128; 2]]),
+}
+
 /// The block's accounts that may be in a list: offsets of accounts with a cross position whose
-/// equity (balance + Σ uPnL) is not proven healthy against Σ MM. Requires `available()`.
+/// equity (balance + Σ uPnL) is not proven healthy against Σ MM (wide sums outside i64 are
+/// never proven). Requires `available()`; `acc` holds `bal.len()` rounded up to 8 accounts.
 pub(super) fn account_hits(
     bal: &[i64],
-    acc: &[[i64; 2]],
+    acc: Sums,
     warning_ppm: Option<i64>,
     hits: &mut Vec<usize>,
 ) {
-    assert!(acc.len() >= bal.len());
+    let n = bal.len().next_multiple_of(8);
     #[cfg(target_arch = "x86_64")]
-    // SAFETY: as in `linear_rows`; `acc` holds at least `bal.len()` pairs (asserted).
+    // SAFETY: as in `linear_rows`; `acc` holds n accounts (asserted), read 8 at a time.
     unsafe {
-        x86::account_hits(bal, acc, Warn::new(warning_ppm), hits)
+        let w = Warn::new(warning_ppm);
+        match acc {
+            Sums::Narrow(acc) => {
+                assert!(acc.len() >= n);
+                x86::account_hits(bal, acc.as_ptr().cast(), false, w, hits)
+            }
+            Sums::Wide(acc) => {
+                assert!(acc.len() >= n);
+                x86::account_hits(bal, acc.as_ptr().cast(), true, w, hits)
+            }
+        }
     }
     #[cfg(not(target_arch = "x86_64"))]
     {
-        let _ = (bal, acc, warning_ppm, hits);
+        let _ = (bal, acc, warning_ppm, hits, n);
         unreachable!("the vector kernel is x86-64 only");
     }
 }
@@ -262,46 +279,52 @@ mod x86 {
         }
     }
 
+    /// `p`: the accumulators of accounts 0..bal.len() rounded up to 8, as i64 words: pairs
+    /// (u, mm) when narrow, else pairs of i128 (u_lo, u_hi, mm_lo, mm_hi).
     #[target_feature(enable = "avx512f,avx512dq")]
     pub(super) unsafe fn account_hits(
         bal: &[i64],
-        acc: &[[i64; 2]],
+        p: *const i64,
+        wide: bool,
         w: Warn,
         hits: &mut Vec<usize>,
     ) {
         let n = bal.len();
-        let p = acc.as_ptr().cast::<i64>();
-        let even = _mm512_setr_epi64(0, 2, 4, 6, 8, 10, 12, 14);
-        let odd = _mm512_setr_epi64(1, 3, 5, 7, 9, 11, 13, 15);
+        let idx = |x: [i64; 8]| _mm512_setr_epi64(x[0], x[1], x[2], x[3], x[4], x[5], x[6], x[7]);
+        let (even, odd) = (idx([0, 2, 4, 6, 8, 10, 12, 14]), idx([1, 3, 5, 7, 9, 11, 13, 15]));
+        // Two i128 pairs a vector; from two vectors, lanes 0–3 the low words of u (or mm),
+        // lanes 4–7 the high words.
+        let (uw, mw) = (idx([0, 4, 8, 12, 1, 5, 9, 13]), idx([2, 6, 10, 14, 3, 7, 11, 15]));
+        let (low, high) = (idx([0, 1, 2, 3, 8, 9, 10, 11]), idx([4, 5, 6, 7, 12, 13, 14, 15]));
+        let two = |x, i, y| _mm512_permutex2var_epi64(x, i, y);
         let zero = _mm512_setzero_si512();
         let mut i = 0;
         while i < n {
             let m = lanes(i, n);
-            // Pairs (u, mm) of accounts i..i+8: the low four from the first load, the rest
-            // from the second (lanes past n masked off, so never read).
-            let lo = _mm512_maskz_loadu_epi64(spread(m), p.add(2 * i));
-            let hi = _mm512_maskz_loadu_epi64(spread(m >> 4), p.add(2 * i + 8));
-            let u = _mm512_permutex2var_epi64(lo, even, hi);
-            let mm = _mm512_permutex2var_epi64(lo, odd, hi);
-            let cross = _mm512_cmpneq_epi64_mask(mm, zero);
-            let mut bits = maybe(load(bal, i, m), u, mm, &w) & cross & m;
+            let (u, mm, fits) = if wide {
+                let v = |k: usize| _mm512_loadu_si512(p.add(4 * i + 8 * k).cast());
+                let (v0, v1, v2, v3) = (v(0), v(1), v(2), v(3));
+                let (ua, ub) = (two(v0, uw, v1), two(v2, uw, v3));
+                let (ma, mb) = (two(v0, mw, v1), two(v2, mw, v3));
+                let (u, mm) = (two(ua, low, ub), two(ma, low, mb));
+                // An i128 fits i64 when its high word is its low word's sign.
+                let (uh, mh) = (two(ua, high, ub), two(ma, high, mb));
+                let fits = _mm512_cmpeq_epi64_mask(uh, _mm512_srai_epi64::<63>(u))
+                    & _mm512_cmpeq_epi64_mask(mh, _mm512_srai_epi64::<63>(mm));
+                (u, mm, fits)
+            } else {
+                let lo = _mm512_loadu_si512(p.add(2 * i).cast());
+                let hi = _mm512_loadu_si512(p.add(2 * i + 8).cast());
+                (two(lo, even, hi), two(lo, odd, hi), 0xff)
+            };
+            // A wide sum outside i64 is a hit whatever its low words say.
+            let cross = _mm512_cmpneq_epi64_mask(mm, zero) | !fits;
+            let mut bits = (maybe(load(bal, i, m), u, mm, &w) | !fits) & cross & m;
             while bits != 0 {
                 hits.push(i + bits.trailing_zeros() as usize);
                 bits &= bits - 1;
             }
             i += 8;
         }
-    }
-
-    /// The load mask of four pairs from the low four bits of a lane mask.
-    #[inline(always)]
-    fn spread(m: __mmask8) -> __mmask8 {
-        let mut r = 0u8;
-        for j in 0..4 {
-            if m & (1 << j) != 0 {
-                r |= 3 << (2 * j);
-            }
-        }
-        r
     }
 }

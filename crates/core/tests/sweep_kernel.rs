@@ -392,3 +392,42 @@ fn the_vector_filter_is_exact_at_its_edges() {
     assert!(want.overflow.iter().any(|r| r.market == u32::MAX));
     assert!(want.overflow.iter().any(|r| r.market != u32::MAX));
 }
+
+/// An account whose Σ uPnL leaves i64 (nine near-limit shorts, each uPnL ≈ 2^61, in a block
+/// that sums in i128) while the low 64 bits of the sum look healthy: the vector account check
+/// must pass it to the exact check (an OVERFLOW row), not judge it by its low word.
+#[test]
+fn wide_sums_outside_i64_reach_the_exact_check() {
+    let mut e = Engine::new(5).unwrap(); // price 2 + qty 3 decimals: uPnL = q·mark − cost
+    for m in 0..9 {
+        e.add_market(common::one_tier(&format!("W{m}"), 500_000, 100)).unwrap();
+    }
+    let ids: Vec<String> = (0..40).map(|i| format!("w{i}")).collect();
+    e.add_accounts(&ids, &vec![10i64.pow(12); 40]).unwrap();
+    let (mut acc, mut mkt, mut qty, mut px) = (vec![], vec![], vec![], vec![]);
+    for a in 0..40u32 {
+        for m in 0..9u32 {
+            acc.push(a);
+            mkt.push(m);
+            let (q, cost) = if a == 17 { (-1, -(1i64 << 61)) } else { (-1 - a as i64, -100) };
+            qty.push(q);
+            px.push(cost * -q.signum());
+        }
+    }
+    let n = acc.len();
+    let (im, fl) = (vec![0; n], vec![FLAG_COST_BASIS; n]);
+    e.set_positions(&PositionRows {
+        account: &acc,
+        market: &mkt,
+        qty: &qty,
+        price: &px,
+        isolated_margin: &im,
+        flags: &fl,
+    })
+    .unwrap();
+    let want = e.sweep_reference(None, 1).unwrap();
+    assert_eq!(want.overflow.len(), 1, "{want:?}");
+    assert_eq!((want.overflow[0].account, want.overflow[0].market), (17, u32::MAX));
+    assert_eq!(e.sweep_kernel_scalar(None, 1).unwrap(), want);
+    assert_eq!(e.sweep_kernel(None, 1).unwrap(), want);
+}
