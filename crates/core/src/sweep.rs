@@ -144,6 +144,33 @@ fn general_bound(mk: &Market, max_qty: i64, max_cost: i64) -> Option<i128> {
     }
 }
 
+/// Per unit of |qty| and of |cost|, the slopes (kq, kc) of an upper bound of |uPnL| + MM of
+/// one position of this market at the current mark: general_bound(q, c) ≤ (q + 1)·kq +
+/// (c + 1)·kc, with kq = general_bound(1, 0), kc = general_bound(0, 1) (u64::MAX when they do
+/// not fit: a run of such a market then never proves a block narrow, as (x + 1)·u64::MAX >
+/// i64::MAX). It holds because general_bound is a sum of non-negative terms each in q or in c
+/// alone (so ≤ general_bound(q, 0) + general_bound(0, c)), and each term is x·a rounded down
+/// plus a constant ≥ 0, which is ≤ (x + 1) times its value at x = 1.
+fn slopes(mk: &Market) -> (u64, u64) {
+    let k = |q, c| general_bound(mk, q, c).and_then(|b| u64::try_from(b).ok());
+    (k(1, 0).unwrap_or(u64::MAX), k(0, 1).unwrap_or(u64::MAX))
+}
+
+/// Do the sums of every account of this block fit i64? An account has at most one position
+/// per market, each within its run's largest |qty| and |cost| (`Seg`), so Σ (|uPnL| + MM) is
+/// at most Σ over runs of (max_qty + 1)·kq + (max_cost + 1)·kc (`slopes`).
+fn block_fits(blk: &Block, slopes: &[(u64, u64)]) -> bool {
+    let mut sum = 0u128;
+    for sg in &blk.segs {
+        let (kq, kc) = slopes[sg.m as usize];
+        // Each product is below 2^64 · 2^64: no overflow; the sum saturates.
+        let q = (sg.max_qty as u128 + 1) * kq as u128;
+        let c = (sg.max_cost as u128 + 1) * kc as u128;
+        sum = sum.saturating_add(q).saturating_add(c);
+    }
+    !blk.wide && sum <= i64::MAX as u128
+}
+
 /// A per-account accumulator of (Σ uPnL, Σ MM) over cross positions.
 trait Acc: Copy + Default + Send + Sync + 'static {
     fn put(&mut self, u: i128, m: i128) -> Result<()>;
@@ -330,6 +357,9 @@ struct Ctx<'a> {
     warning_ppm: Option<i64>,
     /// Take the AVX-512 path (sweep_simd.rs) where a plan fits it.
     simd: bool,
+    /// Per market, when the markets' bounds together do not prove every block narrow: see
+    /// `block_fits`.
+    slopes: &'a [(u64, u64)],
 }
 
 impl Engine {
@@ -571,7 +601,10 @@ impl Engine {
         // An account has at most one position per market, and the blocks' rows are within the
         // markets' bounds (near-limit ones are in side lists, whose blocks sum in i128).
         let narrow = sum.is_some_and(|s| s <= i64::MAX as i128);
-        let cx = Ctx { plans: &plans, warning_ppm, simd };
+        // Else a few large positions need not widen every block: each block is proven alone.
+        let slopes: Vec<(u64, u64)> =
+            if narrow { vec![] } else { self.markets.iter().map(slopes).collect() };
+        let cx = Ctx { plans: &plans, warning_ppm, simd, slopes: &slopes };
         // Tasks of about equal position counts, a few per thread so a slow one evens out.
         let total: usize = blocks.iter().map(Block::positions).sum();
         let tasks = if threads == 1 { 1 } else { (threads * 4).min(blocks.len()).max(1) };
@@ -633,7 +666,7 @@ impl Engine {
         let mut wide_acc: Option<Box<[[i128; 2]; BLOCK]>> = None;
         for b in range {
             let blk = &blocks[b];
-            if narrow && !blk.wide {
+            if (narrow && !blk.wide) || (!narrow && block_fits(blk, cx.slopes)) {
                 let acc = narrow_acc.get_or_insert_with(|| Box::new([[0; 2]; BLOCK]));
                 self.sweep_block(b, blk, cx, acc, &mut rows)?;
             } else {
@@ -642,5 +675,66 @@ impl Engine {
             }
         }
         Ok(rows)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::market::{MarketSpec, TierForm};
+
+    /// `slopes` bounds `general_bound` from above for every |qty| and |cost| (the per-block
+    /// i64 proof rests on it), on linear and inverse markets, both bases, every sign of the
+    /// unit exponents, marks from 1 tick up.
+    #[test]
+    fn slopes_bound_the_general_bound() {
+        let mut s: u64 = 0x9E37_79B9_7F4A_7C15;
+        let mut rand = |n: u64| {
+            s ^= s << 13;
+            s ^= s >> 7;
+            s ^= s << 17;
+            s % n
+        };
+        let mut checked = 0;
+        for _ in 0..400 {
+            let q = rand(19) as u32;
+            let mut e = Engine::new(q).unwrap();
+            let kind = if rand(2) == 0 { ContractKind::Linear } else { ContractKind::Inverse };
+            let (p, d) =
+                (rand(7) as u32, if kind == ContractKind::Inverse { 0 } else { rand(7) as u32 });
+            let k = rand(16) as u32;
+            let mmr = vec![rand(50_000_000) as i64 + 1, 90_000_000];
+            let spec = MarketSpec {
+                symbol: "S".into(),
+                kind,
+                price_decimals: p,
+                qty_decimals: d,
+                contract_size: [1, 10, 100][rand(3) as usize],
+                basis: if rand(2) == 0 { MarginBasis::Mark } else { MarginBasis::Entry },
+                form: TierForm::Deduction,
+                floors: vec![0, 1 + rand(1 << 40) as i64],
+                imr: mmr.iter().map(|m| (m * 2).min(100_000_000)).collect(),
+                mmr,
+                maint_amount: None,
+                mark: 1 + rand(10u64.pow(k)) as i64,
+            };
+            if e.add_market(spec).is_err() {
+                continue; // outside the unit limits
+            }
+            let mk = &e.markets()[0];
+            let (kq, kc) = slopes(mk);
+            for _ in 0..50 {
+                let (i, j) = (rand(18) as u32, rand(18) as u32);
+                let (x, y) = (rand(10u64.pow(i)) as i64, rand(10u64.pow(j)) as i64);
+                let Some(b) = general_bound(mk, x, y) else { continue };
+                let lim = (x as u128 + 1) * kq as u128 + (y as u128 + 1) * kc as u128;
+                // What the proof needs: a limit that admits i64 sums is above the bound.
+                if lim <= i64::MAX as u128 {
+                    assert!(b >= 0 && b as u128 <= lim, "{mk:?}: bound({x}, {y}) = {b} > {lim}");
+                    checked += 1;
+                }
+            }
+        }
+        assert!(checked > 2_000, "{checked}");
     }
 }
