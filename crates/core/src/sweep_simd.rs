@@ -88,6 +88,7 @@ pub(super) fn isolated_hits(
 }
 
 /// The block's accumulators, i64 or i128 pairs (Σ uPnL, Σ MM) per account.
+#[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
 pub(super) enum Sums<'a> {
     Narrow(&'a [[i64; 2]]),
     Wide(&'a [[i128; 2]]),
