@@ -134,20 +134,26 @@ fn time_sweeps(e: &Engine, accounts: usize) {
     let (r2, _) = time(&|| e.sweep_reference(w, 2).unwrap());
     let (k1, b) = time(&|| e.sweep_threads(w, 1).unwrap());
     let (k2, c) = time(&|| e.sweep_threads(w, 2).unwrap());
+    // What a machine without AVX-512 runs (the vector path is taken when detected).
+    let (s1, d) = time(&|| e.sweep_kernel_scalar(w, 1).unwrap());
     assert_eq!(a, b);
     assert_eq!(a, c);
+    assert_eq!(a, d);
     println!(
-        "{} positions, {} accounts, {} liquidatable, {} warnings at {w:?} ppm (min of {reps})",
+        "{} positions, {} accounts, {} liquidatable, {} warnings at {w:?} ppm (min of {reps}; \
+         AVX-512 path: {})",
         n,
         accounts,
         a.liquidatable.len(),
-        a.warnings.len()
+        a.warnings.len(),
+        Engine::sweep_simd_available()
     );
     for (name, t) in [
         ("reference 1 thread", r1),
         ("reference 2 threads", r2),
         ("kernel 1 thread", k1),
         ("kernel 2 threads", k2),
+        ("scalar kernel 1 thread", s1),
     ] {
         println!("{name:>20}: {:8.2} ms  {:6.1} M positions/s", t * 1e3, n / t / 1e6);
     }
