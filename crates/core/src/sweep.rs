@@ -406,8 +406,12 @@ impl Engine {
                 }
             }
         }
-        for sg in &blk.iso_segs {
-            self.isolated_seg(base, blk, sg, cx, rows)?;
+        if cx.simd {
+            self.isolated_vector(base, blk, cx, rows)?;
+        } else {
+            for sg in &blk.iso_segs {
+                self.isolated_seg(base, blk, sg, cx, rows)?;
+            }
         }
         for s in &blk.side {
             self.side_row(base, s, cx, acc, rows)?;
@@ -501,6 +505,31 @@ impl Engine {
         Ok(())
     }
 
+    /// The isolated rows of a block on the vector path: every run whose plan fits it in one
+    /// call (short runs: the call and the constants are most of their cost), the other runs on
+    /// the scalar path. Rows of fitting runs never fail (i64 values, an i128 equity), so the
+    /// order does not change which error a block reports.
+    fn isolated_vector(
+        &self,
+        base: u32,
+        blk: &Block,
+        cx: &Ctx,
+        rows: &mut Vec<MarginRow>,
+    ) -> Result<()> {
+        let fit = |m: u32| matches!(&cx.plans[m as usize], Plan::Linear(l) if simd::fits(l));
+        let mut hits: Vec<(u32, usize, i64, i64)> = Vec::new();
+        simd::isolated_block(cx.plans, &blk.iso_segs, &blk.iso, cx.warning_ppm, &mut hits);
+        let r = &blk.iso;
+        for (m, i, u, mm) in hits {
+            let a = base + r.off[i] as u32;
+            self.isolated_row(a, m, r.isolated_margin[i], u as i128, mm as i128, cx, rows)?;
+        }
+        for sg in blk.iso_segs.iter().filter(|sg| !fit(sg.m)) {
+            self.isolated_seg(base, blk, sg, cx, rows)?;
+        }
+        Ok(())
+    }
+
     /// One market's isolated rows of a block: the kernel checks each scope, and only those in
     /// a list (few) take the row builder.
     fn isolated_seg(
@@ -517,14 +546,6 @@ impl Engine {
             (&r.off[lo..hi], &r.qty[lo..hi], &r.cost[lo..hi], &r.isolated_margin[lo..hi]);
         let w = cx.warning_ppm;
         match &cx.plans[sg.m as usize] {
-            Plan::Linear(l) if cx.simd && simd::fits(l) => {
-                let mut hits: Vec<(usize, i64, i64)> = Vec::new();
-                simd::isolated_hits(l, off, q, c, im, w, &mut hits);
-                for (i, u, mm) in hits {
-                    let a = base + off[i] as u32;
-                    self.isolated_row(a, sg.m, im[i], u as i128, mm as i128, cx, rows)?;
-                }
-            }
             Plan::Linear(l) => {
                 let mut hits: Vec<(usize, i64, i64)> = Vec::new();
                 linear_dispatch(l, off, q, c, |i, _, u, mm| {

@@ -12,7 +12,8 @@
 //! i64::MAX / 10^6, |equity| ≤ i64::MAX / |w|). Every other lane goes to the exact scalar check,
 //! so rows and errors are the scalar path's.
 
-use super::Linear;
+use super::{Linear, Plan};
+use crate::store::{Rows, Seg};
 
 /// Is the AVX-512 path usable on this machine (checked once, then a cached flag)?
 pub(super) fn available() -> bool {
@@ -57,32 +58,24 @@ where
     }
 }
 
-/// The isolated scopes of one run that may be in a list: (row, uPnL, MM) pushed to `hits` for
-/// every row not proven healthy (see the module doc). Same preconditions as `linear_rows`.
-#[inline(always)]
-#[allow(clippy::too_many_arguments)]
-pub(super) fn isolated_hits(
-    l: &Linear,
-    off: &[u16],
-    q: &[i64],
-    c: &[i64],
-    im: &[i64],
+/// The isolated scopes of a block that may be in a list, over every run whose plan `fits`
+/// (the others are left to the caller): (market, row, uPnL, MM) pushed to `hits` for every row
+/// not proven healthy (see the module doc). Requires `available()`.
+pub(super) fn isolated_block(
+    plans: &[Plan],
+    segs: &[Seg],
+    rows: &Rows,
     warning_ppm: Option<i64>,
-    hits: &mut Vec<(usize, i64, i64)>,
+    hits: &mut Vec<(u32, usize, i64, i64)>,
 ) {
     #[cfg(target_arch = "x86_64")]
     // SAFETY: as in `linear_rows`.
     unsafe {
-        let w = Warn::new(warning_ppm);
-        if l.tiers <= 4 {
-            x86::isolated_hits::<4>(l, off, q, c, im, w, hits)
-        } else {
-            x86::isolated_hits::<8>(l, off, q, c, im, w, hits)
-        }
+        x86::isolated_block(plans, segs, rows, Warn::new(warning_ppm), hits)
     }
     #[cfg(not(target_arch = "x86_64"))]
     {
-        let _ = (l, off, q, c, im, warning_ppm, hits);
+        let _ = (plans, segs, rows, warning_ppm, hits);
         unreachable!("the vector kernel is x86-64 only");
     }
 }
@@ -149,8 +142,9 @@ impl Warn {
 
 #[cfg(target_arch = "x86_64")]
 mod x86 {
-    use super::{Linear, Warn};
+    use super::{Linear, Plan, Warn};
     use crate::store::BLOCK;
+    use crate::store::{Rows, Seg};
     use std::arch::x86_64::*;
 
     /// uPnL and MM of eight rows (lanes beyond `mask` are zero inputs, their outputs unused).
@@ -260,30 +254,54 @@ mod x86 {
     }
 
     #[target_feature(enable = "avx512f,avx512dq")]
-    pub(super) unsafe fn isolated_hits<const NT: usize>(
+    pub(super) unsafe fn isolated_block(
+        plans: &[Plan],
+        segs: &[Seg],
+        r: &Rows,
+        w: Warn,
+        hits: &mut Vec<(u32, usize, i64, i64)>,
+    ) {
+        for sg in segs {
+            let l = match &plans[sg.m as usize] {
+                Plan::Linear(l) if super::fits(l) => l,
+                _ => continue,
+            };
+            let (lo, hi) = (sg.lo as usize, sg.hi as usize);
+            let (q, c, im) = (&r.qty[lo..hi], &r.cost[lo..hi], &r.isolated_margin[lo..hi]);
+            let mut put = |i: usize, u: i64, mm: i64| hits.push((sg.m, lo + i, u, mm));
+            if l.tiers <= 4 {
+                isolated_run::<_, 4>(l, q, c, im, &w, &mut put)
+            } else {
+                isolated_run::<_, 8>(l, q, c, im, &w, &mut put)
+            }
+        }
+    }
+
+    /// One run's rows not proven healthy, as `put(row, uPnL, MM)`.
+    #[inline(always)]
+    unsafe fn isolated_run<F: FnMut(usize, i64, i64), const NT: usize>(
         l: &Linear,
-        off: &[u16],
         q: &[i64],
         c: &[i64],
         im: &[i64],
-        w: Warn,
-        hits: &mut Vec<(usize, i64, i64)>,
+        w: &Warn,
+        put: &mut F,
     ) {
-        let n = off.len();
-        let (q, c, im) = (&q[..n], &c[..n], &im[..n]);
+        let n = q.len();
+        let (c, im) = (&c[..n], &im[..n]);
         let (lim, k) = consts(l);
         let (mut u, mut mm) = ([0i64; 8], [0i64; 8]);
         let mut i = 0;
         while i < n {
             let m = lanes(i, n);
             let (uv, mv) = row8::<NT>(l, &lim, k, load(q, i, m), load(c, i, m));
-            let mut bits = maybe(load(im, i, m), uv, mv, &w) & m;
+            let mut bits = maybe(load(im, i, m), uv, mv, w) & m;
             if bits != 0 {
                 _mm512_storeu_si512(u.as_mut_ptr().cast(), uv);
                 _mm512_storeu_si512(mm.as_mut_ptr().cast(), mv);
                 while bits != 0 {
                     let j = bits.trailing_zeros() as usize;
-                    hits.push((i + j, u[j], mm[j]));
+                    put(i + j, u[j], mm[j]);
                     bits &= bits - 1;
                 }
             }
