@@ -382,29 +382,18 @@ impl Engine {
     ) -> Result<()> {
         let base = (b * BLOCK) as u32;
         acc[..blk.bal.len()].fill(A::default());
-        for sg in &blk.segs {
-            let (lo, hi) = (sg.lo as usize, sg.hi as usize);
-            let (off, q, c) = (&blk.off[lo..hi], &blk.qty[lo..hi], &blk.cost[lo..hi]);
-            match &cx.plans[sg.m as usize] {
-                Plan::Linear(l) => {
-                    let mut put = |_: usize, o: usize, u: i64, m: i64| acc[o].put64(u, m);
-                    if cx.simd && simd::fits(l) {
-                        simd::linear_rows(l, off, q, c, &mut put);
-                    } else {
-                        linear_dispatch(l, off, q, c, put);
-                    }
-                }
-                Plan::General => {
-                    let mk = &self.markets[sg.m as usize];
-                    for i in 0..off.len() {
-                        let a = base + off[i] as u32;
-                        let ctx = |e: Error| self.position_ctx(e, a, sg.m);
-                        let u = mk.upnl(q[i], c[i]).map_err(ctx)?;
-                        let m = mk.maintenance_margin(q[i], c[i]).map_err(ctx)?;
-                        acc[off[i] as usize & (BLOCK - 1)].put(u, m).map_err(ctx)?;
-                    }
+        let mut k = 0;
+        while k < blk.segs.len() {
+            if cx.simd {
+                // The runs the vector kernel takes, in one call, up to the first it does not.
+                let put = &mut |_: usize, o: usize, u: i64, m: i64| acc[o].put64(u, m);
+                k += simd::cross_runs(cx.plans, &blk.segs[k..], &blk.off, &blk.qty, &blk.cost, put);
+                if k == blk.segs.len() {
+                    break;
                 }
             }
+            self.cross_seg(base, blk, &blk.segs[k], cx, acc)?;
+            k += 1;
         }
         if cx.simd {
             self.isolated_vector(base, blk, cx, rows)?;
@@ -459,6 +448,36 @@ impl Engine {
         let eq = add(bal as i128, u, "equity").map_err(ctx)?;
         if let Some(r) = scope_row(a, u32::MAX, eq, mm, cx.warning_ppm).map_err(ctx)? {
             rows.push(r);
+        }
+        Ok(())
+    }
+
+    /// One market's run of cross rows into the block's accumulators, on the scalar path: the
+    /// kernel, or the general formulas (whose errors are reported in the runs' order).
+    fn cross_seg<A: Acc>(
+        &self,
+        base: u32,
+        blk: &Block,
+        sg: &crate::store::Seg,
+        cx: &Ctx,
+        acc: &mut [A; BLOCK],
+    ) -> Result<()> {
+        let (lo, hi) = (sg.lo as usize, sg.hi as usize);
+        let (off, q, c) = (&blk.off[lo..hi], &blk.qty[lo..hi], &blk.cost[lo..hi]);
+        match &cx.plans[sg.m as usize] {
+            Plan::Linear(l) => {
+                linear_dispatch(l, off, q, c, |_, o, u, m| acc[o].put64(u, m));
+            }
+            Plan::General => {
+                let mk = &self.markets[sg.m as usize];
+                for i in 0..off.len() {
+                    let a = base + off[i] as u32;
+                    let ctx = |e: Error| self.position_ctx(e, a, sg.m);
+                    let u = mk.upnl(q[i], c[i]).map_err(ctx)?;
+                    let m = mk.maintenance_margin(q[i], c[i]).map_err(ctx)?;
+                    acc[off[i] as usize & (BLOCK - 1)].put(u, m).map_err(ctx)?;
+                }
+            }
         }
         Ok(())
     }

@@ -34,10 +34,17 @@ pub(super) fn fits(l: &Linear) -> bool {
     l.dv == 1 && l.du == 1 && l.tiers <= 8
 }
 
-/// `take(i, offset, uPnL, MM)` for every row, eight at a time. The caller checked `available()`
-/// and `fits(l)`.
-#[inline(always)]
-pub(super) fn linear_rows<F>(l: &Linear, off: &[u16], q: &[i64], c: &[i64], take: &mut F)
+/// The leading runs of `segs` whose plans `fit` the vector kernel, in order: `take(i, offset,
+/// uPnL, MM)` for every row, eight at a time; returns how many runs it took (it stops before
+/// the first run that does not fit). Requires `available()`.
+pub(super) fn cross_runs<F>(
+    plans: &[Plan],
+    segs: &[Seg],
+    off: &[u16],
+    q: &[i64],
+    c: &[i64],
+    take: &mut F,
+) -> usize
 where
     F: FnMut(usize, usize, i64, i64),
 {
@@ -45,15 +52,11 @@ where
     // SAFETY: the caller checked AVX-512F/DQ with `available()`; the slices are read within
     // their lengths (masked loads at the tail).
     unsafe {
-        if l.tiers <= 4 {
-            x86::linear_rows::<F, 4>(l, off, q, c, take)
-        } else {
-            x86::linear_rows::<F, 8>(l, off, q, c, take)
-        }
+        x86::cross_runs(plans, segs, off, q, c, take)
     }
     #[cfg(not(target_arch = "x86_64"))]
     {
-        let _ = (l, off, q, c, take);
+        let _ = (plans, segs, off, q, c, take);
         unreachable!("the vector kernel is x86-64 only");
     }
 }
@@ -69,7 +72,7 @@ pub(super) fn isolated_block(
     hits: &mut Vec<(u32, usize, i64, i64)>,
 ) {
     #[cfg(target_arch = "x86_64")]
-    // SAFETY: as in `linear_rows`.
+    // SAFETY: as in `cross_runs`.
     unsafe {
         x86::isolated_block(plans, segs, rows, Warn::new(warning_ppm), hits)
     }
@@ -98,7 +101,7 @@ pub(super) fn account_hits(
 ) {
     let n = bal.len().next_multiple_of(8);
     #[cfg(target_arch = "x86_64")]
-    // SAFETY: as in `linear_rows`; `acc` holds n accounts (asserted), read 8 at a time.
+    // SAFETY: as in `cross_runs`; `acc` holds n accounts (asserted), read 8 at a time.
     unsafe {
         let w = Warn::new(warning_ppm);
         match acc {
@@ -206,7 +209,35 @@ mod x86 {
     }
 
     #[target_feature(enable = "avx512f,avx512dq")]
-    pub(super) unsafe fn linear_rows<F, const NT: usize>(
+    pub(super) unsafe fn cross_runs<F>(
+        plans: &[Plan],
+        segs: &[Seg],
+        off: &[u16],
+        q: &[i64],
+        c: &[i64],
+        take: &mut F,
+    ) -> usize
+    where
+        F: FnMut(usize, usize, i64, i64),
+    {
+        for (k, sg) in segs.iter().enumerate() {
+            let l = match &plans[sg.m as usize] {
+                Plan::Linear(l) if super::fits(l) => l,
+                _ => return k,
+            };
+            let (lo, hi) = (sg.lo as usize, sg.hi as usize);
+            let (off, q, c) = (&off[lo..hi], &q[lo..hi], &c[lo..hi]);
+            if l.tiers <= 4 {
+                linear_run::<F, 4>(l, off, q, c, take)
+            } else {
+                linear_run::<F, 8>(l, off, q, c, take)
+            }
+        }
+        segs.len()
+    }
+
+    #[inline(always)]
+    unsafe fn linear_run<F, const NT: usize>(
         l: &Linear,
         off: &[u16],
         q: &[i64],
