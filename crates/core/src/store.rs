@@ -24,12 +24,15 @@ pub(crate) const BLOCK: usize = 1 << 10;
 /// leaves it out of its market's bound).
 pub(crate) const NEAR: u64 = 1 << 56;
 
-/// One market's run of rows in a block: rows lo..hi.
+/// One market's run of rows in a block: rows lo..hi, with the largest |qty| and |cost| among
+/// them (the sweep's per-block proof that an account's sums fit i64).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct Seg {
     pub m: u32,
     pub lo: u32,
     pub hi: u32,
+    pub max_qty: u64,
+    pub max_cost: u64,
 }
 
 /// A position of the side list.
@@ -167,14 +170,14 @@ impl Staged {
         blk.qty.reserve_exact(self.rows.len());
         blk.cost.reserve_exact(self.rows.len());
         for (i, &(m, off, q, c)) in self.rows.iter().enumerate() {
-            extend(&mut blk.segs, m, i);
+            extend(&mut blk.segs, m, i, q, c);
             blk.off.push(off);
             blk.qty.push(q);
             blk.cost.push(c);
         }
         self.iso.sort_unstable_by_key(|r| (r.0, r.1));
         for (i, &(m, off, q, c, im)) in self.iso.iter().enumerate() {
-            extend(&mut blk.iso_segs, m, i);
+            extend(&mut blk.iso_segs, m, i, q, c);
             blk.iso.off.push(off);
             blk.iso.qty.push(q);
             blk.iso.cost.push(c);
@@ -223,11 +226,16 @@ pub(crate) fn build_all(e: &Engine) -> Vec<Block> {
         .collect()
 }
 
-/// Row `i` (of market `m`) extends the last run or starts one.
-fn extend(segs: &mut Vec<Seg>, m: u32, i: usize) {
+/// Row `i` (of market `m`, qty `q`, cost `c`) extends the last run or starts one.
+fn extend(segs: &mut Vec<Seg>, m: u32, i: usize, q: i64, c: i64) {
+    let (q, c) = (q.unsigned_abs(), c.unsigned_abs());
     match segs.last_mut() {
-        Some(s) if s.m == m => s.hi += 1,
-        _ => segs.push(Seg { m, lo: i as u32, hi: i as u32 + 1 }),
+        Some(s) if s.m == m => {
+            s.hi += 1;
+            s.max_qty = s.max_qty.max(q);
+            s.max_cost = s.max_cost.max(c);
+        }
+        _ => segs.push(Seg { m, lo: i as u32, hi: i as u32 + 1, max_qty: q, max_cost: c }),
     }
 }
 

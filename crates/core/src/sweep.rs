@@ -23,6 +23,10 @@ use crate::market::{ContractKind, MarginBasis, Market};
 use crate::num::*;
 use crate::store::{Block, BLOCK};
 use std::sync::Mutex;
+
+#[path = "sweep_simd.rs"]
+mod simd;
+
 /// Most tiers the kernel's fixed arrays hold; a market with more takes the general formulas.
 const MAX_TIERS: usize = 16;
 
@@ -140,6 +144,33 @@ fn general_bound(mk: &Market, max_qty: i64, max_cost: i64) -> Option<i128> {
     }
 }
 
+/// Per unit of |qty| and of |cost|, the slopes (kq, kc) of an upper bound of |uPnL| + MM of
+/// one position of this market at the current mark: general_bound(q, c) ≤ (q + 1)·kq +
+/// (c + 1)·kc, with kq = general_bound(1, 0), kc = general_bound(0, 1) (u64::MAX when they do
+/// not fit: a run of such a market then never proves a block narrow, as (x + 1)·u64::MAX >
+/// i64::MAX). It holds because general_bound is a sum of non-negative terms each in q or in c
+/// alone (so ≤ general_bound(q, 0) + general_bound(0, c)), and each term is x·a rounded down
+/// plus a constant ≥ 0, which is ≤ (x + 1) times its value at x = 1.
+fn slopes(mk: &Market) -> (u64, u64) {
+    let k = |q, c| general_bound(mk, q, c).and_then(|b| u64::try_from(b).ok());
+    (k(1, 0).unwrap_or(u64::MAX), k(0, 1).unwrap_or(u64::MAX))
+}
+
+/// Do the sums of every account of this block fit i64? An account has at most one position
+/// per market, each within its run's largest |qty| and |cost| (`Seg`), so Σ (|uPnL| + MM) is
+/// at most Σ over runs of (max_qty + 1)·kq + (max_cost + 1)·kc (`slopes`).
+fn block_fits(blk: &Block, slopes: &[(u64, u64)]) -> bool {
+    let mut sum = 0u128;
+    for sg in &blk.segs {
+        let (kq, kc) = slopes[sg.m as usize];
+        // Each product is below 2^64 · 2^64: no overflow; the sum saturates.
+        let q = (sg.max_qty as u128 + 1) * kq as u128;
+        let c = (sg.max_cost as u128 + 1) * kc as u128;
+        sum = sum.saturating_add(q).saturating_add(c);
+    }
+    !blk.wide && sum <= i64::MAX as u128
+}
+
 /// A per-account accumulator of (Σ uPnL, Σ MM) over cross positions.
 trait Acc: Copy + Default + Send + Sync + 'static {
     fn put(&mut self, u: i128, m: i128) -> Result<()>;
@@ -147,6 +178,8 @@ trait Acc: Copy + Default + Send + Sync + 'static {
     fn get(&self) -> (i128, i128);
     /// The sums when they are i64 (the narrow accumulator), for the account check's fast path.
     fn get64(&self) -> Option<(i64, i64)>;
+    /// The block's accumulators as the vector account check reads them.
+    fn sums(acc: &[Self; BLOCK]) -> simd::Sums<'_>;
 }
 
 impl Acc for [i64; 2] {
@@ -169,6 +202,10 @@ impl Acc for [i64; 2] {
     #[inline(always)]
     fn get64(&self) -> Option<(i64, i64)> {
         Some((self[0], self[1]))
+    }
+    #[inline(always)]
+    fn sums(acc: &[Self; BLOCK]) -> simd::Sums<'_> {
+        simd::Sums::Narrow(acc)
     }
 }
 
@@ -193,6 +230,10 @@ impl Acc for [i128; 2] {
     #[inline(always)]
     fn get64(&self) -> Option<(i64, i64)> {
         None
+    }
+    #[inline(always)]
+    fn sums(acc: &[Self; BLOCK]) -> simd::Sums<'_> {
+        simd::Sums::Wide(acc)
     }
 }
 
@@ -314,6 +355,11 @@ where
 struct Ctx<'a> {
     plans: &'a [Plan],
     warning_ppm: Option<i64>,
+    /// Take the AVX-512 path (sweep_simd.rs) where a plan fits it.
+    simd: bool,
+    /// Per market, when the markets' bounds together do not prove every block narrow: see
+    /// `block_fits`.
+    slopes: &'a [(u64, u64)],
 }
 
 impl Engine {
@@ -336,47 +382,101 @@ impl Engine {
     ) -> Result<()> {
         let base = (b * BLOCK) as u32;
         acc[..blk.bal.len()].fill(A::default());
-        for sg in &blk.segs {
-            let (lo, hi) = (sg.lo as usize, sg.hi as usize);
-            let (off, q, c) = (&blk.off[lo..hi], &blk.qty[lo..hi], &blk.cost[lo..hi]);
-            match &cx.plans[sg.m as usize] {
-                Plan::Linear(l) => linear_dispatch(l, off, q, c, |_, o, u, m| acc[o].put64(u, m)),
-                Plan::General => {
-                    let mk = &self.markets[sg.m as usize];
-                    for i in 0..off.len() {
-                        let a = base + off[i] as u32;
-                        let ctx = |e: Error| self.position_ctx(e, a, sg.m);
-                        let u = mk.upnl(q[i], c[i]).map_err(ctx)?;
-                        let m = mk.maintenance_margin(q[i], c[i]).map_err(ctx)?;
-                        acc[off[i] as usize & (BLOCK - 1)].put(u, m).map_err(ctx)?;
-                    }
+        let mut k = 0;
+        while k < blk.segs.len() {
+            if cx.simd {
+                // The runs the vector kernel takes, in one call, up to the first it does not.
+                let put = &mut |_: usize, o: usize, u: i64, m: i64| acc[o].put64(u, m);
+                k += simd::cross_runs(cx.plans, &blk.segs[k..], &blk.off, &blk.qty, &blk.cost, put);
+                if k == blk.segs.len() {
+                    break;
                 }
             }
+            self.cross_seg(base, blk, &blk.segs[k], cx, acc)?;
+            k += 1;
         }
-        for sg in &blk.iso_segs {
-            self.isolated_seg(base, blk, sg, cx, rows)?;
+        if cx.simd {
+            self.isolated_vector(base, blk, cx, rows)?;
+        } else {
+            for sg in &blk.iso_segs {
+                self.isolated_seg(base, blk, sg, cx, rows)?;
+            }
         }
         for s in &blk.side {
             self.side_row(base, s, cx, acc, rows)?;
         }
-        for (o, &bal) in blk.bal.iter().enumerate() {
-            // The common case in i64: no cross position, or a healthy account that fits.
-            if let Some((u, mm)) = acc[o].get64() {
-                match bal.checked_add(u) {
-                    _ if mm == 0 => continue,
-                    Some(eq) if !wanted64(eq, mm, cx.warning_ppm) => continue,
-                    _ => {}
+        if cx.simd {
+            // The vector filter drops the accounts proven healthy; the rest are checked.
+            let mut hits = Vec::new();
+            simd::account_hits(&blk.bal, A::sums(acc), cx.warning_ppm, &mut hits);
+            for o in hits {
+                self.account_row(base, o, blk.bal[o], acc, cx, rows)?;
+            }
+        } else {
+            for (o, &bal) in blk.bal.iter().enumerate() {
+                self.account_row(base, o, bal, acc, cx, rows)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// The account check of the account at offset `o` of the block at `base`.
+    #[inline(always)]
+    fn account_row<A: Acc>(
+        &self,
+        base: u32,
+        o: usize,
+        bal: i64,
+        acc: &[A; BLOCK],
+        cx: &Ctx,
+        rows: &mut Vec<MarginRow>,
+    ) -> Result<()> {
+        // The common case in i64: no cross position, or a healthy account that fits.
+        if let Some((u, mm)) = acc[o].get64() {
+            match bal.checked_add(u) {
+                _ if mm == 0 => return Ok(()),
+                Some(eq) if !wanted64(eq, mm, cx.warning_ppm) => return Ok(()),
+                _ => {}
+            }
+        }
+        let (u, mm) = acc[o].get();
+        if mm == 0 {
+            return Ok(()); // no cross position (each has MM ≥ 1)
+        }
+        let a = base + o as u32;
+        let ctx = |e: Error| e.context(format!("account {}", self.accounts[a as usize].id));
+        let eq = add(bal as i128, u, "equity").map_err(ctx)?;
+        if let Some(r) = scope_row(a, u32::MAX, eq, mm, cx.warning_ppm).map_err(ctx)? {
+            rows.push(r);
+        }
+        Ok(())
+    }
+
+    /// One market's run of cross rows into the block's accumulators, on the scalar path: the
+    /// kernel, or the general formulas (whose errors are reported in the runs' order).
+    fn cross_seg<A: Acc>(
+        &self,
+        base: u32,
+        blk: &Block,
+        sg: &crate::store::Seg,
+        cx: &Ctx,
+        acc: &mut [A; BLOCK],
+    ) -> Result<()> {
+        let (lo, hi) = (sg.lo as usize, sg.hi as usize);
+        let (off, q, c) = (&blk.off[lo..hi], &blk.qty[lo..hi], &blk.cost[lo..hi]);
+        match &cx.plans[sg.m as usize] {
+            Plan::Linear(l) => {
+                linear_dispatch(l, off, q, c, |_, o, u, m| acc[o].put64(u, m));
+            }
+            Plan::General => {
+                let mk = &self.markets[sg.m as usize];
+                for i in 0..off.len() {
+                    let a = base + off[i] as u32;
+                    let ctx = |e: Error| self.position_ctx(e, a, sg.m);
+                    let u = mk.upnl(q[i], c[i]).map_err(ctx)?;
+                    let m = mk.maintenance_margin(q[i], c[i]).map_err(ctx)?;
+                    acc[off[i] as usize & (BLOCK - 1)].put(u, m).map_err(ctx)?;
                 }
-            }
-            let (u, mm) = acc[o].get();
-            if mm == 0 {
-                continue; // no cross position (each has MM ≥ 1)
-            }
-            let a = base + o as u32;
-            let ctx = |e: Error| e.context(format!("account {}", self.accounts[a as usize].id));
-            let eq = add(bal as i128, u, "equity").map_err(ctx)?;
-            if let Some(r) = scope_row(a, u32::MAX, eq, mm, cx.warning_ppm).map_err(ctx)? {
-                rows.push(r);
             }
         }
         Ok(())
@@ -420,6 +520,31 @@ impl Engine {
         let eq = add(isolated_margin as i128, u, "isolated equity").map_err(ctx)?;
         if let Some(r) = scope_row(a, m, eq, mm, cx.warning_ppm).map_err(ctx)? {
             rows.push(r);
+        }
+        Ok(())
+    }
+
+    /// The isolated rows of a block on the vector path: every run whose plan fits it in one
+    /// call (short runs: the call and the constants are most of their cost), the other runs on
+    /// the scalar path. Rows of fitting runs never fail (i64 values, an i128 equity), so the
+    /// order does not change which error a block reports.
+    fn isolated_vector(
+        &self,
+        base: u32,
+        blk: &Block,
+        cx: &Ctx,
+        rows: &mut Vec<MarginRow>,
+    ) -> Result<()> {
+        let fit = |m: u32| matches!(&cx.plans[m as usize], Plan::Linear(l) if simd::fits(l));
+        let mut hits: Vec<(u32, usize, i64, i64)> = Vec::new();
+        simd::isolated_block(cx.plans, &blk.iso_segs, &blk.iso, cx.warning_ppm, &mut hits);
+        let r = &blk.iso;
+        for (m, i, u, mm) in hits {
+            let a = base + r.off[i] as u32;
+            self.isolated_row(a, m, r.isolated_margin[i], u as i128, mm as i128, cx, rows)?;
+        }
+        for sg in blk.iso_segs.iter().filter(|sg| !fit(sg.m)) {
+            self.isolated_seg(base, blk, sg, cx, rows)?;
         }
         Ok(())
     }
@@ -474,6 +599,31 @@ impl Engine {
     /// thread); identical output for any count (sums are exact, rows sorted by a total order).
     #[doc(hidden)]
     pub fn sweep_kernel(&self, warning_ppm: Option<i64>, threads: usize) -> Result<SweepResult> {
+        self.sweep_kernel_with(warning_ppm, threads, simd::available())
+    }
+
+    /// `sweep_kernel` on the scalar kernel only (the vector path's tests compare against it).
+    #[doc(hidden)]
+    pub fn sweep_kernel_scalar(
+        &self,
+        warning_ppm: Option<i64>,
+        threads: usize,
+    ) -> Result<SweepResult> {
+        self.sweep_kernel_with(warning_ppm, threads, false)
+    }
+
+    /// Whether this machine takes the sweep's AVX-512 path.
+    #[doc(hidden)]
+    pub fn sweep_simd_available() -> bool {
+        simd::available()
+    }
+
+    fn sweep_kernel_with(
+        &self,
+        warning_ppm: Option<i64>,
+        threads: usize,
+        simd: bool,
+    ) -> Result<SweepResult> {
         let threads = threads.clamp(1, 64);
         let mut guard = self.blocks.0.lock().unwrap_or_else(|e| e.into_inner());
         guard.refresh(self, threads);
@@ -491,7 +641,10 @@ impl Engine {
         // An account has at most one position per market, and the blocks' rows are within the
         // markets' bounds (near-limit ones are in side lists, whose blocks sum in i128).
         let narrow = sum.is_some_and(|s| s <= i64::MAX as i128);
-        let cx = Ctx { plans: &plans, warning_ppm };
+        // Else a few large positions need not widen every block: each block is proven alone.
+        let slopes: Vec<(u64, u64)> =
+            if narrow { vec![] } else { self.markets.iter().map(slopes).collect() };
+        let cx = Ctx { plans: &plans, warning_ppm, simd, slopes: &slopes };
         // Tasks of about equal position counts, a few per thread so a slow one evens out.
         let total: usize = blocks.iter().map(Block::positions).sum();
         let tasks = if threads == 1 { 1 } else { (threads * 4).min(blocks.len()).max(1) };
@@ -553,7 +706,7 @@ impl Engine {
         let mut wide_acc: Option<Box<[[i128; 2]; BLOCK]>> = None;
         for b in range {
             let blk = &blocks[b];
-            if narrow && !blk.wide {
+            if (narrow && !blk.wide) || (!narrow && block_fits(blk, cx.slopes)) {
                 let acc = narrow_acc.get_or_insert_with(|| Box::new([[0; 2]; BLOCK]));
                 self.sweep_block(b, blk, cx, acc, &mut rows)?;
             } else {
@@ -562,5 +715,66 @@ impl Engine {
             }
         }
         Ok(rows)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::market::{MarketSpec, TierForm};
+
+    /// `slopes` bounds `general_bound` from above for every |qty| and |cost| (the per-block
+    /// i64 proof rests on it), on linear and inverse markets, both bases, every sign of the
+    /// unit exponents, marks from 1 tick up.
+    #[test]
+    fn slopes_bound_the_general_bound() {
+        let mut s: u64 = 0x9E37_79B9_7F4A_7C15;
+        let mut rand = |n: u64| {
+            s ^= s << 13;
+            s ^= s >> 7;
+            s ^= s << 17;
+            s % n
+        };
+        let mut checked = 0;
+        for _ in 0..400 {
+            let q = rand(19) as u32;
+            let mut e = Engine::new(q).unwrap();
+            let kind = if rand(2) == 0 { ContractKind::Linear } else { ContractKind::Inverse };
+            let (p, d) =
+                (rand(7) as u32, if kind == ContractKind::Inverse { 0 } else { rand(7) as u32 });
+            let k = rand(16) as u32;
+            let mmr = vec![rand(50_000_000) as i64 + 1, 90_000_000];
+            let spec = MarketSpec {
+                symbol: "S".into(),
+                kind,
+                price_decimals: p,
+                qty_decimals: d,
+                contract_size: [1, 10, 100][rand(3) as usize],
+                basis: if rand(2) == 0 { MarginBasis::Mark } else { MarginBasis::Entry },
+                form: TierForm::Deduction,
+                floors: vec![0, 1 + rand(1 << 40) as i64],
+                imr: mmr.iter().map(|m| (m * 2).min(100_000_000)).collect(),
+                mmr,
+                maint_amount: None,
+                mark: 1 + rand(10u64.pow(k)) as i64,
+            };
+            if e.add_market(spec).is_err() {
+                continue; // outside the unit limits
+            }
+            let mk = &e.markets()[0];
+            let (kq, kc) = slopes(mk);
+            for _ in 0..50 {
+                let (i, j) = (rand(18) as u32, rand(18) as u32);
+                let (x, y) = (rand(10u64.pow(i)) as i64, rand(10u64.pow(j)) as i64);
+                let Some(b) = general_bound(mk, x, y) else { continue };
+                let lim = (x as u128 + 1) * kq as u128 + (y as u128 + 1) * kc as u128;
+                // What the proof needs: a limit that admits i64 sums is above the bound.
+                if lim <= i64::MAX as u128 {
+                    assert!(b >= 0 && b as u128 <= lim, "{mk:?}: bound({x}, {y}) = {b} > {lim}");
+                    checked += 1;
+                }
+            }
+        }
+        assert!(checked > 2_000, "{checked}");
     }
 }

@@ -282,3 +282,152 @@ fn the_blocked_layout_follows_writes_across_blocks() {
     assert!(rows > 1_000, "{rows} rows");
     assert!(near > 100, "{near} near-limit positions");
 }
+
+/// The sweep's AVX-512 path (sweep_simd.rs, taken where the machine has AVX-512F/DQ) against
+/// the scalar kernel and the reference, on the random books above (near-limit positions and
+/// balances in every third) and warning ratios from 1 ppm to 10^12 ppm, the last of which puts
+/// w·equity outside i64 so the vector filter must pass those scopes to the exact check.
+#[test]
+fn the_vector_kernel_gives_the_scalar_kernel_rows() {
+    let mut rng = Rng(0x2545_F491_4F6C_DD1D);
+    let mut rows = 0;
+    for round in 0..200 {
+        let e = book(&mut rng, round % 3 == 0);
+        for w in [None, Some(1), Some(700_000), Some(10i64.pow(12))] {
+            let want = e.sweep_reference(w, 1);
+            for t in [1, 2] {
+                let (v, s) = (e.sweep_kernel(w, t), e.sweep_kernel_scalar(w, t));
+                match (&want, &v, &s) {
+                    (Ok(r), Ok(v), Ok(s)) => {
+                        assert_eq!(s, r, "round {round}, w {w:?}: scalar");
+                        assert_eq!(v, r, "round {round}, w {w:?}: vector");
+                        rows += r.liquidatable.len() + r.warnings.len() + r.overflow.len();
+                    }
+                    (Err(r), Err(v), Err(s)) => {
+                        assert_eq!((r.code, &r.message), (v.code, &v.message), "round {round}");
+                        assert_eq!((r.code, &r.message), (s.code, &s.message), "round {round}");
+                    }
+                    _ => panic!("round {round}: reference {want:?}, vector {v:?}, scalar {s:?}"),
+                }
+            }
+        }
+    }
+    assert!(rows > 5_000, "{rows} rows");
+    eprintln!("vector path on this machine: {}", Engine::sweep_simd_available());
+}
+
+/// Scopes exactly at the vector filter's edges: equity = MM − 1, MM, MM + 1 (liquidatable or
+/// not), MM·10^6 = w·equity ± 1 (a warning or not), equity one atom past i64 either way
+/// (OVERFLOW), for cross accounts and isolated scopes, 8+ rows a market so full vectors and
+/// tails both occur.
+#[test]
+fn the_vector_filter_is_exact_at_its_edges() {
+    let mut e = Engine::new(8).unwrap();
+    let floors = vec![0, 1_000_000, 7_000_000, 50_000_000, 51_000_000];
+    let mmr = vec![400_000, 500_000, 1_000_000, 2_500_000, 5_000_000];
+    for (i, mark) in [1_000, 37_123].into_iter().enumerate() {
+        e.add_market(MarketSpec {
+            symbol: format!("T{i}"),
+            kind: ContractKind::Linear,
+            price_decimals: 2,
+            qty_decimals: 3,
+            contract_size: 1,
+            basis: MarginBasis::Mark,
+            form: TierForm::Step,
+            imr: mmr.iter().map(|x| x * 2).collect(),
+            floors: floors.clone(),
+            mmr: mmr.clone(),
+            maint_amount: None,
+            mark,
+        })
+        .unwrap();
+    }
+    let w = 500_000; // a warning when MM·10^6 ≥ w·equity ⇔ equity ≤ 2·MM
+    let mut rng = Rng(0x5851_F42D_4C95_7F2D);
+    let (mut ids, mut bal, mut pos) = (vec![], vec![], vec![]);
+    for i in 0..300u32 {
+        let q = rng.range(1, 60_000) * rng.pick(&[1, -1]);
+        let entry = rng.range(500, 60_000);
+        let mk = &e.markets()[0];
+        let (u, mm) =
+            (mk.upnl(q, q * entry).unwrap(), mk.maintenance_margin(q, q * entry).unwrap());
+        // The equity the scope should have, as an i128 (past i64 for the overflow cases).
+        let eq = match i % 9 {
+            0..=2 => mm + (i % 3) as i128 - 1,
+            3..=5 => 2 * mm + (i % 3) as i128 - 1,
+            6 => i64::MAX as i128 + 1,
+            7 => i64::MIN as i128 - 1,
+            _ => mm * 3,
+        };
+        let b = eq - u;
+        let iso = i % 2 == 1;
+        if i64::try_from(b).is_err() || (iso && b < 0) {
+            continue; // the balance or isolated margin this needs cannot be stored
+        }
+        let a = ids.len() as u32;
+        ids.push(format!("a{i}"));
+        bal.push(if iso { rng.range(0, 10i64.pow(12)) } else { b as i64 });
+        pos.push((a, q, entry, if iso { b as i64 } else { 0 }, iso));
+    }
+    e.add_accounts(&ids, &bal).unwrap();
+    for &(a, q, entry, im, iso) in &pos {
+        e.set_positions(&PositionRows {
+            account: &[a],
+            market: &[0],
+            qty: &[q],
+            price: &[entry],
+            isolated_margin: &[im],
+            flags: &[if iso { FLAG_ISOLATED } else { 0 }],
+        })
+        .unwrap();
+    }
+    let want = e.sweep_reference(Some(w), 1).unwrap();
+    assert_eq!(e.sweep_kernel_scalar(Some(w), 1).unwrap(), want);
+    assert_eq!(e.sweep_kernel(Some(w), 1).unwrap(), want);
+    assert_eq!(e.sweep_kernel(None, 1).unwrap(), e.sweep_reference(None, 1).unwrap());
+    // Every kind of edge is present in the answer.
+    assert!(want.liquidatable.len() > 40, "{:?}", want.liquidatable.len());
+    assert!(want.warnings.len() > 40, "{:?}", want.warnings.len());
+    assert!(want.overflow.len() > 20, "{:?}", want.overflow.len());
+    assert!(want.overflow.iter().any(|r| r.market == u32::MAX));
+    assert!(want.overflow.iter().any(|r| r.market != u32::MAX));
+}
+
+/// An account whose Σ uPnL leaves i64 (nine near-limit shorts, each uPnL ≈ 2^61, in a block
+/// that sums in i128) while the low 64 bits of the sum look healthy: the vector account check
+/// must pass it to the exact check (an OVERFLOW row), not judge it by its low word.
+#[test]
+fn wide_sums_outside_i64_reach_the_exact_check() {
+    let mut e = Engine::new(5).unwrap(); // price 2 + qty 3 decimals: uPnL = q·mark − cost
+    for m in 0..9 {
+        e.add_market(common::one_tier(&format!("W{m}"), 500_000, 100)).unwrap();
+    }
+    let ids: Vec<String> = (0..40).map(|i| format!("w{i}")).collect();
+    e.add_accounts(&ids, &vec![10i64.pow(12); 40]).unwrap();
+    let (mut acc, mut mkt, mut qty, mut px) = (vec![], vec![], vec![], vec![]);
+    for a in 0..40u32 {
+        for m in 0..9u32 {
+            acc.push(a);
+            mkt.push(m);
+            let (q, cost) = if a == 17 { (-1, -(1i64 << 61)) } else { (-1 - a as i64, -100) };
+            qty.push(q);
+            px.push(cost * -q.signum());
+        }
+    }
+    let n = acc.len();
+    let (im, fl) = (vec![0; n], vec![FLAG_COST_BASIS; n]);
+    e.set_positions(&PositionRows {
+        account: &acc,
+        market: &mkt,
+        qty: &qty,
+        price: &px,
+        isolated_margin: &im,
+        flags: &fl,
+    })
+    .unwrap();
+    let want = e.sweep_reference(None, 1).unwrap();
+    assert_eq!(want.overflow.len(), 1, "{want:?}");
+    assert_eq!((want.overflow[0].account, want.overflow[0].market), (17, u32::MAX));
+    assert_eq!(e.sweep_kernel_scalar(None, 1).unwrap(), want);
+    assert_eq!(e.sweep_kernel(None, 1).unwrap(), want);
+}
