@@ -400,7 +400,7 @@ fn the_vector_filter_is_exact_at_its_edges() {
 fn wide_sums_outside_i64_reach_the_exact_check() {
     let mut e = Engine::new(5).unwrap(); // price 2 + qty 3 decimals: uPnL = q·mark − cost
     for m in 0..9 {
-        e.add_market(common::one_tier(&format!("W{m}"), 500_000, 100)).unwrap();
+        e.add_market(MarketSpec::one_tier(&format!("W{m}"), 500_000, 100)).unwrap();
     }
     let ids: Vec<String> = (0..40).map(|i| format!("w{i}")).collect();
     e.add_accounts(&ids, &vec![10i64.pow(12); 40]).unwrap();
