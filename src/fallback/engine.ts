@@ -802,22 +802,7 @@ export class JsEngine implements CoreEngine {
       const a = account[i] as number
       const m = market[i] as number
       const f = flags[i] as number
-      let mk: Market
-      try {
-        this.account(a)
-        mk = this.market(m)
-        if ((f & ~(FLAG_ISOLATED | FLAG_COST_BASIS)) !== 0) {
-          throw invalidArg(`unknown flag bits 0x${f.toString(16)}`)
-        }
-        if (!seen.add(a, m)) {
-          throw new DeleverageError(
-            ErrorCode.DuplicatePosition,
-            `account ${this.ids[a]} has two rows for market ${mk.symbol}`,
-          )
-        }
-      } catch (e) {
-        throw withContext(e, `row ${i}`)
-      }
+      const mk = this.positionRowMarket(i, a, m, f, seen)
       const q = qty[i] as bigint
       try {
         checkQty(q, 'qty')
@@ -844,6 +829,25 @@ export class JsEngine implements CoreEngine {
       const cost = staged[i] as bigint
       const im = isolatedMargin[i] as bigint
       this.writePosition(a, m, q, cost, iso, im)
+    }
+  }
+
+  /** setPositions' checks of row i's ids and flags, and one row per (account, market): the
+   * row's market. */
+  private positionRowMarket(i: number, a: number, m: number, f: number, seen: PairSet): Market {
+    try {
+      this.account(a)
+      const mk = this.market(m)
+      if ((f & ~(FLAG_ISOLATED | FLAG_COST_BASIS)) !== 0)
+        throw invalidArg(`unknown flag bits 0x${f.toString(16)}`)
+      if (!seen.add(a, m))
+        throw new DeleverageError(
+          ErrorCode.DuplicatePosition,
+          `account ${this.ids[a]} has two rows for market ${mk.symbol}`,
+        )
+      return mk
+    } catch (e) {
+      throw withContext(e, `row ${i}`)
     }
   }
 

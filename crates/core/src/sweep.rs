@@ -645,21 +645,7 @@ impl Engine {
         let slopes: Vec<(u64, u64)> =
             if narrow { vec![] } else { self.markets.iter().map(slopes).collect() };
         let cx = Ctx { plans: &plans, warning_ppm, simd, slopes: &slopes };
-        // Tasks of about equal position counts, a few per thread so a slow one evens out.
-        let total: usize = blocks.iter().map(Block::positions).sum();
-        let tasks = if threads == 1 { 1 } else { (threads * 4).min(blocks.len()).max(1) };
-        let per = total.div_ceil(tasks).max(1);
-        let mut cuts = vec![0usize];
-        let mut run = 0usize;
-        for (b, blk) in blocks.iter().enumerate() {
-            run += blk.positions();
-            if run >= per * cuts.len() && cuts.len() < tasks {
-                cuts.push(b + 1);
-            }
-        }
-        if *cuts.last().unwrap() != blocks.len() {
-            cuts.push(blocks.len());
-        }
+        let cuts = task_cuts(blocks, threads);
         let outs: Vec<Mutex<Option<Result<Vec<MarginRow>>>>> =
             (1..cuts.len()).map(|_| Default::default()).collect();
         crate::pool::run(outs.len(), threads, &|i| {
@@ -716,6 +702,26 @@ impl Engine {
         }
         Ok(rows)
     }
+}
+
+/// Where the sweep's tasks start and end, by block: about equal position counts, a few tasks per
+/// thread so that a slow one evens out (one task on one thread).
+fn task_cuts(blocks: &[Block], threads: usize) -> Vec<usize> {
+    let total: usize = blocks.iter().map(Block::positions).sum();
+    let tasks = if threads == 1 { 1 } else { (threads * 4).min(blocks.len()).max(1) };
+    let per = total.div_ceil(tasks).max(1);
+    let mut cuts = vec![0usize];
+    let mut run = 0usize;
+    for (b, blk) in blocks.iter().enumerate() {
+        run += blk.positions();
+        if run >= per * cuts.len() && cuts.len() < tasks {
+            cuts.push(b + 1);
+        }
+    }
+    if *cuts.last().unwrap() != blocks.len() {
+        cuts.push(blocks.len());
+    }
+    cuts
 }
 
 #[cfg(test)]
