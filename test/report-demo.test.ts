@@ -6,25 +6,14 @@ import { mkdtempSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath, pathToFileURL } from 'node:url'
-import { chromium } from 'playwright-core'
 import { describe, expect, it } from 'vitest'
+import { launchChromium, requireChromium } from './browser.js'
 
 const root = fileURLToPath(new URL('..', import.meta.url))
-const { findChromium, CHROMIUM_ARGS } = (await import(
-  pathToFileURL(join(root, 'scripts/chromium.mjs')).href
-)) as {
-  findChromium: () => {
-    executablePath: string | null
-    env?: Record<string, string>
-    reason?: string
-  }
-  CHROMIUM_ARGS: string[]
-}
 
 describe('the demo report in headless chromium', () => {
   it('fills the per-market and who-paid tables from the primary run', async () => {
-    const found = findChromium()
-    expect(found.executablePath, `no Chromium for the browser test: ${found.reason}`).not.toBeNull()
+    const found = requireChromium()
     const dir = mkdtempSync(join(tmpdir(), 'deleverage-demo-report-'))
     const report = join(dir, 'report.html')
     const r = spawnSync(
@@ -43,15 +32,7 @@ describe('the demo report in headless chromium', () => {
     )
     expect(r.stderr).toBe('')
     expect(r.status).toBe(0)
-    const browser = await chromium.launchPersistentContext(
-      mkdtempSync(join(tmpdir(), 'deleverage-chromium-')),
-      {
-        executablePath: found.executablePath!,
-        env: { ...process.env, ...found.env } as Record<string, string>,
-        headless: true,
-        args: CHROMIUM_ARGS,
-      },
-    )
+    const browser = await launchChromium(found)
     try {
       const page = await browser.newPage()
       const errors: string[] = []

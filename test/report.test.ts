@@ -8,30 +8,15 @@ import { copyFileSync, mkdtempSync, readFileSync, statSync, writeFileSync } from
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath, pathToFileURL } from 'node:url'
-import { chromium } from 'playwright-core'
+import { launchChromium, requireChromium } from './browser.js'
 import { describe, expect, it } from 'vitest'
 import { makeSimMarket, scenarioFromMarket } from '../src/market-sim.js'
 
 const root = fileURLToPath(new URL('..', import.meta.url))
 
-interface FoundChromium {
-  executablePath: string | null
-  env?: Record<string, string>
-  source?: string
-  reason?: string
-}
-// Plain JS (also run by scripts/test.sh before vitest): imported by URL, typed here.
-const { findChromium, CHROMIUM_ARGS } = (await import(
-  pathToFileURL(join(root, 'scripts/chromium.mjs')).href
-)) as {
-  findChromium: () => FoundChromium
-  CHROMIUM_ARGS: string[]
-}
-
 describe('report.html in headless chromium', () => {
   it('renders every chart with the simulation data and takes a screenshot', async () => {
-    const found = findChromium()
-    expect(found.executablePath, `no Chromium for the browser test: ${found.reason}`).not.toBeNull()
+    const found = requireChromium()
     console.log(`report.test: Chromium from ${found.source}`)
     const dir = mkdtempSync(join(tmpdir(), 'deleverage-report-'))
     const scenario = join(dir, 'market.json')
@@ -85,17 +70,7 @@ describe('report.html in headless chromium', () => {
       /<script[^>]+src=|<link[^>]+href=|https?:\/\/(?!www\.w3\.org\/2000\/svg)/,
     )
 
-    // a fresh profile each run (playwright passes it as --user-data-dir)
-    const browser = await chromium.launchPersistentContext(
-      mkdtempSync(join(tmpdir(), 'deleverage-chromium-')),
-      {
-        executablePath: found.executablePath!,
-        env: { ...process.env, ...found.env } as Record<string, string>,
-        headless: true,
-        args: CHROMIUM_ARGS,
-        viewport: { width: 1280, height: 900 },
-      },
-    )
+    const browser = await launchChromium(found, { width: 1280, height: 900 })
     try {
       const page = await browser.newPage()
       const errors: string[] = []
