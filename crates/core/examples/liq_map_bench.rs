@@ -45,6 +45,16 @@ fn main() {
     let one = best(&|| {
         std::hint::black_box(map(largest));
     });
+    // The solves alone (base: the balance, no other positions read): what the cross bases cost
+    // is the map's time less this.
+    let solves = best(&|| {
+        let col = e.positions(largest);
+        let mut solver = liq_map::TriggerSolver::new(&e.markets()[largest as usize]);
+        for s in 0..col.qty.len() {
+            let base = e.accounts()[col.account[s] as usize].balance as i128;
+            std::hint::black_box(solver.solve(col.qty[s], col.cost[s], base, false).unwrap());
+        }
+    });
     let all = best(&|| {
         for m in 0..markets {
             std::hint::black_box(map(m));
@@ -61,6 +71,7 @@ fn main() {
         count(largest),
         one / sweep
     );
+    println!("  its trigger solves alone:                {solves:8.3} ms");
     println!(
         "  map, average per market:                 {:8.3} ms = {:.2} sweeps",
         all / markets as f64,
