@@ -1,5 +1,6 @@
 // The liquidation map (SPEC §18) on the bench's book, against one full sweep of the same book
-// measured beside it: one market's map (100 buckets, mark ± 20 %) and every market's in turn.
+// measured beside it (both single-threaded): the largest market's map (100 buckets, mark ± 20 %),
+// issue 17's target, and every market's in turn (the average per market: a secondary line).
 // Wired into bench/run.ts; alone: `node --expose-gc --import tsx bench/liq-map.ts [positions]`.
 import os from 'node:os'
 import { fileURLToPath } from 'node:url'
@@ -35,13 +36,15 @@ export function benchLiquidationMap(
     const mark = book.markets[m]!.mark
     return [(mark * 8n) / 10n, (mark * 12n) / 10n]
   }
-  const inMarket0 = book.market.filter((m) => m === 0).length
+  const counts = new Array<number>(markets).fill(0)
+  for (const m of book.market) counts[m] = (counts[m] as number) + 1
+  const largest = counts.indexOf(Math.max(...counts))
   const sweep = measure('native sweep, 1 thread (the whole book)', () => {
     return nat.core.sweep(null).account.length
   })
-  const one = measure(`native map, one market (${inMarket0} positions, 100 buckets)`, () => {
-    const [f, t] = range(0)
-    return nat.core.liquidationMap(0, f, t, 100).longCount.length
+  const one = measure(`native map, largest market (${counts[largest]} positions)`, () => {
+    const [f, t] = range(largest)
+    return nat.core.liquidationMap(largest, f, t, 100).longCount.length
   })
   const all = measure(`native map, each of the ${markets} markets in turn`, () => {
     let s = 0
@@ -54,8 +57,8 @@ export function benchLiquidationMap(
   let tsOneMs: number | null = null
   if (ts) {
     const t0 = process.hrtime.bigint()
-    const [f, t] = range(0)
-    ts.core.liquidationMap(0, f, t, 100)
+    const [f, t] = range(largest)
+    ts.core.liquidationMap(largest, f, t, 100)
     tsOneMs = Number(process.hrtime.bigint() - t0) / 1e6
   }
   console.log(`  liquidation map on the ${book.qty.length.toLocaleString('en')}-position book:`)
@@ -66,24 +69,23 @@ export function benchLiquidationMap(
     console.log(`    ${m.name.padEnd(58)} ${text.padStart(20)}  load ${m.load.toFixed(2)}`)
   }
   if (tsOneMs !== null)
-    console.log(`    TypeScript map, one market, once: ${tsOneMs.toFixed(0)} ms`)
+    console.log(`    TypeScript map, largest market, once: ${tsOneMs.toFixed(0)} ms`)
   const r = (x: Measure) => (x.dropped || sweep.dropped ? null : x.meanMs / sweep.meanMs)
-  // The issue's target is per market: one map under one sweep, so the average over the markets.
+  // The issue's target: the largest market's map under one sweep of the whole book, same run.
   const perMarket = r(all) === null ? null : (r(all) as number) / markets
+  console.log(`    largest market's map / full sweep: ${r(one)?.toFixed(2) ?? '—'} (target < 1)`)
   console.log(
-    `    one market's map / full sweep: ${r(one)?.toFixed(2) ?? '—'}; all markets' maps / full sweep: ${r(all)?.toFixed(2) ?? '—'}`,
-  )
-  console.log(
-    `    average per market: ${(all.meanMs / markets).toFixed(2)} ms = ${perMarket?.toFixed(3) ?? '—'} sweeps (target < 1)\n`,
+    `    secondary: average per market ${(all.meanMs / markets).toFixed(2)} ms = ${perMarket?.toFixed(3) ?? '—'} sweeps; all markets' maps / full sweep: ${r(all)?.toFixed(2) ?? '—'}\n`,
   )
   return {
     sweep,
-    oneMarket: one,
+    largestMarket: one,
+    largestMarketSweeps: r(one),
     allMarkets: all,
     perMarketMs: all.meanMs / markets,
     perMarketSweeps: perMarket,
-    tsOneMarketMs: tsOneMs,
-    inMarket0,
+    tsLargestMarketMs: tsOneMs,
+    largestMarketPositions: counts[largest],
   }
 }
 

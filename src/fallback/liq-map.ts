@@ -101,9 +101,10 @@ function slackOf(m: Market, q: bigint, c: bigint, base: bigint, j: bigint): Slac
   const t = m.tierIndex(aq * m.tickSize * j, 0)
   const e = m.linAtomsExp - 8
   const [d, f] = e < 0 ? [pow10(-e), 1n] : [1n, pow10(e)]
-  const perLot = q * R8 - aq * (m.mmr[t] as bigint)
+  // A = q·F·g·(10^8 ∓ mmr): q·10^8 − |q|·mmr per lot (liq_map.rs `SlackTerms`)
+  const perLot = R8 + (q > 0n ? -1n : 1n) * (m.mmr[t] as bigint)
   const c0 = (m.maintAmount[t] as bigint) - c * R8
-  return { a: f * m.tickSize * perLot, b: base * d + f * c0, twoD: 2n * d }
+  return { a: q * (f * m.tickSize * perLot), b: base * d + f * c0, twoD: 2n * d }
 }
 
 function decides(s: Slack, j: bigint): boolean | null {
@@ -111,18 +112,20 @@ function decides(s: Slack, j: bigint): boolean | null {
   return v <= 0n ? true : v >= s.twoD ? false : null
 }
 
-/** liq_map.rs `Slack::edge`: the settled run's liquidation edge, or null. */
+/** liq_map.rs `Slack::edge`: the settled run's liquidation edge, or null. One division: the
+ * last (long) or first (short) j with A·j + B ≤ 0, kept when the bounds settle its neighbour on
+ * the safe side as not liquidatable. */
 function edgeOf(s: Slack, long: boolean): bigint | null {
   let e: bigint
   let next: bigint
   if (long && s.a > 0n) {
     e = divFloor(-s.b, s.a)
-    next = divCeil(s.twoD - s.b, s.a) - 1n
+    next = e + 1n
   } else if (!long && s.a < 0n) {
     e = divCeil(s.b, -s.a)
-    next = divFloor(s.b - s.twoD, -s.a) + 1n
+    next = e - 1n
   } else return null
-  return e === next ? e : null
+  return decides(s, next) === false ? e : null
 }
 
 /** liq_map.rs `runs`: the tier runs of a linear mark-basis position in closed form, verified;

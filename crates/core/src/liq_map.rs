@@ -66,30 +66,51 @@ fn check_map_args(from: i64, to: i64, buckets: u32) -> Result<()> {
     Ok(())
 }
 
-/// The runs of grid indices on which the tier does not change: liq.rs's `tier_segments`, with a
-/// linear mark-basis run's end in closed form (the last j with |q|·j·g < next floor), verified.
-fn runs(m: &Market, qty: i64, cost: i64, lo: i64, hi: i64) -> Result<Vec<(i64, i64)>> {
-    if m.kind != ContractKind::Linear || m.basis != MarginBasis::Mark || m.tiers.len() == 1 {
-        return tier_segments(m, qty, cost, lo, hi);
-    }
+/// The runs of grid indices on which the tier does not change, with each run's tier, into
+/// `segs`/`tiers` (reused across positions): liq.rs's `tier_segments`, with a linear mark-basis
+/// run's end in closed form (the last j with |q|·j·g < next floor), verified.
+fn runs(
+    m: &Market,
+    qty: i64,
+    cost: i64,
+    (lo, hi): (i64, i64),
+    segs: &mut Vec<(i64, i64)>,
+    tiers: &mut Vec<usize>,
+) -> Result<()> {
     let g = m.tick_size as i128;
     let aq = (qty as i128).abs();
-    let tier_of = |j: i64| m.tier_index(aq * (j as i128 * g), 0);
-    let mut segs = Vec::with_capacity(m.tiers.len());
+    // None where |q|·j·g leaves i128 (the slack bounds are then not used).
+    let tier_of = |j: i64| Some(m.tier_index(aq.checked_mul(g.checked_mul(j as i128)?)?, 0));
+    segs.clear();
+    tiers.clear();
+    if m.kind != ContractKind::Linear || m.basis != MarginBasis::Mark || m.tiers.len() == 1 {
+        *segs = tier_segments(m, qty, cost, lo, hi)?;
+        if m.kind == ContractKind::Linear && m.basis == MarginBasis::Mark {
+            tiers.push(0);
+        }
+        return Ok(());
+    }
     let mut a = lo;
     loop {
-        let t = tier_of(a);
-        let b = match m.tiers.get(t + 1) {
-            None => hi,
-            Some(next) => (div_ceil(next.floor as i128, aq * g) - 1).min(hi as i128) as i64,
-        };
-        if b < a || tier_of(b) != t || (b < hi && tier_of(b + 1) == t) {
+        let closed = tier_of(a).map(|t| {
+            let b = match m.tiers.get(t + 1) {
+                None => hi,
+                Some(next) => (div_ceil(next.floor as i128, aq * g) - 1).min(hi as i128) as i64,
+            };
+            (t, b)
+        });
+        let Some((t, b)) = closed.filter(|&(t, b)| {
+            b >= a && tier_of(b) == Some(t) && (b == hi || tier_of(b + 1) != Some(t))
+        }) else {
             // Not expected (the closed form is exact); the general search decides.
-            return tier_segments(m, qty, cost, lo, hi);
-        }
+            *segs = tier_segments(m, qty, cost, lo, hi)?;
+            tiers.clear();
+            return Ok(());
+        };
         segs.push((a, b));
+        tiers.push(t);
         if b == hi {
-            return Ok(segs);
+            return Ok(());
         }
         a = b + 1;
     }
@@ -106,23 +127,43 @@ struct Slack {
     two_d: i128,
 }
 
-impl Slack {
-    /// U − M = N·10^(e−8), N = (q·x − cost)·10^8 − |q|·x·mmr + cum at x = j·g (e: quote_exp).
-    /// None where a product leaves i128 (the search then runs on the predicate).
-    fn of_run(m: &Market, qty: i64, cost: i64, base: i128, j: i64) -> Option<Slack> {
-        let (q, g) = (qty as i128, m.tick_size as i128);
-        let t = &m.tiers[m.tier_index(q.abs().checked_mul(g.checked_mul(j as i128)?)?, 0)];
+/// What the slack of every position of a linear mark-basis market shares: U − M = N·10^(e−8),
+/// N = (q·x − cost)·10^8 − |q|·x·mmr + cum at x = j·g (e: quote_exp), so with D = 10^(8−e) or
+/// F = 10^(e−8): A = q·F·g·(10^8 ∓ mmr) (− long, + short: q·10^8 − |q|·mmr), B = base·D +
+/// F·(cum − cost·10^8). Per tier, F·g·(10^8 ∓ mmr); None where it leaves i128.
+struct SlackTerms {
+    d: i128,
+    f: i128,
+    long: Vec<Option<i128>>,
+    short: Vec<Option<i128>>,
+}
+
+impl SlackTerms {
+    fn new(m: &Market) -> SlackTerms {
         let e = m.quote_exp() - RATE_DECIMALS as i32;
         let (d, f) = if e < 0 { (pow10(e.unsigned_abs()), 1) } else { (1, pow10(e as u32)) };
-        let per_lot = (q * pow10(RATE_DECIMALS)).checked_sub(q.abs() * t.mmr as i128)?;
-        let c0 = t.maint_amount.checked_sub(cost as i128 * pow10(RATE_DECIMALS))?;
-        Some(Slack {
-            a: f.checked_mul(g.checked_mul(per_lot)?)?,
-            b: base.checked_mul(d)?.checked_add(f.checked_mul(c0)?)?,
-            two_d: 2 * d,
-        })
+        let fg = f.checked_mul(m.tick_size as i128);
+        let k = |sign: i128| -> Vec<Option<i128>> {
+            let per = |t: &crate::market::Tier| pow10(RATE_DECIMALS) + sign * t.mmr as i128;
+            m.tiers.iter().map(|t| fg?.checked_mul(per(t))).collect()
+        };
+        SlackTerms { d, f, long: k(-1), short: k(1) }
     }
 
+    /// The slack on the run of tier t; None where a product leaves i128 (the search then runs on
+    /// the predicate).
+    fn of_run(&self, m: &Market, qty: i64, cost: i64, base: i128, t: usize) -> Option<Slack> {
+        let k = if qty > 0 { self.long[t] } else { self.short[t] };
+        let c0 = m.tiers[t].maint_amount.checked_sub(cost as i128 * pow10(RATE_DECIMALS))?;
+        Some(Slack {
+            a: (qty as i128).checked_mul(k?)?,
+            b: base.checked_mul(self.d)?.checked_add(self.f.checked_mul(c0)?)?,
+            two_d: 2 * self.d,
+        })
+    }
+}
+
+impl Slack {
     /// Some(the predicate at j) where the bounds settle it.
     fn decides(&self, j: i64) -> Option<bool> {
         let v = self.a.checked_mul(j as i128)?.checked_add(self.b)?;
@@ -130,19 +171,23 @@ impl Slack {
     }
 
     /// The edge of the liquidatable half-line when no j lies between the bounds: for a long
-    /// (A > 0) the last j with A·j + B ≤ 0, ⌊−B/A⌋, when ⌈(2D − B)/A⌉ is the next; for a short
-    /// (A < 0) the first, ⌈B/−A⌉, when ⌊(B − 2D)/−A⌋ is the one before. The predicate is then
-    /// settled at every j of the run and changes once, so every search finds this edge.
+    /// (A > 0) the last j with A·j + B ≤ 0, ⌊−B/A⌋, when the bounds settle j + 1 as not
+    /// liquidatable (then ⌈(2D − B)/A⌉ = j + 1); for a short (A < 0) the first, ⌈B/−A⌉, when they
+    /// settle j − 1 so. The predicate is then settled at every j of the run and changes once, so
+    /// every search finds this edge.
     fn edge(&self, long: bool) -> Option<i64> {
-        let (a, b, two_d) = (self.a, self.b, self.two_d);
+        let (a, b) = (self.a, self.b);
         let (e, next) = if long && a > 0 {
-            (div_floor(b.checked_neg()?, a), div_ceil(two_d.checked_sub(b)?, a) - 1)
+            let e = div_floor(b.checked_neg()?, a);
+            (e, e.checked_add(1)?)
         } else if !long && a < 0 {
-            (div_ceil(b, -a), div_floor(b.checked_sub(two_d)?, -a) + 1)
+            let e = div_ceil(b, -a);
+            (e, e.checked_sub(1)?)
         } else {
             return None;
         };
-        (e == next).then(|| i64::try_from(e).ok()).flatten()
+        let (e, next) = (i64::try_from(e).ok()?, i64::try_from(next).ok()?);
+        (!self.decides(next)?).then_some(e)
     }
 }
 
@@ -150,23 +195,23 @@ impl Slack {
 /// same probes of the runs' ends, and the bisection's answer as the edge of the settled run.
 /// None as soon as a probe lies between the bounds (the search then runs on the predicate).
 fn settled_search(
+    terms: &SlackTerms,
     m: &Market,
-    qty: i64,
-    cost: i64,
-    base: i128,
+    (qty, cost, base): (i64, i64, i128),
     segs: &[(i64, i64)],
+    tiers: &[usize],
 ) -> Option<Option<i64>> {
-    let slack = |a: i64| Slack::of_run(m, qty, cost, base, a);
+    let slack = |i: usize| terms.of_run(m, qty, cost, base, tiers[i]);
     if qty > 0 {
-        for &(a, b) in segs.iter().rev() {
-            let s = slack(a)?;
+        for (i, &(a, b)) in segs.iter().enumerate().rev() {
+            let s = slack(i)?;
             if s.decides(a)? {
                 return Some(Some(if s.decides(b)? { b } else { s.edge(true)? }));
             }
         }
     } else {
-        for &(a, b) in segs {
-            let s = slack(a)?;
+        for (i, &(a, b)) in segs.iter().enumerate() {
+            let s = slack(i)?;
             if s.decides(b)? {
                 return Some(Some(if s.decides(a)? { a } else { s.edge(false)? }));
             }
@@ -175,23 +220,48 @@ fn settled_search(
     Some(None)
 }
 
-/// The conservative liquidation price of liq.rs's `liquidation_price` (None where it has none).
-/// On a linear mark-basis market the slack bounds answer first: a sure answer for most
-/// positions without the bisection's ~50 evaluations (the map's cost before).
-pub fn liquidation_trigger(m: &Market, qty: i64, cost: i64, base: i128) -> Result<Option<i64>> {
-    if qty == 0 {
-        return Ok(None);
+/// One market's trigger solver: the slack terms, and the runs' buffers reused across positions.
+pub struct TriggerSolver<'m> {
+    m: &'m Market,
+    terms: Option<SlackTerms>,
+    segs: Vec<(i64, i64)>,
+    tiers: Vec<usize>,
+}
+
+impl<'m> TriggerSolver<'m> {
+    pub fn new(m: &'m Market) -> TriggerSolver<'m> {
+        let linear_mark = m.kind == ContractKind::Linear && m.basis == MarginBasis::Mark;
+        let terms = linear_mark.then(|| SlackTerms::new(m));
+        TriggerSolver { m, terms, segs: Vec::new(), tiers: Vec::new() }
     }
-    let Some((lo, hi)) = grid_domain(m, qty)? else { return Ok(None) };
-    let g = m.tick_size;
-    let segs = runs(m, qty, cost, lo, hi)?;
-    if m.kind == ContractKind::Linear && m.basis == MarginBasis::Mark {
-        if let Some(t) = settled_search(m, qty, cost, base, &segs) {
-            return Ok(t.map(|t| t * g));
+
+    /// The conservative liquidation price of liq.rs's `liquidation_price` (None where it has
+    /// none). On a linear mark-basis market the slack bounds answer first: a sure answer for
+    /// most positions without the bisection's ~50 evaluations; `plain` skips them.
+    pub fn solve(&mut self, qty: i64, cost: i64, base: i128, plain: bool) -> Result<Option<i64>> {
+        let m = self.m;
+        if qty == 0 {
+            return Ok(None);
         }
+        let Some(dom) = grid_domain(m, qty)? else { return Ok(None) };
+        runs(m, qty, cost, dom, &mut self.segs, &mut self.tiers)?;
+        let g = m.tick_size;
+        if let (Some(terms), false) = (&self.terms, plain || self.tiers.is_empty()) {
+            if let Some(t) = settled_search(terms, m, (qty, cost, base), &self.segs, &self.tiers) {
+                return Ok(t.map(|t| t * g));
+            }
+        }
+        let t = last_liquidatable(&self.segs, qty > 0, &mut |j| {
+            liquidatable(m, qty, cost, base, j * g, 0)
+        })?;
+        Ok(t.map(|t| t * g))
     }
-    let t = last_liquidatable(&segs, qty > 0, &mut |j| liquidatable(m, qty, cost, base, j * g, 0))?;
-    Ok(t.map(|t| t * g))
+}
+
+/// The conservative liquidation price of liq.rs's `liquidation_price` (None where it has none),
+/// by `TriggerSolver` (the slack bounds first).
+pub fn liquidation_trigger(m: &Market, qty: i64, cost: i64, base: i128) -> Result<Option<i64>> {
+    TriggerSolver::new(m).solve(qty, cost, base, false)
 }
 
 /// `liquidation_trigger` without the bounds: the predicate at every step (kept for the tests).
@@ -202,14 +272,7 @@ pub fn liquidation_trigger_plain(
     cost: i64,
     base: i128,
 ) -> Result<Option<i64>> {
-    if qty == 0 {
-        return Ok(None);
-    }
-    let Some((lo, hi)) = grid_domain(m, qty)? else { return Ok(None) };
-    let g = m.tick_size;
-    let segs = runs(m, qty, cost, lo, hi)?;
-    let t = last_liquidatable(&segs, qty > 0, &mut |j| liquidatable(m, qty, cost, base, j * g, 0))?;
-    Ok(t.map(|t| t * g))
+    TriggerSolver::new(m).solve(qty, cost, base, true)
 }
 
 impl Engine {
@@ -228,6 +291,7 @@ impl Engine {
             (vec![0i128; n], vec![0i128; n], vec![0i128; n], vec![0i128; n]);
         let (mut lc, mut sc) = (vec![0u32; n], vec![0u32; n]);
         let col = &self.positions[m as usize];
+        let mut solver = TriggerSolver::new(mk);
         for s in 0..col.qty.len() {
             if s % WARM_SLOTS == 0 {
                 self.warm(col, s..(s + WARM_SLOTS).min(col.qty.len()));
@@ -240,7 +304,7 @@ impl Engine {
             } else {
                 self.cross_base(a, m).map_err(ctx)?
             };
-            let Some(x) = liquidation_trigger(mk, q, c, base).map_err(ctx)? else { continue };
+            let Some(x) = solver.solve(q, c, base, false).map_err(ctx)? else { continue };
             let v = mk.value_atoms(q, x).map_err(ctx)?;
             let b = bucket_of(x, from, to, buckets);
             let aq = (q as i128).abs();

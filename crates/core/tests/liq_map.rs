@@ -179,14 +179,16 @@ fn the_slack_bound_never_changes_the_price() {
         add_tiered(&mut e, &mut rng, spec, tiers, g).unwrap();
         let m = &e.markets()[0];
         for _ in 0..40 {
-            let d = rng.range(0, 9) as u32;
+            // up to 10^9 lots, and now and then near the limit (up to 10^18)
+            let d = if rng.range(0, 8) == 0 { rng.range(12, 18) } else { rng.range(0, 9) } as u32;
             let qty = rng.range(1, 10i64.pow(d)) * rng.pick(&[1, -1]);
             let entry = (m.mark + rng.range(-m.mark / 2, m.mark / 2)).max(g) / g * g;
             let Ok(cost) = m.cost_basis(qty, entry) else { continue };
             // base near the maintenance margin at the mark, so the edge lands near it, plus
             // small offsets that move it by single atoms
             let mm = m.maintenance_margin_at(qty, cost, m.mark, 0).unwrap_or(0);
-            let scale = 10i128.pow(rng.range(0, 6) as u32);
+            let far = if rng.range(0, 8) == 0 { 30 } else { 6 };
+            let scale = 10i128.pow(rng.range(0, far) as u32);
             let base =
                 mm + rng.range(-1000, 1000) as i128 * scale / 1000 + rng.range(-3, 3) as i128;
             let plain = liquidation_trigger_plain(m, qty, cost, base);
