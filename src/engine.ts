@@ -1476,19 +1476,7 @@ export class Engine {
     const px = (v: Amount, what: string) =>
       i64(parseUnits(v, m.priceDecimals, what, { positive: 'INVALID_PRICE' }), what)
     const buckets = Number(intArg('buckets', o.buckets ?? 50, 1n, 100_000n))
-    const [from, to] = [px(o.from, 'from'), px(o.to, 'to')]
-    // The core checks the range in ticks; say it in prices, as the user wrote them.
-    if (from >= to)
-      throw new DeleverageError(
-        'INVALID_ARGUMENT',
-        `from must be below to, got ${formatUnits(from, m.priceDecimals)} and ${formatUnits(to, m.priceDecimals)}`,
-      )
-    if (BigInt(buckets) > to - from)
-      throw new DeleverageError(
-        'INVALID_ARGUMENT',
-        `buckets must be at most the ${to - from} price steps of ${formatUnits(1n, m.priceDecimals)} between from and to, got ${buckets}`,
-      )
-    const c = this.core.liquidationMap(m.index, from, to, buckets)
+    const c = this.core.liquidationMap(m.index, px(o.from, 'from'), px(o.to, 'to'), buckets)
     const q = this.quoteDecimals
     const side = (i: number): LiquidationMapSums => ({
       longQty: formatUnits(c.longQty[i]!, m.qtyDecimals),

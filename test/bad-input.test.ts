@@ -850,13 +850,13 @@ describe('prices in messages are prices as the user wrote them (issue 17)', () =
       'a map range the wrong way round',
       'INVALID_ARGUMENT',
       (e) => e.liquidationMap('ETH-PERP', { from: '3100', to: '2900' }),
-      'from must be below to, got 3100.00 and 2900.00',
+      'from must be below to, got 3100 and 2900 (310000 and 290000 ticks)',
     ],
     [
       'a map with more buckets than price steps',
       'INVALID_ARGUMENT',
       (e) => e.liquidationMap('ETH-PERP', { from: '2000', to: '2000.05', buckets: 6 }),
-      'buckets must be at most the 5 price steps of 0.01 between from and to, got 6',
+      'at most the 5 ticks of 0.01 between from and to, got 6',
     ],
   ]
   it.each(priced)('%s', (_name, code, act, shown) => {

@@ -6,7 +6,7 @@
 import type { LiquidationMapColumns } from '../core.js'
 import { DeleverageError, ErrorCode, withContext } from './errors.js'
 import { bankruptcyBase, gridDomain, liquidationBase, liquidationPrice } from './liq.js'
-import { checkPrice, Linear, Mark, type Market } from './market.js'
+import { checkPrice, decimal, Linear, Mark, type Market } from './market.js'
 import { add, divCeil, divFloor, pow10, sub, toI64 } from './num.js'
 
 /** Most buckets a map may ask for. */
@@ -38,19 +38,20 @@ export function bucketOf(x: bigint, from: bigint, to: bigint, n: number): number
   return 1 + Number(((x - from) * BigInt(n)) / (to - from))
 }
 
-function checkMapArgs(from: bigint, to: bigint, buckets: number): void {
+function checkMapArgs(mk: Market, from: bigint, to: bigint, buckets: number): void {
   checkPrice(from, 'from')
   checkPrice(to, 'to')
+  const px = (x: bigint) => decimal(x, mk.priceDecimals)
   if (from >= to) {
     throw new DeleverageError(
       ErrorCode.InvalidArgument,
-      `from must be below to, got ${from} and ${to} ticks`,
+      `from must be below to, got ${px(from)} and ${px(to)} (${from} and ${to} ticks)`,
     )
   }
   if (buckets === 0 || buckets > MAP_BUCKETS_MAX || BigInt(buckets) > to - from) {
     throw new DeleverageError(
       ErrorCode.InvalidArgument,
-      `buckets must be within 1..=${MAP_BUCKETS_MAX} (and at most to − from = ${to - from} ticks), got ${buckets}`,
+      `buckets must be within 1..=${MAP_BUCKETS_MAX} and at most the ${to - from} ticks of ${px(1n)} between from and to, got ${buckets}`,
     )
   }
 }
@@ -197,7 +198,7 @@ export function liquidationMapOf(
   if (mk === undefined) {
     throw new DeleverageError(ErrorCode.UnknownMarket, `no market with index ${m}`)
   }
-  checkMapArgs(from, to, buckets)
+  checkMapArgs(mk, from, to, buckets)
   const n = buckets + 2
   const sums = [0, 1, 2, 3].map(() => new Array<bigint>(n).fill(0n))
   const [lq, ln, sq, sn] = sums as [bigint[], bigint[], bigint[], bigint[]]

@@ -84,7 +84,7 @@ export function checkOnGrid(
 }
 
 /** v · 10^-p as a decimal string without trailing zeros (v > 0): 5n, 1 → "0.5"; 25n, 0 → "25". */
-function decimal(v: bigint, p: number): string {
+export function decimal(v: bigint, p: number): string {
   const d = pow10(p)
   const frac = (v % d).toString().padStart(p, '0').replace(/0+$/, '')
   return frac === '' ? `${v / d}` : `${v / d}.${frac}`

@@ -13,7 +13,7 @@ use crate::error::{Error, ErrorCode, Result};
 use crate::liq::{
     bankruptcy_base, grid_domain, last_liquidatable, liquidatable, liquidation_base, tier_segments,
 };
-use crate::market::{check_price, ContractKind, MarginBasis, Market};
+use crate::market::{check_price, decimal, ContractKind, MarginBasis, Market};
 use crate::num::*;
 
 /// Most buckets a map may ask for.
@@ -49,18 +49,24 @@ pub fn bucket_of(x: i64, from: i64, to: i64, n: u32) -> usize {
     }
 }
 
-fn check_map_args(from: i64, to: i64, buckets: u32) -> Result<()> {
+/// The map's arguments (SPEC §18); prices shown as the market's decimals, ticks beside them.
+fn check_map_args(mk: &Market, from: i64, to: i64, buckets: u32) -> Result<()> {
     check_price(from, "from")?;
     check_price(to, "to")?;
     let bad = |msg: String| Err(Error::new(ErrorCode::InvalidArgument, msg));
+    let px = |x: i64| decimal(x, mk.price_decimals);
     if from >= to {
-        return bad(format!("from must be below to, got {from} and {to} ticks"));
+        return bad(format!(
+            "from must be below to, got {} and {} ({from} and {to} ticks)",
+            px(from),
+            px(to)
+        ));
     }
     if buckets == 0 || buckets > MAP_BUCKETS_MAX || buckets as i64 > to - from {
         return bad(format!(
-            "buckets must be within 1..={} (and at most to − from = {} ticks), got {buckets}",
-            MAP_BUCKETS_MAX,
-            to - from
+            "buckets must be within 1..={MAP_BUCKETS_MAX} and at most the {} ticks of {} between from and to, got {buckets}",
+            to - from,
+            px(1)
         ));
     }
     Ok(())
@@ -285,7 +291,7 @@ impl Engine {
         buckets: u32,
     ) -> Result<LiquidationMap> {
         let mk = self.market(m)?;
-        check_map_args(from, to, buckets)?;
+        check_map_args(mk, from, to, buckets)?;
         let n = buckets as usize + 2;
         let (mut lq, mut ln, mut sq, mut sn) =
             (vec![0i128; n], vec![0i128; n], vec![0i128; n], vec![0i128; n]);

@@ -183,7 +183,7 @@ pub fn check_on_grid(p: i64, tick_size: i64, price_decimals: u32, what: &str) ->
 }
 
 /// v · 10^-p as a decimal string without trailing zeros (v > 0): 5, 1 → "0.5"; 25, 0 → "25".
-fn decimal(v: i64, p: u32) -> String {
+pub(crate) fn decimal(v: i64, p: u32) -> String {
     let d = pow10(p) as i64;
     let frac = format!("{:0width$}", v % d, width = p as usize);
     let frac = frac.trim_end_matches('0');
