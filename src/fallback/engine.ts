@@ -55,6 +55,7 @@ import {
 } from './liq.js'
 import { liquidationMapOf } from './liq-map.js'
 import {
+  checkLengths,
   accountMarginRow,
   bigintArg,
   bigintsArg,
@@ -267,15 +268,6 @@ export function checkId(id: string): void {
     throw new DeleverageError(
       ErrorCode.InvalidId,
       `account id must be 1–64 bytes of UTF-8 without spaces or control characters, got ${rustDebugCut(id)}`,
-    )
-  }
-}
-
-export function checkLengths(what: string, lens: number[]): void {
-  if (lens.some((l) => l !== lens[0])) {
-    throw new DeleverageError(
-      ErrorCode.LengthMismatch,
-      `${what}: columns differ in length [${lens.join(', ')}]`,
     )
   }
 }

@@ -5,7 +5,7 @@
 // balance); what is left opens or increases the position at the fill price (SPEC §3.1). The batch
 // is applied in order and validated whole first: a rejected batch changes nothing.
 
-import { checkLengths } from './engine.js'
+import { checkLengths } from './napi-args.js'
 import { DeleverageError, ErrorCode, withContext } from './errors.js'
 import { domain } from './liq.js'
 import { checkPrice, checkQty, type Market } from './market.js'

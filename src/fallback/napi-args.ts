@@ -478,3 +478,13 @@ export function accountMarginRow(r: AccountMargin): bigint[] {
   })
   return [...xs, r.liquidating ? 1n : 0n]
 }
+
+/** The columns of one call have one length (the binding's LENGTH_MISMATCH). */
+export function checkLengths(what: string, lens: number[]): void {
+  if (lens.some((l) => l !== lens[0])) {
+    throw new DeleverageError(
+      ErrorCode.LengthMismatch,
+      `${what}: columns differ in length [${lens.join(', ')}]`,
+    )
+  }
+}
