@@ -573,7 +573,7 @@ export class Engine {
       mmr,
       imr,
       ...(withAmount ? { maintAmount: maint } : {}),
-      mark: markUnits(config.mark, P, `${where}: mark`),
+      mark: priceUnits(config.mark, P, `${where}: mark`),
       ...(config.tickSize === undefined
         ? {}
         : {
@@ -624,7 +624,7 @@ export class Engine {
     entries.forEach(([sym, v], i) => {
       const m = this.market(sym)
       idx[i] = m.index
-      px[i] = markUnits(v, m.priceDecimals, `mark of ${sym}`)
+      px[i] = priceUnits(v, m.priceDecimals, `mark of ${sym}`)
     })
     return { idx, px }
   }
@@ -1546,18 +1546,6 @@ function priceUnits(v: unknown, decimals: number, field: string): bigint {
     throw new DeleverageError(
       'OVERFLOW',
       `${field}: ${formatUnits(ticks, decimals)} does not fit a 64-bit integer of ticks (the largest price a market of ${decimals} price decimals allows is ${formatUnits(PRICE_MAX_TICKS, decimals)})`,
-    )
-  return ticks
-}
-
-/** A mark in ticks: a price (above) within SPEC §2.5's 10^15 ticks, the limit stated as a price
- * (the core says the same in ticks, for the units API). */
-function markUnits(v: unknown, decimals: number, field: string): bigint {
-  const ticks = priceUnits(v, decimals, field)
-  if (ticks > PRICE_MAX_TICKS)
-    throw new DeleverageError(
-      'INVALID_PRICE',
-      `${field}: must be at most ${formatUnits(PRICE_MAX_TICKS, decimals)} (10^15 ticks at ${decimals} price decimals), got ${formatUnits(ticks, decimals)}`,
     )
   return ticks
 }

@@ -598,7 +598,7 @@ describe.each(IMPLEMENTATIONS)('bad input on the %s engine', (implementation) =>
       ]),
     ).toThrow(/positions\[1\]\.entry: must be positive/)
     expect(() => e.core.setMarks(Uint32Array.of(0), BigInt64Array.of(-5n))).toThrow(
-      /row 0 \(market ETH-PERP\): mark must be within 1\.\.=1000000000000000 ticks, got -5/,
+      /row 0 \(market ETH-PERP\): mark must be within 1\.\.=1000000000000000 ticks \(at most 10000000000000\), got -0\.05 \(-5 ticks\)/,
     )
   })
 
@@ -838,7 +838,7 @@ describe('prices in messages are prices as the user wrote them (issue 17)', () =
       'a mark beyond 10^15 ticks',
       'INVALID_PRICE',
       (e) => e.setMarks({ 'ETH-PERP': '20000000000000' }),
-      'mark of ETH-PERP: must be at most 10000000000000.00 (10^15 ticks at 2 price decimals), got 20000000000000.00',
+      'mark must be within 1..=1000000000000000 ticks (at most 10000000000000), got 20000000000000 (2000000000000000 ticks)',
     ],
     [
       'a mark off the tick size',

@@ -283,7 +283,7 @@ describe('market formulas (market.rs), hand-checked', () => {
       'market BTCUSDT: priceDecimals + qtyDecimals (17) may exceed quoteDecimals (6) by at most 10',
     )
     expect(thrown(() => e.addMarket(linearInit({ mark: 0n }))).message).toBe(
-      'market BTCUSDT: mark must be within 1..=1000000000000000 ticks, got 0',
+      'market BTCUSDT: mark must be within 1..=1000000000000000 ticks (at most 100000000000000), got 0 (0 ticks)',
     )
     const t = thrown(() =>
       e.addMarket(linearInit({ maintAmount: [0n, 500_000_000n * 100_000n + 1n] })),
@@ -433,7 +433,7 @@ describe('batches are atomic', () => {
       'row 1: account id must be 1–64 bytes of UTF-8 without spaces or control characters, got "e\\tf"',
     )
     expect(thrown(() => e.setMarks(u32s(0, 1), i64s(1n, 0n))).message).toBe(
-      'row 1 (market BTCUSD_INV): mark must be within 1..=1000000000000000 ticks, got 0',
+      'row 1 (market BTCUSD_INV): mark must be within 1..=1000000000000000 ticks (at most 100000000000000), got 0 (0 ticks)',
     )
     expect(thrown(() => e.setMarks(u32s(0, 5), i64s(1n, 1n))).message).toBe(
       'row 1: no market with index 5',

@@ -111,6 +111,18 @@ export function checkPrice(p: bigint, what: string): void {
   }
 }
 
+/** market.rs check_price_at: checkPrice where the market is known, the limit and the value also
+ * as prices of its priceDecimals. */
+export function checkPriceAt(p: bigint, priceDecimals: number, what: string): void {
+  if (p <= 0n || p > PRICE_MAX_TICKS) {
+    const px = (x: bigint) => written(x, priceDecimals)
+    throw new DeleverageError(
+      ErrorCode.InvalidPrice,
+      `${what} must be within 1..=${PRICE_MAX_TICKS} ticks (at most ${px(PRICE_MAX_TICKS)}), got ${px(p)} (${p} ticks)`,
+    )
+  }
+}
+
 export function checkQty(q: bigint, what: string): void {
   if ((q < 0n ? -q : q) > QTY_MAX_LOTS) {
     throw new DeleverageError(
@@ -257,7 +269,7 @@ export class Market {
     const sym = spec.symbol
     const [tickSize, settleAsset] = resolveTerms(spec)
     try {
-      checkPrice(spec.mark, 'mark')
+      checkPriceAt(spec.mark, spec.priceDecimals, 'mark')
       checkOnGrid(spec.mark, tickSize, spec.priceDecimals, 'mark')
     } catch (e) {
       throw withContext(e, `market ${sym}`)
@@ -273,7 +285,7 @@ export class Market {
 
   /** A mark for this market: within range and on the price grid (SPEC §2.5). */
   checkMark(p: bigint): void {
-    checkPrice(p, 'mark')
+    checkPriceAt(p, this.priceDecimals, 'mark')
     checkOnGrid(p, this.tickSize, this.priceDecimals, 'mark')
   }
 

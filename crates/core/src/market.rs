@@ -156,6 +156,23 @@ pub fn check_price(p: i64, what: &str) -> Result<()> {
     Ok(())
 }
 
+/// `check_price` where the market is known: the limit and the value also as prices of its
+/// `price_decimals`, as the user wrote them.
+pub fn check_price_at(p: i64, price_decimals: u32, what: &str) -> Result<()> {
+    if p <= 0 || p > PRICE_MAX_TICKS {
+        let px = |x: i64| written(i128::from(x), price_decimals);
+        return Err(Error::new(
+            ErrorCode::InvalidPrice,
+            format!(
+                "{what} must be within 1..={PRICE_MAX_TICKS} ticks (at most {}), got {} ({p} ticks)",
+                px(PRICE_MAX_TICKS),
+                px(p)
+            ),
+        ));
+    }
+    Ok(())
+}
+
 pub fn check_qty(q: i64, what: &str) -> Result<()> {
     if q.unsigned_abs() > QTY_MAX_LOTS as u64 {
         return Err(Error::new(
@@ -212,7 +229,7 @@ pub(crate) fn written(v: i128, p: u32) -> String {
 impl Market {
     /// A mark for this market: within range and on the price grid (SPEC §2.5).
     pub fn check_mark(&self, p: i64) -> Result<()> {
-        check_price(p, "mark")?;
+        check_price_at(p, self.price_decimals, "mark")?;
         check_on_grid(p, self.tick_size, self.price_decimals, "mark")
     }
 
@@ -318,7 +335,8 @@ impl Market {
         let (q, p, d) =
             (quote_decimals as i32, spec.price_decimals as i32, spec.qty_decimals as i32);
         let (tick_size, settle_asset) = Market::resolve_terms(&spec, terms)?;
-        check_price(spec.mark, "mark").map_err(|e| e.context(format!("market {sym}")))?;
+        check_price_at(spec.mark, spec.price_decimals, "mark")
+            .map_err(|e| e.context(format!("market {sym}")))?;
         check_on_grid(spec.mark, tick_size, spec.price_decimals, "mark")
             .map_err(|e| e.context(format!("market {sym}")))?;
         let mut tiers =
