@@ -832,7 +832,7 @@ describe('rates in messages are decimals as the user wrote them (issue 14 item 6
 })
 
 describe('prices in messages are prices as the user wrote them (issue 17)', () => {
-  // These spoke in ticks: "must be within 1..=1000000000000000 ticks, got 2000000000000000".
+  // These spoke in ticks only: "must be within 1..=1000000000000000 ticks, got 2000000000000000".
   const priced: Array<[name: string, code: string, act: (e: Engine) => unknown, shown: string]> = [
     [
       'a mark beyond 10^15 ticks',
@@ -845,6 +845,29 @@ describe('prices in messages are prices as the user wrote them (issue 17)', () =
       'INVALID_PRICE',
       (e) => e.addMarket({ ...ETH, symbol: 'X', tickSize: '0.03', mark: '100.01' }),
       'got 100.01 (10001 price units)',
+    ],
+    [
+      'an entry beyond 10^15 ticks',
+      'INVALID_PRICE',
+      (e) =>
+        e.setPositions([{ account: 'a', symbol: 'ETH-PERP', qty: '1', entry: '20000000000000' }]),
+      'entry must be within 1..=1000000000000000 ticks (at most 10000000000000), got 20000000000000 (2000000000000000 ticks)',
+    ],
+    [
+      'a fill price beyond 10^15 ticks',
+      'INVALID_PRICE',
+      (e) =>
+        e.applyFills([{ account: 'a', symbol: 'ETH-PERP', qty: '1', price: '20000000000000' }]),
+      'fill price must be within 1..=1000000000000000 ticks (at most 10000000000000), got 20000000000000 (2000000000000000 ticks)',
+    ],
+    [
+      'an order price beyond 10^15 ticks',
+      'INVALID_PRICE',
+      (e) =>
+        e.checkOrders([
+          { account: 'a', symbol: 'ETH-PERP', side: 'buy', qty: '1', price: '20000000000000' },
+        ]),
+      'order price must be within 1..=1000000000000000 ticks (at most 10000000000000), got 20000000000000 (2000000000000000 ticks)',
     ],
     [
       'a map range the wrong way round',

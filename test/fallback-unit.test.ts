@@ -363,7 +363,7 @@ describe('batches are atomic', () => {
     )
     expect(err.code).toBe('INVALID_PRICE')
     expect(err.message).toBe(
-      'row 2 (account c, market BTCUSD_INV): entry must be within 1..=1000000000000000 ticks, got 0',
+      'row 2 (account c, market BTCUSD_INV): entry must be within 1..=1000000000000000 ticks (at most 100000000000000), got 0 (0 ticks)',
     )
     expect(state(e)).toBe(before)
     expect(

@@ -845,7 +845,8 @@ describe.skipIf(!native)('waterfall parity: fixed Rust defects', () => {
       ok: [
         {
           code: 'INVALID_PRICE',
-          message: 'fill price must be within 1..=1000000000000000 ticks, got 0',
+          message:
+            'fill price must be within 1..=1000000000000000 ticks (at most 100000000000000), got 0 (0 ticks)',
         },
         {
           code: 'INVALID_QUANTITY',

@@ -311,7 +311,7 @@ function rowCost(mk: Market, q: bigint, p: bigint, f: number, im: bigint): bigin
     }
     cost = p
   } else {
-    checkPrice(p, 'entry')
+    checkPrice(p, mk.priceDecimals, 'entry')
     if (!proven && (p < lo || p > hi)) {
       throw new DeleverageError(
         ErrorCode.Overflow,

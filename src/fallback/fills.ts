@@ -79,7 +79,7 @@ export function applyFills(
           'a fill must trade a non-zero quantity',
         )
       checkQty(dq, 'qty')
-      checkPrice(p, 'fill price')
+      checkPrice(p, mk.priceDecimals, 'fill price')
       const key = `${a}:${m}`
       let cur = pos.get(key)
       if (cur === undefined) {

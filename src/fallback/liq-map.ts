@@ -6,7 +6,7 @@
 import type { LiquidationMapColumns } from '../core.js'
 import { DeleverageError, ErrorCode, withContext } from './errors.js'
 import { bankruptcyBase, gridDomain, liquidationBase, liquidationPrice } from './liq.js'
-import { checkPriceAt, decimal, Linear, Mark, type Market } from './market.js'
+import { checkPrice, decimal, Linear, Mark, type Market } from './market.js'
 import { add, divCeil, divFloor, pow10, sub, toI64 } from './num.js'
 
 /** Most buckets a map may ask for. */
@@ -39,8 +39,8 @@ export function bucketOf(x: bigint, from: bigint, to: bigint, n: number): number
 }
 
 function checkMapArgs(mk: Market, from: bigint, to: bigint, buckets: number): void {
-  checkPriceAt(from, mk.priceDecimals, 'from')
-  checkPriceAt(to, mk.priceDecimals, 'to')
+  checkPrice(from, mk.priceDecimals, 'from')
+  checkPrice(to, mk.priceDecimals, 'to')
   const px = (x: bigint) => decimal(x, mk.priceDecimals)
   if (from >= to) {
     throw new DeleverageError(

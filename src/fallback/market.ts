@@ -102,18 +102,9 @@ export function written(v: bigint, p: number): string {
 /** Largest magnitude below which every integer is exact as a double. */
 export const SAFE = 2 ** 53
 
-export function checkPrice(p: bigint, what: string): void {
-  if (p <= 0n || p > PRICE_MAX_TICKS) {
-    throw new DeleverageError(
-      ErrorCode.InvalidPrice,
-      `${what} must be within 1..=${PRICE_MAX_TICKS} ticks, got ${p}`,
-    )
-  }
-}
-
-/** market.rs check_price_at: checkPrice where the market is known, the limit and the value also
- * as prices of its priceDecimals. */
-export function checkPriceAt(p: bigint, priceDecimals: number, what: string): void {
+/** market.rs check_price: a price in ticks of a market of `priceDecimals`; messages give the
+ * limit and the value as prices, as the user wrote them, and in ticks. */
+export function checkPrice(p: bigint, priceDecimals: number, what: string): void {
   if (p <= 0n || p > PRICE_MAX_TICKS) {
     const px = (x: bigint) => written(x, priceDecimals)
     throw new DeleverageError(
@@ -269,7 +260,7 @@ export class Market {
     const sym = spec.symbol
     const [tickSize, settleAsset] = resolveTerms(spec)
     try {
-      checkPriceAt(spec.mark, spec.priceDecimals, 'mark')
+      checkPrice(spec.mark, spec.priceDecimals, 'mark')
       checkOnGrid(spec.mark, tickSize, spec.priceDecimals, 'mark')
     } catch (e) {
       throw withContext(e, `market ${sym}`)
@@ -285,7 +276,7 @@ export class Market {
 
   /** A mark for this market: within range and on the price grid (SPEC §2.5). */
   checkMark(p: bigint): void {
-    checkPriceAt(p, this.priceDecimals, 'mark')
+    checkPrice(p, this.priceDecimals, 'mark')
     checkOnGrid(p, this.tickSize, this.priceDecimals, 'mark')
   }
 

@@ -167,7 +167,7 @@ export function decodePretrade(
     const mk = markets[m] as Market
     try {
       checkQty(qty, 'order qty')
-      checkPrice(price, 'order price')
+      checkPrice(price, mk.priceDecimals, 'order price')
       checkOnGrid(price, mk.tickSize, mk.priceDecimals, 'order price')
     } catch (e) {
       throw refused(at, f, e)

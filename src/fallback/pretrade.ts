@@ -335,7 +335,7 @@ export class PreTrade {
       throw new DeleverageError(ErrorCode.InvalidQuantity, 'an order must have a non-zero qty')
     checkQty(o.qty, 'order qty')
     if (o.price !== 0n) {
-      checkPrice(o.price, 'order price')
+      checkPrice(o.price, mk.priceDecimals, 'order price')
       checkOnGrid(o.price, mk.tickSize, mk.priceDecimals, 'order price')
     }
   }

@@ -321,7 +321,7 @@ fn row_cost(mk: &Market, q: i64, p: i64, f: u8, im: i64) -> Result<i64> {
         }
         p
     } else {
-        check_price(p, "entry")?;
+        check_price(p, mk.price_decimals, "entry")?;
         // ... and at its entry.
         if p < lo || p > hi {
             return Err(Error::new(

@@ -53,7 +53,7 @@ impl Engine {
                 )));
             }
             check_qty(dq, "qty").map_err(ctx)?;
-            check_price(p, "fill price").map_err(ctx)?;
+            check_price(p, mk.price_decimals, "fill price").map_err(ctx)?;
             let mut st = match pos.get(&(a, m)) {
                 Some(&s) => s,
                 None => {

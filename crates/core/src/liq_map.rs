@@ -13,7 +13,7 @@ use crate::error::{Error, ErrorCode, Result};
 use crate::liq::{
     bankruptcy_base, grid_domain, last_liquidatable, liquidatable, liquidation_base, tier_segments,
 };
-use crate::market::{check_price_at, decimal, ContractKind, MarginBasis, Market};
+use crate::market::{check_price, decimal, ContractKind, MarginBasis, Market};
 use crate::num::*;
 
 /// Most buckets a map may ask for.
@@ -51,8 +51,8 @@ pub fn bucket_of(x: i64, from: i64, to: i64, n: u32) -> usize {
 
 /// The map's arguments (SPEC §18); prices shown as the market's decimals, ticks beside them.
 fn check_map_args(mk: &Market, from: i64, to: i64, buckets: u32) -> Result<()> {
-    check_price_at(from, mk.price_decimals, "from")?;
-    check_price_at(to, mk.price_decimals, "to")?;
+    check_price(from, mk.price_decimals, "from")?;
+    check_price(to, mk.price_decimals, "to")?;
     let bad = |msg: String| Err(Error::new(ErrorCode::InvalidArgument, msg));
     let px = |x: i64| decimal(x, mk.price_decimals);
     if from >= to {

@@ -146,19 +146,9 @@ pub fn valid_name(s: &str) -> bool {
     !s.is_empty() && s.len() <= 64 && s.chars().all(|c| c > ' ' && !c.is_control())
 }
 
-pub fn check_price(p: i64, what: &str) -> Result<()> {
-    if p <= 0 || p > PRICE_MAX_TICKS {
-        return Err(Error::new(
-            ErrorCode::InvalidPrice,
-            format!("{what} must be within 1..={PRICE_MAX_TICKS} ticks, got {p}"),
-        ));
-    }
-    Ok(())
-}
-
-/// `check_price` where the market is known: the limit and the value also as prices of its
-/// `price_decimals`, as the user wrote them.
-pub fn check_price_at(p: i64, price_decimals: u32, what: &str) -> Result<()> {
+/// A price in ticks of a market of `price_decimals`: messages give the limit and the value as
+/// prices, as the user wrote them, and in ticks.
+pub fn check_price(p: i64, price_decimals: u32, what: &str) -> Result<()> {
     if p <= 0 || p > PRICE_MAX_TICKS {
         let px = |x: i64| written(i128::from(x), price_decimals);
         return Err(Error::new(
@@ -229,7 +219,7 @@ pub(crate) fn written(v: i128, p: u32) -> String {
 impl Market {
     /// A mark for this market: within range and on the price grid (SPEC §2.5).
     pub fn check_mark(&self, p: i64) -> Result<()> {
-        check_price_at(p, self.price_decimals, "mark")?;
+        check_price(p, self.price_decimals, "mark")?;
         check_on_grid(p, self.tick_size, self.price_decimals, "mark")
     }
 
@@ -335,7 +325,7 @@ impl Market {
         let (q, p, d) =
             (quote_decimals as i32, spec.price_decimals as i32, spec.qty_decimals as i32);
         let (tick_size, settle_asset) = Market::resolve_terms(&spec, terms)?;
-        check_price_at(spec.mark, spec.price_decimals, "mark")
+        check_price(spec.mark, spec.price_decimals, "mark")
             .map_err(|e| e.context(format!("market {sym}")))?;
         check_on_grid(spec.mark, tick_size, spec.price_decimals, "mark")
             .map_err(|e| e.context(format!("market {sym}")))?;

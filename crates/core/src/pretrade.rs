@@ -201,7 +201,7 @@ impl Engine {
         }
         check_qty(o.qty, "order qty")?;
         if o.price != 0 {
-            check_price(o.price, "order price")?;
+            check_price(o.price, mk.price_decimals, "order price")?;
             crate::market::check_on_grid(o.price, mk.tick_size, mk.price_decimals, "order price")?;
         }
         Ok(())

@@ -163,7 +163,7 @@ pub(crate) fn decode_pretrade(e: &mut Engine, b: &[u8], base: usize) -> Result<u
         }
         let mk = &e.markets[m as usize];
         let ok = check_qty(qty, "order qty")
-            .and_then(|_| check_price(price, "order price"))
+            .and_then(|_| check_price(price, mk.price_decimals, "order price"))
             .and_then(|_| check_on_grid(price, mk.tick_size, mk.price_decimals, "order price"));
         ok.map_err(|x| refused(at, &f, x))?;
         e.pretrade.insert(Order { id, account: a, market: m, qty, price, reduce_only });

@@ -381,7 +381,7 @@ export class Waterfall {
         `cannot close ${delta} lots of a position of ${q} lots (account ${store.ids[a]}, market ${(store.markets[m] as Market).symbol})`,
       )
     }
-    checkPrice(price, 'fill price')
+    checkPrice(price, (store.markets[m] as Market).priceDecimals, 'fill price')
     return s
   }
 

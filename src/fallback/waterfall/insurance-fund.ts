@@ -183,7 +183,7 @@ export function unwind(w: Waterfall, m: number, model: FillModel): void {
 
 export function settleLiquidatorFill(w: Waterfall, m: number, delta: bigint, price: bigint): void {
   const mk = w.store.market(m)
-  checkPrice(price, 'fill price')
+  checkPrice(price, mk.priceDecimals, 'fill price')
   const [q] = w.liquidatorPosition(m)
   if (delta === 0n || sign(delta) !== sign(q) || abs(delta) > abs(q)) {
     throw new DeleverageError(

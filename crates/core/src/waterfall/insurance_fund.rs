@@ -188,8 +188,8 @@ impl Engine {
 
     /// Host path: the liquidator's own order in `m` filled in the book.
     pub fn settle_liquidator_fill(&mut self, m: u32, delta: i64, price: i64) -> Result<()> {
-        self.market(m)?;
-        check_price(price, "fill price")?;
+        let price_decimals = self.market(m)?.price_decimals;
+        check_price(price, price_decimals, "fill price")?;
         let (q, _) = self.liquidator_position(m);
         if delta == 0 || delta.signum() != q.signum() || delta.unsigned_abs() > q.unsigned_abs() {
             return Err(Error::new(

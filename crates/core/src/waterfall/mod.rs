@@ -370,7 +370,7 @@ impl Engine {
                 ),
             ));
         }
-        check_price(price, "fill price")?;
+        check_price(price, self.markets[m as usize].price_decimals, "fill price")?;
         Ok(s)
     }
 
